@@ -1,0 +1,443 @@
+// Differential CPU test harness: assembles the nasm test ROMs in test/cpu/asm,
+// runs each in QEMU (the reference) and in tsvm, parses the record streams the
+// ROMs write to port 0xE9 and compares them record by record.
+//
+// Command line (after `npx tsc -b`):
+//   node dist/test/cpu/harness.js [--qemu-only] [--max N] [name ...]
+// See docs/cpu-testing.md for the record format and the flag-masking policy.
+
+import { spawn, execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, copyFileSync, rmSync } from 'node:fs';
+import { dirname, join, resolve, basename } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+// dist/test/cpu/harness.js -> repository root
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+export const ASM_DIR = join(ROOT, 'test/cpu/asm');
+export const BUILD_DIR = join(ROOT, 'build/cpu');
+export const TSVM_BIN = process.env['TSVM_BIN'] ?? join(ROOT, 'bin/tsvm.js');
+
+/** QEMU model: documented in docs/cpu-testing.md (CPUID family 6 model 7). */
+export const QEMU_CPU = 'pentium3';
+
+// ---------------------------------------------------------------- records
+
+export const GPR_NAMES = ['EAX', 'ECX', 'EDX', 'EBX', 'ESP', 'EBP', 'ESI', 'EDI'] as const;
+export const SEG_NAMES = ['CS', 'DS', 'ES', 'FS', 'GS', 'SS'] as const;
+const FLAG_BITS: [number, string][] = [
+  [0, 'CF'], [2, 'PF'], [4, 'AF'], [6, 'ZF'], [7, 'SF'], [8, 'TF'], [9, 'IF'], [10, 'DF'], [11, 'OF'],
+  [12, 'IOPL0'], [13, 'IOPL1'], [14, 'NT'], [16, 'RF'], [17, 'VM'], [18, 'AC'], [19, 'VIF'], [20, 'VIP'], [21, 'ID'],
+];
+
+export interface DumpRecord {
+  kind: 'D';
+  label: string;
+  gpr: number[]; // EAX ECX EDX EBX ESP EBP ESI EDI
+  eflags: number; // already masked by the ROM
+  mask: number;
+  seg: number[]; // CS DS ES FS GS SS
+}
+export interface MemRecord {
+  kind: 'M';
+  label: string;
+  addr: number;
+  data: Uint8Array;
+}
+export interface ExcRecord {
+  kind: 'X';
+  expected: boolean;
+  vector: number;
+  error: number;
+  eip: number;
+  eflags: number;
+  mask: number;
+  cr2: number;
+  gpr: number[];
+  seg: number[]; // CS (from the frame) DS ES FS GS SS
+}
+export interface EndRecord {
+  kind: 'E';
+}
+export type CpuRecord = DumpRecord | MemRecord | ExcRecord | EndRecord;
+
+export interface ParsedStream {
+  records: CpuRecord[];
+  /** set when the stream is cut short or malformed */
+  error?: string;
+}
+
+export function parseStream(buf: Uint8Array): ParsedStream {
+  const records: CpuRecord[] = [];
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  let p = 0;
+  const need = (n: number): void => {
+    if (p + n > buf.length) throw new Error(`truncated record at byte ${p}`);
+  };
+  const u8 = (): number => {
+    need(1);
+    return buf[p++]!;
+  };
+  const u16 = (): number => {
+    need(2);
+    const v = dv.getUint16(p, true);
+    p += 2;
+    return v;
+  };
+  const u32 = (): number => {
+    need(4);
+    const v = dv.getUint32(p, true);
+    p += 4;
+    return v;
+  };
+  const str = (): string => {
+    const start = p;
+    while (p < buf.length && buf[p] !== 0) p++;
+    need(1);
+    const s = Buffer.from(buf.subarray(start, p)).toString('latin1');
+    p++;
+    return s;
+  };
+  const n32 = (n: number): number[] => Array.from({ length: n }, u32);
+  const n16 = (n: number): number[] => Array.from({ length: n }, u16);
+  try {
+    while (p < buf.length) {
+      const at = p;
+      const t = String.fromCharCode(u8());
+      if (t === 'D') {
+        const label = str();
+        const gpr = n32(8);
+        const eflags = u32();
+        const mask = u32();
+        records.push({ kind: 'D', label, gpr, eflags, mask, seg: n16(6) });
+      } else if (t === 'M') {
+        const label = str();
+        const addr = u32();
+        const len = u16();
+        need(len);
+        records.push({ kind: 'M', label, addr, data: buf.slice(p, p + len) });
+        p += len;
+      } else if (t === 'X') {
+        const expected = u8() !== 0;
+        const vector = u8();
+        const error = u32();
+        const eip = u32();
+        const eflags = u32();
+        const mask = u32();
+        const cr2 = u32();
+        const gpr = n32(8);
+        records.push({ kind: 'X', expected, vector, error, eip, eflags, mask, cr2, gpr, seg: n16(6) });
+      } else if (t === 'E') {
+        records.push({ kind: 'E' });
+        if (p !== buf.length) return { records, error: `${buf.length - p} bytes after the end record` };
+        return { records };
+      } else {
+        return { records, error: `unknown record type 0x${buf[at]!.toString(16)} at byte ${at}` };
+      }
+    }
+    return { records, error: 'stream has no end record (emulator stopped early?)' };
+  } catch (e) {
+    return { records, error: (e as Error).message };
+  }
+}
+
+// ---------------------------------------------------------------- comparing
+
+const hex = (v: number, w = 8): string => '0x' + (v >>> 0).toString(16).padStart(w, '0');
+
+export function flagNames(bits: number): string {
+  const names = FLAG_BITS.filter(([b]) => bits & (1 << b)).map(([, n]) => n);
+  const known = FLAG_BITS.reduce((m, [b]) => m | (1 << b), 0);
+  if (bits & ~known) names.push(hex(bits & ~known));
+  return names.join(',');
+}
+
+const EXC_NAMES: Record<number, string> = {
+  0: '#DE', 1: '#DB', 2: 'NMI', 3: '#BP', 4: '#OF', 5: '#BR', 6: '#UD', 7: '#NM', 8: '#DF', 10: '#TS', 11: '#NP',
+  12: '#SS', 13: '#GP', 14: '#PF', 16: '#MF', 17: '#AC', 18: '#MC', 19: '#XM',
+};
+export const vectorName = (v: number): string => EXC_NAMES[v] ?? `int ${hex(v, 2)}`;
+
+export function describe(r: CpuRecord | undefined): string {
+  if (!r) return '(end of stream)';
+  switch (r.kind) {
+    case 'D':
+      return `dump '${r.label}'`;
+    case 'M':
+      return `memory '${r.label}' @${hex(r.addr)}`;
+    case 'X':
+      return `${r.expected ? '' : 'UNEXPECTED '}exception ${vectorName(r.vector)} at ${hex(r.seg[0]!, 4)}:${hex(r.eip)}`;
+    case 'E':
+      return 'end';
+  }
+}
+
+export function formatState(r: CpuRecord): string {
+  if (r.kind === 'D' || r.kind === 'X') {
+    const regs = GPR_NAMES.map((n, i) => `${n}=${hex(r.gpr[i]!)}`).join(' ');
+    const segs = SEG_NAMES.map((n, i) => `${n}=${hex(r.seg[i]!, 4)}`).join(' ');
+    let s = `${regs}\n      EFLAGS=${hex(r.eflags)} [${flagNames(r.eflags)}] mask=${hex(r.mask)} ${segs}`;
+    if (r.kind === 'X') s += `\n      vector=${vectorName(r.vector)} error=${hex(r.error)} eip=${hex(r.eip)} cr2=${hex(r.cr2)}`;
+    return s;
+  }
+  if (r.kind === 'M') return `${hex(r.addr)}: ${Buffer.from(r.data).toString('hex')}`;
+  return 'end';
+}
+
+export interface Mismatch {
+  /** index of the record in the streams */
+  index: number;
+  /** what the record is, e.g. dump 'p32:adc32 r,r' */
+  what: string;
+  /** label of the last dump before this record (context for exceptions) */
+  after: string;
+  /** one line per differing field: "EAX: tsvm 0x.. qemu 0x.." */
+  fields: string[];
+  /** true when the streams have diverged structurally (comparison stops) */
+  fatal: boolean;
+  expected?: CpuRecord;
+  got?: CpuRecord;
+}
+
+function diffNum(fields: string[], name: string, got: number, exp: number, w = 8): void {
+  if (got >>> 0 !== exp >>> 0) fields.push(`${name}: tsvm ${hex(got, w)} qemu ${hex(exp, w)}`);
+}
+
+/** Compares tsvm's stream (got) with QEMU's (expected). */
+export function compareStreams(expected: CpuRecord[], got: CpuRecord[]): Mismatch[] {
+  const out: Mismatch[] = [];
+  let after = '(start)';
+  const n = Math.max(expected.length, got.length);
+  for (let i = 0; i < n; i++) {
+    const e = expected[i];
+    const g = got[i];
+    const fields: string[] = [];
+    let fatal = false;
+    if (!e || !g || e.kind !== g.kind || ((e.kind === 'D' || e.kind === 'M') && e.label !== (g as DumpRecord).label)) {
+      fatal = true;
+      fields.push(`record: tsvm ${describe(g)} qemu ${describe(e)}`);
+    } else if (e.kind === 'D' && g.kind === 'D') {
+      GPR_NAMES.forEach((nm, k) => diffNum(fields, nm, g.gpr[k]!, e.gpr[k]!));
+      const m = e.mask & g.mask;
+      const fe = e.eflags & m;
+      const fg = g.eflags & m;
+      if (fe !== fg) fields.push(`EFLAGS: tsvm ${hex(fg)} qemu ${hex(fe)} (differ in ${flagNames(fe ^ fg)}; tsvm has [${flagNames(fg & (fe ^ fg))}] set, qemu has [${flagNames(fe & (fe ^ fg))}] set)`);
+      SEG_NAMES.forEach((nm, k) => diffNum(fields, nm, g.seg[k]!, e.seg[k]!, 4));
+    } else if (e.kind === 'M' && g.kind === 'M') {
+      diffNum(fields, 'address', g.addr, e.addr);
+      const len = Math.max(e.data.length, g.data.length);
+      for (let k = 0; k < len; k++) {
+        if (e.data[k] !== g.data[k]) {
+          fields.push(`byte ${hex(e.addr + k)}: tsvm ${g.data[k] === undefined ? '--' : hex(g.data[k]!, 2)} qemu ${e.data[k] === undefined ? '--' : hex(e.data[k]!, 2)}`);
+          if (fields.length > 16) {
+            fields.push('...');
+            break;
+          }
+        }
+      }
+    } else if (e.kind === 'X' && g.kind === 'X') {
+      diffNum(fields, 'vector', g.vector, e.vector, 2);
+      diffNum(fields, 'error code', g.error, e.error);
+      diffNum(fields, 'EIP', g.eip, e.eip);
+      diffNum(fields, 'CR2', g.cr2, e.cr2);
+      const m = e.mask & g.mask;
+      if ((e.eflags & m) !== (g.eflags & m)) fields.push(`EFLAGS (pushed): tsvm ${hex(g.eflags & m)} qemu ${hex(e.eflags & m)} (differ in ${flagNames((e.eflags ^ g.eflags) & m)})`);
+      GPR_NAMES.forEach((nm, k) => diffNum(fields, nm, g.gpr[k]!, e.gpr[k]!));
+      SEG_NAMES.forEach((nm, k) => diffNum(fields, nm, g.seg[k]!, e.seg[k]!, 4));
+      if (e.expected !== g.expected) fatal = true;
+    }
+    if (fields.length) out.push({ index: i, what: describe(e ?? g), after, fields, fatal, expected: e, got: g });
+    if (fatal) break;
+    if (e && e.kind === 'D') after = e.label;
+  }
+  return out;
+}
+
+export function formatMismatches(test: string, ms: Mismatch[], max = 20): string {
+  const lines: string[] = [];
+  for (const m of ms.slice(0, max)) {
+    lines.push(`test '${test}' record #${m.index} ${m.what} (after '${m.after}')${m.fatal ? ' -- streams diverge here' : ''}:`);
+    for (const f of m.fields) lines.push(`    ${f}`);
+    if (m.expected && m.expected.kind !== 'E' && !m.fatal) lines.push(`    qemu: ${formatState(m.expected)}`);
+    if (m.got && m.got.kind !== 'E' && !m.fatal) lines.push(`    tsvm: ${formatState(m.got)}`);
+  }
+  if (ms.length > max) lines.push(`... and ${ms.length - max} more mismatching records in '${test}'`);
+  return lines.join('\n');
+}
+
+// ---------------------------------------------------------------- building and running
+
+export function listTests(): string[] {
+  return readdirSync(ASM_DIR)
+    .filter((f) => f.endsWith('.asm'))
+    .map((f) => f.slice(0, -4))
+    .sort();
+}
+
+/** nasm -f bin; returns the ROM path. Throws with nasm's messages on error. */
+export function assemble(src: string, outDir = BUILD_DIR): string {
+  mkdirSync(outDir, { recursive: true });
+  const out = join(outDir, basename(src).replace(/\.asm$/, '') + '.bin');
+  try {
+    execFileSync('nasm', ['-f', 'bin', '-I', ASM_DIR + '/', '-o', out, src], { stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (e) {
+    const err = e as { stderr?: Buffer; message: string };
+    throw new Error(`nasm failed for ${src}:\n${err.stderr?.toString() ?? err.message}`);
+  }
+  const size = readFileSync(out).length;
+  if (size !== 0x10000) throw new Error(`${out}: ROM is ${size} bytes, expected 65536`);
+  return out;
+}
+
+export interface RunResult {
+  /** exit code (null when killed) */
+  code: number | null;
+  timedOut: boolean;
+  stderr: string;
+  stdout: string;
+  /** raw debugcon bytes */
+  output: Uint8Array;
+  ms: number;
+}
+
+function run(cmd: string, args: string[], outFile: string, timeoutMs: number): Promise<RunResult> {
+  rmSync(outFile, { force: true });
+  const t0 = Date.now();
+  return new Promise((res) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      if (stdout.length < 65536) stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      if (stderr.length < 65536) stderr += d.toString();
+    });
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    const done = (code: number | null): void => {
+      clearTimeout(timer);
+      const output = existsSync(outFile) ? new Uint8Array(readFileSync(outFile)) : new Uint8Array(0);
+      res({ code, timedOut, stderr, stdout, output, ms: Date.now() - t0 });
+    };
+    child.on('error', (e) => {
+      stderr += String(e);
+      done(null);
+    });
+    child.on('close', (code) => done(code));
+  });
+}
+
+export function qemuArgs(rom: string, outFile: string): string[] {
+  return [
+    '-accel', 'tcg', '-M', 'pc', '-cpu', QEMU_CPU, '-m', '16', '-bios', rom, '-display', 'none', '-nodefaults',
+    '-debugcon', `file:${outFile}`, '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04', '-no-reboot',
+  ];
+}
+
+/** Runs the ROM in QEMU; results are cached by the ROM's hash under build/cpu/cache. */
+export async function runQemu(rom: string, timeoutMs = 60000): Promise<RunResult> {
+  const hash = createHash('sha256').update(readFileSync(rom)).update(QEMU_CPU).digest('hex').slice(0, 24);
+  const cacheDir = join(BUILD_DIR, 'cache');
+  mkdirSync(cacheDir, { recursive: true });
+  const cached = join(cacheDir, hash + '.qemu');
+  if (existsSync(cached) && !process.env['TSVM_NO_CACHE']) {
+    return { code: 1, timedOut: false, stderr: '', stdout: '', output: new Uint8Array(readFileSync(cached)), ms: 0 };
+  }
+  const outFile = rom.replace(/\.bin$/, '') + '.qemu.out';
+  const r = await run('qemu-system-i386', qemuArgs(rom, outFile), outFile, timeoutMs);
+  // isa-debug-exit: exit status (0 << 1) | 1 = 1 is the normal end
+  if (r.code === 1 && parseStream(r.output).error === undefined) copyFileSync(outFile, cached);
+  return r;
+}
+
+export function tsvmAvailable(): boolean {
+  return existsSync(TSVM_BIN);
+}
+
+export async function runTsvm(rom: string, timeoutSec = 20): Promise<RunResult> {
+  const outFile = rom.replace(/\.bin$/, '') + '.tsvm.out';
+  return run(process.execPath, [TSVM_BIN, 'run', '-bios', rom, '-m', '16M', '-debugcon', `file:${outFile}`, '-timeout', String(timeoutSec)], outFile, (timeoutSec + 15) * 1000);
+}
+
+export interface TestOutcome {
+  name: string;
+  qemu: RunResult;
+  qemuStream: ParsedStream;
+  tsvm?: RunResult;
+  tsvmStream?: ParsedStream;
+  mismatches: Mismatch[];
+  /** human-readable report; empty when everything matched */
+  report: string;
+}
+
+/** Runs one ROM in both emulators (in parallel) and compares. */
+export async function runRom(name: string, rom: string, opts: { qemuOnly?: boolean; tsvmTimeout?: number } = {}): Promise<TestOutcome> {
+  const [qemu, tsvm] = await Promise.all([
+    runQemu(rom),
+    opts.qemuOnly || !tsvmAvailable() ? Promise.resolve(undefined) : runTsvm(rom, opts.tsvmTimeout ?? 20),
+  ]);
+  const qemuStream = parseStream(qemu.output);
+  const lines: string[] = [];
+  if (qemu.timedOut || qemu.code !== 1 || qemuStream.error) {
+    lines.push(`test '${name}': QEMU run failed (exit ${qemu.code}${qemu.timedOut ? ', timed out' : ''}): ${qemuStream.error ?? ''} ${qemu.stderr.trim()}`);
+  }
+  let mismatches: Mismatch[] = [];
+  let tsvmStream: ParsedStream | undefined;
+  if (tsvm) {
+    tsvmStream = parseStream(tsvm.output);
+    mismatches = compareStreams(qemuStream.records, tsvmStream.records);
+    if (mismatches.length) lines.push(formatMismatches(name, mismatches));
+    if (tsvm.timedOut || tsvm.code !== 0 || tsvmStream.error) {
+      lines.push(`test '${name}': tsvm run: exit ${tsvm.code}${tsvm.timedOut ? ' (killed after timeout)' : ''}; ${tsvmStream.error ?? 'stream complete'}; ${tsvmStream.records.length} records`);
+      if (tsvm.stderr.trim()) lines.push('    tsvm stderr: ' + tsvm.stderr.trim().split('\n').slice(0, 15).join('\n    '));
+    }
+  } else if (!opts.qemuOnly) {
+    lines.push(`test '${name}': tsvm CLI not available (${TSVM_BIN} missing); QEMU produced ${qemuStream.records.length} records`);
+  }
+  return { name, qemu, qemuStream, tsvm, tsvmStream, mismatches, report: lines.join('\n') };
+}
+
+export async function runTest(name: string, opts: { qemuOnly?: boolean } = {}): Promise<TestOutcome> {
+  const rom = assemble(join(ASM_DIR, name + '.asm'));
+  return runRom(name, rom, opts);
+}
+
+/** true when a run is a full pass (both streams complete and equal) */
+export function passed(o: TestOutcome): boolean {
+  return !o.report && !!o.tsvm && o.tsvm.code === 0 && !o.tsvmStream?.error && o.mismatches.length === 0;
+}
+
+// ---------------------------------------------------------------- CLI
+
+async function main(argv: string[]): Promise<number> {
+  let qemuOnly = false;
+  const names: string[] = [];
+  for (const a of argv) {
+    if (a === '--qemu-only') qemuOnly = true;
+    else if (a === '-h' || a === '--help') {
+      console.log('usage: node dist/test/cpu/harness.js [--qemu-only] [test ...]\ntests: ' + listTests().join(' '));
+      return 0;
+    } else names.push(a.replace(/\.asm$/, ''));
+  }
+  const tests = names.length ? names : listTests();
+  let failed = 0;
+  for (const t of tests) {
+    const o = await runTest(t, { qemuOnly });
+    const nrec = o.qemuStream.records.length;
+    const ok = qemuOnly ? !o.report : passed(o);
+    if (!ok) failed++;
+    const tsvmInfo = o.tsvm ? `, tsvm ${o.tsvm.ms} ms` : '';
+    console.log(`${ok ? 'ok  ' : 'FAIL'} ${t}: ${nrec} records (qemu ${o.qemu.ms} ms${tsvmInfo})`);
+    if (o.report) console.log(o.report);
+  }
+  console.log(`${tests.length - failed} passed, ${failed} failed`);
+  return failed ? 1 : 0;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main(process.argv.slice(2)).then((c) => process.exit(c));
+}
