@@ -26,7 +26,7 @@ export const QEMU_CPU = 'pentium3';
 export const GPR_NAMES = ['EAX', 'ECX', 'EDX', 'EBX', 'ESP', 'EBP', 'ESI', 'EDI'] as const;
 export const SEG_NAMES = ['CS', 'DS', 'ES', 'FS', 'GS', 'SS'] as const;
 const FLAG_BITS: [number, string][] = [
-  [0, 'CF'], [2, 'PF'], [4, 'AF'], [6, 'ZF'], [7, 'SF'], [8, 'TF'], [9, 'IF'], [10, 'DF'], [11, 'OF'],
+  [0, 'CF'], [1, '1'], [2, 'PF'], [4, 'AF'], [6, 'ZF'], [7, 'SF'], [8, 'TF'], [9, 'IF'], [10, 'DF'], [11, 'OF'],
   [12, 'IOPL0'], [13, 'IOPL1'], [14, 'NT'], [16, 'RF'], [17, 'VM'], [18, 'AC'], [19, 'VIF'], [20, 'VIP'], [21, 'ID'],
 ];
 
@@ -385,6 +385,12 @@ export async function runRom(name: string, rom: string, opts: { qemuOnly?: boole
   if (qemu.timedOut || qemu.code !== 1 || qemuStream.error) {
     lines.push(`test '${name}': QEMU run failed (exit ${qemu.code}${qemu.timedOut ? ', timed out' : ''}): ${qemuStream.error ?? ''} ${qemu.stderr.trim()}`);
   }
+  const unexpected = qemuStream.records.findIndex((r) => r.kind === 'X' && !r.expected);
+  if (unexpected >= 0) {
+    const r = qemuStream.records[unexpected]!;
+    const prev = qemuStream.records.slice(0, unexpected).reverse().find((x) => x.kind === 'D') as DumpRecord | undefined;
+    lines.push(`test '${name}': the ROM is broken: QEMU took an unexpected ${describe(r)} after '${prev?.label ?? '(start)'}'\n    ${formatState(r)}`);
+  }
   let mismatches: Mismatch[] = [];
   let tsvmStream: ParsedStream | undefined;
   if (tsvm) {
@@ -415,15 +421,25 @@ export function passed(o: TestOutcome): boolean {
 
 async function main(argv: string[]): Promise<number> {
   let qemuOnly = false;
+  let show = false;
   const names: string[] = [];
   for (const a of argv) {
     if (a === '--qemu-only') qemuOnly = true;
+    else if (a === '--show') show = true;
     else if (a === '-h' || a === '--help') {
-      console.log('usage: node dist/test/cpu/harness.js [--qemu-only] [test ...]\ntests: ' + listTests().join(' '));
+      console.log('usage: node dist/test/cpu/harness.js [--qemu-only] [--show] [test ...]\n  --qemu-only  run only QEMU (check the ROMs)\n  --show       print QEMU\'s records as text\ntests: ' + listTests().join(' '));
       return 0;
     } else names.push(a.replace(/\.asm$/, ''));
   }
   const tests = names.length ? names : listTests();
+  if (show) {
+    for (const t of tests) {
+      const o = await runTest(t, { qemuOnly: true });
+      o.qemuStream.records.forEach((r, i) => console.log(`#${i} ${describe(r)}\n      ${formatState(r)}`));
+      if (o.qemuStream.error) console.log('stream error: ' + o.qemuStream.error);
+    }
+    return 0;
+  }
   let failed = 0;
   for (const t of tests) {
     const o = await runTest(t, { qemuOnly });

@@ -1,0 +1,18 @@
+// One node:test test per test/cpu/asm/*.asm program: tsvm's record stream
+// must equal QEMU's.  When tsvm's CLI is missing the tests fail (after
+// checking that the QEMU side ran and produced its records).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { listTests, passed, runTest, tsvmAvailable, TSVM_BIN } from './harness.js';
+
+for (const name of listTests()) {
+  test(`cpu differential: ${name}`, { timeout: 180_000 }, async () => {
+    const o = await runTest(name);
+    assert.ok(o.qemu.code === 1 && !o.qemuStream.error, `QEMU side failed:\n${o.report}`);
+    assert.ok(o.qemuStream.records.length > 1, `QEMU produced no records for ${name}`);
+    if (!tsvmAvailable()) {
+      assert.fail(`tsvm CLI not available (${TSVM_BIN} missing); QEMU side OK with ${o.qemuStream.records.length} records`);
+    }
+    assert.ok(passed(o), o.report || `tsvm run failed: exit ${o.tsvm?.code}`);
+  });
+}
