@@ -1,0 +1,1144 @@
+/**
+ * The IA-32 CPU: architectural state, the fetch/decode/execute loop, lazy
+ * flags, and linear memory access through a software TLB.
+ *
+ * Instruction semantics live in ops/*.ts (one handler per opcode, dispatched
+ * from a dense table), segmentation and protected-mode control transfers in
+ * segments.ts / interrupts.ts / tasks.ts, paging in this file's translate().
+ *
+ * Resources: Intel SDM vol. 2 (instructions) and vol. 3 (system programming).
+ */
+import type { IoPorts } from '../bus/ports.js';
+import { PageFlag, type PhysicalMemory } from '../bus/memory.js';
+import { CpuFault, TripleFault } from './fault.js';
+import { Attr, CR0, CR4, F, Seg, Tlb, Vec } from './consts.js';
+import { OPS } from './ops/index.js';
+import { deliverInterrupt } from './interrupts.js';
+import type { FpuBus, FpuUnit } from './fpu-api.js';
+
+/** Parity of each byte value (PF is set when the low byte has an even number of ones). */
+const PARITY = new Uint8Array(256);
+for (let i = 0; i < 256; i++) {
+  let b = i;
+  b ^= b >> 4;
+  b ^= b >> 2;
+  b ^= b >> 1;
+  PARITY[i] = (b & 1) === 0 ? F.PF : 0;
+}
+
+/** Kind of the last flag-setting operation, for lazy flag evaluation. */
+export const enum Lazy {
+  LOGIC = 0, // CF=OF=AF=0; SF/ZF/PF from the result
+  ADD = 1, // add/adc/inc: flags from a, b, result
+  SUB = 2, // sub/sbb/cmp/dec/neg
+}
+
+/** Prefix bytes (0 = not a prefix). */
+const IS_PREFIX = new Uint8Array(256);
+for (const p of [0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65, 0x66, 0x67, 0xf0, 0xf2, 0xf3]) IS_PREFIX[p] = 1;
+
+const TLB_LIST_SIZE = 8192;
+/** How many string-instruction iterations run before the loop checks for interrupts. */
+export const REP_CHUNK = 4096;
+
+/** Where an interrupt request comes from (the PIC or APIC, wired by the board). */
+export interface InterruptController {
+  /** The vector of the highest-priority pending interrupt, acknowledged (INTA cycle). */
+  acknowledge(): number;
+}
+
+export class Cpu {
+  // ---- registers -------------------------------------------------------
+  readonly regBuf = new ArrayBuffer(32);
+  readonly reg32 = new Int32Array(this.regBuf);
+  readonly reg16 = new Uint16Array(this.regBuf);
+  readonly reg8 = new Uint8Array(this.regBuf);
+  eip = 0;
+  /** EIP of the first byte (prefixes included) of the instruction being executed. */
+  instrStart = 0;
+
+  // segment registers: selector and descriptor cache (base, limit, attributes)
+  readonly sreg = new Uint16Array(8);
+  readonly segBase = new Int32Array(8);
+  readonly segLimit = new Int32Array(8);
+  readonly segAttr = new Int32Array(8);
+  gdtBase = 0;
+  gdtLimit = 0;
+  idtBase = 0;
+  idtLimit = 0;
+
+  cr0 = 0;
+  cr2 = 0;
+  cr3 = 0;
+  cr4 = 0;
+  readonly dr = new Int32Array(8);
+  cpl = 0;
+
+  // EFLAGS: `flags` holds every bit except those named in lazyMask, which
+  // are computed on demand from the last arithmetic operation.
+  flags = F.R1;
+  lazyMask = 0;
+  lazyOp = 0;
+  lazyA = 0;
+  lazyB = 0;
+  lazyRes = 0;
+  lazyTop = 31;
+
+  // MSRs
+  sysenterCs = 0;
+  sysenterEsp = 0;
+  sysenterEip = 0;
+  apicBase = 0xfee00900 | 0;
+  /** Time-stamp counter: float64 count of cycles (exact below 2^53). */
+  tsc = 0;
+
+  // ---- per-instruction decode state ------------------------------------
+  o32 = false; // operand size is 32-bit
+  a32 = false; // address size is 32-bit
+  segOvr = -1; // segment override or -1
+  rep = 0; // 0, 0xf2 (REPNE) or 0xf3 (REP/REPE)
+  lock = false;
+  modrm = 0;
+  /** Linear address of the memory operand decoded from ModRM. */
+  ea = 0;
+  /** Offset (before adding the segment base) of that operand. */
+  eaOff = 0;
+  /** Segment of that operand. */
+  eaSeg = 0;
+
+  // ---- mode caches ------------------------------------------------------
+  code32 = false; // CS.D
+  stack32 = false; // SS.B
+  ssMask = 0xffff;
+  ipMask = 0xffff;
+  protectedMode = false; // CR0.PE
+  vm86 = false; // EFLAGS.VM
+
+  // ---- memory -----------------------------------------------------------
+  readonly mem: PhysicalMemory;
+  readonly mem8: Uint8Array;
+  readonly mem16: Uint16Array;
+  readonly mem32: Int32Array;
+  readonly io: IoPorts;
+  /** Software TLB over all 2^20 linear pages: (hostPage ^ linPage) | Tlb flags; 0 = empty. */
+  readonly tlb = new Int32Array(1 << 20);
+  private readonly _tlbList = new Int32Array(TLB_LIST_SIZE);
+  private _tlbCount = 0;
+  private _tlbOverflow = false;
+  /** Masks that a TLB entry is tested against: the result must equal Tlb.VALID. */
+  tlbReadMask = Tlb.VALID;
+  tlbWriteMask = Tlb.VALID | Tlb.NO_WRITE_SUPER;
+
+  // ---- interrupts and run state ----------------------------------------
+  readonly fault = new CpuFault();
+  /** SS:ESP read from the TSS by readTssStack (work registers). */
+  tssSs = 0;
+  tssEsp = 0;
+  intrLine = false;
+  pic: InterruptController | null = null;
+  nmiPending = false;
+  halted = false;
+  /** Interrupts are inhibited until after the next instruction (STI, MOV SS, POP SS). */
+  inhibitIrq = false;
+  /** Set when something outside the instruction stream needs looking at (IRQ line, TF, inhibit). */
+  instructionsRun = 0;
+  /** Exception being delivered (for double/triple fault detection), -1 when none. */
+  deliveringVector = -1;
+  /** Human-readable chain of the exceptions that led to a triple fault. */
+  faultChain = '';
+  /** The machine asked the run loop to return early (e.g. a device stopped the VM). */
+  stopRequested = false;
+  /** Called with 13 when the FPU reports an error through the external FERR#/IRQ 13 path. */
+  onFpuIrq: () => void = () => {};
+  /** The x87 unit, attached by the board; without one, ESC opcodes raise #NM as on an FPU-less CPU. */
+  fpu: FpuUnit | null = null;
+  readonly fpuBus: FpuBus;
+
+  constructor(mem: PhysicalMemory, io: IoPorts) {
+    this.mem = mem;
+    this.mem8 = mem.mem;
+    this.mem16 = mem.mem16;
+    this.mem32 = mem.mem32;
+    this.io = io;
+    mem.onMapChange = () => this.flushTlb(true);
+    const cpu = this;
+    this.fpuBus = {
+      read8: (a) => cpu.rd8(a),
+      read16: (a) => cpu.rd16(a),
+      read32: (a) => cpu.rd32(a),
+      write8: (a, v) => cpu.wr8(a, v),
+      write16: (a, v) => cpu.wr16(a, v),
+      write32: (a, v) => cpu.wr32(a, v),
+      reportError: () => cpu.fpuError(),
+      setEflagsZPC: (zf, pf, cf) => {
+        cpu.setFlagBits(F.ZF | F.PF | F.CF, (zf ? F.ZF : 0) | (pf ? F.PF : 0) | (cf ? F.CF : 0));
+      },
+      getEflags: () => cpu.getFlags(),
+      setAx: (v) => {
+        cpu.reg16[0] = v;
+      },
+    };
+    this.reset();
+  }
+
+  /** The RESET state (Intel SDM vol. 3, table "IA-32 Processor States Following Power-up, Reset, or INIT"). */
+  reset(): void {
+    this.reg32.fill(0);
+    this.reg32[2] = 0x00000633; // EDX: family 6, model 3, stepping 3 (matches CPUID leaf 1)
+    this.flags = F.R1;
+    this.lazyMask = 0;
+    this.cr0 = CR0.ET | CR0.CD | CR0.NW;
+    this.cr2 = this.cr3 = this.cr4 = 0;
+    this.dr.fill(0);
+    this.dr[6] = 0xffff0ff0 | 0;
+    this.dr[7] = 0x400;
+    for (let s = 0; s < 8; s++) {
+      this.sreg[s] = 0;
+      this.segBase[s] = 0;
+      this.segLimit[s] = 0xffff;
+      this.segAttr[s] = Attr.P | Attr.S | Attr.RW | Attr.ACCESSED;
+    }
+    this.sreg[Seg.CS] = 0xf000;
+    this.segBase[Seg.CS] = 0xffff0000 | 0;
+    this.segAttr[Seg.CS] = Attr.P | Attr.S | Attr.CODE | Attr.RW | Attr.ACCESSED;
+    this.segAttr[Seg.LDTR] = Attr.P | 0x2;
+    this.segAttr[Seg.TR] = Attr.P | 0xb;
+    this.gdtBase = this.idtBase = 0;
+    this.gdtLimit = this.idtLimit = 0xffff;
+    this.eip = 0xfff0;
+    this.cpl = 0;
+    this.halted = false;
+    this.inhibitIrq = false;
+    this.nmiPending = false;
+    this.deliveringVector = -1;
+    this.sysenterCs = this.sysenterEsp = this.sysenterEip = 0;
+    this.tsc = 0;
+    if (this.fpu) this.fpu.reset();
+    this.updateModes();
+    this.flushTlb(true);
+  }
+
+  // ======================================================================
+  // Mode bookkeeping
+  // ======================================================================
+
+  /** Recompute cached mode bits after CR0, EFLAGS.VM, CS or SS changes. */
+  updateModes(): void {
+    this.protectedMode = (this.cr0 & CR0.PE) !== 0;
+    this.vm86 = (this.flags & F.VM) !== 0;
+    this.code32 = (this.segAttr[Seg.CS] & Attr.DB) !== 0;
+    this.ipMask = this.code32 ? -1 : 0xffff;
+    this.stack32 = (this.segAttr[Seg.SS] & Attr.DB) !== 0;
+    this.ssMask = this.stack32 ? -1 : 0xffff;
+    this.updateTlbMasks();
+  }
+
+  setCpl(cpl: number): void {
+    this.cpl = cpl;
+    this.updateTlbMasks();
+  }
+
+  updateTlbMasks(): void {
+    if (this.cpl === 3) {
+      this.tlbReadMask = Tlb.VALID | Tlb.NO_USER;
+      this.tlbWriteMask = Tlb.VALID | Tlb.NO_USER | Tlb.NO_WRITE_USER;
+    } else {
+      this.tlbReadMask = Tlb.VALID;
+      this.tlbWriteMask = Tlb.VALID | Tlb.NO_WRITE_SUPER;
+    }
+  }
+
+  /** Load a segment register in real or v8086 mode: base = selector * 16, cached limit and rights kept. */
+  loadSegReal(seg: number, sel: number): void {
+    this.sreg[seg] = sel;
+    this.segBase[seg] = sel << 4;
+    if (this.vm86) {
+      this.segLimit[seg] = 0xffff;
+      this.segAttr[seg] = Attr.P | Attr.S | Attr.RW | Attr.ACCESSED | 0x60 | (seg === Seg.CS ? Attr.CODE : 0);
+      if (seg === Seg.CS || seg === Seg.SS) this.updateModes();
+    }
+  }
+
+  // ======================================================================
+  // Faults
+  // ======================================================================
+
+  /** Raise an exception without an error code. Never returns. */
+  raise(vector: number): never {
+    const f = this.fault;
+    f.vector = vector;
+    f.errorCode = 0;
+    f.hasErrorCode = false;
+    throw f;
+  }
+
+  /** Raise an exception with an error code. Never returns. */
+  raiseErr(vector: number, code: number): never {
+    const f = this.fault;
+    f.vector = vector;
+    f.errorCode = code & 0xffff;
+    f.hasErrorCode = true;
+    throw f;
+  }
+
+  raiseGP(code: number): never {
+    return this.raiseErr(Vec.GP, code);
+  }
+
+  raiseUD(): never {
+    return this.raise(Vec.UD);
+  }
+
+  fpuError(): void {
+    if (this.cr0 & CR0.NE) this.raise(Vec.MF);
+    this.onFpuIrq();
+  }
+
+  // ======================================================================
+  // Lazy flags
+  // ======================================================================
+
+  /** Record a result whose flags (all six arithmetic ones) are evaluated lazily. */
+  setLazy(op: number, a: number, b: number, res: number, top: number): void {
+    this.lazyOp = op;
+    this.lazyA = a;
+    this.lazyB = b;
+    this.lazyRes = res;
+    this.lazyTop = top;
+    this.lazyMask = F.ARITH;
+  }
+
+  /** As setLazy but CF keeps its current value (INC, DEC). */
+  setLazyKeepCF(op: number, a: number, b: number, res: number, top: number): void {
+    const cf = this.getCF();
+    this.flags = (this.flags & ~F.CF) | cf;
+    this.lazyOp = op;
+    this.lazyA = a;
+    this.lazyB = b;
+    this.lazyRes = res;
+    this.lazyTop = top;
+    this.lazyMask = F.ARITH & ~F.CF;
+  }
+
+  /**
+   * Set SF/ZF/PF lazily from `res` and CF/OF/AF to explicit values (shifts, multiplies,
+   * logic ops with their own CF/OF rules).
+   */
+  setResultFlags(res: number, top: number, cf: number, of: number, af: number): void {
+    this.lazyOp = Lazy.LOGIC;
+    this.lazyRes = res;
+    this.lazyTop = top;
+    this.lazyMask = F.ZF | F.SF | F.PF;
+    this.flags = (this.flags & ~(F.CF | F.OF | F.AF)) | (cf ? F.CF : 0) | (of ? F.OF : 0) | (af ? F.AF : 0);
+  }
+
+  getCF(): number {
+    if ((this.lazyMask & F.CF) === 0) return this.flags & F.CF;
+    const a = this.lazyA,
+      b = this.lazyB,
+      r = this.lazyRes;
+    switch (this.lazyOp) {
+      case Lazy.ADD:
+        return (((a & b) | ((a | b) & ~r)) >>> this.lazyTop) & 1;
+      case Lazy.SUB:
+        return (((~a & b) | ((~a | b) & r)) >>> this.lazyTop) & 1;
+      default:
+        return 0;
+    }
+  }
+
+  getOF(): boolean {
+    if ((this.lazyMask & F.OF) === 0) return (this.flags & F.OF) !== 0;
+    const a = this.lazyA,
+      b = this.lazyB,
+      r = this.lazyRes;
+    switch (this.lazyOp) {
+      case Lazy.ADD:
+        return ((((a ^ r) & (b ^ r)) >>> this.lazyTop) & 1) !== 0;
+      case Lazy.SUB:
+        return ((((a ^ b) & (a ^ r)) >>> this.lazyTop) & 1) !== 0;
+      default:
+        return false;
+    }
+  }
+
+  getZF(): boolean {
+    if ((this.lazyMask & F.ZF) === 0) return (this.flags & F.ZF) !== 0;
+    return this.lazyRes << (31 - this.lazyTop) === 0;
+  }
+
+  getSF(): boolean {
+    if ((this.lazyMask & F.SF) === 0) return (this.flags & F.SF) !== 0;
+    return ((this.lazyRes >>> this.lazyTop) & 1) !== 0;
+  }
+
+  getPF(): boolean {
+    if ((this.lazyMask & F.PF) === 0) return (this.flags & F.PF) !== 0;
+    return PARITY[this.lazyRes & 0xff] !== 0;
+  }
+
+  getAF(): boolean {
+    if ((this.lazyMask & F.AF) === 0) return (this.flags & F.AF) !== 0;
+    if (this.lazyOp === Lazy.LOGIC) return false;
+    return ((this.lazyA ^ this.lazyB ^ this.lazyRes) & 0x10) !== 0;
+  }
+
+  /** The whole EFLAGS value. */
+  getFlags(): number {
+    if (this.lazyMask === 0) return this.flags;
+    let f = this.flags & ~this.lazyMask;
+    const m = this.lazyMask;
+    if (m & F.CF) f |= this.getCF();
+    if (m & F.PF && this.getPF()) f |= F.PF;
+    if (m & F.AF && this.getAF()) f |= F.AF;
+    if (m & F.ZF && this.getZF()) f |= F.ZF;
+    if (m & F.SF && this.getSF()) f |= F.SF;
+    if (m & F.OF && this.getOF()) f |= F.OF;
+    return f;
+  }
+
+  /** Materialise lazy flags and replace the bits in `mask` with `value`. */
+  setFlagBits(mask: number, value: number): void {
+    const f = this.getFlags();
+    this.flags = (f & ~mask) | (value & mask) | F.R1;
+    this.lazyMask = 0;
+  }
+
+  /**
+   * Write EFLAGS as POPF/IRET/task switches do: `mask` says which bits may change.
+   * Updates the cached VM mode when VM changes.
+   */
+  setFlags(value: number, mask: number): void {
+    const f = this.getFlags();
+    const nf = ((f & ~mask) | (value & mask) | F.R1) & ~(0x8 | 0x20 | 0x8000 | 0xffc00000);
+    this.flags = nf;
+    this.lazyMask = 0;
+    if (((nf ^ f) & F.VM) !== 0) this.updateModes();
+  }
+
+  /** Evaluate condition code `cc` (0..15, the low nibble of Jcc/SETcc/CMOVcc). */
+  cond(cc: number): boolean {
+    let r: boolean;
+    switch (cc >> 1) {
+      case 0:
+        r = this.getOF();
+        break;
+      case 1:
+        r = this.getCF() !== 0;
+        break;
+      case 2:
+        r = this.getZF();
+        break;
+      case 3:
+        r = this.getCF() !== 0 || this.getZF();
+        break;
+      case 4:
+        r = this.getSF();
+        break;
+      case 5:
+        r = this.getPF();
+        break;
+      case 6:
+        r = this.getSF() !== this.getOF();
+        break;
+      default:
+        r = this.getZF() || this.getSF() !== this.getOF();
+        break;
+    }
+    return (cc & 1) !== 0 ? !r : r;
+  }
+
+  // ======================================================================
+  // TLB and paging
+  // ======================================================================
+
+  /** Flush the TLB; global pages survive unless `all`. */
+  flushTlb(all: boolean): void {
+    const tlb = this.tlb;
+    if (this._tlbOverflow) {
+      tlb.fill(0);
+      this._tlbCount = 0;
+      this._tlbOverflow = false;
+      return;
+    }
+    const list = this._tlbList;
+    let kept = 0;
+    for (let i = 0; i < this._tlbCount; i++) {
+      const p = list[i];
+      if (!all && (tlb[p] & Tlb.GLOBAL) !== 0) list[kept++] = p;
+      else tlb[p] = 0;
+    }
+    this._tlbCount = kept;
+  }
+
+  /** INVLPG: drop one page's translation. */
+  invalidatePage(lin: number): void {
+    this.tlb[lin >>> 12] = 0;
+  }
+
+  private _tlbSet(page: number, entry: number): void {
+    if (this.tlb[page] === 0) {
+      if (this._tlbCount < TLB_LIST_SIZE) this._tlbList[this._tlbCount++] = page;
+      else this._tlbOverflow = true;
+    }
+    this.tlb[page] = entry;
+  }
+
+  private _physRead32(phys: number): number {
+    const h = this.mem.hostOffset(phys);
+    if (h >= 0 && (h & 3) === 0) return this.mem32[h >> 2];
+    return this.mem.read32(phys);
+  }
+
+  private _physWrite32(phys: number, v: number): void {
+    const h = this.mem.hostOffset(phys);
+    if (h >= 0 && (h & 3) === 0) this.mem32[h >> 2] = v;
+    else this.mem.write32(phys, v);
+  }
+
+  /**
+   * Translate a linear address to a physical one, filling the TLB when the page
+   * is ordinary memory. Raises #PF. `user` is true for CPL 3 accesses (not for
+   * implicit supervisor accesses such as descriptor-table reads).
+   */
+  translate(lin: number, write: boolean, user: boolean): number {
+    let phys: number;
+    let flags = Tlb.VALID;
+    if ((this.cr0 & CR0.PG) === 0) {
+      phys = lin & this.mem.a20Mask;
+    } else {
+      const pdeAddr = (this.cr3 & ~0xfff) | ((lin >>> 20) & 0xffc);
+      let pde = this._physRead32(pdeAddr);
+      const errBase = (write ? 2 : 0) | (user ? 4 : 0);
+      if ((pde & 1) === 0) return this._pageFault(lin, errBase);
+      const wp = (this.cr0 & CR0.WP) !== 0;
+      if ((pde & 0x80) !== 0 && (this.cr4 & CR4.PSE) !== 0) {
+        // 4 MiB page
+        const us = (pde & 4) !== 0;
+        const rw = (pde & 2) !== 0;
+        if (user && !us) return this._pageFault(lin, errBase | 1);
+        if (write && !rw && (user || wp)) return this._pageFault(lin, errBase | 1);
+        const want = pde | 0x20 | (write ? 0x40 : 0);
+        if (want !== pde) {
+          pde = want;
+          this._physWrite32(pdeAddr, pde);
+        }
+        phys = (pde & 0xffc00000) | (lin & 0x3ff000);
+        if (!us) flags |= Tlb.NO_USER;
+        if (!rw || (pde & 0x40) === 0) flags |= Tlb.NO_WRITE_USER;
+        if ((!rw && wp) || (pde & 0x40) === 0) flags |= Tlb.NO_WRITE_SUPER;
+        if ((pde & 0x100) !== 0 && (this.cr4 & CR4.PGE) !== 0) flags |= Tlb.GLOBAL;
+      } else {
+        const pteAddr = (pde & ~0xfff) | ((lin >>> 10) & 0xffc);
+        let pte = this._physRead32(pteAddr);
+        if ((pte & 1) === 0) return this._pageFault(lin, errBase);
+        const us = (pde & pte & 4) !== 0;
+        const rw = (pde & pte & 2) !== 0;
+        if (user && !us) return this._pageFault(lin, errBase | 1);
+        if (write && !rw && (user || wp)) return this._pageFault(lin, errBase | 1);
+        if ((pde & 0x20) === 0) {
+          pde |= 0x20;
+          this._physWrite32(pdeAddr, pde);
+        }
+        const want = pte | 0x20 | (write ? 0x40 : 0);
+        if (want !== pte) {
+          pte = want;
+          this._physWrite32(pteAddr, pte);
+        }
+        phys = (pte & ~0xfff) | (lin & 0xfff);
+        if (!us) flags |= Tlb.NO_USER;
+        if (!rw || (pte & 0x40) === 0) flags |= Tlb.NO_WRITE_USER;
+        if ((!rw && wp) || (pte & 0x40) === 0) flags |= Tlb.NO_WRITE_SUPER;
+        if ((pte & 0x100) !== 0 && (this.cr4 & CR4.PGE) !== 0) flags |= Tlb.GLOBAL;
+      }
+      phys = (phys & ~0xfff) | (lin & 0xfff);
+    }
+    const pm = this.mem.pageMap[(phys >>> 12) & 0xfffff];
+    if ((pm & PageFlag.SLOW) === 0) {
+      if (pm & PageFlag.READONLY) flags |= Tlb.NO_WRITE_SUPER | Tlb.NO_WRITE_USER;
+      this._tlbSet(lin >>> 12, ((pm & ~0xfff) ^ (lin & ~0xfff)) | flags);
+    }
+    return phys;
+  }
+
+  private _pageFault(lin: number, code: number): never {
+    this.cr2 = lin;
+    return this.raiseErr(Vec.PF, code);
+  }
+
+  // ======================================================================
+  // Linear memory access (the hot path: one TLB load and one compare)
+  // ======================================================================
+
+  rd8(lin: number): number {
+    const e = this.tlb[lin >>> 12];
+    if ((e & this.tlbReadMask) === Tlb.VALID) return this.mem8[(e & ~0xfff) ^ lin];
+    return this.mem.read8(this.translate(lin, false, this.cpl === 3));
+  }
+
+  rd16(lin: number): number {
+    const e = this.tlb[lin >>> 12];
+    if ((e & this.tlbReadMask) === Tlb.VALID && (lin & 0xfff) !== 0xfff) {
+      const h = (e & ~0xfff) ^ lin;
+      return (h & 1) === 0 ? this.mem16[h >> 1] : this.mem8[h] | (this.mem8[h + 1] << 8);
+    }
+    return this._rd16Slow(lin);
+  }
+
+  rd32(lin: number): number {
+    const e = this.tlb[lin >>> 12];
+    if ((e & this.tlbReadMask) === Tlb.VALID && (lin & 0xfff) <= 0xffc) {
+      const h = (e & ~0xfff) ^ lin;
+      if ((h & 3) === 0) return this.mem32[h >> 2];
+      const m = this.mem8;
+      return m[h] | (m[h + 1] << 8) | (m[h + 2] << 16) | (m[h + 3] << 24);
+    }
+    return this._rd32Slow(lin);
+  }
+
+  wr8(lin: number, v: number): void {
+    const e = this.tlb[lin >>> 12];
+    if ((e & this.tlbWriteMask) === Tlb.VALID) {
+      this.mem8[(e & ~0xfff) ^ lin] = v;
+      return;
+    }
+    this.mem.write8(this.translate(lin, true, this.cpl === 3), v);
+  }
+
+  wr16(lin: number, v: number): void {
+    const e = this.tlb[lin >>> 12];
+    if ((e & this.tlbWriteMask) === Tlb.VALID && (lin & 0xfff) !== 0xfff) {
+      const h = (e & ~0xfff) ^ lin;
+      if ((h & 1) === 0) this.mem16[h >> 1] = v;
+      else {
+        this.mem8[h] = v;
+        this.mem8[h + 1] = v >> 8;
+      }
+      return;
+    }
+    this._wr16Slow(lin, v);
+  }
+
+  wr32(lin: number, v: number): void {
+    const e = this.tlb[lin >>> 12];
+    if ((e & this.tlbWriteMask) === Tlb.VALID && (lin & 0xfff) <= 0xffc) {
+      const h = (e & ~0xfff) ^ lin;
+      if ((h & 3) === 0) this.mem32[h >> 2] = v;
+      else {
+        const m = this.mem8;
+        m[h] = v;
+        m[h + 1] = v >> 8;
+        m[h + 2] = v >> 16;
+        m[h + 3] = v >> 24;
+      }
+      return;
+    }
+    this._wr32Slow(lin, v);
+  }
+
+  private _rd16Slow(lin: number): number {
+    const user = this.cpl === 3;
+    const p0 = this.translate(lin, false, user);
+    if ((lin & 0xfff) !== 0xfff) return this.mem.read16(p0);
+    const p1 = this.translate((lin + 1) | 0, false, user);
+    return this.mem.read8(p0) | (this.mem.read8(p1) << 8);
+  }
+
+  private _rd32Slow(lin: number): number {
+    const user = this.cpl === 3;
+    const p0 = this.translate(lin, false, user);
+    if ((lin & 0xfff) <= 0xffc) return this.mem.read32(p0);
+    const p1 = this.translate((lin + 3) | 0, false, user);
+    let v = 0;
+    for (let i = 0; i < 4; i++) {
+      const a = ((lin + i) & 0xfff) >= (lin & 0xfff) ? p0 + i : (p1 & ~0xfff) + (((lin + i) & 0xfff) >>> 0);
+      v |= this.mem.read8(a) << (i * 8);
+    }
+    return v;
+  }
+
+  private _wr16Slow(lin: number, v: number): void {
+    const user = this.cpl === 3;
+    const p0 = this.translate(lin, true, user);
+    if ((lin & 0xfff) !== 0xfff) {
+      this.mem.write16(p0, v);
+      return;
+    }
+    const p1 = this.translate((lin + 1) | 0, true, user);
+    this.mem.write8(p0, v & 0xff);
+    this.mem.write8(p1, (v >> 8) & 0xff);
+  }
+
+  private _wr32Slow(lin: number, v: number): void {
+    const user = this.cpl === 3;
+    const p0 = this.translate(lin, true, user);
+    if ((lin & 0xfff) <= 0xffc) {
+      this.mem.write32(p0, v);
+      return;
+    }
+    const p1 = this.translate((lin + 3) | 0, true, user);
+    for (let i = 0; i < 4; i++) {
+      const a = ((lin + i) & 0xfff) >= (lin & 0xfff) ? p0 + i : (p1 & ~0xfff) + ((lin + i) & 0xfff);
+      this.mem.write8(a, (v >> (i * 8)) & 0xff);
+    }
+  }
+
+  /** Check that [lin, lin+len) can be written, faulting now rather than halfway through. */
+  probeWrite(lin: number, len: number): void {
+    const user = this.cpl === 3;
+    const e = this.tlb[lin >>> 12];
+    if ((e & this.tlbWriteMask) !== Tlb.VALID) this.translate(lin, true, user);
+    const last = (lin + len - 1) | 0;
+    if ((last ^ lin) >>> 12 !== 0) {
+      const e2 = this.tlb[last >>> 12];
+      if ((e2 & this.tlbWriteMask) !== Tlb.VALID) this.translate(last, true, user);
+    }
+  }
+
+  /** probeWrite for implicit supervisor accesses (stack frames built by interrupt delivery). */
+  probeWriteSys(lin: number, len: number): void {
+    this.translate(lin, true, false);
+    const last = (lin + len - 1) | 0;
+    if ((last ^ lin) >>> 12 !== 0) this.translate(last, true, false);
+  }
+
+  /** Supervisor-mode accesses (descriptor tables, TSS): privilege is never checked against CPL. */
+  sysRead8(lin: number): number {
+    return this.mem.read8(this.translate(lin, false, false));
+  }
+  sysRead16(lin: number): number {
+    return this.sysRead8(lin) | (this.sysRead8((lin + 1) | 0) << 8);
+  }
+  sysRead32(lin: number): number {
+    return this.sysRead16(lin) | (this.sysRead16((lin + 2) | 0) << 16);
+  }
+  sysWrite8(lin: number, v: number): void {
+    this.mem.write8(this.translate(lin, true, false), v & 0xff);
+  }
+  sysWrite16(lin: number, v: number): void {
+    this.sysWrite8(lin, v);
+    this.sysWrite8((lin + 1) | 0, v >> 8);
+  }
+  sysWrite32(lin: number, v: number): void {
+    this.sysWrite16(lin, v);
+    this.sysWrite16((lin + 2) | 0, v >> 16);
+  }
+
+  // ======================================================================
+  // Instruction fetch
+  // ======================================================================
+
+  fetch8(): number {
+    const eip = this.eip;
+    const lin = (this.segBase[Seg.CS] + eip) | 0;
+    const e = this.tlb[lin >>> 12];
+    this.eip = (eip + 1) & this.ipMask;
+    if ((e & this.tlbReadMask) === Tlb.VALID) return this.mem8[(e & ~0xfff) ^ lin];
+    return this.mem.read8(this.translate(lin, false, this.cpl === 3));
+  }
+
+  fetch16(): number {
+    const lo = this.fetch8();
+    return lo | (this.fetch8() << 8);
+  }
+
+  fetch32(): number {
+    const lo = this.fetch16();
+    return lo | (this.fetch16() << 16);
+  }
+
+  /** Fetch a 16- or 32-bit immediate by operand size. */
+  fetchImm(): number {
+    return this.o32 ? this.fetch32() : this.fetch16();
+  }
+
+  // ======================================================================
+  // ModRM decoding
+  // ======================================================================
+
+  /** Fetch a ModRM byte; for memory forms compute `ea` (linear) and `eaOff`. */
+  decodeModrm(): number {
+    const m = this.fetch8();
+    this.modrm = m;
+    if (m < 0xc0) this.ea = this.a32 ? this._ea32(m) : this._ea16(m);
+    return m;
+  }
+
+  private _ea16(m: number): number {
+    const mod = m >> 6;
+    const rm = m & 7;
+    const r = this.reg16;
+    let off: number;
+    let seg = Seg.DS;
+    switch (rm) {
+      case 0:
+        off = r[6] + r[12];
+        break; // BX+SI
+      case 1:
+        off = r[6] + r[14];
+        break; // BX+DI
+      case 2:
+        off = r[10] + r[12];
+        seg = Seg.SS;
+        break; // BP+SI
+      case 3:
+        off = r[10] + r[14];
+        seg = Seg.SS;
+        break; // BP+DI
+      case 4:
+        off = r[12];
+        break;
+      case 5:
+        off = r[14];
+        break;
+      case 6:
+        if (mod === 0) {
+          off = this.fetch16();
+        } else {
+          off = r[10];
+          seg = Seg.SS;
+        }
+        break;
+      default:
+        off = r[6];
+        break;
+    }
+    if (mod === 1) off += (this.fetch8() << 24) >> 24;
+    else if (mod === 2) off += this.fetch16();
+    off &= 0xffff;
+    if (this.segOvr >= 0) seg = this.segOvr;
+    this.eaSeg = seg;
+    this.eaOff = off;
+    return (this.segBase[seg] + off) | 0;
+  }
+
+  private _ea32(m: number): number {
+    const mod = m >> 6;
+    const rm = m & 7;
+    const r = this.reg32;
+    let off: number;
+    let seg = Seg.DS;
+    if (rm === 4) {
+      const sib = this.fetch8();
+      const base = sib & 7;
+      const idx = (sib >> 3) & 7;
+      if (base === 5 && mod === 0) {
+        off = this.fetch32();
+      } else {
+        off = r[base];
+        if (base === 4 || base === 5) seg = Seg.SS;
+      }
+      if (idx !== 4) off = (off + (r[idx] << (sib >> 6))) | 0;
+    } else if (rm === 5 && mod === 0) {
+      off = this.fetch32();
+    } else {
+      off = r[rm];
+      if (rm === 5) seg = Seg.SS;
+    }
+    if (mod === 1) off = (off + ((this.fetch8() << 24) >> 24)) | 0;
+    else if (mod === 2) off = (off + this.fetch32()) | 0;
+    if (this.segOvr >= 0) seg = this.segOvr;
+    this.eaSeg = seg;
+    this.eaOff = off;
+    return (this.segBase[seg] + off) | 0;
+  }
+
+  /** Linear address for a data offset in the default segment DS (or the override). */
+  dataLin(off: number): number {
+    const seg = this.segOvr >= 0 ? this.segOvr : Seg.DS;
+    return (this.segBase[seg] + off) | 0;
+  }
+
+  // r/m operand helpers (register when ModRM mod = 3)
+  readRm8(): number {
+    const m = this.modrm;
+    if (m >= 0xc0) return this.reg8[((m & 3) << 2) | ((m >> 2) & 1)];
+    return this.rd8(this.ea);
+  }
+  writeRm8(v: number): void {
+    const m = this.modrm;
+    if (m >= 0xc0) this.reg8[((m & 3) << 2) | ((m >> 2) & 1)] = v;
+    else this.wr8(this.ea, v);
+  }
+  readRm16(): number {
+    const m = this.modrm;
+    if (m >= 0xc0) return this.reg16[(m & 7) << 1];
+    return this.rd16(this.ea);
+  }
+  writeRm16(v: number): void {
+    const m = this.modrm;
+    if (m >= 0xc0) this.reg16[(m & 7) << 1] = v;
+    else this.wr16(this.ea, v);
+  }
+  readRm32(): number {
+    const m = this.modrm;
+    if (m >= 0xc0) return this.reg32[m & 7];
+    return this.rd32(this.ea);
+  }
+  writeRm32(v: number): void {
+    const m = this.modrm;
+    if (m >= 0xc0) this.reg32[m & 7] = v;
+    else this.wr32(this.ea, v);
+  }
+  /** reg8 index of the ModRM reg field. */
+  regIdx8(): number {
+    const r = (this.modrm >> 3) & 7;
+    return ((r & 3) << 2) | (r >> 2);
+  }
+
+  // ======================================================================
+  // Stack
+  // ======================================================================
+
+  get esp(): number {
+    return this.reg32[4];
+  }
+
+  push16(v: number): void {
+    const sp = (this.reg32[4] - 2) & this.ssMask;
+    this.wr16((this.segBase[Seg.SS] + sp) | 0, v);
+    this.reg32[4] = (this.reg32[4] & ~this.ssMask) | sp;
+  }
+
+  push32(v: number): void {
+    const sp = (this.reg32[4] - 4) & this.ssMask;
+    this.wr32((this.segBase[Seg.SS] + sp) | 0, v);
+    this.reg32[4] = (this.reg32[4] & ~this.ssMask) | sp;
+  }
+
+  push(v: number): void {
+    if (this.o32) this.push32(v);
+    else this.push16(v);
+  }
+
+  pop16(): number {
+    const sp = this.reg32[4] & this.ssMask;
+    const v = this.rd16((this.segBase[Seg.SS] + sp) | 0);
+    this.reg32[4] = (this.reg32[4] & ~this.ssMask) | ((sp + 2) & this.ssMask);
+    return v;
+  }
+
+  pop32(): number {
+    const sp = this.reg32[4] & this.ssMask;
+    const v = this.rd32((this.segBase[Seg.SS] + sp) | 0);
+    this.reg32[4] = (this.reg32[4] & ~this.ssMask) | ((sp + 4) & this.ssMask);
+    return v;
+  }
+
+  pop(): number {
+    return this.o32 ? this.pop32() : this.pop16();
+  }
+
+  /** Read the stack at ESP+offset without popping. */
+  peek16(offset: number): number {
+    return this.rd16((this.segBase[Seg.SS] + ((this.reg32[4] + offset) & this.ssMask)) | 0);
+  }
+  peek32(offset: number): number {
+    return this.rd32((this.segBase[Seg.SS] + ((this.reg32[4] + offset) & this.ssMask)) | 0);
+  }
+  adjustSp(delta: number): void {
+    this.reg32[4] = (this.reg32[4] & ~this.ssMask) | ((this.reg32[4] + delta) & this.ssMask);
+  }
+
+  // ======================================================================
+  // Control transfer helpers
+  // ======================================================================
+
+  /** Near jump to an offset within CS (operand size truncates, as the architecture does). */
+  jumpNear(target: number): void {
+    this.eip = this.o32 ? target : target & 0xffff;
+  }
+
+  // ======================================================================
+  // The run loop
+  // ======================================================================
+
+  /**
+   * Execute up to `budget` instructions. Returns the number executed. Stops early
+   * on HLT or when stopRequested is set. Exceptions are delivered here; a triple
+   * fault throws TripleFault.
+   */
+  run(budget: number): number {
+    let done = 0;
+    while (done < budget && !this.stopRequested) {
+      if (this.halted) {
+        if (!this._checkInterrupts()) break;
+        continue;
+      }
+      const start = this.instructionsRun;
+      try {
+        this._loop(budget - done);
+      } catch (e) {
+        if (e !== this.fault) throw e;
+        this.instructionsRun++;
+        this._handleFault();
+      }
+      done += this.instructionsRun - start;
+    }
+    return done;
+  }
+
+  private _loop(budget: number): void {
+    const end = this.instructionsRun + budget;
+    const ops = OPS;
+    while (this.instructionsRun < end) {
+      if (this.intrLine || this.nmiPending || this.inhibitIrq || (this.flags & F.TF) !== 0) {
+        if (this._slowStep()) return;
+        continue;
+      }
+      this.instrStart = this.eip;
+      this.o32 = this.code32;
+      this.a32 = this.code32;
+      this.segOvr = -1;
+      this.rep = 0;
+      this.lock = false;
+      let op = this.fetch8();
+      if (IS_PREFIX[op] !== 0) op = this._prefixes(op);
+      ops[op | (this.o32 ? 0x100 : 0)](this);
+      this.instructionsRun++;
+      this.tsc++;
+      if (this.halted || this.stopRequested) return;
+    }
+  }
+
+  /** One instruction with interrupt checks, the STI shadow and single-stepping. Returns true to leave the loop. */
+  private _slowStep(): boolean {
+    if (this.inhibitIrq) {
+      this.inhibitIrq = false;
+    } else if (this._checkInterrupts()) {
+      return this.halted;
+    }
+    const tf = (this.flags & F.TF) !== 0;
+    this.instrStart = this.eip;
+    this.o32 = this.code32;
+    this.a32 = this.code32;
+    this.segOvr = -1;
+    this.rep = 0;
+    this.lock = false;
+    let op = this.fetch8();
+    if (IS_PREFIX[op] !== 0) op = this._prefixes(op);
+    OPS[op | (this.o32 ? 0x100 : 0)](this);
+    this.instructionsRun++;
+    this.tsc++;
+    if (tf) {
+      // single-step trap after the instruction (SDM 17.3.1.4)
+      this.dr[6] |= 0x4000;
+      this._deliverExternal(Vec.DB);
+    }
+    return this.halted || this.stopRequested;
+  }
+
+  /** Deliver a pending NMI or maskable interrupt. Returns true if one was taken. */
+  private _checkInterrupts(): boolean {
+    if (this.nmiPending) {
+      this.nmiPending = false;
+      this.halted = false;
+      this._deliverExternal(Vec.NMI);
+      return true;
+    }
+    if (this.intrLine && (this.flags & F.IF) !== 0 && this.pic !== null) {
+      const vec = this.pic.acknowledge();
+      this.halted = false;
+      this._deliverExternal(vec);
+      return true;
+    }
+    return false;
+  }
+
+  private _deliverExternal(vec: number): void {
+    this.instrStart = this.eip;
+    try {
+      deliverInterrupt(this, vec, false, 0, false, this.eip);
+    } catch (e) {
+      if (e !== this.fault) throw e;
+      this._handleFault();
+    }
+  }
+
+  private _prefixes(op: number): number {
+    let n = 0;
+    for (;;) {
+      switch (op) {
+        case 0x66:
+          this.o32 = !this.code32;
+          break;
+        case 0x67:
+          this.a32 = !this.code32;
+          break;
+        case 0x26:
+          this.segOvr = Seg.ES;
+          break;
+        case 0x2e:
+          this.segOvr = Seg.CS;
+          break;
+        case 0x36:
+          this.segOvr = Seg.SS;
+          break;
+        case 0x3e:
+          this.segOvr = Seg.DS;
+          break;
+        case 0x64:
+          this.segOvr = Seg.FS;
+          break;
+        case 0x65:
+          this.segOvr = Seg.GS;
+          break;
+        case 0xf0:
+          this.lock = true;
+          break;
+        case 0xf2:
+        case 0xf3:
+          this.rep = op;
+          break;
+        default:
+          return op;
+      }
+      if (++n >= 15) this.raiseGP(0); // instruction longer than 15 bytes
+      op = this.fetch8();
+    }
+  }
+
+  /** Deliver the exception in `fault`, escalating to #DF and triple fault per SDM table 6-5. */
+  private _handleFault(): void {
+    const f = this.fault;
+    let vec = f.vector;
+    let hasErr = f.hasErrorCode;
+    let err = f.errorCode;
+    this.eip = this.instrStart;
+    for (;;) {
+      const prev = this.deliveringVector;
+      if (prev >= 0) {
+        this.faultChain += ` -> ${vecName(vec)}`;
+        if (prev === Vec.DF) {
+          this.deliveringVector = -1;
+          throw new TripleFault(this.faultChain);
+        }
+        const contributory = (v: number) => v === 0 || (v >= 10 && v <= 13);
+        if ((contributory(prev) && contributory(vec)) || (prev === Vec.PF && (contributory(vec) || vec === Vec.PF))) {
+          vec = Vec.DF;
+          hasErr = true;
+          err = 0;
+          this.faultChain += ` -> ${vecName(vec)}`;
+        }
+      } else {
+        this.faultChain = vecName(vec);
+      }
+      this.deliveringVector = vec;
+      try {
+        deliverInterrupt(this, vec, hasErr, err, false, this.eip);
+        this.deliveringVector = -1;
+        return;
+      } catch (e) {
+        if (e !== this.fault) throw e;
+        vec = f.vector;
+        hasErr = f.hasErrorCode;
+        err = f.errorCode;
+      }
+    }
+  }
+}
+
+const VEC_NAMES = ['#DE', '#DB', 'NMI', '#BP', '#OF', '#BR', '#UD', '#NM', '#DF', 'CSO', '#TS', '#NP', '#SS', '#GP', '#PF', 'v15', '#MF', '#AC', '#MC', '#XM'];
+export function vecName(v: number): string {
+  return VEC_NAMES[v] ?? `vector ${v}`;
+}

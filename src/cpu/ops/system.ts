@@ -1,0 +1,421 @@
+/**
+ * System instructions: descriptor-table registers, control and debug
+ * registers, CPUID, RDTSC, MSRs, and the x87 escape / WAIT / FXSAVE glue.
+ */
+import type { Cpu } from '../cpu.js';
+import { CR0, CR4, F, Seg, Vec } from '../consts.js';
+import type { FpuUnit } from '../fpu-api.js';
+import { Descriptor, readDescriptor } from '../segments.js';
+import { op, op0f } from './table.js';
+
+/** Raise #GP(0) unless running at CPL 0 (real mode counts as CPL 0; v8086 mode never does). */
+function requireCpl0(cpu: Cpu): void {
+  if (cpu.vm86 || (cpu.protectedMode && cpu.cpl !== 0)) cpu.raiseGP(0);
+}
+
+/** Raise #UD in real and v8086 mode (instructions that exist only in protected mode). */
+function requireProtected(cpu: Cpu): void {
+  if (!cpu.protectedMode || cpu.vm86) cpu.raiseUD();
+}
+
+const desc = new Descriptor();
+
+// ---- 0F 00: SLDT STR LLDT LTR VERR VERW -------------------------------------------
+op0f(0x00, (cpu) => {
+  cpu.decodeModrm();
+  const k = (cpu.modrm >> 3) & 7;
+  requireProtected(cpu);
+  switch (k) {
+    case 0: // SLDT
+    case 1: {
+      // STR
+      const v = cpu.sreg[k === 0 ? Seg.LDTR : Seg.TR];
+      if (cpu.modrm >= 0xc0 && cpu.o32) cpu.reg32[cpu.modrm & 7] = v;
+      else cpu.writeRm16(v);
+      return;
+    }
+    case 2: {
+      // LLDT
+      requireCpl0(cpu);
+      const sel = cpu.readRm16();
+      if ((sel & 0xfffc) === 0) {
+        cpu.sreg[Seg.LDTR] = sel;
+        cpu.segBase[Seg.LDTR] = 0;
+        cpu.segLimit[Seg.LDTR] = 0;
+        cpu.segAttr[Seg.LDTR] = 0;
+        return;
+      }
+      if (sel & 4) cpu.raiseGP(sel & 0xfffc);
+      if (!readDescriptor(cpu, sel, desc)) cpu.raiseGP(sel & 0xfffc);
+      if (desc.isSegment || desc.type !== 2) cpu.raiseGP(sel & 0xfffc);
+      if (!desc.present) cpu.raiseErr(Vec.NP, sel & 0xfffc);
+      cpu.sreg[Seg.LDTR] = sel;
+      cpu.segBase[Seg.LDTR] = desc.base;
+      cpu.segLimit[Seg.LDTR] = desc.limit;
+      cpu.segAttr[Seg.LDTR] = desc.attr;
+      return;
+    }
+    case 3: {
+      // LTR
+      requireCpl0(cpu);
+      const sel = cpu.readRm16();
+      if ((sel & 0xfffc) === 0) cpu.raiseGP(0);
+      if (sel & 4) cpu.raiseGP(sel & 0xfffc);
+      if (!readDescriptor(cpu, sel, desc)) cpu.raiseGP(sel & 0xfffc);
+      if (desc.isSegment || (desc.type !== 1 && desc.type !== 9)) cpu.raiseGP(sel & 0xfffc);
+      if (!desc.present) cpu.raiseErr(Vec.NP, sel & 0xfffc);
+      desc.hi |= 0x200; // busy
+      cpu.sysWrite8((desc.addr + 5) | 0, (desc.hi >>> 8) & 0xff);
+      cpu.sreg[Seg.TR] = sel;
+      cpu.segBase[Seg.TR] = desc.base;
+      cpu.segLimit[Seg.TR] = desc.limit;
+      cpu.segAttr[Seg.TR] = desc.attr;
+      return;
+    }
+    case 4:
+    case 5: {
+      // VERR / VERW
+      const sel = cpu.readRm16();
+      let ok = false;
+      if ((sel & 0xfffc) !== 0 && readDescriptor(cpu, sel, desc) && desc.isSegment) {
+        const conformingCode = (desc.hi & 0xc00) === 0xc00 && desc.isCode;
+        const privOk = conformingCode || (desc.dpl >= cpu.cpl && desc.dpl >= (sel & 3));
+        if (privOk) {
+          if (k === 4) ok = !desc.isCode || (desc.hi & 0x200) !== 0;
+          else ok = !desc.isCode && (desc.hi & 0x200) !== 0;
+        }
+      }
+      cpu.setFlagBits(F.ZF, ok ? F.ZF : 0);
+      return;
+    }
+    default:
+      cpu.raiseUD();
+  }
+});
+
+// ---- LAR / LSL -----------------------------------------------------------------------
+/** Descriptor types LAR accepts (system ones); LSL accepts those with a limit. */
+const LAR_SYS = [false, true, true, true, true, true, false, false, false, true, false, true, true, false, false, false];
+const LSL_SYS = [false, true, true, true, false, false, false, false, false, true, false, true, false, false, false, false];
+function larLsl(lsl: boolean) {
+  return (cpu: Cpu) => {
+    requireProtected(cpu);
+    cpu.decodeModrm();
+    const sel = cpu.readRm16();
+    let ok = false;
+    if ((sel & 0xfffc) !== 0 && readDescriptor(cpu, sel, desc)) {
+      const typeOk = desc.isSegment || (lsl ? LSL_SYS : LAR_SYS)[desc.type];
+      const conformingCode = desc.isSegment && (desc.hi & 0xc00) === 0xc00 && desc.isCode;
+      ok = typeOk && (conformingCode || (desc.dpl >= cpu.cpl && desc.dpl >= (sel & 3)));
+    }
+    if (ok) {
+      const v = lsl ? desc.limit : desc.hi & 0x00f0ff00;
+      const r = (cpu.modrm >> 3) & 7;
+      if (cpu.o32) cpu.reg32[r] = v;
+      else cpu.reg16[r << 1] = v;
+    }
+    cpu.setFlagBits(F.ZF, ok ? F.ZF : 0);
+  };
+}
+op0f(0x02, larLsl(false));
+op0f(0x03, larLsl(true));
+
+// ---- 0F 01: SGDT SIDT LGDT LIDT SMSW LMSW INVLPG ----------------------------------------
+op0f(0x01, (cpu) => {
+  cpu.decodeModrm();
+  const k = (cpu.modrm >> 3) & 7;
+  const mem = cpu.modrm < 0xc0;
+  switch (k) {
+    case 0:
+    case 1: {
+      if (!mem) cpu.raiseUD();
+      const base = k === 0 ? cpu.gdtBase : cpu.idtBase;
+      const limit = k === 0 ? cpu.gdtLimit : cpu.idtLimit;
+      cpu.probeWrite(cpu.ea, 6);
+      cpu.wr16(cpu.ea, limit);
+      cpu.wr32((cpu.ea + 2) | 0, cpu.o32 ? base : base & 0xffffff);
+      return;
+    }
+    case 2:
+    case 3: {
+      if (!mem) cpu.raiseUD();
+      requireCpl0(cpu);
+      const limit = cpu.rd16(cpu.ea);
+      let base = cpu.rd32((cpu.ea + 2) | 0);
+      if (!cpu.o32) base &= 0xffffff;
+      if (k === 2) {
+        cpu.gdtBase = base;
+        cpu.gdtLimit = limit;
+      } else {
+        cpu.idtBase = base;
+        cpu.idtLimit = limit;
+      }
+      return;
+    }
+    case 4: // SMSW
+      if (!mem && cpu.o32) cpu.reg32[cpu.modrm & 7] = cpu.cr0;
+      else cpu.writeRm16(cpu.cr0);
+      return;
+    case 6: {
+      // LMSW: loads PE/MP/EM/TS; cannot clear PE
+      requireCpl0(cpu);
+      const v = cpu.readRm16();
+      setCr0(cpu, (cpu.cr0 & ~0xe) | (v & 0xf));
+      return;
+    }
+    case 7:
+      if (!mem) cpu.raiseUD();
+      requireCpl0(cpu);
+      cpu.invalidatePage(cpu.ea);
+      return;
+    default:
+      cpu.raiseUD();
+  }
+});
+
+// ---- control registers ---------------------------------------------------------------
+/** CR0 write with its architectural checks; flushes the TLB when paging-related bits change. */
+export function setCr0(cpu: Cpu, v: number): void {
+  v |= CR0.ET; // hard-wired on the P6
+  if ((v & CR0.PG) !== 0 && (v & CR0.PE) === 0) cpu.raiseGP(0);
+  if ((v & CR0.NW) !== 0 && (v & CR0.CD) === 0) cpu.raiseGP(0);
+  const old = cpu.cr0;
+  cpu.cr0 = v;
+  if (((old ^ v) & (CR0.PG | CR0.WP | CR0.PE)) !== 0) cpu.flushTlb(true);
+  cpu.updateModes();
+}
+
+const CR4_SUPPORTED = CR4.VME | CR4.PVI | CR4.TSD | CR4.DE | CR4.PSE | CR4.PGE | CR4.PCE | CR4.OSFXSR;
+
+op0f(0x20, (cpu) => {
+  const m = cpu.fetch8();
+  requireCpl0(cpu);
+  const cr = (m >> 3) & 7;
+  let v: number;
+  switch (cr) {
+    case 0:
+      v = cpu.cr0;
+      break;
+    case 2:
+      v = cpu.cr2;
+      break;
+    case 3:
+      v = cpu.cr3;
+      break;
+    case 4:
+      v = cpu.cr4;
+      break;
+    default:
+      return cpu.raiseUD();
+  }
+  cpu.reg32[m & 7] = v;
+});
+op0f(0x22, (cpu) => {
+  const m = cpu.fetch8();
+  requireCpl0(cpu);
+  const v = cpu.reg32[m & 7];
+  switch ((m >> 3) & 7) {
+    case 0:
+      setCr0(cpu, v);
+      return;
+    case 2:
+      cpu.cr2 = v;
+      return;
+    case 3:
+      cpu.cr3 = v & ~0xfe7;
+      cpu.flushTlb(false);
+      return;
+    case 4: {
+      if (v & ~CR4_SUPPORTED) cpu.raiseGP(0);
+      const old = cpu.cr4;
+      cpu.cr4 = v;
+      if ((old ^ v) & (CR4.PGE | CR4.PSE | CR4.PAE)) cpu.flushTlb(true);
+      return;
+    }
+    default:
+      cpu.raiseUD();
+  }
+});
+// debug registers: DR4/DR5 alias DR6/DR7 unless CR4.DE
+op0f(0x21, (cpu) => {
+  const m = cpu.fetch8();
+  requireCpl0(cpu);
+  let n = (m >> 3) & 7;
+  if (n === 4 || n === 5) {
+    if (cpu.cr4 & CR4.DE) cpu.raiseUD();
+    n += 2;
+  }
+  cpu.reg32[m & 7] = cpu.dr[n];
+});
+op0f(0x23, (cpu) => {
+  const m = cpu.fetch8();
+  requireCpl0(cpu);
+  let n = (m >> 3) & 7;
+  if (n === 4 || n === 5) {
+    if (cpu.cr4 & CR4.DE) cpu.raiseUD();
+    n += 2;
+  }
+  let v = cpu.reg32[m & 7];
+  if (n === 6) v = (v & 0xe00f) | (0xffff0ff0 | 0);
+  else if (n === 7) v = (v & ~0xd800) | 0x400;
+  cpu.dr[n] = v;
+});
+
+op0f(0x06, (cpu) => {
+  // CLTS
+  requireCpl0(cpu);
+  cpu.cr0 &= ~CR0.TS;
+});
+op0f(0x08, (cpu) => requireCpl0(cpu)); // INVD: no caches to drop
+op0f(0x09, (cpu) => requireCpl0(cpu)); // WBINVD
+op0f(0x0b, (cpu) => cpu.raiseUD()); // UD2
+// 0F 1F /0: multi-byte NOP (P6)
+op0f(0x1f, (cpu) => {
+  cpu.decodeModrm();
+});
+
+// ---- CPUID -----------------------------------------------------------------------------
+/** The vendor string tsvm reports (12 bytes, CPUID leaf 0 in EBX, EDX, ECX order). */
+export const CPU_VENDOR = 'TsvmVirtIA32';
+export const CPU_BRAND = 'tsvm virtual IA-32 processor';
+/** Leaf 1 EDX: FPU PSE TSC MSR CX8 SEP PGE CMOV FXSR (exactly what is implemented). */
+export const CPUID_1_EDX = 0x1 | 0x8 | 0x10 | 0x20 | 0x100 | 0x800 | 0x2000 | 0x8000 | 0x1000000;
+/** Family 6, model 3, stepping 3. */
+export const CPUID_SIGNATURE = 0x633;
+
+function str4(s: string, i: number): number {
+  return (s.charCodeAt(i) | (s.charCodeAt(i + 1) << 8) | (s.charCodeAt(i + 2) << 16) | (s.charCodeAt(i + 3) << 24)) | 0;
+}
+const BRAND = CPU_BRAND.padEnd(47, ' ') + '\0';
+
+op0f(0xa2, (cpu) => {
+  const r = cpu.reg32;
+  const leaf = r[0] >>> 0;
+  let a = 0,
+    b = 0,
+    c = 0,
+    d = 0;
+  if (leaf === 0) {
+    a = 1;
+    b = str4(CPU_VENDOR, 0);
+    d = str4(CPU_VENDOR, 4);
+    c = str4(CPU_VENDOR, 8);
+  } else if (leaf === 1) {
+    a = CPUID_SIGNATURE;
+    d = CPUID_1_EDX;
+  } else if (leaf === 0x80000000) {
+    a = 0x80000004 | 0;
+  } else if (leaf >= 0x80000002 && leaf <= 0x80000004) {
+    const o = (leaf - 0x80000002) * 16;
+    a = str4(BRAND, o);
+    b = str4(BRAND, o + 4);
+    c = str4(BRAND, o + 8);
+    d = str4(BRAND, o + 12);
+  } else if (leaf < 0x80000000) {
+    // unsupported basic leaves return the highest basic leaf's data (as Intel CPUs do)
+    a = CPUID_SIGNATURE;
+    d = CPUID_1_EDX;
+  }
+  r[0] = a;
+  r[3] = b;
+  r[1] = c;
+  r[2] = d;
+});
+
+// ---- RDTSC / RDMSR / WRMSR --------------------------------------------------------------
+op0f(0x31, (cpu) => {
+  if ((cpu.cr4 & CR4.TSD) !== 0 && (cpu.cpl !== 0 || cpu.vm86) && cpu.protectedMode) cpu.raiseGP(0);
+  cpu.reg32[0] = cpu.tsc % 4294967296 | 0;
+  cpu.reg32[2] = Math.floor(cpu.tsc / 4294967296) | 0;
+});
+
+const enum Msr {
+  TSC = 0x10,
+  APIC_BASE = 0x1b,
+  SYSENTER_CS = 0x174,
+  SYSENTER_ESP = 0x175,
+  SYSENTER_EIP = 0x176,
+}
+op0f(0x32, (cpu) => {
+  requireCpl0(cpu);
+  const r = cpu.reg32;
+  let lo = 0,
+    hi = 0;
+  switch (r[1] >>> 0) {
+    case Msr.TSC:
+      lo = cpu.tsc % 4294967296 | 0;
+      hi = Math.floor(cpu.tsc / 4294967296) | 0;
+      break;
+    case Msr.APIC_BASE:
+      lo = cpu.apicBase;
+      break;
+    case Msr.SYSENTER_CS:
+      lo = cpu.sysenterCs;
+      break;
+    case Msr.SYSENTER_ESP:
+      lo = cpu.sysenterEsp;
+      break;
+    case Msr.SYSENTER_EIP:
+      lo = cpu.sysenterEip;
+      break;
+    default:
+      cpu.raiseGP(0);
+  }
+  r[0] = lo;
+  r[2] = hi;
+});
+op0f(0x30, (cpu) => {
+  requireCpl0(cpu);
+  const r = cpu.reg32;
+  switch (r[1] >>> 0) {
+    case Msr.TSC:
+      cpu.tsc = (r[0] >>> 0) + (r[2] >>> 0) * 4294967296;
+      break;
+    case Msr.APIC_BASE:
+      cpu.apicBase = (r[0] & 0xfffff900) | 0;
+      break;
+    case Msr.SYSENTER_CS:
+      cpu.sysenterCs = r[0] & 0xffff;
+      break;
+    case Msr.SYSENTER_ESP:
+      cpu.sysenterEsp = r[0];
+      break;
+    case Msr.SYSENTER_EIP:
+      cpu.sysenterEip = r[0];
+      break;
+    default:
+      cpu.raiseGP(0);
+  }
+});
+
+// ---- x87 escapes, WAIT, FXSAVE/FXRSTOR ----------------------------------------------------
+function esc(code: number) {
+  return (cpu: Cpu) => {
+    if ((cpu.cr0 & (CR0.EM | CR0.TS)) !== 0 || cpu.fpu === null) cpu.raise(Vec.NM);
+    const fpu = cpu.fpu;
+    fpu.instrCs = cpu.sreg[Seg.CS];
+    fpu.instrIp = cpu.instrStart;
+    cpu.decodeModrm();
+    if (cpu.modrm < 0xc0) {
+      fpu.dataSeg = cpu.sreg[cpu.eaSeg];
+      fpu.dataOff = cpu.eaOff;
+    }
+    fpu.execute(code, cpu.modrm, cpu.ea, cpu.o32, !cpu.protectedMode || cpu.vm86);
+  };
+}
+for (let c = 0xd8; c <= 0xdf; c++) op(c, esc(c));
+op(0x9b, (cpu) => {
+  if ((cpu.cr0 & (CR0.MP | CR0.TS)) === (CR0.MP | CR0.TS)) cpu.raise(Vec.NM);
+  if (cpu.fpu !== null) cpu.fpu.fwait();
+});
+op0f(0xae, (cpu) => {
+  cpu.decodeModrm();
+  const k = (cpu.modrm >> 3) & 7;
+  if (cpu.modrm >= 0xc0 || k > 1 || cpu.fpu === null) cpu.raiseUD();
+  if (cpu.cr0 & CR0.EM) cpu.raiseUD();
+  if (cpu.cr0 & CR0.TS) cpu.raise(Vec.NM);
+  if ((cpu.ea & 15) !== 0) cpu.raiseGP(0);
+  const fpu = cpu.fpu as FpuUnit;
+  if (k === 0) fpu.fxsave(cpu.ea);
+  else fpu.fxrstor(cpu.ea);
+});

@@ -1,0 +1,245 @@
+/**
+ * Far control transfers: JMP/CALL far, RET far, IRET, in real, v8086 and
+ * protected mode (SDM vol. 2 pseudo-code of JMP, CALL, RET, IRET; vol. 3 5.8).
+ */
+import type { Cpu } from './cpu.js';
+import { F, Seg, Vec } from './consts.js';
+import { Descriptor, nullInaccessibleSegs, readDescriptor, setAccessed, setSegCache } from './segments.js';
+import { taskSwitch, TaskSource } from './tasks.js';
+
+const code = new Descriptor();
+const ss = new Descriptor();
+
+function realMode(cpu: Cpu): boolean {
+  return !cpu.protectedMode || cpu.vm86;
+}
+
+/** Check and load a code segment for a same-privilege JMP/CALL or a return; returns false if `sel` is not a code segment. */
+function checkCodeSeg(cpu: Cpu, sel: number, d: Descriptor): void {
+  if ((sel & 0xfffc) === 0) cpu.raiseGP(0);
+  if (!readDescriptor(cpu, sel, d)) cpu.raiseGP(sel & 0xfffc);
+}
+
+export function farJump(cpu: Cpu, sel: number, off: number): void {
+  if (realMode(cpu)) {
+    cpu.loadSegReal(Seg.CS, sel);
+    cpu.eip = off;
+    return;
+  }
+  checkCodeSeg(cpu, sel, code);
+  if (code.isCode) {
+    const conforming = (code.hi & 0x400) !== 0;
+    if (conforming ? code.dpl > cpu.cpl : (sel & 3) > cpu.cpl || code.dpl !== cpu.cpl) cpu.raiseGP(sel & 0xfffc);
+    if (!code.present) cpu.raiseErr(Vec.NP, sel & 0xfffc);
+    if (off >>> 0 > code.limit >>> 0) cpu.raiseGP(0);
+    setAccessed(cpu, code);
+    setSegCache(cpu, Seg.CS, (sel & 0xfffc) | cpu.cpl, code);
+    cpu.eip = off;
+    return;
+  }
+  systemTransfer(cpu, sel, off, false);
+}
+
+export function farCall(cpu: Cpu, sel: number, off: number): void {
+  const retEip = cpu.eip;
+  const retCs = cpu.sreg[Seg.CS];
+  if (realMode(cpu)) {
+    if (cpu.o32) {
+      cpu.push32(retCs);
+      cpu.push32(retEip);
+    } else {
+      cpu.push16(retCs);
+      cpu.push16(retEip);
+    }
+    cpu.loadSegReal(Seg.CS, sel);
+    cpu.eip = off;
+    return;
+  }
+  checkCodeSeg(cpu, sel, code);
+  if (code.isCode) {
+    const conforming = (code.hi & 0x400) !== 0;
+    if (conforming ? code.dpl > cpu.cpl : (sel & 3) > cpu.cpl || code.dpl !== cpu.cpl) cpu.raiseGP(sel & 0xfffc);
+    if (!code.present) cpu.raiseErr(Vec.NP, sel & 0xfffc);
+    const size = cpu.o32 ? 8 : 4;
+    cpu.probeWrite((cpu.segBase[Seg.SS] + ((cpu.reg32[4] - size) & cpu.ssMask)) | 0, size);
+    if (off >>> 0 > code.limit >>> 0) cpu.raiseGP(0);
+    if (cpu.o32) {
+      cpu.push32(retCs);
+      cpu.push32(retEip);
+    } else {
+      cpu.push16(retCs);
+      cpu.push16(retEip);
+    }
+    setAccessed(cpu, code);
+    setSegCache(cpu, Seg.CS, (sel & 0xfffc) | cpu.cpl, code);
+    cpu.eip = off;
+    return;
+  }
+  systemTransfer(cpu, sel, off, true);
+}
+
+/** JMP/CALL through a call gate, task gate or TSS descriptor. */
+function systemTransfer(cpu: Cpu, sel: number, off: number, isCall: boolean): void {
+  void off;
+  const type = code.type;
+  if (type === 0x5 || type === 0x1 || type === 0x9) {
+    if (code.dpl < cpu.cpl || code.dpl < (sel & 3)) cpu.raiseGP(sel & 0xfffc);
+    if (!code.present) cpu.raiseErr(Vec.NP, sel & 0xfffc);
+    const tssSel = type === 0x5 ? code.lo >>> 16 : sel;
+    taskSwitch(cpu, tssSel, isCall ? TaskSource.CALL : TaskSource.JMP, cpu.eip, 0);
+    return;
+  }
+  // Call gates are handled by the protected-mode control-transfer code.
+  cpu.raiseGP(sel & 0xfffc);
+}
+
+/** RET far with `imm` bytes of parameters to release. */
+export function farReturn(cpu: Cpu, imm: number): void {
+  const o32 = cpu.o32;
+  const size = o32 ? 4 : 2;
+  if (realMode(cpu)) {
+    const ip = o32 ? cpu.peek32(0) : cpu.peek16(0);
+    const cs = o32 ? cpu.peek32(4) & 0xffff : cpu.peek16(2);
+    if (!o32 && ip > 0xffff) cpu.raiseGP(0);
+    cpu.adjustSp(2 * size + imm);
+    cpu.loadSegReal(Seg.CS, cs);
+    cpu.eip = ip;
+    return;
+  }
+  const off = o32 ? cpu.peek32(0) : cpu.peek16(0);
+  const sel = (o32 ? cpu.peek32(4) : cpu.peek16(2)) & 0xffff;
+  const rpl = sel & 3;
+  if ((sel & 0xfffc) === 0) cpu.raiseGP(0);
+  if (!readDescriptor(cpu, sel, code)) cpu.raiseGP(sel & 0xfffc);
+  if (!code.isCode || rpl < cpu.cpl) cpu.raiseGP(sel & 0xfffc);
+  const conforming = (code.hi & 0x400) !== 0;
+  if (conforming ? code.dpl > rpl : code.dpl !== rpl) cpu.raiseGP(sel & 0xfffc);
+  if (!code.present) cpu.raiseErr(Vec.NP, sel & 0xfffc);
+  if (rpl === cpu.cpl) {
+    if (off >>> 0 > code.limit >>> 0) cpu.raiseGP(0);
+    cpu.adjustSp(2 * size + imm);
+    setAccessed(cpu, code);
+    setSegCache(cpu, Seg.CS, sel, code);
+    cpu.eip = off;
+    return;
+  }
+  // return to an outer privilege level: pop SS:ESP too
+  const newEsp = o32 ? cpu.peek32(8 + imm) : cpu.peek16(4 + imm);
+  const newSs = (o32 ? cpu.peek32(12 + imm) : cpu.peek16(6 + imm)) & 0xffff;
+  loadOuterStack(cpu, newSs, rpl);
+  if (off >>> 0 > code.limit >>> 0) cpu.raiseGP(0);
+  setAccessed(cpu, code);
+  cpu.setCpl(rpl);
+  setSegCache(cpu, Seg.CS, sel, code);
+  setAccessed(cpu, ss);
+  setSegCache(cpu, Seg.SS, newSs, ss);
+  cpu.reg32[4] = cpu.stack32 ? (newEsp + imm) | 0 : (cpu.reg32[4] & ~0xffff) | ((newEsp + imm) & 0xffff);
+  cpu.eip = off;
+  nullInaccessibleSegs(cpu);
+}
+
+/** Validate the SS a return to privilege `rpl` loads (into the `ss` work descriptor). */
+function loadOuterStack(cpu: Cpu, sel: number, rpl: number): void {
+  if ((sel & 0xfffc) === 0) cpu.raiseGP(0);
+  if (!readDescriptor(cpu, sel, ss)) cpu.raiseGP(sel & 0xfffc);
+  if ((sel & 3) !== rpl || ss.dpl !== rpl || (ss.hi & 0x1a00) !== 0x1200) cpu.raiseGP(sel & 0xfffc);
+  if (!ss.present) cpu.raiseErr(Vec.SS, sel & 0xfffc);
+}
+
+/** IRET / IRETD. */
+export function iret(cpu: Cpu): void {
+  const o32 = cpu.o32;
+  if (!cpu.protectedMode) {
+    const ip = o32 ? cpu.peek32(0) : cpu.peek16(0);
+    const cs = o32 ? cpu.peek32(4) & 0xffff : cpu.peek16(2);
+    const fl = o32 ? cpu.peek32(8) : cpu.peek16(4);
+    cpu.adjustSp(o32 ? 12 : 6);
+    cpu.loadSegReal(Seg.CS, cs);
+    cpu.eip = ip;
+    const mask = F.ARITH | F.TF | F.IF | F.DF | F.IOPL | F.NT | (o32 ? F.AC | F.ID | F.RF : 0);
+    cpu.setFlags(fl, mask);
+    return;
+  }
+  if (cpu.vm86) {
+    if ((cpu.flags & F.IOPL) !== F.IOPL) cpu.raiseGP(0);
+    const ip = o32 ? cpu.peek32(0) : cpu.peek16(0);
+    const cs = o32 ? cpu.peek32(4) & 0xffff : cpu.peek16(2);
+    const fl = o32 ? cpu.peek32(8) : cpu.peek16(4);
+    cpu.adjustSp(o32 ? 12 : 6);
+    cpu.loadSegReal(Seg.CS, cs);
+    cpu.eip = o32 ? ip : ip & 0xffff;
+    // IOPL and VM cannot change from v8086 mode
+    cpu.setFlags(fl, F.ARITH | F.TF | F.IF | F.DF | F.NT | (o32 ? F.AC | F.ID | F.RF : 0));
+    return;
+  }
+  if (cpu.flags & F.NT) {
+    // return from a nested task: the back link is the first word of the TSS
+    const link = cpu.sysRead16(cpu.segBase[Seg.TR]);
+    taskSwitch(cpu, link, TaskSource.IRET, cpu.eip, 0);
+    return;
+  }
+  const off = o32 ? cpu.peek32(0) : cpu.peek16(0);
+  const sel = (o32 ? cpu.peek32(4) : cpu.peek16(2)) & 0xffff;
+  const fl = o32 ? cpu.peek32(8) : cpu.peek16(4);
+  if (o32 && (fl & F.VM) !== 0 && cpu.cpl === 0) {
+    iretToV86(cpu, off, sel, fl);
+    return;
+  }
+  const rpl = sel & 3;
+  if ((sel & 0xfffc) === 0) cpu.raiseGP(0);
+  if (!readDescriptor(cpu, sel, code)) cpu.raiseGP(sel & 0xfffc);
+  if (!code.isCode || rpl < cpu.cpl) cpu.raiseGP(sel & 0xfffc);
+  const conforming = (code.hi & 0x400) !== 0;
+  if (conforming ? code.dpl > rpl : code.dpl !== rpl) cpu.raiseGP(sel & 0xfffc);
+  if (!code.present) cpu.raiseErr(Vec.NP, sel & 0xfffc);
+  const size = o32 ? 4 : 2;
+  const oldCpl = cpu.cpl;
+  // which flags the new EFLAGS may change, decided by the CPL *before* the return
+  const iopl = (cpu.flags >> 12) & 3;
+  let mask = F.ARITH | F.TF | F.DF | F.NT | (o32 ? F.AC | F.ID | F.RF : 0);
+  if (oldCpl === 0) mask |= F.IOPL;
+  if (oldCpl <= iopl) mask |= F.IF;
+  if (rpl === oldCpl) {
+    if (off >>> 0 > code.limit >>> 0) cpu.raiseGP(0);
+    cpu.adjustSp(3 * size);
+    setAccessed(cpu, code);
+    setSegCache(cpu, Seg.CS, sel, code);
+    cpu.eip = off;
+    cpu.setFlags(fl, mask);
+    return;
+  }
+  const newEsp = o32 ? cpu.peek32(12) : cpu.peek16(6);
+  const newSs = (o32 ? cpu.peek32(16) : cpu.peek16(8)) & 0xffff;
+  loadOuterStack(cpu, newSs, rpl);
+  if (off >>> 0 > code.limit >>> 0) cpu.raiseGP(0);
+  setAccessed(cpu, code);
+  cpu.setFlags(fl, mask);
+  cpu.setCpl(rpl);
+  setSegCache(cpu, Seg.CS, sel, code);
+  setAccessed(cpu, ss);
+  setSegCache(cpu, Seg.SS, newSs, ss);
+  cpu.reg32[4] = cpu.stack32 ? newEsp : (cpu.reg32[4] & ~0xffff) | (newEsp & 0xffff);
+  cpu.eip = off;
+  nullInaccessibleSegs(cpu);
+}
+
+/** IRETD from CPL 0 with VM set in the popped EFLAGS: enter virtual-8086 mode (SDM IRET, RETURN-TO-VIRTUAL-8086-MODE). */
+function iretToV86(cpu: Cpu, off: number, sel: number, fl: number): void {
+  const esp = cpu.peek32(12);
+  const ssSel = cpu.peek32(16) & 0xffff;
+  const es = cpu.peek32(20) & 0xffff;
+  const ds = cpu.peek32(24) & 0xffff;
+  const fs = cpu.peek32(28) & 0xffff;
+  const gs = cpu.peek32(32) & 0xffff;
+  cpu.setFlags(fl, 0x3f7fd5);
+  cpu.setCpl(3);
+  cpu.loadSegReal(Seg.CS, sel);
+  cpu.loadSegReal(Seg.SS, ssSel);
+  cpu.loadSegReal(Seg.ES, es);
+  cpu.loadSegReal(Seg.DS, ds);
+  cpu.loadSegReal(Seg.FS, fs);
+  cpu.loadSegReal(Seg.GS, gs);
+  cpu.updateModes();
+  cpu.reg32[4] = esp;
+  cpu.eip = off & 0xffff;
+}

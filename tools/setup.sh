@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what tsvm needs on a Debian machine: Debian packages (nasm to build
+# test and demo programs, qemu-system-x86 as the reference CPU) and the npm
+# packages, then compiles. Safe to run again; it skips what is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v nasm >/dev/null 2>&1 || need+=(nasm)
+command -v qemu-system-i386 >/dev/null 2>&1 || need+=(qemu-system-x86)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; else
+    echo "tsvm setup: please install these Debian packages as root: apt-get install -y ${need[*]}" >&2
+    exit 1
+  fi
+  echo "tsvm setup: installing Debian packages: ${need[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+npx tsc -b
