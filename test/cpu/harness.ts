@@ -203,14 +203,21 @@ function diffNum(fields: string[], name: string, got: number, exp: number, w = 8
   if (got >>> 0 !== exp >>> 0) fields.push(`${name}: tsvm ${hex(got, w)} qemu ${hex(exp, w)}`);
 }
 
-/** Compares tsvm's stream (got) with QEMU's (expected). */
-export function compareStreams(expected: CpuRecord[], got: CpuRecord[]): Mismatch[] {
+/**
+ * Compares tsvm's stream (got) with QEMU's (expected).  When the streams
+ * diverge structurally (a record of another kind or label, e.g. an exception
+ * only one side took) the mismatch is marked fatal and the comparison resyncs
+ * on the next dump label that both streams share, so one run reports every
+ * independent problem.
+ */
+export function compareStreams(expected: CpuRecord[], got: CpuRecord[], maxResync = 50): Mismatch[] {
   const out: Mismatch[] = [];
   let after = '(start)';
-  const n = Math.max(expected.length, got.length);
-  for (let i = 0; i < n; i++) {
+  let i = 0;
+  let j = 0;
+  while (i < expected.length || j < got.length) {
     const e = expected[i];
-    const g = got[i];
+    const g = got[j];
     const fields: string[] = [];
     let fatal = false;
     if (!e || !g || e.kind !== g.kind || ((e.kind === 'D' || e.kind === 'M') && e.label !== (g as DumpRecord).label)) {
@@ -247,8 +254,27 @@ export function compareStreams(expected: CpuRecord[], got: CpuRecord[]): Mismatc
       if (e.expected !== g.expected) fatal = true;
     }
     if (fields.length) out.push({ index: i, what: describe(e ?? g), after, fields, fatal, expected: e, got: g });
-    if (fatal) break;
     if (e && e.kind === 'D') after = e.label;
+    if (!fatal) {
+      i++;
+      j++;
+      continue;
+    }
+    // resync: the nearest pair of dumps with the same label after this point
+    let found = false;
+    for (let d = 1; d <= 2 * maxResync && !found; d++) {
+      for (let di = 0; di <= d && !found; di++) {
+        const dj = d - di;
+        const e2 = expected[i + di];
+        const g2 = got[j + dj];
+        if (e2 && g2 && e2.kind === 'D' && g2.kind === 'D' && e2.label === g2.label && (di > 0 || dj > 0)) {
+          i += di;
+          j += dj;
+          found = true;
+        }
+      }
+    }
+    if (!found) break;
   }
   return out;
 }
@@ -256,7 +282,7 @@ export function compareStreams(expected: CpuRecord[], got: CpuRecord[]): Mismatc
 export function formatMismatches(test: string, ms: Mismatch[], max = 20): string {
   const lines: string[] = [];
   for (const m of ms.slice(0, max)) {
-    lines.push(`test '${test}' record #${m.index} ${m.what} (after '${m.after}')${m.fatal ? ' -- streams diverge here' : ''}:`);
+    lines.push(`test '${test}' record #${m.index} ${m.what} (after '${m.after}')${m.fatal ? ' -- streams diverge here (resynced on the next common dump)' : ''}:`);
     for (const f of m.fields) lines.push(`    ${f}`);
     if (m.expected && m.expected.kind !== 'E' && !m.fatal) lines.push(`    qemu: ${formatState(m.expected)}`);
     if (m.got && m.got.kind !== 'E' && !m.fatal) lines.push(`    tsvm: ${formatState(m.got)}`);

@@ -46,7 +46,7 @@ ENDDATA
 %macro STACKFILL 0
   SETSEG es, FLAT
   mov edi, STACK_TOP - 0x100
-  mov eax, 0xEEEEEEEE
+  xor eax, eax          ; zero: a 32-bit push of a selector may write only 16 bits
   mov ecx, 0x40
   a32 rep stosd
   SETSEG es, SCR
@@ -264,6 +264,7 @@ ENDDATA
   DUMP "pop forms"
   DUMPMEM "pop mem", SCRATCH + 0x48, 8
   mov esp, STACK_TOP
+  STACKFILL
   push es
   push cs
   push ss

@@ -7,7 +7,9 @@
 %include "lib/harness.inc"
 TEST_BEGIN
 
-%macro UD 2+   ; label, bytes
+%macro UD 2+   ; label, bytes (state reset first so one miss doesn't cascade)
+  mov eax, 0x12345678
+  SETFLAGS 0x002
   EXPECT %%c
   db %2
   mov dword [ss:V_CONT], 0
