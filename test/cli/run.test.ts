@@ -1,0 +1,102 @@
+// End-to-end tests of `tsvm run` as a user meets it: the CLI in a child
+// process, ROMs assembled with nasm, output read from files and stderr.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
+const TSVM = join(ROOT, 'bin/tsvm.js');
+const dir = mkdtempSync(join(tmpdir(), 'tsvm-cli-'));
+
+function tsvm(...args: string[]) {
+  const r = spawnSync(process.execPath, [TSVM, ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+/** Assemble a 64 KiB ROM whose reset vector jumps to `body` (16-bit real-mode code). */
+function rom(name: string, body: string): string {
+  const src = join(dir, `${name}.asm`);
+  const bin = join(dir, `${name}.bin`);
+  writeFileSync(
+    src,
+    `bits 16\norg 0\nstart:\n${body}\ntimes 0xfff0 - ($ - $$) db 0\njmp 0xf000:start\ntimes 0x10000 - ($ - $$) db 0\n`,
+  );
+  const r = spawnSync('nasm', ['-f', 'bin', src, '-o', bin], { encoding: 'utf8' });
+  assert.equal(r.status, 0, `nasm failed: ${r.stderr}`);
+  return bin;
+}
+
+test('tsvm --help and run --help list the options', () => {
+  const top = tsvm('--help');
+  assert.equal(top.code, 0);
+  assert.match(top.out, /run\s+run a virtual PC/);
+  const run = tsvm('run', '--help');
+  assert.equal(run.code, 0);
+  for (const o of ['-bios FILE', '-m SIZE', '-debugcon DEV', '-postcodes DEV', '-timeout SECONDS', '-d ITEMS']) {
+    assert.ok(run.out.includes(o), `run --help lacks ${o}`);
+  }
+});
+
+test('debug console and POST codes reach their files; HLT with IF=0 exits 0', () => {
+  const bin = rom(
+    'hello',
+    `mov si, msg\nmov dx, 0xe9\n.l: cs lodsb\ntest al, al\njz .d\nout dx, al\njmp .l\n.d: mov al, 0x12\nout 0x80, al\nmov al, 0xab\nout 0x80, al\ncli\nhlt\nmsg: db "hi from the guest", 10, 0`,
+  );
+  const con = join(dir, 'con.txt');
+  const post = join(dir, 'post.txt');
+  const r = tsvm('run', '-bios', bin, '-debugcon', `file:${con}`, '-postcodes', `file:${post}`, '-m', '1M');
+  assert.equal(r.code, 0, r.err);
+  assert.equal(readFileSync(con, 'utf8'), 'hi from the guest\n');
+  assert.equal(readFileSync(post, 'utf8'), '12\nAB\n');
+});
+
+test('-debugcon stdio writes to standard output and -d cpu prints registers', () => {
+  const bin = rom('regs', `mov eax, 0x12345678\nmov al, 'Z'\nout 0xe9, al\ncli\nhlt`);
+  const r = tsvm('run', '-bios', bin, '-debugcon', 'stdio', '-d', 'cpu');
+  assert.equal(r.code, 0, r.err);
+  assert.equal(r.out, 'Z');
+  assert.match(r.err, /EAX=1234565A/);
+  assert.match(r.err, /CS =F000/);
+});
+
+test('a triple fault exits non-zero and names the exception chain', () => {
+  // an IDT limit of 0 makes every delivery fault: #UD, then #GP delivering it, #GP again
+  // while delivering that (-> #DF), and #GP delivering the #DF: shutdown
+  const bin = rom('triple', `lidt [cs:idt]\nud2\nidt: dw 0\ndd 0`);
+  const r = tsvm('run', '-bios', bin);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /triple fault \(#UD -> #GP -> #GP -> #DF -> #GP\)/);
+});
+
+test('-timeout stops a guest that never halts', () => {
+  const bin = rom('spin', `jmp $`);
+  const r = tsvm('run', '-bios', bin, '-timeout', '0.5');
+  assert.equal(r.code, 3);
+  assert.match(r.err, /timeout after 0.5 s/);
+});
+
+test('bad firmware files and options get clear errors', () => {
+  const missing = tsvm('run', '-bios', join(dir, 'nope.bin'));
+  assert.equal(missing.code, 1);
+  assert.match(missing.err, /cannot read BIOS image .*nope\.bin: no such file/);
+
+  const empty = join(dir, 'empty.bin');
+  writeFileSync(empty, '');
+  assert.match(tsvm('run', '-bios', empty).err, /BIOS image .* is empty/);
+
+  const huge = join(dir, 'huge.bin');
+  writeFileSync(huge, Buffer.alloc(17 * 1024 * 1024));
+  const h = tsvm('run', '-bios', huge);
+  assert.equal(h.code, 1);
+  assert.match(h.err, /larger than the 16 MiB/);
+
+  assert.match(tsvm('run').err, /no firmware given; pass -bios FILE/);
+  assert.match(tsvm('run', '-bios', empty, '-m', 'lots').err, /-m 'lots' is not a size/);
+  assert.match(tsvm('run', '-frobnicate').err, /unknown option '-frobnicate'/);
+  assert.match(tsvm('run', '-bios', rom('ok', 'cli\nhlt'), '-debugcon', 'tcp:1').err, /not a character device/);
+  assert.match(tsvm('frob').err, /unknown command 'frob'/);
+});
