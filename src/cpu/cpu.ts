@@ -89,8 +89,8 @@ export class Cpu {
   sysenterEsp = 0;
   sysenterEip = 0;
   apicBase = 0xfee00900 | 0;
-  /** Time-stamp counter: float64 count of cycles (exact below 2^53). */
-  tsc = 0;
+  /** TSC = tscOffset + instructions executed (one cycle per instruction). */
+  tscOffset = 0;
 
   // ---- per-instruction decode state ------------------------------------
   o32 = false; // operand size is 32-bit
@@ -140,8 +140,11 @@ export class Cpu {
   halted = false;
   /** Interrupts are inhibited until after the next instruction (STI, MOV SS, POP SS). */
   inhibitIrq = false;
-  /** Set when something outside the instruction stream needs looking at (IRQ line, TF, inhibit). */
+  /** Instructions executed since reset (float64; updated at the end of each run() call). */
   instructionsRun = 0;
+  /** Instructions left in the current run() call (a small integer, counted down per instruction). */
+  left = 0;
+  private _leftAtStart = 0;
   /** Exception being delivered (for double/triple fault detection), -1 when none. */
   deliveringVector = -1;
   /** Human-readable chain of the exceptions that led to a triple fault. */
@@ -212,7 +215,7 @@ export class Cpu {
     this.nmiPending = false;
     this.deliveringVector = -1;
     this.sysenterCs = this.sysenterEsp = this.sysenterEip = 0;
-    this.tsc = 0;
+    this.tscOffset = -this.instructionsRun;
     if (this.fpu) this.fpu.reset();
     this.updateModes();
     this.flushTlb(true);
@@ -965,23 +968,35 @@ export class Cpu {
         if (!this._checkInterrupts()) break;
         continue;
       }
-      const start = this.instructionsRun;
+      this.left = budget - done;
+      this._leftAtStart = this.left;
       try {
-        this._loop(budget - done);
+        this._loop();
       } catch (e) {
         if (e !== this.fault) throw e;
-        this.instructionsRun++;
+        this.left--; // the faulting instruction counts, so a fault loop still makes progress
         this._handleFault();
       }
-      done += this.instructionsRun - start;
+      const n = this._leftAtStart - this.left;
+      this._leftAtStart = this.left = 0;
+      done += n;
+      this.instructionsRun += n;
     }
     return done;
   }
 
-  private _loop(budget: number): void {
-    const end = this.instructionsRun + budget;
+  /** The time-stamp counter now (one tick per instruction). */
+  readTsc(): number {
+    return this.tscOffset + this.instructionsRun + (this._leftAtStart - this.left);
+  }
+
+  writeTsc(v: number): void {
+    this.tscOffset = v - (this.instructionsRun + (this._leftAtStart - this.left));
+  }
+
+  private _loop(): void {
     const ops = OPS;
-    while (this.instructionsRun < end) {
+    while (this.left > 0) {
       if (this.intrLine || this.nmiPending || this.inhibitIrq || (this.flags & F.TF) !== 0) {
         if (this._slowStep()) return;
         continue;
@@ -995,8 +1010,7 @@ export class Cpu {
       let op = this.fetch8();
       if (IS_PREFIX[op] !== 0) op = this._prefixes(op);
       ops[op | (this.o32 ? 0x100 : 0)](this);
-      this.instructionsRun++;
-      this.tsc++;
+      this.left--;
       if (this.halted || this.stopRequested) return;
     }
   }
@@ -1018,8 +1032,7 @@ export class Cpu {
     let op = this.fetch8();
     if (IS_PREFIX[op] !== 0) op = this._prefixes(op);
     OPS[op | (this.o32 ? 0x100 : 0)](this);
-    this.instructionsRun++;
-    this.tsc++;
+    this.left--;
     if (tf) {
       // single-step trap after the instruction (SDM 17.3.1.4)
       this.dr[6] |= 0x4000;

@@ -325,8 +325,9 @@ op0f(0xa2, (cpu) => {
 // ---- RDTSC / RDMSR / WRMSR --------------------------------------------------------------
 op0f(0x31, (cpu) => {
   if ((cpu.cr4 & CR4.TSD) !== 0 && (cpu.cpl !== 0 || cpu.vm86) && cpu.protectedMode) cpu.raiseGP(0);
-  cpu.reg32[0] = cpu.tsc % 4294967296 | 0;
-  cpu.reg32[2] = Math.floor(cpu.tsc / 4294967296) | 0;
+  const tsc = cpu.readTsc();
+  cpu.reg32[0] = tsc % 4294967296 | 0;
+  cpu.reg32[2] = Math.floor(tsc / 4294967296) | 0;
 });
 
 const enum Msr {
@@ -343,8 +344,8 @@ op0f(0x32, (cpu) => {
     hi = 0;
   switch (r[1] >>> 0) {
     case Msr.TSC:
-      lo = cpu.tsc % 4294967296 | 0;
-      hi = Math.floor(cpu.tsc / 4294967296) | 0;
+      lo = cpu.readTsc() % 4294967296 | 0;
+      hi = Math.floor(cpu.readTsc() / 4294967296) | 0;
       break;
     case Msr.APIC_BASE:
       lo = cpu.apicBase;
@@ -369,7 +370,7 @@ op0f(0x30, (cpu) => {
   const r = cpu.reg32;
   switch (r[1] >>> 0) {
     case Msr.TSC:
-      cpu.tsc = (r[0] >>> 0) + (r[2] >>> 0) * 4294967296;
+      cpu.writeTsc((r[0] >>> 0) + (r[2] >>> 0) * 4294967296);
       break;
     case Msr.APIC_BASE:
       cpu.apicBase = (r[0] & 0xfffff900) | 0;
