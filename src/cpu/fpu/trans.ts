@@ -212,9 +212,13 @@ function binary(f: Fpu, j: number): void {
       f._stCommit(m.flags);
       return;
     }
+    // Precision control does not apply to transcendentals (internal mul/div are full precision).
+    const pc = m.pc;
+    m.pc = 64;
     if (j === 3) fpatan(f, cx, cy, xs, ys);
     else if (j === 1) fyl2x(f, cx, cy, xs, ys);
     else fyl2xp1(f, cx, cy, xs, ys);
+    m.pc = pc;
   }
   if (f._stCommit(m.flags)) {
     f._stSetCC(0, 0, 0, 0);
@@ -317,8 +321,12 @@ function fyl2xp1(f: Fpu, cx: number, cy: number, xs: number, ys: number): void {
   }
   const e = split(f, 0);
   const v = _v;
+  if (cy === Cls.ZERO) {
+    m.fromDouble((xs ^ ys) !== 0 ? -0 : 0, 0, 64, false);
+    return;
+  }
   if (xs !== 0 && e >= 0) {
-    // x <= -1: outside the domain of log2(1 + x).
+    // x <= -1: outside the domain of log2(1 + x) (the SDM leaves |x| >= 1 - sqrt(2)/2 undefined).
     m.invalid();
     return;
   }
@@ -326,11 +334,8 @@ function fyl2xp1(f: Fpu, cx: number, cy: number, xs: number, ys: number): void {
     m.fromDouble((xs ^ ys) !== 0 ? -Infinity : Infinity, 0, 64, false);
     return;
   }
-  if (cy === Cls.ZERO) {
-    m.fromDouble((xs ^ ys) !== 0 ? -0 : 0, 0, 64, false);
-    return;
-  }
   if (e < -60) m.fromDouble(v * Math.LOG2E, e, 64, true);
+  else if (e > 60) m.fromDouble(e + Math.log2(v), 0, 64, true); // log2(1 + x) = log2(x) to double precision
   else m.fromDouble(Math.log1p(v * 2 ** e) / Math.LN2, 0, 64, true);
   const lSe = m.rSe;
   const lHi = m.rHi;
