@@ -7,6 +7,7 @@ import { PhysicalMemory } from '../bus/memory.js';
 import { IoPorts } from '../bus/ports.js';
 import { Cpu } from '../cpu/cpu.js';
 import { TripleFault } from '../cpu/fault.js';
+import { Fpu } from '../cpu/fpu.js';
 import type { CharSink } from '../devices/backends.js';
 import { DebugCon } from '../devices/debugcon.js';
 import { PostCodePort } from '../devices/postcode.js';
@@ -49,6 +50,7 @@ export class Machine {
     this.mem = new PhysicalMemory(cfg.memoryBytes, romBytes);
     this.io = new IoPorts();
     this.cpu = new Cpu(this.mem, this.io);
+    this.cpu.fpu = new Fpu(this.cpu.fpuBus);
 
     // firmware: top of the 4 GiB space, and its last 128 KiB ending at 1 MiB
     const host = this.mem.addRom((0x100000000 - romBytes) | 0, padTo(bios, romBytes));

@@ -26,6 +26,8 @@ export interface FpuUnit {
   dataSeg: number;
   dataOff: number;
   reset(): void;
+  /** False for encodings a P6 rejects with #UD. */
+  isValid(op: number, modrm: number): boolean;
   execute(op: number, modrm: number, ea: number, o32: boolean, realMode: boolean): void;
   fwait(): void;
   fxsave(ea: number): void;
