@@ -1,0 +1,561 @@
+// Randomized differential CPU test: from a seed, generate many short random
+// integer instruction sequences (each preceded by random register, flag and
+// memory state and followed by a state dump), assemble them into test ROMs,
+// run QEMU and tsvm and report the first mismatching sequence with its text.
+//
+//   node dist/test/cpu/random.js --seeds 1-100 [--count 300] [--qemu-only]
+//
+// The generator tracks which arithmetic flags are undefined (per the Intel SDM)
+// after each instruction: flag readers (ADC, Jcc, SETcc, PUSHF, ...) are only
+// picked when the flags they read are defined, and the dump masks the flags
+// still undefined at the end.  Memory operands stay inside a 64-byte scratch
+// buffer addressed through EBX (BX in real mode), which no instruction writes.
+
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { assemble, BUILD_DIR, compareStreams, formatMismatches, runRom, type DumpRecord, type TestOutcome } from './harness.js';
+
+// ---------------------------------------------------------------- PRNG
+
+/** mulberry32: small, fast, good enough for test generation */
+export class Rng {
+  private s: number;
+  constructor(seed: number) {
+    this.s = (seed * 0x9e3779b9) >>> 0 || 1;
+  }
+  u32(): number {
+    let t = (this.s = (this.s + 0x6d2b79f5) >>> 0);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (t ^ (t >>> 14)) >>> 0;
+  }
+  int(n: number): number {
+    return this.u32() % n;
+  }
+  pick<T>(a: readonly T[]): T {
+    return a[this.int(a.length)]!;
+  }
+  chance(p: number): boolean {
+    return this.u32() / 4294967296 < p;
+  }
+  /** a value biased towards edge cases */
+  value(bits: 8 | 16 | 32): number {
+    const edges = [0, 1, 2, 0x7f, 0x80, 0xff, 0x7fff, 0x8000, 0xffff, 0x7fffffff, 0x80000000, 0xffffffff, 0xfffffffe, 0x10000];
+    const mask = bits === 32 ? 0xffffffff : (1 << bits) - 1;
+    const r = this.int(4);
+    const v = r === 0 ? this.pick(edges) : r === 1 ? this.int(64) : this.u32();
+    return (v & mask) >>> 0;
+  }
+}
+
+// ---------------------------------------------------------------- flags
+
+const CF = 0x1, PF = 0x4, AF = 0x10, ZF = 0x40, SF = 0x80, OF = 0x800;
+const ARITH = CF | PF | AF | ZF | SF | OF;
+const hex = (v: number): string => '0x' + (v >>> 0).toString(16);
+
+const CONDS: [string, number][] = [
+  ['o', OF], ['no', OF], ['b', CF], ['ae', CF], ['e', ZF], ['ne', ZF], ['be', CF | ZF], ['a', CF | ZF],
+  ['s', SF], ['ns', SF], ['p', PF], ['np', PF], ['l', SF | OF], ['ge', SF | OF], ['le', ZF | SF | OF], ['g', ZF | SF | OF],
+];
+
+type Size = 8 | 16 | 32;
+const SZ: Record<Size, string> = { 8: 'byte', 16: 'word', 32: 'dword' };
+const DST: Record<Size, string[]> = {
+  8: ['al', 'cl', 'dl', 'ah', 'ch', 'dh'],
+  16: ['ax', 'cx', 'dx', 'si', 'di', 'bp'],
+  32: ['eax', 'ecx', 'edx', 'esi', 'edi', 'ebp'],
+};
+const SRC: Record<Size, string[]> = {
+  8: ['al', 'cl', 'dl', 'bl', 'ah', 'ch', 'dh', 'bh'],
+  16: ['ax', 'cx', 'dx', 'bx', 'sp', 'bp', 'si', 'di'],
+  32: ['eax', 'ecx', 'edx', 'ebx', 'esp', 'ebp', 'esi', 'edi'],
+};
+
+/** one generated instruction (possibly a few lines) with its flag effects */
+interface Gen {
+  lines: string[];
+  /** flags read */
+  reads: number;
+  /** flags that become defined */
+  writes: number;
+  /** flags that become undefined */
+  undef: number;
+  /** may raise #DE: wrapped in EXPECT */
+  faults?: boolean;
+}
+
+const SCRATCH_LEN = 0x40;
+
+export class SeqGen {
+  /** value of EBX (the memory pointer) */
+  ptr = 0;
+  /** undefined flags at this point */
+  undef = 0;
+  df = 0;
+  constructor(private rng: Rng, private bits: 16 | 32) {}
+
+  size(): Size {
+    return this.rng.pick([8, 16, 32, 32] as Size[]);
+  }
+  dst(s: Size): string {
+    return this.rng.pick(DST[s]);
+  }
+  src(s: Size): string {
+    return this.rng.pick(SRC[s]);
+  }
+  /** a memory operand of `bytes` bytes inside the scratch buffer */
+  mem(bytes: number, withSize = true): string {
+    const r = this.rng;
+    const prefix = withSize ? SZ[(bytes * 8) as Size] + ' ' : '';
+    const max = SCRATCH_LEN - bytes;
+    const form = r.int(this.bits === 32 ? 4 : 2);
+    if (form === 0) return `${prefix}[${hex(r.int(max + 1))}]`;
+    if (form === 1 || form === 3) {
+      const d = r.int(max - this.ptr + 1);
+      return `${prefix}[${this.bits === 32 ? 'ebx' : 'bx'}+${hex(d)}]`;
+    }
+    // [ebx*2+d]
+    if (max - 2 * this.ptr < 0) return `${prefix}[ebx+${hex(r.int(max - this.ptr + 1))}]`;
+    const d = r.int(max - 2 * this.ptr + 1);
+    return `${prefix}[ebx*2+${hex(d)}]`;
+  }
+  rm(s: Size, allowSrcRegs = false): string {
+    return this.rng.chance(0.35) ? this.mem(s / 8) : allowSrcRegs ? this.src(s) : this.dst(s);
+  }
+  imm(s: Size): string {
+    return hex(this.rng.value(s));
+  }
+
+  one(): Gen {
+    const r = this.rng;
+    const kind = r.int(100);
+    const s = this.size();
+    if (kind < 22) {
+      // two-operand ALU
+      const op = r.pick(['add', 'adc', 'sub', 'sbb', 'cmp', 'and', 'or', 'xor', 'test']);
+      const logic = ['and', 'or', 'xor', 'test'].includes(op);
+      const reads = op === 'adc' || op === 'sbb' ? CF : 0;
+      const fx = logic ? { writes: ARITH & ~AF, undef: AF } : { writes: ARITH, undef: 0 };
+      const f = r.int(5);
+      let line: string;
+      if (f === 0) line = `${op} ${this.dst(s)}, ${this.src(s)}`;
+      else if (f === 1) line = `${op} ${this.mem(s / 8)}, ${this.src(s)}`;
+      else if (f === 2 && op !== 'test') line = `${op} ${this.dst(s)}, ${this.mem(s / 8, false)}`;
+      else if (f === 3 && s !== 8 && op !== 'test') line = `${op} ${this.rm(s)}, strict byte ${hex(r.value(8))}`;
+      else line = `${op} ${this.rm(s)}, ${this.imm(s)}`;
+      return { lines: [line], reads, ...fx };
+    }
+    if (kind < 28) {
+      const op = r.pick(['inc', 'dec', 'neg', 'not']);
+      const fx = op === 'not' ? { writes: 0, undef: 0 } : op === 'neg' ? { writes: ARITH, undef: 0 } : { writes: ARITH & ~CF, undef: 0 };
+      return { lines: [`${op} ${this.rm(s)}`], reads: 0, ...fx };
+    }
+    if (kind < 40) return this.shift(s);
+    if (kind < 44) return this.shiftDouble();
+    if (kind < 50) return this.muldiv(s);
+    if (kind < 55) return this.bitop();
+    if (kind < 62) {
+      // mov / movzx / movsx / lea / bswap / xchg
+      const f = r.int(7);
+      if (f === 0) return plain(`mov ${this.dst(s)}, ${this.rng.chance(0.5) ? this.src(s) : this.imm(s)}`);
+      if (f === 1) return plain(`mov ${this.mem(s / 8)}, ${this.src(s)}`);
+      if (f === 2) {
+        const from = r.pick([8, 16] as Size[]);
+        const to = from === 8 ? r.pick([16, 32] as Size[]) : 32;
+        const src = r.chance(0.5) ? this.mem(from / 8) : this.src(from);
+        return plain(`${r.pick(['movzx', 'movsx'])} ${this.dst(to)}, ${src}`);
+      }
+      if (f === 3) return plain(this.lea());
+      if (f === 4) return plain(`bswap ${this.dst(32)}`);
+      if (f === 5) return plain(`xchg ${this.dst(s)}, ${r.chance(0.5) ? this.dst(s) : this.mem(s / 8, false)}`);
+      return plain(`${r.pick(['cbw', 'cwde', 'cwd', 'cdq'])}`);
+    }
+    if (kind < 67) {
+      const f = r.int(3);
+      if (f === 0) return { lines: [`xadd ${this.rm(s)}, ${this.dst(s)}`], reads: 0, writes: ARITH, undef: 0 };
+      if (f === 1) return { lines: [`cmpxchg ${this.rm(s)}, ${this.dst(s)}`], reads: 0, writes: ARITH, undef: 0 };
+      // QEMU 7.2 computes CMPXCHG8B's flags from a stale lazy-flags state when
+      // the previous flag writer is in the same translation block; POPFD ends
+      // the block first (see docs/cpu-testing.md, "QEMU deviations")
+      return { lines: ['pushfd', 'popfd', `cmpxchg8b ${this.mem(8, false)}`], reads: ARITH, writes: ZF, undef: 0 };
+    }
+    if (kind < 77) {
+      // flag readers
+      const [cc, fl] = r.pick(CONDS);
+      const f = r.int(5);
+      if (f === 0) return { lines: [`set${cc} ${r.chance(0.5) ? this.dst(8) : this.mem(1)}`], reads: fl, writes: 0, undef: 0 };
+      if (f === 1) {
+        const s2 = r.pick([16, 32] as Size[]);
+        return { lines: [`cmov${cc} ${this.dst(s2)}, ${r.chance(0.5) ? this.src(s2) : this.mem(s2 / 8, false)}`], reads: fl, writes: 0, undef: 0 };
+      }
+      if (f === 2) {
+        // a forward branch over one instruction
+        const inner = this.one();
+        if (inner.faults) return inner;
+        const lbl = `.j${r.u32().toString(36)}`;
+        return { lines: [`j${cc} short ${lbl}`, ...inner.lines, `${lbl}:`], reads: fl | inner.reads, writes: 0, undef: inner.undef };
+      }
+      if (f === 3) return { lines: ['lahf'], reads: SF | ZF | AF | PF | CF, writes: 0, undef: 0 };
+      return { lines: [r.pick(['pushfd', 'pushfw'])], reads: ARITH, writes: 0, undef: 0 };
+    }
+    if (kind < 82) {
+      const f = r.int(6);
+      if (f === 0) return { lines: ['sahf'], reads: 0, writes: SF | ZF | AF | PF | CF, undef: 0 };
+      if (f === 1) return { lines: ['cmc'], reads: CF, writes: CF, undef: 0 };
+      if (f === 2) return { lines: [r.pick(['clc', 'stc'])], reads: 0, writes: CF, undef: 0 };
+      if (f === 3) {
+        this.df = r.int(2);
+        return plain(this.df ? 'std' : 'cld');
+      }
+      if (f === 4) {
+        const v = (r.u32() & ARITH) | 2 | (this.df << 10);
+        return { lines: [`push dword ${hex(v)}`, 'popfd'], reads: 0, writes: ARITH, undef: 0 };
+      }
+      return this.bcd();
+    }
+    if (kind < 90) {
+      // stack
+      const f = r.int(5);
+      if (f === 0) return plain(`push ${this.src(r.pick([16, 32] as Size[]))}`);
+      if (f === 1) return plain(`push ${r.pick(['dword', 'word'])} ${hex(r.value(16))}`);
+      if (f === 2) return plain(`push ${this.mem(r.pick([2, 4]))}`);
+      if (f === 3) return plain(`pop ${this.dst(r.pick([16, 32] as Size[]))}`);
+      return plain(`pop ${this.mem(r.pick([2, 4]))}`);
+    }
+    return this.string();
+  }
+
+  lea(): string {
+    const r = this.rng;
+    const s = r.pick([16, 32] as Size[]);
+    if (r.chance(0.5) && true) {
+      // 32-bit addressing
+      const base = r.chance(0.8) ? r.pick(SRC[32]) : '';
+      const index = r.chance(0.6) ? r.pick(SRC[32].filter((x) => x !== 'esp')) : '';
+      const scale = r.pick([1, 2, 4, 8]);
+      const disp = r.pick([0, r.value(8), r.value(32), -r.int(200)]);
+      const parts = [base, index ? `${index}*${scale}` : ''].filter(Boolean);
+      const sign = disp < 0 ? '-' : '+';
+      const expr = parts.length ? `${parts.join('+')}${sign}${hex(Math.abs(disp))}` : `dword ${hex(disp >>> 0)}`;
+      return `lea ${this.dst(s)}, [${expr}]`;
+    }
+    const forms = ['bx+si', 'bx+di', 'bp+si', 'bp+di', 'si', 'di', 'bp', 'bx'];
+    const f = r.pick(forms);
+    const disp = r.pick([0, r.int(256) - 128, r.int(65536)]);
+    return `lea ${this.dst(s)}, [${f}${disp < 0 ? '-' : '+'}${hex(Math.abs(disp))}]`;
+  }
+
+  shift(s: Size): Gen {
+    const r = this.rng;
+    const op = r.pick(['shl', 'shr', 'sar', 'rol', 'ror', 'rcl', 'rcr', 'sal']);
+    const f = r.int(3);
+    const count = f === 0 ? 1 : r.pick([0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, r.int(256)]);
+    const lines: string[] = [];
+    const dst = this.rm(s);
+    if (f === 0) lines.push(`${op} ${dst}, 1`);
+    else if (f === 1) lines.push(`${op} ${dst}, strict byte ${count}`);
+    else lines.push(`mov cl, ${count}`, `${op} ${dst}, cl`);
+    const c = count & 31;
+    const reads = op === 'rcl' || op === 'rcr' ? CF : 0;
+    if (c === 0) return { lines, reads, writes: 0, undef: 0 };
+    if (['rol', 'ror', 'rcl', 'rcr'].includes(op)) return { lines, reads, writes: c === 1 ? CF | OF : CF, undef: c === 1 ? 0 : OF };
+    let writes = CF | SF | ZF | PF | (c === 1 ? OF : 0);
+    let undef = AF | (c === 1 ? 0 : OF);
+    if (op !== 'sar' && c >= s) {
+      writes &= ~CF;
+      undef |= CF;
+    }
+    return { lines, reads, writes, undef };
+  }
+
+  shiftDouble(): Gen {
+    const r = this.rng;
+    const s = r.pick([16, 32] as Size[]);
+    const op = r.pick(['shld', 'shrd']);
+    const count = s === 16 ? r.int(17) : r.pick([0, 1, 2, 8, 16, 31, 32, 33, r.int(256)]);
+    const lines: string[] = [];
+    const dst = this.rm(s);
+    const src = this.src(s);
+    if (r.chance(0.5)) lines.push(`${op} ${dst}, ${src}, ${count}`);
+    else if (src === 'cx' || src === 'ecx') lines.push(`${op} ${dst}, ${src}, ${count}`);
+    else lines.push(`mov cl, ${count}`, `${op} ${dst}, ${src}, cl`);
+    const c = count & 31;
+    if (c === 0) return { lines, reads: 0, writes: 0, undef: 0 };
+    return { lines, reads: 0, writes: CF | SF | ZF | PF | (c === 1 ? OF : 0), undef: AF | (c === 1 ? 0 : OF) };
+  }
+
+  muldiv(s: Size): Gen {
+    const r = this.rng;
+    const f = r.int(6);
+    if (f === 0) return { lines: [`${r.pick(['mul', 'imul'])} ${this.rm(s, true)}`], reads: 0, writes: CF | OF, undef: SF | ZF | AF | PF };
+    if (f === 1 && s !== 8) return { lines: [`imul ${this.dst(s)}, ${r.chance(0.5) ? this.src(s) : this.mem(s / 8, false)}`], reads: 0, writes: CF | OF, undef: SF | ZF | AF | PF };
+    if (f === 2 && s !== 8) {
+      const imm = r.chance(0.5) ? `strict byte ${hex(r.value(8))}` : this.imm(s);
+      return { lines: [`imul ${this.dst(s)}, ${r.chance(0.5) ? this.src(s) : this.mem(s / 8, false)}, ${imm}`], reads: 0, writes: CF | OF, undef: SF | ZF | AF | PF };
+    }
+    return { lines: [`${r.pick(['div', 'idiv'])} ${this.rm(s, true)}`], reads: 0, writes: 0, undef: ARITH, faults: true };
+  }
+
+  bitop(): Gen {
+    const r = this.rng;
+    const op = r.pick(['bt', 'bts', 'btr', 'btc', 'bsf', 'bsr']);
+    const s = r.pick([16, 32] as Size[]);
+    if (op === 'bsf' || op === 'bsr') {
+      return { lines: [`${op} ${this.dst(s)}, ${r.chance(0.5) ? this.src(s) : this.mem(s / 8, false)}`], reads: 0, writes: ZF, undef: CF | OF | SF | AF | PF };
+    }
+    const fx = { reads: 0, writes: CF, undef: OF | SF | AF | PF };
+    if (r.chance(0.5)) return { lines: [`${op} ${this.dst(s)}, ${this.src(s)}`], ...fx };
+    return { lines: [`${op} ${this.rm(s)}, ${r.int(256)}`], ...fx };
+  }
+
+  bcd(): Gen {
+    const r = this.rng;
+    const op = r.pick(['daa', 'das', 'aaa', 'aas', 'aam', 'aad']);
+    if (op === 'daa' || op === 'das') return { lines: [op], reads: CF | AF, writes: CF | AF | SF | ZF | PF, undef: OF };
+    if (op === 'aaa' || op === 'aas') return { lines: [op], reads: AF, writes: AF | CF, undef: OF | SF | ZF | PF };
+    const base = r.pick([10, 10, 16, 0, 7, 255, r.int(256)]);
+    return { lines: [`${op} ${base}`], reads: 0, writes: SF | ZF | PF, undef: OF | AF | CF, faults: op === 'aam' && base === 0 };
+  }
+
+  string(): Gen {
+    const r = this.rng;
+    const op = r.pick(['movs', 'stos', 'lods', 'cmps', 'scas']);
+    const s = r.pick([8, 16, 32] as Size[]);
+    const b = s / 8;
+    const n = r.int(9);
+    const rep = op === 'cmps' || op === 'scas' ? r.pick(['', 'repe ', 'repne ']) : r.pick(['', 'rep ']);
+    const iters = rep ? n : 1;
+    const start = (): number => {
+      const span = Math.max(iters - 1, 0) * b;
+      return this.df ? span + r.int(SCRATCH_LEN - b - span + 1) : r.int(SCRATCH_LEN - b - span + 1);
+    };
+    const suffix = { 8: 'b', 16: 'w', 32: 'd' }[s];
+    const lines = [`mov esi, ${hex(start())}`, `mov edi, ${hex(start())}`, `mov ecx, ${n}`, `${rep}${op}${suffix}`];
+    const cmp = op === 'cmps' || op === 'scas';
+    return { lines, reads: 0, writes: cmp && iters > 0 ? ARITH : 0, undef: 0 };
+  }
+}
+
+function plain(line: string): Gen {
+  return { lines: [line], reads: 0, writes: 0, undef: 0 };
+}
+
+// ---------------------------------------------------------------- program
+
+export interface Sequence {
+  index: number;
+  mode: 'rm' | 'p32';
+  /** human-readable text: setup and instructions */
+  text: string;
+}
+
+export interface RandomRom {
+  name: string;
+  source: string;
+  sequences: Sequence[];
+}
+
+const REGS32 = ['eax', 'ecx', 'edx', 'esi', 'edi', 'ebp'];
+
+/** Generates the nasm source of one ROM: `count` sequences, half in real mode, half in 32-bit protected mode. */
+export function generateRom(seed: number, part: number, count: number, firstIndex: number): RandomRom {
+  const rng = new Rng(seed * 1000 + part + 1);
+  const name = `random-s${seed}-p${part}`;
+  const out: string[] = [
+    `; generated by test/cpu/random.ts: seed ${seed}, part ${part}`,
+    '%include "lib/harness.inc"',
+    'TEST_BEGIN',
+    'jmp main16',
+    'BITS 16',
+    'fill16:                 ; eax = xorshift32 state: fill DS:0..3F and SS:0x8F00..3F',
+    '  push ecx',
+    '  push edi',
+    '  xor edi, edi',
+    '.l: mov ecx, eax',
+    '  shl ecx, 13',
+    '  xor eax, ecx',
+    '  mov ecx, eax',
+    '  shr ecx, 17',
+    '  xor eax, ecx',
+    '  mov ecx, eax',
+    '  shl ecx, 5',
+    '  xor eax, ecx',
+    '  mov [di], eax',
+    `  mov [ss:di+0x8f00], eax`,
+    '  add di, 4',
+    '  cmp di, 0x40',
+    '  jb .l',
+    '  pop edi',
+    '  pop ecx',
+    '  ret',
+    'BITS 32',
+    'fill32:',
+    '  push ecx',
+    '  push edi',
+    '  xor edi, edi',
+    '.l: mov ecx, eax',
+    '  shl ecx, 13',
+    '  xor eax, ecx',
+    '  mov ecx, eax',
+    '  shr ecx, 17',
+    '  xor eax, ecx',
+    '  mov ecx, eax',
+    '  shl ecx, 5',
+    '  xor eax, ecx',
+    '  mov [edi], eax',
+    `  mov [ss:edi+0x8f00], eax`,
+    '  add edi, 4',
+    '  cmp edi, 0x40',
+    '  jb .l',
+    '  pop edi',
+    '  pop ecx',
+    '  ret',
+    'BITS 16',
+    'main16:',
+  ];
+  const sequences: Sequence[] = [];
+  for (let k = 0; k < count; k++) {
+    const mode: 'rm' | 'p32' = k < count / 2 ? 'rm' : 'p32';
+    if (k === Math.ceil(count / 2) || (k === 0 && mode === 'p32')) out.push('ENTER_PM32');
+    const bits = mode === 'rm' ? 16 : 32;
+    const g = new SeqGen(rng, bits);
+    const idx = firstIndex + k;
+    const text: string[] = [];
+    // setup
+    const memSeed = rng.u32() | 1;
+    g.ptr = rng.int(0x20);
+    const ebx = mode === 'rm' ? ((rng.u32() & 0xffff0000) | g.ptr) >>> 0 : g.ptr;
+    const flags = ((rng.u32() & ARITH) | 2 | (rng.chance(0.3) ? 0x400 : 0)) >>> 0;
+    g.df = flags & 0x400 ? 1 : 0;
+    const setup = ['mov esp, 0x8e00', `mov eax, ${hex(memSeed)}`, `call fill${bits}`, `mov esp, ${hex(0x9000 - 0x100)}`];
+    const regText: string[] = [];
+    for (const reg of REGS32) {
+      const v = rng.value(32);
+      setup.push(`mov ${reg}, ${hex(v)}`);
+      regText.push(`${reg}=${hex(v)}`);
+    }
+    setup.push(`mov ebx, ${hex(ebx)}`, `push dword ${hex(flags)}`, 'popfd');
+    text.push(`; seq ${idx} (${mode}) scratch = xorshift32 from ${hex(memSeed)}; ${regText.join(' ')} ebx=${hex(ebx)} esp=0x8f00 eflags=${hex(flags)}`);
+    out.push(`; ---- seq ${idx}`, ...setup.map((l) => '  ' + l));
+    // body
+    const n = 1 + rng.int(8);
+    let undef = 0;
+    let tries = 0;
+    for (let i = 0; i < n && tries < 50; tries++) {
+      const ins = g.one();
+      if (ins.reads & undef) continue;
+      i++;
+      undef = (undef & ~ins.writes) | ins.undef;
+      if (ins.faults) {
+        const lbl = `.c${idx}_${i}`;
+        out.push(`  EXPECT ${lbl}, ${hex(~undef >>> 0)}`, ...ins.lines.map((l) => '  ' + l), '  mov dword [ss:V_CONT], 0', `${lbl}:`);
+      } else {
+        out.push(...ins.lines.map((l) => (l.endsWith(':') ? l : '  ' + l)));
+      }
+      text.push(...ins.lines.map((l) => (l.endsWith(':') ? l : '  ' + l)));
+    }
+    out.push(`  DUMP "s${idx}", ${hex(~undef >>> 0)}`, `  DUMPMEM "s${idx} mem", SCRATCH, 0x40`, `  DUMPMEM "s${idx} stack", 0x9000 - 0x180, 0x100`);
+    sequences.push({ index: idx, mode, text: text.join('\n') });
+  }
+  out.push('TEST_END', '');
+  return { name, source: out.join('\n'), sequences };
+}
+
+export interface SeedResult {
+  seed: number;
+  ok: boolean;
+  report: string;
+  outcomes: TestOutcome[];
+}
+
+/** Per-ROM sequence count: stays well inside the 64 KiB ROM. */
+export const PER_ROM = 150;
+
+export async function runSeed(seed: number, count: number, opts: { qemuOnly?: boolean } = {}): Promise<SeedResult> {
+  const dir = join(BUILD_DIR, 'random');
+  mkdirSync(dir, { recursive: true });
+  const parts = Math.ceil(count / PER_ROM);
+  const reports: string[] = [];
+  const outcomes: TestOutcome[] = [];
+  let ok = true;
+  for (let p = 0; p < parts; p++) {
+    const n = Math.min(PER_ROM, count - p * PER_ROM);
+    const rom = generateRom(seed, p, n, p * PER_ROM);
+    const src = join(dir, rom.name + '.asm');
+    writeFileSync(src, rom.source);
+    const bin = assemble(src, dir);
+    const o = await runRom(rom.name, bin, opts);
+    outcomes.push(o);
+    const bad = opts.qemuOnly ? !!o.report : !!o.report || !o.tsvm || o.tsvm.code !== 0;
+    if (!bad) continue;
+    ok = false;
+    const lines = [o.report];
+    // show the text of the mismatching sequences (first few)
+    const ms = o.tsvmStream ? compareStreams(o.qemuStream.records, o.tsvmStream.records) : [];
+    const seen = new Set<number>();
+    const texts: string[] = [];
+    for (const m of ms) {
+      const rec = m.expected ?? m.got;
+      const label = rec && 'label' in rec ? rec.label : m.after;
+      const mm = /s(\d+)/.exec(rec?.kind === 'X' ? m.after : label);
+      if (!mm) continue;
+      const idx = Number(mm[1]);
+      // an exception record belongs to the sequence after the last dump
+      const seqIdx = rec?.kind === 'X' && !/ (mem|stack)$/.test(m.after) ? idx + 1 : idx;
+      if (seen.has(seqIdx) || seen.size >= 6) continue;
+      seen.add(seqIdx);
+      const seq = rom.sequences.find((s) => s.index === seqIdx);
+      if (seq) texts.push(seq.text);
+    }
+    if (texts.length) lines.unshift(`seed ${seed}: mismatching sequences (ROM source ${src}):\n${texts.join('\n')}`);
+    reports.push(lines.join('\n'));
+  }
+  return { seed, ok, report: reports.join('\n'), outcomes };
+}
+
+function parseSeeds(s: string): number[] {
+  const out: number[] = [];
+  for (const part of s.split(',')) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
+    if (!m) throw new Error(`bad --seeds: ${s}`);
+    const a = Number(m[1]);
+    const b = m[2] ? Number(m[2]) : a;
+    for (let i = a; i <= b; i++) out.push(i);
+  }
+  return out;
+}
+
+async function main(argv: string[]): Promise<number> {
+  let seeds = [1, 2, 3, 4];
+  let count = 300;
+  let qemuOnly = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--seeds') seeds = parseSeeds(argv[++i] ?? '');
+    else if (a === '--count') count = Number(argv[++i]);
+    else if (a === '--qemu-only') qemuOnly = true;
+    else {
+      console.log('usage: node dist/test/cpu/random.js [--seeds 1-100] [--count 300] [--qemu-only]');
+      return a === '-h' || a === '--help' ? 0 : 2;
+    }
+  }
+  let failed = 0;
+  for (const seed of seeds) {
+    const r = await runSeed(seed, count, { qemuOnly });
+    console.log(`${r.ok ? 'ok  ' : 'FAIL'} seed ${seed} (${count} sequences)`);
+    if (!r.ok) {
+      failed++;
+      console.log(r.report);
+    }
+  }
+  console.log(`${seeds.length - failed} passed, ${failed} failed`);
+  return failed ? 1 : 0;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main(process.argv.slice(2)).then((c) => process.exit(c));
+}
+
+export { formatMismatches };
