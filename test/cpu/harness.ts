@@ -398,6 +398,8 @@ export interface TestOutcome {
   mismatches: Mismatch[];
   /** human-readable report; empty when everything matched */
   report: string;
+  /** set when the QEMU side itself failed (bad ROM, QEMU error) */
+  qemuProblem?: string;
 }
 
 /** Runs one ROM in both emulators (in parallel) and compares. */
@@ -408,15 +410,17 @@ export async function runRom(name: string, rom: string, opts: { qemuOnly?: boole
   ]);
   const qemuStream = parseStream(qemu.output);
   const lines: string[] = [];
+  const qemuLines: string[] = [];
   if (qemu.timedOut || qemu.code !== 1 || qemuStream.error) {
-    lines.push(`test '${name}': QEMU run failed (exit ${qemu.code}${qemu.timedOut ? ', timed out' : ''}): ${qemuStream.error ?? ''} ${qemu.stderr.trim()}`);
+    qemuLines.push(`test '${name}': QEMU run failed (exit ${qemu.code}${qemu.timedOut ? ', timed out' : ''}): ${qemuStream.error ?? ''} ${qemu.stderr.trim()}`);
   }
   const unexpected = qemuStream.records.findIndex((r) => r.kind === 'X' && !r.expected);
   if (unexpected >= 0) {
     const r = qemuStream.records[unexpected]!;
     const prev = qemuStream.records.slice(0, unexpected).reverse().find((x) => x.kind === 'D') as DumpRecord | undefined;
-    lines.push(`test '${name}': the ROM is broken: QEMU took an unexpected ${describe(r)} after '${prev?.label ?? '(start)'}'\n    ${formatState(r)}`);
+    qemuLines.push(`test '${name}': the ROM is broken: QEMU took an unexpected ${describe(r)} after '${prev?.label ?? '(start)'}'\n    ${formatState(r)}`);
   }
+  lines.push(...qemuLines);
   let mismatches: Mismatch[] = [];
   let tsvmStream: ParsedStream | undefined;
   if (tsvm) {
@@ -430,7 +434,8 @@ export async function runRom(name: string, rom: string, opts: { qemuOnly?: boole
   } else if (!opts.qemuOnly) {
     lines.push(`test '${name}': tsvm CLI not available (${TSVM_BIN} missing); QEMU produced ${qemuStream.records.length} records`);
   }
-  return { name, qemu, qemuStream, tsvm, tsvmStream, mismatches, report: lines.join('\n') };
+  const qemuProblem = qemuLines.length ? qemuLines.join('\n') : undefined;
+  return { name, qemu, qemuStream, tsvm, tsvmStream, mismatches, report: lines.join('\n'), qemuProblem };
 }
 
 export async function runTest(name: string, opts: { qemuOnly?: boolean } = {}): Promise<TestOutcome> {
@@ -480,6 +485,6 @@ async function main(argv: string[]): Promise<number> {
   return failed ? 1 : 0;
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url) && !process.env['NODE_TEST_CONTEXT']) {
   main(process.argv.slice(2)).then((c) => process.exit(c));
 }
