@@ -14,6 +14,7 @@ import { CpuFault, TripleFault } from './fault.js';
 import { Attr, CR0, CR4, F, Seg, Tlb, Vec } from './consts.js';
 import { OPS } from './ops/index.js';
 import { deliverInterrupt } from './interrupts.js';
+import { codeBreakpoint, DR6, takeDebugTrap } from './debug.js';
 import type { FpuBus, FpuUnit } from './fpu-api.js';
 
 /** Parity of each byte value (PF is set when the low byte has an even number of ones). */
@@ -145,6 +146,12 @@ export class Cpu {
   /** Instructions left in the current run() call (a small integer, counted down per instruction). */
   left = 0;
   private _leftAtStart = 0;
+  /** Debug registers or a queued debug trap need the slow step (see debug.ts updateDebugActive). */
+  debugActive = false;
+  /** DR6 bits of a debug trap to deliver before the next instruction (the TSS T bit), 0 when none. */
+  debugTrap = 0;
+  /** Counts interrupt and exception deliveries (an instruction that raised one is not single-stepped). */
+  interruptCount = 0;
   /** Exception being delivered (for double/triple fault detection), -1 when none. */
   deliveringVector = -1;
   /** Human-readable chain of the exceptions that led to a triple fault. */
@@ -195,6 +202,8 @@ export class Cpu {
     this.dr.fill(0);
     this.dr[6] = 0xffff0ff0 | 0;
     this.dr[7] = 0x400;
+    this.debugActive = false;
+    this.debugTrap = 0;
     for (let s = 0; s < 8; s++) {
       this.sreg[s] = 0;
       this.segBase[s] = 0;
@@ -997,7 +1006,7 @@ export class Cpu {
   private _loop(): void {
     const ops = OPS;
     while (this.left > 0) {
-      if (this.intrLine || this.nmiPending || this.inhibitIrq || (this.flags & F.TF) !== 0) {
+      if (this.intrLine || this.nmiPending || this.inhibitIrq || (this.flags & (F.TF | F.RF)) !== 0 || this.debugActive) {
         if (this._slowStep()) return;
         continue;
       }
@@ -1015,14 +1024,30 @@ export class Cpu {
     }
   }
 
-  /** One instruction with interrupt checks, the STI shadow and single-stepping. Returns true to leave the loop. */
+  /**
+   * One instruction with the checks the hot loop skips, in the priority order of
+   * SDM vol. 3, 6.9: a queued debug trap, interrupts (unless inhibited by STI or
+   * MOV SS), instruction breakpoints (debug.ts), the instruction, RF cleared
+   * after it, and the single-step trap (not after MOV SS / POP SS, whose trap
+   * waits one instruction, nor after an instruction that delivered an
+   * interrupt or exception). Returns true to leave the loop.
+   */
   private _slowStep(): boolean {
+    if (this.debugTrap !== 0 && takeDebugTrap(this)) {
+      this._deliverExternal(Vec.DB);
+      return this.halted || this.stopRequested;
+    }
     if (this.inhibitIrq) {
       this.inhibitIrq = false;
     } else if (this._checkInterrupts()) {
       return this.halted;
     }
-    const tf = (this.flags & F.TF) !== 0;
+    if (this.debugActive && codeBreakpoint(this)) {
+      this._deliverExternal(Vec.DB);
+      return this.halted || this.stopRequested;
+    }
+    const flags0 = this.flags;
+    const ints = this.interruptCount;
     this.instrStart = this.eip;
     this.o32 = this.code32;
     this.a32 = this.code32;
@@ -1033,9 +1058,10 @@ export class Cpu {
     if (IS_PREFIX[op] !== 0) op = this._prefixes(op);
     OPS[op | (this.o32 ? 0x100 : 0)](this);
     this.left--;
-    if (tf) {
+    if ((flags0 & F.RF) !== 0 && op !== 0xcf) this.flags &= ~F.RF;
+    if ((flags0 & F.TF) !== 0 && this.interruptCount === ints && op !== 0x17 && (op !== 0x8e || (this.modrm & 0x38) !== 0x10)) {
       // single-step trap after the instruction (SDM 17.3.1.4)
-      this.dr[6] |= 0x4000;
+      this.dr[6] |= DR6.BS;
       this._deliverExternal(Vec.DB);
     }
     return this.halted || this.stopRequested;

@@ -18,6 +18,7 @@ const stack = new Descriptor();
  * bit, gate DPL checked against CPL). `retEip` is the EIP to return to.
  */
 export function deliverInterrupt(cpu: Cpu, vec: number, hasErr: boolean, err: number, software: boolean, retEip: number): void {
+  cpu.interruptCount++;
   if (!cpu.protectedMode) {
     deliverReal(cpu, vec, retEip);
     return;
@@ -58,9 +59,10 @@ function deliverProtected(cpu: Cpu, vec: number, hasErr: boolean, err: number, s
   if (!gate.present) cpu.raiseErr(Vec.NP, idtErr);
 
   if (type === 0x05) {
-    taskSwitch(cpu, gate.lo >>> 16, TaskSource.INT, retEip, ext);
+    // the error code goes on the new task's stack, sized by its TSS type (as QEMU does)
+    const tss32 = taskSwitch(cpu, gate.lo >>> 16, TaskSource.INT, retEip, ext);
     if (hasErr) {
-      if (cpu.stack32) cpu.push32(err);
+      if (tss32) cpu.push32(err);
       else cpu.push16(err);
     }
     cpu.halted = false;

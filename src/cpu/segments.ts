@@ -130,9 +130,13 @@ export function loadSeg(cpu: Cpu, seg: number, sel: number): void {
   setSegCache(cpu, seg, sel, d);
 }
 
+const NULLABLE = [Seg.ES, Seg.DS, Seg.FS, Seg.GS];
+
 /** After a privilege drop, data segments the new CPL may not use become null (SDM RET/IRET). */
 export function nullInaccessibleSegs(cpu: Cpu): void {
-  for (const seg of [Seg.ES, Seg.DS, Seg.FS, Seg.GS]) {
+  for (const seg of NULLABLE) {
+    // a null FS/GS keeps its selector (as QEMU does; the SDM is silent)
+    if (seg >= Seg.FS && (cpu.sreg[seg] & 0xfffc) === 0) continue;
     const a = cpu.segAttr[seg];
     const dpl = (a >> 5) & 3;
     const conformingCode = (a & (Attr.CODE | Attr.DC)) === (Attr.CODE | Attr.DC);

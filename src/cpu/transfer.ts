@@ -5,7 +5,7 @@
 import type { Cpu } from './cpu.js';
 import { F, Seg, Vec } from './consts.js';
 import { Descriptor, nullInaccessibleSegs, readDescriptor, setAccessed, setSegCache } from './segments.js';
-import { taskSwitch, TaskSource } from './tasks.js';
+import { readTssStack, taskSwitch, TaskSource } from './tasks.js';
 
 const code = new Descriptor();
 const ss = new Descriptor();
@@ -78,19 +78,118 @@ export function farCall(cpu: Cpu, sel: number, off: number): void {
   systemTransfer(cpu, sel, off, true);
 }
 
-/** JMP/CALL through a call gate, task gate or TSS descriptor. */
+/** JMP/CALL through a call gate, task gate or TSS descriptor (`code` holds its descriptor). */
 function systemTransfer(cpu: Cpu, sel: number, off: number, isCall: boolean): void {
-  void off;
+  void off; // the gate or the TSS supplies the offset
   const type = code.type;
-  if (type === 0x5 || type === 0x1 || type === 0x9) {
-    if (code.dpl < cpu.cpl || code.dpl < (sel & 3)) cpu.raiseGP(sel & 0xfffc);
-    if (!code.present) cpu.raiseErr(Vec.NP, sel & 0xfffc);
-    const tssSel = type === 0x5 ? code.lo >>> 16 : sel;
-    taskSwitch(cpu, tssSel, isCall ? TaskSource.CALL : TaskSource.JMP, cpu.eip, 0);
+  const err = sel & 0xfffc;
+  if (type === 0x1 || type === 0x9 || type === 0x5 || type === 0x4 || type === 0xc) {
+    if (code.dpl < cpu.cpl || code.dpl < (sel & 3)) cpu.raiseGP(err);
+    if (!code.present) cpu.raiseErr(Vec.NP, err);
+  } else {
+    cpu.raiseGP(err);
+  }
+  if (type === 0x4 || type === 0xc) {
+    callGate(cpu, isCall);
     return;
   }
-  // Call gates are handled by the protected-mode control-transfer code.
-  cpu.raiseGP(sel & 0xfffc);
+  // TSS descriptor or task gate (the TSS selector of a gate is checked by taskSwitch)
+  const tssSel = type === 0x5 ? code.lo >>> 16 : sel;
+  taskSwitch(cpu, tssSel, isCall ? TaskSource.CALL : TaskSource.JMP, cpu.eip, 0);
+}
+
+const target = new Descriptor();
+const params = new Int32Array(32);
+
+/**
+ * The rest of a JMP/CALL through the call gate in `code` (SDM CALL and JMP
+ * pseudo-code, vol. 3 5.8.4-5.8.5): a CALL to a more privileged non-conforming
+ * segment switches to the stack for the new CPL from the TSS and copies the
+ * gate's parameter count of words/dwords from the caller's stack. The gate's
+ * size (286 or 386 gate), not the operand size, decides what is pushed.
+ */
+function callGate(cpu: Cpu, isCall: boolean): void {
+  const gate32 = code.type === 0xc;
+  const csSel = code.lo >>> 16;
+  const offset = gate32 ? (code.lo & 0xffff) | (code.hi & 0xffff0000) : code.lo & 0xffff;
+  const count = code.hi & 0x1f;
+  const cpl = cpu.cpl;
+  const t = target;
+  if ((csSel & 0xfffc) === 0) cpu.raiseGP(0);
+  if (!readDescriptor(cpu, csSel, t)) cpu.raiseGP(csSel & 0xfffc);
+  if (!t.isCode || t.dpl > cpl) cpu.raiseGP(csSel & 0xfffc);
+  const conforming = (t.hi & 0x400) !== 0;
+  // a JMP never changes privilege: non-conforming targets need DPL = CPL
+  if (!isCall && !conforming && t.dpl !== cpl) cpu.raiseGP(csSel & 0xfffc);
+  if (!t.present) cpu.raiseErr(Vec.NP, csSel & 0xfffc);
+  if (!isCall) {
+    if (offset >>> 0 > t.limit >>> 0) cpu.raiseGP(0);
+    setAccessed(cpu, t);
+    setSegCache(cpu, Seg.CS, (csSel & 0xfffc) | cpl, t);
+    cpu.eip = offset;
+    return;
+  }
+  const size = gate32 ? 4 : 2;
+  const retEip = cpu.eip;
+  const retCs = cpu.sreg[Seg.CS];
+  if (conforming || t.dpl === cpl) {
+    // same privilege
+    cpu.probeWrite((cpu.segBase[Seg.SS] + ((cpu.reg32[4] - 2 * size) & cpu.ssMask)) | 0, 2 * size);
+    if (offset >>> 0 > t.limit >>> 0) cpu.raiseGP(0);
+    if (gate32) {
+      cpu.push32(retCs);
+      cpu.push32(retEip);
+    } else {
+      cpu.push16(retCs);
+      cpu.push16(retEip);
+    }
+    setAccessed(cpu, t);
+    setSegCache(cpu, Seg.CS, (csSel & 0xfffc) | cpl, t);
+    cpu.eip = offset;
+    return;
+  }
+  // more privilege: the new stack comes from the TSS
+  const dpl = t.dpl;
+  readTssStack(cpu, dpl, 0);
+  const newSs = cpu.tssSs;
+  const newEsp = cpu.tssEsp;
+  if ((newSs & 0xfffc) === 0) cpu.raiseErr(Vec.TS, 0);
+  if (!readDescriptor(cpu, newSs, ss)) cpu.raiseErr(Vec.TS, newSs & 0xfffc);
+  if ((newSs & 3) !== dpl || ss.dpl !== dpl || (ss.hi & 0x1a00) !== 0x1200) cpu.raiseErr(Vec.TS, newSs & 0xfffc);
+  if (!ss.present) cpu.raiseErr(Vec.SS, newSs & 0xfffc);
+  const ssBase = ss.base;
+  const ssMask = (ss.hi & 0x400000) !== 0 ? -1 : 0xffff;
+  const frame = (4 + count) * size;
+  cpu.probeWriteSys((ssBase + ((newEsp - frame) & ssMask)) | 0, frame);
+  if (offset >>> 0 > t.limit >>> 0) cpu.raiseGP(0);
+  // parameters, read from the caller's stack with the caller's privilege
+  const oldSs = cpu.sreg[Seg.SS];
+  const oldEsp = cpu.reg32[4];
+  const oldBase = cpu.segBase[Seg.SS];
+  const oldMask = cpu.ssMask;
+  for (let i = 0; i < count; i++) {
+    const lin = (oldBase + ((oldEsp + i * size) & oldMask)) | 0;
+    params[i] = gate32 ? cpu.rd32(lin) : cpu.rd16(lin);
+  }
+  let sp = newEsp;
+  const push = (v: number): void => {
+    sp = (sp - size) & ssMask;
+    const lin = (ssBase + sp) | 0;
+    if (gate32) cpu.sysWrite32(lin, v);
+    else cpu.sysWrite16(lin, v);
+  };
+  push(oldSs);
+  push(oldEsp);
+  for (let i = count - 1; i >= 0; i--) push(params[i]!);
+  push(retCs);
+  push(retEip);
+  setAccessed(cpu, ss);
+  setAccessed(cpu, t);
+  cpu.setCpl(dpl);
+  setSegCache(cpu, Seg.SS, (newSs & 0xfffc) | dpl, ss);
+  cpu.reg32[4] = ssMask === -1 ? sp : (newEsp & ~0xffff) | sp;
+  setSegCache(cpu, Seg.CS, (csSel & 0xfffc) | dpl, t);
+  cpu.eip = offset;
 }
 
 /** RET far with `imm` bytes of parameters to release. */

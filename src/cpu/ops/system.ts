@@ -3,7 +3,8 @@
  * registers, CPUID, RDTSC, MSRs, and the x87 escape / WAIT / FXSAVE glue.
  */
 import type { Cpu } from '../cpu.js';
-import { CR0, CR4, F, Seg, Vec } from '../consts.js';
+import { Attr, CR0, CR4, F, Seg, Vec } from '../consts.js';
+import { checkGeneralDetect, updateDebugActive } from '../debug.js';
 import type { FpuUnit } from '../fpu-api.js';
 import { Descriptor, readDescriptor } from '../segments.js';
 import { op, op0f } from './table.js';
@@ -185,7 +186,9 @@ export function setCr0(cpu: Cpu, v: number): void {
   cpu.updateModes();
 }
 
-const CR4_SUPPORTED = CR4.VME | CR4.PVI | CR4.TSD | CR4.DE | CR4.PSE | CR4.PGE | CR4.PCE | CR4.OSFXSR;
+// VME/PVI (virtual interrupt flags in v8086 and protected mode) are not implemented: CPUID
+// does not report VME and setting them raises #GP, as on a CPU without the feature.
+const CR4_SUPPORTED = CR4.TSD | CR4.DE | CR4.PSE | CR4.PGE | CR4.PCE | CR4.OSFXSR;
 
 op0f(0x20, (cpu) => {
   const m = cpu.fetch8();
@@ -240,6 +243,7 @@ op0f(0x22, (cpu) => {
 op0f(0x21, (cpu) => {
   const m = cpu.fetch8();
   requireCpl0(cpu);
+  checkGeneralDetect(cpu);
   let n = (m >> 3) & 7;
   if (n === 4 || n === 5) {
     if (cpu.cr4 & CR4.DE) cpu.raiseUD();
@@ -250,6 +254,7 @@ op0f(0x21, (cpu) => {
 op0f(0x23, (cpu) => {
   const m = cpu.fetch8();
   requireCpl0(cpu);
+  checkGeneralDetect(cpu);
   let n = (m >> 3) & 7;
   if (n === 4 || n === 5) {
     if (cpu.cr4 & CR4.DE) cpu.raiseUD();
@@ -259,6 +264,53 @@ op0f(0x23, (cpu) => {
   if (n === 6) v = (v & 0xe00f) | (0xffff0ff0 | 0);
   else if (n === 7) v = (v & ~0xd800) | 0x400;
   cpu.dr[n] = v;
+  if (n === 7) updateDebugActive(cpu);
+});
+
+// ---- ARPL (63): adjust RPL; protected mode only ------------------------------------------
+op(0x63, (cpu) => {
+  requireProtected(cpu);
+  cpu.decodeModrm();
+  const dst = cpu.readRm16();
+  const src = cpu.reg16[((cpu.modrm >> 3) & 7) << 1];
+  if ((dst & 3) < (src & 3)) {
+    cpu.writeRm16((dst & ~3) | (src & 3));
+    cpu.setFlagBits(F.ZF, F.ZF);
+  } else {
+    cpu.setFlagBits(F.ZF, 0);
+  }
+});
+
+// ---- SYSENTER / SYSEXIT (0F 34 / 0F 35): flat segments derived from IA32_SYSENTER_CS -------
+const FLAT_CODE = Attr.P | Attr.S | Attr.CODE | Attr.RW | Attr.ACCESSED | Attr.DB | Attr.G;
+const FLAT_DATA = Attr.P | Attr.S | Attr.RW | Attr.ACCESSED | Attr.DB | Attr.G;
+function loadFlat(cpu: Cpu, s: number, sel: number, attr: number): void {
+  cpu.sreg[s] = sel;
+  cpu.segBase[s] = 0;
+  cpu.segLimit[s] = -1;
+  cpu.segAttr[s] = attr;
+}
+op0f(0x34, (cpu) => {
+  if (!cpu.protectedMode) cpu.raiseGP(0);
+  const cs = cpu.sysenterCs;
+  if ((cs & 0xfffc) === 0) cpu.raiseGP(0);
+  cpu.setFlags(0, F.VM | F.IF | F.RF);
+  cpu.setCpl(0);
+  loadFlat(cpu, Seg.CS, cs & 0xfffc, FLAT_CODE);
+  loadFlat(cpu, Seg.SS, (cs + 8) & 0xfffc, FLAT_DATA);
+  cpu.updateModes();
+  cpu.reg32[4] = cpu.sysenterEsp;
+  cpu.eip = cpu.sysenterEip;
+});
+op0f(0x35, (cpu) => {
+  const cs = cpu.sysenterCs;
+  if (!cpu.protectedMode || cpu.vm86 || cpu.cpl !== 0 || (cs & 0xfffc) === 0) cpu.raiseGP(0);
+  cpu.setCpl(3);
+  loadFlat(cpu, Seg.CS, ((cs + 16) & 0xfffc) | 3, FLAT_CODE | Attr.DPL);
+  loadFlat(cpu, Seg.SS, ((cs + 24) & 0xfffc) | 3, FLAT_DATA | Attr.DPL);
+  cpu.updateModes();
+  cpu.reg32[4] = cpu.reg32[1];
+  cpu.eip = cpu.reg32[2];
 });
 
 op0f(0x06, (cpu) => {
@@ -394,6 +446,10 @@ function esc(code: number) {
   return (cpu: Cpu) => {
     if ((cpu.cr0 & (CR0.EM | CR0.TS)) !== 0 || cpu.fpu === null) cpu.raise(Vec.NM);
     const fpu = cpu.fpu;
+    const eip = cpu.eip;
+    const modrm = cpu.fetch8();
+    if (!fpu.isValid(code, modrm)) cpu.raiseUD();
+    cpu.eip = eip;
     fpu.instrCs = cpu.sreg[Seg.CS];
     fpu.instrIp = cpu.instrStart;
     cpu.decodeModrm();
