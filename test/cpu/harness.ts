@@ -473,7 +473,14 @@ async function main(argv: string[]): Promise<number> {
   }
   let failed = 0;
   for (const t of tests) {
-    const o = await runTest(t, { qemuOnly });
+    let o: TestOutcome;
+    try {
+      o = await runTest(t, { qemuOnly });
+    } catch (e) {
+      failed++;
+      console.log(`FAIL ${t}: ${(e as Error).message}`);
+      continue;
+    }
     const nrec = o.qemuStream.records.length;
     const ok = qemuOnly ? !o.report : passed(o);
     if (!ok) failed++;
