@@ -982,16 +982,26 @@ export class Cpu {
       try {
         this._loop();
       } catch (e) {
-        if (e !== this.fault) throw e;
+        if (e !== this.fault) {
+          done += this._endSlice();
+          throw e;
+        }
         this.left--; // the faulting instruction counts, so a fault loop still makes progress
-        this._handleFault();
+        done += this._endSlice();
+        this._handleFault(); // may throw TripleFault: the count is already taken
+        continue;
       }
-      const n = this._leftAtStart - this.left;
-      this._leftAtStart = this.left = 0;
-      done += n;
-      this.instructionsRun += n;
+      done += this._endSlice();
     }
     return done;
+  }
+
+  /** Close the accounting of one _loop() run; returns how many instructions it executed. */
+  private _endSlice(): number {
+    const n = this._leftAtStart - this.left;
+    this._leftAtStart = this.left = 0;
+    this.instructionsRun += n;
+    return n;
   }
 
   /** The time-stamp counter now (one tick per instruction). */
@@ -1130,11 +1140,37 @@ export class Cpu {
           this.rep = op;
           break;
         default:
+          if (this.lock) this._checkLock(op);
           return op;
       }
       if (++n >= 15) this.raiseGP(0); // instruction longer than 15 bytes
       op = this.fetch8();
     }
+  }
+
+  /**
+   * LOCK is allowed only on read-modify-write instructions with a memory
+   * destination (SDM LOCK); anything else raises #UD. Peeks at the next bytes.
+   */
+  private _checkLock(op: number): void {
+    const eip = this.eip;
+    let ok = false;
+    let b = op;
+    if (op === 0x0f) b = 0x100 | this.fetch8();
+    const modrm = this.fetch8();
+    this.eip = eip;
+    const reg = (modrm >> 3) & 7;
+    if (modrm < 0xc0) {
+      if (b < 0x38 && (b & 7) < 2) ok = true; // ADD OR ADC SBB AND SUB XOR r/m, r
+      else if (b >= 0x80 && b <= 0x83) ok = reg !== 7;
+      else if (b === 0x86 || b === 0x87) ok = true;
+      else if (b === 0xf6 || b === 0xf7) ok = reg === 2 || reg === 3;
+      else if (b === 0xfe || b === 0xff) ok = reg < 2;
+      else if (b === 0x1ab || b === 0x1b3 || b === 0x1bb || b === 0x1b0 || b === 0x1b1 || b === 0x1c0 || b === 0x1c1) ok = true;
+      else if (b === 0x1ba) ok = reg >= 5;
+      else if (b === 0x1c7) ok = reg === 1;
+    }
+    if (!ok) this.raiseUD();
   }
 
   /** Deliver the exception in `fault`, escalating to #DF and triple fault per SDM table 6-5. */
