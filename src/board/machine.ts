@@ -7,7 +7,9 @@ import { PhysicalMemory } from '../bus/memory.js';
 import { IoPorts } from '../bus/ports.js';
 import { Cpu } from '../cpu/cpu.js';
 import { TripleFault } from '../cpu/fault.js';
-import { Fpu } from '../cpu/fpu.js';
+import { Fpu, type FpuState } from '../cpu/fpu.js';
+import { loadCpuState, saveCpuState, type CpuState } from '../cpu/state.js';
+import { StateError } from '../state/state.js';
 import type { CharSink } from '../devices/backends.js';
 import { DebugCon } from '../devices/debugcon.js';
 import { PostCodePort } from '../devices/postcode.js';
@@ -31,6 +33,14 @@ export const MAX_BIOS_BYTES = 16 * 1024 * 1024;
 export const LOW_BIOS_WINDOW = 128 * 1024;
 
 export type StopReason = 'halt' | 'triple-fault' | 'running';
+
+export interface MachineState {
+  cpu: CpuState;
+  fpu: FpuState;
+  ram: Uint8Array;
+  post: { last: number };
+  stopReason: StopReason;
+}
 
 export class Machine {
   readonly mem: PhysicalMemory;
@@ -58,8 +68,33 @@ export class Machine {
     this.mem.mapHost(0x100000 - low, host + romBytes - low, low, 1 /* PageFlag.READONLY */);
 
     if (cfg.debugcon) new DebugCon('debugcon', this.io, 0xe9, cfg.debugcon);
-    new PostCodePort('post', this.io, cfg.postcodes ?? null);
+    this.post = new PostCodePort('post', this.io, cfg.postcodes ?? null);
     this.cpu.reset();
+  }
+
+  private readonly post: PostCodePort;
+
+  /** The whole machine state (a copy: later execution does not change it). */
+  saveState(): MachineState {
+    return {
+      cpu: saveCpuState(this.cpu),
+      fpu: (this.cpu.fpu as Fpu).saveState(),
+      ram: this.mem.mem.slice(0, this.mem.ramSize),
+      post: this.post.saveState(),
+      stopReason: this.stopReason,
+    };
+  }
+
+  /** Load a state saved from a machine with the same configuration. Checks sizes before changing anything. */
+  loadState(s: MachineState): void {
+    if (!(s.ram instanceof Uint8Array) || s.ram.length !== this.mem.ramSize) {
+      throw new StateError(`machine: the state holds ${s.ram?.length} bytes of RAM; this machine has ${this.mem.ramSize}`);
+    }
+    loadCpuState(this.cpu, s.cpu);
+    (this.cpu.fpu as Fpu).loadState(s.fpu);
+    this.mem.mem.set(s.ram, 0);
+    this.post.loadState(s.post);
+    this.stopReason = s.stopReason;
   }
 
   /**
