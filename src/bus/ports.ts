@@ -31,6 +31,8 @@ export class IoPorts {
   private readonly _owner: (string | null)[] = new Array<string | null>(0x10000).fill(null);
   missedReads = 0;
   missedWrites = 0;
+  private readonly _unmappedRead8: PortRead;
+  private readonly _unmappedWrite8: PortWrite;
 
   constructor() {
     const r8: PortRead = () => {
@@ -40,6 +42,8 @@ export class IoPorts {
     const w8: PortWrite = () => {
       this.missedWrites++;
     };
+    this._unmappedRead8 = r8;
+    this._unmappedWrite8 = w8;
     for (let p = 0; p < 0x10000; p++) {
       this.read8[p] = r8;
       this.write8[p] = w8;
@@ -84,6 +88,30 @@ export class IoPorts {
       if (h.read32) this.read32[p] = h.read32;
       if (h.write32) this.write32[p] = h.write32;
     }
+  }
+
+  /**
+   * Give back ports `owner` holds in [base, base+count) (a PCI BAR or a
+   * relocatable register block moving). Ports held by others are untouched.
+   */
+  unregister(owner: string, base: number, count: number): void {
+    for (let p = base; p < base + count && p < 0x10000; p++) {
+      if (this._owner[p] !== owner) continue;
+      this._owner[p] = null;
+      this.read8[p] = this._unmappedRead8;
+      this.write8[p] = this._unmappedWrite8;
+      this._setSplit(p);
+    }
+  }
+
+  /** True when every port in [base, base+count) is free or already held by `owner`. */
+  isFree(owner: string, base: number, count: number): boolean {
+    if (base < 0 || base + count > 0x10000) return false;
+    for (let p = base; p < base + count; p++) {
+      const o = this._owner[p];
+      if (o !== null && o !== owner) return false;
+    }
+    return true;
   }
 
   ownerOf(port: number): string | null {
