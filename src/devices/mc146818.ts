@@ -98,6 +98,12 @@ const RESET_CLEARS_B = RegB.PIE | RegB.AIE | RegB.UIE | RegB.SQWE;
 /** Alarm bytes with both top bits set match any value. */
 const ALARM_DONT_CARE = 0xc0;
 const HOUR_PM = 0x80;
+/** Each alarm byte and the clock byte it is compared with. */
+const ALARM_PAIRS: readonly (readonly [number, number])[] = [
+  [RtcReg.SECONDS_ALARM, RtcReg.SECONDS],
+  [RtcReg.MINUTES_ALARM, RtcReg.MINUTES],
+  [RtcReg.HOURS_ALARM, RtcReg.HOURS],
+];
 
 const NS_PER_S = 1e9;
 /** One cycle of the 32.768 kHz time base (exact in binary floating point). */
@@ -394,12 +400,7 @@ export class Mc146818 {
 
   private _alarmMatches(sec: number): boolean {
     const r = this._ram;
-    const pairs: [number, number][] = [
-      [RtcReg.SECONDS_ALARM, RtcReg.SECONDS],
-      [RtcReg.MINUTES_ALARM, RtcReg.MINUTES],
-      [RtcReg.HOURS_ALARM, RtcReg.HOURS],
-    ];
-    for (const [alarm, reg] of pairs) {
+    for (const [alarm, reg] of ALARM_PAIRS) {
       if ((r[alarm] & ALARM_DONT_CARE) === ALARM_DONT_CARE) continue;
       if (r[alarm] !== this._clockByte(reg, sec)) return false;
     }
