@@ -660,7 +660,7 @@ export class Cpu {
     const user = this.cpl === 3;
     const p0 = this.translate(lin, false, user);
     if ((lin & 0xfff) <= 0xffc) return this.mem.read32(p0);
-    const p1 = this.translate((lin + 3) | 0, false, user);
+    const p1 = this.translate(((lin | 0xfff) + 1) | 0, false, user); // CR2 is the first byte on the next page
     let v = 0;
     for (let i = 0; i < 4; i++) {
       const a = ((lin + i) & 0xfff) >= (lin & 0xfff) ? p0 + i : (p1 & ~0xfff) + (((lin + i) & 0xfff) >>> 0);
@@ -688,7 +688,7 @@ export class Cpu {
       this.mem.write32(p0, v);
       return;
     }
-    const p1 = this.translate((lin + 3) | 0, true, user);
+    const p1 = this.translate(((lin | 0xfff) + 1) | 0, true, user);
     for (let i = 0; i < 4; i++) {
       const a = ((lin + i) & 0xfff) >= (lin & 0xfff) ? p0 + i : (p1 & ~0xfff) + ((lin + i) & 0xfff);
       this.mem.write8(a, (v >> (i * 8)) & 0xff);
@@ -700,7 +700,7 @@ export class Cpu {
     const user = this.cpl === 3;
     const e = this.tlb[lin >>> 12];
     if ((e & this.tlbWriteMask) !== Tlb.VALID) this.translate(lin, true, user);
-    const last = (lin + len - 1) | 0;
+    const last = ((lin + len - 1) & ~0xfff) | 0; // first byte of the last page touched
     if ((last ^ lin) >>> 12 !== 0) {
       const e2 = this.tlb[last >>> 12];
       if ((e2 & this.tlbWriteMask) !== Tlb.VALID) this.translate(last, true, user);
@@ -710,7 +710,7 @@ export class Cpu {
   /** probeWrite for implicit supervisor accesses (stack frames built by interrupt delivery). */
   probeWriteSys(lin: number, len: number): void {
     this.translate(lin, true, false);
-    const last = (lin + len - 1) | 0;
+    const last = ((lin + len - 1) & ~0xfff) | 0;
     if ((last ^ lin) >>> 12 !== 0) this.translate(last, true, false);
   }
 
