@@ -1,0 +1,177 @@
+/**
+ * Direct Linux boot (`-kernel/-initrd/-append`) by the 32-bit boot protocol
+ * (Linux Documentation/arch/x86/boot.rst): the loader places the protected-mode
+ * kernel at 1 MiB, the initrd high in RAM and the command line low, fills the
+ * zero page (struct boot_params) with the setup header and the e820 map, and
+ * starts the CPU in flat 32-bit protected mode at code32_start with ESI
+ * pointing at the zero page. No firmware runs.
+ */
+import type { PhysicalMemory } from '../bus/memory.js';
+import { Seg } from '../cpu/consts.js';
+import type { Cpu } from '../cpu/cpu.js';
+import { Descriptor, setSegCache } from '../cpu/segments.js';
+import { utf8Encode } from '../base/utf8.js';
+
+export class LinuxBootError extends Error {}
+
+/** Offsets in the setup header / boot_params (boot.rst, "The real-mode kernel header"). */
+const enum Hdr {
+  SETUP_SECTS = 0x1f1,
+  SYSSIZE = 0x1f4,
+  HEADER = 0x202, // "HdrS"
+  VERSION = 0x206,
+  TYPE_OF_LOADER = 0x210,
+  LOADFLAGS = 0x211,
+  CODE32_START = 0x214,
+  RAMDISK_IMAGE = 0x218,
+  RAMDISK_SIZE = 0x21c,
+  HEAP_END_PTR = 0x224,
+  CMD_LINE_PTR = 0x228,
+  INITRD_ADDR_MAX = 0x22c,
+  CMDLINE_SIZE = 0x238,
+}
+/** boot_params fields outside the setup header. */
+const enum Bp {
+  ALT_MEM_K = 0x1e0,
+  E820_ENTRIES = 0x1e8,
+  E820_TABLE = 0x2d0,
+  SIZE = 4096,
+}
+const LOADED_HIGH = 0x01;
+const CAN_USE_HEAP = 0x80;
+const HDRS_MAGIC = 0x53726448;
+/** Oldest protocol with the fields this loader writes (2.06: cmdline_size). */
+const MIN_PROTOCOL = 0x206;
+
+/** Where the loader puts things (all below 1 MiB, away from the EBDA and the BIOS area). */
+const ZERO_PAGE = 0x7000;
+const CMDLINE_ADDR = 0x20000;
+const GDT_ADDR = 0x6000;
+const KERNEL_ADDR = 0x100000;
+/** Low RAM ends at 639 KiB; the 1 KiB below 640 KiB is the EBDA. */
+const LOW_RAM_END = 0x9fc00;
+
+export interface LinuxImages {
+  kernel: Uint8Array;
+  initrd?: Uint8Array;
+  cmdline: string;
+}
+
+export interface E820Entry {
+  addr: number;
+  size: number;
+  type: 1 | 2 | 3 | 4;
+}
+
+/** The e820 map tsvm reports for a PC with `ramSize` bytes. */
+export function e820Map(ramSize: number): E820Entry[] {
+  return [
+    { addr: 0, size: LOW_RAM_END, type: 1 },
+    { addr: LOW_RAM_END, size: 0xa0000 - LOW_RAM_END, type: 2 },
+    { addr: 0xf0000, size: 0x10000, type: 2 },
+    { addr: 0x100000, size: ramSize - 0x100000, type: 1 },
+    { addr: 0xfffc0000, size: 0x40000, type: 2 },
+  ];
+}
+
+/** Check a bzImage and return its setup size and protocol version, or throw a clear error. */
+export function parseBzImage(k: Uint8Array): { setupBytes: number; version: number } {
+  const dv = new DataView(k.buffer, k.byteOffset, k.byteLength);
+  if (k.length < 0x1000 || dv.getUint32(Hdr.HEADER, true) !== HDRS_MAGIC) {
+    throw new LinuxBootError('the kernel is not a Linux bzImage (no "HdrS" boot header at offset 0x202)');
+  }
+  const version = dv.getUint16(Hdr.VERSION, true);
+  if (version < MIN_PROTOCOL) {
+    throw new LinuxBootError(`the kernel uses boot protocol ${version >> 8}.${version & 0xff}; tsvm needs 2.06 or newer (Linux 2.6.22+)`);
+  }
+  if ((k[Hdr.LOADFLAGS] & LOADED_HIGH) === 0) throw new LinuxBootError('the kernel is a zImage (loaded low); only bzImage kernels are supported');
+  let sects = k[Hdr.SETUP_SECTS];
+  if (sects === 0) sects = 4;
+  const setupBytes = (sects + 1) * 512;
+  if (setupBytes >= k.length) throw new LinuxBootError('the kernel image is truncated (setup code runs past its end)');
+  return { setupBytes, version };
+}
+
+/**
+ * Load the kernel, initrd and command line into guest RAM and put the CPU at
+ * the 32-bit entry point. Everything is checked before memory is written.
+ */
+export function loadLinux(mem: PhysicalMemory, cpu: Cpu, img: LinuxImages): void {
+  const k = img.kernel;
+  const { setupBytes } = parseBzImage(k);
+  const dv = new DataView(k.buffer, k.byteOffset, k.byteLength);
+  const ram = mem.ramSize;
+  const pmSize = k.length - setupBytes;
+  const cmdlineMax = dv.getUint32(Hdr.CMDLINE_SIZE, true);
+  const cmd = utf8Encode(img.cmdline);
+  if (cmd.length > cmdlineMax) throw new LinuxBootError(`the kernel command line is ${cmd.length} bytes; this kernel takes at most ${cmdlineMax}`);
+  if (KERNEL_ADDR + pmSize + 16 * 1024 * 1024 > ram) {
+    throw new LinuxBootError(`${ram >> 20} MiB of RAM is too little for this kernel; give the VM more with -m (at least ${Math.ceil((KERNEL_ADDR + pmSize) / 1048576) + 32} MiB)`);
+  }
+  let initrdAddr = 0;
+  const initrd = img.initrd;
+  if (initrd) {
+    const max = Math.min(dv.getUint32(Hdr.INITRD_ADDR_MAX, true) >>> 0, ram - 1);
+    initrdAddr = Math.floor((max + 1 - initrd.length) / 4096) * 4096;
+    if (initrdAddr < KERNEL_ADDR + pmSize + 8 * 1024 * 1024) {
+      throw new LinuxBootError(`the initrd (${(initrd.length / 1048576).toFixed(1)} MiB) does not fit in RAM beside the kernel; give the VM more memory with -m`);
+    }
+  }
+
+  // zero page: the setup header as the kernel carries it, then the loader's fields
+  const zp = new Uint8Array(Bp.SIZE);
+  const hdrEnd = 0x202 + k[0x201];
+  zp.set(k.subarray(Hdr.SETUP_SECTS, hdrEnd), Hdr.SETUP_SECTS);
+  const z = new DataView(zp.buffer);
+  z.setUint8(Hdr.TYPE_OF_LOADER, 0xff);
+  z.setUint8(Hdr.LOADFLAGS, zp[Hdr.LOADFLAGS] | CAN_USE_HEAP);
+  z.setUint16(Hdr.HEAP_END_PTR, 0xfe00, true);
+  z.setUint32(Hdr.CMD_LINE_PTR, CMDLINE_ADDR, true);
+  z.setUint32(Hdr.RAMDISK_IMAGE, initrdAddr, true);
+  z.setUint32(Hdr.RAMDISK_SIZE, initrd ? initrd.length : 0, true);
+  z.setUint32(Bp.ALT_MEM_K, (ram - 0x100000) >>> 10, true);
+  const map = e820Map(ram);
+  z.setUint8(Bp.E820_ENTRIES, map.length);
+  map.forEach((e, i) => {
+    const o = Bp.E820_TABLE + i * 20;
+    z.setUint32(o, e.addr >>> 0, true);
+    z.setUint32(o + 4, 0, true);
+    z.setUint32(o + 8, e.size >>> 0, true);
+    z.setUint32(o + 12, 0, true);
+    z.setUint32(o + 16, e.type, true);
+  });
+
+  // write guest memory
+  const m = mem.mem;
+  m.fill(0, ZERO_PAGE, ZERO_PAGE + Bp.SIZE);
+  m.set(zp, ZERO_PAGE);
+  m.fill(0, CMDLINE_ADDR, CMDLINE_ADDR + cmd.length + 1);
+  m.set(cmd, CMDLINE_ADDR);
+  m.set(k.subarray(setupBytes), KERNEL_ADDR);
+  if (initrd) m.set(initrd, initrdAddr);
+
+  // GDT with __BOOT_CS (0x10) and __BOOT_DS (0x18), flat 4 GiB
+  const gdt = new DataView(m.buffer, GDT_ADDR, 32);
+  gdt.setUint32(0x10, 0x0000ffff, true);
+  gdt.setUint32(0x14, 0x00cf9b00, true);
+  gdt.setUint32(0x18, 0x0000ffff, true);
+  gdt.setUint32(0x1c, 0x00cf9300, true);
+  cpu.gdtBase = GDT_ADDR;
+  cpu.gdtLimit = 0x1f;
+  cpu.idtBase = 0;
+  cpu.idtLimit = 0;
+  cpu.cr0 |= 1; // PE
+  const d = new Descriptor();
+  d.lo = 0x0000ffff;
+  d.hi = 0x00cf9b00;
+  setSegCache(cpu, Seg.CS, 0x10, d);
+  d.hi = 0x00cf9300;
+  for (const s of [Seg.DS, Seg.ES, Seg.SS, Seg.FS, Seg.GS]) setSegCache(cpu, s, 0x18, d);
+  cpu.setCpl(0);
+  cpu.setFlags(0x2, -1); // interrupts off
+  cpu.reg32.fill(0);
+  cpu.reg32[6] = ZERO_PAGE; // ESI
+  cpu.eip = dv.getUint32(Hdr.CODE32_START, true) || KERNEL_ADDR;
+  cpu.updateModes();
+  cpu.flushTlb(true);
+}

@@ -1,0 +1,238 @@
+/**
+ * The default guest: Debian's i386 kernel (linux-image-686, non-PAE) and its
+ * modules plus busybox-static:i386, fetched with the ordinary apt-get client
+ * and packed into an initramfs whose init mounts /proc, /sys and /dev, loads
+ * the modules for the devices tsvm offers, sets the hostname and gives a
+ * busybox shell on the serial console. Built once into the user's cache
+ * directory and reused (`tsvm image build` rebuilds it).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { CpioMode, writeCpio, type CpioEntry } from './cpio.js';
+
+export class ImageError extends Error {}
+
+export interface DefaultImage {
+  dir: string;
+  kernel: string;
+  initrd: string;
+  cmdline: string;
+  kernelVersion: string;
+}
+
+/** Modules the init loads, for the devices tsvm emulates (dependencies are added automatically). */
+export const GUEST_MODULES = ['ata_piix', 'ata_generic', 'sd_mod', 'sr_mod', 'isofs', 'ext4', 'virtio_pci', 'virtio_blk', 'virtio_net', 'e1000', 'ne2k-pci'];
+export const DEFAULT_CMDLINE = 'console=ttyS0 panic=-1';
+export const GUEST_HOSTNAME = 'tsvm';
+
+export function cacheDir(): string {
+  const base = process.env['XDG_CACHE_HOME'] || join(homedir(), '.cache');
+  return join(base, 'tsvm');
+}
+
+export function defaultImageDir(): string {
+  return join(cacheDir(), 'images', 'default');
+}
+
+/** The cached default image, or null if it has not been built. */
+export function findDefaultImage(): DefaultImage | null {
+  const dir = defaultImageDir();
+  const info = join(dir, 'image.json');
+  if (!existsSync(info)) return null;
+  try {
+    const j = JSON.parse(readFileSync(info, 'utf8')) as { kernelVersion: string; cmdline: string };
+    const img = { dir, kernel: join(dir, 'bzImage'), initrd: join(dir, 'initrd.img'), cmdline: j.cmdline, kernelVersion: j.kernelVersion };
+    if (!existsSync(img.kernel) || !existsSync(img.initrd)) return null;
+    return img;
+  } catch {
+    return null;
+  }
+}
+
+export type Progress = (message: string) => void;
+
+function run(cmd: string, args: string[], what: string, cwd?: string): string {
+  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  if (r.error) throw new ImageError(`${what}: cannot run ${cmd}: ${r.error.message}`);
+  if (r.status !== 0) throw new ImageError(`${what} failed (${cmd} ${args.join(' ')}):\n${(r.stderr || r.stdout).trim()}`);
+  return r.stdout;
+}
+
+function isRoot(): boolean {
+  return typeof process.getuid === 'function' && process.getuid() === 0;
+}
+
+/** Make sure apt-get exists and the i386 architecture is enabled (enabling it when root). */
+function checkApt(progress: Progress): void {
+  if (spawnSync('apt-get', ['--version']).error) {
+    throw new ImageError(
+      'apt-get is not available: tsvm builds its default guest from Debian packages with apt-get.\n' +
+        'Run tsvm on Debian (or a Debian-based system), or pass your own kernel and initrd with -kernel and -initrd.',
+    );
+  }
+  const archs = run('dpkg', ['--print-foreign-architectures'], 'checking dpkg architectures').split(/\s+/);
+  const native = run('dpkg', ['--print-architecture'], 'checking dpkg architecture').trim();
+  if (native === 'i386' || archs.includes('i386')) return;
+  if (!isRoot()) {
+    throw new ImageError(
+      'the i386 architecture is not enabled in dpkg, and tsvm needs i386 packages for its guest.\n' +
+        'Enable it with:\n  sudo dpkg --add-architecture i386\n  sudo apt-get update\nthen run the command again.',
+    );
+  }
+  progress('enabling the i386 architecture (dpkg --add-architecture i386; apt-get update)');
+  run('dpkg', ['--add-architecture', 'i386'], 'enabling i386');
+  run('apt-get', ['update', '-qq'], 'apt-get update');
+}
+
+/** The versioned kernel package behind the linux-image-686 metapackage. */
+function kernelPackage(progress: Progress): string {
+  const find = () => {
+    const r = spawnSync('apt-cache', ['depends', 'linux-image-686:i386'], { encoding: 'utf8' });
+    const m = /Depends:\s*(linux-image-[0-9][^\s:]*-686)/.exec(r.stdout ?? '');
+    return m ? m[1] : null;
+  };
+  let pkg = find();
+  if (!pkg && isRoot()) {
+    progress('refreshing the package lists (apt-get update)');
+    run('apt-get', ['update', '-qq'], 'apt-get update');
+    pkg = find();
+  }
+  if (!pkg) {
+    throw new ImageError(
+      'apt cannot find linux-image-686:i386. Refresh the package lists (sudo apt-get update) and check that the i386 architecture is enabled.',
+    );
+  }
+  return pkg;
+}
+
+/** Dependencies of a module, read from its .modinfo "depends=" string. */
+function moduleDeps(ko: Buffer): string[] {
+  const key = Buffer.from('\0depends=');
+  const i = ko.indexOf(key);
+  if (i < 0) return [];
+  const end = ko.indexOf(0, i + key.length);
+  const list = ko.subarray(i + key.length, end).toString('ascii');
+  return list ? list.split(',') : [];
+}
+
+/** Index every module file by its name (dashes and underscores are the same to the kernel). */
+function indexModules(root: string): Map<string, string> {
+  const idx = new Map<string, string>();
+  const walk = (d: string) => {
+    for (const n of readdirSync(d)) {
+      const p = join(d, n);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (n.endsWith('.ko')) idx.set(n.slice(0, -3).replace(/-/g, '_'), p);
+    }
+  };
+  walk(root);
+  return idx;
+}
+
+const INITTAB = `::sysinit:/etc/rc
+::respawn:/bin/cttyhack /bin/sh -l
+::ctrlaltdel:/bin/reboot
+::shutdown:/bin/umount -a -r
+`;
+
+function rcScript(modules: string[]): string {
+  return `#!/bin/sh
+# tsvm default guest: early set-up (run by busybox init)
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mkdir -p /dev/pts /tmp /root
+mount -t devpts devpts /dev/pts
+for m in ${modules.join(' ')}; do insmod /lib/modules/$m.ko 2>/dev/null; done
+hostname ${GUEST_HOSTNAME}
+echo "tsvm default guest ready: Linux $(uname -r), busybox $(busybox | head -1 | cut -d' ' -f2)"
+`;
+}
+
+const PROFILE = `export PS1='\\h:\\w\\$ '
+export HOME=/root
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+cd /root
+`;
+
+/**
+ * Build the default image into the cache (replacing any previous one only
+ * when the new one is complete). Progress messages go to `progress`.
+ */
+export function buildDefaultImage(progress: Progress): DefaultImage {
+  checkApt(progress);
+  const kpkg = kernelPackage(progress);
+  const work = mkdtempSync(join(tmpdir(), 'tsvm-image-'));
+  try {
+    progress(`downloading ${kpkg}:i386 and busybox-static:i386 with apt-get`);
+    run('apt-get', ['download', '-q', `${kpkg}:i386`, 'busybox-static:i386'], 'apt-get download', work);
+    const debs = readdirSync(work).filter((n) => n.endsWith('.deb'));
+    const kdeb = debs.find((n) => n.startsWith('linux-image-'));
+    const bdeb = debs.find((n) => n.startsWith('busybox-static'));
+    if (!kdeb || !bdeb) throw new ImageError(`apt-get download did not produce both packages (got: ${debs.join(', ') || 'nothing'})`);
+    progress('unpacking the packages');
+    run('dpkg-deb', ['-x', join(work, kdeb), join(work, 'k')], 'unpacking the kernel');
+    run('dpkg-deb', ['-x', join(work, bdeb), join(work, 'b')], 'unpacking busybox');
+    const bootDir = join(work, 'k', 'boot');
+    const vmlinuz = readdirSync(bootDir).find((n) => n.startsWith('vmlinuz-'));
+    if (!vmlinuz) throw new ImageError(`the kernel package ${kdeb} holds no /boot/vmlinuz-*`);
+    const kver = vmlinuz.slice('vmlinuz-'.length);
+    const modRoot = join(work, 'k', 'lib', 'modules', kver);
+
+    progress('building the initramfs');
+    const idx = indexModules(modRoot);
+    const order: string[] = [];
+    const seen = new Set<string>();
+    const visit = (name: string) => {
+      const key = name.replace(/-/g, '_');
+      if (seen.has(key)) return;
+      seen.add(key);
+      const p = idx.get(key);
+      if (!p) return; // built into the kernel, or not in this kernel
+      for (const d of moduleDeps(readFileSync(p))) if (d) visit(d);
+      order.push(key);
+    };
+    for (const m of GUEST_MODULES) visit(m);
+
+    const entries: CpioEntry[] = [];
+    const dir = (name: string) => entries.push({ name, mode: CpioMode.DIR | 0o755 });
+    const file = (name: string, data: Uint8Array, perm = 0o644) => entries.push({ name, mode: CpioMode.FILE | perm, data });
+    for (const d of ['bin', 'sbin', 'usr', 'usr/bin', 'usr/sbin', 'etc', 'proc', 'sys', 'dev', 'tmp', 'root', 'lib', 'lib/modules']) dir(d);
+    entries.push({ name: 'dev/console', mode: CpioMode.CHAR | 0o600, rdevMajor: 5, rdevMinor: 1 });
+    file('bin/busybox', readFileSync(join(work, 'b', 'bin', 'busybox')), 0o755);
+    const applets = run(join(work, 'b', 'bin', 'busybox'), ['--list'], 'listing busybox applets')
+      .split('\n')
+      .filter((a) => a && a !== 'busybox');
+    for (const a of applets) entries.push({ name: `bin/${a}`, mode: CpioMode.SYMLINK | 0o777, data: Buffer.from('busybox') });
+    entries.push({ name: 'init', mode: CpioMode.SYMLINK | 0o777, data: Buffer.from('bin/busybox') });
+    file('etc/inittab', Buffer.from(INITTAB));
+    file('etc/rc', Buffer.from(rcScript(order)), 0o755);
+    file('etc/profile', Buffer.from(PROFILE));
+    file('etc/hostname', Buffer.from(GUEST_HOSTNAME + '\n'));
+    file('etc/passwd', Buffer.from('root:x:0:0:root:/root:/bin/sh\n'));
+    file('etc/group', Buffer.from('root:x:0:\n'));
+    for (const m of order) file(`lib/modules/${m}.ko`, readFileSync(idx.get(m) as string));
+    const initrd = gzipSync(writeCpio(entries), { level: 6 });
+
+    const out = defaultImageDir();
+    const tmpOut = `${out}.new`;
+    rmSync(tmpOut, { recursive: true, force: true });
+    mkdirSync(tmpOut, { recursive: true });
+    writeFileSync(join(tmpOut, 'bzImage'), readFileSync(join(bootDir, vmlinuz)));
+    writeFileSync(join(tmpOut, 'initrd.img'), initrd);
+    const info = { kernelVersion: kver, kernelPackage: kpkg, cmdline: DEFAULT_CMDLINE, modules: order, builtAt: new Date().toISOString() };
+    writeFileSync(join(tmpOut, 'image.json'), JSON.stringify(info, null, 2) + '\n');
+    rmSync(out, { recursive: true, force: true });
+    mkdirSync(join(out, '..'), { recursive: true });
+    renameSync(tmpOut, out);
+    progress(`default image ready: Linux ${kver}, ${order.length} modules, initrd ${(initrd.length / 1048576).toFixed(1)} MiB`);
+    return findDefaultImage() as DefaultImage;
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+
