@@ -256,6 +256,20 @@ test('mode 1: a gate rising edge starts a one-shot; a later edge retriggers it',
   assert.ok(r.inb(0x61) & 0x20);
 });
 
+test('mode 5: a gate rising edge starts a count ending in a one-clock low strobe', () => {
+  const r = rig();
+  r.outb(0x43, 0xba); // counter 2, mode 5
+  r.outb(0x42, 20);
+  r.outb(0x42, 0);
+  r.run(at(100));
+  assert.ok(r.inb(0x61) & 0x20, 'no strobe without a trigger');
+  r.outb(0x61, 0x01);
+  r.run(at(100) + ticks(20.4));
+  assert.equal(r.inb(0x61) & 0x20, 0, 'strobe at terminal count');
+  r.run(at(100) + ticks(21.4));
+  assert.ok(r.inb(0x61) & 0x20);
+});
+
 test('mode 2/3 gate low forces OUT high and a rising edge reloads', () => {
   const r = rig();
   r.outb(0x61, 0x01);
