@@ -106,20 +106,33 @@ export class SeqGen {
     return this.rng.pick(SRC[s]);
   }
   /** a memory operand of `bytes` bytes inside the scratch buffer */
-  mem(bytes: number, withSize = true): string {
+  mem(bytes: number, withSize = true, write = true): string {
     const r = this.rng;
     const prefix = withSize ? SZ[(bytes * 8) as Size] + ' ' : '';
+    // segment override: DS/ES/FS/GS all have the scratch base; CS (ROM) and
+    // SS (base 0: IVT/GDT area) only for reads
+    const segs = write ? ['', '', '', 'es:', 'fs:', 'gs:'] : ['', '', '', 'es:', 'fs:', 'gs:', 'cs:', 'ss:'];
+    const seg = r.pick(segs);
     const max = SCRATCH_LEN - bytes;
-    const form = r.int(this.bits === 32 ? 4 : 2);
-    if (form === 0) return `${prefix}[${hex(r.int(max + 1))}]`;
+    const form = r.int(this.bits === 32 ? 5 : 2);
+    if (form === 0) return `${prefix}[${seg}${hex(r.int(max + 1))}]`;
     if (form === 1 || form === 3) {
       const d = r.int(max - this.ptr + 1);
-      return `${prefix}[${this.bits === 32 ? 'ebx' : 'bx'}+${hex(d)}]`;
+      return `${prefix}[${seg}${this.bits === 32 ? 'ebx' : 'bx'}+${hex(d)}]`;
+    }
+    if (form === 4) {
+      // 16-bit addressing in 32-bit code (a16 prefix)
+      const d = r.int(max - this.ptr + 1);
+      return `${prefix}[${seg}bx+${hex(d)}]`;
     }
     // [ebx*2+d]
-    if (max - 2 * this.ptr < 0) return `${prefix}[ebx+${hex(r.int(max - this.ptr + 1))}]`;
+    if (max - 2 * this.ptr < 0) return `${prefix}[${seg}ebx+${hex(r.int(max - this.ptr + 1))}]`;
     const d = r.int(max - 2 * this.ptr + 1);
-    return `${prefix}[ebx*2+${hex(d)}]`;
+    return `${prefix}[${seg}ebx*2+${hex(d)}]`;
+  }
+  /** a memory operand that is only read */
+  src_mem(bytes: number, withSize = true): string {
+    return this.mem(bytes, withSize, false);
   }
   rm(s: Size, allowSrcRegs = false): string {
     return this.rng.chance(0.35) ? this.mem(s / 8) : allowSrcRegs ? this.src(s) : this.dst(s);
@@ -142,7 +155,7 @@ export class SeqGen {
       let line: string;
       if (f === 0) line = `${op} ${this.dst(s)}, ${this.src(s)}`;
       else if (f === 1) line = `${op} ${this.mem(s / 8)}, ${this.src(s)}`;
-      else if (f === 2 && op !== 'test') line = `${op} ${this.dst(s)}, ${this.mem(s / 8, false)}`;
+      else if (f === 2 && op !== 'test') line = `${op} ${this.dst(s)}, ${this.src_mem(s / 8, false)}`;
       else if (f === 3 && s !== 8 && op !== 'test') line = `${op} ${this.rm(s)}, strict byte ${hex(r.value(8))}`;
       else line = `${op} ${this.rm(s)}, ${this.imm(s)}`;
       return { lines: [line], reads, ...fx };
@@ -164,12 +177,13 @@ export class SeqGen {
       if (f === 2) {
         const from = r.pick([8, 16] as Size[]);
         const to = from === 8 ? r.pick([16, 32] as Size[]) : 32;
-        const src = r.chance(0.5) ? this.mem(from / 8) : this.src(from);
+        const src = r.chance(0.5) ? this.src_mem(from / 8) : this.src(from);
         return plain(`${r.pick(['movzx', 'movsx'])} ${this.dst(to)}, ${src}`);
       }
       if (f === 3) return plain(this.lea());
       if (f === 4) return plain(`bswap ${this.dst(32)}`);
       if (f === 5) return plain(`xchg ${this.dst(s)}, ${r.chance(0.5) ? this.dst(s) : this.mem(s / 8, false)}`);
+      if (r.chance(0.2)) return plain(`${r.pick(['', 'es ', 'fs ', 'cs '])}xlatb`);
       return plain(`${r.pick(['cbw', 'cwde', 'cwd', 'cdq'])}`);
     }
     if (kind < 67) {
@@ -188,7 +202,7 @@ export class SeqGen {
       if (f === 0) return { lines: [`set${cc} ${r.chance(0.5) ? this.dst(8) : this.mem(1)}`], reads: fl, writes: 0, undef: 0 };
       if (f === 1) {
         const s2 = r.pick([16, 32] as Size[]);
-        return { lines: [`cmov${cc} ${this.dst(s2)}, ${r.chance(0.5) ? this.src(s2) : this.mem(s2 / 8, false)}`], reads: fl, writes: 0, undef: 0 };
+        return { lines: [`cmov${cc} ${this.dst(s2)}, ${r.chance(0.5) ? this.src(s2) : this.src_mem(s2 / 8, false)}`], reads: fl, writes: 0, undef: 0 };
       }
       if (f === 2) {
         // a forward branch over one instruction
@@ -220,7 +234,7 @@ export class SeqGen {
       const f = r.int(5);
       if (f === 0) return plain(`push ${this.src(r.pick([16, 32] as Size[]))}`);
       if (f === 1) return plain(`push ${r.pick(['dword', 'word'])} ${hex(r.value(16))}`);
-      if (f === 2) return plain(`push ${this.mem(r.pick([2, 4]))}`);
+      if (f === 2) return plain(`push ${this.src_mem(r.pick([2, 4]))}`);
       if (f === 3) return plain(`pop ${this.dst(r.pick([16, 32] as Size[]))}`);
       return plain(`pop ${this.mem(r.pick([2, 4]))}`);
     }
@@ -303,7 +317,7 @@ export class SeqGen {
     const op = r.pick(['bt', 'bts', 'btr', 'btc', 'bsf', 'bsr']);
     const s = r.pick([16, 32] as Size[]);
     if (op === 'bsf' || op === 'bsr') {
-      return { lines: [`${op} ${this.dst(s)}, ${r.chance(0.5) ? this.src(s) : this.mem(s / 8, false)}`], reads: 0, writes: ZF, undef: CF | OF | SF | AF | PF };
+      return { lines: [`${op} ${this.dst(s)}, ${r.chance(0.5) ? this.src(s) : this.src_mem(s / 8, false)}`], reads: 0, writes: ZF, undef: CF | OF | SF | AF | PF };
     }
     const fx = { reads: 0, writes: CF, undef: OF | SF | AF | PF };
     if (r.chance(0.5)) return { lines: [`${op} ${this.dst(s)}, ${this.src(s)}`], ...fx };
@@ -346,7 +360,7 @@ function plain(line: string): Gen {
 
 export interface Sequence {
   index: number;
-  mode: 'rm' | 'p32';
+  mode: 'rm' | 'p16' | 'p32';
   /** human-readable text: setup and instructions */
   text: string;
 }
@@ -369,7 +383,7 @@ export function generateRom(seed: number, part: number, count: number, firstInde
     'TEST_BEGIN',
     'jmp main16',
     'BITS 16',
-    'fill16:                 ; eax = xorshift32 state: fill DS:0..3F and SS:0x8F00..3F',
+    'fill16:                 ; eax = xorshift32 state: fill DS:0..3F and SS:0x8E80..0x8F7F',
     '  push ecx',
     '  push edi',
     '  xor edi, edi',
@@ -382,10 +396,12 @@ export function generateRom(seed: number, part: number, count: number, firstInde
     '  mov ecx, eax',
     '  shl ecx, 5',
     '  xor eax, ecx',
-    '  mov [di], eax',
-    `  mov [ss:di+0x8f00], eax`,
-    '  add di, 4',
     '  cmp di, 0x40',
+    '  jae .s',
+    '  mov [di], eax',
+    '.s: mov [ss:di+0x8e80], eax',
+    '  add di, 4',
+    '  cmp di, 0x100',
     '  jb .l',
     '  pop edi',
     '  pop ecx',
@@ -404,10 +420,12 @@ export function generateRom(seed: number, part: number, count: number, firstInde
     '  mov ecx, eax',
     '  shl ecx, 5',
     '  xor eax, ecx',
-    '  mov [edi], eax',
-    `  mov [ss:edi+0x8f00], eax`,
-    '  add edi, 4',
     '  cmp edi, 0x40',
+    '  jae .s',
+    '  mov [edi], eax',
+    '.s: mov [ss:edi+0x8e80], eax',
+    '  add edi, 4',
+    '  cmp edi, 0x100',
     '  jb .l',
     '  pop edi',
     '  pop ecx',
@@ -416,17 +434,23 @@ export function generateRom(seed: number, part: number, count: number, firstInde
     'main16:',
   ];
   const sequences: Sequence[] = [];
+  let prevMode = 'rm';
   for (let k = 0; k < count; k++) {
-    const mode: 'rm' | 'p32' = k < count / 2 ? 'rm' : 'p32';
-    if (k === Math.ceil(count / 2) || (k === 0 && mode === 'p32')) out.push('ENTER_PM32');
-    const bits = mode === 'rm' ? 16 : 32;
+    // first third real mode, then 16-bit and 32-bit protected mode
+    const mode: 'rm' | 'p16' | 'p32' = k < count / 3 ? 'rm' : k < (2 * count) / 3 ? 'p16' : 'p32';
+    if (mode !== prevMode) {
+      if (mode === 'p16') out.push('ENTER_PM16');
+      if (mode === 'p32') out.push('ENTER_PM32');
+      prevMode = mode;
+    }
+    const bits = mode === 'p32' ? 32 : 16;
     const g = new SeqGen(rng, bits);
     const idx = firstIndex + k;
     const text: string[] = [];
     // setup
     const memSeed = rng.u32() | 1;
     g.ptr = rng.int(0x20);
-    const ebx = mode === 'rm' ? ((rng.u32() & 0xffff0000) | g.ptr) >>> 0 : g.ptr;
+    const ebx = bits === 16 ? ((rng.u32() & 0xffff0000) | g.ptr) >>> 0 : g.ptr;
     const flags = ((rng.u32() & ARITH) | 2 | (rng.chance(0.3) ? 0x400 : 0)) >>> 0;
     g.df = flags & 0x400 ? 1 : 0;
     const setup = ['mov esp, 0x8e00', `mov eax, ${hex(memSeed)}`, `call fill${bits}`, `mov esp, ${hex(0x9000 - 0x100)}`];
