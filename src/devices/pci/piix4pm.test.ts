@@ -52,10 +52,10 @@ test('PMBA: bits 15:6 writable, the block decodes only with PMIOSE and moves wit
   assert.equal(io.ownerOf(TMR), null, 'PMIOSE clear: not decoded');
   assert.equal(io.read8[TMR](TMR), 0xff);
   pm.writeConfig(0x80, 1, 1);
-  assert.equal(io.ownerOf(TMR), 'pm');
+  assert.equal(io.ownerOf(TMR), 'pm.pmio');
   pm.writeConfig(0x40, 0xb001, 4); // SeaBIOS's own ACPI tables use B000h
   assert.equal(io.ownerOf(TMR), null);
-  assert.equal(io.ownerOf(0xb008), 'pm');
+  assert.equal(io.ownerOf(0xb008), 'pm.pmio');
   pm.writeConfig(0x80, 0, 1);
   assert.equal(io.ownerOf(0xb008), null);
 });
@@ -66,6 +66,11 @@ test('a PMBA that overlaps another device is not decoded', () => {
   enable(pm, 0);
   assert.equal(pm.conflicts, 1);
   assert.equal(io.read8[0](0), 0x12);
+  // Its own APM ports (B2h/B3h) are not given up to the PM block either.
+  pm.writeConfig(0x40, 0x0081, 4);
+  assert.equal(pm.conflicts, 2);
+  io.write8[0xb3](0xb3, 0x44);
+  assert.equal(io.read8[0xb3](0xb3), 0x44);
 });
 
 test('PM timer: 24 bits at 3.579545 MHz of guest time, wraps', () => {
@@ -173,7 +178,7 @@ test('round trip: registers, mapping and the armed overflow timer carry over', (
   b.clock.loadState(a.clock.saveState());
   b.pm.loadState(s);
   assert.deepEqual(b.pm.saveState(), s);
-  assert.equal(b.io.ownerOf(TMR), 'pm');
+  assert.equal(b.io.ownerOf(TMR), 'pm.pmio');
   assert.equal(inl(b.io, TMR), inl(a.io, TMR));
   b.sci.set(a.sci.level);
   for (const m of [a, b]) m.clock.advanceTo(nsAtPmTicks(0x800000) + 5);

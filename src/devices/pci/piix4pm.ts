@@ -172,6 +172,8 @@ export class Piix4Pm extends PciDevice {
   private _sci = 0;
   /** Where the PM I/O block is registered now, or -1. */
   private _mappedBase = -1;
+  /** Port owner name of the movable PM block (distinct from the fixed APM ports). */
+  private readonly _pmOwner: string;
   /** Guest writes of PMBA that could not be decoded (another device owns the ports). */
   conflicts = 0;
 
@@ -188,6 +190,7 @@ export class Piix4Pm extends PciDevice {
     this._clock = clock;
     this._sciLine = sci;
     this._smm = opts.smm ?? false;
+    this._pmOwner = `${id}.pmio`;
     this._timer = clock.timer(`${id}.tmr`, () => this._updateSci());
     // PMBA: bits 15:6 writable, bit 0 hardwired 1, 31:16 reserved.
     this._setWriteMask(Piix4PmReg.PMBA, PmBa.ADDR_MASK & 0xff);
@@ -235,15 +238,15 @@ export class Piix4Pm extends PciDevice {
   private _remap(): void {
     const want = this.pmBase();
     if (want === this._mappedBase) return;
-    if (this._mappedBase >= 0) this._ports.unregister(this.id, this._mappedBase, PmBa.SIZE);
+    if (this._mappedBase >= 0) this._ports.unregister(this._pmOwner, this._mappedBase, PmBa.SIZE);
     this._mappedBase = -1;
     if (want < 0) return;
-    if (!this._ports.isFree(this.id, want, PmBa.SIZE)) {
+    if (!this._ports.isFree(this._pmOwner, want, PmBa.SIZE)) {
       this.conflicts++;
       return;
     }
     this._mappedBase = want;
-    this._ports.register(this.id, want, PmBa.SIZE, {
+    this._ports.register(this._pmOwner, want, PmBa.SIZE, {
       read8: (p) => (this._pmRead16((p - want) & ~1) >>> (8 * ((p - want) & 1))) & 0xff,
       write8: (p, v) => this._pmWrite8(p - want, v),
       read16: (p) => this._pmRead16(p - want),
