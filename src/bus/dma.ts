@@ -4,7 +4,7 @@
  * bounds-checked; an access that falls outside guest memory does nothing and
  * reports failure, which the device turns into the error its hardware reports.
  */
-import type { PhysicalMemory } from './memory.js';
+import { PAGE_SIZE, PageFlag, type PhysicalMemory } from './memory.js';
 
 /** Highest physical address + 1 a 32-bit bus master can reach. */
 export const PHYS_LIMIT_32 = 0x1_0000_0000;
@@ -51,13 +51,30 @@ export class PhysicalMemoryDmaView implements DmaView {
 
   read(addr: number, dst: Uint8Array): boolean {
     if (!this._inRange(addr, dst.length)) return false;
-    for (let i = 0; i < dst.length; i++) dst[i] = this.memory.read8(addr + i);
+    const m = this.memory;
+    for (let i = 0; i < dst.length; ) {
+      const a = addr + i;
+      const n = Math.min(dst.length - i, PAGE_SIZE - (a % PAGE_SIZE));
+      const host = m.hostOffset(a);
+      if (host >= 0) dst.set(m.mem.subarray(host, host + n), i);
+      else for (let j = 0; j < n; j++) dst[i + j] = m.read8(a + j);
+      i += n;
+    }
     return true;
   }
 
   write(addr: number, src: Uint8Array): boolean {
     if (!this._inRange(addr, src.length)) return false;
-    for (let i = 0; i < src.length; i++) this.memory.write8(addr + i, src[i]);
+    const m = this.memory;
+    for (let i = 0; i < src.length; ) {
+      const a = addr + i;
+      const n = Math.min(src.length - i, PAGE_SIZE - (a % PAGE_SIZE));
+      const host = m.hostOffset(a);
+      const readOnly = (m.pageMap[Math.floor(a / PAGE_SIZE) & 0xfffff] & PageFlag.READONLY) !== 0;
+      if (host >= 0 && !readOnly) m.mem.set(src.subarray(i, i + n), host);
+      else if (!readOnly) for (let j = 0; j < n; j++) m.write8(a + j, src[i + j]);
+      i += n;
+    }
     return true;
   }
 }
