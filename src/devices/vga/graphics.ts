@@ -1,0 +1,204 @@
+/**
+ * Graphics-mode rendering to RGBA: the VGA's planar 16-colour, CGA 4-colour
+ * and 256-colour shift modes through the CRTC's addressing (start address,
+ * offset, maximum scan line, double scan, CGA/Hercules bank substitution),
+ * the attribute palette and the DAC; and the Bochs VBE packed-pixel modes
+ * (8 bpp through the DAC, 15/16/24/32 bpp direct colour).
+ *
+ * References: IBM VGA Technical Reference ("Attribute Controller",
+ * "CRT Controller", "Video DAC"); FreeVGA "VGA Addressing" and "Attribute
+ * Controller Registers"; pixel formats of the Bochs VBE modes as QEMU's
+ * vga-helpers.h draws them (15 = x:5:5:5, 16 = 5:6:5, 24 = B,G,R bytes,
+ * 32 = B,G,R,x bytes).
+ *
+ * Not modelled: horizontal pixel panning, the line-compare split screen and
+ * the overscan border (see docs/devices-vga.md).
+ */
+import { Attr, AttrMode, Crtc, CrtcBits, DAC_ENTRIES, Gc, GcMode, ShiftMode } from './regs.js';
+import type { VgaRegs } from './regs.js';
+import { vbeBytesPerPixel, VbeIndex } from './vbe.js';
+import type { BochsVbe } from './vbe.js';
+
+/** A rendered frame: width x height pixels, 4 bytes (R, G, B, A) each. */
+export interface PixelFrame {
+  width: number;
+  height: number;
+  rgba: Uint8ClampedArray;
+}
+
+/** The VGA's CRTC address counter wraps at 64 Ki plane offsets (256 KiB). */
+const PLANE_OFFSET_MASK = 0xffff;
+/** Sanity cap on scan lines a guest can ask for (the CRTC counts 11 bits). */
+export const MAX_SCAN_LINES = 2048;
+const OPAQUE = 255;
+
+/** The DAC as 8-bit R, G, B triples, after 6-to-8-bit expansion unless the 8-bit DAC is on. */
+export function dacRgb(regs: VgaRegs): Uint8Array {
+  const out = new Uint8Array(DAC_ENTRIES * 3);
+  const d = regs.dac;
+  if (regs.dac8bit) {
+    out.set(d);
+  } else {
+    for (let i = 0; i < out.length; i++) {
+      const v = d[i] & 0x3f;
+      out[i] = (v << 2) | (v >> 4);
+    }
+  }
+  return out;
+}
+
+/**
+ * DAC index for a 4-bit pixel or text colour: colour plane enable, the
+ * attribute palette, then the colour select bits (P5:4 or P7:4), and the
+ * pixel mask.
+ */
+export function attrToDac(regs: VgaRegs, idx: number): number {
+  const ar = regs.attr;
+  let v = ar[Attr.PALETTE0 + (idx & 0xf)];
+  if (ar[Attr.MODE] & AttrMode.P54_SELECT) v = ((ar[Attr.COLOR_SELECT] & 0x0f) << 4) | (v & 0x0f);
+  else v = ((ar[Attr.COLOR_SELECT] & 0x0c) << 4) | (v & 0x3f);
+  return v & regs.dacMask;
+}
+
+function putPixel(rgba: Uint8ClampedArray, o: number, pal: Uint8Array, dacIndex: number): void {
+  const p = dacIndex * 3;
+  rgba[o] = pal[p];
+  rgba[o + 1] = pal[p + 1];
+  rgba[o + 2] = pal[p + 2];
+  rgba[o + 3] = OPAQUE;
+}
+
+/** An opaque black frame. */
+export function blankFrame(width: number, height: number): PixelFrame {
+  const rgba = new Uint8ClampedArray(width * height * 4);
+  for (let i = 3; i < rgba.length; i += 4) rgba[i] = OPAQUE;
+  return { width, height, rgba };
+}
+
+/** Render a VGA graphics mode (GR6 graphics bit set). */
+export function renderVgaGraphics(regs: VgaRegs, vram: Uint8Array, blank: boolean): PixelFrame {
+  const cr = regs.crtc;
+  const shift = (regs.gc[Gc.MODE] >> GcMode.SHIFT_SHIFT) & GcMode.SHIFT_MASK;
+  const chars = cr[Crtc.H_DISPLAY_END] + 1;
+  const is256 = shift >= ShiftMode.COLOR256;
+  const width = is256 ? chars * 4 : chars * 8;
+  const physLines = Math.min(regs.verticalDisplayLines, MAX_SCAN_LINES);
+  const msl = regs.maxScanLine;
+  const dbl = cr[Crtc.MAX_SCAN_LINE] & CrtcBits.MSL_DOUBLE_SCAN ? 2 : 1;
+  const cga1 = !(cr[Crtc.MODE] & CrtcBits.MODE_CGA_BANKS);
+  const cga2 = !(cr[Crtc.MODE] & CrtcBits.MODE_HGC_BANKS);
+  // Scan lines that repeat the same memory are drawn once.
+  const repeat = dbl * (cga1 || cga2 ? 1 : msl);
+  const height = Math.max(1, Math.floor(physLines / repeat));
+  const frame = blankFrame(width, height);
+  if (blank) return frame;
+  const rgba = frame.rgba;
+  const pal = dacRgb(regs);
+  const pal16 = new Uint8Array(16);
+  for (let i = 0; i < 16; i++) pal16[i] = attrToDac(regs, i);
+  const planeEnable = regs.attr[Attr.PLANE_ENABLE] & 0xf;
+  const start = regs.startAddress;
+  const lineOffset = regs.lineOffset;
+  // Row-scan substitution bit positions, in plane offsets: CPU address bit 13
+  // is plane offset bit 12 when odd/even halves the addresses (word mode).
+  const bankBit = cr[Crtc.MODE] & CrtcBits.MODE_BYTE ? 13 : 12;
+  const vlen = vram.length;
+  for (let y = 0; y < height; y++) {
+    const ly = Math.floor((y * repeat) / dbl);
+    const row = Math.floor(ly / msl);
+    const rs = ly - row * msl;
+    let addr = start + row * lineOffset;
+    if (cga1) addr = (addr & ~(1 << bankBit)) | ((rs & 1) << bankBit);
+    if (cga2) addr = (addr & ~(1 << (bankBit + 1))) | (((rs >> 1) & 1) << (bankBit + 1));
+    let o = y * width * 4;
+    for (let c = 0; c < chars; c++) {
+      const b = ((addr + c) & PLANE_OFFSET_MASK) << 2;
+      if (b + 3 >= vlen) {
+        o += (is256 ? 4 : 8) * 4;
+        continue;
+      }
+      const p0 = vram[b];
+      const p1 = vram[b + 1];
+      const p2 = vram[b + 2];
+      const p3 = vram[b + 3];
+      if (is256) {
+        putPixel(rgba, o, pal, p0 & regs.dacMask);
+        putPixel(rgba, o + 4, pal, p1 & regs.dacMask);
+        putPixel(rgba, o + 8, pal, p2 & regs.dacMask);
+        putPixel(rgba, o + 12, pal, p3 & regs.dacMask);
+        o += 16;
+      } else if (shift === ShiftMode.CGA4) {
+        // Interleaved shift: planes 0/2 give pixels 0-3, planes 1/3 pixels 4-7, 2 bits each.
+        for (let k = 0; k < 4; k++) {
+          const s = 6 - 2 * k;
+          const lo = ((p0 >> s) & 3) | (((p2 >> s) & 3) << 2);
+          const hi = ((p1 >> s) & 3) | (((p3 >> s) & 3) << 2);
+          putPixel(rgba, o + k * 4, pal, pal16[lo & planeEnable]);
+          putPixel(rgba, o + (k + 4) * 4, pal, pal16[hi & planeEnable]);
+        }
+        o += 32;
+      } else {
+        for (let bit = 7; bit >= 0; bit--) {
+          const idx = ((p0 >> bit) & 1) | (((p1 >> bit) & 1) << 1) | (((p2 >> bit) & 1) << 2) | (((p3 >> bit) & 1) << 3);
+          putPixel(rgba, o, pal, pal16[idx & planeEnable]);
+          o += 4;
+        }
+      }
+    }
+  }
+  return frame;
+}
+
+/** Render a VBE packed-pixel mode (8, 15, 16, 24 or 32 bpp) from the linear framebuffer. */
+export function renderVbe(regs: VgaRegs, vbe: BochsVbe, vram: Uint8Array): PixelFrame {
+  const width = vbe.regs[VbeIndex.XRES];
+  const height = vbe.regs[VbeIndex.YRES];
+  const bpp = vbe.bpp;
+  const bytes = vbeBytesPerPixel(bpp);
+  const frame = blankFrame(width, height);
+  const rgba = frame.rgba;
+  const pal = dacRgb(regs);
+  const line = vbe.lineBytes;
+  const start = vbe.startByte;
+  const vlen = vram.length;
+  let o = 0;
+  for (let y = 0; y < height; y++) {
+    let a = start + y * line;
+    for (let x = 0; x < width; x++, a += bytes, o += 4) {
+      if (a + bytes > vlen) continue;
+      switch (bpp) {
+        case 8: {
+          const p = (vram[a] & regs.dacMask) * 3;
+          rgba[o] = pal[p];
+          rgba[o + 1] = pal[p + 1];
+          rgba[o + 2] = pal[p + 2];
+          break;
+        }
+        case 15: {
+          const v = vram[a] | (vram[a + 1] << 8);
+          rgba[o] = expand5((v >> 10) & 0x1f);
+          rgba[o + 1] = expand5((v >> 5) & 0x1f);
+          rgba[o + 2] = expand5(v & 0x1f);
+          break;
+        }
+        case 16: {
+          const v = vram[a] | (vram[a + 1] << 8);
+          rgba[o] = expand5((v >> 11) & 0x1f);
+          rgba[o + 1] = ((v >> 5) & 0x3f) * 4 + (((v >> 5) & 0x3f) >> 4);
+          rgba[o + 2] = expand5(v & 0x1f);
+          break;
+        }
+        default: // 24 and 32: B, G, R (, x)
+          rgba[o] = vram[a + 2];
+          rgba[o + 1] = vram[a + 1];
+          rgba[o + 2] = vram[a];
+          break;
+      }
+    }
+  }
+  return frame;
+}
+
+function expand5(v: number): number {
+  return (v << 3) | (v >> 2);
+}
