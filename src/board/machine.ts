@@ -1,28 +1,56 @@
 /**
- * A PC: memory map, device wiring in one readable function, and the run loop.
- * Today this is the bare machine of the CPU work (RAM, a firmware ROM, the
- * debug console and the POST port); the chipset devices join it here.
+ * The PC: an i440FX/PIIX3 machine as QEMU's `pc` presents it. Memory map,
+ * device wiring in one readable function (wire()), firmware or direct Linux
+ * boot, and the run loop that advances virtual time with execution.
  */
-import { PhysicalMemory } from '../bus/memory.js';
+import { PageFlag, PhysicalMemory } from '../bus/memory.js';
 import { IoPorts } from '../bus/ports.js';
+import { PhysicalMemoryDmaView } from '../bus/dma.js';
+import type { IrqLine } from '../bus/irq.js';
 import { Cpu } from '../cpu/cpu.js';
 import { TripleFault } from '../cpu/fault.js';
 import { Fpu, type FpuState } from '../cpu/fpu.js';
 import { loadCpuState, saveCpuState, type CpuState } from '../cpu/state.js';
+import { Clock } from '../time/clock.js';
 import { StateError } from '../state/state.js';
 import type { CharSink } from '../devices/backends.js';
 import { DebugCon } from '../devices/debugcon.js';
 import { PostCodePort } from '../devices/postcode.js';
+import { I8259Pair } from '../devices/i8259.js';
+import { I8254 } from '../devices/i8254.js';
+import { Port61 } from '../devices/port61.js';
+import { Mc146818 } from '../devices/mc146818.js';
+import { Uart16550 } from '../devices/uart16550.js';
+import { Port92 } from '../devices/port92.js';
+import { FwCfg, FwCfgKey, e820Table, le16, le32, le64 } from '../devices/fwcfg.js';
+import { PciHost } from '../devices/pci/host.js';
+import { I440fx, PAM_REGIONS } from '../devices/pci/i440fx.js';
+import { Piix3, Piix3Ide } from '../devices/pci/piix3.js';
+import { Piix4Pm } from '../devices/pci/piix4pm.js';
+import { loadLinux, e820Map, type LinuxImages } from './linuxboot.js';
+import { setupCmos } from './cmos.js';
 
 export interface MachineConfig {
   /** Guest RAM in bytes. */
   memoryBytes: number;
   /** Firmware image, mapped at the top of the 4 GiB space with its last 128 KiB below 1 MiB. */
-  bios: Uint8Array;
+  bios?: Uint8Array;
+  /** VGA option ROM handed to the firmware (fw_cfg "vgaroms/"). */
+  vgaBios?: Uint8Array;
+  /** Direct Linux boot instead of (or, with a BIOS, ahead of) firmware. */
+  linux?: LinuxImages;
   /** Where bytes written to port 0xE9 go. */
   debugcon?: CharSink;
+  /** Where the firmware's log (QEMU's debug port 0x402) goes. */
+  firmwareLog?: CharSink;
   /** Where POST codes written to port 0x80 go (as hex lines). */
   postcodes?: CharSink;
+  /** COM1..COM4 output; a missing entry leaves that port's output unconnected. */
+  serial?: (CharSink | undefined)[];
+  /** RTC time at power-on, seconds since 1970 (default: a fixed date, for reproducible runs). */
+  rtcEpochSec?: number;
+  /** Boot device order for the firmware: 'c' hard disk, 'd' CD-ROM. */
+  boot?: string;
 }
 
 export class MachineConfigError extends Error {}
@@ -31,8 +59,19 @@ export class MachineConfigError extends Error {}
 export const MAX_BIOS_BYTES = 16 * 1024 * 1024;
 /** How much of the firmware is visible below 1 MiB (the legacy BIOS window). */
 export const LOW_BIOS_WINDOW = 128 * 1024;
+/**
+ * Guest time per instruction: the virtual CPU is a nominal 50 MHz part, one
+ * instruction per cycle (the TSC counts instructions). Chosen so that guest
+ * time runs close to wall time at the interpreter's speed: firmware and
+ * kernels busy-wait in places (delays measured with the TSC or the PIT), and
+ * a faster nominal clock would make those waits cost more host time.
+ */
+export const NS_PER_INSTRUCTION = 20;
+/** 2023-01-01T00:00:00Z: the RTC's default start, so runs are reproducible. */
+export const DEFAULT_RTC_EPOCH = 1672531200;
+const NOTHING = new Uint8Array(0);
 
-export type StopReason = 'halt' | 'triple-fault' | 'running';
+export type StopReason = 'halt' | 'triple-fault' | 'poweroff' | 'running';
 
 export interface MachineState {
   cpu: CpuState;
@@ -46,33 +85,211 @@ export class Machine {
   readonly mem: PhysicalMemory;
   readonly io: IoPorts;
   readonly cpu: Cpu;
+  readonly clock = new Clock();
   stopReason: StopReason = 'running';
   /** The exception chain of a triple fault. */
   tripleFaultChain = '';
+  readonly config: MachineConfig;
+
+  // devices (wired in wire())
+  pic!: I8259Pair;
+  pit!: I8254;
+  rtc!: Mc146818;
+  serial: Uart16550[] = [];
+  pci!: PciHost;
+  northBridge!: I440fx;
+  southBridge!: Piix3;
+  pm!: Piix4Pm;
+  fwcfg!: FwCfg;
+  private post!: PostCodePort;
+  /** Every device, in creation order, for reset. */
+  private readonly _devices: { reset(): void }[] = [];
+  private _add<T extends { reset(): void }>(d: T): T {
+    this._devices.push(d);
+    return d;
+  }
+  private _biosHost = -1;
+  private _biosBytes = 0;
+  private _resetRequested = false;
 
   constructor(cfg: MachineConfig) {
+    this.config = cfg;
     const bios = cfg.bios;
-    if (bios.length === 0) throw new MachineConfigError('the BIOS image is empty');
-    if (bios.length > MAX_BIOS_BYTES) {
+    if (bios && bios.length === 0) throw new MachineConfigError('the BIOS image is empty');
+    if (bios && bios.length > MAX_BIOS_BYTES) {
       throw new MachineConfigError(`the BIOS image is ${bios.length} bytes; the most a PC maps is ${MAX_BIOS_BYTES} bytes (16 MiB)`);
     }
-    const romBytes = Math.ceil(bios.length / 4096) * 4096;
+    if (!bios && !cfg.linux) throw new MachineConfigError('nothing to run: give firmware (-bios) or a kernel (-kernel)');
+    const romBytes = bios ? Math.ceil(bios.length / 4096) * 4096 : 0;
     this.mem = new PhysicalMemory(cfg.memoryBytes, romBytes);
     this.io = new IoPorts();
     this.cpu = new Cpu(this.mem, this.io);
     this.cpu.fpu = new Fpu(this.cpu.fpuBus);
 
-    // firmware: top of the 4 GiB space, and its last 128 KiB ending at 1 MiB
-    const host = this.mem.addRom((0x100000000 - romBytes) | 0, padTo(bios, romBytes));
-    const low = Math.min(romBytes, LOW_BIOS_WINDOW);
-    this.mem.mapHost(0x100000 - low, host + romBytes - low, low, 1 /* PageFlag.READONLY */);
-
-    if (cfg.debugcon) new DebugCon('debugcon', this.io, 0xe9, cfg.debugcon);
-    this.post = new PostCodePort('post', this.io, cfg.postcodes ?? null);
-    this.cpu.reset();
+    if (bios) {
+      // firmware: top of the 4 GiB space, and its last 128 KiB ending at 1 MiB
+      this._biosBytes = romBytes;
+      this._biosHost = this.mem.addRom((0x100000000 - romBytes) | 0, padTo(bios, romBytes));
+      const low = Math.min(romBytes, LOW_BIOS_WINDOW);
+      this.mem.mapHost(0x100000 - low, this._biosHost + romBytes - low, low, PageFlag.READONLY);
+    }
+    this.wire();
+    this.powerOn();
   }
 
-  private readonly post: PostCodePort;
+  /** Create every device and connect it: the whole PC in one place. */
+  private wire(): void {
+    const cfg = this.config;
+    const { io, clock, cpu } = this;
+    const ramSize = this.mem.ramSize;
+
+    this.pic = this._add(new I8259Pair('pic', { ports: io, onIntr: (level) => (cpu.intrLine = level) }));
+    cpu.pic = { acknowledge: () => this.pic.acknowledge() };
+    const irq = (n: number): IrqLine => this.pic.input(n);
+    this.pit = this._add(new I8254('pit', { ports: io, clock, irq: irq(0) }));
+    this._add(new Port61('port61', { ports: io, clock, timer: this.pit }));
+    this.rtc = this._add(new Mc146818('rtc', { ports: io, clock, irq: irq(8), epochSec: cfg.rtcEpochSec ?? DEFAULT_RTC_EPOCH }));
+    const comPorts: [number, number][] = [
+      [0x3f8, 4],
+      [0x2f8, 3],
+      [0x3e8, 4],
+      [0x2e8, 3],
+    ];
+    this.serial = comPorts.map(([base, n], i) => this._add(new Uart16550(`com${i + 1}`, io, base, irq(n), clock, cfg.serial?.[i] ?? { write() {} })));
+    const port92 = this._add(new Port92('port92', io));
+    port92.onA20 = (on: boolean) => this.setA20(on);
+    port92.onReset = () => this.requestReset();
+
+    // PCI: host bridge 00.0, ISA bridge 00.1 (+ IDE 01.1, PM 01.3)
+    this.pci = this._add(new PciHost('pci', io));
+    this.northBridge = this._add(new I440fx('i440fx', { ramSizeBytes: ramSize }));
+    this.northBridge.onPamChange = (region, re, we) => this.mapPam(region, re, we);
+    this.pci.attach(0, 0, this.northBridge);
+    const isaIrqs = Array.from({ length: 16 }, (_, n) => irq(n));
+    this.southBridge = this._add(new Piix3('piix3', io, isaIrqs));
+    this.southBridge.onReset = () => this.requestReset();
+    this.pci.attach(1, 0, this.southBridge);
+    this.pci.setPirqRouter(this.southBridge);
+    this.pci.attach(1, 1, this._add(new Piix3Ide('piix3-ide')));
+    this.pm = this._add(new Piix4Pm('piix4-pm', io, clock, irq(9)));
+    this.pm.onPowerOff = () => this.powerOff();
+    this.pci.attach(1, 3, this.pm);
+
+    // firmware configuration (what SeaBIOS learns the machine from)
+    this.fwcfg = this._add(new FwCfg('fwcfg', io, new PhysicalMemoryDmaView(this.mem)));
+    this.fwcfg.setItem(FwCfgKey.RAM_SIZE, le64(ramSize));
+    this.fwcfg.setItem(FwCfgKey.NB_CPUS, le16(1));
+    this.fwcfg.setItem(FwCfgKey.MAX_CPUS, le16(1));
+    this.fwcfg.setItem(FwCfgKey.NOGRAPHIC, le16(0));
+    this.fwcfg.setItem(FwCfgKey.BOOT_MENU, le16(0));
+    // as QEMU: one RAM entry for all RAM below 4 GiB; the firmware reserves its own holes
+    this.fwcfg.addFile('etc/e820', e820Table([{ address: 0, length: ramSize, type: 1 }]));
+    this.fwcfg.addFile('etc/boot-fail-wait', le32(5));
+    if (cfg.vgaBios) this.fwcfg.addFile('vgaroms/vgabios-stdvga.bin', cfg.vgaBios);
+
+    if (cfg.debugcon) new DebugCon('debugcon', io, 0xe9, cfg.debugcon);
+    if (cfg.firmwareLog) new DebugCon('fwlog', io, 0x402, cfg.firmwareLog);
+    this.post = this._add(new PostCodePort('post', io, cfg.postcodes ?? null));
+    setupCmos(this.rtc, ramSize, cfg.boot ?? 'cd');
+    void NOTHING;
+  }
+
+  /** Power on (or hard reset): CPU and devices to their reset state, firmware or kernel loaded. */
+  private powerOn(): void {
+    this.cpu.reset();
+    for (const d of this._devices) d.reset();
+    this.setA20(true);
+    for (let r = 0; r < PAM_REGIONS.length; r++) this.mapPam(r, false, false);
+    if (this.config.linux && !this.config.bios) loadLinux(this.mem, this.cpu, this.config.linux);
+    this.stopReason = 'running';
+  }
+
+  /** A20 gate: when off, physical address bit 20 is forced to 0 (8086 wrap-around). */
+  setA20(on: boolean): void {
+    this.mem.a20Mask = on ? -1 : ~(1 << 20);
+    this.cpu.flushTlb(true);
+  }
+
+  /** Map one PAM region: reads and writes go to DRAM when enabled, else to the BIOS ROM (or nothing). */
+  private mapPam(region: number, readEnable: boolean, writeEnable: boolean): void {
+    const { base, size } = PAM_REGIONS[region];
+    const romBase = 0x100000 - Math.min(this._biosBytes, LOW_BIOS_WINDOW);
+    const romHost = this._biosHost >= 0 && base >= romBase ? this._biosHost + this._biosBytes - (0x100000 - base) : -1;
+    if (readEnable) {
+      this.mem.mapHost(base, base, size, writeEnable ? 0 : PageFlag.READONLY);
+    } else if (!writeEnable) {
+      if (romHost >= 0) this.mem.mapHost(base, romHost, size, PageFlag.READONLY);
+      else this.mem.addMmio(base, size, { read8: () => 0xff, write8: () => {} });
+    } else {
+      // write-only DRAM: reads come from the ROM (or nothing), writes go to RAM underneath
+      const m = this.mem.mem;
+      this.mem.addMmio(base, size, {
+        read8: (a) => (romHost >= 0 ? m[romHost + (a - base)] : 0xff),
+        write8: (a, v) => {
+          m[a] = v;
+        },
+      });
+    }
+  }
+
+  requestReset(): void {
+    this._resetRequested = true;
+    this.cpu.stopRequested = true;
+  }
+
+  powerOff(): void {
+    this.stopReason = 'poweroff';
+    this.cpu.stopRequested = true;
+  }
+
+  /**
+   * Run up to `budget` instructions, advancing guest time with them and firing
+   * device timers. Returns the stop reason: 'halt' once the CPU halts with
+   * interrupts disabled (nothing can wake it), 'triple-fault', 'poweroff', or
+   * 'running'. A halted CPU with interrupts enabled skips ahead to the next
+   * timer deadline (idle time costs nothing).
+   */
+  runSlice(budget: number): StopReason {
+    if (this.stopReason !== 'running') return this.stopReason;
+    const cpu = this.cpu;
+    const clock = this.clock;
+    if (cpu.halted) {
+      if ((cpu.flags & 0x200) === 0 && !cpu.nmiPending) {
+        this.stopReason = 'halt';
+        return this.stopReason;
+      }
+      if (!cpu.intrLine) {
+        const next = clock.nextDeadline();
+        if (next === Infinity) return this.stopReason; // waits for host input
+        clock.advanceTo(next);
+        return this.stopReason;
+      }
+    }
+    const until = clock.nextDeadline();
+    let n = budget;
+    if (until !== Infinity) n = Math.max(1, Math.min(budget, Math.ceil((until - clock.nowNs) / NS_PER_INSTRUCTION)));
+    let done: number;
+    try {
+      done = cpu.run(n);
+    } catch (e) {
+      if (e instanceof TripleFault) {
+        this.tripleFaultChain = e.chain;
+        this.stopReason = 'triple-fault';
+        return this.stopReason;
+      }
+      throw e;
+    }
+    clock.advanceTo(clock.nowNs + done * NS_PER_INSTRUCTION);
+    if (cpu.stopRequested) {
+      cpu.stopRequested = false;
+      if (this._resetRequested) {
+        this._resetRequested = false;
+        this.powerOn();
+      }
+    }
+    if (this.stopReason === 'running' && cpu.halted && (cpu.flags & 0x200) === 0 && !cpu.nmiPending) this.stopReason = 'halt';
+    return this.stopReason;
+  }
 
   /** The whole machine state (a copy: later execution does not change it). */
   saveState(): MachineState {
@@ -95,26 +312,6 @@ export class Machine {
     this.mem.mem.set(s.ram, 0);
     this.post.loadState(s.post);
     this.stopReason = s.stopReason;
-  }
-
-  /**
-   * Run up to `budget` instructions. Returns the stop reason: 'halt' once the CPU
-   * halts with interrupts disabled (nothing can wake it), 'triple-fault' on shutdown.
-   */
-  runSlice(budget: number): StopReason {
-    if (this.stopReason !== 'running') return this.stopReason;
-    try {
-      this.cpu.run(budget);
-    } catch (e) {
-      if (e instanceof TripleFault) {
-        this.tripleFaultChain = e.chain;
-        this.stopReason = 'triple-fault';
-        return this.stopReason;
-      }
-      throw e;
-    }
-    if (this.cpu.halted && (this.cpu.flags & 0x200) === 0 && !this.cpu.nmiPending) this.stopReason = 'halt';
-    return this.stopReason;
   }
 }
 
