@@ -187,6 +187,17 @@ test('0xD2/0xD3 write the output buffer as keyboard or mouse; 0xD4 writes to the
   assert.equal(inb(CMD) & 0x08, 0, 'last write was data');
 });
 
+test('a byte for an empty connector times out: status TIMEOUT and 0xFE', () => {
+  const ports = new IoPorts();
+  const irq12 = new TestIrqLine();
+  new I8042('i8042', ports, new TestIrqLine(), irq12);
+  ports.write8[CMD](CMD, 0xd4);
+  ports.write8[DATA](DATA, 0xf2);
+  assert.equal(ports.read8[CMD](CMD) & 0x61, 0x61);
+  assert.equal(irq12.level, 1);
+  assert.equal(ports.read8[DATA](DATA), 0xfe);
+});
+
 test('controller replies come before device data already waiting', () => {
   const { inb, outb, kbd, drain } = setup();
   outb(CMD, 0x60);

@@ -17,6 +17,8 @@
  * frame time): a device queues bytes and the controller takes the next one
  * as soon as its output buffer is empty and the port is enabled. The
  * controller's own replies come first, then the keyboard, then the mouse.
+ * A byte sent to an empty connector times out: status TIMEOUT and 0xFE, as a
+ * PS/2 controller reports a missing device.
  */
 import type { IrqLine } from '../bus/irq.js';
 import type { IoPorts } from '../bus/ports.js';
@@ -88,6 +90,8 @@ export const SELF_TEST_OK = 0x55;
 export const INTERFACE_TEST_OK = 0x00;
 /** Reply to 0xA4: no password installed. */
 const NO_PASSWORD = 0xf1;
+/** What the controller puts in the output buffer when a device does not answer (with Status.TIMEOUT). */
+const NO_DEVICE_REPLY = 0xfe;
 /** Input port (P1) as read by 0xC0: bit 7 = keyboard not inhibited; the board jumpers read 0. */
 const INPUT_PORT = 0x80;
 /** Output port after reset: the 8042's quasi-bidirectional pins come up high (A20 on, CPU running), bits 6/7 (clock, data) idle high. */
@@ -115,7 +119,7 @@ const enum Src {
 
 export interface I8042State {
   ram: Uint8Array;
-  status: number; // SYS and A2 (the other bits are derived)
+  status: number; // SYS, A2 and TIMEOUT (the other bits are derived)
   outPort: number;
   obf: boolean;
   obData: number;
@@ -246,7 +250,7 @@ export class I8042 {
     if (cmd === 0) {
       // data to the keyboard; sending to it enables the keyboard interface (as QEMU)
       this._ram[0] &= ~Ccb.KBD_DISABLE;
-      this._kbd.dev?.write(v);
+      this._sendTo(this._kbd, v, Src.KBD);
     } else if ((cmd & 0xe0) === Cmd.WRITE_RAM) {
       this._ram[cmd & (RAM_BYTES - 1)] = v;
       if (cmd === Cmd.WRITE_RAM) this._status = (this._status & ~Status.SYS) | (v & Ccb.SYS);
@@ -257,7 +261,7 @@ export class I8042 {
     } else if (cmd === Cmd.WRITE_AUX_OBUF) {
       this._queueReply(v, Src.AUX);
     } else if (cmd === Cmd.WRITE_AUX) {
-      this._aux.dev?.write(v);
+      this._sendTo(this._aux, v, Src.AUX);
     }
     this._fill();
     this._updateIrq(false);
@@ -331,6 +335,17 @@ export class I8042 {
     }
     this._fill();
     this._updateIrq(false);
+  }
+
+  /** A byte to a device; with nothing plugged in, the transmission times out and the controller answers 0xFE. */
+  private _sendTo(c: Connector, v: number, src: Src): void {
+    if (c.dev) {
+      this._status &= ~Status.TIMEOUT;
+      c.dev.write(v);
+    } else {
+      this._status |= Status.TIMEOUT;
+      this._queueReply(NO_DEVICE_REPLY, src);
+    }
   }
 
   private _writeOutPort(v: number): void {
@@ -423,7 +438,7 @@ export class I8042 {
   loadState(s: I8042State): void {
     checkState(this.id, STATE_TEMPLATE, s);
     this._ram.set(s.ram);
-    this._status = s.status & (Status.SYS | Status.A2);
+    this._status = s.status & (Status.SYS | Status.A2 | Status.TIMEOUT);
     this._outPort = s.outPort & 0xff;
     this._obf = s.obf;
     this._obData = s.obData & 0xff;
