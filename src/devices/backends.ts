@@ -57,3 +57,30 @@ export const KEY: Readonly<Record<string, number>> = {
   Numpad7: 0x6c, Numpad8: 0x75, Numpad9: 0x7d, Numpad4: 0x6b, Numpad5: 0x73, Numpad6: 0x74,
   Numpad1: 0x69, Numpad2: 0x72, Numpad3: 0x7a, Numpad0: 0x70, NumpadDecimal: 0x71, NumpadEnter: 0xe05a,
 };
+
+/**
+ * A disk image as a block device sees it: a byte array of fixed size that the
+ * device reads and writes at byte offsets (always whole sectors in practice).
+ *
+ * The calls are synchronous: a device completes a command inside one timer
+ * callback, which keeps it simple and makes replays deterministic. A host whose
+ * storage is asynchronous (a browser reading a File, or fetching ranges over
+ * HTTP) implements this over a cache it fills ahead of time, or the board pauses
+ * the machine at a slice boundary until the missing range has arrived and then
+ * re-runs the access; the device does not change either way.
+ *
+ * `read` and `write` may throw on a host I/O error; the device turns that into
+ * the error its hardware reports (a medium error), never into a crash.
+ */
+export interface BlockBackend {
+  /** Size of the image in bytes. Devices use whole sectors of it. */
+  readonly sizeBytes: number;
+  /** True when guest writes are refused (a CD image, a read-only file). */
+  readonly readOnly: boolean;
+  /** Fill `dst` from the image at byte `offset`. Bytes beyond the end read as zero. */
+  read(offset: number, dst: Uint8Array): void;
+  /** Store `src` at byte `offset`. Never called on a read-only backend. */
+  write(offset: number, src: Uint8Array): void;
+  /** Make completed writes durable (the guest's FLUSH CACHE). */
+  flush(): void;
+}
