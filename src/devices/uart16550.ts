@@ -153,7 +153,6 @@ export interface UartOptions {
 
 /** The UART's saved state: the chip's registers, FIFOs, shift registers, timer deadlines and pending host input. */
 export interface Uart16550State {
-  [field: string]: number | boolean | Uint8Array | Uint16Array;
   ier: number;
   lcr: number;
   mcr: number;
