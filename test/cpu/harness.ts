@@ -465,7 +465,13 @@ async function main(argv: string[]): Promise<number> {
   const tests = names.length ? names : listTests();
   if (show) {
     for (const t of tests) {
-      const o = await runTest(t, { qemuOnly: true });
+      let o: TestOutcome;
+      try {
+        o = await runTest(t, { qemuOnly: true });
+      } catch (e) {
+        console.log((e as Error).message);
+        continue;
+      }
       o.qemuStream.records.forEach((r, i) => console.log(`#${i} ${describe(r)}\n      ${formatState(r)}`));
       if (o.qemuStream.error) console.log('stream error: ' + o.qemuStream.error);
     }
