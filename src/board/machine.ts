@@ -22,6 +22,9 @@ import { Port61 } from '../devices/port61.js';
 import { Mc146818 } from '../devices/mc146818.js';
 import { Uart16550 } from '../devices/uart16550.js';
 import { Port92 } from '../devices/port92.js';
+import { I8042 } from '../devices/i8042.js';
+import { Ps2Keyboard } from '../devices/ps2kbd.js';
+import { Ps2Mouse } from '../devices/ps2mouse.js';
 import { FwCfg, FwCfgKey, e820Table, le16, le32, le64 } from '../devices/fwcfg.js';
 import { PciHost } from '../devices/pci/host.js';
 import { I440fx, PAM_REGIONS } from '../devices/pci/i440fx.js';
@@ -96,6 +99,9 @@ export class Machine {
   pit!: I8254;
   rtc!: Mc146818;
   serial: Uart16550[] = [];
+  kbc!: I8042;
+  keyboard!: Ps2Keyboard;
+  mouse!: Ps2Mouse;
   pci!: PciHost;
   northBridge!: I440fx;
   southBridge!: Piix3;
@@ -156,6 +162,14 @@ export class Machine {
       [0x2e8, 3],
     ];
     this.serial = comPorts.map(([base, n], i) => this._add(new Uart16550(`com${i + 1}`, io, base, irq(n), clock, cfg.serial?.[i] ?? { write() {} })));
+    this.kbc = this._add(
+      new I8042('i8042', io, irq(1), irq(12), {
+        onA20: (on) => this.setA20(on),
+        onReset: () => this.requestReset(),
+      }),
+    );
+    this.keyboard = this._add(new Ps2Keyboard('kbd', clock, this.kbc.kbdPort));
+    this.mouse = this._add(new Ps2Mouse('mouse', this.kbc.auxPort));
     const port92 = this._add(new Port92('port92', io));
     port92.onA20 = (on: boolean) => this.setA20(on);
     port92.onReset = () => this.requestReset();
