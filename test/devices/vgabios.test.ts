@@ -152,6 +152,22 @@ test('SeaVGABIOS: init, text output, mode 13h and a VBE LFB mode', { skip: !exis
   g = r.vga.renderPixels();
   assert.deepEqual([...g.rgba.subarray((10 * 640 + 5) * 4, (10 * 640 + 5) * 4 + 4)], [0xc0, 0, 0, 255]);
 
+  // 16-colour planar modes: BIOS pixel writes (INT 10h AH=0Ch) through the palette and DAC.
+  const putPixel = [...movAx(0x0c04), 0xb9, 10, 0, 0xba, 20, 0, ...INT10]; // mov cx,10; mov dx,20
+  const red = [170, 0, 0, 255];
+  for (const [setMode, w, h] of [
+    [[...movAx(0x0012), ...INT10], 640, 480],
+    [[...movAx(0x006a), ...INT10], 800, 600],
+    [[...movAx(0x4f02), ...movBx(0x0102), ...INT10], 800, 600],
+  ] as [number[], number, number][]) {
+    r.exec([...setMode, ...putPixel, ...HLT]);
+    g = r.vga.renderPixels();
+    assert.equal(g.width, w);
+    assert.equal(g.height, h);
+    assert.deepEqual([...g.rgba.subarray((20 * w + 10) * 4, (20 * w + 10) * 4 + 4)], red, `${w}x${h} pixel`);
+    assert.deepEqual([...g.rgba.subarray((20 * w + 11) * 4, (20 * w + 11) * 4 + 4)], [0, 0, 0, 255]);
+  }
+
   // Back to text mode: VBE off, text again.
   r.exec([...movAx(0x0003), ...INT10, ...HLT]);
   assert.equal(r.vga.displayMode(), 'text');

@@ -75,18 +75,30 @@ export function blankFrame(width: number, height: number): PixelFrame {
   return { width, height, rgba };
 }
 
-/** Render a VGA graphics mode (GR6 graphics bit set). */
-export function renderVgaGraphics(regs: VgaRegs, vram: Uint8Array, blank: boolean): PixelFrame {
+/**
+ * Geometry that replaces the CRTC's when a VBE planar (4 bpp) mode is on:
+ * as QEMU does, the VBE registers give the size, the line length and the
+ * start, in plane offsets (SeaVGABIOS leaves CR13 inconsistent for them).
+ */
+export interface PlanarGeometry {
+  width: number;
+  height: number;
+  start: number;
+  lineOffset: number;
+}
+
+/** Render a VGA graphics mode (GR6 graphics bit set), or a VBE 4 bpp mode given its geometry. */
+export function renderVgaGraphics(regs: VgaRegs, vram: Uint8Array, blank: boolean, vbeGeom: PlanarGeometry | null = null): PixelFrame {
   const cr = regs.crtc;
-  const shift = (regs.gc[Gc.MODE] >> GcMode.SHIFT_SHIFT) & GcMode.SHIFT_MASK;
-  const chars = cr[Crtc.H_DISPLAY_END] + 1;
+  const shift = vbeGeom ? ShiftMode.PLANAR16 : (regs.gc[Gc.MODE] >> GcMode.SHIFT_SHIFT) & GcMode.SHIFT_MASK;
   const is256 = shift >= ShiftMode.COLOR256;
+  const chars = vbeGeom ? vbeGeom.width >> 3 : cr[Crtc.H_DISPLAY_END] + 1;
   const width = is256 ? chars * 4 : chars * 8;
-  const physLines = Math.min(regs.verticalDisplayLines, MAX_SCAN_LINES);
-  const msl = regs.maxScanLine;
-  const dbl = cr[Crtc.MAX_SCAN_LINE] & CrtcBits.MSL_DOUBLE_SCAN ? 2 : 1;
-  const cga1 = !(cr[Crtc.MODE] & CrtcBits.MODE_CGA_BANKS);
-  const cga2 = !(cr[Crtc.MODE] & CrtcBits.MODE_HGC_BANKS);
+  const physLines = vbeGeom ? vbeGeom.height : Math.min(regs.verticalDisplayLines, MAX_SCAN_LINES);
+  const msl = vbeGeom ? 1 : regs.maxScanLine;
+  const dbl = !vbeGeom && cr[Crtc.MAX_SCAN_LINE] & CrtcBits.MSL_DOUBLE_SCAN ? 2 : 1;
+  const cga1 = !vbeGeom && !(cr[Crtc.MODE] & CrtcBits.MODE_CGA_BANKS);
+  const cga2 = !vbeGeom && !(cr[Crtc.MODE] & CrtcBits.MODE_HGC_BANKS);
   // Scan lines that repeat the same memory are drawn once.
   const repeat = dbl * (cga1 || cga2 ? 1 : msl);
   const height = Math.max(1, Math.floor(physLines / repeat));
@@ -97,8 +109,10 @@ export function renderVgaGraphics(regs: VgaRegs, vram: Uint8Array, blank: boolea
   const pal16 = new Uint8Array(16);
   for (let i = 0; i < 16; i++) pal16[i] = attrToDac(regs, i);
   const planeEnable = regs.attr[Attr.PLANE_ENABLE] & 0xf;
-  const start = regs.startAddress;
-  const lineOffset = regs.lineOffset;
+  const start = vbeGeom ? vbeGeom.start : regs.startAddress;
+  const lineOffset = vbeGeom ? vbeGeom.lineOffset : regs.lineOffset;
+  // VBE planar modes may use more than the VGA's 64 Ki plane offsets.
+  const addrMask = vbeGeom ? 0x7fffffff : PLANE_OFFSET_MASK;
   // Row-scan substitution bit positions, in plane offsets: CPU address bit 13
   // is plane offset bit 12 when odd/even halves the addresses (word mode).
   const bankBit = cr[Crtc.MODE] & CrtcBits.MODE_BYTE ? 13 : 12;
@@ -112,7 +126,7 @@ export function renderVgaGraphics(regs: VgaRegs, vram: Uint8Array, blank: boolea
     if (cga2) addr = (addr & ~(1 << (bankBit + 1))) | (((rs >> 1) & 1) << (bankBit + 1));
     let o = y * width * 4;
     for (let c = 0; c < chars; c++) {
-      const b = ((addr + c) & PLANE_OFFSET_MASK) << 2;
+      const b = ((addr + c) & addrMask) * 4;
       if (b + 3 >= vlen) {
         o += (is256 ? 4 : 8) * 4;
         continue;

@@ -31,7 +31,7 @@ import { AttrIndex, Gc, GcMisc, Seq, SeqClocking, VgaRegs } from './regs.js';
 import type { VgaRegsState } from './regs.js';
 import { renderText, renderTextPixels } from './text.js';
 import type { TextScreen } from './text.js';
-import { BochsVbe, VBE_REGS, VbePort } from './vbe.js';
+import { BochsVbe, VBE_REGS, VbeIndex, VbePort } from './vbe.js';
 
 export type { PixelFrame } from './graphics.js';
 export type { TextScreen } from './text.js';
@@ -280,6 +280,11 @@ export class StdVga {
   renderPixels(): PixelFrame {
     if (this.vbe.enabled && this.vbe.bpp !== 4) return renderVbe(this.regs, this.vbe, this.vram);
     const blank = this._blanked();
+    if (this.vbe.enabled) {
+      const r = this.vbe.regs;
+      const geom = { width: r[VbeIndex.XRES], height: r[VbeIndex.YRES], start: this.vbe.startByte, lineOffset: this.vbe.lineBytes };
+      return renderVgaGraphics(this.regs, this.vram, blank, geom);
+    }
     if (this.regs.gc[Gc.MISC] & GcMisc.GRAPHICS) return renderVgaGraphics(this.regs, this.vram, blank);
     return renderTextPixels(this.regs, this.vram, this._clock.nowNs, blank);
   }

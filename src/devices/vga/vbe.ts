@@ -105,14 +105,14 @@ export class BochsVbe {
     return this.regs[VbeIndex.BPP];
   }
 
-  /** Bytes from one line of the virtual screen to the next (4 bpp: bytes per plane). */
+  /** Bytes from one line of the virtual screen to the next (4 bpp: plane offsets, one byte per plane). */
   get lineBytes(): number {
     const bpp = this.bpp;
     const w = this.regs[VbeIndex.VIRT_WIDTH];
     return bpp === 4 ? w >> 3 : w * vbeBytesPerPixel(bpp);
   }
 
-  /** Byte offset of the displayed top-left pixel in the framebuffer. */
+  /** Byte offset of the displayed top-left pixel in the framebuffer (4 bpp: plane offset). */
   get startByte(): number {
     const bpp = this.bpp;
     const x = this.regs[VbeIndex.X_OFFSET];
