@@ -1,0 +1,108 @@
+import assert from 'node:assert/strict';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { BlockBackendError, openBlockFile, SNAPSHOT_CHUNK_BYTES } from './block.js';
+
+function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'tsvm-block-'));
+}
+
+function image(dir: string, size: number): { path: string; bytes: Uint8Array } {
+  const bytes = new Uint8Array(size).map((_, i) => (i * 31 + 7) & 0xff);
+  const path = join(dir, 'disk.img');
+  writeFileSync(path, bytes);
+  return { path, bytes };
+}
+
+test('rw: reads and writes go to the file; reads past the end are zero', () => {
+  const dir = tempDir();
+  try {
+    const { path, bytes } = image(dir, 8192);
+    const o = openBlockFile(path, 'rw', '-hda');
+    assert.equal(o.warning, null);
+    assert.equal(o.backend.sizeBytes, 8192);
+    assert.equal(o.backend.readOnly, false);
+    const buf = new Uint8Array(512);
+    o.backend.read(1024, buf);
+    assert.deepEqual(buf, bytes.subarray(1024, 1536));
+    o.backend.write(512, new Uint8Array(512).fill(0xee));
+    o.backend.flush();
+    const tail = new Uint8Array(16).fill(1);
+    o.backend.read(8192 - 8, tail);
+    assert.deepEqual([...tail.subarray(8)], new Array(8).fill(0));
+    o.close();
+    const after = readFileSync(path);
+    assert.ok(after.subarray(512, 1024).every((b) => b === 0xee));
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
+});
+
+test('snapshot: guest writes are seen by the guest, the file stays untouched', () => {
+  const dir = tempDir();
+  try {
+    const { path, bytes } = image(dir, 3 * SNAPSHOT_CHUNK_BYTES);
+    const o = openBlockFile(path, 'snapshot', '-hda');
+    assert.equal(o.backend.readOnly, false);
+    // A write straddling two chunks.
+    const w = new Uint8Array(1024).fill(0x5a);
+    o.backend.write(SNAPSHOT_CHUNK_BYTES - 512, w);
+    const r = new Uint8Array(2048);
+    o.backend.read(SNAPSHOT_CHUNK_BYTES - 1024, r);
+    assert.deepEqual(r.subarray(0, 512), bytes.subarray(SNAPSHOT_CHUNK_BYTES - 1024, SNAPSHOT_CHUNK_BYTES - 512));
+    assert.ok(r.subarray(512, 1536).every((b) => b === 0x5a));
+    assert.deepEqual(r.subarray(1536), bytes.subarray(SNAPSHOT_CHUNK_BYTES + 512, SNAPSHOT_CHUNK_BYTES + 1024));
+    o.backend.flush();
+    o.close();
+    assert.deepEqual(new Uint8Array(readFileSync(path)), bytes);
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
+});
+
+test('ro: opened read-only; the backend says so', () => {
+  const dir = tempDir();
+  try {
+    const { path } = image(dir, 4096);
+    const o = openBlockFile(path, 'ro', '-cdrom');
+    assert.equal(o.backend.readOnly, true);
+    assert.throws(() => o.backend.write(0, new Uint8Array(512)), BlockBackendError);
+    o.close();
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
+});
+
+test('a file the user cannot write opens read-only with a warning', { skip: process.getuid?.() === 0 ? 'root can write any file' : false }, () => {
+  const dir = tempDir();
+  try {
+    const { path } = image(dir, 4096);
+    chmodSync(path, 0o444);
+    const o = openBlockFile(path, 'rw', '-hda');
+    assert.equal(o.backend.readOnly, true);
+    assert.match(o.warning ?? '', /read-only.*-snapshot/);
+    o.close();
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
+});
+
+test('clear errors: missing file, directory, empty file', () => {
+  const dir = tempDir();
+  try {
+    const expectCode = (path: string, code: string, re: RegExp) =>
+      assert.throws(
+        () => openBlockFile(path, 'rw', '-hda'),
+        (e: unknown) => e instanceof BlockBackendError && e.code === code && re.test(e.message),
+      );
+    expectCode(join(dir, 'nope.img'), 'NOT_FOUND', /-hda: .*nope\.img does not exist/);
+    expectCode(dir, 'IS_DIRECTORY', /is a directory/);
+    const empty = join(dir, 'empty.img');
+    writeFileSync(empty, new Uint8Array(0));
+    expectCode(empty, 'EMPTY', /is empty.*truncate/);
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
+});
