@@ -117,6 +117,8 @@ export class Machine {
   private _biosHost = -1;
   private _biosBytes = 0;
   private _resetRequested = false;
+  /** How many times the machine has been reset since power-on (guest reboots). */
+  resets = 0;
 
   constructor(cfg: MachineConfig) {
     this.config = cfg;
@@ -298,6 +300,7 @@ export class Machine {
       cpu.stopRequested = false;
       if (this._resetRequested) {
         this._resetRequested = false;
+        this.resets++;
         this.powerOn();
       }
     }

@@ -2,28 +2,34 @@
 import { CharSpecError } from '../host/node/chardev.js';
 import { UsageError } from './options.js';
 import { runCommand } from './run.js';
+import { imageCommand } from './image.js';
 
 const HELP = `Usage: tsvm <command> [options]
 
 Commands:
-  run        run a virtual PC (see 'tsvm run --help')
+  run        run a virtual PC (see 'tsvm run --help'); with no options, the default Linux guest
+  image      build or show the default guest image (see 'tsvm image --help')
   help       show this help
 
 tsvm is an x86 PC virtual machine written in TypeScript.
 `;
 
-export function main(argv: string[]): number {
+export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   try {
     switch (cmd) {
-      case undefined:
       case 'help':
       case '--help':
       case '-h':
         process.stdout.write(HELP);
-        return cmd === undefined ? 1 : 0;
+        return 0;
+      case undefined:
+        process.stdout.write(HELP);
+        return 1;
       case 'run':
-        return runCommand(rest);
+        return await runCommand(rest);
+      case 'image':
+        return imageCommand(rest);
       default:
         throw new UsageError(`unknown command '${cmd}' (see 'tsvm --help')`);
     }
@@ -36,4 +42,4 @@ export function main(argv: string[]): number {
   }
 }
 
-process.exitCode = main(process.argv.slice(2));
+process.exitCode = await main(process.argv.slice(2));

@@ -94,7 +94,6 @@ test('bad firmware files and options get clear errors', () => {
   assert.equal(h.code, 1);
   assert.match(h.err, /larger than the 16 MiB/);
 
-  assert.match(tsvm('run').err, /no firmware given; pass -bios FILE/);
   assert.match(tsvm('run', '-bios', empty, '-m', 'lots').err, /-m 'lots' is not a size/);
   assert.match(tsvm('run', '-frobnicate').err, /unknown option '-frobnicate'/);
   assert.match(tsvm('run', '-bios', rom('ok', 'cli\nhlt'), '-debugcon', 'tcp:1').err, /not a character device/);
