@@ -231,7 +231,25 @@ export class SeqGen {
     }
     if (kind < 90) {
       // stack
-      const f = r.int(5);
+      const f = r.int(8);
+      if (f === 5) {
+        // ENTER/LEAVE with a frame pointer inside the (random) stack area
+        const lvl = r.pick([0, 1, 2, 3, 5]);
+        return plain(`mov ebp, 0x8f40`, `enter ${r.int(0x21)}, ${lvl}`, `leave`);
+      }
+      if (f === 6) {
+        // CALL/RET around a flag-neutral or ALU instruction (no stack use)
+        let inner = this.one();
+        for (let k = 0; k < 20 && (inner.faults || inner.lines.some((l) => /push|pop|enter|leave|call|ret|^j|:$/.test(l))); k++) inner = this.one();
+        if (inner.faults || inner.lines.some((l) => /push|pop|enter|leave|call|ret|^j|:$/.test(l))) inner = plain('nop');
+        const id = r.u32().toString(36);
+        const ret = r.chance(0.3) ? 'ret 2' : 'ret';
+        return { ...inner, lines: [`call .f${id}`, `jmp short .e${id}`, `.f${id}:`, ...inner.lines, ret, `.e${id}:`] };
+      }
+      if (f === 7) {
+        const s2 = r.pick([16, 32] as Size[]);
+        return { lines: [`bound ${this.dst(s2)}, ${this.src_mem(s2 / 4, false)}`], reads: 0, writes: 0, undef: 0, faults: true };
+      }
       if (f === 0) return plain(`push ${this.src(r.pick([16, 32] as Size[]))}`);
       if (f === 1) return plain(`push ${r.pick(['dword', 'word'])} ${hex(r.value(16))}`);
       if (f === 2) return plain(`push ${this.src_mem(r.pick([2, 4]))}`);
@@ -352,8 +370,8 @@ export class SeqGen {
   }
 }
 
-function plain(line: string): Gen {
-  return { lines: [line], reads: 0, writes: 0, undef: 0 };
+function plain(...lines: string[]): Gen {
+  return { lines, reads: 0, writes: 0, undef: 0 };
 }
 
 // ---------------------------------------------------------------- program
