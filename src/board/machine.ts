@@ -42,10 +42,8 @@ export interface MachineConfig {
   vgaBios?: Uint8Array;
   /** Direct Linux boot instead of (or, with a BIOS, ahead of) firmware. */
   linux?: LinuxImages;
-  /** Where bytes written to port 0xE9 go. */
+  /** Where bytes written to the debug console go: Bochs' port 0xE9 and QEMU's 0x402 (SeaBIOS's log). */
   debugcon?: CharSink;
-  /** Where the firmware's log (QEMU's debug port 0x402) goes. */
-  firmwareLog?: CharSink;
   /** Where POST codes written to port 0x80 go (as hex lines). */
   postcodes?: CharSink;
   /** COM1..COM4 output; a missing entry leaves that port's output unconnected. */
@@ -203,8 +201,10 @@ export class Machine {
     this.fwcfg.addFile('etc/boot-fail-wait', le32(5));
     if (cfg.vgaBios) this.fwcfg.addFile('vgaroms/vgabios-stdvga.bin', cfg.vgaBios);
 
-    if (cfg.debugcon) new DebugCon('debugcon', io, 0xe9, cfg.debugcon);
-    if (cfg.firmwareLog) new DebugCon('fwlog', io, 0x402, cfg.firmwareLog);
+    if (cfg.debugcon) {
+      new DebugCon('debugcon', io, 0xe9, cfg.debugcon);
+      new DebugCon('debugcon-402', io, 0x402, cfg.debugcon);
+    }
     this.post = this._add(new PostCodePort('post', io, cfg.postcodes ?? null));
     setupCmos(this.rtc, ramSize, cfg.boot ?? 'cd');
     void NOTHING;

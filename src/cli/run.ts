@@ -24,8 +24,7 @@ export const RUN_OPTIONS: OptionSpec[] = [
   { name: 'append', value: 'CMDLINE', help: 'kernel command line for -kernel' },
   { name: 'serial', value: 'DEV', help: 'COM1: stdio, file:PATH or none (default stdio)' },
   { name: 'nographic', value: null, help: 'no display; serial port and monitor on the terminal (Ctrl-A X quits, Ctrl-A C monitor)' },
-  { name: 'debugcon', value: 'DEV', help: 'where bytes written to port 0xE9 go: stdio, file:PATH or none' },
-  { name: 'firmware-log', value: 'DEV', help: "where the firmware's debug log (port 0x402) goes: stdio, file:PATH or none" },
+  { name: 'debugcon', value: 'DEV', help: "the debug console (ports 0xE9 and 0x402, where SeaBIOS logs): stdio, file:PATH or none" },
   { name: 'postcodes', value: 'DEV', help: 'where POST codes written to port 0x80 go, one hex code per line' },
   { name: 'no-reboot', value: null, help: 'exit instead of rebooting when the guest resets' },
   { name: 'timeout', value: 'SECONDS', help: 'stop the VM after this many seconds of wall time (exit status 3)' },
@@ -145,7 +144,6 @@ async function runWith(opts: Parsed, defaultGuest: boolean): Promise<number> {
   const serial = open('serial', serialSpec);
   cfg.serial = [serial];
   cfg.debugcon = open('debugcon');
-  cfg.firmwareLog = open('firmware-log');
   cfg.postcodes = open('postcodes');
 
   let machine: Machine;
