@@ -11,8 +11,10 @@
  * vga-helpers.h draws them (15 = x:5:5:5, 16 = 5:6:5, 24 = B,G,R bytes,
  * 32 = B,G,R,x bytes).
  *
- * Not modelled: horizontal pixel panning, the line-compare split screen and
- * the overscan border (see docs/devices-vga.md).
+ * Graphics modes also honour the line-compare split screen (CR18 with its
+ * overflow bits; AR10 bit 5 stops panning below the split), horizontal pixel
+ * panning (AR13) and byte panning (CR8 bits 6:5). Not modelled: the overscan
+ * border (see docs/devices-vga.md).
  */
 import { Attr, AttrMode, Crtc, CrtcBits, DAC_ENTRIES, Gc, GcMode, ShiftMode } from './regs.js';
 import type { VgaRegs } from './regs.js';
@@ -109,56 +111,66 @@ export function renderVgaGraphics(regs: VgaRegs, vram: Uint8Array, blank: boolea
   const pal16 = new Uint8Array(16);
   for (let i = 0; i < 16; i++) pal16[i] = attrToDac(regs, i);
   const planeEnable = regs.attr[Attr.PLANE_ENABLE] & 0xf;
-  const start = vbeGeom ? vbeGeom.start : regs.startAddress;
+  const ar = regs.attr;
+  // CR8 bits 6:5 byte panning moves the start address by whole characters.
+  const start = vbeGeom ? vbeGeom.start : regs.startAddress + ((cr[Crtc.PRESET_ROW_SCAN] >> 5) & 3);
   const lineOffset = vbeGeom ? vbeGeom.lineOffset : regs.lineOffset;
   // VBE planar modes may use more than the VGA's 64 Ki plane offsets.
   const addrMask = vbeGeom ? 0x7fffffff : PLANE_OFFSET_MASK;
   // Row-scan substitution bit positions, in plane offsets: CPU address bit 13
   // is plane offset bit 12 when odd/even halves the addresses (word mode).
   const bankBit = cr[Crtc.MODE] & CrtcBits.MODE_BYTE ? 13 : 12;
+  // Split screen: after scan line `lineCompare` the display restarts at address 0.
+  const lineCompare = vbeGeom ? Infinity : regs.lineCompare;
+  // Horizontal pixel panning (AR13): 0-7 pixels (values 8-15 pan by 0); 256-colour modes pan in 2-pixel steps.
+  const panReg = ar[Attr.H_PANNING] & 0xf;
+  const panTop = vbeGeom || panReg > 7 ? 0 : is256 ? panReg >> 1 : panReg;
+  const panSplit = ar[Attr.MODE] & AttrMode.PIXEL_PANNING ? 0 : panTop;
+  const ppc = is256 ? 4 : 8;
+  // DAC indices of one line, one character more than shown so panning can shift in the next one.
+  const line = new Uint8Array((chars + 1) * ppc);
+  const dacMask = regs.dacMask;
   const vlen = vram.length;
   for (let y = 0; y < height; y++) {
-    const ly = Math.floor((y * repeat) / dbl);
+    const py = y * repeat;
+    const split = py > lineCompare;
+    const ly = Math.floor((split ? py - lineCompare - 1 : py) / dbl);
     const row = Math.floor(ly / msl);
     const rs = ly - row * msl;
-    let addr = start + row * lineOffset;
+    let addr = (split ? 0 : start) + row * lineOffset;
     if (cga1) addr = (addr & ~(1 << bankBit)) | ((rs & 1) << bankBit);
     if (cga2) addr = (addr & ~(1 << (bankBit + 1))) | (((rs >> 1) & 1) << (bankBit + 1));
-    let o = y * width * 4;
-    for (let c = 0; c < chars; c++) {
+    line.fill(0);
+    let x = 0;
+    for (let c = 0; c <= chars; c++, x += ppc) {
       const b = ((addr + c) & addrMask) * 4;
-      if (b + 3 >= vlen) {
-        o += (is256 ? 4 : 8) * 4;
-        continue;
-      }
+      if (b + 3 >= vlen) continue;
       const p0 = vram[b];
       const p1 = vram[b + 1];
       const p2 = vram[b + 2];
       const p3 = vram[b + 3];
       if (is256) {
-        putPixel(rgba, o, pal, p0 & regs.dacMask);
-        putPixel(rgba, o + 4, pal, p1 & regs.dacMask);
-        putPixel(rgba, o + 8, pal, p2 & regs.dacMask);
-        putPixel(rgba, o + 12, pal, p3 & regs.dacMask);
-        o += 16;
+        line[x] = p0 & dacMask;
+        line[x + 1] = p1 & dacMask;
+        line[x + 2] = p2 & dacMask;
+        line[x + 3] = p3 & dacMask;
       } else if (shift === ShiftMode.CGA4) {
         // Interleaved shift: planes 0/2 give pixels 0-3, planes 1/3 pixels 4-7, 2 bits each.
         for (let k = 0; k < 4; k++) {
-          const s = 6 - 2 * k;
-          const lo = ((p0 >> s) & 3) | (((p2 >> s) & 3) << 2);
-          const hi = ((p1 >> s) & 3) | (((p3 >> s) & 3) << 2);
-          putPixel(rgba, o + k * 4, pal, pal16[lo & planeEnable]);
-          putPixel(rgba, o + (k + 4) * 4, pal, pal16[hi & planeEnable]);
+          const sh = 6 - 2 * k;
+          line[x + k] = pal16[(((p0 >> sh) & 3) | (((p2 >> sh) & 3) << 2)) & planeEnable];
+          line[x + k + 4] = pal16[(((p1 >> sh) & 3) | (((p3 >> sh) & 3) << 2)) & planeEnable];
         }
-        o += 32;
       } else {
         for (let bit = 7; bit >= 0; bit--) {
           const idx = ((p0 >> bit) & 1) | (((p1 >> bit) & 1) << 1) | (((p2 >> bit) & 1) << 2) | (((p3 >> bit) & 1) << 3);
-          putPixel(rgba, o, pal, pal16[idx & planeEnable]);
-          o += 4;
+          line[x + 7 - bit] = pal16[idx & planeEnable];
         }
       }
     }
+    const pan = split ? panSplit : panTop;
+    let o = y * width * 4;
+    for (let i = 0; i < width; i++, o += 4) putPixel(rgba, o, pal, line[i + pan]);
   }
   return frame;
 }

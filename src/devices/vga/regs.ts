@@ -153,6 +153,7 @@ export const enum CrtcBits {
   /** CR11 bit 7: CR0-CR7 are write protected (CR7 bit 4 excepted). */
   PROTECT = 0x80,
   OVERFLOW_LINE_COMPARE8 = 0x10,
+  MSL_LINE_COMPARE9 = 0x40,
   OVERFLOW_VDE8 = 0x02,
   OVERFLOW_VDE9 = 0x40,
   MSL_DOUBLE_SCAN = 0x80,
@@ -183,6 +184,8 @@ export const enum AttrMode {
   MONO = 0x02,
   LINE_GRAPHICS = 0x04,
   BLINK = 0x08,
+  /** Pixel panning mode: panning applies only above the line-compare split. */
+  PIXEL_PANNING = 0x20,
   PIXEL_WIDTH_8 = 0x40,
   P54_SELECT = 0x80,
 }
@@ -497,6 +500,12 @@ export class VgaRegs {
     const c = this.crtc;
     const ovf = c[Crtc.OVERFLOW];
     return (c[Crtc.V_DISPLAY_END] | ((ovf & CrtcBits.OVERFLOW_VDE8) << 7) | ((ovf & CrtcBits.OVERFLOW_VDE9) << 3)) + 1;
+  }
+
+  /** Line compare (CR18 plus CR7 bit 4 and CR9 bit 6): the split-screen scan line. */
+  get lineCompare(): number {
+    const c = this.crtc;
+    return c[Crtc.LINE_COMPARE] | ((c[Crtc.OVERFLOW] & CrtcBits.OVERFLOW_LINE_COMPARE8) << 4) | ((c[Crtc.MAX_SCAN_LINE] & CrtcBits.MSL_LINE_COMPARE9) << 3);
   }
 
   /** CRTC start address (in character/word units of the compact plane layout). */

@@ -137,6 +137,32 @@ test('mode 12h: planar pixels through the attribute palette, 640x480', () => {
   assert.deepEqual(pixel(h.vga.renderPixels(), 0, 3), [255, 255, 0, 255]);
 });
 
+test('mode 12h: line-compare split screen, start address and pixel panning', () => {
+  const h = new VgaHarness();
+  h.setMode(MODE12);
+  h.dac(0x3f, 63, 63, 63);
+  h.writeb(0xa0000 + 80 * 0, 0x80); // memory line 0: pixel 0 white (colour 15 in all planes)
+  h.writeb(0xa0000 + 80 * 10, 0x10); // memory line 10: pixel 3 white
+  h.crtc(0x0c, (80 * 10) >> 8);
+  h.crtc(0x0d, (80 * 10) & 0xff); // display starts at memory line 10
+  h.crtc(0x18, 99); // split after scan line 99
+  h.crtc(0x07, 0x3e & ~0x10); // CR7 bit 4 stays writable under CR11 protection
+  h.crtc(0x09, 0x00);
+  let f = h.vga.renderPixels();
+  const white = [255, 255, 255, 255];
+  assert.deepEqual(pixel(f, 3, 0), white, 'top shows memory line 10');
+  assert.deepEqual(pixel(f, 0, 100), white, 'below the split shows memory line 0');
+  assert.deepEqual(pixel(f, 0, 99), [0, 0, 0, 255]);
+  h.attr(0x13, 3); // pan left by 3 pixels
+  f = h.vga.renderPixels();
+  assert.deepEqual(pixel(f, 0, 0), white);
+  assert.deepEqual(pixel(f, 0, 100), [0, 0, 0, 255], 'the split part pans too');
+  h.attr(0x10, 0x21); // pixel panning mode: no panning below the split
+  f = h.vga.renderPixels();
+  assert.deepEqual(pixel(f, 0, 0), white);
+  assert.deepEqual(pixel(f, 0, 100), white);
+});
+
 test('VBE: identification, capabilities and video memory size', () => {
   const h = new VgaHarness({ vramBytes: 16 * 1024 * 1024 });
   assert.equal(h.dispiRead(0), 0xb0c5);

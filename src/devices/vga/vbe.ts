@@ -233,8 +233,10 @@ export class BochsVbe {
       (v.crtc[Crtc.OVERFLOW] & ~(CrtcBits.OVERFLOW_VDE8 | CrtcBits.OVERFLOW_VDE9)) |
       ((vde >> 7) & CrtcBits.OVERFLOW_VDE8) |
       ((vde >> 3) & CrtcBits.OVERFLOW_VDE9);
+    // Line compare at its maximum (1023): no split screen.
     v.crtc[Crtc.LINE_COMPARE] = 0xff;
-    v.crtc[Crtc.MAX_SCAN_LINE] &= ~(CrtcBits.MSL_DOUBLE_SCAN | CrtcBits.MSL_MASK);
+    v.crtc[Crtc.OVERFLOW] |= CrtcBits.OVERFLOW_LINE_COMPARE8;
+    v.crtc[Crtc.MAX_SCAN_LINE] = (v.crtc[Crtc.MAX_SCAN_LINE] & ~(CrtcBits.MSL_DOUBLE_SCAN | CrtcBits.MSL_MASK)) | CrtcBits.MSL_LINE_COMPARE9;
     let shift: number;
     if (bpp === 4) {
       shift = ShiftMode.PLANAR16;
