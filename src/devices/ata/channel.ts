@@ -11,9 +11,10 @@
  * SeaBIOS and Linux's ata_piix driver are known to work with.
  *
  * Timing: a command sets BSY and completes after a short delay in guest time
- * (a Timer per drive); each PIO block after the first, and the end of an ATAPI
- * data chunk, also passes through BSY. Drivers see the BSY -> DRQ/INTRQ
- * sequence real drives produce, while boots stay fast.
+ * (a Timer per drive), and so do the packet of a PACKET command, each written
+ * PIO block and a DMA transfer. Drivers see the BSY -> DRQ/INTRQ sequence real
+ * drives produce, while boots stay fast. Later data-in blocks of a command
+ * (and the completion of an ATAPI data-in command) follow at once, as in QEMU.
  */
 import type { DmaView } from '../../bus/dma.js';
 import type { IrqLine } from '../../bus/irq.js';
@@ -287,20 +288,11 @@ export class IdeChannel {
       case Step.EXEC_COMMAND:
         this._exec(d, unit);
         return;
-      case Step.READ_NEXT:
-        this._ataReadBlock(d);
-        return;
       case Step.WRITE_BLOCK:
         this._ataWriteBlock(d);
         return;
       case Step.PACKET_EXEC:
         this._packetExec(d);
-        return;
-      case Step.ATAPI_NEXT:
-        this._atapiChunk(d);
-        return;
-      case Step.ATAPI_DONE:
-        this._atapiDone(d);
         return;
       case Step.DMA_RUN:
         this._runDma(unit);
@@ -742,9 +734,11 @@ export class IdeChannel {
         d.status = AtaStatus.DRDY | AtaStatus.DSC;
         return;
       case Xfer.ATA_READ:
+        // The next block is ready at once (as in QEMU): waiting here would cost
+        // a whole CPU slice per block when the board only stops at deadlines
+        // known at the slice start.
         if (d.xferRemain > 0) {
-          d.status = AtaStatus.BSY;
-          this._schedule(unit, Step.READ_NEXT);
+          this._ataReadBlock(d);
         } else {
           d.xfer = Xfer.NONE;
           d.status = AtaStatus.DRDY | AtaStatus.DSC;
@@ -759,8 +753,8 @@ export class IdeChannel {
         this._schedule(unit, Step.PACKET_EXEC);
         return;
       case Xfer.ATAPI_IN:
-        d.status = AtaStatus.BSY;
-        this._schedule(unit, d.dataPos < d.bufEnd || d.xferRemain > 0 ? Step.ATAPI_NEXT : Step.ATAPI_DONE);
+        // The next chunk, or the completion, follows at once (as in QEMU).
+        this._atapiChunk(d);
         return;
       default:
         return;

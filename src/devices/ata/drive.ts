@@ -44,12 +44,9 @@ export const enum Xfer {
 export const enum Step {
   NONE = 0,
   EXEC_COMMAND = 1,
-  READ_NEXT = 2,
-  WRITE_BLOCK = 3,
-  PACKET_EXEC = 4,
-  ATAPI_NEXT = 5,
-  ATAPI_DONE = 6,
-  DMA_RUN = 7,
+  WRITE_BLOCK = 2,
+  PACKET_EXEC = 3,
+  DMA_RUN = 4,
 }
 
 /** A drive position's configuration, given by the board. */
