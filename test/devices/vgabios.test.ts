@@ -168,6 +168,24 @@ test('SeaVGABIOS: init, text output, mode 13h and a VBE LFB mode', { skip: !exis
     assert.deepEqual([...g.rgba.subarray((20 * w + 11) * 4, (20 * w + 11) * 4 + 4)], [0, 0, 0, 255]);
   }
 
+  // CGA modes 4 (320x200x4) and 6 (640x200x2): odd/even banks at 0xB8000.
+  for (const [mode, w] of [
+    [0x04, 320],
+    [0x06, 640],
+  ]) {
+    r.exec([...movAx(mode), ...INT10, ...movAx(0x0c03), 0xb9, 10, 0, 0xba, 21, 0, ...INT10, ...HLT]);
+    g = r.vga.renderPixels();
+    assert.equal(g.width, w);
+    assert.equal(g.height, 200);
+    const s = r.vga.saveState().regs;
+    const colour = mode === 4 ? 3 : 1;
+    const dacIndex = s.attr[colour];
+    const rgb = [...s.dac.subarray(dacIndex * 3, dacIndex * 3 + 3)].map((v) => (v << 2) | (v >> 4));
+    assert.notDeepEqual(rgb, [0, 0, 0]);
+    assert.deepEqual([...g.rgba.subarray((21 * w + 10) * 4, (21 * w + 10) * 4 + 3)], rgb, `mode ${mode} pixel on an odd line`);
+    assert.deepEqual([...g.rgba.subarray((20 * w + 10) * 4, (20 * w + 10) * 4 + 3)], [0, 0, 0]);
+  }
+
   // Back to text mode: VBE off, text again.
   r.exec([...movAx(0x0003), ...INT10, ...HLT]);
   assert.equal(r.vga.displayMode(), 'text');
