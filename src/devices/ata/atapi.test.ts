@@ -220,3 +220,49 @@ test('DEVICE RESET on the packet device: signature, no interrupt', () => {
   assert.equal(h.inb(S + 7), 0);
   assert.deepEqual([h.inb(S + 4), h.inb(S + 5)], [0x14, 0xeb]);
 });
+
+test('state round trip: ATAPI chunk half read on one channel, DMA waiting for the start bit on the other', () => {
+  const make = () => {
+    const iso = new MemBlock(CD_SECTORS * 2048, true, pattern);
+    const hd = new MemBlock(64 * 1024, false, pattern);
+    return { h: setup([{ kind: 'disk', backend: hd }, null, { kind: 'cdrom', backend: iso }]), iso, hd };
+  };
+  const a = make();
+  sendPacket(a.h, S, 0, [0x28, 0, 0, 0, 0, 2, 0, 0, 2, 0], 2048);
+  const firstHalf = readData(a.h, S, 1024);
+  const dv = new DataView(a.h.ram.buffer);
+  dv.setUint32(0x1000, 0x8000, true);
+  dv.setUint16(0x1004, 1024, true);
+  dv.setUint16(0x1006, 0x8000, true);
+  a.h.outl(BM_BASE + 4, 0x1000);
+  a.h.outb(BM_BASE, 0x08);
+  a.h.outb(0x1f6, 0xe0);
+  a.h.outb(0x1f2, 2);
+  a.h.outb(0x1f3, 9);
+  a.h.outb(0x1f4, 0);
+  a.h.outb(0x1f5, 0);
+  a.h.outb(0x1f7, 0xc8);
+  a.h.step();
+  const saved = a.h.ide.saveState();
+  const b = make();
+  b.h.clock.advanceTo(a.h.clock.nowNs);
+  b.h.ram.set(a.h.ram);
+  b.h.ide.loadState(saved);
+  assert.deepEqual(b.h.ide.saveState(), saved);
+  const run = (x: ReturnType<typeof make>) => {
+    const endOfChunk = readData(x.h, S, 1024);
+    const rest = atapiReadAll(x.h, S);
+    x.h.outb(BM_BASE, 0x09);
+    x.h.step();
+    return { endOfChunk, rest: rest.data, chunks: rest.chunks, bm: x.h.inb(BM_BASE + 2), st: x.h.inb(0x1f7), mem: x.h.ram.slice(0x8000, 0x8400) };
+  };
+  const ra = run(a), rb = run(b);
+  assert.deepEqual(rb, ra);
+  assert.deepEqual(ra.chunks, [2048]);
+  assert.deepEqual(firstHalf, a.iso.data.subarray(2 * 2048, 2 * 2048 + 1024));
+  assert.deepEqual(ra.endOfChunk, a.iso.data.subarray(2 * 2048 + 1024, 3 * 2048));
+  assert.deepEqual(ra.rest, a.iso.data.subarray(3 * 2048, 4 * 2048));
+  assert.deepEqual(ra.mem, a.hd.data.subarray(9 * 512, 11 * 512));
+  assert.equal(ra.bm & 7, 0x04);
+  assert.deepEqual(b.h.ide.saveState(), a.h.ide.saveState());
+});
