@@ -422,6 +422,19 @@ test('bad PRD tables: outside memory sets Error; too short stops without IRQ; no
   assert.deepEqual(h.ram.subarray(0x4000, 0x4200), d.data.subarray(3 * 512, 4 * 512));
 });
 
+test('an all-zero PRD table is 64 KiB entries at address 0 without an end bit: the data lands at 0, Active stays set', () => {
+  const d = disk();
+  const h = setup([{ kind: 'disk', backend: d }]);
+  h.ram.fill(0, 0, 0x3000);
+  bmSetup(h, 0x2000, true);
+  ataCmd(h, 0xc8, 1, 2);
+  h.outb(BM_BASE, 0x09);
+  h.step();
+  assert.equal(h.inb(BM_BASE + 2) & 7, 0x05);
+  assert.deepEqual(h.ram.subarray(0, 1024), d.data.subarray(512, 1536));
+  assert.equal(h.inb(P + 7), DRDY | DSC);
+});
+
 test('bus-master block moves with setBusMasterBase and unmaps', () => {
   const h = setup([{ kind: 'disk', backend: disk() }]);
   h.outl(BM_BASE + 4, 0x12345677);
@@ -535,4 +548,50 @@ test('IdeController can be constructed with no drives at all', () => {
   const h = setup([]);
   assert.equal(h.inb(P + 7), 0);
   assert.ok(h.ide instanceof IdeController);
+});
+
+test('libata-style probe: devchk, soft reset, classify by signature and status, IDENTIFY, SET XFERMODE', () => {
+  const h = setup([{ kind: 'disk', backend: disk() }, null, { kind: 'cdrom', backend: null }, { kind: 'disk', backend: disk() }]);
+  const devchk = (base: number, dev: number) => {
+    h.outb(base + 6, 0xa0 | (dev << 4));
+    h.outb(base + 2, 0x55);
+    h.outb(base + 3, 0xaa);
+    h.outb(base + 2, 0xaa);
+    h.outb(base + 3, 0x55);
+    h.outb(base + 2, 0x55);
+    h.outb(base + 3, 0xaa);
+    return h.inb(base + 2) === 0x55 && h.inb(base + 3) === 0xaa;
+  };
+  const classify = (base: number, dev: number) => {
+    h.outb(base + 6, 0xa0 | (dev << 4));
+    const err = h.inb(base + 1);
+    const st = h.inb(base + 7);
+    const sig = (h.inb(base + 5) << 8) | h.inb(base + 4);
+    if (err !== 0 && err !== 1 && !(dev === 0 && err === 0x81)) return 'none';
+    if (sig === 0xeb14) return 'atapi';
+    return st === 0 ? 'none' : 'ata';
+  };
+  const kinds: string[] = [];
+  for (const [base, ctl] of [[P, PCTL], [S, SCTL]]) {
+    const present = [devchk(base, 0), devchk(base, 1)];
+    h.outb(ctl, 0x02 | 0x04);
+    h.step(10_000);
+    h.outb(ctl, 0x02);
+    h.step(150_000_000);
+    for (const dev of [0, 1]) kinds.push(present[dev] ? classify(base, dev) : 'none');
+  }
+  assert.deepEqual(kinds, ['ata', 'none', 'atapi', 'ata']);
+  // IDENTIFY and SET FEATURES XFER MODE on the secondary slave, interrupt driven.
+  h.outb(SCTL, 0x00);
+  h.outb(S + 6, 0xb0);
+  h.outb(S + 7, 0xec);
+  h.step();
+  assert.equal(h.irq15.level, 1);
+  assert.equal(h.inb(S + 7), DRDY | DSC | DRQ);
+  readData(h, S, 512);
+  h.outb(S + 1, 0x03);
+  h.outb(S + 2, 0x22);
+  h.outb(S + 7, 0xef);
+  h.step();
+  assert.equal(h.inb(S + 7), DRDY | DSC);
 });
