@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { VgaHarness, MODE3, MODE13 } from '../../../test/devices/vga-harness.js';
 import { StateError } from '../../state/state.js';
 import { STDVGA_PCI_IDS, stdVgaPciBars, StdVga, StdVgaConfigError } from './stdvga.js';
+import { StdVgaPci } from './pci.js';
 import { IoPorts } from '../../bus/ports.js';
 import { Clock } from '../../time/clock.js';
 
@@ -36,6 +37,33 @@ test('PCI identity and BARs are those of QEMU -vga std', () => {
   assert.equal(bars[1], null);
   assert.deepEqual(bars[2], { size: 4096 });
   assert.throws(() => new StdVga('v', new IoPorts(), new Clock(), { vramBytes: 3 * 1024 * 1024 }), StdVgaConfigError);
+});
+
+test('PCI function: configuration header, BAR sizing, BAR moves reach the device and the board', () => {
+  const h = new VgaHarness({ vramBytes: 16 * 1024 * 1024 });
+  const fn = new StdVgaPci('vga.pci', h.vga);
+  const moves: [number, number, number][] = [];
+  fn.onBarChange = (bar, addr, size) => moves.push([bar, addr, size]);
+  assert.equal(fn.readConfig(0x00, 4), 0x11111234);
+  assert.equal(fn.readConfig(0x08, 4), 0x03000002, 'class 03:00:00, revision 2');
+  fn.writeConfig(0x10, 0xffffffff, 4);
+  assert.equal(fn.readConfig(0x10, 4), 0xff000008, '16 MiB prefetchable memory');
+  fn.writeConfig(0x18, 0xffffffff, 4);
+  assert.equal(fn.readConfig(0x18, 4), 0xfffff000, '4 KiB memory');
+  assert.equal(fn.readConfig(0x30, 4), 0, 'no expansion ROM');
+  fn.writeConfig(0x10, 0xfd000000, 4);
+  fn.writeConfig(0x18, 0xfebf0000, 4);
+  assert.equal(h.vga.lfbBase, -1, 'no decode until memory space is enabled');
+  fn.writeConfig(0x04, 0x0002, 2);
+  assert.equal(h.vga.lfbBase, 0xfd000000);
+  assert.deepEqual(moves, [
+    [0, 0xfd000000, 16 * 1024 * 1024],
+    [2, 0xfebf0000, 4096],
+  ]);
+  assert.equal(h.vga.mmioBarHandlers.read16!(0xfebf0500), 0xb0c5);
+  fn.writeConfig(0x04, 0x0000, 2);
+  assert.equal(h.vga.lfbBase, -1);
+  assert.equal(h.vga.mmioBarHandlers.read8(0xfebf0400), 0xff);
 });
 
 test('MMIO BAR: VGA ports at 0x400, DISPI registers at 0x500, extended registers at 0x600', () => {

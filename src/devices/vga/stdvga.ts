@@ -14,8 +14,9 @@
  * Board wiring (the device never maps itself into memory):
  * - I/O ports are registered by the constructor.
  * - `mmioHandlers` serve the legacy window: phys.addMmio(0xA0000, 0x20000, vga.mmioHandlers).
- * - PCI: create a PciDevice with STDVGA_PCI_IDS and STDVGA_PCI_BARS and route
- *   its BAR changes to `onBarChange`. BAR0 is the linear framebuffer: either
+ * - PCI: attach `new StdVgaPci(id, vga)` (pci.ts) to the host bridge and set
+ *   its `onBarChange` hook to remap pages; it keeps this device told of BAR
+ *   moves (`onBarChange` here). BAR0 is the linear framebuffer: either
  *   map `vram` as RAM pages at the BAR address (fast; rendering reads `vram`
  *   directly so no write tracking is needed), or route it to `lfbHandlers`.
  *   BAR2 is the MMIO register block: route it to `mmioBarHandlers`.
