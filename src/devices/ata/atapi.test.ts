@@ -114,6 +114,12 @@ test('READ TOC format 0 in LBA and MSF, format 1 (session info)', () => {
   assert.deepEqual([...r.data], [0, 10, 1, 1, 0, 0x14, 1, 0, 0, 0, 0, 0]);
   r = pkt(h, [0x43, 0, 0, 0, 0, 0, 0, 0, 4, 0]); // allocation length cuts the reply
   assert.deepEqual([...r.data], [0, 18, 1, 1]);
+  r = pkt(h, [0x43, 0, 2, 0, 0, 0, 0, 0, 0xff, 0]); // full TOC: A0, A1, A2 (lead-out), track 1
+  assert.equal(r.data.length, 4 + 4 * 11);
+  assert.deepEqual([...r.data.subarray(0, 4)], [0, 46, 1, 1]);
+  assert.deepEqual([3, 14, 25, 36].map((o) => r.data[4 + o]), [0xa0, 0xa1, 0xa2, 1]);
+  assert.deepEqual([...r.data.subarray(4 + 22 + 8, 4 + 22 + 11)], [Math.floor(lead / 4500), Math.floor(lead / 75) % 60, lead % 75]);
+  assert.deepEqual([...r.data.subarray(4 + 33 + 8, 4 + 33 + 11)], [0, 2, 0]);
   pkt(h, [0x43, 0, 0, 0, 0, 0, 5, 0, 0x20, 0]);
   assert.deepEqual(sense(h), [5, 0x24, 0]);
 });

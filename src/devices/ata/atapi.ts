@@ -35,6 +35,11 @@ const CD_MAX_SECTORS = 80 * 60 * FRAMES_PER_SECOND;
 const TOC_CONTROL_DATA = 0x14;
 const TOC_CONTROL_LEADOUT = 0x16;
 const TOC_LEADOUT_TRACK = 0xaa;
+/** Full TOC (format 2): descriptor size and the POINT values for first track, last track, lead-out. */
+const TOC_FULL_DESCRIPTOR_BYTES = 11;
+const TOC_POINT_FIRST_TRACK = 0xa0;
+const TOC_POINT_LAST_TRACK = 0xa1;
+const TOC_POINT_LEADOUT = 0xa2;
 /** MMC profiles (GET CONFIGURATION). */
 const PROFILE_CDROM = 0x0008;
 const PROFILE_DVDROM = 0x0010;
@@ -105,11 +110,17 @@ function putAddress(b: Uint8Array, off: number, lba: number, msf: boolean): void
     put32(b, off, lba);
     return;
   }
-  const f = lba + MSF_PREGAP_FRAMES;
+  const [m, sec, f] = toMsf(lba);
   b[off] = 0;
-  b[off + 1] = Math.floor(f / (FRAMES_PER_SECOND * 60)) & 0xff;
-  b[off + 2] = Math.floor(f / FRAMES_PER_SECOND) % 60;
-  b[off + 3] = f % FRAMES_PER_SECOND;
+  b[off + 1] = m;
+  b[off + 2] = sec;
+  b[off + 3] = f;
+}
+
+/** Minute, second and frame of a logical block (MSF counts the 2-second pregap). */
+function toMsf(lba: number): [number, number, number] {
+  const f = lba + MSF_PREGAP_FRAMES;
+  return [Math.floor(f / (FRAMES_PER_SECOND * 60)) & 0xff, Math.floor(f / FRAMES_PER_SECOND) % 60, f % FRAMES_PER_SECOND];
 }
 
 /** Commands that still run while a UNIT ATTENTION is pending (SPC-3 5.9.7; MMC-4 4.1.6.1). */
@@ -304,6 +315,26 @@ function readToc(d: IdeDrive, cdb: Uint8Array): number {
     b[6] = 1; // first track of the last session
     putAddress(b, 8, 0, msf);
     len = 12;
+  } else if (format === 2) {
+    // Full TOC: Q sub-channel descriptors of the lead-in (MMC-4 6.26.3.4), 11 bytes each:
+    // session, ADR/control, TNO 0, POINT, MIN, SEC, FRAME, ZERO, PMIN, PSEC, PFRAME.
+    b[2] = 1; // first session
+    b[3] = 1; // last session
+    let p = 4;
+    const desc = (point: number, pmin: number, psec: number, pframe: number) => {
+      b[p] = 1;
+      b[p + 1] = TOC_CONTROL_DATA;
+      b[p + 3] = point;
+      b[p + 8] = pmin;
+      b[p + 9] = psec;
+      b[p + 10] = pframe;
+      p += TOC_FULL_DESCRIPTOR_BYTES;
+    };
+    desc(TOC_POINT_FIRST_TRACK, 1, 0x00, 0); // first track 1, disc type CD-DA/CD-ROM
+    desc(TOC_POINT_LAST_TRACK, 1, 0, 0); // last track 1
+    desc(TOC_POINT_LEADOUT, ...toMsf(d.totalSectors)); // lead-out start
+    desc(1, ...toMsf(0)); // track 1 start
+    len = p;
   } else {
     return checkCondition(d, SenseKey.ILLEGAL_REQUEST, Asc.INVALID_FIELD_IN_CDB);
   }
