@@ -402,12 +402,14 @@ export interface TestOutcome {
   qemuProblem?: string;
 }
 
-/** Runs one ROM in both emulators (in parallel) and compares. */
+/**
+ * Runs one ROM in QEMU, then in tsvm, and compares.  One emulator at a time:
+ * test/run.js runs two test files at once, so the machine never runs more
+ * than two emulators.
+ */
 export async function runRom(name: string, rom: string, opts: { qemuOnly?: boolean; tsvmTimeout?: number } = {}): Promise<TestOutcome> {
-  const [qemu, tsvm] = await Promise.all([
-    runQemu(rom),
-    opts.qemuOnly || !tsvmAvailable() ? Promise.resolve(undefined) : runTsvm(rom, opts.tsvmTimeout ?? 20),
-  ]);
+  const qemu = await runQemu(rom);
+  const tsvm = opts.qemuOnly || !tsvmAvailable() ? undefined : await runTsvm(rom, opts.tsvmTimeout ?? 20);
   const qemuStream = parseStream(qemu.output);
   const lines: string[] = [];
   const qemuLines: string[] = [];
