@@ -272,3 +272,23 @@ test('state round trip: ATAPI chunk half read on one channel, DMA waiting for th
   assert.equal(ra.bm & 7, 0x04);
   assert.deepEqual(b.h.ide.saveState(), a.h.ide.saveState());
 });
+
+test('32-bit data reads never run into the next chunk; the 2-byte tail goes by a 16-bit read', () => {
+  const { h, iso } = cdSetup();
+  sendPacket(h, S, 0, [0x28, 0, 0, 0, 0, 1, 0, 0, 1, 0], 1002);
+  const got: number[] = [];
+  for (;;) {
+    const st = h.inb(S + 7);
+    if (!(st & DRQ)) break;
+    const n = h.inb(S + 4) | (h.inb(S + 5) << 8);
+    for (let i = 0; i + 4 <= n; i += 4) {
+      const v = h.inl(S);
+      got.push(v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24);
+    }
+    if (n % 4) {
+      const w = h.inw(S);
+      got.push(w & 0xff, w >>> 8);
+    }
+  }
+  assert.deepEqual(new Uint8Array(got), iso.data.subarray(2048, 4096));
+});

@@ -710,17 +710,21 @@ export class IdeChannel {
     if (d.dataPos >= d.dataEnd) this._endPioBlock(d);
   }
 
+  /** A 32-bit access is two 16-bit transfers within the current block; with under 4 bytes left, only one. */
   private _readData32(): number {
     const d = this.drives[this.unit];
+    if (d.dataEnd - d.dataPos < 4) return this._readData16();
     const lo = this._readData16();
-    if (d.dataEnd - d.dataPos <= 0 || !(d.status & AtaStatus.DRQ)) return lo;
     return (lo | (this._readData16() << 16)) >>> 0;
   }
 
   private _writeData32(v: number): void {
     const d = this.drives[this.unit];
+    if (d.dataEnd - d.dataPos < 4) {
+      this._writeData16(v & 0xffff);
+      return;
+    }
     this._writeData16(v & 0xffff);
-    if (d.dataEnd - d.dataPos <= 0 || !(d.status & AtaStatus.DRQ)) return;
     this._writeData16((v >>> 16) & 0xffff);
   }
 
