@@ -595,3 +595,22 @@ test('libata-style probe: devchk, soft reset, classify by signature and status, 
   h.step();
   assert.equal(h.inb(S + 7), DRDY | DSC);
 });
+
+test('state completeness: every own field is saved, configuration, or transient', () => {
+  const h = setup([{ kind: 'disk', backend: disk() }]);
+  const ch = h.ide.channels[0];
+  const check = (obj: object, saved: object, notState: string[]) => {
+    for (const k of Object.keys(obj)) {
+      const name = k.replace(/^_/, '');
+      if (notState.includes(k)) continue;
+      assert.ok(k in saved || name in saved, `${obj.constructor.name}.${k} is neither saved nor declared transient`);
+    }
+  };
+  // Drive configuration comes from the board; the rest is state.
+  check(ch.drives[0], ch.drives[0].save(-1), ['backend', 'serial', 'model', 'totalSectors', 'cylinders', 'heads', 'sectors']);
+  // Channel: wiring, and the IRQ level derived from intrq and nIEN.
+  check(ch, ch.saveState(), ['id', 'cmdBase', 'ctlPort', 'drives', 'bm', '_irqLevel', '_timers', '_clock', '_irq']);
+  // Bus master: the PRD walk cursor lives only inside one transfer.
+  check(ch.bm, ch.bm.save(), ['onStart', '_dma', '_entry', '_addr', '_left', '_eot', '_prd']);
+  check(h.ide, h.ide.saveState(), ['id', 'channels', '_ports', '_bmOwner', '_bmBase']);
+});
