@@ -114,6 +114,41 @@ test('a file the user cannot write opens read-only with a warning', (t) => {
   }
 });
 
+/** A regular file this process cannot open for reading: mode 000, or as root a write-only sysfs attribute. */
+function unreadableFile(dir: string): string | null {
+  if (process.getuid?.() !== 0) {
+    const { path } = image(dir, 4096);
+    chmodSync(path, 0o000);
+    return path;
+  }
+  for (const sys of ['/sys/bus/pci/rescan', '/sys/kernel/mm/ksm/run']) {
+    try {
+      if (!statSync(sys).isFile()) continue;
+      closeSync(openSync(sys, 'r'));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EACCES') return sys;
+    }
+  }
+  return null;
+}
+
+test('an unreadable file is a clear UNREADABLE error (opened read-only only, never written)', (t) => {
+  const dir = tempDir();
+  try {
+    const path = unreadableFile(dir);
+    if (!path) {
+      t.skip('no unreadable regular file available');
+      return;
+    }
+    assert.throws(
+      () => openBlockFile(path, 'ro', '-cdrom'),
+      (e: unknown) => e instanceof BlockBackendError && e.code === 'UNREADABLE' && /-cdrom: cannot read .*permissions/.test(e.message),
+    );
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
+});
+
 test('clear errors: missing file, directory, empty file', () => {
   const dir = tempDir();
   try {
