@@ -23,6 +23,8 @@ import { Mc146818 } from '../devices/mc146818.js';
 import { Uart16550 } from '../devices/uart16550.js';
 import { Port92 } from '../devices/port92.js';
 import { I8042 } from '../devices/i8042.js';
+import { StdVga, STDVGA_DEFAULT_VRAM_BYTES } from '../devices/vga/stdvga.js';
+import { StdVgaPci } from '../devices/vga/pci.js';
 import { Ps2Keyboard } from '../devices/ps2kbd.js';
 import { Ps2Mouse } from '../devices/ps2mouse.js';
 import { FwCfg, FwCfgKey, e820Table, le16, le32, le64 } from '../devices/fwcfg.js';
@@ -98,6 +100,7 @@ export class Machine {
   rtc!: Mc146818;
   serial: Uart16550[] = [];
   kbc!: I8042;
+  vga!: StdVga;
   keyboard!: Ps2Keyboard;
   mouse!: Ps2Mouse;
   pci!: PciHost;
@@ -127,7 +130,7 @@ export class Machine {
     }
     if (!bios && !cfg.linux) throw new MachineConfigError('nothing to run: give firmware (-bios) or a kernel (-kernel)');
     const romBytes = bios ? Math.ceil(bios.length / 4096) * 4096 : 0;
-    this.mem = new PhysicalMemory(cfg.memoryBytes, romBytes);
+    this.mem = new PhysicalMemory(cfg.memoryBytes, romBytes + STDVGA_DEFAULT_VRAM_BYTES);
     this.io = new IoPorts();
     this.cpu = new Cpu(this.mem, this.io);
     this.cpu.fpu = new Fpu(this.cpu.fpuBus);
@@ -188,6 +191,27 @@ export class Machine {
     this.pm = this._add(new Piix4Pm('piix4-pm', io, clock, irq(9)));
     this.pm.onPowerOff = () => this.powerOff();
     this.pci.attach(1, 3, this.pm);
+
+    // VGA (QEMU's -vga std at 00:02.0): legacy window, MMIO BAR2, framebuffer BAR0 as plain memory
+    const vramHost = this.mem.reserve(STDVGA_DEFAULT_VRAM_BYTES);
+    this.vga = this._add(new StdVga('vga', io, clock, { vram: this.mem.mem.subarray(vramHost, vramHost + STDVGA_DEFAULT_VRAM_BYTES) }));
+    this.mem.addMmio(0xa0000, 0x20000, this.vga.mmioHandlers);
+    const vgaPci = this._add(new StdVgaPci('vga-pci', this.vga));
+    const mapped: [number, number][] = [
+      [-1, 0],
+      [-1, 0],
+      [-1, 0],
+    ];
+    vgaPci.onBarChange = (bar, addr, size) => {
+      if (bar !== 0 && bar !== 2) return;
+      const [oldAddr, oldSize] = mapped[bar];
+      if (oldAddr >= 0) this.mem.unmap(oldAddr, oldSize);
+      mapped[bar] = [addr, size];
+      if (addr < 0) return;
+      if (bar === 0) this.mem.mapHost(addr, vramHost, Math.min(size, STDVGA_DEFAULT_VRAM_BYTES), 0);
+      else this.mem.addMmio(addr, size, this.vga.mmioBarHandlers);
+    };
+    this.pci.attach(2, 0, vgaPci);
 
     // firmware configuration (what SeaBIOS learns the machine from)
     this.fwcfg = this._add(new FwCfg('fwcfg', io, new PhysicalMemoryDmaView(this.mem)));

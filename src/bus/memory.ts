@@ -75,6 +75,25 @@ export class PhysicalMemory {
     return host;
   }
 
+  /** Reserve zeroed host bytes (page multiple) without mapping them, e.g. a device's framebuffer. Returns the host offset. */
+  reserve(size: number): number {
+    size = Math.ceil(size / PAGE_SIZE) * PAGE_SIZE;
+    if (this._romTop + size > this.mem.length) throw new MemoryConfigError(`no room to reserve ${size} bytes of device memory`);
+    const host = this._romTop;
+    this._romTop += size;
+    return host;
+  }
+
+  /** Make physical [base, base+size) decode to nothing (reads all-ones, writes dropped). */
+  unmap(base: number, size: number): void {
+    for (let off = 0; off < size; off += PAGE_SIZE) {
+      const p = ((base + off) >>> PAGE_SHIFT) & 0xfffff;
+      this.pageMap[p] = PageFlag.SLOW;
+      this._mmioIndex[p] = -1;
+    }
+    this.onMapChange();
+  }
+
   /** Map physical [base, base+size) to host bytes at `host` with the given flags. */
   mapHost(base: number, host: number, size: number, flags: number): void {
     for (let off = 0; off < size; off += PAGE_SIZE) {
