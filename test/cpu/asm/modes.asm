@@ -64,6 +64,40 @@ TEST_BEGIN
   mov ax, 0x1000
   mov fs, ax
   mov gs, ax
+  ; ---- segment register moves in real mode
+  mov eax, 0xFFFFFFFF
+  mov ebx, 0xFFFFFFFF
+  mov eax, ds                          ; 32-bit destination: zero-extended (P6+)
+  mov bx, es
+  mov dword [0x60], 0xEEEEEEEE
+  mov [0x60], ds                       ; memory: always 16 bits
+  o32 mov [0x62], es                   ; still 16 bits
+  mov ecx, [0x60]
+  DUMP "mov r/m, sreg"
+  mov word [0x70], 0x1234
+  mov word [0x72], 0x2000
+  les si, [0x70]
+  lfs di, [0x70]
+  mov dword [0x74], 0x00018000
+  mov word [0x78], 0x0000
+  lss esp, [0x74]
+  mov edx, esp
+  mov esp, STACK_TOP
+  xor ax, ax
+  mov ss, ax
+  mov ax, [es:0x100]
+  DUMP "les/lfs/lss in real mode"
+  mov word [0x7A], 0x1000
+  mov es, [0x7A]
+  push word 0x2000
+  pop fs
+  push ds
+  pop gs
+  DUMP "mov/pop sreg in real mode"
+  mov ax, 0x1000
+  mov es, ax
+  mov fs, ax
+  mov gs, ax
   ; ---- LMSW cannot clear PE; CR0.ET stays set
   ENTER_PM16
   smsw ax

@@ -87,6 +87,37 @@ fillpat:
   TRY "ro inc wp=1", inc word [es:V1 + 0x2FFE]
   mov ebx, [es:V1 + 0x2014]
   DUMP "ro after fault"
+  ; read-modify-write forms on a read-only page: all write faults, even
+  ; CMPXCHG whose comparison fails and BT (read only) does not fault
+  mov eax, 0x77777777
+  mov ecx, 0x12345678
+  SETFLAGS 0x8D7
+  EXPECT ro1, M_NOARITH     ; QEMU 7.2 updates EFLAGS although CMPXCHG faults
+  cmpxchg [es:V1 + 0x2020], ecx
+  mov dword [ss:V_CONT], 0
+ro1:
+  DUMP "ro cmpxchg ne"
+  mov eax, [es:V1 + 0x2020]
+  SETFLAGS 0x8D7
+  EXPECT ro2, M_NOARITH
+  cmpxchg [es:V1 + 0x2020], ecx
+  mov dword [ss:V_CONT], 0
+ro2:
+  DUMP "ro cmpxchg eq"
+  SETFLAGS 0x8D7
+  TRY "ro xchg", xchg [es:V1 + 0x2024], ecx
+  SETFLAGS 0x002
+  TRY "ro bt", bt dword [es:V1 + 0x2024], 3
+  SETFLAGS 0x8D6
+  TRY "ro bts", bts dword [es:V1 + 0x2024], 3
+  SETFLAGS 0x002
+  TRY "ro xadd", xadd [es:V1 + 0x2028], ecx
+  SETFLAGS 0x002
+  TRY "ro add", add [es:V1 + 0x2028], ecx
+  SETFLAGS 0x002
+  TRY "ro inc", inc dword [es:V1 + 0x2028]
+  SETFLAGS 0x002
+  DUMPMEM "ro page after rmw", 0x32020, 16
   ; read-only PDE
   mov dword [es:PD_BASE + 4], PT1 | P_P | P_U
   mov eax, cr3
