@@ -9,6 +9,7 @@ import { PhysicalMemoryDmaView } from '../bus/dma.js';
 import type { IrqLine } from '../bus/irq.js';
 import { Cpu } from '../cpu/cpu.js';
 import { TripleFault } from '../cpu/fault.js';
+import { BLOCKS_DEFAULT } from '../cpu/jit.js';
 import { Fpu, type FpuState } from '../cpu/fpu.js';
 import { loadCpuState, saveCpuState, type CpuState } from '../cpu/state.js';
 import { Clock } from '../time/clock.js';
@@ -133,6 +134,7 @@ export class Machine {
     this.mem = new PhysicalMemory(cfg.memoryBytes, romBytes + STDVGA_DEFAULT_VRAM_BYTES);
     this.io = new IoPorts();
     this.cpu = new Cpu(this.mem, this.io);
+    this.cpu.useBlocks = BLOCKS_DEFAULT;
     this.cpu.fpu = new Fpu(this.cpu.fpuBus);
 
     if (bios) {
@@ -152,6 +154,11 @@ export class Machine {
     const { io, clock, cpu } = this;
     const ramSize = this.mem.ramSize;
 
+    clock.attachCounter(() => cpu.instructionCount(), NS_PER_INSTRUCTION);
+    // a device arming a timer before the end of the running slice ends the slice there
+    clock.onEarlierDeadline = () => {
+      cpu.stopRequested = true;
+    };
     this.pic = this._add(new I8259Pair('pic', { ports: io, onIntr: (level) => (cpu.intrLine = level) }));
     cpu.pic = { acknowledge: () => this.pic.acknowledge() };
     const irq = (n: number): IrqLine => this.pic.input(n);
@@ -308,9 +315,9 @@ export class Machine {
     const until = clock.nextDeadline();
     let n = budget;
     if (until !== Infinity) n = Math.max(1, Math.min(budget, Math.ceil((until - clock.nowNs) / NS_PER_INSTRUCTION)));
-    let done: number;
+    clock.horizonNs = clock.nowNs + n * NS_PER_INSTRUCTION;
     try {
-      done = cpu.run(n);
+      cpu.run(n);
     } catch (e) {
       if (e instanceof TripleFault) {
         this.tripleFaultChain = e.chain;
@@ -318,8 +325,10 @@ export class Machine {
         return this.stopReason;
       }
       throw e;
+    } finally {
+      clock.horizonNs = Infinity;
     }
-    clock.advanceTo(clock.nowNs + done * NS_PER_INSTRUCTION);
+    clock.runDue();
     if (cpu.stopRequested) {
       cpu.stopRequested = false;
       if (this._resetRequested) {

@@ -7,6 +7,7 @@ import { MemoryConfigError } from '../bus/memory.js';
 import { formatCpuState } from '../board/dump.js';
 import { openCharSink, type HostCharSink } from '../host/node/chardev.js';
 import { TerminalConsole } from '../host/node/console.js';
+import { TerminalScreen, typeTerminalBytes, writeScreendump } from '../host/node/textscreen.js';
 import { runMonitorCommand } from './monitor.js';
 import { formatHelp, parseOptions, UsageError, type OptionSpec, type Parsed } from './options.js';
 import { buildDefaultImage, findDefaultImage, ImageError } from '../vmm/image.js';
@@ -23,6 +24,8 @@ export const RUN_OPTIONS: OptionSpec[] = [
   { name: 'initrd', value: 'FILE', help: 'initial ramdisk for -kernel' },
   { name: 'append', value: 'CMDLINE', help: 'kernel command line for -kernel' },
   { name: 'serial', value: 'DEV', help: 'COM1: stdio, file:PATH or none (default stdio)' },
+  { name: 'display', value: 'TYPE', help: 'none (default), or curses: the VGA text screen drawn in this terminal, keys typed to the PS/2 keyboard' },
+  { name: 'screendump', value: 'PATH', help: 'when the VM stops, write the screen to PATH: a PNG image if it ends in .png, else the text rows' },
   { name: 'nographic', value: null, help: 'no display; serial port and monitor on the terminal (Ctrl-A X quits, Ctrl-A C monitor)' },
   { name: 'debugcon', value: 'DEV', help: "the debug console (ports 0xE9 and 0x402, where SeaBIOS logs): stdio, file:PATH or none" },
   { name: 'postcodes', value: 'DEV', help: 'where POST codes written to port 0x80 go, one hex code per line' },
@@ -140,7 +143,13 @@ async function runWith(opts: Parsed, defaultGuest: boolean): Promise<number> {
     sinks.push(s);
     return s;
   };
-  const serialSpec = one('serial') ?? 'stdio';
+  const display = one('display') ?? 'none';
+  if (display !== 'none' && display !== 'curses') throw new UsageError(`run: -display '${display}' is not known; use none or curses`);
+  if (display === 'curses' && opts.has('nographic')) throw new UsageError('run: -display curses and -nographic contradict each other; pick one');
+  const curses = display === 'curses';
+  const serialSpec = one('serial') ?? (curses ? 'none' : 'stdio');
+  if (curses && serialSpec === 'stdio') throw new UsageError('run: -display curses uses the terminal; send -serial to a file (file:PATH) or none');
+  const screendump = one('screendump');
   const serial = open('serial', serialSpec);
   cfg.serial = [serial];
   cfg.debugcon = open('debugcon');
@@ -156,10 +165,11 @@ async function runWith(opts: Parsed, defaultGuest: boolean): Promise<number> {
 
   // the terminal: serial input from stdin, Ctrl-A escapes, the monitor
   let quit = false;
-  const interactive = serialSpec === 'stdio';
+  const interactive = serialSpec === 'stdio' || curses;
+  const screen = curses ? new TerminalScreen() : null;
   const term = interactive
     ? new TerminalConsole({
-        toGuest: (b) => machine.serial[0].receive(b),
+        toGuest: (b) => (curses ? typeTerminalBytes(machine.keyboard, b) : machine.serial[0].receive(b)),
         quit: () => (quit = true),
         monitorLine: (line) => {
           const r = runMonitorCommand(machine, line);
@@ -198,6 +208,9 @@ async function runWith(opts: Parsed, defaultGuest: boolean): Promise<number> {
         if (machine.cpu.halted && machine.clock.nowNs - startNs > (Date.now() - start) * 1e6 + MAX_AHEAD_NS) break;
       }
       for (const s of sinks) s.flush();
+      if (screen && !term?.inMonitor) {
+        if (machine.vga.displayMode() === 'text') screen.draw(machine.vga.renderText());
+      }
       if (quit) {
         reason = 'quit';
         break;
@@ -215,14 +228,16 @@ async function runWith(opts: Parsed, defaultGuest: boolean): Promise<number> {
         reason = 'timeout';
         break;
       }
-      if (!guestSpoke && !status.silent) status.show(`booting ${bootLabel} ... ${(wall / 1000).toFixed(1)} s  (Ctrl-A X quits)`);
+      if (!guestSpoke && !curses && !status.silent) status.show(`booting ${bootLabel} ... ${(wall / 1000).toFixed(1)} s  (Ctrl-A X quits)`);
       // pace an idle guest to wall time; yield to the event loop for input either way
       const aheadMs = (machine.clock.nowNs - startNs) / 1e6 - (Date.now() - start);
       await new Promise((r) => setTimeout(r, aheadMs > 1 ? Math.min(aheadMs, 50) : 0));
     }
   } finally {
     term?.stop();
+    screen?.close();
     status.clear();
+    if (screendump) writeScreendump(screendump, machine.vga);
     for (const s of sinks) s.close();
   }
   switch (reason) {

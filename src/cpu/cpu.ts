@@ -16,6 +16,7 @@ import { OPS } from './ops/index.js';
 import { deliverInterrupt } from './interrupts.js';
 import { codeBreakpoint, DR6, takeDebugTrap } from './debug.js';
 import type { FpuBus, FpuUnit } from './fpu-api.js';
+import { BlockCache, compileBlock } from './jit.js';
 
 /** Parity of each byte value (PF is set when the low byte has an even number of ones). */
 const PARITY = new Uint8Array(256);
@@ -128,7 +129,18 @@ export class Cpu {
   private _tlbOverflow = false;
   /** Masks that a TLB entry is tested against: the result must equal Tlb.VALID. */
   tlbReadMask = Tlb.VALID;
-  tlbWriteMask = Tlb.VALID | Tlb.NO_WRITE_SUPER;
+  tlbWriteMask = Tlb.VALID | Tlb.NO_WRITE_SUPER | Tlb.CODE;
+  /**
+   * Fetch window: EIP values in [fetchLo, fetchHi) lie on one readable RAM page
+   * whose host offset is `eip + fetchAdj`, so a fetch is one compare and one
+   * load. Emptied (fetchHi = 0) whenever the TLB, CS, CPL or the IP width changes.
+   */
+  fetchLo = 0;
+  fetchHi = 0;
+  fetchAdj = 0;
+  /** Run compiled basic blocks (jit.ts) where possible; off, every instruction goes through the interpreter loop. */
+  useBlocks = false;
+  readonly blocks: BlockCache;
 
   // ---- interrupts and run state ----------------------------------------
   readonly fault = new CpuFault();
@@ -171,6 +183,8 @@ export class Cpu {
     this.mem32 = mem.mem32;
     this.io = io;
     mem.onMapChange = () => this.flushTlb(true);
+    this.blocks = new BlockCache(mem.codePages);
+    mem.onCodeWrite = (hp) => this.blocks.pageWritten(hp);
     const cpu = this;
     this.fpuBus = {
       read8: (a) => cpu.rd8(a),
@@ -228,6 +242,7 @@ export class Cpu {
     if (this.fpu) this.fpu.reset();
     this.updateModes();
     this.flushTlb(true);
+    this.blocks.clear();
   }
 
   // ======================================================================
@@ -243,6 +258,7 @@ export class Cpu {
     this.stack32 = (this.segAttr[Seg.SS] & Attr.DB) !== 0;
     this.ssMask = this.stack32 ? -1 : 0xffff;
     this.updateTlbMasks();
+    this.fetchHi = 0;
   }
 
   setCpl(cpl: number): void {
@@ -251,12 +267,13 @@ export class Cpu {
   }
 
   updateTlbMasks(): void {
+    this.fetchHi = 0;
     if (this.cpl === 3) {
       this.tlbReadMask = Tlb.VALID | Tlb.NO_USER;
-      this.tlbWriteMask = Tlb.VALID | Tlb.NO_USER | Tlb.NO_WRITE_USER;
+      this.tlbWriteMask = Tlb.VALID | Tlb.NO_USER | Tlb.NO_WRITE_USER | Tlb.CODE;
     } else {
       this.tlbReadMask = Tlb.VALID;
-      this.tlbWriteMask = Tlb.VALID | Tlb.NO_WRITE_SUPER;
+      this.tlbWriteMask = Tlb.VALID | Tlb.NO_WRITE_SUPER | Tlb.CODE;
     }
   }
 
@@ -264,6 +281,7 @@ export class Cpu {
   loadSegReal(seg: number, sel: number): void {
     this.sreg[seg] = sel;
     this.segBase[seg] = sel << 4;
+    if (seg === Seg.CS) this.fetchHi = 0;
     if (this.vm86) {
       this.segLimit[seg] = 0xffff;
       this.segAttr[seg] = Attr.P | Attr.S | Attr.RW | Attr.ACCESSED | 0x60 | (seg === Seg.CS ? Attr.CODE : 0);
@@ -467,6 +485,7 @@ export class Cpu {
   /** Flush the TLB; global pages survive unless `all`. */
   flushTlb(all: boolean): void {
     const tlb = this.tlb;
+    this.fetchHi = 0;
     if (this._tlbOverflow) {
       tlb.fill(0);
       this._tlbCount = 0;
@@ -486,9 +505,11 @@ export class Cpu {
   /** INVLPG: drop one page's translation. */
   invalidatePage(lin: number): void {
     this.tlb[lin >>> 12] = 0;
+    this.fetchHi = 0;
   }
 
   private _tlbSet(page: number, entry: number): void {
+    this.fetchHi = 0;
     if (this.tlb[page] === 0) {
       if (this._tlbCount < TLB_LIST_SIZE) this._tlbList[this._tlbCount++] = page;
       else this._tlbOverflow = true;
@@ -504,8 +525,10 @@ export class Cpu {
 
   private _physWrite32(phys: number, v: number): void {
     const h = this.mem.hostOffset(phys);
-    if (h >= 0 && (h & 3) === 0) this.mem32[h >> 2] = v;
-    else this.mem.write32(phys, v);
+    if (h >= 0 && (h & 3) === 0) {
+      if (this.mem.codePages[h >>> 12] !== 0) this.blocks.pageWritten(h >>> 12);
+      this.mem32[h >> 2] = v;
+    } else this.mem.write32(phys, v);
   }
 
   /**
@@ -568,6 +591,7 @@ export class Cpu {
     const pm = this.mem.pageMap[(phys >>> 12) & 0xfffff];
     if ((pm & PageFlag.SLOW) === 0) {
       if (pm & PageFlag.READONLY) flags |= Tlb.NO_WRITE_SUPER | Tlb.NO_WRITE_USER;
+      if (this.mem.codePages[pm >>> 12] !== 0) flags |= Tlb.CODE;
       this._tlbSet(lin >>> 12, ((pm & ~0xfff) ^ (lin & ~0xfff)) | flags);
     }
     return phys;
@@ -742,19 +766,56 @@ export class Cpu {
 
   fetch8(): number {
     const eip = this.eip;
+    if (eip >= this.fetchLo && eip < this.fetchHi) {
+      this.eip = eip + 1;
+      return this.mem8[(eip + this.fetchAdj) | 0];
+    }
+    return this._fetch8Slow();
+  }
+
+  /** Fetch through the TLB, then open the fetch window on the page if it is readable RAM. */
+  private _fetch8Slow(): number {
+    const eip = this.eip;
     const lin = (this.segBase[Seg.CS] + eip) | 0;
-    const e = this.tlb[lin >>> 12];
+    let e = this.tlb[lin >>> 12];
+    let v: number;
+    if ((e & this.tlbReadMask) === Tlb.VALID) v = this.mem8[(e & ~0xfff) ^ lin];
+    else {
+      v = this.mem.read8(this.translate(lin, false, this.cpl === 3));
+      e = this.tlb[lin >>> 12];
+    }
     this.eip = (eip + 1) & this.ipMask;
-    if ((e & this.tlbReadMask) === Tlb.VALID) return this.mem8[(e & ~0xfff) ^ lin];
-    return this.mem.read8(this.translate(lin, false, this.cpl === 3));
+    if ((e & this.tlbReadMask) === Tlb.VALID) {
+      // window = the EIPs on this page, kept below the wrap point of EIP so `eip + 1` needs no mask
+      const lo = eip - (lin & 0xfff);
+      const hi = lo + 0x1000;
+      const top = this.ipMask === 0xffff ? 0xffff : 0x7fffffff;
+      this.fetchLo = lo < -0x80000000 ? -0x80000000 : lo;
+      this.fetchHi = hi > top ? top : hi;
+      this.fetchAdj = (((e & ~0xfff) ^ lin) - eip) | 0;
+    }
+    return v;
   }
 
   fetch16(): number {
+    const eip = this.eip;
+    if (eip >= this.fetchLo && eip + 1 < this.fetchHi) {
+      this.eip = eip + 2;
+      const h = (eip + this.fetchAdj) | 0;
+      return this.mem8[h] | (this.mem8[h + 1] << 8);
+    }
     const lo = this.fetch8();
     return lo | (this.fetch8() << 8);
   }
 
   fetch32(): number {
+    const eip = this.eip;
+    if (eip >= this.fetchLo && eip + 3 < this.fetchHi) {
+      this.eip = eip + 4;
+      const h = (eip + this.fetchAdj) | 0;
+      const m = this.mem8;
+      return m[h] | (m[h + 1] << 8) | (m[h + 2] << 16) | (m[h + 3] << 24);
+    }
     const lo = this.fetch16();
     return lo | (this.fetch16() << 16);
   }
@@ -1004,6 +1065,11 @@ export class Cpu {
     return n;
   }
 
+  /** Instructions executed since reset, exact even in the middle of run(). */
+  instructionCount(): number {
+    return this.instructionsRun + (this._leftAtStart - this.left);
+  }
+
   /** The time-stamp counter now (one tick per instruction). */
   readTsc(): number {
     return this.tscOffset + this.instructionsRun + (this._leftAtStart - this.left);
@@ -1015,9 +1081,14 @@ export class Cpu {
 
   private _loop(): void {
     const ops = OPS;
+    const blocks = this.useBlocks;
     while (this.left > 0) {
       if (this.intrLine || this.nmiPending || this.inhibitIrq || (this.flags & (F.TF | F.RF)) !== 0 || this.debugActive) {
         if (this._slowStep()) return;
+        continue;
+      }
+      if (blocks && this._runBlock()) {
+        if (this.stopRequested) return;
         continue;
       }
       this.instrStart = this.eip;
@@ -1031,6 +1102,76 @@ export class Cpu {
       ops[op | (this.o32 ? 0x100 : 0)](this);
       this.left--;
       if (this.halted || this.stopRequested) return;
+    }
+  }
+
+  /**
+   * Run the compiled block at CS:EIP if there is one (and `left` covers it);
+   * count entries to addresses without one and compile past the threshold.
+   * Returns true when a block ran.
+   */
+  private _runBlock(): boolean {
+    const eip = this.eip;
+    const lin = (this.segBase[Seg.CS] + eip) | 0;
+    const e = this.tlb[lin >>> 12];
+    if ((e & this.tlbReadMask) !== Tlb.VALID) return false;
+    const host = (e & ~0xfff) ^ lin;
+    const bc = this.blocks;
+    const i = BlockCache.index(host, eip);
+    const mode = this.code32 ? 1 : 0;
+    const gen = bc.pageGen[host >>> 12];
+    if (bc.keyHost[i] === host && bc.keyEip[i] === eip && bc.keyMode[i] === mode && bc.gen[i] === gen) {
+      const n = bc.count[i];
+      if (n > 0) {
+        if (this.left < n) return false;
+        bc.fns[i](this);
+        return true;
+      }
+      if (n < 0 || ++bc.hits[i] < bc.threshold) return false;
+    } else {
+      bc.keyHost[i] = host;
+      bc.keyEip[i] = eip;
+      bc.keyMode[i] = mode;
+      bc.gen[i] = gen;
+      bc.count[i] = 0;
+      bc.hits[i] = 1;
+      if (bc.threshold > 1) return false;
+    }
+    return this._compileBlock(i, host, eip);
+  }
+
+  private _compileBlock(i: number, host: number, eip: number): boolean {
+    const bc = this.blocks;
+    const b = compileBlock(this.mem8, host, eip, this.code32, bc.pageGen);
+    if (b === null) {
+      bc.count[i] = -1;
+      return false;
+    }
+    bc.count[i] = b.count;
+    bc.fns[i] = b.fn;
+    bc.compiled++;
+    const hp = host >>> 12;
+    if (bc.codePages[hp] === 0) {
+      bc.codePages[hp] = 1;
+      this._markCodePage(hp);
+    }
+    if (this.left < b.count) return false;
+    b.fn(this);
+    return true;
+  }
+
+  /** Set Tlb.CODE in the TLB entries that map host page `hp`, so writes through them invalidate its blocks. */
+  private _markCodePage(hp: number): void {
+    if (this._tlbOverflow) {
+      this.flushTlb(true);
+      return;
+    }
+    const tlb = this.tlb;
+    const list = this._tlbList;
+    for (let k = 0; k < this._tlbCount; k++) {
+      const p = list[k];
+      const e = tlb[p];
+      if (e !== 0 && (e ^ (p << 12)) >>> 12 === hp) tlb[p] = e | Tlb.CODE;
     }
   }
 

@@ -20,9 +20,32 @@ export class Timer {
 }
 
 export class Clock {
-  /** Guest time in ns (float64: exact to the ns for 104 days). */
-  nowNs = 0;
+  private _baseNs = 0;
+  private _baseCount = 0;
+  private _counter: () => number = () => 0;
+  private _nsPerCount = 0;
+  /** Called when a timer is armed earlier than `horizonNs` (the board ends its slice early). */
+  onEarlierDeadline: () => void = () => {};
+  /** The end of the time the board is currently running up to (Infinity when idle). */
+  horizonNs = Infinity;
   private readonly _timers: Timer[] = [];
+
+  /**
+   * Guest time in ns (float64: exact to the ns for 104 days). Between slice
+   * boundaries it advances with the execution counter the board attached, so a
+   * device reading it mid-slice sees time move instruction by instruction.
+   */
+  get nowNs(): number {
+    return this._baseNs + (this._counter() - this._baseCount) * this._nsPerCount;
+  }
+
+  /** Let time advance with `counter` (e.g. instructions executed), `nsPerCount` ns per step. */
+  attachCounter(counter: () => number, nsPerCount: number): void {
+    this._baseNs = this.nowNs;
+    this._counter = counter;
+    this._nsPerCount = nsPerCount;
+    this._baseCount = counter();
+  }
 
   /** Create a timer (disarmed). Devices create theirs once, at construction. */
   timer(name: string, cb: TimerCallback): Timer {
@@ -33,6 +56,7 @@ export class Clock {
 
   arm(t: Timer, deadlineNs: number): void {
     t.deadlineNs = deadlineNs;
+    if (deadlineNs < this.horizonNs) this.onEarlierDeadline();
   }
 
   disarm(t: Timer): void {
@@ -46,17 +70,27 @@ export class Clock {
     return d;
   }
 
-  /** Advance to `ns` (never backwards) and run every timer whose deadline has passed, in deadline order. */
+  /** Advance to `ns` (never backwards; idle time) and run every timer whose deadline has passed. */
   advanceTo(ns: number): void {
-    if (ns > this.nowNs) this.nowNs = ns;
+    const now = this.nowNs;
+    if (ns > now) {
+      this._baseNs = ns;
+      this._baseCount = this._counter();
+    }
+    this.runDue();
+  }
+
+  /** Run every timer whose deadline has passed, in deadline order. */
+  runDue(): void {
     for (;;) {
+      const now = this.nowNs;
       let due: Timer | null = null;
       for (const t of this._timers) {
-        if (t.deadlineNs >= 0 && t.deadlineNs <= this.nowNs && (due === null || t.deadlineNs < due.deadlineNs)) due = t;
+        if (t.deadlineNs >= 0 && t.deadlineNs <= now && (due === null || t.deadlineNs < due.deadlineNs)) due = t;
       }
       if (due === null) return;
       due.deadlineNs = -1;
-      due.callback(this.nowNs);
+      due.callback(now);
     }
   }
 
@@ -65,6 +99,7 @@ export class Clock {
   }
 
   loadState(s: { nowNs: number }): void {
-    this.nowNs = s.nowNs;
+    this._baseNs = s.nowNs;
+    this._baseCount = this._counter();
   }
 }
