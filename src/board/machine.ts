@@ -14,7 +14,8 @@ import { Fpu, type FpuState } from '../cpu/fpu.js';
 import { loadCpuState, saveCpuState, type CpuState } from '../cpu/state.js';
 import { Clock } from '../time/clock.js';
 import { StateError } from '../state/state.js';
-import type { CharSink } from '../devices/backends.js';
+import type { BlockBackend, CharSink } from '../devices/backends.js';
+import { IdeController } from '../devices/ata/ide.js';
 import { DebugCon } from '../devices/debugcon.js';
 import { PostCodePort } from '../devices/postcode.js';
 import { I8259Pair } from '../devices/i8259.js';
@@ -53,8 +54,12 @@ export interface MachineConfig {
   serial?: (CharSink | undefined)[];
   /** RTC time at power-on, seconds since 1970 (default: a fixed date, for reproducible runs). */
   rtcEpochSec?: number;
-  /** Boot device order for the firmware: 'c' hard disk, 'd' CD-ROM. */
+  /** Boot device order for the firmware: 'c' hard disk, 'd' CD-ROM (default 'cd'). */
   boot?: string;
+  /** IDE primary master and slave disks (-hda, -hdb) and the CD-ROM on the secondary master (-cdrom). */
+  hda?: BlockBackend;
+  hdb?: BlockBackend;
+  cdrom?: BlockBackend;
 }
 
 export class MachineConfigError extends Error {}
@@ -102,6 +107,7 @@ export class Machine {
   serial: Uart16550[] = [];
   kbc!: I8042;
   vga!: StdVga;
+  ide!: IdeController;
   keyboard!: Ps2Keyboard;
   mouse!: Ps2Mouse;
   pci!: PciHost;
@@ -194,7 +200,25 @@ export class Machine {
     this.southBridge.onReset = () => this.requestReset();
     this.pci.attach(1, 0, this.southBridge);
     this.pci.setPirqRouter(this.southBridge);
-    this.pci.attach(1, 1, this._add(new Piix3Ide('piix3-ide')));
+    this.ide = this._add(
+      new IdeController('ide', {
+        ports: io,
+        clock,
+        irqs: [irq(14), irq(15)],
+        dma: new PhysicalMemoryDmaView(this.mem),
+        drives: [
+          cfg.hda ? { kind: 'disk', backend: cfg.hda } : null,
+          cfg.hdb ? { kind: 'disk', backend: cfg.hdb } : null,
+          { kind: 'cdrom', backend: cfg.cdrom ?? null },
+          null,
+        ],
+      }),
+    );
+    const ideFn = this._add(new Piix3Ide('piix3-ide'));
+    ideFn.onBarChange = (bar, addr) => {
+      if (bar === 4) this.ide.setBusMasterBase(addr);
+    };
+    this.pci.attach(1, 1, ideFn);
     this.pm = this._add(new Piix4Pm('piix4-pm', io, clock, irq(9)));
     this.pm.onPowerOff = () => this.powerOff();
     this.pci.attach(1, 3, this.pm);

@@ -12,6 +12,7 @@ import { runMonitorCommand } from './monitor.js';
 import { formatHelp, parseOptions, UsageError, type OptionSpec, type Parsed } from './options.js';
 import { buildDefaultImage, findDefaultImage, ImageError } from '../vmm/image.js';
 import { StatusLine } from './status.js';
+import { BlockBackendError, openBlockFile, type OpenedBlock } from '../host/node/block.js';
 
 export const SEABIOS_DIR = '/usr/share/seabios';
 export const DEFAULT_BIOS = `${SEABIOS_DIR}/bios-256k.bin`;
@@ -23,6 +24,11 @@ export const RUN_OPTIONS: OptionSpec[] = [
   { name: 'kernel', value: 'FILE', help: 'boot this Linux bzImage directly (32-bit boot protocol; no firmware unless -bios is also given)' },
   { name: 'initrd', value: 'FILE', help: 'initial ramdisk for -kernel' },
   { name: 'append', value: 'CMDLINE', help: 'kernel command line for -kernel' },
+  { name: 'hda', value: 'FILE', help: 'raw disk image as the primary IDE master (opened read-write)' },
+  { name: 'hdb', value: 'FILE', help: 'raw disk image as the primary IDE slave' },
+  { name: 'cdrom', value: 'FILE', help: 'ISO image in the ATAPI CD-ROM drive (secondary master)' },
+  { name: 'boot', value: 'ORDER', help: "firmware boot order: c (hard disk), d (CD-ROM), e.g. 'd' or 'cd' (default cd)" },
+  { name: 'snapshot', value: null, help: 'open disk images read-only and keep the guest\'s writes aside, discarded at exit' },
   { name: 'serial', value: 'DEV', help: 'COM1: stdio, file:PATH or none (default stdio)' },
   { name: 'display', value: 'TYPE', help: 'none (default), or curses: the VGA text screen drawn in this terminal, keys typed to the PS/2 keyboard' },
   { name: 'screendump', value: 'PATH', help: 'when the VM stops, write the screen to PATH: a PNG image if it ends in .png, else the text rows' },
@@ -78,7 +84,7 @@ export async function runCommand(args: string[]): Promise<number> {
     process.stdout.write(formatHelp(USAGE, RUN_OPTIONS));
     return 0;
   }
-  const useDefaultGuest = !opts.has('kernel') && !opts.has('bios');
+  const useDefaultGuest = !opts.has('kernel') && !opts.has('bios') && !opts.has('hda') && !opts.has('hdb') && !opts.has('cdrom');
   return runWith(opts, useDefaultGuest);
 }
 
@@ -134,6 +140,27 @@ async function runWith(opts: Parsed, defaultGuest: boolean): Promise<number> {
     }
     if (!bios && !kernel) cfg.vgaBios = seabiosFile(DEFAULT_VGA_BIOS, 'the VGA BIOS');
   }
+
+  const boot = one('boot');
+  if (boot !== undefined && !/^[acd]+$/.test(boot)) throw new UsageError(`run: -boot '${boot}' is not a boot order; use letters c (hard disk) and d (CD-ROM), e.g. -boot d`);
+  cfg.boot = boot ?? 'cd';
+  const disks: OpenedBlock[] = [];
+  const openDisk = (name: 'hda' | 'hdb' | 'cdrom') => {
+    const path = one(name);
+    if (path === undefined) return undefined;
+    try {
+      const d = openBlockFile(path, opts.has('snapshot') ? 'snapshot' : name === 'cdrom' ? 'ro' : 'rw', `-${name}`);
+      if (d.warning) process.stderr.write(`tsvm: ${d.warning}\n`);
+      disks.push(d);
+      return d.backend;
+    } catch (e) {
+      if (e instanceof BlockBackendError) throw new UsageError(`run: ${e.message}`);
+      throw e;
+    }
+  };
+  cfg.hda = openDisk('hda');
+  cfg.hdb = openDisk('hdb');
+  cfg.cdrom = openDisk('cdrom');
 
   const sinks: HostCharSink[] = [];
   const open = (name: string, spec?: string) => {
@@ -239,6 +266,7 @@ async function runWith(opts: Parsed, defaultGuest: boolean): Promise<number> {
     status.clear();
     if (screendump) writeScreendump(screendump, machine.vga);
     for (const s of sinks) s.close();
+    for (const d of disks) d.close();
   }
   switch (reason) {
     case 'triple-fault':
