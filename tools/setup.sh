@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 need=()
 command -v nasm >/dev/null 2>&1 || need+=(nasm)
 command -v qemu-system-i386 >/dev/null 2>&1 || need+=(qemu-system-x86)
+command -v xz >/dev/null 2>&1 || need+=(xz-utils)
+[ -f /usr/share/seabios/bios-256k.bin ] || need+=(seabios)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; else
     echo "tsvm setup: please install these Debian packages as root: apt-get install -y ${need[*]}" >&2

@@ -52,7 +52,14 @@ const KERNEL_ADDR = 0x100000;
 const LOW_RAM_END = 0x9fc00;
 
 export interface LinuxImages {
+  /** The bzImage (its setup header always goes in the zero page). */
   kernel: Uint8Array;
+  /**
+   * Optionally the same kernel already decompressed (its vmlinux ELF): loaded
+   * at its physical addresses and entered at phys_startup_32, which skips the
+   * bzImage's decompressor (the same entry the decompressor jumps to).
+   */
+  vmlinux?: Uint8Array;
   initrd?: Uint8Array;
   cmdline: string;
 }
@@ -147,7 +154,9 @@ export function loadLinux(mem: PhysicalMemory, cpu: Cpu, img: LinuxImages): void
   m.set(zp, ZERO_PAGE);
   m.fill(0, CMDLINE_ADDR, CMDLINE_ADDR + cmd.length + 1);
   m.set(cmd, CMDLINE_ADDR);
-  m.set(k.subarray(setupBytes), KERNEL_ADDR);
+  let entry = dv.getUint32(Hdr.CODE32_START, true) || KERNEL_ADDR;
+  if (img.vmlinux) entry = loadElf(m, ram, img.vmlinux);
+  else m.set(k.subarray(setupBytes), KERNEL_ADDR);
   if (initrd) m.set(initrd, initrdAddr);
 
   // GDT with __BOOT_CS (0x10) and __BOOT_DS (0x18), flat 4 GiB
@@ -171,7 +180,35 @@ export function loadLinux(mem: PhysicalMemory, cpu: Cpu, img: LinuxImages): void
   cpu.setFlags(0x2, -1); // interrupts off
   cpu.reg32.fill(0);
   cpu.reg32[6] = ZERO_PAGE; // ESI
-  cpu.eip = dv.getUint32(Hdr.CODE32_START, true) || KERNEL_ADDR;
+  cpu.eip = entry;
   cpu.updateModes();
   cpu.flushTlb(true);
+}
+
+/** Load a 32-bit ELF kernel's PT_LOAD segments at their physical addresses; returns the entry point. */
+export function loadElf(m: Uint8Array, ram: number, elf: Uint8Array): number {
+  const dv = new DataView(elf.buffer, elf.byteOffset, elf.byteLength);
+  if (elf.length < 52 || dv.getUint32(0, false) !== 0x7f454c46 || elf[4] !== 1 || elf[5] !== 1 || dv.getUint16(18, true) !== 3) {
+    throw new LinuxBootError('the decompressed kernel is not a 32-bit little-endian x86 ELF file');
+  }
+  const entry = dv.getUint32(24, true);
+  const phoff = dv.getUint32(28, true);
+  const phentsize = dv.getUint16(42, true);
+  const phnum = dv.getUint16(44, true);
+  const segs: { off: number; paddr: number; filesz: number; memsz: number }[] = [];
+  for (let i = 0; i < phnum; i++) {
+    const o = phoff + i * phentsize;
+    if (o + 32 > elf.length) throw new LinuxBootError('the kernel ELF file is truncated (program headers)');
+    if (dv.getUint32(o, true) !== 1) continue; // PT_LOAD
+    const seg = { off: dv.getUint32(o + 4, true), paddr: dv.getUint32(o + 12, true), filesz: dv.getUint32(o + 16, true), memsz: dv.getUint32(o + 20, true) };
+    if (seg.off + seg.filesz > elf.length) throw new LinuxBootError('the kernel ELF file is truncated (segment data)');
+    if (seg.paddr + seg.memsz > ram) throw new LinuxBootError(`the kernel needs RAM up to ${Math.ceil((seg.paddr + seg.memsz) / 1048576)} MiB; give the VM more with -m`);
+    segs.push(seg);
+  }
+  if (segs.length === 0) throw new LinuxBootError('the kernel ELF file has nothing to load');
+  for (const g of segs) {
+    m.set(elf.subarray(g.off, g.off + g.filesz), g.paddr);
+    m.fill(0, g.paddr + g.filesz, g.paddr + g.memsz);
+  }
+  return entry;
 }

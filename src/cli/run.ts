@@ -36,6 +36,7 @@ export const RUN_OPTIONS: OptionSpec[] = [
   { name: 'debugcon', value: 'DEV', help: "the debug console (ports 0xE9 and 0x402, where SeaBIOS logs): stdio, file:PATH or none" },
   { name: 'postcodes', value: 'DEV', help: 'where POST codes written to port 0x80 go, one hex code per line' },
   { name: 'no-reboot', value: null, help: 'exit instead of rebooting when the guest resets' },
+  { name: 'run-for', value: 'SECONDS', help: 'stop the VM after this much guest (virtual) time; deterministic, for scripts and tests (exit status 0)' },
   { name: 'timeout', value: 'SECONDS', help: 'stop the VM after this many seconds of wall time (exit status 3)' },
   { name: 'd', value: 'ITEMS', help: "debug output on stderr; 'cpu' prints the final registers" },
   { name: 'help', value: null, help: 'show this help' },
@@ -103,6 +104,13 @@ async function runWith(opts: Parsed, defaultGuest: boolean): Promise<number> {
     if (!Number.isFinite(s) || s <= 0) throw new UsageError(`run: -timeout '${t}' is not a positive number of seconds`);
     timeoutMs = s * 1000;
   }
+  let runForNs = Infinity;
+  const rf = one('run-for');
+  if (rf !== undefined) {
+    const s = Number(rf);
+    if (!Number.isFinite(s) || s <= 0) throw new UsageError(`run: -run-for '${rf}' is not a positive number of seconds`);
+    runForNs = s * 1e9;
+  }
   const debugItems = (one('d') ?? '').split(',').filter(Boolean);
   for (const d of debugItems) if (d !== 'cpu') throw new UsageError(`run: -d '${d}' is not known; the debug items are: cpu`);
 
@@ -121,7 +129,12 @@ async function runWith(opts: Parsed, defaultGuest: boolean): Promise<number> {
       }
       status.done(`default guest built (Linux ${img.kernelVersion})`);
     }
-    cfg.linux = { kernel: readImage(img.kernel, 'kernel'), initrd: readImage(img.initrd, 'initrd'), cmdline: one('append') ?? img.cmdline };
+    cfg.linux = {
+      kernel: readImage(img.kernel, 'kernel'),
+      vmlinux: readImage(img.vmlinux, 'kernel'),
+      initrd: readImage(img.initrd, 'initrd'),
+      cmdline: one('append') ?? img.cmdline,
+    };
     bootLabel = `Linux ${img.kernelVersion}`;
   } else {
     const kernel = one('kernel');
@@ -231,7 +244,7 @@ async function runWith(opts: Parsed, defaultGuest: boolean): Promise<number> {
         const before = machine.resets;
         const r = machine.runSlice(200_000);
         resets += machine.resets - before;
-        if (r !== 'running') break;
+        if (r !== 'running' || machine.clock.nowNs - startNs >= runForNs) break;
         if (machine.cpu.halted && machine.clock.nowNs - startNs > (Date.now() - start) * 1e6 + MAX_AHEAD_NS) break;
       }
       for (const s of sinks) s.flush();
@@ -248,6 +261,10 @@ async function runWith(opts: Parsed, defaultGuest: boolean): Promise<number> {
       }
       if (machine.stopReason !== 'running') {
         reason = machine.stopReason;
+        break;
+      }
+      if (machine.clock.nowNs - startNs >= runForNs) {
+        reason = 'quit';
         break;
       }
       const wall = Date.now() - start;

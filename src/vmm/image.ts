@@ -18,6 +18,8 @@ export class ImageError extends Error {}
 export interface DefaultImage {
   dir: string;
   kernel: string;
+  /** The same kernel decompressed once at build time. */
+  vmlinux: string;
   initrd: string;
   cmdline: string;
   kernelVersion: string;
@@ -44,8 +46,8 @@ export function findDefaultImage(): DefaultImage | null {
   if (!existsSync(info)) return null;
   try {
     const j = JSON.parse(readFileSync(info, 'utf8')) as { kernelVersion: string; cmdline: string };
-    const img = { dir, kernel: join(dir, 'bzImage'), initrd: join(dir, 'initrd.img'), cmdline: j.cmdline, kernelVersion: j.kernelVersion };
-    if (!existsSync(img.kernel) || !existsSync(img.initrd)) return null;
+    const img = { dir, kernel: join(dir, 'bzImage'), vmlinux: join(dir, 'vmlinux'), initrd: join(dir, 'initrd.img'), cmdline: j.cmdline, kernelVersion: j.kernelVersion };
+    if (!existsSync(img.kernel) || !existsSync(img.initrd) || !existsSync(img.vmlinux)) return null;
     return img;
   } catch {
     return null;
@@ -53,6 +55,27 @@ export function findDefaultImage(): DefaultImage | null {
 }
 
 export type Progress = (message: string) => void;
+
+/**
+ * The vmlinux ELF inside a bzImage: the payload (boot protocol 2.08+
+ * payload_offset/payload_length) is xz-compressed on Debian's kernels.
+ */
+export function extractVmlinux(bz: Buffer, work: string): Buffer {
+  const setupSects = bz[0x1f1] || 4;
+  const pm = (setupSects + 1) * 512;
+  const payloadOff = bz.readUInt32LE(0x248);
+  const payloadLen = bz.readUInt32LE(0x24c);
+  const payload = bz.subarray(pm + payloadOff, pm + payloadOff + payloadLen);
+  if (!(payload[0] === 0xfd && payload.subarray(1, 6).toString('latin1') === '7zXZ\0')) {
+    throw new ImageError('the kernel payload is not xz-compressed; tsvm expects Debian\'s xz-compressed kernels');
+  }
+  const xzFile = join(work, 'payload.xz');
+  writeFileSync(xzFile, payload);
+  const r = spawnSync('xz', ['-dc', '--single-stream', xzFile], { maxBuffer: 256 * 1024 * 1024 });
+  if (r.error) throw new ImageError(`cannot run xz to decompress the kernel (${r.error.message}); install it with: sudo apt-get install xz-utils`);
+  if (r.status !== 0) throw new ImageError(`xz could not decompress the kernel: ${r.stderr.toString().trim()}`);
+  return r.stdout;
+}
 
 function run(cmd: string, args: string[], what: string, cwd?: string): string {
   const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
@@ -221,7 +244,10 @@ export function buildDefaultImage(progress: Progress): DefaultImage {
     const tmpOut = `${out}.new`;
     rmSync(tmpOut, { recursive: true, force: true });
     mkdirSync(tmpOut, { recursive: true });
-    writeFileSync(join(tmpOut, 'bzImage'), readFileSync(join(bootDir, vmlinuz)));
+    const bz = readFileSync(join(bootDir, vmlinuz));
+    writeFileSync(join(tmpOut, 'bzImage'), bz);
+    progress('decompressing the kernel once (so each boot skips the decompressor)');
+    writeFileSync(join(tmpOut, 'vmlinux'), extractVmlinux(bz, work));
     writeFileSync(join(tmpOut, 'initrd.img'), initrd);
     const info = { kernelVersion: kver, kernelPackage: kpkg, cmdline: DEFAULT_CMDLINE, modules: order, builtAt: new Date().toISOString() };
     writeFileSync(join(tmpOut, 'image.json'), JSON.stringify(info, null, 2) + '\n');
