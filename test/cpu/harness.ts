@@ -365,7 +365,7 @@ export function qemuArgs(rom: string, outFile: string): string[] {
 }
 
 /** Runs the ROM in QEMU; results are cached by the ROM's hash under build/cpu/cache. */
-export async function runQemu(rom: string, timeoutMs = 60000): Promise<RunResult> {
+export async function runQemu(rom: string, timeoutMs = 30000): Promise<RunResult> {
   const hash = createHash('sha256').update(readFileSync(rom)).update(QEMU_CPU).digest('hex').slice(0, 24);
   const cacheDir = join(BUILD_DIR, 'cache');
   mkdirSync(cacheDir, { recursive: true });

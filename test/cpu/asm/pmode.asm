@@ -126,6 +126,16 @@ LDT_BASE equ 0x4000
   TRY "jmp far data", jmp SEL_FLAT:0x1234
   TRY "jmp far null", jmp 0:0x1234
   TRY "jmp far beyond", jmp 0x400:0x1234
+  TRY "jmp far beyond cs limit", jmp SEL_CODE32:0x12345
+  ; not tested (QEMU 7.2 deviations, docs/cpu-testing.md): CALL FAR beyond
+  ; the limit (QEMU's error code is the selector, the SDM's 0) and JMP FAR
+  ; with a 32-bit offset into a 16-bit segment (QEMU truncates it to 16 bits),
+  ; RETF beyond the limit (QEMU does not check it)
+  TRY "jmp far to execute-only", jmp SEL_CODE_RO:jf_ok
+jf_ok:
+  jmp SEL_CODE32:jf_back
+jf_back:
+  DUMP "back in code32"
 
   ; ---- LDT
   mov ax, SEL_SYSD
