@@ -71,7 +71,10 @@ export class PhysicalMemoryDmaView implements DmaView {
       const n = Math.min(src.length - i, PAGE_SIZE - (a % PAGE_SIZE));
       const host = m.hostOffset(a);
       const readOnly = (m.pageMap[Math.floor(a / PAGE_SIZE) & 0xfffff] & PageFlag.READONLY) !== 0;
-      if (host >= 0 && !readOnly) m.mem.set(src.subarray(i, i + n), host);
+      if (host >= 0 && !readOnly) {
+        if (m.codePages[host >>> 12] !== 0) m.onCodeWrite(host >>> 12);
+        m.mem.set(src.subarray(i, i + n), host);
+      }
       else if (!readOnly) for (let j = 0; j < n; j++) m.write8(a + j, src[i + j]);
       i += n;
     }

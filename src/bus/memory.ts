@@ -40,6 +40,12 @@ export class PhysicalMemory {
   onMapChange: () => void = () => {};
   /** Bit 20 of physical addresses when A20 is enabled, 0 when the gate masks it. */
   a20Mask = -1;
+  /**
+   * Per host page (offset in `mem` / 4096): nonzero while the CPU has compiled
+   * code from it. Writers that bypass the CPU's TLB call onCodeWrite for such pages.
+   */
+  readonly codePages: Uint8Array;
+  onCodeWrite: (hostPage: number) => void = () => {};
 
   constructor(ramSize: number, romReserve = 2 * 1024 * 1024) {
     if (ramSize < 64 * 1024 || ramSize % PAGE_SIZE !== 0) {
@@ -53,6 +59,7 @@ export class PhysicalMemory {
     this.mem = new Uint8Array(buf);
     this.mem16 = new Uint16Array(buf);
     this.mem32 = new Int32Array(buf);
+    this.codePages = new Uint8Array(buf.byteLength >>> PAGE_SHIFT);
     this._romTop = ramSize;
     for (let p = 0; p < 1 << 20; p++) {
       this.pageMap[p] = p < ramSize >>> PAGE_SHIFT ? p << PAGE_SHIFT : PageFlag.SLOW;
@@ -134,6 +141,7 @@ export class PhysicalMemory {
   write8(phys: number, v: number): void {
     const e = this.pageMap[(phys >>> PAGE_SHIFT) & 0xfffff];
     if ((e & (PageFlag.SLOW | PageFlag.READONLY)) === 0) {
+      if (this.codePages[e >>> PAGE_SHIFT] !== 0) this.onCodeWrite(e >>> PAGE_SHIFT);
       this.mem[(e & ~0xfff) | (phys & 0xfff)] = v;
       return;
     }

@@ -94,6 +94,8 @@ export const enum Tlb {
   NO_WRITE_USER = 4,
   NO_USER = 8,
   GLOBAL = 16,
+  /** The host page holds compiled blocks: writes take the slow path, which invalidates them (jit.ts). */
+  CODE = 32,
 }
 
 /** Descriptor access-rights bits, as kept in segAttr: (descriptor high dword >>> 8) & 0xf0ff. */

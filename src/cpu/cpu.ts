@@ -1142,7 +1142,7 @@ export class Cpu {
 
   private _compileBlock(i: number, host: number, eip: number): boolean {
     const bc = this.blocks;
-    const b = compileBlock(this.mem8, host, eip, this.code32, bc.pageGen);
+    const b = compileBlock(this.mem8, host, eip, this.code32, bc.pageGen, this);
     if (b === null) {
       bc.count[i] = -1;
       return false;

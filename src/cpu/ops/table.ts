@@ -7,7 +7,8 @@ import type { Cpu } from '../cpu.js';
 
 export type Op = (cpu: Cpu) => void;
 
-const ud: Op = (cpu) => cpu.raiseUD();
+/** The handler of every undefined opcode. */
+export const ud: Op = (cpu) => cpu.raiseUD();
 
 export const OPS: Op[] = new Array<Op>(0x200).fill(ud);
 export const OPS_0F: Op[] = new Array<Op>(0x200).fill(ud);
