@@ -151,7 +151,11 @@ async function runWith(opts: Parsed, defaultGuest: boolean): Promise<number> {
     } else if (!kernel) {
       cfg.bios = seabiosFile(DEFAULT_BIOS, 'the default BIOS');
     }
-    if (!bios && !kernel) cfg.vgaBios = seabiosFile(DEFAULT_VGA_BIOS, 'the VGA BIOS');
+    // the VGA card's option ROM, as QEMU's -vga std carries it (whatever the system firmware)
+    if (cfg.bios) {
+      if (!bios) cfg.vgaBios = seabiosFile(DEFAULT_VGA_BIOS, 'the VGA BIOS');
+      else if (existsSync(DEFAULT_VGA_BIOS)) cfg.vgaBios = readImage(DEFAULT_VGA_BIOS, 'the VGA BIOS');
+    }
   }
 
   const boot = one('boot');
