@@ -5,11 +5,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Debian packages: nasm (test and demo programs), qemu-system-x86 (the reference
+# CPU), seabios (the firmware), xz-utils (kernel extraction), and what the boot
+# tests build media from (grub-pc-bin, xorriso, mtools, isolinux, syslinux-common).
+pkgs=(nasm qemu-system-x86 seabios xz-utils grub-pc-bin grub-common xorriso mtools isolinux syslinux-common)
 need=()
-command -v nasm >/dev/null 2>&1 || need+=(nasm)
-command -v qemu-system-i386 >/dev/null 2>&1 || need+=(qemu-system-x86)
-command -v xz >/dev/null 2>&1 || need+=(xz-utils)
-[ -f /usr/share/seabios/bios-256k.bin ] || need+=(seabios)
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
+done
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; else
     echo "tsvm setup: please install these Debian packages as root: apt-get install -y ${need[*]}" >&2
