@@ -102,6 +102,12 @@ fillro:
   F %2, " cmovz r,np", %1, M_ALL, cmovz edx, [es:NP + 0x10]
   F %2, " push np", %1, M_ALL, push dword [es:NP + 0x10]
   F %2, " lea/xlat np", %1, M_ALL, es xlatb
+  ; shifts/rotates by 0 still write their memory operand back (QEMU and,
+  ; as far as known, real CPUs): #PF on the read-only page
+  F %2, " shl m,imm 0", %1, M_ALL, shl dword [es:RO + 0x54], 0
+  F %2, " rol m8,imm 0", %1, M_ALL, rol byte [es:RO + 0x54], 0
+  F %2, " rcr m,imm 32", %1, M_ALL, rcr dword [es:RO + 0x54], 32
+  F %2, " shld m,r,0", %1, M_ALL, shld [es:RO + 0x54], edx, 0
 %endmacro
 
   push dword 0
