@@ -223,6 +223,15 @@ ENDDATA
   STACKDUMP "enter 16,5 stack"
   leave
   DUMP "leave 5"
+  enter 4, 31
+  DUMP "enter 4,31"
+  leave
+  enter 4, 33                    ; level is taken mod 32: 1
+  DUMP "enter 4,33"
+  leave
+  enter 0x100, 0
+  DUMP "enter 0x100,0"
+  leave
   %if __BITS__ == 16
     o32 enter 4, 2
     DUMP "o32 enter 4,2"
