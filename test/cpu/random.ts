@@ -9,12 +9,14 @@
 // after each instruction: flag readers (ADC, Jcc, SETcc, PUSHF, ...) are only
 // picked when the flags they read are defined, and the dump masks the flags
 // still undefined at the end.  Memory operands stay inside a 64-byte scratch
-// buffer addressed through EBX (BX in real mode), which no instruction writes.
+// buffer addressed through EBX (BX in real mode), which no instruction writes;
+// in the paging part some go to a not-present or read-only page instead.
+// --reduce shrinks a mismatching sequence to a test snippet.
 
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { assemble, BUILD_DIR, compareStreams, formatMismatches, runRom, type DumpRecord, type TestOutcome } from './harness.js';
+import { assemble, BUILD_DIR, compareStreams, runRom, type TestOutcome } from './harness.js';
 
 // ---------------------------------------------------------------- PRNG
 
@@ -716,4 +718,3 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   main(process.argv.slice(2)).then((c) => process.exit(c));
 }
 
-export { formatMismatches };
