@@ -32,6 +32,7 @@ const enum Hdr {
 }
 /** boot_params fields outside the setup header. */
 const enum Bp {
+  ACPI_RSDP_ADDR = 0x070,
   ALT_MEM_K = 0x1e0,
   E820_ENTRIES = 0x1e8,
   E820_TABLE = 0x2d0,
@@ -62,6 +63,8 @@ export interface LinuxImages {
   vmlinux?: Uint8Array;
   initrd?: Uint8Array;
   cmdline: string;
+  /** Physical address of an ACPI RSDP the board placed (boot_params.acpi_rsdp_addr). */
+  acpiRsdp?: number;
 }
 
 export interface E820Entry {
@@ -137,6 +140,7 @@ export function loadLinux(mem: PhysicalMemory, cpu: Cpu, img: LinuxImages): void
   z.setUint32(Hdr.RAMDISK_IMAGE, initrdAddr, true);
   z.setUint32(Hdr.RAMDISK_SIZE, initrd ? initrd.length : 0, true);
   z.setUint32(Bp.ALT_MEM_K, (ram - 0x100000) >>> 10, true);
+  if (img.acpiRsdp) z.setUint32(Bp.ACPI_RSDP_ADDR, img.acpiRsdp, true);
   const map = e820Map(ram);
   z.setUint8(Bp.E820_ENTRIES, map.length);
   map.forEach((e, i) => {

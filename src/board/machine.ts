@@ -36,6 +36,7 @@ import { Piix3, Piix3Ide } from '../devices/pci/piix3.js';
 import { Piix4Pm } from '../devices/pci/piix4pm.js';
 import { loadLinux, e820Map, type LinuxImages } from './linuxboot.js';
 import { setupCmos } from './cmos.js';
+import { buildAcpiTables, PM_BASE } from './acpi.js';
 
 export interface MachineConfig {
   /** Guest RAM in bytes. */
@@ -79,6 +80,11 @@ export const NS_PER_INSTRUCTION = 20;
 /** 2023-01-01T00:00:00Z: the RTC's default start, so runs are reproducible. */
 export const DEFAULT_RTC_EPOCH = 1672531200;
 const NOTHING = new Uint8Array(0);
+/** ACPI tables for direct boot go in the 1 KiB the e820 map reserves below 640 KiB. */
+const ACPI_TABLES_ADDR = 0x9fc00;
+/** PIIX4 PM configuration registers: PM I/O base, and its enable (PMIOSE). */
+const PIIX4_PMBA = 0x40;
+const PIIX4_PMREGMISC = 0x80;
 
 export type StopReason = 'halt' | 'triple-fault' | 'poweroff' | 'running';
 
@@ -271,7 +277,14 @@ export class Machine {
     for (const d of this._devices) d.reset();
     this.setA20(true);
     for (let r = 0; r < PAM_REGIONS.length; r++) this.mapPam(r, false, false);
-    if (this.config.linux && !this.config.bios) loadLinux(this.mem, this.cpu, this.config.linux);
+    if (this.config.linux && !this.config.bios) {
+      // no firmware: do what it would for the kernel (ACPI tables in the reserved EBDA page, PM block enabled)
+      const acpi = buildAcpiTables(ACPI_TABLES_ADDR);
+      this.mem.mem.set(acpi.bytes, ACPI_TABLES_ADDR);
+      this.pm.writeConfig(PIIX4_PMBA, PM_BASE | 1, 4);
+      this.pm.writeConfig(PIIX4_PMREGMISC, 1, 1);
+      loadLinux(this.mem, this.cpu, { ...this.config.linux, acpiRsdp: acpi.rsdp });
+    }
     this.stopReason = 'running';
   }
 

@@ -1,0 +1,85 @@
+/**
+ * Minimal ACPI tables for direct Linux boot (no firmware to build them): an
+ * RSDP, an RSDT, a FADT describing the PIIX4 power-management block the
+ * board enables at PM_BASE (PM1a event/control, the PM timer, SCI on IRQ 9),
+ * a FACS, and a DSDT whose only object is \_S5 (soft-off with SLP_TYP 0, as
+ * QEMU's DSDT has it). That is enough for Linux's ACPI power-off and the
+ * acpi_pm clocksource. ACPI 1.0b / 2.0 table layouts.
+ */
+
+/** Where the PIIX4 PM I/O block lives (what SeaBIOS programs under QEMU). */
+export const PM_BASE = 0xb000;
+export const SCI_IRQ = 9;
+
+function checksum(b: Uint8Array, start: number, len: number, at: number): void {
+  let sum = 0;
+  for (let i = start; i < start + len; i++) if (i !== at) sum += b[i];
+  b[at] = (0x100 - (sum & 0xff)) & 0xff;
+}
+
+function header(b: DataView, at: number, sig: string, len: number, rev: number): void {
+  for (let i = 0; i < 4; i++) b.setUint8(at + i, sig.charCodeAt(i));
+  b.setUint32(at + 4, len, true);
+  b.setUint8(at + 8, rev);
+  const oem = 'TSVM  TSVMVIRT';
+  for (let i = 0; i < 14; i++) b.setUint8(at + 10 + i, oem.charCodeAt(i)); // OEM ID (6) + OEM table ID (8)
+  b.setUint32(at + 24, 1, true); // OEM revision
+  for (let i = 0; i < 4; i++) b.setUint8(at + 28 + i, 'TSVM'.charCodeAt(i)); // creator ID
+  b.setUint32(at + 32, 1, true);
+}
+
+/**
+ * Build the tables for physical address `base`; returns the bytes and the
+ * RSDP's physical address.
+ */
+export function buildAcpiTables(base: number): { bytes: Uint8Array; rsdp: number } {
+  const RSDP = 0,
+    RSDT = 32,
+    FADT = 80,
+    FACS = 208,
+    DSDT = 272;
+  const dsdtBody = [0x08, 0x5f, 0x53, 0x35, 0x5f, 0x12, 0x06, 0x04, 0x00, 0x00, 0x00, 0x00]; // Name(_S5, Package(4){0,0,0,0})
+  const dsdtLen = 36 + dsdtBody.length;
+  const bytes = new Uint8Array(DSDT + dsdtLen);
+  const v = new DataView(bytes.buffer);
+
+  // RSDP (ACPI 1.0, 20 bytes)
+  'RSD PTR '.split('').forEach((c, i) => v.setUint8(RSDP + i, c.charCodeAt(0)));
+  'TSVM  '.split('').forEach((c, i) => v.setUint8(RSDP + 9 + i, c.charCodeAt(0)));
+  v.setUint8(RSDP + 15, 0);
+  v.setUint32(RSDP + 16, base + RSDT, true);
+  checksum(bytes, RSDP, 20, RSDP + 8);
+
+  // RSDT with one entry: the FADT
+  header(v, RSDT, 'RSDT', 40, 1);
+  v.setUint32(RSDT + 36, base + FADT, true);
+  checksum(bytes, RSDT, 40, RSDT + 9);
+
+  // FADT (revision 1, 116 bytes)
+  header(v, FADT, 'FACP', 116, 1);
+  v.setUint32(FADT + 36, base + FACS, true); // FIRMWARE_CTRL
+  v.setUint32(FADT + 40, base + DSDT, true); // DSDT
+  v.setUint16(FADT + 46, SCI_IRQ, true); // SCI_INT
+  v.setUint32(FADT + 48, 0, true); // SMI_CMD: none, ACPI mode is always on
+  v.setUint32(FADT + 56, PM_BASE, true); // PM1a_EVT_BLK
+  v.setUint32(FADT + 64, PM_BASE + 4, true); // PM1a_CNT_BLK
+  v.setUint32(FADT + 76, PM_BASE + 8, true); // PM_TMR_BLK
+  v.setUint8(FADT + 88, 4); // PM1_EVT_LEN
+  v.setUint8(FADT + 89, 2); // PM1_CNT_LEN
+  v.setUint8(FADT + 91, 4); // PM_TMR_LEN
+  v.setUint16(FADT + 96, 0xfff, true); // P_LVL2_LAT: C2 not supported
+  v.setUint16(FADT + 98, 0xfff, true); // P_LVL3_LAT: C3 not supported
+  v.setUint32(FADT + 112, (1 << 0) | (1 << 4) | (1 << 5), true); // WBINVD, PWR_BUTTON (control method), SLP_BUTTON
+  checksum(bytes, FADT, 116, FADT + 9);
+
+  // FACS (64 bytes, no checksum)
+  'FACS'.split('').forEach((c, i) => v.setUint8(FACS + i, c.charCodeAt(0)));
+  v.setUint32(FACS + 4, 64, true);
+
+  // DSDT
+  header(v, DSDT, 'DSDT', dsdtLen, 1);
+  bytes.set(dsdtBody, DSDT + 36);
+  checksum(bytes, DSDT, dsdtLen, DSDT + 9);
+
+  return { bytes, rsdp: base + RSDP };
+}
