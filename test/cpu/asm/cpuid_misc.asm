@@ -71,6 +71,19 @@ TEST_BEGIN
   UD "jmp far reg", 0xFF, 0xE8
   UD "call far reg", 0xFF, 0xD8
   UD "0f ff", 0x0F, 0xFF
+  UD "ud1 0f b9", 0x0F, 0xB9, 0xC0
+  ; not tested: 8F /1-7, C6 /1-7, C7 /1-7 must raise #UD; QEMU 7.2 ignores
+  ; the reg field and executes POP / MOV (docs/cpu-testing.md)
+  UD "mov cr1", 0x0F, 0x22, 0xC8
+  UD "mov eax, cr5", 0x0F, 0x20, 0xE8
+  ; not tested: F1 (INT1/ICEBP) raises #DB on real CPUs; QEMU 7.2 (pentium3) #UD
+  ; aliases that execute (SALC is undocumented but present on every IA-32 CPU)
+  mov eax, 0x12345600
+  SETFLAGS 0x003
+  TRY "salc cf=1", db 0xD6        ; SALC: AL = CF ? 0xFF : 0
+  SETFLAGS 0x002
+  TRY "salc cf=0", db 0xD6
+  TRY "82 /0", db 0x82, 0xC0, 0x7F   ; add al, 0x7F (alias of 80 /0)
 
   ; legal oddities
   SETFLAGS 0x002
