@@ -115,8 +115,11 @@ export function loadLinux(mem: PhysicalMemory, cpu: Cpu, img: LinuxImages): void
   const cmdlineMax = dv.getUint32(Hdr.CMDLINE_SIZE, true);
   const cmd = utf8Encode(img.cmdline);
   if (cmd.length > cmdlineMax) throw new LinuxBootError(`the kernel command line is ${cmd.length} bytes; this kernel takes at most ${cmdlineMax}`);
-  if (KERNEL_ADDR + pmSize + 16 * 1024 * 1024 > ram) {
-    throw new LinuxBootError(`${ram >> 20} MiB of RAM is too little for this kernel; give the VM more with -m (at least ${Math.ceil((KERNEL_ADDR + pmSize) / 1048576) + 32} MiB)`);
+  // init_size (protocol 2.10+): the memory the kernel needs from its load address while it unpacks itself
+  const initSize = dv.getUint32(0x260, true);
+  const need = KERNEL_ADDR + Math.max(pmSize, initSize) + 1024 * 1024;
+  if (need > ram) {
+    throw new LinuxBootError(`${ram >> 20} MiB of RAM is too little for this kernel; give the VM more with -m (at least ${Math.ceil(need / 1048576)} MiB)`);
   }
   let initrdAddr = 0;
   const initrd = img.initrd;
