@@ -40,6 +40,28 @@ TEST_BEGIN
   DUMPMEM %1, SCRATCH2, 0x10
 %endmacro
 
+; OVL "label", esi, edi, ecx, df, instruction: DS:0x100..0x17F gets a fresh
+; pattern, then the instruction runs with DS == ES
+%macro OVL 6
+  xor ecx, ecx
+%%f:
+  mov eax, ecx
+  imul eax, eax, 0x1D
+  xor al, 0xC3
+  mov [ecx+0x100], al
+  inc ecx
+  cmp ecx, 0x80
+  jb %%f
+  mov esi, %2
+  mov edi, %3
+  mov ecx, %4
+  SETFLAGS 0x002 | ((%5) << 10)
+  %6
+  DUMP %1
+  cld
+  DUMPMEM %1, SCRATCH + 0x100, 0x80
+%endmacro
+
 %macro BODY 0
   ; source pattern
   SETSEG ds, SCR
@@ -100,6 +122,23 @@ TEST_BEGIN
   SCASE "repe scasb", 0, 0x1F0, 10, 0, repe scasb
   SCASE "repe scasd std", 0, 0x21C, 5, 1, repe scasd
   SCASE "a16 repne scasw wrap", 0, 0xFFFC, 6, 0, a16 repne scasw
+
+  ; overlapping source and destination in one segment (DS == ES): element by
+  ; element semantics (a fast memcpy/memmove path gets these wrong)
+  SETSEG es, SCR
+  OVL "ovl movsb +1", 0x120, 0x121, 0x20, 0, rep movsb
+  OVL "ovl movsb +3", 0x120, 0x123, 0x20, 0, rep movsb
+  OVL "ovl movsb -1", 0x121, 0x120, 0x20, 0, rep movsb
+  OVL "ovl movsw +1", 0x120, 0x121, 0x10, 0, rep movsw
+  OVL "ovl movsw +2", 0x120, 0x122, 0x10, 0, rep movsw
+  OVL "ovl movsd +1", 0x120, 0x121, 0x08, 0, rep movsd
+  OVL "ovl movsd +3", 0x120, 0x123, 0x08, 0, rep movsd
+  OVL "ovl movsd +4", 0x120, 0x124, 0x08, 0, rep movsd
+  OVL "ovl movsd -2", 0x122, 0x120, 0x08, 0, rep movsd
+  OVL "ovl movsb std -1", 0x13F, 0x13E, 0x20, 1, rep movsb
+  OVL "ovl movsb std +1", 0x13E, 0x13F, 0x20, 1, rep movsb
+  OVL "ovl movsd std +2", 0x13C, 0x13E, 0x08, 1, rep movsd
+  OVL "ovl movsw std -1", 0x13E, 0x13D, 0x10, 1, rep movsw
 
   ; repne scas that finds a byte: look for 0x5A^0x07 in the pattern (DS==ES)
   SETSEG es, SCR
