@@ -8,11 +8,11 @@ TEST_BEGIN
 
 ; EAX = a, EDX = b, ECX = EBX = b (a = vals32[esi], b = vals32[edi]), flags fixed
 %macro RELOAD 0
-  mov eax, [cs:vals32 + edi*4]
+  mov eax, [cs:vals32s + edi*4]
   mov edx, eax
   mov ecx, eax
   mov ebx, eax
-  mov eax, [cs:vals32 + esi*4]
+  mov eax, [cs:vals32s + esi*4]
   SETFLAGS 0x8D7
 %endmacro
 
@@ -21,7 +21,7 @@ TEST_BEGIN
 
 ; one operand value in EAX/ECX/EDX/EBX (and a second, derived one)
 %macro BODY 0
-  PAIRS vals32, 0
+  PAIRS vals32s, 0
     RELOAD
     xadd eax, eax
     xadd cx, cx
@@ -111,14 +111,14 @@ TEST_BEGIN
     DUMP "bts eax,eax", M_ALL & ~(F_OF | F_SF | F_AF | F_PF)
     RELOAD
     bsf eax, eax
-    mov ecx, [cs:vals32 + esi*4]
+    mov ecx, [cs:vals32s + esi*4]
     bsr cx, cx
     DUMP "bsf/bsr same", M_ALL & ~(F_CF | F_OF | F_SF | F_AF | F_PF)
     RELOAD
     lea eax, [eax+eax*4+1]
-    mov ecx, [cs:vals32 + esi*4]
+    mov ecx, [cs:vals32s + esi*4]
     movsx ecx, cl
-    mov edx, [cs:vals32 + esi*4]
+    mov edx, [cs:vals32s + esi*4]
     movzx dx, dh
     DUMP "lea/movsx/movzx same"
     RELOAD

@@ -100,7 +100,7 @@ RES equ 0x40
 %endmacro
 
 %macro BODY 0
-  PAIRS vals32, 0
+  PAIRS vals32s, 0
     P "add32", add eax, ebx
     P "sub32", sub eax, ebx
     P "cmp32", cmp eax, ebx
