@@ -98,6 +98,30 @@ TEST_BEGIN
   mov es, ax
   mov fs, ax
   mov gs, ax
+  ; ---- real-mode interrupt table moved with LIDT
+  push ds
+  push word 0
+  pop ds
+  mov word [0x4000 + 0x41*4], rm_int41
+  mov word [0x4000 + 0x41*4 + 2], 0xF000
+  mov word [0x41*4], rm_int41_wrong
+  mov word [0x41*4 + 2], 0xF000
+  pop ds
+  mov word [0x80], 0x3FF
+  mov dword [0x82], 0x4000
+  lidt [0x80]
+  xor eax, eax
+  int 0x41
+  o32 lidt [cs:idtr_rm]
+  DUMP "lidt in real mode"
+  jmp rm_int41_end
+rm_int41:
+  mov eax, 0x41414141
+  iret
+rm_int41_wrong:
+  mov eax, 0xBADBAD
+  iret
+rm_int41_end:
   ; ---- LMSW cannot clear PE; CR0.ET stays set
   ENTER_PM16
   smsw ax
