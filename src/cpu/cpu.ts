@@ -738,6 +738,15 @@ export class Cpu {
     if ((last ^ lin) >>> 12 !== 0) this.translate(last, true, false);
   }
 
+  /**
+   * For a read-modify-write instruction with a memory destination: make sure
+   * the destination is writable before any flags change, so a faulting store
+   * leaves EFLAGS as they were (the instruction restarts after #PF).
+   */
+  rmwCheck(size: number): void {
+    if (this.modrm < 0xc0) this.probeWrite(this.ea, size);
+  }
+
   /** Supervisor-mode accesses (descriptor tables, TSS): privilege is never checked against CPL. */
   sysRead8(lin: number): number {
     return this.mem.read8(this.translate(lin, false, false));
@@ -776,6 +785,8 @@ export class Cpu {
   /** Fetch through the TLB, then open the fetch window on the page if it is readable RAM. */
   private _fetch8Slow(): number {
     const eip = this.eip;
+    // an instruction may be at most 15 bytes long (only prefixed ones can get there: see _prefixes)
+    if (((eip - this.instrStart) & this.ipMask) >= 15) this.raiseGP(0);
     const lin = (this.segBase[Seg.CS] + eip) | 0;
     let e = this.tlb[lin >>> 12];
     let v: number;
@@ -1247,6 +1258,8 @@ export class Cpu {
 
   private _prefixes(op: number): number {
     let n = 0;
+    // fetches past the 15-byte limit take the slow path, which raises #GP
+    if (this.fetchHi > this.instrStart + 15) this.fetchHi = this.instrStart + 15;
     for (;;) {
       switch (op) {
         case 0x66:

@@ -14,7 +14,9 @@ for (let k = 0; k < 8; k++) {
   // r/m8, r8
   op(base, (cpu) => {
     cpu.decodeModrm();
-    const r = alu(cpu, k, cpu.readRm8(), cpu.reg8[cpu.regIdx8()], 7);
+    const a = cpu.readRm8();
+    if (store) cpu.rmwCheck(1);
+    const r = alu(cpu, k, a, cpu.reg8[cpu.regIdx8()], 7);
     if (store) cpu.writeRm8(r);
   });
   // r/m16/32, r16/32
@@ -22,12 +24,16 @@ for (let k = 0; k < 8; k++) {
     base + 1,
     (cpu) => {
       cpu.decodeModrm();
-      const r = alu(cpu, k, cpu.readRm16(), cpu.reg16[((cpu.modrm >> 3) & 7) << 1], 15);
+      const a = cpu.readRm16();
+      if (store) cpu.rmwCheck(2);
+      const r = alu(cpu, k, a, cpu.reg16[((cpu.modrm >> 3) & 7) << 1], 15);
       if (store) cpu.writeRm16(r);
     },
     (cpu) => {
       cpu.decodeModrm();
-      const r = alu(cpu, k, cpu.readRm32(), cpu.reg32[(cpu.modrm >> 3) & 7], 31);
+      const a = cpu.readRm32();
+      if (store) cpu.rmwCheck(4);
+      const r = alu(cpu, k, a, cpu.reg32[(cpu.modrm >> 3) & 7], 31);
       if (store) cpu.writeRm32(r);
     },
   );
@@ -76,6 +82,7 @@ function grp1_8(cpu: Cpu): void {
   cpu.decodeModrm();
   const k = (cpu.modrm >> 3) & 7;
   const a = cpu.readRm8();
+  if (k !== Alu.CMP) cpu.rmwCheck(1);
   const r = alu(cpu, k, a, cpu.fetch8(), 7);
   if (k !== Alu.CMP) cpu.writeRm8(r);
 }
@@ -87,6 +94,7 @@ op(
     cpu.decodeModrm();
     const k = (cpu.modrm >> 3) & 7;
     const a = cpu.readRm16();
+    if (k !== Alu.CMP) cpu.rmwCheck(2);
     const r = alu(cpu, k, a, cpu.fetch16(), 15);
     if (k !== Alu.CMP) cpu.writeRm16(r);
   },
@@ -94,6 +102,7 @@ op(
     cpu.decodeModrm();
     const k = (cpu.modrm >> 3) & 7;
     const a = cpu.readRm32();
+    if (k !== Alu.CMP) cpu.rmwCheck(4);
     const r = alu(cpu, k, a, cpu.fetch32(), 31);
     if (k !== Alu.CMP) cpu.writeRm32(r);
   },
@@ -104,6 +113,7 @@ op(
     cpu.decodeModrm();
     const k = (cpu.modrm >> 3) & 7;
     const a = cpu.readRm16();
+    if (k !== Alu.CMP) cpu.rmwCheck(2);
     const r = alu(cpu, k, a, ((cpu.fetch8() << 24) >> 24) & 0xffff, 15);
     if (k !== Alu.CMP) cpu.writeRm16(r);
   },
@@ -111,6 +121,7 @@ op(
     cpu.decodeModrm();
     const k = (cpu.modrm >> 3) & 7;
     const a = cpu.readRm32();
+    if (k !== Alu.CMP) cpu.rmwCheck(4);
     const r = alu(cpu, k, a, (cpu.fetch8() << 24) >> 24, 31);
     if (k !== Alu.CMP) cpu.writeRm32(r);
   },
@@ -329,6 +340,7 @@ function makeShift8(src: number) {
   return (cpu: Cpu) => {
     cpu.decodeModrm();
     const v = cpu.readRm8();
+    cpu.rmwCheck(1); // a memory operand is written back even for a zero count (as QEMU does)
     const c = src === 0 ? cpu.fetch8() : src === 1 ? 1 : cpu.reg8[4];
     if ((c & 31) === 0) return;
     cpu.writeRm8(shift(cpu, (cpu.modrm >> 3) & 7, v, c, 8));
@@ -338,6 +350,7 @@ function makeShift16(src: number) {
   return (cpu: Cpu) => {
     cpu.decodeModrm();
     const v = cpu.readRm16();
+    cpu.rmwCheck(2); // a memory operand is written back even for a zero count (as QEMU does)
     const c = src === 0 ? cpu.fetch8() : src === 1 ? 1 : cpu.reg8[4];
     if ((c & 31) === 0) return;
     cpu.writeRm16(shift(cpu, (cpu.modrm >> 3) & 7, v, c, 16));
@@ -347,6 +360,7 @@ function makeShift32(src: number) {
   return (cpu: Cpu) => {
     cpu.decodeModrm();
     const v = cpu.readRm32();
+    cpu.rmwCheck(4); // a memory operand is written back even for a zero count (as QEMU does)
     const c = src === 0 ? cpu.fetch8() : src === 1 ? 1 : cpu.reg8[4];
     if ((c & 31) === 0) return;
     cpu.writeRm32(shift(cpu, (cpu.modrm >> 3) & 7, v, c, 32));
@@ -364,6 +378,7 @@ function makeShiftDouble(left: boolean, imm: boolean) {
     (cpu: Cpu) => {
       cpu.decodeModrm();
       const v = cpu.readRm16();
+      cpu.rmwCheck(2);
       const c = imm ? cpu.fetch8() : cpu.reg8[4];
       if ((c & 31) === 0) return;
       cpu.writeRm16(shiftDouble(cpu, left, v, cpu.reg16[((cpu.modrm >> 3) & 7) << 1], c, 16));
@@ -371,6 +386,7 @@ function makeShiftDouble(left: boolean, imm: boolean) {
     (cpu: Cpu) => {
       cpu.decodeModrm();
       const v = cpu.readRm32();
+      cpu.rmwCheck(4);
       const c = imm ? cpu.fetch8() : cpu.reg8[4];
       if ((c & 31) === 0) return;
       cpu.writeRm32(shiftDouble(cpu, left, v, cpu.reg32[(cpu.modrm >> 3) & 7], c, 32));
@@ -478,3 +494,8 @@ op(
     cpu.reg32[2] = cpu.reg32[0] >> 31;
   },
 );
+
+// ---- SALC (D6): AL = CF ? 0xFF : 0 (undocumented, present on every IA-32 CPU) ----
+op(0xd6, (cpu) => {
+  cpu.reg8[0] = cpu.getCF() ? 0xff : 0;
+});

@@ -23,6 +23,7 @@ function btReg(kind: number) {
       } else {
         const lin = (cpu.ea + ((off >> 4) << 1)) | 0;
         const v = cpu.rd16(lin);
+        if (kind) cpu.probeWrite(lin, 2);
         cpu.setFlagBits(F.CF, (v >> (off & 15)) & 1);
         if (kind) cpu.wr16(lin, applyBit(kind, v, off & 15));
       }
@@ -38,6 +39,7 @@ function btReg(kind: number) {
       } else {
         const lin = (cpu.ea + ((off >> 5) << 2)) | 0;
         const v = cpu.rd32(lin);
+        if (kind) cpu.probeWrite(lin, 4);
         cpu.setFlagBits(F.CF, (v >>> (off & 31)) & 1);
         if (kind) cpu.wr32(lin, applyBit(kind, v, off & 31));
       }
@@ -57,6 +59,7 @@ op0f(
     const kind = ((cpu.modrm >> 3) & 7) - 4;
     if (kind < 0) cpu.raiseUD();
     const v = cpu.readRm16();
+    if (kind) cpu.rmwCheck(2);
     const bit = cpu.fetch8() & 15;
     cpu.setFlagBits(F.CF, (v >> bit) & 1);
     if (kind) cpu.writeRm16(applyBit(kind, v, bit));
@@ -66,6 +69,7 @@ op0f(
     const kind = ((cpu.modrm >> 3) & 7) - 4;
     if (kind < 0) cpu.raiseUD();
     const v = cpu.readRm32();
+    if (kind) cpu.rmwCheck(4);
     const bit = cpu.fetch8() & 31;
     cpu.setFlagBits(F.CF, (v >>> bit) & 1);
     if (kind) cpu.writeRm32(applyBit(kind, v, bit));

@@ -431,9 +431,11 @@ op0f(0xc0, (cpu) => {
   cpu.decodeModrm();
   const i = cpu.regIdx8();
   const a = cpu.readRm8();
+  cpu.rmwCheck(1);
   const r = alu(cpu, Alu.ADD, a, cpu.reg8[i], 7);
-  cpu.writeRm8(r);
+  // the source register gets the old value first, so XADD r, r leaves the sum (SDM: TEMP; SRC <- DEST; DEST <- TEMP)
   cpu.reg8[i] = a;
+  cpu.writeRm8(r);
 });
 op0f(
   0xc1,
@@ -441,17 +443,19 @@ op0f(
     cpu.decodeModrm();
     const i = ((cpu.modrm >> 3) & 7) << 1;
     const a = cpu.readRm16();
+    cpu.rmwCheck(2);
     const r = alu(cpu, Alu.ADD, a, cpu.reg16[i], 15);
-    cpu.writeRm16(r);
     cpu.reg16[i] = a;
+    cpu.writeRm16(r);
   },
   (cpu) => {
     cpu.decodeModrm();
     const i = (cpu.modrm >> 3) & 7;
     const a = cpu.readRm32();
+    cpu.rmwCheck(4);
     const r = alu(cpu, Alu.ADD, a, cpu.reg32[i], 31);
-    cpu.writeRm32(r);
     cpu.reg32[i] = a;
+    cpu.writeRm32(r);
   },
 );
 op0f(0xb0, (cpu) => {

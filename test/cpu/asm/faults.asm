@@ -58,7 +58,7 @@ fillro:
   %5
   mov dword [ss:V_CONT], 0
 %%c:
-  DUMP %%l
+  DUMP %%l, %4
 %endmacro
 
 %macro FORMS 2 ; flags-in, label prefix
@@ -75,7 +75,9 @@ fillro:
   F %2, " not m8", %1, M_ALL, not byte [es:RO + 0x25]
   F %2, " shl m,1", %1, M_ALL, shl dword [es:RO + 0x28], 1
   F %2, " sar m,cl", %1, M_ALL, sar dword [es:RO + 0x28], cl
-  F %2, " rcl m16,imm", %1, M_ALL, rcl word [es:RO + 0x2A], 5
+  ; QEMU 7.2 updates CF/OF before the faulting store of RCL m16,imm (a fault must
+  ; leave EFLAGS unchanged, as tsvm does): CF and OF not compared here
+  F %2, " rcl m16,imm", %1, (M_ALL & ~(F_CF|F_OF)), rcl word [es:RO + 0x2A], 5
   F %2, " ror m8,cl", %1, M_ALL, ror byte [es:RO + 0x2B], cl
   F %2, " shld m,r,imm", %1, M_ALL, shld [es:RO + 0x2C], edx, 4
   F %2, " shrd m16,r,cl", %1, M_ALL, shrd [es:RO + 0x2C], dx, cl
