@@ -10,7 +10,6 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { CpioMode, writeCpio, type CpioEntry } from './cpio.js';
 
 export class ImageError extends Error {}
@@ -29,6 +28,8 @@ export interface DefaultImage {
 export const GUEST_MODULES = ['ata_piix', 'ata_generic', 'sd_mod', 'sr_mod', 'isofs', 'ext4', 'virtio_pci', 'virtio_blk', 'virtio_net', 'e1000', 'ne2k-pci'];
 export const DEFAULT_CMDLINE = 'console=ttyS0 panic=-1';
 export const GUEST_HOSTNAME = 'tsvm';
+/** Bumped when the image's layout changes, so older caches are rebuilt. */
+export const IMAGE_FORMAT = 2;
 
 export function cacheDir(): string {
   const base = process.env['XDG_CACHE_HOME'] || join(homedir(), '.cache');
@@ -45,7 +46,8 @@ export function findDefaultImage(): DefaultImage | null {
   const info = join(dir, 'image.json');
   if (!existsSync(info)) return null;
   try {
-    const j = JSON.parse(readFileSync(info, 'utf8')) as { kernelVersion: string; cmdline: string };
+    const j = JSON.parse(readFileSync(info, 'utf8')) as { kernelVersion: string; cmdline: string; format?: number };
+    if (j.format !== IMAGE_FORMAT) return null; // built by an older tsvm: rebuild
     const img = { dir, kernel: join(dir, 'bzImage'), vmlinux: join(dir, 'vmlinux'), initrd: join(dir, 'initrd.img'), cmdline: j.cmdline, kernelVersion: j.kernelVersion };
     if (!existsSync(img.kernel) || !existsSync(img.initrd) || !existsSync(img.vmlinux)) return null;
     return img;
@@ -238,7 +240,9 @@ export function buildDefaultImage(progress: Progress): DefaultImage {
     file('etc/passwd', Buffer.from('root:x:0:0:root:/root:/bin/sh\n'));
     file('etc/group', Buffer.from('root:x:0:\n'));
     for (const m of order) file(`lib/modules/${m}.ko`, readFileSync(idx.get(m) as string));
-    const initrd = gzipSync(writeCpio(entries), { level: 6 });
+    // Left uncompressed: the kernel then copies it instead of inflating it, which
+    // costs hundreds of millions of guest instructions in an emulator.
+    const initrd = writeCpio(entries);
 
     const out = defaultImageDir();
     const tmpOut = `${out}.new`;
@@ -249,12 +253,12 @@ export function buildDefaultImage(progress: Progress): DefaultImage {
     progress('decompressing the kernel once (so each boot skips the decompressor)');
     writeFileSync(join(tmpOut, 'vmlinux'), extractVmlinux(bz, work));
     writeFileSync(join(tmpOut, 'initrd.img'), initrd);
-    const info = { kernelVersion: kver, kernelPackage: kpkg, cmdline: DEFAULT_CMDLINE, modules: order, builtAt: new Date().toISOString() };
+    const info = { format: IMAGE_FORMAT, kernelVersion: kver, kernelPackage: kpkg, cmdline: DEFAULT_CMDLINE, modules: order, builtAt: new Date().toISOString() };
     writeFileSync(join(tmpOut, 'image.json'), JSON.stringify(info, null, 2) + '\n');
     rmSync(out, { recursive: true, force: true });
     mkdirSync(join(out, '..'), { recursive: true });
     renameSync(tmpOut, out);
-    progress(`default image ready: Linux ${kver}, ${order.length} modules, initrd ${(initrd.length / 1048576).toFixed(1)} MiB`);
+    progress(`default image ready: Linux ${kver}, ${order.length} modules, initrd ${(initrd.length / 1048576).toFixed(1)} MiB (uncompressed cpio)`);
     return findDefaultImage() as DefaultImage;
   } finally {
     rmSync(work, { recursive: true, force: true });
