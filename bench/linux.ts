@@ -1,0 +1,363 @@
+/**
+ * The default Linux guest on tsvm, v86 and QEMU, timed in one run.
+ *
+ * Each emulator boots the same guest (Debian's i386 6.1 kernel and the busybox
+ * initramfs of `tsvm image build`, 128 MiB RAM, `console=ttyS0 panic=-1`) with
+ * its serial console on a child process's stdin/stdout. The benchmark measures
+ * host wall time from spawning the process to the first shell prompt, then
+ * types fixed shell workloads and times each from sending the line to the next
+ * prompt, then powers the guest off. Emulators run one after the other.
+ *
+ * Rows:
+ *  - tsvm (default guest): `tsvm run`, which loads vmlinux directly (no
+ *    decompressor);
+ *  - tsvm (bzImage): `tsvm run -kernel bzImage -initrd ... -append ...`, which
+ *    decompresses the kernel like the others;
+ *  - v86: the npm package, in Node (this file re-run with --v86-child), with
+ *    Debian's SeaBIOS (bios.bin, vgabios-stdvga.bin) and ACPI on so that
+ *    poweroff works;
+ *  - QEMU: qemu-system-i386 -accel tcg.
+ * Alongside wall time it reports the CPU time (user + system, all threads) the
+ * emulator process used, read from /proc, since the host may be shared.
+ *
+ * The references run first, then tsvm. Each emulator gets 15 minutes to reach
+ * the prompt and 10 minutes per workload; one that fails or overruns is
+ * printed as FAILED with the reason and the benchmark goes on.
+ *
+ * Usage: node dist/bench/linux.js [--only tsvm,tsvm-bz,v86,qemu]
+ */
+import { spawn, execFileSync, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { findDefaultImage } from '../src/vmm/image.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const TSVM = join(ROOT, 'bin/tsvm.js');
+const SELF = fileURLToPath(import.meta.url);
+const CMDLINE = 'console=ttyS0 panic=-1';
+const MEM_MIB = 128;
+const SEABIOS = '/usr/share/seabios/bios.bin';
+const VGABIOS = '/usr/share/seabios/vgabios-stdvga.bin';
+/** busybox ash's prompt; with line editing it may follow it with a cursor-position query (ESC [ 6 n). */
+const PROMPT = /tsvm:[^\n]*# (?:\x1b\[6n)?$/;
+const BOOT_LIMIT_MS = 15 * 60_000;
+const WORK_LIMIT_MS = 10 * 60_000;
+const POWEROFF_LIMIT_MS = 2 * 60_000;
+
+interface Workload {
+  name: string;
+  cmd: string;
+  /** What the output must contain, so a fast wrong answer is not a result. */
+  check: RegExp;
+}
+
+const WORKLOADS: Workload[] = [
+  { name: 'sh loop 100k', cmd: 'i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done', check: /^$/ },
+  { name: 'dd+md5 32M', cmd: 'dd if=/dev/zero bs=1M count=32 2>/dev/null | md5sum', check: /58f06dd588d8ffb3beb46ada6309436b {2}-/ },
+  { name: 'seq+gzip', cmd: 'seq 1 300000 | gzip -6 | wc -c', check: /^\d+$/m },
+  { name: '300 execs', cmd: 'i=0; while [ $i -lt 300 ]; do /bin/true; i=$((i+1)); done', check: /^$/ },
+];
+
+// ---------------------------------------------------------------- v86 child
+
+/**
+ * Runs v86 in this process with COM1 on stdin/stdout; exits 0 once the guest
+ * reports power-down (v86 keeps running a powered-off machine otherwise).
+ */
+async function v86Child(kernel: string, initrd: string): Promise<void> {
+  const { V86 } = await import('v86');
+  const wasm = fileURLToPath(new URL('../../node_modules/v86/build/v86.wasm', import.meta.url));
+  const image = (path: string) => {
+    const b = readFileSync(path);
+    return { buffer: b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer };
+  };
+  const emulator = new V86({
+    wasm_path: wasm,
+    memory_size: MEM_MIB * 1024 * 1024,
+    bios: image(SEABIOS),
+    vga_bios: image(VGABIOS),
+    bzimage: image(kernel),
+    initrd: image(initrd),
+    cmdline: CMDLINE,
+    acpi: true,
+    autostart: true,
+    disable_speaker: true,
+  });
+  let tail = '';
+  let pending: number[] = [];
+  let stopping = false;
+  const flush = () => {
+    if (pending.length) process.stdout.write(Buffer.from(pending));
+    pending = [];
+  };
+  emulator.add_listener('serial0-output-byte', (byte: number) => {
+    if (pending.length === 0) setImmediate(flush);
+    pending.push(byte);
+    tail = (tail + String.fromCharCode(byte)).slice(-64);
+    if (!stopping && /reboot: (Power down|System halted)/.test(tail)) {
+      stopping = true;
+      setImmediate(async () => {
+        flush();
+        await emulator.destroy();
+        process.exit(0);
+      });
+    }
+  });
+  process.stdin.on('data', (d: Buffer) => emulator.serial0_send(d.toString('latin1')));
+  process.stdin.on('end', () => process.exit(1));
+}
+
+// ---------------------------------------------------------------- parent
+
+interface Target {
+  key: string;
+  label: string;
+  cmd: string;
+  args: string[];
+  /** Why it cannot run at all, if so. */
+  missing?: string;
+}
+
+interface Result {
+  label: string;
+  boot?: number;
+  bootCpu?: number;
+  work: (number | undefined)[];
+  workCpu: (number | undefined)[];
+  outputs: string[];
+  error?: string;
+}
+
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK']).stdout?.toString().trim()) || 100;
+
+/** User + system CPU seconds of a live process (all its threads), or NaN. */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK; // fields 14 and 15 (utime, stime)
+  } catch {
+    return NaN;
+  }
+}
+
+class Session {
+  out = '';
+  private waiters: (() => void)[] = [];
+  readonly child: ChildProcessWithoutNullStreams;
+  readonly exited: Promise<string>;
+  exitStatus: string | undefined;
+
+  constructor(cmd: string, args: string[]) {
+    this.child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const wake = () => {
+      for (const w of this.waiters.splice(0)) w();
+    };
+    this.child.stdout.on('data', (b: Buffer) => {
+      this.out += b.toString('latin1');
+      wake();
+    });
+    this.child.stderr.on('data', (b: Buffer) => {
+      this.out += b.toString('latin1');
+    });
+    this.child.stdin.on('error', () => {});
+    this.exited = new Promise((res) => {
+      this.child.on('error', (e) => {
+        this.exitStatus = `could not start: ${e.message}`;
+        wake();
+        res(this.exitStatus);
+      });
+      this.child.on('exit', (code, sig) => {
+        this.exitStatus = sig ? `killed by ${sig}` : `exit status ${code}`;
+        wake();
+        res(this.exitStatus);
+      });
+    });
+  }
+
+  /** Resolves with the host time at which the output after `from` first matched `re`. */
+  async waitFor(re: RegExp, from: number, limitMs: number, what: string): Promise<number> {
+    const deadline = performance.now() + limitMs;
+    for (;;) {
+      if (re.test(this.out.slice(from))) return performance.now();
+      if (this.exitStatus) throw new Error(`${what}: emulator ended (${this.exitStatus}); last output: ${lastLine(this.out)}`);
+      if (performance.now() > deadline) throw new Error(`${what}: no prompt after ${limitMs / 1000} s; last output: ${lastLine(this.out)}`);
+      await new Promise<void>((r) => {
+        this.waiters.push(r);
+        setTimeout(r, 1000);
+      });
+    }
+  }
+}
+
+function lastLine(s: string): string {
+  const lines = s.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').replace(/\r/g, '').split('\n').filter((l) => l.trim());
+  return JSON.stringify((lines.at(-1) ?? '').slice(-160));
+}
+
+function progress(msg: string): void {
+  process.stderr.write(`[bench:linux ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+}
+
+async function runTarget(t: Target): Promise<Result> {
+  const r: Result = { label: t.label, work: [], workCpu: [], outputs: [] };
+  if (t.missing) {
+    r.error = t.missing;
+    return r;
+  }
+  progress(`${t.label}: starting ${[t.cmd, ...t.args].map((a) => (/[\s"]/.test(a) ? JSON.stringify(a) : a)).join(' ')}`);
+  const t0 = performance.now();
+  const s = new Session(t.cmd, t.args);
+  const pid = s.child.pid;
+  try {
+    const tp = await s.waitFor(PROMPT, 0, BOOT_LIMIT_MS, 'boot');
+    r.boot = (tp - t0) / 1000;
+    r.bootCpu = cpuSeconds(pid);
+    progress(`${t.label}: prompt after ${r.boot.toFixed(2)} s (${r.bootCpu.toFixed(2)} s CPU)`);
+    for (const w of WORKLOADS) {
+      const from = s.out.length;
+      const c0 = cpuSeconds(pid);
+      const w0 = performance.now();
+      s.child.stdin.write(w.cmd + '\n');
+      const w1 = await s.waitFor(PROMPT, from, WORK_LIMIT_MS, w.name);
+      const secs = (w1 - w0) / 1000;
+      const cpu = cpuSeconds(pid) - c0;
+      // what the command printed: drop the echoed line and the prompt
+      const printed = s.out.slice(from).replace(/\r/g, '').replace(PROMPT, '').split('\n').slice(1).join('\n').replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').trim();
+      r.outputs.push(printed);
+      if (!w.check.test(printed)) throw new Error(`${w.name}: unexpected output ${JSON.stringify(printed.slice(0, 200))}`);
+      r.work.push(secs);
+      r.workCpu.push(cpu);
+      progress(`${t.label}: ${w.name}: ${secs.toFixed(2)} s (${cpu.toFixed(2)} s CPU)${printed ? ` -> ${printed.split('\n')[0]}` : ''}`);
+    }
+    s.child.stdin.write('poweroff\n');
+    const status = await Promise.race([s.exited, new Promise<string>((res) => setTimeout(() => res('still running'), POWEROFF_LIMIT_MS))]);
+    progress(`${t.label}: after poweroff: ${status}`);
+    if (!/reboot: Power down/.test(s.out)) r.error = `guest did not report power-down (${status})`;
+    else if (status !== 'exit status 0') r.error = `after poweroff: ${status}`;
+  } catch (e) {
+    r.error = (e as Error).message;
+    progress(`${t.label}: FAILED: ${r.error}`);
+  } finally {
+    if (s.exitStatus === undefined) {
+      s.child.kill('SIGKILL');
+      await s.exited;
+    }
+  }
+  return r;
+}
+
+function fmt(x: number | undefined, digits = 2): string {
+  return x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(digits);
+}
+
+function table(header: string[], rows: string[][]): string {
+  const lines = [header, header.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`);
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const only = (() => {
+    const i = process.argv.indexOf('--only');
+    return i >= 0 ? new Set(process.argv[i + 1]?.split(',')) : null;
+  })();
+
+  let img = findDefaultImage();
+  if (!img) {
+    progress('default image not built yet: running `tsvm image build`');
+    execFileSync(process.execPath, [TSVM, 'image', 'build'], { stdio: ['ignore', 'inherit', 'inherit'] });
+    img = findDefaultImage();
+    if (!img) throw new Error('tsvm image build did not produce the default image');
+  }
+
+  const qemuOk = spawnSync('qemu-system-i386', ['--version']).status === 0;
+  const v86Version = (() => {
+    try {
+      return (JSON.parse(readFileSync(join(ROOT, 'node_modules/v86/package.json'), 'utf8')) as { version: string }).version;
+    } catch {
+      return undefined;
+    }
+  })();
+  const firmwareMissing = [SEABIOS, VGABIOS].filter((f) => !existsSync(f));
+
+  const targets: Target[] = [
+    { key: 'tsvm', label: 'tsvm (default guest: vmlinux)', cmd: process.execPath, args: [TSVM, 'run', '-timeout', '1800'] },
+    {
+      key: 'tsvm-bz',
+      label: 'tsvm (bzImage)',
+      cmd: process.execPath,
+      args: [TSVM, 'run', '-m', `${MEM_MIB}M`, '-kernel', img.kernel, '-initrd', img.initrd, '-append', CMDLINE, '-timeout', '1800'],
+    },
+    {
+      key: 'v86',
+      label: `v86 ${v86Version ?? ''}`.trim(),
+      cmd: process.execPath,
+      args: [SELF, '--v86-child', img.kernel, img.initrd],
+      missing: v86Version === undefined ? 'npm package v86 not installed (npm install)' : firmwareMissing.length ? `missing firmware ${firmwareMissing.join(', ')}` : undefined,
+    },
+    {
+      key: 'qemu',
+      label: 'QEMU (TCG)',
+      cmd: 'qemu-system-i386',
+      args: ['-accel', 'tcg', '-m', String(MEM_MIB), '-kernel', img.kernel, '-initrd', img.initrd, '-append', CMDLINE, '-nographic', '-no-reboot'],
+      missing: qemuOk ? undefined : 'qemu-system-i386 not installed',
+    },
+  ].filter((t) => !only || only.has(t.key));
+
+  const head = execFileSync('git', ['-C', ROOT, 'rev-parse', 'HEAD']).toString().trim();
+  const dirty = execFileSync('git', ['-C', ROOT, 'status', '--porcelain', '--', 'src']).toString().trim();
+  const qemuVersion = qemuOk ? spawnSync('qemu-system-i386', ['--version']).stdout.toString().split('\n')[0] : 'none';
+  const loadBefore = loadavg();
+
+  // the references first, so that their rows exist even if tsvm is very slow
+  const order = [...targets.filter((t) => !t.key.startsWith('tsvm')), ...targets.filter((t) => t.key.startsWith('tsvm'))];
+  const byKey = new Map<string, Result>();
+  for (const t of order) byKey.set(t.key, await runTarget(t));
+  const results = targets.map((t) => byKey.get(t.key)!);
+  const loadAfter = loadavg();
+
+  const out: string[] = [];
+  out.push(`bench:linux ${new Date().toISOString()}  tsvm ${head}${dirty ? ' + uncommitted changes in src/' : ''}`);
+  out.push(`host: ${cpus().length} CPUs, ${cpus()[0]?.model ?? '?'}; node ${process.version}; ${qemuVersion}; v86 ${v86Version ?? 'none'}`);
+  out.push(`load average (1/5/15 min) before ${loadBefore.map((x) => x.toFixed(2)).join(' ')}, after ${loadAfter.map((x) => x.toFixed(2)).join(' ')}`);
+  out.push(`guest: ${img.kernelVersion}, ${MEM_MIB} MiB, "${CMDLINE}"; wall seconds, CPU seconds of the emulator process in parentheses`);
+  out.push('');
+  out.push(
+    table(
+      ['emulator', 'to prompt', ...WORKLOADS.map((w) => w.name)],
+      results.map((r) => [
+        r.label + (r.error ? ` — FAILED: ${r.error.split('\n')[0]}` : ''),
+        r.boot === undefined ? '-' : `${fmt(r.boot)} (${fmt(r.bootCpu)})`,
+        ...WORKLOADS.map((_, i) => (r.work[i] === undefined ? '-' : `${fmt(r.work[i])} (${fmt(r.workCpu[i])})`)),
+      ]),
+    ),
+  );
+  const gz = results.map((r) => r.outputs[2]).filter((x) => x !== undefined);
+  if (new Set(gz).size > 1) out.push(`\nnote: the gzip sizes differ between emulators: ${gz.join(', ')}`);
+
+  const tsvmRows = results.filter((r) => r.label.startsWith('tsvm'));
+  const refs = results.filter((r) => !r.label.startsWith('tsvm'));
+  const ratioRows: string[][] = [];
+  const ratio = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined || !(b > 0) ? '-' : (a / b).toFixed(2));
+  for (const t of tsvmRows) {
+    for (const ref of refs) {
+      ratioRows.push([`${t.label} / ${ref.label}`, ratio(t.boot, ref.boot), ...WORKLOADS.map((_, i) => ratio(t.work[i], ref.work[i]))]);
+    }
+  }
+  if (ratioRows.length) {
+    out.push('');
+    out.push('wall-time ratios (above 1: tsvm is slower)');
+    out.push('');
+    out.push(table(['ratio', 'to prompt', ...WORKLOADS.map((w) => w.name)], ratioRows));
+  }
+  console.log(out.join('\n'));
+}
+
+if (process.argv[2] === '--v86-child') {
+  await v86Child(process.argv[3]!, process.argv[4]!);
+} else {
+  await main();
+}
