@@ -9,27 +9,9 @@
 import { Cls, Cmp, Ex, Ext80, INDEF_HI, INDEF_SE, Rc, classify } from './fpu/ext80.js';
 import { fpuTranscendental } from './fpu/trans.js';
 
-/** What the FPU needs from the CPU. Memory accessors take linear addresses and may throw the CPU's fault object. */
-export interface FpuBus {
-  read8(lin: number): number;
-  read16(lin: number): number;
-  read32(lin: number): number;
-  write8(lin: number, v: number): void;
-  write16(lin: number, v: number): void;
-  write32(lin: number, v: number): void;
-  /**
-   * A waiting instruction found an unmasked exception pending (SW.ES). The CPU
-   * throws #MF (CR0.NE=1: the instruction is not executed) or raises IRQ 13 and
-   * returns (CR0.NE=0: the instruction proceeds).
-   */
-  reportError(): void;
-  /** FCOMI/FUCOMI(P): set ZF, PF, CF; other EFLAGS bits are left alone (as QEMU does). */
-  setEflagsZPC(zf: boolean, pf: boolean, cf: boolean): void;
-  /** Current EFLAGS (FCMOVcc reads CF, ZF, PF). */
-  getEflags(): number;
-  /** FNSTSW AX: write the 16-bit status word into AX. */
-  setAx(v: number): void;
-}
+import type { FpuBus } from './fpu-api.js';
+/** What the FPU needs from the CPU: declared once, in fpu-api.ts. */
+export type { FpuBus };
 
 /** Serialisable FPU state. */
 export interface FpuState {

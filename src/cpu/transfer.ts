@@ -20,6 +20,13 @@ function checkCodeSeg(cpu: Cpu, sel: number, d: Descriptor): void {
   if (!readDescriptor(cpu, sel, d)) cpu.raiseGP(sel & 0xfffc);
 }
 
+/** Privilege and presence checks of a JMP/CALL straight to a code segment (SDM JMP/CALL, same privilege). */
+function checkDirectCodeTarget(cpu: Cpu, sel: number): void {
+  const conforming = (code.hi & 0x400) !== 0;
+  if (conforming ? code.dpl > cpu.cpl : (sel & 3) > cpu.cpl || code.dpl !== cpu.cpl) cpu.raiseGP(sel & 0xfffc);
+  if (!code.present) cpu.raiseErr(Vec.NP, sel & 0xfffc);
+}
+
 export function farJump(cpu: Cpu, sel: number, off: number): void {
   if (realMode(cpu)) {
     cpu.loadSegReal(Seg.CS, sel);
@@ -28,9 +35,7 @@ export function farJump(cpu: Cpu, sel: number, off: number): void {
   }
   checkCodeSeg(cpu, sel, code);
   if (code.isCode) {
-    const conforming = (code.hi & 0x400) !== 0;
-    if (conforming ? code.dpl > cpu.cpl : (sel & 3) > cpu.cpl || code.dpl !== cpu.cpl) cpu.raiseGP(sel & 0xfffc);
-    if (!code.present) cpu.raiseErr(Vec.NP, sel & 0xfffc);
+    checkDirectCodeTarget(cpu, sel);
     if (off >>> 0 > code.limit >>> 0) cpu.raiseGP(0);
     setAccessed(cpu, code);
     setSegCache(cpu, Seg.CS, (sel & 0xfffc) | cpu.cpl, code);
@@ -57,9 +62,7 @@ export function farCall(cpu: Cpu, sel: number, off: number): void {
   }
   checkCodeSeg(cpu, sel, code);
   if (code.isCode) {
-    const conforming = (code.hi & 0x400) !== 0;
-    if (conforming ? code.dpl > cpu.cpl : (sel & 3) > cpu.cpl || code.dpl !== cpu.cpl) cpu.raiseGP(sel & 0xfffc);
-    if (!code.present) cpu.raiseErr(Vec.NP, sel & 0xfffc);
+    checkDirectCodeTarget(cpu, sel);
     const size = cpu.o32 ? 8 : 4;
     cpu.probeWrite((cpu.segBase[Seg.SS] + ((cpu.reg32[4] - size) & cpu.ssMask)) | 0, size);
     if (off >>> 0 > code.limit >>> 0) cpu.raiseGP(0);
