@@ -196,6 +196,8 @@ export function compileBlock(mem: Uint8Array, host: number, eip: number, code32:
   let n = 0;
   let pend = 0; // instructions done but not yet taken off cpu.left
   let tailEip = -1;
+  let fk: number = Fk.UNKNOWN;
+  const visited: number[] = [];
   // prefix state as last stored by the block (undefined: not stored yet)
   let curO32 = -1,
     curA32 = -1,
@@ -291,6 +293,31 @@ export function compileBlock(mem: Uint8Array, host: number, eip: number, code32:
     const nEip = (eip + (next - host)) | 0;
     if (!code32 && nEip > 0xffff) break; // IP wraps inside: leave it to the interpreter
     const spec = code32 && o32 && a32 ? specialize(mem, key, afterOp, seg, rep, nEip) : null;
+    visited.push(start);
+    if (spec !== null && spec.branch && !spec.mem) {
+      // Jcc ends the block (going on with the fall-through in the same block
+      // measured slower: longer, overlapping blocks cost more to compile than
+      // the dispatches they save); JMP to a new place on this page is followed
+      n++;
+      pend++;
+      const th = host + (spec.target - eip);
+      if (spec.cc >= 0) {
+        src += `cpu.eip=${condCode(spec.cc, fk)}?${spec.target}:${nEip};`;
+        tailEip = -1;
+        break;
+      }
+      if (th >= (host & ~0xfff) && th < pageEnd && visited.indexOf(th) < 0) {
+        off = th;
+        tailEip = spec.target;
+      } else {
+        src += spec.code;
+        tailEip = -1;
+        break;
+      }
+      if (n === MAX_INSTR || off >= pageEnd) break;
+      continue;
+    }
+    fk = spec === null ? Fk.UNKNOWN : spec.flags === Fk.KEEP ? fk : spec.flags;
     if (spec !== null && !spec.mem && !spec.branch) {
       // register-only: cannot fault, so instrStart and `left` can wait
       src += spec.code + '\n';
@@ -356,6 +383,59 @@ interface Spec {
   mem: boolean;
   /** Sets EIP itself (ends the block). */
   branch: boolean;
+  /** What the instruction leaves in the lazy flags (Fk), or Fk.KEEP. */
+  flags: number;
+  /** Jcc: condition code, -1 otherwise. */
+  cc: number;
+  /** Jcc or JMP: the target EIP. */
+  target: number;
+}
+
+/** What the block knows, at compile time, about the lazy flags state. */
+const enum Fk {
+  UNKNOWN = 0,
+  SUB32 = 1, // SUB/CMP at 32 bits: lazyA - lazyB
+  LOGIC32 = 2, // AND/OR/XOR/TEST at 32 bits
+  ADD32 = 3, // ADD at 32 bits
+  INCDEC32 = 4, // INC/DEC at 32 bits (ZF, SF from lazyRes)
+  KEEP = 5, // the instruction leaves the flags alone
+}
+
+/** A condition evaluated straight from the lazy operands when the flag-setting op is known. */
+function condCode(cc: number, fk: number): string {
+  let e: string | null = null;
+  const c = cc >> 1;
+  if (fk === Fk.SUB32) {
+    if (c === 1) e = '(cpu.lazyA>>>0)<(cpu.lazyB>>>0)';
+    else if (c === 2) e = 'cpu.lazyRes===0';
+    else if (c === 3) e = '(cpu.lazyA>>>0)<=(cpu.lazyB>>>0)';
+    else if (c === 4) e = 'cpu.lazyRes<0';
+    else if (c === 6) e = 'cpu.lazyA<cpu.lazyB';
+    else if (c === 7) e = 'cpu.lazyA<=cpu.lazyB';
+  } else if (fk === Fk.LOGIC32) {
+    if (c === 0 || c === 1) e = 'false';
+    else if (c === 2 || c === 3) e = 'cpu.lazyRes===0';
+    else if (c === 4 || c === 6) e = 'cpu.lazyRes<0';
+    else if (c === 7) e = 'cpu.lazyRes<=0';
+  } else if (fk === Fk.ADD32) {
+    if (c === 1) e = '(cpu.lazyRes>>>0)<(cpu.lazyA>>>0)';
+    else if (c === 2) e = 'cpu.lazyRes===0';
+    else if (c === 4) e = 'cpu.lazyRes<0';
+  } else if (fk === Fk.INCDEC32) {
+    if (c === 2) e = 'cpu.lazyRes===0';
+    else if (c === 4) e = 'cpu.lazyRes<0';
+  }
+  if (e === null) return `cpu.cond(${cc})`;
+  return (cc & 1) !== 0 ? `!(${e})` : `(${e})`;
+}
+
+/** The Fk an ALU operation k leaves at width top+1 (ADC/SBB and 8-bit ones are not tracked). */
+function aluFk(k: number, top: number): number {
+  if (top !== 31) return Fk.UNKNOWN;
+  if (k === 0) return Fk.ADD32;
+  if (k === 5 || k === 7) return Fk.SUB32;
+  if (k === 1 || k === 4 || k === 6) return Fk.LOGIC32;
+  return Fk.UNKNOWN;
 }
 
 function imm8s(mem: Uint8Array, o: number): number {
@@ -442,10 +522,11 @@ function specialize(mem: Uint8Array, key: number, o: number, segOvr: number, rep
   const mod = m >> 6;
   const reg = (m >> 3) & 7;
   const rm = m & 7;
-  const R: Spec = { code: '', mem: false, branch: false };
-  const done = (code: string, isMem: boolean): Spec => {
+  const R: Spec = { code: '', mem: false, branch: false, flags: Fk.KEEP, cc: -1, target: 0 };
+  const done = (code: string, isMem: boolean, flags: number = Fk.KEEP): Spec => {
     R.code = `{${code}}`;
     R.mem = isMem;
+    R.flags = flags;
     return R;
   };
   const jump = (code: string): Spec => {
@@ -470,12 +551,14 @@ function specialize(mem: Uint8Array, key: number, o: number, segOvr: number, rep
         const top = w8 ? 7 : 31;
         if (mod === 3) {
           const dst = w8 ? `r8[${r8i(rm)}]` : `r32[${rm}]`;
-          return done(`const x=${dst},y=${src};${aluCode(k, 'x', 'y', top)}${store ? `${dst}=r;` : ''}`, false);
+          return done(`const x=${dst},y=${src};${aluCode(k, 'x', 'y', top)}${store ? `${dst}=r;` : ''}`, false, aluFk(k, top));
         }
         const a = ea32(mem, o, segOvr, true);
         const rd = w8 ? 'cpu.rd8' : 'cpu.rd32';
         const wr = w8 ? 'cpu.wr8' : 'cpu.wr32';
-        return done(`const a=${a};const x=${rd}(a),y=${src};${aluCode(k, 'x', 'y', top)}${store ? `${wr}(a,r);` : ''}`, true);
+        // a read-modify-write checks the store first, so a fault leaves the flags alone (as rmwCheck does)
+        const probe = store ? `cpu.probeWrite(a,${w8 ? 1 : 4});` : '';
+        return done(`const a=${a};${probe}const x=${rd}(a),y=${src};${aluCode(k, 'x', 'y', top)}${store ? `${wr}(a,r);` : ''}`, true, aluFk(k, top));
       }
       case 2: // r8, r/m8
       case 3: {
@@ -484,16 +567,16 @@ function specialize(mem: Uint8Array, key: number, o: number, segOvr: number, rep
         const top = w8 ? 7 : 31;
         if (mod === 3) {
           const src = w8 ? `r8[${r8i(rm)}]` : `r32[${rm}]`;
-          return done(`const x=${dst},y=${src};${aluCode(k, 'x', 'y', top)}${store ? `${dst}=r;` : ''}`, false);
+          return done(`const x=${dst},y=${src};${aluCode(k, 'x', 'y', top)}${store ? `${dst}=r;` : ''}`, false, aluFk(k, top));
         }
         const a = ea32(mem, o, segOvr, true);
         const rd = w8 ? 'cpu.rd8' : 'cpu.rd32';
-        return done(`const x=${dst},y=${rd}(${a});${aluCode(k, 'x', 'y', top)}${store ? `${dst}=r;` : ''}`, true);
+        return done(`const x=${dst},y=${rd}(${a});${aluCode(k, 'x', 'y', top)}${store ? `${dst}=r;` : ''}`, true, aluFk(k, top));
       }
       case 4:
-        return done(`const x=r8[0],y=${mem[o]};${aluCode(k, 'x', 'y', 7)}${store ? 'r8[0]=r;' : ''}`, false);
+        return done(`const x=r8[0],y=${mem[o]};${aluCode(k, 'x', 'y', 7)}${store ? 'r8[0]=r;' : ''}`, false, Fk.UNKNOWN);
       default:
-        return done(`const x=r32[0],y=${imm32(mem, o)};${aluCode(k, 'x', 'y', 31)}${store ? 'r32[0]=r;' : ''}`, false);
+        return done(`const x=r32[0],y=${imm32(mem, o)};${aluCode(k, 'x', 'y', 31)}${store ? 'r32[0]=r;' : ''}`, false, aluFk(k, 31));
     }
   }
   if (key === 0x80 || key === 0x81 || key === 0x83) {
@@ -504,24 +587,26 @@ function specialize(mem: Uint8Array, key: number, o: number, segOvr: number, rep
       const immOff = o + 1;
       const imm = w8 ? mem[immOff] : key === 0x81 ? imm32(mem, immOff) : imm8s(mem, immOff);
       const dst = w8 ? `r8[${r8i(rm)}]` : `r32[${rm}]`;
-      return done(`const x=${dst},y=${imm};${aluCode(reg, 'x', 'y', top)}${store ? `${dst}=r;` : ''}`, false);
+      return done(`const x=${dst},y=${imm};${aluCode(reg, 'x', 'y', top)}${store ? `${dst}=r;` : ''}`, false, aluFk(reg, top));
     }
     const a = ea32(mem, o, segOvr, true);
     const immOff = o + eaLen;
     const imm = w8 ? mem[immOff] : key === 0x81 ? imm32(mem, immOff) : imm8s(mem, immOff);
     const rd = w8 ? 'cpu.rd8' : 'cpu.rd32';
     const wr = w8 ? 'cpu.wr8' : 'cpu.wr32';
-    return done(`const a=${a};const x=${rd}(a),y=${imm};${aluCode(reg, 'x', 'y', top)}${store ? `${wr}(a,r);` : ''}`, true);
+    const probe = store ? `cpu.probeWrite(a,${w8 ? 1 : 4});` : '';
+    return done(`const a=${a};${probe}const x=${rd}(a),y=${imm};${aluCode(reg, 'x', 'y', top)}${store ? `${wr}(a,r);` : ''}`, true, aluFk(reg, top));
   }
   if (key === 0x84 || key === 0x85) {
     const w8 = key === 0x84;
     const src = w8 ? `r8[${r8i(reg)}]` : `r32[${reg}]`;
     const top = w8 ? 7 : 31;
-    if (mod === 3) return done(`const r=${w8 ? `r8[${r8i(rm)}]` : `r32[${rm}]`}&${src};${lazy(0, '0', '0', top)}`, false);
-    return done(`const r=${w8 ? 'cpu.rd8' : 'cpu.rd32'}(${ea32(mem, o, segOvr, true)})&${src};${lazy(0, '0', '0', top)}`, true);
+    const fk = w8 ? Fk.UNKNOWN : Fk.LOGIC32;
+    if (mod === 3) return done(`const r=${w8 ? `r8[${r8i(rm)}]` : `r32[${rm}]`}&${src};${lazy(0, '0', '0', top)}`, false, fk);
+    return done(`const r=${w8 ? 'cpu.rd8' : 'cpu.rd32'}(${ea32(mem, o, segOvr, true)})&${src};${lazy(0, '0', '0', top)}`, true, fk);
   }
-  if (key === 0xa8) return done(`const r=r8[0]&${mem[o]};${lazy(0, '0', '0', 7)}`, false);
-  if (key === 0xa9) return done(`const r=r32[0]&${imm32(mem, o)};${lazy(0, '0', '0', 31)}`, false);
+  if (key === 0xa8) return done(`const r=r8[0]&${mem[o]};${lazy(0, '0', '0', 7)}`, false, Fk.UNKNOWN);
+  if (key === 0xa9) return done(`const r=r32[0]&${imm32(mem, o)};${lazy(0, '0', '0', 31)}`, false, Fk.LOGIC32);
   if (key >= 0x88 && key <= 0x8b) {
     const w8 = (key & 1) === 0;
     const r = w8 ? `r8[${r8i(reg)}]` : `r32[${reg}]`;
@@ -550,7 +635,7 @@ function specialize(mem: Uint8Array, key: number, o: number, segOvr: number, rep
   if (key >= 0x40 && key <= 0x4f) {
     const r = key & 7;
     const inc = key < 0x48;
-    return done(`const x=r32[${r}];const r=(x${inc ? '+' : '-'}1)|0;r32[${r}]=r;cpu.setLazyKeepCF(${inc ? 1 : 2},x,1,r,31);`, false);
+    return done(`const x=r32[${r}];const r=(x${inc ? '+' : '-'}1)|0;r32[${r}]=r;cpu.setLazyKeepCF(${inc ? 1 : 2},x,1,r,31);`, false, Fk.INCDEC32);
   }
   if (key >= 0x50 && key <= 0x57) return done(`cpu.push32(r32[${key & 7}]);`, true);
   if (key >= 0x58 && key <= 0x5f) return done(`const v=cpu.pop32();r32[${key & 7}]=v;`, true);
@@ -572,15 +657,20 @@ function specialize(mem: Uint8Array, key: number, o: number, segOvr: number, rep
       c = mem[immOff];
     }
     if ((c & 31) === 0) return null;
-    if (mod === 3) return done(`const v=r32[${rm}];r32[${rm}]=shift(cpu,${reg},v,${c},32);`, false);
+    if (mod === 3) return done(`const v=r32[${rm}];r32[${rm}]=shift(cpu,${reg},v,${c},32);`, false, Fk.UNKNOWN);
     const a = ea32(mem, o, segOvr, true);
-    return done(`const a=${a};const v=cpu.rd32(a);cpu.wr32(a,shift(cpu,${reg},v,${c},32));`, true);
+    return done(`const a=${a};cpu.probeWrite(a,4);const v=cpu.rd32(a);cpu.wr32(a,shift(cpu,${reg},v,${c},32));`, true, Fk.UNKNOWN);
   }
   // branches: EIP of the next instruction is `next`
-  if (key >= 0x70 && key <= 0x7f) return jump(`cpu.eip=cpu.cond(${key & 15})?${next + imm8s(mem, o)}:${next};`);
-  if (key >= 0x180 && key <= 0x18f) return jump(`cpu.eip=cpu.cond(${key & 15})?${(next + imm32(mem, o)) | 0}:${next};`);
-  if (key === 0xeb) return jump(`cpu.eip=${next + imm8s(mem, o)};`);
-  if (key === 0xe9) return jump(`cpu.eip=${(next + imm32(mem, o)) | 0};`);
+  if ((key >= 0x70 && key <= 0x7f) || (key >= 0x180 && key <= 0x18f)) {
+    R.cc = key & 15;
+    R.target = key < 0x100 ? next + imm8s(mem, o) : (next + imm32(mem, o)) | 0;
+    return jump('');
+  }
+  if (key === 0xeb || key === 0xe9) {
+    R.target = key === 0xeb ? next + imm8s(mem, o) : (next + imm32(mem, o)) | 0;
+    return jump(`cpu.eip=${R.target};`);
+  }
   if (key === 0xe8) {
     R.code = `{cpu.push32(${next});cpu.eip=${(next + imm32(mem, o)) | 0};}`;
     R.branch = true;
