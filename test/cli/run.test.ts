@@ -99,3 +99,28 @@ test('bad firmware files and options get clear errors', () => {
   assert.match(tsvm('run', '-bios', rom('ok', 'cli\nhlt'), '-debugcon', 'tcp:1').err, /not a character device/);
   assert.match(tsvm('frob').err, /unknown command 'frob'/);
 });
+
+test('bad disk images and display options get clear errors before the VM starts', () => {
+  const missing = tsvm('run', '-cdrom', join(dir, 'nope.iso'));
+  assert.equal(missing.code, 1);
+  assert.match(missing.err, /-cdrom.*nope\.iso/);
+  assert.match(missing.err, /no such file|does not exist|not found/i);
+  const isDir = tsvm('run', '-hda', dir);
+  assert.equal(isDir.code, 1);
+  assert.match(isDir.err, /-hda.*directory/i);
+  const emptyDisk = join(dir, 'empty.img');
+  writeFileSync(emptyDisk, '');
+  assert.match(tsvm('run', '-hda', emptyDisk).err, /-hda.*empty/i);
+  assert.match(tsvm('run', '-hda', emptyDisk, '-boot', 'x').err, /-boot 'x' is not a boot order/);
+  assert.match(tsvm('run', '-display', 'sdl').err, /-display 'sdl' is not known; use none or curses/);
+  assert.match(tsvm('run', '-display', 'curses', '-serial', 'stdio', '-bios', rom('ok2', 'cli\nhlt')).err, /-display curses uses the terminal/);
+});
+
+test('-display curses draws the VGA text screen in the terminal', () => {
+  // SeaBIOS and its VGA BIOS set text mode 3 and print their banner
+  const r = tsvm('run', '-bios', '/usr/share/seabios/bios-256k.bin', '-display', 'curses', '-run-for', '2');
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /\x1b\[\?1049h/); // the alternate screen was entered
+  assert.match(r.out, /SeaBIOS \(version /);
+  assert.match(r.out, /\x1b\[\?1049l/); // and left at exit
+});
