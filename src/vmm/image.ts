@@ -26,7 +26,12 @@ export interface DefaultImage {
 
 /** Modules the init loads, for the devices tsvm emulates (dependencies are added automatically). */
 export const GUEST_MODULES = ['ata_piix', 'ata_generic', 'sd_mod', 'sr_mod', 'isofs', 'ext4', 'virtio_pci', 'virtio_blk', 'virtio_net', 'e1000', 'ne2k-pci'];
-export const DEFAULT_CMDLINE = 'console=ttyS0 panic=-1';
+/**
+ * The default guest's kernel command line. pci=noacpi: the ACPI tables tsvm
+ * writes for direct boot describe power management only (no PCI root bridge
+ * in the DSDT), so Linux should find PCI devices by scanning the bus itself.
+ */
+export const DEFAULT_CMDLINE = 'console=ttyS0 panic=-1 pci=noacpi';
 export const GUEST_HOSTNAME = 'tsvm';
 /** Bumped when the image's layout changes, so older caches are rebuilt. */
 export const IMAGE_FORMAT = 2;
@@ -48,7 +53,7 @@ export function findDefaultImage(): DefaultImage | null {
   try {
     const j = JSON.parse(readFileSync(info, 'utf8')) as { kernelVersion: string; cmdline: string; format?: number };
     if (j.format !== IMAGE_FORMAT) return null; // built by an older tsvm: rebuild
-    const img = { dir, kernel: join(dir, 'bzImage'), vmlinux: join(dir, 'vmlinux'), initrd: join(dir, 'initrd.img'), cmdline: j.cmdline, kernelVersion: j.kernelVersion };
+    const img = { dir, kernel: join(dir, 'bzImage'), vmlinux: join(dir, 'vmlinux'), initrd: join(dir, 'initrd.img'), cmdline: DEFAULT_CMDLINE, kernelVersion: j.kernelVersion };
     if (!existsSync(img.kernel) || !existsSync(img.initrd) || !existsSync(img.vmlinux)) return null;
     return img;
   } catch {
