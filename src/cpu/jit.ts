@@ -429,6 +429,24 @@ function condCode(cc: number, fk: number): string {
   return (cc & 1) !== 0 ? `!(${e})` : `(${e})`;
 }
 
+/**
+ * Code computing `r` from `v` shifted by the constant count c (1..31) at 32 bits, with
+ * the flags shift() sets; SHL/SHR/SAR inline, the rotates through shift().
+ */
+function shiftCode(k: number, c: number): string {
+  switch (k) {
+    case 4:
+    case 6:
+      return `const s=v<<${c - 1};const r=s<<1;const cf=(s>>>31)&1;cpu.setResultFlags(r,31,cf,cf^((r>>>31)&1),0);`;
+    case 5:
+      return `const s=v>>>${c - 1};const r=(s>>>1)|0;cpu.setResultFlags(r,31,s&1,((s^r)>>>31)&1,0);`;
+    case 7:
+      return `const s=v>>${c - 1};const r=s>>1;cpu.setResultFlags(r,31,s&1,0,0);`;
+    default:
+      return `const r=shift(cpu,${k},v,${c},32);`;
+  }
+}
+
 /** The Fk an ALU operation k leaves at width top+1 (ADC/SBB and 8-bit ones are not tracked). */
 function aluFk(k: number, top: number): number {
   if (top !== 31) return Fk.UNKNOWN;
@@ -649,17 +667,15 @@ function specialize(mem: Uint8Array, key: number, o: number, segOvr: number, rep
     const val = sx ? (w8 ? `((${v})<<24)>>24` : `((${v})<<16)>>16`) : v;
     return done(`r32[${reg}]=${val};`, mod !== 3);
   }
-  if (key === 0xc1 || key === 0xd1) {
-    const immOff = o + (mod === 3 ? 1 : 0);
-    let c = 1;
-    if (key === 0xc1) {
-      if (mod !== 3) return null;
-      c = mem[immOff];
-    }
-    if ((c & 31) === 0) return null;
-    if (mod === 3) return done(`const v=r32[${rm}];r32[${rm}]=shift(cpu,${reg},v,${c},32);`, false, Fk.UNKNOWN);
-    const a = ea32(mem, o, segOvr, true);
-    return done(`const a=${a};cpu.probeWrite(a,4);const v=cpu.rd32(a);cpu.wr32(a,shift(cpu,${reg},v,${c},32));`, true, Fk.UNKNOWN);
+  if (key === 0xc1 || key === 0xd1 || key === 0xd3) {
+    // as makeShift32: the store is probed before the read; a zero count changes nothing
+    const a = mod === 3 ? '' : ea32(mem, o, segOvr, true);
+    const rd = mod === 3 ? `const v=r32[${rm}];` : `const a=${a};cpu.probeWrite(a,4);const v=cpu.rd32(a);`;
+    const wr = mod === 3 ? `r32[${rm}]=r;` : 'cpu.wr32(a,r);';
+    if (key === 0xd3) return done(`${rd}const c=r8[4];if((c&31)!==0){const r=shift(cpu,${reg},v,c,32);${wr}}`, mod !== 3, Fk.UNKNOWN);
+    const c = (key === 0xc1 ? mem[o + (mod === 3 ? 1 : eaLen)] : 1) & 31;
+    if (c === 0) return null;
+    return done(`${rd}${shiftCode(reg, c)}${wr}`, mod !== 3, Fk.UNKNOWN);
   }
   // branches: EIP of the next instruction is `next`
   if ((key >= 0x70 && key <= 0x7f) || (key >= 0x180 && key <= 0x18f)) {
