@@ -241,6 +241,8 @@ async function runTarget(t: Target): Promise<Result> {
   } catch (e) {
     r.error = (e as Error).message;
     progress(`${t.label}: FAILED: ${r.error}`);
+    const tail = s.out.replace(/\r/g, '').split('\n').slice(-15).join('\n');
+    process.stderr.write(`---- last output of ${t.label}\n${tail}\n----\n`);
   } finally {
     if (s.exitStatus === undefined) {
       s.child.kill('SIGKILL');
@@ -307,8 +309,12 @@ async function main(): Promise<void> {
     },
   ].filter((t) => !only || only.has(t.key));
 
-  const head = execFileSync('git', ['-C', ROOT, 'rev-parse', 'HEAD']).toString().trim();
-  const dirty = execFileSync('git', ['-C', ROOT, 'status', '--porcelain', '--', 'src']).toString().trim();
+  const git = (...args: string[]) => {
+    const g = spawnSync('git', ['-C', ROOT, ...args]);
+    return g.status === 0 ? g.stdout.toString().trim() : undefined;
+  };
+  const head = git('rev-parse', 'HEAD') ?? '(not a git checkout)';
+  const dirty = git('status', '--porcelain', '--', 'src');
   const qemuVersion = qemuOk ? spawnSync('qemu-system-i386', ['--version']).stdout.toString().split('\n')[0] : 'none';
   const loadBefore = loadavg();
 
