@@ -140,6 +140,12 @@ export class Cpu {
   fetchAdj = 0;
   /** Run compiled basic blocks (jit.ts) where possible; off, every instruction goes through the interpreter loop. */
   useBlocks = false;
+  /**
+   * Set by every translate(): the only way an access reaches a device (MMIO is
+   * never in the TLB) or a page holding blocks. Compiled blocks test it after
+   * memory instructions and only then look at intrLine, NMI, stop and their page.
+   */
+  slowAccess = false;
   readonly blocks: BlockCache;
 
   // ---- interrupts and run state ----------------------------------------
@@ -537,6 +543,7 @@ export class Cpu {
    * implicit supervisor accesses such as descriptor-table reads).
    */
   translate(lin: number, write: boolean, user: boolean): number {
+    this.slowAccess = true;
     let phys: number;
     let flags = Tlb.VALID;
     if ((this.cr0 & CR0.PG) === 0) {

@@ -352,7 +352,8 @@ export function compileBlock(mem: Uint8Array, host: number, eip: number, code32:
     // stop here unless EIP is where decoding says, and (for instructions that may
     // reach memory or a device) nothing needs the loop and the code is unchanged
     const exit = `{${spec !== null ? `cpu.eip=${nEip};` : ''}cpu.left-=${pend};return;}`;
-    const ioCheck = `cpu.intrLine||cpu.nmiPending||cpu.stopRequested||pg[${hp}]!==${gen}`;
+    // a device or a write to this page is reached only through translate(), which sets slowAccess
+    const ioCheck = `cpu.slowAccess&&(cpu.slowAccess=false,cpu.intrLine||cpu.nmiPending||cpu.stopRequested||pg[${hp}]!==${gen})`;
     if (spec === null) src += `if(cpu.eip!==${nEip}${regOnly ? '' : '||' + ioCheck})${exit}\n`;
     else if (spec.mem) src += `if(${ioCheck})${exit}\n`;
   }
