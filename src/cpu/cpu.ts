@@ -133,9 +133,9 @@ export class Cpu {
   /**
    * Fetch window: EIP values in [fetchLo, fetchHi) lie on one readable RAM page
    * whose host offset is `eip + fetchAdj`, so a fetch is one compare and one
-   * load. Emptied (fetchHi = 0) whenever the TLB, CS, CPL or the IP width changes.
+   * load. Emptied (emptyFetchWindow) whenever the TLB, CS, CPL or the IP width changes.
    */
-  fetchLo = 0;
+  fetchLo = 1;
   fetchHi = 0;
   fetchAdj = 0;
   /** Run compiled basic blocks (jit.ts) where possible; off, every instruction goes through the interpreter loop. */
@@ -264,6 +264,16 @@ export class Cpu {
     this.stack32 = (this.segAttr[Seg.SS] & Attr.DB) !== 0;
     this.ssMask = this.stack32 ? -1 : 0xffff;
     this.updateTlbMasks();
+    this.emptyFetchWindow();
+  }
+
+  /**
+   * Empty the fetch window. Both bounds must change: EIPs of 32-bit code are
+   * kept as int32, so kernel addresses are negative and `fetchHi = 0` alone
+   * would leave [stale fetchLo, 0) open over them.
+   */
+  emptyFetchWindow(): void {
+    this.fetchLo = 1;
     this.fetchHi = 0;
   }
 
@@ -273,7 +283,7 @@ export class Cpu {
   }
 
   updateTlbMasks(): void {
-    this.fetchHi = 0;
+    this.emptyFetchWindow();
     if (this.cpl === 3) {
       this.tlbReadMask = Tlb.VALID | Tlb.NO_USER;
       this.tlbWriteMask = Tlb.VALID | Tlb.NO_USER | Tlb.NO_WRITE_USER | Tlb.CODE;
@@ -287,7 +297,7 @@ export class Cpu {
   loadSegReal(seg: number, sel: number): void {
     this.sreg[seg] = sel;
     this.segBase[seg] = sel << 4;
-    if (seg === Seg.CS) this.fetchHi = 0;
+    if (seg === Seg.CS) this.emptyFetchWindow();
     if (this.vm86) {
       this.segLimit[seg] = 0xffff;
       this.segAttr[seg] = Attr.P | Attr.S | Attr.RW | Attr.ACCESSED | 0x60 | (seg === Seg.CS ? Attr.CODE : 0);
@@ -491,7 +501,7 @@ export class Cpu {
   /** Flush the TLB; global pages survive unless `all`. */
   flushTlb(all: boolean): void {
     const tlb = this.tlb;
-    this.fetchHi = 0;
+    this.emptyFetchWindow();
     if (this._tlbOverflow) {
       tlb.fill(0);
       this._tlbCount = 0;
@@ -511,11 +521,11 @@ export class Cpu {
   /** INVLPG: drop one page's translation. */
   invalidatePage(lin: number): void {
     this.tlb[lin >>> 12] = 0;
-    this.fetchHi = 0;
+    this.emptyFetchWindow();
   }
 
   private _tlbSet(page: number, entry: number): void {
-    this.fetchHi = 0;
+    this.emptyFetchWindow();
     if (this.tlb[page] === 0) {
       if (this._tlbCount < TLB_LIST_SIZE) this._tlbList[this._tlbCount++] = page;
       else this._tlbOverflow = true;
@@ -1266,7 +1276,7 @@ export class Cpu {
   private _prefixes(op: number): number {
     let n = 0;
     // fetches past the 15-byte limit take the slow path, which raises #GP
-    if (this.fetchHi > this.instrStart + 15) this.fetchHi = this.instrStart + 15;
+    if (this.fetchLo <= this.instrStart && this.fetchHi > this.instrStart + 15) this.fetchHi = this.instrStart + 15;
     for (;;) {
       switch (op) {
         case 0x66:
