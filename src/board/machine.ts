@@ -345,6 +345,8 @@ export class Machine {
       if (!cpu.intrLine) {
         const next = clock.nextDeadline();
         if (next === Infinity) return this.stopReason; // waits for host input
+        // the TSC keeps counting while the CPU idles (it measures time, not work)
+        cpu.tscOffset += Math.round((next - clock.nowNs) / NS_PER_INSTRUCTION);
         clock.advanceTo(next);
         return this.stopReason;
       }

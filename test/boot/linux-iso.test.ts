@@ -43,7 +43,7 @@ test('the default kernel boots from an isolinux CD through SeaBIOS and powers of
   const exited = new Promise<number | null>((r) => child.on('exit', r));
   try {
     const deadline = Date.now() + 1_800_000;
-    while (!/tsvm:[^\n]*# $/.test(out)) {
+    while (!/(^|\n)tsvm:[^\n]*# /.test(out)) {
       if (Date.now() > deadline || child.exitCode !== null) assert.fail(`no shell prompt; output:\n${out.slice(-3000)}`);
       await new Promise((r) => setTimeout(r, 1000));
     }

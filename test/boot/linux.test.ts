@@ -12,7 +12,9 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 const TSVM = join(ROOT, 'bin/tsvm.js');
-const PROMPT = /tsvm:[^\n]*# $/;
+// the shell's prompt at the start of a line (busybox may follow it with a
+// cursor-position query, and late kernel messages may follow it too)
+const PROMPT = /(^|\n)tsvm:[^\n]*# /;
 
 class Session {
   out = '';
@@ -51,7 +53,8 @@ class Session {
     const from = this.out.length;
     this.child.stdin.write(cmd + '\n');
     const tail = await this.waitFor(PROMPT, from, limitMs);
-    return tail.replace(PROMPT, '').replace(/\r/g, '');
+    const m = PROMPT.exec(tail) as RegExpExecArray;
+    return tail.slice(0, m.index).replace(/\r/g, '');
   }
 }
 
