@@ -83,7 +83,7 @@ test('the default guest boots to a shell, runs programs, and powers off with exi
     const arith = await s.run('i=0; n=0; while [ $i -lt 200 ]; do n=$((n + i * i)); i=$((i + 1)); done; echo sum=$n');
     assert.match(arith, /sum=2646700/);
 
-    const mods = await s.run('cat /proc/modules | cut -d" " -f1 | sort | tr "\\n" " "');
+    const mods = await s.run('cat /proc/modules | cut -d" " -f1 | sort | tr "\\n" " "; echo');
     assert.match(mods, /\bata_piix\b/);
 
     const hostname = await s.run('hostname');
