@@ -13,7 +13,7 @@ import { BLOCKS_DEFAULT } from '../cpu/jit.js';
 import { Fpu, type FpuState } from '../cpu/fpu.js';
 import { loadCpuState, saveCpuState, type CpuState } from '../cpu/state.js';
 import { Clock } from '../time/clock.js';
-import { StateError } from '../state/state.js';
+import { StateError, cloneState, type Stateful } from '../state/state.js';
 import type { BlockBackend, CharSink } from '../devices/backends.js';
 import { IdeController } from '../devices/ata/ide.js';
 import { DebugCon } from '../devices/debugcon.js';
@@ -88,12 +88,21 @@ const PIIX4_PMREGMISC = 0x80;
 
 export type StopReason = 'halt' | 'triple-fault' | 'poweroff' | 'running';
 
+/** Bumped whenever the layout below changes; a state of another version is refused. */
+export const MACHINE_STATE_VERSION = 2;
+
 export interface MachineState {
+  version: number;
   cpu: CpuState;
   fpu: FpuState;
   ram: Uint8Array;
-  post: { last: number };
+  /** Guest time; device timers are saved as deadlines on it. */
+  clock: { nowNs: number };
+  a20: boolean;
+  /** Every device's declared state, by device id. */
+  devices: Record<string, object>;
   stopReason: StopReason;
+  resets: number;
 }
 
 export class Machine {
@@ -124,13 +133,22 @@ export class Machine {
   private post!: PostCodePort;
   /** Every device, in creation order, for reset. */
   private readonly _devices: { reset(): void }[] = [];
-  private _add<T extends { reset(): void }>(d: T): T {
+  /**
+   * Devices with declared state, in load order: interrupt controllers last, so
+   * the input levels they restore are not disturbed by devices restoring
+   * their outputs before them.
+   */
+  private readonly _stateful: Stateful[] = [];
+  private readonly _statefulLate: Stateful[] = [];
+  private _add<T extends { reset(): void }>(d: T, interruptController = false): T {
     this._devices.push(d);
+    if (isStateful(d)) (interruptController ? this._statefulLate : this._stateful).push(d);
     return d;
   }
   private _biosHost = -1;
   private _biosBytes = 0;
   private _resetRequested = false;
+  private _a20 = true;
   /** How many times the machine has been reset since power-on (guest reboots). */
   resets = 0;
 
@@ -171,7 +189,7 @@ export class Machine {
     clock.onEarlierDeadline = () => {
       cpu.stopRequested = true;
     };
-    this.pic = this._add(new I8259Pair('pic', { ports: io, onIntr: (level) => (cpu.intrLine = level) }));
+    this.pic = this._add(new I8259Pair('pic', { ports: io, onIntr: (level) => (cpu.intrLine = level) }), true);
     cpu.pic = { acknowledge: () => this.pic.acknowledge() };
     const irq = (n: number): IrqLine => this.pic.input(n);
     this.pit = this._add(new I8254('pit', { ports: io, clock, irq: irq(0) }));
@@ -290,6 +308,7 @@ export class Machine {
 
   /** A20 gate: when off, physical address bit 20 is forced to 0 (8086 wrap-around). */
   setA20(on: boolean): void {
+    this._a20 = on;
     this.mem.a20Mask = on ? -1 : ~(1 << 20);
     this.cpu.flushTlb(true);
   }
@@ -380,28 +399,79 @@ export class Machine {
     return this.stopReason;
   }
 
-  /** The whole machine state (a copy: later execution does not change it). */
+  /**
+   * The whole machine state (a copy: later execution does not change it).
+   * What the configuration decides (firmware, disks' contents, host sinks) is
+   * not state: a state is loaded into a machine built with the same options.
+   */
   saveState(): MachineState {
+    const devices: Record<string, object> = {};
+    for (const d of this._allStateful()) devices[d.id] = cloneState(d.saveState());
     return {
+      version: MACHINE_STATE_VERSION,
       cpu: saveCpuState(this.cpu),
       fpu: (this.cpu.fpu as Fpu).saveState(),
       ram: this.mem.mem.slice(0, this.mem.ramSize),
-      post: this.post.saveState(),
+      clock: this.clock.saveState(),
+      a20: this._a20,
+      devices,
       stopReason: this.stopReason,
+      resets: this.resets,
     };
   }
 
-  /** Load a state saved from a machine with the same configuration. Checks sizes before changing anything. */
+  /**
+   * Load a state saved from a machine with the same configuration. A state
+   * that does not fit (another version, RAM size or device set, or a field of
+   * the wrong kind) is refused with a StateError and the machine is left as
+   * it was.
+   */
   loadState(s: MachineState): void {
+    if (typeof s !== 'object' || s === null) throw new StateError('machine: the state is not an object');
+    if (s.version !== MACHINE_STATE_VERSION) {
+      throw new StateError(`machine: the state is of version ${String(s.version)}; this tsvm reads version ${MACHINE_STATE_VERSION}`);
+    }
     if (!(s.ram instanceof Uint8Array) || s.ram.length !== this.mem.ramSize) {
       throw new StateError(`machine: the state holds ${s.ram?.length} bytes of RAM; this machine has ${this.mem.ramSize}`);
     }
+    if (typeof s.devices !== 'object' || s.devices === null) throw new StateError('machine: the state has no devices');
+    const all = this._allStateful();
+    const ids = new Set(all.map((d) => d.id));
+    for (const d of all) if (!(d.id in s.devices)) throw new StateError(`machine: the state has no device ${d.id}; was it saved with other options?`);
+    for (const id of Object.keys(s.devices)) if (!ids.has(id)) throw new StateError(`machine: the state holds device ${id}, which this machine does not have`);
+    if (typeof s.clock?.nowNs !== 'number' || !Number.isFinite(s.clock.nowNs) || s.clock.nowNs < 0) throw new StateError('machine: bad guest time in the state');
+    if (typeof s.a20 !== 'boolean') throw new StateError('machine: field a20 must be a boolean');
+
+    const before = this.saveState();
+    try {
+      this._load(s);
+    } catch (e) {
+      this._load(before); // put everything back as it was
+      throw e;
+    }
+  }
+
+  private _allStateful(): Stateful[] {
+    return [...this._stateful, ...this._statefulLate];
+  }
+
+  private _load(s: MachineState): void {
     loadCpuState(this.cpu, s.cpu);
     (this.cpu.fpu as Fpu).loadState(s.fpu);
     this.mem.mem.set(s.ram, 0);
-    this.post.loadState(s.post);
+    // guest time before the devices, whose timers are deadlines on it
+    this.clock.loadState(s.clock);
+    for (const d of this._allStateful()) d.loadState(cloneState(s.devices[d.id]));
+    this.setA20(s.a20);
     this.stopReason = s.stopReason;
+    this.resets = s.resets | 0;
+    this._resetRequested = false;
   }
+}
+
+function isStateful(d: object): d is Stateful {
+  const o = d as Partial<Stateful>;
+  return typeof o.id === 'string' && typeof o.saveState === 'function' && typeof o.loadState === 'function';
 }
 
 function padTo(data: Uint8Array, size: number): Uint8Array {

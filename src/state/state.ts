@@ -31,3 +31,15 @@ export function checkState(id: string, template: object, s: unknown): void {
     }
   }
 }
+
+/** A deep copy of a state object (plain objects, arrays, typed arrays and scalars), so later changes to either side do not reach the other. */
+export function cloneState<T>(v: T): T {
+  if (ArrayBuffer.isView(v)) return (v as unknown as Uint8Array).slice() as unknown as T;
+  if (Array.isArray(v)) return v.map((x) => cloneState(x)) as unknown as T;
+  if (typeof v === 'object' && v !== null) {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) out[k] = cloneState(x);
+    return out as T;
+  }
+  return v;
+}
