@@ -232,6 +232,7 @@ op0f(0x22, (cpu) => {
       const old = cpu.cr4;
       cpu.cr4 = v;
       if ((old ^ v) & (CR4.PGE | CR4.PSE | CR4.PAE)) cpu.flushTlb(true);
+      if ((old ^ v) & CR4.DE) updateDebugActive(cpu); // I/O breakpoints exist only with DE
       return;
     }
     default:
@@ -263,7 +264,7 @@ op0f(0x23, (cpu) => {
   if (n === 6) v = (v & 0xe00f) | (0xffff0ff0 | 0);
   else if (n === 7) v = (v & ~0xd800) | 0x400;
   cpu.dr[n] = v;
-  if (n === 7) updateDebugActive(cpu);
+  if (n !== 6) updateDebugActive(cpu); // DR0-DR3 move armed data breakpoints' pages
 });
 
 // ---- ARPL (63): adjust RPL; protected mode only ------------------------------------------
