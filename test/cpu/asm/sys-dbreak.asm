@@ -2,7 +2,7 @@
 ; (reads or writes) with LEN 1/2/4 on aligned addresses, reported as a trap:
 ; #DB after the access's instruction with DR6.B0-B3 naming the enabled
 ; breakpoints hit, EIP of the next instruction, the instruction's results in
-; place. Accesses beside the watched bytes on the same page, reads of a
+; place, also with RF=1. Accesses beside the watched bytes on the same page, reads of a
 ; write-only breakpoint, disabled and re-enabled breakpoints, several hits at
 ; GE/LE, REP string instructions (the trap comes after the iteration
 ; that touched the bytes, EIP still on the REP instruction), data breakpoints
@@ -118,6 +118,14 @@ code_start:
   SETBP 0, SCRATCH+0x100, 0x300 | G(0) | RW(0, W) | LEN(0, L4)
   mov dword [0x100], 9          ; enabled again (GE/LE change nothing): trap
   DUMP "re-enabled"
+  pushfd
+  or dword [esp], 0x10000
+  push cs
+  push dword .rf
+  iretd                         ; RF=1 for the next instruction
+.rf:
+  mov dword [0x100], 10         ; RF masks instruction breakpoints only: trap
+  DUMP "rf"
 
   ; ---- REP string instructions: the trap follows the iteration that wrote the bytes
   SETBP 2, SCRATCH+0x300, G(2) | RW(2, W) | LEN(2, L1)
