@@ -14,7 +14,7 @@ import { CpuFault, TripleFault } from './fault.js';
 import { Attr, CR0, CR4, F, Seg, Tlb, Vec } from './consts.js';
 import { OPS } from './ops/index.js';
 import { deliverInterrupt } from './interrupts.js';
-import { codeBreakpoint, DR6, takeDebugTrap } from './debug.js';
+import { codeBreakpoint, dataBreakpoint, DR6, isDataBpPage, takeDebugTrap } from './debug.js';
 import type { FpuBus, FpuUnit } from './fpu-api.js';
 import { BlockCache, compileBlock } from './jit.js';
 
@@ -168,6 +168,14 @@ export class Cpu {
   debugActive = false;
   /** DR6 bits of a debug trap to deliver before the next instruction (the TSS T bit), 0 when none. */
   debugTrap = 0;
+  /** An enabled data breakpoint exists: the memory slow paths check accesses (debug.ts dataBreakpoint). */
+  dataBpArmed = false;
+  /** An enabled I/O breakpoint exists (CR4.DE=1): I/O instructions check their ports. */
+  ioBpArmed = false;
+  /** Linear page of each armed data breakpoint, -1 for none: translate() never caches these pages. */
+  readonly dataBpPage = new Int32Array(4).fill(-1);
+  /** DR6 B0-B3 of the data/I/O breakpoints the current instruction hit (a trap after it). */
+  debugHits = 0;
   /** Counts interrupt and exception deliveries (an instruction that raised one is not single-stepped). */
   interruptCount = 0;
   /** Exception being delivered (for double/triple fault detection), -1 when none. */
@@ -224,6 +232,9 @@ export class Cpu {
     this.dr[7] = 0x400;
     this.debugActive = false;
     this.debugTrap = 0;
+    this.dataBpArmed = this.ioBpArmed = false;
+    this.dataBpPage.fill(-1);
+    this.debugHits = 0;
     for (let s = 0; s < 8; s++) {
       this.sreg[s] = 0;
       this.segBase[s] = 0;
@@ -606,7 +617,8 @@ export class Cpu {
       phys = (phys & ~0xfff) | (lin & 0xfff);
     }
     const pm = this.mem.pageMap[(phys >>> 12) & 0xfffff];
-    if ((pm & PageFlag.SLOW) === 0) {
+    // pages with an armed data breakpoint stay out of the TLB, so every access there comes back here
+    if ((pm & PageFlag.SLOW) === 0 && !(this.dataBpArmed && isDataBpPage(this, lin >>> 12))) {
       if (pm & PageFlag.READONLY) flags |= Tlb.NO_WRITE_SUPER | Tlb.NO_WRITE_USER;
       if (this.mem.codePages[pm >>> 12] !== 0) flags |= Tlb.CODE;
       this._tlbSet(lin >>> 12, ((pm & ~0xfff) ^ (lin & ~0xfff)) | flags);
@@ -626,7 +638,7 @@ export class Cpu {
   rd8(lin: number): number {
     const e = this.tlb[lin >>> 12];
     if ((e & this.tlbReadMask) === Tlb.VALID) return this.mem8[(e & ~0xfff) ^ lin];
-    return this.mem.read8(this.translate(lin, false, this.cpl === 3));
+    return this._rd8Slow(lin);
   }
 
   rd16(lin: number): number {
@@ -655,7 +667,7 @@ export class Cpu {
       this.mem8[(e & ~0xfff) ^ lin] = v;
       return;
     }
-    this.mem.write8(this.translate(lin, true, this.cpl === 3), v);
+    this._wr8Slow(lin, v);
   }
 
   wr16(lin: number, v: number): void {
@@ -689,9 +701,22 @@ export class Cpu {
     this._wr32Slow(lin, v);
   }
 
+  private _rd8Slow(lin: number): number {
+    const p = this.translate(lin, false, this.cpl === 3);
+    if (this.dataBpArmed) dataBreakpoint(this, lin, 1, false);
+    return this.mem.read8(p);
+  }
+
+  private _wr8Slow(lin: number, v: number): void {
+    const p = this.translate(lin, true, this.cpl === 3);
+    if (this.dataBpArmed) dataBreakpoint(this, lin, 1, true);
+    this.mem.write8(p, v);
+  }
+
   private _rd16Slow(lin: number): number {
     const user = this.cpl === 3;
     const p0 = this.translate(lin, false, user);
+    if (this.dataBpArmed) dataBreakpoint(this, lin, 2, false);
     if ((lin & 0xfff) !== 0xfff) return this.mem.read16(p0);
     const p1 = this.translate((lin + 1) | 0, false, user);
     return this.mem.read8(p0) | (this.mem.read8(p1) << 8);
@@ -700,6 +725,7 @@ export class Cpu {
   private _rd32Slow(lin: number): number {
     const user = this.cpl === 3;
     const p0 = this.translate(lin, false, user);
+    if (this.dataBpArmed) dataBreakpoint(this, lin, 4, false);
     if ((lin & 0xfff) <= 0xffc) return this.mem.read32(p0);
     const p1 = this.translate(((lin | 0xfff) + 1) | 0, false, user); // CR2 is the first byte on the next page
     let v = 0;
@@ -713,6 +739,7 @@ export class Cpu {
   private _wr16Slow(lin: number, v: number): void {
     const user = this.cpl === 3;
     const p0 = this.translate(lin, true, user);
+    if (this.dataBpArmed) dataBreakpoint(this, lin, 2, true);
     if ((lin & 0xfff) !== 0xfff) {
       this.mem.write16(p0, v);
       return;
@@ -725,6 +752,7 @@ export class Cpu {
   private _wr32Slow(lin: number, v: number): void {
     const user = this.cpl === 3;
     const p0 = this.translate(lin, true, user);
+    if (this.dataBpArmed) dataBreakpoint(this, lin, 4, true);
     if ((lin & 0xfff) <= 0xffc) {
       this.mem.write32(p0, v);
       return;
@@ -1227,6 +1255,7 @@ export class Cpu {
     }
     const flags0 = this.flags;
     const ints = this.interruptCount;
+    this.debugHits = 0;
     this.instrStart = this.eip;
     this.o32 = this.code32;
     this.a32 = this.code32;
@@ -1238,9 +1267,16 @@ export class Cpu {
     OPS[op | (this.o32 ? 0x100 : 0)](this);
     this.left--;
     if ((flags0 & F.RF) !== 0 && op !== 0xcf) this.flags &= ~F.RF;
-    if ((flags0 & F.TF) !== 0 && this.interruptCount === ints && op !== 0x17 && (op !== 0x8e || (this.modrm & 0x38) !== 0x10)) {
-      // single-step trap after the instruction (SDM 17.3.1.4)
-      this.dr[6] |= DR6.BS;
+    // single-step trap after the instruction (SDM 17.3.1.4)
+    const step = (flags0 & F.TF) !== 0 && this.interruptCount === ints && op !== 0x17 && (op !== 0x8e || (this.modrm & 0x38) !== 0x10);
+    const hits = this.debugHits;
+    if (step || hits !== 0) {
+      // data and I/O breakpoints are traps too: one #DB reports both (B0-B3 as QEMU sets them: the hits only)
+      if (hits !== 0) {
+        this.debugHits = 0;
+        this.dr[6] = (this.dr[6] & ~0xf) | hits;
+      }
+      if (step) this.dr[6] |= DR6.BS;
       this._deliverExternal(Vec.DB);
     }
     return this.halted || this.stopRequested;

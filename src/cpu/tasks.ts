@@ -6,7 +6,7 @@
 import type { Cpu } from './cpu.js';
 import { CR0, F, Seg, Vec } from './consts.js';
 import { Descriptor, readDescriptor, setSegCache } from './segments.js';
-import { DR6, scheduleDebugTrap } from './debug.js';
+import { DR6, ioBreakpoint, scheduleDebugTrap, updateDebugActive } from './debug.js';
 
 /** What started a task switch (it decides the busy bit, NT and the back link). */
 export const enum TaskSource {
@@ -156,6 +156,7 @@ export function taskSwitch(cpu: Cpu, sel: number, source: TaskSource, retEip: nu
   }
   // local breakpoints belong to the old task (SDM 17.2.4)
   cpu.dr[7] &= ~0x55;
+  updateDebugActive(cpu);
   if ((newFlags & F.VM) !== 0 && new32) {
     cpu.setCpl(3);
     for (let i = 0; i < 6; i++) cpu.loadSegReal(i, newSegs[i]);
@@ -234,6 +235,7 @@ function loadTaskSeg(cpu: Cpu, s: number, sel: number, cpl: number, ext: number)
  * bit for the accessed ports in the TSS I/O bitmap must be clear, or #GP(0).
  */
 export function checkIoPermission(cpu: Cpu, port: number, len: number): void {
+  if (cpu.ioBpArmed) ioBreakpoint(cpu, port, len); // a trap after the instruction (debug.ts)
   if (!cpu.protectedMode) return;
   if (!cpu.vm86 && cpu.cpl <= ((cpu.flags >> 12) & 3)) return;
   const type = cpu.segAttr[Seg.TR] & 0xf;

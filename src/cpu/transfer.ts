@@ -6,6 +6,7 @@ import type { Cpu } from './cpu.js';
 import { F, Seg, Vec } from './consts.js';
 import { Descriptor, nullInaccessibleSegs, readDescriptor, setAccessed, setSegCache } from './segments.js';
 import { readTssStack, taskSwitch, TaskSource } from './tasks.js';
+import { vmeIret } from './vme.js';
 
 const code = new Descriptor();
 const ss = new Descriptor();
@@ -263,7 +264,7 @@ export function iret(cpu: Cpu): void {
     return;
   }
   if (cpu.vm86) {
-    if ((cpu.flags & F.IOPL) !== F.IOPL) cpu.raiseGP(0);
+    if ((cpu.flags & F.IOPL) !== F.IOPL) return vmeIret(cpu);
     const ip = o32 ? cpu.peek32(0) : cpu.peek16(0);
     const cs = o32 ? cpu.peek32(4) & 0xffff : cpu.peek16(2);
     const fl = o32 ? cpu.peek32(8) : cpu.peek16(4);
@@ -299,7 +300,7 @@ export function iret(cpu: Cpu): void {
   // which flags the new EFLAGS may change, decided by the CPL *before* the return
   const iopl = (cpu.flags >> 12) & 3;
   let mask = F.ARITH | F.TF | F.DF | F.NT | (o32 ? F.AC | F.ID | F.RF : 0);
-  if (oldCpl === 0) mask |= F.IOPL;
+  if (oldCpl === 0) mask |= F.IOPL | (o32 ? F.VIF | F.VIP : 0); // SDM IRET: CPL 0 loads VIF/VIP too
   if (oldCpl <= iopl) mask |= F.IF;
   if (rpl === oldCpl) {
     if (off >>> 0 > code.limit >>> 0) cpu.raiseGP(0);

@@ -4,10 +4,11 @@
  * IN/OUT, and the FF group.
  */
 import type { Cpu } from '../cpu.js';
-import { F, Seg, Vec } from '../consts.js';
+import { CR4, F, Seg, Vec } from '../consts.js';
 import { deliverInterrupt } from '../interrupts.js';
 import { checkIoPermission } from '../tasks.js';
 import { farCall, farJump, farReturn, iret } from '../transfer.js';
+import { setVirtualIf, vmeSoftInt } from '../vme.js';
 import { incDecRm } from './alu.js';
 import { op, op0f } from './table.js';
 
@@ -125,7 +126,11 @@ op(0xe3, (cpu) => {
 
 // ---- INT / INTO / INT3 / IRET -------------------------------------------------------
 function softInt(cpu: Cpu, vec: number): void {
-  if (cpu.vm86 && (cpu.flags & F.IOPL) !== F.IOPL) cpu.raiseGP(0);
+  if (cpu.vm86) {
+    if ((cpu.cr4 & CR4.VME) !== 0) {
+      if (vmeSoftInt(cpu, vec)) return;
+    } else if ((cpu.flags & F.IOPL) !== F.IOPL) cpu.raiseGP(0);
+  }
   deliverInterrupt(cpu, vec, false, 0, true, cpu.eip);
 }
 op(0xcd, (cpu) => softInt(cpu, cpu.fetch8()));
@@ -231,17 +236,17 @@ op(0xfd, (cpu) => {
   cpu.flags |= F.DF;
 });
 
-/** CLI/STI are IOPL-sensitive in protected and v8086 mode. */
+/** CLI/STI are IOPL-sensitive in protected and v8086 mode (vme.ts: VIF instead of #GP with VME/PVI). */
 function iopl(cpu: Cpu): boolean {
   if (!cpu.protectedMode) return true;
   return ((cpu.flags >> 12) & 3) >= (cpu.vm86 ? 3 : cpu.cpl);
 }
 op(0xfa, (cpu) => {
-  if (!iopl(cpu)) cpu.raiseGP(0);
+  if (!iopl(cpu)) return setVirtualIf(cpu, false);
   cpu.flags &= ~F.IF;
 });
 op(0xfb, (cpu) => {
-  if (!iopl(cpu)) cpu.raiseGP(0);
+  if (!iopl(cpu)) return setVirtualIf(cpu, true);
   if ((cpu.flags & F.IF) === 0) cpu.inhibitIrq = true;
   cpu.flags |= F.IF;
 });

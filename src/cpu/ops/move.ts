@@ -6,6 +6,7 @@
 import type { Cpu } from '../cpu.js';
 import { F, Seg } from '../consts.js';
 import { loadSeg } from '../segments.js';
+import { vmePopf, vmePushf } from '../vme.js';
 import { alu, Alu } from './arith.js';
 import { op, op0f } from './table.js';
 
@@ -289,14 +290,14 @@ op(
 
 // ---- PUSHF / POPF / LAHF / SAHF ------------------------------------------------
 op(0x9c, (cpu) => {
-  if (cpu.vm86 && (cpu.flags & F.IOPL) !== F.IOPL) cpu.raiseGP(0);
+  if (cpu.vm86 && (cpu.flags & F.IOPL) !== F.IOPL) return vmePushf(cpu);
   const f = cpu.getFlags();
   // VM and RF are never pushed
   if (cpu.o32) cpu.push32(f & 0x00fcffff);
   else cpu.push16(f);
 });
 op(0x9d, (cpu) => {
-  if (cpu.vm86 && (cpu.flags & F.IOPL) !== F.IOPL) cpu.raiseGP(0);
+  if (cpu.vm86 && (cpu.flags & F.IOPL) !== F.IOPL) return vmePopf(cpu);
   const v = cpu.o32 ? cpu.pop32() : cpu.pop16();
   let mask = F.ARITH | F.TF | F.DF | F.NT | (cpu.o32 ? F.AC | F.ID : 0);
   const iopl = (cpu.flags >> 12) & 3;

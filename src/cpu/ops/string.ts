@@ -49,8 +49,8 @@ function stringOp(kind: number, size: number) {
     const top = size * 8 - 1;
     if (kind === S.INS || kind === S.OUTS) checkIoPermission(cpu, cpu.reg16[4], size);
     const rep = cpu.rep;
-    // single-stepping traps after every iteration (SDM 17.3.1.4)
-    let n = rep !== 0 && (cpu.flags & F.TF) === 0 ? REP_CHUNK : 1;
+    // single-stepping, data and I/O breakpoints trap after the iteration (SDM 17.3.1.4, 17.2.4)
+    let n = rep !== 0 && (cpu.flags & F.TF) === 0 && !cpu.dataBpArmed && !cpu.ioBpArmed ? REP_CHUNK : 1;
     while (n-- > 0) {
       if (rep !== 0 && (r32[1] & mask) === 0) return;
       const si = r32[6];

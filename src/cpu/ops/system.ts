@@ -186,9 +186,8 @@ export function setCr0(cpu: Cpu, v: number): void {
   cpu.updateModes();
 }
 
-// VME/PVI (virtual interrupt flags in v8086 and protected mode) are not implemented: CPUID
-// does not report VME and setting them raises #GP, as on a CPU without the feature.
-const CR4_SUPPORTED = CR4.TSD | CR4.DE | CR4.PSE | CR4.PGE | CR4.PCE | CR4.OSFXSR;
+/** CR4 bits that can be set (vme.ts implements VME and PVI); any other raises #GP(0). */
+const CR4_SUPPORTED = CR4.VME | CR4.PVI | CR4.TSD | CR4.DE | CR4.PSE | CR4.PGE | CR4.PCE | CR4.OSFXSR;
 
 op0f(0x20, (cpu) => {
   const m = cpu.fetch8();
@@ -233,6 +232,7 @@ op0f(0x22, (cpu) => {
       const old = cpu.cr4;
       cpu.cr4 = v;
       if ((old ^ v) & (CR4.PGE | CR4.PSE | CR4.PAE)) cpu.flushTlb(true);
+      if ((old ^ v) & CR4.DE) updateDebugActive(cpu); // I/O breakpoints exist only with DE
       return;
     }
     default:
@@ -264,7 +264,7 @@ op0f(0x23, (cpu) => {
   if (n === 6) v = (v & 0xe00f) | (0xffff0ff0 | 0);
   else if (n === 7) v = (v & ~0xd800) | 0x400;
   cpu.dr[n] = v;
-  if (n === 7) updateDebugActive(cpu);
+  if (n !== 6) updateDebugActive(cpu); // DR0-DR3 move armed data breakpoints' pages
 });
 
 // ---- ARPL (63): adjust RPL; protected mode only ------------------------------------------
@@ -330,8 +330,8 @@ op0f(0x1f, (cpu) => {
 /** The vendor string tsvm reports (12 bytes, CPUID leaf 0 in EBX, EDX, ECX order). */
 export const CPU_VENDOR = 'TsvmVirtIA32';
 export const CPU_BRAND = 'tsvm virtual IA-32 processor';
-/** Leaf 1 EDX: FPU PSE TSC MSR CX8 SEP PGE CMOV FXSR (exactly what is implemented). */
-export const CPUID_1_EDX = 0x1 | 0x8 | 0x10 | 0x20 | 0x100 | 0x800 | 0x2000 | 0x8000 | 0x1000000;
+/** Leaf 1 EDX: FPU VME PSE TSC MSR CX8 SEP PGE CMOV FXSR (exactly what is implemented). */
+export const CPUID_1_EDX = 0x1 | 0x2 | 0x8 | 0x10 | 0x20 | 0x100 | 0x800 | 0x2000 | 0x8000 | 0x1000000;
 /** Family 6, model 3, stepping 3. */
 export const CPUID_SIGNATURE = 0x633;
 
