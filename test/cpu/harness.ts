@@ -8,7 +8,7 @@
 
 import { spawn, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, copyFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, copyFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve, basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -199,8 +199,12 @@ export interface Mismatch {
   got?: CpuRecord;
 }
 
-function diffNum(fields: string[], name: string, got: number, exp: number, w = 8): void {
-  if (got >>> 0 !== exp >>> 0) fields.push(`${name}: tsvm ${hex(got, w)} qemu ${hex(exp, w)}`);
+/** The names a report gives the two sides: [got, expected]. */
+export type SideNames = readonly [string, string];
+export const TSVM_VS_QEMU: SideNames = ['tsvm', 'qemu'];
+
+function diffNum(fields: string[], name: string, got: number, exp: number, w: number, [gn, en]: SideNames): void {
+  if (got >>> 0 !== exp >>> 0) fields.push(`${name}: ${gn} ${hex(got, w)} ${en} ${hex(exp, w)}`);
 }
 
 /**
@@ -210,7 +214,15 @@ function diffNum(fields: string[], name: string, got: number, exp: number, w = 8
  * on the next dump label that both streams share, so one run reports every
  * independent problem.
  */
-export function compareStreams(expected: CpuRecord[], got: CpuRecord[], maxResync = 50): Mismatch[] {
+export function compareStreams(
+  expected: CpuRecord[],
+  got: CpuRecord[],
+  maxResync = 50,
+  names: SideNames = TSVM_VS_QEMU,
+  /** also applied to the pushed EFLAGS of exception records (see RF_FRAME_MASK) */
+  frameMask = 0xffffffff,
+): Mismatch[] {
+  const [gn, en] = names;
   const out: Mismatch[] = [];
   let after = '(start)';
   let i = 0;
@@ -222,20 +234,20 @@ export function compareStreams(expected: CpuRecord[], got: CpuRecord[], maxResyn
     let fatal = false;
     if (!e || !g || e.kind !== g.kind || ((e.kind === 'D' || e.kind === 'M') && e.label !== (g as DumpRecord).label)) {
       fatal = true;
-      fields.push(`record: tsvm ${describe(g)} qemu ${describe(e)}`);
+      fields.push(`record: ${gn} ${describe(g)} ${en} ${describe(e)}`);
     } else if (e.kind === 'D' && g.kind === 'D') {
-      GPR_NAMES.forEach((nm, k) => diffNum(fields, nm, g.gpr[k]!, e.gpr[k]!));
+      GPR_NAMES.forEach((nm, k) => diffNum(fields, nm, g.gpr[k]!, e.gpr[k]!, 8, names));
       const m = e.mask & g.mask;
       const fe = e.eflags & m;
       const fg = g.eflags & m;
-      if (fe !== fg) fields.push(`EFLAGS: tsvm ${hex(fg)} qemu ${hex(fe)} (differ in ${flagNames(fe ^ fg)}; tsvm has [${flagNames(fg & (fe ^ fg))}] set, qemu has [${flagNames(fe & (fe ^ fg))}] set)`);
-      SEG_NAMES.forEach((nm, k) => diffNum(fields, nm, g.seg[k]!, e.seg[k]!, 4));
+      if (fe !== fg) fields.push(`EFLAGS: ${gn} ${hex(fg)} ${en} ${hex(fe)} (differ in ${flagNames(fe ^ fg)}; ${gn} has [${flagNames(fg & (fe ^ fg))}] set, ${en} has [${flagNames(fe & (fe ^ fg))}] set)`);
+      SEG_NAMES.forEach((nm, k) => diffNum(fields, nm, g.seg[k]!, e.seg[k]!, 4, names));
     } else if (e.kind === 'M' && g.kind === 'M') {
-      diffNum(fields, 'address', g.addr, e.addr);
+      diffNum(fields, 'address', g.addr, e.addr, 8, names);
       const len = Math.max(e.data.length, g.data.length);
       for (let k = 0; k < len; k++) {
         if (e.data[k] !== g.data[k]) {
-          fields.push(`byte ${hex(e.addr + k)}: tsvm ${g.data[k] === undefined ? '--' : hex(g.data[k]!, 2)} qemu ${e.data[k] === undefined ? '--' : hex(e.data[k]!, 2)}`);
+          fields.push(`byte ${hex(e.addr + k)}: ${gn} ${g.data[k] === undefined ? '--' : hex(g.data[k]!, 2)} ${en} ${e.data[k] === undefined ? '--' : hex(e.data[k]!, 2)}`);
           if (fields.length > 16) {
             fields.push('...');
             break;
@@ -243,14 +255,14 @@ export function compareStreams(expected: CpuRecord[], got: CpuRecord[], maxResyn
         }
       }
     } else if (e.kind === 'X' && g.kind === 'X') {
-      diffNum(fields, 'vector', g.vector, e.vector, 2);
-      diffNum(fields, 'error code', g.error, e.error);
-      diffNum(fields, 'EIP', g.eip, e.eip);
-      diffNum(fields, 'CR2', g.cr2, e.cr2);
-      const m = e.mask & g.mask;
-      if ((e.eflags & m) !== (g.eflags & m)) fields.push(`EFLAGS (pushed): tsvm ${hex(g.eflags & m)} qemu ${hex(e.eflags & m)} (differ in ${flagNames((e.eflags ^ g.eflags) & m)})`);
-      GPR_NAMES.forEach((nm, k) => diffNum(fields, nm, g.gpr[k]!, e.gpr[k]!));
-      SEG_NAMES.forEach((nm, k) => diffNum(fields, nm, g.seg[k]!, e.seg[k]!, 4));
+      diffNum(fields, 'vector', g.vector, e.vector, 2, names);
+      diffNum(fields, 'error code', g.error, e.error, 8, names);
+      diffNum(fields, 'EIP', g.eip, e.eip, 8, names);
+      diffNum(fields, 'CR2', g.cr2, e.cr2, 8, names);
+      const m = e.mask & g.mask & frameMask;
+      if ((e.eflags & m) !== (g.eflags & m)) fields.push(`EFLAGS (pushed): ${gn} ${hex(g.eflags & m)} ${en} ${hex(e.eflags & m)} (differ in ${flagNames((e.eflags ^ g.eflags) & m)})`);
+      GPR_NAMES.forEach((nm, k) => diffNum(fields, nm, g.gpr[k]!, e.gpr[k]!, 8, names));
+      SEG_NAMES.forEach((nm, k) => diffNum(fields, nm, g.seg[k]!, e.seg[k]!, 4, names));
       if (e.expected !== g.expected) fatal = true;
     }
     if (fields.length) out.push({ index: i, what: describe(e ?? g), after, fields, fatal, expected: e, got: g });
@@ -279,13 +291,13 @@ export function compareStreams(expected: CpuRecord[], got: CpuRecord[], maxResyn
   return out;
 }
 
-export function formatMismatches(test: string, ms: Mismatch[], max = 20): string {
+export function formatMismatches(test: string, ms: Mismatch[], max = 20, [gn, en]: SideNames = TSVM_VS_QEMU): string {
   const lines: string[] = [];
   for (const m of ms.slice(0, max)) {
     lines.push(`test '${test}' record #${m.index} ${m.what} (after '${m.after}')${m.fatal ? ' -- streams diverge here (resynced on the next common dump)' : ''}:`);
     for (const f of m.fields) lines.push(`    ${f}`);
-    if (m.expected && m.expected.kind !== 'E' && !m.fatal) lines.push(`    qemu: ${formatState(m.expected)}`);
-    if (m.got && m.got.kind !== 'E' && !m.fatal) lines.push(`    tsvm: ${formatState(m.got)}`);
+    if (m.expected && m.expected.kind !== 'E' && !m.fatal) lines.push(`    ${en}: ${formatState(m.expected)}`);
+    if (m.got && m.got.kind !== 'E' && !m.fatal) lines.push(`    ${gn}: ${formatState(m.got)}`);
   }
   if (ms.length > max) lines.push(`... and ${ms.length - max} more mismatching records in '${test}'`);
   return lines.join('\n');
@@ -450,21 +462,253 @@ export function passed(o: TestOutcome): boolean {
   return !o.report && !!o.tsvm && o.tsvm.code === 0 && !o.tsvmStream?.error && o.mismatches.length === 0;
 }
 
+// ---------------------------------------------------------------- Bochs (second reference)
+//
+// Bochs (Debian's `bochs` 2.7) is the referee where QEMU departs from the SDM
+// (test/cpu/bochs.test.ts, docs/cpu-testing.md "Bochs").  Debian builds it
+// with the internal debugger and without the `nogui` display library, so:
+//  - the display is `rfb` with timeout=0 (listens on a free port from 5900,
+//    never waits for a viewer);
+//  - the debugger stops before the first instruction and reads its commands
+//    from a generated `-rc` file: a linear breakpoint on the `cli` of every
+//    finish16/finish32 (after the end record is written), `continue`, `quit`;
+//  - port-E9-hack bytes go to stdout, mixed with the banner and the debugger's
+//    messages: the stream is what follows the debugger's first disassembly
+//    line ("Next at t=0" + one line) up to the end record.
+// A VGA BIOS is required by Bochs but never run by the test ROMs: the harness
+// writes a minimal 512-byte option ROM instead of depending on `vgabios`.
+
+/** Bochs CPU model: CPUID family 6 model 7 like QEMU's pentium3, plus VME. */
+export const BOCHS_CPU = 'p3_katmai';
+export const BOCHS_BIN = process.env['BOCHS_BIN'] ?? 'bochs';
+const BOCHS_CONFIG_VERSION = '1';
+
+export function bochsAvailable(): boolean {
+  if (BOCHS_BIN.includes('/')) return existsSync(BOCHS_BIN);
+  return (process.env['PATH'] ?? '').split(':').some((d) => d && existsSync(join(d, BOCHS_BIN)));
+}
+
+/**
+ * The linear addresses of the `cli; hlt` that end a test: finish16 and
+ * finish32 (lib/runtime.inc) are `mov al,'E'; out 0xE9,al; xor al,al;
+ * out 0xF4,al; cli; hlt` in both code sizes.  Real-mode CS is 0xF000 and the
+ * protected-mode code segments have base 0xF0000, so the linear address is
+ * 0xF0000 + offset in every mode (paging maps the ROM 1:1).
+ */
+export function finishAddresses(rom: Uint8Array): number[] {
+  const pat = [0xb0, 0x45, 0xe6, 0xe9, 0x30, 0xc0, 0xe6, 0xf4, 0xfa, 0xf4];
+  const out: number[] = [];
+  for (let i = 0; i + pat.length <= rom.length; i++) {
+    if (pat.every((b, k) => rom[i + k] === b)) out.push(0xf0000 + i + 8);
+  }
+  return out;
+}
+
+export function bochsConfig(rom: string, vgaRom: string, logFile: string): string {
+  return [
+    '# generated by test/cpu/harness.ts (runBochs)',
+    'display_library: rfb, options="timeout=0"',
+    `romimage: file=${rom}`, // no address: the 64 KiB image ends at 4 GiB and shows at 0xF0000
+    `vgaromimage: file=${vgaRom}`,
+    `cpu: model=${BOCHS_CPU}, count=1, reset_on_triple_fault=0`,
+    'megs: 16',
+    'clock: sync=none, time0=1',
+    'port_e9_hack: enabled=1',
+    `log: ${logFile}`,
+    'panic: action=fatal',
+    'error: action=report',
+    'info: action=report',
+    'debug: action=ignore',
+    'speaker: enabled=0',
+    'sound: driver=dummy', // the default (alsa) mixer thread aborts without a sound card
+    '',
+  ].join('\n');
+}
+
+/** A 512-byte option ROM (55 AA, RETF, checksum 0) to satisfy vgaromimage. */
+function dummyVgaRom(): Uint8Array {
+  const b = new Uint8Array(512);
+  b[0] = 0x55;
+  b[1] = 0xaa;
+  b[2] = 1;
+  b[3] = 0xcb;
+  b[511] = -b.reduce((s, x) => s + x, 0) & 0xff;
+  return b;
+}
+
+/**
+ * Cuts the record stream out of Bochs' stdout: after the line that follows
+ * "Next at t=0" (the debugger's first disassembly) up to the end record.
+ * Returns undefined when the marker is missing.
+ */
+export function extractBochsStream(stdout: Uint8Array): Uint8Array | undefined {
+  const text = Buffer.from(stdout.buffer, stdout.byteOffset, stdout.byteLength);
+  const m = text.indexOf('Next at t=0\n');
+  if (m < 0) return undefined;
+  const nl = text.indexOf(0x0a, m + 'Next at t=0\n'.length);
+  if (nl < 0) return undefined;
+  const rest = stdout.subarray(nl + 1);
+  const p = parseStream(rest);
+  const last = p.records[p.records.length - 1];
+  if (last?.kind === 'E' && p.error) {
+    // drop what the debugger printed after the end record (the breakpoint message)
+    const extra = Number(/^(\d+) bytes after/.exec(p.error)?.[1] ?? 0);
+    return rest.slice(0, rest.length - extra);
+  }
+  return rest.slice();
+}
+
+/**
+ * Runs the ROM in Bochs; the stream (output) is what the ROM wrote to port
+ * 0xE9.  Results are cached by the ROM's hash like QEMU's.  Exit status 0 is
+ * the normal end (the debugger's `quit` at the final breakpoint).
+ */
+export async function runBochs(rom: string, timeoutMs = 60000): Promise<RunResult> {
+  const romBytes = readFileSync(rom);
+  const hash = createHash('sha256').update(romBytes).update('bochs:' + BOCHS_CPU + ':' + BOCHS_CONFIG_VERSION).digest('hex').slice(0, 24);
+  const cacheDir = join(BUILD_DIR, 'cache');
+  mkdirSync(cacheDir, { recursive: true });
+  const cached = join(cacheDir, hash + '.bochs');
+  if (existsSync(cached) && !process.env['TSVM_NO_CACHE']) {
+    return { code: 0, timedOut: false, stderr: '', stdout: '', output: new Uint8Array(readFileSync(cached)), ms: 0 };
+  }
+  const base = rom.replace(/\.bin$/, '');
+  const vga = join(BUILD_DIR, 'bochs-vga.bin');
+  if (!existsSync(vga)) writeFileSync(vga, dummyVgaRom());
+  const logFile = base + '.bochs.log';
+  const rcFile = base + '.bochsrc';
+  const dbgFile = base + '.bochs-dbg';
+  const outFile = base + '.bochs.out';
+  writeFileSync(rcFile, bochsConfig(resolve(rom), resolve(vga), resolve(logFile)));
+  const bps = finishAddresses(romBytes);
+  writeFileSync(dbgFile, [...bps.map((a) => `lb 0x${a.toString(16)}`), 'continue', 'quit', ''].join('\n'));
+  rmSync(outFile, { force: true });
+  const t0 = Date.now();
+  const r = await new Promise<RunResult>((res) => {
+    const child = spawn(BOCHS_BIN, ['-q', '-f', rcFile, '-rc', dbgFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const chunks: Buffer[] = [];
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => chunks.push(d));
+    child.stderr.on('data', (d: Buffer) => {
+      if (stderr.length < 65536) stderr += d.toString();
+    });
+    let timedOut = false;
+    // SIGINT drops into the debugger, which finds no more commands and quits
+    // (flushing stdout); SIGKILL if that does not work.
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGINT');
+      setTimeout(() => child.kill('SIGKILL'), 5000).unref();
+    }, timeoutMs);
+    const done = (code: number | null): void => {
+      clearTimeout(timer);
+      const all = new Uint8Array(Buffer.concat(chunks));
+      const stream = extractBochsStream(all);
+      if (!stream) stderr += `\n(no record stream found in Bochs' stdout: ${Buffer.from(all.subarray(0, 2000)).toString('latin1')})`;
+      const output = stream ?? new Uint8Array(0);
+      const tail = stderr.split('\n').filter((l) => !/lt_dlhandle|\[PLUGIN\]|LTDL_LIBRARY_PATH|BXSHARE/.test(l)).join('\n');
+      res({ code, timedOut, stderr: tail, stdout: '', output, ms: Date.now() - t0 });
+    };
+    child.on('error', (e) => {
+      stderr += String(e);
+      done(null);
+    });
+    child.on('close', (code) => done(code));
+  });
+  writeFileSync(outFile, r.output);
+  if (!bps.length) r.stderr += '\nno finish16/finish32 code found in the ROM: Bochs ran until the timeout';
+  if (r.code === 0 && !r.timedOut && parseStream(r.output).error === undefined) copyFileSync(outFile, cached);
+  return r;
+}
+
+/**
+ * Bochs sets RF in the EFLAGS image of faults (SDM vol. 3, 18.3.1.1); QEMU
+ * 7.2 does not and tsvm follows QEMU (docs/cpu-qemu-differences.md), so a
+ * comparison with Bochs on one side leaves RF out of exception frames.
+ */
+export const RF_FRAME_MASK = 0xfffeffff;
+
+export type Emulator = 'qemu' | 'bochs' | 'tsvm';
+
+export interface EmuRun {
+  emu: Emulator;
+  run: RunResult;
+  stream: ParsedStream;
+  /** why the run is not a complete, normal one (undefined when it is) */
+  problem?: string;
+}
+
+export async function runOn(emu: Emulator, rom: string): Promise<EmuRun> {
+  const run = emu === 'qemu' ? await runQemu(rom) : emu === 'bochs' ? await runBochs(rom) : await runTsvm(rom);
+  const stream = parseStream(run.output);
+  const okCode = emu === 'qemu' ? 1 : 0;
+  let problem: string | undefined;
+  if (run.timedOut || run.code !== okCode || stream.error) {
+    problem = `${emu} run failed (exit ${run.code}${run.timedOut ? ', timed out' : ''}): ${stream.error ?? 'stream complete'}; ${stream.records.length} records`;
+    const err = run.stderr.trim();
+    if (err) problem += '\n    ' + err.split('\n').slice(-15).join('\n    ');
+  }
+  return { emu, run, stream, problem };
+}
+
+export interface PairOutcome {
+  name: string;
+  ref: EmuRun;
+  subject: EmuRun;
+  mismatches: Mismatch[];
+  /** human-readable report; empty when both runs are complete and equal */
+  report: string;
+}
+
+/**
+ * Runs a ROM on a reference emulator and on a subject (one after the other)
+ * and compares the subject's stream with the reference's, e.g. tsvm against
+ * Bochs, or Bochs against QEMU.
+ */
+export async function compareOn(name: string, rom: string, ref: Emulator, subject: Emulator): Promise<PairOutcome> {
+  const r = await runOn(ref, rom);
+  const s = await runOn(subject, rom);
+  const lines: string[] = [];
+  if (r.problem) lines.push(`test '${name}': ${r.problem}`);
+  const unexpected = r.stream.records.find((x) => x.kind === 'X' && !x.expected);
+  if (unexpected) lines.push(`test '${name}': ${ref} took an ${describe(unexpected)} (no continuation set)\n    ${formatState(unexpected)}`);
+  const frameMask = (ref === 'bochs') !== (subject === 'bochs') ? RF_FRAME_MASK : 0xffffffff;
+  const mismatches = compareStreams(r.stream.records, s.stream.records, 50, [subject, ref], frameMask);
+  if (mismatches.length) lines.push(formatMismatches(name, mismatches, 20, [subject, ref]));
+  if (s.problem) lines.push(`test '${name}': ${s.problem}`);
+  return { name, ref: r, subject: s, mismatches, report: lines.join('\n') };
+}
+
 // ---------------------------------------------------------------- CLI
 
 async function main(argv: string[]): Promise<number> {
   let qemuOnly = false;
   let show = false;
+  let pair: [Emulator, Emulator] | undefined;
   const names: string[] = [];
   for (const a of argv) {
     if (a === '--qemu-only') qemuOnly = true;
     else if (a === '--show') show = true;
-    else if (a === '-h' || a === '--help') {
-      console.log('usage: node dist/test/cpu/harness.js [--qemu-only] [--show] [test ...]\n  --qemu-only  run only QEMU (check the ROMs)\n  --show       print QEMU\'s records as text\ntests: ' + listTests().join(' '));
+    else if (a === '--bochs') pair = ['bochs', 'tsvm'];
+    else if (a === '--bochs-qemu') pair = ['qemu', 'bochs'];
+    else if (a === '--show-bochs') {
+      show = true;
+      pair = ['bochs', 'bochs'];
+    } else if (a === '-h' || a === '--help') {
+      console.log(
+        'usage: node dist/test/cpu/harness.js [--qemu-only | --show | --bochs | --bochs-qemu | --show-bochs] [test ...]\n' +
+          '  --qemu-only   run only QEMU (check the ROMs)\n' +
+          '  --show        print QEMU\'s records as text\n' +
+          '  --bochs       compare tsvm with Bochs instead of QEMU\n' +
+          '  --bochs-qemu  compare Bochs with QEMU (no tsvm)\n' +
+          '  --show-bochs  print Bochs\' records as text\n' +
+          'tests: ' + listTests().join(' ') + ' (and qemu-diff/NAME)',
+      );
       return 0;
     } else names.push(a.replace(/\.asm$/, ''));
   }
   const tests = names.length ? names : listTests();
+  if (pair) return mainPair(tests, pair[0], pair[1], show);
   if (show) {
     for (const t of tests) {
       let o: TestOutcome;
@@ -497,6 +741,30 @@ async function main(argv: string[]): Promise<number> {
     if (o.report) console.log(o.report);
   }
   console.log(`${tests.length - failed} passed, ${failed} failed`);
+  return failed ? 1 : 0;
+}
+
+async function mainPair(tests: string[], ref: Emulator, subject: Emulator, show: boolean): Promise<number> {
+  let failed = 0;
+  for (const t of tests) {
+    try {
+      const rom = assemble(join(ASM_DIR, t + '.asm'));
+      if (show) {
+        const r = await runOn(ref, rom);
+        r.stream.records.forEach((x, i) => console.log(`#${i} ${describe(x)}\n      ${formatState(x)}`));
+        if (r.problem) console.log(r.problem);
+        continue;
+      }
+      const o = await compareOn(t, rom, ref, subject);
+      if (o.report) failed++;
+      console.log(`${o.report ? 'FAIL' : 'ok  '} ${t}: ${o.ref.stream.records.length} records (${ref} ${o.ref.run.ms} ms, ${subject} ${o.subject.run.ms} ms)`);
+      if (o.report) console.log(o.report);
+    } catch (e) {
+      failed++;
+      console.log(`FAIL ${t}: ${(e as Error).message}`);
+    }
+  }
+  if (!show) console.log(`${tests.length - failed} passed, ${failed} failed`);
   return failed ? 1 : 0;
 }
 
