@@ -477,7 +477,10 @@ cpl3_pvi:                               ; IOPL 0, CR4.PVI = 1
   OBS
   cli
   OBS
-  sti
+  ; the SDM's flow (vol. 3, 20.4): with VIF clear the handler marks an
+  ; interrupt pending (VIP) and the application's STI traps.  (Not VIF=VIP=1
+  ; at CPL 3: Bochs faults on the next instruction fetch in that state, which
+  ; the SDM does not say; docs/cpu-qemu-differences.md, "Bochs".)
   SETVF 0, F_VIP
   EXPECT .p1
   sti                                   ; VIP: #GP
