@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Installs what tsvm needs on a Debian machine: Debian packages (nasm to build
-# test and demo programs, qemu-system-x86 as the reference CPU) and the npm
-# packages, then compiles. Safe to run again; it skips what is already there.
+# test and demo programs, qemu-system-x86 and bochs as the reference CPUs) and
+# the npm packages, then compiles. Safe to run again; it skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: nasm (test and demo programs), qemu-system-x86 (the reference
-# CPU), seabios (the firmware), xz-utils (kernel extraction), and what the boot
-# tests build media from (grub-pc-bin, xorriso, mtools, isolinux, syslinux-common).
-pkgs=(nasm qemu-system-x86 seabios xz-utils grub-pc-bin grub-common xorriso mtools isolinux syslinux-common)
+# CPU), bochs (the second reference, where QEMU departs from the SDM:
+# test/cpu/bochs.test.ts), seabios (the firmware), xz-utils (kernel
+# extraction), and what the boot tests build media from (grub-pc-bin, xorriso,
+# mtools, isolinux, syslinux-common).
+pkgs=(nasm qemu-system-x86 bochs seabios xz-utils grub-pc-bin grub-common xorriso mtools isolinux syslinux-common)
 need=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
