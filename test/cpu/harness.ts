@@ -1,9 +1,11 @@
 // Differential CPU test harness: assembles the nasm test ROMs in test/cpu/asm,
 // runs each in QEMU (the reference) and in tsvm, parses the record streams the
-// ROMs write to port 0xE9 and compares them record by record.
+// ROMs write to port 0xE9 and compares them record by record.  Bochs is the
+// second reference, for the cases where QEMU departs from the SDM (runBochs,
+// compareOn; test/cpu/bochs.test.ts).
 //
 // Command line (after `npx tsc -b`):
-//   node dist/test/cpu/harness.js [--qemu-only] [--max N] [name ...]
+//   node dist/test/cpu/harness.js [--qemu-only | --show | --bochs | --bochs-qemu | --show-bochs] [name ...]
 // See docs/cpu-testing.md for the record format and the flag-masking policy.
 
 import { spawn, execFileSync } from 'node:child_process';
