@@ -1,8 +1,8 @@
 ; Instruction-level cases where QEMU (7.2, TCG) departs from the SDM (the
 ; "QEMU deviations met here" table of docs/cpu-testing.md): the ordinary
 ; programs leave them out, test/cpu/bochs.test.ts compares tsvm with Bochs on
-; them. Against QEMU (by hand) every mismatch is expected, and the MOV CR0
-; case may end QEMU's run.
+; them. Against QEMU (by hand) every mismatch is expected; QEMU's run is lost
+; at the RETF beyond the limit (it jumps there).
 ;   node dist/test/cpu/harness.js --bochs qemu-diff/misc-diff
 %include "lib/harness.inc"
 TEST_BEGIN

@@ -1,7 +1,8 @@
 ; System-level cases where QEMU (7.2, TCG) departs from the SDM and tsvm
 ; follows the SDM, from docs/cpu-qemu-differences.md rows that had no ROM
 ; test: test/cpu/bochs.test.ts compares tsvm with Bochs on them. Against QEMU
-; (by hand) every mismatch is expected; QEMU may run away on the gate offset.
+; (by hand) every mismatch is expected; QEMU runs away at the first case (the
+; 16-bit gate's upper offset word).
 ;   node dist/test/cpu/harness.js --bochs qemu-diff/sys-misc-diff
 %include "lib/harness.inc"
 %include "lib/sys.inc"
