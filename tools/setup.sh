@@ -7,10 +7,11 @@ cd "$(dirname "$0")/.."
 
 # Debian packages: nasm (test and demo programs), qemu-system-x86 (the reference
 # CPU), bochs (the second reference, where QEMU departs from the SDM:
-# test/cpu/bochs.test.ts), seabios (the firmware), xz-utils (kernel
+# test/cpu/bochs.test.ts; bochs-term is its smallest display plugin, which keeps
+# apt from pulling in the wxWidgets one), seabios (the firmware), xz-utils (kernel
 # extraction), and what the boot tests build media from (grub-pc-bin, xorriso,
 # mtools, isolinux, syslinux-common).
-pkgs=(nasm qemu-system-x86 bochs seabios xz-utils grub-pc-bin grub-common xorriso mtools isolinux syslinux-common)
+pkgs=(nasm qemu-system-x86 bochs bochs-term seabios xz-utils grub-pc-bin grub-common xorriso mtools isolinux syslinux-common)
 need=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")

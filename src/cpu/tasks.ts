@@ -5,7 +5,7 @@
  */
 import type { Cpu } from './cpu.js';
 import { CR0, F, Seg, Vec } from './consts.js';
-import { Descriptor, readDescriptor, setSegCache } from './segments.js';
+import { Descriptor, readDescriptor, setAccessed, setSegCache } from './segments.js';
 import { DR6, ioBreakpoint, scheduleDebugTrap, updateDebugActive } from './debug.js';
 
 /** What started a task switch (it decides the busy bit, NT and the back link). */
@@ -226,6 +226,7 @@ function loadTaskSeg(cpu: Cpu, s: number, sel: number, cpl: number, ext: number)
     if ((seg.hi & 0xc00) !== 0xc00 && (dpl < cpl || dpl < rpl)) cpu.raiseErr(Vec.TS, e);
   }
   if (!seg.present) cpu.raiseErr(s === Seg.SS ? Vec.SS : Vec.NP, e);
+  setAccessed(cpu, seg);
   setSegCache(cpu, s, sel, seg);
 }
 

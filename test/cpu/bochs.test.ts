@@ -40,16 +40,6 @@ export const KNOWN_DIFFERENCES: Record<string, KnownDifference> = {
     what: 'CR4.PVI, IRETD to CPL 3 with VIF=VIP=1: Bochs raises #GP(0) at the first code fetch, the SDM does not fault until STI',
     lines: [/^record: tsvm dump 'p32:back from cpl3 with VIF VIP [^']*' bochs UNEXPECTED exception #GP at 0x006b:/],
   },
-  'qemu-diff/stackfaults-diff': {
-    side: 'tsvm',
-    what: 'CMPXCHG whose store faults (#PF, read-only page) has already set the flags of the comparison in the frame (src/cpu/ops/move.ts 0F B0/B1 lack the rmwCheck that XADD has)',
-    lines: [/^EFLAGS \(pushed\): tsvm 0x00003006 bochs 0x000038d7 /, /^EFLAGS: tsvm 0x00003006 bochs 0x000038d7 /],
-  },
-  'qemu-diff/sys-tasks-diff': {
-    side: 'tsvm',
-    what: 'a task switch does not set the accessed bits of the new CS, SS, DS descriptors (src/cpu/tasks.ts loadTaskSeg has no setAccessed)',
-    lines: [/^byte 0x0000111d: tsvm 0x9a bochs 0x9b$/, /^byte 0x00001125: tsvm 0x92 bochs 0x93$/, /^byte 0x00001135: tsvm 0x92 bochs 0x93$/],
-  },
 };
 
 function check(name: string, o: PairOutcome): void {

@@ -462,6 +462,7 @@ op0f(
 op0f(0xb0, (cpu) => {
   cpu.decodeModrm();
   const d = cpu.readRm8();
+  cpu.rmwCheck(1); // a store that would fault leaves the flags alone
   alu(cpu, Alu.CMP, cpu.reg8[0], d, 7);
   if (cpu.reg8[0] === d) cpu.writeRm8(cpu.reg8[cpu.regIdx8()]);
   else {
@@ -475,6 +476,7 @@ op0f(
   (cpu) => {
     cpu.decodeModrm();
     const d = cpu.readRm16();
+    cpu.rmwCheck(2); // a store that would fault leaves the flags alone
     alu(cpu, Alu.CMP, cpu.reg16[0], d, 15);
     if (cpu.reg16[0] === d) cpu.writeRm16(cpu.reg16[((cpu.modrm >> 3) & 7) << 1]);
     else {
@@ -485,6 +487,7 @@ op0f(
   (cpu) => {
     cpu.decodeModrm();
     const d = cpu.readRm32();
+    cpu.rmwCheck(4); // a store that would fault leaves the flags alone
     alu(cpu, Alu.CMP, cpu.reg32[0], d, 31);
     if (cpu.reg32[0] === d) cpu.writeRm32(cpu.reg32[(cpu.modrm >> 3) & 7]);
     else {
