@@ -135,6 +135,18 @@ test('IA32_APIC_BASE moves the APIC page and, cleared, unmaps it, hides CPUID.AP
   assert.equal(m.lapic.globalEnabled, true);
 });
 
+test('IA32_APIC_BASE: reserved bits (x2APIC, bits 0-7, the high dword) raise #GP and change nothing', () => {
+  const m = machine();
+  // real-mode #GP handler (IVT entry 13) at 0:0x2000: HLT
+  m.mem.write32(13 * 4, 0x2000);
+  m.mem.mem[0x2000] = 0xf4;
+  for (const [lo, hi] of [[0xfee00d00, 0], [0xfee00901, 0], [0xfee00900, 1]]) {
+    runCode(m, [...MOV_ECX_1B, ...movEax(lo), 0x66, 0xba, hi & 0xff, 0, 0, 0, ...WRMSR, ...HLT]);
+    assert.equal(m.cpu.eip, 0x2001, `#GP for ${lo.toString(16)}:${hi}`);
+    assert.equal(m.cpu.apicBase >>> 0, 0xfee00900);
+  }
+});
+
 test('direct-boot tables: the MADT lists the local APIC, the I/O APIC, IRQ0 -> GSI 2 and LINT1 NMI; the MP table agrees', () => {
   const acpi = buildAcpiTables(0x9fc00);
   const b = acpi.bytes;
