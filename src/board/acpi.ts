@@ -2,14 +2,36 @@
  * Minimal ACPI tables for direct Linux boot (no firmware to build them): an
  * RSDP, an RSDT, a FADT describing the PIIX4 power-management block the
  * board enables at PM_BASE (PM1a event/control, the PM timer, SCI on IRQ 9),
- * a FACS, and a DSDT whose only object is \_S5 (soft-off with SLP_TYP 0, as
- * QEMU's DSDT has it). That is enough for Linux's ACPI power-off and the
- * acpi_pm clocksource. ACPI 1.0b / 2.0 table layouts.
+ * a FACS, a DSDT whose only object is \_S5 (soft-off with SLP_TYP 0, as
+ * QEMU's DSDT has it), and a MADT describing the local APIC and the I/O APIC
+ * as QEMU's pc machine does. That is enough for Linux's ACPI power-off, the
+ * acpi_pm clocksource and APIC interrupt routing. ACPI 1.0b / 2.0 table
+ * layouts (MADT: ACPI 2.0 section 5.2.10.4).
  */
 
 /** Where the PIIX4 PM I/O block lives (what SeaBIOS programs under QEMU). */
 export const PM_BASE = 0xb000;
 export const SCI_IRQ = 9;
+/** The local APIC's default address, the I/O APIC's address and ID (QEMU's ACPI_BUILD_IOAPIC_ID). */
+export const LAPIC_ADDR = 0xfee00000;
+export const IOAPIC_ADDR = 0xfec00000;
+export const IOAPIC_ID = 0;
+/** ISA IRQs QEMU declares level-triggered, active high (its PCI interrupt lines and the SCI). */
+const LEVEL_ISA_IRQS = [5, 9, 10, 11];
+
+/** MADT interrupt structure types and flags. */
+const enum Madt {
+  PCAT_COMPAT = 1,
+  LOCAL_APIC = 0,
+  IO_APIC = 1,
+  SOURCE_OVERRIDE = 2,
+  LOCAL_APIC_NMI = 4,
+  ENABLED = 1,
+  /** MPS INTI flags: polarity bits 1:0 (01 active high), trigger bits 3:2 (11 level). */
+  ACTIVE_HIGH_LEVEL = 0x0d,
+  CONFORMING = 0,
+  ALL_PROCESSORS = 0xff,
+}
 
 function checksum(b: Uint8Array, start: number, len: number, at: number): void {
   let sum = 0;
@@ -37,10 +59,12 @@ export function buildAcpiTables(base: number): { bytes: Uint8Array; rsdp: number
     RSDT = 32,
     FADT = 80,
     FACS = 208,
-    DSDT = 272;
+    DSDT = 272,
+    MADT = 320;
   const dsdtBody = [0x08, 0x5f, 0x53, 0x35, 0x5f, 0x12, 0x06, 0x04, 0x00, 0x00, 0x00, 0x00]; // Name(_S5, Package(4){0,0,0,0})
   const dsdtLen = 36 + dsdtBody.length;
-  const bytes = new Uint8Array(DSDT + dsdtLen);
+  const madtLen = 44 + 8 + 12 + 10 * (1 + LEVEL_ISA_IRQS.length) + 6;
+  const bytes = new Uint8Array(MADT + madtLen);
   const v = new DataView(bytes.buffer);
 
   // RSDP (ACPI 1.0, 20 bytes)
@@ -50,10 +74,11 @@ export function buildAcpiTables(base: number): { bytes: Uint8Array; rsdp: number
   v.setUint32(RSDP + 16, base + RSDT, true);
   checksum(bytes, RSDP, 20, RSDP + 8);
 
-  // RSDT with one entry: the FADT
-  header(v, RSDT, 'RSDT', 40, 1);
+  // RSDT: the FADT and the MADT
+  header(v, RSDT, 'RSDT', 44, 1);
   v.setUint32(RSDT + 36, base + FADT, true);
-  checksum(bytes, RSDT, 40, RSDT + 9);
+  v.setUint32(RSDT + 40, base + MADT, true);
+  checksum(bytes, RSDT, 44, RSDT + 9);
 
   // FADT (revision 1, 116 bytes)
   header(v, FADT, 'FACP', 116, 1);
@@ -80,6 +105,42 @@ export function buildAcpiTables(base: number): { bytes: Uint8Array; rsdp: number
   header(v, DSDT, 'DSDT', dsdtLen, 1);
   bytes.set(dsdtBody, DSDT + 36);
   checksum(bytes, DSDT, dsdtLen, DSDT + 9);
+
+  // MADT: one processor (UID 0, APIC ID 0), the I/O APIC with GSIs 0-23, ISA IRQ0 on GSI 2,
+  // QEMU's level-triggered ISA IRQs, and LINT1 as NMI on every processor
+  header(v, MADT, 'APIC', madtLen, 1);
+  v.setUint32(MADT + 36, LAPIC_ADDR, true);
+  v.setUint32(MADT + 40, Madt.PCAT_COMPAT, true); // 8259s present: Linux masks them when it switches to the APIC
+  let at = MADT + 44;
+  v.setUint8(at, Madt.LOCAL_APIC);
+  v.setUint8(at + 1, 8);
+  v.setUint8(at + 2, 0); // ACPI processor UID
+  v.setUint8(at + 3, 0); // APIC ID
+  v.setUint32(at + 4, Madt.ENABLED, true);
+  at += 8;
+  v.setUint8(at, Madt.IO_APIC);
+  v.setUint8(at + 1, 12);
+  v.setUint8(at + 2, IOAPIC_ID);
+  v.setUint32(at + 4, IOAPIC_ADDR, true);
+  v.setUint32(at + 8, 0, true); // GSI base
+  at += 12;
+  const override = (irq: number, gsi: number, flags: number): void => {
+    v.setUint8(at, Madt.SOURCE_OVERRIDE);
+    v.setUint8(at + 1, 10);
+    v.setUint8(at + 2, 0); // bus: ISA
+    v.setUint8(at + 3, irq);
+    v.setUint32(at + 4, gsi, true);
+    v.setUint16(at + 8, flags, true);
+    at += 10;
+  };
+  override(0, 2, Madt.CONFORMING);
+  for (const irq of LEVEL_ISA_IRQS) override(irq, irq, Madt.ACTIVE_HIGH_LEVEL);
+  v.setUint8(at, Madt.LOCAL_APIC_NMI);
+  v.setUint8(at + 1, 6);
+  v.setUint8(at + 2, Madt.ALL_PROCESSORS);
+  v.setUint16(at + 3, Madt.CONFORMING, true);
+  v.setUint8(at + 5, 1); // LINT1
+  checksum(bytes, MADT, madtLen, MADT + 9);
 
   return { bytes, rsdp: base + RSDP };
 }

@@ -3,11 +3,13 @@
  * device wiring in one readable function (wire()), firmware or direct Linux
  * boot, and the run loop that advances virtual time with execution.
  */
+import { assert } from '../base/assert.js';
 import { PageFlag, PhysicalMemory } from '../bus/memory.js';
 import { IoPorts } from '../bus/ports.js';
 import { PhysicalMemoryDmaView } from '../bus/dma.js';
 import type { IrqLine } from '../bus/irq.js';
 import { Cpu } from '../cpu/cpu.js';
+import { ApicBase } from '../cpu/consts.js';
 import { TripleFault } from '../cpu/fault.js';
 import { BLOCKS_DEFAULT } from '../cpu/jit.js';
 import { Fpu, type FpuState } from '../cpu/fpu.js';
@@ -19,6 +21,8 @@ import { IdeController } from '../devices/ata/ide.js';
 import { DebugCon } from '../devices/debugcon.js';
 import { PostCodePort } from '../devices/postcode.js';
 import { I8259Pair } from '../devices/i8259.js';
+import { LocalApic, LAPIC_MMIO_BYTES } from '../devices/apic/lapic.js';
+import { IoApic, IOAPIC_DEFAULT_BASE, IOAPIC_MMIO_BYTES } from '../devices/apic/ioapic.js';
 import { I8254 } from '../devices/i8254.js';
 import { Port61 } from '../devices/port61.js';
 import { Mc146818 } from '../devices/mc146818.js';
@@ -37,6 +41,7 @@ import { Piix4Pm } from '../devices/pci/piix4pm.js';
 import { loadLinux, e820Map, type LinuxImages } from './linuxboot.js';
 import { setupCmos } from './cmos.js';
 import { buildAcpiTables, PM_BASE } from './acpi.js';
+import { buildMpTables } from './mptable.js';
 
 export interface MachineConfig {
   /** Guest RAM in bytes. */
@@ -80,8 +85,9 @@ export const NS_PER_INSTRUCTION = 20;
 /** 2023-01-01T00:00:00Z: the RTC's default start, so runs are reproducible. */
 export const DEFAULT_RTC_EPOCH = 1672531200;
 const NOTHING = new Uint8Array(0);
-/** ACPI tables for direct boot go in the 1 KiB the e820 map reserves below 640 KiB. */
+/** ACPI and MP tables for direct boot go in the 1 KiB the e820 map reserves below 640 KiB. */
 const ACPI_TABLES_ADDR = 0x9fc00;
+const ACPI_TABLES_END = 0xa0000;
 /** PIIX4 PM configuration registers: PM I/O base, and its enable (PMIOSE). */
 const PIIX4_PMBA = 0x40;
 const PIIX4_PMREGMISC = 0x80;
@@ -117,6 +123,8 @@ export class Machine {
 
   // devices (wired in wire())
   pic!: I8259Pair;
+  lapic!: LocalApic;
+  ioapic!: IoApic;
   pit!: I8254;
   rtc!: Mc146818;
   serial: Uart16550[] = [];
@@ -145,6 +153,9 @@ export class Machine {
     if (isStateful(d)) (interruptController ? this._statefulLate : this._stateful).push(d);
     return d;
   }
+  /** Where the local APIC page is mapped (-1: not mapped) and the mapping it covers there. */
+  private _apicPage = -1;
+  private _underApic: [number, number] = [0, -1];
   private _biosHost = -1;
   private _biosBytes = 0;
   private _resetRequested = false;
@@ -189,9 +200,42 @@ export class Machine {
     clock.onEarlierDeadline = () => {
       cpu.stopRequested = true;
     };
-    this.pic = this._add(new I8259Pair('pic', { ports: io, onIntr: (level) => (cpu.intrLine = level) }), true);
-    cpu.pic = { acknowledge: () => this.pic.acknowledge() };
-    const irq = (n: number): IrqLine => this.pic.input(n);
+    // Interrupts as on QEMU's pc: the 8259 pair's INT goes to the local APIC's LINT0 (and
+    // straight to the CPU while the APIC is disabled); the local APIC drives the CPU's INTR.
+    this.lapic = this._add(
+      new LocalApic('lapic', {
+        clock,
+        onIntr: (level) => (cpu.intrLine = level),
+        picAcknowledge: () => this.pic.acknowledge(),
+        onNmi: () => (cpu.nmiPending = true),
+        onEoiBroadcast: (vector) => this.ioapic.eoi(vector),
+      }),
+      true,
+    );
+    this.pic = this._add(new I8259Pair('pic', { ports: io, onIntr: (level) => this.lapic.setPicIntr(level) }), true);
+    this.ioapic = this._add(
+      new IoApic('ioapic', {
+        deliver: (vector, mode, level, logical, dest) => this.lapic.deliver(vector, mode, level, logical, dest),
+        extIntAcknowledge: () => this.pic.acknowledge(),
+      }),
+      true,
+    );
+    this.mem.addMmio(IOAPIC_DEFAULT_BASE, IOAPIC_MMIO_BYTES, this.ioapic.mmio);
+    cpu.pic = { acknowledge: () => this.lapic.acknowledge() };
+    cpu.apic = { apicBaseChanged: () => this.syncApicBase() };
+    // An ISA IRQ goes to the 8259 input and to the I/O APIC pin of the same number, except
+    // IRQ0 (the PIT), which is on pin 2 (the MADT's interrupt source override says so).
+    // ISA IRQ2 is the cascade: on the bus it is IRQ9, as the 8259 pair maps it.
+    const irq = (n: number): IrqLine => {
+      const picIn = this.pic.input(n);
+      const pin = this.ioapic.input(n === 0 ? 2 : n === 2 ? 9 : n);
+      return {
+        set: (level) => {
+          picIn.set(level);
+          pin.set(level);
+        },
+      };
+    };
     this.pit = this._add(new I8254('pit', { ports: io, clock, irq: irq(0) }));
     this._add(new Port61('port61', { ports: io, clock, timer: this.pit }));
     this.rtc = this._add(new Mc146818('rtc', { ports: io, clock, irq: irq(8), epochSec: cfg.rtcEpochSec ?? DEFAULT_RTC_EPOCH }));
@@ -223,7 +267,13 @@ export class Machine {
     this.southBridge = this._add(new Piix3('piix3', io, isaIrqs));
     this.southBridge.onReset = () => this.requestReset();
     this.pci.attach(1, 0, this.southBridge);
-    this.pci.setPirqRouter(this.southBridge);
+    // PIRQA-D go to the PIIX3's steering (to ISA IRQs) and to I/O APIC pins 16-19, as QEMU wires them
+    this.pci.setPirqRouter({
+      setPirq: (pirq, level) => {
+        this.southBridge.setPirq(pirq, level);
+        if (pirq >= 0 && pirq < 4) this.ioapic.input(16 + pirq).set(level);
+      },
+    });
     this.ide = this._add(
       new IdeController('ide', {
         ports: io,
@@ -275,6 +325,8 @@ export class Machine {
     this.fwcfg.setItem(FwCfgKey.MAX_CPUS, le16(1));
     this.fwcfg.setItem(FwCfgKey.NOGRAPHIC, le16(0));
     this.fwcfg.setItem(FwCfgKey.BOOT_MENU, le16(0));
+    // as QEMU: ISA IRQ0 is on I/O APIC pin 2, so SeaBIOS's MADT and MP table carry the override
+    this.fwcfg.setItem(FwCfgKey.IRQ0_OVERRIDE, le32(1));
     // as QEMU: one RAM entry for all RAM below 4 GiB; the firmware reserves its own holes
     this.fwcfg.addFile('etc/e820', e820Table([{ address: 0, length: ramSize, type: 1 }]));
     this.fwcfg.addFile('etc/boot-fail-wait', le32(5));
@@ -295,15 +347,38 @@ export class Machine {
     for (const d of this._devices) d.reset();
     this.setA20(true);
     for (let r = 0; r < PAM_REGIONS.length; r++) this.mapPam(r, false, false);
+    this.syncApicBase();
     if (this.config.linux && !this.config.bios) {
-      // no firmware: do what it would for the kernel (ACPI tables in the reserved EBDA page, PM block enabled)
+      // no firmware: do what it would for the kernel (ACPI and MP tables in the reserved EBDA page, PM block enabled)
       const acpi = buildAcpiTables(ACPI_TABLES_ADDR);
       this.mem.mem.set(acpi.bytes, ACPI_TABLES_ADDR);
+      const mpAddr = ACPI_TABLES_ADDR + ((acpi.bytes.length + 15) & ~15);
+      const mp = buildMpTables(mpAddr);
+      assert(mpAddr + mp.length <= ACPI_TABLES_END, 'the direct-boot ACPI and MP tables outgrew their 1 KiB');
+      this.mem.mem.set(mp, mpAddr);
       this.pm.writeConfig(PIIX4_PMBA, PM_BASE | 1, 4);
       this.pm.writeConfig(PIIX4_PMREGMISC, 1, 1);
       loadLinux(this.mem, this.cpu, { ...this.config.linux, acpiRsdp: acpi.rsdp });
     }
     this.stopReason = 'running';
+  }
+
+  /**
+   * Make the local APIC follow IA32_APIC_BASE: its page mapped at the base
+   * address while enabled (over whatever was there, which comes back when it
+   * moves), unmapped and the APIC disabled when bit 11 is clear.
+   */
+  syncApicBase(): void {
+    const v = this.cpu.apicBase;
+    const enabled = (v & ApicBase.ENABLE) !== 0;
+    const page = enabled ? (v & ApicBase.ADDRESS) >>> 0 : -1;
+    this.lapic.setGlobalEnable(enabled);
+    if (page === this._apicPage) return;
+    if (this._apicPage >= 0) this.mem.restorePage(this._apicPage, this._underApic);
+    this._apicPage = page;
+    if (page < 0) return;
+    this._underApic = this.mem.savePage(page);
+    this.mem.addMmio(page, LAPIC_MMIO_BYTES, this.lapic.mmio);
   }
 
   /** A20 gate: when off, physical address bit 20 is forced to 0 (8086 wrap-around). */
@@ -457,6 +532,7 @@ export class Machine {
 
   private _load(s: MachineState): void {
     loadCpuState(this.cpu, s.cpu);
+    this.syncApicBase();
     (this.cpu.fpu as Fpu).loadState(s.fpu);
     this.mem.mem.set(s.ram, 0);
     // guest time before the devices, whose timers are deadlines on it

@@ -111,15 +111,36 @@ export class PhysicalMemory {
     this.onMapChange();
   }
 
-  /** Route physical [base, base+size) to a device (slow path). */
+  /** Route physical [base, base+size) to a device (slow path). Mapping the same handlers again reuses their slot. */
   addMmio(base: number, size: number, h: MmioHandlers): void {
-    const idx = this._mmio.length;
-    this._mmio.push(h);
+    let idx = this._mmio.indexOf(h);
+    if (idx < 0) {
+      idx = this._mmio.length;
+      this._mmio.push(h);
+    }
     for (let off = 0; off < size; off += PAGE_SIZE) {
       const p = ((base + off) >>> PAGE_SHIFT) & 0xfffff;
       this.pageMap[p] = PageFlag.SLOW;
       this._mmioIndex[p] = idx;
     }
+    this.onMapChange();
+  }
+
+  /**
+   * How one physical page is mapped now, as an opaque pair, so that a window
+   * laid over it (the local APIC page, which the CPU can move anywhere) can
+   * put it back with restorePage().
+   */
+  savePage(phys: number): [number, number] {
+    const p = (phys >>> PAGE_SHIFT) & 0xfffff;
+    return [this.pageMap[p], this._mmioIndex[p]];
+  }
+
+  /** Put back a page mapping taken by savePage(). */
+  restorePage(phys: number, saved: [number, number]): void {
+    const p = (phys >>> PAGE_SHIFT) & 0xfffff;
+    this.pageMap[p] = saved[0];
+    this._mmioIndex[p] = saved[1];
     this.onMapChange();
   }
 

@@ -111,3 +111,15 @@ export const enum Attr {
   DB = 0x4000, // default operand size / big
   G = 0x8000,
 }
+
+/** IA32_APIC_BASE (MSR 0x1B) bits (SDM vol. 3A, 10.4.4). */
+export const enum ApicBase {
+  BSP = 0x100,
+  ENABLE = 0x800,
+  /** Bits 31:12: the page of the APIC registers. */
+  ADDRESS = 0xfffff000,
+  /** Bits 0-7, 9 and 10 (x2APIC, not implemented) are reserved: writing them raises #GP. */
+  RESERVED = 0x6ff,
+  /** The value at RESET for the bootstrap processor: 0xFEE00000, BSP, enabled. */
+  RESET = 0xfee00900,
+}

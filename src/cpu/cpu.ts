@@ -11,7 +11,7 @@
 import type { IoPorts } from '../bus/ports.js';
 import { PageFlag, type PhysicalMemory } from '../bus/memory.js';
 import { CpuFault, TripleFault } from './fault.js';
-import { Attr, CR0, CR4, F, Seg, Tlb, Vec } from './consts.js';
+import { ApicBase, Attr, CR0, CR4, F, Seg, Tlb, Vec } from './consts.js';
 import { OPS } from './ops/index.js';
 import { deliverInterrupt } from './interrupts.js';
 import { codeBreakpoint, dataBreakpoint, DR6, isDataBpPage, takeDebugTrap } from './debug.js';
@@ -47,6 +47,12 @@ export const REP_CHUNK = 4096;
 export interface InterruptController {
   /** The vector of the highest-priority pending interrupt, acknowledged (INTA cycle). */
   acknowledge(): number;
+}
+
+/** The board's local APIC as the CPU sees it: told when the guest writes IA32_APIC_BASE. */
+export interface ApicBaseListener {
+  /** The MSR changed (already stored in cpu.apicBase): remap or unmap the APIC page, enable or disable the APIC. */
+  apicBaseChanged(value: number): void;
 }
 
 export class Cpu {
@@ -90,7 +96,10 @@ export class Cpu {
   sysenterCs = 0;
   sysenterEsp = 0;
   sysenterEip = 0;
-  apicBase = 0xfee00900 | 0;
+  /** IA32_APIC_BASE; meaningful only when `apic` is attached. */
+  apicBase = ApicBase.RESET | 0;
+  /** The local APIC wired by the board, or null: then CPUID clears the APIC flag and IA32_APIC_BASE raises #GP. */
+  apic: ApicBaseListener | null = null;
   /** TSC = tscOffset + instructions executed (one cycle per instruction). */
   tscOffset = 0;
 
@@ -255,6 +264,7 @@ export class Cpu {
     this.nmiPending = false;
     this.deliveringVector = -1;
     this.sysenterCs = this.sysenterEsp = this.sysenterEip = 0;
+    this.apicBase = ApicBase.RESET | 0;
     this.tscOffset = -this.instructionsRun;
     if (this.fpu) this.fpu.reset();
     this.updateModes();

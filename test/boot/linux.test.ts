@@ -83,6 +83,16 @@ test('the default guest boots to a shell, runs programs, and powers off with exi
     const arith = await s.run('i=0; n=0; while [ $i -lt 200 ]; do n=$((n + i * i)); i=$((i + 1)); done; echo sum=$n');
     assert.match(arith, /sum=2646700/);
 
+    // interrupts go through the I/O APIC (the PIT on pin 2), and the local APIC timer ticks
+    const irqs = await s.run('cat /proc/interrupts');
+    assert.match(irqs, /^\s*0:\s+\d+\s+IO-APIC\s+2-edge\s+timer$/m);
+    assert.match(irqs, /^\s*4:\s+\d+\s+IO-APIC\s+4-edge\s+ttyS0$/m);
+    const loc = (text: string): number => Number(/^LOC:\s+(\d+)/m.exec(text)?.[1] ?? 0);
+    const irqsLater = await s.run('sleep 1; cat /proc/interrupts');
+    assert.ok(loc(irqs) > 0 && loc(irqsLater) > loc(irqs), `local timer interrupts counting: ${loc(irqs)} then ${loc(irqsLater)}`);
+    assert.match(s.out, /Enabling APIC mode: {2}Flat\. {2}Using 1 I\/O APICs/);
+    assert.doesNotMatch(s.out, /WARNING:|Call Trace:|MP-BIOS bug/);
+
     const mods = await s.run('cat /proc/modules | cut -d" " -f1 | sort | tr "\\n" " "; echo');
     assert.match(mods, /\bata_piix\b/);
 

@@ -2,8 +2,8 @@
  * System instructions: descriptor-table registers, control and debug
  * registers, CPUID, RDTSC, MSRs, and the x87 escape / WAIT / FXSAVE glue.
  */
-import type { Cpu } from '../cpu.js';
-import { Attr, CR0, CR4, F, Seg, Vec } from '../consts.js';
+import type { ApicBaseListener, Cpu } from '../cpu.js';
+import { ApicBase, Attr, CR0, CR4, F, Seg, Vec } from '../consts.js';
 import { checkGeneralDetect, updateDebugActive } from '../debug.js';
 import type { FpuUnit } from '../fpu-api.js';
 import { Descriptor, readDescriptor } from '../segments.js';
@@ -332,6 +332,13 @@ export const CPU_VENDOR = 'TsvmVirtIA32';
 export const CPU_BRAND = 'tsvm virtual IA-32 processor';
 /** Leaf 1 EDX: FPU VME PSE TSC MSR CX8 SEP PGE CMOV FXSR (exactly what is implemented). */
 export const CPUID_1_EDX = 0x1 | 0x2 | 0x8 | 0x10 | 0x20 | 0x100 | 0x800 | 0x2000 | 0x8000 | 0x1000000;
+/** Leaf 1 EDX bit 9: an on-chip APIC, reported while one is attached and enabled in IA32_APIC_BASE (SDM 10.4.3). */
+export const CPUID_1_EDX_APIC = 0x200;
+
+/** Leaf 1 EDX as this CPU reports it now. EBX stays 0: initial APIC ID 0, no CLFLUSH size, one logical processor. */
+function cpuid1Edx(cpu: Cpu): number {
+  return cpu.apic !== null && (cpu.apicBase & ApicBase.ENABLE) !== 0 ? CPUID_1_EDX | CPUID_1_EDX_APIC : CPUID_1_EDX;
+}
 /** Family 6, model 3, stepping 3. */
 export const CPUID_SIGNATURE = 0x633;
 
@@ -354,7 +361,7 @@ op0f(0xa2, (cpu) => {
     c = str4(CPU_VENDOR, 8);
   } else if (leaf === 1) {
     a = CPUID_SIGNATURE;
-    d = CPUID_1_EDX;
+    d = cpuid1Edx(cpu);
   } else if (leaf === 0x80000000) {
     a = 0x80000004 | 0;
   } else if (leaf >= 0x80000002 && leaf <= 0x80000004) {
@@ -366,7 +373,7 @@ op0f(0xa2, (cpu) => {
   } else if (leaf < 0x80000000) {
     // unsupported basic leaves return the highest basic leaf's data (as Intel CPUs do)
     a = CPUID_SIGNATURE;
-    d = CPUID_1_EDX;
+    d = cpuid1Edx(cpu);
   }
   r[0] = a;
   r[3] = b;
@@ -400,6 +407,7 @@ op0f(0x32, (cpu) => {
       hi = Math.floor(cpu.readTsc() / 4294967296) | 0;
       break;
     case Msr.APIC_BASE:
+      if (cpu.apic === null) cpu.raiseGP(0);
       lo = cpu.apicBase;
       break;
     case Msr.SYSENTER_CS:
@@ -424,9 +432,17 @@ op0f(0x30, (cpu) => {
     case Msr.TSC:
       cpu.writeTsc((r[0] >>> 0) + (r[2] >>> 0) * 4294967296);
       break;
-    case Msr.APIC_BASE:
-      cpu.apicBase = (r[0] & 0xfffff900) | 0;
+    case Msr.APIC_BASE: {
+      const apic = cpu.apic;
+      if (apic === null || r[2] !== 0 || (r[0] & ApicBase.RESERVED) !== 0) cpu.raiseGP(0);
+      // BSP is read-only; once disabled, a P6-class APIC stays disabled until RESET (SDM 10.4.3)
+      let v = (r[0] & (ApicBase.ADDRESS | ApicBase.ENABLE)) | (cpu.apicBase & ApicBase.BSP);
+      if ((cpu.apicBase & ApicBase.ENABLE) === 0) v &= ~ApicBase.ENABLE;
+      if (v === cpu.apicBase) break;
+      cpu.apicBase = v | 0;
+      (apic as ApicBaseListener).apicBaseChanged(cpu.apicBase);
       break;
+    }
     case Msr.SYSENTER_CS:
       cpu.sysenterCs = r[0] & 0xffff;
       break;
