@@ -64,3 +64,23 @@ test('a state for a different RAM size is refused before anything changes', () =
   assert.throws(() => small.loadState(s), /holds 16777216 bytes of RAM; this machine has 1048576/);
   assert.deepEqual(saveCpuState(small.cpu), before);
 });
+
+/** The smallest image the 32-bit boot protocol loader accepts: a setup header and one page of code. */
+function tinyBzImage(): Uint8Array {
+  const k = new Uint8Array(0x2000);
+  const dv = new DataView(k.buffer);
+  k[0x1f1] = 3; // setup_sects: 4 sectors of setup, then the protected-mode code
+  dv.setUint32(0x202, 0x53726448, true); // "HdrS"
+  dv.setUint16(0x206, 0x020f, true); // boot protocol 2.15
+  k[0x211] = 1; // LOADED_HIGH
+  dv.setUint32(0x22c, 0x37ffffff, true); // initrd_addr_max
+  dv.setUint32(0x238, 255, true); // cmdline_size
+  k[0x800] = 0xf4; // HLT
+  return k;
+}
+
+test('direct Linux boot enables both IDE channels, as SeaBIOS does (ata_piix skips a disabled channel)', () => {
+  const m = new Machine({ memoryBytes: 16 << 20, linux: { kernel: tinyBzImage(), cmdline: '' } });
+  assert.equal(m.ideFn.channelEnabled(0), true);
+  assert.equal(m.ideFn.channelEnabled(1), true);
+});

@@ -32,7 +32,7 @@ import { Ps2Mouse } from '../devices/ps2mouse.js';
 import { FwCfg, FwCfgKey, e820Table, le16, le32, le64 } from '../devices/fwcfg.js';
 import { PciHost } from '../devices/pci/host.js';
 import { I440fx, PAM_REGIONS } from '../devices/pci/i440fx.js';
-import { Piix3, Piix3Ide } from '../devices/pci/piix3.js';
+import { IDETIM_IDE_ENABLE, Piix3, Piix3Ide, Piix3IdeReg } from '../devices/pci/piix3.js';
 import { Piix4Pm } from '../devices/pci/piix4pm.js';
 import { loadLinux, e820Map, type LinuxImages } from './linuxboot.js';
 import { setupCmos } from './cmos.js';
@@ -114,6 +114,7 @@ export class Machine {
   kbc!: I8042;
   vga!: StdVga;
   ide!: IdeController;
+  ideFn!: Piix3Ide;
   keyboard!: Ps2Keyboard;
   mouse!: Ps2Mouse;
   pci!: PciHost;
@@ -220,7 +221,7 @@ export class Machine {
         ],
       }),
     );
-    const ideFn = this._add(new Piix3Ide('piix3-ide'));
+    const ideFn = (this.ideFn = this._add(new Piix3Ide('piix3-ide')));
     ideFn.onBarChange = (bar, addr) => {
       if (bar === 4) this.ide.setBusMasterBase(addr);
     };
@@ -283,6 +284,10 @@ export class Machine {
       this.mem.mem.set(acpi.bytes, ACPI_TABLES_ADDR);
       this.pm.writeConfig(PIIX4_PMBA, PM_BASE | 1, 4);
       this.pm.writeConfig(PIIX4_PMREGMISC, 1, 1);
+      // Both IDE channels' decode enable, as SeaBIOS's piix_ide_setup() writes it: Linux's
+      // ata_piix reads IDETIM bit 15 and silently skips a channel whose decode is off.
+      this.ideFn.writeConfig(Piix3IdeReg.IDETIM_PRI, IDETIM_IDE_ENABLE, 2);
+      this.ideFn.writeConfig(Piix3IdeReg.IDETIM_SEC, IDETIM_IDE_ENABLE, 2);
       loadLinux(this.mem, this.cpu, { ...this.config.linux, acpiRsdp: acpi.rsdp });
     }
     this.stopReason = 'running';
