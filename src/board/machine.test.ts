@@ -79,8 +79,10 @@ function tinyBzImage(): Uint8Array {
   return k;
 }
 
-test('direct Linux boot enables both IDE channels, as SeaBIOS does (ata_piix skips a disabled channel)', () => {
+test('direct Linux boot does the firmware chores: both IDE channels enabled (ata_piix skips a disabled one), SCI level-triggered', () => {
   const m = new Machine({ memoryBytes: 16 << 20, linux: { kernel: tinyBzImage(), cmdline: '' } });
   assert.equal(m.ideFn.channelEnabled(0), true);
   assert.equal(m.ideFn.channelEnabled(1), true);
+  // the SCI (IRQ 9) the FADT declares is level-triggered in the ELCR, as firmware leaves it
+  assert.equal(m.io.read8[0x4d1](0x4d1), 0x02);
 });

@@ -36,7 +36,7 @@ import { IDETIM_IDE_ENABLE, Piix3, Piix3Ide, Piix3IdeReg } from '../devices/pci/
 import { Piix4Pm } from '../devices/pci/piix4pm.js';
 import { loadLinux, e820Map, type LinuxImages } from './linuxboot.js';
 import { setupCmos } from './cmos.js';
-import { buildAcpiTables, PM_BASE } from './acpi.js';
+import { buildAcpiTables, PM_BASE, SCI_IRQ } from './acpi.js';
 
 export interface MachineConfig {
   /** Guest RAM in bytes. */
@@ -85,6 +85,8 @@ const ACPI_TABLES_ADDR = 0x9fc00;
 /** PIIX4 PM configuration registers: PM I/O base, and its enable (PMIOSE). */
 const PIIX4_PMBA = 0x40;
 const PIIX4_PMREGMISC = 0x80;
+/** PIIX3 ELCR2: edge/level control of IRQ 8-15. */
+const ELCR2_PORT = 0x4d1;
 
 export type StopReason = 'halt' | 'triple-fault' | 'poweroff' | 'running';
 
@@ -288,6 +290,9 @@ export class Machine {
       // ata_piix reads IDETIM bit 15 and silently skips a channel whose decode is off.
       this.ideFn.writeConfig(Piix3IdeReg.IDETIM_PRI, IDETIM_IDE_ENABLE, 2);
       this.ideFn.writeConfig(Piix3IdeReg.IDETIM_SEC, IDETIM_IDE_ENABLE, 2);
+      // The SCI our FADT declares is level-triggered (ACPI's SCI is shareable, active-low level):
+      // mark it so in the ELCR, as firmware does, rather than leave Linux to fix it with a warning.
+      this.io.write8[ELCR2_PORT](ELCR2_PORT, 1 << (SCI_IRQ - 8));
       loadLinux(this.mem, this.cpu, { ...this.config.linux, acpiRsdp: acpi.rsdp });
     }
     this.stopReason = 'running';
