@@ -124,3 +124,25 @@ test('a state from a machine with other devices or of another version is refused
   assert.throws(() => b.loadState({ ...s, devices: { ...s.devices, pic: { bogus: 1 } } }));
   assert.deepEqual(b.saveState(), before);
 });
+
+/** The smallest image the 32-bit boot protocol loader accepts: a setup header and one page of code. */
+function tinyBzImage(): Uint8Array {
+  const k = new Uint8Array(0x2000);
+  const dv = new DataView(k.buffer);
+  k[0x1f1] = 3; // setup_sects: 4 sectors of setup, then the protected-mode code
+  dv.setUint32(0x202, 0x53726448, true); // "HdrS"
+  dv.setUint16(0x206, 0x020f, true); // boot protocol 2.15
+  k[0x211] = 1; // LOADED_HIGH
+  dv.setUint32(0x22c, 0x37ffffff, true); // initrd_addr_max
+  dv.setUint32(0x238, 255, true); // cmdline_size
+  k[0x800] = 0xf4; // HLT
+  return k;
+}
+
+test('direct Linux boot does the firmware chores: both IDE channels enabled (ata_piix skips a disabled one), SCI level-triggered', () => {
+  const m = new Machine({ memoryBytes: 16 << 20, linux: { kernel: tinyBzImage(), cmdline: '' } });
+  assert.equal(m.ideFn.channelEnabled(0), true);
+  assert.equal(m.ideFn.channelEnabled(1), true);
+  // the SCI (IRQ 9) the FADT declares is level-triggered in the ELCR, as firmware leaves it
+  assert.equal(m.io.read8[0x4d1](0x4d1), 0x02);
+});

@@ -36,11 +36,11 @@ import { Ps2Mouse } from '../devices/ps2mouse.js';
 import { FwCfg, FwCfgKey, e820Table, le16, le32, le64 } from '../devices/fwcfg.js';
 import { PciHost } from '../devices/pci/host.js';
 import { I440fx, PAM_REGIONS } from '../devices/pci/i440fx.js';
-import { Piix3, Piix3Ide } from '../devices/pci/piix3.js';
+import { IDETIM_IDE_ENABLE, Piix3, Piix3Ide, Piix3IdeReg } from '../devices/pci/piix3.js';
 import { Piix4Pm } from '../devices/pci/piix4pm.js';
 import { loadLinux, e820Map, type LinuxImages } from './linuxboot.js';
 import { setupCmos } from './cmos.js';
-import { buildAcpiTables, PM_BASE } from './acpi.js';
+import { buildAcpiTables, PM_BASE, SCI_IRQ } from './acpi.js';
 import { buildMpTables } from './mptable.js';
 
 export interface MachineConfig {
@@ -91,6 +91,8 @@ const ACPI_TABLES_END = 0xa0000;
 /** PIIX4 PM configuration registers: PM I/O base, and its enable (PMIOSE). */
 const PIIX4_PMBA = 0x40;
 const PIIX4_PMREGMISC = 0x80;
+/** PIIX3 ELCR2: edge/level control of IRQ 8-15. */
+const ELCR2_PORT = 0x4d1;
 
 export type StopReason = 'halt' | 'triple-fault' | 'poweroff' | 'running';
 
@@ -131,6 +133,7 @@ export class Machine {
   kbc!: I8042;
   vga!: StdVga;
   ide!: IdeController;
+  ideFn!: Piix3Ide;
   keyboard!: Ps2Keyboard;
   mouse!: Ps2Mouse;
   pci!: PciHost;
@@ -288,7 +291,7 @@ export class Machine {
         ],
       }),
     );
-    const ideFn = this._add(new Piix3Ide('piix3-ide'));
+    const ideFn = (this.ideFn = this._add(new Piix3Ide('piix3-ide')));
     ideFn.onBarChange = (bar, addr) => {
       if (bar === 4) this.ide.setBusMasterBase(addr);
     };
@@ -358,6 +361,13 @@ export class Machine {
       this.mem.mem.set(mp, mpAddr);
       this.pm.writeConfig(PIIX4_PMBA, PM_BASE | 1, 4);
       this.pm.writeConfig(PIIX4_PMREGMISC, 1, 1);
+      // Both IDE channels' decode enable, as SeaBIOS's piix_ide_setup() writes it: Linux's
+      // ata_piix reads IDETIM bit 15 and silently skips a channel whose decode is off.
+      this.ideFn.writeConfig(Piix3IdeReg.IDETIM_PRI, IDETIM_IDE_ENABLE, 2);
+      this.ideFn.writeConfig(Piix3IdeReg.IDETIM_SEC, IDETIM_IDE_ENABLE, 2);
+      // The SCI our FADT declares is level-triggered (ACPI's SCI is shareable, active-low level):
+      // mark it so in the ELCR, as firmware does, rather than leave Linux to fix it with a warning.
+      this.io.write8[ELCR2_PORT](ELCR2_PORT, 1 << (SCI_IRQ - 8));
       loadLinux(this.mem, this.cpu, { ...this.config.linux, acpiRsdp: acpi.rsdp });
     }
     this.stopReason = 'running';
