@@ -230,6 +230,7 @@ export function compileBlock(mem: Uint8Array, host: number, eip: number, code32:
       if (off >= pageEnd) break;
       key = 0x100 | mem[off++];
     }
+    if (key === 0x90 && rep === 0xf3) break; // PAUSE takes time (cpu.pause): the interpreter runs it
     const info = INFO[key];
     let cls = info & K.CLASS;
     if (cls === K.NO) break;

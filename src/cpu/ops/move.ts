@@ -158,8 +158,8 @@ op(
   },
 );
 op(0x90, (cpu) => {
-  // NOP; F3 90 is PAUSE
-  void cpu;
+  // NOP; F3 90 is PAUSE, which takes time (cpu.pause)
+  if (cpu.rep === 0xf3) cpu.pause();
 });
 for (let r = 1; r < 8; r++) {
   op(
