@@ -575,9 +575,9 @@ function specialize(mem: Uint8Array, key: number, o: number, segOvr: number, rep
         const a = ea32(mem, o, segOvr, true);
         const rd = w8 ? 'cpu.rd8' : 'cpu.rd32';
         const wr = w8 ? 'cpu.wr8' : 'cpu.wr32';
-        // a read-modify-write checks the store first, so a fault leaves the flags alone (as rmwCheck does)
+        // as the handler: read, then check the store (rmwCheck) before the flags change
         const probe = store ? `cpu.probeWrite(a,${w8 ? 1 : 4});` : '';
-        return done(`const a=${a};${probe}const x=${rd}(a),y=${src};${aluCode(k, 'x', 'y', top)}${store ? `${wr}(a,r);` : ''}`, true, aluFk(k, top));
+        return done(`const a=${a};const x=${rd}(a);${probe}const y=${src};${aluCode(k, 'x', 'y', top)}${store ? `${wr}(a,r);` : ''}`, true, aluFk(k, top));
       }
       case 2: // r8, r/m8
       case 3: {
@@ -614,7 +614,7 @@ function specialize(mem: Uint8Array, key: number, o: number, segOvr: number, rep
     const rd = w8 ? 'cpu.rd8' : 'cpu.rd32';
     const wr = w8 ? 'cpu.wr8' : 'cpu.wr32';
     const probe = store ? `cpu.probeWrite(a,${w8 ? 1 : 4});` : '';
-    return done(`const a=${a};${probe}const x=${rd}(a),y=${imm};${aluCode(reg, 'x', 'y', top)}${store ? `${wr}(a,r);` : ''}`, true, aluFk(reg, top));
+    return done(`const a=${a};const x=${rd}(a);${probe}const y=${imm};${aluCode(reg, 'x', 'y', top)}${store ? `${wr}(a,r);` : ''}`, true, aluFk(reg, top));
   }
   if (key === 0x84 || key === 0x85) {
     const w8 = key === 0x84;
@@ -669,9 +669,9 @@ function specialize(mem: Uint8Array, key: number, o: number, segOvr: number, rep
     return done(`r32[${reg}]=${val};`, mod !== 3);
   }
   if (key === 0xc1 || key === 0xd1 || key === 0xd3) {
-    // as makeShift32: the store is probed before the read; a zero count changes nothing
+    // as makeShift32: read, then the store is probed (even for a zero count, which changes nothing else)
     const a = mod === 3 ? '' : ea32(mem, o, segOvr, true);
-    const rd = mod === 3 ? `const v=r32[${rm}];` : `const a=${a};cpu.probeWrite(a,4);const v=cpu.rd32(a);`;
+    const rd = mod === 3 ? `const v=r32[${rm}];` : `const a=${a};const v=cpu.rd32(a);cpu.probeWrite(a,4);`;
     const wr = mod === 3 ? `r32[${rm}]=r;` : 'cpu.wr32(a,r);';
     if (key === 0xd3) return done(`${rd}const c=r8[4];if((c&31)!==0){const r=shift(cpu,${reg},v,c,32);${wr}}`, mod !== 3, Fk.UNKNOWN);
     const c = (key === 0xc1 ? mem[o + (mod === 3 ? 1 : eaLen)] : 1) & 31;
