@@ -16,7 +16,7 @@ import { OPS } from './ops/index.js';
 import { deliverInterrupt } from './interrupts.js';
 import { codeBreakpoint, dataBreakpoint, DR6, isDataBpPage, takeDebugTrap } from './debug.js';
 import type { FpuBus, FpuUnit } from './fpu-api.js';
-import { BlockCache, compileBlock } from './jit.js';
+import { BlockCache, compileBlock, type BlockFn } from './jit.js';
 
 /** Cycles (instruction times, 20 ns each on the board's nominal clock) one PAUSE takes: 1 us. */
 export const PAUSE_CYCLES = 50;
@@ -1201,10 +1201,12 @@ export class Cpu {
     const host = (e & ~0xfff) ^ lin;
     const bc = this.blocks;
     const i = BlockCache.index(host, eip);
-    const mode = this.code32 ? 1 : 0;
+    const k = i << 2;
+    const slots = bc.slots;
+    const hk = (host << 1) | (this.code32 ? 1 : 0);
     const gen = bc.pageGen[host >>> 12];
-    if (bc.keyHost[i] === host && bc.keyEip[i] === eip && bc.keyMode[i] === mode && bc.gen[i] === gen) {
-      const n = bc.count[i];
+    if (slots[k] === hk && slots[k + 1] === eip && slots[k + 2] === gen) {
+      const n = slots[k + 3];
       if (n > 0) {
         if (this.left < n) return false;
         bc.fns[i](this);
@@ -1212,11 +1214,10 @@ export class Cpu {
       }
       if (n < 0 || ++bc.hits[i] < bc.threshold) return false;
     } else {
-      bc.keyHost[i] = host;
-      bc.keyEip[i] = eip;
-      bc.keyMode[i] = mode;
-      bc.gen[i] = gen;
-      bc.count[i] = 0;
+      slots[k] = hk;
+      slots[k + 1] = eip;
+      slots[k + 2] = gen;
+      slots[k + 3] = 0;
       bc.hits[i] = 1;
       if (bc.threshold > 1) return false;
     }
@@ -1225,14 +1226,21 @@ export class Cpu {
 
   private _compileBlock(i: number, host: number, eip: number): boolean {
     const bc = this.blocks;
-    const b = compileBlock(this.mem8, host, eip, this.code32, bc.pageGen, this);
-    if (b === null) {
-      bc.count[i] = -1;
-      return false;
+    const mode = this.code32 ? 1 : 0;
+    let b: { fn: BlockFn; count: number } | null = bc.findSpare(host, eip, mode);
+    if (b !== null) bc.reused++;
+    else {
+      const gen = bc.pageGen[host >>> 12];
+      b = compileBlock(this.mem8, host, eip, this.code32, bc.pageGen, this);
+      if (b === null) {
+        bc.slots[(i << 2) + 3] = -1;
+        return false;
+      }
+      bc.compiled++;
+      bc.keepSpare(host, eip, mode, gen, b.fn, b.count);
     }
-    bc.count[i] = b.count;
+    bc.slots[(i << 2) + 3] = b.count;
     bc.fns[i] = b.fn;
-    bc.compiled++;
     const hp = host >>> 12;
     if (bc.codePages[hp] === 0) {
       bc.codePages[hp] = 1;
