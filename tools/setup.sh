@@ -23,7 +23,9 @@ if [ ${#need[@]} -gt 0 ]; then
     exit 1
   fi
   echo "tsvm setup: installing Debian packages: ${need[*]}"
-  $SUDO apt-get update -qq
+  # a mirror mid-sync can fail one index file: go on with the lists we have, and let
+  # apt-get install say whether a package is really missing
+  $SUDO apt-get update -qq || echo "tsvm setup: apt-get update reported errors (above); installing from the package lists apt has" >&2
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
