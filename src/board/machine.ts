@@ -16,7 +16,8 @@ import { Fpu, type FpuState } from '../cpu/fpu.js';
 import { loadCpuState, saveCpuState, type CpuState } from '../cpu/state.js';
 import { Clock } from '../time/clock.js';
 import { StateError, cloneState, type Stateful } from '../state/state.js';
-import type { BlockBackend, CharSink } from '../devices/backends.js';
+import type { BlockBackend, CharSink, NetBackend } from '../devices/backends.js';
+import { E1000 } from '../devices/e1000/e1000.js';
 import { IdeController } from '../devices/ata/ide.js';
 import { DebugCon } from '../devices/debugcon.js';
 import { PostCodePort } from '../devices/postcode.js';
@@ -66,7 +67,20 @@ export interface MachineConfig {
   hda?: BlockBackend;
   hdb?: BlockBackend;
   cdrom?: BlockBackend;
+  /** Network cards, in PCI slot order from 00:03.0 (QEMU's first free slot on pc). */
+  nics?: NicConfig[];
 }
+
+/** One NIC: its model, station address and the network backend its cable goes to. */
+export interface NicConfig {
+  model: 'e1000';
+  /** Six bytes; default 52:54:00:12:34:(56 + index), as QEMU numbers them. */
+  mac?: Uint8Array;
+  backend: NetBackend;
+}
+
+/** The first PCI slot given to NICs. */
+export const NIC_FIRST_SLOT = 3;
 
 export class MachineConfigError extends Error {}
 
@@ -141,6 +155,8 @@ export class Machine {
   southBridge!: Piix3;
   pm!: Piix4Pm;
   fwcfg!: FwCfg;
+  nics: E1000[] = [];
+  private _netBackends: NetBackend[] = [];
   private post!: PostCodePort;
   /** Every device, in creation order, for reset. */
   private readonly _devices: { reset(): void }[] = [];
@@ -321,6 +337,8 @@ export class Machine {
     };
     this.pci.attach(2, 0, vgaPci);
 
+    (cfg.nics ?? []).forEach((n, i) => this.wireNic(n, i));
+
     // firmware configuration (what SeaBIOS learns the machine from)
     this.fwcfg = this._add(new FwCfg('fwcfg', io, new PhysicalMemoryDmaView(this.mem)));
     this.fwcfg.setItem(FwCfgKey.RAM_SIZE, le64(ramSize));
@@ -342,6 +360,43 @@ export class Machine {
     this.post = this._add(new PostCodePort('post', io, cfg.postcodes ?? null));
     setupCmos(this.rtc, ramSize, cfg.boot ?? 'cd');
     void NOTHING;
+  }
+
+  /** A NIC in PCI slot 3+index: BAR 0 as MMIO, BAR 1 as I/O ports, its cable to the backend. */
+  private wireNic(n: NicConfig, index: number): void {
+    const mac = n.mac ?? Uint8Array.from([0x52, 0x54, 0x00, 0x12, 0x34, 0x56 + index]);
+    if (mac.length !== 6) throw new MachineConfigError(`NIC ${index}: a MAC address has 6 bytes, not ${mac.length}`);
+    const nic = this._add(new E1000(`e1000.${index}`, { mac, dma: new PhysicalMemoryDmaView(this.mem) }));
+    let mmio: [number, number] = [-1, 0];
+    nic.onBarChange = (bar, addr, size) => {
+      if (bar === 0) {
+        if (mmio[0] >= 0) this.mem.unmap(mmio[0], mmio[1]);
+        mmio = [addr, size];
+        if (addr >= 0) this.mem.addMmio(addr, size, nic.mmio);
+      } else if (bar === 1) {
+        if (nic.ioBase >= 0) this.io.unregister(nic.id, nic.ioBase, size);
+        nic.ioBase = -1;
+        if (addr >= 0 && this.io.isFree(nic.id, addr, size)) {
+          nic.ioBase = addr;
+          this.io.register(nic.id, addr, size, nic.ioPorts);
+        }
+      }
+    };
+    this.pci.attach(NIC_FIRST_SLOT + index, 0, nic);
+    nic.backend = n.backend;
+    const wake = () => {
+      this.cpu.stopRequested = true;
+    };
+    nic.wake = wake;
+    n.backend.attach(nic, wake);
+    this.nics.push(nic);
+    this._netBackends.push(n.backend);
+  }
+
+  /** Host input at a slice boundary: frames waiting in the network backends go to their NICs. */
+  private deliverHostInput(): void {
+    const b = this._netBackends;
+    for (let i = 0; i < b.length; i++) b[i].deliver();
   }
 
   /** Power on (or hard reset): CPU and devices to their reset state, firmware or kernel loaded. */
@@ -439,6 +494,7 @@ export class Machine {
    */
   runSlice(budget: number): StopReason {
     if (this.stopReason !== 'running') return this.stopReason;
+    this.deliverHostInput();
     const cpu = this.cpu;
     const clock = this.clock;
     if (cpu.halted) {
