@@ -1,14 +1,14 @@
 /** `tsvm run`: build a PC from QEMU-style options and run it. */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { parseSize } from '../base/hex.js';
-import { Machine, MachineConfigError, MAX_BIOS_BYTES, type MachineConfig, type StopReason } from '../board/machine.js';
+import { Machine, MachineConfigError, MAX_BIOS_BYTES, type MachineConfig } from '../board/machine.js';
 import { LinuxBootError } from '../board/linuxboot.js';
 import { MemoryConfigError } from '../bus/memory.js';
-import { formatCpuState } from '../board/dump.js';
 import { openCharSink, type HostCharSink } from '../host/node/chardev.js';
 import { TerminalConsole } from '../host/node/console.js';
-import { TerminalScreen, typeTerminalBytes, writeScreendump } from '../host/node/textscreen.js';
-import { runMonitorCommand } from './monitor.js';
+import { TerminalScreen } from '../host/node/textscreen.js';
+import { runMonitorCommand } from '../vmm/monitor.js';
+import { VmRunner, type StopCause } from '../vmm/runner.js';
 import { formatHelp, parseOptions, UsageError, type OptionSpec, type Parsed } from './options.js';
 import { buildDefaultImage, findDefaultImage, ImageError } from '../vmm/image.js';
 import { StatusLine } from './status.js';
@@ -50,11 +50,6 @@ Ctrl-A X quits; Ctrl-A C opens the monitor.
 
 Exit status: 0 when the guest powers off or halts with interrupts disabled,
 2 on a triple fault, 3 on -timeout, 1 for bad options or files.`;
-
-/** Host time between checks for input, output flushes and the timeout. */
-const TICK_MS = 15;
-/** How far guest time may run ahead of wall time while the guest idles. */
-const MAX_AHEAD_NS = 10e6;
 
 function readImage(path: string, what: string, max = Infinity): Uint8Array {
   let size: number;
@@ -207,18 +202,26 @@ async function runWith(opts: Parsed, defaultGuest: boolean): Promise<number> {
     throw e;
   }
 
+  const runner = new VmRunner(machine, {
+    runForNs,
+    timeoutMs,
+    noReboot: opts.has('no-reboot'),
+    sinks,
+    closers: disks.map((d) => () => d.close()),
+  });
+
   // the terminal: serial input from stdin, Ctrl-A escapes, the monitor
-  let quit = false;
   const interactive = serialSpec === 'stdio' || curses;
   const screen = curses ? new TerminalScreen() : null;
-  const term = interactive
+  const term: TerminalConsole | null = interactive
     ? new TerminalConsole({
-        toGuest: (b) => (curses ? typeTerminalBytes(machine.keyboard, b) : machine.serial[0].receive(b)),
-        quit: () => (quit = true),
+        toGuest: (bytes) => runner.input(curses ? { kind: 'terminal-keys', bytes } : { kind: 'serial', port: 0, bytes }),
+        quit: () => runner.stop('quit'),
         monitorLine: (line) => {
-          const r = runMonitorCommand(machine, line);
-          if (r.output) term?.print(r.output + '\n');
-          if (r.quit) quit = true;
+          void runner.call(() => runMonitorCommand(runner, line)).then((r) => {
+            if (r.output) term?.print(r.output + '\n');
+            if (r.quit) runner.stop('quit');
+          });
         },
       })
     : null;
@@ -233,63 +236,27 @@ async function runWith(opts: Parsed, defaultGuest: boolean): Promise<number> {
       w(b);
     };
   }
+  runner.on('tick', (wall) => {
+    if (screen && !term?.inMonitor) {
+      const t = runner.textScreen();
+      if (t) screen.draw(t);
+    }
+    if (!guestSpoke && !curses && !status.silent) status.show(`booting ${bootLabel} ... ${(wall / 1000).toFixed(1)} s  (Ctrl-A X quits)`);
+  });
 
-  const noReboot = opts.has('no-reboot');
-  const start = Date.now();
-  const startNs = machine.clock.nowNs;
-  let exit = 0;
-  let reason: StopReason | 'timeout' | 'quit' | 'reset' = 'running';
+  let cause: StopCause;
   term?.start();
   try {
-    for (;;) {
-      const tickEnd = Date.now() + TICK_MS;
-      let resets = 0;
-      while (Date.now() < tickEnd && !quit) {
-        const before = machine.resets;
-        const r = machine.runSlice(200_000);
-        resets += machine.resets - before;
-        if (r !== 'running' || machine.clock.nowNs - startNs >= runForNs) break;
-        if (machine.cpu.halted && machine.clock.nowNs - startNs > (Date.now() - start) * 1e6 + MAX_AHEAD_NS) break;
-      }
-      for (const s of sinks) s.flush();
-      if (screen && !term?.inMonitor) {
-        if (machine.vga.displayMode() === 'text') screen.draw(machine.vga.renderText());
-      }
-      if (quit) {
-        reason = 'quit';
-        break;
-      }
-      if (noReboot && resets > 0) {
-        reason = 'reset';
-        break;
-      }
-      if (machine.stopReason !== 'running') {
-        reason = machine.stopReason;
-        break;
-      }
-      if (machine.clock.nowNs - startNs >= runForNs) {
-        reason = 'quit';
-        break;
-      }
-      const wall = Date.now() - start;
-      if (wall > timeoutMs) {
-        reason = 'timeout';
-        break;
-      }
-      if (!guestSpoke && !curses && !status.silent) status.show(`booting ${bootLabel} ... ${(wall / 1000).toFixed(1)} s  (Ctrl-A X quits)`);
-      // pace an idle guest to wall time; yield to the event loop for input either way
-      const aheadMs = (machine.clock.nowNs - startNs) / 1e6 - (Date.now() - start);
-      await new Promise((r) => setTimeout(r, aheadMs > 1 ? Math.min(aheadMs, 50) : 0));
-    }
+    cause = await runner.run();
   } finally {
     term?.stop();
     screen?.close();
     status.clear();
-    if (screendump) writeScreendump(screendump, machine.vga);
-    for (const s of sinks) s.close();
-    for (const d of disks) d.close();
+    if (screendump) runner.screendump(screendump);
+    runner.dispose();
   }
-  switch (reason) {
+  let exit = 0;
+  switch (cause) {
     case 'triple-fault':
       process.stderr.write(`tsvm: triple fault (${machine.tripleFaultChain}); the virtual CPU shut down\n`);
       exit = 2;
@@ -298,9 +265,15 @@ async function runWith(opts: Parsed, defaultGuest: boolean): Promise<number> {
       process.stderr.write(`tsvm: timeout after ${timeoutMs / 1000} s; stopping the VM\n`);
       exit = 3;
       break;
+    case 'error': {
+      const e = runner.error;
+      process.stderr.write(`tsvm: the machine failed: ${e?.reason}\n${e?.dump}\n${e?.stack}\n`);
+      exit = 4;
+      break;
+    }
     default:
       exit = 0;
   }
-  if (debugItems.includes('cpu')) process.stderr.write(formatCpuState(machine.cpu) + '\n');
+  if (debugItems.includes('cpu')) process.stderr.write(runner.cpuDump() + '\n');
   return exit;
 }
