@@ -1,22 +1,14 @@
-/** `tsvm run`: build a PC from QEMU-style options and run it. */
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { parseSize } from '../base/hex.js';
-import { Machine, MachineConfigError, MAX_BIOS_BYTES, type MachineConfig } from '../board/machine.js';
-import { LinuxBootError } from '../board/linuxboot.js';
-import { MemoryConfigError } from '../bus/memory.js';
-import { openCharSink, type HostCharSink } from '../host/node/chardev.js';
-import { TerminalConsole } from '../host/node/console.js';
-import { TerminalScreen } from '../host/node/textscreen.js';
+/** `tsvm run`: a machine spec from QEMU-style options, run by the VM runner. */
+import { resolve } from 'node:path';
+import { parseSize, VmConfigError, type MachineSpec, type DriveSlot } from '../vmm/spec.js';
+import { createRunner, SEABIOS_BIOS as DEFAULT_BIOS, seabiosVgaInstalled } from '../vmm/resources.js';
 import { runMonitorCommand } from '../vmm/monitor.js';
-import { VmRunner, type StopCause } from '../vmm/runner.js';
-import { formatHelp, parseOptions, UsageError, type OptionSpec, type Parsed } from './options.js';
+import type { StopCause, VmRunner } from '../vmm/runner.js';
+import { TerminalConsole, TerminalScreen } from '../vmm/terminal.js';
 import { buildDefaultImage, findDefaultImage, ImageError } from '../vmm/image.js';
+import { DEFAULT_RTC_EPOCH } from '../vmm/spec.js';
+import { formatHelp, parseOptions, UsageError, type OptionSpec, type Parsed } from './options.js';
 import { StatusLine } from './status.js';
-import { BlockBackendError, openBlockFile, type OpenedBlock } from '../host/node/block.js';
-
-export const SEABIOS_DIR = '/usr/share/seabios';
-export const DEFAULT_BIOS = `${SEABIOS_DIR}/bios-256k.bin`;
-export const DEFAULT_VGA_BIOS = `${SEABIOS_DIR}/vgabios-stdvga.bin`;
 
 export const RUN_OPTIONS: OptionSpec[] = [
   { name: 'm', value: 'SIZE', help: 'guest RAM, e.g. 16M, 256M, 1G (no suffix: MiB; default 128M)' },
@@ -50,29 +42,6 @@ Ctrl-A X quits; Ctrl-A C opens the monitor.
 
 Exit status: 0 when the guest powers off or halts with interrupts disabled,
 2 on a triple fault, 3 on -timeout, 1 for bad options or files.`;
-
-function readImage(path: string, what: string, max = Infinity): Uint8Array {
-  let size: number;
-  try {
-    const st = statSync(path);
-    if (!st.isFile()) throw new UsageError(`run: ${what} ${path} is not a regular file`);
-    size = st.size;
-  } catch (e) {
-    if (e instanceof UsageError) throw e;
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new UsageError(`run: cannot read ${what} ${path}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-  }
-  if (size === 0) throw new UsageError(`run: ${what} ${path} is empty`);
-  if (size > max) throw new UsageError(`run: ${what} ${path} is ${size} bytes, larger than the ${max / 1048576} MiB a PC maps for firmware`);
-  return new Uint8Array(readFileSync(path));
-}
-
-function seabiosFile(path: string, what: string): Uint8Array {
-  if (!existsSync(path)) {
-    throw new UsageError(`run: ${what} ${path} is missing; install Debian's seabios package (sudo apt-get install seabios) or pass -bios FILE`);
-  }
-  return readImage(path, what, MAX_BIOS_BYTES);
-}
 
 export async function runCommand(args: string[]): Promise<number> {
   const opts = parseOptions(args, RUN_OPTIONS, 'run');
@@ -109,7 +78,19 @@ async function runWith(opts: Parsed, defaultGuest: boolean): Promise<number> {
   const debugItems = (one('d') ?? '').split(',').filter(Boolean);
   for (const d of debugItems) if (d !== 'cpu') throw new UsageError(`run: -d '${d}' is not known; the debug items are: cpu`);
 
-  const cfg: MachineConfig = { memoryBytes };
+  const spec: MachineSpec = {
+    version: 1,
+    memoryBytes,
+    bios: null,
+    vgaBios: null,
+    linux: null,
+    boot: 'cd',
+    drives: {},
+    rtcEpochSec: DEFAULT_RTC_EPOCH,
+    serial: 'stdio',
+    debugcon: one('debugcon') ?? null,
+    postcodes: one('postcodes') ?? null,
+  };
   let bootLabel = 'firmware';
   if (defaultGuest) {
     let img = findDefaultImage();
@@ -124,91 +105,59 @@ async function runWith(opts: Parsed, defaultGuest: boolean): Promise<number> {
       }
       status.done(`default guest built (Linux ${img.kernelVersion})`);
     }
-    cfg.linux = {
-      kernel: readImage(img.kernel, 'kernel'),
-      vmlinux: readImage(img.vmlinux, 'kernel'),
-      initrd: readImage(img.initrd, 'initrd'),
-      cmdline: one('append') ?? img.cmdline,
-    };
+    spec.linux = { kernel: img.kernel, vmlinux: img.vmlinux, initrd: img.initrd, cmdline: one('append') ?? img.cmdline };
     bootLabel = `Linux ${img.kernelVersion}`;
   } else {
     const kernel = one('kernel');
     if (kernel) {
       const initrd = one('initrd');
-      cfg.linux = { kernel: readImage(kernel, 'kernel'), initrd: initrd ? readImage(initrd, 'initrd') : undefined, cmdline: one('append') ?? '' };
+      spec.linux = { kernel: resolve(kernel), cmdline: one('append') ?? '' };
+      if (initrd) spec.linux.initrd = resolve(initrd);
       bootLabel = 'Linux';
     } else if (opts.has('initrd') || opts.has('append')) {
       throw new UsageError('run: -initrd and -append need -kernel');
     }
     const bios = one('bios');
-    if (bios) {
-      cfg.bios = readImage(bios, 'BIOS image', MAX_BIOS_BYTES);
-    } else if (!kernel) {
-      cfg.bios = seabiosFile(DEFAULT_BIOS, 'the default BIOS');
-    }
+    if (bios) spec.bios = resolve(bios); // a path, never the name 'seabios'
+    else if (!kernel) spec.bios = 'seabios';
     // the VGA card's option ROM, as QEMU's -vga std carries it (whatever the system firmware)
-    if (cfg.bios) {
-      if (!bios) cfg.vgaBios = seabiosFile(DEFAULT_VGA_BIOS, 'the VGA BIOS');
-      else if (existsSync(DEFAULT_VGA_BIOS)) cfg.vgaBios = readImage(DEFAULT_VGA_BIOS, 'the VGA BIOS');
-    }
+    if (spec.bios && (!bios || seabiosVgaInstalled())) spec.vgaBios = 'seabios';
   }
 
   const boot = one('boot');
   if (boot !== undefined && !/^[acd]+$/.test(boot)) throw new UsageError(`run: -boot '${boot}' is not a boot order; use letters c (hard disk) and d (CD-ROM), e.g. -boot d`);
-  cfg.boot = boot ?? 'cd';
-  const disks: OpenedBlock[] = [];
-  const openDisk = (name: 'hda' | 'hdb' | 'cdrom') => {
-    const path = one(name);
-    if (path === undefined) return undefined;
-    try {
-      const d = openBlockFile(path, opts.has('snapshot') ? 'snapshot' : name === 'cdrom' ? 'ro' : 'rw', `-${name}`);
-      if (d.warning) process.stderr.write(`tsvm: ${d.warning}\n`);
-      disks.push(d);
-      return d.backend;
-    } catch (e) {
-      if (e instanceof BlockBackendError) throw new UsageError(`run: ${e.message}`);
-      throw e;
-    }
-  };
-  cfg.hda = openDisk('hda');
-  cfg.hdb = openDisk('hdb');
-  cfg.cdrom = openDisk('cdrom');
+  spec.boot = boot ?? 'cd';
+  for (const slot of ['hda', 'hdb', 'cdrom'] as DriveSlot[]) {
+    const file = one(slot);
+    if (file !== undefined) spec.drives[slot] = { file, format: 'raw', mode: opts.has('snapshot') ? 'snapshot' : slot === 'cdrom' ? 'ro' : 'rw' };
+  }
 
-  const sinks: HostCharSink[] = [];
-  const open = (name: string, spec?: string) => {
-    const s0 = spec ?? one(name);
-    if (s0 === undefined) return undefined;
-    const s = openCharSink(s0, `-${name}`);
-    sinks.push(s);
-    return s;
-  };
   const display = one('display') ?? 'none';
   if (display !== 'none' && display !== 'curses') throw new UsageError(`run: -display '${display}' is not known; use none or curses`);
   if (display === 'curses' && opts.has('nographic')) throw new UsageError('run: -display curses and -nographic contradict each other; pick one');
   const curses = display === 'curses';
   const serialSpec = one('serial') ?? (curses ? 'none' : 'stdio');
   if (curses && serialSpec === 'stdio') throw new UsageError('run: -display curses uses the terminal; send -serial to a file (file:PATH) or none');
+  spec.serial = serialSpec;
   const screendump = one('screendump');
-  const serial = open('serial', serialSpec);
-  cfg.serial = [serial];
-  cfg.debugcon = open('debugcon');
-  cfg.postcodes = open('postcodes');
 
-  let machine: Machine;
+  let guestSpoke = false;
+  let runner: VmRunner;
   try {
-    machine = new Machine(cfg);
+    runner = createRunner(spec, {
+      runForNs,
+      timeoutMs,
+      noReboot: opts.has('no-reboot'),
+      onSerialOutput: () => {
+        guestSpoke = true;
+        status.clear();
+      },
+      onWarning: (w) => process.stderr.write(`tsvm: ${FLAG_WORDS.reduce((t, [a, b]) => t.replace(a, b), w)}\n`),
+    });
   } catch (e) {
-    if (e instanceof MachineConfigError || e instanceof MemoryConfigError || e instanceof LinuxBootError) throw new UsageError(`run: ${e.message}`);
+    if (e instanceof VmConfigError) throw new UsageError(`run: ${flagMessage(e, opts)}`);
     throw e;
   }
-
-  const runner = new VmRunner(machine, {
-    runForNs,
-    timeoutMs,
-    noReboot: opts.has('no-reboot'),
-    sinks,
-    closers: disks.map((d) => () => d.close()),
-  });
 
   // the terminal: serial input from stdin, Ctrl-A escapes, the monitor
   const interactive = serialSpec === 'stdio' || curses;
@@ -225,17 +174,6 @@ async function runWith(opts: Parsed, defaultGuest: boolean): Promise<number> {
         },
       })
     : null;
-  let guestSpoke = false;
-  if (serial) {
-    const w = serial.write.bind(serial);
-    serial.write = (b: number) => {
-      if (!guestSpoke) {
-        guestSpoke = true;
-        status.clear();
-      }
-      w(b);
-    };
-  }
   runner.on('tick', (wall) => {
     if (screen && !term?.inMonitor) {
       const t = runner.textScreen();
@@ -258,7 +196,7 @@ async function runWith(opts: Parsed, defaultGuest: boolean): Promise<number> {
   let exit = 0;
   switch (cause) {
     case 'triple-fault':
-      process.stderr.write(`tsvm: triple fault (${machine.tripleFaultChain}); the virtual CPU shut down\n`);
+      process.stderr.write(`tsvm: triple fault (${runner.tripleFaultChain}); the virtual CPU shut down\n`);
       exit = 2;
       break;
     case 'timeout':
@@ -276,4 +214,18 @@ async function runWith(opts: Parsed, defaultGuest: boolean): Promise<number> {
   }
   if (debugItems.includes('cpu')) process.stderr.write(runner.cpuDump() + '\n');
   return exit;
+}
+
+/** Spec subjects as the options that set them, so errors name what the user typed. */
+const FLAGS: Record<string, string> = {
+  memory: '-m', bios: '-bios', kernel: '-kernel', vmlinux: '-kernel', initrd: '-initrd', cmdline: '-append', boot: '-boot',
+  hda: '-hda', hdb: '-hdb', cdrom: '-cdrom', serial: '-serial', debugcon: '-debugcon', postcodes: '-postcodes',
+};
+/** Machine-level words in warnings from the drives, as the options that set them. */
+const FLAG_WORDS: [RegExp, string][] = [[/^(hda|hdb|cdrom):/, '-$1:']];
+
+function flagMessage(e: VmConfigError, opts: Parsed): string {
+  const flag = FLAGS[e.subject];
+  if (!flag || !opts.has(flag.slice(1))) return e.subject === 'machine' || e.subject === 'vgaBios' ? e.detail : e.message;
+  return `${flag}: ${e.detail}`;
 }

@@ -14,6 +14,7 @@
 import { Machine, type MachineState, type StopReason } from '../board/machine.js';
 import { formatCpuState } from '../board/dump.js';
 import type { HostCharSink } from '../host/node/chardev.js';
+import type { MachineSpec } from './spec.js';
 import { typeTerminalBytes, writeScreendump, type TextScreenLike } from '../host/node/textscreen.js';
 
 /** Where a runner is in its life. */
@@ -55,6 +56,8 @@ export interface RunnerOptions {
   noReboot?: boolean;
   /** Character sinks the machine writes to; flushed every tick and closed at dispose(). */
   sinks?: HostCharSink[];
+  /** The spec the machine was built from (resources.ts), kept for snapshot headers. */
+  spec?: MachineSpec;
   /** Other host resources (disks) released at dispose(). */
   closers?: (() => void)[];
 }
@@ -95,6 +98,16 @@ export class VmRunner {
     private readonly _opts: RunnerOptions = {},
   ) {
     this._startNs = machine.clock.nowNs;
+  }
+
+  /** The spec the machine was built from, when it was built from one. */
+  get spec(): MachineSpec | undefined {
+    return this._opts.spec;
+  }
+
+  /** The exception chain of a triple fault (the stop cause 'triple-fault'). */
+  get tripleFaultChain(): string {
+    return this.machine.tripleFaultChain;
   }
 
   get state(): RunnerState {
