@@ -528,11 +528,18 @@ export class Machine {
    */
   checkState(s: MachineState): void {
     if (typeof s !== 'object' || s === null) throw new StateError('machine: the state is not an object');
+    this.checkStateWithoutRam(s, (s.ram as Uint8Array | undefined)?.length ?? -1);
+    if (!(s.ram instanceof Uint8Array)) throw new StateError('machine: the state holds no RAM');
+  }
+
+  /** checkState() for a state whose RAM travels separately (a snapshot file's page stream) and holds `ramBytes`. */
+  checkStateWithoutRam(s: Omit<MachineState, 'ram'>, ramBytes: number): void {
+    if (typeof s !== 'object' || s === null) throw new StateError('machine: the state is not an object');
     if (s.version !== MACHINE_STATE_VERSION) {
       throw new StateError(`machine: the state is of version ${String(s.version)}; this tsvm reads version ${MACHINE_STATE_VERSION}`);
     }
-    if (!(s.ram instanceof Uint8Array) || s.ram.length !== this.mem.ramSize) {
-      throw new StateError(`machine: the state holds ${s.ram?.length} bytes of RAM; this machine has ${this.mem.ramSize}`);
+    if (ramBytes !== this.mem.ramSize) {
+      throw new StateError(`machine: the state holds ${ramBytes} bytes of RAM; this machine has ${this.mem.ramSize}`);
     }
     if (typeof s.devices !== 'object' || s.devices === null) throw new StateError('machine: the state has no devices');
     const all = this.devices();
@@ -554,6 +561,15 @@ export class Machine {
    */
   loadState(s: MachineState): void {
     this.checkState(s);
+    this.loadStateWithoutRam(s, s.ram.length, (ram) => ram.set(s.ram));
+  }
+
+  /**
+   * loadState() for a state whose RAM comes separately: after the devices
+   * loaded, `writeRam` fills guest RAM (it must not throw: check its input first).
+   */
+  loadStateWithoutRam(s: Omit<MachineState, 'ram'>, ramBytes: number, writeRam: (ram: Uint8Array) => void): void {
+    this.checkStateWithoutRam(s, ramBytes);
     const before = this._saveWithoutRam();
     try {
       this._load(s);
@@ -561,7 +577,15 @@ export class Machine {
       this._load(before); // put everything back as it was
       throw e;
     }
-    this.mem.mem.set(s.ram, 0);
+    writeRam(this.mem.mem.subarray(0, this.mem.ramSize));
+    // code compiled from the old RAM must go
+    this.cpu.flushTlb(true);
+    this.cpu.blocks.clear();
+  }
+
+  /** The state without RAM (a copy), and guest RAM itself (a live view: copy or encode it before the machine runs on). */
+  saveStateWithoutRam(): { state: Omit<MachineState, 'ram'>; ram: Uint8Array } {
+    return { state: this._saveWithoutRam(), ram: this.mem.mem.subarray(0, this.mem.ramSize) };
   }
 
   private _load(s: Omit<MachineState, 'ram'>): void {
