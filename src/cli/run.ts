@@ -8,9 +8,9 @@ import { TerminalConsole, TerminalScreen } from '../vmm/terminal.js';
 import type { VmFolder } from '../vmm/folder.js';
 import { readSnapshotFile } from '../vmm/snapshot.js';
 import { buildDefaultImage, findDefaultImage, ImageError } from '../vmm/image.js';
-import { DEFAULT_RTC_EPOCH } from '../vmm/spec.js';
 import { formatHelp, parseOptions, UsageError, type OptionSpec, type Parsed } from './options.js';
 import { StatusLine } from './status.js';
+import { rtcStartSeconds } from './rtc.js';
 
 export const RUN_OPTIONS: OptionSpec[] = [
   { name: 'm', value: 'SIZE', help: 'guest RAM, e.g. 16M, 256M, 1G (no suffix: MiB; default 128M)' },
@@ -21,6 +21,7 @@ export const RUN_OPTIONS: OptionSpec[] = [
   { name: 'hda', value: 'FILE', help: 'raw disk image as the primary IDE master (opened read-write)' },
   { name: 'hdb', value: 'FILE', help: 'raw disk image as the primary IDE slave' },
   { name: 'cdrom', value: 'FILE', help: 'ISO image in the ATAPI CD-ROM drive (secondary master)' },
+  { name: 'rtc', value: 'base=utc|localtime|DATE', help: "where the guest's clock starts: the host's time in UTC (default), in local time, or a fixed date (2024-05-01 or 2024-05-01T12:30:00) for reproducible runs; it then advances with guest time" },
   { name: 'boot', value: 'ORDER', help: "firmware boot order: c (hard disk), d (CD-ROM), e.g. 'd' or 'cd' (default cd)" },
   { name: 'snapshot', value: null, help: 'open disk images read-only and keep the guest\'s writes aside, discarded at exit' },
   { name: 'serial', value: 'DEV', help: 'COM1: stdio, file:PATH or none (default stdio)' },
@@ -77,7 +78,7 @@ export function specFromOptions(opts: Parsed, defaultGuest: boolean, status: Sta
     linux: null,
     boot: 'cd',
     drives: {},
-    rtcEpochSec: DEFAULT_RTC_EPOCH,
+    rtcEpochSec: rtcStartSeconds(one('rtc'), Date.now(), -new Date().getTimezoneOffset()),
     serial: 'stdio',
     debugcon: one('debugcon') ?? null,
     postcodes: one('postcodes') ?? null,

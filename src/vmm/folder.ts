@@ -43,6 +43,12 @@ export interface VmConfig {
   version: number;
   name: string;
   createdAt: string;
+  /**
+   * Where the guest's clock starts at each power-on, as QEMU's -rtc spells it
+   * (base=utc, base=localtime, base=DATE); the front end turns it into the
+   * spec's rtcEpochSec when it starts the VM. A resumed VM keeps its clock.
+   */
+  rtc: string;
   spec: MachineSpec;
 }
 
@@ -107,10 +113,12 @@ export function validateVmConfig(json: unknown): VmConfig {
   const o = json as Record<string, unknown>;
   if (o.format !== VM_FORMAT) throw new VmFolderError(`vm.json is not a tsvm VM config (format is ${JSON.stringify(o.format)}, not "${VM_FORMAT}")`);
   if (o.version !== VM_VERSION) throw new VmFolderError(`vm.json is of version ${JSON.stringify(o.version)}; this tsvm reads version ${VM_VERSION}`);
-  for (const k of Object.keys(o)) if (!['format', 'version', 'name', 'createdAt', 'spec'].includes(k)) throw new VmFolderError(`vm.json has an unknown field '${k}'`);
+  for (const k of Object.keys(o)) if (!['format', 'version', 'name', 'createdAt', 'rtc', 'spec'].includes(k)) throw new VmFolderError(`vm.json has an unknown field '${k}'`);
   if (typeof o.name !== 'string') throw new VmFolderError('vm.json: name must be a string');
   checkVmName(o.name);
   if (typeof o.createdAt !== 'string') throw new VmFolderError('vm.json: createdAt must be a string');
+  const rtc = o.rtc ?? 'base=utc';
+  if (typeof rtc !== 'string') throw new VmFolderError('vm.json: rtc must be a string such as base=utc');
   let spec: MachineSpec;
   try {
     spec = validateSpec(o.spec);
@@ -119,7 +127,7 @@ export function validateVmConfig(json: unknown): VmConfig {
     throw e;
   }
   checkSpecPaths(spec);
-  return { format: VM_FORMAT, version: VM_VERSION, name: o.name, createdAt: o.createdAt, spec };
+  return { format: VM_FORMAT, version: VM_VERSION, name: o.name, createdAt: o.createdAt, rtc, spec };
 }
 
 function copyFile(from: string, to: string): void {
@@ -158,7 +166,7 @@ export class VmFolder {
    * file is copied in (boot/, disks/) and the spec rewritten to refer to the
    * copies. `newDisks` creates empty (sparse) raw disks of the given sizes.
    */
-  static create(path: string, name: string, hostSpec: MachineSpec, newDisks: Partial<Record<DriveSlot, number>> = {}): VmFolder {
+  static create(path: string, name: string, hostSpec: MachineSpec, newDisks: Partial<Record<DriveSlot, number>> = {}, rtc = 'base=utc'): VmFolder {
     checkVmName(name);
     if (existsSync(path)) throw new VmFolderError(`${path} already exists; pick another name or remove it first`);
     const tmp = `${path}.creating-${process.pid}`;
@@ -198,7 +206,7 @@ export class VmFolder {
       spec.serial = 'stdio';
       spec.debugcon = null;
       spec.postcodes = null;
-      const config: VmConfig = { format: VM_FORMAT, version: VM_VERSION, name, createdAt: new Date().toISOString(), spec: validateSpec(spec) };
+      const config: VmConfig = { format: VM_FORMAT, version: VM_VERSION, name, createdAt: new Date().toISOString(), rtc, spec: validateSpec(spec) };
       checkSpecPaths(config.spec);
       writeFileSync(join(tmp, 'vm.json'), JSON.stringify(config, null, 2) + '\n');
       writeTree(tmp, { version: TREE_VERSION, current: null, snapshots: [] });
