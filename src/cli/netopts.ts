@@ -1,26 +1,22 @@
 /**
- * The network options of `tsvm run`, with QEMU's names:
+ * The network options of `tsvm run`, with QEMU's names, turned into the
+ * spec's `nics` list (src/vmm/netspec.ts):
  *   -nic user[,model=e1000][,mac=52:54:00:12:34:56][,id=ID][,hostfwd=tcp:[HADDR]:HPORT-[GADDR]:GPORT]...[,restrict=on]
  *   -netdev user,id=ID[,hostfwd=...][,restrict=on]   with   -device e1000,netdev=ID[,mac=...]
  *   -object filter-dump,id=ID,netdev=ID,file=PATH    (a pcap of what passes through that netdev)
- * and `-nic none`. The result is the MachineConfig.nics list plus what to
- * start before and close after the run.
+ * and `-nic none`.
  */
-import type { NicConfig } from '../board/machine.js';
-import type { NetBackend } from '../devices/backends.js';
-import { UserNet, parseHostForward, type HostForward } from '../net/slirp.js';
-import { DumpBackend } from '../net/dump.js';
-import { nodeNetHost, openDumpFile } from '../host/node/net.js';
+import { createServer } from 'node:net';
+import { resolve } from 'node:path';
+import { NIC_MODELS, type NicSpec } from '../vmm/netspec.js';
 import { UsageError, type OptionSpec, type Parsed } from './options.js';
 
 export const NET_OPTIONS: OptionSpec[] = [
   { name: 'nic', value: 'user,...', repeat: true, help: 'a NIC on a user-mode network: user[,model=e1000][,mac=MAC][,id=ID][,hostfwd=tcp::HOSTPORT-:GUESTPORT][,restrict=on], or none' },
   { name: 'netdev', value: 'user,id=ID,...', repeat: true, help: 'a network backend for -device: user,id=ID[,hostfwd=...][,restrict=on]' },
   { name: 'device', value: 'DEV,...', repeat: true, help: 'a device; NICs: e1000,netdev=ID[,mac=MAC]' },
-  { name: 'object', value: 'OBJ,...', repeat: true, help: 'filter-dump,id=ID,netdev=ID,file=PATH: write a pcap of the netdev\'s traffic' },
+  { name: 'object', value: 'OBJ,...', repeat: true, help: "filter-dump,id=ID,netdev=ID,file=PATH: write a pcap of the netdev's traffic" },
 ];
-
-export const NIC_MODELS = ['e1000'];
 
 /** Split `type,key=value,...` (a key may repeat). */
 export function parseKeyValues(text: string, what: string): { type: string; kv: Map<string, string[]> } {
@@ -47,40 +43,20 @@ function onOff(v: string | undefined, what: string): boolean {
   throw new UsageError(`run: ${what}: '${v}' is not on or off`);
 }
 
-export function parseMac(text: string, what: string): Uint8Array {
-  const m = /^([0-9a-f]{2}):([0-9a-f]{2}):([0-9a-f]{2}):([0-9a-f]{2}):([0-9a-f]{2}):([0-9a-f]{2})$/i.exec(text);
-  if (!m) throw new UsageError(`run: ${what}: mac '${text}' is not six hex bytes like 52:54:00:12:34:56`);
-  const b = Uint8Array.from(m.slice(1).map((h) => parseInt(h, 16)));
-  if (b[0] & 1) throw new UsageError(`run: ${what}: mac '${text}' is a multicast address; a NIC needs a unicast one`);
-  return b;
-}
-
-interface UserSpec {
-  hostfwd: HostForward[];
+interface UserNetOpts {
+  hostfwd: string[];
   restrict: boolean;
 }
 
-function userSpec(kv: Map<string, string[]>, what: string, known: string[]): UserSpec {
-  for (const k of kv.keys()) if (!known.includes(k)) throw new UsageError(`run: ${what}: unknown key '${k}' (known: ${known.join(', ')})`);
-  const hostfwd = (kv.get('hostfwd') ?? []).map((h) => {
-    try {
-      return parseHostForward(h);
-    } catch (e) {
-      throw new UsageError(`run: ${what}: ${(e as Error).message}`);
-    }
-  });
-  return { hostfwd, restrict: onOff(only(kv, 'restrict', what), `${what} restrict`) };
+function userOpts(kv: Map<string, string[]>, what: string): UserNetOpts {
+  for (const k of kv.keys()) if (k !== 'hostfwd' && k !== 'restrict') throw new UsageError(`run: ${what}: unknown key '${k}' (known: hostfwd, restrict)`);
+  return { hostfwd: kv.get('hostfwd') ?? [], restrict: onOff(only(kv, 'restrict', what), `${what} restrict`) };
 }
 
-export interface OpenedNetworks {
-  nics: NicConfig[];
-  close(): void;
-}
-
-/** Build the NICs and backends the options ask for and open their host sockets. */
-export async function openNetworks(opts: Parsed): Promise<OpenedNetworks> {
-  const netdevs = new Map<string, UserSpec>();
-  const nicSpecs: { netdev: string; mac?: Uint8Array; model: 'e1000' }[] = [];
+/** The NICs the options ask for (checked by the spec validator afterwards). */
+export function nicsFromOptions(opts: Parsed): NicSpec[] {
+  const netdevs = new Map<string, UserNetOpts>();
+  const nics: { netdev: string; mac: string | null }[] = [];
   let anon = 0;
   for (const text of opts.get('netdev') ?? []) {
     const { type, kv } = parseKeyValues(text, '-netdev');
@@ -89,7 +65,7 @@ export async function openNetworks(opts: Parsed): Promise<OpenedNetworks> {
     if (!id) throw new UsageError(`run: -netdev ${text}: needs id=NAME (for -device ...,netdev=NAME)`);
     if (netdevs.has(id)) throw new UsageError(`run: -netdev id '${id}' is used twice`);
     kv.delete('id');
-    netdevs.set(id, userSpec(kv, `-netdev ${id}`, ['hostfwd', 'restrict']));
+    netdevs.set(id, userOpts(kv, `-netdev ${id}`));
   }
   for (const text of opts.get('nic') ?? []) {
     const { type, kv } = parseKeyValues(text, '-nic');
@@ -98,11 +74,11 @@ export async function openNetworks(opts: Parsed): Promise<OpenedNetworks> {
     const model = only(kv, 'model', '-nic') ?? 'e1000';
     if (!NIC_MODELS.includes(model)) throw new UsageError(`run: -nic model '${model}' is not known; tsvm offers: ${NIC_MODELS.join(', ')}`);
     const id = only(kv, 'id', '-nic') ?? `nic${anon++}`;
-    const mac = only(kv, 'mac', '-nic');
+    const mac = only(kv, 'mac', '-nic') ?? null;
     for (const k of ['model', 'id', 'mac']) kv.delete(k);
     if (netdevs.has(id)) throw new UsageError(`run: -nic id '${id}' is used twice`);
-    netdevs.set(id, userSpec(kv, `-nic ${id}`, ['hostfwd', 'restrict']));
-    nicSpecs.push({ netdev: id, mac: mac ? parseMac(mac, '-nic') : undefined, model: 'e1000' });
+    netdevs.set(id, userOpts(kv, `-nic ${id}`));
+    nics.push({ netdev: id, mac });
   }
   const used = new Set<string>();
   for (const text of opts.get('device') ?? []) {
@@ -113,9 +89,8 @@ export async function openNetworks(opts: Parsed): Promise<OpenedNetworks> {
     if (!netdevs.has(nd)) throw new UsageError(`run: -device ${text}: there is no -netdev with id '${nd}'`);
     if (used.has(nd)) throw new UsageError(`run: netdev '${nd}' is given to two devices`);
     used.add(nd);
-    const mac = only(kv, 'mac', '-device');
     for (const k of kv.keys()) if (k !== 'netdev' && k !== 'mac') throw new UsageError(`run: -device ${type}: unknown key '${k}'`);
-    nicSpecs.push({ netdev: nd, mac: mac ? parseMac(mac, '-device') : undefined, model: 'e1000' });
+    nics.push({ netdev: nd, mac: only(kv, 'mac', '-device') ?? null });
   }
   const dumps = new Map<string, string>();
   for (const text of opts.get('object') ?? []) {
@@ -126,37 +101,28 @@ export async function openNetworks(opts: Parsed): Promise<OpenedNetworks> {
     if (!only(kv, 'id', '-object filter-dump')) throw new UsageError('run: -object filter-dump needs id=NAME');
     if (!nd || !file) throw new UsageError('run: -object filter-dump needs netdev=ID and file=PATH');
     if (!netdevs.has(nd)) throw new UsageError(`run: -object filter-dump: there is no netdev '${nd}' (name a -netdev id, or a -nic id=)`);
-    dumps.set(nd, file);
+    dumps.set(nd, resolve(file));
   }
+  return nics.map((n) => {
+    const u = netdevs.get(n.netdev) as UserNetOpts;
+    return { model: 'e1000', mac: n.mac, net: 'user', hostfwd: u.hostfwd, restrict: u.restrict, dump: dumps.get(n.netdev) ?? null };
+  });
+}
 
-  const opened: NetBackend[] = [];
-  const nics: NicConfig[] = [];
-  try {
-    for (const spec of nicSpecs) {
-      const u = netdevs.get(spec.netdev) as UserSpec;
-      const user = new UserNet(nodeNetHost, u);
-      user.onLog = (l) => process.stderr.write(`tsvm: ${l}\n`);
-      let backend: NetBackend = user;
-      opened.push(user);
-      try {
-        await user.start();
-      } catch (e) {
-        throw new UsageError(`run: netdev '${spec.netdev}': ${(e as Error).message}`);
-      }
-      const file = dumps.get(spec.netdev);
-      if (file) {
-        try {
-          backend = new DumpBackend(user, openDumpFile(file), () => Date.now());
-        } catch (e) {
-          throw new UsageError(`run: filter-dump: cannot write ${file}: ${(e as Error).message}`);
-        }
-        opened[opened.length - 1] = backend;
-      }
-      nics.push({ model: spec.model, mac: spec.mac, backend });
+/** Make sure every forwarded host port can be listened on, so a port in use stops tsvm before the guest boots. */
+export async function checkHostForwards(nics: readonly NicSpec[]): Promise<void> {
+  for (const n of nics) {
+    for (const h of n.hostfwd) {
+      const m = /^(?:tcp)?:([^:]*):(\d+)-/.exec(h);
+      if (!m) continue; // the spec validator reports it
+      const [addr, port] = [m[1], Number(m[2])];
+      await new Promise<void>((res, rej) => {
+        const s = createServer();
+        s.once('error', (e: NodeJS.ErrnoException) =>
+          rej(new UsageError(`run: hostfwd ${h}: ${e.code === 'EADDRINUSE' ? `host port ${port} is already in use; pick another` : `cannot listen on ${addr || '*'}:${port} (${e.message})`}`)),
+        );
+        s.listen(port, addr || undefined, () => s.close(() => res()));
+      });
     }
-  } catch (e) {
-    for (const b of opened) b.close();
-    throw e;
   }
-  return { nics, close: () => opened.forEach((b) => b.close()) };
 }
