@@ -1,0 +1,43 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseOptions, UsageError } from '../../src/cli/options.js';
+import { RUN_OPTIONS } from '../../src/cli/run.js';
+import { nicsFromOptions } from '../../src/cli/netopts.js';
+import { validateNics } from '../../src/vmm/netspec.js';
+import { VmConfigError } from '../../src/vmm/spec.js';
+import { buildMpTables } from '../../src/board/mptable.js';
+
+const nics = (...args: string[]) => nicsFromOptions(parseOptions(args, RUN_OPTIONS, 'run'));
+
+test('-nic, -netdev/-device and -object filter-dump become the spec nics list', () => {
+  assert.deepEqual(nics('-nic', 'user,model=e1000,hostfwd=tcp::8080-:80,hostfwd=tcp:127.0.0.1:2222-:22,restrict=on'), [
+    { model: 'e1000', mac: null, net: 'user', hostfwd: ['tcp::8080-:80', 'tcp:127.0.0.1:2222-:22'], restrict: true, dump: null },
+  ]);
+  const [n] = nics('-netdev', 'user,id=n1', '-device', 'e1000,netdev=n1,mac=52:54:00:aa:bb:cc', '-object', 'filter-dump,id=f,netdev=n1,file=/tmp/x.pcap');
+  assert.equal(n.mac, '52:54:00:aa:bb:cc');
+  assert.equal(n.dump, '/tmp/x.pcap');
+  assert.deepEqual(nics('-nic', 'none'), []);
+  assert.deepEqual(validateNics(nics('-nic', 'user')), nics('-nic', 'user'));
+});
+
+test('bad network options are refused with what to do', () => {
+  assert.throws(() => nics('-nic', 'user,model=rtl8139'), (e: Error) => e instanceof UsageError && /tsvm offers: e1000/.test(e.message));
+  assert.throws(() => nics('-device', 'e1000,netdev=nope'), /no -netdev with id 'nope'/);
+  assert.throws(() => nics('-nic', 'tap'), /use -nic user/);
+  assert.throws(() => nics('-object', 'filter-dump,id=d,netdev=x,file=f'), /no netdev 'x'/);
+  assert.throws(() => validateNics([{ mac: '01:00:00:00:00:01' }]), (e: Error) => e instanceof VmConfigError && /multicast/.test(e.message));
+  assert.throws(() => validateNics([{ hostfwd: ['tcp:80:80'] }]), /tcp:\[HOSTADDR\]:HOSTPORT-\[GUESTADDR\]:GUESTPORT/);
+});
+
+test('the MP table carries an I/O interrupt entry for an add-in card INTx on the PCI bus', () => {
+  const base = 0x9fc00;
+  const plain = buildMpTables(base);
+  const t = buildMpTables(base, [{ slot: 3, pin: 1, ioapicPin: 18 }]);
+  assert.equal(t.length, plain.length + 8);
+  let sum = 0;
+  for (let i = 16; i < t.length; i++) sum += t[i];
+  assert.equal(sum & 0xff, 0, 'configuration table checksum');
+  const found = [];
+  for (let i = 16 + 44; i + 8 <= t.length; i++) if (t[i] === 3 && t[i + 4] === 0 && t[i + 5] === 12 && t[i + 7] === 18) found.push(i);
+  assert.equal(found.length, 1, 'entry: bus 0 (PCI), source 3<<2|0, I/O APIC pin 18');
+});
