@@ -13,7 +13,7 @@ import { UsageError, type OptionSpec, type Parsed } from './options.js';
 
 export const NET_OPTIONS: OptionSpec[] = [
   { name: 'nic', value: 'user,...', repeat: true, help: 'a NIC on a user-mode network: user[,model=e1000][,mac=MAC][,id=ID][,hostfwd=tcp::HOSTPORT-:GUESTPORT][,restrict=on], or none' },
-  { name: 'netdev', value: 'user,id=ID,...', repeat: true, help: 'a network backend for -device: user,id=ID[,hostfwd=...][,restrict=on]' },
+  { name: 'netdev', value: 'TYPE,id=ID,...', repeat: true, help: 'a network backend for -device: user,id=ID[,hostfwd=...][,restrict=on], or socket,id=ID,listen=[HOST]:PORT|connect=HOST:PORT (a private link to another tsvm)' },
   { name: 'device', value: 'DEV,...', repeat: true, help: 'a device; NICs: e1000,netdev=ID[,mac=MAC]' },
   { name: 'object', value: 'OBJ,...', repeat: true, help: "filter-dump,id=ID,netdev=ID,file=PATH: write a pcap of the netdev's traffic" },
 ];
@@ -46,6 +46,7 @@ function onOff(v: string | undefined, what: string): boolean {
 interface UserNetOpts {
   hostfwd: string[];
   restrict: boolean;
+  socket?: { listen?: string; connect?: string };
 }
 
 function userOpts(kv: Map<string, string[]>, what: string): UserNetOpts {
@@ -60,12 +61,18 @@ export function nicsFromOptions(opts: Parsed): NicSpec[] {
   let anon = 0;
   for (const text of opts.get('netdev') ?? []) {
     const { type, kv } = parseKeyValues(text, '-netdev');
-    if (type !== 'user') throw new UsageError(`run: -netdev '${type}' is not known; tsvm offers: user`);
+    if (type !== 'user' && type !== 'socket') throw new UsageError(`run: -netdev '${type}' is not known; tsvm offers: user, socket`);
     const id = only(kv, 'id', '-netdev');
     if (!id) throw new UsageError(`run: -netdev ${text}: needs id=NAME (for -device ...,netdev=NAME)`);
     if (netdevs.has(id)) throw new UsageError(`run: -netdev id '${id}' is used twice`);
     kv.delete('id');
-    netdevs.set(id, userOpts(kv, `-netdev ${id}`));
+    if (type === 'socket') {
+      const listen = only(kv, 'listen', `-netdev ${id}`);
+      const conn = only(kv, 'connect', `-netdev ${id}`);
+      for (const k of kv.keys()) if (k !== 'listen' && k !== 'connect') throw new UsageError(`run: -netdev socket: unknown key '${k}' (known: listen, connect)`);
+      if (!listen === !conn) throw new UsageError(`run: -netdev socket,id=${id}: give one of listen=[HOST]:PORT and connect=HOST:PORT`);
+      netdevs.set(id, { hostfwd: [], restrict: false, socket: listen ? { listen } : { connect: conn } });
+    } else netdevs.set(id, userOpts(kv, `-netdev ${id}`));
   }
   for (const text of opts.get('nic') ?? []) {
     const { type, kv } = parseKeyValues(text, '-nic');
@@ -105,7 +112,9 @@ export function nicsFromOptions(opts: Parsed): NicSpec[] {
   }
   return nics.map((n) => {
     const u = netdevs.get(n.netdev) as UserNetOpts;
-    return { model: 'e1000', mac: n.mac, net: 'user', hostfwd: u.hostfwd, restrict: u.restrict, dump: dumps.get(n.netdev) ?? null };
+    const dump = dumps.get(n.netdev) ?? null;
+    if (u.socket) return { model: 'e1000', mac: n.mac, net: 'socket', ...u.socket, hostfwd: [], restrict: false, dump };
+    return { model: 'e1000', mac: n.mac, net: 'user', hostfwd: u.hostfwd, restrict: u.restrict, dump };
   });
 }
 

@@ -41,3 +41,14 @@ test('the MP table carries an I/O interrupt entry for an add-in card INTx on the
   for (let i = 16 + 44; i + 8 <= t.length; i++) if (t[i] === 3 && t[i + 4] === 0 && t[i + 5] === 12 && t[i + 7] === 18) found.push(i);
   assert.equal(found.length, 1, 'entry: bus 0 (PCI), source 3<<2|0, I/O APIC pin 18');
 });
+
+test('-netdev socket: listen and connect ends become socket NICs; a bad end is refused', () => {
+  const [a] = nics('-netdev', 'socket,id=s,listen=127.0.0.1:4444', '-device', 'e1000,netdev=s');
+  assert.equal(a.net, 'socket');
+  assert.equal(a.listen, '127.0.0.1:4444');
+  assert.deepEqual(validateNics([a])[0].listen, '127.0.0.1:4444');
+  const [b] = nics('-netdev', 'socket,id=s,connect=127.0.0.1:4444', '-device', 'e1000,netdev=s');
+  assert.equal(b.connect, '127.0.0.1:4444');
+  assert.throws(() => nics('-netdev', 'socket,id=s', '-device', 'e1000,netdev=s'), /one of listen/);
+  assert.throws(() => validateNics([{ net: 'socket', connect: 'nowhere' }]), /HOST:PORT/);
+});
