@@ -1,4 +1,7 @@
 import { test } from 'node:test';
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
+import { TSVM } from '../helpers/child.js';
 import assert from 'node:assert/strict';
 import { parseOptions, UsageError } from '../../src/cli/options.js';
 import { RUN_OPTIONS } from '../../src/cli/run.js';
@@ -51,4 +54,22 @@ test('-netdev socket: listen and connect ends become socket NICs; a bad end is r
   assert.equal(b.connect, '127.0.0.1:4444');
   assert.throws(() => nics('-netdev', 'socket,id=s', '-device', 'e1000,netdev=s'), /one of listen/);
   assert.throws(() => validateNics([{ net: 'socket', connect: 'nowhere' }]), /HOST:PORT/);
+});
+
+test('tsvm run refuses a bad NIC model and a forwarded port in use before the guest starts', async () => {
+  const bad = spawnSync(process.execPath, [TSVM, 'run', '-nic', 'user,model=rtl8139'], { encoding: 'utf8' });
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /-nic model 'rtl8139' is not known; tsvm offers: e1000/);
+  const busy = createServer();
+  await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+  const port = (busy.address() as { port: number }).port;
+  const r = await new Promise<{ status: number | null; stderr: string }>((res) => {
+    const c = spawn(process.execPath, [TSVM, 'run', '-nic', `user,hostfwd=tcp:127.0.0.1:${port}-:80`]);
+    let err = '';
+    c.stderr.on('data', (d: Buffer) => (err += d));
+    c.on('close', (status: number | null) => res({ status, stderr: err }));
+  });
+  busy.close();
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, new RegExp(`host port ${port} is already in use`));
 });
