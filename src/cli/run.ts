@@ -10,6 +10,7 @@ import { TerminalConsole } from '../host/node/console.js';
 import { TerminalScreen, typeTerminalBytes, writeScreendump } from '../host/node/textscreen.js';
 import { runMonitorCommand } from './monitor.js';
 import { formatHelp, parseOptions, UsageError, type OptionSpec, type Parsed } from './options.js';
+import { parseDrives } from './drive.js';
 import { buildDefaultImage, findDefaultImage, ImageError } from '../vmm/image.js';
 import { StatusLine } from './status.js';
 import { BlockBackendError, openBlockFile, type OpenedBlock } from '../host/node/block.js';
@@ -24,8 +25,9 @@ export const RUN_OPTIONS: OptionSpec[] = [
   { name: 'kernel', value: 'FILE', help: 'boot this Linux bzImage directly (32-bit boot protocol; no firmware unless -bios is also given)' },
   { name: 'initrd', value: 'FILE', help: 'initial ramdisk for -kernel' },
   { name: 'append', value: 'CMDLINE', help: 'kernel command line for -kernel' },
-  { name: 'hda', value: 'FILE', help: 'raw disk image as the primary IDE master (opened read-write)' },
-  { name: 'hdb', value: 'FILE', help: 'raw disk image as the primary IDE slave' },
+  { name: 'hda', value: 'FILE', help: 'disk image (raw or qcow2, told by its header) as the primary IDE master (opened read-write)' },
+  { name: 'hdb', value: 'FILE', help: 'disk image (raw or qcow2) as the primary IDE slave' },
+  { name: 'drive', value: 'OPTS', repeat: true, help: 'a drive as QEMU spells it: file=PATH,format=qcow2|raw,if=ide[,index=0-2][,media=cdrom][,snapshot=on][,readonly=on]' },
   { name: 'cdrom', value: 'FILE', help: 'ISO image in the ATAPI CD-ROM drive (secondary master)' },
   { name: 'boot', value: 'ORDER', help: "firmware boot order: c (hard disk), d (CD-ROM), e.g. 'd' or 'cd' (default cd)" },
   { name: 'snapshot', value: null, help: 'open disk images read-only and keep the guest\'s writes aside, discarded at exit' },
@@ -85,7 +87,7 @@ export async function runCommand(args: string[]): Promise<number> {
     process.stdout.write(formatHelp(USAGE, RUN_OPTIONS));
     return 0;
   }
-  const useDefaultGuest = !opts.has('kernel') && !opts.has('bios') && !opts.has('hda') && !opts.has('hdb') && !opts.has('cdrom');
+  const useDefaultGuest = !opts.has('kernel') && !opts.has('bios') && !opts.has('hda') && !opts.has('hdb') && !opts.has('cdrom') && !opts.has('drive');
   return runWith(opts, useDefaultGuest);
 }
 
@@ -162,11 +164,15 @@ async function runWith(opts: Parsed, defaultGuest: boolean): Promise<number> {
   if (boot !== undefined && !/^[acd]+$/.test(boot)) throw new UsageError(`run: -boot '${boot}' is not a boot order; use letters c (hard disk) and d (CD-ROM), e.g. -boot d`);
   cfg.boot = boot ?? 'cd';
   const disks: OpenedBlock[] = [];
+  const drives = parseDrives(opts.get('drive') ?? [], new Set((['hda', 'hdb', 'cdrom'] as const).filter((n) => opts.has(n))));
   const openDisk = (name: 'hda' | 'hdb' | 'cdrom') => {
-    const path = one(name);
+    const drive = drives.find((d) => d.slot === name);
+    const path = drive?.file ?? one(name);
     if (path === undefined) return undefined;
     try {
-      const d = openBlockFile(path, opts.has('snapshot') ? 'snapshot' : name === 'cdrom' ? 'ro' : 'rw', `-${name}`);
+      const snapshot = opts.has('snapshot') || drive?.snapshot;
+      const mode = snapshot ? 'snapshot' : name === 'cdrom' || drive?.readonly ? 'ro' : 'rw';
+      const d = openBlockFile(path, mode, drive ? `-drive file=${path}` : `-${name}`, drive?.format ?? (name === 'cdrom' && !drive ? 'raw' : undefined));
       if (d.warning) process.stderr.write(`tsvm: ${d.warning}\n`);
       disks.push(d);
       return d.backend;

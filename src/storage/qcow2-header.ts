@@ -54,7 +54,14 @@ export interface Qcow2Header {
   featureNames: Map<string, string>;
 }
 
-const dec = { decode: utf8Decode };
+/** Names in the header are UTF-8; a damaged one is not a crash. */
+function decodeName(b: Uint8Array, what: string, name: string): string {
+  try {
+    return utf8Decode(b);
+  } catch {
+    throw bad(name, `${what} is not valid UTF-8`);
+  }
+}
 const enc = { encode: utf8Encode };
 
 function u64(v: DataView, at: number, what: string, name: string): number {
@@ -135,7 +142,7 @@ export function parseQcow2Header(head: Uint8Array, fileSize: number, name: strin
     if (h.backingFileSize === 0 || h.backingFileSize > 1023) throw bad(name, `backing file name length ${h.backingFileSize} is outside 1..1023`);
     if (h.backingFileOffset + h.backingFileSize > headLimit) throw bad(name, 'the backing file name lies outside the header cluster');
     if (h.backingFileOffset < h.headerLength) throw bad(name, 'the backing file name overlaps the header');
-    h.backingFile = dec.decode(head.subarray(h.backingFileOffset, h.backingFileOffset + h.backingFileSize));
+    h.backingFile = decodeName(head.subarray(h.backingFileOffset, h.backingFileOffset + h.backingFileSize), 'the backing file name', name);
   }
 
   // feature bits
@@ -173,14 +180,14 @@ function parseExtensions(head: Uint8Array, h: Qcow2Header, limit: number, name: 
     if (len > limit - start) throw bad(name, `header extension 0x${type.toString(16)} at byte ${at} runs past the header cluster`);
     const data = head.subarray(start, start + len);
     if (type === EXT_BACKING_FORMAT) {
-      h.backingFormat = dec.decode(data);
+      h.backingFormat = decodeName(data, 'the backing file format name', name);
     } else if (type === EXT_FEATURE_TABLE) {
       for (let i = 0; i + 48 <= data.length; i += 48) {
         const kind = ['incompatible', 'compatible', 'autoclear'][data[i]];
         if (!kind) continue;
         const raw = data.subarray(i + 2, i + 48);
         const nul = raw.indexOf(0);
-        h.featureNames.set(`${kind}:${data[i + 1]}`, dec.decode(nul >= 0 ? raw.subarray(0, nul) : raw));
+        h.featureNames.set(`${kind}:${data[i + 1]}`, decodeName(nul >= 0 ? raw.subarray(0, nul) : raw, 'a feature name', name));
       }
     } else if (type === EXT_ENCRYPTION) {
       throw new StorageError('UNSUPPORTED', `${name}: the image is encrypted (LUKS); tsvm does not decrypt images`);

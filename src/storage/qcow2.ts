@@ -165,6 +165,46 @@ export class Qcow2Image implements DiskImage {
     this._reftableClusters = h.refcountTableClusters;
     this._reftable = this._loadReftable(bad);
     this._nextFree = Math.ceil(this._fileSize / C);
+    this._checkMappings();
+  }
+
+  /**
+   * Read every L2 table once and check each mapping: inside the file, not at
+   * metadata, not shared by two guest clusters, and counted in the refcounts.
+   * This catches a flipped bit in a table before the guest reads through it
+   * (the cost: one read of each L2 table at open, a bit per host cluster).
+   */
+  private _checkMappings(): void {
+    const C = this.clusterSize;
+    const seen = new Uint8Array(Math.ceil(Math.ceil(this._fileSize / C) / 8) + 1);
+    const m: Mapping = { kind: 0, host: 0, copied: false, compressedBytes: 0 };
+    for (let l1i = 0; l1i < this._l1.length; l1i++) {
+      const off = this._l1[l1i];
+      if (!off) continue;
+      if (this.refcount(off / C) === 0) throw this._bad(`L2 table ${l1i} at ${hex(off)} is in use but its refcount is 0`);
+      const t = this._cacheGet(this._l2Cache, off);
+      const v = new DataView(t.buffer, t.byteOffset, t.length);
+      const firstGc = l1i * this._l2Entries;
+      const guestClusters = Math.ceil(this.sizeBytes / C);
+      for (let j = 0; j < this._l2Entries; j++) {
+        const hi = v.getUint32(j * 8);
+        const lo = v.getUint32(j * 8 + 4);
+        if (hi === 0 && lo === 0) continue;
+        const gc = firstGc + j;
+        if (gc >= guestClusters) continue; // past the disk's end: never read
+        this._decode(gc, hi, lo, m);
+        if (m.kind === COMPRESSED_KIND) {
+          for (let c = Math.floor(m.host / C); c <= Math.floor((m.host + m.compressedBytes - 1) / C); c++) {
+            if (this.refcount(c) === 0) throw this._bad(`the compressed cluster for guest offset ${hex(gc * C)} lies in a cluster whose refcount is 0`);
+          }
+        } else if (m.host !== 0) {
+          const c = m.host / C;
+          if (seen[c >> 3] & (1 << (c & 7))) throw this._bad(`host cluster ${hex(m.host)} is mapped by two guest clusters (one at ${hex(gc * C)})`);
+          seen[c >> 3] |= 1 << (c & 7);
+          if (this.refcount(c) === 0) throw this._bad(`the cluster for guest offset ${hex(gc * C)} (${hex(m.host)}) is in use but its refcount is 0`);
+        }
+      }
+    }
   }
 
   /**
@@ -309,7 +349,10 @@ export class Qcow2Image implements DiskImage {
   private _checkData(gc: number, host: number): void {
     const C = this.clusterSize;
     if (host % C !== 0) throw this._bad(`the L2 entry for guest offset ${hex(gc * C)} (${hex(host)}) is not cluster-aligned`);
-    if (host >= this._fileSize) throw this._bad(`the L2 entry for guest offset ${hex(gc * C)} points at ${hex(host)}, past the end of the ${this._fileSize}-byte file`);
+    // the part of the cluster the guest sees must be in the file (a truncated file is refused, not read as zeros)
+    if (host + Math.min(C, this.sizeBytes - gc * C) > this._fileSize) {
+      throw this._bad(`the cluster for guest offset ${hex(gc * C)} at ${hex(host)} lies past the end of the ${this._fileSize}-byte file (was the file truncated?)`);
+    }
     const m = this._meta.get(host / C);
     if (m !== undefined) throw this._bad(`the L2 entry for guest offset ${hex(gc * C)} points at ${m}`);
   }
