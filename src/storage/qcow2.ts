@@ -34,6 +34,9 @@ const L2_RESERVED_LO = 0x000001fe; // bits 1-8
 const OFFSET_HI = 0x00ffffff; // bits 32-55
 const OFFSET_LO = 0xfffffe00; // bits 9-31
 const MAX_CACHED_TABLES = 256;
+/** Commit the metadata kept in memory once this many tables or frees are pending (besides every flush). */
+const MAX_DIRTY_TABLES = 64;
+const MAX_PENDING_FREES = 4096;
 /** QEMU's limits: L1 up to 32 MiB, refcount table up to 8 MiB. */
 const MAX_L1_BYTES = 32 << 20;
 const MAX_REFTABLE_BYTES = 8 << 20;
@@ -97,6 +100,10 @@ export class Qcow2Image implements DiskImage {
   private readonly _zcBuf: Uint8Array;
   private readonly _barriers: boolean;
   private _closed = false;
+  /** Metadata updates not yet on disk (see _commit). */
+  private readonly _dirtyL2 = new Set<number>();
+  private readonly _pendingL1 = new Set<number>();
+  private _pendingFrees: [number, number][] = [];
 
   private constructor(
     readonly file: StorageFile,
@@ -282,14 +289,23 @@ export class Qcow2Image implements DiskImage {
     return new StorageError('BAD_IMAGE', `${this.file.name}: ${msg}; the image is damaged (qemu-img check ${this.file.name} may say more)`);
   }
 
+  /** A table from the cache, read on a miss. */
   private _cacheGet(cache: Map<number, Uint8Array>, off: number): Uint8Array {
     let t = cache.get(off);
     if (t) return t;
+    this._makeRoom(cache);
     t = new Uint8Array(this.clusterSize);
     this._readMeta(off, t);
-    if (cache.size >= MAX_CACHED_TABLES) cache.delete(cache.keys().next().value as number);
     cache.set(off, t);
     return t;
+  }
+
+  /** Evict the oldest table when the cache is full; a dirty L2 table is committed first. */
+  private _makeRoom(cache: Map<number, Uint8Array>): void {
+    if (cache.size < MAX_CACHED_TABLES) return;
+    const victim = cache.keys().next().value as number;
+    if (cache === this._l2Cache && this._dirtyL2.has(victim)) this._commit();
+    cache.delete(victim);
   }
 
   // ---- lookups -----------------------------------------------------------------------------
@@ -781,52 +797,60 @@ export class Qcow2Image implements DiskImage {
     // refcounts of everything just written, then a barrier: nothing may reference a cluster before its refcount is durable
     if (allocCount > 0) this._changeRefs(dataStart / C, allocCount, 1);
     for (const at of tableAt.values()) this._changeRefs(at / C, 1, 1);
-    if (allocCount > 0 || newTables.size > 0) this._barrier();
 
-    // 4. L2 updates in existing tables, one write per table range
-    let tbl = -1;
-    let tFirst = 0;
-    let tLast = -1;
-    const flushTable = () => {
-      if (tbl >= 0 && tLast >= tFirst) {
-        const off = this._l1[tbl];
-        const t = this._cacheGet(this._l2Cache, off);
-        this.file.write(off + tFirst * 8, t.subarray(tFirst * 8, (tLast + 1) * 8));
-      }
-      tbl = -1;
-    };
+    // 4. L2 updates in existing tables: in the cache now, on disk at the next commit
     for (const p of pieces) {
       if (!p.fresh && !p.hi && !p.lo) continue;
       const l1i = Math.floor(p.gc / this._l2Entries);
       if (newTables.has(l1i)) continue;
-      const idx = p.gc & (this._l2Entries - 1);
-      if (l1i !== tbl) {
-        flushTable();
-        tbl = l1i;
-        tFirst = idx;
-      }
-      tLast = idx;
-      setEntry(this._cacheGet(this._l2Cache, this._l1[l1i]), idx, p.hi, p.lo);
+      const off = this._l1[l1i];
+      setEntry(this._cacheGet(this._l2Cache, off), p.gc & (this._l2Entries - 1), p.hi, p.lo);
+      this._dirtyL2.add(off);
     }
-    flushTable();
 
-    // 5. L1 entries for the new tables
+    // 5. the new tables: in use in memory at once, linked into the L1 table on disk at the next commit
     for (const [l1i, t] of newTables) {
       const at = tableAt.get(l1i)!;
-      const e = new Uint8Array(8);
-      setEntry(e, 0, Math.floor(at / 0x100000000) | COPIED, at >>> 0);
-      this.file.write(this.header.l1TableOffset + l1i * 8, e);
       this._l1[l1i] = at;
+      this._pendingL1.add(l1i);
       this._meta.set(at / C, `L2 table ${l1i}`);
-      if (this._l2Cache.size >= MAX_CACHED_TABLES) this._l2Cache.delete(this._l2Cache.keys().next().value as number);
+      this._makeRoom(this._l2Cache);
       this._l2Cache.set(at, t);
     }
 
-    // 6. drop the references the L2 update removed (after it is durable: a crash before leaves leaks)
-    if (frees.length > 0) {
+    // 6. references the L2 update removed are dropped after the commit has made it durable
+    for (const f of frees) this._pendingFrees.push(f);
+    if (frees.length > 0) this._zcCluster = -1;
+    if (this._dirtyL2.size + this._pendingL1.size >= MAX_DIRTY_TABLES || this._pendingFrees.length >= MAX_PENDING_FREES) this._commit();
+  }
+
+  /**
+   * Write the metadata updates kept in memory, in the order that keeps the
+   * image consistent at every step (docs/storage.md, "Crash safety"):
+   * barrier (data, refcounts and new tables durable), the changed L2 tables,
+   * the L1 entries of new tables, barrier, then the refcount decrements of
+   * clusters no longer referenced.
+   */
+  private _commit(): void {
+    if (this._dirtyL2.size === 0 && this._pendingL1.size === 0 && this._pendingFrees.length === 0) return;
+    this._barrier();
+    for (const off of this._dirtyL2) {
+      const t = this._l2Cache.get(off);
+      if (t) this.file.write(off, t);
+    }
+    this._dirtyL2.clear();
+    for (const l1i of this._pendingL1) {
+      const at = this._l1[l1i];
+      const e = new Uint8Array(8);
+      setEntry(e, 0, Math.floor(at / 0x100000000) | COPIED, at >>> 0);
+      this.file.write(this.header.l1TableOffset + l1i * 8, e);
+    }
+    this._pendingL1.clear();
+    if (this._pendingFrees.length > 0) {
       this._barrier();
+      const frees = this._pendingFrees;
+      this._pendingFrees = [];
       for (const [first, count] of frees) this._changeRefs(first, count, -1);
-      if (this._zcCluster >= 0) this._zcCluster = -1;
     }
   }
 
@@ -863,12 +887,19 @@ export class Qcow2Image implements DiskImage {
     flush();
   }
 
+  /** Commit the metadata kept in memory and make everything durable (the guest's FLUSH CACHE). */
   flush(): void {
-    if (!this.readOnly && !this._closed) this.file.sync();
+    if (this.readOnly || this._closed) return;
+    this._commit();
+    this.file.sync();
   }
 
   close(): void {
     if (this._closed) return;
+    if (!this.readOnly) {
+      this._commit();
+      this.file.sync();
+    }
     this._closed = true;
     this._opts.backing?.close();
     this.file.close();
