@@ -209,17 +209,7 @@ export function openBlockFile(path: string, mode: BlockMode, what: string, forma
   let fmt = format;
   const probed = fmt === undefined;
   if (!fmt) {
-    const head = new Uint8Array(512);
-    let fd = -1;
-    try {
-      fd = openSync(path, constants.O_RDONLY);
-      readSync(fd, head, 0, 512, 0);
-    } catch (e) {
-      throw new BlockBackendError('UNREADABLE', `${what}: cannot read ${path}: ${(e as Error).message}; check its permissions`);
-    } finally {
-      if (fd >= 0) closeSync(fd);
-    }
-    const f = detectFormat(head);
+    const f = probeImageFormat(path, what);
     if (typeof f !== 'string') {
       throw new BlockBackendError('UNSUPPORTED', `${what}: ${path} is a ${f.foreign} image, which tsvm does not read; convert it with: qemu-img convert -O qcow2 ${path} disk.qcow2`);
     }
@@ -229,6 +219,21 @@ export function openBlockFile(path: string, mode: BlockMode, what: string, forma
   const opened = openRaw(path, mode, what);
   if (probed && opened.backend instanceof FileBlockBackend) opened.backend.guardProbedFormat = true;
   return opened;
+}
+
+/** The format of the image at path, told by its first bytes (BlockBackendError UNREADABLE if it cannot be read). */
+export function probeImageFormat(path: string, what: string): ImageFormat | { foreign: string } {
+  const head = new Uint8Array(512);
+  let fd = -1;
+  try {
+    fd = openSync(path, constants.O_RDONLY);
+    readSync(fd, head, 0, 512, 0);
+  } catch (e) {
+    throw new BlockBackendError('UNREADABLE', `${what}: cannot read ${path}: ${(e as Error).message}; check its permissions`);
+  } finally {
+    if (fd >= 0) closeSync(fd);
+  }
+  return detectFormat(head);
 }
 
 const NOT_WRITABLE = new Set(['EACCES', 'EPERM', 'EROFS']);
