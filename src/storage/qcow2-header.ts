@@ -26,7 +26,6 @@ export const INCOMPAT_CORRUPT = 2;
 export const INCOMPAT_DATA_FILE = 4;
 export const INCOMPAT_COMPRESSION = 8;
 export const INCOMPAT_EXTL2 = 16;
-const INCOMPAT_NAMES = ['dirty bit', 'corrupt bit', 'external data file', 'compression type', 'extended L2 entries'];
 
 export interface Qcow2Header {
   version: 2 | 3;
@@ -130,10 +129,6 @@ export function parseQcow2Header(head: Uint8Array, fileSize: number, name: strin
   if (h.cryptMethod !== 0) {
     throw new StorageError('UNSUPPORTED', `${name}: the image is encrypted (crypt_method ${h.cryptMethod}); tsvm does not decrypt images. Decrypt it with qemu-img convert first`);
   }
-  if (h.size % 512 !== 0 && h.size > 0) {
-    // QEMU rounds the size down to whole sectors for the guest; keep the exact figure but nothing depends on it
-  }
-
   // everything in the header cluster must lie inside it and inside the file
   const headLimit = Math.min(cluster, fileSize, head.length);
   parseExtensions(head, h, headLimit, name);
@@ -163,7 +158,6 @@ export function parseQcow2Header(head: Uint8Array, fileSize: number, name: strin
     throw new StorageError('UNSUPPORTED', `${name}: the image's compressed clusters use ${h.compressionType === 1 ? 'zstd' : `compression type ${h.compressionType}`}; tsvm reads only zlib (deflate). Convert it with: qemu-img convert -O qcow2 -o compression_type=zlib ${name} new.qcow2`);
   }
   if (h.version === 2 && h.refcountOrder !== 4) throw bad(name, 'a version 2 image must have 16-bit refcounts');
-  void INCOMPAT_NAMES;
   return h;
 }
 
