@@ -77,3 +77,33 @@ test('a copied folder opens and keeps its snapshots', () => {
   assert.equal(copy.tree().snapshots[0].name, 's');
   assert.equal(copy.spec.bios, 'boot/rom.bin');
 });
+
+test('fuzz: flipped and truncated bytes of vm.json are refused with VmFolderError or read as a valid config', () => {
+  const vm = make('fuzz');
+  const cfgPath = join(vm.path, 'vm.json');
+  const good = readFileSync(cfgPath);
+  let x = 0x12345678;
+  const rnd = (n: number) => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) % n;
+  };
+  let refused = 0;
+  for (let i = 0; i < 400; i++) {
+    const b = Buffer.from(good);
+    const bad = i % 4 === 0 ? b.subarray(0, rnd(b.length)) : b;
+    if (i % 4 !== 0) for (let k = 0; k <= rnd(3); k++) bad[rnd(bad.length)] = rnd(256);
+    writeFileSync(cfgPath, bad);
+    try {
+      const v = VmFolder.open(vm.path);
+      // accepted: then it is a valid config whose files stay inside the folder
+      for (const p of [v.spec.bios, v.spec.drives.hda?.file]) if (p && p !== 'seabios') assert.ok(!p.startsWith('/') && !p.includes('..'), p);
+    } catch (e) {
+      assert.equal((e as Error).name, 'VmFolderError', `mutation ${i} threw ${(e as Error).stack}`);
+      refused++;
+    }
+  }
+  assert.ok(refused > 300, `only ${refused} of 400 mutations refused`);
+  writeFileSync(cfgPath, good);
+});
