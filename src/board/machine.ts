@@ -248,7 +248,7 @@ export class Machine {
     };
     this.pit = this._add(new I8254('pit', { ports: io, clock, irq: irq(0) }), legacyState('i8254'));
     this._add(new Port61('port61', { ports: io, clock, timer: this.pit }), Port61.stateSchema);
-    this.rtc = this._add(new Mc146818('rtc', { ports: io, clock, irq: irq(8), epochSec: cfg.rtcEpochSec ?? DEFAULT_RTC_EPOCH }), legacyState('mc146818'));
+    this.rtc = this._add(new Mc146818('rtc', { ports: io, clock, irq: irq(8), epochSec: cfg.rtcEpochSec ?? DEFAULT_RTC_EPOCH }), Mc146818.stateSchema);
     const comPorts: [number, number][] = [
       [0x3f8, 4],
       [0x2f8, 3],
