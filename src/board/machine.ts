@@ -270,7 +270,7 @@ export class Machine {
     port92.onReset = () => this.requestReset();
 
     // PCI: host bridge 00.0, ISA bridge 00.1 (+ IDE 01.1, PM 01.3)
-    this.pci = this._add(new PciHost('pci', io), legacyState('pci-host'));
+    this.pci = this._add(new PciHost('pci', io), PciHost.stateSchema);
     this.northBridge = this._add(new I440fx('i440fx', { ramSizeBytes: ramSize }), legacyState('i440fx'));
     this.northBridge.onPamChange = (region, re, we) => this.mapPam(region, re, we);
     this.pci.attach(0, 0, this.northBridge);
