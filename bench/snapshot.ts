@@ -16,7 +16,7 @@ import { createRunner } from '../src/vmm/resources.js';
 import { defaultSpec } from '../src/vmm/spec.js';
 import { parseSnapshot, writeFileAtomic } from '../src/vmm/snapshot.js';
 
-const PROMPT = /tsvm:[^\n]*# $/;
+const PROMPT = /(^|\n)tsvm:[^\n]*# /;
 const img = findDefaultImage();
 if (!img) {
   console.error('snapshot bench: the default guest image is missing; build it with `node bin/tsvm.js image build`');
