@@ -17,6 +17,7 @@ import { deliverInterrupt } from './interrupts.js';
 import { codeBreakpoint, dataBreakpoint, DR6, isDataBpPage, takeDebugTrap } from './debug.js';
 import type { FpuBus, FpuUnit } from './fpu-api.js';
 import { BlockCache, compileBlock, type BlockFn } from './jit.js';
+import { eaCheck, segCheck, SEG_WRITE, SS_READ, SS_WRITE, updateSegChecks } from './seglimit.js';
 
 /** Cycles (instruction times, 20 ns each on the board's nominal clock) one PAUSE takes: 1 us. */
 export const PAUSE_CYCLES = 50;
@@ -73,6 +74,14 @@ export class Cpu {
   readonly segBase = new Int32Array(8);
   readonly segLimit = new Int32Array(8);
   readonly segAttr = new Int32Array(8);
+  /**
+   * Segments whose accesses need limit/type checks (seglimit.ts): bit s for
+   * reads through segment s, bit 8 + s for writes. Recomputed by
+   * updateSegChecks whenever a segment cache or the mode changes.
+   */
+  segSlow = 0;
+  /** No data segment (ES SS DS FS GS) needs checks: compiled blocks with inline memory access may run. */
+  segsFlat = false;
   gdtBase = 0;
   gdtLimit = 0;
   idtBase = 0;
@@ -213,12 +222,31 @@ export class Cpu {
     mem.onCodeWrite = (hp) => this.blocks.pageWritten(hp);
     const cpu = this;
     this.fpuBus = {
-      read8: (a) => cpu.rd8(a),
-      read16: (a) => cpu.rd16(a),
-      read32: (a) => cpu.rd32(a),
-      write8: (a, v) => cpu.wr8(a, v),
-      write16: (a, v) => cpu.wr16(a, v),
-      write32: (a, v) => cpu.wr32(a, v),
+      // x87 operands lie at cpu.ea + k in segment cpu.eaSeg (seglimit.ts)
+      read8: (a) => {
+        if (cpu.segSlow !== 0) eaCheck(cpu, a - cpu.ea, 1, false);
+        return cpu.rd8(a);
+      },
+      read16: (a) => {
+        if (cpu.segSlow !== 0) eaCheck(cpu, a - cpu.ea, 2, false);
+        return cpu.rd16(a);
+      },
+      read32: (a) => {
+        if (cpu.segSlow !== 0) eaCheck(cpu, a - cpu.ea, 4, false);
+        return cpu.rd32(a);
+      },
+      write8: (a, v) => {
+        if (cpu.segSlow !== 0) eaCheck(cpu, a - cpu.ea, 1, true);
+        cpu.wr8(a, v);
+      },
+      write16: (a, v) => {
+        if (cpu.segSlow !== 0) eaCheck(cpu, a - cpu.ea, 2, true);
+        cpu.wr16(a, v);
+      },
+      write32: (a, v) => {
+        if (cpu.segSlow !== 0) eaCheck(cpu, a - cpu.ea, 4, true);
+        cpu.wr32(a, v);
+      },
       reportError: () => cpu.fpuError(),
       setEflagsZPC: (zf, pf, cf) => {
         cpu.setFlagBits(F.ZF | F.PF | F.CF, (zf ? F.ZF : 0) | (pf ? F.PF : 0) | (cf ? F.CF : 0));
@@ -289,6 +317,7 @@ export class Cpu {
     this.ssMask = this.stack32 ? -1 : 0xffff;
     this.updateTlbMasks();
     this.emptyFetchWindow();
+    updateSegChecks(this);
   }
 
   /**
@@ -326,6 +355,7 @@ export class Cpu {
       this.segLimit[seg] = 0xffff;
       this.segAttr[seg] = Attr.P | Attr.S | Attr.RW | Attr.ACCESSED | 0x60 | (seg === Seg.CS ? Attr.CODE : 0);
       if (seg === Seg.CS || seg === Seg.SS) this.updateModes();
+      else updateSegChecks(this);
     }
   }
 
@@ -802,7 +832,10 @@ export class Cpu {
    * leaves EFLAGS as they were (the instruction restarts after #PF).
    */
   rmwCheck(size: number): void {
-    if (this.modrm < 0xc0) this.probeWrite(this.ea, size);
+    if (this.modrm < 0xc0) {
+      if ((this.segSlow & (1 << (this.eaSeg + SEG_WRITE))) !== 0) segCheck(this, this.eaSeg, this.eaOff, size, true);
+      this.probeWrite(this.ea, size);
+    }
   }
 
   /** Supervisor-mode accesses (descriptor tables, TSS): privilege is never checked against CPL. */
@@ -985,9 +1018,10 @@ export class Cpu {
     return (this.segBase[seg] + off) | 0;
   }
 
-  /** Linear address for a data offset in the default segment DS (or the override). */
-  dataLin(off: number): number {
+  /** Linear address for an access of `len` bytes at a data offset in DS (or the override), limit-checked. */
+  dataLin(off: number, len: number, write: boolean): number {
     const seg = this.segOvr >= 0 ? this.segOvr : Seg.DS;
+    if ((this.segSlow & (1 << (seg + (write ? SEG_WRITE : 0)))) !== 0) segCheck(this, seg, off, len, write);
     return (this.segBase[seg] + off) | 0;
   }
 
@@ -995,32 +1029,44 @@ export class Cpu {
   readRm8(): number {
     const m = this.modrm;
     if (m >= 0xc0) return this.reg8[((m & 3) << 2) | ((m >> 2) & 1)];
+    if ((this.segSlow & (1 << this.eaSeg)) !== 0) segCheck(this, this.eaSeg, this.eaOff, 1, false);
     return this.rd8(this.ea);
   }
   writeRm8(v: number): void {
     const m = this.modrm;
     if (m >= 0xc0) this.reg8[((m & 3) << 2) | ((m >> 2) & 1)] = v;
-    else this.wr8(this.ea, v);
+    else {
+      if ((this.segSlow & (1 << (this.eaSeg + SEG_WRITE))) !== 0) segCheck(this, this.eaSeg, this.eaOff, 1, true);
+      this.wr8(this.ea, v);
+    }
   }
   readRm16(): number {
     const m = this.modrm;
     if (m >= 0xc0) return this.reg16[(m & 7) << 1];
+    if ((this.segSlow & (1 << this.eaSeg)) !== 0) segCheck(this, this.eaSeg, this.eaOff, 2, false);
     return this.rd16(this.ea);
   }
   writeRm16(v: number): void {
     const m = this.modrm;
     if (m >= 0xc0) this.reg16[(m & 7) << 1] = v;
-    else this.wr16(this.ea, v);
+    else {
+      if ((this.segSlow & (1 << (this.eaSeg + SEG_WRITE))) !== 0) segCheck(this, this.eaSeg, this.eaOff, 2, true);
+      this.wr16(this.ea, v);
+    }
   }
   readRm32(): number {
     const m = this.modrm;
     if (m >= 0xc0) return this.reg32[m & 7];
+    if ((this.segSlow & (1 << this.eaSeg)) !== 0) segCheck(this, this.eaSeg, this.eaOff, 4, false);
     return this.rd32(this.ea);
   }
   writeRm32(v: number): void {
     const m = this.modrm;
     if (m >= 0xc0) this.reg32[m & 7] = v;
-    else this.wr32(this.ea, v);
+    else {
+      if ((this.segSlow & (1 << (this.eaSeg + SEG_WRITE))) !== 0) segCheck(this, this.eaSeg, this.eaOff, 4, true);
+      this.wr32(this.ea, v);
+    }
   }
   /** reg8 index of the ModRM reg field. */
   regIdx8(): number {
@@ -1038,12 +1084,14 @@ export class Cpu {
 
   push16(v: number): void {
     const sp = (this.reg32[4] - 2) & this.ssMask;
+    if ((this.segSlow & SS_WRITE) !== 0) segCheck(this, Seg.SS, sp, 2, true);
     this.wr16((this.segBase[Seg.SS] + sp) | 0, v);
     this.reg32[4] = (this.reg32[4] & ~this.ssMask) | sp;
   }
 
   push32(v: number): void {
     const sp = (this.reg32[4] - 4) & this.ssMask;
+    if ((this.segSlow & SS_WRITE) !== 0) segCheck(this, Seg.SS, sp, 4, true);
     this.wr32((this.segBase[Seg.SS] + sp) | 0, v);
     this.reg32[4] = (this.reg32[4] & ~this.ssMask) | sp;
   }
@@ -1055,6 +1103,7 @@ export class Cpu {
 
   pop16(): number {
     const sp = this.reg32[4] & this.ssMask;
+    if ((this.segSlow & SS_READ) !== 0) segCheck(this, Seg.SS, sp, 2, false);
     const v = this.rd16((this.segBase[Seg.SS] + sp) | 0);
     this.reg32[4] = (this.reg32[4] & ~this.ssMask) | ((sp + 2) & this.ssMask);
     return v;
@@ -1062,6 +1111,7 @@ export class Cpu {
 
   pop32(): number {
     const sp = this.reg32[4] & this.ssMask;
+    if ((this.segSlow & SS_READ) !== 0) segCheck(this, Seg.SS, sp, 4, false);
     const v = this.rd32((this.segBase[Seg.SS] + sp) | 0);
     this.reg32[4] = (this.reg32[4] & ~this.ssMask) | ((sp + 4) & this.ssMask);
     return v;
@@ -1073,10 +1123,14 @@ export class Cpu {
 
   /** Read the stack at ESP+offset without popping. */
   peek16(offset: number): number {
-    return this.rd16((this.segBase[Seg.SS] + ((this.reg32[4] + offset) & this.ssMask)) | 0);
+    const sp = (this.reg32[4] + offset) & this.ssMask;
+    if ((this.segSlow & SS_READ) !== 0) segCheck(this, Seg.SS, sp, 2, false);
+    return this.rd16((this.segBase[Seg.SS] + sp) | 0);
   }
   peek32(offset: number): number {
-    return this.rd32((this.segBase[Seg.SS] + ((this.reg32[4] + offset) & this.ssMask)) | 0);
+    const sp = (this.reg32[4] + offset) & this.ssMask;
+    if ((this.segSlow & SS_READ) !== 0) segCheck(this, Seg.SS, sp, 4, false);
+    return this.rd32((this.segBase[Seg.SS] + sp) | 0);
   }
   adjustSp(delta: number): void {
     this.reg32[4] = (this.reg32[4] & ~this.ssMask) | ((this.reg32[4] + delta) & this.ssMask);
@@ -1208,7 +1262,7 @@ export class Cpu {
     if (slots[k] === hk && slots[k + 1] === eip && slots[k + 2] === gen) {
       const n = slots[k + 3];
       if (n > 0) {
-        if (this.left < n) return false;
+        if (this.left < n || (!this.segsFlat && bc.flatOnly[i] !== 0)) return false;
         bc.fns[i](this);
         return true;
       }
@@ -1227,20 +1281,22 @@ export class Cpu {
   private _compileBlock(i: number, host: number, eip: number): boolean {
     const bc = this.blocks;
     const mode = this.code32 ? 1 : 0;
-    let b: { fn: BlockFn; count: number } | null = bc.findSpare(host, eip, mode);
+    let b: { fn: BlockFn; count: number; flatOnly: boolean } | null = bc.findSpare(host, eip, mode);
+    if (b !== null && b.flatOnly && !this.segsFlat) b = null;
     if (b !== null) bc.reused++;
     else {
       const gen = bc.pageGen[host >>> 12];
-      b = compileBlock(this.mem8, host, eip, this.code32, bc.pageGen, this);
+      b = compileBlock(this.mem8, host, eip, this.code32, bc.pageGen, this, this.segsFlat);
       if (b === null) {
         bc.slots[(i << 2) + 3] = -1;
         return false;
       }
       bc.compiled++;
-      bc.keepSpare(host, eip, mode, gen, b.fn, b.count);
+      bc.keepSpare(host, eip, mode, gen, b.fn, b.count, b.flatOnly);
     }
     bc.slots[(i << 2) + 3] = b.count;
     bc.fns[i] = b.fn;
+    bc.flatOnly[i] = b.flatOnly ? 1 : 0;
     const hp = host >>> 12;
     if (bc.codePages[hp] === 0) {
       bc.codePages[hp] = 1;

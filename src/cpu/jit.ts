@@ -158,6 +158,8 @@ export class BlockCache {
   readonly slots = new Int32Array(CACHE_SIZE * 4).fill(-1);
   readonly hits = new Int32Array(CACHE_SIZE);
   readonly fns: BlockFn[] = new Array<BlockFn>(CACHE_SIZE).fill(noBlock);
+  /** Per slot: 1 when the block has inline memory accesses without segment checks (runs only while cpu.segsFlat). */
+  readonly flatOnly = new Uint8Array(CACHE_SIZE);
   /** Per host page: bumped by every write to a page that holds blocks. */
   readonly pageGen: Int32Array;
   /** Per host page: 1 while blocks compiled from it may be live (shared with PhysicalMemory). */
@@ -204,12 +206,12 @@ export class BlockCache {
     return s;
   }
 
-  keepSpare(host: number, eip: number, mode: number, gen: number, fn: BlockFn, count: number): void {
+  keepSpare(host: number, eip: number, mode: number, gen: number, fn: BlockFn, count: number, flatOnly: boolean): void {
     const k = host * 2 + mode;
     const sp = this.spare;
     sp.delete(k);
     if (sp.size >= SPARE_MAX) sp.delete(sp.keys().next().value as number);
-    sp.set(k, { eip, gen, fn, count });
+    sp.set(k, { eip, gen, fn, count, flatOnly });
   }
 
   /** Drop every block (RAM replaced wholesale: reset, state load). */
@@ -231,6 +233,8 @@ export interface SpareBlock {
   gen: number;
   fn: BlockFn;
   count: number;
+  /** Compiled with inline memory accesses that skip the segment checks (see compileBlock's `flat`). */
+  flatOnly: boolean;
 }
 
 /**
@@ -238,7 +242,15 @@ export interface SpareBlock {
  * Returns the function and its instruction count, or null when the first
  * instruction is not one that blocks run.
  */
-export function compileBlock(mem: Uint8Array, host: number, eip: number, code32: boolean, pageGen: Int32Array, regs: BlockRegs): { fn: BlockFn; count: number } | null {
+export function compileBlock(
+  mem: Uint8Array,
+  host: number,
+  eip: number,
+  code32: boolean,
+  pageGen: Int32Array,
+  regs: BlockRegs,
+  flat: boolean,
+): { fn: BlockFn; count: number; flatOnly: boolean } | null {
   const pageEnd = (host | 0xfff) + 1;
   const hp = host >>> 12;
   const gen = pageGen[hp];
@@ -249,6 +261,7 @@ export function compileBlock(mem: Uint8Array, host: number, eip: number, code32:
   let pend = 0; // instructions done but not yet taken off cpu.left
   let tailEip = -1;
   let fk: number = Fk.UNKNOWN;
+  let flatOnly = false;
   const visited: number[] = [];
   // prefix state as last stored by the block (undefined: not stored yet)
   let curO32 = -1,
@@ -345,7 +358,15 @@ export function compileBlock(mem: Uint8Array, host: number, eip: number, code32:
     const sEip = (eip + (start - host)) | 0;
     const nEip = (eip + (next - host)) | 0;
     if (!code32 && nEip > 0xffff) break; // IP wraps inside: leave it to the interpreter
-    const spec = code32 && o32 && a32 ? specialize(mem, key, afterOp, seg, rep, nEip) : null;
+    let spec = code32 && o32 && a32 ? specialize(mem, key, afterOp, seg, rep, nEip) : null;
+    // Inline loads and stores skip the segment limit/type checks (seglimit.ts): they are
+    // emitted only while every data segment is flat, and such a block then runs only
+    // while that holds (cpu.segsFlat). A CS override (never writable, maybe execute-only)
+    // always goes to the handler.
+    if (spec !== null && spec.mem) {
+      if (!flat || seg === Seg.CS) spec = null;
+      else flatOnly = true;
+    }
     visited.push(start);
     if (spec !== null && spec.branch && !spec.mem) {
       // Jcc ends the block (going on with the fall-through in the same block
@@ -426,7 +447,7 @@ export function compileBlock(mem: Uint8Array, host: number, eip: number, code32:
     alu,
     shift,
   ) as BlockFn;
-  return { fn, count: n };
+  return { fn, count: n, flatOnly };
 }
 
 // ---- specialised code for the commonest 32-bit forms ----------------------------
