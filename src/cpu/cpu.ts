@@ -197,6 +197,11 @@ export class Cpu {
   readonly dataBpPage = new Int32Array(4).fill(-1);
   /** DR6 B0-B3 of the data/I/O breakpoints the current instruction hit (a trap after it). */
   debugHits = 0;
+  /**
+   * The last instruction loaded SS (MOV SS, POP SS) in the slow step: debug traps wait
+   * one more instruction (SDM vol. 3, 6.8.3). Holds the DR6 bits held back (with SHADOW set).
+   */
+  ssShadow = 0;
   /** Counts interrupt and exception deliveries (an instruction that raised one is not single-stepped). */
   interruptCount = 0;
   /** Exception being delivered (for double/triple fault detection), -1 when none. */
@@ -840,7 +845,10 @@ export class Cpu {
 
   /** Supervisor-mode accesses (descriptor tables, TSS): privilege is never checked against CPL. */
   sysRead8(lin: number): number {
-    return this.mem.read8(this.translate(lin, false, false));
+    const p = this.translate(lin, false, false);
+    // implicit accesses (descriptor tables, TSS, inner-stack frames) hit data breakpoints too
+    if (this.dataBpArmed) dataBreakpoint(this, lin, 1, false);
+    return this.mem.read8(p);
   }
   sysRead16(lin: number): number {
     return this.sysRead8(lin) | (this.sysRead8((lin + 1) | 0) << 8);
@@ -849,7 +857,9 @@ export class Cpu {
     return this.sysRead16(lin) | (this.sysRead16((lin + 2) | 0) << 16);
   }
   sysWrite8(lin: number, v: number): void {
-    this.mem.write8(this.translate(lin, true, false), v & 0xff);
+    const p = this.translate(lin, true, false);
+    if (this.dataBpArmed) dataBreakpoint(this, lin, 1, true);
+    this.mem.write8(p, v & 0xff);
   }
   sysWrite16(lin: number, v: number): void {
     this.sysWrite8(lin, v);
@@ -1340,13 +1350,16 @@ export class Cpu {
     } else if (this._checkInterrupts()) {
       return this.halted;
     }
-    if (this.debugActive && codeBreakpoint(this)) {
+    // the instruction after MOV SS / POP SS: no instruction breakpoint (as Bochs; the SDM: "may not be triggered")
+    const shadow = this.ssShadow;
+    this.ssShadow = 0;
+    if (shadow === 0 && this.debugActive && codeBreakpoint(this)) {
       this._deliverExternal(Vec.DB);
       return this.halted || this.stopRequested;
     }
     const flags0 = this.flags;
     const ints = this.interruptCount;
-    this.debugHits = 0;
+    this.debugHits = shadow & 0xf;
     this.instrStart = this.eip;
     this.o32 = this.code32;
     this.a32 = this.code32;
@@ -1359,8 +1372,15 @@ export class Cpu {
     this.left--;
     if ((flags0 & F.RF) !== 0 && op !== 0xcf) this.flags &= ~F.RF;
     // single-step trap after the instruction (SDM 17.3.1.4)
-    const step = (flags0 & F.TF) !== 0 && this.interruptCount === ints && op !== 0x17 && (op !== 0x8e || (this.modrm & 0x38) !== 0x10);
+    let step = (flags0 & F.TF) !== 0 && this.interruptCount === ints;
     const hits = this.debugHits;
+    if (op === 0x17 || (op === 0x8e && (this.modrm & 0x38) === 0x10)) {
+      // MOV SS / POP SS: its traps (single step, data breakpoints) come after the next
+      // instruction, with that one's (SDM vol. 3, 6.8.3); the step is the next one's own
+      this.ssShadow = SHADOW | hits;
+      this.debugHits = 0;
+      return this.halted || this.stopRequested;
+    }
     if (step || hits !== 0) {
       // data and I/O breakpoints are traps too: one #DB reports both (B0-B3 as QEMU sets them: the hits only)
       if (hits !== 0) {
@@ -1479,6 +1499,8 @@ export class Cpu {
     let err = f.errorCode;
     this.eip = this.instrStart;
     for (;;) {
+      // RF in the pushed (or TSS-saved) EFLAGS; delivery clears it in the live flags
+      if (SETS_RF[vec] !== 0) this.flags |= F.RF;
       const prev = this.deliveringVector;
       if (prev >= 0) {
         this.faultChain += ` -> ${vecName(vec)}`;
@@ -1510,6 +1532,16 @@ export class Cpu {
     }
   }
 }
+
+/** Cpu.ssShadow: a MOV SS / POP SS shadow is active (the low bits hold held-back DR6 B0-B3). */
+const SHADOW = 0x100;
+/**
+ * Fault-class exceptions other than #DB: their EFLAGS image gets RF set (SDM vol. 3,
+ * 17.3.1.1 and 6.15), so an IRET back to the faulting instruction does not hit its
+ * instruction breakpoint again. #DE #BR #UD #NM #TS #NP #SS #GP #PF #MF #AC #XM.
+ */
+const SETS_RF = new Uint8Array(32);
+for (const v of [0, 5, 6, 7, 10, 11, 12, 13, 14, 16, 17, 19]) SETS_RF[v] = 1;
 
 const VEC_NAMES = ['#DE', '#DB', 'NMI', '#BP', '#OF', '#BR', '#UD', '#NM', '#DF', 'CSO', '#TS', '#NP', '#SS', '#GP', '#PF', 'v15', '#MF', '#AC', '#MC', '#XM'];
 export function vecName(v: number): string {
