@@ -80,8 +80,6 @@ export class Cpu {
    * updateSegChecks whenever a segment cache or the mode changes.
    */
   segSlow = 0;
-  /** No data segment (ES SS DS FS GS) needs checks: compiled blocks with inline memory access may run. */
-  segsFlat = false;
   gdtBase = 0;
   gdtLimit = 0;
   idtBase = 0;
@@ -1106,6 +1104,21 @@ export class Cpu {
     this.reg32[4] = (this.reg32[4] & ~this.ssMask) | sp;
   }
 
+  /** push32 without the segment check, for compiled blocks (they run only while SS is flat: jit.ts flatMask). */
+  pushFlat32(v: number): void {
+    const sp = (this.reg32[4] - 4) & this.ssMask;
+    this.wr32((this.segBase[Seg.SS] + sp) | 0, v);
+    this.reg32[4] = (this.reg32[4] & ~this.ssMask) | sp;
+  }
+
+  /** pop32 without the segment check, for compiled blocks (see pushFlat32). */
+  popFlat32(): number {
+    const sp = this.reg32[4] & this.ssMask;
+    const v = this.rd32((this.segBase[Seg.SS] + sp) | 0);
+    this.reg32[4] = (this.reg32[4] & ~this.ssMask) | ((sp + 4) & this.ssMask);
+    return v;
+  }
+
   push(v: number): void {
     if (this.o32) this.push32(v);
     else this.push16(v);
@@ -1272,7 +1285,7 @@ export class Cpu {
     if (slots[k] === hk && slots[k + 1] === eip && slots[k + 2] === gen) {
       const n = slots[k + 3];
       if (n > 0) {
-        if (this.left < n || (!this.segsFlat && bc.flatOnly[i] !== 0)) return false;
+        if (this.left < n || (this.segSlow & bc.flatMask[i]) !== 0) return false;
         bc.fns[i](this);
         return true;
       }
@@ -1291,22 +1304,22 @@ export class Cpu {
   private _compileBlock(i: number, host: number, eip: number): boolean {
     const bc = this.blocks;
     const mode = this.code32 ? 1 : 0;
-    let b: { fn: BlockFn; count: number; flatOnly: boolean } | null = bc.findSpare(host, eip, mode);
-    if (b !== null && b.flatOnly && !this.segsFlat) b = null;
+    let b: { fn: BlockFn; count: number; flatMask: number } | null = bc.findSpare(host, eip, mode);
+    if (b !== null && (b.flatMask & this.segSlow) !== 0) b = null;
     if (b !== null) bc.reused++;
     else {
       const gen = bc.pageGen[host >>> 12];
-      b = compileBlock(this.mem8, host, eip, this.code32, bc.pageGen, this, this.segsFlat);
+      b = compileBlock(this.mem8, host, eip, this.code32, bc.pageGen, this, this.segSlow);
       if (b === null) {
         bc.slots[(i << 2) + 3] = -1;
         return false;
       }
       bc.compiled++;
-      bc.keepSpare(host, eip, mode, gen, b.fn, b.count, b.flatOnly);
+      bc.keepSpare(host, eip, mode, gen, b.fn, b.count, b.flatMask);
     }
     bc.slots[(i << 2) + 3] = b.count;
     bc.fns[i] = b.fn;
-    bc.flatOnly[i] = b.flatOnly ? 1 : 0;
+    bc.flatMask[i] = b.flatMask;
     const hp = host >>> 12;
     if (bc.codePages[hp] === 0) {
       bc.codePages[hp] = 1;

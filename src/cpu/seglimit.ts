@@ -13,8 +13,8 @@
  * usable, readable, expand-up and its limit is 4 GiB (then no offset and no
  * size can fail); for writes when it is also writable data. Every access site
  * tests its bit (one AND with a field) and calls `segCheck` only when it is
- * set. `cpu.segsFlat` (no bit of ES SS DS FS GS set) is what compiled blocks
- * are specialised on: their inline loads and stores carry no check at all.
+ * set. Compiled blocks are specialised on the segments they use being flat
+ * (jit.ts, BlockCache.flatMask): their inline loads and stores carry no check.
  * Base addresses do not matter, so Linux's per-CPU FS and TLS GS are flat.
  */
 import type { Cpu } from './cpu.js';
@@ -23,14 +23,12 @@ import type { Descriptor } from './segments.js';
 
 /** segSlow bit for writes through segment s: 1 << (s + SEG_WRITE). */
 export const SEG_WRITE = 8;
-/** segSlow bits of ES, SS, DS, FS, GS (reads and writes): none set means compiled code may skip every check. */
-export const DATA_SEGS = 0x3d3d;
 /** segSlow bit: reads through SS. */
 export const SS_READ = 1 << Seg.SS;
 /** segSlow bit: writes through SS. */
 export const SS_WRITE = 1 << (Seg.SS + SEG_WRITE);
 
-/** Recompute cpu.segSlow and cpu.segsFlat from the segment caches and the mode. */
+/** Recompute cpu.segSlow from the segment caches and the mode. */
 export function updateSegChecks(cpu: Cpu): void {
   const pm = cpu.protectedMode && !cpu.vm86;
   let slow = 0;
@@ -52,7 +50,6 @@ export function updateSegChecks(cpu: Cpu): void {
     if (!wr) slow |= 1 << (s + SEG_WRITE);
   }
   cpu.segSlow = slow;
-  cpu.segsFlat = (slow & DATA_SEGS) === 0;
 }
 
 /**
