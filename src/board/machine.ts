@@ -11,7 +11,7 @@ import type { IrqLine } from '../bus/irq.js';
 import { Cpu } from '../cpu/cpu.js';
 import { ApicBase } from '../cpu/consts.js';
 import { TripleFault } from '../cpu/fault.js';
-import { BLOCKS_DEFAULT } from '../cpu/jit.js';
+import { defaultAccel, type AccelConfig } from '../jit/accel.js';
 import { Fpu, type FpuState } from '../cpu/fpu.js';
 import { loadCpuState, saveCpuState, type CpuState } from '../cpu/state.js';
 import { Clock } from '../time/clock.js';
@@ -66,6 +66,8 @@ export interface MachineConfig {
   hda?: BlockBackend;
   hdb?: BlockBackend;
   cdrom?: BlockBackend;
+  /** Execution tier and compile threshold (jit/accel.ts); default: blocks at the default threshold, or TSVM_CPU_BLOCKS. */
+  accel?: AccelConfig;
 }
 
 export class MachineConfigError extends Error {}
@@ -178,7 +180,9 @@ export class Machine {
     this.mem = new PhysicalMemory(cfg.memoryBytes, romBytes + STDVGA_DEFAULT_VRAM_BYTES);
     this.io = new IoPorts();
     this.cpu = new Cpu(this.mem, this.io);
-    this.cpu.useBlocks = BLOCKS_DEFAULT;
+    const accel = cfg.accel ?? defaultAccel();
+    this.cpu.useBlocks = accel.tier !== 'interp';
+    this.cpu.blocks.threshold = accel.threshold;
     this.cpu.fpu = new Fpu(this.cpu.fpuBus);
 
     if (bios) {

@@ -12,6 +12,7 @@ import { runMonitorCommand } from './monitor.js';
 import { formatHelp, parseOptions, UsageError, type OptionSpec, type Parsed } from './options.js';
 import { buildDefaultImage, findDefaultImage, ImageError } from '../vmm/image.js';
 import { StatusLine } from './status.js';
+import { AccelError, parseAccel } from '../jit/accel.js';
 import { BlockBackendError, openBlockFile, type OpenedBlock } from '../host/node/block.js';
 
 export const SEABIOS_DIR = '/usr/share/seabios';
@@ -38,6 +39,7 @@ export const RUN_OPTIONS: OptionSpec[] = [
   { name: 'no-reboot', value: null, help: 'exit instead of rebooting when the guest resets' },
   { name: 'run-for', value: 'SECONDS', help: 'stop the VM after this much guest (virtual) time; deterministic, for scripts and tests (exit status 0)' },
   { name: 'timeout', value: 'SECONDS', help: 'stop the VM after this many seconds of wall time (exit status 3)' },
+  { name: 'accel', value: 'tsvm[,tier=T][,threshold=N]', help: 'execution tier: interp (interpreter only), blocks (hot code compiled; the default); threshold=N compiles an address after N entries (1: on first sight; default 2000)' },
   { name: 'd', value: 'ITEMS', help: "debug output on stderr; 'cpu' prints the final registers" },
   { name: 'help', value: null, help: 'show this help' },
 ];
@@ -115,6 +117,15 @@ async function runWith(opts: Parsed, defaultGuest: boolean): Promise<number> {
   for (const d of debugItems) if (d !== 'cpu') throw new UsageError(`run: -d '${d}' is not known; the debug items are: cpu`);
 
   const cfg: MachineConfig = { memoryBytes };
+  const accel = one('accel');
+  if (accel !== undefined) {
+    try {
+      cfg.accel = parseAccel(accel);
+    } catch (e) {
+      if (e instanceof AccelError) throw new UsageError(`run: ${e.message}`);
+      throw e;
+    }
+  }
   let bootLabel = 'firmware';
   if (defaultGuest) {
     let img = findDefaultImage();

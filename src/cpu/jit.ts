@@ -41,19 +41,8 @@ export interface BlockRegs {
   readonly segBase: Int32Array;
 }
 
-/** Environment switch, read once: TSVM_CPU_BLOCKS=0 turns blocks off, =eager compiles on first sight (tests). */
-const ENV = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.['TSVM_CPU_BLOCKS'] ?? '';
-export const BLOCKS_DEFAULT = ENV !== '0';
-/**
- * Entries through the same address before its block is compiled. Compiling
- * costs about 1 ms of CPU per block (new Function on this thread, then V8's
- * optimising compiler on its own threads), a few thousand interpreted
- * instructions' worth, while a block saves well under a microsecond per entry;
- * a Linux boot runs tens of thousands of distinct blocks only a few hundred
- * times each. Measured on the default guest's boot (CPU seconds to the
- * prompt): 40 -> 163, 300 -> 145, 1000 -> 130, 3000 -> 126; no blocks 138.
- */
-export const BLOCK_THRESHOLD = ENV === 'eager' ? 1 : 2000;
+/** Entries before a block is compiled, until the Machine sets its option (jit/accel.ts explains the default). */
+const BLOCK_THRESHOLD = 2000;
 
 const CACHE_BITS = 16;
 /** Compiled functions kept for reuse after their cache slot is taken (see BlockCache.spare). */
