@@ -79,7 +79,7 @@ const n = m.cpu.instructionsRun;
 const th = threadCpu();
 const total = process.uptime();
 console.log(`linux-boot: default guest (Linux ${img.kernelVersion}), ${reason}; node ${process.version}`);
-console.log(`guest: ${(n / 1e6).toFixed(1)} M instructions, ${(m.clock.nowNs / 1e9).toFixed(2)} s guest time, ${m.cpu.blocks.compiled} blocks compiled`);
+console.log(`guest: ${(n / 1e6).toFixed(1)} M instructions, ${(m.clock.nowNs / 1e9).toFixed(2)} s guest time, ${m.jit?.compiled ?? 0} blocks compiled`);
 console.log(`tsvm: ${wall.toFixed(1)} s wall (${(n / wall / 1e6).toFixed(1)} M instr/s), ${cpu.toFixed(1)} s CPU (${(n / cpu / 1e6).toFixed(1)} M instr/s)` + (th ? `; whole process so far: main thread ${th.main.toFixed(1)} s, V8 helper threads ${th.other.toFixed(1)} s` : ''));
 console.log(`process start to prompt: ${total.toFixed(1)} s (start-up and image loading ${setupS.toFixed(1)} s)`);
 console.log(`baseline design target: prompt within ${TARGET_S} s -> ${((total / TARGET_S) * 100).toFixed(0)}% of the allowance`);

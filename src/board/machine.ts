@@ -12,6 +12,7 @@ import { Cpu } from '../cpu/cpu.js';
 import { ApicBase } from '../cpu/consts.js';
 import { TripleFault } from '../cpu/fault.js';
 import { defaultAccel, type AccelConfig } from '../jit/accel.js';
+import { BlockCache } from '../jit/blocks.js';
 import { Fpu, type FpuState } from '../cpu/fpu.js';
 import { loadCpuState, saveCpuState, type CpuState } from '../cpu/state.js';
 import { Clock } from '../time/clock.js';
@@ -119,6 +120,8 @@ export class Machine {
   readonly mem: PhysicalMemory;
   readonly io: IoPorts;
   readonly cpu: Cpu;
+  /** The compiled tier (src/jit), null when the machine runs the interpreter alone (-accel tsvm,tier=interp). */
+  readonly jit: BlockCache | null;
   readonly clock = new Clock();
   stopReason: StopReason = 'running';
   /** The exception chain of a triple fault. */
@@ -181,8 +184,8 @@ export class Machine {
     this.io = new IoPorts();
     this.cpu = new Cpu(this.mem, this.io);
     const accel = cfg.accel ?? defaultAccel();
-    this.cpu.useBlocks = accel.tier !== 'interp';
-    this.cpu.blocks.threshold = accel.threshold;
+    this.jit = accel.tier === 'interp' ? null : new BlockCache(this.cpu, accel.threshold);
+    this.cpu.codeCache = this.jit;
     this.cpu.fpu = new Fpu(this.cpu.fpuBus);
 
     if (bios) {
