@@ -13,6 +13,8 @@ import { ApicBase } from '../cpu/consts.js';
 import { TripleFault } from '../cpu/fault.js';
 import { defaultAccel, type AccelConfig } from '../jit/accel.js';
 import { BlockCache } from '../jit/blocks.js';
+import { Wasm, WASM_PAGE, type WasmMemory } from '../jit/wasm/host.js';
+import { Layout, layoutBytes } from '../bus/layout.js';
 import { Fpu, type FpuState } from '../cpu/fpu.js';
 import { loadCpuState, saveCpuState, type CpuState } from '../cpu/state.js';
 import { Clock } from '../time/clock.js';
@@ -73,6 +75,9 @@ export interface MachineConfig {
 
 export class MachineConfigError extends Error {}
 
+/** The most one WebAssembly memory (32-bit) holds: 65536 pages of 64 KiB. */
+const MAX_STATE_BYTES = 65536 * 65536;
+
 /** Largest firmware image accepted: a 16 MiB flash chip, the largest the PC map reserves. */
 export const MAX_BIOS_BYTES = 16 * 1024 * 1024;
 /** How much of the firmware is visible below 1 MiB (the legacy BIOS window). */
@@ -120,6 +125,8 @@ export class Machine {
   readonly mem: PhysicalMemory;
   readonly io: IoPorts;
   readonly cpu: Cpu;
+  /** The machine's state (bus/layout.ts): RAM, ROMs, the TLB and the registers, shared with compiled code. */
+  readonly stateMemory: WasmMemory;
   /** The compiled tier (src/jit), null when the machine runs the interpreter alone (-accel tsvm,tier=interp). */
   readonly jit: BlockCache | null;
   readonly clock = new Clock();
@@ -180,9 +187,16 @@ export class Machine {
     }
     if (!bios && !cfg.linux) throw new MachineConfigError('nothing to run: give firmware (-bios) or a kernel (-kernel)');
     const romBytes = bios ? Math.ceil(bios.length / 4096) * 4096 : 0;
-    this.mem = new PhysicalMemory(cfg.memoryBytes, romBytes + STDVGA_DEFAULT_VRAM_BYTES);
+    // RAM, ROMs, the TLB and the registers in one WebAssembly.Memory (bus/layout.ts)
+    const memBytes = cfg.memoryBytes + romBytes + STDVGA_DEFAULT_VRAM_BYTES;
+    if (memBytes > MAX_STATE_BYTES - Layout.RAM) {
+      throw new MachineConfigError(`RAM, firmware and VRAM come to ${memBytes / 1048576} MiB, more than the ${(MAX_STATE_BYTES - Layout.RAM) / 1048576} MiB one WebAssembly memory holds`);
+    }
+    const pages = Math.ceil(layoutBytes(memBytes) / WASM_PAGE);
+    this.stateMemory = new Wasm.Memory({ initial: pages, maximum: pages });
+    this.mem = new PhysicalMemory(cfg.memoryBytes, romBytes + STDVGA_DEFAULT_VRAM_BYTES, this.stateMemory.buffer);
     this.io = new IoPorts();
-    this.cpu = new Cpu(this.mem, this.io);
+    this.cpu = new Cpu(this.mem, this.io, this.stateMemory.buffer);
     const accel = cfg.accel ?? defaultAccel();
     this.jit = accel.tier === 'interp' ? null : new BlockCache(this.cpu, accel.threshold);
     this.cpu.codeCache = this.jit;

@@ -10,6 +10,7 @@
  */
 import type { IoPorts } from '../bus/ports.js';
 import { PageFlag, type PhysicalMemory } from '../bus/memory.js';
+import { Layout } from '../bus/layout.js';
 import { CpuFault, TripleFault } from './fault.js';
 import { ApicBase, Attr, CR0, CR4, F, Seg, Tlb, Vec } from './consts.js';
 import { OPS } from './ops/index.js';
@@ -75,10 +76,10 @@ export interface CodeCache {
 
 export class Cpu {
   // ---- registers -------------------------------------------------------
-  readonly regBuf = new ArrayBuffer(32);
-  readonly reg32 = new Int32Array(this.regBuf);
-  readonly reg16 = new Uint16Array(this.regBuf);
-  readonly reg8 = new Uint8Array(this.regBuf);
+  /** Views of the 32 bytes at Layout.REGS of the state buffer (or of a buffer of their own). */
+  readonly reg32: Int32Array;
+  readonly reg16: Uint16Array;
+  readonly reg8: Uint8Array;
   eip = 0;
   /** EIP of the first byte (prefixes included) of the instruction being executed. */
   instrStart = 0;
@@ -150,7 +151,7 @@ export class Cpu {
   readonly mem32: Int32Array;
   readonly io: IoPorts;
   /** Software TLB over all 2^20 linear pages: (hostPage ^ linPage) | Tlb flags; 0 = empty. */
-  readonly tlb = new Int32Array(1 << 20);
+  readonly tlb: Int32Array;
   private readonly _tlbList = new Int32Array(TLB_LIST_SIZE);
   private _tlbCount = 0;
   private _tlbOverflow = false;
@@ -216,7 +217,18 @@ export class Cpu {
   fpu: FpuUnit | null = null;
   readonly fpuBus: FpuBus;
 
-  constructor(mem: PhysicalMemory, io: IoPorts) {
+  /**
+   * `state`: the machine's state buffer (bus/layout.ts), which then holds the
+   * registers and the TLB (the buffer PhysicalMemory was given too); without one
+   * they get buffers of their own.
+   */
+  constructor(mem: PhysicalMemory, io: IoPorts, state?: ArrayBuffer) {
+    const regs = state ?? new ArrayBuffer(32);
+    const regAt = state !== undefined ? Layout.REGS : 0;
+    this.reg32 = new Int32Array(regs, regAt, 8);
+    this.reg16 = new Uint16Array(regs, regAt, 16);
+    this.reg8 = new Uint8Array(regs, regAt, 32);
+    this.tlb = state !== undefined ? new Int32Array(state, Layout.TLB, 1 << 20) : new Int32Array(1 << 20);
     this.mem = mem;
     this.mem8 = mem.mem;
     this.mem16 = mem.mem16;
