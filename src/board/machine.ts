@@ -13,6 +13,7 @@ import { ApicBase } from '../cpu/consts.js';
 import { TripleFault } from '../cpu/fault.js';
 import { defaultAccel, type AccelConfig } from '../jit/accel.js';
 import { BlockCache } from '../jit/blocks.js';
+import { WasmCache } from '../jit/wasm-tier.js';
 import { Wasm, WASM_PAGE, type WasmMemory } from '../jit/wasm/host.js';
 import { Layout, layoutBytes } from '../bus/layout.js';
 import { Fpu, type FpuState } from '../cpu/fpu.js';
@@ -128,7 +129,7 @@ export class Machine {
   /** The machine's state (bus/layout.ts): RAM, ROMs, the TLB and the registers, shared with compiled code. */
   readonly stateMemory: WasmMemory;
   /** The compiled tier (src/jit), null when the machine runs the interpreter alone (-accel tsvm,tier=interp). */
-  readonly jit: BlockCache | null;
+  readonly jit: BlockCache | WasmCache | null;
   readonly clock = new Clock();
   stopReason: StopReason = 'running';
   /** The exception chain of a triple fault. */
@@ -198,7 +199,7 @@ export class Machine {
     this.io = new IoPorts();
     this.cpu = new Cpu(this.mem, this.io, this.stateMemory.buffer);
     const accel = cfg.accel ?? defaultAccel();
-    this.jit = accel.tier === 'interp' ? null : new BlockCache(this.cpu, accel.threshold);
+    this.jit = accel.tier === 'interp' ? null : accel.tier === 'wasm' ? new WasmCache(this.cpu, this.stateMemory, accel.threshold) : new BlockCache(this.cpu, accel.threshold);
     this.cpu.codeCache = this.jit;
     this.cpu.fpu = new Fpu(this.cpu.fpuBus);
 

@@ -39,7 +39,7 @@ export const RUN_OPTIONS: OptionSpec[] = [
   { name: 'no-reboot', value: null, help: 'exit instead of rebooting when the guest resets' },
   { name: 'run-for', value: 'SECONDS', help: 'stop the VM after this much guest (virtual) time; deterministic, for scripts and tests (exit status 0)' },
   { name: 'timeout', value: 'SECONDS', help: 'stop the VM after this many seconds of wall time (exit status 3)' },
-  { name: 'accel', value: 'tsvm[,tier=T][,threshold=N]', help: 'execution tier: interp (interpreter only), blocks (hot code compiled; the default); threshold=N compiles an address after N entries (1: on first sight; default 2000)' },
+  { name: 'accel', value: 'tsvm[,tier=T][,threshold=N]', help: 'execution tier: interp (interpreter only), blocks (hot code compiled to JS; the default), wasm (hot pages compiled to WebAssembly, experimental); threshold=N compiles an address after N entries (1: on first sight; default 2000)' },
   { name: 'd', value: 'ITEMS', help: "debug output on stderr; 'cpu' prints the final registers" },
   { name: 'help', value: null, help: 'show this help' },
 ];

@@ -5,13 +5,15 @@
  *
  *  - `interp`: every instruction through the interpreter (tier 0, the reference);
  *  - `blocks`: hot basic blocks compiled to JS functions (blocks.ts);
+ *  - `wasm`:   hot pages compiled to WebAssembly regions (wasm-tier.ts), with
+ *              blocks below them for what a region does not run.
  *
  * `threshold` is how many entries an address sees before it is compiled; 1
  * compiles on first sight (what the differential tests use to push every
  * instruction through the compiler).
  */
-export type Tier = 'interp' | 'blocks';
-export const TIERS: readonly Tier[] = ['interp', 'blocks'];
+export type Tier = 'interp' | 'blocks' | 'wasm';
+export const TIERS: readonly Tier[] = ['interp', 'blocks', 'wasm'];
 
 export interface AccelConfig {
   tier: Tier;

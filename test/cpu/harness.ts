@@ -401,8 +401,8 @@ export function tsvmAvailable(): boolean {
 /**
  * The execution tiers every CPU program runs on (tsvm's -accel option): the
  * interpreter alone (the reference), compilation forced on first sight (every
- * instruction the compiler takes goes through it) and the default thresholds
- * (what a user runs).
+ * instruction a compiler takes goes through it), for the JS blocks and the
+ * WebAssembly tier, and the default thresholds (what a user runs).
  */
 export interface TsvmMode {
   label: string;
@@ -411,6 +411,7 @@ export interface TsvmMode {
 export const TSVM_MODES: readonly TsvmMode[] = [
   { label: 'interp', accel: 'tsvm,tier=interp' },
   { label: 'blocks-eager', accel: 'tsvm,tier=blocks,threshold=1' },
+  { label: 'wasm-eager', accel: 'tsvm,tier=wasm,threshold=1' },
   { label: 'default', accel: 'tsvm' },
 ];
 
