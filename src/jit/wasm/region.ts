@@ -302,6 +302,15 @@ export function compileRegion(mem: Uint8Array, page: number, eipPage: number, en
     nLabels + 1,
   );
   const e = new Emitter(f, mem, nLabels, labelIndex, eipPage, retLabels);
+  // compiled instructions from each label to the next
+  const runLen = new Array<number>(nLabels).fill(0);
+  {
+    let l = -1;
+    for (const off of order) {
+      if (labels.has(off)) l++;
+      if (insns.get(off)!.key >= 0) runLen[l]++;
+    }
+  }
   let compiled = 0;
   let li = -1;
   for (let i = 0; i < order.length; i++) {
@@ -309,7 +318,7 @@ export function compileRegion(mem: Uint8Array, page: number, eipPage: number, en
     if (labels.has(ins.off)) {
       li++;
       f.end();
-      e.startLabel(li);
+      e.startLabel(li, runLen[li], (eipPage + ins.off) | 0);
     }
     if (ins.key >= 0) compiled++;
     e.insn(ins);
@@ -317,11 +326,7 @@ export function compileRegion(mem: Uint8Array, page: number, eipPage: number, en
     if (!ins.ends && ins.key >= 0) {
       const nxt = ins.off + ins.len;
       const following = order[i + 1];
-      if (following !== nxt) {
-        const t = labelIndex.get(nxt);
-        if (t !== undefined) e.jumpLabel(t);
-        else e.exitTo((eipPage + nxt) | 0);
-      }
+      if (following !== nxt) e.goTo((eipPage + nxt) | 0);
     }
   }
   f.end(); // loop
@@ -411,9 +416,33 @@ class Emitter {
     private readonly retLabels: [number, number][],
   ) {}
 
-  startLabel(i: number): void {
+  /**
+   * Instruction counting: a label's straight run of `runLen` instructions is
+   * paid for when it starts (when `left` cannot cover it, the region exits
+   * there and the interpreter runs the rest of the slice); an exit or branch
+   * inside the run gives back what the run did not execute.
+   */
+  private runLen = 0;
+  private done = 0;
+  private curEip = 0;
+
+  startLabel(i: number, runLen: number, eip: number): void {
+    const f = this.f;
     this.label = i;
     this.fk = Fk.UNKNOWN;
+    this.runLen = runLen;
+    this.done = 0;
+    if (runLen === 0) return;
+    f.i32Const(eip).localSet(EIP);
+    f.localGet(LEFT).i32Const(runLen).op(Op.i32_lt_s);
+    this.f.brIf(this.exitDepth);
+    f.localGet(LEFT).i32Const(runLen).op(Op.i32_sub).localSet(LEFT);
+  }
+
+  /** Give back the instructions of the run not executed so far. */
+  private refund(): void {
+    const k = this.runLen - this.done;
+    if (k !== 0) this.f.localGet(LEFT).i32Const(k).op(Op.i32_add).localSet(LEFT);
   }
 
   private get exitDepth(): number {
@@ -422,29 +451,38 @@ class Emitter {
   private get topDepth(): number {
     return this.nLabels - 1 - this.label + this.extra;
   }
-  /** Leave with EIP as it is in the EIP local. */
+  /** Leave with EIP as it is in the EIP local (the run's count already settled). */
   private exit(): void {
     this.f.br(this.exitDepth);
   }
+  /** Leave before the current instruction when the condition on the stack is true. */
   private exitIf(): void {
-    this.f.brIf(this.exitDepth);
-  }
-  exitTo(eip: number): void {
-    this.f.i32Const(eip).localSet(EIP);
+    const f = this.f;
+    f.if();
+    this.extra++;
+    f.i32Const(this.curEip).localSet(EIP);
+    this.refund();
     this.exit();
+    this.extra--;
+    f.end();
   }
-  jumpLabel(i: number): void {
+  private jumpLabel(i: number): void {
     this.f.i32Const(i).localSet(PC).br(this.topDepth);
   }
+  /** The current instruction has completed. */
   private count(): void {
-    this.f.localGet(LEFT).i32Const(1).op(Op.i32_sub).localSet(LEFT);
+    this.done++;
   }
-  /** Continue at `eip`: a label of the region, or leave. The instruction has been counted. */
-  private goTo(eip: number): void {
+  /** Continue at `eip`: a label of the region, or leave (after the current instruction, counted). */
+  goTo(eip: number): void {
+    this.refund();
     const d = (eip - this.eipPage) | 0;
     const i = d >= 0 && d < 4096 ? this.labelIndex.get(d) : undefined;
     if (i !== undefined) this.jumpLabel(i);
-    else this.exitTo(eip);
+    else {
+      this.f.i32Const(eip).localSet(EIP);
+      this.exit();
+    }
   }
 
   // ---- operands ----
@@ -574,6 +612,15 @@ class Emitter {
     f.i32Const(top).localSet(LTOP);
     f.i32Const(mask).localSet(LMASK);
   }
+  /** Push CF (0 or 1), straight from the known producer where there is one. */
+  private pushCF(): void {
+    const f = this.f;
+    if (this.fk === Fk.LOGIC32) f.i32Const(0);
+    else if (this.fk === Fk.SUB32) f.localGet(LA).localGet(LB).op(Op.i32_lt_u);
+    else if (this.fk === Fk.ADD32) f.localGet(LRES).localGet(LA).op(Op.i32_lt_u);
+    else if (this.fk === Fk.INCDEC32) f.localGet(FL).i32Const(F.CF).op(Op.i32_and);
+    else this.callFlag(GET_CF);
+  }
   private callFlag(fn: number): void {
     for (const l of FLAG_STATE) this.f.localGet(l);
     this.f.call(fn);
@@ -604,13 +651,13 @@ class Emitter {
         break;
       case 2:
         f.op(Op.i32_add);
-        this.callFlag(GET_CF);
+        this.pushCF();
         f.op(Op.i32_add).localSet(R);
         this.lazy(1, X, Y, top);
         break;
       case 3:
         f.op(Op.i32_sub);
-        this.callFlag(GET_CF);
+        this.pushCF();
         f.op(Op.i32_sub).localSet(R);
         this.lazy(2, X, Y, top);
         break;
@@ -695,13 +742,13 @@ class Emitter {
   insn(ins: Insn): void {
     const f = this.f;
     const eip = (this.eipPage + ins.off) | 0;
-    f.i32Const(eip).localSet(EIP);
+    this.curEip = eip;
     if (ins.key < 0) {
+      f.i32Const(eip).localSet(EIP);
+      this.refund();
       this.exit();
       return;
     }
-    f.localGet(LEFT).op(Op.i32_eqz);
-    this.exitIf();
     const next = (eip + ins.len) | 0;
     const key = ins.key;
     const o = ins.at;
@@ -814,7 +861,7 @@ class Emitter {
       // INC/DEC r32: CF kept (materialised into the flags), the rest lazy
       const r = R0 + (key & 7);
       f.localGet(FL).i32Const(~F.CF).op(Op.i32_and);
-      this.callFlag(GET_CF);
+      this.pushCF();
       f.op(Op.i32_or).localSet(FL);
       f.localGet(r).localSet(X).i32Const(1).localSet(Y);
       f.localGet(X).i32Const(1).op(key < 0x48 ? Op.i32_add : Op.i32_sub).localTee(R).localSet(r);
@@ -889,6 +936,7 @@ class Emitter {
     } else if (key === 0xc3) {
       this.pop();
       this.count();
+      this.refund();
       for (const [reip, li] of this.retLabels) {
         f.localGet(V).i32Const(reip).op(Op.i32_eq).if();
         this.extra++;
