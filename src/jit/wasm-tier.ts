@@ -23,7 +23,7 @@ import { Attr, Seg, Tlb } from '../cpu/consts.js';
 import { Layout } from '../bus/layout.js';
 import { BlockCache } from './blocks.js';
 import { compileRegion, Xchg } from './wasm/region.js';
-import { Wasm, WASM_PAGE, type WasmMemory } from './wasm/host.js';
+import { Wasm, WASM_PAGE, type WasmInstance, type WasmMemory } from './wasm/host.js';
 
 type RunFn = (pc: number, left: number) => number;
 
@@ -63,6 +63,13 @@ export class WasmCache implements CodeCache {
   compileMs = 0;
   /** Guest instructions run in compiled regions. */
   instructionsRun = 0;
+  /**
+   * Regions the host's WebAssembly engine refused (a compiler bug: the page is
+   * then left to the lower tiers instead of stopping the guest), and the first
+   * such error. Tests require none.
+   */
+  compileErrors = 0;
+  firstCompileError = '';
 
   constructor(
     private readonly cpu: Cpu,
@@ -126,7 +133,14 @@ export class WasmCache implements CodeCache {
     const eipPage = eip & ~0xfff;
     const c = compileRegion(cpu.mem8, hp << 12, eipPage, from, this.memPages);
     if (c === null || c.instructions === 0) return null;
-    const inst = new Wasm.Instance(new Wasm.Module(c.bytes), { env: { mem: this.memory } });
+    let inst: WasmInstance;
+    try {
+      inst = new Wasm.Instance(new Wasm.Module(c.bytes), { env: { mem: this.memory } });
+    } catch (e) {
+      if (this.compileErrors++ === 0) this.firstCompileError = `page ${hp.toString(16)}: ${String(e)}`;
+      this.rewrites[hp] = REWRITE_LIMIT;
+      return null;
+    }
     const r: Region = {
       gen: this.blocks.pageGen[hp],
       eipPage,

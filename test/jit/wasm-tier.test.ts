@@ -57,6 +57,7 @@ for (const accel of TIERS) {
     assert.equal(ramHash(sub), ramHash(ref), 'RAM');
     assert.ok(slices > 100);
     if (sub.jit instanceof WasmCache) {
+      assert.equal(sub.jit.compileErrors, 0, sub.jit.firstCompileError);
       const share = sub.jit.instructionsRun / sub.cpu.instructionsRun;
       assert.ok(share > 0.4, `a good share of the instructions run in compiled regions (${(share * 100).toFixed(1)}%)`);
     }
