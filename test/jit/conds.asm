@@ -183,6 +183,27 @@ pm32:
     ALLCC adc, {edx, ebx}
     ALLCC sbb, {edx, ebx}
     ALLCC cmp, {edx, [esi-8]}
+    ALLCC neg, edx
+    ALLCC test, {edx, 0x00ff00ff}
+    ALLCC test, {dl, 0x81}
+    ALLCC neg, byte [esi-8]
+    ALLCC not, dword [esi-4]
+
+    ; SETcc and CMOVcc after a compare, every condition
+%assign cc 0
+%rep 16
+    cmp eax, ebx
+    db 0x0f, 0x90 + cc, 0xc1        ; setcc cl
+    cmp ebx, eax
+    db 0x0f, 0x90 + cc, 0x46, 0x00  ; setcc [esi]
+    mov edx, ebp
+    cmp eax, ebx
+    db 0x0f, 0x40 + cc, 0xd3        ; cmovcc edx, ebx
+    mov [esi+1], cl
+    mov [esi+4], edx
+    add esi, 8
+%assign cc cc + 1
+%endrep
     ALLCC add, {[esi-4], edx}
 
     ; a condition read across a label (the region's generic flag path)

@@ -181,6 +181,8 @@ function decode(mem: Uint8Array, page: number, off: number, eipPage: number): In
   else if (key === 0xc7 && reg === 0) len = modrmLen(mem, o) + 4;
   else if (key === 0x69) len = modrmLen(mem, o) + 4;
   else if (key === 0x6b) len = modrmLen(mem, o) + 1;
+  else if ((key >= 0x140 && key <= 0x14f) || (key >= 0x190 && key <= 0x19f)) len = modrmLen(mem, o);
+  else if ((key === 0xf6 || key === 0xf7) && reg < 4) len = modrmLen(mem, o) + (reg < 2 ? (key === 0xf6 ? 1 : 4) : 0);
   else if (key === 0x1af || key === 0x1b6 || key === 0x1b7 || key === 0x1be || key === 0x1bf) len = modrmLen(mem, o);
   else if ((key === 0xc1 || key === 0xd1) && mod === 3 && (reg === 4 || reg === 5 || reg === 7)) {
     len = key === 0xc1 ? 2 : 1;
@@ -890,6 +892,41 @@ class Emitter {
       f.localGet(P64).localGet(R).op(Op.i64_extend_i32_s).op(Op.i64_ne).localSet(Y);
       this.resultFlags(31, Y, Y);
       this.fk = Fk.UNKNOWN;
+    } else if (key === 0xf6 || key === 0xf7) {
+      // TEST r/m,imm (/0, /1), NOT (/2), NEG (/3)
+      const size = key === 0xf7 ? 4 : 1;
+      const top = size === 4 ? 31 : 7;
+      if (reg < 2) {
+        const io = o + modrmLen(mem, o);
+        this.readRm(o, size, X, false);
+        f.localGet(X).i32Const(size === 4 ? imm32(mem, io) : mem[io]).op(Op.i32_and).localSet(R);
+        this.lazy(0, null, null, top);
+        this.fk = size === 4 ? Fk.LOGIC32 : Fk.UNKNOWN;
+      } else if (reg === 2) {
+        this.readRm(o, size, V, true);
+        f.localGet(V).i32Const(-1).op(Op.i32_xor).localSet(V);
+        this.writeRm(o, size, V);
+      } else {
+        this.readRm(o, size, Y, true);
+        f.i32Const(0).localSet(X);
+        this.alu(5, top); // R = 0 - v, flags as SUB(0, v)
+        this.writeRm(o, size, R);
+      }
+    } else if (key >= 0x140 && key <= 0x14f) {
+      // CMOVcc r32, r/m32: the source is read whatever the condition
+      this.readRm(o, 4, V, false);
+      this.cond(key & 15);
+      f.if().localGet(V).localSet(R0 + reg).end();
+    } else if (key >= 0x190 && key <= 0x19f) {
+      // SETcc r/m8
+      if (m >> 6 !== 3) {
+        this.ea(o);
+        f.localSet(TA);
+        this.lookup(1, true);
+      }
+      this.cond(key & 15);
+      f.localSet(V);
+      this.writeRm(o, 1, V);
     } else if (key === 0x1b6 || key === 0x1b7 || key === 0x1be || key === 0x1bf) {
       const size = key === 0x1b6 || key === 0x1be ? 1 : 2;
       this.readRm(o, size, V, false);
