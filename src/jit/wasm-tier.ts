@@ -37,6 +37,8 @@ interface Region {
   csBase: number;
   entries: Int16Array;
   run: RunFn;
+  /** Bit per Seg: the segment-override prefixes it uses (those segments are checked at entry as DS is). */
+  segs: number;
   /** Entry offsets it was compiled from. */
   from: number[];
   /** Per page offset: entries counted while not a label. */
@@ -103,13 +105,13 @@ export class WasmCache implements CodeCache {
         if (r !== undefined && r.gen === this.blocks.pageGen[hp] && r.eipPage === (eip & ~0xfff) && r.csBase === csBase) {
           const label = r.entries[off];
           if (label !== 0) {
-            if (this.runRegion(cpu, r, label - 1)) return true;
+            if ((r.segs === 0 || overridesOk(cpu, r.segs)) && this.runRegion(cpu, r, label - 1)) return true;
           } else this.miss(r, hp, off, eip);
         } else if (this.rewrites[hp] < REWRITE_LIMIT && ++this.hits[hp] >= this.threshold) {
           this.hits[hp] = 0;
           if (r !== undefined && r.gen !== this.blocks.pageGen[hp]) this.rewrites[hp]++;
           const nr = this.compile(hp, eip, [off]);
-          if (nr !== null && nr.entries[off] !== 0 && this.runRegion(cpu, nr, nr.entries[off] - 1)) return true;
+          if (nr !== null && nr.entries[off] !== 0 && (nr.segs === 0 || overridesOk(cpu, nr.segs)) && this.runRegion(cpu, nr, nr.entries[off] - 1)) return true;
         }
       }
     }
@@ -147,6 +149,7 @@ export class WasmCache implements CodeCache {
       csBase: cpu.segBase[Seg.CS],
       entries: c.entries,
       run: inst.exports['run'] as RunFn,
+      segs: c.segs,
       from,
       misses: new Map(),
       compiles,
@@ -178,6 +181,9 @@ export class WasmCache implements CodeCache {
     x[Xchg.WMASK] = cpu.tlbWriteMask;
     x[Xchg.DSB] = cpu.segBase[Seg.DS];
     x[Xchg.SSB] = cpu.segBase[Seg.SS];
+    x[Xchg.ESB] = cpu.segBase[Seg.ES];
+    x[Xchg.FSB] = cpu.segBase[Seg.FS];
+    x[Xchg.GSB] = cpu.segBase[Seg.GS];
     const left = cpu.left;
     const after = r.run(label, left);
     cpu.eip = x[Xchg.EIP];
@@ -221,6 +227,15 @@ function regionsMayRun(cpu: Cpu, eip: number): boolean {
     (a[Seg.DS] & FLAT_ATTR) === DATA_RW &&
     (a[Seg.SS] & FLAT_ATTR) === DATA_RW
   );
+}
+
+/** The segments in `segs` (bit per Seg) are usable as DS is: present writable expand-up data, 4 GiB limit. */
+function overridesOk(cpu: Cpu, segs: number): boolean {
+  for (let s = 0; s < 6; s++) {
+    if ((segs & (1 << s)) === 0) continue;
+    if (cpu.segLimit[s] !== -1 || (cpu.segAttr[s] & FLAT_ATTR) !== DATA_RW) return false;
+  }
+  return true;
 }
 
 // `performance` is a global in Node and browsers; typed here for the ES2022 lib

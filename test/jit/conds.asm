@@ -27,6 +27,9 @@ pm32:
     mov es, ax
     mov ax, 0x18            ; data segment with base 0x1000
     mov ds, ax
+    mov fs, ax
+    mov ax, 0x10
+    mov gs, ax
     mov esp, 0x90000
     mov esi, RESULTS - 0x1000   ; DS-relative
     mov eax, 0x12345678
@@ -188,6 +191,17 @@ pm32:
     ALLCC test, {dl, 0x81}
     ALLCC neg, byte [esi-8]
     ALLCC not, dword [esi-4]
+
+    ; segment-override prefixes: FS is the DS-like segment (base 0x1000), GS
+    ; and ES flat; the addresses below name the same bytes
+    mov ecx, [fs:esi-8]
+    add ecx, [gs:esi-8+0x1000]
+    xor [es:esi-4+0x1000], ecx
+    mov edx, [ds:esi-4]
+    sub edx, [ss:esi-8+0x1000]
+    mov [fs:esi], ecx
+    mov [gs:esi+4+0x1000], edx
+    add esi, 8
 
     ; SETcc and CMOVcc after a compare, every condition
 %assign cc 0

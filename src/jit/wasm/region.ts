@@ -45,6 +45,10 @@ export const enum Xchg {
   /** DS and SS bases (read-only for the region: it runs no segment loads). */
   DSB = 10,
   SSB = 11,
+  /** ES, FS, GS bases, for segment-override prefixes (the region's `segs` says which it uses). */
+  ESB = 12,
+  FSB = 13,
+  GSB = 14,
 }
 
 /** Most instructions in one region (a page holds at most 4096). */
@@ -73,8 +77,15 @@ const PC = 0,
   V = 26,
   DSB = 27,
   SSB = 28,
-  P64 = 29;
-const N_I32_LOCALS = 27; // 2..28
+  ESB = 29,
+  FSB = 30,
+  GSB = 31,
+  P64 = 32;
+const N_I32_LOCALS = 30; // 2..31
+/** The local holding each segment's base, by Seg (ES CS SS DS FS GS); CS is never used. */
+const SEG_BASE_LOCAL = [ESB, -1, SSB, DSB, FSB, GSB];
+/** Segment-override prefixes the regions take (CS is not one: reads through CS need its type checked). */
+const SEG_PREFIX: Record<number, number> = { 0x26: 0, 0x36: 2, 0x3e: 3, 0x64: 4, 0x65: 5 };
 /** The seven locals of the flag state, in helper-function parameter order. */
 const FLAG_STATE = [FL, LOP, LA, LB, LRES, LTOP, LMASK];
 
@@ -107,6 +118,8 @@ interface Insn {
   target: number;
   /** Control does not go on to the next instruction. */
   ends: boolean;
+  /** Segment-override prefix (Seg), or -1. */
+  seg: number;
 }
 
 export interface CompiledRegion {
@@ -115,6 +128,8 @@ export interface CompiledRegion {
   entries: Int16Array;
   /** Instructions compiled (not counting the ones that only exit). */
   instructions: number;
+  /** Bit per Seg of the segment-override prefixes used (the segments whose checks the region needs at entry). */
+  segs: number;
 }
 
 /** Bytes after the opcode of a 32-bit ModRM operand starting at host offset o (ModRM, SIB, displacement). */
@@ -146,11 +161,17 @@ function imm8s(mem: Uint8Array, o: number): number {
  * forms not written below, or one that crosses the page end).
  */
 function decode(mem: Uint8Array, page: number, off: number, eipPage: number): Insn {
-  const stop: Insn = { off, len: 0, key: -1, at: 0, target: 0, ends: true };
+  const stop: Insn = { off, len: 0, key: -1, at: 0, target: 0, ends: true, seg: -1 };
   let o = page + off;
   const end = page + 4096;
   // enough bytes for the longest form compiled here (opcode 2 + ModRM/SIB/disp 6 + imm 4)
   if (end - o < 13) return stop;
+  let seg = -1;
+  const pfx = SEG_PREFIX[mem[o]];
+  if (pfx !== undefined) {
+    seg = pfx;
+    o++;
+  }
   let key = mem[o++];
   if (key === 0x0f) key = 0x100 | mem[o++];
   const at = o;
@@ -205,7 +226,7 @@ function decode(mem: Uint8Array, page: number, off: number, eipPage: number): In
   else return stop;
   const total = at - page - off + len;
   if (off + total > 4096 || total > 15) return stop;
-  return { off, len: total, key, at, target, ends };
+  return { off, len: total, key, at, target, ends, seg };
 }
 
 /**
@@ -295,6 +316,9 @@ export function compileRegion(mem: Uint8Array, page: number, eipPage: number, en
     [Xchg.WMASK, WMASK],
     [Xchg.DSB, DSB],
     [Xchg.SSB, SSB],
+    [Xchg.ESB, ESB],
+    [Xchg.FSB, FSB],
+    [Xchg.GSB, GSB],
   ];
   for (const [slot, l] of xl) f.i32Const(0).i32Load(xo(slot)).localSet(l);
   f.block().loop();
@@ -344,7 +368,9 @@ export function compileRegion(mem: Uint8Array, page: number, eipPage: number, en
     if (i !== undefined && insns.get(o)!.key >= 0) entries[o] = i + 1;
   }
   for (const [, i] of retLabels) entries[labelList[i]] = i + 1;
-  return { bytes: mb.encode(), entries, instructions: compiled };
+  let segs = 0;
+  for (const ins of insns.values()) if (ins.key >= 0 && ins.seg >= 0) segs |= 1 << ins.seg;
+  return { bytes: mb.encode(), entries, instructions: compiled, segs };
 }
 
 function isBranch(key: number): boolean {
@@ -544,7 +570,7 @@ class Emitter {
     else if (mod === 2) disp = imm32(mem, p);
     if (terms === 0) f.i32Const(disp);
     else if (disp !== 0) f.i32Const(disp).op(Op.i32_add);
-    if (seg) f.localGet(ss ? SSB : DSB).op(Op.i32_add);
+    if (seg) f.localGet(this.segOvr >= 0 ? SEG_BASE_LOCAL[this.segOvr] : ss ? SSB : DSB).op(Op.i32_add);
   }
   /**
    * TLB lookup of the address in TA for an access of `size` bytes: leaves the
@@ -741,8 +767,12 @@ class Emitter {
   }
 
   // ---- instructions ----
+  /** The current instruction's segment-override prefix, or -1. */
+  private segOvr = -1;
+
   insn(ins: Insn): void {
     const f = this.f;
+    this.segOvr = ins.seg;
     const eip = (this.eipPage + ins.off) | 0;
     this.curEip = eip;
     if (ins.key < 0) {
