@@ -1129,7 +1129,7 @@ export class Cpu {
     this.reg32[4] = (this.reg32[4] & ~this.ssMask) | sp;
   }
 
-  /** push32 without the segment check, for compiled blocks (they run only while SS is flat: jit.ts flatMask). */
+  /** push32 without the segment check, for compiled blocks (they run only while SS is flat: src/jit/blocks.ts flatMask). */
   pushFlat32(v: number): void {
     const sp = (this.reg32[4] - 4) & this.ssMask;
     this.wr32((this.segBase[Seg.SS] + sp) | 0, v);
