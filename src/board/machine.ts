@@ -62,13 +62,16 @@ export interface MachineConfig {
   rtcEpochSec?: number;
   /** Boot device order for the firmware: 'c' hard disk, 'd' CD-ROM (default 'cd'). */
   boot?: string;
-  /** IDE primary master and slave disks (-hda, -hdb) and the CD-ROM on the secondary master (-cdrom). */
+  /** IDE primary master and slave disks and the CD-ROM on the secondary master. */
   hda?: BlockBackend;
   hdb?: BlockBackend;
   cdrom?: BlockBackend;
 }
 
 export class MachineConfigError extends Error {}
+/** The other errors building a machine can throw (memory layout, direct Linux boot). */
+export { MemoryConfigError } from '../bus/memory.js';
+export { LinuxBootError } from './linuxboot.js';
 
 /** Largest firmware image accepted: a 16 MiB flash chip, the largest the PC map reserves. */
 export const MAX_BIOS_BYTES = 16 * 1024 * 1024;
@@ -173,7 +176,7 @@ export class Machine {
     if (bios && bios.length > MAX_BIOS_BYTES) {
       throw new MachineConfigError(`the BIOS image is ${bios.length} bytes; the most a PC maps is ${MAX_BIOS_BYTES} bytes (16 MiB)`);
     }
-    if (!bios && !cfg.linux) throw new MachineConfigError('nothing to run: give firmware (-bios) or a kernel (-kernel)');
+    if (!bios && !cfg.linux) throw new MachineConfigError('nothing to run: the machine has neither firmware nor a kernel');
     const romBytes = bios ? Math.ceil(bios.length / 4096) * 4096 : 0;
     this.mem = new PhysicalMemory(cfg.memoryBytes, romBytes + STDVGA_DEFAULT_VRAM_BYTES);
     this.io = new IoPorts();

@@ -1,5 +1,5 @@
 /** The `tsvm` command. */
-import { CharSpecError } from '../host/node/chardev.js';
+import { VmConfigError } from '../vmm/spec.js';
 import { UsageError } from './options.js';
 import { runCommand } from './run.js';
 import { imageCommand } from './image.js';
@@ -34,7 +34,7 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command '${cmd}' (see 'tsvm --help')`);
     }
   } catch (e) {
-    if (e instanceof UsageError || e instanceof CharSpecError) {
+    if (e instanceof UsageError || e instanceof VmConfigError) {
       process.stderr.write(`tsvm: ${e.message}\n`);
       return 1;
     }

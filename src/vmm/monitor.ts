@@ -2,8 +2,7 @@
  * The monitor (Ctrl-A C): a few of QEMU's human-monitor commands for looking
  * at and controlling a running VM.
  */
-import type { Machine } from '../board/machine.js';
-import { formatCpuState } from '../board/dump.js';
+import type { VmRunner } from './runner.js';
 
 export interface MonitorResult {
   output: string;
@@ -16,12 +15,14 @@ system_reset     reset the machine
 quit | q         stop the VM and exit
 help             this list`;
 
-export function runMonitorCommand(m: Machine, line: string): MonitorResult {
+/** Run one monitor command; call it between slices (the runner's call()). */
+export function runMonitorCommand(runner: VmRunner, line: string): MonitorResult {
+  const m = runner.machine;
   const cmd = line.trim().replace(/\s+/g, ' ');
   switch (cmd) {
     case 'info registers':
     case 'info reg':
-      return { output: formatCpuState(m.cpu) };
+      return { output: runner.cpuDump() };
     case 'info cpus': {
       const c = m.cpu;
       const mode = c.protectedMode ? (c.vm86 ? 'v8086' : 'protected') : 'real';
