@@ -353,9 +353,14 @@ export class VmHost extends EventEmitter<HostEvents> {
     return this.store.readLog(name);
   }
 
-  /** Test hook: terminate a VM's worker thread as a kill would, without asking it. */
-  async killThread(name: string): Promise<void> {
-    await this._running(name).t.terminate();
+  /**
+   * Fault injection for tests: end a VM's worker thread as a kill would
+   * ('terminate'), or make it throw outside the runner ('throw').
+   */
+  async injectFault(name: string, fault: 'terminate' | 'throw'): Promise<void> {
+    const { t } = this._running(name);
+    if (fault === 'terminate') await t.terminate();
+    else t.send({ t: 'crash', reason: 'injected fault' });
   }
 
   /** Start the VMs marked autostart. */
