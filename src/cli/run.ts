@@ -5,6 +5,8 @@ import { createRunner, SEABIOS_BIOS as DEFAULT_BIOS, seabiosVgaInstalled } from 
 import { runMonitorCommand } from '../vmm/monitor.js';
 import type { StopCause, VmRunner } from '../vmm/runner.js';
 import { TerminalConsole, TerminalScreen } from '../vmm/terminal.js';
+import type { VmFolder } from '../vmm/folder.js';
+import { readSnapshotFile } from '../vmm/snapshot.js';
 import { buildDefaultImage, findDefaultImage, ImageError } from '../vmm/image.js';
 import { formatHelp, parseOptions, UsageError, type OptionSpec, type Parsed } from './options.js';
 import { StatusLine } from './status.js';
@@ -55,29 +57,18 @@ export async function runCommand(args: string[]): Promise<number> {
 }
 
 async function runWith(opts: Parsed, defaultGuest: boolean): Promise<number> {
-  const one = (n: string) => opts.get(n)?.[0];
   const status = new StatusLine(process.stderr);
+  const { spec, bootLabel } = specFromOptions(opts, defaultGuest, status);
+  return runSpec(spec, opts, { status, bootLabel, command: 'run' });
+}
+
+/** The machine a set of `tsvm run` options describes (host paths resolved against the current directory). */
+export function specFromOptions(opts: Parsed, defaultGuest: boolean, status: StatusLine): { spec: MachineSpec; bootLabel: string } {
+  const one = (n: string) => opts.get(n)?.[0];
 
   const memText = one('m') ?? '128M';
   const memoryBytes = parseSize(memText);
   if (memoryBytes === undefined) throw new UsageError(`run: -m '${memText}' is not a size; write it like 256M or 1G`);
-
-  let timeoutMs = Infinity;
-  const t = one('timeout');
-  if (t !== undefined) {
-    const s = Number(t);
-    if (!Number.isFinite(s) || s <= 0) throw new UsageError(`run: -timeout '${t}' is not a positive number of seconds`);
-    timeoutMs = s * 1000;
-  }
-  let runForNs = Infinity;
-  const rf = one('run-for');
-  if (rf !== undefined) {
-    const s = Number(rf);
-    if (!Number.isFinite(s) || s <= 0) throw new UsageError(`run: -run-for '${rf}' is not a positive number of seconds`);
-    runForNs = s * 1e9;
-  }
-  const debugItems = (one('d') ?? '').split(',').filter(Boolean);
-  for (const d of debugItems) if (d !== 'cpu') throw new UsageError(`run: -d '${d}' is not known; the debug items are: cpu`);
 
   const spec: MachineSpec = {
     version: 1,
@@ -132,20 +123,59 @@ async function runWith(opts: Parsed, defaultGuest: boolean): Promise<number> {
     const file = one(slot);
     if (file !== undefined) spec.drives[slot] = { file, format: 'raw', mode: opts.has('snapshot') ? 'snapshot' : slot === 'cdrom' ? 'ro' : 'rw' };
   }
+  return { spec, bootLabel };
+}
+
+export interface RunContext {
+  status: StatusLine;
+  bootLabel: string;
+  /** The command name for messages ('run', 'start'). */
+  command: string;
+  /** Directory the spec's relative paths are relative to (a VM folder). */
+  baseDir?: string;
+  /** The VM folder being run: the monitor gets savevm/loadvm/delvm and quit --save. */
+  vm?: VmFolder;
+}
+
+/**
+ * Run a machine spec on this terminal with the runtime options (-timeout,
+ * -run-for, -display, -serial, -screendump, -no-reboot, -d). Returns the exit status.
+ */
+export async function runSpec(spec0: MachineSpec, opts: Parsed, ctx: RunContext): Promise<number> {
+  const one = (n: string) => opts.get(n)?.[0];
+  const { status, bootLabel, command } = ctx;
+  let spec = spec0;
+  let timeoutMs = Infinity;
+  const t = one('timeout');
+  if (t !== undefined) {
+    const s = Number(t);
+    if (!Number.isFinite(s) || s <= 0) throw new UsageError(`${command}: -timeout '${t}' is not a positive number of seconds`);
+    timeoutMs = s * 1000;
+  }
+  let runForNs = Infinity;
+  const rf = one('run-for');
+  if (rf !== undefined) {
+    const s = Number(rf);
+    if (!Number.isFinite(s) || s <= 0) throw new UsageError(`${command}: -run-for '${rf}' is not a positive number of seconds`);
+    runForNs = s * 1e9;
+  }
+  const debugItems = (one('d') ?? '').split(',').filter(Boolean);
+  for (const d of debugItems) if (d !== 'cpu') throw new UsageError(`${command}: -d '${d}' is not known; the debug items are: cpu`);
 
   const display = one('display') ?? 'none';
-  if (display !== 'none' && display !== 'curses') throw new UsageError(`run: -display '${display}' is not known; use none or curses`);
-  if (display === 'curses' && opts.has('nographic')) throw new UsageError('run: -display curses and -nographic contradict each other; pick one');
+  if (display !== 'none' && display !== 'curses') throw new UsageError(`${command}: -display '${display}' is not known; use none or curses`);
+  if (display === 'curses' && opts.has('nographic')) throw new UsageError(`${command}: -display curses and -nographic contradict each other; pick one`);
   const curses = display === 'curses';
   const serialSpec = one('serial') ?? (curses ? 'none' : 'stdio');
-  if (curses && serialSpec === 'stdio') throw new UsageError('run: -display curses uses the terminal; send -serial to a file (file:PATH) or none');
-  spec.serial = serialSpec;
+  if (curses && serialSpec === 'stdio') throw new UsageError(`${command}: -display curses uses the terminal; send -serial to a file (file:PATH) or none`);
+  spec = { ...spec, serial: serialSpec };
   const screendump = one('screendump');
 
   let guestSpoke = false;
   let runner: VmRunner;
   try {
     runner = createRunner(spec, {
+      baseDir: ctx.baseDir,
       runForNs,
       timeoutMs,
       noReboot: opts.has('no-reboot'),
@@ -156,7 +186,7 @@ async function runWith(opts: Parsed, defaultGuest: boolean): Promise<number> {
       onWarning: (w) => process.stderr.write(`tsvm: ${FLAG_WORDS.reduce((t, [a, b]) => t.replace(a, b), w)}\n`),
     });
   } catch (e) {
-    if (e instanceof VmConfigError) throw new UsageError(`run: ${flagMessage(e, opts)}`);
+    if (e instanceof VmConfigError) throw new UsageError(`${command}: ${flagMessage(e, opts)}`);
     throw e;
   }
 
@@ -168,7 +198,7 @@ async function runWith(opts: Parsed, defaultGuest: boolean): Promise<number> {
         toGuest: (bytes) => runner.input(curses ? { kind: 'terminal-keys', bytes } : { kind: 'serial', port: 0, bytes }),
         quit: () => runner.stop('quit'),
         monitorLine: (line) => {
-          void runner.call(() => runMonitorCommand(runner, line)).then((r) => {
+          void runner.call(() => runMonitorCommand(runner, line, ctx.vm)).then((r) => {
             if (r.output) term?.print(r.output + '\n');
             if (r.quit) runner.stop('quit');
           });
@@ -182,6 +212,23 @@ async function runWith(opts: Parsed, defaultGuest: boolean): Promise<number> {
     }
     if (!guestSpoke && !curses && !status.silent) status.show(`booting ${bootLabel} ... ${(wall / 1000).toFixed(1)} s  (Ctrl-A X quits)`);
   });
+
+  if (ctx.vm) {
+    const sus = ctx.vm.suspendedPath();
+    if (sus) {
+      // resume where `quit --save` left the guest; the saved state is dropped once loaded, as the disks move on from here
+      try {
+        await runner.restore(readSnapshotFile(sus));
+      } catch (e) {
+        runner.dispose();
+        throw new UsageError(`${command}: cannot resume ${ctx.vm.name}: ${(e as Error).message}`);
+      }
+      ctx.vm.dropSuspended();
+      status.done(`resuming ${ctx.vm.name} where it was suspended`);
+      guestSpoke = true;
+    }
+    ctx.vm.log('started');
+  }
 
   let cause: StopCause;
   term?.start();
@@ -214,6 +261,7 @@ async function runWith(opts: Parsed, defaultGuest: boolean): Promise<number> {
       exit = 0;
   }
   if (debugItems.includes('cpu')) process.stderr.write(runner.cpuDump() + '\n');
+  ctx.vm?.log(`stopped: ${cause}`);
   return exit;
 }
 

@@ -15,6 +15,7 @@ import { Machine, type MachineState, type StopReason } from '../board/machine.js
 import { formatCpuState } from '../board/dump.js';
 import type { HostCharSink } from '../host/node/chardev.js';
 import type { MachineSpec } from './spec.js';
+import { encodeSnapshot, restoreSnapshot, type SnapshotFile, type SnapshotMeta } from './snapshot.js';
 import { typeTerminalBytes, writeScreendump, type TextScreenLike } from '../host/node/textscreen.js';
 
 /** Where a runner is in its life. */
@@ -192,6 +193,20 @@ export class VmRunner {
   /** Load a machine state; refused (and the machine left as it was) when it does not fit. */
   loadState(s: MachineState): void {
     this.machine.loadState(s);
+  }
+
+  /** The whole machine as snapshot-file bytes, taken at a slice boundary (the machine is not changed). */
+  snapshot(meta: SnapshotMeta = {}): Promise<Uint8Array> {
+    const spec = this._opts.spec;
+    if (!spec) return Promise.reject(new Error('this machine was not built from a spec, so it cannot be snapshotted'));
+    return this.call(() => encodeSnapshot(this.machine, spec, meta));
+  }
+
+  /** Load a checked snapshot at a slice boundary; refused (and nothing changed) when it does not fit this machine. */
+  restore(file: SnapshotFile): Promise<void> {
+    const spec = this._opts.spec;
+    if (!spec) return Promise.reject(new Error('this machine was not built from a spec, so it cannot load a snapshot'));
+    return this.call(() => restoreSnapshot(this.machine, spec, file));
   }
 
   /** The screen as text rows, or null in a graphics mode. */
