@@ -7,8 +7,9 @@
  * as an event.
  */
 import { EventEmitter } from 'node:events';
-import { VmThread, type ScreenUpdate, type ThreadExit, type WorkerStats } from '../vmm/thread.js';
-import { validateSpec, type MachineSpec } from '../vmm/spec.js';
+import { VmThread, type ScreenUpdate, type SnapshotOp, type ThreadExit, type WorkerStats } from '../vmm/thread.js';
+import { validateSpec, type DriveSlot, type MachineSpec } from '../vmm/spec.js';
+import type { SnapshotNode, SnapshotTree } from '../vmm/folder.js';
 import { DEFAULT_SETTINGS, StoreError, type FolderStore, type RestartPolicy, type VmRecord, type VmSettings } from './store.js';
 
 export type VmState = 'stopped' | 'starting' | 'running' | 'paused' | 'stopping' | 'crashed';
@@ -26,6 +27,8 @@ export interface VmInfo {
   restarts: number;
   /** When the current run started (ISO time), or null. */
   startedAt: string | null;
+  /** A stopped VM whose next start resumes a saved state. */
+  suspended: boolean;
 }
 
 export interface VmStats {
@@ -46,6 +49,7 @@ export type HostEvent =
   | { type: 'state'; vm: string; state: VmState; reason: string | null }
   | { type: 'created'; vm: string }
   | { type: 'deleted'; vm: string }
+  | { type: 'snapshots'; vm: string }
   | { type: 'progress'; vm: string; operation: string; done: number; total: number };
 
 /** An API-level refusal, mapped to an HTTP status by the server. */
@@ -121,7 +125,16 @@ export class VmHost extends EventEmitter<HostEvents> {
       restart: s.restart,
       restarts: vm.restarts,
       startedAt: vm.startedAt === null ? null : new Date(vm.startedAt).toISOString(),
+      suspended: vm.thread === null && this._suspended(vm.record.name),
     };
+  }
+
+  private _suspended(name: string): boolean {
+    try {
+      return this.store.suspended(name);
+    } catch {
+      return false;
+    }
   }
 
   private _setState(vm: Vm, state: VmState, reason: string | null = vm.reason): void {
@@ -139,11 +152,14 @@ export class VmHost extends EventEmitter<HostEvents> {
     return this._info(this._get(name));
   }
 
-  create(name: string, spec: MachineSpec, settings: Partial<VmSettings> = {}): VmInfo {
+  /** Make a VM folder: the spec's files are copied in; `newDisks` are empty disks of those sizes. */
+  create(name: string, spec: MachineSpec, settings: Partial<VmSettings> = {}, newDisks: Partial<Record<DriveSlot, number>> = {}): VmInfo {
     if (this._vms.has(name)) throw new HostError('conflict', `a VM named '${name}' already exists`);
     let record: VmRecord;
     try {
-      record = this.store.create(name, validateSpec(spec), { ...DEFAULT_SETTINGS, ...settings });
+      this.emit('event', { type: 'progress', vm: name, operation: 'create', done: 0, total: 1 });
+      record = this.store.create(name, validateSpec(spec), { ...DEFAULT_SETTINGS, ...settings }, newDisks);
+      this.emit('event', { type: 'progress', vm: name, operation: 'create', done: 1, total: 1 });
     } catch (e) {
       if (e instanceof StoreError && e.code === 'exists') throw new HostError('conflict', e.message);
       throw e;
@@ -197,7 +213,11 @@ export class VmHost extends EventEmitter<HostEvents> {
     vm.console = [];
     vm.consoleBytes = 0;
     vm.screen = null;
-    const t = new VmThread({ spec: vm.record.spec, baseDir: vm.record.dir, heapLimitMb: vm.record.settings.heapLimitMb });
+    if (vm.record.settings.resumeOnStart) {
+      vm.record.settings = { ...vm.record.settings, resumeOnStart: false };
+      this.store.updateSettings(name, vm.record.settings);
+    }
+    const t = new VmThread({ spec: vm.record.spec, baseDir: vm.record.dir, folder: vm.record.dir, heapLimitMb: vm.record.settings.heapLimitMb });
     vm.thread = t;
     vm.startedAt = Date.now();
     this._setState(vm, 'starting', null);
@@ -216,6 +236,7 @@ export class VmHost extends EventEmitter<HostEvents> {
       this.emit('screen', name, u);
     });
     t.on('exit', (exit) => this._onExit(vm, t, exit));
+    t.on('resumed', () => this.store.appendLog(name, 'resumed where it was suspended'));
     t.send({ t: 'screen', on: true });
   }
 
@@ -224,8 +245,9 @@ export class VmHost extends EventEmitter<HostEvents> {
     vm.thread = null;
     vm.startedAt = null;
     const name = vm.record.name;
+    this.store.releaseStaleLock(name); // a thread that was terminated or crashed could not release it
     if (exit.kind === 'stopped' || vm.stopRequested) {
-      this._setState(vm, 'stopped', exit.kind === 'stopped' ? exit.reason : 'quit');
+      this._setState(vm, 'stopped', vm.reason === 'suspending' ? 'suspended' : exit.kind === 'stopped' ? exit.reason : 'quit');
       return;
     }
     this._log(`VM '${name}' crashed: ${exit.reason}`);
@@ -363,10 +385,62 @@ export class VmHost extends EventEmitter<HostEvents> {
     else t.send({ t: 'crash', reason: 'injected fault' });
   }
 
-  /** Start the VMs marked autostart. */
+  /** The snapshot tree with the current position. */
+  snapshots(name: string): SnapshotTree {
+    this._get(name);
+    return this.store.tree(name);
+  }
+
+  /** Save a snapshot: the whole machine of a running VM (between slices, in its thread), the disks (and suspended state) of a stopped one. */
+  async saveSnapshot(name: string, tag: string, description: string): Promise<SnapshotNode> {
+    return this._snapshotOp(name, 'save', tag, () => this.store.saveSnapshot(name, tag, description), { op: 'save', tag, description }) as Promise<SnapshotNode>;
+  }
+
+  /** Go back to a snapshot: a running VM continues from it at once; a stopped one resumes there at its next start. */
+  async revertSnapshot(name: string, tag: string): Promise<SnapshotNode> {
+    return this._snapshotOp(name, 'revert', tag, () => this.store.revertSnapshot(name, tag), { op: 'revert', tag }) as Promise<SnapshotNode>;
+  }
+
+  async deleteSnapshot(name: string, tag: string): Promise<void> {
+    await this._snapshotOp(name, 'delete', tag, () => this.store.deleteSnapshot(name, tag), { op: 'delete', tag });
+  }
+
+  private async _snapshotOp(name: string, op: string, tag: string, stopped: () => unknown, running: SnapshotOp): Promise<unknown> {
+    const vm = this._get(name);
+    if (vm.state === 'starting' || vm.state === 'stopping') throw new HostError('conflict', `VM '${name}' is ${vm.state}; try again in a moment`);
+    this.emit('event', { type: 'progress', vm: name, operation: `snapshot ${op} ${tag}`, done: 0, total: 1 });
+    let result: unknown;
+    try {
+      result = vm.thread ? await vm.thread.snapshot(running) : stopped();
+    } catch (e) {
+      if (e instanceof StoreError) throw e;
+      const msg = (e as Error).message;
+      throw new HostError(/has no snapshot/.test(msg) ? 'not-found' : /already has|not a snapshot name/.test(msg) ? 'bad-request' : 'conflict', msg);
+    }
+    this.emit('event', { type: 'progress', vm: name, operation: `snapshot ${op} ${tag}`, done: 1, total: 1 });
+    this.emit('event', { type: 'snapshots', vm: name });
+    return result;
+  }
+
+  /** A full clone of a stopped VM. */
+  clone(src: string, dst: string): VmInfo {
+    const vm = this._get(src);
+    if (vm.thread) throw new HostError('conflict', `VM '${src}' is ${vm.state}; stop it before cloning`);
+    if (this._vms.has(dst)) throw new HostError('conflict', `a VM named '${dst}' already exists`);
+    this.emit('event', { type: 'progress', vm: dst, operation: `clone of ${src}`, done: 0, total: 1 });
+    const record = this.store.clone(src, dst);
+    const copy = new Vm(record);
+    this._vms.set(dst, copy);
+    this.store.appendLog(src, `cloned to ${dst}`);
+    this.emit('event', { type: 'progress', vm: dst, operation: `clone of ${src}`, done: 1, total: 1 });
+    this.emit('event', { type: 'created', vm: dst });
+    return this._info(copy);
+  }
+
+  /** Start the VMs marked autostart, and those the daemon suspended at its last shutdown. */
   autostart(): void {
     for (const vm of this._vms.values()) {
-      if (vm.record.settings.autostart && !vm.thread) {
+      if ((vm.record.settings.autostart || vm.record.settings.resumeOnStart) && !vm.thread) {
         try {
           this._launch(vm);
         } catch (e) {
@@ -383,8 +457,8 @@ export class VmHost extends EventEmitter<HostEvents> {
 
   /**
    * The orderly end: press every guest's power button, wait up to `waitMs`
-   * for them to power off, then stop the rest. Saving the rest to their
-   * folders (suspend) waits for the machine-state work's save and restore.
+   * for them to power off, then suspend the rest to their folders (the next
+   * daemon start resumes them); a VM that cannot be suspended is stopped.
    */
   async shutdown(waitMs: number): Promise<void> {
     for (const vm of this._vms.values()) {
@@ -401,12 +475,25 @@ export class VmHost extends EventEmitter<HostEvents> {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([all, new Promise<void>((r) => (timer = setTimeout(r, waitMs)))]);
     clearTimeout(timer);
-    for (const vm of running) {
-      if (vm.thread) {
-        this._log(`'${vm.record.name}' did not power off within ${waitMs / 1000} s; stopping it (suspend to the folder needs save/restore, not yet available)`);
-        this.stop(vm.record.name);
-      }
-    }
+    await Promise.all(
+      running.map(async (vm) => {
+        const t = vm.thread;
+        if (!t) return;
+        const name = vm.record.name;
+        this._log(`'${name}' did not power off within ${waitMs / 1000} s; suspending it to its folder`);
+        vm.stopRequested = true;
+        this._setState(vm, 'stopping', 'suspending');
+        try {
+          await t.suspend();
+          vm.record.settings = { ...vm.record.settings, resumeOnStart: true };
+          this.store.updateSettings(name, vm.record.settings);
+          this._log(`'${name}' suspended; the next daemon start resumes it`);
+        } catch (e) {
+          this._log(`'${name}' could not be suspended (${(e as Error).message}); stopping it`);
+          if (vm.thread) this.stop(name);
+        }
+      }),
+    );
     await all;
   }
 }

@@ -9,6 +9,8 @@ const json = (schema: object, description: string) => ({ description, content: {
 const errors = (...codes: number[]) => Object.fromEntries(codes.map((c) => [String(c), { $ref: `#/components/responses/E${c}` }]));
 const nameParam = { name: 'name', in: 'path', required: true, description: 'the VM name', schema: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' } };
 
+const tagParam = { name: 'tag', in: 'path', required: true, description: 'the snapshot name (or id)', schema: { type: 'string' } };
+
 const action = (summary: string, extra: number[] = []) => ({
   post: {
     summary,
@@ -45,7 +47,7 @@ export const OPENAPI = {
       RestartPolicy: { type: 'string', enum: ['never', 'on-crash'] },
       Vm: {
         type: 'object',
-        required: ['name', 'state', 'reason', 'memoryBytes', 'autostart', 'restart', 'restarts', 'startedAt'],
+        required: ['name', 'state', 'reason', 'memoryBytes', 'autostart', 'restart', 'restarts', 'startedAt', 'suspended'],
         additionalProperties: false,
         properties: {
           name: { type: 'string' },
@@ -56,7 +58,35 @@ export const OPENAPI = {
           restart: ref('RestartPolicy'),
           restarts: { type: 'integer', minimum: 0 },
           startedAt: { type: ['string', 'null'], format: 'date-time' },
+          suspended: { type: 'boolean', description: 'a stopped VM whose next start resumes a saved state' },
         },
+      },
+      Snapshot: {
+        type: 'object',
+        required: ['id', 'name', 'description', 'parent', 'createdAt', 'hasState', 'guestSeconds', 'screen'],
+        additionalProperties: false,
+        properties: {
+          id: { type: 'string' },
+          name: { type: 'string' },
+          description: { type: 'string' },
+          parent: { type: ['string', 'null'], description: 'the id of the snapshot this one descends from' },
+          createdAt: { type: 'string', format: 'date-time' },
+          hasState: { type: 'boolean', description: 'the whole machine was saved (a running VM), not only its disks' },
+          guestSeconds: { type: 'number' },
+          screen: { type: ['array', 'null'], items: { type: 'string' }, description: 'the text screen at the save, as a thumbnail' },
+        },
+      },
+      SnapshotTree: {
+        type: 'object',
+        required: ['version', 'current', 'snapshots'],
+        additionalProperties: false,
+        properties: { version: { type: 'integer' }, current: { type: ['string', 'null'], description: 'the id the present state descends from' }, snapshots: { type: 'array', items: ref('Snapshot') } },
+      },
+      NewSnapshot: {
+        type: 'object',
+        required: ['name'],
+        additionalProperties: false,
+        properties: { name: { type: 'string', pattern: '^[^\\s/]{1,64}$' }, description: { type: 'string', maxLength: 1000 } },
       },
       VmList: { type: 'object', required: ['vms'], additionalProperties: false, properties: { vms: { type: 'array', items: ref('Vm') } } },
       CreateVm: {
@@ -142,6 +172,33 @@ export const OPENAPI = {
     '/api/vms/{name}/pause': action('pause the VM (guest time stands still)'),
     '/api/vms/{name}/resume': action('resume a paused VM'),
     '/api/vms/{name}/reset': action('reset the machine (a hardware reset)'),
+    '/api/vms/{name}/snapshots': {
+      get: { summary: 'the snapshot tree', parameters: [nameParam], responses: { '200': json(ref('SnapshotTree'), 'the tree and the current position'), ...errors(400, 401, 404) } },
+      post: {
+        summary: 'save a snapshot: the whole machine of a running VM, the disks (and suspended state) of a stopped one',
+        parameters: [nameParam],
+        requestBody: { required: true, content: { 'application/json': { schema: ref('NewSnapshot') } } },
+        responses: { '201': json(ref('Snapshot'), 'the new snapshot'), ...errors(400, 401, 404, 409, 413, 415) },
+      },
+    },
+    '/api/vms/{name}/snapshots/{tag}': {
+      delete: { summary: 'delete a snapshot (its children move up to its parent)', parameters: [nameParam, tagParam], responses: { '204': { description: 'deleted' }, ...errors(400, 401, 404, 409) } },
+    },
+    '/api/vms/{name}/snapshots/{tag}/revert': {
+      post: {
+        summary: 'go back to a snapshot: a running VM continues from it at once, a stopped one resumes there at its next start',
+        parameters: [nameParam, tagParam],
+        responses: { '200': json(ref('Snapshot'), 'the snapshot now current'), ...errors(400, 401, 404, 409) },
+      },
+    },
+    '/api/vms/{name}/clone': {
+      post: {
+        summary: 'a full clone of a stopped VM (a self-contained copy of its folder, snapshots included)',
+        parameters: [nameParam],
+        requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['name'], additionalProperties: false, properties: { name: { type: 'string' } } } } } },
+        responses: { '201': json(ref('Vm'), 'the clone'), ...errors(400, 401, 404, 409, 413, 415) },
+      },
+    },
     '/api/vms/{name}/stats': {
       get: { summary: 'live figures', parameters: [nameParam], responses: { '200': json(ref('Stats'), 'the figures'), ...errors(400, 401, 404) } },
     },

@@ -17,7 +17,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { checkName, StoreError, type RestartPolicy, type VmSettings } from './store.js';
 import { HostError, type VmHost } from './host.js';
 import { OPENAPI } from './openapi.js';
-import { defaultSpec, VmConfigError, type MachineSpec } from '../vmm/spec.js';
+import { defaultSpec, VmConfigError, type DriveSlot, type MachineSpec } from '../vmm/spec.js';
 import { findDefaultImage } from '../vmm/image.js';
 
 /** Largest request body accepted (bytes). */
@@ -52,7 +52,7 @@ const STATIC: Record<string, [() => string, string]> = {
   '/app.css': [() => here('../../../src/web/app.css'), 'text/css; charset=utf-8'],
   '/app.js': [() => here('../web/app.js'), 'text/javascript; charset=utf-8'],
   '/screen.js': [() => here('../web/screen.js'), 'text/javascript; charset=utf-8'],
-  '/xterm.js': [() => nodeModule('@xterm/xterm/lib/xterm.js'), 'text/javascript; charset=utf-8'],
+  '/xterm.mjs': [() => nodeModule('@xterm/xterm/lib/xterm.mjs'), 'text/javascript; charset=utf-8'],
   '/xterm.css': [() => nodeModule('@xterm/xterm/css/xterm.css'), 'text/css; charset=utf-8'],
 };
 
@@ -152,9 +152,12 @@ function settingsFrom(o: Record<string, unknown>): Partial<VmSettings> {
   return s;
 }
 
-/** The machine for a create request: the default guest, bare firmware, or a full spec. */
-function specFrom(o: Record<string, unknown>): MachineSpec {
-  if (o.machine !== undefined) return o.machine as MachineSpec; // validated by the host
+/** Size of the empty data disk a VM of the default guest gets (as `tsvm create` gives it). */
+const DEFAULT_GUEST_DISK_BYTES = 64 * 1048576;
+
+/** The machine for a create request: the default guest, bare firmware, or a full spec; and the new disks it gets. */
+function specFrom(o: Record<string, unknown>): { spec: MachineSpec; newDisks: Partial<Record<DriveSlot, number>> } {
+  if (o.machine !== undefined) return { spec: o.machine as MachineSpec, newDisks: {} }; // validated by the host
   let memoryBytes = 128 * 1048576;
   if (o.memoryMiB !== undefined) {
     const m = o.memoryMiB;
@@ -163,11 +166,11 @@ function specFrom(o: Record<string, unknown>): MachineSpec {
   }
   const guest = o.guest ?? 'default';
   const rtcEpochSec = Math.floor(Date.now() / 1000);
-  if (guest === 'firmware') return defaultSpec({ memoryBytes, rtcEpochSec, serial: 'none' });
+  if (guest === 'firmware') return { spec: defaultSpec({ memoryBytes, rtcEpochSec, serial: 'none' }), newDisks: {} };
   if (guest !== 'default') throw new ApiError(400, 'bad-body', "guest must be 'default' (the default Linux guest) or 'firmware' (SeaBIOS, no disk)");
   const img = findDefaultImage();
   if (!img) throw new ApiError(409, 'no-default-guest', "the default guest image is not built on this host; run 'tsvm image build' once");
-  return defaultSpec({
+  const spec = defaultSpec({
     memoryBytes,
     rtcEpochSec,
     bios: null,
@@ -175,6 +178,7 @@ function specFrom(o: Record<string, unknown>): MachineSpec {
     serial: 'none',
     linux: { kernel: img.kernel, vmlinux: img.vmlinux, initrd: img.initrd, cmdline: img.cmdline },
   });
+  return { spec, newDisks: { hda: DEFAULT_GUEST_DISK_BYTES } };
 }
 
 export interface Daemon {
@@ -245,7 +249,8 @@ export function createDaemonServer(o: ServerOptions): Daemon {
       if (typeof b.name !== 'string') throw new ApiError(400, 'bad-body', 'name is required: the new VM\'s name');
       const name = vmName(b.name);
       const settings = settingsFrom(b);
-      const info = host.create(name, specFrom(b), settings);
+      const { spec, newDisks } = specFrom(b);
+      const info = host.create(name, spec, settings, newDisks);
       log(`created VM '${name}'`);
       return send(res, 201, info);
     }
@@ -264,6 +269,7 @@ export function createDaemonServer(o: ServerOptions): Daemon {
       if (Object.keys(b).length === 0) throw new ApiError(400, 'bad-body', 'give at least one of autostart, restart, heapLimitMb');
       return send(res, 200, host.updateSettings(name, settingsFrom(b)));
     }
+    if (seg[3] === 'snapshots') return snapshots(req, res, name, seg.slice(4), methods);
     if (seg.length !== 4) throw new ApiError(404, 'not-found', `no API at ${path}`);
     const what = seg[3];
     switch (what) {
@@ -278,6 +284,15 @@ export function createDaemonServer(o: ServerOptions): Daemon {
         const info = host[what](name);
         log(`${what} VM '${name}'`);
         return send(res, 200, info);
+      }
+      case 'clone': {
+        methods(['POST']);
+        const b = object(await readBody(req), 'the request');
+        allowOnly(b, ['name'], 'the request');
+        if (typeof b.name !== 'string') throw new ApiError(400, 'bad-body', "name is required: the clone's name");
+        const info = host.clone(name, vmName(b.name));
+        log(`cloned VM '${name}' to '${info.name}'`);
+        return send(res, 201, info);
       }
       case 'stats':
         methods(['GET']);
@@ -297,6 +312,38 @@ export function createDaemonServer(o: ServerOptions): Daemon {
       default:
         throw new ApiError(404, 'not-found', `no API at ${path}`);
     }
+  }
+
+  /** /api/vms/NAME/snapshots[/TAG[/revert]] */
+  async function snapshots(req: IncomingMessage, res: ServerResponse, name: string, rest: string[], methods: (m: string[]) => void): Promise<void> {
+    const method = req.method ?? 'GET';
+    if (rest.length === 0) {
+      methods(['GET', 'POST']);
+      if (method === 'GET') return send(res, 200, host.snapshots(name));
+      const b = object(await readBody(req), 'the request');
+      allowOnly(b, ['name', 'description'], 'the request');
+      if (typeof b.name !== 'string' || !/^[^\s/]{1,64}$/.test(b.name)) throw new ApiError(400, 'bad-body', "name is required: the snapshot's name, up to 64 characters without spaces or '/'");
+      if (b.description !== undefined && (typeof b.description !== 'string' || b.description.length > 1000)) throw new ApiError(400, 'bad-body', 'description must be a string of at most 1000 characters');
+      const node = await host.saveSnapshot(name, b.name, (b.description as string | undefined) ?? '');
+      log(`snapshot '${b.name}' of VM '${name}' saved`);
+      return send(res, 201, node);
+    }
+    const tag = rest[0];
+    if (rest.length === 1) {
+      methods(['DELETE']);
+      await host.deleteSnapshot(name, tag);
+      log(`snapshot '${tag}' of VM '${name}' deleted`);
+      res.writeHead(204).end();
+      return;
+    }
+    if (rest.length === 2 && rest[1] === 'revert') {
+      methods(['POST']);
+      await readBody(req);
+      const node = await host.revertSnapshot(name, tag);
+      log(`VM '${name}' reverted to snapshot '${tag}'`);
+      return send(res, 200, node);
+    }
+    throw new ApiError(404, 'not-found', `no API at ${req.url?.split('?')[0]}`);
   }
 
   const server = createServer((req, res) => {
@@ -319,7 +366,7 @@ export function createDaemonServer(o: ServerOptions): Daemon {
         const status = { 'not-found': 404, conflict: 409, 'bad-request': 400, unavailable: 503 }[e.code];
         return refuse(new ApiError(status, e.code, e.message));
       }
-      if (e instanceof StoreError) return refuse(new ApiError(e.code === 'not-found' ? 404 : e.code === 'exists' ? 409 : 400, e.code, e.message));
+      if (e instanceof StoreError) return refuse(new ApiError(e.code === 'not-found' ? 404 : e.code === 'exists' || e.code === 'conflict' ? 409 : 400, e.code, e.message));
       if (e instanceof VmConfigError) return refuse(new ApiError(400, 'bad-machine', e.message));
       log(`error on ${req.method} ${url.pathname}: ${(e as Error)?.stack ?? String(e)}`);
       if (!res.headersSent) send(res, 500, { error: { code: 'internal', message: `the daemon failed: ${(e as Error)?.message ?? String(e)}` } });

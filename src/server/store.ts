@@ -1,25 +1,28 @@
 /**
- * Where the daemon keeps its VMs: one folder `NAME.tsvm/` per VM under the
- * daemon's directory, holding `vm.json` (the machine spec and the daemon's
- * settings for it) and `vm.log`. The VM-folder format of the machine-state
- * work (snapshots, clones, disks inside the folder) replaces this behind the
- * same interface; the daemon never touches the files but through it.
+ * The daemon's VMs on disk: the VM folders of the machine-state work
+ * (src/vmm/folder.ts: `NAME.tsvm/` with vm.json, boot files, disks, the
+ * snapshot tree, suspended.snap, vm.log and the write lock), plus one file
+ * of the daemon's own per VM, `service.json` (autostart, restart policy,
+ * heap limit, and whether the daemon suspended it at shutdown).
  *
- * A VM name is one path component of a restricted alphabet, checked before
- * any path is built, so no name can reach outside the directory.
+ * A VM name from a client is checked against one rule before any path is
+ * built, so no name reaches outside the directory.
  */
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { validateSpec, type MachineSpec } from '../vmm/spec.js';
+import { existsSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { cloneVm, listVms, VmFolder, VmFolderError, VM_SUFFIX, type SnapshotNode, type SnapshotTree } from '../vmm/folder.js';
+import type { MachineSpec, DriveSlot } from '../vmm/spec.js';
 
 export type RestartPolicy = 'never' | 'on-crash';
 
-/** What the daemon keeps about a VM besides its machine. */
+/** What the daemon keeps about a VM besides its folder. */
 export interface VmSettings {
   autostart: boolean;
   restart: RestartPolicy;
   /** The worker's JS heap limit, MiB (guest RAM is outside it). */
   heapLimitMb: number;
+  /** The daemon suspended the VM at shutdown: start (resume) it with the daemon. */
+  resumeOnStart: boolean;
 }
 
 export interface VmRecord {
@@ -33,7 +36,7 @@ export interface VmRecord {
 /** A store problem the API reports as it is. */
 export class StoreError extends Error {
   constructor(
-    readonly code: 'bad-name' | 'exists' | 'not-found' | 'corrupt',
+    readonly code: 'bad-name' | 'exists' | 'not-found' | 'corrupt' | 'conflict',
     message: string,
   ) {
     super(message);
@@ -49,85 +52,76 @@ export function checkName(name: string): string {
   return name;
 }
 
-export const DEFAULT_SETTINGS: VmSettings = { autostart: false, restart: 'never', heapLimitMb: 256 };
+export const DEFAULT_SETTINGS: VmSettings = { autostart: false, restart: 'never', heapLimitMb: 256, resumeOnStart: false };
+const SERVICE_FILE = 'service.json';
 
-const SUFFIX = '.tsvm';
-const FILE_VERSION = 1;
+/** Run a folder operation, turning its errors into store errors. */
+function folderOp<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof VmFolderError) throw new StoreError(/in use|running/.test(e.message) ? 'conflict' : /no snapshot|no VM|not a VM folder/.test(e.message) ? 'not-found' : 'corrupt', e.message);
+    throw e;
+  }
+}
 
 export class FolderStore {
-  constructor(readonly root: string) {
-    mkdirSync(root, { recursive: true });
+  constructor(readonly root: string) {}
+
+  path(name: string): string {
+    return join(this.root, checkName(name) + VM_SUFFIX);
   }
 
-  private _dir(name: string): string {
-    return join(this.root, checkName(name) + SUFFIX);
-  }
-
-  /** Names of the VMs in the directory, sorted. */
+  /** Names of the VM folders in the directory (valid or not), sorted. */
   names(): string[] {
-    return readdirSync(this.root, { withFileTypes: true })
-      .filter((d) => d.isDirectory() && d.name.endsWith(SUFFIX) && existsSync(join(this.root, d.name, 'vm.json')))
-      .map((d) => d.name.slice(0, -SUFFIX.length))
+    return listVms(this.root)
+      .map((v) => basename(v.path, VM_SUFFIX))
       .filter((n) => NAME_RE.test(n))
       .sort();
   }
 
+  folder(name: string): VmFolder {
+    const p = this.path(name);
+    if (!existsSync(join(p, 'vm.json'))) throw new StoreError('not-found', `there is no VM '${name}'`);
+    return folderOp(() => VmFolder.open(p));
+  }
+
+  private _settings(name: string): VmSettings {
+    try {
+      return { ...DEFAULT_SETTINGS, ...(JSON.parse(readFileSync(join(this.path(name), SERVICE_FILE), 'utf8')) as Partial<VmSettings>) };
+    } catch {
+      return { ...DEFAULT_SETTINGS };
+    }
+  }
+
   read(name: string): VmRecord {
-    const dir = this._dir(name);
-    let text: string;
-    try {
-      text = readFileSync(join(dir, 'vm.json'), 'utf8');
-    } catch {
-      throw new StoreError('not-found', `there is no VM '${name}'`);
-    }
-    let json: { version?: unknown; machine?: unknown; settings?: Partial<VmSettings> };
-    try {
-      json = JSON.parse(text);
-    } catch (e) {
-      throw new StoreError('corrupt', `${join(dir, 'vm.json')} is not JSON: ${(e as Error).message}`);
-    }
-    if (json.version !== FILE_VERSION) throw new StoreError('corrupt', `${join(dir, 'vm.json')} has version ${String(json.version)}; this tsvm reads version ${FILE_VERSION}`);
-    let spec: MachineSpec;
-    try {
-      spec = validateSpec(json.machine);
-    } catch (e) {
-      throw new StoreError('corrupt', `${join(dir, 'vm.json')}: ${(e as Error).message}`);
-    }
-    return { name, spec, dir, settings: { ...DEFAULT_SETTINGS, ...json.settings } };
+    const f = this.folder(name);
+    return { name, spec: f.spec, dir: f.path, settings: this._settings(name) };
   }
 
-  private _write(name: string, spec: MachineSpec, settings: VmSettings): void {
-    const dir = this._dir(name);
-    const tmp = join(dir, 'vm.json.tmp');
-    writeFileSync(tmp, JSON.stringify({ version: FILE_VERSION, machine: spec, settings }, null, 2) + '\n');
-    renameSync(tmp, join(dir, 'vm.json'));
-  }
-
-  create(name: string, spec: MachineSpec, settings: VmSettings): VmRecord {
-    const dir = this._dir(name);
-    try {
-      mkdirSync(dir);
-    } catch {
-      throw new StoreError('exists', `a VM named '${name}' already exists`);
-    }
-    this._write(name, spec, settings);
-    return { name, spec, settings, dir };
+  /** Make a VM folder from a spec with host paths (files are copied in), with new empty disks. */
+  create(name: string, hostSpec: MachineSpec, settings: VmSettings, newDisks: Partial<Record<DriveSlot, number>> = {}): VmRecord {
+    const p = this.path(name);
+    if (existsSync(p)) throw new StoreError('exists', `a VM named '${name}' already exists`);
+    folderOp(() => VmFolder.create(p, name, hostSpec, newDisks));
+    this.updateSettings(name, settings);
+    return this.read(name);
   }
 
   updateSettings(name: string, settings: VmSettings): void {
-    const r = this.read(name);
-    this._write(name, r.spec, settings);
+    writeFileSync(join(this.path(name), SERVICE_FILE), JSON.stringify(settings, null, 2) + '\n');
   }
 
   remove(name: string): void {
-    const dir = this._dir(name);
-    if (!existsSync(join(dir, 'vm.json'))) throw new StoreError('not-found', `there is no VM '${name}'`);
-    rmSync(dir, { recursive: true, force: true });
+    const f = this.folder(name);
+    const pid = f.lockedBy();
+    if (pid) throw new StoreError('conflict', `VM '${name}' is in use by process ${pid}; stop it first`);
+    rmSync(f.path, { recursive: true, force: true });
   }
 
   appendLog(name: string, line: string): void {
     try {
-      appendFileSync(join(this._dir(name), 'vm.log'), `${new Date().toISOString()} ${line}\n`);
+      this.folder(name).log(line);
     } catch {
       // a VM deleted meanwhile has no log to write
     }
@@ -135,12 +129,64 @@ export class FolderStore {
 
   /** The last `maxBytes` of the VM's log. */
   readLog(name: string, maxBytes = 65536): string {
-    const path = join(this._dir(name), 'vm.log');
-    if (!existsSync(path)) {
-      if (!existsSync(join(this._dir(name), 'vm.json'))) throw new StoreError('not-found', `there is no VM '${name}'`);
-      return '';
-    }
+    const path = join(this.folder(name).path, 'vm.log');
+    if (!existsSync(path)) return '';
     const text = readFileSync(path, 'utf8');
     return text.length > maxBytes ? text.slice(text.indexOf('\n', text.length - maxBytes) + 1) : text;
+  }
+
+  tree(name: string): SnapshotTree {
+    return folderOp(() => this.folder(name).tree());
+  }
+
+  /** Whether the VM has a suspended state its next start resumes. */
+  suspended(name: string): boolean {
+    return this.folder(name).suspendedPath() !== null;
+  }
+
+  /** Run a snapshot operation on a stopped VM, holding its lock meanwhile. */
+  private _locked<T>(name: string, fn: (f: VmFolder) => T): T {
+    const f = this.folder(name);
+    return folderOp(() => {
+      f.lock();
+      try {
+        return fn(f);
+      } finally {
+        f.unlock();
+      }
+    });
+  }
+
+  saveSnapshot(name: string, tag: string, description: string): SnapshotNode {
+    return this._locked(name, (f) => f.saveSnapshot(tag, description, null));
+  }
+
+  revertSnapshot(name: string, tag: string): SnapshotNode {
+    return this._locked(name, (f) => f.revert(tag, null));
+  }
+
+  deleteSnapshot(name: string, tag: string): void {
+    this._locked(name, (f) => f.deleteSnapshot(tag));
+  }
+
+  /** A full clone of a stopped VM under a new name; the clone's service settings start afresh. */
+  clone(src: string, dst: string): VmRecord {
+    const dstPath = this.path(dst);
+    if (existsSync(dstPath)) throw new StoreError('exists', `a VM named '${dst}' already exists`);
+    const f = this.folder(src);
+    if (f.lockedBy()) throw new StoreError('conflict', `VM '${src}' is running; stop it before cloning`);
+    folderOp(() => cloneVm(f, dstPath, dst));
+    this.updateSettings(dst, { ...DEFAULT_SETTINGS });
+    return this.read(dst);
+  }
+
+  /** Remove a lock left by this process (a VM thread that ended without releasing it). */
+  releaseStaleLock(name: string): void {
+    const p = join(this.path(name), 'lock');
+    try {
+      if (Number(readFileSync(p, 'utf8').trim()) === process.pid) unlinkSync(p);
+    } catch {
+      // no lock
+    }
   }
 }

@@ -10,7 +10,16 @@ export interface WorkerInit {
   spec: MachineSpec;
   /** Directory relative paths in the spec resolve against (the VM folder). */
   baseDir: string;
+  /**
+   * The VM folder (folder.ts), when the machine runs from one: the worker
+   * holds its lock while running, resumes a suspended state, and saves,
+   * reverts and deletes snapshots and suspends into it.
+   */
+  folder: string | null;
 }
+
+/** A snapshot operation on a running VM. */
+export type SnapshotOp = { op: 'save'; tag: string; description: string } | { op: 'revert'; tag: string } | { op: 'delete'; tag: string };
 
 /** Owner -> worker. */
 export type ToWorker =
@@ -27,6 +36,9 @@ export type ToWorker =
   | { t: 'screen'; on: boolean }
   | { t: 'screenshot'; id: number }
   | { t: 'stats'; id: number }
+  | { t: 'snapshot'; id: number; req: SnapshotOp }
+  /** Save the machine to the folder's suspended state and end the run. */
+  | { t: 'suspend'; id: number }
   /** A test hook: throw inside the worker (as an emulator bug that escapes the runner would). */
   | { t: 'crash'; reason: string };
 
@@ -61,4 +73,8 @@ export type FromWorker =
   | { t: 'stopped'; cause: string; error: string | null }
   | { t: 'screenshot'; id: number; png: Uint8Array }
   | { t: 'stats'; id: number; stats: WorkerStats }
-  | { t: 'failed-to-start'; error: string };
+  | { t: 'failed-to-start'; error: string }
+  /** The answer to a snapshot or suspend request: the snapshot node (save, revert), or the error. */
+  | { t: 'done'; id: number; result: unknown; error: string | null }
+  /** The run resumed a suspended state instead of booting. */
+  | { t: 'resumed' };

@@ -14,7 +14,9 @@ import { VmRunner } from './runner.js';
 import { encodePng } from '../host/node/png.js';
 import { KEY } from '../host/node/textscreen.js';
 import { VmConfigError } from './spec.js';
-import type { FromWorker, ToWorker, WorkerInit, ScreenUpdate } from './thread-protocol.js';
+import { VmFolder } from './folder.js';
+import { readSnapshotFile } from './snapshot.js';
+import type { FromWorker, ToWorker, WorkerInit, ScreenUpdate, SnapshotOp } from './thread-protocol.js';
 
 /** How often the text screen is compared for changed rows while someone watches it. */
 const SCREEN_INTERVAL_MS = 100;
@@ -25,7 +27,12 @@ const init = workerData as WorkerInit;
 const post = (m: FromWorker, transfer?: ArrayBuffer[]) => port.postMessage(m, transfer);
 
 let runner: VmRunner;
+let folder: VmFolder | null = null;
 try {
+  if (init.folder) {
+    folder = VmFolder.open(init.folder);
+    folder.lock(); // refused when another tsvm process runs this VM
+  }
   // COM1 goes to this thread's owner: open it as 'none' and take over its writes
   const { spec, machine, sinks, drives } = openMachine({ ...init.spec, serial: 'none' }, { baseDir: init.baseDir });
   runner = new VmRunner(machine, { spec, sinks, closers: drives.map((d) => () => d.close()) });
@@ -40,7 +47,8 @@ try {
     post({ t: 'serial', bytes }, [bytes.buffer as ArrayBuffer]);
   };
 } catch (e) {
-  post({ t: 'failed-to-start', error: e instanceof VmConfigError ? e.message : String((e as Error)?.stack ?? e) });
+  folder?.unlock();
+  post({ t: 'failed-to-start', error: e instanceof VmConfigError || e instanceof Error ? e.message : String(e) });
   process.exit(0);
 }
 
@@ -159,6 +167,28 @@ port.on('message', (m: ToWorker) => {
         });
       });
       break;
+    case 'snapshot':
+      void runner
+        .call(() => snapshotOp(m.req))
+        .then(
+          (result) => post({ t: 'done', id: m.id, result, error: null }),
+          (e: unknown) => post({ t: 'done', id: m.id, result: null, error: (e as Error).message ?? String(e) }),
+        );
+      break;
+    case 'suspend':
+      void runner
+        .call(() => {
+          if (!folder) throw new Error('this VM has no folder to suspend to');
+          folder.suspend(runner.machine);
+        })
+        .then(
+          () => {
+            post({ t: 'done', id: m.id, result: null, error: null });
+            runner.stop('quit');
+          },
+          (e: unknown) => post({ t: 'done', id: m.id, result: null, error: (e as Error).message ?? String(e) }),
+        );
+      break;
     case 'crash':
       setImmediate(() => {
         throw new Error(m.reason);
@@ -167,7 +197,33 @@ port.on('message', (m: ToWorker) => {
   }
 });
 
+/** A snapshot operation, between slices. */
+function snapshotOp(r: SnapshotOp): unknown {
+  if (!folder) throw new Error('this VM has no folder to keep snapshots in');
+  if (r.op === 'save') return folder.saveSnapshot(r.tag, r.description, runner.machine);
+  if (r.op === 'revert') return folder.revert(r.tag, runner.machine);
+  folder.deleteSnapshot(r.tag);
+  return null;
+}
+
+// resume where a suspend left the guest; the saved state is dropped once loaded, as the disks move on from here
+const suspended = folder?.suspendedPath();
+if (folder && suspended) {
+  try {
+    await runner.restore(readSnapshotFile(suspended));
+  } catch (e) {
+    runner.dispose();
+    folder.unlock();
+    post({ t: 'failed-to-start', error: `cannot resume the suspended state: ${(e as Error).message}` });
+    process.exit(0);
+  }
+  folder.dropSuspended();
+  folder.log('resumed from the suspended state');
+  post({ t: 'resumed' });
+}
+
 const cause = await runner.run();
 runner.dispose();
+folder?.unlock();
 post({ t: 'stopped', cause, error: runner.error ? `${runner.error.reason}\n${runner.error.dump}` : null });
 port.close();

@@ -8,10 +8,10 @@
  */
 import { Worker } from 'node:worker_threads';
 import { EventEmitter } from 'node:events';
-import type { FromWorker, ScreenUpdate, ToWorker, WorkerStats } from './thread-protocol.js';
+import type { FromWorker, ScreenUpdate, SnapshotOp, ToWorker, WorkerStats } from './thread-protocol.js';
 import type { MachineSpec } from './spec.js';
 
-export type { ScreenUpdate, WorkerStats };
+export type { ScreenUpdate, SnapshotOp, WorkerStats };
 
 /** How a VM thread ended. */
 export interface ThreadExit {
@@ -24,12 +24,15 @@ export interface ThreadExit {
 export interface VmThreadOptions {
   spec: MachineSpec;
   baseDir: string;
+  /** The VM folder the machine runs from (see WorkerInit.folder), or null. */
+  folder: string | null;
   /** The worker's JS heap limit (MiB); guest RAM is outside it. Past it the VM crashes with 'out of memory'. */
   heapLimitMb?: number;
 }
 
 export interface VmThreadEvents {
   state: [state: 'running' | 'paused'];
+  resumed: [];
   serial: [bytes: Uint8Array];
   screen: [update: ScreenUpdate];
   exit: [exit: ThreadExit];
@@ -52,7 +55,7 @@ export class VmThread extends EventEmitter<VmThreadEvents> {
   constructor(o: VmThreadOptions) {
     super();
     this._worker = new Worker(WORKER_URL, {
-      workerData: { spec: o.spec, baseDir: o.baseDir },
+      workerData: { spec: o.spec, baseDir: o.baseDir, folder: o.folder },
       resourceLimits: { maxOldGenerationSizeMb: o.heapLimitMb ?? DEFAULT_HEAP_LIMIT_MB },
       stdout: false,
       stderr: false,
@@ -99,8 +102,12 @@ export class VmThread extends EventEmitter<VmThreadEvents> {
       case 'failed-to-start':
         this._pendingExit = { kind: 'crashed', reason: `the VM could not start: ${m.error}` };
         break;
+      case 'resumed':
+        this.emit('resumed');
+        break;
       case 'screenshot':
-      case 'stats': {
+      case 'stats':
+      case 'done': {
         const r = this._replies.get(m.id);
         this._replies.delete(m.id);
         r?.(m);
@@ -116,23 +123,35 @@ export class VmThread extends EventEmitter<VmThreadEvents> {
     this._worker.postMessage(m, transfer);
   }
 
-  private _ask(t: 'screenshot' | 'stats'): Promise<FromWorker> {
+  private _ask(msg: ToWorker & { id: number }, reply: FromWorker['t']): Promise<FromWorker> {
     if (this._exit) return Promise.reject(new Error(`the VM is not running (${this._exit.reason})`));
-    const id = this._nextId++;
     return new Promise((resolve, reject) => {
-      this._replies.set(id, (m) => (m.t === t ? resolve(m) : reject(new Error(`the VM stopped: ${m.t === 'failed-to-start' ? m.error : ''}`))));
-      this._worker.postMessage({ t, id } satisfies ToWorker);
+      this._replies.set(msg.id, (m) => (m.t === reply ? resolve(m) : reject(new Error(`the VM stopped: ${m.t === 'failed-to-start' ? m.error : ''}`))));
+      this._worker.postMessage(msg);
     });
+  }
+
+  /** A snapshot operation on the running machine; resolves with the snapshot node (or null for delete). */
+  async snapshot(req: SnapshotOp): Promise<unknown> {
+    const m = (await this._ask({ t: 'snapshot', id: this._nextId++, req }, 'done')) as { result: unknown; error: string | null };
+    if (m.error !== null) throw new Error(m.error);
+    return m.result;
+  }
+
+  /** Save the machine into its folder's suspended state; the run then ends. */
+  async suspend(): Promise<void> {
+    const m = (await this._ask({ t: 'suspend', id: this._nextId++ }, 'done')) as { error: string | null };
+    if (m.error !== null) throw new Error(m.error);
   }
 
   /** The screen as a PNG. */
   async screenshot(): Promise<Uint8Array> {
-    const m = await this._ask('screenshot');
+    const m = await this._ask({ t: 'screenshot', id: this._nextId++ }, 'screenshot');
     return (m as { png: Uint8Array }).png;
   }
 
   async stats(): Promise<WorkerStats> {
-    const m = await this._ask('stats');
+    const m = await this._ask({ t: 'stats', id: this._nextId++ }, 'stats');
     return (m as { stats: WorkerStats }).stats;
   }
 

@@ -103,6 +103,23 @@ test('the daemon: token, refusals, a VM from create to delete, the event stream'
     await events.waitFor((e) => e.vm === 'fw' && e.state === 'running', 30_000, 'fw running again', n + 1);
     assert.equal((await d.api('POST', '/api/vms/fw/reset')).status, 200);
 
+    // the screen socket: SeaBIOS's banner on the text screen
+    const screenWs = d.socket('/api/vms/fw/screen');
+    const rows = new Map<number, string>();
+    await new Promise<void>((res, rej) => {
+      const timer = setTimeout(() => rej(new Error(`no SeaBIOS banner on the screen; rows: ${JSON.stringify([...rows.values()].filter((r) => r.trim()))}`)), 60_000);
+      screenWs.on('message', (m) => {
+        const u = JSON.parse(String(m)) as { type: string; mode: string; changed: { row: number; text: string }[] };
+        for (const r of u.changed) rows.set(r.row, r.text);
+        if ([...rows.values()].some((r) => /SeaBIOS/.test(r))) {
+          clearTimeout(timer);
+          res();
+        }
+      });
+      screenWs.on('error', rej);
+    });
+    screenWs.close();
+
     const shot = await d.api('GET', '/api/vms/fw/screenshot');
     assert.equal(shot.status, 200);
     assert.deepEqual([...shot.bytes.subarray(0, 4)], PNG_MAGIC);
@@ -122,6 +139,31 @@ test('the daemon: token, refusals, a VM from create to delete, the event stream'
     const patch = await d.api('PATCH', '/api/vms/fw', { autostart: true, restart: 'on-crash' });
     assert.deepEqual([(patch.json as { autostart: boolean }).autostart, (patch.json as { restart: string }).restart], [true, 'on-crash']);
     assert.equal((await d.api('PATCH', '/api/vms/fw', { restart: 'always' })).status, 400);
+
+    // snapshots of a stopped VM, and a clone
+    assert.equal((await d.api('POST', '/api/vms/fw/snapshots', { name: 'a' })).status, 201);
+    assert.equal((await d.api('POST', '/api/vms/fw/snapshots', { name: 'b', description: 'second' })).status, 201);
+    assert.equal((await d.api('POST', '/api/vms/fw/snapshots', { name: 'a' })).status, 400, 'a snapshot name is used once');
+    assert.equal((await d.api('POST', '/api/vms/fw/snapshots', { name: 'no/slash' })).status, 400);
+    assert.equal((await d.api('POST', '/api/vms/fw/snapshots/a/revert')).status, 200);
+    assert.equal((await d.api('POST', '/api/vms/fw/snapshots', { name: 'c' })).status, 201);
+    let tree = (await d.api('GET', '/api/vms/fw/snapshots')).json as { current: string; snapshots: { id: string; name: string; parent: string | null }[] };
+    const byName = Object.fromEntries(tree.snapshots.map((n) => [n.name, n]));
+    assert.equal(byName.b.parent, byName.a.id);
+    assert.equal(byName.c.parent, byName.a.id, 'c branches from a after the revert: a tree, not a list');
+    assert.equal(tree.current, byName.c.id);
+    assert.equal((await d.api('DELETE', '/api/vms/fw/snapshots/b')).status, 204);
+    assert.equal((await d.api('DELETE', '/api/vms/fw/snapshots/b')).status, 404);
+    assert.equal((await d.api('POST', '/api/vms/fw/snapshots/nosuch/revert')).status, 404);
+    tree = (await d.api('GET', '/api/vms/fw/snapshots')).json as typeof tree;
+    assert.deepEqual(tree.snapshots.map((n) => n.name).sort(), ['a', 'c']);
+    const clone = await d.api('POST', '/api/vms/fw/clone', { name: 'fw2' });
+    assert.equal(clone.status, 201, clone.text);
+    assert.ok(existsSync(join(d.dir, 'fw2.tsvm', 'vm.json')));
+    assert.equal(((await d.api('GET', '/api/vms/fw2/snapshots')).json as { snapshots: unknown[] }).snapshots.length, 2, 'a full clone takes the snapshots along');
+    assert.equal((await d.api('POST', '/api/vms/fw/clone', { name: 'fw2' })).status, 409);
+    assert.equal((await d.api('POST', '/api/vms/fw/clone', { name: '../x' })).status, 400);
+    assert.equal((await d.api('DELETE', '/api/vms/fw2')).status, 204);
 
     assert.equal((await d.api('DELETE', '/api/vms/fw')).status, 204);
     assert.ok(!existsSync(join(d.dir, 'fw.tsvm')));
