@@ -65,6 +65,7 @@ const ACTIONS: [string, string, (v: Vm) => boolean][] = [
   ['reset', 'Reset', (v) => v.state === 'running' || v.state === 'paused'],
   ['powerdown', 'Power off', (v) => v.state === 'running'],
   ['stop', 'Stop', (v) => v.state === 'running' || v.state === 'paused' || v.state === 'starting'],
+  ['clone', 'Clone', (v) => v.state === 'stopped' || v.state === 'crashed'],
   ['delete', 'Delete', (v) => v.state === 'stopped' || v.state === 'crashed'],
 ];
 
@@ -117,7 +118,12 @@ function render(): void {
 async function act_(name: string, act: string): Promise<void> {
   say('');
   try {
-    if (act === 'delete') {
+    if (act === 'clone') {
+      const to = prompt(`Name of the copy of '${name}':`, `${name}-copy`);
+      if (!to) return;
+      const v = await api<Vm>('POST', `/api/vms/${encodeURIComponent(name)}/clone`, { name: to });
+      vms.set(v.name, v);
+    } else if (act === 'delete') {
       if (!confirm(`Delete VM '${name}' and its folder?`)) return;
       await api('DELETE', `/api/vms/${encodeURIComponent(name)}`);
       if (selected === name) select(null);
@@ -174,8 +180,9 @@ function select(name: string | null): void {
 function showTab(t: string): void {
   tab = t;
   for (const b of document.querySelectorAll<HTMLButtonElement>('.tabs button')) b.classList.toggle('active', b.dataset.tab === t);
-  for (const id of ['console', 'screen', 'log']) $(`tab-${id}`).hidden = id !== t;
+  for (const id of ['console', 'screen', 'snapshots', 'log']) $(`tab-${id}`).hidden = id !== t;
   if (t === 'console') term.focus();
+  if (t === 'snapshots' && selected) void loadSnapshots(selected);
   if (t === 'log' && selected) void loadLog(selected);
 }
 
@@ -203,6 +210,77 @@ setInterval(() => {
     if (r.ok) await screen.drawImage(await r.blob());
   });
 }, GRAPHICS_INTERVAL_MS);
+
+// --- snapshots: the tree, drawn as an indented list with the current position ---
+interface SnapNode {
+  id: string;
+  name: string;
+  description: string;
+  parent: string | null;
+  createdAt: string;
+  hasState: boolean;
+  guestSeconds: number;
+}
+
+async function loadSnapshots(name: string): Promise<void> {
+  const ul = $('snap-tree');
+  let tree: { current: string | null; snapshots: SnapNode[] };
+  try {
+    tree = await api('GET', `/api/vms/${encodeURIComponent(name)}/snapshots`);
+  } catch (e) {
+    ul.textContent = (e as Error).message;
+    return;
+  }
+  if (selected !== name) return;
+  ul.innerHTML = '';
+  if (tree.snapshots.length === 0) ul.innerHTML = '<li class="hint">No snapshots yet.</li>';
+  const walk = (parent: string | null, depth: number) => {
+    for (const n of tree.snapshots.filter((s) => s.parent === parent)) {
+      const li = document.createElement('li');
+      li.dataset.snap = n.name;
+      li.style.paddingLeft = `${depth * 1.2}rem`;
+      if (n.id === tree.current) li.classList.add('current');
+      const title = document.createElement('span');
+      title.className = 'snap-name';
+      title.textContent = n.name;
+      const meta = document.createElement('span');
+      meta.className = 'snap-meta';
+      meta.textContent = `${new Date(n.createdAt).toLocaleString()} · ${n.hasState ? 'running machine' : 'disks only'}${n.description ? ' · ' + n.description : ''}`;
+      const revert = document.createElement('button');
+      revert.textContent = 'Revert';
+      revert.dataset.act = 'revert';
+      revert.addEventListener('click', () => void snapAct(name, 'POST', `${encodeURIComponent(n.name)}/revert`));
+      const del = document.createElement('button');
+      del.textContent = 'Delete';
+      del.dataset.act = 'delete';
+      del.addEventListener('click', () => {
+        if (confirm(`Delete snapshot '${n.name}'?`)) void snapAct(name, 'DELETE', encodeURIComponent(n.name));
+      });
+      li.append(title, meta, revert, del);
+      ul.append(li);
+      walk(n.id, depth + 1);
+    }
+  };
+  walk(null, 0);
+}
+
+async function snapAct(name: string, method: string, path: string, body?: unknown): Promise<void> {
+  say('');
+  try {
+    await api(method, `/api/vms/${encodeURIComponent(name)}/snapshots${path ? '/' + path : ''}`, body);
+  } catch (e) {
+    say(`${name}: ${(e as Error).message}`);
+  }
+  await loadSnapshots(name);
+}
+
+$<HTMLFormElement>('snap-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  if (!selected) return;
+  const form = e.target as HTMLFormElement;
+  const f = new FormData(form);
+  void snapAct(selected, 'POST', '', { name: String(f.get('name')), description: String(f.get('description') ?? '') }).then(() => form.reset());
+});
 
 // --- create ---
 $<HTMLFormElement>('create').addEventListener('submit', (e) => {
@@ -240,6 +318,16 @@ function events(): void {
         vms.set(v.name, v);
         render();
       });
+    } else if (m.type === 'progress' && m.vm) {
+      const p = m as unknown as { operation: string; done: number; total: number; vm: string };
+      const bar = $('progress');
+      bar.hidden = p.done >= p.total;
+      (bar.querySelector('span') as HTMLElement).textContent = `${p.vm}: ${p.operation}`;
+      const pr = bar.querySelector('progress') as HTMLProgressElement;
+      pr.max = p.total;
+      pr.value = p.done;
+    } else if (m.type === 'snapshots' && m.vm === selected && tab === 'snapshots') {
+      void loadSnapshots(m.vm);
     } else if (m.type === 'deleted' && m.vm) {
       vms.delete(m.vm);
       if (selected === m.vm) select(null);
