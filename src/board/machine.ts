@@ -264,7 +264,7 @@ export class Machine {
       legacyState('i8042'),
     );
     this.keyboard = this._add(new Ps2Keyboard('kbd', clock, this.kbc.kbdPort), legacyState('ps2-kbd'));
-    this.mouse = this._add(new Ps2Mouse('mouse', this.kbc.auxPort), legacyState('ps2-mouse'));
+    this.mouse = this._add(new Ps2Mouse('mouse', this.kbc.auxPort), Ps2Mouse.stateSchema);
     const port92 = this._add(new Port92('port92', io), Port92.stateSchema);
     port92.onA20 = (on: boolean) => this.setA20(on);
     port92.onReset = () => this.requestReset();

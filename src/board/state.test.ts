@@ -10,7 +10,7 @@ import type { StateObject } from '../state/state.js';
 
 /** Devices still saved by their own saveState/loadState; convert one, then remove it here. */
 const NOT_CONVERTED_YET = new Set([
-  'lapic', 'ioapic', 'pit', 'rtc', 'com1', 'com2', 'com3', 'com4', 'i8042', 'kbd', 'mouse', 'pci',
+  'lapic', 'ioapic', 'pit', 'rtc', 'com1', 'com2', 'com3', 'com4', 'i8042', 'kbd', 'pci',
   'i440fx', 'piix3', 'ide', 'piix3-ide', 'piix4-pm', 'vga', 'vga-pci', 'fwcfg',
 ]);
 

@@ -9,9 +9,10 @@ import { parseSize, type DriveSlot } from '../vmm/spec.js';
 import { formatHelp, parseOptions, UsageError, type OptionSpec, type Parsed } from './options.js';
 import { RUN_OPTIONS, runSpec, specFromOptions } from './run.js';
 import { StatusLine } from './status.js';
+import { rtcStartSeconds } from './rtc.js';
 
 const DIR: OptionSpec = { name: 'dir', value: 'DIR', help: 'where VM folders are (default: the current directory)' };
-const MACHINE_OPTIONS = ['m', 'bios', 'kernel', 'initrd', 'append', 'hda', 'hdb', 'cdrom', 'boot'];
+const MACHINE_OPTIONS = ['m', 'bios', 'kernel', 'initrd', 'append', 'hda', 'hdb', 'cdrom', 'boot', 'rtc'];
 const RUNTIME_OPTIONS = ['serial', 'display', 'screendump', 'nographic', 'no-reboot', 'run-for', 'timeout', 'd'];
 
 const CREATE_OPTIONS: OptionSpec[] = [
@@ -79,7 +80,7 @@ export function createCommand(args: string[]): number {
     if (size === undefined || size < 512) throw new UsageError(`create: -disk-size '${text}' is not a disk size; write it like 64M or 2G`);
     newDisks.hda = size;
   }
-  const vm = VmFolder.create(path, name, spec, newDisks);
+  const vm = VmFolder.create(path, name, spec, newDisks, opts.get('rtc')?.[0] ?? 'base=utc');
   process.stdout.write(`created ${vm.path} (${vm.spec.memoryBytes / 1048576} MiB RAM${vm.spec.drives.hda ? ', disk ' + vm.spec.drives.hda.file : ''}); start it with: tsvm start ${name}\n`);
   return 0;
 }
@@ -93,7 +94,8 @@ export async function startCommand(args: string[]): Promise<number> {
   const vm = openVm(words[0], opts, 'start');
   vm.lock();
   try {
-    return await runSpec(vm.spec, opts, { status: new StatusLine(process.stderr), bootLabel: vm.name, command: 'start', baseDir: vm.path, vm });
+    const spec = { ...vm.spec, rtcEpochSec: rtcStartSeconds(vm.config.rtc, Date.now(), -new Date().getTimezoneOffset()) };
+    return await runSpec(spec, opts, { status: new StatusLine(process.stderr), bootLabel: vm.name, command: 'start', baseDir: vm.path, vm });
   } finally {
     vm.unlock();
   }

@@ -43,6 +43,12 @@ export interface VmConfig {
   version: number;
   name: string;
   createdAt: string;
+  /**
+   * Where the guest's clock starts at each power-on, as QEMU's -rtc spells it
+   * (base=utc, base=localtime, base=DATE); the front end turns it into the
+   * spec's rtcEpochSec when it starts the VM. A resumed VM keeps its clock.
+   */
+  rtc: string;
   spec: MachineSpec;
 }
 
@@ -63,6 +69,12 @@ export interface SnapshotTree {
   version: number;
   /** The snapshot the VM's present state descends from (null: none yet). */
   current: string | null;
+  /**
+   * A revert in progress: set before the disks are put back, cleared after.
+   * A process killed in between leaves it set, and the next lock() finishes
+   * the revert, so the disks never stay half reverted.
+   */
+  reverting?: string | null;
   snapshots: SnapshotNode[];
 }
 
@@ -107,10 +119,12 @@ export function validateVmConfig(json: unknown): VmConfig {
   const o = json as Record<string, unknown>;
   if (o.format !== VM_FORMAT) throw new VmFolderError(`vm.json is not a tsvm VM config (format is ${JSON.stringify(o.format)}, not "${VM_FORMAT}")`);
   if (o.version !== VM_VERSION) throw new VmFolderError(`vm.json is of version ${JSON.stringify(o.version)}; this tsvm reads version ${VM_VERSION}`);
-  for (const k of Object.keys(o)) if (!['format', 'version', 'name', 'createdAt', 'spec'].includes(k)) throw new VmFolderError(`vm.json has an unknown field '${k}'`);
+  for (const k of Object.keys(o)) if (!['format', 'version', 'name', 'createdAt', 'rtc', 'spec'].includes(k)) throw new VmFolderError(`vm.json has an unknown field '${k}'`);
   if (typeof o.name !== 'string') throw new VmFolderError('vm.json: name must be a string');
   checkVmName(o.name);
   if (typeof o.createdAt !== 'string') throw new VmFolderError('vm.json: createdAt must be a string');
+  const rtc = o.rtc ?? 'base=utc';
+  if (typeof rtc !== 'string') throw new VmFolderError('vm.json: rtc must be a string such as base=utc');
   let spec: MachineSpec;
   try {
     spec = validateSpec(o.spec);
@@ -119,12 +133,19 @@ export function validateVmConfig(json: unknown): VmConfig {
     throw e;
   }
   checkSpecPaths(spec);
-  return { format: VM_FORMAT, version: VM_VERSION, name: o.name, createdAt: o.createdAt, spec };
+  return { format: VM_FORMAT, version: VM_VERSION, name: o.name, createdAt: o.createdAt, rtc, spec };
 }
 
 function copyFile(from: string, to: string): void {
   // a reflink (instant, shared until written) where the file system can, a copy otherwise
   copyFileSync(from, to, constants.COPYFILE_FICLONE);
+}
+
+/** copyFile() through a temporary name, so `to` is either the old file or the whole new one. */
+function copyAtomic(from: string, to: string): void {
+  const tmp = `${to}.tmp-${process.pid}`;
+  copyFile(from, tmp);
+  renameSync(tmp, to);
 }
 
 /** An open VM folder. Methods that change it need the lock (lock()). */
@@ -158,7 +179,7 @@ export class VmFolder {
    * file is copied in (boot/, disks/) and the spec rewritten to refer to the
    * copies. `newDisks` creates empty (sparse) raw disks of the given sizes.
    */
-  static create(path: string, name: string, hostSpec: MachineSpec, newDisks: Partial<Record<DriveSlot, number>> = {}): VmFolder {
+  static create(path: string, name: string, hostSpec: MachineSpec, newDisks: Partial<Record<DriveSlot, number>> = {}, rtc = 'base=utc'): VmFolder {
     checkVmName(name);
     if (existsSync(path)) throw new VmFolderError(`${path} already exists; pick another name or remove it first`);
     const tmp = `${path}.creating-${process.pid}`;
@@ -198,7 +219,7 @@ export class VmFolder {
       spec.serial = 'stdio';
       spec.debugcon = null;
       spec.postcodes = null;
-      const config: VmConfig = { format: VM_FORMAT, version: VM_VERSION, name, createdAt: new Date().toISOString(), spec: validateSpec(spec) };
+      const config: VmConfig = { format: VM_FORMAT, version: VM_VERSION, name, createdAt: new Date().toISOString(), rtc, spec: validateSpec(spec) };
       checkSpecPaths(config.spec);
       writeFileSync(join(tmp, 'vm.json'), JSON.stringify(config, null, 2) + '\n');
       writeTree(tmp, { version: TREE_VERSION, current: null, snapshots: [] });
@@ -236,6 +257,7 @@ export class VmFolder {
         writeSync(fd, `${process.pid}\n`);
         closeSync(fd);
         this._locked = true;
+        this._finishRevert();
         return;
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new VmFolderError(`cannot lock ${this.path}: ${(e as Error).message}`);
@@ -311,13 +333,43 @@ export class VmFolder {
     for (const s of this._diskSlots()) copyFile(join(this.path, (this.spec.drives[s] as { file: string }).file), this._snapFile(id, `${s}.img`));
   }
 
-  private _restoreDisks(id: string): void {
+  /**
+   * Put a snapshot's disks back. In place (same inode) for a running
+   * machine, whose open disk must see the reverted contents; otherwise a
+   * copy renamed over the disk. Either way tree.json says `reverting` until
+   * it is done (see SnapshotTree.reverting).
+   */
+  private _restoreDisks(id: string, inPlace: boolean): void {
+    const t = this.tree();
+    t.reverting = id;
+    writeTree(this.path, t);
     for (const s of this._diskSlots()) {
       const from = this._snapFile(id, `${s}.img`);
       const to = join(this.path, (this.spec.drives[s] as { file: string }).file);
-      // copy in place (same inode), so a running machine's open disk sees the reverted contents
-      writeFileSync(to, readFileSync(from));
+      if (inPlace) {
+        writeFileSync(to, readFileSync(from));
+      } else {
+        copyAtomic(from, to);
+      }
     }
+  }
+
+  /** Finish a revert a killed process left half done (tree.json's `reverting`). */
+  private _finishRevert(): void {
+    const t = this.tree();
+    if (!t.reverting) return;
+    const node = t.snapshots.find((s) => s.id === t.reverting);
+    if (node) {
+      this._restoreDisks(node.id, false);
+      const sus = join(this.path, 'suspended.snap');
+      if (node.hasState) copyAtomic(this._snapFile(node.id, 'snap'), sus);
+      else rmSync(sus, { force: true });
+    }
+    const t2 = this.tree();
+    t2.current = node ? node.id : t2.current;
+    t2.reverting = null;
+    writeTree(this.path, t2);
+    this.log(`finished an interrupted revert${node ? ` to ${node.name}` : ''}`);
   }
 
   /**
@@ -342,7 +394,7 @@ export class VmFolder {
     } else {
       const sus = this.suspendedPath();
       if (sus) {
-        copyFile(sus, this._snapFile(id, 'snap'));
+        copyAtomic(sus, this._snapFile(id, 'snap'));
         hasState = true;
       }
     }
@@ -373,15 +425,16 @@ export class VmFolder {
     if (machine) {
       if (!file) throw new VmFolderError(`snapshot '${tag}' holds disks only (it was taken of a stopped VM); revert it with tsvm snapshot ${this.name} revert ${tag} while the VM is stopped`);
       restoreSnapshot(machine, this.spec, file); // validates first; throws before any change
-      this._restoreDisks(node.id);
+      this._restoreDisks(node.id, true);
     } else {
-      this._restoreDisks(node.id);
+      this._restoreDisks(node.id, false);
       const sus = join(this.path, 'suspended.snap');
-      if (file) copyFile(this._snapFile(node.id, 'snap'), sus);
+      if (file) copyAtomic(this._snapFile(node.id, 'snap'), sus);
       else rmSync(sus, { force: true });
     }
     const t = this.tree();
     t.current = node.id;
+    t.reverting = null;
     writeTree(this.path, t);
     this.log(`reverted to snapshot ${tag}`);
     return node;
