@@ -385,10 +385,11 @@ export class VmHost extends EventEmitter<HostEvents> {
     else t.send({ t: 'crash', reason: 'injected fault' });
   }
 
-  /** The snapshot tree with the current position. */
-  snapshots(name: string): SnapshotTree {
+  /** The snapshot tree with the current position (the file's own bookkeeping, such as a revert in progress, stays inside). */
+  snapshots(name: string): Pick<SnapshotTree, 'version' | 'current' | 'snapshots'> {
     this._get(name);
-    return this.store.tree(name);
+    const t = this.store.tree(name);
+    return { version: t.version, current: t.current, snapshots: t.snapshots };
   }
 
   /** Save a snapshot: the whole machine of a running VM (between slices, in its thread), the disks (and suspended state) of a stopped one. */

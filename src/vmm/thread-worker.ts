@@ -33,19 +33,24 @@ try {
     folder = VmFolder.open(init.folder);
     folder.lock(); // refused when another tsvm process runs this VM
   }
-  // COM1 goes to this thread's owner: open it as 'none' and take over its writes
-  const { spec, machine, sinks, drives } = openMachine({ ...init.spec, serial: 'none' }, { baseDir: init.baseDir });
-  runner = new VmRunner(machine, { spec, sinks, closers: drives.map((d) => () => d.close()) });
+  // COM1 goes to this thread's owner, batched per tick (the runner flushes sinks at tick ends)
   const serialOut: number[] = [];
-  sinks[0].write = (b: number) => {
-    serialOut.push(b);
+  const consoleChannel = {
+    write(b: number): void {
+      serialOut.push(b);
+    },
+    flush(): void {
+      if (serialOut.length === 0) return;
+      const bytes = Uint8Array.from(serialOut);
+      serialOut.length = 0;
+      post({ t: 'serial', bytes }, [bytes.buffer as ArrayBuffer]);
+    },
+    close(): void {
+      this.flush();
+    },
   };
-  sinks[0].flush = () => {
-    if (serialOut.length === 0) return;
-    const bytes = Uint8Array.from(serialOut);
-    serialOut.length = 0;
-    post({ t: 'serial', bytes }, [bytes.buffer as ArrayBuffer]);
-  };
+  const { spec, machine, sinks, drives } = openMachine({ ...init.spec, serial: 'chan:console' }, { baseDir: init.baseDir, channels: { console: consoleChannel } });
+  runner = new VmRunner(machine, { spec, sinks, closers: drives.map((d) => () => d.close()) });
 } catch (e) {
   folder?.unlock();
   post({ t: 'failed-to-start', error: e instanceof VmConfigError || e instanceof Error ? e.message : String(e) });
