@@ -345,6 +345,11 @@ export class VmHost extends EventEmitter<HostEvents> {
     return this._get(name).screen;
   }
 
+  /** A human-monitor command on a running VM (info registers, savevm TAG, ...). */
+  async monitor(name: string, line: string): Promise<string> {
+    return this._running(name).t.monitor(line);
+  }
+
   async screenshot(name: string): Promise<Uint8Array> {
     return this._running(name).t.screenshot();
   }

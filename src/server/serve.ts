@@ -14,6 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { FolderStore } from './store.js';
 import { VmHost } from './host.js';
 import { createDaemonServer } from './server.js';
+import { QmpServer } from './qmp.js';
 
 export class ServeUsageError extends Error {}
 
@@ -156,6 +157,19 @@ export async function serveCommand(argv: string[]): Promise<number> {
     if (e.type === 'state') log(`VM '${e.vm}' ${e.state}${e.reason ? ` (${e.reason})` : ''}`);
   });
   const daemon = createDaemonServer({ host, token, log });
+  // QMP: a socket in each VM folder, for tools written for QEMU
+  const qmp = new Map<string, QmpServer>();
+  const addQmp = (name: string) => {
+    if (!qmp.has(name)) qmp.set(name, new QmpServer(host, name, join(host.store.path(name), 'qmp.sock')));
+  };
+  for (const v of host.list()) addQmp(v.name);
+  host.on('event', (e) => {
+    if (e.type === 'created') addQmp(e.vm);
+    if (e.type === 'deleted') {
+      qmp.get(e.vm)?.close();
+      qmp.delete(e.vm);
+    }
+  });
   await new Promise<void>((res, rej) => {
     daemon.server.once('error', (e: NodeJS.ErrnoException) =>
       rej(new ServeUsageError(`serve: cannot listen on ${a.host}:${a.port}: ${e.code === 'EADDRINUSE' ? 'the address is in use (another daemon? pick another port with --listen)' : e.message}`)),
@@ -180,6 +194,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       stopping = true;
       log(`${sig}: powering off ${host.runningNames().length} VM(s), waiting up to ${a.shutdownWaitMs / 1000} s`);
       void host.shutdown(a.shutdownWaitMs).then(async () => {
+        for (const q of qmp.values()) q.close();
         await daemon.close();
         rmSync(join(a.dir, INFO_FILE), { force: true });
         log('daemon stopped');

@@ -37,6 +37,8 @@ export type ToWorker =
   | { t: 'screenshot'; id: number }
   | { t: 'stats'; id: number }
   | { t: 'snapshot'; id: number; req: SnapshotOp }
+  /** A human-monitor command (the monitor of Ctrl-A C); the answer is its text. */
+  | { t: 'monitor'; id: number; line: string }
   /** Save the machine to the folder's suspended state and end the run. */
   | { t: 'suspend'; id: number }
   /** A test hook: throw inside the worker (as an emulator bug that escapes the runner would). */

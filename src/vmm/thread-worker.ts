@@ -16,6 +16,7 @@ import { KEY } from '../host/node/textscreen.js';
 import { VmConfigError } from './spec.js';
 import { VmFolder } from './folder.js';
 import { readSnapshotFile } from './snapshot.js';
+import { runMonitorCommand } from './monitor.js';
 import type { FromWorker, ToWorker, WorkerInit, ScreenUpdate, SnapshotOp } from './thread-protocol.js';
 
 /** How often the text screen is compared for changed rows while someone watches it. */
@@ -177,6 +178,17 @@ port.on('message', (m: ToWorker) => {
         .call(() => snapshotOp(m.req))
         .then(
           (result) => post({ t: 'done', id: m.id, result, error: null }),
+          (e: unknown) => post({ t: 'done', id: m.id, result: null, error: (e as Error).message ?? String(e) }),
+        );
+      break;
+    case 'monitor':
+      void runner
+        .call(() => runMonitorCommand(runner, m.line, folder ?? undefined))
+        .then(
+          (r) => {
+            post({ t: 'done', id: m.id, result: r.output, error: null });
+            if (r.quit) runner.stop('quit');
+          },
           (e: unknown) => post({ t: 'done', id: m.id, result: null, error: (e as Error).message ?? String(e) }),
         );
       break;

@@ -138,6 +138,13 @@ export class VmThread extends EventEmitter<VmThreadEvents> {
     return m.result;
   }
 
+  /** A human-monitor command; resolves with its output. */
+  async monitor(line: string): Promise<string> {
+    const m = (await this._ask({ t: 'monitor', id: this._nextId++, line }, 'done')) as { result: unknown; error: string | null };
+    if (m.error !== null) throw new Error(m.error);
+    return String(m.result);
+  }
+
   /** Save the machine into its folder's suspended state; the run then ends. */
   async suspend(): Promise<void> {
     const m = (await this._ask({ t: 'suspend', id: this._nextId++ }, 'done')) as { error: string | null };
