@@ -166,7 +166,6 @@ export class VmHost extends EventEmitter<HostEvents> {
     }
     const vm = new Vm(record);
     this._vms.set(name, vm);
-    this.store.appendLog(name, 'created');
     this.emit('event', { type: 'created', vm: name });
     return this._info(vm);
   }

@@ -9,7 +9,7 @@
  * human-monitor-command; events STOP, RESUME, RESET, POWERDOWN, SHUTDOWN.
  */
 import { createServer, type Server, type Socket } from 'node:net';
-import { rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import type { HostEvent, VmHost } from './host.js';
 import { VERSION } from './server.js';
 
@@ -48,7 +48,8 @@ export class QmpServer {
     rmSync(path, { force: true });
     this._server = createServer((sock) => this._accept(sock));
     this._server.on('error', () => {}); // a socket path that cannot be bound leaves this VM without QMP, nothing else
-    this._server.listen(path);
+    // the user's alone, whatever the umask: QMP has no token
+    this._server.listen(path, () => chmodSync(path, 0o600));
     _host.on('event', this._onEvent);
   }
 
