@@ -26,11 +26,12 @@
  *    so a fault mid-block leaves the same state as the interpreter.
  *  - A block runs only when `left` covers all of it.
  */
-import type { Cpu } from './cpu.js';
-import { OPS, OPS_0F } from './ops/index.js';
-import { ud, type Op } from './ops/table.js';
-import { alu, shift } from './ops/arith.js';
-import { F, Seg } from './consts.js';
+import type { Cpu, CodeCache } from '../cpu/cpu.js';
+import { OPS, OPS_0F } from '../cpu/ops/index.js';
+import { ud, type Op } from '../cpu/ops/table.js';
+import { alu, shift } from '../cpu/ops/arith.js';
+import { F, Seg, Tlb } from '../cpu/consts.js';
+import { DEFAULT_THRESHOLD } from './accel.js';
 
 export type BlockFn = (cpu: Cpu) => void;
 /** The CPU's register arrays, bound into compiled blocks as constants. */
@@ -40,20 +41,6 @@ export interface BlockRegs {
   readonly reg8: Uint8Array;
   readonly segBase: Int32Array;
 }
-
-/** Environment switch, read once: TSVM_CPU_BLOCKS=0 turns blocks off, =eager compiles on first sight (tests). */
-const ENV = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.['TSVM_CPU_BLOCKS'] ?? '';
-export const BLOCKS_DEFAULT = ENV !== '0';
-/**
- * Entries through the same address before its block is compiled. Compiling
- * costs about 1 ms of CPU per block (new Function on this thread, then V8's
- * optimising compiler on its own threads), a few thousand interpreted
- * instructions' worth, while a block saves well under a microsecond per entry;
- * a Linux boot runs tens of thousands of distinct blocks only a few hundred
- * times each. Measured on the default guest's boot (CPU seconds to the
- * prompt): 40 -> 163, 300 -> 145, 1000 -> 130, 3000 -> 126; no blocks 138.
- */
-export const BLOCK_THRESHOLD = ENV === 'eager' ? 1 : 2000;
 
 const CACHE_BITS = 16;
 /** Compiled functions kept for reuse after their cache slot is taken (see BlockCache.spare). */
@@ -141,13 +128,21 @@ def([0x1a3, 0x1ab, 0x1b3, 0x1bb, 0x1a5, 0x1ad, 0x1af, 0x1b0, 0x1b1, 0x1b6, 0x1b7
 def([0x1ba, 0x1a4, 0x1ac], K.PLAIN, true, Imm.B);
 def(range(0x1c8, 0x1cf), K.PLAIN, false, Imm.NONE, true); // BSWAP
 
+/** The cpu.segSlow bits (read and write) of segment s. */
+function segBits(s: number): number {
+  return (1 << s) | (1 << (s + 8));
+}
+
 function isPrefix(b: number): boolean {
   return b === 0x66 || b === 0x67 || b === 0xf0 || b === 0xf2 || b === 0xf3 || b === 0x26 || b === 0x2e || b === 0x36 || b === 0x3e || b === 0x64 || b === 0x65;
 }
 const SEG_OF_PREFIX: Record<number, number> = { 0x26: 0, 0x2e: 1, 0x36: 2, 0x3e: 3, 0x64: 4, 0x65: 5 };
 
-/** Compiled blocks, a direct-mapped cache keyed by (host offset, EIP, CS.D). */
-export class BlockCache {
+/**
+ * Compiled blocks, a direct-mapped cache keyed by (host offset, EIP, CS.D): the
+ * CPU's code cache (cpu.ts CodeCache) for the `blocks` tier.
+ */
+export class BlockCache implements CodeCache {
   /**
    * Four int32 per slot, so a lookup touches one cache line:
    * [4i] host offset * 2 + CS.D (-1: empty), [4i+1] EIP, [4i+2] the generation
@@ -158,11 +153,16 @@ export class BlockCache {
   readonly slots = new Int32Array(CACHE_SIZE * 4).fill(-1);
   readonly hits = new Int32Array(CACHE_SIZE);
   readonly fns: BlockFn[] = new Array<BlockFn>(CACHE_SIZE).fill(noBlock);
+  /**
+   * Per slot: the cpu.segSlow bits of the segments whose accesses the block makes
+   * inline, without segment checks; it runs only while none of them is set.
+   */
+  readonly flatMask = new Uint16Array(CACHE_SIZE);
   /** Per host page: bumped by every write to a page that holds blocks. */
   readonly pageGen: Int32Array;
   /** Per host page: 1 while blocks compiled from it may be live (shared with PhysicalMemory). */
   readonly codePages: Uint8Array;
-  threshold = BLOCK_THRESHOLD;
+  readonly threshold: number;
   compiled = 0;
   /** Blocks found in `spare` instead of being compiled again. */
   reused = 0;
@@ -176,9 +176,77 @@ export class BlockCache {
    */
   readonly spare = new Map<number, SpareBlock>();
 
-  constructor(codePages: Uint8Array) {
-    this.codePages = codePages;
-    this.pageGen = new Int32Array(codePages.length);
+  private readonly cpu: Cpu;
+
+  constructor(cpu: Cpu, threshold = DEFAULT_THRESHOLD) {
+    this.cpu = cpu;
+    this.codePages = cpu.mem.codePages;
+    this.pageGen = new Int32Array(this.codePages.length);
+    this.threshold = threshold;
+  }
+
+  /**
+   * Run the compiled block at CS:EIP if there is one (and `left` covers it);
+   * count entries to addresses without one and compile past the threshold.
+   * Returns true when a block ran.
+   */
+  enter(cpu: Cpu): boolean {
+    const eip = cpu.eip;
+    const lin = (cpu.segBase[Seg.CS] + eip) | 0;
+    const e = cpu.tlb[lin >>> 12];
+    if ((e & cpu.tlbReadMask) !== Tlb.VALID) return false;
+    const host = (e & ~0xfff) ^ lin;
+    const i = BlockCache.index(host, eip);
+    const k = i << 2;
+    const slots = this.slots;
+    const hk = (host << 1) | (cpu.code32 ? 1 : 0);
+    const gen = this.pageGen[host >>> 12];
+    if (slots[k] === hk && slots[k + 1] === eip && slots[k + 2] === gen) {
+      const n = slots[k + 3];
+      if (n > 0) {
+        if (cpu.left < n || (cpu.segSlow & this.flatMask[i]) !== 0) return false;
+        this.fns[i](cpu);
+        return true;
+      }
+      if (n < 0 || ++this.hits[i] < this.threshold) return false;
+    } else {
+      slots[k] = hk;
+      slots[k + 1] = eip;
+      slots[k + 2] = gen;
+      slots[k + 3] = 0;
+      this.hits[i] = 1;
+      if (this.threshold > 1) return false;
+    }
+    return this.compileAndRun(i, host, eip);
+  }
+
+  private compileAndRun(i: number, host: number, eip: number): boolean {
+    const cpu = this.cpu;
+    const mode = cpu.code32 ? 1 : 0;
+    let b: { fn: BlockFn; count: number; flatMask: number } | null = this.findSpare(host, eip, mode);
+    if (b !== null && (b.flatMask & cpu.segSlow) !== 0) b = null;
+    if (b !== null) this.reused++;
+    else {
+      const gen = this.pageGen[host >>> 12];
+      b = compileBlock(cpu.mem8, host, eip, cpu.code32, this.pageGen, cpu, cpu.segSlow);
+      if (b === null) {
+        this.slots[(i << 2) + 3] = -1;
+        return false;
+      }
+      this.compiled++;
+      this.keepSpare(host, eip, mode, gen, b.fn, b.count, b.flatMask);
+    }
+    this.slots[(i << 2) + 3] = b.count;
+    this.fns[i] = b.fn;
+    this.flatMask[i] = b.flatMask;
+    const hp = host >>> 12;
+    if (this.codePages[hp] === 0) {
+      this.codePages[hp] = 1;
+      cpu.markCodePage(hp);
+    }
+    if (cpu.left < b.count) return false;
+    b.fn(cpu);
+    return true;
   }
 
   static index(host: number, eip: number): number {
@@ -204,12 +272,12 @@ export class BlockCache {
     return s;
   }
 
-  keepSpare(host: number, eip: number, mode: number, gen: number, fn: BlockFn, count: number): void {
+  keepSpare(host: number, eip: number, mode: number, gen: number, fn: BlockFn, count: number, flatMask: number): void {
     const k = host * 2 + mode;
     const sp = this.spare;
     sp.delete(k);
     if (sp.size >= SPARE_MAX) sp.delete(sp.keys().next().value as number);
-    sp.set(k, { eip, gen, fn, count });
+    sp.set(k, { eip, gen, fn, count, flatMask });
   }
 
   /** Drop every block (RAM replaced wholesale: reset, state load). */
@@ -231,6 +299,8 @@ export interface SpareBlock {
   gen: number;
   fn: BlockFn;
   count: number;
+  /** The segSlow bits its inline memory accesses need clear (see compileBlock's `segSlow`). */
+  flatMask: number;
 }
 
 /**
@@ -238,7 +308,15 @@ export interface SpareBlock {
  * Returns the function and its instruction count, or null when the first
  * instruction is not one that blocks run.
  */
-export function compileBlock(mem: Uint8Array, host: number, eip: number, code32: boolean, pageGen: Int32Array, regs: BlockRegs): { fn: BlockFn; count: number } | null {
+export function compileBlock(
+  mem: Uint8Array,
+  host: number,
+  eip: number,
+  code32: boolean,
+  pageGen: Int32Array,
+  regs: BlockRegs,
+  segSlow: number,
+): { fn: BlockFn; count: number; flatMask: number } | null {
   const pageEnd = (host | 0xfff) + 1;
   const hp = host >>> 12;
   const gen = pageGen[hp];
@@ -249,6 +327,7 @@ export function compileBlock(mem: Uint8Array, host: number, eip: number, code32:
   let pend = 0; // instructions done but not yet taken off cpu.left
   let tailEip = -1;
   let fk: number = Fk.UNKNOWN;
+  let flatMask = 0;
   const visited: number[] = [];
   // prefix state as last stored by the block (undefined: not stored yet)
   let curO32 = -1,
@@ -345,7 +424,17 @@ export function compileBlock(mem: Uint8Array, host: number, eip: number, code32:
     const sEip = (eip + (start - host)) | 0;
     const nEip = (eip + (next - host)) | 0;
     if (!code32 && nEip > 0xffff) break; // IP wraps inside: leave it to the interpreter
-    const spec = code32 && o32 && a32 ? specialize(mem, key, afterOp, seg, rep, nEip) : null;
+    let spec = code32 && o32 && a32 ? specialize(mem, key, afterOp, seg, rep, nEip) : null;
+    // Inline loads and stores skip the segment limit/type checks (seglimit.ts): they are
+    // emitted only for segments that are flat now (the override, or DS and SS, which
+    // an operand or the stack may use), and the block then runs only while those stay
+    // flat (BlockCache.flatMask). A CS override (never writable in protected mode,
+    // maybe execute-only) always goes to the handler, which checks.
+    if (spec !== null && spec.mem) {
+      const need = seg >= 0 ? segBits(seg) : segBits(Seg.DS) | segBits(Seg.SS);
+      if (seg === Seg.CS || (segSlow & need) !== 0) spec = null;
+      else flatMask |= need;
+    }
     visited.push(start);
     if (spec !== null && spec.branch && !spec.mem) {
       // Jcc ends the block (going on with the fall-through in the same block
@@ -426,7 +515,7 @@ export function compileBlock(mem: Uint8Array, host: number, eip: number, code32:
     alu,
     shift,
   ) as BlockFn;
-  return { fn, count: n };
+  return { fn, count: n, flatMask };
 }
 
 // ---- specialised code for the commonest 32-bit forms ----------------------------
@@ -709,8 +798,8 @@ function specialize(mem: Uint8Array, key: number, o: number, segOvr: number, rep
     const inc = key < 0x48;
     return done(`const x=r32[${r}];const r=(x${inc ? '+' : '-'}1)|0;r32[${r}]=r;cpu.setLazyKeepCF(${inc ? 1 : 2},x,1,r,31);`, false, Fk.INCDEC32);
   }
-  if (key >= 0x50 && key <= 0x57) return done(`cpu.push32(r32[${key & 7}]);`, true);
-  if (key >= 0x58 && key <= 0x5f) return done(`const v=cpu.pop32();r32[${key & 7}]=v;`, true);
+  if (key >= 0x50 && key <= 0x57) return done(`cpu.pushFlat32(r32[${key & 7}]);`, true);
+  if (key >= 0x58 && key <= 0x5f) return done(`const v=cpu.popFlat32();r32[${key & 7}]=v;`, true);
   if (key === 0x90) return done('', false);
   if (key === 0x1b6 || key === 0x1be || key === 0x1b7 || key === 0x1bf) {
     const w8 = key === 0x1b6 || key === 0x1be;
@@ -742,13 +831,13 @@ function specialize(mem: Uint8Array, key: number, o: number, segOvr: number, rep
     return jump(`cpu.eip=${R.target};`);
   }
   if (key === 0xe8) {
-    R.code = `{cpu.push32(${next});cpu.eip=${(next + imm32(mem, o)) | 0};}`;
+    R.code = `{cpu.pushFlat32(${next});cpu.eip=${(next + imm32(mem, o)) | 0};}`;
     R.branch = true;
     R.mem = true;
     return R;
   }
   if (key === 0xc3) {
-    R.code = `{cpu.eip=cpu.pop32();}`;
+    R.code = `{cpu.eip=cpu.popFlat32();}`;
     R.branch = true;
     R.mem = true;
     return R;
