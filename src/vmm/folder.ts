@@ -21,7 +21,7 @@
  */
 import { appendFileSync, closeSync, constants, copyFileSync, existsSync, ftruncateSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
-import { createQcow2File, qcow2Info } from '../host/node/block.js';
+import { createQcow2File, qcow2Info, setQcow2BackingName } from '../host/node/block.js';
 import { flushOpenDrive, reopenDrive } from './drives.js';
 import type { Machine } from '../board/machine.js';
 import { DRIVE_SLOTS, validateSpec, VmConfigError, type DriveSlot, type MachineSpec } from './spec.js';
@@ -662,9 +662,8 @@ export function cloneVm(src: VmFolder, dstPath: string, name: string): VmFolder 
   const tmp = `${dstPath}.creating-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   try {
-    const outside = src.backsOutside();
-    if (outside) throw new VmFolderError(`VM ${src.name} is a linked clone (its disks back onto ${outside}); a full clone of it is not supported yet: clone its source instead`);
     copyTree(src.path, tmp);
+    copyOutsideChain(src.path, tmp);
     const t = JSON.parse(readFileSync(join(tmp, 'snapshots', 'tree.json'), 'utf8')) as SnapshotTree;
     for (const n of t.snapshots) delete n.sharedWith; // the copy's snapshots are its own
     writeTree(tmp, t);
@@ -733,4 +732,38 @@ export function linkedCloneVm(src: VmFolder, node: SnapshotNode, dstPath: string
     throw e;
   }
   return VmFolder.open(dstPath);
+}
+
+/**
+ * A full clone of a linked clone: the images its chain reaches outside its
+ * folder (the source's snapshot images, and theirs) are copied into the
+ * copy's snapshots/, and each copied image that named one gets the name of
+ * the copy instead (`../snapshots/FILE`: shorter than the outside name, so
+ * it is rewritten in place). The copy is then self-contained.
+ */
+function copyOutsideChain(srcDir: string, copyDir: string): void {
+  const outside = (p: string) => {
+    const r = relative(srcDir, p);
+    return r.startsWith('..') || isAbsolute(r);
+  };
+  for (const sub of ['disks', 'snapshots']) {
+    for (const f of readdirSync(join(copyDir, sub))) {
+      if (!f.endsWith('.qcow2')) continue;
+      const b = qcow2Info(join(copyDir, sub, f))?.backingFile;
+      if (!b) continue;
+      const target = resolve(srcDir, sub, b);
+      if (!outside(target)) continue;
+      // copy the outside chain: each image lives in some snapshots/ folder, its backing beside it
+      for (let p: string | null = target, depth = 0; p && depth < 64; depth++) {
+        const to = join(copyDir, 'snapshots', basename(p));
+        if (!existsSync(to)) copyFile(p, to);
+        const next: string | null | undefined = qcow2Info(p)?.backingFile;
+        if (next && dirname(resolve(dirname(p), next)) !== dirname(p)) {
+          throw new VmFolderError(`${p} backs onto ${next}, outside its snapshots folder; tsvm cannot copy that chain`);
+        }
+        p = next ? resolve(dirname(p), next) : null;
+      }
+      setQcow2BackingName(join(copyDir, sub, f), `../snapshots/${basename(target)}`);
+    }
+  }
 }

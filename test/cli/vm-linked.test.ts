@@ -247,7 +247,15 @@ test('qcow2 VM folders: snapshot overlays, linked and full clones, qemu-img chec
   await session('full.tsvm', async (s) => {
     await type(s, '?', /<d=AA>/);
   });
-  assert.match(tsvm('clone', 'lnk', 'full2').err, /lnk is a linked clone/);
+  // a full clone of the linked clone copies the source's images it needs: self-contained too
+  const f2 = tsvm('clone', 'lnk', 'full2');
+  assert.equal(f2.code, 0, f2.err);
+  const f2chain = JSON.parse(qemu('qemu-img', 'info', '--output=json', '--backing-chain', 'full2.tsvm/disks/hda.qcow2').out) as { filename: string }[];
+  assert.ok(f2chain.length >= 2);
+  for (const f of f2chain) assert.match(f.filename, /^full2\.tsvm\//);
+  await session('full2.tsvm', async (s) => {
+    await type(s, '?', /<d=DD>/);
+  });
 
   // the source and its clones moved together still work
   spawnSync('mkdir', [join(dir, 'moved')]);
@@ -258,7 +266,7 @@ test('qcow2 VM folders: snapshot overlays, linked and full clones, qemu-img chec
   });
 
   // every image tsvm wrote passes qemu-img check
-  const all = [...images('moved/src.tsvm'), ...images('moved/lnk.tsvm'), ...images('moved/lnk2.tsvm'), ...images('full.tsvm')];
+  const all = [...images('moved/src.tsvm'), ...images('moved/lnk.tsvm'), ...images('moved/lnk2.tsvm'), ...images('full.tsvm'), ...images('full2.tsvm')];
   assert.ok(all.length >= 6);
   for (const img of all) {
     const r = qemu('qemu-img', 'check', img);

@@ -353,3 +353,29 @@ export function qcow2Info(path: string): { size: number; backingFile: string | n
     closeSync(fd);
   }
 }
+
+/**
+ * Rename a qcow2 image's backing file in place: the new name is written over
+ * the old one (same offset) and then the 4-byte length in the header, so a
+ * crash leaves the old name or the new one. Only names no longer than the
+ * stored one fit; a longer one is refused.
+ */
+export function setQcow2BackingName(path: string, name: string): void {
+  const fd = openSync(path, 'r+');
+  try {
+    const h = Buffer.alloc(20);
+    readSync(fd, h, 0, 20, 0);
+    const off = Number(h.readBigUInt64BE(8));
+    const len = h.readUInt32BE(16);
+    const b = Buffer.from(name, 'utf8');
+    if (off === 0 || b.length === 0 || b.length > len) throw new BlockBackendError('UNSUPPORTED', `${path}: the backing name ${name} does not fit where the image stores its backing name`);
+    writeSync(fd, b, 0, b.length, off);
+    fsyncSync(fd);
+    const l = Buffer.alloc(4);
+    l.writeUInt32BE(b.length);
+    writeSync(fd, l, 0, 4, 16);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
