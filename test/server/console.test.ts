@@ -25,7 +25,8 @@ async function settle(c: TsvmChild, n: number): Promise<void> {
   await c.waitFor(PROMPT, c.out.lastIndexOf(marker), 60_000, `the prompt after ${marker}`);
 }
 
-test('the CLI drives a VM in the daemon: start, list, console, detach, shutdown', { skip: findDefaultImage() ? false : 'the default guest is not built (tsvm image build)' }, async (t) => {
+test('the CLI drives a VM in the daemon: start, list, console, detach, shutdown', async (t) => {
+  assert.ok(findDefaultImage(), 'the default guest is not built (test/run.js builds it with tsvm image build)');
   const d = await new Daemon(['--shutdown-wait', '3']).ready();
   t.after(() => d.child.kill());
   const cli = (args: string[]) => new TsvmChild([...args, '--dir', d.dir]);
