@@ -84,3 +84,32 @@ export interface BlockBackend {
   /** Make completed writes durable (the guest's FLUSH CACHE). */
   flush(): void;
 }
+
+/**
+ * Entropy from the host for virtio-rng: fill `dst` with random bytes. The
+ * Node host uses the operating system's generator; tests use a seeded one so
+ * runs repeat.
+ */
+export interface EntropySource {
+  fill(dst: Uint8Array): void;
+}
+
+/**
+ * A byte stream into and out of the machine (virtio-console's port): the
+ * device calls `write` with what the guest sent; the host pushes input with
+ * the device's own receive method.
+ */
+export interface CharBackend {
+  write(data: Uint8Array): void;
+}
+
+/**
+ * An Ethernet link as a NIC sees it: frames out with `send`, frames in
+ * through the `onReceive` the NIC sets. Frames are whole Ethernet frames
+ * without FCS. A backend delivers received frames at slice boundaries (the
+ * board's host input queue), never from inside a device call.
+ */
+export interface FrameBackend {
+  send(frame: Uint8Array): void;
+  onReceive: (frame: Uint8Array) => void;
+}
