@@ -42,6 +42,9 @@ import { loadLinux, e820Map, type LinuxImages } from './linuxboot.js';
 import { setupCmos } from './cmos.js';
 import { buildAcpiTables, PM_BASE, SCI_IRQ } from './acpi.js';
 import { buildMpTables } from './mptable.js';
+import type { VirtioDevice } from '../devices/virtio/device.js';
+import type { VirtioPci } from '../devices/virtio/pci.js';
+import { wireVirtio } from './virtio.js';
 
 export interface MachineConfig {
   /** Guest RAM in bytes. */
@@ -66,6 +69,8 @@ export interface MachineConfig {
   hda?: BlockBackend;
   hdb?: BlockBackend;
   cdrom?: BlockBackend;
+  /** Virtio devices (blk, net, console, rng, 9p), each on its own PCI slot from 00:03.0 on. */
+  virtio?: VirtioDevice[];
 }
 
 export class MachineConfigError extends Error {}
@@ -141,6 +146,7 @@ export class Machine {
   southBridge!: Piix3;
   pm!: Piix4Pm;
   fwcfg!: FwCfg;
+  virtio: VirtioPci[] = [];
   private post!: PostCodePort;
   /** Every device, in creation order, for reset. */
   private readonly _devices: { reset(): void }[] = [];
@@ -320,6 +326,8 @@ export class Machine {
       else this.mem.addMmio(addr, size, this.vga.mmioBarHandlers);
     };
     this.pci.attach(2, 0, vgaPci);
+
+    for (const t of wireVirtio(cfg.virtio ?? [], { mem: this.mem, pci: this.pci, lapic: () => this.lapic })) this.virtio.push(this._add(t));
 
     // firmware configuration (what SeaBIOS learns the machine from)
     this.fwcfg = this._add(new FwCfg('fwcfg', io, new PhysicalMemoryDmaView(this.mem)));

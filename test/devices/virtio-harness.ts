@@ -112,6 +112,7 @@ export class VirtioDriver {
       const size = opts.queueSize ?? this.r(Common.Q_SIZE, 2);
       this.w(Common.Q_SIZE, size, 2);
       const base = RING_BASE + q * RING_STRIDE;
+      this.mem.fill(0, base, base + RING_STRIDE); // a driver allocates zeroed rings
       this.w(Common.Q_DESCLO, base, 4);
       this.w(Common.Q_DESCHI, 0, 4);
       this.w(Common.Q_AVAILLO, base + 16 * size, 4);
@@ -131,6 +132,7 @@ export class VirtioDriver {
       this._availIdx[q] = 0;
       this._usedSeen[q] = 0;
       this._freeHead[q] = 0;
+      for (const k of [...this._pending.keys()]) if (k.startsWith(`${q}:`)) this._pending.delete(k);
     }
     this.w(Common.STATUS, VirtioStatus.ACKNOWLEDGE | VirtioStatus.DRIVER | VirtioStatus.FEATURES_OK | VirtioStatus.DRIVER_OK, 1);
   }

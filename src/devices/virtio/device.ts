@@ -34,6 +34,8 @@ export interface VirtioHost {
   configChanged(): void;
   /** True while the driver has set DRIVER_OK and the device is not in its error state. */
   readonly live: boolean;
+  /** Run `fn`, turning a VirtioError it throws into DEVICE_NEEDS_RESET (for work started by the host, not by a notification). */
+  guarded(fn: () => void): void;
   /** Whether feature bit `bit` was negotiated. */
   negotiated(bit: number): boolean;
 }
