@@ -13,6 +13,7 @@ import { formatHelp, parseOptions, UsageError, type OptionSpec, type Parsed } fr
 import { buildDefaultImage, findDefaultImage, ImageError } from '../vmm/image.js';
 import { StatusLine } from './status.js';
 import { BlockBackendError, openBlockFile, type OpenedBlock } from '../host/node/block.js';
+import { openVirtio, VIRTIO_OPTIONS } from './virtio.js';
 
 export const SEABIOS_DIR = '/usr/share/seabios';
 export const DEFAULT_BIOS = `${SEABIOS_DIR}/bios-256k.bin`;
@@ -39,6 +40,7 @@ export const RUN_OPTIONS: OptionSpec[] = [
   { name: 'run-for', value: 'SECONDS', help: 'stop the VM after this much guest (virtual) time; deterministic, for scripts and tests (exit status 0)' },
   { name: 'timeout', value: 'SECONDS', help: 'stop the VM after this many seconds of wall time (exit status 3)' },
   { name: 'd', value: 'ITEMS', help: "debug output on stderr; 'cpu' prints the final registers" },
+  ...VIRTIO_OPTIONS,
   { name: 'help', value: null, help: 'show this help' },
 ];
 
@@ -179,6 +181,9 @@ async function runWith(opts: Parsed, defaultGuest: boolean): Promise<number> {
   cfg.hdb = openDisk('hdb');
   cfg.cdrom = openDisk('cdrom');
 
+  const virtio = openVirtio(opts, { snapshot: opts.has('snapshot') });
+  cfg.virtio = virtio.devices;
+
   const sinks: HostCharSink[] = [];
   const open = (name: string, spec?: string) => {
     const s0 = spec ?? one(name);
@@ -288,6 +293,7 @@ async function runWith(opts: Parsed, defaultGuest: boolean): Promise<number> {
     if (screendump) writeScreendump(screendump, machine.vga);
     for (const s of sinks) s.close();
     for (const d of disks) d.close();
+    virtio.close();
   }
   switch (reason) {
     case 'triple-fault':
