@@ -21,6 +21,8 @@ import { VirtioNet } from '../devices/virtio/net.js';
 import { VirtioRng } from '../devices/virtio/rng.js';
 import { BlockBackendError, openBlockFile } from '../host/node/block.js';
 import { HostEntropy } from '../host/node/entropy.js';
+import { HostShare, ShareError } from '../host/node/fs9p.js';
+import { Virtio9p } from '../devices/virtio/9p.js';
 import { UsageError, type OptionSpec, type Parsed } from './options.js';
 
 export const VIRTIO_OPTIONS: OptionSpec[] = [
@@ -88,7 +90,7 @@ export interface OpenedVirtio {
 export type NetdevLookup = (id: string) => NetBackend | undefined;
 
 /** Build the virtio devices the options ask for. */
-export function openVirtio(opts: Parsed, deps: { snapshot: boolean; netdev?: NetdevLookup; virtfs?: (spec: VirtfsSpec) => VirtioDevice }): OpenedVirtio {
+export function openVirtio(opts: Parsed, deps: { snapshot: boolean; netdev?: NetdevLookup }): OpenedVirtio {
   const devices: VirtioDevice[] = [];
   const closers: (() => void)[] = [];
   const close = () => {
@@ -196,8 +198,15 @@ export function openVirtio(opts: Parsed, deps: { snapshot: boolean; netdev?: Net
     for (const [id, d] of drives) if (d) throw new UsageError(`run: -drive id=${id} is not used by any -device virtio-blk-pci,drive=${id}`);
     for (const text of opts.get('virtfs') ?? []) {
       const spec = parseVirtfs(text);
-      if (!deps.virtfs) throw new UsageError('run: -virtfs is not available in this build');
-      devices.push(deps.virtfs(spec));
+      let share: HostShare;
+      try {
+        share = new HostShare(spec.path, spec.readOnly);
+      } catch (e) {
+        if (e instanceof ShareError) throw new UsageError(`run: ${e.message}`);
+        throw e;
+      }
+      closers.push(() => share.closeAll());
+      devices.push(new Virtio9p(nextId('virtio-9p'), spec.tag, share));
     }
   } catch (e) {
     close();

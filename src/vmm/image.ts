@@ -25,7 +25,7 @@ export interface DefaultImage {
 }
 
 /** Modules the init loads, for the devices tsvm emulates (dependencies are added automatically). */
-export const GUEST_MODULES = ['ata_piix', 'ata_generic', 'sd_mod', 'sr_mod', 'isofs', 'ext4', 'virtio_pci', 'virtio_blk', 'virtio_net', 'e1000', 'ne2k-pci'];
+export const GUEST_MODULES = ['ata_piix', 'ata_generic', 'sd_mod', 'sr_mod', 'isofs', 'ext4', 'virtio_pci', 'virtio_blk', 'virtio_net', 'e1000', 'ne2k-pci', 'virtio_console', 'virtio-rng', '9p', '9pnet_virtio'];
 /**
  * The default guest's kernel command line. pci=noacpi: the ACPI tables tsvm
  * writes for direct boot describe power management only (no PCI root bridge
