@@ -87,7 +87,7 @@ export const LOW_BIOS_WINDOW = 128 * 1024;
  * a faster nominal clock would make those waits cost more host time.
  */
 export const NS_PER_INSTRUCTION = 20;
-/** 2023-01-01T00:00:00Z: the RTC's default start, so runs are reproducible. */
+/** 2023-01-01T00:00:00Z: the RTC start when the host gives none (machines built in tests); the CLI passes the host time or -rtc base=. */
 export const DEFAULT_RTC_EPOCH = 1672531200;
 const NOTHING = new Uint8Array(0);
 /** ACPI and MP tables for direct boot go in the 1 KiB the e820 map reserves below 640 KiB. */

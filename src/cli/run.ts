@@ -12,6 +12,7 @@ import { runMonitorCommand } from './monitor.js';
 import { formatHelp, parseOptions, UsageError, type OptionSpec, type Parsed } from './options.js';
 import { buildDefaultImage, findDefaultImage, ImageError } from '../vmm/image.js';
 import { StatusLine } from './status.js';
+import { rtcStartSeconds } from './rtc.js';
 import { BlockBackendError, openBlockFile, type OpenedBlock } from '../host/node/block.js';
 import { openVirtio, VIRTIO_OPTIONS } from './virtio.js';
 
@@ -28,6 +29,7 @@ export const RUN_OPTIONS: OptionSpec[] = [
   { name: 'hda', value: 'FILE', help: 'raw disk image as the primary IDE master (opened read-write)' },
   { name: 'hdb', value: 'FILE', help: 'raw disk image as the primary IDE slave' },
   { name: 'cdrom', value: 'FILE', help: 'ISO image in the ATAPI CD-ROM drive (secondary master)' },
+  { name: 'rtc', value: 'base=utc|localtime|DATE', help: "where the guest's clock starts: the host's time in UTC (default), in local time, or a fixed date (2024-05-01 or 2024-05-01T12:30:00) for reproducible runs; it then advances with guest time" },
   { name: 'boot', value: 'ORDER', help: "firmware boot order: c (hard disk), d (CD-ROM), e.g. 'd' or 'cd' (default cd)" },
   { name: 'snapshot', value: null, help: 'open disk images read-only and keep the guest\'s writes aside, discarded at exit' },
   { name: 'serial', value: 'DEV', help: 'COM1: stdio, file:PATH or none (default stdio)' },
@@ -116,7 +118,7 @@ async function runWith(opts: Parsed, defaultGuest: boolean): Promise<number> {
   const debugItems = (one('d') ?? '').split(',').filter(Boolean);
   for (const d of debugItems) if (d !== 'cpu') throw new UsageError(`run: -d '${d}' is not known; the debug items are: cpu`);
 
-  const cfg: MachineConfig = { memoryBytes };
+  const cfg: MachineConfig = { memoryBytes, rtcEpochSec: rtcStartSeconds(one('rtc'), Date.now(), -new Date().getTimezoneOffset()) };
   let bootLabel = 'firmware';
   if (defaultGuest) {
     let img = findDefaultImage();

@@ -1,13 +1,19 @@
 /**
  * The default guest: Debian's i386 kernel (linux-image-686, non-PAE) and its
  * modules plus busybox-static:i386, fetched with the ordinary apt-get client
- * and packed into an initramfs whose init mounts /proc, /sys and /dev, loads
- * the modules for the devices tsvm offers, sets the hostname and gives a
- * busybox shell on the serial console. Built once into the user's cache
- * directory and reused (`tsvm image build` rebuilds it).
+ * and packed into an initramfs whose init mounts /proc, /sys and /dev, installs
+ * busybox's applet links, loads the modules for the devices tsvm offers, sets
+ * the hostname and gives a busybox shell on the serial console. Built once into
+ * the user's cache directory and reused (`tsvm image build` rebuilds it).
+ *
+ * The build never executes anything from the packages: they are i386 binaries,
+ * and the host may be x86-64 without 32-bit support, or arm64. It only reads
+ * their files (unpacked by dpkg-deb, with every execute bit removed); whatever
+ * needs busybox itself (the applet links) is done by the guest at boot.
+ * docs/guest.md lists the host programs the build runs and why each is safe.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CpioMode, writeCpio, type CpioEntry } from './cpio.js';
@@ -25,7 +31,11 @@ export interface DefaultImage {
 }
 
 /** Modules the init loads, for the devices tsvm emulates (dependencies are added automatically). */
-export const GUEST_MODULES = ['ata_piix', 'ata_generic', 'sd_mod', 'sr_mod', 'isofs', 'ext4', 'virtio_pci', 'virtio_blk', 'virtio_net', 'e1000', 'ne2k-pci', 'virtio_console', 'virtio-rng', '9p', '9pnet_virtio'];
+export const GUEST_MODULES = [
+  'ata_piix', 'ata_generic', 'sd_mod', 'sr_mod', 'isofs', 'ext4',
+  'virtio_pci', 'virtio_blk', 'virtio_net', 'virtio_console', 'virtio_rng', '9p', '9pnet_virtio',
+  'e1000', 'ne2k-pci', 'af_packet',
+];
 /**
  * The default guest's kernel command line. pci=noacpi: the ACPI tables tsvm
  * writes for direct boot describe power management only (no PCI root bridge
@@ -36,8 +46,11 @@ export const GUEST_MODULES = ['ata_piix', 'ata_generic', 'sd_mod', 'sr_mod', 'is
  */
 export const DEFAULT_CMDLINE = 'console=ttyS0 panic=-1 pci=noacpi cryptomgr.notests';
 export const GUEST_HOSTNAME = 'tsvm';
-/** Bumped when the image's layout changes, so older caches are rebuilt. */
-export const IMAGE_FORMAT = 2;
+/**
+ * Bumped when the image's layout changes. Each format has its own cache folder,
+ * so two tsvm versions on one machine do not rebuild each other's image.
+ */
+export const IMAGE_FORMAT = 3;
 
 export function cacheDir(): string {
   const base = process.env['XDG_CACHE_HOME'] || join(homedir(), '.cache');
@@ -45,7 +58,7 @@ export function cacheDir(): string {
 }
 
 export function defaultImageDir(): string {
-  return join(cacheDir(), 'images', 'default');
+  return join(cacheDir(), 'images', `default-v${IMAGE_FORMAT}`);
 }
 
 /** The cached default image, or null if it has not been built. */
@@ -165,16 +178,31 @@ function indexModules(root: string): Map<string, string> {
   return idx;
 }
 
+/**
+ * Remove every execute bit under `root`: the unpacked packages are data to this
+ * build, and a file that cannot be executed cannot be run by mistake.
+ */
+function stripExecBits(root: string): void {
+  for (const n of readdirSync(root)) {
+    const p = join(root, n);
+    const st = lstatSync(p);
+    if (st.isDirectory()) stripExecBits(p);
+    else if (st.isFile() && (st.mode & 0o111) !== 0) chmodSync(p, st.mode & 0o7666);
+  }
+}
+
 const INITTAB = `::sysinit:/etc/rc
 ::respawn:/bin/cttyhack /bin/sh -l
-::ctrlaltdel:/bin/reboot
+::ctrlaltdel:/sbin/reboot
 ::shutdown:/bin/umount -a -r
 `;
 
 function rcScript(modules: string[]): string {
   return `#!/bin/sh
 # tsvm default guest: early set-up (run by busybox init)
-mount -t proc proc /proc
+/bin/busybox mount -t proc proc /proc
+# the applet links (busybox finds itself through /proc/self/exe)
+/bin/busybox --install -s
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mkdir -p /dev/pts /tmp /root
@@ -209,6 +237,8 @@ export function buildDefaultImage(progress: Progress): DefaultImage {
     progress('unpacking the packages');
     run('dpkg-deb', ['-x', join(work, kdeb), join(work, 'k')], 'unpacking the kernel');
     run('dpkg-deb', ['-x', join(work, bdeb), join(work, 'b')], 'unpacking busybox');
+    stripExecBits(join(work, 'k'));
+    stripExecBits(join(work, 'b'));
     const bootDir = join(work, 'k', 'boot');
     const vmlinuz = readdirSync(bootDir).find((n) => n.startsWith('vmlinuz-'));
     if (!vmlinuz) throw new ImageError(`the kernel package ${kdeb} holds no /boot/vmlinuz-*`);
@@ -236,10 +266,8 @@ export function buildDefaultImage(progress: Progress): DefaultImage {
     for (const d of ['bin', 'sbin', 'usr', 'usr/bin', 'usr/sbin', 'etc', 'proc', 'sys', 'dev', 'tmp', 'root', 'lib', 'lib/modules']) dir(d);
     entries.push({ name: 'dev/console', mode: CpioMode.CHAR | 0o600, rdevMajor: 5, rdevMinor: 1 });
     file('bin/busybox', readFileSync(join(work, 'b', 'bin', 'busybox')), 0o755);
-    const applets = run(join(work, 'b', 'bin', 'busybox'), ['--list'], 'listing busybox applets')
-      .split('\n')
-      .filter((a) => a && a !== 'busybox');
-    for (const a of applets) entries.push({ name: `bin/${a}`, mode: CpioMode.SYMLINK | 0o777, data: Buffer.from('busybox') });
+    // the shell that runs /etc/rc; the init script makes the other applet links at boot
+    entries.push({ name: 'bin/sh', mode: CpioMode.SYMLINK | 0o777, data: Buffer.from('busybox') });
     entries.push({ name: 'init', mode: CpioMode.SYMLINK | 0o777, data: Buffer.from('bin/busybox') });
     file('etc/inittab', Buffer.from(INITTAB));
     file('etc/rc', Buffer.from(rcScript(order)), 0o755);
@@ -253,7 +281,7 @@ export function buildDefaultImage(progress: Progress): DefaultImage {
     const initrd = writeCpio(entries);
 
     const out = defaultImageDir();
-    const tmpOut = `${out}.new`;
+    const tmpOut = `${out}.new-${process.pid}`;
     rmSync(tmpOut, { recursive: true, force: true });
     mkdirSync(tmpOut, { recursive: true });
     const bz = readFileSync(join(bootDir, vmlinuz));

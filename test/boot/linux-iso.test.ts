@@ -3,14 +3,11 @@
 // isolinux, with the console on the serial port, to the shell prompt.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
-const TSVM = join(ROOT, 'bin/tsvm.js');
+import { join } from 'node:path';
+import { PROMPT, TSVM, TsvmChild } from '../helpers/child.js';
 
 test('the default kernel boots from an isolinux CD through SeaBIOS to a shell', { timeout: 2_400_000 }, async () => {
   // make sure the default image exists (builds it on first use)
@@ -35,30 +32,20 @@ test('the default kernel boots from an isolinux CD through SeaBIOS to a shell', 
   const mk = spawnSync('xorriso', ['-as', 'mkisofs', '-quiet', '-o', iso, '-b', 'isolinux/isolinux.bin', '-c', 'isolinux/boot.cat', '-no-emul-boot', '-boot-load-size', '4', '-boot-info-table', root], { encoding: 'utf8' });
   assert.equal(mk.status, 0, mk.stderr);
 
-  const child = spawn(process.execPath, [TSVM, 'run', '-cdrom', iso, '-boot', 'd', '-m', '256M', '-timeout', '2000'], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (b: Buffer) => (out += b.toString('latin1')));
-  child.stderr.on('data', (b: Buffer) => (out += b.toString('latin1')));
-  const exited = new Promise<number | null>((r) => child.on('exit', r));
+  const s = new TsvmChild(['run', '-cdrom', iso, '-boot', 'd', '-m', '256M', '-timeout', '2000']);
   try {
-    const deadline = Date.now() + 1_800_000;
-    while (!/(^|\n)tsvm:[^\n]*# /.test(out)) {
-      if (Date.now() > deadline || child.exitCode !== null) assert.fail(`no shell prompt; output:\n${out.slice(-3000)}`);
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-    assert.match(out, /Linux version 6\.\d+/);
-    assert.match(out, /Kernel command line: .*console=ttyS0/);
-    assert.match(out, /ACPI: RSDP 0x[0-9A-F]+/); // SeaBIOS built the ACPI tables
-    assert.match(out, /tsvm default guest ready/);
+    await s.waitFor(PROMPT, 0, 1_800_000, 'the shell prompt');
+    assert.match(s.out, /Linux version 6\.\d+/);
+    assert.match(s.out, /Kernel command line: .*console=ttyS0/);
+    assert.match(s.out, /ACPI: RSDP 0x[0-9A-F]+/); // SeaBIOS built the ACPI tables
+    assert.match(s.out, /tsvm default guest ready/);
     // power-off through the ACPI tables SeaBIOS built (its DSDT's \\_S5 and the PIIX4 PM block)
-    const before = out.length;
-    child.stdin.write('poweroff\n');
-    const timer = setTimeout(() => child.kill(), 600_000);
-    const code = await exited;
-    clearTimeout(timer);
-    assert.equal(code, 0, `tsvm exits 0 when the guest powers off; output:\n${out.slice(before - 200)}`);
-    assert.match(out.slice(before), /reboot: Power down/);
+    const before = s.out.length;
+    s.child.stdin.write('poweroff\n');
+    const code = await s.exit();
+    assert.equal(code, 0, `tsvm exits 0 when the guest powers off (it ended with ${s.exitDescription}); output:\n${s.out.slice(before - 200)}`);
+    assert.match(s.out.slice(before), /reboot: Power down/);
   } finally {
-    child.kill();
+    s.kill();
   }
 });

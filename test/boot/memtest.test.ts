@@ -11,13 +11,8 @@
 // 80-second waits among them. docs/guest-memtest.md has the figures.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
-const TSVM = join(ROOT, 'bin/tsvm.js');
+import { TsvmChild } from '../helpers/child.js';
 /** Debian's memtest86+ package (tools/setup.sh installs it). */
 const MEMTEST = '/boot/memtest86+ia32.bin';
 /** Ctrl-A X: quit tsvm from its console. */
@@ -92,30 +87,23 @@ class Screen {
 }
 
 test('memtest86+ completes its first pass over the guest RAM without errors', { timeout: 3_600_000, skip: !existsSync(MEMTEST) && `${MEMTEST} is missing (apt-get install memtest86+)` }, async (t) => {
-  const child = spawn(process.execPath, [TSVM, 'run', '-m', '5M', '-kernel', MEMTEST, '-append', 'console=ttyS0 nopause', '-timeout', '3000'], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
   const screen = new Screen();
   let raw = '';
-  let stderr = '';
-  const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+  const s = new TsvmChild(['run', '-m', '5M', '-kernel', MEMTEST, '-append', 'console=ttyS0 nopause', '-timeout', '3000'], {
+    onStdout: (text) => {
+      raw += text;
+      screen.feed(text);
+    },
+  });
   const started = Date.now();
+  // the status area: "| Pass:  N        Errors: M"
+  const passDone = (): boolean => Number(/\| Pass:\s+(\d+)\s+Errors:\s+(\d+)/.exec(screen.text())?.[1] ?? 0) >= 1;
   try {
-    const passed = new Promise<string>((res, rej) => {
-      child.stdout.on('data', (b: Buffer) => {
-        const s = b.toString('latin1');
-        raw += s;
-        screen.feed(s);
-        const text = screen.text();
-        // the status area: "| Pass:  N        Errors: M"
-        const m = /\| Pass:\s+(\d+)\s+Errors:\s+(\d+)/.exec(text);
-        if (m && Number(m[1]) >= 1) res(text);
-      });
-      child.stderr.on('data', (b: Buffer) => (stderr += b.toString('latin1')));
-      void exited.then((code) => rej(new Error(`tsvm exited (${code}) before the first pass completed:\n${stderr}\nscreen:\n${screen.text()}`)));
+    await s.waitFor(passDone, 0, 3_300_000, "memtest's first pass").catch((e: Error) => {
+      throw new Error(`${e.message}\nscreen:\n${screen.text()}`);
     });
-    const text = await passed;
-    const cpu = hostCpuSeconds(child.pid);
+    const text = screen.text();
+    const cpu = hostCpuSeconds(s.child.pid);
     t.diagnostic(
       `first pass complete: memtest's ${/Time:\s*[\d:]+/.exec(text)?.[0] ?? 'Time: ?'} of guest time, ` +
         `${((Date.now() - started) / 1000).toFixed(0)} s of wall time${cpu === null ? '' : `, ${cpu.toFixed(0)} s of host CPU`}`,
@@ -130,9 +118,9 @@ test('memtest86+ completes its first pass over the guest RAM without errors', { 
     // no error report (memtest lists errors under a "pCPU  Pass  Test  Failing Address" header)
     assert.doesNotMatch(raw, /Failing Address|Failed!/);
 
-    child.stdin.write(QUIT);
-    assert.equal(await exited, 0, stderr);
+    s.child.stdin.write(QUIT);
+    assert.equal(await s.exit(), 0, s.stderr);
   } finally {
-    child.kill();
+    s.kill();
   }
 });

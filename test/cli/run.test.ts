@@ -124,3 +124,46 @@ test('-display curses draws the VGA text screen in the terminal', () => {
   assert.match(r.out, /SeaBIOS \(version /);
   assert.match(r.out, /\x1b\[\?1049l/); // and left at exit
 });
+
+/** A ROM that reads the RTC's date and time registers (BCD, as the MC146818 powers on) and writes them to the debug console. */
+function rtcRom(): string {
+  // century (0x32), year, month, day of month, hours, minutes: one byte each
+  return rom('rtc', `mov si, regs\n.l: cs lodsb\ncmp al, 0xff\nje .d\nout 0x70, al\nin al, 0x71\nout 0xe9, al\njmp .l\n.d: cli\nhlt\nregs: db 0x32, 9, 8, 7, 4, 2, 0xff`);
+}
+const bcd = (n: number) => ((Math.floor(n / 10) % 10) << 4) | n % 10;
+function rtcBytes(d: Date): number[] {
+  return [bcd(Math.floor(d.getUTCFullYear() / 100)), bcd(d.getUTCFullYear() % 100), bcd(d.getUTCMonth() + 1), bcd(d.getUTCDate()), bcd(d.getUTCHours()), bcd(d.getUTCMinutes())];
+}
+
+test('the RTC starts at the host time by default and at the date -rtc base= gives', () => {
+  const bin = rtcRom();
+  const con = join(dir, 'rtc.txt');
+  const before = new Date();
+  const r = tsvm('run', '-bios', bin, '-m', '1M', '-debugcon', `file:${con}`);
+  const after = new Date();
+  assert.equal(r.code, 0, r.err);
+  const got = [...readFileSync(con)];
+  // the guest reads within seconds of starting: the host's minute before or after the run
+  assert.ok([rtcBytes(before), rtcBytes(after)].some((want) => want.join() === got.join()), `RTC read ${got.map((b) => b.toString(16))}, host time was ${before.toISOString()}..${after.toISOString()}`);
+
+  const fixed = tsvm('run', '-bios', bin, '-m', '1M', '-debugcon', `file:${con}`, '-rtc', 'base=2024-05-01T12:30:00');
+  assert.equal(fixed.code, 0, fixed.err);
+  assert.deepEqual([...readFileSync(con)], [0x20, 0x24, 0x05, 0x01, 0x12, 0x30]);
+  const dateOnly = tsvm('run', '-bios', bin, '-m', '1M', '-debugcon', `file:${con}`, '-rtc', 'base=1999-12-31');
+  assert.equal(dateOnly.code, 0, dateOnly.err);
+  assert.deepEqual([...readFileSync(con)], [0x19, 0x99, 0x12, 0x31, 0x00, 0x00]);
+});
+
+test('-rtc refuses what it cannot hold, saying what to write instead', () => {
+  for (const [arg, msg] of [
+    ['base=2024-02-30', /not a real date/],
+    ['base=yesterday', /not utc, localtime or a date.*base=2024-05-01/],
+    ['base=2150-01-01', /1970 to 2099/],
+    ['clock=host', /clock=vm/],
+    ['speed=2', /not an RTC setting/],
+  ] as const) {
+    const r = tsvm('run', '-bios', rtcRom(), '-m', '1M', '-rtc', arg);
+    assert.equal(r.code, 1, `-rtc ${arg}: ${r.err}`);
+    assert.match(r.err, msg);
+  }
+});

@@ -327,9 +327,18 @@ op0f(0x1f, (cpu) => {
 });
 
 // ---- CPUID -----------------------------------------------------------------------------
-/** The vendor string tsvm reports (12 bytes, CPUID leaf 0 in EBX, EDX, ECX order). */
-export const CPU_VENDOR = 'TsvmVirtIA32';
+/**
+ * The vendor string tsvm reports (12 bytes, CPUID leaf 0 in EBX, EDX, ECX order).
+ * Intel's, as QEMU's TCG models report: guest kernels pick their CPU set-up by
+ * vendor, and an unknown one makes Linux warn that the system may be unstable.
+ * The brand string and the hypervisor leaf say that the CPU is tsvm's.
+ */
+export const CPU_VENDOR = 'GenuineIntel';
 export const CPU_BRAND = 'tsvm virtual IA-32 processor';
+/** Hypervisor leaf 0x40000000: the signature guests read once CPUID.1:ECX bit 31 says a hypervisor is present. */
+export const HYPERVISOR_SIGNATURE = 'TsvmTsvmTsvm';
+/** Leaf 1 ECX: only bit 31, "running under a hypervisor" (no SSE3 and later). */
+export const CPUID_1_ECX = 0x80000000 | 0;
 /** Leaf 1 EDX: FPU VME PSE TSC MSR CX8 SEP PGE CMOV FXSR (exactly what is implemented). */
 export const CPUID_1_EDX = 0x1 | 0x2 | 0x8 | 0x10 | 0x20 | 0x100 | 0x800 | 0x2000 | 0x8000 | 0x1000000;
 /** Leaf 1 EDX bit 9: an on-chip APIC, reported while one is attached and enabled in IA32_APIC_BASE (SDM 10.4.3). */
@@ -361,7 +370,13 @@ op0f(0xa2, (cpu) => {
     c = str4(CPU_VENDOR, 8);
   } else if (leaf === 1) {
     a = CPUID_SIGNATURE;
+    c = CPUID_1_ECX;
     d = cpuid1Edx(cpu);
+  } else if (leaf === 0x40000000) {
+    a = 0x40000000;
+    b = str4(HYPERVISOR_SIGNATURE, 0);
+    c = str4(HYPERVISOR_SIGNATURE, 4);
+    d = str4(HYPERVISOR_SIGNATURE, 8);
   } else if (leaf === 0x80000000) {
     a = 0x80000004 | 0;
   } else if (leaf >= 0x80000002 && leaf <= 0x80000004) {
@@ -373,6 +388,7 @@ op0f(0xa2, (cpu) => {
   } else if (leaf < 0x80000000) {
     // unsupported basic leaves return the highest basic leaf's data (as Intel CPUs do)
     a = CPUID_SIGNATURE;
+    c = CPUID_1_ECX;
     d = cpuid1Edx(cpu);
   }
   r[0] = a;
@@ -389,9 +405,14 @@ op0f(0x31, (cpu) => {
   cpu.reg32[2] = Math.floor(tsc / 4294967296) | 0;
 });
 
+/** What IA32_BIOS_SIGN_ID reports as the loaded microcode revision (as QEMU does: 1). */
+const MICROCODE_REVISION = 1;
+
 const enum Msr {
   TSC = 0x10,
   APIC_BASE = 0x1b,
+  /** IA32_BIOS_SIGN_ID: the microcode revision (high half), read by Intel guests after writing 0 and CPUID. */
+  BIOS_SIGN_ID = 0x8b,
   SYSENTER_CS = 0x174,
   SYSENTER_ESP = 0x175,
   SYSENTER_EIP = 0x176,
@@ -409,6 +430,9 @@ op0f(0x32, (cpu) => {
     case Msr.APIC_BASE:
       if (cpu.apic === null) cpu.raiseGP(0);
       lo = cpu.apicBase;
+      break;
+    case Msr.BIOS_SIGN_ID:
+      hi = MICROCODE_REVISION;
       break;
     case Msr.SYSENTER_CS:
       lo = cpu.sysenterCs;
@@ -443,6 +467,8 @@ op0f(0x30, (cpu) => {
       (apic as ApicBaseListener).apicBaseChanged(cpu.apicBase);
       break;
     }
+    case Msr.BIOS_SIGN_ID:
+      break; // writing starts a microcode-revision read (or a microcode load, which tsvm has none of)
     case Msr.SYSENTER_CS:
       cpu.sysenterCs = r[0] & 0xffff;
       break;
