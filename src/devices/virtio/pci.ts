@@ -16,7 +16,7 @@
  * then ignores notifications until the driver writes status 0.
  *
  * The legacy (0.9.5) I/O-port interface is not offered: every Linux since
- * 4.0 drives the modern one, and SeaBIOS boots from modern virtio-blk.
+ * 4.0 drives the modern one (SeaBIOS 1.10 on does too; not tested here).
  */
 import type { GuestRam } from '../../bus/dma.js';
 import { checkState, StateError } from '../../state/state.js';
