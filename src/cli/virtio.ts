@@ -32,6 +32,9 @@ export const VIRTIO_OPTIONS: OptionSpec[] = [
   { name: 'virtfs', value: 'local,path=DIR,mount_tag=TAG', repeat: true, help: 'share host folder DIR with the guest over virtio-9p (security_model=none; readonly=on); mount -t 9p -o trans=virtio TAG /mnt' },
 ];
 
+/** The -device types this module builds. */
+export const VIRTIO_DEVICE_TYPES = ['virtio-rng-pci', 'virtio-blk-pci', 'virtio-serial-pci', 'virtconsole', 'virtio-net-pci'];
+
 /** Parse QEMU's "type,key=value,key=value" (",," is a literal comma). */
 export function parseProps(text: string, what: string): { type: string; props: Map<string, string> } {
   const parts: string[] = [];
@@ -90,7 +93,7 @@ export interface OpenedVirtio {
 export type NetdevLookup = (id: string) => NetBackend | undefined;
 
 /** Build the virtio devices the options ask for. */
-export function openVirtio(opts: Parsed, deps: { snapshot: boolean; netdev?: NetdevLookup }): OpenedVirtio {
+export function openVirtio(opts: Parsed, deps: { snapshot: boolean; netdev?: NetdevLookup; otherDeviceTypes?: readonly string[] }): OpenedVirtio {
   const devices: VirtioDevice[] = [];
   const closers: (() => void)[] = [];
   const close = () => {
@@ -191,7 +194,10 @@ export function openVirtio(opts: Parsed, deps: { snapshot: boolean; netdev?: Net
           break;
         }
         default:
-          if (!deps.netdev) throw new UsageError(`run: -device '${type}' is not known; the virtio devices are virtio-rng-pci, virtio-blk-pci, virtio-serial-pci, virtconsole, virtio-net-pci`);
+          // another module's device (a NIC from the network options): theirs to build
+          if (!deps.otherDeviceTypes?.includes(type)) {
+            throw new UsageError(`run: -device '${type}' is not known; the devices are: ${[...VIRTIO_DEVICE_TYPES, ...(deps.otherDeviceTypes ?? [])].join(', ')}`);
+          }
       }
     }
     void serialBus; // virtconsole brings its own function; virtio-serial-pci alone adds nothing a guest can use
