@@ -5,6 +5,7 @@
  *   -drive file=PATH,if=none,id=ID  with  -device virtio-blk-pci,drive=ID
  *   -device virtio-rng-pci
  *   -device virtio-serial-pci -device virtconsole,chardev=ID  with  -chardev file,id=ID,path=PATH
+ *                                                            or  -chardev socket,id=ID,path=SOCK,server=on,wait=off
  *   -device virtio-net-pci,netdev=ID[,mac=52:54:00:12:34:56]   (ID from -netdev)
  *   -virtfs local,path=DIR,mount_tag=TAG,security_model=none[,readonly=on]
  *
@@ -21,6 +22,7 @@ import { VirtioNet } from '../devices/virtio/net.js';
 import { VirtioRng } from '../devices/virtio/rng.js';
 import { BlockBackendError, openBlockFile } from '../host/node/block.js';
 import { HostEntropy } from '../host/node/entropy.js';
+import { SocketChar, SocketCharError } from '../host/node/charsocket.js';
 import { HostShare, ShareError } from '../host/node/fs9p.js';
 import { Virtio9p } from '../devices/virtio/9p.js';
 import { UsageError, type OptionSpec, type Parsed } from './options.js';
@@ -28,7 +30,7 @@ import { UsageError, type OptionSpec, type Parsed } from './options.js';
 export const VIRTIO_OPTIONS: OptionSpec[] = [
   { name: 'drive', value: 'file=PATH,if=virtio', repeat: true, help: 'a raw disk image on virtio-blk (if=virtio; readonly=on; if=none,id=ID for -device virtio-blk-pci,drive=ID)' },
   { name: 'device', value: 'TYPE[,PROPS]', repeat: true, help: 'add a device: virtio-rng-pci, virtio-blk-pci,drive=ID, virtio-serial-pci, virtconsole,chardev=ID, virtio-net-pci,netdev=ID[,mac=MAC]' },
-  { name: 'chardev', value: 'file,id=ID,path=PATH', repeat: true, help: 'a character device for virtconsole: file (guest output to PATH)' },
+  { name: 'chardev', value: 'TYPE,id=ID,path=PATH', repeat: true, help: 'a character device for virtconsole: file (guest output to PATH) or socket,server=on,wait=off (a UNIX socket tsvm listens on; connect with socat or nc -U)' },
   { name: 'virtfs', value: 'local,path=DIR,mount_tag=TAG', repeat: true, help: 'share host folder DIR with the guest over virtio-9p (security_model=none; readonly=on); mount -t 9p -o trans=virtio TAG /mnt' },
 ];
 
@@ -140,9 +142,25 @@ export function openVirtio(opts: Parsed, deps: { snapshot: boolean; netdev?: Net
       const { type, props } = parseProps(text, '-chardev');
       const id = props.get('id');
       if (!id) throw new UsageError(`run: -chardev ${text}: needs id=ID`);
-      if (type !== 'file') throw new UsageError(`run: -chardev ${text}: type '${type}' is not supported; use file,id=ID,path=PATH`);
-      allowOnly(props, ['id', 'path'], `-chardev ${text}`);
       const path = props.get('path');
+      if (type === 'socket') {
+        allowOnly(props, ['id', 'path', 'server', 'wait'], `-chardev ${text}`);
+        if (!path) throw new UsageError(`run: -chardev ${text}: needs path=SOCKET (a UNIX socket tsvm listens on)`);
+        if (!onOff(props.get('server'), `-chardev ${text} server`) || onOff(props.get('wait') ?? 'on', `-chardev ${text} wait`)) {
+          throw new UsageError(`run: -chardev ${text}: tsvm listens and does not wait for a client: write server=on,wait=off`);
+        }
+        try {
+          const sc = new SocketChar(path);
+          closers.push(() => sc.close());
+          chardevs.set(id, sc);
+        } catch (e) {
+          if (e instanceof SocketCharError) throw new UsageError(`run: -chardev ${text}: ${e.message}`);
+          throw e;
+        }
+        continue;
+      }
+      if (type !== 'file') throw new UsageError(`run: -chardev ${text}: type '${type}' is not supported; use file,id=ID,path=PATH or socket,id=ID,path=SOCKET,server=on,wait=off`);
+      allowOnly(props, ['id', 'path'], `-chardev ${text}`);
       if (!path) throw new UsageError(`run: -chardev ${text}: needs path=PATH`);
       let fd: number;
       try {
@@ -181,7 +199,9 @@ export function openVirtio(opts: Parsed, deps: { snapshot: boolean; netdev?: Net
           allowOnly(props, ['chardev', 'id', 'name'], `-device ${text}`);
           const c = chardevs.get(props.get('chardev') ?? '');
           if (!c) throw new UsageError(`run: -device ${text}: no -chardev with id=${props.get('chardev') ?? '?'}`);
-          devices.push(new VirtioConsole(nextId('virtio-console'), c));
+          const con = new VirtioConsole(nextId('virtio-console'), c);
+          if (c instanceof SocketChar) c.onInput = (d) => con.receive(d);
+          devices.push(con);
           break;
         }
         case 'virtio-net-pci':

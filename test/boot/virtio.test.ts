@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TsvmChild } from '../helpers/child.js';
@@ -40,6 +41,8 @@ test('virtio-blk, virtio-9p, virtio-rng and virtio-console in the default guest'
   const mk = spawnSync('mke2fs', ['-q', '-F', '-t', 'ext2', disk, '16M'], { encoding: 'utf8' });
   assert.equal(mk.status, 0, `mke2fs: ${mk.stderr}`);
   const con = join(top, 'hvc0.txt');
+  const sock = join(top, 'hvc1.sock');
+  let fromHvc1 = '';
 
   const vm = new TsvmChild([
     'run',
@@ -50,13 +53,16 @@ test('virtio-blk, virtio-9p, virtio-rng and virtio-console in the default guest'
     '-device', 'virtio-serial-pci',
     '-device', 'virtconsole,chardev=c0',
     '-chardev', `file,id=c0,path=${con}`,
+    '-device', 'virtconsole,chardev=c1',
+    '-chardev', `socket,id=c1,path=${sock},server=on,wait=off`,
     '-timeout', '1700',
   ]);
   try {
     await vm.waitFor(/(^|\n)tsvm:[^\n]*# /, 0, 1_200_000, 'the shell prompt');
     let out = await vm.shell('mkdir -p /d /s /r && mount /dev/vda /d && mount -t 9p -o trans=virtio share0 /s && mount -t 9p -o trans=virtio ro0 /r && echo MOUNTED');
     assert.match(out, /\nMOUNTED/);
-    out = await vm.shell('cp /s/in.bin /d/out.bin && cp /s/in.bin /s/out.bin && seq 1 20000 > /s/seq.txt && seq 1 20000 > /d/seq.txt && sync && umount /d && echo WRITTEN');
+    // (seq writes line by line: made in /tmp and copied, rather than 20000 9p round trips)
+    out = await vm.shell('seq 1 20000 > /tmp/seq.txt && cp /tmp/seq.txt /s/ && cp /tmp/seq.txt /d/ && cp /s/in.bin /d/out.bin && cp /s/in.bin /s/out.bin && sync && umount /d && echo WRITTEN', 600_000);
     assert.match(out, /\nWRITTEN/);
     // leaving the share: a host symlink to the share's parent, and an absolute one, resolve inside the guest
     out = await vm.shell('cat /s/up/secret.txt; cat /s/abs; ls /s/up/');
@@ -69,6 +75,15 @@ test('virtio-blk, virtio-9p, virtio-rng and virtio-console in the default guest'
     assert.match(out, /virtio_rng\.0/);
     assert.match(out, /\n64\n/);
     await vm.shell('echo hvc-says-hi > /dev/hvc0');
+    // the second console, both ways, through the UNIX socket
+    const client = createConnection(sock);
+    client.on('data', (b) => (fromHvc1 += b.toString('latin1')));
+    await new Promise<void>((res, rej) => client.on('connect', res).on('error', rej));
+    await vm.shell('stty -F /dev/hvc1 -echo; (head -n1 /dev/hvc1 > /tmp/hvc1.txt) &');
+    client.write('typed-at-hvc1\n');
+    out = await vm.shell('sleep 2; cat /tmp/hvc1.txt; echo back-to-host > /dev/hvc1');
+    assert.match(out, /\ntyped-at-hvc1\n/);
+    client.end();
     vm.child.stdin.write('poweroff\n');
     assert.equal(await vm.exit(300_000), 0, `tsvm did not power off cleanly:\n${vm.tail()}`);
   } finally {
@@ -80,5 +95,6 @@ test('virtio-blk, virtio-9p, virtio-rng and virtio-console in the default guest'
   assert.equal(debugfsDump(disk, '/seq.txt', join(top, 'seq.txt')).toString(), SEQ);
   assert.ok(!existsSync(join(ro, 'new.txt')) && existsSync(join(ro, 'keep.txt')), 'readonly=on share changed');
   assert.match(readFileSync(con, 'utf8'), /hvc-says-hi/);
+  assert.match(fromHvc1, /back-to-host/);
   rmSync(top, { recursive: true, force: true });
 });

@@ -90,6 +90,9 @@ test('bad virtio options are refused before the VM starts, saying what to write'
     [['-drive', `file=${join(dir, 'x')},if=scsi`], /if=scsi is not supported here; use if=virtio/],
     [['-drive', `file=${join(dir, 'x')},if=virtio,format=qcow2`], /format=qcow2 is not supported/],
     [['-device', 'virtio-rng-pci,bogus=1'], /property 'bogus' is not known/],
+    [['-chardev', `socket,id=c,path=${join(dir, 's.sock')},server=on`], /write server=on,wait=off/],
+    [['-chardev', `socket,id=c,path=${join(dir, 'disk.img')},server=on,wait=off`], /exists and is not a socket/],
+    [['-chardev', `pty,id=c`], /type 'pty' is not supported/],
   ];
   const bios = pciScanRom();
   for (const [args, re] of cases) {
