@@ -119,7 +119,7 @@ export function loadLinux(mem: PhysicalMemory, cpu: Cpu, img: LinuxImages): void
   const initSize = dv.getUint32(0x260, true);
   const need = KERNEL_ADDR + Math.max(pmSize, initSize) + 1024 * 1024;
   if (need > ram) {
-    throw new LinuxBootError(`${ram >> 20} MiB of RAM is too little for this kernel; give the VM more with -m (at least ${Math.ceil(need / 1048576)} MiB)`);
+    throw new LinuxBootError(`${ram >> 20} MiB of RAM is too little for this kernel; give the machine more RAM (at least ${Math.ceil(need / 1048576)} MiB)`);
   }
   let initrdAddr = 0;
   const initrd = img.initrd;
@@ -127,7 +127,7 @@ export function loadLinux(mem: PhysicalMemory, cpu: Cpu, img: LinuxImages): void
     const max = Math.min(dv.getUint32(Hdr.INITRD_ADDR_MAX, true) >>> 0, ram - 1);
     initrdAddr = Math.floor((max + 1 - initrd.length) / 4096) * 4096;
     if (initrdAddr < KERNEL_ADDR + pmSize + 8 * 1024 * 1024) {
-      throw new LinuxBootError(`the initrd (${(initrd.length / 1048576).toFixed(1)} MiB) does not fit in RAM beside the kernel; give the VM more memory with -m`);
+      throw new LinuxBootError(`the initrd (${(initrd.length / 1048576).toFixed(1)} MiB) does not fit in RAM beside the kernel; give the machine more RAM`);
     }
   }
 
@@ -209,7 +209,7 @@ export function loadElf(m: Uint8Array, ram: number, elf: Uint8Array): number {
     if (dv.getUint32(o, true) !== 1) continue; // PT_LOAD
     const seg = { off: dv.getUint32(o + 4, true), paddr: dv.getUint32(o + 12, true), filesz: dv.getUint32(o + 16, true), memsz: dv.getUint32(o + 20, true) };
     if (seg.off + seg.filesz > elf.length) throw new LinuxBootError('the kernel ELF file is truncated (segment data)');
-    if (seg.paddr + seg.memsz > ram) throw new LinuxBootError(`the kernel needs RAM up to ${Math.ceil((seg.paddr + seg.memsz) / 1048576)} MiB; give the VM more with -m`);
+    if (seg.paddr + seg.memsz > ram) throw new LinuxBootError(`the kernel needs RAM up to ${Math.ceil((seg.paddr + seg.memsz) / 1048576)} MiB; give the machine more RAM`);
     segs.push(seg);
   }
   if (segs.length === 0) throw new LinuxBootError('the kernel ELF file has nothing to load');

@@ -15,7 +15,8 @@ import { BLOCKS_DEFAULT } from '../cpu/jit.js';
 import { Fpu, type FpuState } from '../cpu/fpu.js';
 import { loadCpuState, saveCpuState, type CpuState } from '../cpu/state.js';
 import { Clock } from '../time/clock.js';
-import { StateError, cloneState, type Stateful } from '../state/state.js';
+import { StateError, type StateObject } from '../state/state.js';
+import { checkDeclared, legacyState, loadDeclared, saveDeclared, type StateSchema } from '../state/schema.js';
 import type { BlockBackend, CharSink } from '../devices/backends.js';
 import { IdeController } from '../devices/ata/ide.js';
 import { DebugCon } from '../devices/debugcon.js';
@@ -65,7 +66,7 @@ export interface MachineConfig {
   rtcEpochSec?: number;
   /** Boot device order for the firmware: 'c' hard disk, 'd' CD-ROM (default 'cd'). */
   boot?: string;
-  /** IDE primary master and slave disks (-hda, -hdb) and the CD-ROM on the secondary master (-cdrom). */
+  /** IDE primary master and slave disks and the CD-ROM on the secondary master. */
   hda?: BlockBackend;
   hdb?: BlockBackend;
   cdrom?: BlockBackend;
@@ -74,6 +75,9 @@ export interface MachineConfig {
 }
 
 export class MachineConfigError extends Error {}
+/** The other errors building a machine can throw (memory layout, direct Linux boot). */
+export { MemoryConfigError } from '../bus/memory.js';
+export { LinuxBootError } from './linuxboot.js';
 
 /** Largest firmware image accepted: a 16 MiB flash chip, the largest the PC map reserves. */
 export const MAX_BIOS_BYTES = 16 * 1024 * 1024;
@@ -155,11 +159,12 @@ export class Machine {
    * the input levels they restore are not disturbed by devices restoring
    * their outputs before them.
    */
-  private readonly _stateful: Stateful[] = [];
-  private readonly _statefulLate: Stateful[] = [];
-  private _add<T extends { reset(): void }>(d: T, interruptController = false): T {
+  private readonly _stateful: DeviceEntry[] = [];
+  private readonly _statefulLate: DeviceEntry[] = [];
+  /** Add a device with its declared state (the schema is required: a device cannot be left out of saves). */
+  private _add<T extends { reset(): void; readonly id: string }>(d: T, schema: StateSchema, interruptController = false): T {
     this._devices.push(d);
-    if (isStateful(d)) (interruptController ? this._statefulLate : this._stateful).push(d);
+    (interruptController ? this._statefulLate : this._stateful).push({ id: d.id, schema, device: d });
     return d;
   }
   /** Where the local APIC page is mapped (-1: not mapped) and the mapping it covers there. */
@@ -179,7 +184,7 @@ export class Machine {
     if (bios && bios.length > MAX_BIOS_BYTES) {
       throw new MachineConfigError(`the BIOS image is ${bios.length} bytes; the most a PC maps is ${MAX_BIOS_BYTES} bytes (16 MiB)`);
     }
-    if (!bios && !cfg.linux) throw new MachineConfigError('nothing to run: give firmware (-bios) or a kernel (-kernel)');
+    if (!bios && !cfg.linux) throw new MachineConfigError('nothing to run: the machine has neither firmware nor a kernel');
     const romBytes = bios ? Math.ceil(bios.length / 4096) * 4096 : 0;
     this.mem = new PhysicalMemory(cfg.memoryBytes, romBytes + STDVGA_DEFAULT_VRAM_BYTES);
     this.io = new IoPorts();
@@ -219,14 +224,16 @@ export class Machine {
         onNmi: () => (cpu.nmiPending = true),
         onEoiBroadcast: (vector) => this.ioapic.eoi(vector),
       }),
+      legacyState('lapic'),
       true,
     );
-    this.pic = this._add(new I8259Pair('pic', { ports: io, onIntr: (level) => this.lapic.setPicIntr(level) }), true);
+    this.pic = this._add(new I8259Pair('pic', { ports: io, onIntr: (level) => this.lapic.setPicIntr(level) }), I8259Pair.stateSchema, true);
     this.ioapic = this._add(
       new IoApic('ioapic', {
         deliver: (vector, mode, level, logical, dest) => this.lapic.deliver(vector, mode, level, logical, dest),
         extIntAcknowledge: () => this.pic.acknowledge(),
       }),
+      legacyState('ioapic'),
       true,
     );
     this.mem.addMmio(IOAPIC_DEFAULT_BASE, IOAPIC_MMIO_BYTES, this.ioapic.mmio);
@@ -245,35 +252,36 @@ export class Machine {
         },
       };
     };
-    this.pit = this._add(new I8254('pit', { ports: io, clock, irq: irq(0) }));
-    this._add(new Port61('port61', { ports: io, clock, timer: this.pit }));
-    this.rtc = this._add(new Mc146818('rtc', { ports: io, clock, irq: irq(8), epochSec: cfg.rtcEpochSec ?? DEFAULT_RTC_EPOCH }));
+    this.pit = this._add(new I8254('pit', { ports: io, clock, irq: irq(0) }), legacyState('i8254'));
+    this._add(new Port61('port61', { ports: io, clock, timer: this.pit }), Port61.stateSchema);
+    this.rtc = this._add(new Mc146818('rtc', { ports: io, clock, irq: irq(8), epochSec: cfg.rtcEpochSec ?? DEFAULT_RTC_EPOCH }), legacyState('mc146818'));
     const comPorts: [number, number][] = [
       [0x3f8, 4],
       [0x2f8, 3],
       [0x3e8, 4],
       [0x2e8, 3],
     ];
-    this.serial = comPorts.map(([base, n], i) => this._add(new Uart16550(`com${i + 1}`, io, base, irq(n), clock, cfg.serial?.[i] ?? { write() {} })));
+    this.serial = comPorts.map(([base, n], i) => this._add(new Uart16550(`com${i + 1}`, io, base, irq(n), clock, cfg.serial?.[i] ?? { write() {} }), legacyState('uart16550')));
     this.kbc = this._add(
       new I8042('i8042', io, irq(1), irq(12), {
         onA20: (on) => this.setA20(on),
         onReset: () => this.requestReset(),
       }),
+      legacyState('i8042'),
     );
-    this.keyboard = this._add(new Ps2Keyboard('kbd', clock, this.kbc.kbdPort));
-    this.mouse = this._add(new Ps2Mouse('mouse', this.kbc.auxPort));
-    const port92 = this._add(new Port92('port92', io));
+    this.keyboard = this._add(new Ps2Keyboard('kbd', clock, this.kbc.kbdPort), legacyState('ps2-kbd'));
+    this.mouse = this._add(new Ps2Mouse('mouse', this.kbc.auxPort), legacyState('ps2-mouse'));
+    const port92 = this._add(new Port92('port92', io), Port92.stateSchema);
     port92.onA20 = (on: boolean) => this.setA20(on);
     port92.onReset = () => this.requestReset();
 
     // PCI: host bridge 00.0, ISA bridge 00.1 (+ IDE 01.1, PM 01.3)
-    this.pci = this._add(new PciHost('pci', io));
-    this.northBridge = this._add(new I440fx('i440fx', { ramSizeBytes: ramSize }));
+    this.pci = this._add(new PciHost('pci', io), legacyState('pci-host'));
+    this.northBridge = this._add(new I440fx('i440fx', { ramSizeBytes: ramSize }), legacyState('i440fx'));
     this.northBridge.onPamChange = (region, re, we) => this.mapPam(region, re, we);
     this.pci.attach(0, 0, this.northBridge);
     const isaIrqs = Array.from({ length: 16 }, (_, n) => irq(n));
-    this.southBridge = this._add(new Piix3('piix3', io, isaIrqs));
+    this.southBridge = this._add(new Piix3('piix3', io, isaIrqs), legacyState('piix3'));
     this.southBridge.onReset = () => this.requestReset();
     this.pci.attach(1, 0, this.southBridge);
     // PIRQA-D go to the PIIX3's steering (to ISA IRQs) and to I/O APIC pins 16-19, as QEMU wires them
@@ -296,21 +304,22 @@ export class Machine {
           null,
         ],
       }),
+      legacyState('ide'),
     );
-    const ideFn = (this.ideFn = this._add(new Piix3Ide('piix3-ide')));
+    const ideFn = (this.ideFn = this._add(new Piix3Ide('piix3-ide'), legacyState('piix3-ide')));
     ideFn.onBarChange = (bar, addr) => {
       if (bar === 4) this.ide.setBusMasterBase(addr);
     };
     this.pci.attach(1, 1, ideFn);
-    this.pm = this._add(new Piix4Pm('piix4-pm', io, clock, irq(9)));
+    this.pm = this._add(new Piix4Pm('piix4-pm', io, clock, irq(9)), legacyState('piix4-pm'));
     this.pm.onPowerOff = () => this.powerOff();
     this.pci.attach(1, 3, this.pm);
 
     // VGA (QEMU's -vga std at 00:02.0): legacy window, MMIO BAR2, framebuffer BAR0 as plain memory
     const vramHost = this.mem.reserve(STDVGA_DEFAULT_VRAM_BYTES);
-    this.vga = this._add(new StdVga('vga', io, clock, { vram: this.mem.mem.subarray(vramHost, vramHost + STDVGA_DEFAULT_VRAM_BYTES) }));
+    this.vga = this._add(new StdVga('vga', io, clock, { vram: this.mem.mem.subarray(vramHost, vramHost + STDVGA_DEFAULT_VRAM_BYTES) }), legacyState('stdvga'));
     this.mem.addMmio(0xa0000, 0x20000, this.vga.mmioHandlers);
-    const vgaPci = this._add(new StdVgaPci('vga-pci', this.vga));
+    const vgaPci = this._add(new StdVgaPci('vga-pci', this.vga), legacyState('stdvga-pci'));
     const mapped: [number, number][] = [
       [-1, 0],
       [-1, 0],
@@ -327,10 +336,10 @@ export class Machine {
     };
     this.pci.attach(2, 0, vgaPci);
 
-    for (const t of wireVirtio(cfg.virtio ?? [], { mem: this.mem, pci: this.pci, lapic: () => this.lapic })) this.virtio.push(this._add(t));
+    for (const t of wireVirtio(cfg.virtio ?? [], { mem: this.mem, pci: this.pci, lapic: () => this.lapic })) this.virtio.push(this._add(t, legacyState('virtio-pci')));
 
     // firmware configuration (what SeaBIOS learns the machine from)
-    this.fwcfg = this._add(new FwCfg('fwcfg', io, new PhysicalMemoryDmaView(this.mem)));
+    this.fwcfg = this._add(new FwCfg('fwcfg', io, new PhysicalMemoryDmaView(this.mem)), legacyState('fwcfg'));
     this.fwcfg.setItem(FwCfgKey.RAM_SIZE, le64(ramSize));
     this.fwcfg.setItem(FwCfgKey.NB_CPUS, le16(1));
     this.fwcfg.setItem(FwCfgKey.MAX_CPUS, le16(1));
@@ -347,7 +356,7 @@ export class Machine {
       new DebugCon('debugcon', io, 0xe9, cfg.debugcon);
       new DebugCon('debugcon-402', io, 0x402, cfg.debugcon);
     }
-    this.post = this._add(new PostCodePort('post', io, cfg.postcodes ?? null));
+    this.post = this._add(new PostCodePort('post', io, cfg.postcodes ?? null), PostCodePort.stateSchema);
     setupCmos(this.rtc, ramSize, cfg.boot ?? 'cd');
     void NOTHING;
   }
@@ -498,13 +507,16 @@ export class Machine {
    * not state: a state is loaded into a machine built with the same options.
    */
   saveState(): MachineState {
+    return { ...this._saveWithoutRam(), ram: this.mem.mem.slice(0, this.mem.ramSize) };
+  }
+
+  private _saveWithoutRam(): Omit<MachineState, 'ram'> {
     const devices: Record<string, object> = {};
-    for (const d of this._allStateful()) devices[d.id] = cloneState(d.saveState());
+    for (const e of this.devices()) devices[e.id] = saveDeclared(e.schema, e.device);
     return {
       version: MACHINE_STATE_VERSION,
       cpu: saveCpuState(this.cpu),
       fpu: (this.cpu.fpu as Fpu).saveState(),
-      ram: this.mem.mem.slice(0, this.mem.ramSize),
       clock: this.clock.saveState(),
       a20: this._a20,
       devices,
@@ -513,49 +525,84 @@ export class Machine {
     };
   }
 
+  /** Every device with declared state, in load order (interrupt controllers last). */
+  devices(): readonly DeviceEntry[] {
+    return [...this._stateful, ...this._statefulLate];
+  }
+
   /**
-   * Load a state saved from a machine with the same configuration. A state
-   * that does not fit (another version, RAM size or device set, or a field of
-   * the wrong kind) is refused with a StateError and the machine is left as
-   * it was.
+   * Check a state without changing anything: version, RAM size, the device
+   * set, and every declared device state against its schema. Throws StateError.
    */
-  loadState(s: MachineState): void {
+  checkState(s: MachineState): void {
+    if (typeof s !== 'object' || s === null) throw new StateError('machine: the state is not an object');
+    this.checkStateWithoutRam(s, (s.ram as Uint8Array | undefined)?.length ?? -1);
+    if (!(s.ram instanceof Uint8Array)) throw new StateError('machine: the state holds no RAM');
+  }
+
+  /** checkState() for a state whose RAM travels separately (a snapshot file's page stream) and holds `ramBytes`. */
+  checkStateWithoutRam(s: Omit<MachineState, 'ram'>, ramBytes: number): void {
     if (typeof s !== 'object' || s === null) throw new StateError('machine: the state is not an object');
     if (s.version !== MACHINE_STATE_VERSION) {
       throw new StateError(`machine: the state is of version ${String(s.version)}; this tsvm reads version ${MACHINE_STATE_VERSION}`);
     }
-    if (!(s.ram instanceof Uint8Array) || s.ram.length !== this.mem.ramSize) {
-      throw new StateError(`machine: the state holds ${s.ram?.length} bytes of RAM; this machine has ${this.mem.ramSize}`);
+    if (ramBytes !== this.mem.ramSize) {
+      throw new StateError(`machine: the state holds ${ramBytes} bytes of RAM; this machine has ${this.mem.ramSize}`);
     }
     if (typeof s.devices !== 'object' || s.devices === null) throw new StateError('machine: the state has no devices');
-    const all = this._allStateful();
+    const all = this.devices();
     const ids = new Set(all.map((d) => d.id));
     for (const d of all) if (!(d.id in s.devices)) throw new StateError(`machine: the state has no device ${d.id}; was it saved with other options?`);
     for (const id of Object.keys(s.devices)) if (!ids.has(id)) throw new StateError(`machine: the state holds device ${id}, which this machine does not have`);
+    for (const d of all) checkDeclared(d.id, d.schema, s.devices[d.id]);
     if (typeof s.clock?.nowNs !== 'number' || !Number.isFinite(s.clock.nowNs) || s.clock.nowNs < 0) throw new StateError('machine: bad guest time in the state');
     if (typeof s.a20 !== 'boolean') throw new StateError('machine: field a20 must be a boolean');
+  }
 
-    const before = this.saveState();
+  /**
+   * Load a state saved from a machine with the same configuration. A state
+   * that does not fit (another version, RAM size or device set, or a field of
+   * the wrong kind) is refused with a StateError and the machine is left as
+   * it was. Declared states are all checked before anything changes; devices
+   * not converted to a schema yet check inside their loadState, so their
+   * states (not RAM) are put back if one refuses. RAM is written last.
+   */
+  loadState(s: MachineState): void {
+    this.checkState(s);
+    this.loadStateWithoutRam(s, s.ram.length, (ram) => ram.set(s.ram));
+  }
+
+  /**
+   * loadState() for a state whose RAM comes separately: after the devices
+   * loaded, `writeRam` fills guest RAM (it must not throw: check its input first).
+   */
+  loadStateWithoutRam(s: Omit<MachineState, 'ram'>, ramBytes: number, writeRam: (ram: Uint8Array) => void): void {
+    this.checkStateWithoutRam(s, ramBytes);
+    const before = this._saveWithoutRam();
     try {
       this._load(s);
     } catch (e) {
       this._load(before); // put everything back as it was
       throw e;
     }
+    writeRam(this.mem.mem.subarray(0, this.mem.ramSize));
+    // code compiled from the old RAM must go
+    this.cpu.flushTlb(true);
+    this.cpu.blocks.clear();
   }
 
-  private _allStateful(): Stateful[] {
-    return [...this._stateful, ...this._statefulLate];
+  /** The state without RAM (a copy), and guest RAM itself (a live view: copy or encode it before the machine runs on). */
+  saveStateWithoutRam(): { state: Omit<MachineState, 'ram'>; ram: Uint8Array } {
+    return { state: this._saveWithoutRam(), ram: this.mem.mem.subarray(0, this.mem.ramSize) };
   }
 
-  private _load(s: MachineState): void {
+  private _load(s: Omit<MachineState, 'ram'>): void {
     loadCpuState(this.cpu, s.cpu);
     this.syncApicBase();
     (this.cpu.fpu as Fpu).loadState(s.fpu);
-    this.mem.mem.set(s.ram, 0);
     // guest time before the devices, whose timers are deadlines on it
     this.clock.loadState(s.clock);
-    for (const d of this._allStateful()) d.loadState(cloneState(s.devices[d.id]));
+    for (const d of this.devices()) loadDeclared(d.schema, d.device, s.devices[d.id] as StateObject);
     this.setA20(s.a20);
     this.stopReason = s.stopReason;
     this.resets = s.resets | 0;
@@ -563,9 +610,11 @@ export class Machine {
   }
 }
 
-function isStateful(d: object): d is Stateful {
-  const o = d as Partial<Stateful>;
-  return typeof o.id === 'string' && typeof o.saveState === 'function' && typeof o.loadState === 'function';
+/** A device of the machine with the schema its state is declared by. */
+export interface DeviceEntry {
+  readonly id: string;
+  readonly schema: StateSchema;
+  readonly device: object;
 }
 
 function padTo(data: Uint8Array, size: number): Uint8Array {

@@ -1,13 +1,21 @@
 /** The `tsvm` command. */
-import { CharSpecError } from '../host/node/chardev.js';
+import { VmConfigError } from '../vmm/spec.js';
 import { UsageError } from './options.js';
 import { runCommand } from './run.js';
 import { imageCommand } from './image.js';
+import { cloneCommand, createCommand, listCommand, snapshotCommand, startCommand } from './vm.js';
+import { VmFolderError } from '../vmm/folder.js';
+import { SnapshotError } from '../vmm/snapshot.js';
 
 const HELP = `Usage: tsvm <command> [options]
 
 Commands:
   run        run a virtual PC (see 'tsvm run --help'); with no options, the default Linux guest
+  create     make a VM folder NAME.tsvm/ (see 'tsvm create --help')
+  start      run a VM folder on this terminal; resumes a suspended VM
+  list       the VM folders here, with state and size
+  snapshot   save, revert, delete or list a VM's snapshots (a tree)
+  clone      copy a VM folder under a new name
   image      build or show the default guest image (see 'tsvm image --help')
   help       show this help
 
@@ -30,11 +38,21 @@ export async function main(argv: string[]): Promise<number> {
         return await runCommand(rest);
       case 'image':
         return imageCommand(rest);
+      case 'create':
+        return createCommand(rest);
+      case 'start':
+        return await startCommand(rest);
+      case 'list':
+        return listCommand(rest);
+      case 'snapshot':
+        return snapshotCommand(rest);
+      case 'clone':
+        return cloneCommand(rest);
       default:
         throw new UsageError(`unknown command '${cmd}' (see 'tsvm --help')`);
     }
   } catch (e) {
-    if (e instanceof UsageError || e instanceof CharSpecError) {
+    if (e instanceof UsageError || e instanceof VmConfigError || e instanceof VmFolderError || e instanceof SnapshotError) {
       process.stderr.write(`tsvm: ${e.message}\n`);
       return 1;
     }

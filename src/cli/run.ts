@@ -1,24 +1,17 @@
-/** `tsvm run`: build a PC from QEMU-style options and run it. */
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { parseSize } from '../base/hex.js';
-import { Machine, MachineConfigError, MAX_BIOS_BYTES, type MachineConfig, type StopReason } from '../board/machine.js';
-import { LinuxBootError } from '../board/linuxboot.js';
-import { MemoryConfigError } from '../bus/memory.js';
-import { formatCpuState } from '../board/dump.js';
-import { openCharSink, type HostCharSink } from '../host/node/chardev.js';
-import { TerminalConsole } from '../host/node/console.js';
-import { TerminalScreen, typeTerminalBytes, writeScreendump } from '../host/node/textscreen.js';
-import { runMonitorCommand } from './monitor.js';
-import { formatHelp, parseOptions, UsageError, type OptionSpec, type Parsed } from './options.js';
+/** `tsvm run`: a machine spec from QEMU-style options, run by the VM runner. */
+import { resolve } from 'node:path';
+import { parseSize, VmConfigError, type MachineSpec, type DriveSlot } from '../vmm/spec.js';
+import { createRunner, SEABIOS_BIOS as DEFAULT_BIOS, seabiosVgaInstalled } from '../vmm/resources.js';
+import { runMonitorCommand } from '../vmm/monitor.js';
+import type { StopCause, VmRunner } from '../vmm/runner.js';
+import { TerminalConsole, TerminalScreen } from '../vmm/terminal.js';
+import type { VmFolder } from '../vmm/folder.js';
+import { readSnapshotFile } from '../vmm/snapshot.js';
 import { buildDefaultImage, findDefaultImage, ImageError } from '../vmm/image.js';
+import { formatHelp, parseOptions, UsageError, type OptionSpec, type Parsed } from './options.js';
 import { StatusLine } from './status.js';
 import { rtcStartSeconds } from './rtc.js';
-import { BlockBackendError, openBlockFile, type OpenedBlock } from '../host/node/block.js';
-import { openVirtio, VIRTIO_OPTIONS } from './virtio.js';
-
-export const SEABIOS_DIR = '/usr/share/seabios';
-export const DEFAULT_BIOS = `${SEABIOS_DIR}/bios-256k.bin`;
-export const DEFAULT_VGA_BIOS = `${SEABIOS_DIR}/vgabios-stdvga.bin`;
+import { virtioSpecs, VIRTIO_OPTIONS } from './virtio.js';
 
 export const RUN_OPTIONS: OptionSpec[] = [
   { name: 'm', value: 'SIZE', help: 'guest RAM, e.g. 16M, 256M, 1G (no suffix: MiB; default 128M)' },
@@ -55,34 +48,6 @@ Ctrl-A X quits; Ctrl-A C opens the monitor.
 Exit status: 0 when the guest powers off or halts with interrupts disabled,
 2 on a triple fault, 3 on -timeout, 1 for bad options or files.`;
 
-/** Host time between checks for input, output flushes and the timeout. */
-const TICK_MS = 15;
-/** How far guest time may run ahead of wall time while the guest idles. */
-const MAX_AHEAD_NS = 10e6;
-
-function readImage(path: string, what: string, max = Infinity): Uint8Array {
-  let size: number;
-  try {
-    const st = statSync(path);
-    if (!st.isFile()) throw new UsageError(`run: ${what} ${path} is not a regular file`);
-    size = st.size;
-  } catch (e) {
-    if (e instanceof UsageError) throw e;
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new UsageError(`run: cannot read ${what} ${path}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-  }
-  if (size === 0) throw new UsageError(`run: ${what} ${path} is empty`);
-  if (size > max) throw new UsageError(`run: ${what} ${path} is ${size} bytes, larger than the ${max / 1048576} MiB a PC maps for firmware`);
-  return new Uint8Array(readFileSync(path));
-}
-
-function seabiosFile(path: string, what: string): Uint8Array {
-  if (!existsSync(path)) {
-    throw new UsageError(`run: ${what} ${path} is missing; install Debian's seabios package (sudo apt-get install seabios) or pass -bios FILE`);
-  }
-  return readImage(path, what, MAX_BIOS_BYTES);
-}
-
 export async function runCommand(args: string[]): Promise<number> {
   const opts = parseOptions(args, RUN_OPTIONS, 'run');
   if (opts.has('help')) {
@@ -94,31 +59,32 @@ export async function runCommand(args: string[]): Promise<number> {
 }
 
 async function runWith(opts: Parsed, defaultGuest: boolean): Promise<number> {
-  const one = (n: string) => opts.get(n)?.[0];
   const status = new StatusLine(process.stderr);
+  const { spec, bootLabel } = specFromOptions(opts, defaultGuest, status);
+  return runSpec(spec, opts, { status, bootLabel, command: 'run' });
+}
+
+/** The machine a set of `tsvm run` options describes (host paths resolved against the current directory). */
+export function specFromOptions(opts: Parsed, defaultGuest: boolean, status: StatusLine): { spec: MachineSpec; bootLabel: string } {
+  const one = (n: string) => opts.get(n)?.[0];
 
   const memText = one('m') ?? '128M';
   const memoryBytes = parseSize(memText);
   if (memoryBytes === undefined) throw new UsageError(`run: -m '${memText}' is not a size; write it like 256M or 1G`);
 
-  let timeoutMs = Infinity;
-  const t = one('timeout');
-  if (t !== undefined) {
-    const s = Number(t);
-    if (!Number.isFinite(s) || s <= 0) throw new UsageError(`run: -timeout '${t}' is not a positive number of seconds`);
-    timeoutMs = s * 1000;
-  }
-  let runForNs = Infinity;
-  const rf = one('run-for');
-  if (rf !== undefined) {
-    const s = Number(rf);
-    if (!Number.isFinite(s) || s <= 0) throw new UsageError(`run: -run-for '${rf}' is not a positive number of seconds`);
-    runForNs = s * 1e9;
-  }
-  const debugItems = (one('d') ?? '').split(',').filter(Boolean);
-  for (const d of debugItems) if (d !== 'cpu') throw new UsageError(`run: -d '${d}' is not known; the debug items are: cpu`);
-
-  const cfg: MachineConfig = { memoryBytes, rtcEpochSec: rtcStartSeconds(one('rtc'), Date.now(), -new Date().getTimezoneOffset()) };
+  const spec: MachineSpec = {
+    version: 1,
+    memoryBytes,
+    bios: null,
+    vgaBios: null,
+    linux: null,
+    boot: 'cd',
+    drives: {},
+    rtcEpochSec: rtcStartSeconds(one('rtc'), Date.now(), -new Date().getTimezoneOffset()),
+    serial: 'stdio',
+    debugcon: one('debugcon') ?? null,
+    postcodes: one('postcodes') ?? null,
+  };
   let bootLabel = 'firmware';
   if (defaultGuest) {
     let img = findDefaultImage();
@@ -133,182 +99,186 @@ async function runWith(opts: Parsed, defaultGuest: boolean): Promise<number> {
       }
       status.done(`default guest built (Linux ${img.kernelVersion})`);
     }
-    cfg.linux = {
-      kernel: readImage(img.kernel, 'kernel'),
-      vmlinux: readImage(img.vmlinux, 'kernel'),
-      initrd: readImage(img.initrd, 'initrd'),
-      cmdline: one('append') ?? img.cmdline,
-    };
+    spec.linux = { kernel: img.kernel, vmlinux: img.vmlinux, initrd: img.initrd, cmdline: one('append') ?? img.cmdline };
     bootLabel = `Linux ${img.kernelVersion}`;
   } else {
     const kernel = one('kernel');
     if (kernel) {
       const initrd = one('initrd');
-      cfg.linux = { kernel: readImage(kernel, 'kernel'), initrd: initrd ? readImage(initrd, 'initrd') : undefined, cmdline: one('append') ?? '' };
+      spec.linux = { kernel: resolve(kernel), cmdline: one('append') ?? '' };
+      if (initrd) spec.linux.initrd = resolve(initrd);
       bootLabel = 'Linux';
     } else if (opts.has('initrd') || opts.has('append')) {
       throw new UsageError('run: -initrd and -append need -kernel');
     }
     const bios = one('bios');
-    if (bios) {
-      cfg.bios = readImage(bios, 'BIOS image', MAX_BIOS_BYTES);
-    } else if (!kernel) {
-      cfg.bios = seabiosFile(DEFAULT_BIOS, 'the default BIOS');
-    }
+    if (bios) spec.bios = resolve(bios); // a path, never the name 'seabios'
+    else if (!kernel) spec.bios = 'seabios';
     // the VGA card's option ROM, as QEMU's -vga std carries it (whatever the system firmware)
-    if (cfg.bios) {
-      if (!bios) cfg.vgaBios = seabiosFile(DEFAULT_VGA_BIOS, 'the VGA BIOS');
-      else if (existsSync(DEFAULT_VGA_BIOS)) cfg.vgaBios = readImage(DEFAULT_VGA_BIOS, 'the VGA BIOS');
-    }
+    if (spec.bios && (!bios || seabiosVgaInstalled())) spec.vgaBios = 'seabios';
   }
 
   const boot = one('boot');
   if (boot !== undefined && !/^[acd]+$/.test(boot)) throw new UsageError(`run: -boot '${boot}' is not a boot order; use letters c (hard disk) and d (CD-ROM), e.g. -boot d`);
-  cfg.boot = boot ?? 'cd';
-  const disks: OpenedBlock[] = [];
-  const openDisk = (name: 'hda' | 'hdb' | 'cdrom') => {
-    const path = one(name);
-    if (path === undefined) return undefined;
-    try {
-      const d = openBlockFile(path, opts.has('snapshot') ? 'snapshot' : name === 'cdrom' ? 'ro' : 'rw', `-${name}`);
-      if (d.warning) process.stderr.write(`tsvm: ${d.warning}\n`);
-      disks.push(d);
-      return d.backend;
-    } catch (e) {
-      if (e instanceof BlockBackendError) throw new UsageError(`run: ${e.message}`);
-      throw e;
-    }
-  };
-  cfg.hda = openDisk('hda');
-  cfg.hdb = openDisk('hdb');
-  cfg.cdrom = openDisk('cdrom');
+  spec.boot = boot ?? 'cd';
+  for (const slot of ['hda', 'hdb', 'cdrom'] as DriveSlot[]) {
+    const file = one(slot);
+    if (file !== undefined) spec.drives[slot] = { file, format: 'raw', mode: opts.has('snapshot') ? 'snapshot' : slot === 'cdrom' ? 'ro' : 'rw' };
+  }
+  const virtio = virtioSpecs(opts, { snapshot: opts.has('snapshot') });
+  if (virtio.length) spec.virtio = virtio;
+  return { spec, bootLabel };
+}
 
-  const virtio = openVirtio(opts, { snapshot: opts.has('snapshot') });
-  cfg.virtio = virtio.devices;
+export interface RunContext {
+  status: StatusLine;
+  bootLabel: string;
+  /** The command name for messages ('run', 'start'). */
+  command: string;
+  /** Directory the spec's relative paths are relative to (a VM folder). */
+  baseDir?: string;
+  /** The VM folder being run: the monitor gets savevm/loadvm/delvm and quit --save. */
+  vm?: VmFolder;
+}
 
-  const sinks: HostCharSink[] = [];
-  const open = (name: string, spec?: string) => {
-    const s0 = spec ?? one(name);
-    if (s0 === undefined) return undefined;
-    const s = openCharSink(s0, `-${name}`);
-    sinks.push(s);
-    return s;
-  };
+/**
+ * Run a machine spec on this terminal with the runtime options (-timeout,
+ * -run-for, -display, -serial, -screendump, -no-reboot, -d). Returns the exit status.
+ */
+export async function runSpec(spec0: MachineSpec, opts: Parsed, ctx: RunContext): Promise<number> {
+  const one = (n: string) => opts.get(n)?.[0];
+  const { status, bootLabel, command } = ctx;
+  let spec = spec0;
+  let timeoutMs = Infinity;
+  const t = one('timeout');
+  if (t !== undefined) {
+    const s = Number(t);
+    if (!Number.isFinite(s) || s <= 0) throw new UsageError(`${command}: -timeout '${t}' is not a positive number of seconds`);
+    timeoutMs = s * 1000;
+  }
+  let runForNs = Infinity;
+  const rf = one('run-for');
+  if (rf !== undefined) {
+    const s = Number(rf);
+    if (!Number.isFinite(s) || s <= 0) throw new UsageError(`${command}: -run-for '${rf}' is not a positive number of seconds`);
+    runForNs = s * 1e9;
+  }
+  const debugItems = (one('d') ?? '').split(',').filter(Boolean);
+  for (const d of debugItems) if (d !== 'cpu') throw new UsageError(`${command}: -d '${d}' is not known; the debug items are: cpu`);
+
   const display = one('display') ?? 'none';
-  if (display !== 'none' && display !== 'curses') throw new UsageError(`run: -display '${display}' is not known; use none or curses`);
-  if (display === 'curses' && opts.has('nographic')) throw new UsageError('run: -display curses and -nographic contradict each other; pick one');
+  if (display !== 'none' && display !== 'curses') throw new UsageError(`${command}: -display '${display}' is not known; use none or curses`);
+  if (display === 'curses' && opts.has('nographic')) throw new UsageError(`${command}: -display curses and -nographic contradict each other; pick one`);
   const curses = display === 'curses';
   const serialSpec = one('serial') ?? (curses ? 'none' : 'stdio');
-  if (curses && serialSpec === 'stdio') throw new UsageError('run: -display curses uses the terminal; send -serial to a file (file:PATH) or none');
+  if (curses && serialSpec === 'stdio') throw new UsageError(`${command}: -display curses uses the terminal; send -serial to a file (file:PATH) or none`);
+  spec = { ...spec, serial: serialSpec };
   const screendump = one('screendump');
-  const serial = open('serial', serialSpec);
-  cfg.serial = [serial];
-  cfg.debugcon = open('debugcon');
-  cfg.postcodes = open('postcodes');
 
-  let machine: Machine;
+  let guestSpoke = false;
+  let runner: VmRunner;
   try {
-    machine = new Machine(cfg);
+    runner = createRunner(spec, {
+      baseDir: ctx.baseDir,
+      runForNs,
+      timeoutMs,
+      noReboot: opts.has('no-reboot'),
+      onSerialOutput: () => {
+        guestSpoke = true;
+        status.clear();
+      },
+      onWarning: (w) => process.stderr.write(`tsvm: ${FLAG_WORDS.reduce((t, [a, b]) => t.replace(a, b), w)}\n`),
+    });
   } catch (e) {
-    if (e instanceof MachineConfigError || e instanceof MemoryConfigError || e instanceof LinuxBootError) throw new UsageError(`run: ${e.message}`);
+    if (e instanceof VmConfigError) throw new UsageError(`${command}: ${flagMessage(e, opts)}`);
     throw e;
   }
 
   // the terminal: serial input from stdin, Ctrl-A escapes, the monitor
-  let quit = false;
   const interactive = serialSpec === 'stdio' || curses;
   const screen = curses ? new TerminalScreen() : null;
-  const term = interactive
+  const term: TerminalConsole | null = interactive
     ? new TerminalConsole({
-        toGuest: (b) => (curses ? typeTerminalBytes(machine.keyboard, b) : machine.serial[0].receive(b)),
-        quit: () => (quit = true),
+        toGuest: (bytes) => runner.input(curses ? { kind: 'terminal-keys', bytes } : { kind: 'serial', port: 0, bytes }),
+        quit: () => runner.stop('quit'),
         monitorLine: (line) => {
-          const r = runMonitorCommand(machine, line);
-          if (r.output) term?.print(r.output + '\n');
-          if (r.quit) quit = true;
+          void runner.call(() => runMonitorCommand(runner, line, ctx.vm)).then((r) => {
+            if (r.output) term?.print(r.output + '\n');
+            if (r.quit) runner.stop('quit');
+          });
         },
       })
     : null;
-  let guestSpoke = false;
-  if (serial) {
-    const w = serial.write.bind(serial);
-    serial.write = (b: number) => {
-      if (!guestSpoke) {
-        guestSpoke = true;
-        status.clear();
+  runner.on('tick', (wall) => {
+    if (screen && !term?.inMonitor) {
+      const t = runner.textScreen();
+      if (t) screen.draw(t);
+    }
+    if (!guestSpoke && !curses && !status.silent) status.show(`booting ${bootLabel} ... ${(wall / 1000).toFixed(1)} s  (Ctrl-A X quits)`);
+  });
+
+  if (ctx.vm) {
+    const sus = ctx.vm.suspendedPath();
+    if (sus) {
+      // resume where `quit --save` left the guest; the saved state is dropped once loaded, as the disks move on from here
+      try {
+        await runner.restore(readSnapshotFile(sus));
+      } catch (e) {
+        runner.dispose();
+        throw new UsageError(`${command}: cannot resume ${ctx.vm.name}: ${(e as Error).message}`);
       }
-      w(b);
-    };
+      ctx.vm.dropSuspended();
+      status.done(`resuming ${ctx.vm.name} where it was suspended`);
+      guestSpoke = true;
+    }
+    ctx.vm.log('started');
   }
 
-  const noReboot = opts.has('no-reboot');
-  const start = Date.now();
-  const startNs = machine.clock.nowNs;
-  let exit = 0;
-  let reason: StopReason | 'timeout' | 'quit' | 'reset' = 'running';
+  let cause: StopCause;
   term?.start();
   try {
-    for (;;) {
-      const tickEnd = Date.now() + TICK_MS;
-      let resets = 0;
-      while (Date.now() < tickEnd && !quit) {
-        const before = machine.resets;
-        const r = machine.runSlice(200_000);
-        resets += machine.resets - before;
-        if (r !== 'running' || machine.clock.nowNs - startNs >= runForNs) break;
-        if (machine.cpu.halted && machine.clock.nowNs - startNs > (Date.now() - start) * 1e6 + MAX_AHEAD_NS) break;
-      }
-      for (const s of sinks) s.flush();
-      if (screen && !term?.inMonitor) {
-        if (machine.vga.displayMode() === 'text') screen.draw(machine.vga.renderText());
-      }
-      if (quit) {
-        reason = 'quit';
-        break;
-      }
-      if (noReboot && resets > 0) {
-        reason = 'reset';
-        break;
-      }
-      if (machine.stopReason !== 'running') {
-        reason = machine.stopReason;
-        break;
-      }
-      if (machine.clock.nowNs - startNs >= runForNs) {
-        reason = 'quit';
-        break;
-      }
-      const wall = Date.now() - start;
-      if (wall > timeoutMs) {
-        reason = 'timeout';
-        break;
-      }
-      if (!guestSpoke && !curses && !status.silent) status.show(`booting ${bootLabel} ... ${(wall / 1000).toFixed(1)} s  (Ctrl-A X quits)`);
-      // pace an idle guest to wall time; yield to the event loop for input either way
-      const aheadMs = (machine.clock.nowNs - startNs) / 1e6 - (Date.now() - start);
-      await new Promise((r) => setTimeout(r, aheadMs > 1 ? Math.min(aheadMs, 50) : 0));
-    }
+    cause = await runner.run();
   } finally {
     term?.stop();
     screen?.close();
     status.clear();
-    if (screendump) writeScreendump(screendump, machine.vga);
-    for (const s of sinks) s.close();
-    for (const d of disks) d.close();
-    virtio.close();
+    if (screendump) runner.screendump(screendump);
+    runner.dispose();
   }
-  switch (reason) {
+  let exit = 0;
+  switch (cause) {
     case 'triple-fault':
-      process.stderr.write(`tsvm: triple fault (${machine.tripleFaultChain}); the virtual CPU shut down\n`);
+      process.stderr.write(`tsvm: triple fault (${runner.tripleFaultChain}); the virtual CPU shut down\n`);
       exit = 2;
       break;
     case 'timeout':
       process.stderr.write(`tsvm: timeout after ${timeoutMs / 1000} s; stopping the VM\n`);
       exit = 3;
       break;
+    case 'error': {
+      const e = runner.error;
+      process.stderr.write(`tsvm: the machine failed: ${e?.reason}\n${e?.dump}\n${e?.stack}\n`);
+      exit = 4;
+      break;
+    }
     default:
       exit = 0;
   }
-  if (debugItems.includes('cpu')) process.stderr.write(formatCpuState(machine.cpu) + '\n');
+  if (debugItems.includes('cpu')) process.stderr.write(runner.cpuDump() + '\n');
+  ctx.vm?.log(`stopped: ${cause}`);
   return exit;
+}
+
+/** Spec subjects as the options that set them, so errors name what the user typed. */
+const FLAGS: Record<string, string> = {
+  memory: '-m', bios: '-bios', kernel: '-kernel', vmlinux: '-kernel', initrd: '-initrd', cmdline: '-append', boot: '-boot',
+  hda: '-hda', hdb: '-hdb', cdrom: '-cdrom', serial: '-serial', debugcon: '-debugcon', postcodes: '-postcodes',
+};
+/** Machine-level words in warnings from the drives, as the options that set them. */
+const FLAG_WORDS: [RegExp, string][] = [[/^(hda|hdb|cdrom):/, '-$1:']];
+
+function flagMessage(e: VmConfigError, opts: Parsed): string {
+  const flag = FLAGS[e.subject];
+  if (!flag || !opts.has(flag.slice(1))) return e.subject === 'machine' || e.subject === 'vgaBios' ? e.detail : e.message;
+  return `${flag}: ${e.detail}`;
 }

@@ -24,7 +24,7 @@
 import { assert } from '../base/assert.js';
 import type { IrqLine } from '../bus/irq.js';
 import type { IoPorts } from '../bus/ports.js';
-import { checkState, StateError } from '../state/state.js';
+import { bool, defineState, loadChecked, saveFields, struct, u8 } from '../state/schema.js';
 
 /** I/O ports of the PC/AT PIC pair and the PIIX3 ELCR. */
 export const enum PicPort {
@@ -302,51 +302,28 @@ class Chip {
         break;
     }
   }
-
-  save(): I8259ChipState {
-    return {
-      irr: this.irr,
-      isr: this.isr,
-      imr: this.imr,
-      lines: this.lines,
-      priorityAdd: this.priorityAdd,
-      vectorBase: this.vectorBase,
-      initState: this.initState,
-      readIsr: this.readIsr,
-      poll: this.poll,
-      specialMask: this.specialMask,
-      autoEoi: this.autoEoi,
-      rotateOnAutoEoi: this.rotateOnAutoEoi,
-      specialFullyNested: this.specialFullyNested,
-      icw4Needed: this.icw4Needed,
-      singleMode: this.singleMode,
-      levelTriggered: this.levelTriggered,
-      elcr: this.elcr,
-    };
-  }
-
-  load(s: I8259ChipState): void {
-    this.irr = s.irr & 0xff;
-    this.isr = s.isr & 0xff;
-    this.imr = s.imr & 0xff;
-    this.lines = s.lines & 0xff;
-    this.priorityAdd = s.priorityAdd & 7;
-    this.vectorBase = s.vectorBase & VECTOR_BASE_MASK;
-    this.initState = s.initState >= InitState.READY && s.initState <= InitState.ICW4 ? s.initState | 0 : InitState.READY;
-    this.readIsr = s.readIsr;
-    this.poll = s.poll;
-    this.specialMask = s.specialMask;
-    this.autoEoi = s.autoEoi;
-    this.rotateOnAutoEoi = s.rotateOnAutoEoi;
-    this.specialFullyNested = s.specialFullyNested;
-    this.icw4Needed = s.icw4Needed;
-    this.singleMode = s.singleMode;
-    this.levelTriggered = s.levelTriggered;
-    this.elcr = s.elcr & this.elcrMask;
-  }
 }
 
-const CHIP_TEMPLATE: I8259ChipState = new Chip(true, 0).save();
+/** One 8259A's registers; its wiring (master or slave, which ELCR bits exist) is not state. */
+const CHIP_FIELDS = {
+  irr: u8,
+  isr: u8,
+  imr: u8,
+  lines: u8,
+  priorityAdd: u8.range(0, 7),
+  vectorBase: u8,
+  initState: u8.range(InitState.READY, InitState.ICW4),
+  readIsr: bool,
+  poll: bool,
+  specialMask: bool,
+  autoEoi: bool,
+  rotateOnAutoEoi: bool,
+  specialFullyNested: bool,
+  icw4Needed: bool,
+  singleMode: bool,
+  levelTriggered: bool,
+  elcr: u8,
+};
 
 /**
  * The cascaded 8259A pair of a PC/AT with PIIX3 ELCR. Devices get their lines
@@ -354,6 +331,23 @@ const CHIP_TEMPLATE: I8259ChipState = new Chip(true, 0).save();
  * `InterruptController` the board hands the CPU).
  */
 export class I8259Pair {
+  /** Both chips' registers and the INT output; loading recomputes the cascade and drives INT. */
+  static readonly stateSchema = defineState<I8259Pair>(
+    'i8259',
+    1,
+    { master: struct(CHIP_FIELDS).at('_master'), slave: struct(CHIP_FIELDS).at('_slave'), intOut: bool.at('_intOut') },
+    {
+      transient: ['_lines', '_master.isMaster', '_master.elcrMask', '_slave.isMaster', '_slave.elcrMask'],
+      postLoad: (p) => {
+        for (const c of [p._master, p._slave]) {
+          c.vectorBase &= VECTOR_BASE_MASK;
+          c.elcr &= c.elcrMask;
+        }
+        p._update();
+        p._onIntr(p._intOut);
+      },
+    },
+  );
   readonly id: string;
   private readonly _master = new Chip(true, ELCR1_MASK);
   private readonly _slave = new Chip(false, ELCR2_MASK);
@@ -432,23 +426,11 @@ export class I8259Pair {
   }
 
   saveState(): I8259PairState {
-    return { master: this._master.save(), slave: this._slave.save(), intOut: this._intOut };
+    return saveFields(I8259Pair.stateSchema.fields, this) as unknown as I8259PairState;
   }
 
   loadState(st: I8259PairState): void {
-    checkState(this.id, { master: CHIP_TEMPLATE, slave: CHIP_TEMPLATE, intOut: false }, st);
-    checkState(`${this.id}.master`, CHIP_TEMPLATE, st.master);
-    checkState(`${this.id}.slave`, CHIP_TEMPLATE, st.slave);
-    for (const c of [st.master, st.slave]) {
-      for (const [k, v] of Object.entries(c)) {
-        if (typeof v === 'number' && !Number.isFinite(v)) throw new StateError(`${this.id}: field ${k} is not finite`);
-      }
-    }
-    this._master.load(st.master);
-    this._slave.load(st.slave);
-    this._intOut = st.intOut;
-    this._update();
-    this._onIntr(this._intOut);
+    loadChecked(this.id, I8259Pair.stateSchema, this, st);
   }
 
   private _setIrq(irq: number, level: boolean): void {

@@ -12,7 +12,7 @@
  */
 import type { IoPorts } from '../bus/ports.js';
 import type { Clock } from '../time/clock.js';
-import { checkState } from '../state/state.js';
+import { defineState, loadChecked, saveFields, u8 } from '../state/schema.js';
 import { PIT_HZ } from './i8254.js';
 
 /** Bits of port 0x61. */
@@ -57,6 +57,8 @@ export interface Port61Deps {
 }
 
 export class Port61 {
+  /** NMI status and control: the writable bits (the others are read live from the PIT and the clock). */
+  static readonly stateSchema = defineState<Port61>('port61', 1, { value: u8.at('_value').range(0, NMISC_WRITABLE) }, { transient: ['_clock', '_timer'] });
   readonly id: string;
   private readonly _clock: Clock;
   private readonly _timer: SpeakerTimer;
@@ -82,12 +84,11 @@ export class Port61 {
   }
 
   saveState(): Port61State {
-    return { value: this._value };
+    return saveFields(Port61.stateSchema.fields, this) as Port61State;
   }
 
   loadState(s: Port61State): void {
-    checkState(this.id, { value: 0 }, s);
-    this._value = s.value & NMISC_WRITABLE;
+    loadChecked(this.id, Port61.stateSchema, this, s);
   }
 
   private _read(): number {

@@ -8,7 +8,7 @@
  * reset, and reads return the last value written.
  */
 import type { IoPorts } from '../bus/ports.js';
-import { checkState } from '../state/state.js';
+import { defineState, loadChecked, saveFields, u8 } from '../state/schema.js';
 
 export const PORT92 = 0x92;
 
@@ -24,6 +24,8 @@ export interface Port92State {
 }
 
 export class Port92 {
+  /** The register as the guest last wrote it. */
+  static readonly stateSchema = defineState<Port92>('port92', 1, { value: u8.at('_value') });
   readonly id: string;
   /** Board hook: the A20 gate output (true = A20 passes). Called on every write, as QEMU does. */
   onA20: (enabled: boolean) => void = () => {};
@@ -52,11 +54,10 @@ export class Port92 {
   }
 
   saveState(): Port92State {
-    return { value: this._value };
+    return saveFields(Port92.stateSchema.fields, this) as unknown as Port92State;
   }
 
   loadState(s: Port92State): void {
-    checkState(this.id, { value: 0 }, s);
-    this._value = s.value & 0xff;
+    loadChecked(this.id, Port92.stateSchema, this, s);
   }
 }

@@ -5,8 +5,11 @@
  */
 import type { IoPorts } from '../bus/ports.js';
 import type { CharSink } from './backends.js';
+import { defineState, loadChecked, saveFields, u8 } from '../state/schema.js';
 
 export class PostCodePort {
+  /** The latched code. */
+  static readonly stateSchema = defineState<PostCodePort>('post', 1, { last: u8 }, { transient: ['_sink'] });
   readonly id: string;
   last = 0;
   private readonly _sink: CharSink | null;
@@ -31,9 +34,9 @@ export class PostCodePort {
   }
 
   saveState(): { last: number } {
-    return { last: this.last };
+    return saveFields(PostCodePort.stateSchema.fields, this) as { last: number };
   }
   loadState(s: { last: number }): void {
-    this.last = s.last & 0xff;
+    loadChecked(this.id, PostCodePort.stateSchema, this, s);
   }
 }

@@ -84,14 +84,13 @@ test('bad virtio options are refused before the VM starts, saying what to write'
     [['-virtfs', `local,path=${dir},mount_tag=x,security_model=mapped-xattr`], /use security_model=none/],
     [['-virtfs', `local,path=${dir}`], /needs path=DIR and mount_tag=TAG/],
     [['-device', 'virtio-gpu-pci'], /'virtio-gpu-pci' is not known; the devices are: virtio-rng-pci/],
-    [['-device', 'virtio-net-pci,netdev=n0'], /no -netdev with id=n0/],
     [['-device', 'virtconsole,chardev=c9'], /no -chardev with id=c9/],
     [['-drive', `file=${join(dir, 'missing.img')},if=virtio`], /missing\.img/],
     [['-drive', `file=${join(dir, 'x')},if=scsi`], /if=scsi is not supported here; use if=virtio/],
     [['-drive', `file=${join(dir, 'x')},if=virtio,format=qcow2`], /format=qcow2 is not supported/],
     [['-device', 'virtio-rng-pci,bogus=1'], /property 'bogus' is not known/],
     [['-chardev', `socket,id=c,path=${join(dir, 's.sock')},server=on`], /write server=on,wait=off/],
-    [['-chardev', `socket,id=c,path=${join(dir, 'disk.img')},server=on,wait=off`], /exists and is not a socket/],
+    [['-device', 'virtconsole,chardev=c', '-chardev', `socket,id=c,path=${join(dir, 'disk.img')},server=on,wait=off`], /exists and is not a socket/],
     [['-chardev', `pty,id=c`], /type 'pty' is not supported/],
   ];
   const bios = pciScanRom();

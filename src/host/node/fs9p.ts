@@ -68,9 +68,9 @@ export class HostShare implements FsBackend {
     try {
       real = realpathSync(dir);
     } catch (e) {
-      throw new ShareError(`-virtfs: cannot use ${dir}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such directory' : (e as Error).message}`);
+      throw new ShareError(`cannot share ${dir}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such directory' : (e as Error).message}`);
     }
-    if (!lstatSync(real).isDirectory()) throw new ShareError(`-virtfs: ${dir} is not a directory`);
+    if (!lstatSync(real).isDirectory()) throw new ShareError(`cannot share ${dir}: not a directory`);
     this.root = real;
   }
 

@@ -1,0 +1,516 @@
+/**
+ * VM folders: a VM is one directory `NAME.tsvm/` that holds everything it
+ * needs, with no absolute paths inside, so copying or moving the folder
+ * moves the VM:
+ *
+ *   vm.json            versioned config: name, creation time, the MachineSpec
+ *                      (paths relative to the folder)
+ *   boot/              kernel, initrd, firmware copied in at creation
+ *   disks/             the drives' images
+ *   snapshots/         tree.json (the snapshot tree and the current position)
+ *                      and per snapshot: <id>.snap (machine state) and
+ *                      <id>.<slot>.img (disk contents)
+ *   suspended.snap     the state `quit --save` left; the next start resumes it
+ *   vm.log             one line per event (created, started, stopped, snapshots)
+ *   lock               held while a process has the VM open for writing
+ *
+ * Disk contents of snapshots are whole copies of raw images (reflinked where
+ * the file system can). This is the seam for qcow2: with qcow2 disks a
+ * snapshot becomes an overlay (or an internal snapshot) instead of a copy,
+ * behind saveDisks()/restoreDisks() below.
+ */
+import { appendFileSync, closeSync, constants, copyFileSync, existsSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { basename, isAbsolute, join, normalize, resolve, sep } from 'node:path';
+import type { Machine } from '../board/machine.js';
+import { DRIVE_SLOTS, validateSpec, VmConfigError, type DriveSlot, type MachineSpec } from './spec.js';
+import { encodeSnapshot, readSnapshotFile, restoreSnapshot, writeFileAtomic, type SnapshotFile } from './snapshot.js';
+
+export const VM_SUFFIX = '.tsvm';
+export const VM_FORMAT = 'tsvm-vm';
+export const VM_VERSION = 1;
+const TREE_VERSION = 1;
+
+/** A VM folder problem (missing, locked, malformed); the message says what to do. */
+export class VmFolderError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'VmFolderError';
+  }
+}
+
+export interface VmConfig {
+  format: typeof VM_FORMAT;
+  version: number;
+  name: string;
+  createdAt: string;
+  /**
+   * Where the guest's clock starts at each power-on, as QEMU's -rtc spells it
+   * (base=utc, base=localtime, base=DATE); the front end turns it into the
+   * spec's rtcEpochSec when it starts the VM. A resumed VM keeps its clock.
+   */
+  rtc: string;
+  spec: MachineSpec;
+}
+
+export interface SnapshotNode {
+  id: string;
+  name: string;
+  description: string;
+  parent: string | null;
+  createdAt: string;
+  /** Whether the machine's state was saved (a running VM), or only its disks (a stopped one). */
+  hasState: boolean;
+  guestSeconds: number;
+  /** The text screen at the save, a few rows, as a thumbnail. */
+  screen: string[] | null;
+}
+
+export interface SnapshotTree {
+  version: number;
+  /** The snapshot the VM's present state descends from (null: none yet). */
+  current: string | null;
+  snapshots: SnapshotNode[];
+}
+
+/** A VM name: letters, digits, dot, dash, underscore; no path separators. */
+export function checkVmName(name: string): void {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) {
+    throw new VmFolderError(`'${name}' is not a VM name: use letters, digits, '.', '-' and '_' (up to 64), starting with a letter or digit`);
+  }
+}
+
+/** The folder for NAME or a path: `NAME` -> DIR/NAME.tsvm; a path ending in .tsvm or holding vm.json is used as is. */
+export function vmPath(nameOrPath: string, dir = process.cwd()): string {
+  if (nameOrPath.endsWith(VM_SUFFIX) || nameOrPath.includes('/') || existsSync(join(resolve(dir, nameOrPath), 'vm.json'))) return resolve(dir, nameOrPath);
+  return resolve(dir, nameOrPath + VM_SUFFIX);
+}
+
+/** A relative path that stays inside the folder. */
+function checkInside(subject: string, p: string): void {
+  if (isAbsolute(p)) throw new VmFolderError(`vm.json: ${subject} is an absolute path (${p}); a VM folder refers to its files relative to itself`);
+  const n = normalize(p);
+  if (n === '..' || n.startsWith('..' + sep) || n.includes(`${sep}..${sep}`)) throw new VmFolderError(`vm.json: ${subject} (${p}) points outside the VM folder`);
+}
+
+/** Check every file reference of a spec stays inside the folder. */
+function checkSpecPaths(spec: MachineSpec): void {
+  if (spec.bios && spec.bios !== 'seabios') checkInside('bios', spec.bios);
+  if (spec.vgaBios && spec.vgaBios !== 'seabios') checkInside('vgaBios', spec.vgaBios);
+  if (spec.linux) {
+    checkInside('kernel', spec.linux.kernel);
+    if (spec.linux.vmlinux) checkInside('vmlinux', spec.linux.vmlinux);
+    if (spec.linux.initrd) checkInside('initrd', spec.linux.initrd);
+  }
+  for (const s of DRIVE_SLOTS) if (spec.drives[s]) checkInside(s, (spec.drives[s] as { file: string }).file);
+  for (const [k, v] of [['serial', spec.serial], ['debugcon', spec.debugcon], ['postcodes', spec.postcodes]] as const) {
+    if (v?.startsWith('file:')) checkInside(k, v.slice(5));
+  }
+}
+
+/** Validate vm.json's contents. */
+export function validateVmConfig(json: unknown): VmConfig {
+  if (typeof json !== 'object' || json === null) throw new VmFolderError('vm.json is not a JSON object');
+  const o = json as Record<string, unknown>;
+  if (o.format !== VM_FORMAT) throw new VmFolderError(`vm.json is not a tsvm VM config (format is ${JSON.stringify(o.format)}, not "${VM_FORMAT}")`);
+  if (o.version !== VM_VERSION) throw new VmFolderError(`vm.json is of version ${JSON.stringify(o.version)}; this tsvm reads version ${VM_VERSION}`);
+  for (const k of Object.keys(o)) if (!['format', 'version', 'name', 'createdAt', 'rtc', 'spec'].includes(k)) throw new VmFolderError(`vm.json has an unknown field '${k}'`);
+  if (typeof o.name !== 'string') throw new VmFolderError('vm.json: name must be a string');
+  checkVmName(o.name);
+  if (typeof o.createdAt !== 'string') throw new VmFolderError('vm.json: createdAt must be a string');
+  const rtc = o.rtc ?? 'base=utc';
+  if (typeof rtc !== 'string') throw new VmFolderError('vm.json: rtc must be a string such as base=utc');
+  let spec: MachineSpec;
+  try {
+    spec = validateSpec(o.spec);
+  } catch (e) {
+    if (e instanceof VmConfigError) throw new VmFolderError(`vm.json: spec: ${e.message}`);
+    throw e;
+  }
+  checkSpecPaths(spec);
+  return { format: VM_FORMAT, version: VM_VERSION, name: o.name, createdAt: o.createdAt, rtc, spec };
+}
+
+function copyFile(from: string, to: string): void {
+  // a reflink (instant, shared until written) where the file system can, a copy otherwise
+  copyFileSync(from, to, constants.COPYFILE_FICLONE);
+}
+
+/** An open VM folder. Methods that change it need the lock (lock()). */
+export class VmFolder {
+  readonly config: VmConfig;
+  private _locked = false;
+
+  private constructor(
+    readonly path: string,
+    config: VmConfig,
+  ) {
+    this.config = config;
+  }
+
+  /** Open an existing folder (validates vm.json). */
+  static open(path: string): VmFolder {
+    const cfgPath = join(path, 'vm.json');
+    if (!existsSync(path)) throw new VmFolderError(`there is no VM at ${path} (create one with: tsvm create ${basename(path, VM_SUFFIX)})`);
+    if (!existsSync(cfgPath)) throw new VmFolderError(`${path} is not a VM folder: it has no vm.json`);
+    let json: unknown;
+    try {
+      json = JSON.parse(readFileSync(cfgPath, 'utf8'));
+    } catch (e) {
+      throw new VmFolderError(`${cfgPath} is not valid JSON: ${(e as Error).message}`);
+    }
+    return new VmFolder(path, validateVmConfig(json));
+  }
+
+  /**
+   * Create a folder from a spec whose file references are host paths: each
+   * file is copied in (boot/, disks/) and the spec rewritten to refer to the
+   * copies. `newDisks` creates empty (sparse) raw disks of the given sizes.
+   */
+  static create(path: string, name: string, hostSpec: MachineSpec, newDisks: Partial<Record<DriveSlot, number>> = {}, rtc = 'base=utc'): VmFolder {
+    checkVmName(name);
+    if (existsSync(path)) throw new VmFolderError(`${path} already exists; pick another name or remove it first`);
+    const tmp = `${path}.creating-${process.pid}`;
+    rmSync(tmp, { recursive: true, force: true });
+    mkdirSync(join(tmp, 'boot'), { recursive: true });
+    mkdirSync(join(tmp, 'disks'));
+    mkdirSync(join(tmp, 'snapshots'));
+    try {
+      const spec: MachineSpec = JSON.parse(JSON.stringify(hostSpec)) as MachineSpec;
+      const take = (p: string, sub: string, as?: string): string => {
+        const target = `${sub}/${as ?? basename(p)}`;
+        copyFile(p, join(tmp, target));
+        return target;
+      };
+      if (spec.bios && spec.bios !== 'seabios') spec.bios = take(spec.bios, 'boot');
+      if (spec.vgaBios && spec.vgaBios !== 'seabios') spec.vgaBios = take(spec.vgaBios, 'boot');
+      if (spec.linux) {
+        spec.linux.kernel = take(spec.linux.kernel, 'boot');
+        if (spec.linux.vmlinux) spec.linux.vmlinux = take(spec.linux.vmlinux, 'boot');
+        if (spec.linux.initrd) spec.linux.initrd = take(spec.linux.initrd, 'boot');
+      }
+      for (const slot of DRIVE_SLOTS) {
+        const d = spec.drives[slot];
+        const size = newDisks[slot];
+        if (size !== undefined) {
+          const file = `disks/${slot}.img`;
+          // sparse: the file takes no space until the guest writes
+          const fd = openSync(join(tmp, file), 'w');
+          ftruncateSync(fd, size);
+          closeSync(fd);
+          spec.drives[slot] = { file, format: 'raw', mode: slot === 'cdrom' ? 'ro' : 'rw' };
+        } else if (d) {
+          d.file = take(d.file, 'disks', `${slot}${slot === 'cdrom' ? '.iso' : '.img'}`);
+          if (d.mode === 'snapshot') d.mode = 'rw';
+        }
+      }
+      spec.serial = 'stdio';
+      spec.debugcon = null;
+      spec.postcodes = null;
+      const config: VmConfig = { format: VM_FORMAT, version: VM_VERSION, name, createdAt: new Date().toISOString(), rtc, spec: validateSpec(spec) };
+      checkSpecPaths(config.spec);
+      writeFileSync(join(tmp, 'vm.json'), JSON.stringify(config, null, 2) + '\n');
+      writeTree(tmp, { version: TREE_VERSION, current: null, snapshots: [] });
+      appendFileSync(join(tmp, 'vm.log'), `${config.createdAt} created ${name}\n`);
+      renameSync(tmp, path);
+    } catch (e) {
+      rmSync(tmp, { recursive: true, force: true });
+      throw e;
+    }
+    return VmFolder.open(path);
+  }
+
+  get name(): string {
+    return this.config.name;
+  }
+
+  get spec(): MachineSpec {
+    return this.config.spec;
+  }
+
+  /** Append a line to vm.log. */
+  log(event: string): void {
+    appendFileSync(join(this.path, 'vm.log'), `${new Date().toISOString()} ${event}\n`);
+  }
+
+  /**
+   * Take the write lock: a `lock` file created exclusively, holding our pid.
+   * A lock whose process is gone (killed) is taken over.
+   */
+  lock(): void {
+    const p = join(this.path, 'lock');
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const fd = openSync(p, 'wx');
+        writeSync(fd, `${process.pid}\n`);
+        closeSync(fd);
+        this._locked = true;
+        return;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new VmFolderError(`cannot lock ${this.path}: ${(e as Error).message}`);
+        const pid = Number(readFileSync(p, 'utf8').trim());
+        if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) {
+          throw new VmFolderError(`VM ${this.name} is in use by another tsvm process (pid ${pid}); stop it first`);
+        }
+        unlinkSync(p); // left by a process that died
+      }
+    }
+    throw new VmFolderError(`cannot lock ${this.path}`);
+  }
+
+  unlock(): void {
+    if (!this._locked) return;
+    this._locked = false;
+    try {
+      unlinkSync(join(this.path, 'lock'));
+    } catch {
+      // already gone
+    }
+  }
+
+  /** The pid holding the lock, or null. */
+  lockedBy(): number | null {
+    try {
+      const pid = Number(readFileSync(join(this.path, 'lock'), 'utf8').trim());
+      return Number.isInteger(pid) && processAlive(pid) ? pid : null;
+    } catch {
+      return null;
+    }
+  }
+
+  private _needLock(): void {
+    if (!this._locked) throw new Error('VmFolder: this operation needs the lock');
+  }
+
+  tree(): SnapshotTree {
+    const p = join(this.path, 'snapshots', 'tree.json');
+    let t: SnapshotTree;
+    try {
+      t = JSON.parse(readFileSync(p, 'utf8')) as SnapshotTree;
+    } catch (e) {
+      throw new VmFolderError(`${p} cannot be read: ${(e as Error).message}`);
+    }
+    if (t?.version !== TREE_VERSION || !Array.isArray(t.snapshots)) throw new VmFolderError(`${p} is not a snapshot tree of version ${TREE_VERSION}`);
+    return t;
+  }
+
+  find(tag: string): SnapshotNode {
+    const t = this.tree();
+    const n = t.snapshots.find((s) => s.name === tag) ?? t.snapshots.find((s) => s.id === tag);
+    if (!n) throw new VmFolderError(`VM ${this.name} has no snapshot '${tag}' (tsvm snapshot ${this.name} list shows them)`);
+    return n;
+  }
+
+  /** The suspended state `quit --save` left, if any. */
+  suspendedPath(): string | null {
+    const p = join(this.path, 'suspended.snap');
+    return existsSync(p) ? p : null;
+  }
+
+  private _snapFile(id: string, ext: string): string {
+    return join(this.path, 'snapshots', `${id}.${ext}`);
+  }
+
+  private _diskSlots(): DriveSlot[] {
+    // the CD-ROM is read-only media: its image never changes, so snapshots do not copy it
+    return DRIVE_SLOTS.filter((s) => s !== 'cdrom' && this.spec.drives[s]);
+  }
+
+  private _saveDisks(id: string): void {
+    for (const s of this._diskSlots()) copyFile(join(this.path, (this.spec.drives[s] as { file: string }).file), this._snapFile(id, `${s}.img`));
+  }
+
+  private _restoreDisks(id: string): void {
+    for (const s of this._diskSlots()) {
+      const from = this._snapFile(id, `${s}.img`);
+      const to = join(this.path, (this.spec.drives[s] as { file: string }).file);
+      // copy in place (same inode), so a running machine's open disk sees the reverted contents
+      writeFileSync(to, readFileSync(from));
+    }
+  }
+
+  /**
+   * Save a snapshot named `tag`: the machine's state when `machine` is given
+   * (a running VM; call between slices), always the disks. Returns the node.
+   */
+  saveSnapshot(tag: string, description: string, machine: Machine | null): SnapshotNode {
+    this._needLock();
+    if (!/^[^\s/]{1,64}$/.test(tag)) throw new VmFolderError(`'${tag}' is not a snapshot name: up to 64 characters, no spaces or '/'`);
+    const t = this.tree();
+    if (t.snapshots.some((s) => s.name === tag)) throw new VmFolderError(`VM ${this.name} already has a snapshot '${tag}'; delete it first or pick another name`);
+    const id = `s${Date.now().toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`;
+    let guestSeconds = 0;
+    let screen: string[] | null = null;
+    let hasState = false;
+    if (machine) {
+      const bytes = encodeSnapshot(machine, this.spec, { name: tag, description });
+      writeFileAtomic(this._snapFile(id, 'snap'), bytes);
+      guestSeconds = machine.clock.nowNs / 1e9;
+      screen = machine.vga.displayMode() === 'text' ? machine.vga.renderText().chars.slice(0, 25).map((r) => r.replace(/\s+$/, '')) : null;
+      hasState = true;
+    } else {
+      const sus = this.suspendedPath();
+      if (sus) {
+        copyFile(sus, this._snapFile(id, 'snap'));
+        hasState = true;
+      }
+    }
+    this._saveDisks(id);
+    const node: SnapshotNode = { id, name: tag, description, parent: t.current, createdAt: new Date().toISOString(), hasState, guestSeconds, screen };
+    t.snapshots.push(node);
+    t.current = id;
+    writeTree(this.path, t);
+    this.log(`snapshot saved: ${tag}${hasState ? '' : ' (disks only)'}`);
+    return node;
+  }
+
+  /** Read and check a snapshot's state file without changing anything. */
+  readSnapshotState(node: SnapshotNode): SnapshotFile | null {
+    return node.hasState ? readSnapshotFile(this._snapFile(node.id, 'snap')) : null;
+  }
+
+  /**
+   * Revert to snapshot `tag`. With a running machine, its state is loaded now
+   * (checked first: nothing changes if it does not fit). A stopped VM gets
+   * the state as its suspended state, so the next start resumes there (or,
+   * for a disks-only snapshot, boots afresh).
+   */
+  revert(tag: string, machine: Machine | null): SnapshotNode {
+    this._needLock();
+    const node = this.find(tag);
+    const file = this.readSnapshotState(node);
+    if (machine) {
+      if (!file) throw new VmFolderError(`snapshot '${tag}' holds disks only (it was taken of a stopped VM); revert it with tsvm snapshot ${this.name} revert ${tag} while the VM is stopped`);
+      restoreSnapshot(machine, this.spec, file); // validates first; throws before any change
+      this._restoreDisks(node.id);
+    } else {
+      this._restoreDisks(node.id);
+      const sus = join(this.path, 'suspended.snap');
+      if (file) copyFile(this._snapFile(node.id, 'snap'), sus);
+      else rmSync(sus, { force: true });
+    }
+    const t = this.tree();
+    t.current = node.id;
+    writeTree(this.path, t);
+    this.log(`reverted to snapshot ${tag}`);
+    return node;
+  }
+
+  /** Delete snapshot `tag`; its children hang from its parent, and the current position moves up if it was there. */
+  deleteSnapshot(tag: string): void {
+    this._needLock();
+    const node = this.find(tag);
+    const t = this.tree();
+    for (const s of t.snapshots) if (s.parent === node.id) s.parent = node.parent;
+    t.snapshots = t.snapshots.filter((s) => s.id !== node.id);
+    if (t.current === node.id) t.current = node.parent;
+    writeTree(this.path, t);
+    for (const f of readdirSync(join(this.path, 'snapshots'))) if (f.startsWith(node.id + '.')) rmSync(join(this.path, 'snapshots', f), { force: true });
+    this.log(`snapshot deleted: ${tag}`);
+  }
+
+  /** Save the running machine's state so the next start resumes it (quit --save). */
+  suspend(machine: Machine): void {
+    this._needLock();
+    writeFileAtomic(join(this.path, 'suspended.snap'), encodeSnapshot(machine, this.spec, { name: 'suspended' }));
+    this.log('suspended');
+  }
+
+  /** Forget the suspended state (after resuming from it: the disks have moved on). */
+  dropSuspended(): void {
+    rmSync(join(this.path, 'suspended.snap'), { force: true });
+  }
+
+  /** Total bytes the folder takes on disk (allocated blocks: sparse disks count what is written). */
+  sizeBytes(): number {
+    return folderBytes(this.path);
+  }
+}
+
+function folderBytes(p: string): number {
+  let total = 0;
+  for (const e of readdirSync(p, { withFileTypes: true })) {
+    const q = join(p, e.name);
+    if (e.isDirectory()) total += folderBytes(q);
+    else if (e.isFile()) total += statSync(q).blocks * 512;
+  }
+  return total;
+}
+
+function writeTree(dir: string, t: SnapshotTree): void {
+  writeFileAtomic(join(dir, 'snapshots', 'tree.json'), Buffer.from(JSON.stringify(t, null, 2) + '\n'));
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Draw the snapshot tree, marking the current position. */
+export function formatTree(t: SnapshotTree): string {
+  if (t.snapshots.length === 0) return '(no snapshots)';
+  const kids = (parent: string | null) => t.snapshots.filter((s) => s.parent === parent || (parent === null && s.parent !== null && !t.snapshots.some((x) => x.id === s.parent)));
+  const lines: string[] = [];
+  const walk = (n: SnapshotNode, prefix: string, last: boolean, root: boolean) => {
+    const when = n.createdAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+    const mark = t.current === n.id ? '   <- you are here' : '';
+    lines.push(`${root ? '' : prefix + (last ? '`- ' : '|- ')}${n.name}  (${when}${n.hasState ? '' : ', disks only'})${n.description ? '  ' + n.description : ''}${mark}`);
+    const c = kids(n.id);
+    c.forEach((k, i) => walk(k, root ? '' : prefix + (last ? '   ' : '|  '), i === c.length - 1, false));
+  };
+  const roots = kids(null);
+  roots.forEach((r) => walk(r, '', true, true));
+  if (t.current === null) lines.push('(current state: before the first snapshot)');
+  return lines.join('\n');
+}
+
+/** VM folders directly inside `dir`. */
+export function listVms(dir: string): { path: string; vm: VmFolder | null; error: string | null }[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((n) => n.endsWith(VM_SUFFIX)).sort();
+  } catch (e) {
+    throw new VmFolderError(`cannot list ${dir}: ${(e as Error).message}`);
+  }
+  return names.map((n) => {
+    const path = join(dir, n);
+    try {
+      return { path, vm: VmFolder.open(path), error: null };
+    } catch (e) {
+      return { path, vm: null, error: (e as Error).message };
+    }
+  });
+}
+
+/** Full clone: a self-contained copy of the folder under a new name (no lock, no log history, same snapshots). */
+export function cloneVm(src: VmFolder, dstPath: string, name: string): VmFolder {
+  checkVmName(name);
+  if (existsSync(dstPath)) throw new VmFolderError(`${dstPath} already exists; pick another name`);
+  const tmp = `${dstPath}.creating-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  try {
+    copyTree(src.path, tmp);
+    const cfg = { ...src.config, name, createdAt: new Date().toISOString() };
+    writeFileSync(join(tmp, 'vm.json'), JSON.stringify(cfg, null, 2) + '\n');
+    writeFileSync(join(tmp, 'vm.log'), `${cfg.createdAt} cloned from ${src.name}\n`);
+    renameSync(tmp, dstPath);
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+  return VmFolder.open(dstPath);
+}
+
+function copyTree(from: string, to: string): void {
+  mkdirSync(to, { recursive: true });
+  for (const e of readdirSync(from, { withFileTypes: true })) {
+    if (e.name === 'lock' || e.name.includes('.tmp-')) continue;
+    const a = join(from, e.name);
+    const b = join(to, e.name);
+    if (e.isDirectory()) copyTree(a, b);
+    else if (e.isFile()) copyFile(a, b);
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * From a MachineSpec to a running machine: read the firmware and kernel
+ * files, open the drives and character sinks, build the Machine, and hand
+ * them all to a VmRunner that releases them when disposed. Everything that
+ * touches the host for a machine happens here, so an error reads the same
+ * from the CLI, the daemon and a snapshot restore.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { LinuxBootError, Machine, MachineConfigError, MAX_BIOS_BYTES, MemoryConfigError, type MachineConfig } from '../board/machine.js';
+import { CharSpecError, openCharSink, type HostCharSink } from '../host/node/chardev.js';
+import type { OpenedBlock } from '../host/node/block.js';
+import { openDrive, specPath } from './drives.js';
+import { openVirtioDevices } from './virtio.js';
+import { VmRunner, type RunnerOptions } from './runner.js';
+import { DRIVE_SLOTS, validateSpec, VmConfigError, type MachineSpec } from './spec.js';
+
+export const SEABIOS_DIR = '/usr/share/seabios';
+export const SEABIOS_BIOS = `${SEABIOS_DIR}/bios-256k.bin`;
+export const SEABIOS_VGA = `${SEABIOS_DIR}/vgabios-stdvga.bin`;
+
+/** True when Debian's SeaBIOS VGA ROM is installed (a machine with its own firmware gets it only then). */
+export function seabiosVgaInstalled(): boolean {
+  return existsSync(SEABIOS_VGA);
+}
+
+/** Read a whole file for the machine (firmware, kernel, initrd). */
+export function readMachineFile(subject: string, path: string, what: string, max = Infinity): Uint8Array {
+  let size: number;
+  try {
+    const st = statSync(path);
+    if (!st.isFile()) throw new VmConfigError(subject, `${what} ${path} is not a regular file`);
+    size = st.size;
+  } catch (e) {
+    if (e instanceof VmConfigError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new VmConfigError(subject, `cannot read ${what} ${path}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+  if (size === 0) throw new VmConfigError(subject, `${what} ${path} is empty`);
+  if (size > max) throw new VmConfigError(subject, `${what} ${path} is ${size} bytes, larger than the ${max / 1048576} MiB a PC maps for firmware`);
+  return new Uint8Array(readFileSync(path));
+}
+
+function firmware(subject: string, name: string, baseDir: string, seabiosPath: string, what: string): Uint8Array {
+  if (name === 'seabios') {
+    if (!existsSync(seabiosPath)) {
+      throw new VmConfigError(subject, `${what} ${seabiosPath} is missing; install Debian's seabios package (sudo apt-get install seabios) or give the machine another firmware image`);
+    }
+    return readMachineFile(subject, seabiosPath, what, MAX_BIOS_BYTES);
+  }
+  return readMachineFile(subject, specPath(baseDir, name), what === 'the default BIOS' ? 'BIOS image' : what, MAX_BIOS_BYTES);
+}
+
+export interface OpenOptions {
+  /** Directory that relative paths in the spec are relative to (the VM folder; default the current directory). */
+  baseDir?: string;
+  /** Called on the first byte the guest writes to COM1 (front ends clear a status line). */
+  onSerialOutput?: () => void;
+  /** Printed problems that do not stop the machine (a disk opened read-only). */
+  onWarning?: (message: string) => void;
+}
+
+/** Build the machine a spec describes, with its host resources. */
+export function openMachine(specJson: unknown, o: OpenOptions = {}): { spec: MachineSpec; machine: Machine; sinks: HostCharSink[]; drives: OpenedBlock[]; closers: (() => void)[] } {
+  const spec = validateSpec(specJson);
+  const baseDir = o.baseDir ?? process.cwd();
+  const sinks: HostCharSink[] = [];
+  const drives: OpenedBlock[] = [];
+  const closers: (() => void)[] = [];
+  const release = () => {
+    for (const s of sinks) s.close();
+    for (const d of drives) d.close();
+    for (const c of closers) c();
+  };
+  try {
+    const cfg: MachineConfig = { memoryBytes: spec.memoryBytes, boot: spec.boot, rtcEpochSec: spec.rtcEpochSec };
+    if (spec.bios) cfg.bios = firmware('bios', spec.bios, baseDir, SEABIOS_BIOS, spec.bios === 'seabios' ? 'the default BIOS' : 'BIOS image');
+    if (spec.vgaBios) cfg.vgaBios = firmware('vgaBios', spec.vgaBios, baseDir, SEABIOS_VGA, 'the VGA BIOS');
+    if (spec.linux) {
+      const l = spec.linux;
+      cfg.linux = {
+        kernel: readMachineFile('kernel', specPath(baseDir, l.kernel), 'kernel'),
+        vmlinux: l.vmlinux ? readMachineFile('vmlinux', specPath(baseDir, l.vmlinux), 'kernel') : undefined,
+        initrd: l.initrd ? readMachineFile('initrd', specPath(baseDir, l.initrd), 'initrd') : undefined,
+        cmdline: l.cmdline,
+      };
+    }
+    for (const slot of DRIVE_SLOTS) {
+      const d = spec.drives[slot];
+      if (!d) continue;
+      const opened = openDrive(slot, d, baseDir);
+      drives.push(opened);
+      if (opened.warning) o.onWarning?.(opened.warning);
+      cfg[slot] = opened.backend;
+    }
+    const virtio = openVirtioDevices(spec.virtio ?? [], baseDir, o.onWarning);
+    closers.push(...virtio.closers);
+    cfg.virtio = virtio.devices;
+    const sink = (subject: string, target: string) => {
+      let s: HostCharSink;
+      try {
+        s = openCharSink(target.startsWith('file:') ? `file:${specPath(baseDir, target.slice(5))}` : target, subject);
+      } catch (e) {
+        if (e instanceof CharSpecError) throw new VmConfigError(subject, e.message.replace(`${subject}: `, ''));
+        throw e;
+      }
+      sinks.push(s);
+      return s;
+    };
+    const serial = sink('serial', spec.serial);
+    if (o.onSerialOutput) {
+      const w = serial.write.bind(serial);
+      const first = o.onSerialOutput;
+      let spoke = false;
+      serial.write = (b: number) => {
+        if (!spoke) {
+          spoke = true;
+          first();
+        }
+        w(b);
+      };
+    }
+    cfg.serial = [serial];
+    if (spec.debugcon) cfg.debugcon = sink('debugcon', spec.debugcon);
+    if (spec.postcodes) cfg.postcodes = sink('postcodes', spec.postcodes);
+    let machine: Machine;
+    try {
+      machine = new Machine(cfg);
+    } catch (e) {
+      if (e instanceof MachineConfigError || e instanceof MemoryConfigError || e instanceof LinuxBootError) throw new VmConfigError('machine', e.message);
+      throw e;
+    }
+    return { spec, machine, sinks, drives, closers };
+  } catch (e) {
+    release();
+    throw e;
+  }
+}
+
+/** A runner for the machine a spec describes; disposing it releases the files, disks and sinks. */
+export function createRunner(specJson: unknown, o: OpenOptions & Omit<RunnerOptions, 'sinks' | 'closers'> = {}): VmRunner {
+  const { spec, machine, sinks, drives, closers } = openMachine(specJson, o);
+  return new VmRunner(machine, { ...o, spec, sinks, closers: [...drives.map((d) => () => d.close()), ...closers] });
+}

@@ -1,0 +1,94 @@
+// The VM runner driven as the CLI and the daemon drive it: host input through
+// the queue, stop causes, pause/resume with a save in between, and an
+// exception inside the machine ending in the 'error' state, not a crash.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Machine } from '../board/machine.js';
+import { VmRunner, type RunnerState } from './runner.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'tsvm-runner-'));
+
+/** A 64 KiB ROM whose reset vector jumps to `body` (16-bit real mode). */
+function rom(name: string, body: string): Uint8Array {
+  const src = join(dir, `${name}.asm`);
+  const bin = join(dir, `${name}.bin`);
+  writeFileSync(src, `bits 16\norg 0\nstart:\n${body}\ntimes 0xfff0 - ($ - $$) db 0\njmp 0xf000:start\ntimes 0x10000 - ($ - $$) db 0\n`);
+  execFileSync('nasm', ['-f', 'bin', src, '-o', bin]);
+  return new Uint8Array(readFileSync(bin));
+}
+
+// echo COM1 input to the debug console until 'q', then halt with interrupts off
+const ECHO = `
+.wait: mov dx, 0x3fd
+in al, dx
+test al, 1
+jz .wait
+mov dx, 0x3f8
+in al, dx
+out 0xe9, al
+cmp al, 'q'
+jne .wait
+cli
+hlt`;
+
+test('serial input queued from the host reaches the guest; the run ends when the guest halts', async () => {
+  const out: number[] = [];
+  const m = new Machine({ memoryBytes: 1 << 20, bios: rom('echo', ECHO), debugcon: { write: (b) => out.push(b) } });
+  const r = new VmRunner(m, { timeoutMs: 60_000 });
+  const states: RunnerState[] = [];
+  r.on('state', (s) => states.push(s));
+  const done = r.run();
+  r.input({ kind: 'serial', port: 0, bytes: new TextEncoder().encode('hello q') });
+  assert.equal(await done, 'halt');
+  assert.equal(Buffer.from(out).toString(), 'hello q');
+  assert.deepEqual(states, ['running', 'stopped']);
+  assert.equal(r.state, 'stopped');
+});
+
+test('pause, save while paused, resume, and stop on request', async () => {
+  const out: number[] = [];
+  const m = new Machine({ memoryBytes: 1 << 20, bios: rom('echo2', ECHO), debugcon: { write: (b) => out.push(b) } });
+  const r = new VmRunner(m, { timeoutMs: 60_000 });
+  const done = r.run();
+  r.pause();
+  await new Promise<void>((res) => r.on('state', (s) => s === 'paused' && res()));
+  const t0 = m.clock.nowNs;
+  const saved = await r.call(() => r.saveState());
+  assert.equal(saved.ram.length, 1 << 20);
+  assert.equal(m.clock.nowNs, t0, 'guest time stands still while paused');
+  r.input({ kind: 'serial', port: 0, bytes: new TextEncoder().encode('ab') });
+  r.resume();
+  await new Promise<void>((res) => {
+    const check = () => (out.length >= 2 ? res() : setTimeout(check, 5));
+    check();
+  });
+  r.stop('quit');
+  assert.equal(await done, 'quit');
+  assert.equal(Buffer.from(out).toString(), 'ab');
+});
+
+test('an exception inside the machine puts the runner in the error state with a dump', async () => {
+  const sink = {
+    write(): void {
+      throw new Error('host sink exploded');
+    },
+  };
+  const m = new Machine({ memoryBytes: 1 << 20, bios: rom('boom', `mov ax, 0x1234\nmov al, 'x'\nout 0xe9, al\njmp $`), debugcon: sink });
+  const r = new VmRunner(m, { timeoutMs: 60_000 });
+  assert.equal(await r.run(), 'error');
+  assert.equal(r.state, 'error');
+  assert.match(r.error?.reason ?? '', /host sink exploded/);
+  assert.match(r.error?.dump ?? '', /EAX=00001278/);
+  assert.match(r.error?.dump ?? '', /guest time/);
+});
+
+test('run-for ends the run after that much guest time', async () => {
+  const m = new Machine({ memoryBytes: 1 << 20, bios: rom('spin', 'jmp $') });
+  const r = new VmRunner(m, { runForNs: 5e6 });
+  assert.equal(await r.run(), 'run-for');
+  assert.ok(r.guestNs >= 5e6);
+});

@@ -1,0 +1,392 @@
+/**
+ * The VM runner: one object that owns a machine's life. It creates the
+ * machine, runs it in slices paced to wall time, applies host input at slice
+ * boundaries, and stops it for a reason (the guest powered off, halted or
+ * triple-faulted; the host asked; a limit ran out). Pause, resume, save and
+ * restore happen between slices, so the machine is always in a consistent
+ * state when they do. An exception thrown inside the machine (an emulator
+ * bug) puts the runner in the 'error' state with the reason and a state
+ * dump; it never escapes to the caller's event loop.
+ *
+ * The CLI, the daemon, benchmarks and tests all drive this class; none of
+ * them has a run loop of its own.
+ */
+import { Machine, type MachineState, type StopReason } from '../board/machine.js';
+import { formatCpuState } from '../board/dump.js';
+import type { HostCharSink } from '../host/node/chardev.js';
+import type { MachineSpec } from './spec.js';
+import { encodeSnapshot, restoreSnapshot, type SnapshotFile, type SnapshotMeta } from './snapshot.js';
+import { typeTerminalBytes, writeScreendump, type TextScreenLike } from '../host/node/textscreen.js';
+
+/** Where a runner is in its life. */
+export type RunnerState = 'created' | 'running' | 'paused' | 'stopped' | 'error';
+
+/**
+ * Why a run ended: the guest's own stop reasons, or
+ * 'quit' (the host asked), 'run-for' (the guest-time limit), 'timeout' (the
+ * wall-time limit), 'reset' (the guest reset with noReboot), 'error' (an
+ * exception inside the machine; see `error`).
+ */
+export type StopCause = Exclude<StopReason, 'running'> | 'quit' | 'run-for' | 'timeout' | 'reset' | 'error';
+
+/** Host input, queued by front ends and applied at the next slice boundary. */
+export type HostInput =
+  | { kind: 'serial'; port: number; bytes: Uint8Array }
+  /** Bytes typed at a terminal, turned into PS/2 key presses. */
+  | { kind: 'terminal-keys'; bytes: Uint8Array }
+  | { kind: 'key'; code: number; down: boolean }
+  | { kind: 'mouse'; dx: number; dy: number; buttons: number; dz: number }
+  /** Work that must see the machine between slices (monitor commands, saves). */
+  | { kind: 'call'; fn: () => void };
+
+/** What went wrong when the runner is in the 'error' state. */
+export interface RunnerError {
+  reason: string;
+  /** CPU registers and the machine's position when it happened. */
+  dump: string;
+  /** The exception's stack, for a bug report. */
+  stack: string;
+}
+
+export interface RunnerOptions {
+  /** Stop after this much guest time (ns). */
+  runForNs?: number;
+  /** Stop after this much wall time (ms) spent running. */
+  timeoutMs?: number;
+  /** End the run when the guest resets instead of rebooting it. */
+  noReboot?: boolean;
+  /** Character sinks the machine writes to; flushed every tick and closed at dispose(). */
+  sinks?: HostCharSink[];
+  /** The spec the machine was built from (resources.ts), kept for snapshot headers. */
+  spec?: MachineSpec;
+  /** Other host resources (disks) released at dispose(). */
+  closers?: (() => void)[];
+}
+
+export interface RunnerEvents {
+  /** The state changed. */
+  state: (s: RunnerState) => void;
+  /** A tick of slices ended and output was flushed (front ends redraw here). */
+  tick: (wallMs: number) => void;
+  /** The run ended. */
+  stop: (cause: StopCause) => void;
+}
+
+/** Host time between checks for input, output flushes and the limits. */
+export const TICK_MS = 15;
+/** How far guest time may run ahead of wall time while the guest idles. */
+export const MAX_AHEAD_NS = 10e6;
+/** Instructions per runSlice call; the machine ends a slice early at timer deadlines. */
+const SLICE_INSTRUCTIONS = 200_000;
+
+export class VmRunner {
+  private _state: RunnerState = 'created';
+  private readonly _queue: HostInput[] = [];
+  private readonly _listeners: { [K in keyof RunnerEvents]: RunnerEvents[K][] } = { state: [], tick: [], stop: [] };
+  private _stopRequest: StopCause | null = null;
+  private _pauseRequested = false;
+  private _wake: (() => void) | null = null;
+  private _disposed = false;
+  /** Wall time spent in the 'running' state (ms), and guest time at creation (ns). */
+  private _wallMs = 0;
+  private readonly _startNs: number;
+  /** Set once the run ends. */
+  stopCause: StopCause | null = null;
+  error: RunnerError | null = null;
+
+  constructor(
+    readonly machine: Machine,
+    private readonly _opts: RunnerOptions = {},
+  ) {
+    this._startNs = machine.clock.nowNs;
+  }
+
+  /** The spec the machine was built from, when it was built from one. */
+  get spec(): MachineSpec | undefined {
+    return this._opts.spec;
+  }
+
+  /** The exception chain of a triple fault (the stop cause 'triple-fault'). */
+  get tripleFaultChain(): string {
+    return this.machine.tripleFaultChain;
+  }
+
+  get state(): RunnerState {
+    return this._state;
+  }
+
+  /** Wall time the machine has spent running, in ms. */
+  get wallMs(): number {
+    return this._wallMs;
+  }
+
+  /** Guest time since the runner was created, in ns. */
+  get guestNs(): number {
+    return this.machine.clock.nowNs - this._startNs;
+  }
+
+  on<K extends keyof RunnerEvents>(event: K, fn: RunnerEvents[K]): void {
+    this._listeners[event].push(fn);
+  }
+
+  private _emit<K extends keyof RunnerEvents>(event: K, ...args: Parameters<RunnerEvents[K]>): void {
+    for (const fn of this._listeners[event]) (fn as (...a: Parameters<RunnerEvents[K]>) => void)(...args);
+  }
+
+  private _setState(s: RunnerState): void {
+    if (this._state === s) return;
+    this._state = s;
+    this._emit('state', s);
+  }
+
+  /** Queue host input; it reaches the machine at the next slice boundary. */
+  input(i: HostInput): void {
+    this._queue.push(i);
+    this._wakeUp();
+  }
+
+  /** Run `fn` at the next slice boundary (or now, when the machine is not running), and return its result. */
+  call<T>(fn: () => T): Promise<T> {
+    if (this._state !== 'running') {
+      try {
+        return Promise.resolve(fn());
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
+    return new Promise<T>((resolve, reject) => {
+      this.input({
+        kind: 'call',
+        fn: () => {
+          try {
+            resolve(fn());
+          } catch (e) {
+            reject(e);
+          }
+        },
+      });
+    });
+  }
+
+  /** Ask the run to end at the next slice boundary. */
+  stop(cause: StopCause = 'quit'): void {
+    if (this._stopRequest === null) this._stopRequest = cause;
+    this._wakeUp();
+  }
+
+  /** Stop running slices until resume(); guest time stands still. */
+  pause(): void {
+    if (this._state === 'running') this._pauseRequested = true;
+  }
+
+  resume(): void {
+    this._pauseRequested = false;
+    if (this._state === 'paused') this._setState('running');
+    this._wakeUp();
+  }
+
+  /** The whole machine state (a copy). Call between slices: from a 'call' input, or while not running. */
+  saveState(): MachineState {
+    return this.machine.saveState();
+  }
+
+  /** Load a machine state; refused (and the machine left as it was) when it does not fit. */
+  loadState(s: MachineState): void {
+    this.machine.loadState(s);
+  }
+
+  /** The whole machine as snapshot-file bytes, taken at a slice boundary (the machine is not changed). */
+  snapshot(meta: SnapshotMeta = {}): Promise<Uint8Array> {
+    const spec = this._opts.spec;
+    if (!spec) return Promise.reject(new Error('this machine was not built from a spec, so it cannot be snapshotted'));
+    return this.call(() => encodeSnapshot(this.machine, spec, meta));
+  }
+
+  /** Load a checked snapshot at a slice boundary; refused (and nothing changed) when it does not fit this machine. */
+  restore(file: SnapshotFile): Promise<void> {
+    const spec = this._opts.spec;
+    if (!spec) return Promise.reject(new Error('this machine was not built from a spec, so it cannot load a snapshot'));
+    return this.call(() => restoreSnapshot(this.machine, spec, file));
+  }
+
+  /** The screen as text rows, or null in a graphics mode. */
+  textScreen(): TextScreenLike | null {
+    const vga = this.machine.vga;
+    return vga.displayMode() === 'text' ? vga.renderText() : null;
+  }
+
+  /** Write the screen to a file: PNG if the path ends in .png, else the text rows. */
+  screendump(path: string): void {
+    writeScreendump(path, this.machine.vga);
+  }
+
+  /** Registers and position, as the monitor's `info registers` shows them. */
+  cpuDump(): string {
+    return formatCpuState(this.machine.cpu);
+  }
+
+  private _wakeUp(): void {
+    const w = this._wake;
+    this._wake = null;
+    w?.();
+  }
+
+  private _applyInput(): void {
+    const m = this.machine;
+    while (this._queue.length) {
+      const i = this._queue.shift() as HostInput;
+      switch (i.kind) {
+        case 'serial':
+          m.serial[i.port]?.receive(i.bytes);
+          break;
+        case 'terminal-keys':
+          typeTerminalBytes(m.keyboard, i.bytes);
+          break;
+        case 'key':
+          if (i.down) m.keyboard.keyDown(i.code);
+          else m.keyboard.keyUp(i.code);
+          break;
+        case 'mouse':
+          m.mouse.move(i.dx, i.dy, i.buttons, i.dz);
+          break;
+        case 'call':
+          i.fn();
+          break;
+      }
+    }
+  }
+
+  private _flush(): void {
+    for (const s of this._opts.sinks ?? []) s.flush();
+  }
+
+  /**
+   * Run until the machine stops or the host stops it; resolves with the cause.
+   * Never rejects for a failure inside the machine: that ends the run with
+   * cause 'error' and `error` set.
+   */
+  async run(): Promise<StopCause> {
+    if (this._state !== 'created' && this._state !== 'stopped') throw new Error(`the VM is ${this._state}; it cannot be started`);
+    const m = this.machine;
+    const runForNs = this._opts.runForNs ?? Infinity;
+    const timeoutMs = this._opts.timeoutMs ?? Infinity;
+    this._stopRequest = null;
+    this.stopCause = null;
+    this._setState('running');
+    let cause: StopCause;
+    // pacing: wall time and guest time at the start of the current running stretch
+    let paceWall = Date.now();
+    let paceNs = m.clock.nowNs;
+    // wall time running: since the start, less the time spent paused
+    const wallBase = Date.now() - this._wallMs;
+    let pausedMs = 0;
+    for (;;) {
+      if (this._pauseRequested) {
+        this._pauseRequested = false;
+        this._setState('paused');
+        this._flush();
+        const pausedAt = Date.now();
+        while (this.state === 'paused' && this._stopRequest === null) {
+          await new Promise<void>((r) => {
+            this._wake = r;
+            if (this._queue.length) r();
+          });
+          try {
+            this._applyInput(); // monitor commands and saves work while paused
+          } catch (e) {
+            cause = this._fail(e);
+            break;
+          }
+        }
+        if (this.error) {
+          cause = 'error';
+          break;
+        }
+        pausedMs += Date.now() - pausedAt;
+        if (this.state === 'paused') this._setState('running');
+        paceWall = Date.now();
+        paceNs = m.clock.nowNs;
+      }
+      const tickEnd = Date.now() + TICK_MS;
+      let resets = 0;
+      let failed: StopCause | null = null;
+      try {
+        this._applyInput();
+        while (Date.now() < tickEnd && this._stopRequest === null && !this._pauseRequested) {
+          const before = m.resets;
+          const r = m.runSlice(SLICE_INSTRUCTIONS);
+          resets += m.resets - before;
+          if (r !== 'running' || this.guestNs >= runForNs) break;
+          if (m.cpu.halted && m.clock.nowNs - paceNs > (Date.now() - paceWall) * 1e6 + MAX_AHEAD_NS) break;
+          if (this._queue.length) this._applyInput();
+        }
+      } catch (e) {
+        failed = this._fail(e);
+      }
+      this._wallMs = Date.now() - wallBase - pausedMs;
+      this._flush();
+      if (failed) {
+        cause = failed;
+        break;
+      }
+      this._emit('tick', this._wallMs);
+      if (this._stopRequest !== null) {
+        cause = this._stopRequest;
+        break;
+      }
+      if (this._opts.noReboot && resets > 0) {
+        cause = 'reset';
+        break;
+      }
+      if (m.stopReason !== 'running') {
+        cause = m.stopReason;
+        break;
+      }
+      if (this.guestNs >= runForNs) {
+        cause = 'run-for';
+        break;
+      }
+      if (this._wallMs > timeoutMs) {
+        cause = 'timeout';
+        break;
+      }
+      // pace an idle guest to wall time; yield to the event loop for input either way
+      const aheadMs = (m.clock.nowNs - paceNs) / 1e6 - (Date.now() - paceWall);
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, aheadMs > 1 ? Math.min(aheadMs, 50) : 0);
+        this._wake = () => {
+          clearTimeout(t);
+          r();
+        };
+      });
+      this._wake = null;
+    }
+    this._flush();
+    this.stopCause = cause;
+    this._setState(cause === 'error' ? 'error' : 'stopped');
+    this._emit('stop', cause);
+    return cause;
+  }
+
+  /** An exception inside the machine: record it and end the run. */
+  private _fail(e: unknown): StopCause {
+    const err = e instanceof Error ? e : new Error(String(e));
+    let dump: string;
+    try {
+      const m = this.machine;
+      dump = `${formatCpuState(m.cpu)}\nguest time ${(m.clock.nowNs / 1e9).toFixed(6)} s, resets ${m.resets}`;
+    } catch (e2) {
+      dump = `(no state dump: ${(e2 as Error).message})`;
+    }
+    this.error = { reason: err.message, dump, stack: err.stack ?? err.message };
+    return 'error';
+  }
+
+  /** Release every host resource (flush and close sinks, close disks). Idempotent. */
+  dispose(): void {
+    if (this._disposed) return;
+    this._disposed = true;
+    for (const s of this._opts.sinks ?? []) s.close();
+    for (const c of this._opts.closers ?? []) c();
+  }
+}
