@@ -10,9 +10,9 @@ cd "$(dirname "$0")/.."
 # test/cpu/bochs.test.ts; bochs-term is its smallest display plugin, which keeps
 # apt from pulling in the wxWidgets one), seabios (the firmware), xz-utils (kernel
 # extraction), and what the boot tests build media from (grub-pc-bin, xorriso,
-# mtools, isolinux, syslinux-common), and memtest86+ (a boot test runs its
-# first pass).
-pkgs=(nasm qemu-system-x86 bochs bochs-term seabios xz-utils grub-pc-bin grub-common xorriso mtools isolinux syslinux-common memtest86+)
+# mtools, isolinux, syslinux-common), memtest86+ (a boot test runs its
+# first pass) and qemu-utils (qemu-img: the reference for the qcow2 tests).
+pkgs=(nasm qemu-system-x86 bochs bochs-term seabios xz-utils grub-pc-bin grub-common xorriso mtools isolinux syslinux-common memtest86+ qemu-utils)
 need=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")

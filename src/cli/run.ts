@@ -10,6 +10,8 @@ import { readSnapshotFile } from '../vmm/snapshot.js';
 import { buildDefaultImage, findDefaultImage, ImageError } from '../vmm/image.js';
 import { formatHelp, parseOptions, UsageError, type OptionSpec, type Parsed } from './options.js';
 import { StatusLine } from './status.js';
+import { parseDrives } from './drive.js';
+import { probeDriveFormat } from '../vmm/drives.js';
 import { rtcStartSeconds } from './rtc.js';
 import { virtioSpecs, VIRTIO_OPTIONS } from './virtio.js';
 
@@ -19,8 +21,9 @@ export const RUN_OPTIONS: OptionSpec[] = [
   { name: 'kernel', value: 'FILE', help: 'boot this Linux bzImage directly (32-bit boot protocol; no firmware unless -bios is also given)' },
   { name: 'initrd', value: 'FILE', help: 'initial ramdisk for -kernel' },
   { name: 'append', value: 'CMDLINE', help: 'kernel command line for -kernel' },
-  { name: 'hda', value: 'FILE', help: 'raw disk image as the primary IDE master (opened read-write)' },
-  { name: 'hdb', value: 'FILE', help: 'raw disk image as the primary IDE slave' },
+  { name: 'hda', value: 'FILE', help: 'disk image (raw or qcow2, told by its header) as the primary IDE master (opened read-write)' },
+  { name: 'hdb', value: 'FILE', help: 'disk image (raw or qcow2) as the primary IDE slave' },
+  { name: 'drive', value: 'OPTS', repeat: true, help: 'a drive as QEMU spells it: file=PATH,format=qcow2|raw,if=ide[,index=0-2][,media=cdrom][,snapshot=on][,readonly=on]' },
   { name: 'cdrom', value: 'FILE', help: 'ISO image in the ATAPI CD-ROM drive (secondary master)' },
   { name: 'rtc', value: 'base=utc|localtime|DATE', help: "where the guest's clock starts: the host's time in UTC (default), in local time, or a fixed date (2024-05-01 or 2024-05-01T12:30:00) for reproducible runs; it then advances with guest time" },
   { name: 'boot', value: 'ORDER', help: "firmware boot order: c (hard disk), d (CD-ROM), e.g. 'd' or 'cd' (default cd)" },
@@ -54,7 +57,7 @@ export async function runCommand(args: string[]): Promise<number> {
     process.stdout.write(formatHelp(USAGE, RUN_OPTIONS));
     return 0;
   }
-  const useDefaultGuest = !opts.has('kernel') && !opts.has('bios') && !opts.has('hda') && !opts.has('hdb') && !opts.has('cdrom');
+  const useDefaultGuest = !opts.has('kernel') && !opts.has('bios') && !opts.has('hda') && !opts.has('hdb') && !opts.has('cdrom') && !opts.has('drive');
   return runWith(opts, useDefaultGuest);
 }
 
@@ -123,7 +126,14 @@ export function specFromOptions(opts: Parsed, defaultGuest: boolean, status: Sta
   spec.boot = boot ?? 'cd';
   for (const slot of ['hda', 'hdb', 'cdrom'] as DriveSlot[]) {
     const file = one(slot);
-    if (file !== undefined) spec.drives[slot] = { file, format: 'raw', mode: opts.has('snapshot') ? 'snapshot' : slot === 'cdrom' ? 'ro' : 'rw' };
+    if (file === undefined) continue;
+    const mode = opts.has('snapshot') ? 'snapshot' : slot === 'cdrom' ? 'ro' : 'rw';
+    spec.drives[slot] = slot === 'cdrom' ? { file, format: 'raw', mode } : { file, format: probeDriveFormat(file, `-${slot}`), mode, probed: true };
+  }
+  // -drive, QEMU's spelling, into the same slots
+  for (const d of parseDrives(opts.get('drive') ?? [], new Set((['hda', 'hdb', 'cdrom'] as DriveSlot[]).filter((n) => opts.has(n))))) {
+    const mode = opts.has('snapshot') || d.snapshot ? 'snapshot' : d.media === 'cdrom' || d.readonly ? 'ro' : 'rw';
+    spec.drives[d.slot] = d.format ? { file: d.file, format: d.format, mode } : { file: d.file, format: probeDriveFormat(d.file, '-drive'), mode, probed: true };
   }
   const virtio = virtioSpecs(opts, { snapshot: opts.has('snapshot') });
   if (virtio.length) spec.virtio = virtio;

@@ -22,9 +22,9 @@ export { parseSize };
 /** Bumped when the spec's meaning changes; a spec of another version is refused. */
 export const SPEC_VERSION = 1;
 
-/** Disk image formats. qcow2 plugs in here when src/storage provides it (see drives.ts). */
-export type DriveFormat = 'raw';
-export const DRIVE_FORMATS: readonly string[] = ['raw'];
+/** Disk image formats (src/storage; opened in drives.ts). */
+export type DriveFormat = 'raw' | 'qcow2';
+export const DRIVE_FORMATS: readonly string[] = ['raw', 'qcow2'];
 
 /** How a drive's image is opened: read-write, read-only, or QEMU's -snapshot (writes kept aside, dropped). */
 export type DriveMode = 'rw' | 'ro' | 'snapshot';
@@ -34,6 +34,12 @@ export interface DriveSpec {
   file: string;
   format: DriveFormat;
   mode: DriveMode;
+  /**
+   * The format was told from the file's header rather than given (plain -hda):
+   * a raw image then refuses a guest write that would make it look like
+   * another format, as QEMU restricts probed raw images.
+   */
+  probed?: boolean;
 }
 
 /** The IDE drive slots: primary master and slave, and the CD-ROM on the secondary master. */
@@ -162,7 +168,8 @@ export function validateSpec(json: unknown): MachineSpec {
   const d = obj('drives', o.drives ?? {}, DRIVE_SLOTS);
   for (const slot of DRIVE_SLOTS) {
     if (d[slot] === undefined || d[slot] === null) continue;
-    const ds = obj(slot, d[slot], ['file', 'format', 'mode']);
+    const ds = obj(slot, d[slot], ['file', 'format', 'mode', 'probed']);
+    if (ds.probed !== undefined && typeof ds.probed !== 'boolean') throw new VmConfigError(slot, 'probed must be true or false');
     const format = ds.format ?? 'raw';
     if (typeof format !== 'string' || !DRIVE_FORMATS.includes(format)) {
       throw new VmConfigError(slot, `format '${String(format)}' is not one tsvm reads; formats: ${DRIVE_FORMATS.join(', ')}`);
@@ -170,6 +177,7 @@ export function validateSpec(json: unknown): MachineSpec {
     const mode = ds.mode ?? (slot === 'cdrom' ? 'ro' : 'rw');
     if (mode !== 'rw' && mode !== 'ro' && mode !== 'snapshot') throw new VmConfigError(slot, `mode '${String(mode)}' is not rw, ro or snapshot`);
     drives[slot] = { file: str(slot, ds.file, 'the path of a disk image'), format: format as DriveFormat, mode };
+    if (ds.probed) drives[slot].probed = true;
   }
   const rtc = o.rtcEpochSec ?? DEFAULT_RTC_EPOCH;
   if (typeof rtc !== 'number' || !Number.isInteger(rtc) || rtc < 0 || rtc > 4102444800) {

@@ -166,3 +166,35 @@ test('clear errors: missing file, directory, empty file', () => {
     rmSync(dir, { recursive: true });
   }
 });
+
+test('qcow2 is told by its header; a probed raw image refuses a guest write that would make it look like qcow2', async () => {
+  const { createQcow2 } = await import('../../storage/create.js');
+  const { NodeFile } = await import('./file.js');
+  const dir = tempDir();
+  try {
+    const q = join(dir, 'd.qcow2');
+    closeSync(openSync(q, 'w'));
+    const f = NodeFile.open(q, true);
+    createQcow2(f, { size: 1 << 20 });
+    f.close();
+    const o = openBlockFile(q, 'rw', '-hda');
+    assert.equal(o.backend.sizeBytes, 1 << 20);
+    o.backend.write(4096, new Uint8Array(512).fill(0x42));
+    const b = new Uint8Array(512);
+    o.backend.read(4096, b);
+    assert.ok(b.every((x) => x === 0x42));
+    o.close();
+
+    const { path } = image(dir, 8192);
+    const header = readFileSync(q).subarray(0, 512);
+    const raw = openBlockFile(path, 'rw', '-hda');
+    assert.throws(() => raw.backend.write(0, header), /image-format header into sector 0 .* format=raw/);
+    raw.backend.write(0, new Uint8Array(512).fill(1)); // an ordinary boot sector is fine
+    raw.close();
+    const given = openBlockFile(path, 'rw', '-drive', 'raw');
+    given.backend.write(0, header); // format=raw given: the user asked for it
+    given.close();
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
+});

@@ -1,5 +1,6 @@
 /**
- * Block backends on Node: raw disk and CD images opened as files.
+ * Block backends on Node: raw and qcow2 disk images and CD images opened as files
+ * (qcow2 through src/storage).
  *
  * Three modes, as QEMU's -drive/-hda/-cdrom options have them:
  * - `rw`: the file opened read-write; guest writes go straight to it.
@@ -12,14 +13,17 @@
  * instead and the result carries a warning for the CLI to print (QEMU does the
  * same for -hda on a read-only file).
  */
-import { closeSync, constants, fstatSync, fsyncSync, openSync, readSync, statSync, writeSync } from 'node:fs';
+import { accessSync, closeSync, constants, fstatSync, fsyncSync, openSync, readSync, statSync, writeSync } from 'node:fs';
 import type { BlockBackend } from '../../devices/backends.js';
+import { StorageError } from '../../storage/file.js';
+import { detectFormat, openImage, type ImageFormat } from '../../storage/open.js';
+import { nodeStorageHost } from './file.js';
 
 /** How a block image is opened. */
 export type BlockMode = 'rw' | 'ro' | 'snapshot';
 
 /** What went wrong opening an image. */
-export type BlockErrorCode = 'NOT_FOUND' | 'IS_DIRECTORY' | 'NOT_A_FILE' | 'UNREADABLE' | 'EMPTY' | 'IO';
+export type BlockErrorCode = 'NOT_FOUND' | 'IS_DIRECTORY' | 'NOT_A_FILE' | 'UNREADABLE' | 'EMPTY' | 'BAD_IMAGE' | 'UNSUPPORTED' | 'IO';
 
 /** A host-side error opening or accessing a block image; the message says what to do. */
 export class BlockBackendError extends Error {
@@ -39,6 +43,12 @@ export const SNAPSHOT_CHUNK_BYTES = 4096;
 export class FileBlockBackend implements BlockBackend {
   readonly sizeBytes: number;
   private _fd: number;
+  /**
+   * Set when the format was probed rather than given: the guest may not write
+   * a first sector that would make the file look like another format (a qcow2
+   * header naming a host file as its backing file), as QEMU restricts it.
+   */
+  guardProbedFormat = false;
 
   constructor(
     readonly path: string,
@@ -69,6 +79,14 @@ export class FileBlockBackend implements BlockBackend {
 
   write(offset: number, src: Uint8Array): void {
     if (this.readOnly) throw new BlockBackendError('IO', `${this.path}: image is read-only`);
+    if (this.guardProbedFormat && offset < 512) {
+      const first = new Uint8Array(512);
+      this.read(0, first);
+      first.set(src.subarray(0, 512 - offset), offset);
+      if (detectFormat(first) !== 'raw') {
+        throw new BlockBackendError('IO', `${this.path}: the guest tried to write an image-format header into sector 0 of a raw image whose format was probed; give format=raw to allow it`);
+      }
+    }
     let done = 0;
     while (done < src.length) {
       try {
@@ -165,17 +183,20 @@ export interface OpenedBlock {
 }
 
 /**
- * Open a raw image. `what` names the drive in messages ("-hda", "-cdrom").
- * Throws BlockBackendError for a missing, unreadable, non-regular or empty file.
+ * Open a disk or CD image. `what` names the drive in messages ("-hda",
+ * "-cdrom"). `format` is raw or qcow2; when absent it is probed from the
+ * file's magic (qcow2 by its header, anything else raw). Throws
+ * BlockBackendError for a missing, unreadable, non-regular, empty or damaged
+ * image, or one using a feature tsvm does not support.
  */
-export function openBlockFile(path: string, mode: BlockMode, what: string): OpenedBlock {
+export function openBlockFile(path: string, mode: BlockMode, what: string, format?: ImageFormat): OpenedBlock {
   let st;
   try {
     st = statSync(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {
-      throw new BlockBackendError('NOT_FOUND', `${what}: ${path} does not exist; check the path, or create an image first (for example: truncate -s 1G ${path})`);
+      throw new BlockBackendError('NOT_FOUND', `${what}: ${path} does not exist; check the path, or create an image first (for example: truncate -s 1G ${path}, or qemu-img create -f qcow2 ${path} 1G)`);
     }
     throw new BlockBackendError('UNREADABLE', `${what}: cannot look at ${path}: ${(e as Error).message}`);
   }
@@ -183,9 +204,80 @@ export function openBlockFile(path: string, mode: BlockMode, what: string): Open
     throw new BlockBackendError('IS_DIRECTORY', `${what}: ${path} is a directory; give the path of a disk image file inside it`);
   }
   if (!st.isFile()) {
-    throw new BlockBackendError('NOT_A_FILE', `${what}: ${path} is not a regular file; give a raw disk or ISO image`);
+    throw new BlockBackendError('NOT_A_FILE', `${what}: ${path} is not a regular file; give a raw, qcow2 or ISO image`);
   }
+  let fmt = format;
+  const probed = fmt === undefined;
+  if (!fmt) {
+    const f = probeImageFormat(path, what);
+    if (typeof f !== 'string') {
+      throw new BlockBackendError('UNSUPPORTED', `${what}: ${path} is a ${f.foreign} image, which tsvm does not read; convert it with: qemu-img convert -O qcow2 ${path} disk.qcow2`);
+    }
+    fmt = f;
+  }
+  if (fmt === 'qcow2') return openQcow2(path, mode, what);
+  const opened = openRaw(path, mode, what);
+  if (probed && opened.backend instanceof FileBlockBackend) opened.backend.guardProbedFormat = true;
+  return opened;
+}
 
+/** The format of the image at path, told by its first bytes (BlockBackendError UNREADABLE if it cannot be read). */
+export function probeImageFormat(path: string, what: string): ImageFormat | { foreign: string } {
+  const head = new Uint8Array(512);
+  let fd = -1;
+  try {
+    fd = openSync(path, constants.O_RDONLY);
+    readSync(fd, head, 0, 512, 0);
+  } catch (e) {
+    throw new BlockBackendError('UNREADABLE', `${what}: cannot read ${path}: ${(e as Error).message}; check its permissions`);
+  } finally {
+    if (fd >= 0) closeSync(fd);
+  }
+  return detectFormat(head);
+}
+
+const NOT_WRITABLE = new Set(['EACCES', 'EPERM', 'EROFS']);
+
+function notWritableWarning(what: string, path: string): string {
+  return `${what}: ${path} is not writable, so it is opened read-only and the guest's writes will fail; use -snapshot to let the guest write to a throw-away copy, or make the file writable`;
+}
+
+function openQcow2(path: string, mode: BlockMode, what: string): OpenedBlock {
+  let warning: string | null = null;
+  let readOnly = mode !== 'rw';
+  if (!readOnly) {
+    try {
+      accessSync(path, constants.W_OK);
+    } catch (e) {
+      if (!NOT_WRITABLE.has((e as NodeJS.ErrnoException).code ?? '')) throw new BlockBackendError('UNREADABLE', `${what}: cannot open ${path}: ${(e as Error).message}`);
+      readOnly = true;
+      warning = notWritableWarning(what, path);
+    }
+  }
+  let image;
+  try {
+    image = openImage(nodeStorageHost, path, { format: 'qcow2', readOnly });
+  } catch (e) {
+    if (!(e instanceof StorageError)) throw e;
+    const code = e.code === 'NOT_FOUND' ? 'NOT_FOUND' : e.code === 'BAD_IMAGE' ? 'BAD_IMAGE' : e.code === 'UNSUPPORTED' ? 'UNSUPPORTED' : 'UNREADABLE';
+    throw new BlockBackendError(code, `${what}: ${e.message}`);
+  }
+  const img = image;
+  if (mode === 'snapshot') {
+    const snap = new SnapshotBlockBackend(img);
+    return {
+      backend: snap,
+      warning,
+      close: () => {
+        snap.discard();
+        img.close();
+      },
+    };
+  }
+  return { backend: img, warning, close: () => img.close() };
+}
+
+function openRaw(path: string, mode: BlockMode, what: string): OpenedBlock {
   let warning: string | null = null;
   let fd = -1;
   let readOnly = mode !== 'rw';
@@ -194,11 +286,11 @@ export function openBlockFile(path: string, mode: BlockMode, what: string): Open
       fd = openSync(path, constants.O_RDWR);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code !== 'EACCES' && code !== 'EPERM' && code !== 'EROFS') {
+      if (!NOT_WRITABLE.has(code ?? '')) {
         throw new BlockBackendError('UNREADABLE', `${what}: cannot open ${path}: ${(e as Error).message}`);
       }
       readOnly = true;
-      warning = `${what}: ${path} is not writable, so it is opened read-only and the guest's writes will fail; use -snapshot to let the guest write to a throw-away copy, or make the file writable`;
+      warning = notWritableWarning(what, path);
     }
   }
   if (fd < 0) {
