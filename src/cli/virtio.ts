@@ -2,7 +2,7 @@
  * The virtio options of `tsvm run`, in QEMU's spelling, turned into the
  * machine spec's virtio list (src/vmm/virtio.ts opens the host side):
  *
- *   -drive file=PATH,if=virtio[,format=raw][,readonly=on]
+ *   -drive file=PATH,if=virtio[,format=raw|qcow2][,readonly=on][,snapshot=on]   (-drive if=ide is cli/drive.ts's)
  *   -drive file=PATH,if=none,id=ID  with  -device virtio-blk-pci,drive=ID
  *   -device virtio-rng-pci
  *   -device virtio-serial-pci -device virtconsole,chardev=ID  with  -chardev file,id=ID,path=PATH
@@ -14,10 +14,10 @@
  */
 import { resolve } from 'node:path';
 import type { VirtioSpec } from '../vmm/virtio.js';
+import { probeDriveFormat } from '../vmm/drives.js';
 import { UsageError, type OptionSpec, type Parsed } from './options.js';
 
 export const VIRTIO_OPTIONS: OptionSpec[] = [
-  { name: 'drive', value: 'file=PATH,if=virtio', repeat: true, help: 'a raw disk image on virtio-blk (if=virtio; readonly=on; if=none,id=ID for -device virtio-blk-pci,drive=ID)' },
   { name: 'device', value: 'TYPE[,PROPS]', repeat: true, help: 'add a device: virtio-rng-pci, virtio-blk-pci,drive=ID, virtio-serial-pci, virtconsole,chardev=ID' },
   { name: 'chardev', value: 'TYPE,id=ID,path=PATH', repeat: true, help: 'a character device for virtconsole: file (guest output to PATH) or socket,server=on,wait=off (a UNIX socket tsvm listens on; connect with socat or nc -U)' },
   { name: 'virtfs', value: 'local,path=DIR,mount_tag=TAG', repeat: true, help: 'share host folder DIR with the guest over virtio-9p (security_model=none; readonly=on); mount -t 9p -o trans=virtio TAG /mnt' },
@@ -71,25 +71,27 @@ function allowOnly(props: Map<string, string>, allowed: string[], what: string):
 export function virtioSpecs(opts: Parsed, deps: { snapshot: boolean; otherDeviceTypes?: readonly string[] }): VirtioSpec[] {
   const out: VirtioSpec[] = [];
   const drive = (text: string, props: Map<string, string>): VirtioSpec => {
-    allowOnly(props, ['file', 'if', 'format', 'readonly', 'id', 'media', 'cache'], `-drive ${text}`);
+    allowOnly(props, ['file', 'if', 'format', 'readonly', 'snapshot', 'id', 'media', 'cache'], `-drive ${text}`);
     const file = props.get('file');
     if (!file) throw new UsageError(`run: -drive ${text}: give the image as file=PATH`);
-    const fmt = props.get('format') ?? 'raw';
-    if (fmt !== 'raw') throw new UsageError(`run: -drive ${text}: format=${fmt} is not supported; tsvm reads raw images`);
+    const fmt = props.get('format');
+    if (fmt !== undefined && fmt !== 'raw' && fmt !== 'qcow2') throw new UsageError(`run: -drive ${text}: format=${fmt} is not supported; tsvm reads raw and qcow2`);
     const ro = onOff(props.get('readonly'), `-drive ${text} readonly`);
-    return { type: 'blk', file: resolve(file), format: 'raw', mode: deps.snapshot ? 'snapshot' : ro ? 'ro' : 'rw' };
+    const snap = deps.snapshot || onOff(props.get('snapshot'), `-drive ${text} snapshot`);
+    return { type: 'blk', file: resolve(file), format: fmt ?? probeDriveFormat(resolve(file), '-drive'), mode: snap ? 'snapshot' : ro ? 'ro' : 'rw' };
   };
   const drives = new Map<string, VirtioSpec | null>();
   for (const text of opts.get('drive') ?? []) {
     const { type, props } = parseProps(text, '-drive');
-    if (type) throw new UsageError(`run: -drive ${text}: write file=PATH,if=virtio`);
     const iface = props.get('if') ?? 'ide';
+    if (iface !== 'virtio' && iface !== 'none') continue; // IDE drives: cli/drive.ts
+    if (type) throw new UsageError(`run: -drive ${text}: write file=PATH,if=${iface}`);
     if (iface === 'virtio') out.push(drive(text, props));
     else if (iface === 'none') {
       const id = props.get('id');
       if (!id) throw new UsageError(`run: -drive ${text}: if=none needs id=ID for -device virtio-blk-pci,drive=ID`);
       drives.set(id, drive(text, props));
-    } else throw new UsageError(`run: -drive ${text}: if=${iface} is not supported here; use if=virtio (or -hda/-hdb for IDE)`);
+    }
   }
   const chardevs = new Map<string, string>();
   for (const text of opts.get('chardev') ?? []) {

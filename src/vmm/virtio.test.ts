@@ -19,7 +19,7 @@ test('virtio in the machine spec: validated field by field, kept through validat
     [{}, /must be a list/],
     [[{ type: 'gpu' }], /virtio\[0\]: type 'gpu' is not a virtio device/],
     [[{ type: 'rng', extra: 1 }], /unknown field 'extra'/],
-    [[{ type: 'blk', file: 'x', format: 'qcow2' }], /format 'qcow2' is not supported/],
+    [[{ type: 'blk', file: 'x', format: 'vmdk' }], /format 'vmdk' is not one tsvm reads/],
     [[{ type: 'console', chardev: 'tcp:1' }], /is not 'file:PATH' or 'socket:PATH'/],
     [[{ type: '9p', path: 'd', tag: 'x'.repeat(40) }], /longer than 31 bytes/],
     [[{ type: '9p', path: 'd', tag: 't', readOnly: 'yes' }], /readOnly must be true or false/],

@@ -22,10 +22,10 @@ import { HostShare, ShareError } from '../host/node/fs9p.js';
 import { SocketChar, SocketCharError } from '../host/node/charsocket.js';
 import { BlockBackendError, openBlockFile } from '../host/node/block.js';
 import { specPath } from './drives.js';
-import { VmConfigError, type DriveMode } from './spec.js';
+import { DRIVE_FORMATS, VmConfigError, type DriveFormat, type DriveMode } from './spec.js';
 
 export type VirtioSpec =
-  | { type: 'blk'; file: string; format: 'raw'; mode: DriveMode }
+  | { type: 'blk'; file: string; format: DriveFormat; mode: DriveMode }
   | { type: 'rng' }
   | { type: 'console'; chardev: string }
   | { type: '9p'; path: string; tag: string; readOnly: boolean };
@@ -53,10 +53,11 @@ export function validateVirtio(v: unknown): VirtioSpec[] {
     switch (o.type) {
       case 'blk': {
         fields(subject, o, ['type', 'file', 'format', 'mode']);
-        if ((o.format ?? 'raw') !== 'raw') throw new VmConfigError(subject, `format '${String(o.format)}' is not supported; tsvm reads raw images`);
+        const format = o.format ?? 'raw';
+        if (typeof format !== 'string' || !DRIVE_FORMATS.includes(format)) throw new VmConfigError(subject, `format '${String(format)}' is not one tsvm reads; formats: ${DRIVE_FORMATS.join(', ')}`);
         const mode = o.mode ?? 'rw';
         if (mode !== 'rw' && mode !== 'ro' && mode !== 'snapshot') throw new VmConfigError(subject, `mode '${String(mode)}' is not rw, ro or snapshot`);
-        return { type: 'blk', file: text(subject, o.file, 'the path of a disk image'), format: 'raw', mode };
+        return { type: 'blk', file: text(subject, o.file, 'the path of a disk image'), format: format as DriveFormat, mode };
       }
       case 'rng':
         fields(subject, o, ['type']);
@@ -109,7 +110,7 @@ export function openVirtioDevices(specs: readonly VirtioSpec[], baseDir: string,
         case 'blk': {
           const id = nextId('virtio-blk');
           try {
-            const d = openBlockFile(specPath(baseDir, s.file), s.mode, id);
+            const d = openBlockFile(specPath(baseDir, s.file), s.mode, id, s.format);
             if (d.warning) onWarning?.(d.warning);
             closers.push(() => d.close());
             devices.push(new VirtioBlk(id, d.backend));
