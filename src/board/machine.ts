@@ -254,7 +254,7 @@ export class Machine {
     };
     this.pit = this._add(new I8254('pit', { ports: io, clock, irq: irq(0) }), legacyState('i8254'));
     this._add(new Port61('port61', { ports: io, clock, timer: this.pit }), Port61.stateSchema);
-    this.rtc = this._add(new Mc146818('rtc', { ports: io, clock, irq: irq(8), epochSec: cfg.rtcEpochSec ?? DEFAULT_RTC_EPOCH }), legacyState('mc146818'));
+    this.rtc = this._add(new Mc146818('rtc', { ports: io, clock, irq: irq(8), epochSec: cfg.rtcEpochSec ?? DEFAULT_RTC_EPOCH }), Mc146818.stateSchema);
     const comPorts: [number, number][] = [
       [0x3f8, 4],
       [0x2f8, 3],
@@ -270,13 +270,13 @@ export class Machine {
       legacyState('i8042'),
     );
     this.keyboard = this._add(new Ps2Keyboard('kbd', clock, this.kbc.kbdPort), legacyState('ps2-kbd'));
-    this.mouse = this._add(new Ps2Mouse('mouse', this.kbc.auxPort), legacyState('ps2-mouse'));
+    this.mouse = this._add(new Ps2Mouse('mouse', this.kbc.auxPort), Ps2Mouse.stateSchema);
     const port92 = this._add(new Port92('port92', io), Port92.stateSchema);
     port92.onA20 = (on: boolean) => this.setA20(on);
     port92.onReset = () => this.requestReset();
 
     // PCI: host bridge 00.0, ISA bridge 00.1 (+ IDE 01.1, PM 01.3)
-    this.pci = this._add(new PciHost('pci', io), legacyState('pci-host'));
+    this.pci = this._add(new PciHost('pci', io), PciHost.stateSchema);
     this.northBridge = this._add(new I440fx('i440fx', { ramSizeBytes: ramSize }), legacyState('i440fx'));
     this.northBridge.onPamChange = (region, re, we) => this.mapPam(region, re, we);
     this.pci.attach(0, 0, this.northBridge);

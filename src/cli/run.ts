@@ -237,7 +237,7 @@ export async function runSpec(spec0: MachineSpec, opts: Parsed, ctx: RunContext)
         await runner.restore(readSnapshotFile(sus));
       } catch (e) {
         runner.dispose();
-        throw new UsageError(`${command}: cannot resume ${ctx.vm.name}: ${(e as Error).message}`);
+        throw new UsageError(`${command}: cannot resume ${ctx.vm.name}: ${(e as Error).message}; revert to a snapshot (tsvm snapshot ${ctx.vm.name} list), or delete ${sus} to boot it afresh`);
       }
       ctx.vm.dropSuspended();
       status.done(`resuming ${ctx.vm.name} where it was suspended`);

@@ -17,6 +17,7 @@ import { deliverInterrupt } from './interrupts.js';
 import { codeBreakpoint, dataBreakpoint, DR6, isDataBpPage, takeDebugTrap } from './debug.js';
 import type { FpuBus, FpuUnit } from './fpu-api.js';
 import { BlockCache, compileBlock, type BlockFn } from './jit.js';
+import { eaCheck, segCheck, SEG_WRITE, SS_READ, SS_WRITE, updateSegChecks } from './seglimit.js';
 
 /** Cycles (instruction times, 20 ns each on the board's nominal clock) one PAUSE takes: 1 us. */
 export const PAUSE_CYCLES = 50;
@@ -73,6 +74,12 @@ export class Cpu {
   readonly segBase = new Int32Array(8);
   readonly segLimit = new Int32Array(8);
   readonly segAttr = new Int32Array(8);
+  /**
+   * Segments whose accesses need limit/type checks (seglimit.ts): bit s for
+   * reads through segment s, bit 8 + s for writes. Recomputed by
+   * updateSegChecks whenever a segment cache or the mode changes.
+   */
+  segSlow = 0;
   gdtBase = 0;
   gdtLimit = 0;
   idtBase = 0;
@@ -188,6 +195,11 @@ export class Cpu {
   readonly dataBpPage = new Int32Array(4).fill(-1);
   /** DR6 B0-B3 of the data/I/O breakpoints the current instruction hit (a trap after it). */
   debugHits = 0;
+  /**
+   * The last instruction loaded SS (MOV SS, POP SS) in the slow step: debug traps wait
+   * one more instruction (SDM vol. 3, 6.8.3). Holds the DR6 bits held back (with SHADOW set).
+   */
+  ssShadow = 0;
   /** Counts interrupt and exception deliveries (an instruction that raised one is not single-stepped). */
   interruptCount = 0;
   /** Exception being delivered (for double/triple fault detection), -1 when none. */
@@ -213,12 +225,31 @@ export class Cpu {
     mem.onCodeWrite = (hp) => this.blocks.pageWritten(hp);
     const cpu = this;
     this.fpuBus = {
-      read8: (a) => cpu.rd8(a),
-      read16: (a) => cpu.rd16(a),
-      read32: (a) => cpu.rd32(a),
-      write8: (a, v) => cpu.wr8(a, v),
-      write16: (a, v) => cpu.wr16(a, v),
-      write32: (a, v) => cpu.wr32(a, v),
+      // x87 operands lie at cpu.ea + k in segment cpu.eaSeg (seglimit.ts)
+      read8: (a) => {
+        if (cpu.segSlow !== 0) eaCheck(cpu, a - cpu.ea, 1, false);
+        return cpu.rd8(a);
+      },
+      read16: (a) => {
+        if (cpu.segSlow !== 0) eaCheck(cpu, a - cpu.ea, 2, false);
+        return cpu.rd16(a);
+      },
+      read32: (a) => {
+        if (cpu.segSlow !== 0) eaCheck(cpu, a - cpu.ea, 4, false);
+        return cpu.rd32(a);
+      },
+      write8: (a, v) => {
+        if (cpu.segSlow !== 0) eaCheck(cpu, a - cpu.ea, 1, true);
+        cpu.wr8(a, v);
+      },
+      write16: (a, v) => {
+        if (cpu.segSlow !== 0) eaCheck(cpu, a - cpu.ea, 2, true);
+        cpu.wr16(a, v);
+      },
+      write32: (a, v) => {
+        if (cpu.segSlow !== 0) eaCheck(cpu, a - cpu.ea, 4, true);
+        cpu.wr32(a, v);
+      },
       reportError: () => cpu.fpuError(),
       setEflagsZPC: (zf, pf, cf) => {
         cpu.setFlagBits(F.ZF | F.PF | F.CF, (zf ? F.ZF : 0) | (pf ? F.PF : 0) | (cf ? F.CF : 0));
@@ -289,6 +320,7 @@ export class Cpu {
     this.ssMask = this.stack32 ? -1 : 0xffff;
     this.updateTlbMasks();
     this.emptyFetchWindow();
+    updateSegChecks(this);
   }
 
   /**
@@ -326,6 +358,7 @@ export class Cpu {
       this.segLimit[seg] = 0xffff;
       this.segAttr[seg] = Attr.P | Attr.S | Attr.RW | Attr.ACCESSED | 0x60 | (seg === Seg.CS ? Attr.CODE : 0);
       if (seg === Seg.CS || seg === Seg.SS) this.updateModes();
+      else updateSegChecks(this);
     }
   }
 
@@ -802,12 +835,18 @@ export class Cpu {
    * leaves EFLAGS as they were (the instruction restarts after #PF).
    */
   rmwCheck(size: number): void {
-    if (this.modrm < 0xc0) this.probeWrite(this.ea, size);
+    if (this.modrm < 0xc0) {
+      if ((this.segSlow & (1 << (this.eaSeg + SEG_WRITE))) !== 0) segCheck(this, this.eaSeg, this.eaOff, size, true);
+      this.probeWrite(this.ea, size);
+    }
   }
 
   /** Supervisor-mode accesses (descriptor tables, TSS): privilege is never checked against CPL. */
   sysRead8(lin: number): number {
-    return this.mem.read8(this.translate(lin, false, false));
+    const p = this.translate(lin, false, false);
+    // implicit accesses (descriptor tables, TSS, inner-stack frames) hit data breakpoints too
+    if (this.dataBpArmed) dataBreakpoint(this, lin, 1, false);
+    return this.mem.read8(p);
   }
   sysRead16(lin: number): number {
     return this.sysRead8(lin) | (this.sysRead8((lin + 1) | 0) << 8);
@@ -816,7 +855,9 @@ export class Cpu {
     return this.sysRead16(lin) | (this.sysRead16((lin + 2) | 0) << 16);
   }
   sysWrite8(lin: number, v: number): void {
-    this.mem.write8(this.translate(lin, true, false), v & 0xff);
+    const p = this.translate(lin, true, false);
+    if (this.dataBpArmed) dataBreakpoint(this, lin, 1, true);
+    this.mem.write8(p, v & 0xff);
   }
   sysWrite16(lin: number, v: number): void {
     this.sysWrite8(lin, v);
@@ -985,9 +1026,10 @@ export class Cpu {
     return (this.segBase[seg] + off) | 0;
   }
 
-  /** Linear address for a data offset in the default segment DS (or the override). */
-  dataLin(off: number): number {
+  /** Linear address for an access of `len` bytes at a data offset in DS (or the override), limit-checked. */
+  dataLin(off: number, len: number, write: boolean): number {
     const seg = this.segOvr >= 0 ? this.segOvr : Seg.DS;
+    if ((this.segSlow & (1 << (seg + (write ? SEG_WRITE : 0)))) !== 0) segCheck(this, seg, off, len, write);
     return (this.segBase[seg] + off) | 0;
   }
 
@@ -995,32 +1037,44 @@ export class Cpu {
   readRm8(): number {
     const m = this.modrm;
     if (m >= 0xc0) return this.reg8[((m & 3) << 2) | ((m >> 2) & 1)];
+    if ((this.segSlow & (1 << this.eaSeg)) !== 0) segCheck(this, this.eaSeg, this.eaOff, 1, false);
     return this.rd8(this.ea);
   }
   writeRm8(v: number): void {
     const m = this.modrm;
     if (m >= 0xc0) this.reg8[((m & 3) << 2) | ((m >> 2) & 1)] = v;
-    else this.wr8(this.ea, v);
+    else {
+      if ((this.segSlow & (1 << (this.eaSeg + SEG_WRITE))) !== 0) segCheck(this, this.eaSeg, this.eaOff, 1, true);
+      this.wr8(this.ea, v);
+    }
   }
   readRm16(): number {
     const m = this.modrm;
     if (m >= 0xc0) return this.reg16[(m & 7) << 1];
+    if ((this.segSlow & (1 << this.eaSeg)) !== 0) segCheck(this, this.eaSeg, this.eaOff, 2, false);
     return this.rd16(this.ea);
   }
   writeRm16(v: number): void {
     const m = this.modrm;
     if (m >= 0xc0) this.reg16[(m & 7) << 1] = v;
-    else this.wr16(this.ea, v);
+    else {
+      if ((this.segSlow & (1 << (this.eaSeg + SEG_WRITE))) !== 0) segCheck(this, this.eaSeg, this.eaOff, 2, true);
+      this.wr16(this.ea, v);
+    }
   }
   readRm32(): number {
     const m = this.modrm;
     if (m >= 0xc0) return this.reg32[m & 7];
+    if ((this.segSlow & (1 << this.eaSeg)) !== 0) segCheck(this, this.eaSeg, this.eaOff, 4, false);
     return this.rd32(this.ea);
   }
   writeRm32(v: number): void {
     const m = this.modrm;
     if (m >= 0xc0) this.reg32[m & 7] = v;
-    else this.wr32(this.ea, v);
+    else {
+      if ((this.segSlow & (1 << (this.eaSeg + SEG_WRITE))) !== 0) segCheck(this, this.eaSeg, this.eaOff, 4, true);
+      this.wr32(this.ea, v);
+    }
   }
   /** reg8 index of the ModRM reg field. */
   regIdx8(): number {
@@ -1038,14 +1092,31 @@ export class Cpu {
 
   push16(v: number): void {
     const sp = (this.reg32[4] - 2) & this.ssMask;
+    if ((this.segSlow & SS_WRITE) !== 0) segCheck(this, Seg.SS, sp, 2, true);
     this.wr16((this.segBase[Seg.SS] + sp) | 0, v);
     this.reg32[4] = (this.reg32[4] & ~this.ssMask) | sp;
   }
 
   push32(v: number): void {
     const sp = (this.reg32[4] - 4) & this.ssMask;
+    if ((this.segSlow & SS_WRITE) !== 0) segCheck(this, Seg.SS, sp, 4, true);
     this.wr32((this.segBase[Seg.SS] + sp) | 0, v);
     this.reg32[4] = (this.reg32[4] & ~this.ssMask) | sp;
+  }
+
+  /** push32 without the segment check, for compiled blocks (they run only while SS is flat: jit.ts flatMask). */
+  pushFlat32(v: number): void {
+    const sp = (this.reg32[4] - 4) & this.ssMask;
+    this.wr32((this.segBase[Seg.SS] + sp) | 0, v);
+    this.reg32[4] = (this.reg32[4] & ~this.ssMask) | sp;
+  }
+
+  /** pop32 without the segment check, for compiled blocks (see pushFlat32). */
+  popFlat32(): number {
+    const sp = this.reg32[4] & this.ssMask;
+    const v = this.rd32((this.segBase[Seg.SS] + sp) | 0);
+    this.reg32[4] = (this.reg32[4] & ~this.ssMask) | ((sp + 4) & this.ssMask);
+    return v;
   }
 
   push(v: number): void {
@@ -1055,6 +1126,7 @@ export class Cpu {
 
   pop16(): number {
     const sp = this.reg32[4] & this.ssMask;
+    if ((this.segSlow & SS_READ) !== 0) segCheck(this, Seg.SS, sp, 2, false);
     const v = this.rd16((this.segBase[Seg.SS] + sp) | 0);
     this.reg32[4] = (this.reg32[4] & ~this.ssMask) | ((sp + 2) & this.ssMask);
     return v;
@@ -1062,6 +1134,7 @@ export class Cpu {
 
   pop32(): number {
     const sp = this.reg32[4] & this.ssMask;
+    if ((this.segSlow & SS_READ) !== 0) segCheck(this, Seg.SS, sp, 4, false);
     const v = this.rd32((this.segBase[Seg.SS] + sp) | 0);
     this.reg32[4] = (this.reg32[4] & ~this.ssMask) | ((sp + 4) & this.ssMask);
     return v;
@@ -1073,10 +1146,14 @@ export class Cpu {
 
   /** Read the stack at ESP+offset without popping. */
   peek16(offset: number): number {
-    return this.rd16((this.segBase[Seg.SS] + ((this.reg32[4] + offset) & this.ssMask)) | 0);
+    const sp = (this.reg32[4] + offset) & this.ssMask;
+    if ((this.segSlow & SS_READ) !== 0) segCheck(this, Seg.SS, sp, 2, false);
+    return this.rd16((this.segBase[Seg.SS] + sp) | 0);
   }
   peek32(offset: number): number {
-    return this.rd32((this.segBase[Seg.SS] + ((this.reg32[4] + offset) & this.ssMask)) | 0);
+    const sp = (this.reg32[4] + offset) & this.ssMask;
+    if ((this.segSlow & SS_READ) !== 0) segCheck(this, Seg.SS, sp, 4, false);
+    return this.rd32((this.segBase[Seg.SS] + sp) | 0);
   }
   adjustSp(delta: number): void {
     this.reg32[4] = (this.reg32[4] & ~this.ssMask) | ((this.reg32[4] + delta) & this.ssMask);
@@ -1208,7 +1285,7 @@ export class Cpu {
     if (slots[k] === hk && slots[k + 1] === eip && slots[k + 2] === gen) {
       const n = slots[k + 3];
       if (n > 0) {
-        if (this.left < n) return false;
+        if (this.left < n || (this.segSlow & bc.flatMask[i]) !== 0) return false;
         bc.fns[i](this);
         return true;
       }
@@ -1227,20 +1304,22 @@ export class Cpu {
   private _compileBlock(i: number, host: number, eip: number): boolean {
     const bc = this.blocks;
     const mode = this.code32 ? 1 : 0;
-    let b: { fn: BlockFn; count: number } | null = bc.findSpare(host, eip, mode);
+    let b: { fn: BlockFn; count: number; flatMask: number } | null = bc.findSpare(host, eip, mode);
+    if (b !== null && (b.flatMask & this.segSlow) !== 0) b = null;
     if (b !== null) bc.reused++;
     else {
       const gen = bc.pageGen[host >>> 12];
-      b = compileBlock(this.mem8, host, eip, this.code32, bc.pageGen, this);
+      b = compileBlock(this.mem8, host, eip, this.code32, bc.pageGen, this, this.segSlow);
       if (b === null) {
         bc.slots[(i << 2) + 3] = -1;
         return false;
       }
       bc.compiled++;
-      bc.keepSpare(host, eip, mode, gen, b.fn, b.count);
+      bc.keepSpare(host, eip, mode, gen, b.fn, b.count, b.flatMask);
     }
     bc.slots[(i << 2) + 3] = b.count;
     bc.fns[i] = b.fn;
+    bc.flatMask[i] = b.flatMask;
     const hp = host >>> 12;
     if (bc.codePages[hp] === 0) {
       bc.codePages[hp] = 1;
@@ -1284,13 +1363,16 @@ export class Cpu {
     } else if (this._checkInterrupts()) {
       return this.halted;
     }
-    if (this.debugActive && codeBreakpoint(this)) {
+    // the instruction after MOV SS / POP SS: no instruction breakpoint (as Bochs; the SDM: "may not be triggered")
+    const shadow = this.ssShadow;
+    this.ssShadow = 0;
+    if (shadow === 0 && this.debugActive && codeBreakpoint(this)) {
       this._deliverExternal(Vec.DB);
       return this.halted || this.stopRequested;
     }
     const flags0 = this.flags;
     const ints = this.interruptCount;
-    this.debugHits = 0;
+    this.debugHits = shadow & 0xf;
     this.instrStart = this.eip;
     this.o32 = this.code32;
     this.a32 = this.code32;
@@ -1303,8 +1385,15 @@ export class Cpu {
     this.left--;
     if ((flags0 & F.RF) !== 0 && op !== 0xcf) this.flags &= ~F.RF;
     // single-step trap after the instruction (SDM 17.3.1.4)
-    const step = (flags0 & F.TF) !== 0 && this.interruptCount === ints && op !== 0x17 && (op !== 0x8e || (this.modrm & 0x38) !== 0x10);
+    let step = (flags0 & F.TF) !== 0 && this.interruptCount === ints;
     const hits = this.debugHits;
+    if (op === 0x17 || (op === 0x8e && (this.modrm & 0x38) === 0x10)) {
+      // MOV SS / POP SS: its traps (single step, data breakpoints) come after the next
+      // instruction, with that one's (SDM vol. 3, 6.8.3); the step is the next one's own
+      this.ssShadow = SHADOW | hits;
+      this.debugHits = 0;
+      return this.halted || this.stopRequested;
+    }
     if (step || hits !== 0) {
       // data and I/O breakpoints are traps too: one #DB reports both (B0-B3 as QEMU sets them: the hits only)
       if (hits !== 0) {
@@ -1423,6 +1512,8 @@ export class Cpu {
     let err = f.errorCode;
     this.eip = this.instrStart;
     for (;;) {
+      // RF in the pushed (or TSS-saved) EFLAGS; delivery clears it in the live flags
+      if (SETS_RF[vec] !== 0) this.flags |= F.RF;
       const prev = this.deliveringVector;
       if (prev >= 0) {
         this.faultChain += ` -> ${vecName(vec)}`;
@@ -1454,6 +1545,16 @@ export class Cpu {
     }
   }
 }
+
+/** Cpu.ssShadow: a MOV SS / POP SS shadow is active (the low bits hold held-back DR6 B0-B3). */
+const SHADOW = 0x100;
+/**
+ * Fault-class exceptions other than #DB: their EFLAGS image gets RF set (SDM vol. 3,
+ * 17.3.1.1 and 6.15), so an IRET back to the faulting instruction does not hit its
+ * instruction breakpoint again. #DE #BR #UD #NM #TS #NP #SS #GP #PF #MF #AC #XM.
+ */
+const SETS_RF = new Uint8Array(32);
+for (const v of [0, 5, 6, 7, 10, 11, 12, 13, 14, 16, 17, 19]) SETS_RF[v] = 1;
 
 const VEC_NAMES = ['#DE', '#DB', 'NMI', '#BP', '#OF', '#BR', '#UD', '#NM', '#DF', 'CSO', '#TS', '#NP', '#SS', '#GP', '#PF', 'v15', '#MF', '#AC', '#MC', '#XM'];
 export function vecName(v: number): string {

@@ -4,6 +4,7 @@
  * privilege level and out of virtual-8086 mode). SDM vol. 3, 6.12-6.13, and
  * the INT n pseudo-code in vol. 2.
  */
+import { checkNewStack, checkPushes } from './seglimit.js';
 import type { Cpu } from './cpu.js';
 import { F, Seg, Vec } from './consts.js';
 import { Descriptor, readDescriptor, setAccessed, setSegCache, setSegNull } from './segments.js';
@@ -37,6 +38,7 @@ function deliverReal(cpu: Cpu, vec: number, retEip: number): void {
   const cs = cpu.sysRead16((addr + 2) | 0);
   const flags = cpu.getFlags();
   cpu.o32 = false;
+  checkPushes(cpu, 3, 2);
   cpu.push16(flags);
   cpu.push16(cpu.sreg[Seg.CS]);
   cpu.push16(retEip);
@@ -110,6 +112,7 @@ function deliverProtected(cpu: Cpu, vec: number, hasErr: boolean, err: number, s
       else cpu.sysWrite16(lin, v);
     };
     // probe the whole frame first (a fault here leaves the CPU unchanged)
+    checkNewStack(stack, newEsp, words, size, cpu, (newSs & 0xfffc) + ext);
     cpu.probeWriteSys((ssBase + ((newEsp - words * size) & ssMask)) | 0, words * size);
     if (wasVm86) {
       push(cpu.sreg[Seg.GS]);
@@ -139,6 +142,7 @@ function deliverProtected(cpu: Cpu, vec: number, hasErr: boolean, err: number, s
     if (wasVm86) cpu.raiseGP(sel & 0xfffc);
     const size = gate32 ? 4 : 2;
     const words = 3 + (hasErr ? 1 : 0);
+    checkPushes(cpu, words, size);
     cpu.probeWriteSys((cpu.segBase[Seg.SS] + ((cpu.reg32[4] - words * size) & cpu.ssMask)) | 0, words * size);
     if (gate32) {
       cpu.push32(oldFlags);

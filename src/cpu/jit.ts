@@ -141,6 +141,11 @@ def([0x1a3, 0x1ab, 0x1b3, 0x1bb, 0x1a5, 0x1ad, 0x1af, 0x1b0, 0x1b1, 0x1b6, 0x1b7
 def([0x1ba, 0x1a4, 0x1ac], K.PLAIN, true, Imm.B);
 def(range(0x1c8, 0x1cf), K.PLAIN, false, Imm.NONE, true); // BSWAP
 
+/** The cpu.segSlow bits (read and write) of segment s. */
+function segBits(s: number): number {
+  return (1 << s) | (1 << (s + 8));
+}
+
 function isPrefix(b: number): boolean {
   return b === 0x66 || b === 0x67 || b === 0xf0 || b === 0xf2 || b === 0xf3 || b === 0x26 || b === 0x2e || b === 0x36 || b === 0x3e || b === 0x64 || b === 0x65;
 }
@@ -158,6 +163,11 @@ export class BlockCache {
   readonly slots = new Int32Array(CACHE_SIZE * 4).fill(-1);
   readonly hits = new Int32Array(CACHE_SIZE);
   readonly fns: BlockFn[] = new Array<BlockFn>(CACHE_SIZE).fill(noBlock);
+  /**
+   * Per slot: the cpu.segSlow bits of the segments whose accesses the block makes
+   * inline, without segment checks; it runs only while none of them is set.
+   */
+  readonly flatMask = new Uint16Array(CACHE_SIZE);
   /** Per host page: bumped by every write to a page that holds blocks. */
   readonly pageGen: Int32Array;
   /** Per host page: 1 while blocks compiled from it may be live (shared with PhysicalMemory). */
@@ -204,12 +214,12 @@ export class BlockCache {
     return s;
   }
 
-  keepSpare(host: number, eip: number, mode: number, gen: number, fn: BlockFn, count: number): void {
+  keepSpare(host: number, eip: number, mode: number, gen: number, fn: BlockFn, count: number, flatMask: number): void {
     const k = host * 2 + mode;
     const sp = this.spare;
     sp.delete(k);
     if (sp.size >= SPARE_MAX) sp.delete(sp.keys().next().value as number);
-    sp.set(k, { eip, gen, fn, count });
+    sp.set(k, { eip, gen, fn, count, flatMask });
   }
 
   /** Drop every block (RAM replaced wholesale: reset, state load). */
@@ -231,6 +241,8 @@ export interface SpareBlock {
   gen: number;
   fn: BlockFn;
   count: number;
+  /** The segSlow bits its inline memory accesses need clear (see compileBlock's `segSlow`). */
+  flatMask: number;
 }
 
 /**
@@ -238,7 +250,15 @@ export interface SpareBlock {
  * Returns the function and its instruction count, or null when the first
  * instruction is not one that blocks run.
  */
-export function compileBlock(mem: Uint8Array, host: number, eip: number, code32: boolean, pageGen: Int32Array, regs: BlockRegs): { fn: BlockFn; count: number } | null {
+export function compileBlock(
+  mem: Uint8Array,
+  host: number,
+  eip: number,
+  code32: boolean,
+  pageGen: Int32Array,
+  regs: BlockRegs,
+  segSlow: number,
+): { fn: BlockFn; count: number; flatMask: number } | null {
   const pageEnd = (host | 0xfff) + 1;
   const hp = host >>> 12;
   const gen = pageGen[hp];
@@ -249,6 +269,7 @@ export function compileBlock(mem: Uint8Array, host: number, eip: number, code32:
   let pend = 0; // instructions done but not yet taken off cpu.left
   let tailEip = -1;
   let fk: number = Fk.UNKNOWN;
+  let flatMask = 0;
   const visited: number[] = [];
   // prefix state as last stored by the block (undefined: not stored yet)
   let curO32 = -1,
@@ -345,7 +366,17 @@ export function compileBlock(mem: Uint8Array, host: number, eip: number, code32:
     const sEip = (eip + (start - host)) | 0;
     const nEip = (eip + (next - host)) | 0;
     if (!code32 && nEip > 0xffff) break; // IP wraps inside: leave it to the interpreter
-    const spec = code32 && o32 && a32 ? specialize(mem, key, afterOp, seg, rep, nEip) : null;
+    let spec = code32 && o32 && a32 ? specialize(mem, key, afterOp, seg, rep, nEip) : null;
+    // Inline loads and stores skip the segment limit/type checks (seglimit.ts): they are
+    // emitted only for segments that are flat now (the override, or DS and SS, which
+    // an operand or the stack may use), and the block then runs only while those stay
+    // flat (BlockCache.flatMask). A CS override (never writable in protected mode,
+    // maybe execute-only) always goes to the handler, which checks.
+    if (spec !== null && spec.mem) {
+      const need = seg >= 0 ? segBits(seg) : segBits(Seg.DS) | segBits(Seg.SS);
+      if (seg === Seg.CS || (segSlow & need) !== 0) spec = null;
+      else flatMask |= need;
+    }
     visited.push(start);
     if (spec !== null && spec.branch && !spec.mem) {
       // Jcc ends the block (going on with the fall-through in the same block
@@ -426,7 +457,7 @@ export function compileBlock(mem: Uint8Array, host: number, eip: number, code32:
     alu,
     shift,
   ) as BlockFn;
-  return { fn, count: n };
+  return { fn, count: n, flatMask };
 }
 
 // ---- specialised code for the commonest 32-bit forms ----------------------------
@@ -709,8 +740,8 @@ function specialize(mem: Uint8Array, key: number, o: number, segOvr: number, rep
     const inc = key < 0x48;
     return done(`const x=r32[${r}];const r=(x${inc ? '+' : '-'}1)|0;r32[${r}]=r;cpu.setLazyKeepCF(${inc ? 1 : 2},x,1,r,31);`, false, Fk.INCDEC32);
   }
-  if (key >= 0x50 && key <= 0x57) return done(`cpu.push32(r32[${key & 7}]);`, true);
-  if (key >= 0x58 && key <= 0x5f) return done(`const v=cpu.pop32();r32[${key & 7}]=v;`, true);
+  if (key >= 0x50 && key <= 0x57) return done(`cpu.pushFlat32(r32[${key & 7}]);`, true);
+  if (key >= 0x58 && key <= 0x5f) return done(`const v=cpu.popFlat32();r32[${key & 7}]=v;`, true);
   if (key === 0x90) return done('', false);
   if (key === 0x1b6 || key === 0x1be || key === 0x1b7 || key === 0x1bf) {
     const w8 = key === 0x1b6 || key === 0x1be;
@@ -742,13 +773,13 @@ function specialize(mem: Uint8Array, key: number, o: number, segOvr: number, rep
     return jump(`cpu.eip=${R.target};`);
   }
   if (key === 0xe8) {
-    R.code = `{cpu.push32(${next});cpu.eip=${(next + imm32(mem, o)) | 0};}`;
+    R.code = `{cpu.pushFlat32(${next});cpu.eip=${(next + imm32(mem, o)) | 0};}`;
     R.branch = true;
     R.mem = true;
     return R;
   }
   if (key === 0xc3) {
-    R.code = `{cpu.eip=cpu.pop32();}`;
+    R.code = `{cpu.eip=cpu.popFlat32();}`;
     R.branch = true;
     R.mem = true;
     return R;

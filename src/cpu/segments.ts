@@ -3,6 +3,7 @@
  * protected-mode checks and the fault each failure raises (SDM vol. 3, 5.4-5.8,
  * and the MOV/POP Sreg pseudo-code in vol. 2).
  */
+import { updateSegChecks } from './seglimit.js';
 import type { Cpu } from './cpu.js';
 import { Attr, Seg, Vec } from './consts.js';
 
@@ -80,6 +81,7 @@ export function setSegCache(cpu: Cpu, seg: number, sel: number, d: Descriptor): 
   cpu.segLimit[seg] = d.limit;
   cpu.segAttr[seg] = d.attr;
   if (seg === Seg.CS || seg === Seg.SS) cpu.updateModes();
+  else updateSegChecks(cpu);
 }
 
 /** A null selector loaded into DS/ES/FS/GS: usable only until dereferenced. */
@@ -88,6 +90,7 @@ export function setSegNull(cpu: Cpu, seg: number, sel: number): void {
   cpu.segBase[seg] = 0;
   cpu.segLimit[seg] = 0;
   cpu.segAttr[seg] = 0;
+  updateSegChecks(cpu);
 }
 
 const work = new Descriptor();

@@ -3,6 +3,7 @@
  * switches to, hardware task switching and the I/O permission bitmap
  * (SDM vol. 3, chapter 7; vol. 1, 19.5).
  */
+import { updateSegChecks } from './seglimit.js';
 import type { Cpu } from './cpu.js';
 import { CR0, F, Seg, Vec } from './consts.js';
 import { Descriptor, readDescriptor, setAccessed, setSegCache } from './segments.js';
@@ -208,6 +209,7 @@ function loadTaskSeg(cpu: Cpu, s: number, sel: number, cpl: number, ext: number)
     cpu.segBase[s] = 0;
     cpu.segLimit[s] = 0;
     cpu.segAttr[s] = 0;
+    updateSegChecks(cpu);
     return;
   }
   if (!readDescriptor(cpu, sel, seg) || !seg.isSegment) cpu.raiseErr(Vec.TS, e);

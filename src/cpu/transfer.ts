@@ -2,6 +2,7 @@
  * Far control transfers: JMP/CALL far, RET far, IRET, in real, v8086 and
  * protected mode (SDM vol. 2 pseudo-code of JMP, CALL, RET, IRET; vol. 3 5.8).
  */
+import { checkNewStack, checkPushes, segCheck, SS_READ } from './seglimit.js';
 import type { Cpu } from './cpu.js';
 import { F, Seg, Vec } from './consts.js';
 import { Descriptor, nullInaccessibleSegs, readDescriptor, setAccessed, setSegCache } from './segments.js';
@@ -65,6 +66,7 @@ export function farCall(cpu: Cpu, sel: number, off: number): void {
   if (code.isCode) {
     checkDirectCodeTarget(cpu, sel);
     const size = cpu.o32 ? 8 : 4;
+    checkPushes(cpu, 2, size >> 1);
     cpu.probeWrite((cpu.segBase[Seg.SS] + ((cpu.reg32[4] - size) & cpu.ssMask)) | 0, size);
     if (off >>> 0 > code.limit >>> 0) cpu.raiseGP(0);
     if (cpu.o32) {
@@ -138,6 +140,7 @@ function callGate(cpu: Cpu, isCall: boolean): void {
   const retCs = cpu.sreg[Seg.CS];
   if (conforming || t.dpl === cpl) {
     // same privilege
+    checkPushes(cpu, 2, size);
     cpu.probeWrite((cpu.segBase[Seg.SS] + ((cpu.reg32[4] - 2 * size) & cpu.ssMask)) | 0, 2 * size);
     if (offset >>> 0 > t.limit >>> 0) cpu.raiseGP(0);
     if (gate32) {
@@ -164,6 +167,7 @@ function callGate(cpu: Cpu, isCall: boolean): void {
   const ssBase = ss.base;
   const ssMask = (ss.hi & 0x400000) !== 0 ? -1 : 0xffff;
   const frame = (4 + count) * size;
+  checkNewStack(ss, newEsp, 4 + count, size, cpu, newSs & 0xfffc);
   cpu.probeWriteSys((ssBase + ((newEsp - frame) & ssMask)) | 0, frame);
   if (offset >>> 0 > t.limit >>> 0) cpu.raiseGP(0);
   // parameters, read from the caller's stack with the caller's privilege
@@ -173,6 +177,7 @@ function callGate(cpu: Cpu, isCall: boolean): void {
   const oldMask = cpu.ssMask;
   for (let i = 0; i < count; i++) {
     const lin = (oldBase + ((oldEsp + i * size) & oldMask)) | 0;
+    if ((cpu.segSlow & SS_READ) !== 0) segCheck(cpu, Seg.SS, (oldEsp + i * size) & oldMask, size, false);
     params[i] = gate32 ? cpu.rd32(lin) : cpu.rd16(lin);
   }
   let sp = newEsp;

@@ -17,6 +17,7 @@
  * These are only reached when the ordinary IOPL check fails (or, for INT n
  * in v8086 mode, when VME is on), so none of this is on the hot path.
  */
+import { checkPushes } from './seglimit.js';
 import type { Cpu } from './cpu.js';
 import { CR4, F, Seg } from './consts.js';
 
@@ -91,6 +92,7 @@ export function vmeSoftInt(cpu: Cpu, vec: number): boolean {
   const img = iopl3 ? cpu.getFlags() & 0xffff : virtualFlags16(cpu);
   const ip = cpu.sysRead16(vec * 4);
   const cs = cpu.sysRead16(vec * 4 + 2);
+  checkPushes(cpu, 3, 2);
   cpu.probeWrite((cpu.segBase[Seg.SS] + ((cpu.reg32[4] - 6) & cpu.ssMask)) | 0, 6);
   cpu.push16(img);
   cpu.push16(cpu.sreg[Seg.CS]);

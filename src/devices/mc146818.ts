@@ -17,7 +17,7 @@ import type { IrqLine } from '../bus/irq.js';
 import type { IoPorts } from '../bus/ports.js';
 import type { Clock, Timer } from '../time/clock.js';
 import { assert } from '../base/assert.js';
-import { checkState, StateError } from '../state/state.js';
+import { bool, defineState, f64, loadChecked, saveFields, u8, u8s } from '../state/schema.js';
 
 /** I/O ports. */
 export const enum RtcPort {
@@ -179,6 +179,40 @@ export interface Mc146818Deps {
 }
 
 export class Mc146818 {
+  /**
+   * CMOS RAM (the clock registers included), the index latch, the clock's
+   * base (guest seconds at a guest-time origin) and both timers' deadlines.
+   */
+  static readonly stateSchema = defineState<Mc146818>(
+    'mc146818',
+    1,
+    {
+      ram: u8s(CMOS_SIZE).at('_ram'),
+      index: u8.at('_index').range(0, INDEX_MASK),
+      nmiDisabled: bool.at('_nmiDisabled'),
+      baseSec: f64.at('_baseSec'),
+      baseNs: f64.at('_baseNs'),
+      lastEvalNs: f64.at('_lastEvalNs'),
+      periodicDeadlineNs: f64.via(
+        (r: Mc146818) => r._periodic.deadlineNs,
+        (r: Mc146818, v: number) => r._armAt(r._periodic, v),
+      ),
+      updateDeadlineNs: f64.via(
+        (r: Mc146818) => r._update.deadlineNs,
+        (r: Mc146818, v: number) => r._armAt(r._update, v),
+      ),
+    },
+    {
+      transient: ['_clock', '_irq', '_periodic', '_update', '_irqLevel'],
+      postLoad: (r) => {
+        r._ram[RtcReg.D] = RegD.VRT;
+        r._baseSec = Math.floor(r._baseSec);
+        // the IRQ output follows register C's IRQF
+        r._irqLevel = (r._ram[RtcReg.C] & RegC.IRQF) !== 0;
+        r._irq.set(r._irqLevel ? 1 : 0);
+      },
+    },
+  );
   readonly id: string;
   private readonly _clock: Clock;
   private readonly _irq: IrqLine;
@@ -258,47 +292,11 @@ export class Mc146818 {
   }
 
   saveState(): Mc146818State {
-    return {
-      ram: this._ram.slice(),
-      index: this._index,
-      nmiDisabled: this._nmiDisabled,
-      baseSec: this._baseSec,
-      baseNs: this._baseNs,
-      lastEvalNs: this._lastEvalNs,
-      periodicDeadlineNs: this._periodic.deadlineNs,
-      updateDeadlineNs: this._update.deadlineNs,
-    };
+    return saveFields(Mc146818.stateSchema.fields, this) as unknown as Mc146818State;
   }
 
   loadState(s: Mc146818State): void {
-    checkState(this.id, this.saveStateTemplate(), s);
-    for (const k of ['index', 'baseSec', 'baseNs', 'lastEvalNs', 'periodicDeadlineNs', 'updateDeadlineNs']) {
-      if (!Number.isFinite(s[k])) throw new StateError(`${this.id}: field ${k} is not finite`);
-    }
-    this._ram.set(s.ram);
-    this._ram[RtcReg.D] = RegD.VRT;
-    this._index = s.index & INDEX_MASK;
-    this._nmiDisabled = s.nmiDisabled;
-    this._baseSec = Math.floor(s.baseSec);
-    this._baseNs = s.baseNs;
-    this._lastEvalNs = s.lastEvalNs;
-    this._armAt(this._periodic, s.periodicDeadlineNs);
-    this._armAt(this._update, s.updateDeadlineNs);
-    this._irqLevel = (this._ram[RtcReg.C] & RegC.IRQF) !== 0;
-    this._irq.set(this._irqLevel ? 1 : 0);
-  }
-
-  private saveStateTemplate(): Mc146818State {
-    return {
-      ram: new Uint8Array(CMOS_SIZE),
-      index: 0,
-      nmiDisabled: false,
-      baseSec: 0,
-      baseNs: 0,
-      lastEvalNs: 0,
-      periodicDeadlineNs: 0,
-      updateDeadlineNs: 0,
-    };
+    loadChecked(this.id, Mc146818.stateSchema, this, s);
   }
 
   private _armAt(t: Timer, deadlineNs: number): void {

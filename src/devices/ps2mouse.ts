@@ -17,7 +17,7 @@
  * reports movement), resolution scaling of host deltas (host counts are sent
  * as device counts).
  */
-import { checkState } from '../state/state.js';
+import { bool, defineState, i32, loadChecked, saveFields, u8, u8s } from '../state/schema.js';
 import type { MouseInput } from './backends.js';
 import type { Ps2Device, Ps2Port } from './ps2.js';
 
@@ -115,28 +115,41 @@ export interface Ps2MouseState {
   reportPending: boolean;
 }
 
-const STATE_TEMPLATE: Ps2MouseState = {
-  out: new Uint8Array(MOUSE_BUFFER_BYTES),
-  outHead: 0,
-  outCount: 0,
-  remote: false,
-  enabled: false,
-  scaling21: false,
-  wrap: false,
-  resolution: 0,
-  sampleRate: 0,
-  deviceId: 0,
-  rateHistory: new Uint8Array(3),
-  pendingCmd: 0,
-  lastSent: 0,
-  dx: 0,
-  dy: 0,
-  dz: 0,
-  buttons: 0,
-  reportPending: false,
-};
 
 export class Ps2Mouse implements Ps2Device, MouseInput {
+  /** The mouse's output buffer, modes, settings, pending movement and the command awaiting its argument. */
+  static readonly stateSchema = defineState<Ps2Mouse>(
+    'ps2-mouse',
+    1,
+    {
+      out: u8s(MOUSE_BUFFER_BYTES).at('_out'),
+      outHead: u8.at('_outHead').range(0, MOUSE_BUFFER_BYTES - 1),
+      outCount: u8.at('_outCount').range(0, MOUSE_BUFFER_BYTES),
+      remote: bool.at('_remote'),
+      enabled: bool.at('_enabled'),
+      scaling21: bool.at('_scaling21'),
+      wrap: bool.at('_wrap'),
+      resolution: u8.at('_resolution').range(0, MAX_RESOLUTION),
+      sampleRate: u8.at('_sampleRate'),
+      deviceId: u8.at('_deviceId'),
+      rateHistory: u8s(3).at('_rateHistory'),
+      pendingCmd: u8.at('_pendingCmd'),
+      lastSent: u8.at('_lastSent'),
+      dx: i32.at('_dx').range(-MAX_PENDING, MAX_PENDING),
+      dy: i32.at('_dy').range(-MAX_PENDING, MAX_PENDING),
+      dz: i32.at('_dz').range(-MAX_PENDING, MAX_PENDING),
+      buttons: u8.at('_buttons').range(0, BUTTONS_5),
+      reportPending: bool.at('_reportPending'),
+    },
+    {
+      transient: ['_port'],
+      postLoad: (m) => {
+        // values only some settings allow: anything else is what a reset leaves
+        if (m._deviceId !== MouseId.INTELLIMOUSE && m._deviceId !== MouseId.EXPLORER) m._deviceId = MouseId.PS2;
+        if (m._pendingCmd !== MouseCmd.SET_SAMPLE_RATE && m._pendingCmd !== MouseCmd.SET_RESOLUTION) m._pendingCmd = 0;
+      },
+    },
+  );
   readonly id: string;
   private readonly _port: Ps2Port;
 
@@ -399,49 +412,11 @@ export class Ps2Mouse implements Ps2Device, MouseInput {
   // ---- state
 
   saveState(): Ps2MouseState {
-    return {
-      out: this._out.slice(),
-      outHead: this._outHead,
-      outCount: this._outCount,
-      remote: this._remote,
-      enabled: this._enabled,
-      scaling21: this._scaling21,
-      wrap: this._wrap,
-      resolution: this._resolution,
-      sampleRate: this._sampleRate,
-      deviceId: this._deviceId,
-      rateHistory: this._rateHistory.slice(),
-      pendingCmd: this._pendingCmd,
-      lastSent: this._lastSent,
-      dx: this._dx,
-      dy: this._dy,
-      dz: this._dz,
-      buttons: this._buttons,
-      reportPending: this._reportPending,
-    };
+    return saveFields(Ps2Mouse.stateSchema.fields, this) as unknown as Ps2MouseState;
   }
 
   loadState(s: Ps2MouseState): void {
-    checkState(this.id, STATE_TEMPLATE, s);
-    this._out.set(s.out);
-    this._outHead = clampIndex(s.outHead, MOUSE_BUFFER_BYTES - 1);
-    this._outCount = clampIndex(s.outCount, MOUSE_BUFFER_BYTES);
-    this._remote = s.remote;
-    this._enabled = s.enabled;
-    this._scaling21 = s.scaling21;
-    this._wrap = s.wrap;
-    this._resolution = clampIndex(s.resolution, MAX_RESOLUTION);
-    this._sampleRate = s.sampleRate & 0xff;
-    this._deviceId = s.deviceId === MouseId.INTELLIMOUSE || s.deviceId === MouseId.EXPLORER ? s.deviceId : MouseId.PS2;
-    this._rateHistory.set(s.rateHistory);
-    const p = s.pendingCmd;
-    this._pendingCmd = p === MouseCmd.SET_SAMPLE_RATE || p === MouseCmd.SET_RESOLUTION ? p : 0;
-    this._lastSent = s.lastSent & 0xff;
-    this._dx = clamp(toInt(s.dx), -MAX_PENDING, MAX_PENDING);
-    this._dy = clamp(toInt(s.dy), -MAX_PENDING, MAX_PENDING);
-    this._dz = clamp(toInt(s.dz), -MAX_PENDING, MAX_PENDING);
-    this._buttons = s.buttons & BUTTONS_5;
-    this._reportPending = s.reportPending;
+    loadChecked(this.id, Ps2Mouse.stateSchema, this, s);
   }
 }
 

@@ -36,16 +36,28 @@ export class Field {
     /** Inclusive bounds for numbers (beyond the kind's own). */
     readonly min = -Infinity,
     readonly max = Infinity,
+    /** For a value the object does not keep in one property (a timer's deadline): how to read and restore it. */
+    readonly get: ((obj: never) => StateValue) | null = null,
+    readonly set: ((obj: never, v: never) => void) | null = null,
   ) {}
 
   /** Keep this field in property `prop` of the object. */
   at(prop: string): Field {
-    return new Field(this.kind, this.length, this.fields, prop, this.min, this.max);
+    return new Field(this.kind, this.length, this.fields, prop, this.min, this.max, this.get, this.set);
   }
 
   /** Refuse values outside [min, max] on load. */
   range(min: number, max: number): Field {
-    return new Field(this.kind, this.length, this.fields, this.prop, min, max);
+    return new Field(this.kind, this.length, this.fields, this.prop, min, max, this.get, this.set);
+  }
+
+  /**
+   * Read the value with `get` and restore it with `set` (after the plain
+   * fields are assigned, before postLoad), for state the object holds in
+   * another form, such as a timer's deadline.
+   */
+  via<T, V extends StateValue>(get: (obj: T) => V, set: (obj: T, v: V) => void): Field {
+    return new Field(this.kind, this.length, this.fields, this.prop, this.min, this.max, get as (obj: never) => StateValue, set as (obj: never, v: never) => void);
   }
 }
 
@@ -117,6 +129,10 @@ export function saveFields(fields: Fields, obj: object): StateObject {
   const o = obj as Record<string, unknown>;
   const out: StateObject = {};
   for (const [name, f] of Object.entries(fields)) {
+    if (f.get) {
+      out[name] = cloneState((f.get as (obj: object) => StateValue)(obj));
+      continue;
+    }
     const v = o[prop(name, f)];
     if (f.kind === 'struct') out[name] = saveFields(f.fields as Fields, v as object);
     else out[name] = cloneState(v as StateValue);
@@ -173,16 +189,19 @@ export function checkFields(where: string, fields: Fields, s: unknown): void {
 /** Assign a state checked by checkFields() into `obj` (typed arrays are copied into the existing ones). */
 export function assignFields(fields: Fields, obj: object, s: StateObject): void {
   const o = obj as Record<string, unknown>;
+  const later: [Field, StateValue][] = [];
   for (const [name, f] of Object.entries(fields)) {
     const p = prop(name, f);
     const v = s[name];
-    if (f.kind === 'struct') assignFields(f.fields as Fields, o[p] as object, v as StateObject);
+    if (f.set) later.push([f, v as StateValue]);
+    else if (f.kind === 'struct') assignFields(f.fields as Fields, o[p] as object, v as StateObject);
     else if (ArrayBuffer.isView(v)) {
       const cur = o[p];
       if (ArrayBuffer.isView(cur) && !Object.isFrozen(cur)) (cur as Uint8Array).set(v as Uint8Array);
       else o[p] = (v as Uint8Array).slice();
     } else o[p] = v;
   }
+  for (const [f, v] of later) (f.set as (obj: object, v: StateValue) => void)(obj, v);
 }
 
 /** Check and load in one step (a device's own loadState over its schema). */
@@ -232,6 +251,7 @@ export function undeclaredProperties(schema: FieldSchema, obj: object): string[]
   const walk = (fields: Fields, o: object, path: string, out: string[]) => {
     const here = new Set<string>(path ? [] : [...schema.transient, 'id']);
     for (const [name, f] of Object.entries(fields)) {
+      if (f.get) continue; // derived from properties that must be declared (or transient) themselves
       here.add(prop(name, f));
       if (f.kind === 'struct') walk(f.fields as Fields, (o as Record<string, object>)[prop(name, f)], `${path}${prop(name, f)}.`, out);
     }

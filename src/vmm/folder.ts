@@ -69,6 +69,12 @@ export interface SnapshotTree {
   version: number;
   /** The snapshot the VM's present state descends from (null: none yet). */
   current: string | null;
+  /**
+   * A revert in progress: set before the disks are put back, cleared after.
+   * A process killed in between leaves it set, and the next lock() finishes
+   * the revert, so the disks never stay half reverted.
+   */
+  reverting?: string | null;
   snapshots: SnapshotNode[];
 }
 
@@ -133,6 +139,13 @@ export function validateVmConfig(json: unknown): VmConfig {
 function copyFile(from: string, to: string): void {
   // a reflink (instant, shared until written) where the file system can, a copy otherwise
   copyFileSync(from, to, constants.COPYFILE_FICLONE);
+}
+
+/** copyFile() through a temporary name, so `to` is either the old file or the whole new one. */
+function copyAtomic(from: string, to: string): void {
+  const tmp = `${to}.tmp-${process.pid}`;
+  copyFile(from, tmp);
+  renameSync(tmp, to);
 }
 
 /** An open VM folder. Methods that change it need the lock (lock()). */
@@ -244,6 +257,7 @@ export class VmFolder {
         writeSync(fd, `${process.pid}\n`);
         closeSync(fd);
         this._locked = true;
+        this._finishRevert();
         return;
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new VmFolderError(`cannot lock ${this.path}: ${(e as Error).message}`);
@@ -319,13 +333,43 @@ export class VmFolder {
     for (const s of this._diskSlots()) copyFile(join(this.path, (this.spec.drives[s] as { file: string }).file), this._snapFile(id, `${s}.img`));
   }
 
-  private _restoreDisks(id: string): void {
+  /**
+   * Put a snapshot's disks back. In place (same inode) for a running
+   * machine, whose open disk must see the reverted contents; otherwise a
+   * copy renamed over the disk. Either way tree.json says `reverting` until
+   * it is done (see SnapshotTree.reverting).
+   */
+  private _restoreDisks(id: string, inPlace: boolean): void {
+    const t = this.tree();
+    t.reverting = id;
+    writeTree(this.path, t);
     for (const s of this._diskSlots()) {
       const from = this._snapFile(id, `${s}.img`);
       const to = join(this.path, (this.spec.drives[s] as { file: string }).file);
-      // copy in place (same inode), so a running machine's open disk sees the reverted contents
-      writeFileSync(to, readFileSync(from));
+      if (inPlace) {
+        writeFileSync(to, readFileSync(from));
+      } else {
+        copyAtomic(from, to);
+      }
     }
+  }
+
+  /** Finish a revert a killed process left half done (tree.json's `reverting`). */
+  private _finishRevert(): void {
+    const t = this.tree();
+    if (!t.reverting) return;
+    const node = t.snapshots.find((s) => s.id === t.reverting);
+    if (node) {
+      this._restoreDisks(node.id, false);
+      const sus = join(this.path, 'suspended.snap');
+      if (node.hasState) copyAtomic(this._snapFile(node.id, 'snap'), sus);
+      else rmSync(sus, { force: true });
+    }
+    const t2 = this.tree();
+    t2.current = node ? node.id : t2.current;
+    t2.reverting = null;
+    writeTree(this.path, t2);
+    this.log(`finished an interrupted revert${node ? ` to ${node.name}` : ''}`);
   }
 
   /**
@@ -350,7 +394,7 @@ export class VmFolder {
     } else {
       const sus = this.suspendedPath();
       if (sus) {
-        copyFile(sus, this._snapFile(id, 'snap'));
+        copyAtomic(sus, this._snapFile(id, 'snap'));
         hasState = true;
       }
     }
@@ -381,15 +425,16 @@ export class VmFolder {
     if (machine) {
       if (!file) throw new VmFolderError(`snapshot '${tag}' holds disks only (it was taken of a stopped VM); revert it with tsvm snapshot ${this.name} revert ${tag} while the VM is stopped`);
       restoreSnapshot(machine, this.spec, file); // validates first; throws before any change
-      this._restoreDisks(node.id);
+      this._restoreDisks(node.id, true);
     } else {
-      this._restoreDisks(node.id);
+      this._restoreDisks(node.id, false);
       const sus = join(this.path, 'suspended.snap');
-      if (file) copyFile(this._snapFile(node.id, 'snap'), sus);
+      if (file) copyAtomic(this._snapFile(node.id, 'snap'), sus);
       else rmSync(sus, { force: true });
     }
     const t = this.tree();
     t.current = node.id;
+    t.reverting = null;
     writeTree(this.path, t);
     this.log(`reverted to snapshot ${tag}`);
     return node;

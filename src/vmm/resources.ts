@@ -55,6 +55,8 @@ export interface OpenOptions {
   baseDir?: string;
   /** Called on the first byte the guest writes to COM1 (front ends clear a status line). */
   onSerialOutput?: () => void;
+  /** Host-provided character channels, by the NAME of `chan:NAME` targets in the spec. */
+  channels?: Record<string, HostCharSink>;
   /** Printed problems that do not stop the machine (a disk opened read-only). */
   onWarning?: (message: string) => void;
 }
@@ -97,6 +99,12 @@ export function openMachine(specJson: unknown, o: OpenOptions = {}): { spec: Mac
     cfg.virtio = virtio.devices;
     const sink = (subject: string, target: string) => {
       let s: HostCharSink;
+      if (target.startsWith('chan:')) {
+        const ch = o.channels?.[target.slice(5)];
+        if (!ch) throw new VmConfigError(subject, `there is no host channel '${target.slice(5)}'`);
+        sinks.push(ch);
+        return ch;
+      }
       try {
         s = openCharSink(target.startsWith('file:') ? `file:${specPath(baseDir, target.slice(5))}` : target, subject);
       } catch (e) {

@@ -140,19 +140,24 @@ export function decodeRam(b: Uint8Array): DecodedRam {
   return { kind, ramBytes, bitmap, pages: new Uint8Array(data.buffer, data.byteOffset, data.length) };
 }
 
-/** Write a checked RAM stream into guest RAM (cannot fail). */
+/** Write a checked RAM stream into guest RAM (cannot fail). Runs of present or absent pages are copied or cleared at once. */
 export function applyRam(d: DecodedRam, ram: Uint8Array): void {
   const pages = Math.ceil(d.ramBytes / PAGE_BYTES);
+  const present = (p: number) => (d.bitmap[p >> 3] & (1 << (p & 7))) !== 0;
   let src = 0;
-  for (let p = 0; p < pages; p++) {
+  for (let p = 0; p < pages; ) {
+    const on = present(p);
+    let q = p + 1;
+    while (q < pages && present(q) === on) q++;
     const start = p * PAGE_BYTES;
-    const end = Math.min(start + PAGE_BYTES, d.ramBytes);
-    if (d.bitmap[p >> 3] & (1 << (p & 7))) {
+    const end = Math.min(q * PAGE_BYTES, d.ramBytes);
+    if (on) {
       ram.set(d.pages.subarray(src, src + (end - start)), start);
       src += end - start;
     } else if (d.kind === RamStreamKind.FULL) {
       ram.fill(0, start, end);
     }
+    p = q;
   }
 }
 

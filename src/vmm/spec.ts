@@ -68,7 +68,7 @@ export interface MachineSpec {
   drives: Partial<Record<DriveSlot, DriveSpec>>;
   /** RTC time at power-on, seconds since 1970. */
   rtcEpochSec: number;
-  /** COM1's target: 'stdio', 'none' or 'file:PATH'. */
+  /** COM1's target: 'stdio', 'none', 'file:PATH', or 'chan:NAME' (a channel the host provides when it opens the machine). */
   serial: string;
   /** The debug console (ports 0xE9, 0x402) and POST codes (port 0x80): a target, or null. */
   debugcon: string | null;
@@ -113,11 +113,13 @@ const MAX_RAM = 3 * 1024 * 1024 * 1024;
 export function checkCharTarget(subject: string, v: unknown): string {
   if (typeof v !== 'string') throw new VmConfigError(subject, `must be a string: stdio, none or file:PATH`);
   if (v === 'stdio' || v === 'none' || v === 'null') return v;
+  // a channel the host provides by name when it opens the machine (a daemon's console socket, a test's capture)
+  if (/^chan:[A-Za-z0-9_-]{1,64}$/.test(v)) return v;
   if (v.startsWith('file:')) {
     if (v.length === 5) throw new VmConfigError(subject, `'file:' needs a path, as in file:/tmp/out.txt`);
     return v;
   }
-  throw new VmConfigError(subject, `'${v}' is not a character device; use stdio, file:PATH or none`);
+  throw new VmConfigError(subject, `'${v}' is not a character device; use stdio, file:PATH, chan:NAME or none`);
 }
 
 function str(subject: string, v: unknown, what: string): string {

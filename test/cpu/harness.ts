@@ -441,7 +441,7 @@ export async function runRom(name: string, rom: string, opts: { qemuOnly?: boole
   let tsvmStream: ParsedStream | undefined;
   if (tsvm) {
     tsvmStream = parseStream(tsvm.output);
-    mismatches = compareStreams(qemuStream.records, tsvmStream.records);
+    mismatches = compareStreams(qemuStream.records, tsvmStream.records, undefined, undefined, RF_FRAME_MASK);
     if (mismatches.length) lines.push(formatMismatches(name, mismatches));
     if (tsvm.timedOut || tsvm.code !== 0 || tsvmStream.error) {
       lines.push(`test '${name}': tsvm run: exit ${tsvm.code}${tsvm.timedOut ? ' (killed after timeout)' : ''}; ${tsvmStream.error ?? 'stream complete'}; ${tsvmStream.records.length} records`);
@@ -624,9 +624,9 @@ export async function runBochs(rom: string, timeoutMs = 60000): Promise<RunResul
 }
 
 /**
- * Bochs sets RF in the EFLAGS image of faults (SDM vol. 3, 18.3.1.1); QEMU
- * 7.2 does not and tsvm follows QEMU (docs/cpu-qemu-differences.md), so a
- * comparison with Bochs on one side leaves RF out of exception frames.
+ * Bochs and tsvm set RF in the EFLAGS image of faults (SDM vol. 3, 18.3.1.1);
+ * QEMU 7.2 does not (docs/cpu-qemu-differences.md), so a comparison with QEMU
+ * on one side leaves RF out of exception frames.
  */
 export const RF_FRAME_MASK = 0xfffeffff;
 
@@ -674,7 +674,7 @@ export async function compareOn(name: string, rom: string, ref: Emulator, subjec
   if (r.problem) lines.push(`test '${name}': ${r.problem}`);
   const unexpected = r.stream.records.find((x) => x.kind === 'X' && !x.expected);
   if (unexpected) lines.push(`test '${name}': ${ref} took an ${describe(unexpected)} (no continuation set)\n    ${formatState(unexpected)}`);
-  const frameMask = (ref === 'bochs') !== (subject === 'bochs') ? RF_FRAME_MASK : 0xffffffff;
+  const frameMask = ref === 'qemu' || subject === 'qemu' ? RF_FRAME_MASK : 0xffffffff;
   const mismatches = compareStreams(r.stream.records, s.stream.records, 50, [subject, ref], frameMask);
   if (mismatches.length) lines.push(formatMismatches(name, mismatches, 20, [subject, ref]));
   if (s.problem) lines.push(`test '${name}': ${s.problem}`);

@@ -16,7 +16,7 @@
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { assemble, BUILD_DIR, compareStreams, runRom, type TestOutcome } from './harness.js';
+import { assemble, BUILD_DIR, compareStreams, RF_FRAME_MASK, runRom, type TestOutcome } from './harness.js';
 
 // ---------------------------------------------------------------- PRNG
 
@@ -643,7 +643,7 @@ export async function runSeed(seed: number, count: number, opts: { qemuOnly?: bo
     ok = false;
     const lines = [o.report];
     // show the text of the mismatching sequences (first few)
-    const ms = o.tsvmStream ? compareStreams(o.qemuStream.records, o.tsvmStream.records) : [];
+    const ms = o.tsvmStream ? compareStreams(o.qemuStream.records, o.tsvmStream.records, undefined, undefined, RF_FRAME_MASK) : [];
     const seen = new Set<number>();
     const texts: string[] = [];
     for (const m of ms) {

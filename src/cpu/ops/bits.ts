@@ -1,4 +1,5 @@
 /** Bit instructions: BT/BTS/BTR/BTC (register, memory and immediate forms), BSF/BSR. */
+import { eaCheck } from '../seglimit.js';
 import { Lazy, type Cpu } from '../cpu.js';
 import { F } from '../consts.js';
 import { op0f } from './table.js';
@@ -22,6 +23,10 @@ function btReg(kind: number) {
         if (kind) cpu.reg16[i] = applyBit(kind, v, off & 15);
       } else {
         const lin = (cpu.ea + ((off >> 4) << 1)) | 0;
+        if (cpu.segSlow !== 0) {
+          eaCheck(cpu, (off >> 4) << 1, 2, false);
+          if (kind) eaCheck(cpu, (off >> 4) << 1, 2, true);
+        }
         const v = cpu.rd16(lin);
         if (kind) cpu.probeWrite(lin, 2);
         cpu.setFlagBits(F.CF, (v >> (off & 15)) & 1);
@@ -38,6 +43,10 @@ function btReg(kind: number) {
         if (kind) cpu.reg32[i] = applyBit(kind, v, off & 31);
       } else {
         const lin = (cpu.ea + ((off >> 5) << 2)) | 0;
+        if (cpu.segSlow !== 0) {
+          eaCheck(cpu, (off >> 5) << 2, 4, false);
+          if (kind) eaCheck(cpu, (off >> 5) << 2, 4, true);
+        }
         const v = cpu.rd32(lin);
         if (kind) cpu.probeWrite(lin, 4);
         cpu.setFlagBits(F.CF, (v >>> (off & 31)) & 1);

@@ -3,6 +3,7 @@
  * JCXZ, INT/INTO/INT3/IRET, ENTER/LEAVE, BOUND, HLT, flag instructions,
  * IN/OUT, and the FF group.
  */
+import { eaCheck, segCheck, SS_READ, SS_WRITE } from '../seglimit.js';
 import type { Cpu } from '../cpu.js';
 import { CR4, F, Seg, Vec } from '../consts.js';
 import { deliverInterrupt } from '../interrupts.js';
@@ -155,8 +156,10 @@ op(0xc8, (cpu) => {
   let sp = cpu.reg32[4];
   let bp = cpu.reg32[5];
   // work on local copies so a fault leaves ESP/EBP unchanged
+  const slow = cpu.segSlow & (SS_READ | SS_WRITE);
   const push = (v: number) => {
     sp = (sp & ~mask) | ((sp - size) & mask);
+    if (slow !== 0) segCheck(cpu, Seg.SS, sp & mask, size, true);
     if (o32) cpu.wr32((ssBase + (sp & mask)) | 0, v);
     else cpu.wr16((ssBase + (sp & mask)) | 0, v);
   };
@@ -165,6 +168,7 @@ op(0xc8, (cpu) => {
   if (level > 0) {
     for (let i = 1; i < level; i++) {
       bp = (bp & ~mask) | ((bp - size) & mask);
+      if (slow !== 0) segCheck(cpu, Seg.SS, bp & mask, size, false);
       const v = o32 ? cpu.rd32((ssBase + (bp & mask)) | 0) : cpu.rd16((ssBase + (bp & mask)) | 0);
       push(v);
     }
@@ -207,6 +211,7 @@ op(
     cpu.decodeModrm();
     if (cpu.modrm >= 0xc0) cpu.raiseUD();
     const idx = (cpu.reg16[((cpu.modrm >> 3) & 7) << 1] << 16) >> 16;
+    if (cpu.segSlow !== 0) eaCheck(cpu, 0, 4, false);
     const lo = (cpu.rd16(cpu.ea) << 16) >> 16;
     const hi = (cpu.rd16((cpu.ea + 2) | 0) << 16) >> 16;
     if (idx < lo || idx > hi) cpu.raise(Vec.BR);
@@ -215,6 +220,7 @@ op(
     cpu.decodeModrm();
     if (cpu.modrm >= 0xc0) cpu.raiseUD();
     const idx = cpu.reg32[(cpu.modrm >> 3) & 7];
+    if (cpu.segSlow !== 0) eaCheck(cpu, 0, 8, false);
     const lo = cpu.rd32(cpu.ea);
     const hi = cpu.rd32((cpu.ea + 4) | 0);
     if (idx < lo || idx > hi) cpu.raise(Vec.BR);
@@ -347,6 +353,7 @@ op(0xff, (cpu) => {
     case 3:
     case 5: {
       if (cpu.modrm >= 0xc0) cpu.raiseUD();
+      if (cpu.segSlow !== 0) eaCheck(cpu, 0, cpu.o32 ? 6 : 4, false);
       const off = cpu.o32 ? cpu.rd32(cpu.ea) : cpu.rd16(cpu.ea);
       const sel = cpu.rd16((cpu.ea + (cpu.o32 ? 4 : 2)) | 0);
       if (k === 3) farCall(cpu, sel, off);

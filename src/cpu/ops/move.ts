@@ -3,6 +3,7 @@
  * registers, PUSHA/POPA, PUSHF/POPF), far-pointer loads, MOVZX/MOVSX, XLAT,
  * LAHF/SAHF, CMOVcc, SETcc, BSWAP, XADD, CMPXCHG, CMPXCHG8B.
  */
+import { checkPushes, eaCheck } from '../seglimit.js';
 import type { Cpu } from '../cpu.js';
 import { F, Seg } from '../consts.js';
 import { loadSeg } from '../segments.js';
@@ -55,7 +56,10 @@ op(
     const s = (cpu.modrm >> 3) & 7;
     if (s > 5) cpu.raiseUD();
     if (cpu.modrm >= 0xc0) cpu.reg32[cpu.modrm & 7] = cpu.sreg[s];
-    else cpu.wr16(cpu.ea, cpu.sreg[s]);
+    else {
+      if (cpu.segSlow !== 0) eaCheck(cpu, 0, 2, true);
+      cpu.wr16(cpu.ea, cpu.sreg[s]);
+    }
   },
 );
 op(0x8e, (cpu) => {
@@ -74,27 +78,27 @@ op(0x8d, (cpu) => {
 });
 
 // ---- MOV with moffs -----------------------------------------------------------
-function moffs(cpu: Cpu): number {
+function moffs(cpu: Cpu, len: number, write: boolean): number {
   const off = cpu.a32 ? cpu.fetch32() : cpu.fetch16();
-  return cpu.dataLin(off);
+  return cpu.dataLin(off, len, write);
 }
 op(0xa0, (cpu) => {
-  cpu.reg8[0] = cpu.rd8(moffs(cpu));
+  cpu.reg8[0] = cpu.rd8(moffs(cpu, 1, false));
 });
 op(
   0xa1,
   (cpu) => {
-    cpu.reg16[0] = cpu.rd16(moffs(cpu));
+    cpu.reg16[0] = cpu.rd16(moffs(cpu, 2, false));
   },
   (cpu) => {
-    cpu.reg32[0] = cpu.rd32(moffs(cpu));
+    cpu.reg32[0] = cpu.rd32(moffs(cpu, 4, false));
   },
 );
-op(0xa2, (cpu) => cpu.wr8(moffs(cpu), cpu.reg8[0]));
+op(0xa2, (cpu) => cpu.wr8(moffs(cpu, 1, true), cpu.reg8[0]));
 op(
   0xa3,
-  (cpu) => cpu.wr16(moffs(cpu), cpu.reg16[0]),
-  (cpu) => cpu.wr32(moffs(cpu), cpu.reg32[0]),
+  (cpu) => cpu.wr16(moffs(cpu, 2, true), cpu.reg16[0]),
+  (cpu) => cpu.wr32(moffs(cpu, 4, true), cpu.reg32[0]),
 );
 
 // ---- MOV r, imm ; MOV r/m, imm ------------------------------------------------
@@ -228,6 +232,7 @@ function pushSeg(s: number) {
     (cpu: Cpu) => cpu.push16(cpu.sreg[s]),
     (cpu: Cpu) => {
       const sp = (cpu.reg32[4] - 4) & cpu.ssMask;
+      checkPushes(cpu, 1, 4);
       cpu.probeWrite((cpu.segBase[Seg.SS] + sp) | 0, 4);
       cpu.wr16((cpu.segBase[Seg.SS] + sp) | 0, cpu.sreg[s]);
       cpu.reg32[4] = (cpu.reg32[4] & ~cpu.ssMask) | sp;
@@ -263,11 +268,13 @@ op(
   0x60,
   (cpu) => {
     const sp = cpu.reg16[8];
+    checkPushes(cpu, 8, 2);
     cpu.probeWrite((cpu.segBase[Seg.SS] + ((cpu.reg32[4] - 16) & cpu.ssMask)) | 0, 16);
     for (let r = 0; r < 8; r++) cpu.push16(r === 4 ? sp : cpu.reg16[r << 1]);
   },
   (cpu) => {
     const sp = cpu.reg32[4];
+    checkPushes(cpu, 8, 4);
     cpu.probeWrite((cpu.segBase[Seg.SS] + ((cpu.reg32[4] - 32) & cpu.ssMask)) | 0, 32);
     for (let r = 0; r < 8; r++) cpu.push32(r === 4 ? sp : cpu.reg32[r]);
   },
@@ -319,6 +326,7 @@ function loadFar(s: number) {
     cpu.decodeModrm();
     if (cpu.modrm >= 0xc0) cpu.raiseUD();
     const i = (cpu.modrm >> 3) & 7;
+    if (cpu.segSlow !== 0) eaCheck(cpu, 0, cpu.o32 ? 6 : 4, false);
     if (cpu.o32) {
       const off = cpu.rd32(cpu.ea);
       const sel = cpu.rd16((cpu.ea + 4) | 0);
@@ -388,7 +396,7 @@ op0f(
 // ---- XLAT ------------------------------------------------------------------------
 op(0xd7, (cpu) => {
   const off = cpu.a32 ? (cpu.reg32[3] + cpu.reg8[0]) | 0 : (cpu.reg16[6] + cpu.reg8[0]) & 0xffff;
-  cpu.reg8[0] = cpu.rd8(cpu.dataLin(off));
+  cpu.reg8[0] = cpu.rd8(cpu.dataLin(off, 1, false));
 });
 
 // ---- CMOVcc / SETcc ------------------------------------------------------------------
@@ -499,6 +507,10 @@ op0f(
 op0f(0xc7, (cpu) => {
   cpu.decodeModrm();
   if (cpu.modrm >= 0xc0 || ((cpu.modrm >> 3) & 7) !== 1) cpu.raiseUD();
+  if (cpu.segSlow !== 0) {
+    eaCheck(cpu, 0, 8, false);
+    eaCheck(cpu, 0, 8, true);
+  }
   const lo = cpu.rd32(cpu.ea);
   const hi = cpu.rd32((cpu.ea + 4) | 0);
   cpu.probeWrite(cpu.ea, 8);

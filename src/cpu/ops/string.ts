@@ -8,6 +8,7 @@
 import { REP_CHUNK, type Cpu } from '../cpu.js';
 import { F, Seg } from '../consts.js';
 import { checkIoPermission } from '../tasks.js';
+import { segCheck, SEG_WRITE } from '../seglimit.js';
 import { alu, Alu } from './arith.js';
 import { op } from './table.js';
 
@@ -43,8 +44,13 @@ function stringOp(kind: number, size: number) {
     const a32 = cpu.a32;
     const mask = a32 ? -1 : 0xffff;
     const delta = (cpu.flags & F.DF) !== 0 ? -size : size;
-    const srcBase = cpu.segBase[cpu.segOvr >= 0 ? cpu.segOvr : Seg.DS];
+    const srcSeg = cpu.segOvr >= 0 ? cpu.segOvr : Seg.DS;
+    const srcBase = cpu.segBase[srcSeg];
     const dstBase = cpu.segBase[Seg.ES];
+    // segment limit checks (seglimit.ts), only when the segment is not flat
+    const chkSrc = (cpu.segSlow & (1 << srcSeg)) !== 0;
+    const dstWrite = kind === S.MOVS || kind === S.STOS || kind === S.INS;
+    const chkDst = (cpu.segSlow & (1 << (Seg.ES + (dstWrite ? SEG_WRITE : 0)))) !== 0;
     const r32 = cpu.reg32;
     const top = size * 8 - 1;
     if (kind === S.INS || kind === S.OUTS) checkIoPermission(cpu, cpu.reg16[4], size);
@@ -55,6 +61,8 @@ function stringOp(kind: number, size: number) {
       if (rep !== 0 && (r32[1] & mask) === 0) return;
       const si = r32[6];
       const di = r32[7];
+      if (chkSrc && kind !== S.STOS && kind !== S.SCAS && kind !== S.INS) segCheck(cpu, srcSeg, si & mask, size, false);
+      if (chkDst && kind !== S.LODS && kind !== S.OUTS) segCheck(cpu, Seg.ES, di & mask, size, dstWrite);
       switch (kind) {
         case S.MOVS: {
           const v = rd(cpu, (srcBase + (si & mask)) | 0, size);

@@ -2,6 +2,7 @@
  * System instructions: descriptor-table registers, control and debug
  * registers, CPUID, RDTSC, MSRs, and the x87 escape / WAIT / FXSAVE glue.
  */
+import { eaCheck, updateSegChecks } from '../seglimit.js';
 import type { ApicBaseListener, Cpu } from '../cpu.js';
 import { ApicBase, Attr, CR0, CR4, F, Seg, Vec } from '../consts.js';
 import { checkGeneralDetect, updateDebugActive } from '../debug.js';
@@ -132,6 +133,7 @@ op0f(0x01, (cpu) => {
       if (!mem) cpu.raiseUD();
       const base = k === 0 ? cpu.gdtBase : cpu.idtBase;
       const limit = k === 0 ? cpu.gdtLimit : cpu.idtLimit;
+      if (cpu.segSlow !== 0) eaCheck(cpu, 0, 6, true);
       cpu.probeWrite(cpu.ea, 6);
       cpu.wr16(cpu.ea, limit);
       cpu.wr32((cpu.ea + 2) | 0, cpu.o32 ? base : base & 0xffffff);
@@ -141,6 +143,7 @@ op0f(0x01, (cpu) => {
     case 3: {
       if (!mem) cpu.raiseUD();
       requireCpl0(cpu);
+      if (cpu.segSlow !== 0) eaCheck(cpu, 0, 6, false);
       const limit = cpu.rd16(cpu.ea);
       let base = cpu.rd32((cpu.ea + 2) | 0);
       if (!cpu.o32) base &= 0xffffff;
@@ -289,6 +292,7 @@ function loadFlat(cpu: Cpu, s: number, sel: number, attr: number): void {
   cpu.segBase[s] = 0;
   cpu.segLimit[s] = -1;
   cpu.segAttr[s] = attr;
+  updateSegChecks(cpu);
 }
 op0f(0x34, (cpu) => {
   if (!cpu.protectedMode) cpu.raiseGP(0);
@@ -514,6 +518,7 @@ op0f(0xae, (cpu) => {
   if (cpu.cr0 & CR0.EM) cpu.raiseUD();
   if (cpu.cr0 & CR0.TS) cpu.raise(Vec.NM);
   if ((cpu.ea & 15) !== 0) cpu.raiseGP(0);
+  if (cpu.segSlow !== 0) eaCheck(cpu, 0, 512, k === 0);
   const fpu = cpu.fpu as FpuUnit;
   if (k === 0) fpu.fxsave(cpu.ea);
   else fpu.fxrstor(cpu.ea);

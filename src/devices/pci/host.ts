@@ -20,7 +20,7 @@
  */
 import type { IoPorts } from '../../bus/ports.js';
 import type { IrqLine } from '../../bus/irq.js';
-import { checkState } from '../../state/state.js';
+import { defineState, loadChecked, saveFields, u32, u8s } from '../../state/schema.js';
 import type { PciDevice } from './device.js';
 import { PciCfg } from './device.js';
 
@@ -64,6 +64,30 @@ export function pirqForPin(slot: number, pin: number): number {
 }
 
 export class PciHost {
+  /**
+   * CONFIG_ADDRESS and each function's INTx level. The per-PIRQ counts are
+   * recomputed from the levels and the devices' interrupt pins on load.
+   */
+  static readonly stateSchema = defineState<PciHost>(
+    'pci-host',
+    1,
+    { confAdd: u32.at('_confAdd'), intx: u8s(PCI_DEVFN_COUNT).at('_intx') },
+    {
+      transient: ['_devices', '_pirqCount', '_router'],
+      postLoad: (h) => {
+        h._confAdd = (h._confAdd & ConfAdd.IMPLEMENTED) >>> 0;
+        h._pirqCount.fill(0);
+        for (let df = 0; df < PCI_DEVFN_COUNT; df++) {
+          const dev = h._devices[df];
+          const l = h._intx[df] && dev ? 1 : 0;
+          h._intx[df] = l;
+          if (!l || !dev) continue;
+          const pin = dev.config[PciCfg.INTERRUPT_PIN];
+          if (pin >= 1 && pin <= 4) h._pirqCount[pirqForPin(df >>> 3, pin)]++;
+        }
+      },
+    },
+  );
   readonly id: string;
   private readonly _devices: (PciDevice | null)[] = new Array<PciDevice | null>(PCI_DEVFN_COUNT).fill(null);
   private _confAdd = 0;
@@ -171,20 +195,10 @@ export class PciHost {
   }
 
   saveState(): PciHostState {
-    return { confAdd: this._confAdd, intx: this._intx.slice() };
+    return saveFields(PciHost.stateSchema.fields, this) as unknown as PciHostState;
   }
 
   loadState(s: PciHostState): void {
-    checkState(this.id, { confAdd: 0, intx: new Uint8Array(PCI_DEVFN_COUNT) }, s);
-    this._confAdd = (s.confAdd & ConfAdd.IMPLEMENTED) >>> 0;
-    this._pirqCount.fill(0);
-    for (let df = 0; df < PCI_DEVFN_COUNT; df++) {
-      const dev = this._devices[df];
-      const l = s.intx[df] && dev ? 1 : 0;
-      this._intx[df] = l;
-      if (!l || !dev) continue;
-      const pin = dev.config[PciCfg.INTERRUPT_PIN];
-      if (pin >= 1 && pin <= 4) this._pirqCount[pirqForPin(df >>> 3, pin)]++;
-    }
+    loadChecked(this.id, PciHost.stateSchema, this, s);
   }
 }

@@ -74,7 +74,7 @@ p32_fe:
   ; SP wrap with a 16-bit stack in 32-bit code
   mov ax, SEL_STK16
   mov ss, ax
-  mov esp, 0x44440002
+  mov esp, 0x44440004                   ; (at SP=2 the dword would straddle the limit: #SS on the SDM, not on QEMU)
   push dword 0xCAFEF00D
   mov ebx, esp
   push dword 0x0BADBEEF
