@@ -8,11 +8,14 @@
  *
  * No CLI, no serial pacing: Machine.runSlice in a loop, as `tsvm run` does
  * when the guest is busy. The process start-up and image loading are
- * reported separately. Usage: node dist/bench/linux-boot.js [max M instructions]
+ * reported separately. Usage: node dist/bench/linux-boot.js [max M instructions] [accel]
+ *   accel: the -accel option's text, e.g. tsvm,tier=wasm (default: the machine's default tier)
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { Machine } from '../src/board/machine.js';
 import { findDefaultImage } from '../src/vmm/image.js';
+import { defaultAccel, parseAccel } from '../src/jit/accel.js';
+import { WasmCache } from '../src/jit/wasm-tier.js';
 
 const TARGET_S = 60;
 const V86_S = 11;
@@ -43,9 +46,11 @@ if (!img) {
   process.exit(1);
 }
 const maxInstr = Number(process.argv[2] ?? 0) * 1e6;
+const accel = process.argv[3] !== undefined ? parseAccel(process.argv[3]) : defaultAccel();
 let out = '';
 const m = new Machine({
   memoryBytes: 128 * 1024 * 1024,
+  accel,
   linux: { kernel: readFileSync(img.kernel), vmlinux: readFileSync(img.vmlinux), initrd: readFileSync(img.initrd), cmdline: img.cmdline },
   serial: [
     {
@@ -79,7 +84,14 @@ const n = m.cpu.instructionsRun;
 const th = threadCpu();
 const total = process.uptime();
 console.log(`linux-boot: default guest (Linux ${img.kernelVersion}), ${reason}; node ${process.version}`);
-console.log(`guest: ${(n / 1e6).toFixed(1)} M instructions, ${(m.clock.nowNs / 1e9).toFixed(2)} s guest time, ${m.cpu.blocks.compiled} blocks compiled`);
+console.log(`guest: ${(n / 1e6).toFixed(1)} M instructions, ${(m.clock.nowNs / 1e9).toFixed(2)} s guest time; tier=${accel.tier} threshold=${accel.threshold}, ${m.jit?.compiled ?? 0} blocks compiled`);
+if (m.jit instanceof WasmCache) {
+  const j = m.jit;
+  console.log(
+    `wasm regions: ${j.regionsCompiled} compiled (${j.instructionsCompiled} instructions, ${j.compileMs.toFixed(0)} ms, ` +
+      `${((j.compileMs * 1000) / Math.max(1, j.instructionsCompiled)).toFixed(1)} us per instruction); ${((j.instructionsRun / n) * 100).toFixed(1)}% of guest instructions ran in them`,
+  );
+}
 console.log(`tsvm: ${wall.toFixed(1)} s wall (${(n / wall / 1e6).toFixed(1)} M instr/s), ${cpu.toFixed(1)} s CPU (${(n / cpu / 1e6).toFixed(1)} M instr/s)` + (th ? `; whole process so far: main thread ${th.main.toFixed(1)} s, V8 helper threads ${th.other.toFixed(1)} s` : ''));
 console.log(`process start to prompt: ${total.toFixed(1)} s (start-up and image loading ${setupS.toFixed(1)} s)`);
 console.log(`baseline design target: prompt within ${TARGET_S} s -> ${((total / TARGET_S) * 100).toFixed(0)}% of the allowance`);

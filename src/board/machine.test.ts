@@ -146,3 +146,22 @@ test('direct Linux boot does the firmware chores: both IDE channels enabled (ata
   // the SCI (IRQ 9) the FADT declares is level-triggered in the ELCR, as firmware leaves it
   assert.equal(m.io.read8[0x4d1](0x4d1), 0x02);
 });
+
+test('the accel option selects the tier: the same output on each, compiled code only where asked', () => {
+  const bios = demoRom();
+  const outs: string[] = [];
+  const compiled: number[] = [];
+  for (const accel of [{ tier: 'interp', threshold: 1 }, { tier: 'blocks', threshold: 1 }, { tier: 'blocks', threshold: 2000 }] as const) {
+    const out: number[] = [];
+    const m = new Machine({ memoryBytes: 16 << 20, bios, debugcon: { write: (b) => out.push(b) }, accel });
+    runToEnd(m);
+    assert.equal(m.stopReason, 'halt');
+    outs.push(Buffer.from(out).toString('latin1'));
+    compiled.push(m.jit?.compiled ?? 0);
+  }
+  assert.ok(outs[0]!.length > 0);
+  assert.equal(outs[1], outs[0]);
+  assert.equal(outs[2], outs[0]);
+  assert.equal(compiled[0], 0, 'the interpreter tier compiles nothing');
+  assert.ok(compiled[1]! > compiled[2]!, `compiling on first sight compiles more (${compiled[1]}) than the default threshold (${compiled[2]})`);
+});

@@ -11,7 +11,11 @@ import type { IrqLine } from '../bus/irq.js';
 import { Cpu } from '../cpu/cpu.js';
 import { ApicBase } from '../cpu/consts.js';
 import { TripleFault } from '../cpu/fault.js';
-import { BLOCKS_DEFAULT } from '../cpu/jit.js';
+import { defaultAccel, type AccelConfig } from '../jit/accel.js';
+import { BlockCache } from '../jit/blocks.js';
+import { WasmCache } from '../jit/wasm-tier.js';
+import { Wasm, WASM_PAGE, type WasmMemory } from '../jit/wasm/host.js';
+import { Layout, layoutBytes } from '../bus/layout.js';
 import { Fpu, type FpuState } from '../cpu/fpu.js';
 import { loadCpuState, saveCpuState, type CpuState } from '../cpu/state.js';
 import { Clock } from '../time/clock.js';
@@ -72,12 +76,17 @@ export interface MachineConfig {
   cdrom?: BlockBackend;
   /** Virtio devices (blk, net, console, rng, 9p), each on its own PCI slot from 00:03.0 on. */
   virtio?: VirtioDevice[];
+  /** Execution tier and compile threshold (jit/accel.ts); default: blocks at the default threshold, or TSVM_CPU_BLOCKS. */
+  accel?: AccelConfig;
 }
 
 export class MachineConfigError extends Error {}
 /** The other errors building a machine can throw (memory layout, direct Linux boot). */
 export { MemoryConfigError } from '../bus/memory.js';
 export { LinuxBootError } from './linuxboot.js';
+
+/** The most one WebAssembly memory (32-bit) holds: 65536 pages of 64 KiB. */
+const MAX_STATE_BYTES = 65536 * 65536;
 
 /** Largest firmware image accepted: a 16 MiB flash chip, the largest the PC map reserves. */
 export const MAX_BIOS_BYTES = 16 * 1024 * 1024;
@@ -126,6 +135,10 @@ export class Machine {
   readonly mem: PhysicalMemory;
   readonly io: IoPorts;
   readonly cpu: Cpu;
+  /** The machine's state (bus/layout.ts): RAM, ROMs, the TLB and the registers, shared with compiled code. */
+  readonly stateMemory: WasmMemory;
+  /** The compiled tier (src/jit), null when the machine runs the interpreter alone (-accel tsvm,tier=interp). */
+  readonly jit: BlockCache | WasmCache | null;
   readonly clock = new Clock();
   stopReason: StopReason = 'running';
   /** The exception chain of a triple fault. */
@@ -186,10 +199,19 @@ export class Machine {
     }
     if (!bios && !cfg.linux) throw new MachineConfigError('nothing to run: the machine has neither firmware nor a kernel');
     const romBytes = bios ? Math.ceil(bios.length / 4096) * 4096 : 0;
-    this.mem = new PhysicalMemory(cfg.memoryBytes, romBytes + STDVGA_DEFAULT_VRAM_BYTES);
+    // RAM, ROMs, the TLB and the registers in one WebAssembly.Memory (bus/layout.ts)
+    const memBytes = cfg.memoryBytes + romBytes + STDVGA_DEFAULT_VRAM_BYTES;
+    if (memBytes > MAX_STATE_BYTES - Layout.RAM) {
+      throw new MachineConfigError(`RAM, firmware and VRAM come to ${memBytes / 1048576} MiB, more than the ${(MAX_STATE_BYTES - Layout.RAM) / 1048576} MiB one WebAssembly memory holds`);
+    }
+    const pages = Math.ceil(layoutBytes(memBytes) / WASM_PAGE);
+    this.stateMemory = new Wasm.Memory({ initial: pages, maximum: pages });
+    this.mem = new PhysicalMemory(cfg.memoryBytes, romBytes + STDVGA_DEFAULT_VRAM_BYTES, this.stateMemory.buffer);
     this.io = new IoPorts();
-    this.cpu = new Cpu(this.mem, this.io);
-    this.cpu.useBlocks = BLOCKS_DEFAULT;
+    this.cpu = new Cpu(this.mem, this.io, this.stateMemory.buffer);
+    const accel = cfg.accel ?? defaultAccel();
+    this.jit = accel.tier === 'interp' ? null : accel.tier === 'wasm' ? new WasmCache(this.cpu, this.stateMemory, accel.threshold) : new BlockCache(this.cpu, accel.threshold);
+    this.cpu.codeCache = this.jit;
     this.cpu.fpu = new Fpu(this.cpu.fpuBus);
 
     if (bios) {
@@ -588,7 +610,7 @@ export class Machine {
     writeRam(this.mem.mem.subarray(0, this.mem.ramSize));
     // code compiled from the old RAM must go
     this.cpu.flushTlb(true);
-    this.cpu.blocks.clear();
+    this.cpu.codeCache?.clear();
   }
 
   /** The state without RAM (a copy), and guest RAM itself (a live view: copy or encode it before the machine runs on). */

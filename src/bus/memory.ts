@@ -24,6 +24,8 @@ export interface MmioHandlers {
   write32?(addr: number, v: number): void;
 }
 
+import { Layout, layoutBytes } from './layout.js';
+
 export class MemoryConfigError extends Error {}
 
 export class PhysicalMemory {
@@ -47,7 +49,11 @@ export class PhysicalMemory {
   readonly codePages: Uint8Array;
   onCodeWrite: (hostPage: number) => void = () => {};
 
-  constructor(ramSize: number, romReserve = 2 * 1024 * 1024) {
+  /**
+   * `state`: the machine's state buffer (layout.ts); RAM is placed at
+   * Layout.RAM in it. Without one RAM gets a buffer of its own.
+   */
+  constructor(ramSize: number, romReserve = 2 * 1024 * 1024, state?: ArrayBuffer) {
     if (ramSize < 64 * 1024 || ramSize % PAGE_SIZE !== 0) {
       throw new MemoryConfigError(`RAM size ${ramSize} is not a multiple of 4 KiB of at least 64 KiB`);
     }
@@ -55,11 +61,16 @@ export class PhysicalMemory {
       throw new MemoryConfigError(`RAM size ${ramSize / 1048576} MiB is above the 3 GiB tsvm supports below the PCI hole`);
     }
     this.ramSize = ramSize;
-    const buf = new ArrayBuffer(ramSize + romReserve);
-    this.mem = new Uint8Array(buf);
-    this.mem16 = new Uint16Array(buf);
-    this.mem32 = new Int32Array(buf);
-    this.codePages = new Uint8Array(buf.byteLength >>> PAGE_SHIFT);
+    const bytes = ramSize + romReserve;
+    if (state !== undefined && state.byteLength < layoutBytes(bytes)) {
+      throw new MemoryConfigError(`the state buffer (${state.byteLength} bytes) is smaller than the ${layoutBytes(bytes)} bytes RAM and ROMs need`);
+    }
+    const buf = state ?? new ArrayBuffer(bytes);
+    const at = state !== undefined ? Layout.RAM : 0;
+    this.mem = new Uint8Array(buf, at, bytes);
+    this.mem16 = new Uint16Array(buf, at, bytes >>> 1);
+    this.mem32 = new Int32Array(buf, at, bytes >>> 2);
+    this.codePages = new Uint8Array(bytes >>> PAGE_SHIFT);
     this._romTop = ramSize;
     for (let p = 0; p < 1 << 20; p++) {
       this.pageMap[p] = p < ramSize >>> PAGE_SHIFT ? p << PAGE_SHIFT : PageFlag.SLOW;

@@ -1,7 +1,7 @@
 /** `tsvm run`: a machine spec from QEMU-style options, run by the VM runner. */
 import { resolve } from 'node:path';
 import { parseSize, VmConfigError, type MachineSpec, type DriveSlot } from '../vmm/spec.js';
-import { createRunner, SEABIOS_BIOS as DEFAULT_BIOS, seabiosVgaInstalled } from '../vmm/resources.js';
+import { AccelError, createRunner, parseAccel, SEABIOS_BIOS as DEFAULT_BIOS, seabiosVgaInstalled, type AccelConfig } from '../vmm/resources.js';
 import { runMonitorCommand } from '../vmm/monitor.js';
 import type { StopCause, VmRunner } from '../vmm/runner.js';
 import { TerminalConsole, TerminalScreen } from '../vmm/terminal.js';
@@ -37,6 +37,7 @@ export const RUN_OPTIONS: OptionSpec[] = [
   { name: 'no-reboot', value: null, help: 'exit instead of rebooting when the guest resets' },
   { name: 'run-for', value: 'SECONDS', help: 'stop the VM after this much guest (virtual) time; deterministic, for scripts and tests (exit status 0)' },
   { name: 'timeout', value: 'SECONDS', help: 'stop the VM after this many seconds of wall time (exit status 3)' },
+  { name: 'accel', value: 'tsvm[,tier=T][,threshold=N]', help: 'execution tier: interp (interpreter only), blocks (hot code compiled to JS; the default), wasm (hot pages compiled to WebAssembly, experimental); threshold=N compiles an address after N entries (1: on first sight; default 2000)' },
   { name: 'd', value: 'ITEMS', help: "debug output on stderr; 'cpu' prints the final registers" },
   ...VIRTIO_OPTIONS,
   { name: 'help', value: null, help: 'show this help' },
@@ -155,7 +156,7 @@ export interface RunContext {
 
 /**
  * Run a machine spec on this terminal with the runtime options (-timeout,
- * -run-for, -display, -serial, -screendump, -no-reboot, -d). Returns the exit status.
+ * -run-for, -accel, -display, -serial, -screendump, -no-reboot, -d). Returns the exit status.
  */
 export async function runSpec(spec0: MachineSpec, opts: Parsed, ctx: RunContext): Promise<number> {
   const one = (n: string) => opts.get(n)?.[0];
@@ -177,6 +178,16 @@ export async function runSpec(spec0: MachineSpec, opts: Parsed, ctx: RunContext)
   }
   const debugItems = (one('d') ?? '').split(',').filter(Boolean);
   for (const d of debugItems) if (d !== 'cpu') throw new UsageError(`${command}: -d '${d}' is not known; the debug items are: cpu`);
+  let accel: AccelConfig | undefined;
+  const accelText = one('accel');
+  if (accelText !== undefined) {
+    try {
+      accel = parseAccel(accelText);
+    } catch (e) {
+      if (e instanceof AccelError) throw new UsageError(`${command}: ${e.message}`);
+      throw e;
+    }
+  }
 
   const display = one('display') ?? 'none';
   if (display !== 'none' && display !== 'curses') throw new UsageError(`${command}: -display '${display}' is not known; use none or curses`);
@@ -192,6 +203,7 @@ export async function runSpec(spec0: MachineSpec, opts: Parsed, ctx: RunContext)
   try {
     runner = createRunner(spec, {
       baseDir: ctx.baseDir,
+      accel,
       runForNs,
       timeoutMs,
       noReboot: opts.has('no-reboot'),

@@ -94,7 +94,7 @@ export const enum Tlb {
   NO_WRITE_USER = 4,
   NO_USER = 8,
   GLOBAL = 16,
-  /** The host page holds compiled blocks: writes take the slow path, which invalidates them (jit.ts). */
+  /** The host page holds compiled blocks: writes take the slow path, which invalidates them (src/jit). */
   CODE = 32,
 }
 

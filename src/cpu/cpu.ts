@@ -10,13 +10,13 @@
  */
 import type { IoPorts } from '../bus/ports.js';
 import { PageFlag, type PhysicalMemory } from '../bus/memory.js';
+import { Layout } from '../bus/layout.js';
 import { CpuFault, TripleFault } from './fault.js';
 import { ApicBase, Attr, CR0, CR4, F, Seg, Tlb, Vec } from './consts.js';
 import { OPS } from './ops/index.js';
 import { deliverInterrupt } from './interrupts.js';
 import { codeBreakpoint, dataBreakpoint, DR6, isDataBpPage, takeDebugTrap } from './debug.js';
 import type { FpuBus, FpuUnit } from './fpu-api.js';
-import { BlockCache, compileBlock, type BlockFn } from './jit.js';
 import { eaCheck, segCheck, SEG_WRITE, SS_READ, SS_WRITE, updateSegChecks } from './seglimit.js';
 
 /** Cycles (instruction times, 20 ns each on the board's nominal clock) one PAUSE takes: 1 us. */
@@ -59,12 +59,28 @@ export interface ApicBaseListener {
   apicBaseChanged(value: number): void;
 }
 
+/**
+ * A tier above the interpreter (src/jit), attached by the board. The run loop
+ * offers it every instruction boundary on the fast path; it runs compiled code
+ * for CS:EIP, leaving the CPU exactly as the interpreter would (instrStart,
+ * `left`, registers, lazy flags) after each instruction it completes, and
+ * returns false when it has nothing to run there.
+ */
+export interface CodeCache {
+  /** Run compiled code at CS:EIP if there is some (and `left` covers it); true when it ran. */
+  enter(cpu: Cpu): boolean;
+  /** Host page `hp`, marked in PhysicalMemory.codePages, was written: its code is stale. */
+  pageWritten(hp: number): void;
+  /** Drop all compiled code (RAM replaced wholesale: reset, state load). */
+  clear(): void;
+}
+
 export class Cpu {
   // ---- registers -------------------------------------------------------
-  readonly regBuf = new ArrayBuffer(32);
-  readonly reg32 = new Int32Array(this.regBuf);
-  readonly reg16 = new Uint16Array(this.regBuf);
-  readonly reg8 = new Uint8Array(this.regBuf);
+  /** Views of the 32 bytes at Layout.REGS of the state buffer (or of a buffer of their own). */
+  readonly reg32: Int32Array;
+  readonly reg16: Uint16Array;
+  readonly reg8: Uint8Array;
   eip = 0;
   /** EIP of the first byte (prefixes included) of the instruction being executed. */
   instrStart = 0;
@@ -142,7 +158,7 @@ export class Cpu {
   readonly mem32: Int32Array;
   readonly io: IoPorts;
   /** Software TLB over all 2^20 linear pages: (hostPage ^ linPage) | Tlb flags; 0 = empty. */
-  readonly tlb = new Int32Array(1 << 20);
+  readonly tlb: Int32Array;
   private readonly _tlbList = new Int32Array(TLB_LIST_SIZE);
   private _tlbCount = 0;
   private _tlbOverflow = false;
@@ -157,15 +173,14 @@ export class Cpu {
   fetchLo = 1;
   fetchHi = 0;
   fetchAdj = 0;
-  /** Run compiled basic blocks (jit.ts) where possible; off, every instruction goes through the interpreter loop. */
-  useBlocks = false;
+  /** The compiled tier (src/jit), or null: every instruction goes through the interpreter loop. */
+  codeCache: CodeCache | null = null;
   /**
    * Set by every translate(): the only way an access reaches a device (MMIO is
    * never in the TLB) or a page holding blocks. Compiled blocks test it after
    * memory instructions and only then look at intrLine, NMI, stop and their page.
    */
   slowAccess = false;
-  readonly blocks: BlockCache;
 
   // ---- interrupts and run state ----------------------------------------
   readonly fault = new CpuFault();
@@ -214,15 +229,25 @@ export class Cpu {
   fpu: FpuUnit | null = null;
   readonly fpuBus: FpuBus;
 
-  constructor(mem: PhysicalMemory, io: IoPorts) {
+  /**
+   * `state`: the machine's state buffer (bus/layout.ts), which then holds the
+   * registers and the TLB (the buffer PhysicalMemory was given too); without one
+   * they get buffers of their own.
+   */
+  constructor(mem: PhysicalMemory, io: IoPorts, state?: ArrayBuffer) {
+    const regs = state ?? new ArrayBuffer(32);
+    const regAt = state !== undefined ? Layout.REGS : 0;
+    this.reg32 = new Int32Array(regs, regAt, 8);
+    this.reg16 = new Uint16Array(regs, regAt, 16);
+    this.reg8 = new Uint8Array(regs, regAt, 32);
+    this.tlb = state !== undefined ? new Int32Array(state, Layout.TLB, 1 << 20) : new Int32Array(1 << 20);
     this.mem = mem;
     this.mem8 = mem.mem;
     this.mem16 = mem.mem16;
     this.mem32 = mem.mem32;
     this.io = io;
     mem.onMapChange = () => this.flushTlb(true);
-    this.blocks = new BlockCache(mem.codePages);
-    mem.onCodeWrite = (hp) => this.blocks.pageWritten(hp);
+    mem.onCodeWrite = (hp) => this.codeCache?.pageWritten(hp);
     const cpu = this;
     this.fpuBus = {
       // x87 operands lie at cpu.ea + k in segment cpu.eaSeg (seglimit.ts)
@@ -303,7 +328,7 @@ export class Cpu {
     if (this.fpu) this.fpu.reset();
     this.updateModes();
     this.flushTlb(true);
-    this.blocks.clear();
+    this.codeCache?.clear();
   }
 
   // ======================================================================
@@ -599,7 +624,7 @@ export class Cpu {
   private _physWrite32(phys: number, v: number): void {
     const h = this.mem.hostOffset(phys);
     if (h >= 0 && (h & 3) === 0) {
-      if (this.mem.codePages[h >>> 12] !== 0) this.blocks.pageWritten(h >>> 12);
+      if (this.mem.codePages[h >>> 12] !== 0) this.codeCache?.pageWritten(h >>> 12);
       this.mem32[h >> 2] = v;
     } else this.mem.write32(phys, v);
   }
@@ -1104,7 +1129,7 @@ export class Cpu {
     this.reg32[4] = (this.reg32[4] & ~this.ssMask) | sp;
   }
 
-  /** push32 without the segment check, for compiled blocks (they run only while SS is flat: jit.ts flatMask). */
+  /** push32 without the segment check, for compiled blocks (they run only while SS is flat: src/jit/blocks.ts flatMask). */
   pushFlat32(v: number): void {
     const sp = (this.reg32[4] - 4) & this.ssMask;
     this.wr32((this.segBase[Seg.SS] + sp) | 0, v);
@@ -1238,7 +1263,7 @@ export class Cpu {
 
   private _loop(): void {
     const ops = OPS;
-    const blocks = this.useBlocks;
+    const cache = this.codeCache;
     while (this.left > 0) {
       // an interrupt request only needs the slow step while IF lets it in: a guest
       // running with interrupts off and an IRQ pending stays on the fast path
@@ -1247,7 +1272,7 @@ export class Cpu {
         if (this._slowStep()) return;
         continue;
       }
-      if (blocks && this._runBlock()) {
+      if (cache !== null && cache.enter(this)) {
         if (this.stopRequested) return;
         continue;
       }
@@ -1265,73 +1290,8 @@ export class Cpu {
     }
   }
 
-  /**
-   * Run the compiled block at CS:EIP if there is one (and `left` covers it);
-   * count entries to addresses without one and compile past the threshold.
-   * Returns true when a block ran.
-   */
-  private _runBlock(): boolean {
-    const eip = this.eip;
-    const lin = (this.segBase[Seg.CS] + eip) | 0;
-    const e = this.tlb[lin >>> 12];
-    if ((e & this.tlbReadMask) !== Tlb.VALID) return false;
-    const host = (e & ~0xfff) ^ lin;
-    const bc = this.blocks;
-    const i = BlockCache.index(host, eip);
-    const k = i << 2;
-    const slots = bc.slots;
-    const hk = (host << 1) | (this.code32 ? 1 : 0);
-    const gen = bc.pageGen[host >>> 12];
-    if (slots[k] === hk && slots[k + 1] === eip && slots[k + 2] === gen) {
-      const n = slots[k + 3];
-      if (n > 0) {
-        if (this.left < n || (this.segSlow & bc.flatMask[i]) !== 0) return false;
-        bc.fns[i](this);
-        return true;
-      }
-      if (n < 0 || ++bc.hits[i] < bc.threshold) return false;
-    } else {
-      slots[k] = hk;
-      slots[k + 1] = eip;
-      slots[k + 2] = gen;
-      slots[k + 3] = 0;
-      bc.hits[i] = 1;
-      if (bc.threshold > 1) return false;
-    }
-    return this._compileBlock(i, host, eip);
-  }
-
-  private _compileBlock(i: number, host: number, eip: number): boolean {
-    const bc = this.blocks;
-    const mode = this.code32 ? 1 : 0;
-    let b: { fn: BlockFn; count: number; flatMask: number } | null = bc.findSpare(host, eip, mode);
-    if (b !== null && (b.flatMask & this.segSlow) !== 0) b = null;
-    if (b !== null) bc.reused++;
-    else {
-      const gen = bc.pageGen[host >>> 12];
-      b = compileBlock(this.mem8, host, eip, this.code32, bc.pageGen, this, this.segSlow);
-      if (b === null) {
-        bc.slots[(i << 2) + 3] = -1;
-        return false;
-      }
-      bc.compiled++;
-      bc.keepSpare(host, eip, mode, gen, b.fn, b.count, b.flatMask);
-    }
-    bc.slots[(i << 2) + 3] = b.count;
-    bc.fns[i] = b.fn;
-    bc.flatMask[i] = b.flatMask;
-    const hp = host >>> 12;
-    if (bc.codePages[hp] === 0) {
-      bc.codePages[hp] = 1;
-      this._markCodePage(hp);
-    }
-    if (this.left < b.count) return false;
-    b.fn(this);
-    return true;
-  }
-
-  /** Set Tlb.CODE in the TLB entries that map host page `hp`, so writes through them invalidate its blocks. */
-  private _markCodePage(hp: number): void {
+  /** Set Tlb.CODE in the TLB entries that map host page `hp`, so writes through them invalidate its compiled code. */
+  markCodePage(hp: number): void {
     if (this._tlbOverflow) {
       this.flushTlb(true);
       return;

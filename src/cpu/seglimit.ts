@@ -14,7 +14,7 @@
  * size can fail); for writes when it is also writable data. Every access site
  * tests its bit (one AND with a field) and calls `segCheck` only when it is
  * set. Compiled blocks are specialised on the segments they use being flat
- * (jit.ts, BlockCache.flatMask): their inline loads and stores carry no check.
+ * (src/jit/blocks.ts, BlockCache.flatMask): their inline loads and stores carry no check.
  * Base addresses do not matter, so Linux's per-CPU FS and TLS GS are flat.
  */
 import type { Cpu } from './cpu.js';

@@ -105,5 +105,5 @@ export function loadCpuState(cpu: Cpu, s: CpuState): void {
   cpu.updateModes();
   updateDebugActive(cpu);
   cpu.flushTlb(true);
-  cpu.blocks.clear();
+  cpu.codeCache?.clear();
 }

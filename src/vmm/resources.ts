@@ -50,7 +50,11 @@ function firmware(subject: string, name: string, baseDir: string, seabiosPath: s
   return readMachineFile(subject, specPath(baseDir, name), what === 'the default BIOS' ? 'BIOS image' : what, MAX_BIOS_BYTES);
 }
 
+export { AccelError, parseAccel, type AccelConfig } from '../jit/accel.js';
+
 export interface OpenOptions {
+  /** Execution tier and compile threshold (-accel); default: the machine's. */
+  accel?: MachineConfig['accel'];
   /** Directory that relative paths in the spec are relative to (the VM folder; default the current directory). */
   baseDir?: string;
   /** Called on the first byte the guest writes to COM1 (front ends clear a status line). */
@@ -74,7 +78,7 @@ export function openMachine(specJson: unknown, o: OpenOptions = {}): { spec: Mac
     for (const c of closers) c();
   };
   try {
-    const cfg: MachineConfig = { memoryBytes: spec.memoryBytes, boot: spec.boot, rtcEpochSec: spec.rtcEpochSec };
+    const cfg: MachineConfig = { memoryBytes: spec.memoryBytes, boot: spec.boot, rtcEpochSec: spec.rtcEpochSec, accel: o.accel };
     if (spec.bios) cfg.bios = firmware('bios', spec.bios, baseDir, SEABIOS_BIOS, spec.bios === 'seabios' ? 'the default BIOS' : 'BIOS image');
     if (spec.vgaBios) cfg.vgaBios = firmware('vgaBios', spec.vgaBios, baseDir, SEABIOS_VGA, 'the VGA BIOS');
     if (spec.linux) {

@@ -96,6 +96,9 @@ test('bad firmware files and options get clear errors', () => {
 
   assert.match(tsvm('run', '-bios', empty, '-m', 'lots').err, /-m 'lots' is not a size/);
   assert.match(tsvm('run', '-frobnicate').err, /unknown option '-frobnicate'/);
+  assert.match(tsvm('run', '-bios', empty, '-accel', 'kvm').err, /-accel 'kvm': the accelerator is 'tsvm'/);
+  assert.match(tsvm('run', '-bios', empty, '-accel', 'tsvm,tier=turbo').err, /tier 'turbo' is not known; use one of interp, blocks, wasm/);
+  assert.match(tsvm('run', '-bios', empty, '-accel', 'tsvm,threshold=0').err, /threshold '0' is not a whole number/);
   assert.match(tsvm('run', '-bios', rom('ok', 'cli\nhlt'), '-debugcon', 'tcp:1').err, /not a character device/);
   assert.match(tsvm('frob').err, /unknown command 'frob'/);
 });

@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { assemble, ASM_DIR, BOCHS_BIN, bochsAvailable, compareOn, tsvmAvailable, TSVM_BIN, type PairOutcome } from './harness.js';
+import { assemble, ASM_DIR, BOCHS_BIN, bochsAvailable, compareOn, tsvmAvailable, TSVM_BIN, TSVM_MODES, type PairOutcome } from './harness.js';
 
 const sub = (dir: string): string[] =>
   existsSync(join(ASM_DIR, dir))
@@ -58,10 +58,12 @@ function check(name: string, o: PairOutcome): void {
 }
 
 for (const name of BOCHS_PROGRAMS) {
-  test(`cpu vs bochs: ${name}`, { timeout: 180_000 }, async () => {
-    if (!bochsAvailable()) assert.fail(`Bochs not available (${BOCHS_BIN}; Debian: apt-get install bochs, see tools/setup.sh)`);
-    if (!tsvmAvailable()) assert.fail(`tsvm CLI not available (${TSVM_BIN} missing)`);
-    const rom = assemble(join(ASM_DIR, name + '.asm'));
-    check(name, await compareOn(name, rom, 'bochs', 'tsvm'));
-  });
+  for (const mode of TSVM_MODES) {
+    test(`cpu vs bochs [${mode.label}]: ${name}`, { timeout: 180_000 }, async () => {
+      if (!bochsAvailable()) assert.fail(`Bochs not available (${BOCHS_BIN}; Debian: apt-get install bochs, see tools/setup.sh)`);
+      if (!tsvmAvailable()) assert.fail(`tsvm CLI not available (${TSVM_BIN} missing)`);
+      const rom = assemble(join(ASM_DIR, name + '.asm'));
+      check(name, await compareOn(name, rom, 'bochs', 'tsvm', mode.accel));
+    });
+  }
 }

@@ -398,9 +398,32 @@ export function tsvmAvailable(): boolean {
   return existsSync(TSVM_BIN);
 }
 
-export async function runTsvm(rom: string, timeoutSec = 20): Promise<RunResult> {
-  const outFile = rom.replace(/\.bin$/, '') + '.tsvm.out';
-  return run(process.execPath, [TSVM_BIN, 'run', '-bios', rom, '-m', '16M', '-debugcon', `file:${outFile}`, '-timeout', String(timeoutSec)], outFile, (timeoutSec + 15) * 1000);
+/**
+ * The execution tiers every CPU program runs on (tsvm's -accel option): the
+ * interpreter alone (the reference), compilation forced on first sight (every
+ * instruction a compiler takes goes through it), for the JS blocks and the
+ * WebAssembly tier, and the default thresholds (what a user runs).
+ */
+export interface TsvmMode {
+  label: string;
+  accel: string;
+}
+export const TSVM_MODES: readonly TsvmMode[] = [
+  { label: 'interp', accel: 'tsvm,tier=interp' },
+  { label: 'blocks-eager', accel: 'tsvm,tier=blocks,threshold=1' },
+  { label: 'wasm-eager', accel: 'tsvm,tier=wasm,threshold=1' },
+  { label: 'default', accel: 'tsvm' },
+];
+
+export async function runTsvm(rom: string, timeoutSec = 20, accel = 'tsvm'): Promise<RunResult> {
+  // one output file per mode: two test files run at once and may run one ROM in two modes
+  const outFile = rom.replace(/\.bin$/, '') + `.${accel.replace(/[^a-z0-9]+/g, '-')}.tsvm.out`;
+  return run(
+    process.execPath,
+    [TSVM_BIN, 'run', '-bios', rom, '-m', '16M', '-debugcon', `file:${outFile}`, '-timeout', String(timeoutSec), '-accel', accel],
+    outFile,
+    (timeoutSec + 15) * 1000,
+  );
 }
 
 export interface TestOutcome {
@@ -421,9 +444,9 @@ export interface TestOutcome {
  * test/run.js runs two test files at once, so the machine never runs more
  * than two emulators.
  */
-export async function runRom(name: string, rom: string, opts: { qemuOnly?: boolean; tsvmTimeout?: number } = {}): Promise<TestOutcome> {
+export async function runRom(name: string, rom: string, opts: { qemuOnly?: boolean; tsvmTimeout?: number; accel?: string } = {}): Promise<TestOutcome> {
   const qemu = await runQemu(rom);
-  const tsvm = opts.qemuOnly || !tsvmAvailable() ? undefined : await runTsvm(rom, opts.tsvmTimeout ?? 20);
+  const tsvm = opts.qemuOnly || !tsvmAvailable() ? undefined : await runTsvm(rom, opts.tsvmTimeout ?? 20, opts.accel);
   const qemuStream = parseStream(qemu.output);
   const lines: string[] = [];
   const qemuLines: string[] = [];
@@ -454,7 +477,7 @@ export async function runRom(name: string, rom: string, opts: { qemuOnly?: boole
   return { name, qemu, qemuStream, tsvm, tsvmStream, mismatches, report: lines.join('\n'), qemuProblem };
 }
 
-export async function runTest(name: string, opts: { qemuOnly?: boolean } = {}): Promise<TestOutcome> {
+export async function runTest(name: string, opts: { qemuOnly?: boolean; accel?: string } = {}): Promise<TestOutcome> {
   const rom = assemble(join(ASM_DIR, name + '.asm'));
   return runRom(name, rom, opts);
 }
@@ -640,8 +663,8 @@ export interface EmuRun {
   problem?: string;
 }
 
-export async function runOn(emu: Emulator, rom: string): Promise<EmuRun> {
-  const run = emu === 'qemu' ? await runQemu(rom) : emu === 'bochs' ? await runBochs(rom) : await runTsvm(rom);
+export async function runOn(emu: Emulator, rom: string, accel?: string): Promise<EmuRun> {
+  const run = emu === 'qemu' ? await runQemu(rom) : emu === 'bochs' ? await runBochs(rom) : await runTsvm(rom, 20, accel);
   const stream = parseStream(run.output);
   const okCode = emu === 'qemu' ? 1 : 0;
   let problem: string | undefined;
@@ -667,9 +690,9 @@ export interface PairOutcome {
  * and compares the subject's stream with the reference's, e.g. tsvm against
  * Bochs, or Bochs against QEMU.
  */
-export async function compareOn(name: string, rom: string, ref: Emulator, subject: Emulator): Promise<PairOutcome> {
-  const r = await runOn(ref, rom);
-  const s = await runOn(subject, rom);
+export async function compareOn(name: string, rom: string, ref: Emulator, subject: Emulator, accel?: string): Promise<PairOutcome> {
+  const r = await runOn(ref, rom, accel);
+  const s = await runOn(subject, rom, accel);
   const lines: string[] = [];
   if (r.problem) lines.push(`test '${name}': ${r.problem}`);
   const unexpected = r.stream.records.find((x) => x.kind === 'X' && !x.expected);

@@ -3,7 +3,7 @@
 // memory state and followed by a state dump), assemble them into test ROMs,
 // run QEMU and tsvm and report the first mismatching sequence with its text.
 //
-//   node dist/test/cpu/random.js --seeds 1-100 [--count 300] [--qemu-only]
+//   node dist/test/cpu/random.js --seeds 1-100 [--count 300] [--qemu-only] [--accel tsvm,...]
 //
 // The generator tracks which arithmetic flags are undefined (per the Intel SDM)
 // after each instruction: flag readers (ADC, Jcc, SETcc, PUSHF, ...) are only
@@ -622,7 +622,7 @@ export interface SeedResult {
 /** Per-ROM sequence count: stays well inside the 64 KiB ROM. */
 export const PER_ROM = 150;
 
-export async function runSeed(seed: number, count: number, opts: { qemuOnly?: boolean } = {}): Promise<SeedResult> {
+export async function runSeed(seed: number, count: number, opts: { qemuOnly?: boolean; accel?: string } = {}): Promise<SeedResult> {
   const dir = join(BUILD_DIR, 'random');
   mkdirSync(dir, { recursive: true });
   const parts = Math.ceil(count / PER_ROM);
@@ -685,20 +685,22 @@ async function main(argv: string[]): Promise<number> {
   let count = 300;
   let qemuOnly = false;
   let reduce = false;
+  let accel: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--reduce') reduce = true;
     else if (a === '--seeds') seeds = parseSeeds(argv[++i] ?? '');
     else if (a === '--count') count = Number(argv[++i]);
     else if (a === '--qemu-only') qemuOnly = true;
+    else if (a === '--accel') accel = argv[++i];
     else {
-      console.log('usage: node dist/test/cpu/random.js [--seeds 1-100] [--count 300] [--qemu-only] [--reduce]\n  --reduce  shrink the first mismatching sequence of each failing seed and print it as a test snippet');
+      console.log('usage: node dist/test/cpu/random.js [--seeds 1-100] [--count 300] [--qemu-only] [--accel tsvm,tier=T,threshold=N] [--reduce]\n  --reduce  shrink the first mismatching sequence of each failing seed and print it as a test snippet');
       return a === '-h' || a === '--help' ? 0 : 2;
     }
   }
   let failed = 0;
   for (const seed of seeds) {
-    const r = await runSeed(seed, count, { qemuOnly });
+    const r = await runSeed(seed, count, { qemuOnly, accel });
     console.log(`${r.ok ? 'ok  ' : 'FAIL'} seed ${seed} (${count} sequences)`);
     if (!r.ok) {
       failed++;

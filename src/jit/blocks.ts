@@ -26,11 +26,12 @@
  *    so a fault mid-block leaves the same state as the interpreter.
  *  - A block runs only when `left` covers all of it.
  */
-import type { Cpu } from './cpu.js';
-import { OPS, OPS_0F } from './ops/index.js';
-import { ud, type Op } from './ops/table.js';
-import { alu, shift } from './ops/arith.js';
-import { F, Seg } from './consts.js';
+import type { Cpu, CodeCache } from '../cpu/cpu.js';
+import { OPS, OPS_0F } from '../cpu/ops/index.js';
+import { ud, type Op } from '../cpu/ops/table.js';
+import { alu, shift } from '../cpu/ops/arith.js';
+import { F, Seg, Tlb } from '../cpu/consts.js';
+import { DEFAULT_THRESHOLD } from './accel.js';
 
 export type BlockFn = (cpu: Cpu) => void;
 /** The CPU's register arrays, bound into compiled blocks as constants. */
@@ -40,20 +41,6 @@ export interface BlockRegs {
   readonly reg8: Uint8Array;
   readonly segBase: Int32Array;
 }
-
-/** Environment switch, read once: TSVM_CPU_BLOCKS=0 turns blocks off, =eager compiles on first sight (tests). */
-const ENV = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.['TSVM_CPU_BLOCKS'] ?? '';
-export const BLOCKS_DEFAULT = ENV !== '0';
-/**
- * Entries through the same address before its block is compiled. Compiling
- * costs about 1 ms of CPU per block (new Function on this thread, then V8's
- * optimising compiler on its own threads), a few thousand interpreted
- * instructions' worth, while a block saves well under a microsecond per entry;
- * a Linux boot runs tens of thousands of distinct blocks only a few hundred
- * times each. Measured on the default guest's boot (CPU seconds to the
- * prompt): 40 -> 163, 300 -> 145, 1000 -> 130, 3000 -> 126; no blocks 138.
- */
-export const BLOCK_THRESHOLD = ENV === 'eager' ? 1 : 2000;
 
 const CACHE_BITS = 16;
 /** Compiled functions kept for reuse after their cache slot is taken (see BlockCache.spare). */
@@ -151,8 +138,11 @@ function isPrefix(b: number): boolean {
 }
 const SEG_OF_PREFIX: Record<number, number> = { 0x26: 0, 0x2e: 1, 0x36: 2, 0x3e: 3, 0x64: 4, 0x65: 5 };
 
-/** Compiled blocks, a direct-mapped cache keyed by (host offset, EIP, CS.D). */
-export class BlockCache {
+/**
+ * Compiled blocks, a direct-mapped cache keyed by (host offset, EIP, CS.D): the
+ * CPU's code cache (cpu.ts CodeCache) for the `blocks` tier.
+ */
+export class BlockCache implements CodeCache {
   /**
    * Four int32 per slot, so a lookup touches one cache line:
    * [4i] host offset * 2 + CS.D (-1: empty), [4i+1] EIP, [4i+2] the generation
@@ -172,7 +162,7 @@ export class BlockCache {
   readonly pageGen: Int32Array;
   /** Per host page: 1 while blocks compiled from it may be live (shared with PhysicalMemory). */
   readonly codePages: Uint8Array;
-  threshold = BLOCK_THRESHOLD;
+  readonly threshold: number;
   compiled = 0;
   /** Blocks found in `spare` instead of being compiled again. */
   reused = 0;
@@ -186,9 +176,77 @@ export class BlockCache {
    */
   readonly spare = new Map<number, SpareBlock>();
 
-  constructor(codePages: Uint8Array) {
-    this.codePages = codePages;
-    this.pageGen = new Int32Array(codePages.length);
+  private readonly cpu: Cpu;
+
+  constructor(cpu: Cpu, threshold = DEFAULT_THRESHOLD) {
+    this.cpu = cpu;
+    this.codePages = cpu.mem.codePages;
+    this.pageGen = new Int32Array(this.codePages.length);
+    this.threshold = threshold;
+  }
+
+  /**
+   * Run the compiled block at CS:EIP if there is one (and `left` covers it);
+   * count entries to addresses without one and compile past the threshold.
+   * Returns true when a block ran.
+   */
+  enter(cpu: Cpu): boolean {
+    const eip = cpu.eip;
+    const lin = (cpu.segBase[Seg.CS] + eip) | 0;
+    const e = cpu.tlb[lin >>> 12];
+    if ((e & cpu.tlbReadMask) !== Tlb.VALID) return false;
+    const host = (e & ~0xfff) ^ lin;
+    const i = BlockCache.index(host, eip);
+    const k = i << 2;
+    const slots = this.slots;
+    const hk = (host << 1) | (cpu.code32 ? 1 : 0);
+    const gen = this.pageGen[host >>> 12];
+    if (slots[k] === hk && slots[k + 1] === eip && slots[k + 2] === gen) {
+      const n = slots[k + 3];
+      if (n > 0) {
+        if (cpu.left < n || (cpu.segSlow & this.flatMask[i]) !== 0) return false;
+        this.fns[i](cpu);
+        return true;
+      }
+      if (n < 0 || ++this.hits[i] < this.threshold) return false;
+    } else {
+      slots[k] = hk;
+      slots[k + 1] = eip;
+      slots[k + 2] = gen;
+      slots[k + 3] = 0;
+      this.hits[i] = 1;
+      if (this.threshold > 1) return false;
+    }
+    return this.compileAndRun(i, host, eip);
+  }
+
+  private compileAndRun(i: number, host: number, eip: number): boolean {
+    const cpu = this.cpu;
+    const mode = cpu.code32 ? 1 : 0;
+    let b: { fn: BlockFn; count: number; flatMask: number } | null = this.findSpare(host, eip, mode);
+    if (b !== null && (b.flatMask & cpu.segSlow) !== 0) b = null;
+    if (b !== null) this.reused++;
+    else {
+      const gen = this.pageGen[host >>> 12];
+      b = compileBlock(cpu.mem8, host, eip, cpu.code32, this.pageGen, cpu, cpu.segSlow);
+      if (b === null) {
+        this.slots[(i << 2) + 3] = -1;
+        return false;
+      }
+      this.compiled++;
+      this.keepSpare(host, eip, mode, gen, b.fn, b.count, b.flatMask);
+    }
+    this.slots[(i << 2) + 3] = b.count;
+    this.fns[i] = b.fn;
+    this.flatMask[i] = b.flatMask;
+    const hp = host >>> 12;
+    if (this.codePages[hp] === 0) {
+      this.codePages[hp] = 1;
+      cpu.markCodePage(hp);
+    }
+    if (cpu.left < b.count) return false;
+    b.fn(cpu);
+    return true;
   }
 
   static index(host: number, eip: number): number {

@@ -1,0 +1,24 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { AccelError, DEFAULT_THRESHOLD, defaultAccel, parseAccel } from './accel.js';
+
+test('-accel: tier and threshold parse, defaults fill the rest', () => {
+  assert.deepEqual(parseAccel('tsvm'), { tier: 'blocks', threshold: DEFAULT_THRESHOLD });
+  assert.deepEqual(parseAccel('tsvm,tier=interp'), { tier: 'interp', threshold: DEFAULT_THRESHOLD });
+  assert.deepEqual(parseAccel('tsvm,tier=blocks,threshold=1'), { tier: 'blocks', threshold: 1 });
+  assert.deepEqual(parseAccel('tsvm,threshold=300,tier=blocks'), { tier: 'blocks', threshold: 300 });
+});
+
+test('-accel: bad values say what is wrong', () => {
+  assert.throws(() => parseAccel('tcg'), (e: Error) => e instanceof AccelError && /accelerator is 'tsvm'/.test(e.message));
+  assert.throws(() => parseAccel('tsvm,tier=jit'), /tier 'jit' is not known/);
+  assert.throws(() => parseAccel('tsvm,threshold=-1'), /threshold '-1'/);
+  assert.throws(() => parseAccel('tsvm,threshold=1.5'), /threshold '1.5'/);
+  assert.throws(() => parseAccel('tsvm,speed=3'), /property 'speed' is not known/);
+});
+
+test('TSVM_CPU_BLOCKS stays a fallback for the default', () => {
+  assert.deepEqual(defaultAccel(undefined), { tier: 'blocks', threshold: DEFAULT_THRESHOLD });
+  assert.deepEqual(defaultAccel('0'), { tier: 'interp', threshold: DEFAULT_THRESHOLD });
+  assert.deepEqual(defaultAccel('eager'), { tier: 'blocks', threshold: 1 });
+});

@@ -1,0 +1,242 @@
+/**
+ * The wasm tier: hot guest pages compiled to WebAssembly regions
+ * (wasm/region.ts), with the block compiler (blocks.ts) and the interpreter
+ * below it for whatever a region does not run.
+ *
+ * A region belongs to one host page, one EIP page, one CS base and 32-bit
+ * code, and is entered only where what the compiled code assumes holds: the
+ * whole EIP page lies within CS's limit and CS's base is page aligned; DS and
+ * SS are present, writable, expand-up data segments with 4 GiB limits (so no
+ * data access can fail a segment check; their bases are added); the stack is
+ * 32-bit. It is keyed
+ * by the page's generation (blocks.ts pageGen): any write to the page makes it
+ * stale, and a page rewritten more than REWRITE_LIMIT times is left to the
+ * lower tiers.
+ *
+ * Entries: the region is compiled from the entry offsets that reached the
+ * threshold; an EIP on its page that is not one of its labels is counted, and
+ * when it is hot too, the region is compiled again with it (at most
+ * RECOMPILE_LIMIT times per page generation).
+ */
+import type { Cpu, CodeCache } from '../cpu/cpu.js';
+import { Attr, Seg, Tlb } from '../cpu/consts.js';
+import { Layout } from '../bus/layout.js';
+import { BlockCache } from './blocks.js';
+import { compileRegion, Xchg } from './wasm/region.js';
+import { Wasm, WASM_PAGE, type WasmInstance, type WasmMemory } from './wasm/host.js';
+
+type RunFn = (pc: number, left: number) => number;
+
+const RECOMPILE_LIMIT = 8;
+const REWRITE_LIMIT = 32;
+
+interface Region {
+  gen: number;
+  /** EIP of the page's first byte and the CS base it was compiled for. */
+  eipPage: number;
+  csBase: number;
+  entries: Int16Array;
+  run: RunFn;
+  /** Bit per Seg: the segment-override prefixes it uses (those segments are checked at entry as DS is). */
+  segs: number;
+  /** Entry offsets it was compiled from. */
+  from: number[];
+  /** Per page offset: entries counted while not a label. */
+  misses: Map<number, number>;
+  compiles: number;
+}
+
+const FLAT_ATTR = Attr.P | Attr.S | Attr.CODE | Attr.DC | Attr.RW;
+const DATA_RW = Attr.P | Attr.S | Attr.RW;
+
+export class WasmCache implements CodeCache {
+  readonly blocks: BlockCache;
+  /** Regions by host page. */
+  private readonly regions = new Map<number, Region>();
+  /** Per host page: entries counted before its region is compiled. */
+  private readonly hits: Int32Array;
+  /** Per host page: times its region went stale through writes. */
+  private readonly rewrites: Uint8Array;
+  private readonly xchg: Int32Array;
+  private readonly memPages: number;
+  /** Regions compiled, instructions in them, and host milliseconds spent compiling. */
+  regionsCompiled = 0;
+  instructionsCompiled = 0;
+  compileMs = 0;
+  /** Guest instructions run in compiled regions. */
+  instructionsRun = 0;
+  /**
+   * Regions the host's WebAssembly engine refused (a compiler bug: the page is
+   * then left to the lower tiers instead of stopping the guest), and the first
+   * such error. Tests require none.
+   */
+  compileErrors = 0;
+  firstCompileError = '';
+
+  constructor(
+    private readonly cpu: Cpu,
+    private readonly memory: WasmMemory,
+    readonly threshold: number,
+  ) {
+    this.blocks = new BlockCache(cpu, threshold);
+    const pages = cpu.mem.codePages.length;
+    this.hits = new Int32Array(pages);
+    this.rewrites = new Uint8Array(pages);
+    this.xchg = new Int32Array(memory.buffer, Layout.JIT, Layout.JIT_BYTES >>> 2);
+    this.memPages = memory.buffer.byteLength / WASM_PAGE;
+  }
+
+  /** Blocks compiled by the tier below. */
+  get compiled(): number {
+    return this.blocks.compiled;
+  }
+
+  enter(cpu: Cpu): boolean {
+    const eip = cpu.eip;
+    if (cpu.code32 && cpu.stack32 && regionsMayRun(cpu, eip)) {
+      const csBase = cpu.segBase[Seg.CS];
+      const lin = (csBase + eip) | 0;
+      const e = cpu.tlb[lin >>> 12];
+      if ((e & cpu.tlbReadMask) === Tlb.VALID) {
+        const host = (e & ~0xfff) ^ lin;
+        const hp = host >>> 12;
+        const r = this.regions.get(hp);
+        const off = eip & 0xfff;
+        if (r !== undefined && r.gen === this.blocks.pageGen[hp] && r.eipPage === (eip & ~0xfff) && r.csBase === csBase) {
+          const label = r.entries[off];
+          if (label !== 0) {
+            if ((r.segs === 0 || overridesOk(cpu, r.segs)) && this.runRegion(cpu, r, label - 1)) return true;
+          } else this.miss(r, hp, off, eip);
+        } else if (this.rewrites[hp] < REWRITE_LIMIT && ++this.hits[hp] >= this.threshold) {
+          this.hits[hp] = 0;
+          if (r !== undefined && r.gen !== this.blocks.pageGen[hp]) this.rewrites[hp]++;
+          const nr = this.compile(hp, eip, [off]);
+          if (nr !== null && nr.entries[off] !== 0 && (nr.segs === 0 || overridesOk(cpu, nr.segs)) && this.runRegion(cpu, nr, nr.entries[off] - 1)) return true;
+        }
+      }
+    }
+    return this.blocks.enter(cpu);
+  }
+
+  private miss(r: Region, hp: number, off: number, eip: number): void {
+    if (r.compiles >= RECOMPILE_LIMIT) return;
+    const n = (r.misses.get(off) ?? 0) + 1;
+    r.misses.set(off, n);
+    if (n < this.threshold) return;
+    r.misses.delete(off);
+    const nr = this.compile(hp, eip, [...r.from, off], r.compiles + 1);
+    // a region that cannot start there stays as it was
+    if (nr === null) r.compiles = RECOMPILE_LIMIT;
+  }
+
+  private compile(hp: number, eip: number, from: number[], compiles = 1): Region | null {
+    const cpu = this.cpu;
+    const t0 = performance.now();
+    const eipPage = eip & ~0xfff;
+    const c = compileRegion(cpu.mem8, hp << 12, eipPage, from, this.memPages);
+    if (c === null || c.instructions === 0) return null;
+    let inst: WasmInstance;
+    try {
+      inst = new Wasm.Instance(new Wasm.Module(c.bytes), { env: { mem: this.memory } });
+    } catch (e) {
+      if (this.compileErrors++ === 0) this.firstCompileError = `page ${hp.toString(16)}: ${String(e)}`;
+      this.rewrites[hp] = REWRITE_LIMIT;
+      return null;
+    }
+    const r: Region = {
+      gen: this.blocks.pageGen[hp],
+      eipPage,
+      csBase: cpu.segBase[Seg.CS],
+      entries: c.entries,
+      run: inst.exports['run'] as RunFn,
+      segs: c.segs,
+      from,
+      misses: new Map(),
+      compiles,
+    };
+    this.regions.set(hp, r);
+    // writes to the page now take the slow path, which makes the region stale
+    const codePages = cpu.mem.codePages;
+    if (codePages[hp] === 0) {
+      codePages[hp] = 1;
+      cpu.markCodePage(hp);
+    }
+    this.regionsCompiled++;
+    this.instructionsCompiled += c.instructions;
+    this.compileMs += performance.now() - t0;
+    return r;
+  }
+
+  /** Run region `r` from label `label`; false when it ran no instruction. */
+  private runRegion(cpu: Cpu, r: Region, label: number): boolean {
+    const x = this.xchg;
+    x[Xchg.FLAGS] = cpu.flags;
+    x[Xchg.LOP] = cpu.lazyOp;
+    x[Xchg.LA] = cpu.lazyA;
+    x[Xchg.LB] = cpu.lazyB;
+    x[Xchg.LRES] = cpu.lazyRes;
+    x[Xchg.LTOP] = cpu.lazyTop;
+    x[Xchg.LMASK] = cpu.lazyMask;
+    x[Xchg.RMASK] = cpu.tlbReadMask;
+    x[Xchg.WMASK] = cpu.tlbWriteMask;
+    x[Xchg.DSB] = cpu.segBase[Seg.DS];
+    x[Xchg.SSB] = cpu.segBase[Seg.SS];
+    x[Xchg.ESB] = cpu.segBase[Seg.ES];
+    x[Xchg.FSB] = cpu.segBase[Seg.FS];
+    x[Xchg.GSB] = cpu.segBase[Seg.GS];
+    const left = cpu.left;
+    const after = r.run(label, left);
+    cpu.eip = x[Xchg.EIP];
+    cpu.flags = x[Xchg.FLAGS];
+    cpu.lazyOp = x[Xchg.LOP];
+    cpu.lazyA = x[Xchg.LA];
+    cpu.lazyB = x[Xchg.LB];
+    cpu.lazyRes = x[Xchg.LRES];
+    cpu.lazyTop = x[Xchg.LTOP];
+    cpu.lazyMask = x[Xchg.LMASK];
+    cpu.left = after;
+    this.instructionsRun += left - after;
+    return after !== left;
+  }
+
+  pageWritten(hp: number): void {
+    this.blocks.pageWritten(hp);
+  }
+
+  clear(): void {
+    this.blocks.clear();
+    this.regions.clear();
+    this.hits.fill(0);
+    this.rewrites.fill(0);
+  }
+}
+
+/**
+ * What compiled regions assume about segments (see the file comment): EIP's
+ * page lies within CS's limit, CS's base is page aligned, DS and SS are
+ * present writable expand-up data segments with 4 GiB limits.
+ */
+function regionsMayRun(cpu: Cpu, eip: number): boolean {
+  const b = cpu.segBase;
+  const l = cpu.segLimit;
+  const a = cpu.segAttr;
+  return (
+    (b[Seg.CS] & 0xfff) === 0 &&
+    (eip | 0xfff) >>> 0 <= l[Seg.CS] >>> 0 &&
+    (l[Seg.DS] & l[Seg.SS]) === -1 &&
+    (a[Seg.DS] & FLAT_ATTR) === DATA_RW &&
+    (a[Seg.SS] & FLAT_ATTR) === DATA_RW
+  );
+}
+
+/** The segments in `segs` (bit per Seg) are usable as DS is: present writable expand-up data, 4 GiB limit. */
+function overridesOk(cpu: Cpu, segs: number): boolean {
+  for (let s = 0; s < 6; s++) {
+    if ((segs & (1 << s)) === 0) continue;
+    if (cpu.segLimit[s] !== -1 || (cpu.segAttr[s] & FLAT_ATTR) !== DATA_RW) return false;
+  }
+  return true;
+}
+
+// `performance` is a global in Node and browsers; typed here for the ES2022 lib
+declare const performance: { now(): number };
