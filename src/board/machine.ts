@@ -50,6 +50,7 @@ import { setupCmos } from './cmos.js';
 import { buildAcpiTables, PM_BASE, SCI_IRQ } from './acpi.js';
 import { buildMpTables, type PciIrq } from './mptable.js';
 import type { VirtioDevice } from '../devices/virtio/device.js';
+import { VirtioNet } from '../devices/virtio/net.js';
 import type { VirtioPci } from '../devices/virtio/pci.js';
 import { wireVirtio } from './virtio.js';
 
@@ -86,7 +87,8 @@ export interface MachineConfig {
 
 /** One NIC: its model, station address and the network backend its cable goes to. */
 export interface NicConfig {
-  model: 'e1000';
+  /** The Intel 82540EM, or a virtio-net device on the virtio PCI transport. */
+  model: 'e1000' | 'virtio-net-pci';
   /** Six bytes; default 52:54:00:12:34:(56 + index), as QEMU numbers them. */
   mac?: Uint8Array;
   backend: NetBackend;
@@ -375,8 +377,11 @@ export class Machine {
     };
     this.pci.attach(2, 0, vgaPci);
 
-    (cfg.nics ?? []).forEach((n, i) => this.wireNic(n, i));
-    for (const t of wireVirtio(cfg.virtio ?? [], { mem: this.mem, pci: this.pci, lapic: () => this.lapic })) this.virtio.push(this._add(t, legacyState('virtio-pci')));
+    // NICs in order (an e1000 takes its slot now, a virtio-net the first of the virtio slots), then the other virtio devices
+    const virtioDevices: VirtioDevice[] = [];
+    (cfg.nics ?? []).forEach((n, i) => (n.model === 'virtio-net-pci' ? virtioDevices.push(this.virtioNic(n, i)) : this.wireNic(n, i)));
+    virtioDevices.push(...(cfg.virtio ?? []));
+    for (const t of wireVirtio(virtioDevices, { mem: this.mem, pci: this.pci, lapic: () => this.lapic })) this.virtio.push(this._add(t, legacyState('virtio-pci')));
 
     // firmware configuration (what SeaBIOS learns the machine from)
     this.fwcfg = this._add(new FwCfg('fwcfg', io, new PhysicalMemoryDmaView(this.mem)), legacyState('fwcfg'));
@@ -401,10 +406,26 @@ export class Machine {
     void NOTHING;
   }
 
-  /** A NIC on the first free PCI slot from 3: BAR 0 as MMIO, BAR 1 as I/O ports, its cable to the backend. */
-  private wireNic(n: NicConfig, index: number): void {
+  /** NIC `index`'s station address: the configured one, else 52:54:00:12:34:(56 + index) as QEMU numbers them. */
+  private nicMac(n: NicConfig, index: number): Uint8Array {
     const mac = n.mac ?? Uint8Array.from([0x52, 0x54, 0x00, 0x12, 0x34, 0x56 + index]);
     if (mac.length !== 6) throw new MachineConfigError(`NIC ${index}: a MAC address has 6 bytes, not ${mac.length}`);
+    return mac;
+  }
+
+  /** A virtio-net NIC: the device for the virtio transport, its cable to the backend. */
+  private virtioNic(n: NicConfig, index: number): VirtioDevice {
+    const dev = new VirtioNet(`virtio-net.${index}`, n.backend, this.nicMac(n, index));
+    dev.setWake(() => {
+      this.cpu.stopRequested = true;
+    });
+    this._netBackends.push(n.backend);
+    return dev;
+  }
+
+  /** A NIC on the first free PCI slot from 3: BAR 0 as MMIO, BAR 1 as I/O ports, its cable to the backend. */
+  private wireNic(n: NicConfig, index: number): void {
+    const mac = this.nicMac(n, index);
     const nic = this._add(new E1000(`e1000.${index}`, { mac, dma: new PhysicalMemoryDmaView(this.mem) }), legacyState('e1000'));
     let mmio: [number, number] = [-1, 0];
     nic.onBarChange = (bar, addr, size) => {

@@ -9,12 +9,12 @@
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { NIC_MODELS, type NicSpec } from '../vmm/netspec.js';
+import { VIRTIO_DEVICE_TYPES } from './virtio.js';
 import { UsageError, type OptionSpec, type Parsed } from './options.js';
 
 export const NET_OPTIONS: OptionSpec[] = [
-  { name: 'nic', value: 'user,...', repeat: true, help: 'a NIC on a user-mode network: user[,model=e1000][,mac=MAC][,id=ID][,hostfwd=tcp::HOSTPORT-:GUESTPORT][,restrict=on], or none' },
+  { name: 'nic', value: 'user,...', repeat: true, help: 'a NIC on a user-mode network: user[,model=e1000|virtio-net-pci][,mac=MAC][,id=ID][,hostfwd=tcp::HOSTPORT-:GUESTPORT][,restrict=on], or none' },
   { name: 'netdev', value: 'TYPE,id=ID,...', repeat: true, help: 'a network backend for -device: user,id=ID[,hostfwd=...][,restrict=on], or socket,id=ID,listen=[HOST]:PORT|connect=HOST:PORT (a private link to another tsvm)' },
-  { name: 'device', value: 'DEV,...', repeat: true, help: 'a device; NICs: e1000,netdev=ID[,mac=MAC]' },
   { name: 'object', value: 'OBJ,...', repeat: true, help: "filter-dump,id=ID,netdev=ID,file=PATH: write a pcap of the netdev's traffic" },
 ];
 
@@ -57,7 +57,7 @@ function userOpts(kv: Map<string, string[]>, what: string): UserNetOpts {
 /** The NICs the options ask for (checked by the spec validator afterwards). */
 export function nicsFromOptions(opts: Parsed): NicSpec[] {
   const netdevs = new Map<string, UserNetOpts>();
-  const nics: { netdev: string; mac: string | null }[] = [];
+  const nics: { model: NicSpec['model']; netdev: string; mac: string | null }[] = [];
   let anon = 0;
   for (const text of opts.get('netdev') ?? []) {
     const { type, kv } = parseKeyValues(text, '-netdev');
@@ -85,19 +85,20 @@ export function nicsFromOptions(opts: Parsed): NicSpec[] {
     for (const k of ['model', 'id', 'mac']) kv.delete(k);
     if (netdevs.has(id)) throw new UsageError(`run: -nic id '${id}' is used twice`);
     netdevs.set(id, userOpts(kv, `-nic ${id}`));
-    nics.push({ netdev: id, mac });
+    nics.push({ model: model as NicSpec['model'], netdev: id, mac });
   }
   const used = new Set<string>();
   for (const text of opts.get('device') ?? []) {
     const { type, kv } = parseKeyValues(text, '-device');
-    if (!NIC_MODELS.includes(type)) throw new UsageError(`run: -device '${type}' is not known; the devices are: ${NIC_MODELS.join(', ')}`);
+    if (VIRTIO_DEVICE_TYPES.includes(type)) continue; // built by the virtio options (virtio.ts)
+    if (!NIC_MODELS.includes(type)) throw new UsageError(`run: -device '${type}' is not known; the devices are: ${[...NIC_MODELS, ...VIRTIO_DEVICE_TYPES].join(', ')}`);
     const nd = only(kv, 'netdev', `-device ${type}`);
     if (!nd) throw new UsageError(`run: -device ${text}: needs netdev=ID naming a -netdev`);
     if (!netdevs.has(nd)) throw new UsageError(`run: -device ${text}: there is no -netdev with id '${nd}'`);
     if (used.has(nd)) throw new UsageError(`run: netdev '${nd}' is given to two devices`);
     used.add(nd);
     for (const k of kv.keys()) if (k !== 'netdev' && k !== 'mac') throw new UsageError(`run: -device ${type}: unknown key '${k}'`);
-    nics.push({ netdev: nd, mac: only(kv, 'mac', '-device') ?? null });
+    nics.push({ model: type as NicSpec['model'], netdev: nd, mac: only(kv, 'mac', '-device') ?? null });
   }
   const dumps = new Map<string, string>();
   for (const text of opts.get('object') ?? []) {
@@ -113,8 +114,8 @@ export function nicsFromOptions(opts: Parsed): NicSpec[] {
   return nics.map((n) => {
     const u = netdevs.get(n.netdev) as UserNetOpts;
     const dump = dumps.get(n.netdev) ?? null;
-    if (u.socket) return { model: 'e1000', mac: n.mac, net: 'socket', ...u.socket, hostfwd: [], restrict: false, dump };
-    return { model: 'e1000', mac: n.mac, net: 'user', hostfwd: u.hostfwd, restrict: u.restrict, dump };
+    if (u.socket) return { model: n.model, mac: n.mac, net: 'socket', ...u.socket, hostfwd: [], restrict: false, dump };
+    return { model: n.model, mac: n.mac, net: 'user', hostfwd: u.hostfwd, restrict: u.restrict, dump };
   });
 }
 

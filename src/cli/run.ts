@@ -15,6 +15,7 @@ import { parseDrives } from './drive.js';
 import { probeDriveFormat } from '../vmm/drives.js';
 import { rtcStartSeconds } from './rtc.js';
 import { virtioSpecs, VIRTIO_OPTIONS } from './virtio.js';
+import { NIC_MODELS } from '../vmm/netspec.js';
 
 export const RUN_OPTIONS: OptionSpec[] = [
   { name: 'm', value: 'SIZE', help: 'guest RAM, e.g. 16M, 256M, 1G (no suffix: MiB; default 128M)' },
@@ -143,7 +144,7 @@ export function specFromOptions(opts: Parsed, defaultGuest: boolean, status: Sta
   }
   const nics = nicsFromOptions(opts);
   if (nics.length) spec.nics = nics;
-  const virtio = virtioSpecs(opts, { snapshot: opts.has('snapshot') });
+  const virtio = virtioSpecs(opts, { snapshot: opts.has('snapshot'), otherDeviceTypes: NIC_MODELS });
   if (virtio.length) spec.virtio = virtio;
   return { spec, bootLabel };
 }

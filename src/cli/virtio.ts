@@ -18,7 +18,7 @@ import { probeDriveFormat } from '../vmm/drives.js';
 import { UsageError, type OptionSpec, type Parsed } from './options.js';
 
 export const VIRTIO_OPTIONS: OptionSpec[] = [
-  { name: 'device', value: 'TYPE[,PROPS]', repeat: true, help: 'add a device: virtio-rng-pci, virtio-blk-pci,drive=ID, virtio-serial-pci, virtconsole,chardev=ID' },
+  { name: 'device', value: 'TYPE[,PROPS]', repeat: true, help: 'add a device: virtio-rng-pci, virtio-blk-pci,drive=ID, virtio-serial-pci, virtconsole,chardev=ID, or a NIC: e1000|virtio-net-pci,netdev=ID[,mac=MAC]' },
   { name: 'chardev', value: 'TYPE,id=ID,path=PATH', repeat: true, help: 'a character device for virtconsole: file (guest output to PATH) or socket,server=on,wait=off (a UNIX socket tsvm listens on; connect with socat or nc -U)' },
   { name: 'virtfs', value: 'local,path=DIR,mount_tag=TAG', repeat: true, help: 'share host folder DIR with the guest over virtio-9p (security_model=none; readonly=on); mount -t 9p -o trans=virtio TAG /mnt' },
 ];

@@ -54,7 +54,7 @@ export const GUEST_HOSTNAME = 'tsvm';
  * Bumped when the image's layout changes. Each format has its own cache folder,
  * so two tsvm versions on one machine do not rebuild each other's image.
  */
-export const IMAGE_FORMAT = 4;
+export const IMAGE_FORMAT = 5;
 
 export function cacheDir(): string {
   const base = process.env['XDG_CACHE_HOME'] || join(homedir(), '.cache');

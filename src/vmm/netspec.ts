@@ -15,10 +15,10 @@ import { SocketNet, parseHostPort } from '../net/socket.js';
 import { nodeNetHost, openDumpFile } from '../host/node/net.js';
 import { VmConfigError } from './spec.js';
 
-export const NIC_MODELS: readonly string[] = ['e1000'];
+export const NIC_MODELS: readonly string[] = ['e1000', 'virtio-net-pci'];
 
 export interface NicSpec {
-  model: 'e1000';
+  model: 'e1000' | 'virtio-net-pci';
   /** 'xx:xx:xx:xx:xx:xx', or null for QEMU's default numbering (52:54:00:12:34:56 on). */
   mac: string | null;
   /** The backend: the user-mode NAT, or a socket to another tsvm (`listen` or `connect`). */
@@ -79,7 +79,7 @@ export function validateNics(json: unknown): NicSpec[] {
     }
     if (o.restrict !== undefined && typeof o.restrict !== 'boolean') throw new VmConfigError(subject, 'restrict must be true or false');
     if (o.dump !== undefined && o.dump !== null && (typeof o.dump !== 'string' || o.dump === '')) throw new VmConfigError(subject, 'dump must be a file path');
-    return { model: 'e1000', mac, net, ...ends, hostfwd: [...(hostfwd as string[])], restrict: o.restrict === true, dump: (o.dump as string | undefined) ?? null };
+    return { model: model as NicSpec['model'], mac, net, ...ends, hostfwd: [...(hostfwd as string[])], restrict: o.restrict === true, dump: (o.dump as string | undefined) ?? null };
   });
 }
 
@@ -110,7 +110,7 @@ export function openNics(specs: readonly NicSpec[], baseDir: string, onWarning?:
         }
         opened[opened.length - 1] = backend;
       }
-      nics.push({ model: 'e1000', mac: s.mac ? parseMac(`nic ${i}`, s.mac) : undefined, backend });
+      nics.push({ model: s.model, mac: s.mac ? parseMac(`nic ${i}`, s.mac) : undefined, backend });
     });
   } catch (e) {
     for (const b of opened) b.close();

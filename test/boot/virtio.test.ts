@@ -14,6 +14,8 @@ import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TsvmChild } from '../helpers/child.js';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 
 const SEQ = Array.from({ length: 20000 }, (_, i) => `${i + 1}\n`).join('');
 
@@ -44,12 +46,21 @@ test('virtio-blk, virtio-9p, virtio-rng and virtio-console in the default guest'
   const sock = join(top, 'hvc1.sock');
   let fromHvc1 = '';
 
+  // an HTTP server on the host's loopback, which the guest reaches as the gateway 10.0.2.2
+  const body = `page-for-the-guest-${process.pid}`;
+  const server = createServer((_req, res) => res.end(body + '\n'));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const http = { port: (server.address() as AddressInfo).port, body };
+  after(() => server.close());
+
   const vm = new TsvmChild([
     'run',
     '-drive', `file=${disk},if=virtio`,
     '-virtfs', `local,path=${share},mount_tag=share0,security_model=none`,
     '-virtfs', `local,path=${ro},mount_tag=ro0,security_model=none,readonly=on`,
     '-device', 'virtio-rng-pci',
+    '-netdev', 'user,id=n0',
+    '-device', 'virtio-net-pci,netdev=n0',
     '-device', 'virtio-serial-pci',
     '-device', 'virtconsole,chardev=c0',
     '-chardev', `file,id=c0,path=${con}`,
@@ -74,6 +85,12 @@ test('virtio-blk, virtio-9p, virtio-rng and virtio-console in the default guest'
     out = await vm.shell('cat /sys/class/misc/hw_random/rng_current; head -c 64 /dev/hwrng | od -An -tx1 | wc -w');
     assert.match(out, /virtio_rng\.0/);
     assert.match(out, /^\s*64\s*$/m);
+    // virtio-net on the user network: the address came from DHCP at boot; the gateway answers, and a page served here comes through
+    out = await vm.shell(`ls /sys/bus/virtio/drivers/virtio_net/ | grep -c virtio; ifconfig eth0 | grep 'inet addr'; ping -c 1 10.0.2.2 | grep -c 'bytes from'; wget -q -O - http://10.0.2.2:${http.port}/page.txt`);
+    assert.match(out, /^1$/m, 'virtio_net bound one device');
+    assert.match(out, /inet addr:10\.0\.2\.15\b/);
+    assert.match(out, /^1\n/m);
+    assert.match(out, new RegExp(http.body));
     await vm.shell('echo hvc-says-hi > /dev/hvc0');
     // the second console, both ways, through the UNIX socket
     const client = createConnection(sock);
