@@ -9,8 +9,10 @@
  * RAM size, every device's schema name and version, name, description,
  * time, a text screenshot), `cpu`, `fpu`, `machine` (clock, A20, stop
  * reason), one `dev/<id>` per device (state values in the codec of
- * state/codec.ts), then `ram`: a page stream (a bitmap of the pages present,
- * then those pages deflated; zero pages are absent). A RAM stream is `full`
+ * state/codec.ts; typed arrays of 64 KiB or more, VGA memory above all, are
+ * taken out into `arr` sections of their own, page streams like RAM), then
+ * `ram`: a page stream (a bitmap of the pages present, then those pages in
+ * 1 MiB batches, each deflated at level 1 or stored raw; zero pages are absent). A RAM stream is `full`
  * (absent pages are zero) or `delta` (absent pages are unchanged from the
  * state the stream is applied to: incremental snapshots and migration rounds
  * send only dirty pages).
@@ -282,9 +284,26 @@ export function applyRam(d: DecodedRam, ram: Uint8Array): void {
         }
       }
     } else if (d.kind === RamStreamKind.FULL) {
-      ram.fill(0, at, end);
+      clearRun(ram, at, end);
     }
     p = q;
+  }
+}
+
+/**
+ * Zero ram[start, end), skipping the 64 KiB groups that are zero already:
+ * reading is cheaper than writing, and guest RAM the guest never touched is
+ * host memory never faulted in, which a fill would allocate.
+ */
+function clearRun(ram: Uint8Array, start: number, end: number): void {
+  const buf = Buffer.from(ram.buffer, ram.byteOffset, ram.byteLength);
+  const G = zeroGroup.length;
+  let at = start;
+  while (at < end) {
+    const n = Math.min(G, end - at);
+    const piece = buf.subarray(at, at + n);
+    if (!(n === G ? piece.equals(zeroGroup) : piece.equals(zeroGroup.subarray(0, n)))) piece.fill(0);
+    at += n;
   }
 }
 
