@@ -11,8 +11,11 @@ cd "$(dirname "$0")/.."
 # apt from pulling in the wxWidgets one), seabios (the firmware), xz-utils (kernel
 # extraction), and what the boot tests build media from (grub-pc-bin, xorriso,
 # mtools, isolinux, syslinux-common), memtest86+ (a boot test runs its
-# first pass) and qemu-utils (qemu-img: the reference for the qcow2 tests).
-pkgs=(nasm qemu-system-x86 bochs bochs-term seabios xz-utils grub-pc-bin grub-common xorriso mtools isolinux syslinux-common memtest86+ qemu-utils)
+# first pass), qemu-utils (qemu-img: the reference for the qcow2 tests), and
+# tcpdump (the network test reads the pcap that filter-dump wrote), and
+# chromium (the web console's browser test drives it headless through
+# playwright-core).
+pkgs=(nasm qemu-system-x86 bochs bochs-term seabios xz-utils grub-pc-bin grub-common xorriso mtools isolinux syslinux-common memtest86+ qemu-utils tcpdump chromium)
 need=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")

@@ -21,7 +21,8 @@ import { loadCpuState, saveCpuState, type CpuState } from '../cpu/state.js';
 import { Clock } from '../time/clock.js';
 import { StateError, type StateObject } from '../state/state.js';
 import { checkDeclared, legacyState, loadDeclared, saveDeclared, type StateSchema } from '../state/schema.js';
-import type { BlockBackend, CharSink } from '../devices/backends.js';
+import type { BlockBackend, CharSink, NetBackend } from '../devices/backends.js';
+import { E1000 } from '../devices/e1000/e1000.js';
 import { IdeController } from '../devices/ata/ide.js';
 import { DebugCon } from '../devices/debugcon.js';
 import { PostCodePort } from '../devices/postcode.js';
@@ -39,14 +40,15 @@ import { StdVgaPci } from '../devices/vga/pci.js';
 import { Ps2Keyboard } from '../devices/ps2kbd.js';
 import { Ps2Mouse } from '../devices/ps2mouse.js';
 import { FwCfg, FwCfgKey, e820Table, le16, le32, le64 } from '../devices/fwcfg.js';
-import { PciHost } from '../devices/pci/host.js';
+import { PciHost, pirqForPin } from '../devices/pci/host.js';
+import { PciCfg } from '../devices/pci/device.js';
 import { I440fx, PAM_REGIONS } from '../devices/pci/i440fx.js';
 import { IDETIM_IDE_ENABLE, Piix3, Piix3Ide, Piix3IdeReg } from '../devices/pci/piix3.js';
 import { Piix4Pm } from '../devices/pci/piix4pm.js';
 import { loadLinux, e820Map, type LinuxImages } from './linuxboot.js';
 import { setupCmos } from './cmos.js';
 import { buildAcpiTables, PM_BASE, SCI_IRQ } from './acpi.js';
-import { buildMpTables } from './mptable.js';
+import { buildMpTables, type PciIrq } from './mptable.js';
 
 export interface MachineConfig {
   /** Guest RAM in bytes. */
@@ -71,9 +73,22 @@ export interface MachineConfig {
   hda?: BlockBackend;
   hdb?: BlockBackend;
   cdrom?: BlockBackend;
+  /** Network cards, each on the first free PCI slot from 00:03.0 (QEMU's first free slot on pc). */
+  nics?: NicConfig[];
   /** Execution tier and compile threshold (jit/accel.ts); default: blocks at the default threshold, or TSVM_CPU_BLOCKS. */
   accel?: AccelConfig;
 }
+
+/** One NIC: its model, station address and the network backend its cable goes to. */
+export interface NicConfig {
+  model: 'e1000';
+  /** Six bytes; default 52:54:00:12:34:(56 + index), as QEMU numbers them. */
+  mac?: Uint8Array;
+  backend: NetBackend;
+}
+
+/** The first PCI slot given to NICs. */
+export const NIC_FIRST_SLOT = 3;
 
 export class MachineConfigError extends Error {}
 /** The other errors building a machine can throw (memory layout, direct Linux boot). */
@@ -158,6 +173,8 @@ export class Machine {
   southBridge!: Piix3;
   pm!: Piix4Pm;
   fwcfg!: FwCfg;
+  nics: E1000[] = [];
+  private _netBackends: NetBackend[] = [];
   private post!: PostCodePort;
   /** Every device, in creation order, for reset. */
   private readonly _devices: { reset(): void }[] = [];
@@ -352,6 +369,8 @@ export class Machine {
     };
     this.pci.attach(2, 0, vgaPci);
 
+    (cfg.nics ?? []).forEach((n, i) => this.wireNic(n, i));
+
     // firmware configuration (what SeaBIOS learns the machine from)
     this.fwcfg = this._add(new FwCfg('fwcfg', io, new PhysicalMemoryDmaView(this.mem)), legacyState('fwcfg'));
     this.fwcfg.setItem(FwCfgKey.RAM_SIZE, le64(ramSize));
@@ -375,6 +394,57 @@ export class Machine {
     void NOTHING;
   }
 
+  /** A NIC on the first free PCI slot from 3: BAR 0 as MMIO, BAR 1 as I/O ports, its cable to the backend. */
+  private wireNic(n: NicConfig, index: number): void {
+    const mac = n.mac ?? Uint8Array.from([0x52, 0x54, 0x00, 0x12, 0x34, 0x56 + index]);
+    if (mac.length !== 6) throw new MachineConfigError(`NIC ${index}: a MAC address has 6 bytes, not ${mac.length}`);
+    const nic = this._add(new E1000(`e1000.${index}`, { mac, dma: new PhysicalMemoryDmaView(this.mem) }), legacyState('e1000'));
+    let mmio: [number, number] = [-1, 0];
+    nic.onBarChange = (bar, addr, size) => {
+      if (bar === 0) {
+        if (mmio[0] >= 0) this.mem.unmap(mmio[0], mmio[1]);
+        mmio = [addr, size];
+        if (addr >= 0) this.mem.addMmio(addr, size, nic.mmio);
+      } else if (bar === 1) {
+        if (nic.ioBase >= 0) this.io.unregister(nic.id, nic.ioBase, size);
+        nic.ioBase = -1;
+        if (addr >= 0 && this.io.isFree(nic.id, addr, size)) {
+          nic.ioBase = addr;
+          this.io.register(nic.id, addr, size, nic.ioPorts);
+        }
+      }
+    };
+    let slot = NIC_FIRST_SLOT;
+    while (slot < 32 && this.pci.deviceAt(slot, 0)) slot++;
+    if (slot >= 32) throw new MachineConfigError(`no free PCI slot for NIC ${index}`);
+    this.pci.attach(slot, 0, nic);
+    nic.backend = n.backend;
+    const wake = () => {
+      this.cpu.stopRequested = true;
+    };
+    nic.wake = wake;
+    n.backend.attach(nic, wake);
+    this.nics.push(nic);
+    this._netBackends.push(n.backend);
+  }
+
+  /** The INTx pins of the add-in cards (slot 3 on), for the MP table Linux routes PCI interrupts by. */
+  private pciIrqs(): PciIrq[] {
+    const out: PciIrq[] = [];
+    for (let slot = NIC_FIRST_SLOT; slot < 32; slot++) {
+      const d = this.pci.deviceAt(slot, 0);
+      const pin = d ? d.config[PciCfg.INTERRUPT_PIN] : 0;
+      if (pin >= 1 && pin <= 4) out.push({ slot, pin, ioapicPin: 16 + pirqForPin(slot, pin) });
+    }
+    return out;
+  }
+
+  /** Host input at a slice boundary: frames waiting in the network backends go to their NICs. */
+  private deliverHostInput(): void {
+    const b = this._netBackends;
+    for (let i = 0; i < b.length; i++) b[i].deliver();
+  }
+
   /** Power on (or hard reset): CPU and devices to their reset state, firmware or kernel loaded. */
   private powerOn(): void {
     this.cpu.reset();
@@ -387,7 +457,7 @@ export class Machine {
       const acpi = buildAcpiTables(ACPI_TABLES_ADDR);
       this.mem.mem.set(acpi.bytes, ACPI_TABLES_ADDR);
       const mpAddr = ACPI_TABLES_ADDR + ((acpi.bytes.length + 15) & ~15);
-      const mp = buildMpTables(mpAddr);
+      const mp = buildMpTables(mpAddr, this.pciIrqs());
       assert(mpAddr + mp.length <= ACPI_TABLES_END, 'the direct-boot ACPI and MP tables outgrew their 1 KiB');
       this.mem.mem.set(mp, mpAddr);
       this.pm.writeConfig(PIIX4_PMBA, PM_BASE | 1, 4);
@@ -470,6 +540,7 @@ export class Machine {
    */
   runSlice(budget: number): StopReason {
     if (this.stopReason !== 'running') return this.stopReason;
+    this.deliverHostInput();
     const cpu = this.cpu;
     const clock = this.clock;
     if (cpu.halted) {

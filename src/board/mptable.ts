@@ -42,14 +42,21 @@ const SKIPPED_ISA_IRQS = [2, 5, 10, 11];
 /** The SCI: level-triggered, active high, as the MADT's source override says. */
 const SCI_IRQ = 9;
 
+/** A PCI function's interrupt pin (1-4 = INTA#-INTD#) on a slot, and the I/O APIC pin it reaches. */
+export interface PciIrq {
+  slot: number;
+  pin: number;
+  ioapicPin: number;
+}
+
 /**
  * Build the floating pointer at physical `base` (16-byte aligned) followed by
  * the configuration table. Returns the bytes to place there.
  */
-export function buildMpTables(base: number): Uint8Array {
+export function buildMpTables(base: number, pciIrqs: readonly PciIrq[] = []): Uint8Array {
   if (base & 15) throw new RangeError('the MP floating pointer must be 16-byte aligned');
   const isaIrqs = Array.from({ length: 16 }, (_, i) => i).filter((i) => !SKIPPED_ISA_IRQS.includes(i));
-  const entries = 1 + 2 + 1 + isaIrqs.length + 2;
+  const entries = 1 + 2 + 1 + isaIrqs.length + pciIrqs.length + 2;
   const configLen = 44 + 20 + 8 * (entries - 1);
   const bytes = new Uint8Array(16 + configLen);
   const v = new DataView(bytes.buffer);
@@ -100,11 +107,11 @@ export function buildMpTables(base: number): Uint8Array {
   v.setUint8(at + 3, Mp.IOAPIC_ENABLED);
   v.setUint32(at + 4, IOAPIC_ADDR, true);
   at += 8;
-  const interrupt = (kind: number, type: number, flags: number, srcIrq: number, destId: number, destPin: number): void => {
+  const interrupt = (kind: number, type: number, flags: number, srcIrq: number, destId: number, destPin: number, srcBus: number = Mp.ISA_BUS): void => {
     v.setUint8(at, kind);
     v.setUint8(at + 1, type);
     v.setUint16(at + 2, flags, true);
-    v.setUint8(at + 4, Mp.ISA_BUS);
+    v.setUint8(at + 4, srcBus);
     v.setUint8(at + 5, srcIrq);
     v.setUint8(at + 6, destId);
     v.setUint8(at + 7, destPin);
@@ -114,6 +121,9 @@ export function buildMpTables(base: number): Uint8Array {
   for (const irq of isaIrqs) {
     interrupt(Mp.IO_INTERRUPT, Mp.INT, irq === SCI_IRQ ? Mp.ACTIVE_HIGH_LEVEL : Mp.CONFORMING, irq, IOAPIC_ID, irq === 0 ? 2 : irq);
   }
+  // PCI INTx of the add-in slots: source = slot << 2 | (pin - 1) on the PCI bus, to the I/O APIC
+  // pin the board wires that PIRQ to (16-19); flags 0 = the PCI bus's own (level, active low)
+  for (const p of pciIrqs) interrupt(Mp.IO_INTERRUPT, Mp.INT, Mp.CONFORMING, (p.slot << 2) | (p.pin - 1), IOAPIC_ID, p.ioapicPin, Mp.PCI_BUS);
   // the 8259 on LINT0 (virtual wire), NMI on LINT1 of every local APIC
   interrupt(Mp.LOCAL_INTERRUPT, Mp.EXTINT, Mp.CONFORMING, 0, 0, 0);
   interrupt(Mp.LOCAL_INTERRUPT, Mp.NMI, Mp.CONFORMING, 0, 0xff, 1);

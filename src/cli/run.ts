@@ -10,6 +10,7 @@ import { readSnapshotFile } from '../vmm/snapshot.js';
 import { buildDefaultImage, findDefaultImage, ImageError } from '../vmm/image.js';
 import { formatHelp, parseOptions, UsageError, type OptionSpec, type Parsed } from './options.js';
 import { StatusLine } from './status.js';
+import { NET_OPTIONS, checkHostForwards, nicsFromOptions } from './netopts.js';
 import { parseDrives } from './drive.js';
 import { probeDriveFormat } from '../vmm/drives.js';
 import { rtcStartSeconds } from './rtc.js';
@@ -38,6 +39,7 @@ export const RUN_OPTIONS: OptionSpec[] = [
   { name: 'timeout', value: 'SECONDS', help: 'stop the VM after this many seconds of wall time (exit status 3)' },
   { name: 'accel', value: 'tsvm[,tier=T][,threshold=N]', help: 'execution tier: interp (interpreter only), blocks (hot code compiled to JS; the default), wasm (hot pages compiled to WebAssembly, experimental); threshold=N compiles an address after N entries (1: on first sight; default 2000)' },
   { name: 'd', value: 'ITEMS', help: "debug output on stderr; 'cpu' prints the final registers" },
+  ...NET_OPTIONS,
   { name: 'help', value: null, help: 'show this help' },
 ];
 
@@ -63,6 +65,7 @@ export async function runCommand(args: string[]): Promise<number> {
 async function runWith(opts: Parsed, defaultGuest: boolean): Promise<number> {
   const status = new StatusLine(process.stderr);
   const { spec, bootLabel } = specFromOptions(opts, defaultGuest, status);
+  if (spec.nics) await checkHostForwards(spec.nics);
   return runSpec(spec, opts, { status, bootLabel, command: 'run' });
 }
 
@@ -134,6 +137,8 @@ export function specFromOptions(opts: Parsed, defaultGuest: boolean, status: Sta
     const mode = opts.has('snapshot') || d.snapshot ? 'snapshot' : d.media === 'cdrom' || d.readonly ? 'ro' : 'rw';
     spec.drives[d.slot] = d.format ? { file: d.file, format: d.format, mode } : { file: d.file, format: probeDriveFormat(d.file, '-drive'), mode, probed: true };
   }
+  const nics = nicsFromOptions(opts);
+  if (nics.length) spec.nics = nics;
   return { spec, bootLabel };
 }
 

@@ -3,8 +3,9 @@
  * A VM is NAME.tsvm/ in the current directory (or --dir DIR); every command
  * that takes NAME also takes the folder's path.
  */
+import { existsSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
-import { cloneVm, formatTree, listVms, vmPath, VmFolder, VmFolderError, VM_SUFFIX } from '../vmm/folder.js';
+import { checkVmName, cloneVm, formatTree, linkedCloneVm, listVms, vmPath, VmFolder, VmFolderError, VM_SUFFIX } from '../vmm/folder.js';
 import { parseSize, type DriveSlot } from '../vmm/spec.js';
 import { formatHelp, parseOptions, UsageError, type OptionSpec, type Parsed } from './options.js';
 import { RUN_OPTIONS, runSpec, specFromOptions } from './run.js';
@@ -173,20 +174,43 @@ export function snapshotCommand(args: string[]): number {
 }
 
 export function cloneCommand(args: string[]): number {
-  const specs: OptionSpec[] = [DIR, { name: 'linked', value: null, help: "share the source's disks through backing files instead of copying them" }, { name: 'help', value: null, help: 'show this help' }];
+  const specs: OptionSpec[] = [
+    DIR,
+    { name: 'linked', value: null, help: "share the source's disks through backing files instead of copying them" },
+    { name: 'snapshot', value: 'TAG', help: 'with --linked: the source snapshot to share (default: a new one, clone-DST)' },
+    { name: 'help', value: null, help: 'show this help' },
+  ];
   const { words, opts } = split(args, specs, 'clone');
   if (opts.has('help')) {
-    process.stdout.write(formatHelp('Usage: tsvm clone SRC DST [--linked]\n\nA full clone is a self-contained copy of the VM folder (disks, snapshots) under a new name.', specs));
+    process.stdout.write(
+      formatHelp(
+        "Usage: tsvm clone SRC DST [--linked [--snapshot TAG]]\n\nA full clone is a self-contained copy of the VM folder (disks, snapshots) under a new name.\nA linked clone's disks are overlays over a snapshot of SRC (no disk data copied); SRC keeps that\nsnapshot (it refuses to delete it), and the two folders must move together.",
+        specs,
+      ),
+    );
     return 0;
   }
   if (words.length !== 2) throw new UsageError('clone: give the source and the new name: tsvm clone SRC DST');
-  if (opts.has('linked')) {
-    throw new VmFolderError('clone --linked needs qcow2 disks (the clone\'s disks are overlays over the source\'s); tsvm\'s VM folders have raw disks until qcow2 lands. A full clone works: tsvm clone SRC DST');
-  }
+  if (opts.has('snapshot') && !opts.has('linked')) throw new UsageError('clone: --snapshot goes with --linked (a full clone copies every snapshot)');
   const src = openVm(words[0], opts, 'clone');
   if (src.lockedBy()) throw new VmFolderError(`VM ${src.name} is running; stop it (or quit --save) before cloning`);
   const name = basename(words[1], VM_SUFFIX);
-  const dst = cloneVm(src, words[1].includes('/') ? resolve(words[1].endsWith(VM_SUFFIX) ? words[1] : words[1] + VM_SUFFIX) : resolve(dirOf(opts), name + VM_SUFFIX), name);
-  process.stdout.write(`cloned ${src.name} to ${dst.path}\n`);
+  const dstPath = words[1].includes('/') ? resolve(words[1].endsWith(VM_SUFFIX) ? words[1] : words[1] + VM_SUFFIX) : resolve(dirOf(opts), name + VM_SUFFIX);
+  if (!opts.has('linked')) {
+    const dst = cloneVm(src, dstPath, name);
+    process.stdout.write(`cloned ${src.name} to ${dst.path}\n`);
+    return 0;
+  }
+  checkVmName(name);
+  if (existsSync(dstPath)) throw new VmFolderError(`${dstPath} already exists; pick another name`);
+  src.lock();
+  try {
+    const tag = opts.get('snapshot')?.[0];
+    const node = tag ? src.find(tag) : src.saveSnapshot(`clone-${name}`, `base of linked clone ${name}`, null);
+    const dst = linkedCloneVm(src, node, dstPath, name);
+    process.stdout.write(`linked clone ${dst.path} of ${src.name} at snapshot ${node.name} (keep the two folders together)\n`);
+  } finally {
+    src.unlock();
+  }
   return 0;
 }

@@ -84,3 +84,41 @@ export interface BlockBackend {
   /** Make completed writes durable (the guest's FLUSH CACHE). */
   flush(): void;
 }
+
+/**
+ * The network seam between a NIC (e1000, virtio-net, ...) and a network backend
+ * (user-mode NAT, a virtual switch, a packet dump in between).
+ *
+ * Frames are whole Ethernet frames: destination MAC first, no preamble, no FCS,
+ * at most 65535 bytes (a NIC with TSO or a virtio-net with big buffers may send
+ * more than the 1514 of a plain Ethernet frame; backends accept them).
+ *
+ * Guest to host: the NIC calls `NetBackend.send()` while the guest runs. The
+ * backend copies what it keeps (the NIC reuses its buffer).
+ *
+ * Host to guest: a backend never calls into the NIC from a host callback
+ * (socket data, a timer). It queues the frame and asks for delivery with the
+ * `wake` it was attached with; the machine then calls `deliver()` at the next
+ * slice boundary (the host-input point), and `deliver()` hands the queued
+ * frames to the NIC's `NetPort.receive()` while `canReceive()` says there is
+ * room. A frame the NIC has no room for stays queued (up to a bound, then it
+ * is dropped, as a full wire would) until the next `deliver()`; a NIC whose
+ * receive ring gains room calls `wake` itself.
+ */
+export interface NetPort {
+  /** True when the NIC has a receive buffer free (the guest enabled the receiver and posted buffers). */
+  canReceive(): boolean;
+  /** Take one frame into guest memory and raise the receive interrupt. */
+  receive(frame: Uint8Array): void;
+}
+
+export interface NetBackend {
+  /** Connect the NIC. `wake` asks the machine for a deliver() at the next slice boundary. */
+  attach(port: NetPort, wake: () => void): void;
+  /** A frame from the guest (called by the NIC during execution). */
+  send(frame: Uint8Array): void;
+  /** At a slice boundary: hand queued frames to the NIC while it has room. */
+  deliver(): void;
+  /** Release host resources (sockets, timers, files). */
+  close(): void;
+}

@@ -21,6 +21,7 @@ export function openDrive(slot: DriveSlot, d: DriveSpec, baseDir: string): Opene
       try {
         const o = openBlockFile(path, d.mode, slot, d.format);
         if (d.probed && o.backend instanceof FileBlockBackend) o.backend.guardProbedFormat = true;
+        if (d.format === 'qcow2' && d.mode === 'rw' && !o.backend.readOnly) return reopenable(path, slot, d, o);
         return o;
       } catch (e) {
         if (e instanceof BlockBackendError) throw new VmConfigError(slot, e.message.replace(`${slot}: `, ''));
@@ -45,4 +46,66 @@ export function probeDriveFormat(path: string, what: string): DriveFormat {
   }
   if (typeof f !== 'string') throw new VmConfigError(what, `${path} is a ${f.foreign} image, which tsvm does not read; convert it with: qemu-img convert -O qcow2 ${path} disk.qcow2`);
   return f;
+}
+
+/**
+ * A qcow2 disk open read-write, whose file a VM folder may replace under it
+ * while the machine runs (savevm freezes the image and puts a new overlay
+ * in its place; loadvm puts a new overlay over a snapshot's image). The
+ * device keeps this backend; reopenDrive() switches what is behind it,
+ * between slices. Keyed by the image's absolute path.
+ */
+class ReopenableBackend implements BlockBackendLike {
+  constructor(
+    private _inner: OpenedBlock,
+    readonly sizeBytes: number,
+  ) {}
+  get readOnly(): boolean {
+    return false;
+  }
+  read(offset: number, dst: Uint8Array): void {
+    this._inner.backend.read(offset, dst);
+  }
+  write(offset: number, src: Uint8Array): void {
+    this._inner.backend.write(offset, src);
+  }
+  flush(): void {
+    this._inner.backend.flush();
+  }
+  swap(next: OpenedBlock): void {
+    const old = this._inner;
+    this._inner = next;
+    old.close();
+  }
+  close(): void {
+    this._inner.close();
+  }
+}
+
+type BlockBackendLike = OpenedBlock['backend'];
+
+const openDisks = new Map<string, { backend: ReopenableBackend; reopen: () => OpenedBlock }>();
+
+function reopenable(path: string, slot: DriveSlot, d: DriveSpec, o: OpenedBlock): OpenedBlock {
+  const backend = new ReopenableBackend(o, o.backend.sizeBytes);
+  openDisks.set(path, { backend, reopen: () => openBlockFile(path, d.mode, slot, d.format) });
+  return {
+    backend,
+    warning: o.warning,
+    close: () => {
+      if (openDisks.get(path)?.backend === backend) openDisks.delete(path);
+      backend.close();
+    },
+  };
+}
+
+/** Commit the image open at `path`, if any (its metadata on disk, before the file is frozen). */
+export function flushOpenDrive(path: string): void {
+  openDisks.get(resolve(path))?.backend.flush();
+}
+
+/** Re-open the image at `path` behind the device that has it open (the file there was replaced). */
+export function reopenDrive(path: string): void {
+  const e = openDisks.get(resolve(path));
+  if (e) e.backend.swap(e.reopen());
 }

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { openBlockFile } from '../host/node/block.js';
 import { formatTree, VmFolder } from './folder.js';
 import { defaultSpec } from './spec.js';
 
@@ -17,20 +18,32 @@ function make(name: string): VmFolder {
   return VmFolder.create(join(dir, `${name}.tsvm`), name, defaultSpec({ bios: rom, vgaBios: null, memoryBytes: 1 << 20 }), { hda: 1 << 20 });
 }
 
+/** The disk's contents as the guest sees them (through the qcow2 overlay chain). */
 function disk(vm: VmFolder): Buffer {
-  return readFileSync(join(vm.path, 'disks', 'hda.img'));
+  const o = openBlockFile(join(vm.path, 'disks', 'hda.qcow2'), 'ro', 'hda', 'qcow2');
+  const b = Buffer.alloc(1 << 20);
+  o.backend.read(0, b);
+  o.close();
+  return b;
+}
+
+/** Write the disk as a guest would (the current overlay). */
+function writeDisk(vm: VmFolder, data: Buffer): void {
+  const o = openBlockFile(join(vm.path, 'disks', 'hda.qcow2'), 'rw', 'hda', 'qcow2');
+  o.backend.write(0, data);
+  o.close();
 }
 
 test('save, revert and delete keep a tree and the current position', () => {
   const vm = make('tree');
   vm.lock();
-  writeFileSync(join(vm.path, 'disks', 'hda.img'), Buffer.alloc(1 << 20, 1));
+  writeDisk(vm, Buffer.alloc(1 << 20, 1));
   vm.saveSnapshot('a', 'first', null);
-  writeFileSync(join(vm.path, 'disks', 'hda.img'), Buffer.alloc(1 << 20, 2));
+  writeDisk(vm, Buffer.alloc(1 << 20, 2));
   vm.saveSnapshot('b', '', null);
   vm.revert('a', null);
   assert.equal(disk(vm)[0], 1);
-  writeFileSync(join(vm.path, 'disks', 'hda.img'), Buffer.alloc(1 << 20, 3));
+  writeDisk(vm, Buffer.alloc(1 << 20, 3));
   vm.saveSnapshot('c', '', null);
   const t = vm.tree();
   assert.equal(t.snapshots.find((s) => s.name === 'c')?.parent, t.snapshots.find((s) => s.name === 'a')?.id);
@@ -46,15 +59,15 @@ test('save, revert and delete keep a tree and the current position', () => {
 test('a revert cut short by a kill is finished by the next lock', () => {
   const vm = make('killed');
   vm.lock();
-  writeFileSync(join(vm.path, 'disks', 'hda.img'), Buffer.alloc(1 << 20, 7));
+  writeDisk(vm, Buffer.alloc(1 << 20, 7));
   vm.saveSnapshot('good', '', null);
-  // what a process killed in the middle of a revert leaves: the marker set, the disk half written
+  // what a process killed in the middle of a revert leaves: the marker set, the old overlay (written since) still in place
   const t = vm.tree();
   t.reverting = t.snapshots[0].id;
   writeFileSync(join(vm.path, 'snapshots', 'tree.json'), JSON.stringify(t));
   const half = Buffer.alloc(1 << 20, 9);
   half.fill(7, 0, 1000);
-  writeFileSync(join(vm.path, 'disks', 'hda.img'), half);
+  writeDisk(vm, half);
   // and its lock, held by a pid that no longer exists
   writeFileSync(join(vm.path, 'lock'), '999999999\n');
   vm.unlock();

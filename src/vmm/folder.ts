@@ -19,8 +19,10 @@
  * snapshot becomes an overlay (or an internal snapshot) instead of a copy,
  * behind saveDisks()/restoreDisks() below.
  */
-import { appendFileSync, closeSync, constants, copyFileSync, existsSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
-import { basename, isAbsolute, join, normalize, resolve, sep } from 'node:path';
+import { appendFileSync, closeSync, constants, copyFileSync, existsSync, ftruncateSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
+import { createQcow2File, qcow2Info, setQcow2BackingName } from '../host/node/block.js';
+import { flushOpenDrive, reopenDrive } from './drives.js';
 import type { Machine } from '../board/machine.js';
 import { DRIVE_SLOTS, validateSpec, VmConfigError, type DriveSlot, type MachineSpec } from './spec.js';
 import { encodeSnapshot, readSnapshotFile, restoreSnapshot, writeFileAtomic, type SnapshotFile } from './snapshot.js';
@@ -58,6 +60,12 @@ export interface SnapshotNode {
   description: string;
   parent: string | null;
   createdAt: string;
+  /**
+   * Linked clones whose disks back onto this snapshot's images (name and
+   * folder path relative to this VM's folder, as recorded at cloning): the
+   * snapshot cannot be deleted while it has any.
+   */
+  sharedWith?: { name: string; path: string }[];
   /** Whether the machine's state was saved (a running VM), or only its disks (a stopped one). */
   hasState: boolean;
   guestSeconds: number;
@@ -205,12 +213,18 @@ export class VmFolder {
         const d = spec.drives[slot];
         const size = newDisks[slot];
         if (size !== undefined) {
-          const file = `disks/${slot}.img`;
-          // sparse: the file takes no space until the guest writes
-          const fd = openSync(join(tmp, file), 'w');
-          ftruncateSync(fd, size);
-          closeSync(fd);
-          spec.drives[slot] = { file, format: 'raw', mode: slot === 'cdrom' ? 'ro' : 'rw' };
+          if (slot === 'cdrom') {
+            const file = `disks/${slot}.img`;
+            const fd = openSync(join(tmp, file), 'w');
+            ftruncateSync(fd, size);
+            closeSync(fd);
+            spec.drives[slot] = { file, format: 'raw', mode: 'ro' };
+          } else {
+            // qcow2: snapshots become overlays rather than copies (see _saveDisks)
+            const file = `disks/${slot}.qcow2`;
+            createQcow2File(join(tmp, file), size);
+            spec.drives[slot] = { file, format: 'qcow2', mode: 'rw' };
+          }
         } else if (d) {
           d.file = take(d.file, 'disks', `${slot}${slot === 'cdrom' ? '.iso' : '.img'}`);
           if (d.mode === 'snapshot') d.mode = 'rw';
@@ -329,28 +343,104 @@ export class VmFolder {
     return DRIVE_SLOTS.filter((s) => s !== 'cdrom' && this.spec.drives[s]);
   }
 
-  private _saveDisks(id: string): void {
-    for (const s of this._diskSlots()) copyFile(join(this.path, (this.spec.drives[s] as { file: string }).file), this._snapFile(id, `${s}.img`));
+  private _diskFile(s: DriveSlot): string {
+    return join(this.path, (this.spec.drives[s] as { file: string }).file);
+  }
+
+  private _isQcow2(s: DriveSlot): boolean {
+    return this.spec.drives[s]?.format === 'qcow2';
+  }
+
+  /** The image holding slot `s` of snapshot `id`: a frozen qcow2 image, or a raw copy. */
+  snapshotImage(id: string, s: DriveSlot): string {
+    return this._snapFile(id, this._isQcow2(s) ? `${s}.qcow2` : `${s}.img`);
   }
 
   /**
-   * Put a snapshot's disks back. In place (same inode) for a running
-   * machine, whose open disk must see the reverted contents; otherwise a
-   * copy renamed over the disk. Either way tree.json says `reverting` until
-   * it is done (see SnapshotTree.reverting).
+   * Put a new, empty overlay over `backing` in place of slot s's disk: built
+   * under a temporary name, synced, renamed over the disk (so the disk is
+   * always a whole image), then reopened behind a running machine's device.
+   */
+  private _newOverlay(s: DriveSlot, backing: string): void {
+    const disk = this._diskFile(s);
+    const info = qcow2Info(backing);
+    if (!info) throw new VmFolderError(`${backing} is not a qcow2 image`);
+    const tmp = `${disk}.tmp-${process.pid}`;
+    rmSync(tmp, { force: true });
+    createQcow2File(tmp, info.size, relative(dirname(disk), backing), 'qcow2');
+    renameSync(tmp, disk);
+    reopenDrive(disk);
+  }
+
+  /**
+   * The disks of a new snapshot. A qcow2 disk is frozen: the current image
+   * gets a second name, the snapshot's (a hard link: no data copied), and a
+   * new empty overlay over it takes the disk's name, so the frozen image is
+   * never written again. A kill in between leaves either the old disk or an
+   * overlay over the same contents; an image the tree does not name is
+   * swept by _sweep(). Raw disks are copied (reflinked where possible).
+   */
+  private _saveDisks(id: string): void {
+    for (const s of this._diskSlots()) {
+      const disk = this._diskFile(s);
+      const img = this.snapshotImage(id, s);
+      if (!this._isQcow2(s)) {
+        copyFile(disk, img);
+        continue;
+      }
+      flushOpenDrive(disk);
+      rmSync(img, { force: true });
+      linkSync(disk, img);
+      this._newOverlay(s, img);
+    }
+  }
+
+  /**
+   * Put a snapshot's disks back: for qcow2, a new empty overlay over the
+   * snapshot's image (the old overlay is dropped); for raw, a copy, in place
+   * (same inode) for a running machine, whose open disk must see it.
+   * Either way tree.json says `reverting` until it is done (see
+   * SnapshotTree.reverting).
    */
   private _restoreDisks(id: string, inPlace: boolean): void {
     const t = this.tree();
     t.reverting = id;
     writeTree(this.path, t);
     for (const s of this._diskSlots()) {
-      const from = this._snapFile(id, `${s}.img`);
-      const to = join(this.path, (this.spec.drives[s] as { file: string }).file);
-      if (inPlace) {
-        writeFileSync(to, readFileSync(from));
-      } else {
-        copyAtomic(from, to);
+      const from = this.snapshotImage(id, s);
+      const to = this._diskFile(s);
+      if (this._isQcow2(s)) this._newOverlay(s, from);
+      else if (inPlace) writeFileSync(to, readFileSync(from));
+      else copyAtomic(from, to);
+    }
+  }
+
+  /**
+   * Remove snapshot images nothing needs: an image stays while the tree
+   * names it or any image still in use (a disk, a kept snapshot image)
+   * backs onto it, directly or down its chain. Linked clones back onto
+   * shared snapshots, which the tree keeps.
+   */
+  private _sweep(): void {
+    const dir = join(this.path, 'snapshots');
+    const keep = new Set<string>();
+    const t = this.tree();
+    const roots: string[] = [];
+    for (const s of this._diskSlots()) {
+      if (!this._isQcow2(s)) continue;
+      roots.push(this._diskFile(s));
+      for (const n of t.snapshots) roots.push(this.snapshotImage(n.id, s));
+    }
+    for (let p of roots) {
+      for (let depth = 0; depth < 64 && existsSync(p); depth++) {
+        keep.add(resolve(p));
+        const b = qcow2Info(p)?.backingFile;
+        if (!b) break;
+        p = resolve(dirname(p), b);
       }
+    }
+    for (const f of readdirSync(dir)) {
+      if (f.endsWith('.qcow2') && !keep.has(resolve(dir, f))) rmSync(join(dir, f), { force: true });
     }
   }
 
@@ -407,6 +497,33 @@ export class VmFolder {
     return node;
   }
 
+  /** Record that the linked clone at `clonePath` backs onto snapshot `id` (deleteSnapshot refuses it then). */
+  markShared(id: string, name: string, clonePath: string): void {
+    this._needLock();
+    const t = this.tree();
+    const n = t.snapshots.find((x) => x.id === id);
+    if (!n) throw new VmFolderError(`VM ${this.name} has no snapshot ${id}`);
+    n.sharedWith = [...(n.sharedWith ?? []), { name, path: relative(this.path, clonePath) }];
+    writeTree(this.path, t);
+    this.log(`snapshot ${n.name} shared with linked clone ${name}`);
+  }
+
+  /** Whether a disk's backing chain leaves the folder (the VM is a linked clone). */
+  backsOutside(): string | null {
+    for (const s of this._diskSlots()) {
+      if (!this._isQcow2(s)) continue;
+      let p = this._diskFile(s);
+      for (let depth = 0; depth < 64 && existsSync(p); depth++) {
+        const b = qcow2Info(p)?.backingFile;
+        if (!b) break;
+        p = resolve(dirname(p), b);
+        const r = relative(this.path, p);
+        if (r.startsWith('..') || isAbsolute(r)) return p;
+      }
+    }
+    return null;
+  }
+
   /** Read and check a snapshot's state file without changing anything. */
   readSnapshotState(node: SnapshotNode): SnapshotFile | null {
     return node.hasState ? readSnapshotFile(this._snapFile(node.id, 'snap')) : null;
@@ -436,6 +553,7 @@ export class VmFolder {
     t.current = node.id;
     t.reverting = null;
     writeTree(this.path, t);
+    this._sweep();
     this.log(`reverted to snapshot ${tag}`);
     return node;
   }
@@ -445,11 +563,18 @@ export class VmFolder {
     this._needLock();
     const node = this.find(tag);
     const t = this.tree();
+    const live = (node.sharedWith ?? []).filter((x) => existsSync(join(resolve(this.path, x.path), 'vm.json')));
+    if (live.length) {
+      const c = live.map((x) => `${x.name} (${x.path})`).join(', ');
+      throw new VmFolderError(`snapshot '${tag}' of VM ${this.name} is shared with the linked clone ${c}, whose disks back onto it; delete the clone first`);
+    }
     for (const s of t.snapshots) if (s.parent === node.id) s.parent = node.parent;
     t.snapshots = t.snapshots.filter((s) => s.id !== node.id);
     if (t.current === node.id) t.current = node.parent;
     writeTree(this.path, t);
-    for (const f of readdirSync(join(this.path, 'snapshots'))) if (f.startsWith(node.id + '.')) rmSync(join(this.path, 'snapshots', f), { force: true });
+    // the state and raw copies go; qcow2 images stay while something backs onto them (_sweep)
+    for (const f of readdirSync(join(this.path, 'snapshots'))) if (f.startsWith(node.id + '.') && !f.endsWith('.qcow2')) rmSync(join(this.path, 'snapshots', f), { force: true });
+    this._sweep();
     this.log(`snapshot deleted: ${tag}`);
   }
 
@@ -538,6 +663,10 @@ export function cloneVm(src: VmFolder, dstPath: string, name: string): VmFolder 
   rmSync(tmp, { recursive: true, force: true });
   try {
     copyTree(src.path, tmp);
+    copyOutsideChain(src.path, tmp);
+    const t = JSON.parse(readFileSync(join(tmp, 'snapshots', 'tree.json'), 'utf8')) as SnapshotTree;
+    for (const n of t.snapshots) delete n.sharedWith; // the copy's snapshots are its own
+    writeTree(tmp, t);
     const cfg = { ...src.config, name, createdAt: new Date().toISOString() };
     writeFileSync(join(tmp, 'vm.json'), JSON.stringify(cfg, null, 2) + '\n');
     writeFileSync(join(tmp, 'vm.log'), `${cfg.createdAt} cloned from ${src.name}\n`);
@@ -557,5 +686,84 @@ function copyTree(from: string, to: string): void {
     const b = join(to, e.name);
     if (e.isDirectory()) copyTree(a, b);
     else if (e.isFile()) copyFile(a, b);
+  }
+}
+
+/**
+ * Linked clone: a new VM whose disks are empty qcow2 overlays over the
+ * images of `src`'s snapshot `node` (backing names relative from the
+ * clone's disks/ folder to the source's snapshots/, so the pair moves
+ * together). No disk data is copied. The snapshot is marked shared first,
+ * so a kill can leave a share record without a clone (ignored), never a
+ * clone whose base can be deleted. `src` must be locked.
+ */
+export function linkedCloneVm(src: VmFolder, node: SnapshotNode, dstPath: string, name: string): VmFolder {
+  checkVmName(name);
+  if (existsSync(dstPath)) throw new VmFolderError(`${dstPath} already exists; pick another name`);
+  const slots = DRIVE_SLOTS.filter((s) => s !== 'cdrom' && src.spec.drives[s]);
+  const raw = slots.filter((s) => src.spec.drives[s]?.format !== 'qcow2');
+  if (raw.length) throw new VmFolderError(`VM ${src.name} has raw disks (${raw.join(', ')}); a linked clone needs qcow2 disks to make overlays over. A full clone works: tsvm clone ${src.name} ${name}`);
+  src.markShared(node.id, name, dstPath);
+  const tmp = `${dstPath}.creating-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  try {
+    mkdirSync(join(tmp, 'disks'), { recursive: true });
+    mkdirSync(join(tmp, 'snapshots'));
+    copyTree(join(src.path, 'boot'), join(tmp, 'boot'));
+    const spec: MachineSpec = JSON.parse(JSON.stringify(src.spec)) as MachineSpec;
+    for (const s of slots) {
+      const file = `disks/${s}.qcow2`;
+      const base = src.snapshotImage(node.id, s);
+      const info = qcow2Info(base);
+      if (!info) throw new VmFolderError(`${base} is not a qcow2 image`);
+      createQcow2File(join(tmp, file), info.size, relative(join(dstPath, 'disks'), base), 'qcow2');
+      spec.drives[s] = { file, format: 'qcow2', mode: 'rw' };
+    }
+    const cd = spec.drives.cdrom;
+    if (cd) copyFile(join(src.path, cd.file), join(tmp, cd.file));
+    if (node.hasState) copyFile(join(src.path, 'snapshots', `${node.id}.snap`), join(tmp, 'suspended.snap'));
+    const cfg: VmConfig = { ...src.config, name, createdAt: new Date().toISOString(), spec };
+    writeFileSync(join(tmp, 'vm.json'), JSON.stringify(cfg, null, 2) + '\n');
+    writeTree(tmp, { version: TREE_VERSION, current: null, snapshots: [] });
+    writeFileSync(join(tmp, 'vm.log'), `${cfg.createdAt} linked clone of ${src.name} at snapshot ${node.name}\n`);
+    renameSync(tmp, dstPath);
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+  return VmFolder.open(dstPath);
+}
+
+/**
+ * A full clone of a linked clone: the images its chain reaches outside its
+ * folder (the source's snapshot images, and theirs) are copied into the
+ * copy's snapshots/, and each copied image that named one gets the name of
+ * the copy instead (`../snapshots/FILE`: shorter than the outside name, so
+ * it is rewritten in place). The copy is then self-contained.
+ */
+function copyOutsideChain(srcDir: string, copyDir: string): void {
+  const outside = (p: string) => {
+    const r = relative(srcDir, p);
+    return r.startsWith('..') || isAbsolute(r);
+  };
+  for (const sub of ['disks', 'snapshots']) {
+    for (const f of readdirSync(join(copyDir, sub))) {
+      if (!f.endsWith('.qcow2')) continue;
+      const b = qcow2Info(join(copyDir, sub, f))?.backingFile;
+      if (!b) continue;
+      const target = resolve(srcDir, sub, b);
+      if (!outside(target)) continue;
+      // copy the outside chain: each image lives in some snapshots/ folder, its backing beside it
+      for (let p: string | null = target, depth = 0; p && depth < 64; depth++) {
+        const to = join(copyDir, 'snapshots', basename(p));
+        if (!existsSync(to)) copyFile(p, to);
+        const next: string | null | undefined = qcow2Info(p)?.backingFile;
+        if (next && dirname(resolve(dirname(p), next)) !== dirname(p)) {
+          throw new VmFolderError(`${p} backs onto ${next}, outside its snapshots folder; tsvm cannot copy that chain`);
+        }
+        p = next ? resolve(dirname(p), next) : null;
+      }
+      setQcow2BackingName(join(copyDir, sub, f), `../snapshots/${basename(target)}`);
+    }
   }
 }

@@ -50,7 +50,7 @@ export const GUEST_HOSTNAME = 'tsvm';
  * Bumped when the image's layout changes. Each format has its own cache folder,
  * so two tsvm versions on one machine do not rebuild each other's image.
  */
-export const IMAGE_FORMAT = 3;
+export const IMAGE_FORMAT = 4;
 
 export function cacheDir(): string {
   const base = process.env['XDG_CACHE_HOME'] || join(homedir(), '.cache');
@@ -209,9 +209,27 @@ mkdir -p /dev/pts /tmp /root
 mount -t devpts devpts /dev/pts
 for m in ${modules.join(' ')}; do insmod /lib/modules/$m.ko 2>/dev/null; done
 hostname ${GUEST_HOSTNAME}
+ifconfig lo 127.0.0.1 up
+# a NIC (tsvm run -nic user): its address, route and DNS server by DHCP
+if [ -e /sys/class/net/eth0 ]; then udhcpc -i eth0 -s /etc/udhcpc.script -q -n -t 10 -T 1 >/dev/null 2>&1 || echo "network: no DHCP answer on eth0"; fi
 echo "tsvm default guest ready: Linux $(uname -r), busybox $(busybox | head -1 | cut -d' ' -f2)"
 `;
 }
+
+/** udhcpc's event script: configure the interface from the lease (busybox ships none). */
+const UDHCPC_SCRIPT = `#!/bin/sh
+case "$1" in
+deconfig) ifconfig "$interface" 0.0.0.0 up ;;
+bound|renew)
+  ifconfig "$interface" "$ip" netmask "\${subnet:-255.255.255.0}" up
+  while route del default dev "$interface" 2>/dev/null; do :; done
+  for r in $router; do route add default gw "$r" dev "$interface"; done
+  : > /etc/resolv.conf
+  for d in $dns; do echo "nameserver $d" >> /etc/resolv.conf; done
+  echo "network: $interface $ip via $router, DNS $dns" > /dev/console
+  ;;
+esac
+`;
 
 const PROFILE = `export PS1='\\h:\\w\\$ '
 export HOME=/root
@@ -272,6 +290,7 @@ export function buildDefaultImage(progress: Progress): DefaultImage {
     file('etc/inittab', Buffer.from(INITTAB));
     file('etc/rc', Buffer.from(rcScript(order)), 0o755);
     file('etc/profile', Buffer.from(PROFILE));
+    file('etc/udhcpc.script', Buffer.from(UDHCPC_SCRIPT), 0o755);
     file('etc/hostname', Buffer.from(GUEST_HOSTNAME + '\n'));
     file('etc/passwd', Buffer.from('root:x:0:0:root:/root:/bin/sh\n'));
     file('etc/group', Buffer.from('root:x:0:\n'));

@@ -5,6 +5,7 @@
  * touches the host for a machine happens here, so an error reads the same
  * from the CLI, the daemon and a snapshot restore.
  */
+import { openNics } from './netspec.js';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { LinuxBootError, Machine, MachineConfigError, MAX_BIOS_BYTES, MemoryConfigError, type MachineConfig } from '../board/machine.js';
 import { CharSpecError, openCharSink, type HostCharSink } from '../host/node/chardev.js';
@@ -65,12 +66,14 @@ export interface OpenOptions {
 }
 
 /** Build the machine a spec describes, with its host resources. */
-export function openMachine(specJson: unknown, o: OpenOptions = {}): { spec: MachineSpec; machine: Machine; sinks: HostCharSink[]; drives: OpenedBlock[] } {
+export function openMachine(specJson: unknown, o: OpenOptions = {}): { spec: MachineSpec; machine: Machine; sinks: HostCharSink[]; drives: OpenedBlock[]; nets: (() => void)[] } {
   const spec = validateSpec(specJson);
   const baseDir = o.baseDir ?? process.cwd();
   const sinks: HostCharSink[] = [];
   const drives: OpenedBlock[] = [];
+  const nets: (() => void)[] = [];
   const release = () => {
+    for (const n of nets) n();
     for (const s of sinks) s.close();
     for (const d of drives) d.close();
   };
@@ -128,6 +131,11 @@ export function openMachine(specJson: unknown, o: OpenOptions = {}): { spec: Mac
     cfg.serial = [serial];
     if (spec.debugcon) cfg.debugcon = sink('debugcon', spec.debugcon);
     if (spec.postcodes) cfg.postcodes = sink('postcodes', spec.postcodes);
+    if (spec.nics) {
+      const n = openNics(spec.nics, baseDir, o.onWarning);
+      nets.push(n.close);
+      cfg.nics = n.nics;
+    }
     let machine: Machine;
     try {
       machine = new Machine(cfg);
@@ -135,7 +143,7 @@ export function openMachine(specJson: unknown, o: OpenOptions = {}): { spec: Mac
       if (e instanceof MachineConfigError || e instanceof MemoryConfigError || e instanceof LinuxBootError) throw new VmConfigError('machine', e.message);
       throw e;
     }
-    return { spec, machine, sinks, drives };
+    return { spec, machine, sinks, drives, nets };
   } catch (e) {
     release();
     throw e;
@@ -144,6 +152,6 @@ export function openMachine(specJson: unknown, o: OpenOptions = {}): { spec: Mac
 
 /** A runner for the machine a spec describes; disposing it releases the files, disks and sinks. */
 export function createRunner(specJson: unknown, o: OpenOptions & Omit<RunnerOptions, 'sinks' | 'closers'> = {}): VmRunner {
-  const { spec, machine, sinks, drives } = openMachine(specJson, o);
-  return new VmRunner(machine, { ...o, spec, sinks, closers: drives.map((d) => () => d.close()) });
+  const { spec, machine, sinks, drives, nets } = openMachine(specJson, o);
+  return new VmRunner(machine, { ...o, spec, sinks, closers: [...drives.map((d) => () => d.close()), ...nets] });
 }

@@ -11,6 +11,7 @@
  * wrong and what it should be; unknown fields are refused, so a typo in a
  * hand-edited vm.json is reported rather than ignored.
  */
+import { validateNics, type NicSpec } from './netspec.js';
 import { parseSize } from '../base/hex.js';
 import { DEFAULT_RTC_EPOCH } from '../board/machine.js';
 
@@ -72,6 +73,8 @@ export interface MachineSpec {
   /** The debug console (ports 0xE9, 0x402) and POST codes (port 0x80): a target, or null. */
   debugcon: string | null;
   postcodes: string | null;
+  /** Network cards (netspec.ts); absent when the machine has none. */
+  nics?: NicSpec[];
 }
 
 /** A spec or host-resource problem; `subject` names the spec field (or drive slot) it is about. */
@@ -139,7 +142,7 @@ function obj(subject: string, v: unknown, allowed: readonly string[]): Record<st
  * VmConfigError naming the first wrong field.
  */
 export function validateSpec(json: unknown): MachineSpec {
-  const o = obj('machine', json, ['version', 'memoryBytes', 'bios', 'vgaBios', 'linux', 'boot', 'drives', 'rtcEpochSec', 'serial', 'debugcon', 'postcodes']);
+  const o = obj('machine', json, ['version', 'memoryBytes', 'bios', 'vgaBios', 'linux', 'boot', 'drives', 'rtcEpochSec', 'serial', 'debugcon', 'postcodes', 'nics']);
   if (o.version !== SPEC_VERSION) {
     throw new VmConfigError('version', `the machine spec is of version ${JSON.stringify(o.version)}; this tsvm reads version ${SPEC_VERSION}`);
   }
@@ -182,7 +185,9 @@ export function validateSpec(json: unknown): MachineSpec {
   if (typeof rtc !== 'number' || !Number.isInteger(rtc) || rtc < 0 || rtc > 4102444800) {
     throw new VmConfigError('rtcEpochSec', 'must be whole seconds since 1970, before 2100');
   }
+  const nics = o.nics === undefined || o.nics === null ? [] : validateNics(o.nics);
   return {
+    ...(nics.length ? { nics } : {}),
     version: SPEC_VERSION,
     memoryBytes: mem,
     bios,
@@ -209,5 +214,6 @@ export function specMismatch(a: MachineSpec, b: MachineSpec): string | null {
   for (const s of ['hda', 'hdb'] as const) {
     if (Boolean(a.drives[s]) !== Boolean(b.drives[s])) return `drive ${s} is ${a.drives[s] ? 'present' : 'absent'} here and ${b.drives[s] ? 'present' : 'absent'} in the saved state`;
   }
+  if ((a.nics?.length ?? 0) !== (b.nics?.length ?? 0)) return `the machine has ${a.nics?.length ?? 0} NICs here and ${b.nics?.length ?? 0} in the saved state`;
   return null;
 }

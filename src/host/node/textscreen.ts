@@ -8,6 +8,9 @@ import { writeFileSync } from 'node:fs';
 import { KEY, type KeyboardInput } from '../../devices/backends.js';
 import { encodePng } from './png.js';
 
+/** PS/2 key codes by DOM KeyboardEvent.code name, for front ends that take keys by name. */
+export { KEY };
+
 export interface TextScreenLike {
   cols: number;
   rows: number;

@@ -1,0 +1,154 @@
+/**
+ * `tsvm list`, `tsvm start`, `tsvm stop` and `tsvm console` through the
+ * daemon that serves the directory (`tsvm serve`). The console attaches this
+ * terminal to a VM's serial port; Ctrl-A X detaches and the VM goes on.
+ */
+import { resolve } from 'node:path';
+import { ClientError, DaemonClient, findDaemon } from '../server/client.js';
+import { defaultVmDir } from '../server/serve.js';
+import { UsageError } from './options.js';
+
+interface VmInfo {
+  name: string;
+  state: string;
+  reason: string | null;
+  memoryBytes: number;
+  autostart: boolean;
+  restart: string;
+}
+
+const ESCAPE = 0x01; // Ctrl-A
+
+/** The directory a command means: --dir, else the current directory if a daemon serves it, else the daemon's default directory. */
+function defaultDir(): string {
+  return findDaemon(process.cwd()) ? process.cwd() : defaultVmDir();
+}
+
+/** Whether a daemon serves the directory these arguments name (list and start then go through it). */
+export function daemonRunning(argv: string[]): boolean {
+  const i = argv.findIndex((a) => a === '--dir' || a.startsWith('--dir='));
+  if (i < 0) return findDaemon(process.cwd()) !== null || findDaemon(defaultVmDir()) !== null;
+  const v = argv[i] === '--dir' ? argv[i + 1] : argv[i].slice(6);
+  return v !== undefined && findDaemon(resolve(v)) !== null;
+}
+
+function parse(cmd: string, argv: string[], flags: string[]): { dir: string; names: string[]; flags: Set<string> } {
+  let dir = defaultDir();
+  const names: string[] = [];
+  const set = new Set<string>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--dir') {
+      const v = argv[++i];
+      if (v === undefined) throw new UsageError(`${cmd}: --dir needs a directory`);
+      dir = resolve(v);
+    } else if (a.startsWith('--dir=')) dir = resolve(a.slice(6));
+    else if (flags.includes(a)) set.add(a);
+    else if (a.startsWith('-')) throw new UsageError(`${cmd}: unknown option '${a}'`);
+    else names.push(a);
+  }
+  return { dir, names, flags: set };
+}
+
+function connect(cmd: string, dir: string): DaemonClient {
+  const addr = findDaemon(dir);
+  if (!addr) throw new UsageError(`${cmd}: no daemon is running for ${dir}; start one with 'tsvm serve --dir ${dir}' (or pass --dir)`);
+  return new DaemonClient(addr);
+}
+
+function oneName(cmd: string, names: string[]): string {
+  if (names.length !== 1) throw new UsageError(`${cmd}: give one VM name, as in 'tsvm ${cmd} NAME'`);
+  return names[0];
+}
+
+/** Run a daemon-client command; returns the exit status. */
+export async function remoteCommand(cmd: 'list' | 'start' | 'stop' | 'console', argv: string[]): Promise<number> {
+  const p = parse(cmd, argv, cmd === 'stop' ? ['--acpi'] : []);
+  const c = connect(cmd, p.dir);
+  try {
+    switch (cmd) {
+      case 'list': {
+        const { vms } = await c.request<{ vms: VmInfo[] }>('GET', '/api/vms');
+        const rows = [['NAME', 'STATE', 'MEMORY', 'AUTOSTART', 'RESTART', 'REASON']];
+        for (const v of vms) rows.push([v.name, v.state, `${v.memoryBytes / 1048576}M`, v.autostart ? 'yes' : 'no', v.restart, v.reason ?? '']);
+        const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+        process.stdout.write(rows.map((r) => r.map((x, i) => x.padEnd(w[i])).join('  ').trimEnd()).join('\n') + '\n');
+        return 0;
+      }
+      case 'start': {
+        const v = await c.request<VmInfo>('POST', `/api/vms/${encodeURIComponent(oneName(cmd, p.names))}/start`);
+        process.stdout.write(`${v.name}: ${v.state}\n`);
+        return 0;
+      }
+      case 'stop': {
+        const name = oneName(cmd, p.names);
+        const acpi = p.flags.has('--acpi');
+        const v = await c.request<VmInfo>('POST', `/api/vms/${encodeURIComponent(name)}/${acpi ? 'powerdown' : 'stop'}`);
+        process.stdout.write(acpi ? `${v.name}: pressed the ACPI power button\n` : `${v.name}: ${v.state}\n`);
+        return 0;
+      }
+      case 'console':
+        return await attach(c, oneName(cmd, p.names));
+    }
+  } catch (e) {
+    if (e instanceof ClientError) {
+      process.stderr.write(`tsvm: ${cmd}: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+/** Attach this terminal to a VM's serial console until Ctrl-A X or the VM stops. */
+async function attach(c: DaemonClient, name: string): Promise<number> {
+  const v = await c.request<VmInfo>('GET', `/api/vms/${encodeURIComponent(name)}`);
+  if (v.state !== 'running' && v.state !== 'paused' && v.state !== 'starting') {
+    process.stderr.write(`tsvm: console: VM '${name}' is ${v.state}; start it with 'tsvm start ${name}'\n`);
+    return 1;
+  }
+  const ws = c.socket(`/api/vms/${encodeURIComponent(name)}/console`);
+  const events = c.socket('/api/events');
+  const stdin = process.stdin;
+  let escape = false;
+  return await new Promise<number>((done) => {
+    let finished = false;
+    const finish = (code: number, msg: string) => {
+      if (finished) return;
+      finished = true;
+      stdin.off('data', onData);
+      if (stdin.isTTY) stdin.setRawMode(false);
+      stdin.pause();
+      stdin.destroy(); // a pipe left open would keep this process alive
+      ws.close();
+      events.close();
+      process.stderr.write(msg);
+      done(code);
+    };
+    const onData = (data: Buffer) => {
+      const out: number[] = [];
+      for (const b of data) {
+        if (escape) {
+          escape = false;
+          if (b === 0x78 || b === 0x58) return finish(0, `\r\ntsvm: detached from '${name}'; it goes on running\r\n`);
+          if (b === ESCAPE) out.push(ESCAPE);
+        } else if (b === ESCAPE) escape = true;
+        else out.push(b);
+      }
+      if (out.length && ws.readyState === ws.OPEN) ws.send(Uint8Array.from(out));
+    };
+    ws.on('open', () => {
+      process.stderr.write(`tsvm: attached to '${name}' (Ctrl-A X detaches)\r\n`);
+      if (stdin.isTTY) stdin.setRawMode(true);
+      stdin.on('data', onData);
+      stdin.resume();
+    });
+    ws.on('message', (d: Buffer) => process.stdout.write(d));
+    ws.on('unexpected-response', (_req, res) => finish(1, `tsvm: console: the daemon refused the console (${res.statusCode})\n`));
+    ws.on('error', (e) => finish(1, `tsvm: console: ${e.message}\n`));
+    ws.on('close', () => finish(0, `\r\ntsvm: the console of '${name}' closed\r\n`));
+    events.on('message', (d) => {
+      const e = JSON.parse(String(d)) as { type: string; vm?: string; state?: string; reason?: string | null };
+      if (e.type === 'state' && e.vm === name && (e.state === 'stopped' || e.state === 'crashed')) finish(0, `\r\ntsvm: '${name}' ${e.state}${e.reason ? ` (${e.reason})` : ''}\r\n`);
+    });
+  });
+}

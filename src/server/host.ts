@@ -1,0 +1,512 @@
+/**
+ * VmHost: the daemon's VMs and their lives. Each running VM is a VmThread
+ * (its own worker thread); this class keeps what outlives a thread (the
+ * record, the state shown to clients, the console's recent output, the
+ * screen) and applies the service rules: autostart, the restart policy, and
+ * the orderly shutdown on SIGTERM. Everything a client sees changing goes out
+ * as an event.
+ */
+import { EventEmitter } from 'node:events';
+import { VmThread, type ScreenUpdate, type SnapshotOp, type ThreadExit, type WorkerStats } from '../vmm/thread.js';
+import { validateSpec, type DriveSlot, type MachineSpec } from '../vmm/spec.js';
+import type { SnapshotNode, SnapshotTree } from '../vmm/folder.js';
+import { DEFAULT_SETTINGS, StoreError, type FolderStore, type RestartPolicy, type VmRecord, type VmSettings } from './store.js';
+
+export type VmState = 'stopped' | 'starting' | 'running' | 'paused' | 'stopping' | 'crashed';
+
+/** What the API shows about a VM. */
+export interface VmInfo {
+  name: string;
+  state: VmState;
+  /** Why the VM is in its state: the last stop cause, or the crash reason. */
+  reason: string | null;
+  memoryBytes: number;
+  autostart: boolean;
+  restart: RestartPolicy;
+  /** Restarts after crashes since the daemon started. */
+  restarts: number;
+  /** When the current run started (ISO time), or null. */
+  startedAt: string | null;
+  /** A stopped VM whose next start resumes a saved state. */
+  suspended: boolean;
+}
+
+export interface VmStats {
+  name: string;
+  state: VmState;
+  guestSeconds: number;
+  guestInstructionsPerSec: number;
+  /** Percent of one host core the VM's thread used lately. */
+  hostCpuPercent: number;
+  /** The daemon process's resident set (all VMs share it), bytes. */
+  processRssBytes: number;
+  /** This VM's thread heap plus its guest RAM, bytes. */
+  vmMemoryBytes: number;
+}
+
+/** Events for the event stream. */
+export type HostEvent =
+  | { type: 'state'; vm: string; state: VmState; reason: string | null }
+  | { type: 'created'; vm: string }
+  | { type: 'deleted'; vm: string }
+  | { type: 'snapshots'; vm: string }
+  | { type: 'progress'; vm: string; operation: string; done: number; total: number };
+
+/** An API-level refusal, mapped to an HTTP status by the server. */
+export class HostError extends Error {
+  constructor(
+    readonly code: 'not-found' | 'conflict' | 'bad-request' | 'unavailable',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Recent console output kept for clients that attach later (bytes). */
+const CONSOLE_BACKLOG = 256 * 1024;
+/** Restart back-off after a crash: first delay and cap (ms). */
+const RESTART_FIRST_MS = 1000;
+const RESTART_MAX_MS = 30_000;
+/** How long a hard stop waits for the run to end before it terminates the thread. */
+const HARD_STOP_MS = 5000;
+
+class Vm {
+  thread: VmThread | null = null;
+  state: VmState = 'stopped';
+  reason: string | null = null;
+  restarts = 0;
+  startedAt: number | null = null;
+  stopRequested = false;
+  restartTimer: NodeJS.Timeout | null = null;
+  console: Uint8Array[] = [];
+  consoleBytes = 0;
+  /** The text screen as the clients draw it. */
+  screen: ScreenUpdate | null = null;
+  constructor(public record: VmRecord) {}
+}
+
+export interface HostEvents {
+  event: [e: HostEvent];
+  serial: [vm: string, bytes: Uint8Array];
+  screen: [vm: string, update: ScreenUpdate];
+}
+
+export class VmHost extends EventEmitter<HostEvents> {
+  private readonly _vms = new Map<string, Vm>();
+
+  constructor(
+    readonly store: FolderStore,
+    private readonly _log: (line: string) => void = () => {},
+  ) {
+    super();
+    for (const name of store.names()) {
+      try {
+        this._vms.set(name, new Vm(store.read(name)));
+      } catch (e) {
+        this._log(`skipping VM folder '${name}': ${(e as Error).message}`);
+      }
+    }
+  }
+
+  private _get(name: string): Vm {
+    const vm = this._vms.get(name);
+    if (!vm) throw new HostError('not-found', `there is no VM '${name}'`);
+    return vm;
+  }
+
+  private _info(vm: Vm): VmInfo {
+    const s = vm.record.settings;
+    return {
+      name: vm.record.name,
+      state: vm.state,
+      reason: vm.reason,
+      memoryBytes: vm.record.spec.memoryBytes,
+      autostart: s.autostart,
+      restart: s.restart,
+      restarts: vm.restarts,
+      startedAt: vm.startedAt === null ? null : new Date(vm.startedAt).toISOString(),
+      suspended: vm.thread === null && this._suspended(vm.record.name),
+    };
+  }
+
+  private _suspended(name: string): boolean {
+    try {
+      return this.store.suspended(name);
+    } catch {
+      return false;
+    }
+  }
+
+  private _setState(vm: Vm, state: VmState, reason: string | null = vm.reason): void {
+    vm.state = state;
+    vm.reason = reason;
+    this.store.appendLog(vm.record.name, `state ${state}${reason ? ` (${reason})` : ''}`);
+    this.emit('event', { type: 'state', vm: vm.record.name, state, reason });
+  }
+
+  list(): VmInfo[] {
+    return [...this._vms.values()].sort((a, b) => a.record.name.localeCompare(b.record.name)).map((v) => this._info(v));
+  }
+
+  info(name: string): VmInfo {
+    return this._info(this._get(name));
+  }
+
+  /** Make a VM folder: the spec's files are copied in; `newDisks` are empty disks of those sizes. */
+  create(name: string, spec: MachineSpec, settings: Partial<VmSettings> = {}, newDisks: Partial<Record<DriveSlot, number>> = {}): VmInfo {
+    if (this._vms.has(name)) throw new HostError('conflict', `a VM named '${name}' already exists`);
+    let record: VmRecord;
+    try {
+      this.emit('event', { type: 'progress', vm: name, operation: 'create', done: 0, total: 1 });
+      record = this.store.create(name, validateSpec(spec), { ...DEFAULT_SETTINGS, ...settings }, newDisks);
+      this.emit('event', { type: 'progress', vm: name, operation: 'create', done: 1, total: 1 });
+    } catch (e) {
+      if (e instanceof StoreError && e.code === 'exists') throw new HostError('conflict', e.message);
+      throw e;
+    }
+    const vm = new Vm(record);
+    this._vms.set(name, vm);
+    this.emit('event', { type: 'created', vm: name });
+    return this._info(vm);
+  }
+
+  remove(name: string): void {
+    const vm = this._get(name);
+    if (vm.thread) throw new HostError('conflict', `VM '${name}' is ${vm.state}; stop it before deleting it`);
+    if (vm.restartTimer) clearTimeout(vm.restartTimer);
+    this.store.remove(name);
+    this._vms.delete(name);
+    this.emit('event', { type: 'deleted', vm: name });
+  }
+
+  updateSettings(name: string, patch: Partial<VmSettings>): VmInfo {
+    const vm = this._get(name);
+    const settings = { ...vm.record.settings, ...patch };
+    this.store.updateSettings(name, settings);
+    vm.record = { ...vm.record, settings };
+    this.emit('event', { type: 'state', vm: name, state: vm.state, reason: vm.reason });
+    return this._info(vm);
+  }
+
+  start(name: string): VmInfo {
+    const vm = this._get(name);
+    if (vm.thread) throw new HostError('conflict', `VM '${name}' is already ${vm.state}`);
+    if (vm.restartTimer) {
+      clearTimeout(vm.restartTimer);
+      vm.restartTimer = null;
+    }
+    this._launch(vm);
+    return this._info(vm);
+  }
+
+  private _launch(vm: Vm): void {
+    const name = vm.record.name;
+    // re-read the folder: the spec may have been edited while the VM was off
+    try {
+      vm.record = this.store.read(name);
+    } catch (e) {
+      this._setState(vm, 'crashed', (e as Error).message);
+      throw new HostError('bad-request', (e as Error).message);
+    }
+    vm.stopRequested = false;
+    vm.console = [];
+    vm.consoleBytes = 0;
+    vm.screen = null;
+    if (vm.record.settings.resumeOnStart) {
+      vm.record.settings = { ...vm.record.settings, resumeOnStart: false };
+      this.store.updateSettings(name, vm.record.settings);
+    }
+    const t = new VmThread({ spec: vm.record.spec, baseDir: vm.record.dir, folder: vm.record.dir, heapLimitMb: vm.record.settings.heapLimitMb });
+    vm.thread = t;
+    vm.startedAt = Date.now();
+    this._setState(vm, 'starting', null);
+    this.store.appendLog(name, `started in worker thread ${t.threadId}`);
+    t.on('state', (s) => {
+      if (vm.thread === t && vm.state !== 'stopping') this._setState(vm, s, null);
+    });
+    t.on('serial', (bytes) => {
+      vm.console.push(bytes);
+      vm.consoleBytes += bytes.length;
+      while (vm.consoleBytes - vm.console[0].length >= CONSOLE_BACKLOG) vm.consoleBytes -= (vm.console.shift() as Uint8Array).length;
+      this.emit('serial', name, bytes);
+    });
+    t.on('screen', (u) => {
+      vm.screen = mergeScreen(vm.screen, u);
+      this.emit('screen', name, u);
+    });
+    t.on('exit', (exit) => this._onExit(vm, t, exit));
+    t.on('resumed', () => this.store.appendLog(name, 'resumed where it was suspended'));
+    t.send({ t: 'screen', on: true });
+  }
+
+  private _onExit(vm: Vm, t: VmThread, exit: ThreadExit): void {
+    if (vm.thread !== t) return;
+    vm.thread = null;
+    vm.startedAt = null;
+    const name = vm.record.name;
+    this.store.releaseStaleLock(name); // a thread that was terminated or crashed could not release it
+    if (exit.kind === 'stopped' || vm.stopRequested) {
+      this._setState(vm, 'stopped', vm.reason === 'suspending' ? 'suspended' : exit.kind === 'stopped' ? exit.reason : 'quit');
+      return;
+    }
+    this._log(`VM '${name}' crashed: ${exit.reason}`);
+    this._setState(vm, 'crashed', exit.reason);
+    if (vm.record.settings.restart === 'on-crash' && this._vms.get(name) === vm) {
+      const delay = Math.min(RESTART_MAX_MS, RESTART_FIRST_MS * 2 ** Math.min(vm.restarts, 5));
+      vm.restartTimer = setTimeout(() => {
+        vm.restartTimer = null;
+        if (vm.thread || this._vms.get(name) !== vm) return;
+        vm.restarts++;
+        this.store.appendLog(name, `restarting after a crash (policy on-crash, restart ${vm.restarts})`);
+        try {
+          this._launch(vm);
+        } catch (e) {
+          this._log(`VM '${name}' could not restart: ${(e as Error).message}`);
+        }
+      }, delay);
+      vm.restartTimer.unref();
+    }
+  }
+
+  private _running(name: string): { vm: Vm; t: VmThread } {
+    const vm = this._get(name);
+    if (!vm.thread) throw new HostError('conflict', `VM '${name}' is ${vm.state}, not running`);
+    return { vm, t: vm.thread };
+  }
+
+  /** Hard stop: end the run at the next slice boundary, as QEMU's `quit`. */
+  stop(name: string): VmInfo {
+    const { vm, t } = this._running(name);
+    vm.stopRequested = true;
+    this._setState(vm, 'stopping', 'stop requested');
+    t.send({ t: 'resume' });
+    t.send({ t: 'stop' });
+    // a machine that does not reach a slice boundary is ended by force
+    setTimeout(() => {
+      if (vm.thread === t) void t.terminate();
+    }, HARD_STOP_MS).unref();
+    return this._info(vm);
+  }
+
+  /** Press the ACPI power button: the guest decides to power off (or not). */
+  powerdown(name: string): VmInfo {
+    const { vm, t } = this._running(name);
+    t.send({ t: 'resume' });
+    t.send({ t: 'powerdown' });
+    this.store.appendLog(name, 'ACPI power button pressed');
+    return this._info(vm);
+  }
+
+  pause(name: string): VmInfo {
+    const { vm, t } = this._running(name);
+    if (vm.state === 'paused') throw new HostError('conflict', `VM '${name}' is already paused`);
+    t.send({ t: 'pause' });
+    return this._info(vm);
+  }
+
+  resume(name: string): VmInfo {
+    const { vm, t } = this._running(name);
+    if (vm.state !== 'paused') throw new HostError('conflict', `VM '${name}' is ${vm.state}, not paused`);
+    t.send({ t: 'resume' });
+    return this._info(vm);
+  }
+
+  reset(name: string): VmInfo {
+    const { vm, t } = this._running(name);
+    t.send({ t: 'reset' });
+    this.store.appendLog(name, 'reset');
+    return this._info(vm);
+  }
+
+  /** Bytes for the guest's COM1. */
+  serialInput(name: string, bytes: Uint8Array): void {
+    this._vms.get(name)?.thread?.send({ t: 'serial', bytes });
+  }
+
+  /** A key press or release, by DOM KeyboardEvent.code name. */
+  keyInput(name: string, code: string, down: boolean): void {
+    this._vms.get(name)?.thread?.send({ t: 'key', code, down });
+  }
+
+  /** Text typed at a terminal, turned into key presses. */
+  typeText(name: string, bytes: Uint8Array): void {
+    this._vms.get(name)?.thread?.send({ t: 'terminal-keys', bytes });
+  }
+
+  /** The console output kept for late attachers. */
+  consoleBacklog(name: string): Uint8Array {
+    const vm = this._get(name);
+    return Buffer.concat(vm.console);
+  }
+
+  /** The current text screen (all rows), or null before the first frame. */
+  currentScreen(name: string): ScreenUpdate | null {
+    return this._get(name).screen;
+  }
+
+  /** A human-monitor command on a running VM (info registers, savevm TAG, ...). */
+  async monitor(name: string, line: string): Promise<string> {
+    return this._running(name).t.monitor(line);
+  }
+
+  async screenshot(name: string): Promise<Uint8Array> {
+    return this._running(name).t.screenshot();
+  }
+
+  async stats(name: string): Promise<VmStats> {
+    const vm = this._get(name);
+    let w: WorkerStats | null = null;
+    if (vm.thread) {
+      try {
+        w = await vm.thread.stats();
+      } catch {
+        w = null; // it stopped meanwhile
+      }
+    }
+    return {
+      name,
+      state: vm.state,
+      guestSeconds: w?.guestSeconds ?? 0,
+      guestInstructionsPerSec: Math.round(w?.instructionsPerSec ?? 0),
+      hostCpuPercent: Math.round((w?.cpuShare ?? 0) * 1000) / 10,
+      processRssBytes: process.memoryUsage.rss(),
+      vmMemoryBytes: w ? w.heapBytes + w.guestRamBytes : 0,
+    };
+  }
+
+  log(name: string): string {
+    this._get(name);
+    return this.store.readLog(name);
+  }
+
+  /**
+   * Fault injection for tests: end a VM's worker thread as a kill would
+   * ('terminate'), or make it throw outside the runner ('throw').
+   */
+  async injectFault(name: string, fault: 'terminate' | 'throw'): Promise<void> {
+    const { t } = this._running(name);
+    if (fault === 'terminate') await t.terminate();
+    else t.send({ t: 'crash', reason: 'injected fault' });
+  }
+
+  /** The snapshot tree with the current position (the file's own bookkeeping, such as a revert in progress, stays inside). */
+  snapshots(name: string): Pick<SnapshotTree, 'version' | 'current' | 'snapshots'> {
+    this._get(name);
+    const t = this.store.tree(name);
+    return { version: t.version, current: t.current, snapshots: t.snapshots };
+  }
+
+  /** Save a snapshot: the whole machine of a running VM (between slices, in its thread), the disks (and suspended state) of a stopped one. */
+  async saveSnapshot(name: string, tag: string, description: string): Promise<SnapshotNode> {
+    return this._snapshotOp(name, 'save', tag, () => this.store.saveSnapshot(name, tag, description), { op: 'save', tag, description }) as Promise<SnapshotNode>;
+  }
+
+  /** Go back to a snapshot: a running VM continues from it at once; a stopped one resumes there at its next start. */
+  async revertSnapshot(name: string, tag: string): Promise<SnapshotNode> {
+    return this._snapshotOp(name, 'revert', tag, () => this.store.revertSnapshot(name, tag), { op: 'revert', tag }) as Promise<SnapshotNode>;
+  }
+
+  async deleteSnapshot(name: string, tag: string): Promise<void> {
+    await this._snapshotOp(name, 'delete', tag, () => this.store.deleteSnapshot(name, tag), { op: 'delete', tag });
+  }
+
+  private async _snapshotOp(name: string, op: string, tag: string, stopped: () => unknown, running: SnapshotOp): Promise<unknown> {
+    const vm = this._get(name);
+    if (vm.state === 'starting' || vm.state === 'stopping') throw new HostError('conflict', `VM '${name}' is ${vm.state}; try again in a moment`);
+    this.emit('event', { type: 'progress', vm: name, operation: `snapshot ${op} ${tag}`, done: 0, total: 1 });
+    let result: unknown;
+    try {
+      result = vm.thread ? await vm.thread.snapshot(running) : stopped();
+    } catch (e) {
+      if (e instanceof StoreError) throw e;
+      const msg = (e as Error).message;
+      throw new HostError(/has no snapshot/.test(msg) ? 'not-found' : /already has|not a snapshot name/.test(msg) ? 'bad-request' : 'conflict', msg);
+    }
+    this.emit('event', { type: 'progress', vm: name, operation: `snapshot ${op} ${tag}`, done: 1, total: 1 });
+    this.emit('event', { type: 'snapshots', vm: name });
+    return result;
+  }
+
+  /** A full clone of a stopped VM. */
+  clone(src: string, dst: string): VmInfo {
+    const vm = this._get(src);
+    if (vm.thread) throw new HostError('conflict', `VM '${src}' is ${vm.state}; stop it before cloning`);
+    if (this._vms.has(dst)) throw new HostError('conflict', `a VM named '${dst}' already exists`);
+    this.emit('event', { type: 'progress', vm: dst, operation: `clone of ${src}`, done: 0, total: 1 });
+    const record = this.store.clone(src, dst);
+    const copy = new Vm(record);
+    this._vms.set(dst, copy);
+    this.store.appendLog(src, `cloned to ${dst}`);
+    this.emit('event', { type: 'progress', vm: dst, operation: `clone of ${src}`, done: 1, total: 1 });
+    this.emit('event', { type: 'created', vm: dst });
+    return this._info(copy);
+  }
+
+  /** Start the VMs marked autostart, and those the daemon suspended at its last shutdown. */
+  autostart(): void {
+    for (const vm of this._vms.values()) {
+      if ((vm.record.settings.autostart || vm.record.settings.resumeOnStart) && !vm.thread) {
+        try {
+          this._launch(vm);
+        } catch (e) {
+          this._log(`autostart of '${vm.record.name}' failed: ${(e as Error).message}`);
+        }
+      }
+    }
+  }
+
+  /** VMs with a live thread. */
+  runningNames(): string[] {
+    return [...this._vms.values()].filter((v) => v.thread).map((v) => v.record.name);
+  }
+
+  /**
+   * The orderly end: press every guest's power button, wait up to `waitMs`
+   * for them to power off, then suspend the rest to their folders (the next
+   * daemon start resumes them); a VM that cannot be suspended is stopped.
+   */
+  async shutdown(waitMs: number): Promise<void> {
+    for (const vm of this._vms.values()) {
+      if (vm.restartTimer) clearTimeout(vm.restartTimer);
+      vm.record.settings = { ...vm.record.settings, restart: 'never' };
+    }
+    const running = [...this._vms.values()].filter((v) => v.thread);
+    const ended = running.map((v) => new Promise<void>((r) => (v.thread ? v.thread.once('exit', () => r()) : r())));
+    for (const vm of running) {
+      this._log(`asking '${vm.record.name}' to power off (ACPI power button)`);
+      this.powerdown(vm.record.name);
+    }
+    const all = Promise.all(ended);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([all, new Promise<void>((r) => (timer = setTimeout(r, waitMs)))]);
+    clearTimeout(timer);
+    await Promise.all(
+      running.map(async (vm) => {
+        const t = vm.thread;
+        if (!t) return;
+        const name = vm.record.name;
+        this._log(`'${name}' did not power off within ${waitMs / 1000} s; suspending it to its folder`);
+        vm.stopRequested = true;
+        this._setState(vm, 'stopping', 'suspending');
+        try {
+          await t.suspend();
+          vm.record.settings = { ...vm.record.settings, resumeOnStart: true };
+          this.store.updateSettings(name, vm.record.settings);
+          this._log(`'${name}' suspended; the next daemon start resumes it`);
+        } catch (e) {
+          this._log(`'${name}' could not be suspended (${(e as Error).message}); stopping it`);
+          if (vm.thread) this.stop(name);
+        }
+      }),
+    );
+    await all;
+  }
+}
+
+/** Apply a screen update to the screen kept for late clients. */
+function mergeScreen(prev: ScreenUpdate | null, u: ScreenUpdate): ScreenUpdate {
+  if (!prev || prev.mode !== u.mode || prev.cols !== u.cols || prev.rows !== u.rows) return { ...u, changed: [...u.changed] };
+  const rows = new Map(prev.changed.map((r) => [r.row, r]));
+  for (const r of u.changed) rows.set(r.row, r);
+  return { ...u, changed: [...rows.values()].sort((a, b) => a.row - b.row) };
+}

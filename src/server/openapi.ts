@@ -1,0 +1,220 @@
+/**
+ * The daemon's API, described as OpenAPI 3.1 (its schemas are JSON Schema
+ * 2020-12). Served at /api/openapi.json; the API tests validate every
+ * response they get against it, so the document and the server cannot drift.
+ */
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const json = (schema: object, description: string) => ({ description, content: { 'application/json': { schema } } });
+const errors = (...codes: number[]) => Object.fromEntries(codes.map((c) => [String(c), { $ref: `#/components/responses/E${c}` }]));
+const nameParam = { name: 'name', in: 'path', required: true, description: 'the VM name', schema: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' } };
+
+const tagParam = { name: 'tag', in: 'path', required: true, description: 'the snapshot name (or id)', schema: { type: 'string' } };
+
+const action = (summary: string, extra: number[] = []) => ({
+  post: {
+    summary,
+    parameters: [nameParam],
+    responses: { '200': json(ref('Vm'), 'the VM after the request was taken'), ...errors(400, 401, 404, 409, ...extra) },
+  },
+});
+
+export const OPENAPI = {
+  openapi: '3.1.0',
+  info: {
+    title: 'tsvm daemon',
+    version: '1',
+    description:
+      'Manage the VMs of one directory. Every request needs the token printed by `tsvm serve`: an `Authorization: Bearer TOKEN` header, the `tsvm_token` cookie the page sets, or `?token=TOKEN`. WebSockets: /api/vms/{name}/console (binary: serial bytes both ways), /api/vms/{name}/screen (JSON screen updates out, key input in), /api/events (JSON events out).',
+  },
+  components: {
+    securitySchemes: { token: { type: 'http', scheme: 'bearer' } },
+    schemas: {
+      Error: {
+        type: 'object',
+        required: ['error'],
+        additionalProperties: false,
+        properties: {
+          error: {
+            type: 'object',
+            required: ['code', 'message'],
+            additionalProperties: false,
+            properties: { code: { type: 'string' }, message: { type: 'string' } },
+          },
+        },
+      },
+      VmState: { type: 'string', enum: ['stopped', 'starting', 'running', 'paused', 'stopping', 'crashed'] },
+      RestartPolicy: { type: 'string', enum: ['never', 'on-crash'] },
+      Vm: {
+        type: 'object',
+        required: ['name', 'state', 'reason', 'memoryBytes', 'autostart', 'restart', 'restarts', 'startedAt', 'suspended'],
+        additionalProperties: false,
+        properties: {
+          name: { type: 'string' },
+          state: ref('VmState'),
+          reason: { type: ['string', 'null'], description: 'the last stop cause or the crash reason' },
+          memoryBytes: { type: 'integer', minimum: 0 },
+          autostart: { type: 'boolean' },
+          restart: ref('RestartPolicy'),
+          restarts: { type: 'integer', minimum: 0 },
+          startedAt: { type: ['string', 'null'], format: 'date-time' },
+          suspended: { type: 'boolean', description: 'a stopped VM whose next start resumes a saved state' },
+        },
+      },
+      Snapshot: {
+        type: 'object',
+        required: ['id', 'name', 'description', 'parent', 'createdAt', 'hasState', 'guestSeconds', 'screen'],
+        additionalProperties: false,
+        properties: {
+          id: { type: 'string' },
+          name: { type: 'string' },
+          description: { type: 'string' },
+          parent: { type: ['string', 'null'], description: 'the id of the snapshot this one descends from' },
+          createdAt: { type: 'string', format: 'date-time' },
+          hasState: { type: 'boolean', description: 'the whole machine was saved (a running VM), not only its disks' },
+          guestSeconds: { type: 'number' },
+          screen: { type: ['array', 'null'], items: { type: 'string' }, description: 'the text screen at the save, as a thumbnail' },
+        },
+      },
+      SnapshotTree: {
+        type: 'object',
+        required: ['version', 'current', 'snapshots'],
+        additionalProperties: false,
+        properties: { version: { type: 'integer' }, current: { type: ['string', 'null'], description: 'the id the present state descends from' }, snapshots: { type: 'array', items: ref('Snapshot') } },
+      },
+      NewSnapshot: {
+        type: 'object',
+        required: ['name'],
+        additionalProperties: false,
+        properties: { name: { type: 'string', pattern: '^[^\\s/]{1,64}$' }, description: { type: 'string', maxLength: 1000 } },
+      },
+      VmList: { type: 'object', required: ['vms'], additionalProperties: false, properties: { vms: { type: 'array', items: ref('Vm') } } },
+      CreateVm: {
+        type: 'object',
+        required: ['name'],
+        additionalProperties: false,
+        properties: {
+          name: { type: 'string' },
+          guest: { type: 'string', enum: ['default', 'firmware'], description: "'default': the default Linux guest; 'firmware': SeaBIOS with no disk. Ignored when machine is given." },
+          memoryMiB: { type: 'integer', minimum: 1, maximum: 3072 },
+          machine: { type: 'object', description: 'a full machine spec (src/vmm/spec.ts) instead of guest and memoryMiB' },
+          autostart: { type: 'boolean' },
+          restart: ref('RestartPolicy'),
+          heapLimitMb: { type: 'integer', minimum: 16, maximum: 4096 },
+        },
+      },
+      Settings: {
+        type: 'object',
+        additionalProperties: false,
+        minProperties: 1,
+        properties: { autostart: { type: 'boolean' }, restart: ref('RestartPolicy'), heapLimitMb: { type: 'integer', minimum: 16, maximum: 4096 } },
+      },
+      Stats: {
+        type: 'object',
+        required: ['name', 'state', 'guestSeconds', 'guestInstructionsPerSec', 'hostCpuPercent', 'processRssBytes', 'vmMemoryBytes'],
+        additionalProperties: false,
+        properties: {
+          name: { type: 'string' },
+          state: ref('VmState'),
+          guestSeconds: { type: 'number', minimum: 0 },
+          guestInstructionsPerSec: { type: 'integer', minimum: 0 },
+          hostCpuPercent: { type: 'number', minimum: 0 },
+          processRssBytes: { type: 'integer', minimum: 0 },
+          vmMemoryBytes: { type: 'integer', minimum: 0 },
+        },
+      },
+      Daemon: {
+        type: 'object',
+        required: ['dir', 'pid', 'version'],
+        additionalProperties: false,
+        properties: { dir: { type: 'string' }, pid: { type: 'integer' }, version: { type: 'string' } },
+      },
+    },
+    responses: {
+      E400: json(ref('Error'), 'malformed request: bad JSON, a field of the wrong type, a name that is not a VM name'),
+      E401: json(ref('Error'), 'no token or a wrong token'),
+      E404: json(ref('Error'), 'no such VM or path'),
+      E405: json(ref('Error'), 'the path does not take this method (the Allow header lists those it takes)'),
+      E409: json(ref('Error'), "the VM's state does not allow the request"),
+      E413: json(ref('Error'), 'the body is larger than the daemon accepts'),
+      E415: json(ref('Error'), 'the body is not application/json'),
+    },
+  },
+  security: [{ token: [] }],
+  paths: {
+    '/api/openapi.json': { get: { summary: 'this document', responses: { '200': json({ type: 'object', required: ['openapi', 'paths'] }, 'the OpenAPI 3.1 document'), ...errors(401) } } },
+    '/api/daemon': { get: { summary: 'the daemon', responses: { '200': json(ref('Daemon'), 'the daemon'), ...errors(401) } } },
+    '/api/vms': {
+      get: { summary: 'list the VMs', responses: { '200': json(ref('VmList'), 'the VMs'), ...errors(401) } },
+      post: {
+        summary: 'create a VM',
+        requestBody: { required: true, content: { 'application/json': { schema: ref('CreateVm') } } },
+        responses: { '201': json(ref('Vm'), 'the new VM'), ...errors(400, 401, 409, 413, 415) },
+      },
+    },
+    '/api/vms/{name}': {
+      get: { summary: 'one VM', parameters: [nameParam], responses: { '200': json(ref('Vm'), 'the VM'), ...errors(400, 401, 404) } },
+      patch: {
+        summary: 'change autostart, the restart policy or the heap limit',
+        parameters: [nameParam],
+        requestBody: { required: true, content: { 'application/json': { schema: ref('Settings') } } },
+        responses: { '200': json(ref('Vm'), 'the VM'), ...errors(400, 401, 404, 413, 415) },
+      },
+      delete: {
+        summary: 'delete a stopped VM and its folder',
+        parameters: [nameParam],
+        responses: { '204': { description: 'deleted' }, ...errors(400, 401, 404, 409) },
+      },
+    },
+    '/api/vms/{name}/start': action('start the VM in its own worker thread'),
+    '/api/vms/{name}/stop': action('hard stop: end the run now (QEMU quit)'),
+    '/api/vms/{name}/powerdown': action('press the ACPI power button; the guest powers off in its own time'),
+    '/api/vms/{name}/pause': action('pause the VM (guest time stands still)'),
+    '/api/vms/{name}/resume': action('resume a paused VM'),
+    '/api/vms/{name}/reset': action('reset the machine (a hardware reset)'),
+    '/api/vms/{name}/snapshots': {
+      get: { summary: 'the snapshot tree', parameters: [nameParam], responses: { '200': json(ref('SnapshotTree'), 'the tree and the current position'), ...errors(400, 401, 404) } },
+      post: {
+        summary: 'save a snapshot: the whole machine of a running VM, the disks (and suspended state) of a stopped one',
+        parameters: [nameParam],
+        requestBody: { required: true, content: { 'application/json': { schema: ref('NewSnapshot') } } },
+        responses: { '201': json(ref('Snapshot'), 'the new snapshot'), ...errors(400, 401, 404, 409, 413, 415) },
+      },
+    },
+    '/api/vms/{name}/snapshots/{tag}': {
+      delete: { summary: 'delete a snapshot (its children move up to its parent)', parameters: [nameParam, tagParam], responses: { '204': { description: 'deleted' }, ...errors(400, 401, 404, 409) } },
+    },
+    '/api/vms/{name}/snapshots/{tag}/revert': {
+      post: {
+        summary: 'go back to a snapshot: a running VM continues from it at once, a stopped one resumes there at its next start',
+        parameters: [nameParam, tagParam],
+        responses: { '200': json(ref('Snapshot'), 'the snapshot now current'), ...errors(400, 401, 404, 409) },
+      },
+    },
+    '/api/vms/{name}/clone': {
+      post: {
+        summary: 'a full clone of a stopped VM (a self-contained copy of its folder, snapshots included)',
+        parameters: [nameParam],
+        requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['name'], additionalProperties: false, properties: { name: { type: 'string' } } } } } },
+        responses: { '201': json(ref('Vm'), 'the clone'), ...errors(400, 401, 404, 409, 413, 415) },
+      },
+    },
+    '/api/vms/{name}/stats': {
+      get: { summary: 'live figures', parameters: [nameParam], responses: { '200': json(ref('Stats'), 'the figures'), ...errors(400, 401, 404) } },
+    },
+    '/api/vms/{name}/screenshot': {
+      get: {
+        summary: 'the screen as PNG',
+        parameters: [nameParam],
+        responses: { '200': { description: 'the screen', content: { 'image/png': { schema: { type: 'string', format: 'binary' } } } }, ...errors(400, 401, 404, 409) },
+      },
+    },
+    '/api/vms/{name}/log': {
+      get: {
+        summary: "the VM's log (its last 64 KiB)",
+        parameters: [nameParam],
+        responses: { '200': { description: 'log lines', content: { 'text/plain': { schema: { type: 'string' } } } }, ...errors(400, 401, 404) },
+      },
+    },
+  },
+} as const;

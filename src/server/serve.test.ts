@@ -1,0 +1,51 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, mkdtempSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadOrCreateToken, parseServeArgs, ServeUsageError, systemdUnit, DEFAULT_PORT } from './serve.js';
+import { checkName, StoreError } from './store.js';
+
+test('serve options: loopback by default; --listen, --dir, --shutdown-wait; bad values say what is wrong', () => {
+  const a = parseServeArgs([]);
+  assert.ok(a !== 'help');
+  assert.equal(a.host, '127.0.0.1');
+  assert.equal(a.port, DEFAULT_PORT);
+  const b = parseServeArgs(['--listen', '[::1]:9000', '--dir=/tmp/x', '--shutdown-wait', '5']);
+  assert.ok(b !== 'help');
+  assert.deepEqual([b.host, b.port, b.dir, b.shutdownWaitMs], ['::1', 9000, '/tmp/x', 5000]);
+  assert.throws(() => parseServeArgs(['--listen', 'localhost']), (e: Error) => e instanceof ServeUsageError && /is not ADDR:PORT/.test(e.message));
+  assert.throws(() => parseServeArgs(['--listen', '1.2.3.4:70000']), ServeUsageError);
+  assert.throws(() => parseServeArgs(['--shutdown-wait', 'soon']), /not a number of seconds/);
+  assert.throws(() => parseServeArgs(['--frobnicate']), /unknown option '--frobnicate'/);
+  assert.equal(parseServeArgs(['--help']), 'help');
+});
+
+test('--print-systemd-unit: a user unit that runs this daemon and gives the guests time to power off', () => {
+  const a = parseServeArgs(['--dir', '/srv/vms', '--listen', '127.0.0.1:8500', '--shutdown-wait', '40']);
+  assert.ok(a !== 'help');
+  const unit = systemdUnit(a);
+  assert.match(unit, /^\[Service\]$/m);
+  assert.match(unit, /^ExecStart=\S+node\S* \S+\/bin\/tsvm\.js serve --dir \/srv\/vms --listen 127\.0\.0\.1:8500 --shutdown-wait 40$/m);
+  assert.match(unit, /^TimeoutStopSec=70$/m);
+  assert.match(unit, /^WantedBy=default\.target$/m);
+});
+
+test('the token: 64 hex digits, mode 0600, the same on the next start, narrowed again if widened', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsvm-token-'));
+  const first = loadOrCreateToken(dir);
+  assert.equal(first.created, true);
+  assert.match(first.token, /^[0-9a-f]{64}$/);
+  assert.equal(statSync(join(dir, 'daemon.token')).mode & 0o777, 0o600);
+  chmodSync(join(dir, 'daemon.token'), 0o644);
+  const again = loadOrCreateToken(dir);
+  assert.deepEqual(again, { token: first.token, created: false });
+  assert.equal(statSync(join(dir, 'daemon.token')).mode & 0o777, 0o600);
+});
+
+test('VM names: one path component of a small alphabet', () => {
+  for (const ok of ['a', 'web-1', 'x.y_z', 'A'.repeat(64)]) assert.equal(checkName(ok), ok);
+  for (const bad of ['', '..', '../x', 'a/b', '.hidden', '-x', 'a..b', 'a b', 'A'.repeat(65), 'x\0']) {
+    assert.throws(() => checkName(bad), (e: Error) => e instanceof StoreError && e.code === 'bad-name', bad);
+  }
+});

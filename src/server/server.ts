@@ -1,0 +1,471 @@
+/**
+ * The daemon's HTTP and WebSocket server: authentication, request checks,
+ * the REST routes over VmHost, the WebSockets, and the web page's files.
+ *
+ * Every request is checked before anything changes: the token first, then
+ * the method, the path (each segment decoded and a VM name checked against
+ * the name rule, so '..' and encoded slashes never reach the file system),
+ * then the body (size, media type, JSON). A refusal is a JSON error with a
+ * 4xx status, and the daemon's log gets one line saying why.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { checkName, StoreError, type RestartPolicy, type VmSettings } from './store.js';
+import { HostError, type VmHost } from './host.js';
+import { OPENAPI } from './openapi.js';
+import { defaultSpec, VmConfigError, type DriveSlot, type MachineSpec } from '../vmm/spec.js';
+import { findDefaultImage } from '../vmm/image.js';
+
+/** Largest request body accepted (bytes). */
+export const MAX_BODY_BYTES = 64 * 1024;
+/** Largest WebSocket message accepted (bytes). */
+export const MAX_WS_MESSAGE = 64 * 1024;
+export const VERSION = '0.1.0';
+
+class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+export interface ServerOptions {
+  host: VmHost;
+  token: string;
+  /** The daemon's log (one line per request and per refusal). */
+  log: (line: string) => void;
+}
+
+/** Files of the web page: URL path -> file and media type. */
+const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+const nodeModule = (p: string) => fileURLToPath(new URL(`../../../node_modules/${p}`, import.meta.url));
+const STATIC: Record<string, [() => string, string]> = {
+  '/': [() => here('../../../src/web/index.html'), 'text/html; charset=utf-8'],
+  '/app.css': [() => here('../../../src/web/app.css'), 'text/css; charset=utf-8'],
+  '/app.js': [() => here('../web/app.js'), 'text/javascript; charset=utf-8'],
+  '/screen.js': [() => here('../web/screen.js'), 'text/javascript; charset=utf-8'],
+  '/xterm.mjs': [() => nodeModule('@xterm/xterm/lib/xterm.mjs'), 'text/javascript; charset=utf-8'],
+  '/xterm.css': [() => nodeModule('@xterm/xterm/css/xterm.css'), 'text/css; charset=utf-8'],
+};
+
+function sameToken(given: string, token: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function cookie(req: IncomingMessage, name: string): string | null {
+  for (const part of (req.headers.cookie ?? '').split(';')) {
+    const [k, ...v] = part.trim().split('=');
+    if (k === name) return v.join('=');
+  }
+  return null;
+}
+
+/** The path's segments, each percent-decoded; a bad escape is a 400. */
+function segments(path: string): string[] {
+  return path
+    .split('/')
+    .filter((s, i) => i > 0 || s !== '')
+    .map((s) => {
+      try {
+        return decodeURIComponent(s);
+      } catch {
+        throw new ApiError(400, 'bad-path', `the path segment '${s.slice(0, 80)}' is not valid percent-encoding`);
+      }
+    });
+}
+
+function vmName(s: string): string {
+  try {
+    return checkName(s);
+  } catch (e) {
+    throw new ApiError(400, 'bad-name', (e as Error).message);
+  }
+}
+
+function readBody(req: IncomingMessage): Promise<unknown> {
+  const len = Number(req.headers['content-length'] ?? 0);
+  if (len > MAX_BODY_BYTES) return Promise.reject(new ApiError(413, 'too-large', `the body is ${len} bytes; the daemon accepts at most ${MAX_BODY_BYTES}`));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    req.on('data', (c: Buffer) => {
+      if (failed) return;
+      size += c.length;
+      if (size > MAX_BODY_BYTES) {
+        failed = true;
+        reject(new ApiError(413, 'too-large', `the body is larger than the ${MAX_BODY_BYTES} bytes the daemon accepts`));
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('error', reject);
+    req.on('end', () => {
+      if (failed) return;
+      const text = Buffer.concat(chunks).toString('utf8');
+      if (text.trim() === '') return resolve(undefined);
+      const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+      if (type !== 'application/json') return reject(new ApiError(415, 'bad-media-type', `the body must be application/json, not '${type || 'unspecified'}'`));
+      try {
+        resolve(JSON.parse(text));
+      } catch (e) {
+        reject(new ApiError(400, 'bad-json', `the body is not valid JSON: ${(e as Error).message}`));
+      }
+    });
+  });
+}
+
+function object(body: unknown, what: string): Record<string, unknown> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new ApiError(400, 'bad-body', `${what} must be a JSON object`);
+  return body as Record<string, unknown>;
+}
+
+function allowOnly(o: Record<string, unknown>, allowed: string[], what: string): void {
+  for (const k of Object.keys(o)) if (!allowed.includes(k)) throw new ApiError(400, 'bad-body', `${what} has an unknown field '${k}' (known: ${allowed.join(', ')})`);
+}
+
+function settingsFrom(o: Record<string, unknown>): Partial<VmSettings> {
+  const s: Partial<VmSettings> = {};
+  if (o.autostart !== undefined) {
+    if (typeof o.autostart !== 'boolean') throw new ApiError(400, 'bad-body', 'autostart must be true or false');
+    s.autostart = o.autostart;
+  }
+  if (o.restart !== undefined) {
+    if (o.restart !== 'never' && o.restart !== 'on-crash') throw new ApiError(400, 'bad-body', "restart must be 'never' or 'on-crash'");
+    s.restart = o.restart as RestartPolicy;
+  }
+  if (o.heapLimitMb !== undefined) {
+    const n = o.heapLimitMb;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 16 || n > 4096) throw new ApiError(400, 'bad-body', 'heapLimitMb must be a whole number of MiB from 16 to 4096');
+    s.heapLimitMb = n;
+  }
+  return s;
+}
+
+/** Size of the empty data disk a VM of the default guest gets (as `tsvm create` gives it). */
+const DEFAULT_GUEST_DISK_BYTES = 64 * 1048576;
+
+/** The machine for a create request: the default guest, bare firmware, or a full spec; and the new disks it gets. */
+function specFrom(o: Record<string, unknown>): { spec: MachineSpec; newDisks: Partial<Record<DriveSlot, number>> } {
+  if (o.machine !== undefined) return { spec: o.machine as MachineSpec, newDisks: {} }; // validated by the host
+  let memoryBytes = 128 * 1048576;
+  if (o.memoryMiB !== undefined) {
+    const m = o.memoryMiB;
+    if (typeof m !== 'number' || !Number.isInteger(m) || m < 1 || m > 3072) throw new ApiError(400, 'bad-body', 'memoryMiB must be a whole number from 1 to 3072');
+    memoryBytes = m * 1048576;
+  }
+  const guest = o.guest ?? 'default';
+  const rtcEpochSec = Math.floor(Date.now() / 1000);
+  if (guest === 'firmware') return { spec: defaultSpec({ memoryBytes, rtcEpochSec, serial: 'none' }), newDisks: {} };
+  if (guest !== 'default') throw new ApiError(400, 'bad-body', "guest must be 'default' (the default Linux guest) or 'firmware' (SeaBIOS, no disk)");
+  const img = findDefaultImage();
+  if (!img) throw new ApiError(409, 'no-default-guest', "the default guest image is not built on this host; run 'tsvm image build' once");
+  const spec = defaultSpec({
+    memoryBytes,
+    rtcEpochSec,
+    bios: null,
+    vgaBios: null,
+    serial: 'none',
+    linux: { kernel: img.kernel, vmlinux: img.vmlinux, initrd: img.initrd, cmdline: img.cmdline },
+  });
+  return { spec, newDisks: { hda: DEFAULT_GUEST_DISK_BYTES } };
+}
+
+export interface Daemon {
+  server: Server;
+  /** Close every WebSocket and stop listening. */
+  close(): Promise<void>;
+}
+
+export function createDaemonServer(o: ServerOptions): Daemon {
+  const { host, token, log } = o;
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_WS_MESSAGE });
+
+  const authorised = (req: IncomingMessage, url: URL): boolean => {
+    const auth = req.headers.authorization;
+    if (auth?.startsWith('Bearer ')) return sameToken(auth.slice(7).trim(), token);
+    const q = url.searchParams.get('token');
+    if (q !== null) return sameToken(q, token);
+    const c = cookie(req, 'tsvm_token');
+    return c !== null && sameToken(c, token);
+  };
+
+  const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers });
+    res.end(text);
+  };
+
+  async function route(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const method = req.method ?? 'GET';
+    const path = (req.url ?? '/').split('?')[0];
+    const seg = segments(path);
+    const methods = (allowed: string[]) => {
+      if (!allowed.includes(method)) throw new ApiError(405, 'bad-method', `${path} takes ${allowed.join(', ')}, not ${method}`, { allow: allowed.join(', ') });
+    };
+
+    if (seg[0] !== 'api') {
+      const file = STATIC[path];
+      if (!file) throw new ApiError(404, 'not-found', `nothing at ${path}`);
+      methods(['GET', 'HEAD']);
+      let data: Buffer;
+      try {
+        data = readFileSync(file[0]());
+      } catch {
+        throw new ApiError(404, 'not-found', `${path} is not built; run 'npm run build'`);
+      }
+      const headers: Record<string, string> = { 'content-type': file[1], 'cache-control': 'no-cache' };
+      // the page keeps the token in an HttpOnly cookie, so its own requests and sockets carry it
+      if (path === '/' && url.searchParams.get('token') !== null) headers['set-cookie'] = `tsvm_token=${token}; HttpOnly; SameSite=Strict; Path=/`;
+      res.writeHead(200, headers);
+      res.end(method === 'HEAD' ? undefined : data);
+      return;
+    }
+
+    if (seg.length === 2 && seg[1] === 'openapi.json') {
+      methods(['GET']);
+      return send(res, 200, OPENAPI);
+    }
+    if (seg.length === 2 && seg[1] === 'daemon') {
+      methods(['GET']);
+      return send(res, 200, { dir: host.store.root, pid: process.pid, version: VERSION });
+    }
+    if (seg[1] !== 'vms') throw new ApiError(404, 'not-found', `no API at ${path}`);
+    if (seg.length === 2) {
+      methods(['GET', 'POST']);
+      if (method === 'GET') return send(res, 200, { vms: host.list() });
+      const b = object(await readBody(req), 'the request');
+      allowOnly(b, ['name', 'guest', 'memoryMiB', 'machine', 'autostart', 'restart', 'heapLimitMb'], 'the request');
+      if (typeof b.name !== 'string') throw new ApiError(400, 'bad-body', 'name is required: the new VM\'s name');
+      const name = vmName(b.name);
+      const settings = settingsFrom(b);
+      const { spec, newDisks } = specFrom(b);
+      const info = host.create(name, spec, settings, newDisks);
+      log(`created VM '${name}'`);
+      return send(res, 201, info);
+    }
+    const name = vmName(seg[2]);
+    if (seg.length === 3) {
+      methods(['GET', 'PATCH', 'DELETE']);
+      if (method === 'GET') return send(res, 200, host.info(name));
+      if (method === 'DELETE') {
+        host.remove(name);
+        log(`deleted VM '${name}'`);
+        res.writeHead(204).end();
+        return;
+      }
+      const b = object(await readBody(req), 'the request');
+      allowOnly(b, ['autostart', 'restart', 'heapLimitMb'], 'the request');
+      if (Object.keys(b).length === 0) throw new ApiError(400, 'bad-body', 'give at least one of autostart, restart, heapLimitMb');
+      return send(res, 200, host.updateSettings(name, settingsFrom(b)));
+    }
+    if (seg[3] === 'snapshots') return snapshots(req, res, name, seg.slice(4), methods);
+    if (seg.length !== 4) throw new ApiError(404, 'not-found', `no API at ${path}`);
+    const what = seg[3];
+    switch (what) {
+      case 'start':
+      case 'stop':
+      case 'powerdown':
+      case 'pause':
+      case 'resume':
+      case 'reset': {
+        methods(['POST']);
+        await readBody(req); // any body is read and ignored, but still bounded
+        const info = host[what](name);
+        log(`${what} VM '${name}'`);
+        return send(res, 200, info);
+      }
+      case 'clone': {
+        methods(['POST']);
+        const b = object(await readBody(req), 'the request');
+        allowOnly(b, ['name'], 'the request');
+        if (typeof b.name !== 'string') throw new ApiError(400, 'bad-body', "name is required: the clone's name");
+        const info = host.clone(name, vmName(b.name));
+        log(`cloned VM '${name}' to '${info.name}'`);
+        return send(res, 201, info);
+      }
+      case 'stats':
+        methods(['GET']);
+        return send(res, 200, await host.stats(name));
+      case 'log':
+        methods(['GET']);
+        res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
+        res.end(host.log(name));
+        return;
+      case 'screenshot': {
+        methods(['GET']);
+        const png = await host.screenshot(name);
+        res.writeHead(200, { 'content-type': 'image/png', 'cache-control': 'no-store' });
+        res.end(png);
+        return;
+      }
+      default:
+        throw new ApiError(404, 'not-found', `no API at ${path}`);
+    }
+  }
+
+  /** /api/vms/NAME/snapshots[/TAG[/revert]] */
+  async function snapshots(req: IncomingMessage, res: ServerResponse, name: string, rest: string[], methods: (m: string[]) => void): Promise<void> {
+    const method = req.method ?? 'GET';
+    if (rest.length === 0) {
+      methods(['GET', 'POST']);
+      if (method === 'GET') return send(res, 200, host.snapshots(name));
+      const b = object(await readBody(req), 'the request');
+      allowOnly(b, ['name', 'description'], 'the request');
+      if (typeof b.name !== 'string' || !/^[^\s/]{1,64}$/.test(b.name)) throw new ApiError(400, 'bad-body', "name is required: the snapshot's name, up to 64 characters without spaces or '/'");
+      if (b.description !== undefined && (typeof b.description !== 'string' || b.description.length > 1000)) throw new ApiError(400, 'bad-body', 'description must be a string of at most 1000 characters');
+      const node = await host.saveSnapshot(name, b.name, (b.description as string | undefined) ?? '');
+      log(`snapshot '${b.name}' of VM '${name}' saved`);
+      return send(res, 201, node);
+    }
+    const tag = rest[0];
+    if (rest.length === 1) {
+      methods(['DELETE']);
+      await host.deleteSnapshot(name, tag);
+      log(`snapshot '${tag}' of VM '${name}' deleted`);
+      res.writeHead(204).end();
+      return;
+    }
+    if (rest.length === 2 && rest[1] === 'revert') {
+      methods(['POST']);
+      await readBody(req);
+      const node = await host.revertSnapshot(name, tag);
+      log(`VM '${name}' reverted to snapshot '${tag}'`);
+      return send(res, 200, node);
+    }
+    throw new ApiError(404, 'not-found', `no API at ${req.url?.split('?')[0]}`);
+  }
+
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://daemon');
+    const started = Date.now();
+    res.on('finish', () => log(`${req.method} ${url.pathname} ${res.statusCode} ${Date.now() - started} ms`));
+    const refuse = (e: ApiError) => {
+      log(`refused ${req.method} ${url.pathname} from ${req.socket.remoteAddress}: ${e.status} ${e.code}: ${e.message}`);
+      if (!res.headersSent) send(res, e.status, { error: { code: e.code, message: e.message } }, e.headers);
+      // drain what the client still sends, within bounds, so it reads the answer
+      req.resume();
+    };
+    if (!authorised(req, url)) {
+      refuse(new ApiError(401, 'unauthorised', "this request needs the daemon's token (printed by tsvm serve; Authorization: Bearer TOKEN)", { 'www-authenticate': 'Bearer' }));
+      return;
+    }
+    route(req, res, url).catch((e: unknown) => {
+      if (e instanceof ApiError) return refuse(e);
+      if (e instanceof HostError) {
+        const status = { 'not-found': 404, conflict: 409, 'bad-request': 400, unavailable: 503 }[e.code];
+        return refuse(new ApiError(status, e.code, e.message));
+      }
+      if (e instanceof StoreError) return refuse(new ApiError(e.code === 'not-found' ? 404 : e.code === 'exists' || e.code === 'conflict' ? 409 : 400, e.code, e.message));
+      if (e instanceof VmConfigError) return refuse(new ApiError(400, 'bad-machine', e.message));
+      log(`error on ${req.method} ${url.pathname}: ${(e as Error)?.stack ?? String(e)}`);
+      if (!res.headersSent) send(res, 500, { error: { code: 'internal', message: `the daemon failed: ${(e as Error)?.message ?? String(e)}` } });
+    });
+  });
+
+  // --- WebSockets ---
+  const sockets = new Set<WebSocket>();
+  const refuseUpgrade = (socket: Duplex, req: IncomingMessage, status: number, code: string, message: string) => {
+    log(`refused WebSocket ${req.url?.split('?')[0]} from ${req.socket.remoteAddress}: ${status} ${code}: ${message}`);
+    const body = JSON.stringify({ error: { code, message } });
+    socket.end(`HTTP/1.1 ${status} ${code}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  };
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const url = new URL(req.url ?? '/', 'http://daemon');
+    if (!authorised(req, url)) return refuseUpgrade(socket, req, 401, 'unauthorised', "this WebSocket needs the daemon's token");
+    // a page from another site must not ride on the cookie
+    const origin = req.headers.origin;
+    if (origin !== undefined && origin !== `http://${req.headers.host}`) return refuseUpgrade(socket, req, 403, 'bad-origin', `WebSockets from ${origin} are not accepted`);
+    let seg: string[];
+    let kind: 'console' | 'screen' | 'events';
+    let name = '';
+    try {
+      seg = segments(url.pathname);
+      if (seg.length === 2 && seg[0] === 'api' && seg[1] === 'events') kind = 'events';
+      else if (seg.length === 4 && seg[0] === 'api' && seg[1] === 'vms' && (seg[3] === 'console' || seg[3] === 'screen')) {
+        name = vmName(seg[2]);
+        host.info(name);
+        kind = seg[3];
+      } else throw new ApiError(404, 'not-found', `no WebSocket at ${url.pathname}`);
+    } catch (e) {
+      const ae = e instanceof ApiError ? e : e instanceof HostError ? new ApiError(404, e.code, e.message) : new ApiError(400, 'bad-request', String(e));
+      return refuseUpgrade(socket, req, ae.status, ae.code, ae.message);
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      sockets.add(ws);
+      ws.on('close', () => sockets.delete(ws));
+      ws.on('error', () => ws.terminate());
+      log(`WebSocket ${kind}${name ? ` of '${name}'` : ''} opened`);
+      if (kind === 'console') attachConsole(ws, name);
+      else if (kind === 'screen') attachScreen(ws, name);
+      else attachEvents(ws);
+    });
+  });
+
+  function attachConsole(ws: WebSocket, name: string): void {
+    const backlog = host.consoleBacklog(name);
+    if (backlog.length) ws.send(backlog);
+    const onSerial = (vm: string, bytes: Uint8Array) => {
+      if (vm === name) ws.send(bytes);
+    };
+    host.on('serial', onSerial);
+    ws.on('close', () => host.off('serial', onSerial));
+    ws.on('message', (data, isBinary) => {
+      const bytes = isBinary ? new Uint8Array(data as Buffer) : new TextEncoder().encode(String(data));
+      host.serialInput(name, bytes);
+    });
+  }
+
+  function attachScreen(ws: WebSocket, name: string): void {
+    const cur = host.currentScreen(name);
+    if (cur) ws.send(JSON.stringify({ type: 'screen', full: true, ...cur }));
+    const onScreen = (vm: string, u: object) => {
+      if (vm === name) ws.send(JSON.stringify({ type: 'screen', full: false, ...u }));
+    };
+    host.on('screen', onScreen);
+    ws.on('close', () => host.off('screen', onScreen));
+    ws.on('message', (data) => {
+      let m: { type?: unknown; code?: unknown; down?: unknown; text?: unknown };
+      try {
+        m = JSON.parse(String(data));
+      } catch {
+        ws.send(JSON.stringify({ type: 'error', message: 'screen messages are JSON: {"type":"key","code":"KeyA","down":true} or {"type":"ctrl-alt-del"}' }));
+        return;
+      }
+      if (m.type === 'key' && typeof m.code === 'string' && typeof m.down === 'boolean') host.keyInput(name, m.code, m.down);
+      else if (m.type === 'ctrl-alt-del') {
+        for (const c of ['ControlLeft', 'AltLeft', 'Delete']) host.keyInput(name, c, true);
+        for (const c of ['Delete', 'AltLeft', 'ControlLeft']) host.keyInput(name, c, false);
+      } else if (m.type === 'text' && typeof m.text === 'string') host.typeText(name, new TextEncoder().encode(m.text));
+      else ws.send(JSON.stringify({ type: 'error', message: `unknown screen message type '${String(m.type)}'` }));
+    });
+  }
+
+  function attachEvents(ws: WebSocket): void {
+    ws.send(JSON.stringify({ type: 'hello', vms: host.list() }));
+    const onEvent = (e: object) => ws.send(JSON.stringify(e));
+    host.on('event', onEvent);
+    ws.on('close', () => host.off('event', onEvent));
+  }
+
+  return {
+    server,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const ws of sockets) ws.terminate();
+        wss.close();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,82 @@
+/**
+ * Messages between a VM's worker thread (thread-worker.ts) and its handle in
+ * the owning thread (thread.ts). Plain structured-clone data: the worker owns
+ * the machine, the owner sees only these.
+ */
+import type { MachineSpec } from './spec.js';
+
+/** What the owner gives the worker at start. */
+export interface WorkerInit {
+  spec: MachineSpec;
+  /** Directory relative paths in the spec resolve against (the VM folder). */
+  baseDir: string;
+  /**
+   * The VM folder (folder.ts), when the machine runs from one: the worker
+   * holds its lock while running, resumes a suspended state, and saves,
+   * reverts and deletes snapshots and suspends into it.
+   */
+  folder: string | null;
+}
+
+/** A snapshot operation on a running VM. */
+export type SnapshotOp = { op: 'save'; tag: string; description: string } | { op: 'revert'; tag: string } | { op: 'delete'; tag: string };
+
+/** Owner -> worker. */
+export type ToWorker =
+  | { t: 'serial'; bytes: Uint8Array }
+  /** A key by its DOM KeyboardEvent.code name ('KeyA', 'Enter', 'ControlLeft'). */
+  | { t: 'key'; code: string; down: boolean }
+  | { t: 'terminal-keys'; bytes: Uint8Array }
+  | { t: 'pause' }
+  | { t: 'resume' }
+  | { t: 'reset' }
+  | { t: 'powerdown' }
+  | { t: 'stop' }
+  /** Start or stop sending the text screen's changed rows. */
+  | { t: 'screen'; on: boolean }
+  | { t: 'screenshot'; id: number }
+  | { t: 'stats'; id: number }
+  | { t: 'snapshot'; id: number; req: SnapshotOp }
+  /** A human-monitor command (the monitor of Ctrl-A C); the answer is its text. */
+  | { t: 'monitor'; id: number; line: string }
+  /** Save the machine to the folder's suspended state and end the run. */
+  | { t: 'suspend'; id: number }
+  /** A test hook: throw inside the worker (as an emulator bug that escapes the runner would). */
+  | { t: 'crash'; reason: string };
+
+/** The text screen's rows that changed since the last message (all of them on the first). */
+export interface ScreenUpdate {
+  cols: number;
+  rows: number;
+  /** Row index -> characters and their VGA attribute bytes. */
+  changed: { row: number; text: string; attrs: number[] }[];
+  cursor: { x: number; y: number; visible: boolean };
+  /** 'text', 'graphics' or 'blank': only text mode sends rows. */
+  mode: string;
+}
+
+/** Figures a worker measures about itself. */
+export interface WorkerStats {
+  guestSeconds: number;
+  /** Guest instructions per second over the last sampling interval. */
+  instructionsPerSec: number;
+  /** Share of one host core this thread used over the last interval (0..1). */
+  cpuShare: number;
+  /** This thread's JS heap, bytes; guest RAM is counted separately. */
+  heapBytes: number;
+  guestRamBytes: number;
+}
+
+/** Worker -> owner. */
+export type FromWorker =
+  | { t: 'state'; state: 'running' | 'paused' }
+  | { t: 'serial'; bytes: Uint8Array }
+  | { t: 'screen'; update: ScreenUpdate }
+  | { t: 'stopped'; cause: string; error: string | null }
+  | { t: 'screenshot'; id: number; png: Uint8Array }
+  | { t: 'stats'; id: number; stats: WorkerStats }
+  | { t: 'failed-to-start'; error: string }
+  /** The answer to a snapshot or suspend request: the snapshot node (save, revert), or the error. */
+  | { t: 'done'; id: number; result: unknown; error: string | null }
+  /** The run resumed a suspended state instead of booting. */
+  | { t: 'resumed' };

@@ -1,0 +1,246 @@
+/**
+ * A VM's worker thread: builds the machine from the spec it is given, runs it
+ * with the VM runner, and talks to its owner only by messages (see
+ * thread-protocol.ts). Serial output and screen changes are batched per
+ * runner tick, so a chatty guest costs one message per tick, not per byte.
+ * Anything that escapes here ends this thread alone; the owner reports the
+ * VM as crashed and every other VM goes on.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { getHeapStatistics } from 'node:v8';
+import { performance } from 'node:perf_hooks';
+import { openMachine } from './resources.js';
+import { VmRunner } from './runner.js';
+import { encodePng } from '../host/node/png.js';
+import { KEY } from '../host/node/textscreen.js';
+import { VmConfigError } from './spec.js';
+import { VmFolder } from './folder.js';
+import { readSnapshotFile } from './snapshot.js';
+import { runMonitorCommand } from './monitor.js';
+import type { FromWorker, ToWorker, WorkerInit, ScreenUpdate, SnapshotOp } from './thread-protocol.js';
+
+/** How often the text screen is compared for changed rows while someone watches it. */
+const SCREEN_INTERVAL_MS = 100;
+
+const port = parentPort;
+if (!port) throw new Error('thread-worker.ts runs only as a worker thread');
+const init = workerData as WorkerInit;
+const post = (m: FromWorker, transfer?: ArrayBuffer[]) => port.postMessage(m, transfer);
+
+let runner: VmRunner;
+let folder: VmFolder | null = null;
+try {
+  if (init.folder) {
+    folder = VmFolder.open(init.folder);
+    folder.lock(); // refused when another tsvm process runs this VM
+  }
+  // COM1 goes to this thread's owner, batched per tick (the runner flushes sinks at tick ends)
+  const serialOut: number[] = [];
+  const consoleChannel = {
+    write(b: number): void {
+      serialOut.push(b);
+    },
+    flush(): void {
+      if (serialOut.length === 0) return;
+      const bytes = Uint8Array.from(serialOut);
+      serialOut.length = 0;
+      post({ t: 'serial', bytes }, [bytes.buffer as ArrayBuffer]);
+    },
+    close(): void {
+      this.flush();
+    },
+  };
+  const { spec, machine, sinks, drives } = openMachine({ ...init.spec, serial: 'chan:console' }, { baseDir: init.baseDir, channels: { console: consoleChannel } });
+  runner = new VmRunner(machine, { spec, sinks, closers: drives.map((d) => () => d.close()) });
+} catch (e) {
+  folder?.unlock();
+  post({ t: 'failed-to-start', error: e instanceof VmConfigError || e instanceof Error ? e.message : String(e) });
+  process.exit(0);
+}
+
+// the text screen, row by row, while the owner wants it
+let screenOn = false;
+let lastRows: string[] = [];
+let lastScreenAt = 0;
+let lastMode = '';
+function sendScreen(force: boolean): void {
+  const vga = runner.machine.vga;
+  const mode = vga.displayMode();
+  const u: ScreenUpdate = { cols: 0, rows: 0, changed: [], cursor: { x: 0, y: 0, visible: false }, mode };
+  if (mode === 'text') {
+    const t = vga.renderText();
+    u.cols = t.cols;
+    u.rows = t.rows;
+    u.cursor = { ...t.cursor };
+    const keys: string[] = [];
+    for (let r = 0; r < t.rows; r++) {
+      const attrs = Array.from(t.attrs.subarray(r * t.cols, (r + 1) * t.cols));
+      const key = t.chars[r] + '\0' + attrs.join(',');
+      keys.push(key);
+      if (force || key !== lastRows[r]) u.changed.push({ row: r, text: t.chars[r], attrs });
+    }
+    lastRows = keys;
+  } else lastRows = [];
+  if (force || u.changed.length || mode !== lastMode) post({ t: 'screen', update: u });
+  lastMode = mode;
+}
+
+// figures for stats: instructions and this thread's busy time between samples
+let sampleAt = performance.now();
+let sampleInstr = runner.machine.cpu.instructionCount();
+let sampleElu = performance.eventLoopUtilization();
+let rate = 0;
+let share = 0;
+
+function sample(): void {
+  const now = performance.now();
+  if (now - sampleAt < 250) return;
+  const n = runner.machine.cpu.instructionCount();
+  const d = n - sampleInstr;
+  rate = d >= 0 ? (d * 1000) / (now - sampleAt) : rate; // a reset restarts the count
+  const elu = performance.eventLoopUtilization(sampleElu);
+  share = elu.utilization;
+  sampleElu = performance.eventLoopUtilization();
+  sampleAt = now;
+  sampleInstr = n;
+}
+
+runner.on('tick', () => {
+  sample();
+  if (screenOn && performance.now() - lastScreenAt >= SCREEN_INTERVAL_MS) {
+    lastScreenAt = performance.now();
+    sendScreen(false);
+  }
+});
+runner.on('state', (s) => {
+  if (s === 'running' || s === 'paused') post({ t: 'state', state: s });
+});
+
+port.on('message', (m: ToWorker) => {
+  switch (m.t) {
+    case 'serial':
+      runner.input({ kind: 'serial', port: 0, bytes: m.bytes });
+      break;
+    case 'terminal-keys':
+      runner.input({ kind: 'terminal-keys', bytes: m.bytes });
+      break;
+    case 'key': {
+      const code = KEY[m.code];
+      if (code !== undefined) runner.input({ kind: 'key', code, down: m.down });
+      break;
+    }
+      break;
+    case 'pause':
+      runner.pause();
+      break;
+    case 'resume':
+      runner.resume();
+      break;
+    case 'reset':
+      void runner.call(() => runner.machine.requestReset());
+      break;
+    case 'powerdown':
+      void runner.call(() => runner.machine.pm.pressPowerButton());
+      break;
+    case 'stop':
+      runner.stop('quit');
+      break;
+    case 'screen':
+      screenOn = m.on;
+      if (m.on) void runner.call(() => sendScreen(true));
+      break;
+    case 'screenshot':
+      void runner.call(() => {
+        const f = runner.machine.vga.renderPixels();
+        const png = encodePng(f.width, f.height, new Uint8Array(f.rgba.buffer, f.rgba.byteOffset, f.rgba.byteLength));
+        post({ t: 'screenshot', id: m.id, png });
+      });
+      break;
+    case 'stats':
+      void runner.call(() => {
+        sample();
+        const h = getHeapStatistics();
+        post({
+          t: 'stats',
+          id: m.id,
+          stats: {
+            guestSeconds: runner.guestNs / 1e9,
+            instructionsPerSec: runner.state === 'running' ? rate : 0,
+            cpuShare: runner.state === 'running' ? share : 0,
+            heapBytes: h.used_heap_size,
+            guestRamBytes: runner.machine.config.memoryBytes,
+          },
+        });
+      });
+      break;
+    case 'snapshot':
+      void runner
+        .call(() => snapshotOp(m.req))
+        .then(
+          (result) => post({ t: 'done', id: m.id, result, error: null }),
+          (e: unknown) => post({ t: 'done', id: m.id, result: null, error: (e as Error).message ?? String(e) }),
+        );
+      break;
+    case 'monitor':
+      void runner
+        .call(() => runMonitorCommand(runner, m.line, folder ?? undefined))
+        .then(
+          (r) => {
+            post({ t: 'done', id: m.id, result: r.output, error: null });
+            if (r.quit) runner.stop('quit');
+          },
+          (e: unknown) => post({ t: 'done', id: m.id, result: null, error: (e as Error).message ?? String(e) }),
+        );
+      break;
+    case 'suspend':
+      void runner
+        .call(() => {
+          if (!folder) throw new Error('this VM has no folder to suspend to');
+          folder.suspend(runner.machine);
+        })
+        .then(
+          () => {
+            post({ t: 'done', id: m.id, result: null, error: null });
+            runner.stop('quit');
+          },
+          (e: unknown) => post({ t: 'done', id: m.id, result: null, error: (e as Error).message ?? String(e) }),
+        );
+      break;
+    case 'crash':
+      setImmediate(() => {
+        throw new Error(m.reason);
+      });
+      break;
+  }
+});
+
+/** A snapshot operation, between slices. */
+function snapshotOp(r: SnapshotOp): unknown {
+  if (!folder) throw new Error('this VM has no folder to keep snapshots in');
+  if (r.op === 'save') return folder.saveSnapshot(r.tag, r.description, runner.machine);
+  if (r.op === 'revert') return folder.revert(r.tag, runner.machine);
+  folder.deleteSnapshot(r.tag);
+  return null;
+}
+
+// resume where a suspend left the guest; the saved state is dropped once loaded, as the disks move on from here
+const suspended = folder?.suspendedPath();
+if (folder && suspended) {
+  try {
+    await runner.restore(readSnapshotFile(suspended));
+  } catch (e) {
+    runner.dispose();
+    folder.unlock();
+    post({ t: 'failed-to-start', error: `cannot resume the suspended state: ${(e as Error).message}` });
+    process.exit(0);
+  }
+  folder.dropSuspended();
+  folder.log('resumed from the suspended state');
+  post({ t: 'resumed' });
+}
+
+const cause = await runner.run();
+runner.dispose();
+folder?.unlock();
+post({ t: 'stopped', cause, error: runner.error ? `${runner.error.reason}\n${runner.error.dump}` : null });
+port.close();

@@ -1,0 +1,169 @@
+/**
+ * A VM running in its own worker thread, seen from the thread that owns it
+ * (the daemon). The worker builds and runs the machine (thread-worker.ts);
+ * this handle forwards input and commands and turns everything that can end
+ * a worker into one 'exit' event with a reason: the guest stopped, the
+ * machine failed, the worker threw, ran out of memory or was terminated.
+ * None of them reaches the owner's event loop as an exception.
+ */
+import { Worker } from 'node:worker_threads';
+import { EventEmitter } from 'node:events';
+import type { FromWorker, ScreenUpdate, SnapshotOp, ToWorker, WorkerStats } from './thread-protocol.js';
+import type { MachineSpec } from './spec.js';
+
+export type { ScreenUpdate, SnapshotOp, WorkerStats };
+
+/** How a VM thread ended. */
+export interface ThreadExit {
+  /** 'stopped': the guest or the host ended the run in order; 'crashed': anything else. */
+  kind: 'stopped' | 'crashed';
+  /** The runner's stop cause ('poweroff', 'quit', 'halt', ...) or what went wrong. */
+  reason: string;
+}
+
+export interface VmThreadOptions {
+  spec: MachineSpec;
+  baseDir: string;
+  /** The VM folder the machine runs from (see WorkerInit.folder), or null. */
+  folder: string | null;
+  /** The worker's JS heap limit (MiB); guest RAM is outside it. Past it the VM crashes with 'out of memory'. */
+  heapLimitMb?: number;
+}
+
+export interface VmThreadEvents {
+  state: [state: 'running' | 'paused'];
+  resumed: [];
+  serial: [bytes: Uint8Array];
+  screen: [update: ScreenUpdate];
+  exit: [exit: ThreadExit];
+}
+
+/** Default worker heap limit: the machine's own structures need far less; guest RAM is an ArrayBuffer outside the heap. */
+export const DEFAULT_HEAP_LIMIT_MB = 256;
+
+const WORKER_URL = new URL('./thread-worker.js', import.meta.url);
+
+export class VmThread extends EventEmitter<VmThreadEvents> {
+  private readonly _worker: Worker;
+  private _exit: ThreadExit | null = null;
+  private _pendingExit: ThreadExit | null = null;
+  private _nextId = 1;
+  private readonly _replies = new Map<number, (m: FromWorker) => void>();
+  /** The worker's thread id, for logs. */
+  readonly threadId: number;
+
+  constructor(o: VmThreadOptions) {
+    super();
+    this._worker = new Worker(WORKER_URL, {
+      workerData: { spec: o.spec, baseDir: o.baseDir, folder: o.folder },
+      resourceLimits: { maxOldGenerationSizeMb: o.heapLimitMb ?? DEFAULT_HEAP_LIMIT_MB },
+      stdout: false,
+      stderr: false,
+    });
+    this.threadId = this._worker.threadId;
+    this._worker.on('message', (m: FromWorker) => this._onMessage(m));
+    this._worker.on('error', (e: Error & { code?: string }) => {
+      const reason = e.code === 'ERR_WORKER_OUT_OF_MEMORY' ? `out of memory (worker heap limit ${o.heapLimitMb ?? DEFAULT_HEAP_LIMIT_MB} MiB)` : `the VM thread failed: ${e.message}`;
+      this._pendingExit ??= { kind: 'crashed', reason };
+    });
+    this._worker.on('exit', (code) => {
+      const exit = this._pendingExit ?? { kind: 'crashed' as const, reason: code === 1 ? 'the VM thread was terminated' : `the VM thread exited with code ${code}` };
+      this._finish(exit);
+    });
+  }
+
+  /** Set once the thread has ended. */
+  get exited(): ThreadExit | null {
+    return this._exit;
+  }
+
+  private _finish(exit: ThreadExit): void {
+    if (this._exit) return;
+    this._exit = exit;
+    for (const r of this._replies.values()) r({ t: 'failed-to-start', error: exit.reason });
+    this._replies.clear();
+    this.emit('exit', exit);
+  }
+
+  private _onMessage(m: FromWorker): void {
+    switch (m.t) {
+      case 'state':
+        this.emit('state', m.state);
+        break;
+      case 'serial':
+        this.emit('serial', m.bytes);
+        break;
+      case 'screen':
+        this.emit('screen', m.update);
+        break;
+      case 'stopped':
+        this._pendingExit = m.error ? { kind: 'crashed', reason: `the machine failed: ${m.error}` } : { kind: 'stopped', reason: m.cause };
+        break;
+      case 'failed-to-start':
+        this._pendingExit = { kind: 'crashed', reason: `the VM could not start: ${m.error}` };
+        break;
+      case 'resumed':
+        this.emit('resumed');
+        break;
+      case 'screenshot':
+      case 'stats':
+      case 'done': {
+        const r = this._replies.get(m.id);
+        this._replies.delete(m.id);
+        r?.(m);
+        break;
+      }
+    }
+  }
+
+  /** Send a command or input to the machine; ignored once the thread has ended. */
+  send(m: ToWorker): void {
+    if (this._exit) return;
+    const transfer = 'bytes' in m ? [m.bytes.buffer as ArrayBuffer] : undefined;
+    this._worker.postMessage(m, transfer);
+  }
+
+  private _ask(msg: ToWorker & { id: number }, reply: FromWorker['t']): Promise<FromWorker> {
+    if (this._exit) return Promise.reject(new Error(`the VM is not running (${this._exit.reason})`));
+    return new Promise((resolve, reject) => {
+      this._replies.set(msg.id, (m) => (m.t === reply ? resolve(m) : reject(new Error(`the VM stopped: ${m.t === 'failed-to-start' ? m.error : ''}`))));
+      this._worker.postMessage(msg);
+    });
+  }
+
+  /** A snapshot operation on the running machine; resolves with the snapshot node (or null for delete). */
+  async snapshot(req: SnapshotOp): Promise<unknown> {
+    const m = (await this._ask({ t: 'snapshot', id: this._nextId++, req }, 'done')) as { result: unknown; error: string | null };
+    if (m.error !== null) throw new Error(m.error);
+    return m.result;
+  }
+
+  /** A human-monitor command; resolves with its output. */
+  async monitor(line: string): Promise<string> {
+    const m = (await this._ask({ t: 'monitor', id: this._nextId++, line }, 'done')) as { result: unknown; error: string | null };
+    if (m.error !== null) throw new Error(m.error);
+    return String(m.result);
+  }
+
+  /** Save the machine into its folder's suspended state; the run then ends. */
+  async suspend(): Promise<void> {
+    const m = (await this._ask({ t: 'suspend', id: this._nextId++ }, 'done')) as { error: string | null };
+    if (m.error !== null) throw new Error(m.error);
+  }
+
+  /** The screen as a PNG. */
+  async screenshot(): Promise<Uint8Array> {
+    const m = await this._ask({ t: 'screenshot', id: this._nextId++ }, 'screenshot');
+    return (m as { png: Uint8Array }).png;
+  }
+
+  async stats(): Promise<WorkerStats> {
+    const m = await this._ask({ t: 'stats', id: this._nextId++ }, 'stats');
+    return (m as { stats: WorkerStats }).stats;
+  }
+
+  /** End the thread now, wherever the machine is (a hard stop, or a fault test). */
+  terminate(): Promise<number> {
+    return this._worker.terminate();
+  }
+}

@@ -1,0 +1,355 @@
+/**
+ * The web console: the VMs with their state and live figures, their controls,
+ * and for the selected VM its serial console (xterm.js), its screen and its
+ * log. The page is opened as /?token=...; the daemon then keeps the token in
+ * an HttpOnly cookie, which the page's requests and sockets carry.
+ */
+import { Terminal } from '@xterm/xterm';
+import { ScreenView, type ScreenMessage } from './screen.js';
+
+interface Vm {
+  name: string;
+  state: string;
+  reason: string | null;
+  memoryBytes: number;
+  autostart: boolean;
+  restart: string;
+}
+interface Stats {
+  guestInstructionsPerSec: number;
+  hostCpuPercent: number;
+  vmMemoryBytes: number;
+  guestSeconds: number;
+}
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const STATS_INTERVAL_MS = 2000;
+const GRAPHICS_INTERVAL_MS = 1000;
+
+// the token has become a cookie: keep it out of the address bar and history
+if (location.search.includes('token=')) history.replaceState(null, '', '/');
+
+const vms = new Map<string, Vm>();
+const stats = new Map<string, Stats>();
+let selected: string | null = null;
+
+function say(msg: string): void {
+  $('message').textContent = msg;
+}
+
+async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const r = await fetch(path, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  if (!r.ok) {
+    let msg = `${r.status}`;
+    try {
+      msg = ((await r.json()) as { error: { message: string } }).error.message;
+    } catch {
+      // keep the status
+    }
+    throw new Error(msg);
+  }
+  return (r.status === 204 ? undefined : await r.json()) as T;
+}
+
+function wsUrl(path: string): string {
+  return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${path}`;
+}
+
+const fmtRate = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(1)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(0)} k` : `${n}`);
+const mib = (n: number) => `${Math.round(n / 1048576)} MiB`;
+
+const ACTIONS: [string, string, (v: Vm) => boolean][] = [
+  ['start', 'Start', (v) => v.state === 'stopped' || v.state === 'crashed'],
+  ['pause', 'Pause', (v) => v.state === 'running'],
+  ['resume', 'Resume', (v) => v.state === 'paused'],
+  ['reset', 'Reset', (v) => v.state === 'running' || v.state === 'paused'],
+  ['powerdown', 'Power off', (v) => v.state === 'running'],
+  ['stop', 'Stop', (v) => v.state === 'running' || v.state === 'paused' || v.state === 'starting'],
+  ['clone', 'Clone', (v) => v.state === 'stopped' || v.state === 'crashed'],
+  ['delete', 'Delete', (v) => v.state === 'stopped' || v.state === 'crashed'],
+];
+
+function render(): void {
+  const list = $('vms');
+  const names = [...vms.keys()].sort();
+  if (names.length === 0) list.innerHTML = '<p class="hint">No VMs yet: create one above.</p>';
+  else if (list.querySelector('.hint')) list.innerHTML = '';
+  for (const el of [...list.querySelectorAll<HTMLElement>('.vm')]) if (!vms.has(el.dataset.name ?? '')) el.remove();
+  for (const name of names) {
+    const v = vms.get(name) as Vm;
+    let card = list.querySelector<HTMLElement>(`.vm[data-name="${CSS.escape(name)}"]`);
+    if (!card) {
+      card = document.createElement('article');
+      card.className = 'vm';
+      card.dataset.name = name;
+      card.innerHTML = `<div class="top"><span class="name"></span><span class="state"></span></div><div class="figures"></div><div class="reason"></div><div class="actions"></div>`;
+      (card.querySelector('.name') as HTMLElement).textContent = name;
+      card.querySelector('.top')?.addEventListener('click', () => select(name));
+      const actions = card.querySelector('.actions') as HTMLElement;
+      for (const [act, label] of ACTIONS) {
+        const b = document.createElement('button');
+        b.textContent = label;
+        b.dataset.act = act;
+        b.addEventListener('click', () => void act_(name, act));
+        actions.append(b);
+      }
+      const open = document.createElement('button');
+      open.textContent = 'Open';
+      open.dataset.act = 'open';
+      open.addEventListener('click', () => select(name));
+      actions.append(open);
+      list.append(card);
+    }
+    card.classList.toggle('selected', name === selected);
+    const st = card.querySelector('.state') as HTMLElement;
+    st.textContent = v.state;
+    st.className = `state ${v.state}`;
+    const s = stats.get(name);
+    (card.querySelector('.figures') as HTMLElement).textContent =
+      `${mib(v.memoryBytes)} RAM` + (s && (v.state === 'running' || v.state === 'paused') ? ` · ${fmtRate(s.guestInstructionsPerSec)}instr/s · CPU ${s.hostCpuPercent.toFixed(0)}% · ${mib(s.vmMemoryBytes)} · ${s.guestSeconds.toFixed(0)} s` : '');
+    (card.querySelector('.reason') as HTMLElement).textContent = v.state === 'crashed' || (v.state === 'stopped' && v.reason && v.reason !== 'quit') ? (v.reason ?? '') : '';
+    for (const b of card.querySelectorAll<HTMLButtonElement>('.actions button')) {
+      const a = ACTIONS.find((x) => x[0] === b.dataset.act);
+      if (a) b.disabled = !a[2](v);
+    }
+  }
+}
+
+async function act_(name: string, act: string): Promise<void> {
+  say('');
+  try {
+    if (act === 'clone') {
+      const to = prompt(`Name of the copy of '${name}':`, `${name}-copy`);
+      if (!to) return;
+      const v = await api<Vm>('POST', `/api/vms/${encodeURIComponent(name)}/clone`, { name: to });
+      vms.set(v.name, v);
+    } else if (act === 'delete') {
+      if (!confirm(`Delete VM '${name}' and its folder?`)) return;
+      await api('DELETE', `/api/vms/${encodeURIComponent(name)}`);
+      if (selected === name) select(null);
+    } else {
+      vms.set(name, await api<Vm>('POST', `/api/vms/${encodeURIComponent(name)}/${act}`));
+      if (act === 'start' && selected !== name) select(name);
+    }
+    render();
+  } catch (e) {
+    say(`${name}: ${(e as Error).message}`);
+  }
+}
+
+// --- the selected VM: console, screen, log ---
+const term = new Terminal({ cols: 80, rows: 25, fontSize: 14, convertEol: false, scrollback: 2000 });
+term.open($('terminal'));
+const screen = new ScreenView($<HTMLCanvasElement>('screen'));
+let consoleWs: WebSocket | null = null;
+let screenWs: WebSocket | null = null;
+let tab = 'console';
+const encoder = new TextEncoder();
+
+term.onData((d) => {
+  if (consoleWs?.readyState === WebSocket.OPEN) consoleWs.send(encoder.encode(d));
+});
+
+function select(name: string | null): void {
+  consoleWs?.close();
+  screenWs?.close();
+  consoleWs = screenWs = null;
+  selected = name;
+  $('detail').hidden = name === null;
+  render();
+  if (name === null) return;
+  $('detail-name').textContent = name;
+  term.reset();
+  screen.clear();
+  const enc = encodeURIComponent(name);
+  const c = new WebSocket(wsUrl(`/api/vms/${enc}/console`));
+  c.binaryType = 'arraybuffer';
+  c.onmessage = (e) => term.write(new Uint8Array(e.data as ArrayBuffer));
+  consoleWs = c;
+  const s = new WebSocket(wsUrl(`/api/vms/${enc}/screen`));
+  s.onmessage = (e) => {
+    const m = JSON.parse(String(e.data)) as ScreenMessage | { type: 'error'; message: string };
+    if (m.type === 'screen') screen.update(m);
+  };
+  screenWs = s;
+  ($('shot') as HTMLAnchorElement).href = `/api/vms/${enc}/screenshot`;
+  ($('shot') as HTMLAnchorElement).download = `${name}.png`;
+  showTab(tab);
+}
+
+function showTab(t: string): void {
+  tab = t;
+  for (const b of document.querySelectorAll<HTMLButtonElement>('.tabs button')) b.classList.toggle('active', b.dataset.tab === t);
+  for (const id of ['console', 'screen', 'snapshots', 'log']) $(`tab-${id}`).hidden = id !== t;
+  if (t === 'console') term.focus();
+  if (t === 'snapshots' && selected) void loadSnapshots(selected);
+  if (t === 'log' && selected) void loadLog(selected);
+}
+
+async function loadLog(name: string): Promise<void> {
+  const r = await fetch(`/api/vms/${encodeURIComponent(name)}/log`);
+  $('log').textContent = r.ok ? await r.text() : `no log (${r.status})`;
+}
+
+for (const b of document.querySelectorAll<HTMLButtonElement>('.tabs button')) b.addEventListener('click', () => showTab(b.dataset.tab ?? 'console'));
+
+const canvas = $<HTMLCanvasElement>('screen');
+const sendKey = (e: KeyboardEvent, down: boolean) => {
+  e.preventDefault();
+  if (screenWs?.readyState === WebSocket.OPEN) screenWs.send(JSON.stringify({ type: 'key', code: e.code, down }));
+};
+canvas.addEventListener('keydown', (e) => sendKey(e, true));
+canvas.addEventListener('keyup', (e) => sendKey(e, false));
+canvas.addEventListener('click', () => canvas.focus());
+$('cad').addEventListener('click', () => screenWs?.send(JSON.stringify({ type: 'ctrl-alt-del' })));
+
+// graphics modes: the daemon's screenshot, while the screen tab is open
+setInterval(() => {
+  if (tab !== 'screen' || !selected || (screen.mode !== 'graphics' && screen.mode !== 'vbe') || vms.get(selected)?.state !== 'running') return;
+  void fetch(`/api/vms/${encodeURIComponent(selected)}/screenshot`).then(async (r) => {
+    if (r.ok) await screen.drawImage(await r.blob());
+  });
+}, GRAPHICS_INTERVAL_MS);
+
+// --- snapshots: the tree, drawn as an indented list with the current position ---
+interface SnapNode {
+  id: string;
+  name: string;
+  description: string;
+  parent: string | null;
+  createdAt: string;
+  hasState: boolean;
+  guestSeconds: number;
+}
+
+async function loadSnapshots(name: string): Promise<void> {
+  const ul = $('snap-tree');
+  let tree: { current: string | null; snapshots: SnapNode[] };
+  try {
+    tree = await api('GET', `/api/vms/${encodeURIComponent(name)}/snapshots`);
+  } catch (e) {
+    ul.textContent = (e as Error).message;
+    return;
+  }
+  if (selected !== name) return;
+  ul.innerHTML = '';
+  if (tree.snapshots.length === 0) ul.innerHTML = '<li class="hint">No snapshots yet.</li>';
+  const walk = (parent: string | null, depth: number) => {
+    for (const n of tree.snapshots.filter((s) => s.parent === parent)) {
+      const li = document.createElement('li');
+      li.dataset.snap = n.name;
+      li.style.paddingLeft = `${depth * 1.2}rem`;
+      if (n.id === tree.current) li.classList.add('current');
+      const title = document.createElement('span');
+      title.className = 'snap-name';
+      title.textContent = n.name;
+      const meta = document.createElement('span');
+      meta.className = 'snap-meta';
+      meta.textContent = `${new Date(n.createdAt).toLocaleString()} · ${n.hasState ? 'running machine' : 'disks only'}${n.description ? ' · ' + n.description : ''}`;
+      const revert = document.createElement('button');
+      revert.textContent = 'Revert';
+      revert.dataset.act = 'revert';
+      revert.addEventListener('click', () => void snapAct(name, 'POST', `${encodeURIComponent(n.name)}/revert`));
+      const del = document.createElement('button');
+      del.textContent = 'Delete';
+      del.dataset.act = 'delete';
+      del.addEventListener('click', () => {
+        if (confirm(`Delete snapshot '${n.name}'?`)) void snapAct(name, 'DELETE', encodeURIComponent(n.name));
+      });
+      li.append(title, meta, revert, del);
+      ul.append(li);
+      walk(n.id, depth + 1);
+    }
+  };
+  walk(null, 0);
+}
+
+async function snapAct(name: string, method: string, path: string, body?: unknown): Promise<void> {
+  say('');
+  try {
+    await api(method, `/api/vms/${encodeURIComponent(name)}/snapshots${path ? '/' + path : ''}`, body);
+  } catch (e) {
+    say(`${name}: ${(e as Error).message}`);
+  }
+  await loadSnapshots(name);
+}
+
+$<HTMLFormElement>('snap-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  if (!selected) return;
+  const form = e.target as HTMLFormElement;
+  const f = new FormData(form);
+  void snapAct(selected, 'POST', '', { name: String(f.get('name')), description: String(f.get('description') ?? '') }).then(() => form.reset());
+});
+
+// --- create ---
+$<HTMLFormElement>('create').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const f = new FormData(e.target as HTMLFormElement);
+  const name = String(f.get('name'));
+  say('');
+  api<Vm>('POST', '/api/vms', { name, guest: f.get('guest'), memoryMiB: Number(f.get('memoryMiB')) })
+    .then((v) => {
+      vms.set(v.name, v);
+      (e.target as HTMLFormElement).reset();
+      render();
+      select(v.name);
+    })
+    .catch((err: Error) => say(err.message));
+});
+
+// --- the event stream and the live figures ---
+function events(): void {
+  const ws = new WebSocket(wsUrl('/api/events'));
+  ws.onmessage = (e) => {
+    const m = JSON.parse(String(e.data)) as { type: string; vm?: string; vms?: Vm[]; state?: string; reason?: string | null };
+    if (m.type === 'hello' && m.vms) {
+      vms.clear();
+      for (const v of m.vms) vms.set(v.name, v);
+    } else if (m.type === 'state' && m.vm) {
+      void api<Vm>('GET', `/api/vms/${encodeURIComponent(m.vm)}`).then((v) => {
+        vms.set(v.name, v);
+        render();
+      });
+      const v = vms.get(m.vm);
+      if (v) Object.assign(v, { state: m.state, reason: m.reason });
+    } else if (m.type === 'created' && m.vm) {
+      void api<Vm>('GET', `/api/vms/${encodeURIComponent(m.vm)}`).then((v) => {
+        vms.set(v.name, v);
+        render();
+      });
+    } else if (m.type === 'progress' && m.vm) {
+      const p = m as unknown as { operation: string; done: number; total: number; vm: string };
+      const bar = $('progress');
+      bar.hidden = p.done >= p.total;
+      (bar.querySelector('span') as HTMLElement).textContent = `${p.vm}: ${p.operation}`;
+      const pr = bar.querySelector('progress') as HTMLProgressElement;
+      pr.max = p.total;
+      pr.value = p.done;
+    } else if (m.type === 'snapshots' && m.vm === selected && tab === 'snapshots') {
+      void loadSnapshots(m.vm);
+    } else if (m.type === 'deleted' && m.vm) {
+      vms.delete(m.vm);
+      if (selected === m.vm) select(null);
+    }
+    render();
+  };
+  ws.onclose = () => {
+    say('lost the connection to the daemon; retrying');
+    setTimeout(events, 2000);
+  };
+  ws.onopen = () => say('');
+}
+events();
+
+setInterval(() => {
+  for (const v of vms.values()) {
+    if (v.state !== 'running' && v.state !== 'paused') continue;
+    void api<Stats>('GET', `/api/vms/${encodeURIComponent(v.name)}/stats`)
+      .then((s) => {
+        stats.set(v.name, s);
+        render();
+      })
+      .catch(() => {});
+  }
+}, STATS_INTERVAL_MS);

@@ -1,0 +1,185 @@
+/**
+ * The daemon's API over real HTTP and WebSockets on loopback, against a
+ * `tsvm serve` the test starts: the token, hostile requests refused with
+ * nothing changed, and a VM's life (bare SeaBIOS: no Linux boot here).
+ * Every response is checked against the daemon's OpenAPI document.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { Daemon, EventLog, opened } from '../helpers/daemon.js';
+
+const PNG_MAGIC = [0x89, 0x50, 0x4e, 0x47];
+
+test('the daemon: token, refusals, a VM from create to delete, the event stream', async (t) => {
+  const d = await new Daemon().ready();
+  t.after(() => d.child.kill());
+
+  await t.test('the token is created with mode 0600 and printed with the URL', () => {
+    const st = statSync(join(d.dir, 'daemon.token'));
+    assert.equal(st.mode & 0o777, 0o600);
+    assert.match(d.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+  });
+
+  await t.test('no token or a wrong token: 401, for requests and WebSockets', async () => {
+    const none = await d.api('GET', '/api/vms', undefined, { token: null });
+    assert.equal(none.status, 401);
+    assert.equal((none.json as { error: { code: string } }).error.code, 'unauthorised');
+    const wrong = await d.api('GET', '/api/vms', undefined, { token: 'f'.repeat(64) });
+    assert.equal(wrong.status, 401);
+    const page = await fetch(d.url + '/');
+    assert.equal(page.status, 401);
+    const ws = d.socket('/api/events', null);
+    const status = await new Promise<number>((res) => ws.on('unexpected-response', (_req, r) => res(r.statusCode ?? 0)));
+    assert.equal(status, 401);
+  });
+
+  await t.test('hostile requests are refused with a JSON 4xx, change nothing and are logged', async () => {
+    const before = readdirSync(d.dir).sort();
+    const cases: [string, string, unknown, Record<string, string> | undefined, string | undefined, number][] = [
+      ['POST', '/api/vms', { name: '../escape', guest: 'firmware' }, undefined, undefined, 400],
+      ['POST', '/api/vms', { name: 'a/b', guest: 'firmware' }, undefined, undefined, 400],
+      ['POST', '/api/vms/..%2f..%2fetc/start', undefined, undefined, undefined, 400],
+      ['GET', '/api/vms/%2e%2e', undefined, undefined, undefined, 400],
+      ['DELETE', '/api/vms/..', undefined, undefined, undefined, 400],
+      ['POST', '/api/vms', undefined, { 'content-type': 'application/json' }, '{"name": "x",', 400],
+      ['POST', '/api/vms', undefined, { 'content-type': 'text/plain' }, '{"name":"x"}', 415],
+      ['POST', '/api/vms', undefined, { 'content-type': 'application/json' }, JSON.stringify({ name: 'big', pad: 'x'.repeat(200_000) }), 413],
+      ['POST', '/api/vms', { name: 'x', guest: 'floppy' }, undefined, undefined, 400],
+      ['POST', '/api/vms', { name: 'x', memoryMiB: -5 }, undefined, undefined, 400],
+      ['POST', '/api/vms', { name: 'x', machine: { version: 1, memoryBytes: 'lots' } }, undefined, undefined, 400],
+      ['PUT', '/api/vms', { name: 'x' }, undefined, undefined, 405],
+      ['GET', '/api/vms/nosuch/start', undefined, undefined, undefined, 405],
+      ['POST', '/api/vms/nosuch/start', undefined, undefined, undefined, 404],
+      ['GET', '/api/nothing', undefined, undefined, undefined, 404],
+    ];
+    for (const [method, path, body, headers, raw, status] of cases) {
+      const r = await d.api(method, path, body, { headers, raw });
+      assert.equal(r.status, status, `${method} ${path}: ${r.text}`);
+      const e = (r.json as { error: { message: string } }).error;
+      assert.ok(e.message.length > 10, `${method} ${path} says what was wrong`);
+      if (status === 405) assert.ok(r.headers.get('allow'), 'a 405 lists the methods the path takes');
+    }
+    assert.deepEqual(readdirSync(d.dir).sort(), before, 'nothing was created');
+    assert.ok(!existsSync(join(d.dir, '..', 'escape.tsvm')));
+    assert.equal(((await d.api('GET', '/api/vms')).json as { vms: unknown[] }).vms.length, 0);
+    await d.child.waitFor(/refused POST \/api\/vms\/\.\.%2f\.\.%2fetc\/start .*400 bad-name/, 0, 5000, 'the refusal in the log');
+    assert.match(d.child.stderr, /refused POST \/api\/vms .*413 too-large/);
+  });
+
+  await t.test('a VM: create, start, pause, resume, reset, stats, screenshot, stop, log, delete', async () => {
+    const events = new EventLog(d.socket('/api/events'));
+    await opened(events.ws);
+    const c = await d.api('POST', '/api/vms', { name: 'fw', guest: 'firmware', memoryMiB: 32 });
+    assert.equal(c.status, 201);
+    assert.deepEqual((c.json as { state: string; memoryBytes: number }).state, 'stopped');
+    assert.ok(existsSync(join(d.dir, 'fw.tsvm', 'vm.json')));
+    const dup = await d.api('POST', '/api/vms', { name: 'fw', guest: 'firmware' });
+    assert.equal(dup.status, 409);
+
+    assert.equal((await d.api('POST', '/api/vms/fw/start')).status, 200);
+    await events.waitFor((e) => e.vm === 'fw' && e.state === 'running', 60_000, 'fw running');
+    assert.equal((await d.api('POST', '/api/vms/fw/start')).status, 409, 'a running VM cannot be started again');
+    assert.equal((await d.api('DELETE', '/api/vms/fw')).status, 409, 'a running VM cannot be deleted');
+
+    // the guest runs: its instruction count advances
+    let s = (await d.api('GET', '/api/vms/fw/stats')).json as { guestSeconds: number; state: string; processRssBytes: number };
+    assert.equal(s.state, 'running');
+    assert.ok(s.processRssBytes > 0);
+    const g0 = s.guestSeconds;
+    await events.waitFor(() => false, 0, 'nothing').catch(() => {});
+    for (let i = 0; i < 100 && s.guestSeconds <= g0; i++) s = (await d.api('GET', '/api/vms/fw/stats')).json as typeof s;
+    assert.ok(s.guestSeconds > g0, 'guest time advances while running');
+
+    const n = events.events.length;
+    assert.equal((await d.api('POST', '/api/vms/fw/pause')).status, 200);
+    await events.waitFor((e) => e.vm === 'fw' && e.state === 'paused', 30_000, 'fw paused', n);
+    const p1 = ((await d.api('GET', '/api/vms/fw/stats')).json as typeof s).guestSeconds;
+    const p2 = ((await d.api('GET', '/api/vms/fw/stats')).json as typeof s).guestSeconds;
+    assert.equal(p2, p1, 'guest time stands still while paused');
+    assert.equal((await d.api('POST', '/api/vms/fw/pause')).status, 409);
+    assert.equal((await d.api('POST', '/api/vms/fw/resume')).status, 200);
+    await events.waitFor((e) => e.vm === 'fw' && e.state === 'running', 30_000, 'fw running again', n + 1);
+    assert.equal((await d.api('POST', '/api/vms/fw/reset')).status, 200);
+
+    // the screen socket: SeaBIOS's banner on the text screen
+    const screenWs = d.socket('/api/vms/fw/screen');
+    const rows = new Map<number, string>();
+    await new Promise<void>((res, rej) => {
+      const timer = setTimeout(() => rej(new Error(`no SeaBIOS banner on the screen; rows: ${JSON.stringify([...rows.values()].filter((r) => r.trim()))}`)), 60_000);
+      screenWs.on('message', (m) => {
+        const u = JSON.parse(String(m)) as { type: string; mode: string; changed: { row: number; text: string }[] };
+        for (const r of u.changed) rows.set(r.row, r.text);
+        if ([...rows.values()].some((r) => /SeaBIOS/.test(r))) {
+          clearTimeout(timer);
+          res();
+        }
+      });
+      screenWs.on('error', rej);
+    });
+    screenWs.close();
+
+    const shot = await d.api('GET', '/api/vms/fw/screenshot');
+    assert.equal(shot.status, 200);
+    assert.deepEqual([...shot.bytes.subarray(0, 4)], PNG_MAGIC);
+
+    const m = events.events.length;
+    assert.equal((await d.api('POST', '/api/vms/fw/stop')).status, 200);
+    const stopped = await events.waitFor((e) => e.vm === 'fw' && e.state === 'stopped', 30_000, 'fw stopped', m);
+    assert.equal(stopped.reason, 'quit');
+    assert.equal(((await d.api('GET', '/api/vms/fw')).json as { state: string }).state, 'stopped');
+    assert.equal((await d.api('POST', '/api/vms/fw/stop')).status, 409);
+    assert.equal((await d.api('GET', '/api/vms/fw/screenshot')).status, 409);
+
+    const log = await d.api('GET', '/api/vms/fw/log');
+    assert.match(log.text, /state running/);
+    assert.match(log.text, /state stopped \(quit\)/);
+
+    const patch = await d.api('PATCH', '/api/vms/fw', { autostart: true, restart: 'on-crash' });
+    assert.deepEqual([(patch.json as { autostart: boolean }).autostart, (patch.json as { restart: string }).restart], [true, 'on-crash']);
+    assert.equal((await d.api('PATCH', '/api/vms/fw', { restart: 'always' })).status, 400);
+
+    // snapshots of a stopped VM, and a clone
+    assert.equal((await d.api('POST', '/api/vms/fw/snapshots', { name: 'a' })).status, 201);
+    assert.equal((await d.api('POST', '/api/vms/fw/snapshots', { name: 'b', description: 'second' })).status, 201);
+    assert.equal((await d.api('POST', '/api/vms/fw/snapshots', { name: 'a' })).status, 400, 'a snapshot name is used once');
+    assert.equal((await d.api('POST', '/api/vms/fw/snapshots', { name: 'no/slash' })).status, 400);
+    assert.equal((await d.api('POST', '/api/vms/fw/snapshots/a/revert')).status, 200);
+    assert.equal((await d.api('POST', '/api/vms/fw/snapshots', { name: 'c' })).status, 201);
+    let tree = (await d.api('GET', '/api/vms/fw/snapshots')).json as { current: string; snapshots: { id: string; name: string; parent: string | null }[] };
+    const byName = Object.fromEntries(tree.snapshots.map((n) => [n.name, n]));
+    assert.equal(byName.b.parent, byName.a.id);
+    assert.equal(byName.c.parent, byName.a.id, 'c branches from a after the revert: a tree, not a list');
+    assert.equal(tree.current, byName.c.id);
+    assert.equal((await d.api('DELETE', '/api/vms/fw/snapshots/b')).status, 204);
+    assert.equal((await d.api('DELETE', '/api/vms/fw/snapshots/b')).status, 404);
+    assert.equal((await d.api('POST', '/api/vms/fw/snapshots/nosuch/revert')).status, 404);
+    tree = (await d.api('GET', '/api/vms/fw/snapshots')).json as typeof tree;
+    assert.deepEqual(tree.snapshots.map((n) => n.name).sort(), ['a', 'c']);
+    const clone = await d.api('POST', '/api/vms/fw/clone', { name: 'fw2' });
+    assert.equal(clone.status, 201, clone.text);
+    assert.ok(existsSync(join(d.dir, 'fw2.tsvm', 'vm.json')));
+    assert.equal(((await d.api('GET', '/api/vms/fw2/snapshots')).json as { snapshots: unknown[] }).snapshots.length, 2, 'a full clone takes the snapshots along');
+    assert.equal((await d.api('POST', '/api/vms/fw/clone', { name: 'fw2' })).status, 409);
+    assert.equal((await d.api('POST', '/api/vms/fw/clone', { name: '../x' })).status, 400);
+    assert.equal((await d.api('DELETE', '/api/vms/fw2')).status, 204);
+
+    assert.equal((await d.api('DELETE', '/api/vms/fw')).status, 204);
+    assert.ok(!existsSync(join(d.dir, 'fw.tsvm')));
+    assert.equal((await d.api('GET', '/api/vms/fw')).status, 404);
+    await events.waitFor((e) => e.type === 'deleted' && e.vm === 'fw', 5000, 'the deleted event');
+    events.ws.close();
+  });
+
+  await t.test('the OpenAPI document is served and every response above fitted it', async () => {
+    const r = await d.api('GET', '/api/openapi.json');
+    assert.equal((r.json as { openapi: string }).openapi, '3.1.0');
+    assert.ok(d.checked > 40, `${d.checked} responses checked`);
+  });
+
+  await t.test('SIGTERM ends the daemon cleanly', async () => {
+    assert.equal(await d.stop(), 0);
+    assert.ok(!existsSync(join(d.dir, 'daemon.json')), 'daemon.json is removed at exit');
+  });
+});
