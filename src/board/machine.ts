@@ -49,6 +49,9 @@ import { loadLinux, e820Map, type LinuxImages } from './linuxboot.js';
 import { setupCmos } from './cmos.js';
 import { buildAcpiTables, PM_BASE, SCI_IRQ } from './acpi.js';
 import { buildMpTables, type PciIrq } from './mptable.js';
+import type { VirtioDevice } from '../devices/virtio/device.js';
+import type { VirtioPci } from '../devices/virtio/pci.js';
+import { wireVirtio } from './virtio.js';
 
 export interface MachineConfig {
   /** Guest RAM in bytes. */
@@ -75,6 +78,8 @@ export interface MachineConfig {
   cdrom?: BlockBackend;
   /** Network cards, each on the first free PCI slot from 00:03.0 (QEMU's first free slot on pc). */
   nics?: NicConfig[];
+  /** Virtio devices (blk, net, console, rng, 9p), each on its own PCI slot from 00:03.0 on. */
+  virtio?: VirtioDevice[];
   /** Execution tier and compile threshold (jit/accel.ts); default: blocks at the default threshold, or TSVM_CPU_BLOCKS. */
   accel?: AccelConfig;
 }
@@ -175,6 +180,7 @@ export class Machine {
   fwcfg!: FwCfg;
   nics: E1000[] = [];
   private _netBackends: NetBackend[] = [];
+  virtio: VirtioPci[] = [];
   private post!: PostCodePort;
   /** Every device, in creation order, for reset. */
   private readonly _devices: { reset(): void }[] = [];
@@ -370,6 +376,7 @@ export class Machine {
     this.pci.attach(2, 0, vgaPci);
 
     (cfg.nics ?? []).forEach((n, i) => this.wireNic(n, i));
+    for (const t of wireVirtio(cfg.virtio ?? [], { mem: this.mem, pci: this.pci, lapic: () => this.lapic })) this.virtio.push(this._add(t, legacyState('virtio-pci')));
 
     // firmware configuration (what SeaBIOS learns the machine from)
     this.fwcfg = this._add(new FwCfg('fwcfg', io, new PhysicalMemoryDmaView(this.mem)), legacyState('fwcfg'));

@@ -81,3 +81,63 @@ export class PhysicalMemoryDmaView implements DmaView {
     return true;
   }
 }
+
+/**
+ * Guest RAM as a para-virtual device reaches it: only ordinary, writable RAM
+ * pages, never ROM, MMIO or the PCI hole. `offset()` validates a whole range
+ * and returns where it lives in `bytes`, so rings and buffers are read and
+ * written in place; a range that is not entirely RAM gives -1, which the
+ * device treats as the guest's error.
+ */
+export interface GuestRam {
+  /** The host bytes RAM lives in (index with what offset() returns). */
+  readonly bytes: Uint8Array;
+  /** Host offset of physical [addr, addr+len), or -1 unless every byte is guest RAM (len 0 checks addr only). */
+  offset(addr: number, len: number): number;
+  /** Tell the memory system that a device wrote host bytes [off, off+len) (compiled code there is dropped). */
+  written(off: number, len: number): void;
+}
+
+/** GuestRam over a flat array starting at physical 0 (tests). */
+export class FlatGuestRam implements GuestRam {
+  constructor(readonly bytes: Uint8Array) {}
+  offset(addr: number, len: number): number {
+    if (!Number.isInteger(addr) || !Number.isInteger(len) || addr < 0 || len < 0 || addr + len > this.bytes.length) return -1;
+    if (len === 0 && addr >= this.bytes.length) return -1;
+    return addr;
+  }
+  written(): void {}
+}
+
+/**
+ * GuestRam over the machine's memory map: a range is RAM when each of its
+ * pages maps writable host memory below the RAM size (so the legacy VGA
+ * window, BIOS shadow in ROM mode, MMIO BARs and the APIC page are refused).
+ * RAM is identity-mapped in host bytes, so a range of RAM pages is contiguous.
+ */
+export class PhysicalGuestRam implements GuestRam {
+  readonly bytes: Uint8Array;
+  constructor(readonly memory: PhysicalMemory) {
+    this.bytes = memory.mem;
+  }
+
+  offset(addr: number, len: number): number {
+    const m = this.memory;
+    if (!Number.isInteger(addr) || !Number.isInteger(len) || addr < 0 || len < 0 || addr + len > m.ramSize) return -1;
+    const first = Math.floor(addr / PAGE_SIZE);
+    const last = Math.floor((addr + Math.max(len, 1) - 1) / PAGE_SIZE);
+    for (let p = first; p <= last; p++) {
+      const e = m.pageMap[p];
+      if (e & (PageFlag.SLOW | PageFlag.READONLY)) return -1;
+      if ((e & ~0xfff) !== p * PAGE_SIZE) return -1;
+    }
+    return addr;
+  }
+
+  written(off: number, len: number): void {
+    const m = this.memory;
+    if (len <= 0) return;
+    const last = (off + len - 1) >>> 12;
+    for (let p = off >>> 12; p <= last; p++) if (m.codePages[p] !== 0) m.onCodeWrite(p);
+  }
+}

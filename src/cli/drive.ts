@@ -75,7 +75,9 @@ export function parseDrives(specs: string[], taken: Set<DriveSlot>): DriveSpec[]
       throw new UsageError(`run: -drive format=${format} is not supported; tsvm reads raw and qcow2 (convert with qemu-img convert -O qcow2)`);
     }
     const iface = kv.get('if') ?? 'ide';
-    if (iface !== 'ide') throw new UsageError(`run: -drive if=${iface} is not supported; tsvm's PC has IDE drives only (if=ide)`);
+    // virtio-blk drives (if=virtio, or if=none for -device virtio-blk-pci) are cli/virtio.ts's
+    if (iface === 'virtio' || iface === 'none') continue;
+    if (iface !== 'ide') throw new UsageError(`run: -drive if=${iface} is not supported; tsvm has if=ide and if=virtio`);
     const media = kv.get('media') ?? 'disk';
     if (media !== 'disk' && media !== 'cdrom') throw new UsageError(`run: -drive media=${media}: use disk or cdrom`);
     let slot: DriveSlot | undefined;

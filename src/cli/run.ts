@@ -14,6 +14,7 @@ import { NET_OPTIONS, checkHostForwards, nicsFromOptions } from './netopts.js';
 import { parseDrives } from './drive.js';
 import { probeDriveFormat } from '../vmm/drives.js';
 import { rtcStartSeconds } from './rtc.js';
+import { virtioSpecs, VIRTIO_OPTIONS } from './virtio.js';
 
 export const RUN_OPTIONS: OptionSpec[] = [
   { name: 'm', value: 'SIZE', help: 'guest RAM, e.g. 16M, 256M, 1G (no suffix: MiB; default 128M)' },
@@ -23,7 +24,7 @@ export const RUN_OPTIONS: OptionSpec[] = [
   { name: 'append', value: 'CMDLINE', help: 'kernel command line for -kernel' },
   { name: 'hda', value: 'FILE', help: 'disk image (raw or qcow2, told by its header) as the primary IDE master (opened read-write)' },
   { name: 'hdb', value: 'FILE', help: 'disk image (raw or qcow2) as the primary IDE slave' },
-  { name: 'drive', value: 'OPTS', repeat: true, help: 'a drive as QEMU spells it: file=PATH,format=qcow2|raw,if=ide[,index=0-2][,media=cdrom][,snapshot=on][,readonly=on]' },
+  { name: 'drive', value: 'OPTS', repeat: true, help: 'a drive as QEMU spells it: file=PATH,format=qcow2|raw,if=ide[,index=0-2][,media=cdrom][,snapshot=on][,readonly=on]; if=virtio for virtio-blk (/dev/vda), if=none,id=ID for -device virtio-blk-pci,drive=ID' },
   { name: 'cdrom', value: 'FILE', help: 'ISO image in the ATAPI CD-ROM drive (secondary master)' },
   { name: 'rtc', value: 'base=utc|localtime|DATE', help: "where the guest's clock starts: the host's time in UTC (default), in local time, or a fixed date (2024-05-01 or 2024-05-01T12:30:00) for reproducible runs; it then advances with guest time" },
   { name: 'boot', value: 'ORDER', help: "firmware boot order: c (hard disk), d (CD-ROM), e.g. 'd' or 'cd' (default cd)" },
@@ -40,6 +41,7 @@ export const RUN_OPTIONS: OptionSpec[] = [
   { name: 'accel', value: 'tsvm[,tier=T][,threshold=N]', help: 'execution tier: interp (interpreter only), blocks (hot code compiled to JS; the default), wasm (hot pages compiled to WebAssembly, experimental); threshold=N compiles an address after N entries (1: on first sight; default 2000)' },
   { name: 'd', value: 'ITEMS', help: "debug output on stderr; 'cpu' prints the final registers" },
   ...NET_OPTIONS,
+  ...VIRTIO_OPTIONS,
   { name: 'help', value: null, help: 'show this help' },
 ];
 
@@ -58,7 +60,9 @@ export async function runCommand(args: string[]): Promise<number> {
     process.stdout.write(formatHelp(USAGE, RUN_OPTIONS));
     return 0;
   }
-  const useDefaultGuest = !opts.has('kernel') && !opts.has('bios') && !opts.has('hda') && !opts.has('hdb') && !opts.has('cdrom') && !opts.has('drive');
+  // a virtio disk is an extra disk for the default guest; an IDE one replaces it
+  const ideDrive = (opts.get('drive') ?? []).some((d) => !/(^|,)if=(virtio|none)(,|$)/.test(d));
+  const useDefaultGuest = !opts.has('kernel') && !opts.has('bios') && !opts.has('hda') && !opts.has('hdb') && !opts.has('cdrom') && !ideDrive;
   return runWith(opts, useDefaultGuest);
 }
 
@@ -139,6 +143,8 @@ export function specFromOptions(opts: Parsed, defaultGuest: boolean, status: Sta
   }
   const nics = nicsFromOptions(opts);
   if (nics.length) spec.nics = nics;
+  const virtio = virtioSpecs(opts, { snapshot: opts.has('snapshot') });
+  if (virtio.length) spec.virtio = virtio;
   return { spec, bootLabel };
 }
 

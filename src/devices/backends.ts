@@ -122,3 +122,121 @@ export interface NetBackend {
   /** Release host resources (sockets, timers, files). */
   close(): void;
 }
+
+/**
+ * Entropy from the host for virtio-rng: fill `dst` with random bytes. The
+ * Node host uses the operating system's generator; tests use a seeded one so
+ * runs repeat.
+ */
+export interface EntropySource {
+  fill(dst: Uint8Array): void;
+}
+
+/**
+ * A byte stream out of the machine (virtio-console's port): the device calls
+ * `write` with what the guest sent; host input goes in through the device's
+ * own receive method, at slice boundaries.
+ */
+export interface CharBackend {
+  write(data: Uint8Array): void;
+}
+
+/** Linux errno values a file-system backend reports (9P2000.L's Rlerror carries them). */
+export const enum Errno {
+  EPERM = 1,
+  ENOENT = 2,
+  EIO = 5,
+  EBADF = 9,
+  EACCES = 13,
+  EBUSY = 16,
+  EEXIST = 17,
+  EXDEV = 18,
+  ENOTDIR = 20,
+  EISDIR = 21,
+  EINVAL = 22,
+  EMFILE = 24,
+  EFBIG = 27,
+  ENOSPC = 28,
+  EROFS = 30,
+  ENAMETOOLONG = 36,
+  ENOSYS = 38,
+  ENOTEMPTY = 39,
+  ELOOP = 40,
+  EOPNOTSUPP = 95,
+}
+
+/** A file-system backend's refusal, with the errno the guest sees. */
+export class FsError extends Error {
+  constructor(
+    readonly errno: number,
+    message = `errno ${errno}`,
+  ) {
+    super(message);
+  }
+}
+
+/** What lstat says about a file (times in seconds and nanoseconds). */
+export interface FsStat {
+  /** st_mode: the file type bits (S_IFDIR 0o040000, S_IFREG 0o100000, S_IFLNK 0o120000, ...) and permissions. */
+  mode: number;
+  ino: number;
+  nlink: number;
+  uid: number;
+  gid: number;
+  rdev: number;
+  size: number;
+  blksize: number;
+  blocks: number;
+  atimeSec: number;
+  atimeNsec: number;
+  mtimeSec: number;
+  mtimeNsec: number;
+  ctimeSec: number;
+  ctimeNsec: number;
+}
+
+/** Open flags, in Linux's numbering (9P2000.L passes the guest's flags through). */
+export const enum LinuxOpen {
+  ACCMODE = 3,
+  WRONLY = 1,
+  RDWR = 2,
+  CREAT = 0o100,
+  EXCL = 0o200,
+  TRUNC = 0o1000,
+  APPEND = 0o2000,
+}
+
+/**
+ * A shared folder as virtio-9p sees it. Paths are relative to the share's
+ * root, '/'-separated, with no '.', '..' or empty components (the device
+ * resolves those and never lets '..' climb above the root); "" is the root.
+ * An implementation must never touch anything outside the shared folder,
+ * never follow a symbolic link on the last component, and check that the
+ * directories on the way are still inside the folder (the host may have
+ * changed them). Failures throw FsError with the errno the guest should get.
+ * Calls are synchronous, like BlockBackend's.
+ */
+export interface FsBackend {
+  readonly readOnly: boolean;
+  lstat(path: string): FsStat;
+  /** Names in a directory, without '.' and '..'. */
+  readdir(path: string): string[];
+  /** Open an existing file (never through a symlink); returns a handle. */
+  open(path: string, flags: number): number;
+  /** Create and open a file (flags include CREAT). */
+  create(path: string, flags: number, mode: number): number;
+  close(handle: number): void;
+  read(handle: number, pos: number, dst: Uint8Array): number;
+  write(handle: number, pos: number, src: Uint8Array): number;
+  fsync(handle: number): void;
+  mkdir(path: string, mode: number): void;
+  symlink(target: string, path: string): void;
+  link(existing: string, path: string): void;
+  readlink(path: string): string;
+  rename(from: string, to: string): void;
+  /** Remove a file, or an empty directory when `dir`. */
+  unlink(path: string, dir: boolean): void;
+  /** Change what is given (size truncates or extends; times in seconds, with ns). */
+  setattr(path: string, a: { mode?: number; size?: number; atime?: [number, number]; mtime?: [number, number] }): void;
+  statfs(): { bsize: number; blocks: number; bfree: number; bavail: number; files: number; ffree: number; namelen: number };
+}

@@ -30,9 +30,13 @@ export interface DefaultImage {
   kernelVersion: string;
 }
 
-/** Modules the init loads, for the devices tsvm emulates (dependencies are added automatically). */
+/**
+ * Modules the init loads, for the devices tsvm emulates (dependencies are added automatically).
+ * crc32c_generic: ext4 asks the crypto API for crc32c at every mount (no modinfo dependency
+ * says so), and refuses to mount without it.
+ */
 export const GUEST_MODULES = [
-  'ata_piix', 'ata_generic', 'sd_mod', 'sr_mod', 'isofs', 'ext4',
+  'ata_piix', 'ata_generic', 'sd_mod', 'sr_mod', 'isofs', 'crc32c_generic', 'ext4',
   'virtio_pci', 'virtio_blk', 'virtio_net', 'virtio_console', 'virtio_rng', '9p', '9pnet_virtio',
   'e1000', 'ne2k-pci', 'af_packet',
 ];

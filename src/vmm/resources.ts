@@ -11,6 +11,7 @@ import { LinuxBootError, Machine, MachineConfigError, MAX_BIOS_BYTES, MemoryConf
 import { CharSpecError, openCharSink, type HostCharSink } from '../host/node/chardev.js';
 import type { OpenedBlock } from '../host/node/block.js';
 import { openDrive, specPath } from './drives.js';
+import { openVirtioDevices } from './virtio.js';
 import { VmRunner, type RunnerOptions } from './runner.js';
 import { DRIVE_SLOTS, validateSpec, VmConfigError, type MachineSpec } from './spec.js';
 
@@ -66,16 +67,18 @@ export interface OpenOptions {
 }
 
 /** Build the machine a spec describes, with its host resources. */
-export function openMachine(specJson: unknown, o: OpenOptions = {}): { spec: MachineSpec; machine: Machine; sinks: HostCharSink[]; drives: OpenedBlock[]; nets: (() => void)[] } {
+export function openMachine(specJson: unknown, o: OpenOptions = {}): { spec: MachineSpec; machine: Machine; sinks: HostCharSink[]; drives: OpenedBlock[]; nets: (() => void)[]; closers: (() => void)[] } {
   const spec = validateSpec(specJson);
   const baseDir = o.baseDir ?? process.cwd();
   const sinks: HostCharSink[] = [];
   const drives: OpenedBlock[] = [];
   const nets: (() => void)[] = [];
+  const closers: (() => void)[] = [];
   const release = () => {
     for (const n of nets) n();
     for (const s of sinks) s.close();
     for (const d of drives) d.close();
+    for (const c of closers) c();
   };
   try {
     const cfg: MachineConfig = { memoryBytes: spec.memoryBytes, boot: spec.boot, rtcEpochSec: spec.rtcEpochSec, accel: o.accel };
@@ -98,6 +101,9 @@ export function openMachine(specJson: unknown, o: OpenOptions = {}): { spec: Mac
       if (opened.warning) o.onWarning?.(opened.warning);
       cfg[slot] = opened.backend;
     }
+    const virtio = openVirtioDevices(spec.virtio ?? [], baseDir, o.onWarning);
+    closers.push(...virtio.closers);
+    cfg.virtio = virtio.devices;
     const sink = (subject: string, target: string) => {
       let s: HostCharSink;
       if (target.startsWith('chan:')) {
@@ -143,7 +149,7 @@ export function openMachine(specJson: unknown, o: OpenOptions = {}): { spec: Mac
       if (e instanceof MachineConfigError || e instanceof MemoryConfigError || e instanceof LinuxBootError) throw new VmConfigError('machine', e.message);
       throw e;
     }
-    return { spec, machine, sinks, drives, nets };
+    return { spec, machine, sinks, drives, nets, closers };
   } catch (e) {
     release();
     throw e;
@@ -152,6 +158,6 @@ export function openMachine(specJson: unknown, o: OpenOptions = {}): { spec: Mac
 
 /** A runner for the machine a spec describes; disposing it releases the files, disks and sinks. */
 export function createRunner(specJson: unknown, o: OpenOptions & Omit<RunnerOptions, 'sinks' | 'closers'> = {}): VmRunner {
-  const { spec, machine, sinks, drives, nets } = openMachine(specJson, o);
-  return new VmRunner(machine, { ...o, spec, sinks, closers: [...drives.map((d) => () => d.close()), ...nets] });
+  const { spec, machine, sinks, drives, nets, closers } = openMachine(specJson, o);
+  return new VmRunner(machine, { ...o, spec, sinks, closers: [...drives.map((d) => () => d.close()), ...nets, ...closers] });
 }

@@ -14,6 +14,7 @@
 import { validateNics, type NicSpec } from './netspec.js';
 import { parseSize } from '../base/hex.js';
 import { DEFAULT_RTC_EPOCH } from '../board/machine.js';
+import { validateVirtio, type VirtioSpec } from './virtio.js';
 
 export { DEFAULT_RTC_EPOCH };
 
@@ -75,6 +76,8 @@ export interface MachineSpec {
   postcodes: string | null;
   /** Network cards (netspec.ts); absent when the machine has none. */
   nics?: NicSpec[];
+  /** Virtio devices (virtio.ts), in PCI slot order from 00:03.0; absent means none. */
+  virtio?: VirtioSpec[];
 }
 
 /** A spec or host-resource problem; `subject` names the spec field (or drive slot) it is about. */
@@ -142,7 +145,7 @@ function obj(subject: string, v: unknown, allowed: readonly string[]): Record<st
  * VmConfigError naming the first wrong field.
  */
 export function validateSpec(json: unknown): MachineSpec {
-  const o = obj('machine', json, ['version', 'memoryBytes', 'bios', 'vgaBios', 'linux', 'boot', 'drives', 'rtcEpochSec', 'serial', 'debugcon', 'postcodes', 'nics']);
+  const o = obj('machine', json, ['version', 'memoryBytes', 'bios', 'vgaBios', 'linux', 'boot', 'drives', 'rtcEpochSec', 'serial', 'debugcon', 'postcodes', 'nics', 'virtio']);
   if (o.version !== SPEC_VERSION) {
     throw new VmConfigError('version', `the machine spec is of version ${JSON.stringify(o.version)}; this tsvm reads version ${SPEC_VERSION}`);
   }
@@ -186,8 +189,10 @@ export function validateSpec(json: unknown): MachineSpec {
     throw new VmConfigError('rtcEpochSec', 'must be whole seconds since 1970, before 2100');
   }
   const nics = o.nics === undefined || o.nics === null ? [] : validateNics(o.nics);
+  const virtio = validateVirtio(o.virtio);
   return {
     ...(nics.length ? { nics } : {}),
+    ...(virtio.length ? { virtio } : {}),
     version: SPEC_VERSION,
     memoryBytes: mem,
     bios,
@@ -215,5 +220,8 @@ export function specMismatch(a: MachineSpec, b: MachineSpec): string | null {
     if (Boolean(a.drives[s]) !== Boolean(b.drives[s])) return `drive ${s} is ${a.drives[s] ? 'present' : 'absent'} here and ${b.drives[s] ? 'present' : 'absent'} in the saved state`;
   }
   if ((a.nics?.length ?? 0) !== (b.nics?.length ?? 0)) return `the machine has ${a.nics?.length ?? 0} NICs here and ${b.nics?.length ?? 0} in the saved state`;
+  const va = (a.virtio ?? []).map((v) => v.type).join(',');
+  const vb = (b.virtio ?? []).map((v) => v.type).join(',');
+  if (va !== vb) return `the virtio devices are [${va}] here and [${vb}] in the saved state`;
   return null;
 }

@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VmFolder } from '../../src/vmm/folder.js';
 import { readSnapshotFile } from '../../src/vmm/snapshot.js';
+import { COM1_INIT_8N1, ROM_TAIL } from '../helpers/roms.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 const TSVM = join(ROOT, 'bin/tsvm.js');
@@ -20,18 +21,7 @@ const dir = mkdtempSync(join(tmpdir(), 'tsvm-kill-'));
 const ECHO = `bits 16
 org 0
 start:
-mov dx, 0x3fb
-mov al, 0x83
-out dx, al
-mov dx, 0x3f8
-mov al, 1
-out dx, al
-inc dx
-xor al, al
-out dx, al
-mov dx, 0x3fb
-mov al, 3
-out dx, al
+${COM1_INIT_8N1}
 .wait: mov dx, 0x3fd
 in al, dx
 test al, 1
@@ -40,9 +30,7 @@ mov dx, 0x3f8
 in al, dx
 out dx, al
 jmp .wait
-times 0xfff0 - ($ - $$) db 0
-jmp 0xf000:start
-times 0x10000 - ($ - $$) db 0
+${ROM_TAIL}
 `;
 
 function tsvm(...args: string[]) {

@@ -12,6 +12,7 @@ import { mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TSVM, TsvmChild } from '../helpers/child.js';
+import { COM1_INIT_8N1, ROM_TAIL } from '../helpers/roms.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsvm-linked-'));
 
@@ -34,18 +35,7 @@ mov ds, ax
 mov es, ax
 mov ss, ax
 mov sp, 0x7000
-mov dx, 0x3fb
-mov al, 0x83
-out dx, al
-mov dx, 0x3f8
-mov al, 1
-out dx, al
-inc dx
-xor al, al
-out dx, al
-mov dx, 0x3fb
-mov al, 3
-out dx, al
+${COM1_INIT_8N1}
 .loop: call getc
 cmp al, 'w'
 je .write
@@ -134,9 +124,7 @@ mov dx, 0x3f8
 out dx, al
 ret
 msg: db '<d=', 0
-times 0xfff0 - ($ - $$) db 0
-jmp 0xf000:start
-times 0x10000 - ($ - $$) db 0
+${ROM_TAIL}
 `;
 
 /** Start a VM, run `steps` (type, wait for a reply), then stop it with Ctrl-A X. */

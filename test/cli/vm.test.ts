@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, writeFile
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { COM1_INIT_8N1, ROM_TAIL } from '../helpers/roms.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 const TSVM = join(ROOT, 'bin/tsvm.js');
@@ -31,18 +32,7 @@ mov ss, ax
 mov sp, 0x7000
 mov byte [0x500], 0
 ; 8 data bits, 115200 baud: LCR.DLAB, divisor 1, then LCR = 8N1
-mov dx, 0x3fb
-mov al, 0x83
-out dx, al
-mov dx, 0x3f8
-mov al, 1
-out dx, al
-inc dx
-xor al, al
-out dx, al
-mov dx, 0x3fb
-mov al, 3
-out dx, al
+${COM1_INIT_8N1}
 .wait: mov dx, 0x3fd
 in al, dx
 test al, 1
@@ -78,9 +68,7 @@ mov dx, 0x3f8
 out dx, al
 ret
 msg: db '<count=', 0
-times 0xfff0 - ($ - $$) db 0
-jmp 0xf000:start
-times 0x10000 - ($ - $$) db 0
+${ROM_TAIL}
 `;
 
 /** A `tsvm start` child whose stdout we read and whose stdin we type at. Waits fail as soon as the child exits. */

@@ -153,7 +153,7 @@ test('-drive mistakes are refused with a message that says what to do', () => {
   writeFileSync(p('x.raw'), Buffer.alloc(1 << 20));
   const cases: [string[], RegExp][] = [
     [['-drive', `file=${p('x.raw')},format=vmdk`], /format=vmdk is not supported; tsvm reads raw and qcow2/],
-    [['-drive', `file=${p('x.raw')},if=virtio`], /if=virtio is not supported; .*IDE/],
+    [['-drive', `file=${p('x.raw')},if=scsi`], /if=scsi is not supported; tsvm has if=ide and if=virtio/],
     [['-drive', `file=${p('x.raw')},index=3`], /no drive on the secondary slave/],
     [['-drive', `file=${p('x.raw')},index=2`], /index=2 is the CD-ROM drive/],
     [['-hda', p('x.raw'), '-drive', `file=${p('x.raw')},index=0`], /index 0 \(-hda\) is already in use/],
