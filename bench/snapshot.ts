@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { findDefaultImage } from '../src/vmm/image.js';
 import { createRunner } from '../src/vmm/resources.js';
 import { defaultSpec } from '../src/vmm/spec.js';
-import { parseSnapshot, writeFileAtomic } from '../src/vmm/snapshot.js';
+import { decodeRam, parseSnapshot, writeFileAtomic } from '../src/vmm/snapshot.js';
 
 const PROMPT = /(^|\n)tsvm:[^\n]*# /;
 const img = findDefaultImage();
@@ -89,4 +89,7 @@ runner.dispose();
 
 console.log(`savevm: ${saveS.toFixed(3)} s (encode ${encodeS.toFixed(3)} s, write+fsync ${(saveS - encodeS).toFixed(3)} s); file ${(size / 1048576).toFixed(1)} MiB`);
 console.log(`loadvm: ${loadS.toFixed(3)} s to read, check and load; ${answerS.toFixed(3)} s until the restored shell answered 'wc -l' (the file removed after the save is back)`);
+const ramStream = decodeRam(parsed.sections.get('ram') as Uint8Array);
+const sectionMiB = (n: string) => ((parsed.sections.get(n)?.length ?? 0) / 1048576).toFixed(1);
+console.log(`in the file: ${(ramStream.presentBytes / 1048576).toFixed(1)} MiB of RAM pages present (not zero) in ${ramStream.chunks.length} batches, RAM section ${sectionMiB('ram')} MiB; sections: ${[...parsed.sections.keys()].join(', ')}`);
 console.log(`baseline (issue 10 targets): savevm < 1 s -> ${(saveS / 1).toFixed(2)}x; file < 40 MiB -> ${(size / 1048576 / 40).toFixed(2)}x; loadvm to an answering shell < 0.3 s -> ${(answerS / 0.3).toFixed(2)}x (goal 0.1 s)`);

@@ -245,3 +245,16 @@ export function decodeValue(b: Uint8Array, what: string): unknown {
   if (r.left !== 0) throw new StateError(`${what}: ${r.left} bytes after the value`);
   return v;
 }
+
+/** The codec's tag for a typed array (16-23), or undefined for any other kind of value. */
+export function typedArrayTag(v: unknown): number | undefined {
+  if (!ArrayBuffer.isView(v)) return undefined;
+  return TYPED.find(([, c]) => v.constructor === c)?.[0];
+}
+
+/** A typed array of the kind `tag` (typedArrayTag) over `buf`, or undefined for an unknown tag or a size that is not a whole number of elements. */
+export function typedArrayOf(tag: number, buf: ArrayBuffer): ArrayBufferView | undefined {
+  const t = TYPED.find(([tg]) => tg === tag);
+  if (!t || buf.byteLength % t[1].BYTES_PER_ELEMENT !== 0) return undefined;
+  return new t[1](buf);
+}

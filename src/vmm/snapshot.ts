@@ -9,8 +9,10 @@
  * RAM size, every device's schema name and version, name, description,
  * time, a text screenshot), `cpu`, `fpu`, `machine` (clock, A20, stop
  * reason), one `dev/<id>` per device (state values in the codec of
- * state/codec.ts), then `ram`: a page stream (a bitmap of the pages present,
- * then those pages deflated; zero pages are absent). A RAM stream is `full`
+ * state/codec.ts; typed arrays of 64 KiB or more, VGA memory above all, are
+ * taken out into `arr` sections of their own, page streams like RAM), then
+ * `ram`: a page stream (a bitmap of the pages present, then those pages in
+ * 1 MiB batches, each deflated at level 1 or stored raw; zero pages are absent). A RAM stream is `full`
  * (absent pages are zero) or `delta` (absent pages are unchanged from the
  * state the stream is applied to: incremental snapshots and migration rounds
  * send only dirty pages).
@@ -24,13 +26,13 @@ import { closeSync, fsyncSync, openSync, readFileSync, renameSync, statSync, wri
 import { dirname } from 'node:path';
 import { crc32, deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { Machine, MachineState } from '../board/machine.js';
-import { ByteReader, ByteWriter, decodeValue, encodeValue } from '../state/codec.js';
+import { ByteReader, ByteWriter, decodeValue, encodeValue, typedArrayOf, typedArrayTag } from '../state/codec.js';
 import { StateError } from '../state/state.js';
 import { specMismatch, validateSpec, VmConfigError, type MachineSpec } from './spec.js';
 
 export const SNAPSHOT_MAGIC = 'TSVMSNAP';
 /** The file format version this tsvm writes and the only one it reads. */
-export const SNAPSHOT_VERSION = 1;
+export const SNAPSHOT_VERSION = 2;
 export const PAGE_BYTES = 4096;
 /** Section flag: the stored bytes are raw-deflated. */
 const FLAG_DEFLATE = 1;
@@ -73,32 +75,126 @@ export class SnapshotError extends Error {
 }
 
 const zeroPage = Buffer.alloc(PAGE_BYTES);
+/** Pages checked for zero at once first: most of a guest's RAM is long zero runs. */
+const ZERO_GROUP = 16;
+const zeroGroup = Buffer.alloc(PAGE_BYTES * ZERO_GROUP);
+/** Present pages are compressed in batches of this many bytes (one zlib call each). */
+const CHUNK_BYTES = 1 << 20;
+/** A batch is stored raw when deflate would not save at least an eighth of it. */
+const STORE_IF_ABOVE = 7 / 8;
+const enum ChunkMethod {
+  STORED = 0,
+  DEFLATE = 1,
+}
+
+/** A page stream as the parts of its bytes (written out without joining them). */
+export interface StreamParts {
+  parts: Uint8Array[];
+  length: number;
+}
 
 /**
- * Encode RAM as a page stream. `dirty` (one bit per page, LSB first) limits
- * it to those pages and makes it a delta; otherwise it is full and zero pages
- * are left out.
+ * Encode RAM (or any large byte array) as a page stream. `dirty` (one bit per
+ * page, LSB first) limits it to those pages and makes it a delta; otherwise
+ * it is full and zero pages are left out. Present pages go out in batches of
+ * CHUNK_BYTES, each deflated at level 1 or stored raw when that gains little;
+ * a batch of pages contiguous in RAM is compressed from RAM itself, otherwise
+ * it is gathered into one reused scratch buffer.
  */
-export function encodeRam(ram: Uint8Array, dirty?: Uint8Array): Uint8Array {
+export function encodeRamParts(ram: Uint8Array, dirty?: Uint8Array): StreamParts {
   const pages = Math.ceil(ram.length / PAGE_BYTES);
   const bitmap = new Uint8Array(Math.ceil(pages / 8));
-  const present: Buffer[] = [];
   const buf = Buffer.from(ram.buffer, ram.byteOffset, ram.byteLength);
+  const head = new ByteWriter();
+  head.u8(dirty ? RamStreamKind.DELTA : RamStreamKind.FULL);
+  head.u32(PAGE_BYTES);
+  head.u32(ram.length);
+  const parts: Uint8Array[] = [];
+  let length = 0;
+  const push = (b: Uint8Array) => {
+    parts.push(b);
+    length += b.length;
+  };
+  let scratch: Buffer | null = null;
+  // the batch being gathered: runs [start, end) of RAM bytes
+  let runs: number[] = [];
+  let batch = 0;
+  const flush = () => {
+    if (batch === 0) return;
+    let input: Buffer;
+    let fromScratch = false;
+    if (runs.length === 2) input = buf.subarray(runs[0], runs[1]);
+    else {
+      scratch ??= Buffer.allocUnsafe(CHUNK_BYTES);
+      let at = 0;
+      for (let i = 0; i < runs.length; i += 2) at += buf.copy(scratch, at, runs[i], runs[i + 1]);
+      input = scratch.subarray(0, at);
+      fromScratch = true;
+    }
+    const packed = deflateRawSync(input, { level: DEFLATE_LEVEL, chunkSize: Math.max(64, input.length + (input.length >> 6) + 64) });
+    const ch = Buffer.allocUnsafe(9);
+    let data: Uint8Array;
+    if (packed.length >= input.length * STORE_IF_ABOVE) {
+      ch[0] = ChunkMethod.STORED;
+      data = input;
+      if (fromScratch) scratch = null; // the batch keeps this buffer
+    } else {
+      ch[0] = ChunkMethod.DEFLATE;
+      data = packed;
+    }
+    ch.writeUInt32LE(input.length, 1);
+    ch.writeUInt32LE(data.length, 5);
+    push(ch);
+    push(data);
+    runs = [];
+    batch = 0;
+  };
+  const add = (start: number, end: number) => {
+    while (start < end) {
+      const take = Math.min(end - start, CHUNK_BYTES - batch);
+      if (runs.length && runs[runs.length - 1] === start) runs[runs.length - 1] = start + take;
+      else runs.push(start, start + take);
+      batch += take;
+      start += take;
+      if (batch === CHUNK_BYTES) flush();
+    }
+  };
   for (let p = 0; p < pages; p++) {
-    if (dirty && !(dirty[p >> 3] & (1 << (p & 7)))) continue;
-    const page = buf.subarray(p * PAGE_BYTES, Math.min((p + 1) * PAGE_BYTES, ram.length));
-    if (!dirty && page.length === PAGE_BYTES && page.equals(zeroPage)) continue;
+    if (dirty) {
+      if (!(dirty[p >> 3] & (1 << (p & 7)))) continue;
+    } else {
+      if ((p & (ZERO_GROUP - 1)) === 0 && (p + ZERO_GROUP) * PAGE_BYTES <= ram.length && buf.subarray(p * PAGE_BYTES, (p + ZERO_GROUP) * PAGE_BYTES).equals(zeroGroup)) {
+        p += ZERO_GROUP - 1;
+        continue;
+      }
+      const end = (p + 1) * PAGE_BYTES;
+      if (end <= ram.length && buf.subarray(p * PAGE_BYTES, end).equals(zeroPage)) continue;
+    }
     bitmap[p >> 3] |= 1 << (p & 7);
-    present.push(page);
+    add(p * PAGE_BYTES, Math.min((p + 1) * PAGE_BYTES, ram.length));
   }
-  const data = deflateRawSync(Buffer.concat(present), { level: DEFLATE_LEVEL });
-  const w = new ByteWriter();
-  w.u8(dirty ? RamStreamKind.DELTA : RamStreamKind.FULL);
-  w.u32(PAGE_BYTES);
-  w.u32(ram.length);
-  w.bytes(bitmap);
-  w.bytes(data);
-  return w.view().slice();
+  flush();
+  head.bytes(bitmap);
+  const h = head.view();
+  parts.unshift(h);
+  length += h.length;
+  return { parts, length };
+}
+
+/** encodeRamParts() as one array. */
+export function encodeRam(ram: Uint8Array, dirty?: Uint8Array): Uint8Array {
+  const { parts, length } = encodeRamParts(ram, dirty);
+  return joinParts(parts, length);
+}
+
+function joinParts(parts: Uint8Array[], length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 /** A checked RAM stream, ready to be applied without failing. */
@@ -106,17 +202,22 @@ export interface DecodedRam {
   kind: RamStreamKind;
   ramBytes: number;
   bitmap: Uint8Array;
-  /** The present pages, in order. */
-  pages: Uint8Array;
+  /** The present pages, in order, as the stream's batches (stored batches are views of the file's bytes). */
+  chunks: Uint8Array[];
+  /** How many bytes of pages the stream holds. */
+  presentBytes: number;
 }
 
+/** Largest batch accepted: a hostile file cannot make one inflate ask for much memory. */
+const MAX_CHUNK = 64 << 20;
+
 /** Check and inflate a RAM stream (does not touch any machine). */
-export function decodeRam(b: Uint8Array): DecodedRam {
-  const r = new ByteReader(b, 'snapshot section ram');
+export function decodeRam(b: Uint8Array, what = 'the RAM stream'): DecodedRam {
+  const r = new ByteReader(b, `snapshot: ${what}`);
   const kind = r.u8();
-  if (kind !== RamStreamKind.FULL && kind !== RamStreamKind.DELTA) throw new SnapshotError(`the RAM stream is of unknown kind ${kind}`);
+  if (kind !== RamStreamKind.FULL && kind !== RamStreamKind.DELTA) throw new SnapshotError(`${what} is of unknown kind ${kind}`);
   const pageBytes = r.u32();
-  if (pageBytes !== PAGE_BYTES) throw new SnapshotError(`the RAM stream has ${pageBytes}-byte pages; tsvm reads ${PAGE_BYTES}`);
+  if (pageBytes !== PAGE_BYTES) throw new SnapshotError(`${what} has ${pageBytes}-byte pages; tsvm reads ${PAGE_BYTES}`);
   const ramBytes = r.u32();
   const pages = Math.ceil(ramBytes / PAGE_BYTES);
   const bitmap = r.bytes(Math.ceil(pages / 8));
@@ -128,59 +229,191 @@ export function decodeRam(b: Uint8Array): DecodedRam {
       lastPresent = p;
     }
   }
-  for (let p = pages; p < bitmap.length * 8; p++) if (bitmap[p >> 3] & (1 << (p & 7))) throw new SnapshotError('the RAM stream marks pages beyond its RAM size');
+  for (let p = pages; p < bitmap.length * 8; p++) if (bitmap[p >> 3] & (1 << (p & 7))) throw new SnapshotError(`${what} marks pages beyond its size`);
   const expect = count * PAGE_BYTES - (lastPresent === pages - 1 && ramBytes % PAGE_BYTES ? PAGE_BYTES - (ramBytes % PAGE_BYTES) : 0);
-  let data: Buffer;
-  try {
-    data = inflateRawSync(r.bytes(r.left), { maxOutputLength: Math.max(expect, 1) });
-  } catch (e) {
-    throw new SnapshotError(`the RAM stream does not decompress: ${(e as Error).message}`);
+  const chunks: Uint8Array[] = [];
+  let got = 0;
+  while (r.left > 0) {
+    const method = r.u8();
+    const rawLen = r.u32();
+    const storedLen = r.u32();
+    if (rawLen === 0 || rawLen > MAX_CHUNK || got + rawLen > expect) throw new SnapshotError(`${what} holds more bytes of pages than its bitmap says (${expect})`);
+    if (storedLen > r.left) throw new SnapshotError(`${what} is truncated: a batch needs ${storedLen} bytes, ${r.left} are left`);
+    const stored = r.bytes(storedLen);
+    if (method === ChunkMethod.STORED) {
+      if (storedLen !== rawLen) throw new SnapshotError(`${what}: a stored batch of ${rawLen} bytes has ${storedLen}`);
+      chunks.push(stored);
+    } else if (method === ChunkMethod.DEFLATE) {
+      let data: Buffer;
+      try {
+        data = inflateRawSync(stored, { maxOutputLength: rawLen, chunkSize: Math.max(64, rawLen) });
+      } catch (e) {
+        throw new SnapshotError(`${what} does not decompress: ${(e as Error).message}`);
+      }
+      if (data.length !== rawLen) throw new SnapshotError(`${what}: a batch inflates to ${data.length} bytes, its size says ${rawLen}`);
+      chunks.push(new Uint8Array(data.buffer, data.byteOffset, data.length));
+    } else throw new SnapshotError(`${what}: a batch has unknown method ${method}`);
+    got += rawLen;
   }
-  if (data.length !== expect) throw new SnapshotError(`the RAM stream holds ${data.length} bytes of pages; its bitmap says ${expect}`);
-  return { kind, ramBytes, bitmap, pages: new Uint8Array(data.buffer, data.byteOffset, data.length) };
+  if (got !== expect) throw new SnapshotError(`${what} holds ${got} bytes of pages; its bitmap says ${expect}`);
+  return { kind, ramBytes, bitmap, chunks, presentBytes: got };
 }
 
-/** Write a checked RAM stream into guest RAM (cannot fail). Runs of present or absent pages are copied or cleared at once. */
+/** Write a checked RAM stream into guest RAM (cannot fail). Runs of present pages are copied batch by batch, runs of absent ones cleared at once. */
 export function applyRam(d: DecodedRam, ram: Uint8Array): void {
   const pages = Math.ceil(d.ramBytes / PAGE_BYTES);
   const present = (p: number) => (d.bitmap[p >> 3] & (1 << (p & 7))) !== 0;
-  let src = 0;
+  let ci = 0;
+  let co = 0;
   for (let p = 0; p < pages; ) {
     const on = present(p);
     let q = p + 1;
     while (q < pages && present(q) === on) q++;
-    const start = p * PAGE_BYTES;
+    let at = p * PAGE_BYTES;
     const end = Math.min(q * PAGE_BYTES, d.ramBytes);
     if (on) {
-      ram.set(d.pages.subarray(src, src + (end - start)), start);
-      src += end - start;
+      while (at < end) {
+        const c = d.chunks[ci];
+        const n = Math.min(end - at, c.length - co);
+        ram.set(n === c.length ? c : c.subarray(co, co + n), at);
+        at += n;
+        co += n;
+        if (co === c.length) {
+          ci++;
+          co = 0;
+        }
+      }
     } else if (d.kind === RamStreamKind.FULL) {
-      ram.fill(0, start, end);
+      clearRun(ram, at, end);
     }
     p = q;
   }
 }
 
-function writeSection(w: ByteWriter, name: string, raw: Uint8Array): void {
-  let stored = raw;
+/**
+ * Zero ram[start, end), skipping the 64 KiB groups that are zero already:
+ * reading is cheaper than writing, and guest RAM the guest never touched is
+ * host memory never faulted in, which a fill would allocate.
+ */
+function clearRun(ram: Uint8Array, start: number, end: number): void {
+  const buf = Buffer.from(ram.buffer, ram.byteOffset, ram.byteLength);
+  const G = zeroGroup.length;
+  let at = start;
+  while (at < end) {
+    const n = Math.min(G, end - at);
+    const piece = buf.subarray(at, at + n);
+    if (!(n === G ? piece.equals(zeroGroup) : piece.equals(zeroGroup.subarray(0, n)))) piece.fill(0);
+    at += n;
+  }
+}
+
+function writeSection(out: StreamParts, name: string, raw: Uint8Array | StreamParts): void {
+  let parts: Uint8Array[];
+  let rawLen: number;
   let flags = 0;
-  if (raw.length > DEFLATE_ABOVE && name !== 'ram') {
-    stored = deflateRawSync(raw, { level: DEFLATE_LEVEL });
-    flags |= FLAG_DEFLATE;
+  if (raw instanceof Uint8Array) {
+    rawLen = raw.length;
+    parts = [raw];
+    if (raw.length > DEFLATE_ABOVE) {
+      parts = [deflateRawSync(raw, { level: DEFLATE_LEVEL, chunkSize: Math.max(64, raw.length + (raw.length >> 6) + 64) })];
+      flags |= FLAG_DEFLATE;
+    }
+  } else {
+    rawLen = raw.length;
+    parts = raw.parts;
+  }
+  let storedLen = 0;
+  let crc = 0;
+  for (const p of parts) {
+    storedLen += p.length;
+    crc = crc32(p, crc);
   }
   const nameBytes = Buffer.from(name, 'utf8');
+  const w = new ByteWriter();
   w.u16(nameBytes.length);
   w.bytes(nameBytes);
   w.u8(flags);
-  w.u32(stored.length);
-  w.u32(raw.length);
-  w.u32(crc32(stored));
-  w.bytes(stored);
+  w.u32(storedLen);
+  w.u32(rawLen);
+  w.u32(crc);
+  const h = w.view();
+  out.parts.push(h, ...parts);
+  out.length += h.length + storedLen;
 }
 
 export interface SnapshotMeta {
   name?: string;
   description?: string;
+}
+
+/** Typed arrays in a state at least this large travel as page streams of their own (`arr` sections), not inside the state value. */
+const BIG_ARRAY_BYTES = 64 << 10;
+/** The `arr` section name prefix: "arr " + JSON [owner section, ...path]. */
+const ARR_PREFIX = 'arr ';
+
+/**
+ * Take the large typed arrays out of a state value: each is replaced by null
+ * and handed to `found` with its path (keys and array indices).
+ */
+function takeBigArrays(v: unknown, path: (string | number)[], found: (path: (string | number)[], a: ArrayBufferView) => void): unknown {
+  if (v === null || typeof v !== 'object') return v;
+  if (ArrayBuffer.isView(v)) {
+    if (v.byteLength >= BIG_ARRAY_BYTES && typedArrayTag(v) !== undefined) {
+      found(path, v);
+      return null;
+    }
+    return v;
+  }
+  if (Array.isArray(v)) return v.map((x, i) => takeBigArrays(x, [...path, i], found));
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) out[k] = takeBigArrays(x, [...path, k], found);
+  return out;
+}
+
+/** Write a state section, and its large typed arrays as `arr` sections after it. */
+function writeStateSection(out: StreamParts, name: string, value: unknown): void {
+  const arrays: [string, ArrayBufferView][] = [];
+  const rest = takeBigArrays(value, [], (path, a) => arrays.push([ARR_PREFIX + JSON.stringify([name, ...path]), a]));
+  writeSection(out, name, encodeValue(rest));
+  for (const [arrName, a] of arrays) {
+    const stream = encodeRamParts(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+    const tag = Uint8Array.of(typedArrayTag(a) as number);
+    writeSection(out, arrName, { parts: [tag, ...stream.parts], length: stream.length + 1 });
+  }
+}
+
+/** Decode a state section and put its `arr` sections back in place (changes nothing else). */
+function readStateSection(file: SnapshotFile, name: string): unknown {
+  const b = file.sections.get(name);
+  if (!b) throw new SnapshotError(`the snapshot has no ${name} section`);
+  const value = decodeValue(b, `section ${name}`);
+  for (const [secName, bytes] of file.sections) {
+    if (!secName.startsWith(ARR_PREFIX)) continue;
+    let path: unknown;
+    try {
+      path = JSON.parse(secName.slice(ARR_PREFIX.length));
+    } catch {
+      path = null;
+    }
+    if (!Array.isArray(path) || path.length < 2 || !path.every((x) => typeof x === 'string' || Number.isInteger(x))) throw new SnapshotError(`the snapshot has a malformed section name ${JSON.stringify(secName)}`);
+    if (path[0] !== name) continue;
+    const what = `section ${secName}`;
+    let at: unknown = value;
+    for (const k of path.slice(1, -1)) at = typeof at === 'object' && at !== null && Object.prototype.hasOwnProperty.call(at, k) ? (at as Record<string, unknown>)[k] : undefined;
+    const last = path[path.length - 1] as string | number;
+    if (typeof at !== 'object' || at === null || ArrayBuffer.isView(at) || !Object.prototype.hasOwnProperty.call(at, last) || (at as Record<string, unknown>)[last] !== null) {
+      throw new SnapshotError(`the snapshot's ${what} has no place in section ${name}`);
+    }
+    if (bytes.length < 1) throw new SnapshotError(`the snapshot's ${what} is empty`);
+    const d = decodeRam(bytes.subarray(1), what);
+    if (d.kind !== RamStreamKind.FULL) throw new SnapshotError(`the snapshot's ${what} is a delta`);
+    const buf = new ArrayBuffer(d.ramBytes);
+    const arr = typedArrayOf(bytes[0], buf);
+    if (!arr) throw new SnapshotError(`the snapshot's ${what} is of unknown array kind ${bytes[0]} or a size not a whole number of its elements`);
+    applyRam(d, new Uint8Array(buf));
+    (at as Record<string, unknown>)[last] = arr;
+  }
+  return value;
 }
 
 /** Encode the machine's whole state as a snapshot file's bytes. Call between slices; the machine is not changed. */
@@ -198,17 +431,20 @@ export function encodeSnapshot(machine: Machine, spec: MachineSpec, meta: Snapsh
     guestSeconds: machine.clock.nowNs / 1e9,
     screen,
   };
-  const w = new ByteWriter();
-  w.bytes(Buffer.from(SNAPSHOT_MAGIC, 'latin1'));
-  w.u32(SNAPSHOT_VERSION);
-  writeSection(w, 'header', Buffer.from(JSON.stringify(header), 'utf8'));
-  writeSection(w, 'cpu', encodeValue(state.cpu));
-  writeSection(w, 'fpu', encodeValue(state.fpu));
-  writeSection(w, 'machine', encodeValue({ clock: state.clock, a20: state.a20, stopReason: state.stopReason, resets: state.resets }));
-  for (const d of machine.devices()) writeSection(w, `dev/${d.id}`, encodeValue(state.devices[d.id]));
-  writeSection(w, 'ram', encodeRam(ram));
-  writeSection(w, 'end', new Uint8Array(0));
-  return w.view();
+  const out: StreamParts = { parts: [], length: 0 };
+  const start = new ByteWriter();
+  start.bytes(Buffer.from(SNAPSHOT_MAGIC, 'latin1'));
+  start.u32(SNAPSHOT_VERSION);
+  out.parts.push(start.view());
+  out.length += start.length;
+  writeSection(out, 'header', Buffer.from(JSON.stringify(header), 'utf8'));
+  writeStateSection(out, 'cpu', state.cpu);
+  writeStateSection(out, 'fpu', state.fpu);
+  writeStateSection(out, 'machine', { clock: state.clock, a20: state.a20, stopReason: state.stopReason, resets: state.resets });
+  for (const d of machine.devices()) writeStateSection(out, `dev/${d.id}`, state.devices[d.id]);
+  writeSection(out, 'ram', encodeRamParts(ram));
+  writeSection(out, 'end', new Uint8Array(0));
+  return joinParts(out.parts, out.length);
 }
 
 /** The sections of a file whose structure and checksums are sound. */
@@ -226,7 +462,10 @@ export function parseSnapshot(bytes: Uint8Array, what = 'the snapshot'): Snapsho
     }
     r.pos = 8;
     const version = r.u32();
-    if (version !== SNAPSHOT_VERSION) throw new SnapshotError(`${what} is of format version ${version}; this tsvm reads version ${SNAPSHOT_VERSION} only`);
+    if (version !== SNAPSHOT_VERSION) {
+      const hint = version < SNAPSHOT_VERSION ? ' (an older tsvm wrote it; load it there and save it again, or boot afresh)' : ' (a newer tsvm wrote it)';
+      throw new SnapshotError(`${what} is of format version ${version}; this tsvm reads version ${SNAPSHOT_VERSION} only${hint}`);
+    }
     const sections = new Map<string, Uint8Array>();
     let ended = false;
     while (!ended) {
@@ -245,7 +484,7 @@ export function parseSnapshot(bytes: Uint8Array, what = 'the snapshot'): Snapsho
       let raw = stored;
       if (flags & FLAG_DEFLATE) {
         try {
-          const b = inflateRawSync(stored, { maxOutputLength: Math.max(rawLen, 1) });
+          const b = inflateRawSync(stored, { maxOutputLength: Math.max(rawLen, 1), chunkSize: Math.max(64, rawLen) });
           raw = new Uint8Array(b.buffer, b.byteOffset, b.length);
         } catch (e) {
           throw new SnapshotError(`${what}: section ${name} does not decompress: ${(e as Error).message}`);
@@ -302,18 +541,17 @@ export function restoreSnapshot(machine: Machine, spec: MachineSpec, file: Snaps
   }
   for (const h of header.devices) if (!have.some((d) => d.id === h.id)) throw new SnapshotError(`the snapshot holds device ${h.id}, which this machine does not have`);
   try {
-    const m = decodeValue(sections.get('machine') as Uint8Array, 'section machine') as Record<string, unknown>;
+    const m = readStateSection(file, 'machine') as Record<string, unknown>;
     if (typeof m !== 'object' || m === null) throw new StateError('section machine is not an object');
     const devices: Record<string, object> = {};
     for (const d of have) {
-      const b = sections.get(`dev/${d.id}`);
-      if (!b) throw new SnapshotError(`the snapshot has no section for device ${d.id}`);
-      devices[d.id] = decodeValue(b, `section dev/${d.id}`) as object;
+      if (!sections.has(`dev/${d.id}`)) throw new SnapshotError(`the snapshot has no section for device ${d.id}`);
+      devices[d.id] = readStateSection(file, `dev/${d.id}`) as object;
     }
     const state = {
       version: header.machineStateVersion,
-      cpu: decodeValue(sections.get('cpu') as Uint8Array, 'section cpu'),
-      fpu: decodeValue(sections.get('fpu') as Uint8Array, 'section fpu'),
+      cpu: readStateSection(file, 'cpu'),
+      fpu: readStateSection(file, 'fpu'),
       clock: m.clock,
       a20: m.a20,
       stopReason: m.stopReason,
@@ -321,6 +559,12 @@ export function restoreSnapshot(machine: Machine, spec: MachineSpec, file: Snaps
       devices,
     } as Omit<MachineState, 'ram'>;
     const ram = decodeRam(sections.get('ram') as Uint8Array);
+    const owners = new Set(['cpu', 'fpu', 'machine', ...have.map((d) => `dev/${d.id}`)]);
+    for (const name of sections.keys()) {
+      if (name.startsWith(ARR_PREFIX) && !owners.has((JSON.parse(name.slice(ARR_PREFIX.length)) as string[])[0])) {
+        throw new SnapshotError(`the snapshot has section ${JSON.stringify(name)}, which belongs to no state of this machine`);
+      }
+    }
     if (ram.kind !== RamStreamKind.FULL) throw new SnapshotError('the snapshot holds a RAM delta; it needs its base snapshot');
     if (ram.ramBytes !== header.ramBytes) throw new SnapshotError(`the RAM stream holds ${ram.ramBytes} bytes; the header says ${header.ramBytes}`);
     machine.loadStateWithoutRam(state, ram.ramBytes, (dst) => applyRam(ram, dst));
