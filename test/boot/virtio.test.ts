@@ -5,7 +5,7 @@
 // and the test reads them back on the host byte for byte; a 9p path that
 // tries to leave the share is refused; /dev/hwrng gives bytes; /dev/hvc0
 // reaches the host. One boot for all of it (the machine has 2 shared cores).
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
