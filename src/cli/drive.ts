@@ -6,6 +6,7 @@
  *   -drive file=PATH[,format=qcow2|raw][,if=ide][,index=N][,media=disk|cdrom][,snapshot=on|off][,readonly=on|off]
  */
 import { UsageError } from './options.js';
+import { onOff, splitQemuList } from './qemuopts.js';
 
 export type DriveSlot = 'hda' | 'hdb' | 'cdrom';
 
@@ -20,31 +21,6 @@ export interface DriveSpec {
 
 const SLOTS: DriveSlot[] = ['hda', 'hdb', 'cdrom'];
 
-/** Split QEMU's key=value list; ",," is a literal comma (QEMU's escape for file names). */
-function splitOpts(spec: string): string[] {
-  const out: string[] = [];
-  let cur = '';
-  for (let i = 0; i < spec.length; i++) {
-    if (spec[i] === ',') {
-      if (spec[i + 1] === ',') {
-        cur += ',';
-        i++;
-        continue;
-      }
-      out.push(cur);
-      cur = '';
-    } else cur += spec[i];
-  }
-  out.push(cur);
-  return out;
-}
-
-function onOff(key: string, v: string): boolean {
-  if (v === 'on' || v === 'true' || v === 'yes') return true;
-  if (v === 'off' || v === 'false' || v === 'no') return false;
-  throw new UsageError(`run: -drive ${key}=${v}: use on or off`);
-}
-
 /**
  * Parse the -drive values in order and give each a slot; `taken` holds the
  * slots -hda/-hdb/-cdrom already fill. Drives without index= take the first
@@ -55,7 +31,7 @@ export function parseDrives(specs: string[], taken: Set<DriveSlot>): DriveSpec[]
   const out: DriveSpec[] = [];
   for (const spec of specs) {
     const kv = new Map<string, string>();
-    for (const part of splitOpts(spec)) {
+    for (const part of splitQemuList(spec)) {
       if (part === '') continue;
       const eq = part.indexOf('=');
       // QEMU takes a bare first item as the file name
@@ -100,8 +76,8 @@ export function parseDrives(specs: string[], taken: Set<DriveSlot>): DriveSpec[]
       format,
       slot,
       media,
-      snapshot: onOff('snapshot', kv.get('snapshot') ?? 'off'),
-      readonly: onOff('readonly', kv.get('readonly') ?? 'off'),
+      snapshot: onOff(kv.get('snapshot'), `-drive ${spec} snapshot`),
+      readonly: onOff(kv.get('readonly'), `-drive ${spec} readonly`),
     });
   }
   return out;

@@ -11,6 +11,7 @@ import { resolve } from 'node:path';
 import { NIC_MODELS, type NicSpec } from '../vmm/netspec.js';
 import { VIRTIO_DEVICE_TYPES } from './virtio.js';
 import { UsageError, type OptionSpec, type Parsed } from './options.js';
+import { onOff, splitQemuList } from './qemuopts.js';
 
 export const NET_OPTIONS: OptionSpec[] = [
   { name: 'nic', value: 'user,...', repeat: true, help: 'a NIC on a user-mode network: user[,model=e1000|virtio-net-pci][,mac=MAC][,id=ID][,hostfwd=tcp::HOSTPORT-:GUESTPORT][,restrict=on], or none' },
@@ -18,9 +19,9 @@ export const NET_OPTIONS: OptionSpec[] = [
   { name: 'object', value: 'OBJ,...', repeat: true, help: "filter-dump,id=ID,netdev=ID,file=PATH: write a pcap of the netdev's traffic" },
 ];
 
-/** Split `type,key=value,...` (a key may repeat). */
+/** Split `type,key=value,...` (a key may repeat; ",," is a literal comma). */
 export function parseKeyValues(text: string, what: string): { type: string; kv: Map<string, string[]> } {
-  const [type, ...rest] = text.split(',');
+  const [type, ...rest] = splitQemuList(text);
   const kv = new Map<string, string[]>();
   for (const item of rest) {
     const eq = item.indexOf('=');
@@ -35,12 +36,6 @@ function only(kv: Map<string, string[]>, key: string, what: string): string | un
   const v = kv.get(key);
   if (v && v.length > 1) throw new UsageError(`run: ${what}: ${key}= given twice`);
   return v?.[0];
-}
-
-function onOff(v: string | undefined, what: string): boolean {
-  if (v === undefined || v === 'off' || v === 'no' || v === 'false') return false;
-  if (v === 'on' || v === 'yes' || v === 'true') return true;
-  throw new UsageError(`run: ${what}: '${v}' is not on or off`);
 }
 
 interface UserNetOpts {

@@ -16,6 +16,7 @@ import { resolve } from 'node:path';
 import type { VirtioSpec } from '../vmm/virtio.js';
 import { probeDriveFormat } from '../vmm/drives.js';
 import { UsageError, type OptionSpec, type Parsed } from './options.js';
+import { onOff, splitQemuList } from './qemuopts.js';
 
 export const VIRTIO_OPTIONS: OptionSpec[] = [
   { name: 'device', value: 'TYPE[,PROPS]', repeat: true, help: 'add a device: virtio-rng-pci, virtio-blk-pci,drive=ID, virtio-serial-pci, virtconsole,chardev=ID, or a NIC: e1000|virtio-net-pci,netdev=ID[,mac=MAC]' },
@@ -28,18 +29,7 @@ export const VIRTIO_DEVICE_TYPES = ['virtio-rng-pci', 'virtio-blk-pci', 'virtio-
 
 /** Parse QEMU's "type,key=value,key=value" (",," is a literal comma). */
 export function parseProps(text: string, what: string): { type: string; props: Map<string, string> } {
-  const parts: string[] = [];
-  let cur = '';
-  for (let i = 0; i < text.length; i++) {
-    if (text[i] === ',' && text[i + 1] === ',') {
-      cur += ',';
-      i++;
-    } else if (text[i] === ',') {
-      parts.push(cur);
-      cur = '';
-    } else cur += text[i];
-  }
-  parts.push(cur);
+  const parts = splitQemuList(text);
   let type = '';
   const props = new Map<string, string>();
   parts.forEach((p, i) => {
@@ -50,12 +40,6 @@ export function parseProps(text: string, what: string): { type: string; props: M
     } else props.set(p.slice(0, eq), p.slice(eq + 1));
   });
   return { type, props };
-}
-
-function onOff(v: string | undefined, what: string): boolean {
-  if (v === undefined || v === 'off' || v === 'false' || v === 'no') return false;
-  if (v === 'on' || v === 'true' || v === 'yes') return true;
-  throw new UsageError(`run: ${what}: '${v}' is not on or off`);
 }
 
 function allowOnly(props: Map<string, string>, allowed: string[], what: string): void {
