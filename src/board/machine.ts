@@ -265,7 +265,7 @@ export class Machine {
         onNmi: () => (cpu.nmiPending = true),
         onEoiBroadcast: (vector) => this.ioapic.eoi(vector),
       }),
-      legacyState('lapic'),
+      LocalApic.stateSchema,
       true,
     );
     this.pic = this._add(new I8259Pair('pic', { ports: io, onIntr: (level) => this.lapic.setPicIntr(level) }), I8259Pair.stateSchema, true);
@@ -274,7 +274,7 @@ export class Machine {
         deliver: (vector, mode, level, logical, dest) => this.lapic.deliver(vector, mode, level, logical, dest),
         extIntAcknowledge: () => this.pic.acknowledge(),
       }),
-      legacyState('ioapic'),
+      IoApic.stateSchema,
       true,
     );
     this.mem.addMmio(IOAPIC_DEFAULT_BASE, IOAPIC_MMIO_BYTES, this.ioapic.mmio);
@@ -293,7 +293,7 @@ export class Machine {
         },
       };
     };
-    this.pit = this._add(new I8254('pit', { ports: io, clock, irq: irq(0) }), legacyState('i8254'));
+    this.pit = this._add(new I8254('pit', { ports: io, clock, irq: irq(0) }), I8254.stateSchema);
     this._add(new Port61('port61', { ports: io, clock, timer: this.pit }), Port61.stateSchema);
     this.rtc = this._add(new Mc146818('rtc', { ports: io, clock, irq: irq(8), epochSec: cfg.rtcEpochSec ?? DEFAULT_RTC_EPOCH }), Mc146818.stateSchema);
     const comPorts: [number, number][] = [
@@ -302,15 +302,15 @@ export class Machine {
       [0x3e8, 4],
       [0x2e8, 3],
     ];
-    this.serial = comPorts.map(([base, n], i) => this._add(new Uart16550(`com${i + 1}`, io, base, irq(n), clock, cfg.serial?.[i] ?? { write() {} }), legacyState('uart16550')));
+    this.serial = comPorts.map(([base, n], i) => this._add(new Uart16550(`com${i + 1}`, io, base, irq(n), clock, cfg.serial?.[i] ?? { write() {} }), Uart16550.stateSchema));
     this.kbc = this._add(
       new I8042('i8042', io, irq(1), irq(12), {
         onA20: (on) => this.setA20(on),
         onReset: () => this.requestReset(),
       }),
-      legacyState('i8042'),
+      I8042.stateSchema,
     );
-    this.keyboard = this._add(new Ps2Keyboard('kbd', clock, this.kbc.kbdPort), legacyState('ps2-kbd'));
+    this.keyboard = this._add(new Ps2Keyboard('kbd', clock, this.kbc.kbdPort), Ps2Keyboard.stateSchema);
     this.mouse = this._add(new Ps2Mouse('mouse', this.kbc.auxPort), Ps2Mouse.stateSchema);
     const port92 = this._add(new Port92('port92', io), Port92.stateSchema);
     port92.onA20 = (on: boolean) => this.setA20(on);
@@ -318,11 +318,11 @@ export class Machine {
 
     // PCI: host bridge 00.0, ISA bridge 00.1 (+ IDE 01.1, PM 01.3)
     this.pci = this._add(new PciHost('pci', io), PciHost.stateSchema);
-    this.northBridge = this._add(new I440fx('i440fx', { ramSizeBytes: ramSize }), legacyState('i440fx'));
+    this.northBridge = this._add(new I440fx('i440fx', { ramSizeBytes: ramSize }), I440fx.stateSchema);
     this.northBridge.onPamChange = (region, re, we) => this.mapPam(region, re, we);
     this.pci.attach(0, 0, this.northBridge);
     const isaIrqs = Array.from({ length: 16 }, (_, n) => irq(n));
-    this.southBridge = this._add(new Piix3('piix3', io, isaIrqs), legacyState('piix3'));
+    this.southBridge = this._add(new Piix3('piix3', io, isaIrqs), Piix3.stateSchema);
     this.southBridge.onReset = () => this.requestReset();
     this.pci.attach(1, 0, this.southBridge);
     // PIRQA-D go to the PIIX3's steering (to ISA IRQs) and to I/O APIC pins 16-19, as QEMU wires them
@@ -345,22 +345,22 @@ export class Machine {
           null,
         ],
       }),
-      legacyState('ide'),
+      IdeController.stateSchema,
     );
-    const ideFn = (this.ideFn = this._add(new Piix3Ide('piix3-ide'), legacyState('piix3-ide')));
+    const ideFn = (this.ideFn = this._add(new Piix3Ide('piix3-ide'), Piix3Ide.stateSchema));
     ideFn.onBarChange = (bar, addr) => {
       if (bar === 4) this.ide.setBusMasterBase(addr);
     };
     this.pci.attach(1, 1, ideFn);
-    this.pm = this._add(new Piix4Pm('piix4-pm', io, clock, irq(9)), legacyState('piix4-pm'));
+    this.pm = this._add(new Piix4Pm('piix4-pm', io, clock, irq(9)), Piix4Pm.stateSchema);
     this.pm.onPowerOff = () => this.powerOff();
     this.pci.attach(1, 3, this.pm);
 
     // VGA (QEMU's -vga std at 00:02.0): legacy window, MMIO BAR2, framebuffer BAR0 as plain memory
     const vramHost = this.mem.reserve(STDVGA_DEFAULT_VRAM_BYTES);
-    this.vga = this._add(new StdVga('vga', io, clock, { vram: this.mem.mem.subarray(vramHost, vramHost + STDVGA_DEFAULT_VRAM_BYTES) }), legacyState('stdvga'));
+    this.vga = this._add(new StdVga('vga', io, clock, { vram: this.mem.mem.subarray(vramHost, vramHost + STDVGA_DEFAULT_VRAM_BYTES) }), StdVga.stateSchema);
     this.mem.addMmio(0xa0000, 0x20000, this.vga.mmioHandlers);
-    const vgaPci = this._add(new StdVgaPci('vga-pci', this.vga), legacyState('stdvga-pci'));
+    const vgaPci = this._add(new StdVgaPci('vga-pci', this.vga), StdVgaPci.stateSchema);
     const mapped: [number, number][] = [
       [-1, 0],
       [-1, 0],
@@ -384,7 +384,7 @@ export class Machine {
     for (const t of wireVirtio(virtioDevices, { mem: this.mem, pci: this.pci, lapic: () => this.lapic })) this.virtio.push(this._add(t, legacyState('virtio-pci')));
 
     // firmware configuration (what SeaBIOS learns the machine from)
-    this.fwcfg = this._add(new FwCfg('fwcfg', io, new PhysicalMemoryDmaView(this.mem)), legacyState('fwcfg'));
+    this.fwcfg = this._add(new FwCfg('fwcfg', io, new PhysicalMemoryDmaView(this.mem)), FwCfg.stateSchema);
     this.fwcfg.setItem(FwCfgKey.RAM_SIZE, le64(ramSize));
     this.fwcfg.setItem(FwCfgKey.NB_CPUS, le16(1));
     this.fwcfg.setItem(FwCfgKey.MAX_CPUS, le16(1));
@@ -667,7 +667,7 @@ export class Machine {
     const ids = new Set(all.map((d) => d.id));
     for (const d of all) if (!(d.id in s.devices)) throw new StateError(`machine: the state has no device ${d.id}; was it saved with other options?`);
     for (const id of Object.keys(s.devices)) if (!ids.has(id)) throw new StateError(`machine: the state holds device ${id}, which this machine does not have`);
-    for (const d of all) checkDeclared(d.id, d.schema, s.devices[d.id]);
+    for (const d of all) checkDeclared(d.id, d.schema, s.devices[d.id], d.device);
     if (typeof s.clock?.nowNs !== 'number' || !Number.isFinite(s.clock.nowNs) || s.clock.nowNs < 0) throw new StateError('machine: bad guest time in the state');
     if (typeof s.a20 !== 'boolean') throw new StateError('machine: field a20 must be a boolean');
   }

@@ -26,7 +26,7 @@
  */
 import type { DmaView } from '../bus/dma.js';
 import type { IoPorts } from '../bus/ports.js';
-import { checkState } from '../state/state.js';
+import { defineState, loadChecked, saveFields, u16, u32 } from '../state/schema.js';
 
 export const enum FwCfgPort {
   SELECTOR = 0x510,
@@ -121,6 +121,26 @@ export interface FwCfgState {
 }
 
 export class FwCfg {
+  /**
+   * Only the guest-visible cursor is state (selected key, offset in the
+   * item, the DMA address's high half); the items are rebuilt from the
+   * machine's configuration. Loading selects the key again and bounds the
+   * offset by the item's length.
+   */
+  static readonly stateSchema = defineState<FwCfg>(
+    'fwcfg',
+    1,
+    { key: u16.at('_key'), offset: u32.at('_offset'), dmaAddrHigh: u32.at('_dmaAddrHigh') },
+    {
+      transient: ['_dma', '_items', '_files', 'dmaErrors'],
+      postLoad: (f) => {
+        const offset = f._offset;
+        f.select(f._key);
+        const item = f._item(f._key);
+        f._offset = Math.min(offset, item ? item.length : 0);
+      },
+    },
+  );
   readonly id: string;
   private readonly _dma: DmaView;
   /** Items by key (selector & ENTRY_MASK, plus ARCH_LOCAL). */
@@ -292,18 +312,12 @@ export class FwCfg {
     this._dmaAddrHigh = 0;
   }
 
-  /** Only the guest-visible cursor is state; the items are rebuilt from the machine's configuration. */
   saveState(): FwCfgState {
-    return { key: this._key, offset: this._offset, dmaAddrHigh: this._dmaAddrHigh };
+    return saveFields(FwCfg.stateSchema.fields, this) as unknown as FwCfgState;
   }
 
   loadState(s: FwCfgState): void {
-    checkState(this.id, { key: 0, offset: 0, dmaAddrHigh: 0 }, s);
-    this.select(s.key);
-    const item = this._item(this._key);
-    const max = item ? item.length : 0;
-    this._offset = Number.isInteger(s.offset) ? Math.max(0, Math.min(s.offset, max)) : 0;
-    this._dmaAddrHigh = s.dmaAddrHigh >>> 0;
+    loadChecked(this.id, FwCfg.stateSchema, this, s);
   }
 }
 

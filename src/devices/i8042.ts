@@ -22,7 +22,7 @@
  */
 import type { IrqLine } from '../bus/irq.js';
 import type { IoPorts } from '../bus/ports.js';
-import { checkState } from '../state/state.js';
+import { bool, defineState, loadChecked, saveFields, u8, u8s } from '../state/schema.js';
 import { translateSet2, type Ps2Device, type Ps2Port } from './ps2.js';
 
 /** The data port (output buffer / input buffer as data). */
@@ -131,20 +131,6 @@ export interface I8042State {
   xlatF0: boolean;
 }
 
-const STATE_TEMPLATE: I8042State = {
-  ram: new Uint8Array(RAM_BYTES),
-  status: 0,
-  outPort: 0,
-  obf: false,
-  obData: 0,
-  obAux: false,
-  pendingCmd: 0,
-  replyPending: false,
-  reply: 0,
-  replyAux: false,
-  xlatF0: false,
-};
-
 /** One connector of the controller. */
 class Connector implements Ps2Port {
   dev: Ps2Device | null = null;
@@ -158,6 +144,41 @@ class Connector implements Ps2Port {
 }
 
 export class I8042 {
+  /**
+   * The controller's RAM (the command byte first), status bits that are
+   * not derived, the output port, the output buffer, a command waiting for
+   * its data byte, a queued reply and the scan-code translator's F0 latch.
+   */
+  static readonly stateSchema = defineState<I8042>(
+    'i8042',
+    1,
+    {
+      ram: u8s(RAM_BYTES).at('_ram'),
+      status: u8.at('_status'),
+      outPort: u8.at('_outPort'),
+      obf: bool.at('_obf'),
+      obData: u8.at('_obData'),
+      obAux: bool.at('_obAux'),
+      pendingCmd: u8.at('_pendingCmd'),
+      replyPending: bool.at('_replyPending'),
+      reply: u8.at('_reply'),
+      replyAux: bool.at('_replyAux'),
+      xlatF0: bool.via(
+        (k: I8042) => k._xlat.f0,
+        (k: I8042, v: boolean) => (k._xlat.f0 = v),
+      ),
+    },
+    {
+      transient: ['kbdPort', 'auxPort', '_kbdIrq', '_auxIrq', '_hooks', '_kbd', '_aux', '_xlat', '_filling', '_kbdLevel', '_auxLevel'],
+      postLoad: (k) => {
+        k._status &= Status.SYS | Status.A2 | Status.TIMEOUT;
+        const c = k._pendingCmd;
+        const takesData = (c & 0xe0) === Cmd.WRITE_RAM || (c >= Cmd.WRITE_OUTPUT && c <= Cmd.WRITE_AUX);
+        if (!takesData) k._pendingCmd = 0;
+        k._updateIrq(true);
+      },
+    },
+  );
   readonly id: string;
   /** The keyboard connector: pass it to the PS/2 keyboard's constructor. */
   readonly kbdPort: Ps2Port;
@@ -419,37 +440,11 @@ export class I8042 {
   // ---- state
 
   saveState(): I8042State {
-    return {
-      ram: this._ram.slice(),
-      status: this._status,
-      outPort: this._outPort,
-      obf: this._obf,
-      obData: this._obData,
-      obAux: this._obAux,
-      pendingCmd: this._pendingCmd,
-      replyPending: this._replyPending,
-      reply: this._reply,
-      replyAux: this._replyAux,
-      xlatF0: this._xlat.f0,
-    };
+    return saveFields(I8042.stateSchema.fields, this) as unknown as I8042State;
   }
 
   /** Restore; the board then applies `a20` to its memory map (no hook is called). */
   loadState(s: I8042State): void {
-    checkState(this.id, STATE_TEMPLATE, s);
-    this._ram.set(s.ram);
-    this._status = s.status & (Status.SYS | Status.A2 | Status.TIMEOUT);
-    this._outPort = s.outPort & 0xff;
-    this._obf = s.obf;
-    this._obData = s.obData & 0xff;
-    this._obAux = s.obAux;
-    const c = s.pendingCmd & 0xff;
-    const takesData = (c & 0xe0) === Cmd.WRITE_RAM || (c >= Cmd.WRITE_OUTPUT && c <= Cmd.WRITE_AUX);
-    this._pendingCmd = takesData ? c : 0;
-    this._replyPending = s.replyPending;
-    this._reply = s.reply & 0xff;
-    this._replyAux = s.replyAux;
-    this._xlat.f0 = s.xlatF0;
-    this._updateIrq(true);
+    loadChecked(this.id, I8042.stateSchema, this, s);
   }
 }

@@ -21,7 +21,7 @@
 import type { IrqLine } from '../bus/irq.js';
 import type { IoPorts } from '../bus/ports.js';
 import type { Clock, Timer } from '../time/clock.js';
-import { checkState, StateError } from '../state/state.js';
+import { bool, defineState, f64, loadChecked, saveFields, structs, u8, u16, u32, type Fields } from '../state/schema.js';
 
 /** PIT input clock in Hz (14.31818 MHz / 12). */
 export const PIT_HZ = 1193182;
@@ -452,64 +452,58 @@ class Channel {
         break;
     }
   }
-
-  save(): PitChannelState {
-    return {
-      mode: this.mode,
-      rw: this.rw,
-      bcd: this.bcd,
-      cr: this.cr,
-      period: this.period,
-      phase: this.phase,
-      loadNs: this.loadNs,
-      pausedTicks: this.pausedTicks,
-      heldCe: this.heldCe,
-      idleOut: this.idleOut,
-      reloadPending: this.reloadPending,
-      gate: this.gate,
-      nullCount: this.nullCount,
-      countWritten: this.countWritten,
-      writeByte: this.writeByte,
-      writeLsb: this.writeLsb,
-      readByte: this.readByte,
-      countLatched: this.countLatched,
-      latchedCount: this.latchedCount,
-      latchedByte: this.latchedByte,
-      statusLatched: this.statusLatched,
-      status: this.status,
-    };
-  }
-
-  restore(s: PitChannelState): void {
-    this.mode = s.mode >= 0 && s.mode <= 5 ? s.mode | 0 : 0;
-    this.rw = s.rw & ControlWord.RW_MASK || RwMode.LSB_MSB;
-    this.bcd = s.bcd;
-    this.cr = s.cr & 0xffff;
-    this.period = Math.min(Math.max(Math.floor(s.period), 1), BINARY_MODULUS);
-    this.phase = s.phase === Phase.COUNTING ? Phase.COUNTING : Phase.IDLE;
-    this.loadNs = s.loadNs;
-    this.pausedTicks = s.pausedTicks >= 0 ? Math.floor(s.pausedTicks) : -1;
-    this.heldCe = s.heldCe & 0xffff;
-    this.idleOut = s.idleOut;
-    this.reloadPending = s.reloadPending;
-    this.gate = s.gate;
-    this.nullCount = s.nullCount;
-    this.countWritten = s.countWritten;
-    this.writeByte = s.writeByte ? Byte.MSB : Byte.LSB;
-    this.writeLsb = s.writeLsb & 0xff;
-    this.readByte = s.readByte ? Byte.MSB : Byte.LSB;
-    this.countLatched = s.countLatched;
-    this.latchedCount = s.latchedCount & 0xffff;
-    this.latchedByte = s.latchedByte ? Byte.MSB : Byte.LSB;
-    this.statusLatched = s.statusLatched;
-    this.status = s.status & 0xff;
-  }
 }
 
-const CHANNEL_TEMPLATE: PitChannelState = new Channel(true).save();
+/** One counter's state (I8254.stateSchema). */
+const CHANNEL_FIELDS: Fields = {
+  mode: u8.range(0, 5),
+  rw: u8.range(1, 3),
+  bcd: bool,
+  cr: u16,
+  period: u32.range(1, BINARY_MODULUS),
+  phase: u8.range(Phase.IDLE, Phase.COUNTING),
+  loadNs: f64,
+  pausedTicks: f64.range(-1, Infinity),
+  heldCe: u16,
+  idleOut: bool,
+  reloadPending: bool,
+  gate: bool,
+  nullCount: bool,
+  countWritten: bool,
+  writeByte: u8.range(Byte.LSB, Byte.MSB),
+  writeLsb: u8,
+  readByte: u8.range(Byte.LSB, Byte.MSB),
+  countLatched: bool,
+  latchedCount: u16,
+  latchedByte: u8.range(Byte.LSB, Byte.MSB),
+  statusLatched: bool,
+  status: u8,
+};
 
 /** The 8254 PIT of the PC: counter 0 on IRQ 0, counter 2 gated from port 0x61. */
 export class I8254 {
+  /** The three counters, counter 0's OUT as last evaluated and its timer; loading re-arms the timer and drives IRQ 0. */
+  static readonly stateSchema = defineState<I8254>(
+    'i8254',
+    1,
+    {
+      channels: structs(3, CHANNEL_FIELDS).at('_ch'),
+      lastTick0: f64.at('_lastTick0').range(0, Infinity),
+      deadlineNs: f64.via(
+        (p: I8254) => p._timer.deadlineNs,
+        (p: I8254, v: number) => (v >= 0 ? p._clock.arm(p._timer, v) : p._clock.disarm(p._timer)),
+      ),
+    },
+    {
+      transient: ['_clock', '_irq', '_timer', '_irqLevel', '_ch[].gateDefault'],
+      postLoad: (p) => {
+        p._lastTick0 = Math.floor(p._lastTick0);
+        for (const c of p._ch) c.pausedTicks = c.pausedTicks >= 0 ? Math.floor(c.pausedTicks) : -1;
+        p._irqLevel = p._ch[0].out(p._clock.nowNs);
+        p._irq.set(p._irqLevel ? 1 : 0);
+      },
+    },
+  );
   readonly id: string;
   private readonly _clock: Clock;
   private readonly _irq: IrqLine;
@@ -562,25 +556,11 @@ export class I8254 {
   }
 
   saveState(): I8254State {
-    return { channels: this._ch.map((c) => c.save()), lastTick0: this._lastTick0, deadlineNs: this._timer.deadlineNs };
+    return saveFields(I8254.stateSchema.fields, this) as unknown as I8254State;
   }
 
   loadState(s: I8254State): void {
-    checkState(this.id, { lastTick0: 0, deadlineNs: 0 }, s);
-    if (!Array.isArray(s.channels) || s.channels.length !== 3) throw new StateError(`${this.id}: channels must be 3 counters`);
-    for (const c of s.channels) {
-      checkState(this.id, CHANNEL_TEMPLATE, c);
-      for (const [k, v] of Object.entries(c)) {
-        if (typeof v === 'number' && !Number.isFinite(v)) throw new StateError(`${this.id}: field ${k} is not finite`);
-      }
-    }
-    if (!Number.isFinite(s.lastTick0) || !Number.isFinite(s.deadlineNs)) throw new StateError(`${this.id}: bad timing`);
-    s.channels.forEach((c, i) => this._ch[i].restore(c));
-    this._lastTick0 = Math.max(0, Math.floor(s.lastTick0));
-    if (s.deadlineNs >= 0) this._clock.arm(this._timer, s.deadlineNs);
-    else this._clock.disarm(this._timer);
-    this._irqLevel = this._ch[0].out(this._clock.nowNs);
-    this._irq.set(this._irqLevel ? 1 : 0);
+    loadChecked(this.id, I8254.stateSchema, this, s);
   }
 
   private _read(port: number): number {

@@ -17,7 +17,7 @@
  * Not modelled: scan code set 3 (answered with Resend, as keyboards without
  * it do), the set-3 key-type commands (acknowledged, ignored), the BAT delay.
  */
-import { checkState } from '../state/state.js';
+import { bool, defineState, f64, i32, loadChecked, saveFields, u8, u8s, u32, u32s } from '../state/schema.js';
 import type { Clock, Timer } from '../time/clock.js';
 import type { KeyboardInput } from './backends.js';
 import { translateSet2, type Ps2Device, type Ps2Port } from './ps2.js';
@@ -87,25 +87,44 @@ export interface Ps2KeyboardState {
   repeatDeadlineNs: number;
 }
 
-const STATE_TEMPLATE: Ps2KeyboardState = {
-  out: new Uint8Array(KBD_BUFFER_BYTES),
-  outHead: 0,
-  outCount: 0,
-  events: new Uint32Array(KEY_QUEUE_EVENTS),
-  eventHead: 0,
-  eventCount: 0,
-  held: new Uint8Array(64),
-  scanSet: 2,
-  scanning: true,
-  leds: 0,
-  typematic: 0,
-  pendingCmd: 0,
-  lastSent: 0,
-  repeatCode: 0,
-  repeatDeadlineNs: 0,
-};
-
 export class Ps2Keyboard implements Ps2Device, KeyboardInput {
+  /**
+   * The output buffer, the host key-event queue, which keys are held, the
+   * keyboard's settings, a command waiting for its argument, the last byte
+   * sent (for RESEND) and the typematic repeat; loading re-arms the repeat.
+   */
+  static readonly stateSchema = defineState<Ps2Keyboard>(
+    'ps2-kbd',
+    1,
+    {
+      out: u8s(KBD_BUFFER_BYTES).at('_out'),
+      outHead: u32.at('_outHead').range(0, KBD_BUFFER_BYTES - 1),
+      outCount: u32.at('_outCount').range(0, KBD_BUFFER_BYTES),
+      events: u32s(KEY_QUEUE_EVENTS).at('_events'),
+      eventHead: u32.at('_eventHead').range(0, KEY_QUEUE_EVENTS - 1),
+      eventCount: u32.at('_eventCount').range(0, KEY_QUEUE_EVENTS),
+      held: u8s(64).at('_held'),
+      scanSet: u8.at('_scanSet').range(1, 2),
+      scanning: bool.at('_scanning'),
+      leds: u8.at('_leds').range(0, 7),
+      typematic: u8.at('_typematic').range(0, 0x7f),
+      pendingCmd: u8.at('_pendingCmd'),
+      lastSent: u8.at('_lastSent'),
+      repeatCode: i32.at('_repeatCode'),
+      repeatDeadlineNs: f64.at('_repeatDeadlineNs'),
+    },
+    {
+      transient: ['droppedEvents', '_port', '_clock', '_repeatTimer', '_seq', '_xlat'],
+      postLoad: (k) => {
+        for (let i = 0; i < KEY_QUEUE_EVENTS; i++) k._events[i] &= KEY_UP_FLAG | (KEY_UP_FLAG - 1);
+        const p = k._pendingCmd;
+        if (p !== KbdCmd.SET_LEDS && p !== KbdCmd.SET_TYPEMATIC && p !== KbdCmd.SCAN_CODE_SET) k._pendingCmd = 0;
+        if (heldBit(k._repeatCode) < 0) k._repeatCode = -1;
+        const d = k._repeatDeadlineNs;
+        k._setRepeat(k._repeatCode >= 0 && d >= 0 ? d : -1);
+      },
+    },
+  );
   readonly id: string;
   /** Host key events dropped because the event queue was full. */
   droppedEvents = 0;
@@ -396,44 +415,11 @@ export class Ps2Keyboard implements Ps2Device, KeyboardInput {
   // ---- state
 
   saveState(): Ps2KeyboardState {
-    return {
-      out: this._out.slice(),
-      outHead: this._outHead,
-      outCount: this._outCount,
-      events: this._events.slice(),
-      eventHead: this._eventHead,
-      eventCount: this._eventCount,
-      held: this._held.slice(),
-      scanSet: this._scanSet,
-      scanning: this._scanning,
-      leds: this._leds,
-      typematic: this._typematic,
-      pendingCmd: this._pendingCmd,
-      lastSent: this._lastSent,
-      repeatCode: this._repeatCode,
-      repeatDeadlineNs: this._repeatDeadlineNs,
-    };
+    return saveFields(Ps2Keyboard.stateSchema.fields, this) as unknown as Ps2KeyboardState;
   }
 
   loadState(s: Ps2KeyboardState): void {
-    checkState(this.id, STATE_TEMPLATE, s);
-    this._out.set(s.out);
-    this._outHead = clampIndex(s.outHead, KBD_BUFFER_BYTES - 1);
-    this._outCount = clampIndex(s.outCount, KBD_BUFFER_BYTES);
-    for (let i = 0; i < KEY_QUEUE_EVENTS; i++) this._events[i] = s.events[i] & (KEY_UP_FLAG | (KEY_UP_FLAG - 1));
-    this._eventHead = clampIndex(s.eventHead, KEY_QUEUE_EVENTS - 1);
-    this._eventCount = clampIndex(s.eventCount, KEY_QUEUE_EVENTS);
-    this._held.set(s.held);
-    this._scanSet = s.scanSet === 1 ? 1 : 2;
-    this._scanning = s.scanning;
-    this._leds = s.leds & 7;
-    this._typematic = s.typematic & 0x7f;
-    const p = s.pendingCmd;
-    this._pendingCmd = p === KbdCmd.SET_LEDS || p === KbdCmd.SET_TYPEMATIC || p === KbdCmd.SCAN_CODE_SET ? p : 0;
-    this._lastSent = s.lastSent & 0xff;
-    this._repeatCode = heldBit(s.repeatCode) >= 0 ? s.repeatCode : -1;
-    const d = s.repeatDeadlineNs;
-    this._setRepeat(this._repeatCode >= 0 && Number.isFinite(d) && d >= 0 ? d : -1);
+    loadChecked(this.id, Ps2Keyboard.stateSchema, this, s);
   }
 }
 
@@ -442,9 +428,4 @@ function heldBit(code: number): number {
   if (code >= 1 && code <= LAST_PLAIN_CODE) return code;
   if (code > EXTENDED_CODE_BASE && code <= EXTENDED_CODE_BASE + 0x7f) return 256 + (code & 0xff);
   return -1;
-}
-
-function clampIndex(v: number, max: number): number {
-  if (!Number.isFinite(v) || v < 0) return 0;
-  return Math.min(Math.floor(v), max);
 }

@@ -306,10 +306,13 @@ test('loadState rejects malformed state without changing the device', () => {
   assert.throws(() => uart.loadState({ ...good, rxData: new Uint8Array(3) }));
   assert.throws(() => uart.loadState({ ...good, ier: 'x' as unknown as number }));
   assert.deepEqual(uart.saveState(), good);
-  uart.loadState({ ...good, rxCount: 1e9, rxHead: -5, txDeadlineNs: NaN });
-  const s = uart.saveState();
-  assert.equal(s.rxCount, 1);
-  assert.equal(s.rxHead, 0);
+  assert.throws(() => uart.loadState({ ...good, rxCount: 1e9 }), /com1\.rxCount must be a u8/);
+  assert.throws(() => uart.loadState({ ...good, rxHead: 16 }), /com1\.rxHead must be between 0 and 15, not 16/);
+  assert.throws(() => uart.loadState({ ...good, txDeadlineNs: NaN }), /com1\.txDeadlineNs must be a finite number/);
+  assert.deepEqual(uart.saveState(), good);
+  // a full FIFO's count with the FIFOs off holds one byte, as the 16450 mode does
+  uart.loadState({ ...good, fifoEnabled: false, rxCount: 16 });
+  assert.equal(uart.saveState().rxCount, 1);
 });
 
 test('fuzz: random port traffic, host input and time never throw', () => {

@@ -28,7 +28,7 @@
  */
 import type { IrqLine } from '../bus/irq.js';
 import type { IoPorts } from '../bus/ports.js';
-import { StateError, checkState } from '../state/state.js';
+import { bool, defineState, f64, loadChecked, saveFields, u8, u8s, u16, u16s } from '../state/schema.js';
 import type { Clock, Timer } from '../time/clock.js';
 import type { CharSink } from './backends.js';
 
@@ -180,35 +180,73 @@ export interface Uart16550State {
   hostQueue: Uint16Array;
 }
 
-const STATE_TEMPLATE: Uart16550State = {
-  ier: 0,
-  lcr: 0,
-  mcr: 0,
-  scr: 0,
-  divisor: 0,
-  fifoEnabled: false,
-  fcrBits: 0,
-  lsrErrors: 0,
-  msr: 0,
-  hostLines: 0,
-  thrIpending: false,
-  ctiPending: false,
-  rxData: new Uint8Array(UART_FIFO_BYTES),
-  rxFlags: new Uint8Array(UART_FIFO_BYTES),
-  rxHead: 0,
-  rxCount: 0,
-  txData: new Uint8Array(UART_FIFO_BYTES),
-  txHead: 0,
-  txCount: 0,
-  tsrFull: false,
-  tsr: 0,
-  txDeadlineNs: 0,
-  rxDeadlineNs: 0,
-  ctiDeadlineNs: 0,
-  hostQueue: new Uint16Array(0),
-};
-
 export class Uart16550 {
+  /**
+   * The registers, both FIFOs, the shift register, the three timers'
+   * deadlines and host input not yet received. Loading masks reserved bits,
+   * bounds the FIFO indices by the FIFO mode, re-arms the timers and drives
+   * the IRQ.
+   */
+  static readonly stateSchema = defineState<Uart16550>(
+    'uart16550',
+    1,
+    {
+      ier: u8.at('_ier').range(0, Ier.MASK),
+      lcr: u8.at('_lcr'),
+      mcr: u8.at('_mcr').range(0, Mcr.MASK),
+      scr: u8.at('_scr'),
+      divisor: u16.at('_divisor'),
+      fifoEnabled: bool.at('_fifoEnabled'),
+      fcrBits: u8.at('_fcrBits'),
+      lsrErrors: u8.at('_lsrErrors'),
+      msr: u8.at('_msr'),
+      hostLines: u8.at('_hostLines'),
+      thrIpending: bool.at('_thrIpending'),
+      ctiPending: bool.at('_ctiPending'),
+      rxData: u8s(UART_FIFO_BYTES).at('_rxData'),
+      rxFlags: u8s(UART_FIFO_BYTES).at('_rxFlags'),
+      rxHead: u8.at('_rxHead').range(0, UART_FIFO_BYTES - 1),
+      rxCount: u8.at('_rxCount').range(0, UART_FIFO_BYTES),
+      txData: u8s(UART_FIFO_BYTES).at('_txData'),
+      txHead: u8.at('_txHead').range(0, UART_FIFO_BYTES - 1),
+      txCount: u8.at('_txCount').range(0, UART_FIFO_BYTES),
+      tsrFull: bool.at('_tsrFull'),
+      tsr: u8.at('_tsr'),
+      txDeadlineNs: f64.at('_txDeadlineNs'),
+      rxDeadlineNs: f64.at('_rxDeadlineNs'),
+      ctiDeadlineNs: f64.at('_ctiDeadlineNs'),
+      hostQueue: u16s(UART_HOST_QUEUE_MAX)
+        .upTo()
+        .via(
+          (u: Uart16550) => Uint16Array.from(u._hostQueue.slice(u._hostHead)),
+          (u: Uart16550, q: Uint16Array) => {
+            u._hostQueue = Array.from(q, (v) => (v > BREAK_MARK ? v & 0xff : v));
+            u._hostHead = 0;
+          },
+        ),
+    },
+    {
+      transient: ['droppedInput', '_irq', '_clock', '_sink', '_base', '_maxCharTimeNs', '_txTimer', '_rxTimer', '_ctiTimer', '_hostQueue', '_hostHead', '_irqLevel', '_eventNs'],
+      postLoad: (u) => {
+        const cap = u._fifoEnabled ? UART_FIFO_BYTES : 1;
+        u._fcrBits &= 0xc8;
+        u._lsrErrors &= Lsr.ERRORS;
+        u._hostLines &= Msr.LINES;
+        for (let i = 0; i < UART_FIFO_BYTES; i++) u._rxFlags[i] &= Lsr.PE | Lsr.FE | Lsr.BI;
+        u._rxCount = Math.min(u._rxCount, cap);
+        u._txCount = Math.min(u._txCount, cap);
+        const deadline = (d: number): number => (d >= 0 ? d : -1);
+        // a busy shift register always has a deadline; an idle one never has
+        let tx = deadline(u._txDeadlineNs);
+        if (u._tsrFull && tx < 0) tx = u._clock.nowNs;
+        if (!u._tsrFull) tx = -1;
+        u._setTimer(u._txTimer, tx);
+        u._setTimer(u._rxTimer, deadline(u._rxDeadlineNs));
+        u._setTimer(u._ctiTimer, deadline(u._ctiDeadlineNs));
+        u._updateIrq(true);
+      },
+    },
+  );
   readonly id: string;
   /** Host bytes dropped because the host-side queue was full (UART_HOST_QUEUE_MAX). */
   droppedInput = 0;
@@ -673,78 +711,10 @@ export class Uart16550 {
   // ---- state
 
   saveState(): Uart16550State {
-    return {
-      ier: this._ier,
-      lcr: this._lcr,
-      mcr: this._mcr,
-      scr: this._scr,
-      divisor: this._divisor,
-      fifoEnabled: this._fifoEnabled,
-      fcrBits: this._fcrBits,
-      lsrErrors: this._lsrErrors,
-      msr: this._msr,
-      hostLines: this._hostLines,
-      thrIpending: this._thrIpending,
-      ctiPending: this._ctiPending,
-      rxData: this._rxData.slice(),
-      rxFlags: this._rxFlags.slice(),
-      rxHead: this._rxHead,
-      rxCount: this._rxCount,
-      txData: this._txData.slice(),
-      txHead: this._txHead,
-      txCount: this._txCount,
-      tsrFull: this._tsrFull,
-      tsr: this._tsr,
-      txDeadlineNs: this._txDeadlineNs,
-      rxDeadlineNs: this._rxDeadlineNs,
-      ctiDeadlineNs: this._ctiDeadlineNs,
-      hostQueue: Uint16Array.from(this._hostQueue.slice(this._hostHead)),
-    };
+    return saveFields(Uart16550.stateSchema.fields, this) as unknown as Uart16550State;
   }
 
   loadState(s: Uart16550State): void {
-    const { hostQueue: _variableLength, ...fixed } = STATE_TEMPLATE;
-    checkState(this.id, fixed, s);
-    if (!(s.hostQueue instanceof Uint16Array)) throw new StateError(`${this.id}: field hostQueue must be a Uint16Array`);
-    if (s.hostQueue.length > UART_HOST_QUEUE_MAX) throw new StateError(`${this.id}: hostQueue holds more than ${UART_HOST_QUEUE_MAX} entries`);
-    const deadline = (d: number): number => (Number.isFinite(d) && d >= 0 ? d : -1);
-    const fifo = s.fifoEnabled;
-    const cap = fifo ? UART_FIFO_BYTES : 1;
-    this._ier = s.ier & Ier.MASK;
-    this._lcr = s.lcr & 0xff;
-    this._mcr = s.mcr & Mcr.MASK;
-    this._scr = s.scr & 0xff;
-    this._divisor = s.divisor & 0xffff;
-    this._fifoEnabled = fifo;
-    this._fcrBits = s.fcrBits & 0xc8;
-    this._lsrErrors = s.lsrErrors & Lsr.ERRORS;
-    this._msr = s.msr & 0xff;
-    this._hostLines = s.hostLines & Msr.LINES;
-    this._thrIpending = s.thrIpending;
-    this._ctiPending = s.ctiPending;
-    this._rxData.set(s.rxData);
-    for (let i = 0; i < UART_FIFO_BYTES; i++) this._rxFlags[i] = s.rxFlags[i] & (Lsr.PE | Lsr.FE | Lsr.BI);
-    this._rxHead = clampIndex(s.rxHead, UART_FIFO_BYTES - 1);
-    this._rxCount = clampIndex(s.rxCount, cap);
-    this._txData.set(s.txData);
-    this._txHead = clampIndex(s.txHead, UART_FIFO_BYTES - 1);
-    this._txCount = clampIndex(s.txCount, cap);
-    this._tsrFull = s.tsrFull;
-    this._tsr = s.tsr & 0xff;
-    this._hostQueue = Array.from(s.hostQueue, (v) => (v > BREAK_MARK ? v & 0xff : v));
-    this._hostHead = 0;
-    // a busy shift register always has a deadline; an idle one never has
-    let tx = deadline(s.txDeadlineNs);
-    if (this._tsrFull && tx < 0) tx = this._clock.nowNs;
-    if (!this._tsrFull) tx = -1;
-    this._setTimer(this._txTimer, tx);
-    this._setTimer(this._rxTimer, deadline(s.rxDeadlineNs));
-    this._setTimer(this._ctiTimer, deadline(s.ctiDeadlineNs));
-    this._updateIrq(true);
+    loadChecked(this.id, Uart16550.stateSchema, this, s);
   }
-}
-
-function clampIndex(v: number, max: number): number {
-  if (!Number.isFinite(v) || v < 0) return 0;
-  return Math.min(Math.floor(v), max);
 }

@@ -21,43 +21,56 @@ import { StateError, cloneState, type StateObject, type StateValue } from './sta
 
 type ScalarKind = 'u8' | 'u16' | 'u32' | 'i32' | 'f64' | 'bool' | 'str';
 type ArrayKind = 'u8[]' | 'u16[]' | 'u32[]' | 'i32[]' | 'f64[]';
-export type FieldKind = ScalarKind | ArrayKind | 'struct';
+export type FieldKind = ScalarKind | ArrayKind | 'struct' | 'struct[]';
 
-/** One declared field. Immutable: at()/range() return a new field. */
+/** One declared field. Immutable: at()/range()/via()/upTo() return a new field. */
 export class Field {
   constructor(
     readonly kind: FieldKind,
-    /** Element count for arrays. */
+    /** Element count for arrays (the most elements, for a variable-length one). */
     readonly length = 0,
-    /** Sub-fields for a struct (the property holds an object with these fields). */
+    /** Sub-fields for a struct (the property holds an object with these fields) or each element of a struct array. */
     readonly fields: Fields | null = null,
-    /** The property the value lives in on the object, when it differs from the field name. */
+    /** The property the value lives in on the object, when it differs from the field name (a dotted path reaches into a property: `drives.0`). */
     readonly prop: string | null = null,
     /** Inclusive bounds for numbers (beyond the kind's own). */
     readonly min = -Infinity,
     readonly max = Infinity,
     /** For a value the object does not keep in one property (a timer's deadline): how to read and restore it. */
-    readonly get: ((obj: never) => StateValue) | null = null,
-    readonly set: ((obj: never, v: never) => void) | null = null,
+    readonly get: ((obj: never, parent: never) => StateValue) | null = null,
+    readonly set: ((obj: never, v: never, parent: never) => void) | null = null,
+    /** A typed array of 0..length elements rather than exactly length (a queue). */
+    readonly variable = false,
   ) {}
+
+  private _with(o: Partial<Pick<Field, 'prop' | 'min' | 'max' | 'get' | 'set' | 'variable'>>): Field {
+    const n = { ...this, ...o };
+    return new Field(n.kind, n.length, n.fields, n.prop, n.min, n.max, n.get, n.set, n.variable);
+  }
 
   /** Keep this field in property `prop` of the object. */
   at(prop: string): Field {
-    return new Field(this.kind, this.length, this.fields, prop, this.min, this.max, this.get, this.set);
+    return this._with({ prop });
   }
 
   /** Refuse values outside [min, max] on load. */
   range(min: number, max: number): Field {
-    return new Field(this.kind, this.length, this.fields, this.prop, min, max, this.get, this.set);
+    return this._with({ min, max });
+  }
+
+  /** A typed array field that holds up to `length` elements (any count from 0), not exactly `length`. */
+  upTo(): Field {
+    return this._with({ variable: true });
   }
 
   /**
    * Read the value with `get` and restore it with `set` (after the plain
    * fields are assigned, before postLoad), for state the object holds in
-   * another form, such as a timer's deadline.
+   * another form, such as a timer's deadline. Inside a struct, `parent` is
+   * the object that holds the struct (an IDE drive's timer is its channel's).
    */
-  via<T, V extends StateValue>(get: (obj: T) => V, set: (obj: T, v: V) => void): Field {
-    return new Field(this.kind, this.length, this.fields, this.prop, this.min, this.max, get as (obj: never) => StateValue, set as (obj: never, v: never) => void);
+  via<T, V extends StateValue, P = unknown>(get: (obj: T, parent: P) => V, set: (obj: T, v: V, parent: P) => void): Field {
+    return this._with({ get: get as (obj: never, parent: never) => StateValue, set: set as (obj: never, v: never, parent: never) => void });
   }
 }
 
@@ -76,6 +89,8 @@ export const u32s = (length: number) => new Field('u32[]', length);
 export const i32s = (length: number) => new Field('i32[]', length);
 export const f64s = (length: number) => new Field('f64[]', length);
 export const struct = (fields: Fields) => new Field('struct', 0, fields);
+/** A fixed number of structs: the property holds an array of `length` objects with these fields (an 8254's three channels). */
+export const structs = (length: number, fields: Fields) => new Field('struct[]', length, fields);
 
 export interface FieldSchema<T extends object = object> {
   readonly kind: 'fields';
@@ -85,6 +100,12 @@ export interface FieldSchema<T extends object = object> {
   readonly fields: Fields;
   /** Properties of the object that are deliberately not state (wiring, caches), for the completeness test. */
   readonly transient: readonly string[];
+  /**
+   * A check that needs the object itself, run after the fields validated and
+   * before anything is assigned (a PCI function refuses the state of another
+   * chip by its IDs). Throws StateError.
+   */
+  check?(obj: T, s: StateObject, where: string): void;
   /** Run after the fields are assigned: recompute derived values, re-arm timers, drive outputs. */
   postLoad?(obj: T): void;
 }
@@ -102,9 +123,10 @@ export function defineState<T extends object>(
   name: string,
   version: number,
   fields: Fields,
-  opts: { transient?: readonly string[]; postLoad?: (obj: T) => void } = {},
+  opts: { transient?: readonly string[]; check?: (obj: T, s: StateObject, where: string) => void; postLoad?: (obj: T) => void } = {},
 ): FieldSchema<T> {
   const schema: FieldSchema<T> = { kind: 'fields', name, version, fields, transient: opts.transient ?? [] };
+  if (opts.check) schema.check = opts.check;
   if (opts.postLoad) schema.postLoad = opts.postLoad;
   return schema;
 }
@@ -124,17 +146,33 @@ const ARRAYS: Record<ArrayKind, new (n: number) => ArrayBufferView & ArrayLike<n
 
 const prop = (name: string, f: Field) => f.prop ?? name;
 
-/** The state of `obj` as a plain object keyed by field name (a copy). */
-export function saveFields(fields: Fields, obj: object): StateObject {
-  const o = obj as Record<string, unknown>;
+/** The object that holds the last step of a (dotted) property path, and that step's key. */
+function holder(obj: object, path: string): [Record<string, unknown>, string] {
+  const steps = path.split('.');
+  let o = obj as Record<string, unknown>;
+  for (let i = 0; i < steps.length - 1; i++) o = o[steps[i]] as Record<string, unknown>;
+  return [o, steps[steps.length - 1]];
+}
+
+function read(obj: object, path: string): unknown {
+  const [o, k] = holder(obj, path);
+  return o[k];
+}
+
+type Getter = (obj: object, parent: object | null) => StateValue;
+type Setter = (obj: object, v: StateValue, parent: object | null) => void;
+
+/** The state of `obj` as a plain object keyed by field name (a copy). `parent` holds `obj` when it is a struct. */
+export function saveFields(fields: Fields, obj: object, parent: object | null = null): StateObject {
   const out: StateObject = {};
   for (const [name, f] of Object.entries(fields)) {
     if (f.get) {
-      out[name] = cloneState((f.get as (obj: object) => StateValue)(obj));
+      out[name] = cloneState((f.get as Getter)(obj, parent));
       continue;
     }
-    const v = o[prop(name, f)];
-    if (f.kind === 'struct') out[name] = saveFields(f.fields as Fields, v as object);
+    const v = read(obj, prop(name, f));
+    if (f.kind === 'struct') out[name] = saveFields(f.fields as Fields, v as object, obj);
+    else if (f.kind === 'struct[]') out[name] = (v as object[]).map((e) => saveFields(f.fields as Fields, e, obj));
     else out[name] = cloneState(v as StateValue);
   }
   return out;
@@ -171,6 +209,10 @@ export function checkFields(where: string, fields: Fields, s: unknown): void {
       case 'struct':
         checkFields(at, f.fields as Fields, v);
         break;
+      case 'struct[]':
+        if (!Array.isArray(v) || v.length !== f.length) throw new StateError(`${at} must be an array of ${f.length}`);
+        v.forEach((e, i) => checkFields(`${at}[${i}]`, f.fields as Fields, e));
+        break;
       case 'u8':
       case 'u16':
       case 'u32':
@@ -180,33 +222,36 @@ export function checkFields(where: string, fields: Fields, s: unknown): void {
         break;
       default: {
         const ctor = ARRAYS[f.kind];
-        if (!(v instanceof ctor) || v.length !== f.length) throw new StateError(`${at} must be a ${ctor.name} of length ${f.length}`);
+        if (!(v instanceof ctor)) throw new StateError(`${at} must be a ${ctor.name}`);
+        if (f.variable ? v.length > f.length : v.length !== f.length) throw new StateError(`${at} must be a ${ctor.name} of ${f.variable ? 'at most ' : ''}length ${f.length}`);
       }
     }
   }
 }
 
 /** Assign a state checked by checkFields() into `obj` (typed arrays are copied into the existing ones). */
-export function assignFields(fields: Fields, obj: object, s: StateObject): void {
-  const o = obj as Record<string, unknown>;
+export function assignFields(fields: Fields, obj: object, s: StateObject, parent: object | null = null): void {
   const later: [Field, StateValue][] = [];
   for (const [name, f] of Object.entries(fields)) {
-    const p = prop(name, f);
+    const [o, p] = holder(obj, prop(name, f));
     const v = s[name];
     if (f.set) later.push([f, v as StateValue]);
-    else if (f.kind === 'struct') assignFields(f.fields as Fields, o[p] as object, v as StateObject);
+    else if (f.kind === 'struct') assignFields(f.fields as Fields, o[p] as object, v as StateObject, obj);
+    else if (f.kind === 'struct[]') (o[p] as object[]).forEach((e, i) => assignFields(f.fields as Fields, e, (v as unknown as StateObject[])[i], obj));
     else if (ArrayBuffer.isView(v)) {
       const cur = o[p];
-      if (ArrayBuffer.isView(cur) && !Object.isFrozen(cur)) (cur as Uint8Array).set(v as Uint8Array);
+      // into the existing array (it may be a view the board handed the device, such as video memory)
+      if (ArrayBuffer.isView(cur) && !Object.isFrozen(cur) && (cur as Uint8Array).length === (v as Uint8Array).length) (cur as Uint8Array).set(v as Uint8Array);
       else o[p] = (v as Uint8Array).slice();
     } else o[p] = v;
   }
-  for (const [f, v] of later) (f.set as (obj: object, v: StateValue) => void)(obj, v);
+  for (const [f, v] of later) (f.set as Setter)(obj, v, parent);
 }
 
 /** Check and load in one step (a device's own loadState over its schema). */
 export function loadChecked<T extends object>(where: string, schema: FieldSchema<T>, obj: T, s: unknown): void {
   checkFields(where, schema.fields, s);
+  schema.check?.(obj, s as StateObject, where);
   assignFields(schema.fields, obj, s as StateObject);
   schema.postLoad?.(obj);
 }
@@ -223,12 +268,13 @@ export function saveDeclared(schema: StateSchema, dev: object): StateObject {
 }
 
 /** Validate a device state without changing anything (legacy devices validate inside their loadState). */
-export function checkDeclared(where: string, schema: StateSchema, s: unknown): void {
+export function checkDeclared(where: string, schema: StateSchema, s: unknown, dev: object): void {
   if (schema.kind === 'legacy') {
     if (typeof s !== 'object' || s === null) throw new StateError(`${where}: the state is not an object`);
     return;
   }
   checkFields(where, schema.fields, s);
+  schema.check?.(dev, s as StateObject, where);
 }
 
 /** Load a device's state through its schema (a field schema's state must have passed checkDeclared). */
@@ -252,8 +298,10 @@ export function undeclaredProperties(schema: FieldSchema, obj: object): string[]
     const here = new Set<string>(path ? [] : [...schema.transient, 'id']);
     for (const [name, f] of Object.entries(fields)) {
       if (f.get) continue; // derived from properties that must be declared (or transient) themselves
-      here.add(prop(name, f));
-      if (f.kind === 'struct') walk(f.fields as Fields, (o as Record<string, object>)[prop(name, f)], `${path}${prop(name, f)}.`, out);
+      const p = prop(name, f);
+      here.add(p.split('.')[0]);
+      if (f.kind === 'struct') walk(f.fields as Fields, read(o, p) as object, `${path}${p}.`, out);
+      if (f.kind === 'struct[]') for (const e of read(o, p) as object[]) walk(f.fields as Fields, e, `${path}${p}[].`, out);
     }
     for (const k of Object.keys(o)) {
       const v = (o as Record<string, unknown>)[k];
@@ -262,5 +310,5 @@ export function undeclaredProperties(schema: FieldSchema, obj: object): string[]
     }
     return out;
   };
-  return walk(schema.fields, obj, '', []);
+  return [...new Set(walk(schema.fields, obj, '', []))];
 }

@@ -29,7 +29,7 @@
  */
 import type { IrqLine } from '../../bus/irq.js';
 import type { MmioHandlers } from '../../bus/memory.js';
-import { checkState, StateError } from '../../state/state.js';
+import { defineState, loadChecked, saveFields, u8, u32, u32s } from '../../state/schema.js';
 import { ApicBits, DeliveryMode } from './lapic.js';
 
 /** Default physical address of the I/O APIC (what the MADT and MP tables announce). */
@@ -84,6 +84,29 @@ export interface IoapicDeps {
 
 /** The I/O APIC. Devices get pins from `input(pin)`; the board maps `mmio` at 0xFEC00000. */
 export class IoApic {
+  /** The register select, ID, redirection table and the pins' levels and latched edges; loading sends no message. */
+  static readonly stateSchema = defineState<IoApic>(
+    'ioapic',
+    1,
+    {
+      ioregsel: u8.at('_ioregsel'),
+      id: u32.at('_apicId'),
+      redLo: u32s(IOAPIC_PINS).at('_redLo'),
+      redHi: u32s(IOAPIC_PINS).at('_redHi'),
+      levels: u32.at('_levels').range(0, (1 << IOAPIC_PINS) - 1),
+      pending: u32.at('_pending').range(0, (1 << IOAPIC_PINS) - 1),
+    },
+    {
+      transient: ['mmio', '_deliver', '_extInt', '_lines'],
+      postLoad: (io) => {
+        io._apicId = (io._apicId & ID_MASK) >>> 0;
+        for (let n = 0; n < IOAPIC_PINS; n++) {
+          io._redLo[n] &= REDTBL_LO_WRITE | ApicBits.REMOTE_IRR;
+          io._redHi[n] = (io._redHi[n] & REDTBL_HI_WRITE) >>> 0;
+        }
+      },
+    },
+  );
   readonly id: string;
   readonly mmio: MmioHandlers;
   private readonly _deliver: IoapicDeps['deliver'];
@@ -232,39 +255,11 @@ export class IoApic {
   }
 
   saveState(): IoapicState {
-    return {
-      ioregsel: this._ioregsel,
-      id: this._apicId,
-      redLo: this._redLo.slice(),
-      redHi: this._redHi.slice(),
-      levels: this._levels,
-      pending: this._pending,
-    };
+    return saveFields(IoApic.stateSchema.fields, this) as unknown as IoapicState;
   }
 
   /** Load a saved state (checked first: a bad one throws StateError and changes nothing). No message is sent. */
   loadState(s: IoapicState): void {
-    checkState(this.id, IOAPIC_TEMPLATE, s);
-    for (const [k, v] of Object.entries(s)) {
-      if (typeof v === 'number' && !Number.isFinite(v)) throw new StateError(`${this.id}: field ${k} is not finite`);
-    }
-    this._ioregsel = s.ioregsel & 0xff;
-    this._apicId = s.id & ID_MASK;
-    for (let n = 0; n < IOAPIC_PINS; n++) {
-      this._redLo[n] = s.redLo[n] & (REDTBL_LO_WRITE | ApicBits.REMOTE_IRR);
-      this._redHi[n] = s.redHi[n] & REDTBL_HI_WRITE;
-    }
-    const all = (1 << IOAPIC_PINS) - 1;
-    this._levels = s.levels & all;
-    this._pending = s.pending & all;
+    loadChecked(this.id, IoApic.stateSchema, this, s);
   }
 }
-
-const IOAPIC_TEMPLATE: IoapicState = {
-  ioregsel: 0,
-  id: 0,
-  redLo: new Uint32Array(IOAPIC_PINS),
-  redHi: new Uint32Array(IOAPIC_PINS),
-  levels: 0,
-  pending: 0,
-};

@@ -28,7 +28,7 @@
  */
 import type { Clock, Timer } from '../../time/clock.js';
 import type { MmioHandlers } from '../../bus/memory.js';
-import { checkState, StateError } from '../../state/state.js';
+import { bool, defineState, f64, loadChecked, saveFields, u8, u32, u32s } from '../../state/schema.js';
 
 /** The default physical address of the APIC page (APIC_BASE MSR at reset). */
 export const LAPIC_DEFAULT_BASE = 0xfee00000;
@@ -185,6 +185,51 @@ function setBit(words: Uint32Array, n: number, on: boolean): void {
 
 /** The local APIC of the one CPU. `mmio` is mapped by the board at the APIC_BASE address. */
 export class LocalApic {
+  /**
+   * Every register, the timer's count origin and deadline, and the input
+   * lines as last seen; loading masks read-only bits off, re-arms the timer
+   * and drives INTR.
+   */
+  static readonly stateSchema = defineState<LocalApic>(
+    'lapic',
+    1,
+    {
+      id: u8.at('_apicId'),
+      tpr: u8.at('_tpr'),
+      ldr: u8.at('_ldr'),
+      dfrModel: u8.at('_dfrModel').range(0, 0xf),
+      svr: u32.at('_svr'),
+      isr: u32s(8).at('_isr'),
+      tmr: u32s(8).at('_tmr'),
+      irr: u32s(8).at('_irr'),
+      esr: u8.at('_esr'),
+      esrPending: u8.at('_esrPending'),
+      icrLo: u32.at('_icrLo'),
+      icrHi: u32.at('_icrHi'),
+      lvt: u32s(LVT_COUNT).at('_lvt'),
+      timerInitial: u32.at('_timerInitial'),
+      timerDivide: u8.at('_timerDivide'),
+      timerLoadNs: f64.at('_timerLoadNs'),
+      timerDeadlineNs: f64.at('_timerDeadlineNs'),
+      globalEnabled: bool.at('_globalEnabled'),
+      picIntr: bool.at('_picIntr'),
+      lint1: bool.at('_lint1'),
+      intr: bool.at('_intr'),
+    },
+    {
+      transient: ['mmio', '_clock', '_timer', '_onIntr', '_picAck', '_onNmi', '_onEoi'],
+      postLoad: (a) => {
+        a._svr &= Svr.VECTOR | Svr.ENABLE | Svr.FOCUS_DISABLE;
+        a._icrLo &= ICR_LO_MASK;
+        a._icrHi = (a._icrHi & 0xff000000) >>> 0;
+        for (let n = 0; n < LVT_COUNT; n++) a._lvt[n] &= LVT_WRITE_MASK[n];
+        a._timerDivide &= 0xb;
+        a._setDeadline(a._timerDeadlineNs >= 0 ? a._timerDeadlineNs : -1);
+        a._update();
+        a._onIntr(a._intr);
+      },
+    },
+  );
   readonly id: string;
   /** Register window handlers (addresses are absolute; the page offset selects the register). */
   readonly mmio: MmioHandlers;
@@ -625,83 +670,11 @@ export class LocalApic {
   // ---- state -----------------------------------------------------------------------------
 
   saveState(): LapicState {
-    return {
-      id: this._apicId,
-      tpr: this._tpr,
-      ldr: this._ldr,
-      dfrModel: this._dfrModel,
-      svr: this._svr,
-      isr: this._isr.slice(),
-      tmr: this._tmr.slice(),
-      irr: this._irr.slice(),
-      esr: this._esr,
-      esrPending: this._esrPending,
-      icrLo: this._icrLo,
-      icrHi: this._icrHi,
-      lvt: this._lvt.slice(),
-      timerInitial: this._timerInitial,
-      timerDivide: this._timerDivide,
-      timerLoadNs: this._timerLoadNs,
-      timerDeadlineNs: this._timerDeadlineNs,
-      globalEnabled: this._globalEnabled,
-      picIntr: this._picIntr,
-      lint1: this._lint1,
-      intr: this._intr,
-    };
+    return saveFields(LocalApic.stateSchema.fields, this) as unknown as LapicState;
   }
 
   /** Load a saved state (checked first: a bad one throws StateError and changes nothing). */
   loadState(s: LapicState): void {
-    checkState(this.id, LAPIC_TEMPLATE, s);
-    for (const [k, v] of Object.entries(s)) {
-      if (typeof v === 'number' && !Number.isFinite(v)) throw new StateError(`${this.id}: field ${k} is not finite`);
-    }
-    this._apicId = s.id & 0xff;
-    this._tpr = s.tpr & 0xff;
-    this._ldr = s.ldr & 0xff;
-    this._dfrModel = s.dfrModel & 0xf;
-    this._svr = s.svr & (Svr.VECTOR | Svr.ENABLE | Svr.FOCUS_DISABLE);
-    this._isr.set(s.isr);
-    this._tmr.set(s.tmr);
-    this._irr.set(s.irr);
-    this._esr = s.esr & 0xff;
-    this._esrPending = s.esrPending & 0xff;
-    this._icrLo = s.icrLo & ICR_LO_MASK;
-    this._icrHi = (s.icrHi & 0xff000000) >>> 0;
-    for (let n = 0; n < LVT_COUNT; n++) this._lvt[n] = s.lvt[n] & LVT_WRITE_MASK[n];
-    this._timerInitial = s.timerInitial >>> 0;
-    this._timerDivide = s.timerDivide & 0xb;
-    this._timerLoadNs = s.timerLoadNs;
-    this._setDeadline(s.timerDeadlineNs >= 0 ? s.timerDeadlineNs : -1);
-    this._globalEnabled = s.globalEnabled;
-    this._picIntr = s.picIntr;
-    this._lint1 = s.lint1;
-    this._intr = s.intr;
-    this._update();
-    this._onIntr(this._intr);
+    loadChecked(this.id, LocalApic.stateSchema, this, s);
   }
 }
-
-const LAPIC_TEMPLATE: LapicState = {
-  id: 0,
-  tpr: 0,
-  ldr: 0,
-  dfrModel: 0,
-  svr: 0,
-  isr: new Uint32Array(8),
-  tmr: new Uint32Array(8),
-  irr: new Uint32Array(8),
-  esr: 0,
-  esrPending: 0,
-  icrLo: 0,
-  icrHi: 0,
-  lvt: new Uint32Array(LVT_COUNT),
-  timerInitial: 0,
-  timerDivide: 0,
-  timerLoadNs: 0,
-  timerDeadlineNs: 0,
-  globalEnabled: false,
-  picIntr: false,
-  lint1: false,
-  intr: false,
-};

@@ -16,6 +16,7 @@
  * sets the Error bit.
  */
 import type { DmaView } from '../../bus/dma.js';
+import { u8, u32, type Fields } from '../../state/schema.js';
 import { BmCmd, BmStatus, PRD_ENTRY_BYTES, PRD_EOT, PRD_MAX_BYTES, PRD_MAX_ENTRIES } from './regs.js';
 
 /** How a transfer through the PRD table ended. */
@@ -161,14 +162,15 @@ export class BusMaster {
     }
     return PrdResult.OK;
   }
+}
 
-  save(): BusMasterState {
-    return { cmd: this.cmd, status: this.status, prdAddr: this.prdAddr };
-  }
+/** The bus master's registers (the PRD walk cursor lives only inside one transfer); loading masks reserved bits (IdeChannel.stateFields). */
+export const BUS_MASTER_FIELDS: Fields = { cmd: u8, status: u8, prdAddr: u32 };
+export const BUS_MASTER_TRANSIENT = ['onStart', '_dma', '_entry', '_addr', '_left', '_eot', '_prd'];
 
-  load(s: BusMasterState): void {
-    this.cmd = s.cmd & (BmCmd.START | BmCmd.WRITE_TO_MEMORY);
-    this.status = s.status & (BmStatus.ACTIVE | BmStatus.ERROR | BmStatus.INTERRUPT | BM_STATUS_RW);
-    this.prdAddr = (s.prdAddr & PRD_ADDR_MASK) >>> 0;
-  }
+/** After a load: keep only the bits the registers implement. */
+export function busMasterLoaded(bm: BusMaster): void {
+  bm.cmd &= BmCmd.START | BmCmd.WRITE_TO_MEMORY;
+  bm.status &= BmStatus.ACTIVE | BmStatus.ERROR | BmStatus.INTERRUPT | BM_STATUS_RW;
+  bm.prdAddr = (bm.prdAddr & PRD_ADDR_MASK) >>> 0;
 }

@@ -20,10 +20,10 @@ import type { DmaView } from '../../bus/dma.js';
 import type { IrqLine } from '../../bus/irq.js';
 import type { IoPorts } from '../../bus/ports.js';
 import type { Clock, Timer } from '../../time/clock.js';
-import { checkState, StateError } from '../../state/state.js';
+import { bool, f64, struct, u8, type Fields } from '../../state/schema.js';
 import { execPacket, mediumChanged, PACKET_BYTES, PacketResult, checkCondition } from './atapi.js';
-import { BusMaster, type BusMasterState, PrdResult } from './bmdma.js';
-import { CD_SECTOR_BYTES, IdeDrive, type IdeDriveSpec, type IdeDriveState, SECTOR_BYTES, Step, Xfer, FIRMWARE_REVISION } from './drive.js';
+import { BusMaster, BUS_MASTER_FIELDS, BUS_MASTER_TRANSIENT, busMasterLoaded, PrdResult } from './bmdma.js';
+import { CD_SECTOR_BYTES, DRIVE_FIELDS, DRIVE_TRANSIENT, IdeDrive, type IdeDriveSpec, type IdeDriveState, SECTOR_BYTES, Step, Xfer, FIRMWARE_REVISION } from './drive.js';
 import { identifyCdrom, identifyDisk, MAX_CHS_CYLINDERS, MAX_MULT_SECTORS } from './identify.js';
 import {
   Asc, AtaCmd, AtaDevCtl, AtaError, AtaReg, AtaSelect, AtaStatus, AtapiIreason, BmStatus,
@@ -56,11 +56,10 @@ export interface IdeChannelDeps {
 
 /** A channel's saved state. */
 export interface IdeChannelState {
-  [field: string]: number | boolean | BusMasterState | IdeDriveState;
   unit: number;
   devCtl: number;
   intrq: boolean;
-  bm: BusMasterState;
+  bm: { cmd: number; status: number; prdAddr: number };
   drive0: IdeDriveState;
   drive1: IdeDriveState;
 }
@@ -949,39 +948,48 @@ export class IdeChannel {
 
   // ---- state ----
 
-  saveState(): IdeChannelState {
+  /**
+   * A channel's state: the selected device, Device Control, INTRQ, the bus
+   * master's registers and both drives, each with its timer's deadline
+   * (IdeController.stateSchema holds the two channels).
+   */
+  static readonly stateFields: Fields = {
+    unit: u8.range(0, 1),
+    devCtl: u8,
+    intrq: bool,
+    bm: struct(BUS_MASTER_FIELDS),
+    drive0: struct(IdeChannel._driveFields()).at('drives.0'),
+    drive1: struct(IdeChannel._driveFields()).at('drives.1'),
+  };
+  /** Channel properties that are not state: wiring, and the IRQ level derived from intrq and nIEN. */
+  static readonly stateTransient = [
+    'id', 'cmdBase', 'ctlPort', '_irqLevel', '_timers', '_clock', '_irq',
+    ...BUS_MASTER_TRANSIENT.map((k) => `bm.${k}`),
+    ...DRIVE_TRANSIENT.flatMap((k) => [`drives.0.${k}`, `drives.1.${k}`]),
+  ];
+
+  private static _driveFields(): Fields {
     return {
-      unit: this.unit,
-      devCtl: this.devCtl,
-      intrq: this.intrq,
-      bm: this.bm.save(),
-      drive0: this.drives[0].save(this._timers[0].deadlineNs),
-      drive1: this.drives[1].save(this._timers[1].deadlineNs),
+      ...DRIVE_FIELDS,
+      // a drive's timer is its channel's; it runs only while the drive has a step to take
+      deadlineNs: f64.via(
+        (d: IdeDrive, ch: IdeChannel) => ch._timers[ch.drives.indexOf(d)].deadlineNs,
+        (d: IdeDrive, v: number, ch: IdeChannel) => {
+          const t = ch._timers[ch.drives.indexOf(d)];
+          if (v >= 0 && d.step !== Step.NONE) ch._clock.arm(t, v);
+          else ch._clock.disarm(t);
+        },
+      ),
     };
   }
 
-  /** Validate everything, then load. Throws StateError before changing anything. */
-  loadState(s: IdeChannelState): void {
-    checkState(this.id, { unit: 0, devCtl: 0, intrq: false, bm: {}, drive0: {}, drive1: {} }, s);
-    checkState(`${this.id}.bm`, { cmd: 0, status: 0, prdAddr: 0 }, s.bm);
-    for (const k of ['cmd', 'status', 'prdAddr'] as const) {
-      if (!Number.isFinite(s.bm[k])) throw new StateError(`${this.id}.bm: field ${k} is not a finite number`);
-    }
-    this.drives[0].check(`${this.id}.drive0`, s.drive0);
-    this.drives[1].check(`${this.id}.drive1`, s.drive1);
-    this.unit = s.unit ? 1 : 0;
-    this.devCtl = s.devCtl & (AtaDevCtl.NIEN | AtaDevCtl.SRST | AtaDevCtl.HOB);
-    this.intrq = s.intrq;
-    this.bm.load(s.bm);
-    const ds = [s.drive0, s.drive1];
-    for (let i = 0; i < 2; i++) {
-      this.drives[i].load(ds[i]);
-      const dl = ds[i].deadlineNs;
-      if (dl >= 0 && this.drives[i].step !== Step.NONE) this._clock.arm(this._timers[i], dl);
-      else this._clock.disarm(this._timers[i]);
-    }
-    this._irqLevel = this.intrq && !(this.devCtl & AtaDevCtl.NIEN) ? 1 : 0;
-    this._irq.set(this._irqLevel);
+  /** After a load (IdeController.stateSchema's postLoad): implemented bits only, buffer indices in order, INTRQ driven. */
+  static loaded(ch: IdeChannel): void {
+    ch.devCtl &= AtaDevCtl.NIEN | AtaDevCtl.SRST | AtaDevCtl.HOB;
+    busMasterLoaded(ch.bm);
+    for (const d of ch.drives) d.dataPos = Math.min(d.dataPos, d.dataEnd);
+    ch._irqLevel = ch.intrq && !(ch.devCtl & AtaDevCtl.NIEN) ? 1 : 0;
+    ch._irq.set(ch._irqLevel);
   }
 }
 

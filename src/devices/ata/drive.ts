@@ -9,7 +9,7 @@
  * answers reads from its own copy, which is why signatures differ after a reset.
  */
 import type { BlockBackend } from '../backends.js';
-import { checkState, StateError } from '../../state/state.js';
+import { bool, f64, i32, u8, u8s, u16, u32, type Fields } from '../../state/schema.js';
 import { AtaSelect, AtaStatus, DIAG_PASSED } from './regs.js';
 import { defaultGeometry, LBA28_LIMIT, MAX_MULT_SECTORS } from './identify.js';
 
@@ -59,25 +59,8 @@ export const FIRMWARE_REVISION = '0.1';
 export const DISK_MODEL = 'tsvm HARDDISK';
 export const CDROM_MODEL = 'tsvm DVD-ROM';
 
-/** The numeric state fields of a drive, saved by name. */
-const NUMERIC_FIELDS = [
-  'status', 'error', 'feature', 'nsector', 'sector', 'lcyl', 'hcyl', 'select',
-  'hobFeature', 'hobNsector', 'hobSector', 'hobLcyl', 'hobHcyl', 'command',
-  'xfer', 'dataPos', 'dataEnd', 'bufEnd', 'xferLba', 'xferRemain', 'blockSectors', 'step',
-  'multSectors', 'curCylinders', 'curHeads', 'curSectors', 'mdmaMode', 'udmaMode',
-  'senseKey', 'asc', 'ascq', 'mediaEvent', 'byteLimit',
-] as const;
-const BOOL_FIELDS = ['lba48', 'multCmd', 'dmaPending', 'dmaToMemory', 'writeCache', 'standby', 'trayOpen', 'locked', 'atapiDma'] as const;
-
-type NumericField = (typeof NUMERIC_FIELDS)[number];
-type BoolField = (typeof BOOL_FIELDS)[number];
-
-/** A drive's saved state. */
-export type IdeDriveState = { [K in NumericField]: number } & { [K in BoolField]: boolean } & {
-  kind: number;
-  ioBuf: Uint8Array;
-  deadlineNs: number;
-};
+/** A drive's saved state (DRIVE_FIELDS, and the channel's timer deadline for it). */
+export type IdeDriveState = { kind: number; ioBuf: Uint8Array; deadlineNs: number; [field: string]: number | boolean | Uint8Array };
 
 /** Media event codes of GET EVENT STATUS NOTIFICATION (MMC-4 Table 306). */
 export const enum MediaEvent {
@@ -265,50 +248,61 @@ export class IdeDrive {
   get lba28Sectors(): number {
     return Math.min(this.totalSectors, LBA28_LIMIT + 1);
   }
-
-  save(deadlineNs: number): IdeDriveState {
-    const s = { kind: this.kind, ioBuf: this.ioBuf.slice(), deadlineNs } as IdeDriveState;
-    const self = this as unknown as Record<string, number | boolean>;
-    for (const k of NUMERIC_FIELDS) (s as Record<string, unknown>)[k] = self[k];
-    for (const k of BOOL_FIELDS) (s as Record<string, unknown>)[k] = self[k];
-    return s;
-  }
-
-  /** Validate a saved drive state against this drive's configuration. Throws StateError. */
-  check(id: string, s: IdeDriveState): void {
-    checkState(id, this.save(-1), s);
-    if (s.kind !== this.kind) throw new StateError(`${id}: saved drive kind ${s.kind} does not match the configured drive ${this.kind}`);
-    for (const k of NUMERIC_FIELDS) {
-      if (!Number.isFinite(s[k])) throw new StateError(`${id}: field ${k} is not a finite number`);
-    }
-    if (!Number.isFinite(s.deadlineNs)) throw new StateError(`${id}: field deadlineNs is not a finite number`);
-  }
-
-  /** Load a state that check() accepted; indices are clamped so a crafted state cannot index outside the buffer. */
-  load(s: IdeDriveState): void {
-    const self = this as unknown as Record<string, number | boolean>;
-    for (const k of NUMERIC_FIELDS) self[k] = s[k];
-    for (const k of BOOL_FIELDS) self[k] = s[k];
-    this.ioBuf.set(s.ioBuf);
-    const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, Math.floor(v)));
-    for (const k of ['status', 'error', 'feature', 'nsector', 'sector', 'lcyl', 'hcyl', 'select', 'hobFeature', 'hobNsector', 'hobSector', 'hobLcyl', 'hobHcyl', 'command'] as const) {
-      self[k] = clamp(s[k], 0, 0xff);
-    }
-    this.dataEnd = clamp(s.dataEnd, 0, IO_BUF_BYTES);
-    this.bufEnd = clamp(s.bufEnd, 0, IO_BUF_BYTES);
-    this.dataPos = clamp(s.dataPos, 0, this.dataEnd);
-    this.xfer = clamp(s.xfer, Xfer.NONE, Xfer.ATAPI_IN);
-    this.step = clamp(s.step, Step.NONE, Step.DMA_RUN);
-    this.multSectors = clamp(s.multSectors, 0, MAX_MULT_SECTORS);
-    this.blockSectors = clamp(s.blockSectors, 0, MAX_MULT_SECTORS);
-    this.xferRemain = clamp(s.xferRemain, 0, 2 ** 32);
-    this.xferLba = clamp(s.xferLba, 0, 2 ** 48);
-    this.curHeads = clamp(s.curHeads, 0, 16);
-    this.curSectors = clamp(s.curSectors, 0, 255);
-    this.curCylinders = clamp(s.curCylinders, 0, 0xffff);
-    this.mdmaMode = clamp(s.mdmaMode, -1, 2);
-    this.udmaMode = clamp(s.udmaMode, -1, 5);
-    this.byteLimit = clamp(s.byteLimit, 0, 0xffff);
-    this.mediaEvent = clamp(s.mediaEvent, 0, MediaEvent.MEDIA_REMOVAL);
-  }
 }
+
+/**
+ * A drive's state: the taskfile and its HOB values, the transfer in
+ * progress and its buffer, the settings and the ATAPI state. `kind` is saved
+ * so that a state is refused by a drive of another kind; the rest of the
+ * configuration (backend, geometry, names) comes from the board. The
+ * channel adds the drive's timer deadline (IdeChannel.stateFields).
+ */
+export const DRIVE_FIELDS: Fields = {
+  kind: u8,
+  ioBuf: u8s(IO_BUF_BYTES),
+  status: u8,
+  error: u8,
+  feature: u8,
+  nsector: u8,
+  sector: u8,
+  lcyl: u8,
+  hcyl: u8,
+  select: u8,
+  hobFeature: u8,
+  hobNsector: u8,
+  hobSector: u8,
+  hobLcyl: u8,
+  hobHcyl: u8,
+  command: u8,
+  xfer: u8.range(Xfer.NONE, Xfer.ATAPI_IN),
+  dataPos: u32.range(0, IO_BUF_BYTES),
+  dataEnd: u32.range(0, IO_BUF_BYTES),
+  bufEnd: u32.range(0, IO_BUF_BYTES),
+  xferLba: f64.range(0, 2 ** 48),
+  xferRemain: u32,
+  blockSectors: u8.range(0, MAX_MULT_SECTORS),
+  step: u8.range(Step.NONE, Step.DMA_RUN),
+  multSectors: u8.range(0, MAX_MULT_SECTORS),
+  curCylinders: u16,
+  curHeads: u8.range(0, 16),
+  curSectors: u8,
+  mdmaMode: i32.range(-1, 2),
+  udmaMode: i32.range(-1, 5),
+  senseKey: u8,
+  asc: u8,
+  ascq: u8,
+  mediaEvent: u8.range(MediaEvent.NONE, MediaEvent.MEDIA_REMOVAL),
+  byteLimit: u16,
+  lba48: bool,
+  multCmd: bool,
+  dmaPending: bool,
+  dmaToMemory: bool,
+  writeCache: bool,
+  standby: bool,
+  trayOpen: bool,
+  locked: bool,
+  atapiDma: bool,
+};
+
+/** Drive properties that are configuration from the board, not state. */
+export const DRIVE_TRANSIENT = ['backend', 'serial', 'model', 'totalSectors', 'cylinders', 'heads', 'sectors'];

@@ -6,6 +6,7 @@ import {
 import { ATA_COMMAND_DELAY_NS } from './channel.js';
 import type { IdeDriveSpec } from './drive.js';
 import { IdeController } from './ide.js';
+import { undeclaredProperties } from '../../state/schema.js';
 
 const MiB = 1 << 20;
 const BSY = 0x80, DRDY = 0x40, DSC = 0x10, DRQ = 0x08, ERR = 0x01;
@@ -596,21 +597,13 @@ test('libata-style probe: devchk, soft reset, classify by signature and status, 
   assert.equal(h.inb(S + 7), DRDY | DSC);
 });
 
-test('state completeness: every own field is saved, configuration, or transient', () => {
-  const h = setup([{ kind: 'disk', backend: disk() }]);
-  const ch = h.ide.channels[0];
-  const check = (obj: object, saved: object, notState: string[]) => {
-    for (const k of Object.keys(obj)) {
-      const name = k.replace(/^_/, '');
-      if (notState.includes(k)) continue;
-      assert.ok(k in saved || name in saved, `${obj.constructor.name}.${k} is neither saved nor declared transient`);
-    }
-  };
-  // Drive configuration comes from the board; the rest is state.
-  check(ch.drives[0], ch.drives[0].save(-1), ['backend', 'serial', 'model', 'totalSectors', 'cylinders', 'heads', 'sectors']);
-  // Channel: wiring, and the IRQ level derived from intrq and nIEN.
-  check(ch, ch.saveState(), ['id', 'cmdBase', 'ctlPort', 'drives', 'bm', '_irqLevel', '_timers', '_clock', '_irq']);
-  // Bus master: the PRD walk cursor lives only inside one transfer.
-  check(ch.bm, ch.bm.save(), ['onStart', '_dma', '_entry', '_addr', '_left', '_eot', '_prd']);
-  check(h.ide, h.ide.saveState(), ['id', 'channels', '_ports', '_bmOwner', '_bmBase']);
+test('state completeness: every own field of the controller, channels, bus masters and drives is declared or transient', () => {
+  const h = setup([{ kind: 'disk', backend: disk() }, null, { kind: 'cdrom', backend: null }]);
+  assert.deepEqual(undeclaredProperties(IdeController.stateSchema, h.ide), []);
+  const ch = h.ide.channels[1];
+  for (const [obj, where] of [[h.ide, 'addedLater'], [ch, 'channels.1.addedLater'], [ch.bm, 'channels.1.bm.addedLater'], [ch.drives[0], 'channels.1.drives.0.addedLater']] as const) {
+    (obj as unknown as Record<string, number>).addedLater = 1;
+    assert.deepEqual(undeclaredProperties(IdeController.stateSchema, h.ide), [where]);
+    delete (obj as unknown as Record<string, number>).addedLater;
+  }
 });

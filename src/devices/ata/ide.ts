@@ -17,7 +17,8 @@ import type { DmaView } from '../../bus/dma.js';
 import type { IrqLine } from '../../bus/irq.js';
 import type { IoPorts } from '../../bus/ports.js';
 import type { Clock } from '../../time/clock.js';
-import { checkState } from '../../state/state.js';
+import { StateError, type StateObject } from '../../state/state.js';
+import { defineState, loadChecked, saveFields, struct } from '../../state/schema.js';
 import type { BlockBackend } from '../backends.js';
 import { IdeChannel, type IdeChannelState } from './channel.js';
 import type { IdeDriveSpec } from './drive.js';
@@ -47,12 +48,34 @@ export interface IdeControllerDeps {
 
 /** The controller's saved state. */
 export interface IdeControllerState {
-  [field: string]: IdeChannelState;
   primary: IdeChannelState;
   secondary: IdeChannelState;
 }
 
 export class IdeController {
+  /**
+   * Both channels (IdeChannel.stateFields). A state is refused if a drive
+   * position holds another kind of drive than the board configured; the
+   * bus-master block's place comes from the PIIX3 IDE function's BAR 4.
+   */
+  static readonly stateSchema = defineState<IdeController>(
+    'ide',
+    1,
+    { primary: struct(IdeChannel.stateFields).at('channels.0'), secondary: struct(IdeChannel.stateFields).at('channels.1') },
+    {
+      transient: ['_ports', '_bmOwner', '_bmBase', ...['channels.0.', 'channels.1.'].flatMap((c) => IdeChannel.stateTransient.map((k) => c + k))],
+      check: (ide, s, where) => {
+        (['primary', 'secondary'] as const).forEach((name, c) =>
+          (['drive0', 'drive1'] as const).forEach((dn, i) => {
+            const kind = ((s[name] as StateObject)[dn] as StateObject).kind;
+            const want = ide.channels[c].drives[i].kind;
+            if (kind !== want) throw new StateError(`${where}.${name}.${dn}: the state is of a drive of kind ${String(kind)}; this position holds kind ${want}`);
+          }),
+        );
+      },
+      postLoad: (ide) => ide.channels.forEach((ch) => IdeChannel.loaded(ch)),
+    },
+  );
   readonly channels: readonly [IdeChannel, IdeChannel];
   private readonly _ports: IoPorts;
   private readonly _bmOwner: string;
@@ -117,20 +140,11 @@ export class IdeController {
   }
 
   saveState(): IdeControllerState {
-    return { primary: this.channels[0].saveState(), secondary: this.channels[1].saveState() };
+    return saveFields(IdeController.stateSchema.fields, this) as unknown as IdeControllerState;
   }
 
   /** Both channels are validated before either changes. */
   loadState(s: IdeControllerState): void {
-    checkState(this.id, { primary: {}, secondary: {} }, s);
-    const before = this.saveState();
-    try {
-      this.channels[0].loadState(s.primary);
-      this.channels[1].loadState(s.secondary);
-    } catch (e) {
-      this.channels[0].loadState(before.primary);
-      this.channels[1].loadState(before.secondary);
-      throw e;
-    }
+    loadChecked(this.id, IdeController.stateSchema, this, s);
   }
 }

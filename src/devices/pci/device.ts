@@ -14,7 +14,8 @@
  */
 import type { IrqLine } from '../../bus/irq.js';
 import { NO_IRQ } from '../../bus/irq.js';
-import { checkState, StateError } from '../../state/state.js';
+import { StateError, type StateObject } from '../../state/state.js';
+import { defineState, loadChecked, saveFields, u8, u8s, type FieldSchema, type Fields } from '../../state/schema.js';
 
 /** Configuration header offsets (PCI 3.0, 6.1). */
 export const enum PciCfg {
@@ -125,6 +126,30 @@ export interface PciDeviceState {
 
 /** One PCI function. Chip files extend it; it is usable as-is for simple functions. */
 export class PciDevice {
+  /**
+   * A PCI function's state: its configuration space and INTx level. A chip
+   * that holds more declares it with pciState(), which adds these fields.
+   * Loading refuses the configuration of another chip (the IDs differ),
+   * restores the INTx level without driving the line (the receiver restores
+   * its own input levels) and tells the board the BAR decodes (QEMU's
+   * pci_update_mappings in post_load).
+   */
+  static readonly stateSchema: FieldSchema<PciDevice> = defineState<PciDevice>(
+    'pci-device',
+    1,
+    { config: u8s(PCI_CONFIG_SIZE), intx: u8.at('_intxLevel').range(0, 1) },
+    {
+      transient: ['_wmask', '_w1cmask', '_ids', '_barSize', '_barIo', '_barPrefetch', '_barMapped', '_intx', 'onBarChange'],
+      check: (d, s, where) => {
+        const cfg = s.config as Uint8Array;
+        // identification is not state: a snapshot of another chip is refused
+        for (let a = 0; a < 4; a++) {
+          if (cfg[a] !== d.config[a]) throw new StateError(`${where}: the state is of PCI device ${hex32(cfg)}, not ${hex32(d.config)}`);
+        }
+      },
+      postLoad: (d) => d._updateMappings(),
+    },
+  );
   readonly id: string;
   readonly config = new Uint8Array(PCI_CONFIG_SIZE);
   /** Bits the guest may write. */
@@ -326,24 +351,43 @@ export class PciDevice {
     this._updateMappings();
   }
 
+  /** The state as the chip's schema declares it (a chip declares its own `stateSchema` with pciState()). */
   saveState(): PciDeviceState {
-    return { config: this.config.slice(), intx: this._intxLevel };
+    return saveFields((this.constructor as typeof PciDevice).stateSchema.fields, this) as unknown as PciDeviceState;
   }
 
-  /** Restore configuration and tell the board the BAR decodes (QEMU pci_update_mappings in post_load). */
+  /** Check the state against the chip's schema, then restore it and tell the board the BAR decodes. */
   loadState(s: PciDeviceState): void {
-    checkState(this.id, { config: new Uint8Array(PCI_CONFIG_SIZE), intx: 0 }, s);
-    const c = this.config;
-    // Identification is not state: a snapshot of another chip is refused.
-    for (let a = 0; a < 4; a++) {
-      if (s.config[a] !== c[a]) throw new StateError(`${this.id}: snapshot is of device ${hex32(s.config)} not ${hex32(c)}`);
-    }
-    c.set(s.config);
-    // The INTx level is restored without driving the line: the receiver
-    // (the host bridge's PIRQ wiring) restores its own input levels.
-    this._intxLevel = s.intx ? 1 : 0;
-    this._updateMappings();
+    loadChecked(this.id, (this.constructor as typeof PciDevice).stateSchema, this, s);
   }
+}
+
+/**
+ * The state schema of a PCI function that holds more than its configuration
+ * space: the PciDevice fields and `fields`, the base's transient properties
+ * and `transient`, the base's ID check, then the base's postLoad (BAR
+ * decodes) and `postLoad`.
+ */
+export function pciState<T extends PciDevice>(
+  name: string,
+  version: number,
+  fields: Fields,
+  opts: { transient?: readonly string[]; postLoad?: (obj: T) => void } = {},
+): FieldSchema<T> {
+  const base = PciDevice.stateSchema;
+  return defineState<T>(
+    name,
+    version,
+    { ...base.fields, ...fields },
+    {
+      transient: [...base.transient, ...(opts.transient ?? [])],
+      check: base.check as (obj: T, s: StateObject, where: string) => void,
+      postLoad: (d) => {
+        base.postLoad?.(d);
+        opts.postLoad?.(d);
+      },
+    },
+  );
 }
 
 function put16(c: Uint8Array, off: number, v: number): void {

@@ -18,7 +18,7 @@
  * reset. No SMM is modelled: the board maps DRAM or VGA at A0000 from
  * onSmramChange(open).
  */
-import { PciDevice, PciStatus, PciCommand, type PciDeviceState, rangesOverlap } from './device.js';
+import { PciDevice, PciStatus, PciCommand, pciState, rangesOverlap } from './device.js';
 
 export const I440FX_VENDOR_ID = 0x8086;
 export const I440FX_DEVICE_ID = 0x1237;
@@ -82,6 +82,15 @@ export interface I440fxOptions {
 
 export class I440fx extends PciDevice {
   /** Board hook: map PAM_REGIONS[region] (reads/writes to DRAM when enabled, else to ROM/PCI). */
+  /** State is the configuration space; the PAM and SMRAM decodes and D_LCK's lock are derived from it (and re-announced on load). */
+  static override readonly stateSchema = pciState<I440fx>('i440fx', 1, {}, {
+    transient: ['onPamChange', 'onSmramChange', '_ramUnits', '_pam', '_smramOpen'],
+    postLoad: (nb) => {
+      nb._setWriteMask(I440fxReg.SMRAM, Smram.WRITABLE);
+      nb._smramWritten();
+      nb._update(true);
+    },
+  });
   onPamChange: (region: number, readEnable: boolean, writeEnable: boolean) => void = () => {};
   /** Board hook: SMRAM at A0000-BFFFF visible (DRAM) instead of the VGA window. */
   onSmramChange: (open: boolean) => void = () => {};
@@ -148,13 +157,5 @@ export class I440fx extends PciDevice {
   pamState(region: number): { readEnable: boolean; writeEnable: boolean } {
     const a = pamAttr(this.config, region);
     return { readEnable: (a & Pam.RE) !== 0, writeEnable: (a & Pam.WE) !== 0 };
-  }
-
-  /** State is the configuration space; D_LCK's lock is derived from it. */
-  override loadState(s: PciDeviceState): void {
-    super.loadState(s);
-    this._setWriteMask(I440fxReg.SMRAM, Smram.WRITABLE);
-    this._smramWritten();
-    this._update(true);
   }
 }

@@ -18,8 +18,8 @@
  */
 import type { IrqLine } from '../../bus/irq.js';
 import type { IoPorts } from '../../bus/ports.js';
-import { checkState } from '../../state/state.js';
-import { PciDevice, PciCommand, PciStatus, PCI_HEADER_MULTIFUNCTION, type PciDeviceState, rangesOverlap } from './device.js';
+import { saveFields, loadChecked, u8, u16 } from '../../state/schema.js';
+import { PciDevice, PciCommand, PciStatus, PCI_HEADER_MULTIFUNCTION, type PciDeviceState, pciState, rangesOverlap } from './device.js';
 import type { PirqRouter } from './host.js';
 
 export const PIIX3_VENDOR_ID = 0x8086;
@@ -94,6 +94,17 @@ export interface Piix3State extends PciDeviceState {
 
 /** PIIX3 function 0: PCI-to-ISA bridge with PIRQ steering and the reset control register. */
 export class Piix3 extends PciDevice implements PirqRouter {
+  /** Configuration space, the PIRQ input levels, the ISA IRQ levels it drives and the reset control register. */
+  static override readonly stateSchema = pciState<Piix3>('piix3', 1, {
+    pirqLevels: u8.at('_pirqLevels').range(0, (1 << PIRQ_COUNT) - 1),
+    irqLevels: u16.at('_irqLevels'),
+    rc: u8.at('_rc').range(0, Rc.SRST),
+  }, {
+    transient: ['onReset', '_irqs'],
+    postLoad: (p) => {
+      p._rc &= Rc.SRST;
+    },
+  });
   /** Board hook: RC requested a reset (hard = SRST set: full system reset). */
   onReset: (hard: boolean) => void = () => {};
   private readonly _irqs: readonly IrqLine[];
@@ -177,16 +188,12 @@ export class Piix3 extends PciDevice implements PirqRouter {
   }
 
   override saveState(): Piix3State {
-    return { ...super.saveState(), pirqLevels: this._pirqLevels, irqLevels: this._irqLevels, rc: this._rc };
+    return saveFields(Piix3.stateSchema.fields, this) as unknown as Piix3State;
   }
 
   /** Restores levels without driving the ISA lines: the interrupt controller restores its own inputs. */
   override loadState(s: Piix3State): void {
-    checkState(this.id, { pirqLevels: 0, irqLevels: 0, rc: 0 }, s);
-    super.loadState(s);
-    this._pirqLevels = s.pirqLevels & ((1 << PIRQ_COUNT) - 1);
-    this._irqLevels = s.irqLevels & 0xffff;
-    this._rc = s.rc & Rc.SRST;
+    loadChecked(this.id, Piix3.stateSchema, this, s);
   }
 }
 
@@ -208,6 +215,8 @@ const BM_IO_SIZE = 16;
  * the bus-master block moves with BAR 4 (onBarChange(4, base, 16)).
  */
 export class Piix3Ide extends PciDevice {
+  /** Configuration space only (the channels' state is the IdeController's). */
+  static override readonly stateSchema = pciState<Piix3Ide>('piix3-ide', 1, {});
   constructor(id: string) {
     super(
       id,

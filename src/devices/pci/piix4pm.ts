@@ -33,8 +33,8 @@
 import type { IrqLine } from '../../bus/irq.js';
 import type { IoPorts } from '../../bus/ports.js';
 import type { Clock, Timer } from '../../time/clock.js';
-import { checkState } from '../../state/state.js';
-import { PciDevice, PciStatus, type PciDeviceState, rangesOverlap } from './device.js';
+import { f64, loadChecked, saveFields, u8, u16 } from '../../state/schema.js';
+import { PciDevice, PciStatus, type PciDeviceState, pciState, rangesOverlap } from './device.js';
 
 export const PIIX4_PM_VENDOR_ID = 0x8086;
 export const PIIX4_PM_DEVICE_ID = 0x7113;
@@ -152,6 +152,38 @@ export interface Piix4PmState extends PciDeviceState {
 }
 
 export class Piix4Pm extends PciDevice {
+  /**
+   * Configuration space, the PM1 registers, the PM timer's next overflow
+   * and its deadline, APM and the SCI level; loading masks unimplemented
+   * bits, remaps the PM block and re-arms the timer.
+   */
+  static override readonly stateSchema = pciState<Piix4Pm>(
+    'piix4-pm',
+    1,
+    {
+      pm1Sts: u16.at('_pm1Sts'),
+      pm1En: u16.at('_pm1En'),
+      pm1Cnt: u16.at('_pm1Cnt'),
+      overflowTicks: f64.at('_overflowTicks').range(0, Infinity),
+      timerDeadlineNs: f64.via(
+        (p: Piix4Pm) => p._timer.deadlineNs,
+        (p: Piix4Pm, v: number) => (v >= 0 ? p._clock.arm(p._timer, v) : p._clock.disarm(p._timer)),
+      ),
+      apmc: u8.at('_apmc'),
+      apms: u8.at('_apms'),
+      sci: u8.at('_sci').range(0, 1),
+    },
+    {
+      transient: ['onPowerOff', 'onSuspend', 'onSmi', '_ports', '_clock', '_timer', '_sciLine', '_smm', '_mappedBase', '_pmOwner', 'conflicts'],
+      postLoad: (p) => {
+        p._pm1Sts &= Pm1.STS_IMPLEMENTED;
+        p._pm1En &= Pm1.EN_IMPLEMENTED;
+        p._pm1Cnt &= Pm1Cnt.IMPLEMENTED;
+        p._overflowTicks = Math.floor(p._overflowTicks);
+        p._remap();
+      },
+    },
+  );
   /** Board hook: the guest asked for soft off (S5). */
   onPowerOff: () => void = () => {};
   /** Board hook: the guest asked for suspend to RAM (S3). */
@@ -376,32 +408,11 @@ export class Piix4Pm extends PciDevice {
   // ---- state ----
 
   override saveState(): Piix4PmState {
-    return {
-      ...super.saveState(),
-      pm1Sts: this._pm1Sts,
-      pm1En: this._pm1En,
-      pm1Cnt: this._pm1Cnt,
-      overflowTicks: this._overflowTicks,
-      timerDeadlineNs: this._timer.deadlineNs,
-      apmc: this._apmc,
-      apms: this._apms,
-      sci: this._sci,
-    };
+    return saveFields(Piix4Pm.stateSchema.fields, this) as unknown as Piix4PmState;
   }
 
   override loadState(s: Piix4PmState): void {
-    checkState(this.id, { pm1Sts: 0, pm1En: 0, pm1Cnt: 0, overflowTicks: 0, timerDeadlineNs: 0, apmc: 0, apms: 0, sci: 0 }, s);
-    super.loadState(s);
-    this._pm1Sts = s.pm1Sts & Pm1.STS_IMPLEMENTED;
-    this._pm1En = s.pm1En & Pm1.EN_IMPLEMENTED;
-    this._pm1Cnt = s.pm1Cnt & Pm1Cnt.IMPLEMENTED;
-    this._overflowTicks = Number.isFinite(s.overflowTicks) && s.overflowTicks >= 0 ? Math.floor(s.overflowTicks) : 0;
-    this._apmc = s.apmc & 0xff;
-    this._apms = s.apms & 0xff;
-    this._sci = s.sci ? 1 : 0;
-    this._remap();
-    if (s.timerDeadlineNs >= 0 && Number.isFinite(s.timerDeadlineNs)) this._clock.arm(this._timer, s.timerDeadlineNs);
-    else this._clock.disarm(this._timer);
+    loadChecked(this.id, Piix4Pm.stateSchema, this, s);
   }
 }
 

@@ -12,11 +12,13 @@
  * board remaps the pages) and tells the StdVga where its framebuffer and MMIO
  * block now are.
  */
-import { PciDevice } from '../pci/device.js';
+import { PciDevice, pciState } from '../pci/device.js';
 import { STDVGA_PCI_IDS, StdVgaBar, stdVgaPciBars } from './stdvga.js';
 import type { StdVga } from './stdvga.js';
 
 export class StdVgaPci extends PciDevice {
+  /** Configuration space only (the VGA's own state is the StdVga's). */
+  static override readonly stateSchema = pciState<StdVgaPci>('stdvga-pci', 1, {}, { transient: ['_vga'] });
   private readonly _vga: StdVga | null;
 
   constructor(id: string, vga: StdVga) {

@@ -22,6 +22,7 @@
  *   6 bits and rendering expands 6 to 8 bits.
  */
 import type { Clock } from '../../time/clock.js';
+import { bool, f64, u8, u8s, u32, type Fields } from '../../state/schema.js';
 
 /** Port addresses (colour set; the mono CRTC/ST1 are at 0x3Bx). */
 export const enum VgaPort {
@@ -523,53 +524,41 @@ export class VgaRegs {
     return this.crtc[Crtc.OFFSET] * 2;
   }
 
-  saveState(): VgaRegsState {
-    return {
-      misc: this.misc,
-      featureCtl: this.featureCtl,
-      seqIndex: this.seqIndex,
-      seq: this.seq.slice(),
-      gcIndex: this.gcIndex,
-      gc: this.gc.slice(),
-      crtcIndex: this.crtcIndex,
-      crtc: this.crtc.slice(),
-      attrIndex: this.attrIndex,
-      attrFlipFlop: this.attrFlipFlop,
-      attr: this.attr.slice(),
-      dacWriteIndex: this.dacWriteIndex,
-      dacReadIndex: this.dacReadIndex,
-      dacSub: this.dacSub,
-      dacState: this.dacState,
-      dacCache: this.dacCache.slice(),
-      dacMask: this.dacMask,
-      dac: this.dac.slice(),
-      st1LastNs: this._st1LastNs,
-      st1StaleReads: this._st1StaleReads,
-    };
-  }
+  /**
+   * The register file's state (StdVga.stateSchema holds it as `regs`): every
+   * register, index and flip-flop, the DAC and the vertical-retrace model.
+   */
+  static readonly stateFields: Fields = {
+    misc: u8,
+    featureCtl: u8,
+    seqIndex: u8,
+    seq: u8s(SEQ_REGS),
+    gcIndex: u8,
+    gc: u8s(GC_REGS),
+    crtcIndex: u8,
+    crtc: u8s(CRTC_REGS),
+    attrIndex: u8,
+    attrFlipFlop: bool,
+    attr: u8s(ATTR_REGS),
+    dacWriteIndex: u8,
+    dacReadIndex: u8,
+    dacSub: u8.range(0, 2),
+    dacState: u8.range(DacState.WRITE, DacState.READ),
+    dacCache: u8s(3),
+    dacMask: u8,
+    dac: u8s(DAC_ENTRIES * 3),
+    st1LastNs: f64.at('_st1LastNs'),
+    st1StaleReads: u32.at('_st1StaleReads').range(0, STALE_READS_MAX),
+  };
+  /** dac8bit belongs to the VBE block (derived from its registers). */
+  static readonly stateTransient = ['dac8bit', '_clock'];
 
-  /** Load a state already checked against the template (indices are clamped here). */
-  loadState(s: VgaRegsState): void {
-    this.misc = s.misc & 0xff;
-    this.featureCtl = s.featureCtl & 0xff;
-    this.seqIndex = s.seqIndex & (SEQ_REGS - 1);
-    this.seq.set(s.seq);
-    this.gcIndex = s.gcIndex & 0x0f;
-    this.gc.set(s.gc);
-    this.crtcIndex = s.crtcIndex & 0xff;
-    this.crtc.set(s.crtc);
-    this.attrIndex = s.attrIndex & (AttrIndex.INDEX_MASK | AttrIndex.PAS);
-    this.attrFlipFlop = s.attrFlipFlop;
-    this.attr.set(s.attr);
-    this.dacWriteIndex = s.dacWriteIndex & 0xff;
-    this.dacReadIndex = s.dacReadIndex & 0xff;
-    this.dacSub = clampInt(s.dacSub, 0, 2);
-    this.dacState = s.dacState === DacState.READ ? DacState.READ : DacState.WRITE;
-    this.dacCache.set(s.dacCache);
-    this.dacMask = s.dacMask & 0xff;
-    this.dac.set(s.dac);
-    this._st1LastNs = Number.isFinite(s.st1LastNs) ? s.st1LastNs : -1;
-    this._st1StaleReads = clampInt(s.st1StaleReads, 0, STALE_READS_MAX);
+  /** After a load: indices wrap as the hardware decodes them. */
+  static loaded(r: VgaRegs): void {
+    r.seqIndex &= SEQ_REGS - 1;
+    r.gcIndex &= 0x0f;
+    r.attrIndex &= AttrIndex.INDEX_MASK | AttrIndex.PAS;
+    if (r.dacState !== DacState.READ) r.dacState = DacState.WRITE;
   }
 }
 

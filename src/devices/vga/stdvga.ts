@@ -24,7 +24,8 @@
 import type { MmioHandlers } from '../../bus/memory.js';
 import type { IoPorts } from '../../bus/ports.js';
 import type { Clock } from '../../time/clock.js';
-import { checkState, StateError } from '../../state/state.js';
+import { StateError } from '../../state/state.js';
+import { defineState, i32, loadChecked, saveFields, struct, u16, u16s, u8s } from '../../state/schema.js';
 import { renderVbe, renderVgaGraphics } from './graphics.js';
 import type { PixelFrame } from './graphics.js';
 import { LEGACY_WINDOW_BASE, LEGACY_WINDOW_SIZE, VGA_PLANES_BYTES, VgaPlanes } from './planes.js';
@@ -111,6 +112,33 @@ export interface StdVgaState {
 export class StdVgaConfigError extends Error {}
 
 export class StdVga {
+  /**
+   * The register file, the plane latches, the VBE registers and video
+   * memory (its size is the board's choice: a state of another size is
+   * refused). The BAR decodes come from the PCI function's state.
+   */
+  static readonly stateSchema = defineState<StdVga>(
+    'stdvga',
+    1,
+    {
+      regs: struct(VgaRegs.stateFields),
+      latch: i32.at('planes.latch'),
+      vbeIndex: u16.at('vbe.index'),
+      vbeRegs: u16s(VBE_REGS).at('vbe.regs'),
+      vram: u8s(MAX_VRAM_BYTES).upTo(),
+    },
+    {
+      transient: ['mmioHandlers', 'lfbHandlers', 'mmioBarHandlers', '_lfbBase', '_mmioBase', '_clock', ...VgaRegs.stateTransient.map((k) => `regs.${k}`)],
+      check: (vga, s, where) => {
+        const n = (s.vram as Uint8Array).length;
+        if (n !== vga.vram.length) throw new StateError(`${where}.vram must be a Uint8Array of length ${vga.vram.length}, not ${n}`);
+      },
+      postLoad: (vga) => {
+        VgaRegs.loaded(vga.regs);
+        vga.vbe.loaded();
+      },
+    },
+  );
   readonly id: string;
   /** Video memory: the VGA planes (first 256 KiB, interleaved) and the VBE linear framebuffer. */
   readonly vram: Uint8Array;
@@ -293,32 +321,10 @@ export class StdVga {
   // ---- state ----
 
   saveState(): StdVgaState {
-    const v = this.vbe.saveState();
-    return {
-      regs: this.regs.saveState(),
-      latch: this.planes.latch,
-      vbeIndex: v.index,
-      vbeRegs: v.regs,
-      vram: this.vram.slice(),
-    };
+    return saveFields(StdVga.stateSchema.fields, this) as unknown as StdVgaState;
   }
 
   loadState(s: StdVgaState): void {
-    const template: StdVgaState = {
-      regs: this.regs.saveState(),
-      latch: 0,
-      vbeIndex: 0,
-      vbeRegs: new Uint16Array(VBE_REGS),
-      vram: new Uint8Array(0),
-    };
-    checkState(this.id, { latch: 0, vbeIndex: 0, vbeRegs: template.vbeRegs }, s);
-    checkState(`${this.id}.regs`, template.regs, s.regs);
-    if (!(s.vram instanceof Uint8Array) || s.vram.length !== this.vram.length) {
-      throw new StateError(`${this.id}: field vram must be a Uint8Array of length ${this.vram.length}`);
-    }
-    this.regs.loadState(s.regs);
-    this.planes.latch = s.latch | 0;
-    this.vram.set(s.vram);
-    this.vbe.loadState({ index: s.vbeIndex, regs: s.vbeRegs });
+    loadChecked(this.id, StdVga.stateSchema, this, s);
   }
 }

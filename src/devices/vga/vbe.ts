@@ -65,11 +65,6 @@ const BANK_SHIFT = 16;
 /** Widths are kept multiples of 8 pixels (the CRTC counts 8-pixel characters). */
 const XRES_ALIGN = 8;
 
-export interface VbeState {
-  index: number;
-  regs: Uint16Array;
-}
-
 /** Bytes per pixel for a depth (4 bpp is planar: 0 here). */
 export function vbeBytesPerPixel(bpp: number): number {
   return bpp === 4 ? 0 : (bpp + 7) >> 3;
@@ -256,14 +251,8 @@ export class BochsVbe {
     this._vga.dac8bit = (this.regs[VbeIndex.ENABLE] & VbeEnable.DAC_8BIT) !== 0;
   }
 
-  saveState(): VbeState {
-    return { index: this.index, regs: this.regs.slice() };
-  }
-
-  /** Load a checked state; values are re-fixed so a hostile snapshot cannot describe a mode outside memory. */
-  loadState(s: VbeState): void {
-    this.index = clampInt(s.index, 0, 0xffff);
-    this.regs.set(s.regs);
+  /** After a load (StdVga.stateSchema): values re-fixed so a hostile snapshot cannot describe a mode outside memory, and the derived values recomputed. */
+  loaded(): void {
     const id = this.regs[VbeIndex.ID];
     if (id < VbeId.ID0 || id > VbeId.ID5) this.regs[VbeIndex.ID] = VbeId.ID5;
     this._fixup();
