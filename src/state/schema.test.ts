@@ -2,7 +2,8 @@
 // missing fields refused, structs and typed arrays copied, not shared.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bool, checkFields, defineState, loadChecked, saveFields, struct, u8, u16s, undeclaredProperties } from './schema.js';
+import { bool, checkFields, defineState, f64, loadChecked, saveFields, struct, structs, u8, u16s, undeclaredProperties } from './schema.js';
+import { StateError } from './state.js';
 
 class Dev {
   readonly id = 'dev';
@@ -61,4 +62,77 @@ test('the completeness check finds undeclared properties', () => {
   (d as unknown as { surprise: number }).surprise = 1;
   d.inner = { a: 0, wiring: 'x', more: 2 } as never;
   assert.deepEqual(undeclaredProperties(Dev.schema, d).sort(), ['inner.more', 'surprise']);
+});
+
+class Unit {
+  value = 0;
+  private _deadline = -1;
+  static readonly fields = {
+    value: u8,
+    // the parent holds the timer: the accessor gets it
+    deadlineNs: f64.via(
+      (u: Unit, p: Box) => p.deadlines[p.units.indexOf(u)],
+      (u: Unit, v: number, p: Box) => (p.deadlines[p.units.indexOf(u)] = v),
+    ),
+  };
+  get deadline(): number {
+    return this._deadline;
+  }
+}
+
+class Box {
+  readonly id = 'box';
+  readonly units = [new Unit(), new Unit()];
+  readonly deadlines = [-1, -1];
+  readonly pair = [new Unit(), new Unit()];
+  queue = new Uint16Array(0);
+  static readonly schema = defineState<Box>(
+    'box',
+    1,
+    {
+      first: struct(Unit.fields).at('units.0'),
+      second: struct(Unit.fields).at('units.1'),
+      pair: structs(2, { value: u8 }),
+      queue: u16s(8).upTo(),
+    },
+    {
+      transient: ['deadlines', 'units.0._deadline', 'units.1._deadline', 'pair[]._deadline'],
+      check: (b, s, where) => {
+        if ((s.queue as Uint16Array).length === 7) throw new StateError(`${where}: seven is refused by the object check`);
+      },
+    },
+  );
+}
+
+test('struct arrays, dotted paths, variable-length arrays, parent-aware accessors and the object check', () => {
+  const b = new Box();
+  b.units[1].value = 9;
+  b.deadlines[1] = 1234;
+  b.pair[1].value = 3;
+  b.queue = Uint16Array.of(1, 2, 3);
+  const s = saveFields(Box.schema.fields, b);
+  assert.deepEqual(s, {
+    first: { value: 0, deadlineNs: -1 },
+    second: { value: 9, deadlineNs: 1234 },
+    pair: [{ value: 0 }, { value: 3 }],
+    queue: Uint16Array.of(1, 2, 3),
+  });
+  const c = new Box();
+  loadChecked('box', Box.schema, c, s);
+  assert.deepEqual(saveFields(Box.schema.fields, c), s);
+  assert.equal(c.deadlines[1], 1234);
+  for (const [bad, re] of [
+    [{ ...s, pair: [{ value: 1 }] }, /box\.pair must be an array of 2/],
+    [{ ...s, pair: [{ value: 1 }, { value: 256 }] }, /box\.pair\[1\]\.value must be a u8/],
+    [{ ...s, queue: new Uint16Array(9) }, /box\.queue must be a Uint16Array of at most length 8/],
+    [{ ...s, queue: new Uint16Array(7) }, /seven is refused by the object check/],
+    [{ ...s, second: { value: 1 } }, /box\.second\.deadlineNs is missing/],
+  ] as [unknown, RegExp][]) {
+    assert.throws(() => loadChecked('box', Box.schema, c, bad), re);
+  }
+  assert.deepEqual(saveFields(Box.schema.fields, c), s, 'a refused state changes nothing');
+  assert.deepEqual(undeclaredProperties(Box.schema, c), []);
+  (c.units[1] as unknown as { extra: number }).extra = 1;
+  (c.pair[0] as unknown as { extra: number }).extra = 1;
+  assert.deepEqual(undeclaredProperties(Box.schema, c).sort(), ['pair[].extra', 'units.1.extra']);
 });
