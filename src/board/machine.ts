@@ -498,6 +498,7 @@ export class Machine {
       // mark it so in the ELCR, as firmware does, rather than leave Linux to fix it with a warning.
       this.io.write8[ELCR2_PORT](ELCR2_PORT, 1 << (SCI_IRQ - 8));
       loadLinux(this.mem, this.cpu, { ...this.config.linux, acpiRsdp: acpi.rsdp });
+      this.mem.markWritten(0, this.mem.ramSize); // written around the TLB
     }
     this.stopReason = 'running';
   }
@@ -544,6 +545,7 @@ export class Machine {
         read8: (a) => (romHost >= 0 ? m[romHost + (a - base)] : 0xff),
         write8: (a, v) => {
           m[a] = v;
+          this.mem.dirtyPages[a >>> 12] = 1;
         },
       });
     }
@@ -699,6 +701,8 @@ export class Machine {
       throw e;
     }
     writeRam(this.mem.mem.subarray(0, this.mem.ramSize));
+    // all of RAM was replaced: every page differs from whatever the last dirty mark saw
+    this.mem.markWritten(0, this.mem.ramSize);
     // code compiled from the old RAM must go
     this.cpu.flushTlb(true);
     this.cpu.codeCache?.clear();

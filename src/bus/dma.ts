@@ -73,6 +73,7 @@ export class PhysicalMemoryDmaView implements DmaView {
       const readOnly = (m.pageMap[Math.floor(a / PAGE_SIZE) & 0xfffff] & PageFlag.READONLY) !== 0;
       if (host >= 0 && !readOnly) {
         if (m.codePages[host >>> 12] !== 0) m.onCodeWrite(host >>> 12);
+        m.dirtyPages[host >>> 12] = 1;
         m.mem.set(src.subarray(i, i + n), host);
       }
       else if (!readOnly) for (let j = 0; j < n; j++) m.write8(a + j, src[i + j]);
@@ -94,7 +95,7 @@ export interface GuestRam {
   readonly bytes: Uint8Array;
   /** Host offset of physical [addr, addr+len), or -1 unless every byte is guest RAM (len 0 checks addr only). */
   offset(addr: number, len: number): number;
-  /** Tell the memory system that a device wrote host bytes [off, off+len) (compiled code there is dropped). */
+  /** Tell the memory system that a device wrote host bytes [off, off+len) (compiled code there is dropped, the pages are dirty). */
   written(off: number, len: number): void;
 }
 
@@ -139,5 +140,6 @@ export class PhysicalGuestRam implements GuestRam {
     if (len <= 0) return;
     const last = (off + len - 1) >>> 12;
     for (let p = off >>> 12; p <= last; p++) if (m.codePages[p] !== 0) m.onCodeWrite(p);
+    m.markWritten(off, len);
   }
 }

@@ -48,6 +48,15 @@ export class PhysicalMemory {
    */
   readonly codePages: Uint8Array;
   onCodeWrite: (hostPage: number) => void = () => {};
+  /**
+   * Per host page: nonzero when written since the last markClean() (all set
+   * until the first one). The CPU's TLB sends the first write to a clean page
+   * down its slow path, as it does writes to code pages (Tlb.CODE), and that
+   * path, DMA and every other writer that bypasses the TLB set the byte; so
+   * the hot path pays nothing and each page costs one slow write per mark.
+   * Guest RAM is identity-mapped in host pages: host page n is RAM page n.
+   */
+  readonly dirtyPages: Uint8Array;
 
   /**
    * `state`: the machine's state buffer (layout.ts); RAM is placed at
@@ -71,6 +80,7 @@ export class PhysicalMemory {
     this.mem16 = new Uint16Array(buf, at, bytes >>> 1);
     this.mem32 = new Int32Array(buf, at, bytes >>> 2);
     this.codePages = new Uint8Array(bytes >>> PAGE_SHIFT);
+    this.dirtyPages = new Uint8Array(bytes >>> PAGE_SHIFT).fill(1);
     this._romTop = ramSize;
     for (let p = 0; p < 1 << 20; p++) {
       this.pageMap[p] = p < ramSize >>> PAGE_SHIFT ? p << PAGE_SHIFT : PageFlag.SLOW;
@@ -155,6 +165,31 @@ export class PhysicalMemory {
     this.onMapChange();
   }
 
+  /**
+   * Start a new dirty-page epoch: every RAM page clean. The TLB is flushed
+   * (onMapChange) so that its entries are filled again with the first-write
+   * trap. ROM and video memory are not tracked (they stay marked).
+   */
+  markClean(): void {
+    this.dirtyPages.fill(0, 0, this.ramSize >>> PAGE_SHIFT);
+    this.onMapChange();
+  }
+
+  /** Mark host bytes [off, off+len) written (a writer that bypasses the TLB and the slow path). */
+  markWritten(off: number, len: number): void {
+    if (len <= 0) return;
+    this.dirtyPages.fill(1, off >>> PAGE_SHIFT, ((off + len - 1) >>> PAGE_SHIFT) + 1);
+  }
+
+  /** RAM pages written since the last markClean(), one bit per 4 KiB page, LSB first (the snapshot page stream's bitmap). */
+  dirtyRamBitmap(): Uint8Array {
+    const pages = this.ramSize >>> PAGE_SHIFT;
+    const out = new Uint8Array(Math.ceil(pages / 8));
+    const d = this.dirtyPages;
+    for (let p = 0; p < pages; p++) if (d[p] !== 0) out[p >> 3] |= 1 << (p & 7);
+    return out;
+  }
+
   /** Byte offset into `mem` for a physical address on a non-slow page, or -1. */
   hostOffset(phys: number): number {
     const e = this.pageMap[(phys >>> PAGE_SHIFT) & 0xfffff];
@@ -174,6 +209,7 @@ export class PhysicalMemory {
     const e = this.pageMap[(phys >>> PAGE_SHIFT) & 0xfffff];
     if ((e & (PageFlag.SLOW | PageFlag.READONLY)) === 0) {
       if (this.codePages[e >>> PAGE_SHIFT] !== 0) this.onCodeWrite(e >>> PAGE_SHIFT);
+      this.dirtyPages[e >>> PAGE_SHIFT] = 1;
       this.mem[(e & ~0xfff) | (phys & 0xfff)] = v;
       return;
     }

@@ -94,7 +94,11 @@ export const enum Tlb {
   NO_WRITE_USER = 4,
   NO_USER = 8,
   GLOBAL = 16,
-  /** The host page holds compiled blocks: writes take the slow path, which invalidates them (src/jit). */
+  /**
+   * Writes take the slow path: the host page holds compiled blocks, which
+   * that path invalidates (src/jit), or it is clean since the last dirty-page
+   * mark, and the first write marks it dirty (PhysicalMemory.dirtyPages).
+   */
   CODE = 32,
 }
 

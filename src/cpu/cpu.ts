@@ -625,6 +625,7 @@ export class Cpu {
     const h = this.mem.hostOffset(phys);
     if (h >= 0 && (h & 3) === 0) {
       if (this.mem.codePages[h >>> 12] !== 0) this.codeCache?.pageWritten(h >>> 12);
+      this.mem.dirtyPages[h >>> 12] = 1;
       this.mem32[h >> 2] = v;
     } else this.mem.write32(phys, v);
   }
@@ -691,7 +692,10 @@ export class Cpu {
     // pages with an armed data breakpoint stay out of the TLB, so every access there comes back here
     if ((pm & PageFlag.SLOW) === 0 && !(this.dataBpArmed && isDataBpPage(this, lin >>> 12))) {
       if (pm & PageFlag.READONLY) flags |= Tlb.NO_WRITE_SUPER | Tlb.NO_WRITE_USER;
-      if (this.mem.codePages[pm >>> 12] !== 0) flags |= Tlb.CODE;
+      // a write about to happen dirties the page; a clean page keeps writes on the slow path until one does
+      const dirty = this.mem.dirtyPages;
+      if (write) dirty[pm >>> 12] = 1;
+      if (this.mem.codePages[pm >>> 12] !== 0 || dirty[pm >>> 12] === 0) flags |= Tlb.CODE;
       this._tlbSet(lin >>> 12, ((pm & ~0xfff) ^ (lin & ~0xfff)) | flags);
     }
     return phys;
