@@ -165,3 +165,40 @@ test('the accel option selects the tier: the same output on each, compiled code 
   assert.equal(compiled[0], 0, 'the interpreter tier compiles nothing');
   assert.ok(compiled[1]! > compiled[2]!, `compiling on first sight compiles more (${compiled[1]}) than the default threshold (${compiled[2]})`);
 });
+
+test('loading a state keeps compiled code for the RAM pages it leaves unchanged and drops it where it changes them', () => {
+  const out = join(mkdtempSync(join(tmpdir(), 'tsvm-state-')), 'ramloop.bin');
+  execFileSync('nasm', ['-f', 'bin', join(ROOT, 'tools/demo/ramloop.asm'), '-o', out]);
+  const m = new Machine({ memoryBytes: 1 << 20, bios: new Uint8Array(readFileSync(out)), accel: { tier: 'blocks', threshold: 1 } });
+  // which EIPs the block cache compiles (a spy on its private compile step)
+  const jit = m.jit as unknown as { compileAndRun(i: number, host: number, eip: number): boolean };
+  const compile = jit.compileAndRun.bind(jit);
+  const compiledAt: number[] = [];
+  jit.compileAndRun = (i, host, eip) => {
+    compiledAt.push(eip);
+    return compile(i, host, eip);
+  };
+  const counter = () => m.mem.mem[0x600] | (m.mem.mem[0x601] << 8);
+  m.runSlice(5000); // the loop copied to 0x8000 and compiled
+  assert.ok(compiledAt.includes(0x8000));
+  for (let i = 0; i < 10 && m.cpu.eip !== 0x8000; i++) m.runSlice(1);
+  assert.equal(m.cpu.eip, 0x8000, 'saved at the top of the loop, where its block starts');
+  const s = m.saveState();
+  m.runSlice(5000);
+  compiledAt.length = 0;
+  m.loadState(s);
+  const at = counter();
+  m.runSlice(3000);
+  assert.ok(!compiledAt.includes(0x8000), 'same RAM: the loop was not compiled again');
+  assert.ok(counter() - at > 500, 'and it runs');
+  // the same state with the loop adding 2: its page changed, so its code must not be reused
+  const ram = s.ram.slice();
+  assert.equal(ram[0x8004], 1);
+  ram[0x8004] = 2;
+  m.loadState({ ...s, ram });
+  const from = counter();
+  m.runSlice(3000);
+  assert.ok(compiledAt.includes(0x8000), 'the changed page was compiled again');
+  assert.equal((counter() - from) % 2, 0, 'the new code runs, not the old');
+  assert.ok(counter() - from > 500);
+});

@@ -71,7 +71,13 @@ export function saveCpuState(cpu: Cpu): CpuState {
   };
 }
 
-/** Load state saved by saveCpuState; validates everything before changing the CPU. */
+/**
+ * Load state saved by saveCpuState; validates everything before changing the
+ * CPU. Compiled code is kept: it depends on memory, not on registers (each
+ * compiled unit checks the mode and segments it assumes when entered), so
+ * the caller that replaces memory invalidates what it changed
+ * (Machine.loadStateWithoutRam).
+ */
 export function loadCpuState(cpu: Cpu, s: CpuState): void {
   checkState('cpu', saveCpuState(cpu), s);
   if (s.cpl < 0 || s.cpl > 3) throw new StateError(`cpu: CPL ${s.cpl} is not 0..3`);
@@ -105,5 +111,4 @@ export function loadCpuState(cpu: Cpu, s: CpuState): void {
   cpu.updateModes();
   updateDebugActive(cpu);
   cpu.flushTlb(true);
-  cpu.codeCache?.clear();
 }
