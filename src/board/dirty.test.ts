@@ -157,3 +157,25 @@ test('loading a machine state counts all of RAM as written', () => {
   m.loadState(s);
   assert.equal(dirtyPages(m).length, (8 << 20) >>> 12);
 });
+
+for (const accel of TIERS) {
+  test(`while SeaBIOS boots, every page that changed since a mark is marked: tier=${accel.tier}`, () => {
+    const m = new Machine({ memoryBytes: 32 << 20, bios: new Uint8Array(readFileSync('/usr/share/seabios/bios-256k.bin')), accel });
+    let changedSeen = 0;
+    for (let round = 0; round < 8; round++) {
+      m.mem.markClean();
+      const before = m.mem.mem.slice(0, m.mem.ramSize);
+      for (let i = 0; i < 40 && m.runSlice(20_000) === 'running'; i++);
+      const dirty = new Set(dirtyPages(m));
+      for (let p = 0; p < m.mem.ramSize >>> 12; p++) {
+        const a = before.subarray(p * 4096, p * 4096 + 4096);
+        const b = m.mem.mem.subarray(p * 4096, p * 4096 + 4096);
+        if (Buffer.compare(a, b) !== 0) {
+          changedSeen++;
+          assert.ok(dirty.has(p), `round ${round}: page ${p.toString(16)} changed but is not marked dirty`);
+        }
+      }
+    }
+    assert.ok(changedSeen > 50, `the firmware changed only ${changedSeen} pages`);
+  });
+}

@@ -57,6 +57,8 @@ export class PhysicalMemory {
    * Guest RAM is identity-mapped in host pages: host page n is RAM page n.
    */
   readonly dirtyPages: Uint8Array;
+  /** How many times markClean() ran: a caller that keeps a mark checks nobody else moved it. */
+  cleanMarks = 0;
 
   /**
    * `state`: the machine's state buffer (layout.ts); RAM is placed at
@@ -171,6 +173,7 @@ export class PhysicalMemory {
    * trap. ROM and video memory are not tracked (they stay marked).
    */
   markClean(): void {
+    this.cleanMarks++;
     this.dirtyPages.fill(0, 0, this.ramSize >>> PAGE_SHIFT);
     this.onMapChange();
   }

@@ -15,7 +15,7 @@ import { Machine, type MachineState, type StopReason } from '../board/machine.js
 import { formatCpuState } from '../board/dump.js';
 import type { HostCharSink } from '../host/node/chardev.js';
 import type { MachineSpec } from './spec.js';
-import { encodeSnapshot, restoreSnapshot, type SnapshotFile, type SnapshotMeta } from './snapshot.js';
+import { encodeSnapshot, restoreSnapshot, type RestoreStats, type SnapshotFile, type SnapshotMeta } from './snapshot.js';
 import { typeTerminalBytes, writeScreendump, type TextScreenLike } from '../host/node/textscreen.js';
 
 /** Where a runner is in its life. */
@@ -203,7 +203,7 @@ export class VmRunner {
   }
 
   /** Load a checked snapshot at a slice boundary; refused (and nothing changed) when it does not fit this machine. */
-  restore(file: SnapshotFile): Promise<void> {
+  restore(file: SnapshotFile): Promise<RestoreStats> {
     const spec = this._opts.spec;
     if (!spec) return Promise.reject(new Error('this machine was not built from a spec, so it cannot load a snapshot'));
     return this.call(() => restoreSnapshot(this.machine, spec, file));

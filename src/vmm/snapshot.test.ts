@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openMachine } from './resources.js';
 import { defaultSpec, type MachineSpec } from './spec.js';
-import { applyRam, decodeRam, encodeRam, encodeSnapshot, parseSnapshot, PAGE_BYTES, restoreSnapshot, SnapshotError } from './snapshot.js';
+import { applyRam, applyRamPages, decodeRam, encodeRam, encodeSnapshot, parseSnapshot, PAGE_BYTES, restoreSnapshot, SnapshotError } from './snapshot.js';
 import type { Machine } from '../board/machine.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsvm-snap-'));
@@ -184,4 +184,58 @@ test('RAM larger than a batch, with scattered, incompressible and compressible p
   const at = 1 + 4 + 4 + 1024 / 8 + 1;
   new DataView(bad.buffer).setUint32(at, new DataView(bad.buffer).getUint32(at, true) + PAGE_BYTES, true);
   assert.throws(() => decodeRam(bad), SnapshotError);
+});
+
+test('loading the snapshot last saved or loaded writes back only the pages written since, and the machine comes back exactly', () => {
+  const s = spec();
+  const pages = (2 << 20) / 4096;
+  const a = open(s);
+  run(a, 30, 'ab');
+  const file = parseSnapshot(encodeSnapshot(a, s, { name: 'one' }));
+  const saved = a.saveState();
+  run(a, 30, 'cd'); // the guest's counter page changes
+  a.mem.write32(0x10000, 0x12345678); // and a page written over the memory bus
+  const back = restoreSnapshot(a, s, file);
+  assert.ok(back.ramPagesWritten >= 2 && back.ramPagesWritten < 8, `${back.ramPagesWritten} pages written back`);
+  assert.deepEqual(a.saveState(), saved);
+  // loaded, the machine's RAM is that snapshot again: the next way back is as short
+  run(a, 30, 'ef');
+  assert.ok(restoreSnapshot(a, s, file).ramPagesWritten < 8);
+  assert.deepEqual(a.saveState(), saved);
+
+  // a machine the snapshot is not from, a machine that saved another snapshot since, and a mark moved by someone else: all of RAM
+  const b = open(spec({}, 'con-b.txt'));
+  run(b, 10, 'x');
+  assert.equal(restoreSnapshot(b, s, file).ramPagesWritten, pages);
+  assert.deepEqual(b.saveState(), saved);
+  encodeSnapshot(a, s, { name: 'two' });
+  run(a, 10, 'g');
+  assert.equal(restoreSnapshot(a, s, file).ramPagesWritten, pages);
+  assert.deepEqual(a.saveState(), saved);
+  a.mem.markClean();
+  run(a, 10, 'h');
+  assert.equal(restoreSnapshot(a, s, file).ramPagesWritten, pages);
+  assert.deepEqual(a.saveState(), saved);
+  // and the machine runs on from there as the original did
+  run(a, 30, 'cq');
+  assert.equal(a.stopReason, 'halt');
+});
+
+test('a partial RAM decode inflates only the batches holding wanted pages and puts exactly those pages back', () => {
+  // every other page present: 4 MiB of pages, so 4 batches of 1 MiB
+  const ram = new Uint8Array(8 << 20);
+  for (let p = 0; p < ram.length / 4096; p += 2) ram.fill((p * 7) & 0xff || 1, p * 4096, p * 4096 + 4096);
+  const stream = encodeRam(ram);
+  const want = new Uint8Array(ram.length / 4096 / 8);
+  for (const p of [0, 1, 3, 400, 2047, 2046]) want[p >> 3] |= 1 << (p & 7); // in the first and the last batch, present and absent
+  const d = decodeRam(stream, 'the RAM stream', want);
+  assert.equal(d.chunks.length, 4);
+  assert.deepEqual(d.chunks.map((c) => c.length > 0), [true, false, false, true], 'the middle batches were not inflated');
+  const target = new Uint8Array(ram.length).fill(0xee);
+  applyRamPages(d, target, want);
+  for (let p = 0; p < ram.length / 4096; p++) {
+    const got = target.subarray(p * 4096, p * 4096 + 4096);
+    const exp = want[p >> 3] & (1 << (p & 7)) ? ram.subarray(p * 4096, p * 4096 + 4096) : new Uint8Array(4096).fill(0xee);
+    assert.deepEqual(got, exp, `page ${p}`);
+  }
 });

@@ -204,6 +204,8 @@ export interface DecodedRam {
   bitmap: Uint8Array;
   /** The present pages, in order, as the stream's batches (stored batches are views of the file's bytes). */
   chunks: Uint8Array[];
+  /** Each batch's length (decodeRam with `want`: chunks of batches holding no wanted page are left empty). */
+  chunkLens: number[];
   /** How many bytes of pages the stream holds. */
   presentBytes: number;
 }
@@ -211,8 +213,13 @@ export interface DecodedRam {
 /** Largest batch accepted: a hostile file cannot make one inflate ask for much memory. */
 const MAX_CHUNK = 64 << 20;
 
-/** Check and inflate a RAM stream (does not touch any machine). */
-export function decodeRam(b: Uint8Array, what = 'the RAM stream'): DecodedRam {
+/**
+ * Check and inflate a RAM stream (does not touch any machine). With `want`
+ * (a page bitmap), only the batches holding a wanted present page are
+ * inflated; the others are checked for their lengths (their bytes passed the
+ * section's CRC) and left empty.
+ */
+export function decodeRam(b: Uint8Array, what = 'the RAM stream', want?: Uint8Array): DecodedRam {
   const r = new ByteReader(b, `snapshot: ${what}`);
   const kind = r.u8();
   if (kind !== RamStreamKind.FULL && kind !== RamStreamKind.DELTA) throw new SnapshotError(`${what} is of unknown kind ${kind}`);
@@ -232,6 +239,18 @@ export function decodeRam(b: Uint8Array, what = 'the RAM stream'): DecodedRam {
   for (let p = pages; p < bitmap.length * 8; p++) if (bitmap[p >> 3] & (1 << (p & 7))) throw new SnapshotError(`${what} marks pages beyond its size`);
   const expect = count * PAGE_BYTES - (lastPresent === pages - 1 && ramBytes % PAGE_BYTES ? PAGE_BYTES - (ramBytes % PAGE_BYTES) : 0);
   const chunks: Uint8Array[] = [];
+  const chunkLens: number[] = [];
+  // the wanted present pages, by their rank among the present pages
+  let wanted: number[] | null = null;
+  if (want) {
+    wanted = [];
+    for (let p = 0, rank = 0; p < pages; p++) {
+      if (!(bitmap[p >> 3] & (1 << (p & 7)))) continue;
+      if (want[p >> 3] & (1 << (p & 7))) wanted.push(rank);
+      rank++;
+    }
+  }
+  let wi = 0;
   let got = 0;
   while (r.left > 0) {
     const method = r.u8();
@@ -240,6 +259,17 @@ export function decodeRam(b: Uint8Array, what = 'the RAM stream'): DecodedRam {
     if (rawLen === 0 || rawLen > MAX_CHUNK || got + rawLen > expect) throw new SnapshotError(`${what} holds more bytes of pages than its bitmap says (${expect})`);
     if (storedLen > r.left) throw new SnapshotError(`${what} is truncated: a batch needs ${storedLen} bytes, ${r.left} are left`);
     const stored = r.bytes(storedLen);
+    chunkLens.push(rawLen);
+    if (wanted) {
+      // ranks of the pages this batch holds: [got / page, (got + rawLen) / page)
+      while (wi < wanted.length && wanted[wi] * PAGE_BYTES + PAGE_BYTES <= got) wi++;
+      if (!(wi < wanted.length && wanted[wi] * PAGE_BYTES < got + rawLen) && (method === ChunkMethod.STORED || method === ChunkMethod.DEFLATE)) {
+        if (method === ChunkMethod.STORED && storedLen !== rawLen) throw new SnapshotError(`${what}: a stored batch of ${rawLen} bytes has ${storedLen}`);
+        chunks.push(new Uint8Array(0));
+        got += rawLen;
+        continue;
+      }
+    }
     if (method === ChunkMethod.STORED) {
       if (storedLen !== rawLen) throw new SnapshotError(`${what}: a stored batch of ${rawLen} bytes has ${storedLen}`);
       chunks.push(stored);
@@ -256,7 +286,60 @@ export function decodeRam(b: Uint8Array, what = 'the RAM stream'): DecodedRam {
     got += rawLen;
   }
   if (got !== expect) throw new SnapshotError(`${what} holds ${got} bytes of pages; its bitmap says ${expect}`);
-  return { kind, ramBytes, bitmap, chunks, presentBytes: got };
+  return { kind, ramBytes, bitmap, chunks, chunkLens, presentBytes: got };
+}
+
+/** Write only the pages `want` marks from a stream decoded with that `want` (cannot fail): present ones from their batches, absent ones zeroed (full) or left (delta). */
+export function applyRamPages(d: DecodedRam, ram: Uint8Array, want: Uint8Array): void {
+  const pages = Math.ceil(d.ramBytes / PAGE_BYTES);
+  let rank = 0;
+  let ci = 0;
+  let cstart = 0; // stream offset of batch ci
+  for (let p = 0; p < pages; p++) {
+    const present = (d.bitmap[p >> 3] & (1 << (p & 7))) !== 0;
+    if (want[p >> 3] & (1 << (p & 7))) {
+      const at = p * PAGE_BYTES;
+      const end = Math.min(at + PAGE_BYTES, d.ramBytes);
+      if (present) {
+        // the page's bytes may span the end of one batch and the start of the next
+        let off = rank * PAGE_BYTES;
+        for (let dst = at; dst < end; ) {
+          while (off >= cstart + d.chunkLens[ci]) cstart += d.chunkLens[ci++];
+          const c = d.chunks[ci];
+          const n = Math.min(end - dst, cstart + d.chunkLens[ci] - off);
+          ram.set(c.subarray(off - cstart, off - cstart + n), dst);
+          dst += n;
+          off += n;
+        }
+      } else if (d.kind === RamStreamKind.FULL) ram.fill(0, at, end);
+    }
+    if (present) rank++;
+  }
+}
+
+/**
+ * What each machine's RAM last equalled: the snapshot saved from it or
+ * loaded into it, by identity, and the dirty-page mark taken then. Loading
+ * that snapshot again (savevm, run, loadvm: the usual way back) then needs
+ * only the pages written since, which dirty-page tracking knows.
+ */
+const ramBase = new WeakMap<Machine, { id: string; marks: number }>();
+
+/** A snapshot's RAM identity: its creation time and the CRC-32 and length of its RAM stream. */
+function ramIdentity(createdAt: string, ramStream: Uint8Array | StreamParts): string {
+  let crc = 0;
+  let len = 0;
+  for (const p of ramStream instanceof Uint8Array ? [ramStream] : ramStream.parts) {
+    crc = crc32(p, crc);
+    len += p.length;
+  }
+  return `${createdAt}/${len}/${crc}`;
+}
+
+/** Mark the machine's RAM as equal to the snapshot `id` from now on. */
+function setRamBase(machine: Machine, id: string): void {
+  machine.mem.markClean();
+  ramBase.set(machine, { id, marks: machine.mem.cleanMarks });
 }
 
 /** Write a checked RAM stream into guest RAM (cannot fail). Runs of present pages are copied batch by batch, runs of absent ones cleared at once. */
@@ -442,8 +525,10 @@ export function encodeSnapshot(machine: Machine, spec: MachineSpec, meta: Snapsh
   writeStateSection(out, 'fpu', state.fpu);
   writeStateSection(out, 'machine', { clock: state.clock, a20: state.a20, stopReason: state.stopReason, resets: state.resets });
   for (const d of machine.devices()) writeStateSection(out, `dev/${d.id}`, state.devices[d.id]);
-  writeSection(out, 'ram', encodeRamParts(ram));
+  const ramStream = encodeRamParts(ram);
+  writeSection(out, 'ram', ramStream);
   writeSection(out, 'end', new Uint8Array(0));
+  setRamBase(machine, ramIdentity(header.createdAt, ramStream));
   return joinParts(out.parts, out.length);
 }
 
@@ -527,7 +612,7 @@ export function parseSnapshot(bytes: Uint8Array, what = 'the snapshot'): Snapsho
  * match, every state decodes and validates, the RAM stream inflates to the
  * right size); only then does the machine change.
  */
-export function restoreSnapshot(machine: Machine, spec: MachineSpec, file: SnapshotFile): void {
+export function restoreSnapshot(machine: Machine, spec: MachineSpec, file: SnapshotFile): RestoreStats {
   const { header, sections } = file;
   const mismatch = specMismatch(spec, header.spec);
   if (mismatch) throw new SnapshotError(`the snapshot was made for another machine configuration: ${mismatch}`);
@@ -558,7 +643,12 @@ export function restoreSnapshot(machine: Machine, spec: MachineSpec, file: Snaps
       resets: m.resets,
       devices,
     } as Omit<MachineState, 'ram'>;
-    const ram = decodeRam(sections.get('ram') as Uint8Array);
+    const ramSection = sections.get('ram') as Uint8Array;
+    const id = ramIdentity(header.createdAt, ramSection);
+    const base = ramBase.get(machine);
+    // RAM equals this snapshot but for the pages written since: load those only
+    const only = base && base.id === id && base.marks === machine.mem.cleanMarks && header.ramBytes === machine.mem.ramSize ? machine.mem.dirtyRamBitmap() : undefined;
+    const ram = decodeRam(ramSection, 'the RAM stream', only);
     const owners = new Set(['cpu', 'fpu', 'machine', ...have.map((d) => `dev/${d.id}`)]);
     for (const name of sections.keys()) {
       if (name.startsWith(ARR_PREFIX) && !owners.has((JSON.parse(name.slice(ARR_PREFIX.length)) as string[])[0])) {
@@ -567,11 +657,24 @@ export function restoreSnapshot(machine: Machine, spec: MachineSpec, file: Snaps
     }
     if (ram.kind !== RamStreamKind.FULL) throw new SnapshotError('the snapshot holds a RAM delta; it needs its base snapshot');
     if (ram.ramBytes !== header.ramBytes) throw new SnapshotError(`the RAM stream holds ${ram.ramBytes} bytes; the header says ${header.ramBytes}`);
-    machine.loadStateWithoutRam(state, ram.ramBytes, (dst) => applyRam(ram, dst));
+    machine.loadStateWithoutRam(state, ram.ramBytes, (dst) => (only ? applyRamPages(ram, dst, only) : applyRam(ram, dst)));
+    setRamBase(machine, id);
+    let pages = Math.ceil(ram.ramBytes / PAGE_BYTES);
+    if (only) {
+      pages = 0;
+      for (const b of only) for (let x = b; x; x &= x - 1) pages++;
+    }
+    return { ramPagesWritten: pages };
   } catch (e) {
     if (e instanceof StateError) throw new SnapshotError(`the snapshot's state does not fit this machine: ${e.message}`);
     throw e;
   }
+}
+
+/** What a restore did. */
+export interface RestoreStats {
+  /** RAM pages written: all of them, or the pages written since this snapshot was saved or loaded (the fast way back). */
+  ramPagesWritten: number;
 }
 
 /** Write bytes to `path` so that a crash leaves either the old file or the whole new one. */
