@@ -83,7 +83,8 @@ await waitFor(/removed\r?\n[^\n]*# /, 300_000);
 
 t = process.hrtime.bigint();
 const parsed = parseSnapshot(new Uint8Array(readFileSync(file)));
-await runner.restore(parsed);
+const parseS = Number(process.hrtime.bigint() - t) / 1e9;
+const restored = await runner.restore(parsed);
 const loadS = Number(process.hrtime.bigint() - t) / 1e9;
 type('wc -l < /tmp/numbers\n');
 await waitFor(/^2000\r?\n[^\n]*# /m, 300_000);
@@ -93,7 +94,7 @@ await done;
 runner.dispose();
 
 console.log(`savevm: ${saveS.toFixed(3)} s (encode ${encodeS.toFixed(3)} s, write+fsync ${(saveS - encodeS).toFixed(3)} s); file ${(size / 1048576).toFixed(1)} MiB`);
-console.log(`loadvm: ${loadS.toFixed(3)} s to read, check and load; ${answerS.toFixed(3)} s until the restored shell answered 'wc -l' (the file removed after the save is back); the same command on the running guest before the save: ${warmS.toFixed(3)} s`);
+console.log(`loadvm: ${loadS.toFixed(3)} s to read, check and load (read and parse ${parseS.toFixed(3)} s; ${restored.ramPagesWritten} RAM pages written back); ${answerS.toFixed(3)} s until the restored shell answered 'wc -l' (the file removed after the save is back); the same command on the running guest before the save: ${warmS.toFixed(3)} s`);
 const ramStream = decodeRam(parsed.sections.get('ram') as Uint8Array);
 const sectionMiB = (n: string) => ((parsed.sections.get(n)?.length ?? 0) / 1048576).toFixed(1);
 console.log(`in the file: ${(ramStream.presentBytes / 1048576).toFixed(1)} MiB of RAM pages present (not zero) in ${ramStream.chunks.length} batches, RAM section ${sectionMiB('ram')} MiB; sections: ${[...parsed.sections.keys()].join(', ')}`);

@@ -12,7 +12,7 @@
  * state/codec.ts; typed arrays of 64 KiB or more, VGA memory above all, are
  * taken out into `arr` sections of their own, page streams like RAM), then
  * `ram`: a page stream (a bitmap of the pages present, then those pages in
- * 1 MiB batches, each deflated at level 1 or stored raw; zero pages are absent). A RAM stream is `full`
+ * 128 KiB batches, each deflated at level 1 or stored raw; zero pages are absent). A RAM stream is `full`
  * (absent pages are zero) or `delta` (absent pages are unchanged from the
  * state the stream is applied to: incremental snapshots and migration rounds
  * send only dirty pages).
@@ -78,8 +78,13 @@ const zeroPage = Buffer.alloc(PAGE_BYTES);
 /** Pages checked for zero at once first: most of a guest's RAM is long zero runs. */
 const ZERO_GROUP = 16;
 const zeroGroup = Buffer.alloc(PAGE_BYTES * ZERO_GROUP);
-/** Present pages are compressed in batches of this many bytes (one zlib call each). */
-const CHUNK_BYTES = 1 << 20;
+/**
+ * Present pages are compressed in batches of this many bytes (one zlib call
+ * each). Small enough that the way back to the last snapshot (a hundred or
+ * so dirty pages scattered over all of RAM) inflates a fraction of the
+ * stream, large enough that a full load stays a few hundred calls.
+ */
+const CHUNK_BYTES = 128 << 10;
 /** A batch is stored raw when deflate would not save at least an eighth of it. */
 const STORE_IF_ABOVE = 7 / 8;
 const enum ChunkMethod {
@@ -325,15 +330,9 @@ export function applyRamPages(d: DecodedRam, ram: Uint8Array, want: Uint8Array):
  */
 const ramBase = new WeakMap<Machine, { id: string; marks: number }>();
 
-/** A snapshot's RAM identity: its creation time and the CRC-32 and length of its RAM stream. */
-function ramIdentity(createdAt: string, ramStream: Uint8Array | StreamParts): string {
-  let crc = 0;
-  let len = 0;
-  for (const p of ramStream instanceof Uint8Array ? [ramStream] : ramStream.parts) {
-    crc = crc32(p, crc);
-    len += p.length;
-  }
-  return `${createdAt}/${len}/${crc}`;
+/** A snapshot's RAM identity: its creation time and the CRC-32 and length of its RAM stream (the section's checksum, checked when the file was parsed). */
+function ramIdentity(createdAt: string, ramLength: number, ramCrc: number): string {
+  return `${createdAt}/${ramLength}/${ramCrc}`;
 }
 
 /** Mark the machine's RAM as equal to the snapshot `id` from now on. */
@@ -390,7 +389,8 @@ function clearRun(ram: Uint8Array, start: number, end: number): void {
   }
 }
 
-function writeSection(out: StreamParts, name: string, raw: Uint8Array | StreamParts): void {
+/** Append a section; returns the CRC-32 of its stored bytes. */
+function writeSection(out: StreamParts, name: string, raw: Uint8Array | StreamParts): number {
   let parts: Uint8Array[];
   let rawLen: number;
   let flags = 0;
@@ -422,6 +422,7 @@ function writeSection(out: StreamParts, name: string, raw: Uint8Array | StreamPa
   const h = w.view();
   out.parts.push(h, ...parts);
   out.length += h.length + storedLen;
+  return crc;
 }
 
 export interface SnapshotMeta {
@@ -499,7 +500,11 @@ function readStateSection(file: SnapshotFile, name: string): unknown {
   return value;
 }
 
-/** Encode the machine's whole state as a snapshot file's bytes. Call between slices; the machine is not changed. */
+/**
+ * Encode the machine's whole state as a snapshot file's bytes. Call between
+ * slices; the machine's state is not changed (its dirty-page mark is: RAM
+ * now equals this snapshot's, for a quick way back, restoreSnapshot).
+ */
 export function encodeSnapshot(machine: Machine, spec: MachineSpec, meta: SnapshotMeta = {}): Uint8Array {
   const { state, ram } = machine.saveStateWithoutRam();
   const screen = machine.vga.displayMode() === 'text' ? machine.vga.renderText().chars.map((r) => r.replace(/\s+$/, '')) : null;
@@ -526,9 +531,9 @@ export function encodeSnapshot(machine: Machine, spec: MachineSpec, meta: Snapsh
   writeStateSection(out, 'machine', { clock: state.clock, a20: state.a20, stopReason: state.stopReason, resets: state.resets });
   for (const d of machine.devices()) writeStateSection(out, `dev/${d.id}`, state.devices[d.id]);
   const ramStream = encodeRamParts(ram);
-  writeSection(out, 'ram', ramStream);
+  const ramCrc = writeSection(out, 'ram', ramStream);
   writeSection(out, 'end', new Uint8Array(0));
-  setRamBase(machine, ramIdentity(header.createdAt, ramStream));
+  setRamBase(machine, ramIdentity(header.createdAt, ramStream.length, ramCrc));
   return joinParts(out.parts, out.length);
 }
 
@@ -536,6 +541,8 @@ export function encodeSnapshot(machine: Machine, spec: MachineSpec, meta: Snapsh
 export interface SnapshotFile {
   header: SnapshotHeader;
   sections: Map<string, Uint8Array>;
+  /** Each section's CRC-32 of its stored bytes, as parseSnapshot checked it. */
+  crcs?: Map<string, number>;
 }
 
 /** Parse a snapshot file's bytes: magic, version, every section's bounds and CRC, the header. Changes nothing. */
@@ -552,6 +559,7 @@ export function parseSnapshot(bytes: Uint8Array, what = 'the snapshot'): Snapsho
       throw new SnapshotError(`${what} is of format version ${version}; this tsvm reads version ${SNAPSHOT_VERSION} only${hint}`);
     }
     const sections = new Map<string, Uint8Array>();
+    const crcs = new Map<string, number>();
     let ended = false;
     while (!ended) {
       if (r.left === 0) throw new SnapshotError(`${what} is truncated: it ends before its end section`);
@@ -577,7 +585,10 @@ export function parseSnapshot(bytes: Uint8Array, what = 'the snapshot'): Snapsho
       }
       if (raw.length !== rawLen) throw new SnapshotError(`${what}: section ${name} holds ${raw.length} bytes, its size says ${rawLen}`);
       if (name === 'end') ended = true;
-      else sections.set(name, raw);
+      else {
+        sections.set(name, raw);
+        crcs.set(name, crc);
+      }
     }
     if (r.left !== 0) throw new SnapshotError(`${what} has ${r.left} bytes after its end section`);
     const h = sections.get('header');
@@ -599,7 +610,7 @@ export function parseSnapshot(bytes: Uint8Array, what = 'the snapshot'): Snapsho
       throw new SnapshotError(`${what}: the header's device list is malformed`);
     }
     for (const need of ['cpu', 'fpu', 'machine', 'ram']) if (!sections.has(need)) throw new SnapshotError(`${what} has no ${need} section`);
-    return { header, sections };
+    return { header, sections, crcs };
   } catch (e) {
     if (e instanceof StateError) throw new SnapshotError(e.message.replace(/: truncated/, ' is truncated'));
     throw e;
@@ -610,7 +621,9 @@ export function parseSnapshot(bytes: Uint8Array, what = 'the snapshot'): Snapsho
  * Load a parsed snapshot into a machine built from `spec`. Everything is
  * checked first (the spec matches, the device list and schema versions
  * match, every state decodes and validates, the RAM stream inflates to the
- * right size); only then does the machine change.
+ * right size); only then does the machine change. Loading the snapshot this
+ * machine last saved or loaded writes back only the RAM pages dirtied since
+ * (docs/snapshot-format.md, "The way back").
  */
 export function restoreSnapshot(machine: Machine, spec: MachineSpec, file: SnapshotFile): RestoreStats {
   const { header, sections } = file;
@@ -644,7 +657,7 @@ export function restoreSnapshot(machine: Machine, spec: MachineSpec, file: Snaps
       devices,
     } as Omit<MachineState, 'ram'>;
     const ramSection = sections.get('ram') as Uint8Array;
-    const id = ramIdentity(header.createdAt, ramSection);
+    const id = ramIdentity(header.createdAt, ramSection.length, file.crcs?.get('ram') ?? crc32(ramSection));
     const base = ramBase.get(machine);
     // RAM equals this snapshot but for the pages written since: load those only
     const only = base && base.id === id && base.marks === machine.mem.cleanMarks && header.ramBytes === machine.mem.ramSize ? machine.mem.dirtyRamBitmap() : undefined;
