@@ -14,7 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { FolderStore } from './store.js';
 import { VmHost } from './host.js';
 import { createDaemonServer } from './server.js';
-import { QmpServer } from './qmp.js';
+import { hostQmpTarget, QmpServer } from './qmp.js';
 
 export class ServeUsageError extends Error {}
 
@@ -160,13 +160,13 @@ export async function serveCommand(argv: string[]): Promise<number> {
   // QMP: a socket in each VM folder, for tools written for QEMU
   const qmp = new Map<string, QmpServer>();
   const addQmp = (name: string) => {
-    if (!qmp.has(name)) qmp.set(name, new QmpServer(host, name, join(host.store.path(name), 'qmp.sock')));
+    if (!qmp.has(name)) qmp.set(name, new QmpServer(hostQmpTarget(host, name), { path: join(host.store.path(name), 'qmp.sock') }));
   };
   for (const v of host.list()) addQmp(v.name);
   host.on('event', (e) => {
     if (e.type === 'created') addQmp(e.vm);
     if (e.type === 'deleted') {
-      qmp.get(e.vm)?.close();
+      void qmp.get(e.vm)?.close();
       qmp.delete(e.vm);
     }
   });
@@ -194,7 +194,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       stopping = true;
       log(`${sig}: powering off ${host.runningNames().length} VM(s), waiting up to ${a.shutdownWaitMs / 1000} s`);
       void host.shutdown(a.shutdownWaitMs).then(async () => {
-        for (const q of qmp.values()) q.close();
+        await Promise.all([...qmp.values()].map((q) => q.close()));
         await daemon.close();
         rmSync(join(a.dir, INFO_FILE), { force: true });
         log('daemon stopped');
