@@ -8,6 +8,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { VmThread, type ScreenUpdate, type SnapshotOp, type ThreadExit, type WorkerStats } from '../vmm/thread.js';
+import type { DiskCounters, NicCounters } from '../vmm/iostats.js';
 import { validateSpec, type DriveSlot, type MachineSpec } from '../vmm/spec.js';
 import type { SnapshotNode, SnapshotTree } from '../vmm/folder.js';
 import { DEFAULT_SETTINGS, StoreError, type FolderStore, type RestartPolicy, type VmRecord, type VmSettings } from './store.js';
@@ -29,6 +30,8 @@ export interface VmInfo {
   startedAt: string | null;
   /** A stopped VM whose next start resumes a saved state. */
   suspended: boolean;
+  /** The cap on host CPU share, percent of one core, or null. */
+  cpuLimit: number | null;
 }
 
 export interface VmStats {
@@ -42,6 +45,11 @@ export interface VmStats {
   processRssBytes: number;
   /** This VM's thread heap plus its guest RAM, bytes. */
   vmMemoryBytes: number;
+  /** The CPU cap the running VM applies (percent of one core), or the setting when it is not running; null for none. */
+  cpuLimit: number | null;
+  /** Traffic of this run, per disk and per NIC (empty when the VM is not running). */
+  disks: DiskCounters[];
+  nics: NicCounters[];
 }
 
 /** Events for the event stream. */
@@ -126,6 +134,7 @@ export class VmHost extends EventEmitter<HostEvents> {
       restarts: vm.restarts,
       startedAt: vm.startedAt === null ? null : new Date(vm.startedAt).toISOString(),
       suspended: vm.thread === null && this._suspended(vm.record.name),
+      cpuLimit: s.cpuLimit,
     };
   }
 
@@ -184,6 +193,8 @@ export class VmHost extends EventEmitter<HostEvents> {
     const settings = { ...vm.record.settings, ...patch };
     this.store.updateSettings(name, settings);
     vm.record = { ...vm.record, settings };
+    if ('cpuLimit' in patch) vm.thread?.send({ t: 'cpu-limit', percent: settings.cpuLimit });
+    this.store.appendLog(name, `settings: ${Object.entries(patch).map(([k, v]) => `${k} ${String(v)}`).join(', ')}`);
     this.emit('event', { type: 'state', vm: name, state: vm.state, reason: vm.reason });
     return this._info(vm);
   }
@@ -216,7 +227,7 @@ export class VmHost extends EventEmitter<HostEvents> {
       vm.record.settings = { ...vm.record.settings, resumeOnStart: false };
       this.store.updateSettings(name, vm.record.settings);
     }
-    const t = new VmThread({ spec: vm.record.spec, baseDir: vm.record.dir, folder: vm.record.dir, heapLimitMb: vm.record.settings.heapLimitMb });
+    const t = new VmThread({ spec: vm.record.spec, baseDir: vm.record.dir, folder: vm.record.dir, heapLimitMb: vm.record.settings.heapLimitMb, cpuLimitPercent: vm.record.settings.cpuLimit });
     vm.thread = t;
     vm.startedAt = Date.now();
     this._setState(vm, 'starting', null);
@@ -371,6 +382,9 @@ export class VmHost extends EventEmitter<HostEvents> {
       hostCpuPercent: Math.round((w?.cpuShare ?? 0) * 1000) / 10,
       processRssBytes: process.memoryUsage.rss(),
       vmMemoryBytes: w ? w.heapBytes + w.guestRamBytes : 0,
+      cpuLimit: w ? w.cpuLimitPercent : vm.record.settings.cpuLimit,
+      disks: w?.disks ?? [],
+      nics: w?.nics ?? [],
     };
   }
 

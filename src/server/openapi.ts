@@ -47,7 +47,7 @@ export const OPENAPI = {
       RestartPolicy: { type: 'string', enum: ['never', 'on-crash'] },
       Vm: {
         type: 'object',
-        required: ['name', 'state', 'reason', 'memoryBytes', 'autostart', 'restart', 'restarts', 'startedAt', 'suspended'],
+        required: ['name', 'state', 'reason', 'memoryBytes', 'autostart', 'restart', 'restarts', 'startedAt', 'suspended', 'cpuLimit'],
         additionalProperties: false,
         properties: {
           name: { type: 'string' },
@@ -59,6 +59,7 @@ export const OPENAPI = {
           restarts: { type: 'integer', minimum: 0 },
           startedAt: { type: ['string', 'null'], format: 'date-time' },
           suspended: { type: 'boolean', description: 'a stopped VM whose next start resumes a saved state' },
+          cpuLimit: { type: ['integer', 'null'], minimum: 1, maximum: 100, description: 'cap on host CPU share, percent of one core (100 or null: none)' },
         },
       },
       Snapshot: {
@@ -101,17 +102,18 @@ export const OPENAPI = {
           autostart: { type: 'boolean' },
           restart: ref('RestartPolicy'),
           heapLimitMb: { type: 'integer', minimum: 16, maximum: 4096 },
+          cpuLimit: { type: ['integer', 'null'], minimum: 1, maximum: 100, description: 'cap on host CPU share, percent of one core (100 or null: none)' },
         },
       },
       Settings: {
         type: 'object',
         additionalProperties: false,
         minProperties: 1,
-        properties: { autostart: { type: 'boolean' }, restart: ref('RestartPolicy'), heapLimitMb: { type: 'integer', minimum: 16, maximum: 4096 } },
+        properties: { autostart: { type: 'boolean' }, restart: ref('RestartPolicy'), heapLimitMb: { type: 'integer', minimum: 16, maximum: 4096 }, cpuLimit: { type: ['integer', 'null'], minimum: 1, maximum: 100, description: 'cap on host CPU share, percent of one core (100 or null: none)' } },
       },
       Stats: {
         type: 'object',
-        required: ['name', 'state', 'guestSeconds', 'guestInstructionsPerSec', 'hostCpuPercent', 'processRssBytes', 'vmMemoryBytes'],
+        required: ['name', 'state', 'guestSeconds', 'guestInstructionsPerSec', 'hostCpuPercent', 'processRssBytes', 'vmMemoryBytes', 'cpuLimit', 'disks', 'nics'],
         additionalProperties: false,
         properties: {
           name: { type: 'string' },
@@ -121,6 +123,34 @@ export const OPENAPI = {
           hostCpuPercent: { type: 'number', minimum: 0 },
           processRssBytes: { type: 'integer', minimum: 0 },
           vmMemoryBytes: { type: 'integer', minimum: 0 },
+          cpuLimit: { type: ['integer', 'null'], minimum: 1, maximum: 99, description: 'the CPU cap in force (percent of one core), null for none' },
+          disks: { type: 'array', items: ref('DiskStats'), description: 'per drive, since the run started' },
+          nics: { type: 'array', items: ref('NicStats'), description: 'per NIC, since the run started' },
+        },
+      },
+      DiskStats: {
+        type: 'object',
+        required: ['name', 'readBytes', 'readOps', 'writtenBytes', 'writeOps', 'flushOps'],
+        additionalProperties: false,
+        properties: {
+          name: { type: 'string', description: 'hda, hdb, cdrom, virtio-blk0, ...' },
+          readBytes: { type: 'integer', minimum: 0 },
+          readOps: { type: 'integer', minimum: 0 },
+          writtenBytes: { type: 'integer', minimum: 0 },
+          writeOps: { type: 'integer', minimum: 0 },
+          flushOps: { type: 'integer', minimum: 0 },
+        },
+      },
+      NicStats: {
+        type: 'object',
+        required: ['name', 'rxBytes', 'rxFrames', 'txBytes', 'txFrames'],
+        additionalProperties: false,
+        properties: {
+          name: { type: 'string', description: 'nic0, nic1, ... in the machine\'s order' },
+          rxBytes: { type: 'integer', minimum: 0, description: 'received by the guest' },
+          rxFrames: { type: 'integer', minimum: 0 },
+          txBytes: { type: 'integer', minimum: 0, description: 'sent by the guest' },
+          txFrames: { type: 'integer', minimum: 0 },
         },
       },
       Daemon: {
@@ -155,7 +185,7 @@ export const OPENAPI = {
     '/api/vms/{name}': {
       get: { summary: 'one VM', parameters: [nameParam], responses: { '200': json(ref('Vm'), 'the VM'), ...errors(400, 401, 404) } },
       patch: {
-        summary: 'change autostart, the restart policy or the heap limit',
+        summary: 'change autostart, the restart policy, the heap limit (next start) or the CPU cap (at once)',
         parameters: [nameParam],
         requestBody: { required: true, content: { 'application/json': { schema: ref('Settings') } } },
         responses: { '200': json(ref('Vm'), 'the VM'), ...errors(400, 401, 404, 413, 415) },

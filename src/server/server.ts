@@ -149,6 +149,11 @@ function settingsFrom(o: Record<string, unknown>): Partial<VmSettings> {
     if (typeof n !== 'number' || !Number.isInteger(n) || n < 16 || n > 4096) throw new ApiError(400, 'bad-body', 'heapLimitMb must be a whole number of MiB from 16 to 4096');
     s.heapLimitMb = n;
   }
+  if (o.cpuLimit !== undefined) {
+    const n = o.cpuLimit;
+    if (n !== null && (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 100)) throw new ApiError(400, 'bad-body', 'cpuLimit must be a whole percent of one host core from 1 to 100, or null for no limit');
+    s.cpuLimit = n === 100 ? null : n;
+  }
   return s;
 }
 
@@ -245,7 +250,7 @@ export function createDaemonServer(o: ServerOptions): Daemon {
       methods(['GET', 'POST']);
       if (method === 'GET') return send(res, 200, { vms: host.list() });
       const b = object(await readBody(req), 'the request');
-      allowOnly(b, ['name', 'guest', 'memoryMiB', 'machine', 'autostart', 'restart', 'heapLimitMb'], 'the request');
+      allowOnly(b, ['name', 'guest', 'memoryMiB', 'machine', 'autostart', 'restart', 'heapLimitMb', 'cpuLimit'], 'the request');
       if (typeof b.name !== 'string') throw new ApiError(400, 'bad-body', 'name is required: the new VM\'s name');
       const name = vmName(b.name);
       const settings = settingsFrom(b);
@@ -265,8 +270,8 @@ export function createDaemonServer(o: ServerOptions): Daemon {
         return;
       }
       const b = object(await readBody(req), 'the request');
-      allowOnly(b, ['autostart', 'restart', 'heapLimitMb'], 'the request');
-      if (Object.keys(b).length === 0) throw new ApiError(400, 'bad-body', 'give at least one of autostart, restart, heapLimitMb');
+      allowOnly(b, ['autostart', 'restart', 'heapLimitMb', 'cpuLimit'], 'the request');
+      if (Object.keys(b).length === 0) throw new ApiError(400, 'bad-body', 'give at least one of autostart, restart, heapLimitMb, cpuLimit');
       return send(res, 200, host.updateSettings(name, settingsFrom(b)));
     }
     if (seg[3] === 'snapshots') return snapshots(req, res, name, seg.slice(4), methods);

@@ -4,6 +4,9 @@
  * the machine, the owner sees only these.
  */
 import type { MachineSpec } from './spec.js';
+import type { DiskCounters, NicCounters } from './iostats.js';
+
+export type { DiskCounters, NicCounters };
 
 /** What the owner gives the worker at start. */
 export interface WorkerInit {
@@ -16,6 +19,8 @@ export interface WorkerInit {
    * reverts and deletes snapshots and suspends into it.
    */
   folder: string | null;
+  /** The cap on this VM's host CPU share, percent of one core, or null. */
+  cpuLimitPercent?: number | null;
 }
 
 /** A snapshot operation on a running VM. */
@@ -32,6 +37,8 @@ export type ToWorker =
   | { t: 'reset' }
   | { t: 'powerdown' }
   | { t: 'stop' }
+  /** Change the cap on host CPU share (percent of one core, or null for none). */
+  | { t: 'cpu-limit'; percent: number | null }
   /** Start or stop sending the text screen's changed rows. */
   | { t: 'screen'; on: boolean }
   | { t: 'screenshot'; id: number }
@@ -65,6 +72,11 @@ export interface WorkerStats {
   /** This thread's JS heap, bytes; guest RAM is counted separately. */
   heapBytes: number;
   guestRamBytes: number;
+  /** The cap in force, percent of one core, or null. */
+  cpuLimitPercent: number | null;
+  /** Traffic since the run started, per disk and per NIC. */
+  disks: DiskCounters[];
+  nics: NicCounters[];
 }
 
 /** Worker -> owner. */

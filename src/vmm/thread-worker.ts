@@ -17,6 +17,7 @@ import { VmConfigError } from './spec.js';
 import { VmFolder } from './folder.js';
 import { readSnapshotFile } from './snapshot.js';
 import { runMonitorCommand } from './monitor.js';
+import { IoCounters } from './iostats.js';
 import type { FromWorker, ToWorker, WorkerInit, ScreenUpdate, SnapshotOp } from './thread-protocol.js';
 
 /** How often the text screen is compared for changed rows while someone watches it. */
@@ -28,6 +29,7 @@ const init = workerData as WorkerInit;
 const post = (m: FromWorker, transfer?: ArrayBuffer[]) => port.postMessage(m, transfer);
 
 let runner: VmRunner;
+const io = new IoCounters();
 let folder: VmFolder | null = null;
 try {
   if (init.folder) {
@@ -50,8 +52,9 @@ try {
       this.flush();
     },
   };
-  const { spec, machine, sinks, drives } = openMachine({ ...init.spec, serial: 'chan:console' }, { baseDir: init.baseDir, channels: { console: consoleChannel } });
-  runner = new VmRunner(machine, { spec, sinks, closers: drives.map((d) => () => d.close()) });
+  const { spec, machine, sinks, drives, nets, closers } = openMachine({ ...init.spec, serial: 'chan:console' }, { baseDir: init.baseDir, channels: { console: consoleChannel }, io });
+  runner = new VmRunner(machine, { spec, sinks, closers: [...drives.map((d) => () => d.close()), ...nets, ...closers] });
+  runner.cpuLimitPercent = init.cpuLimitPercent ?? null;
 } catch (e) {
   folder?.unlock();
   post({ t: 'failed-to-start', error: e instanceof VmConfigError || e instanceof Error ? e.message : String(e) });
@@ -129,7 +132,6 @@ port.on('message', (m: ToWorker) => {
       if (code !== undefined) runner.input({ kind: 'key', code, down: m.down });
       break;
     }
-      break;
     case 'pause':
       runner.pause();
       break;
@@ -144,6 +146,9 @@ port.on('message', (m: ToWorker) => {
       break;
     case 'stop':
       runner.stop('quit');
+      break;
+    case 'cpu-limit':
+      runner.cpuLimitPercent = m.percent;
       break;
     case 'screen':
       screenOn = m.on;
@@ -169,6 +174,8 @@ port.on('message', (m: ToWorker) => {
             cpuShare: runner.state === 'running' ? share : 0,
             heapBytes: h.used_heap_size,
             guestRamBytes: runner.machine.config.memoryBytes,
+            cpuLimitPercent: runner.cpuLimitPercent,
+            ...io.snapshot(),
           },
         });
       });

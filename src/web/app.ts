@@ -14,12 +14,16 @@ interface Vm {
   memoryBytes: number;
   autostart: boolean;
   restart: string;
+  cpuLimit: number | null;
 }
 interface Stats {
   guestInstructionsPerSec: number;
   hostCpuPercent: number;
   vmMemoryBytes: number;
   guestSeconds: number;
+  cpuLimit: number | null;
+  disks: { name: string; readBytes: number; readOps: number; writtenBytes: number; writeOps: number }[];
+  nics: { name: string; rxBytes: number; rxFrames: number; txBytes: number; txFrames: number }[];
 }
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -57,6 +61,9 @@ function wsUrl(path: string): string {
 
 const fmtRate = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(1)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(0)} k` : `${n}`);
 const mib = (n: number) => `${Math.round(n / 1048576)} MiB`;
+const bytes = (n: number) => (n >= 1048576 ? `${(n / 1048576).toFixed(1)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(0)} KiB` : `${n} B`);
+/** The CPU caps the card offers, percent of one core ('' is none). */
+const CPU_CAPS = ['', '10', '25', '50', '75'];
 
 const ACTIONS: [string, string, (v: Vm) => boolean][] = [
   ['start', 'Start', (v) => v.state === 'stopped' || v.state === 'crashed'],
@@ -82,8 +89,18 @@ function render(): void {
       card = document.createElement('article');
       card.className = 'vm';
       card.dataset.name = name;
-      card.innerHTML = `<div class="top"><span class="name"></span><span class="state"></span></div><div class="figures"></div><div class="reason"></div><div class="actions"></div>`;
+      card.innerHTML = `<div class="top"><span class="name"></span><span class="state"></span></div><div class="figures"></div><div class="io"></div><div class="reason"></div><div class="actions"></div><label class="cap">CPU cap <select></select></label>`;
       (card.querySelector('.name') as HTMLElement).textContent = name;
+      const cap = card.querySelector('.cap select') as HTMLSelectElement;
+      for (const c of CPU_CAPS) cap.append(new Option(c ? `${c}%` : 'none', c));
+      cap.addEventListener('change', () => {
+        api<Vm>('PATCH', `/api/vms/${encodeURIComponent(name)}`, { cpuLimit: cap.value ? Number(cap.value) : null })
+          .then((v) => {
+            vms.set(v.name, v);
+            render();
+          })
+          .catch((e: Error) => say(`${name}: ${e.message}`));
+      });
       card.querySelector('.top')?.addEventListener('click', () => select(name));
       const actions = card.querySelector('.actions') as HTMLElement;
       for (const [act, label] of ACTIONS) {
@@ -107,6 +124,14 @@ function render(): void {
     const s = stats.get(name);
     (card.querySelector('.figures') as HTMLElement).textContent =
       `${mib(v.memoryBytes)} RAM` + (s && (v.state === 'running' || v.state === 'paused') ? ` · ${fmtRate(s.guestInstructionsPerSec)}instr/s · CPU ${s.hostCpuPercent.toFixed(0)}% · ${mib(s.vmMemoryBytes)} · ${s.guestSeconds.toFixed(0)} s` : '');
+    const live = s && (v.state === 'running' || v.state === 'paused');
+    (card.querySelector('.io') as HTMLElement).textContent = live
+      ? [...s.disks.map((d) => `${d.name} read ${bytes(d.readBytes)} (${d.readOps}) · written ${bytes(d.writtenBytes)} (${d.writeOps})`), ...s.nics.map((n) => `${n.name} rx ${bytes(n.rxBytes)} · tx ${bytes(n.txBytes)}`)].join('\n')
+      : '';
+    const cap = card.querySelector('.cap select') as HTMLSelectElement;
+    const capValue = v.cpuLimit === null ? '' : String(v.cpuLimit);
+    if (![...cap.options].some((o) => o.value === capValue)) cap.append(new Option(`${capValue}%`, capValue));
+    if (document.activeElement !== cap) cap.value = capValue;
     (card.querySelector('.reason') as HTMLElement).textContent = v.state === 'crashed' || (v.state === 'stopped' && v.reason && v.reason !== 'quit') ? (v.reason ?? '') : '';
     for (const b of card.querySelectorAll<HTMLButtonElement>('.actions button')) {
       const a = ACTIONS.find((x) => x[0] === b.dataset.act);
