@@ -88,8 +88,10 @@ class Vm {
   restartTimer: NodeJS.Timeout | null = null;
   console: Uint8Array[] = [];
   consoleBytes = 0;
-  /** The text screen as the clients draw it. */
+  /** The screen as the clients draw it (text rows, or the latest tile at each place). */
   screen: ScreenUpdate | null = null;
+  /** Screen sockets attached: graphics frames are rendered only while there are some. */
+  screenWatchers = 0;
   constructor(public record: VmRecord) {}
 }
 
@@ -247,7 +249,7 @@ export class VmHost extends EventEmitter<HostEvents> {
     });
     t.on('exit', (exit) => this._onExit(vm, t, exit));
     t.on('resumed', () => this.store.appendLog(name, 'resumed where it was suspended'));
-    t.send({ t: 'screen', on: true });
+    t.send({ t: 'screen', on: true, graphics: vm.screenWatchers > 0 });
   }
 
   private _onExit(vm: Vm, t: VmThread, exit: ThreadExit): void {
@@ -337,6 +339,29 @@ export class VmHost extends EventEmitter<HostEvents> {
   /** A key press or release, by DOM KeyboardEvent.code name. */
   keyInput(name: string, code: string, down: boolean): void {
     this._vms.get(name)?.thread?.send({ t: 'key', code, down });
+  }
+
+  /** PS/2 mouse movement and buttons (dy positive downwards). */
+  mouseInput(name: string, dx: number, dy: number, buttons: number, dz: number): void {
+    this._vms.get(name)?.thread?.send({ t: 'mouse', dx, dy, buttons, dz });
+  }
+
+  /**
+   * A screen client attaches: graphics frames are rendered while any is
+   * attached, and the first one gets a whole frame sent. Returns the detach.
+   */
+  watchScreen(name: string): () => void {
+    const vm = this._vms.get(name);
+    if (!vm) return () => {};
+    vm.screenWatchers++;
+    if (vm.screenWatchers === 1) vm.thread?.send({ t: 'screen', on: true, graphics: true, full: true });
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      vm.screenWatchers--;
+      if (vm.screenWatchers === 0) vm.thread?.send({ t: 'screen', on: true, graphics: false });
+    };
   }
 
   /** Text typed at a terminal, turned into key presses. */
@@ -519,8 +544,11 @@ export class VmHost extends EventEmitter<HostEvents> {
 
 /** Apply a screen update to the screen kept for late clients. */
 function mergeScreen(prev: ScreenUpdate | null, u: ScreenUpdate): ScreenUpdate {
-  if (!prev || prev.mode !== u.mode || prev.cols !== u.cols || prev.rows !== u.rows) return { ...u, changed: [...u.changed] };
+  if (!prev || prev.mode !== u.mode || prev.cols !== u.cols || prev.rows !== u.rows || prev.width !== u.width || prev.height !== u.height) return { ...u, changed: [...u.changed], tiles: [...u.tiles] };
   const rows = new Map(prev.changed.map((r) => [r.row, r]));
   for (const r of u.changed) rows.set(r.row, r);
-  return { ...u, changed: [...rows.values()].sort((a, b) => a.row - b.row) };
+  // tiles sit on a fixed grid: the latest at each place is the picture
+  const tiles = new Map(prev.tiles.map((t) => [`${t.x},${t.y}`, t]));
+  for (const t of u.tiles) tiles.set(`${t.x},${t.y}`, t);
+  return { ...u, changed: [...rows.values()].sort((a, b) => a.row - b.row), tiles: [...tiles.values()] };
 }

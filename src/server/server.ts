@@ -17,6 +17,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { checkName, StoreError, type RestartPolicy, type VmSettings } from './store.js';
 import { HostError, type VmHost } from './host.js';
 import { OPENAPI } from './openapi.js';
+import type { ScreenUpdate } from '../vmm/thread.js';
 import { defaultSpec, VmConfigError, type DriveSlot, type MachineSpec } from '../vmm/spec.js';
 import { findDefaultImage } from '../vmm/image.js';
 
@@ -128,6 +129,11 @@ function readBody(req: IncomingMessage): Promise<unknown> {
 function object(body: unknown, what: string): Record<string, unknown> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new ApiError(400, 'bad-body', `${what} must be a JSON object`);
   return body as Record<string, unknown>;
+}
+
+/** A screen update as the screen socket sends it: JSON, the graphics tiles' PNGs in base64. */
+function screenJson(u: ScreenUpdate, full: boolean): string {
+  return JSON.stringify({ type: 'screen', full, ...u, tiles: u.tiles.map((t) => ({ x: t.x, y: t.y, w: t.w, h: t.h, png: Buffer.from(t.png).toString('base64') })) });
 }
 
 function allowOnly(o: Record<string, unknown>, allowed: string[], what: string): void {
@@ -433,22 +439,30 @@ export function createDaemonServer(o: ServerOptions): Daemon {
 
   function attachScreen(ws: WebSocket, name: string): void {
     const cur = host.currentScreen(name);
-    if (cur) ws.send(JSON.stringify({ type: 'screen', full: true, ...cur }));
-    const onScreen = (vm: string, u: object) => {
-      if (vm === name) ws.send(JSON.stringify({ type: 'screen', full: false, ...u }));
+    if (cur) ws.send(screenJson(cur, true));
+    const onScreen = (vm: string, u: ScreenUpdate) => {
+      if (vm === name) ws.send(screenJson(u, false));
     };
     host.on('screen', onScreen);
-    ws.on('close', () => host.off('screen', onScreen));
+    const unwatch = host.watchScreen(name);
+    ws.on('close', () => {
+      host.off('screen', onScreen);
+      unwatch();
+    });
     ws.on('message', (data) => {
-      let m: { type?: unknown; code?: unknown; down?: unknown; text?: unknown };
+      let m: { type?: unknown; code?: unknown; down?: unknown; text?: unknown; dx?: unknown; dy?: unknown; buttons?: unknown; dz?: unknown };
       try {
         m = JSON.parse(String(data));
       } catch {
-        ws.send(JSON.stringify({ type: 'error', message: 'screen messages are JSON: {"type":"key","code":"KeyA","down":true} or {"type":"ctrl-alt-del"}' }));
+        ws.send(JSON.stringify({ type: 'error', message: 'screen messages are JSON: {"type":"key","code":"KeyA","down":true}, {"type":"mouse","dx":0,"dy":0,"buttons":0,"dz":0} or {"type":"ctrl-alt-del"}' }));
         return;
       }
       if (m.type === 'key' && typeof m.code === 'string' && typeof m.down === 'boolean') host.keyInput(name, m.code, m.down);
-      else if (m.type === 'ctrl-alt-del') {
+      else if (m.type === 'mouse') {
+        // untrusted: whole numbers in the range a PS/2 packet sequence can carry
+        const int = (v: unknown, lim: number) => (typeof v === 'number' && Number.isFinite(v) ? Math.max(-lim, Math.min(lim, Math.trunc(v))) : 0);
+        host.mouseInput(name, int(m.dx, 4096), int(m.dy, 4096), int(m.buttons, 31) & 31, int(m.dz, 8));
+      } else if (m.type === 'ctrl-alt-del') {
         for (const c of ['ControlLeft', 'AltLeft', 'Delete']) host.keyInput(name, c, true);
         for (const c of ['Delete', 'AltLeft', 'ControlLeft']) host.keyInput(name, c, false);
       } else if (m.type === 'text' && typeof m.text === 'string') host.typeText(name, new TextEncoder().encode(m.text));

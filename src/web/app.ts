@@ -28,7 +28,6 @@ interface Stats {
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const STATS_INTERVAL_MS = 2000;
-const GRAPHICS_INTERVAL_MS = 1000;
 
 // the token has become a cookie: keep it out of the address bar and history
 if (location.search.includes('token=')) history.replaceState(null, '', '/');
@@ -228,13 +227,51 @@ canvas.addEventListener('keyup', (e) => sendKey(e, false));
 canvas.addEventListener('click', () => canvas.focus());
 $('cad').addEventListener('click', () => screenWs?.send(JSON.stringify({ type: 'ctrl-alt-del' })));
 
-// graphics modes: the daemon's screenshot, while the screen tab is open
-setInterval(() => {
-  if (tab !== 'screen' || !selected || (screen.mode !== 'graphics' && screen.mode !== 'vbe') || vms.get(selected)?.state !== 'running') return;
-  void fetch(`/api/vms/${encodeURIComponent(selected)}/screenshot`).then(async (r) => {
-    if (r.ok) await screen.drawImage(await r.blob());
+// the mouse, as PS/2 movement: relative moves, coalesced per animation frame
+// (the pointer is locked to the canvas while it has focus in a graphics mode, where the browser allows it)
+const mouse = { dx: 0, dy: 0, dz: 0, buttons: 0, pending: false, lastX: NaN, lastY: NaN };
+function sendMouse(): void {
+  mouse.pending = false;
+  if (screenWs?.readyState === WebSocket.OPEN) screenWs.send(JSON.stringify({ type: 'mouse', dx: mouse.dx, dy: mouse.dy, buttons: mouse.buttons, dz: mouse.dz }));
+  mouse.dx = mouse.dy = mouse.dz = 0;
+}
+function queueMouse(): void {
+  if (!mouse.pending) {
+    mouse.pending = true;
+    requestAnimationFrame(sendMouse);
+  }
+}
+canvas.addEventListener('mousemove', (e) => {
+  const locked = document.pointerLockElement === canvas;
+  // scaled from page pixels to screen pixels, as the canvas is drawn
+  const scale = canvas.width / (canvas.getBoundingClientRect().width || canvas.width);
+  const dx = locked ? e.movementX : Number.isNaN(mouse.lastX) ? 0 : e.clientX - mouse.lastX;
+  const dy = locked ? e.movementY : Number.isNaN(mouse.lastY) ? 0 : e.clientY - mouse.lastY;
+  mouse.lastX = e.clientX;
+  mouse.lastY = e.clientY;
+  mouse.dx += Math.round(dx * scale);
+  mouse.dy += Math.round(dy * scale);
+  mouse.buttons = e.buttons & 7;
+  queueMouse();
+});
+canvas.addEventListener('mouseleave', () => {
+  mouse.lastX = mouse.lastY = NaN;
+});
+for (const type of ['mousedown', 'mouseup'] as const) {
+  canvas.addEventListener(type, (e) => {
+    mouse.buttons = e.buttons & 7;
+    queueMouse();
   });
-}, GRAPHICS_INTERVAL_MS);
+}
+canvas.addEventListener('wheel', (e) => {
+  e.preventDefault();
+  mouse.dz += Math.sign(e.deltaY);
+  queueMouse();
+});
+canvas.addEventListener('contextmenu', (e) => e.preventDefault());
+canvas.addEventListener('dblclick', () => {
+  if (screen.mode === 'graphics' || screen.mode === 'vbe') void canvas.requestPointerLock?.();
+});
 
 // --- snapshots: the tree, drawn as an indented list with the current position ---
 interface SnapNode {
