@@ -12,6 +12,7 @@ import type { DiskCounters, NicCounters } from '../vmm/iostats.js';
 import { validateSpec, type DriveSlot, type MachineSpec } from '../vmm/spec.js';
 import type { SnapshotNode, SnapshotTree } from '../vmm/folder.js';
 import { DEFAULT_SETTINGS, StoreError, type FolderStore, type RestartPolicy, type VmRecord, type VmSettings } from './store.js';
+import { runFolderJob, treeBytes } from './jobs.js';
 
 export type VmState = 'stopped' | 'starting' | 'running' | 'paused' | 'stopping' | 'crashed';
 
@@ -58,7 +59,8 @@ export type HostEvent =
   | { type: 'created'; vm: string }
   | { type: 'deleted'; vm: string }
   | { type: 'snapshots'; vm: string }
-  | { type: 'progress'; vm: string; operation: string; done: number; total: number };
+  /** A long operation's progress: `done` of `total` (bytes copied, or steps), and the same as a whole percent. */
+  | { type: 'progress'; vm: string; operation: string; done: number; total: number; percent: number };
 
 /** An API-level refusal, mapped to an HTTP status by the server. */
 export class HostError extends Error {
@@ -163,22 +165,48 @@ export class VmHost extends EventEmitter<HostEvents> {
     return this._info(this._get(name));
   }
 
-  /** Make a VM folder: the spec's files are copied in; `newDisks` are empty disks of those sizes. */
-  create(name: string, spec: MachineSpec, settings: Partial<VmSettings> = {}, newDisks: Partial<Record<DriveSlot, number>> = {}): VmInfo {
-    if (this._vms.has(name)) throw new HostError('conflict', `a VM named '${name}' already exists`);
-    let record: VmRecord;
+  /**
+   * Make a VM folder: the spec's files are copied in, `newDisks` are empty
+   * disks of those sizes. The copying runs in a worker thread (jobs.ts), with
+   * progress events by bytes copied.
+   */
+  async create(name: string, spec: MachineSpec, settings: Partial<VmSettings> = {}, newDisks: Partial<Record<DriveSlot, number>> = {}): Promise<VmInfo> {
+    this._claim(name);
     try {
-      this.emit('event', { type: 'progress', vm: name, operation: 'create', done: 0, total: 1 });
-      record = this.store.create(name, validateSpec(spec), { ...DEFAULT_SETTINGS, ...settings }, newDisks);
-      this.emit('event', { type: 'progress', vm: name, operation: 'create', done: 1, total: 1 });
+      const valid = validateSpec(spec);
+      const op = 'create';
+      const total = specFiles(valid).reduce((n, f) => n + treeBytes(f), 0);
+      this._progress(name, op, 0, total);
+      await runFolderJob({ op: 'create', root: this.store.root, name, spec: valid, settings: { ...DEFAULT_SETTINGS, ...settings }, newDisks }, this._staging(name), total, (d, t) => this._progress(name, op, d, t));
+      this._progress(name, op, total, total);
     } catch (e) {
       if (e instanceof StoreError && e.code === 'exists') throw new HostError('conflict', e.message);
       throw e;
+    } finally {
+      this._pending.delete(name);
     }
-    const vm = new Vm(record);
+    const vm = new Vm(this.store.read(name));
     this._vms.set(name, vm);
     this.emit('event', { type: 'created', vm: name });
     return this._info(vm);
+  }
+
+  /** Names being created or cloned to: taken, though no folder is in place yet. */
+  private readonly _pending = new Set<string>();
+
+  private _claim(name: string): void {
+    if (this._vms.has(name) || this._pending.has(name)) throw new HostError('conflict', `a VM named '${name}' already exists`);
+    this._pending.add(name);
+  }
+
+  /** Where a folder job stages the new folder (src/vmm/folder.ts names it so). */
+  private _staging(name: string): string {
+    return `${this.store.path(name)}.creating-${process.pid}`;
+  }
+
+  private _progress(vm: string, operation: string, done: number, total: number): void {
+    const percent = total > 0 ? Math.floor((done * 100) / total) : done > 0 ? 100 : 0;
+    this.emit('event', { type: 'progress', vm, operation, done, total, percent });
   }
 
   remove(name: string): void {
@@ -452,7 +480,7 @@ export class VmHost extends EventEmitter<HostEvents> {
   private async _snapshotOp(name: string, op: string, tag: string, stopped: () => unknown, running: SnapshotOp): Promise<unknown> {
     const vm = this._get(name);
     if (vm.state === 'starting' || vm.state === 'stopping') throw new HostError('conflict', `VM '${name}' is ${vm.state}; try again in a moment`);
-    this.emit('event', { type: 'progress', vm: name, operation: `snapshot ${op} ${tag}`, done: 0, total: 1 });
+    this._progress(name, `snapshot ${op} ${tag}`, 0, 1);
     let result: unknown;
     try {
       result = vm.thread ? await vm.thread.snapshot(running) : stopped();
@@ -461,22 +489,28 @@ export class VmHost extends EventEmitter<HostEvents> {
       const msg = (e as Error).message;
       throw new HostError(/has no snapshot/.test(msg) ? 'not-found' : /already has|not a snapshot name/.test(msg) ? 'bad-request' : 'conflict', msg);
     }
-    this.emit('event', { type: 'progress', vm: name, operation: `snapshot ${op} ${tag}`, done: 1, total: 1 });
+    this._progress(name, `snapshot ${op} ${tag}`, 1, 1);
     this.emit('event', { type: 'snapshots', vm: name });
     return result;
   }
 
-  /** A full clone of a stopped VM. */
-  clone(src: string, dst: string): VmInfo {
+  /** A full clone of a stopped VM, copied in a worker thread with progress events by bytes. */
+  async clone(src: string, dst: string): Promise<VmInfo> {
     const vm = this._get(src);
     if (vm.thread) throw new HostError('conflict', `VM '${src}' is ${vm.state}; stop it before cloning`);
-    if (this._vms.has(dst)) throw new HostError('conflict', `a VM named '${dst}' already exists`);
-    this.emit('event', { type: 'progress', vm: dst, operation: `clone of ${src}`, done: 0, total: 1 });
-    const record = this.store.clone(src, dst);
-    const copy = new Vm(record);
+    this._claim(dst);
+    const op = `clone of ${src}`;
+    try {
+      const total = treeBytes(this.store.path(src));
+      this._progress(dst, op, 0, total);
+      await runFolderJob({ op: 'clone', root: this.store.root, src, dst }, this._staging(dst), total, (d, t) => this._progress(dst, op, d, t));
+      this._progress(dst, op, total, total);
+    } finally {
+      this._pending.delete(dst);
+    }
+    const copy = new Vm(this.store.read(dst));
     this._vms.set(dst, copy);
     this.store.appendLog(src, `cloned to ${dst}`);
-    this.emit('event', { type: 'progress', vm: dst, operation: `clone of ${src}`, done: 1, total: 1 });
     this.emit('event', { type: 'created', vm: dst });
     return this._info(copy);
   }
@@ -551,4 +585,15 @@ function mergeScreen(prev: ScreenUpdate | null, u: ScreenUpdate): ScreenUpdate {
   const tiles = new Map(prev.tiles.map((t) => [`${t.x},${t.y}`, t]));
   for (const t of u.tiles) tiles.set(`${t.x},${t.y}`, t);
   return { ...u, changed: [...rows.values()].sort((a, b) => a.row - b.row), tiles: [...tiles.values()] };
+}
+
+/** The host files a spec names (copied into a new folder): firmware, kernel, initrd, disk images. */
+function specFiles(spec: MachineSpec): string[] {
+  const out: string[] = [];
+  if (spec.bios && spec.bios !== 'seabios') out.push(spec.bios);
+  if (spec.vgaBios && spec.vgaBios !== 'seabios') out.push(spec.vgaBios);
+  if (spec.linux) out.push(...[spec.linux.kernel, spec.linux.vmlinux, spec.linux.initrd].filter((f): f is string => typeof f === 'string'));
+  for (const d of Object.values(spec.drives)) if (d) out.push(d.file);
+  for (const v of spec.virtio ?? []) if (v.type === 'blk') out.push(v.file);
+  return out;
 }

@@ -261,7 +261,7 @@ export function createDaemonServer(o: ServerOptions): Daemon {
       const name = vmName(b.name);
       const settings = settingsFrom(b);
       const { spec, newDisks } = specFrom(b);
-      const info = host.create(name, spec, settings, newDisks);
+      const info = await host.create(name, spec, settings, newDisks);
       log(`created VM '${name}'`);
       return send(res, 201, info);
     }
@@ -301,7 +301,7 @@ export function createDaemonServer(o: ServerOptions): Daemon {
         const b = object(await readBody(req), 'the request');
         allowOnly(b, ['name'], 'the request');
         if (typeof b.name !== 'string') throw new ApiError(400, 'bad-body', "name is required: the clone's name");
-        const info = host.clone(name, vmName(b.name));
+        const info = await host.clone(name, vmName(b.name));
         log(`cloned VM '${name}' to '${info.name}'`);
         return send(res, 201, info);
       }

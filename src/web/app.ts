@@ -360,6 +360,34 @@ $<HTMLFormElement>('create').addEventListener('submit', (e) => {
     .catch((err: Error) => say(err.message));
 });
 
+// --- long operations: one bar each, gone when done ---
+interface Progress {
+  vm: string;
+  operation: string;
+  done: number;
+  total: number;
+  percent: number;
+}
+const bars = new Map<string, HTMLElement>();
+function showProgress(p: Progress): void {
+  const key = `${p.vm}\0${p.operation}`;
+  let bar = bars.get(key);
+  if (p.percent >= 100) {
+    bar?.remove();
+    bars.delete(key);
+    return;
+  }
+  if (!bar) {
+    bar = document.createElement('p');
+    bar.className = 'bar';
+    bar.innerHTML = '<progress max="100"></progress> <span></span>';
+    $('progress').append(bar);
+    bars.set(key, bar);
+  }
+  (bar.querySelector('progress') as HTMLProgressElement).value = p.percent;
+  (bar.querySelector('span') as HTMLElement).textContent = `${p.vm}: ${p.operation} ${p.percent}%`;
+}
+
 // --- the event stream and the live figures ---
 function events(): void {
   const ws = new WebSocket(wsUrl('/api/events'));
@@ -381,13 +409,7 @@ function events(): void {
         render();
       });
     } else if (m.type === 'progress' && m.vm) {
-      const p = m as unknown as { operation: string; done: number; total: number; vm: string };
-      const bar = $('progress');
-      bar.hidden = p.done >= p.total;
-      (bar.querySelector('span') as HTMLElement).textContent = `${p.vm}: ${p.operation}`;
-      const pr = bar.querySelector('progress') as HTMLProgressElement;
-      pr.max = p.total;
-      pr.value = p.done;
+      showProgress(m as unknown as Progress);
     } else if (m.type === 'snapshots' && m.vm === selected && tab === 'snapshots') {
       void loadSnapshots(m.vm);
     } else if (m.type === 'deleted' && m.vm) {

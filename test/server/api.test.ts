@@ -161,6 +161,15 @@ test('the daemon: token, refusals, a VM from create to delete, the event stream'
     assert.equal(clone.status, 201, clone.text);
     assert.ok(existsSync(join(d.dir, 'fw2.tsvm', 'vm.json')));
     assert.equal(((await d.api('GET', '/api/vms/fw2/snapshots')).json as { snapshots: unknown[] }).snapshots.length, 2, 'a full clone takes the snapshots along');
+    // the clone's progress: bytes copied of the source folder's bytes, from 0 % to 100 %, never backwards
+    const prog = events.events.filter((e) => e.type === 'progress' && e.vm === 'fw2') as { operation: string; done: number; total: number; percent: number }[];
+    assert.ok(prog.length >= 2, JSON.stringify(prog));
+    assert.ok(prog.every((p) => p.operation === 'clone of fw'));
+    assert.deepEqual([prog[0].done, prog[0].percent], [0, 0]);
+    const last = prog[prog.length - 1];
+    assert.ok(last.total > 0 && last.done === last.total && last.percent === 100, JSON.stringify(last));
+    for (let i = 1; i < prog.length; i++) assert.ok(prog[i].done >= prog[i - 1].done && prog[i].percent === Math.floor((prog[i].done * 100) / prog[i].total));
+    assert.ok(events.events.findIndex((e) => e.type === 'created' && e.vm === 'fw2') > events.events.indexOf(last as unknown as Record<string, unknown>), 'created comes after the last progress');
     assert.equal((await d.api('POST', '/api/vms/fw/clone', { name: 'fw2' })).status, 409);
     assert.equal((await d.api('POST', '/api/vms/fw/clone', { name: '../x' })).status, 400);
     assert.equal((await d.api('DELETE', '/api/vms/fw2')).status, 204);
