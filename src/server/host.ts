@@ -204,6 +204,11 @@ export class VmHost extends EventEmitter<HostEvents> {
     return `${this.store.path(name)}.creating-${process.pid}`;
   }
 
+  /** Progress of an operation done outside the host (an upload), as an event. */
+  reportProgress(vm: string, operation: string, done: number, total: number): void {
+    this._progress(vm, operation, done, total);
+  }
+
   private _progress(vm: string, operation: string, done: number, total: number): void {
     const percent = total > 0 ? Math.floor((done * 100) / total) : done > 0 ? 100 : 0;
     this.emit('event', { type: 'progress', vm, operation, done, total, percent });

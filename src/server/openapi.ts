@@ -166,6 +166,7 @@ export const OPENAPI = {
       E404: json(ref('Error'), 'no such VM or path'),
       E405: json(ref('Error'), 'the path does not take this method (the Allow header lists those it takes)'),
       E409: json(ref('Error'), "the VM's state does not allow the request"),
+      E411: json(ref('Error'), 'an upload without a Content-Length'),
       E413: json(ref('Error'), 'the body is larger than the daemon accepts'),
       E415: json(ref('Error'), 'the body is not application/json'),
     },
@@ -194,6 +195,19 @@ export const OPENAPI = {
         summary: 'delete a stopped VM and its folder',
         parameters: [nameParam],
         responses: { '204': { description: 'deleted' }, ...errors(400, 401, 404, 409) },
+      },
+    },
+    '/api/vms/{name}/iso': {
+      post: {
+        summary: 'create VM {name} from an uploaded ISO image: it boots the CD (then the disk) and gets an empty qcow2 disk to install to',
+        description: 'The body is the image itself, streamed to disk as it arrives (Content-Length required; at most `tsvm serve --max-upload-mib`); it is checked for an ISO 9660 volume descriptor and kept in the VM folder. The event stream reports `upload` and then `create` progress.',
+        parameters: [
+          nameParam,
+          { name: 'memoryMiB', in: 'query', required: false, schema: { type: 'integer', minimum: 16, maximum: 3072, default: 128 } },
+          { name: 'diskMiB', in: 'query', required: false, description: 'size of the empty disk; 0 for none', schema: { type: 'integer', minimum: 0, maximum: 1048576, default: 1024 } },
+        ],
+        requestBody: { required: true, content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } }, 'application/x-iso9660-image': { schema: { type: 'string', format: 'binary' } } } },
+        responses: { '201': json(ref('Vm'), 'the new VM'), ...errors(400, 401, 409, 411, 413, 415) },
       },
     },
     '/api/vms/{name}/start': action('start the VM in its own worker thread'),

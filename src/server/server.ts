@@ -10,7 +10,8 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { checkUploadHeaders, DEFAULT_MAX_UPLOAD_BYTES, receiveIso, UploadError } from './upload.js';
 import { fileURLToPath } from 'node:url';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -43,6 +44,8 @@ export interface ServerOptions {
   token: string;
   /** The daemon's log (one line per request and per refusal). */
   log: (line: string) => void;
+  /** Largest ISO upload accepted (bytes; default DEFAULT_MAX_UPLOAD_BYTES). */
+  maxUploadBytes?: number;
 }
 
 /** Files of the web page: URL path -> file and media type. */
@@ -200,6 +203,7 @@ export interface Daemon {
 
 export function createDaemonServer(o: ServerOptions): Daemon {
   const { host, token, log } = o;
+  const maxUpload = o.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES;
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_WS_MESSAGE });
 
   const authorised = (req: IncomingMessage, url: URL): boolean => {
@@ -281,6 +285,10 @@ export function createDaemonServer(o: ServerOptions): Daemon {
       return send(res, 200, host.updateSettings(name, settingsFrom(b)));
     }
     if (seg[3] === 'snapshots') return snapshots(req, res, name, seg.slice(4), methods);
+    if (seg.length === 4 && seg[3] === 'iso') {
+      methods(['POST']);
+      return createFromIso(req, res, url, name);
+    }
     if (seg.length !== 4) throw new ApiError(404, 'not-found', `no API at ${path}`);
     const what = seg[3];
     switch (what) {
@@ -355,6 +363,49 @@ export function createDaemonServer(o: ServerOptions): Daemon {
       return send(res, 200, node);
     }
     throw new ApiError(404, 'not-found', `no API at ${req.url?.split('?')[0]}`);
+  }
+
+  /**
+   * POST /api/vms/NAME/iso: a new VM booting from the uploaded ISO (the body,
+   * streamed to disk), with an empty disk to install to. Refusals close the
+   * connection, so a refused upload is not read to its end.
+   */
+  async function createFromIso(req: IncomingMessage, res: ServerResponse, url: URL, name: string): Promise<void> {
+    const close = { connection: 'close' };
+    const int = (key: string, def: number, min: number, max: number) => {
+      const v = url.searchParams.get(key);
+      if (v === null) return def;
+      const n = Number(v);
+      if (!/^\d+$/.test(v) || n < min || n > max) throw new ApiError(400, 'bad-query', `${key} must be a whole number from ${min} to ${max}`, close);
+      return n;
+    };
+    for (const k of url.searchParams.keys()) if (!['memoryMiB', 'diskMiB', 'token'].includes(k)) throw new ApiError(400, 'bad-query', `unknown query parameter '${k}' (known: memoryMiB, diskMiB)`, close);
+    const memoryMiB = int('memoryMiB', 128, 16, 3072);
+    const diskMiB = int('diskMiB', 1024, 0, 1024 * 1024);
+    if (host.list().some((v) => v.name === name)) throw new ApiError(409, 'conflict', `a VM named '${name}' already exists`, close);
+    let length: number;
+    try {
+      length = checkUploadHeaders(req, maxUpload);
+    } catch (e) {
+      if (e instanceof UploadError) throw new ApiError(e.status, e.code, e.message, close);
+      throw e;
+    }
+    let iso: string;
+    try {
+      iso = await receiveIso(req, host.store.root, length, (d, t) => host.reportProgress(name, 'upload', d, t));
+    } catch (e) {
+      host.reportProgress(name, 'upload', length, length); // the bar goes away; the refusal says why
+      if (e instanceof UploadError) throw new ApiError(e.status, e.code, e.message, close);
+      throw e;
+    }
+    try {
+      const spec = defaultSpec({ memoryBytes: memoryMiB * 1048576, rtcEpochSec: Math.floor(Date.now() / 1000), serial: 'none', boot: 'dc', drives: { cdrom: { file: iso, format: 'raw', mode: 'ro' } } });
+      const info = await host.create(name, spec, {}, diskMiB > 0 ? { hda: diskMiB * 1048576 } : {});
+      log(`created VM '${name}' from an uploaded ISO of ${length} bytes`);
+      send(res, 201, info);
+    } finally {
+      rmSync(iso, { force: true });
+    }
   }
 
   const server = createServer((req, res) => {

@@ -344,16 +344,42 @@ $<HTMLFormElement>('snap-form').addEventListener('submit', (e) => {
   void snapAct(selected, 'POST', '', { name: String(f.get('name')), description: String(f.get('description') ?? '') }).then(() => form.reset());
 });
 
-// --- create ---
+// --- create: from the default guest, bare firmware, or an uploaded ISO ---
+const isoInput = document.querySelector<HTMLInputElement>('#create input[name=iso]') as HTMLInputElement;
+const guestSelect = document.querySelector<HTMLSelectElement>('#create select[name=guest]') as HTMLSelectElement;
+guestSelect.addEventListener('change', () => {
+  isoInput.hidden = guestSelect.value !== 'iso';
+  isoInput.required = guestSelect.value === 'iso';
+});
+
+/** Upload an ISO as a new VM; the body is the file itself, streamed by the browser (progress comes on the event stream). */
+async function createFromIso(name: string, memoryMiB: number, file: File): Promise<Vm> {
+  const r = await fetch(`/api/vms/${encodeURIComponent(name)}/iso?memoryMiB=${memoryMiB}`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: file });
+  if (!r.ok) {
+    let msg = `${r.status}`;
+    try {
+      msg = ((await r.json()) as { error: { message: string } }).error.message;
+    } catch {
+      // keep the status
+    }
+    throw new Error(msg);
+  }
+  return (await r.json()) as Vm;
+}
+
 $<HTMLFormElement>('create').addEventListener('submit', (e) => {
   e.preventDefault();
   const f = new FormData(e.target as HTMLFormElement);
   const name = String(f.get('name'));
   say('');
-  api<Vm>('POST', '/api/vms', { name, guest: f.get('guest'), memoryMiB: Number(f.get('memoryMiB')) })
+  const file = isoInput.files?.[0];
+  const made = f.get('guest') === 'iso' && file ? createFromIso(name, Number(f.get('memoryMiB')), file) : api<Vm>('POST', '/api/vms', { name, guest: f.get('guest'), memoryMiB: Number(f.get('memoryMiB')) });
+  made
     .then((v) => {
       vms.set(v.name, v);
       (e.target as HTMLFormElement).reset();
+      isoInput.hidden = true;
+      isoInput.required = false;
       render();
       select(v.name);
     })

@@ -8,7 +8,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Page } from 'playwright-core';
@@ -224,6 +224,20 @@ test('the web console: a graphics screen arrives as tiles, matches the screensho
     }
     assert.ok(white > white0, `the guest painted squares and the canvas shows them (${white0} -> ${white} white pixels)`);
     await sameAsScreenshot('after the mouse moved');
+  });
+
+  await t.test('create a VM from an ISO uploaded in the create form', async () => {
+    const iso = new Uint8Array(1 << 20);
+    iso.set([1, 0x43, 0x44, 0x30, 0x30, 0x31, 1], 0x8000);
+    writeFileSync(join(dir, 'installer.iso'), iso);
+    await page.fill('#create input[name=name]', 'fromiso');
+    await page.selectOption('#create select[name=guest]', 'iso');
+    await page.setInputFiles('#create input[name=iso]', join(dir, 'installer.iso'));
+    await page.click('#create button[type=submit]');
+    await page.locator('.vm[data-name="fromiso"] .state', { hasText: 'stopped' }).waitFor({ timeout: 60_000 });
+    assert.equal(await page.locator('#message').innerText(), '', 'no error reported');
+    const cfg = JSON.parse(readFileSync(join(d.dir, 'fromiso.tsvm', 'vm.json'), 'utf8')) as { spec: { drives: Record<string, { file: string }> } };
+    assert.equal(readFileSync(join(d.dir, 'fromiso.tsvm', cfg.spec.drives.cdrom.file)).length, 1 << 20, 'the uploaded image is in the folder');
   });
   assert.deepEqual(errors, [], 'the page threw no errors');
 });
