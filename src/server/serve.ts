@@ -131,7 +131,7 @@ After=network.target
 
 [Service]
 Type=simple
-ExecStart=${process.execPath} ${bin} serve --dir ${a.dir} --listen ${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port} --shutdown-wait ${waitS}
+ExecStart=${process.execPath} ${bin} serve --dir ${a.dir} --listen ${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port} --shutdown-wait ${waitS}${a.maxUploadBytes !== DEFAULT_MAX_UPLOAD_BYTES ? ` --max-upload-mib ${Math.floor(a.maxUploadBytes / 1048576)}` : ''}
 # SIGTERM: the guests get ${waitS} s to power off; leave the daemon time to stop the rest
 KillSignal=SIGTERM
 TimeoutStopSec=${waitS + 30}
