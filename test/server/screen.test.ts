@@ -31,7 +31,10 @@ test('screen socket: graphics frames as changed tiles; mouse input reaches the g
   con.on('message', (b: Buffer) => (serial += b.toString('latin1')));
   await opened(con);
   const waitSerial = async (re: RegExp, what: string) => {
-    for (let i = 0; i < 300 && !re.test(serial); i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 300 && !re.test(serial); i++) {
+      if (d.child.exitDescription) throw new Error(`the daemon ended (${d.child.exitDescription}) before ${what}: ${d.child.tail()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
     assert.match(serial, re, what);
   };
   await waitSerial(/ready\n/, "the guest's ready");

@@ -30,6 +30,7 @@ test('stats: the CPU cap lowers a spinning guest and shows in stats; disk counte
   const events = new EventLog(d.socket('/api/events'));
   await opened(events.ws);
   const stats = async (name: string) => {
+    if (d.child.exitDescription) throw new Error(`the daemon ended (${d.child.exitDescription}): ${d.child.tail()}`);
     const r = await d.api('GET', `/api/vms/${name}/stats`);
     assert.equal(r.status, 200);
     return r.json as Stats;
