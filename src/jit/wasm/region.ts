@@ -349,7 +349,30 @@ export function compileRegion(mem: Uint8Array, page: number, eipPage: number, en
     const d = (eip - eipPage) | 0;
     return d >= 0 && d < 4096 ? d : -1;
   };
-  while (work.length > 0 && insns.size < MAX_INSNS) {
+  // Code behind a RET or JMP is usually the next function (or a jump-table
+  // target), entered from other pages. When the page is compiled again for
+  // an entry that missed (more than one entry offset), that code is decoded
+  // too, after what the entries reach, with its start (past alignment
+  // padding) a label: a page with several hot entries gets all its code at
+  // once instead of one recompile per entry. Not on the first compile: a
+  // whole page costs about four times the code (and the engine's tier-up
+  // threads) for the few pages entered once.
+  const behind: number[] = [];
+  const sweepAll = entryOffsets.length > 1;
+  const sweep = (off: number): void => {
+    if (!sweepAll) return;
+    while (off < 4096 && mem[page + off] === 0xcc) off++; // INT3 padding
+    if (off < 4096 && !insns.has(off)) {
+      labels.add(off);
+      behind.push(off);
+    }
+  };
+  for (;;) {
+    if (work.length === 0) {
+      if (behind.length === 0) break;
+      work.push(behind.shift()!);
+    }
+    if (insns.size >= MAX_INSNS) break;
     const off = work.pop()!;
     if (insns.has(off)) continue;
     const ins = decode(mem, page, off, eipPage);
@@ -359,6 +382,8 @@ export function compileRegion(mem: Uint8Array, page: number, eipPage: number, en
       if (!ins.ends) work.push(off + ins.len);
       continue;
     }
+    if (ins.ends) sweep(off + ins.len);
+    else if (isPadding(mem, ins)) labels.add(off + ins.len);
     if (ins.rep !== 0 && isString(ins.key)) labels.add(off);
     if (isBranch(ins.key)) {
       const t = inPage(ins.target);
@@ -489,6 +514,24 @@ export function compileRegion(mem: Uint8Array, page: number, eipPage: number, en
     if (k === 0xc3 || k === 0xc2 || (k === 0xff && ins.ends) || (isBranch(k) && inPage(ins.target) < 0)) segs |= 1 << Seg.CS;
   }
   return { bytes: mb.encode(), entries, instructions: compiled, segs };
+}
+
+/** NOP, and LEA r,[r+0] (the assemblers' multi-byte NOPs): padding before a function or loop, whose end is a label. */
+function isPadding(mem: Uint8Array, ins: Insn): boolean {
+  if (ins.key === 0x90) return true;
+  if (ins.key !== 0x8d) return false;
+  const m = mem[ins.at];
+  const reg = (m >> 3) & 7;
+  const mod = m >> 6;
+  let base = m & 7;
+  let p = ins.at + 1;
+  if (base === 4) {
+    const sib = mem[p++];
+    if (((sib >> 3) & 7) !== 4) return false;
+    base = sib & 7;
+  }
+  if (base !== reg || (mod === 0 && base === 5)) return false;
+  return mod === 0 || (mod === 1 ? mem[p] === 0 : imm32(mem, p) === 0);
 }
 
 /** CALL rel32 or CALL r/m32: its return address is a label. */
