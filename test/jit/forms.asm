@@ -430,6 +430,41 @@ pm32:
     stosb
     cmpsd
     scasw
+    ; REPE/REPNE CMPS/SCAS: equal runs of the buffer, a mismatch somewhere or none
+    cld
+    mov esi, BUF - 0x1000 + 0x4002
+    mov edi, BUF + 1
+    mov ecx, eax
+    and ecx, 0x3fff
+    repe cmpsb
+    lahf
+    mov [es:BUF+0x9010], eax
+    mov [es:BUF+0x9014], ecx
+    mov esi, BUF - 0x1000 + 0x100
+    mov edi, BUF + 0x101
+    mov ecx, 120
+    repe cmpsb              ; the replicated bytes, then the first different one
+    lahf
+    mov [es:BUF+0x9018], eax
+    mov [es:BUF+0x901c], ecx
+    mov edi, BUF
+    mov ecx, ebx
+    and ecx, 0x1fff
+    mov eax, [es:BUF + 0x7f0]
+    repne scasd
+    mov [es:BUF+0x9020], ecx
+    mov edi, BUF + 0x4002
+    mov ecx, 5000
+    mov al, bl
+    repne scasb             ; more than one chunk when AL is not there
+    mov [es:BUF+0x9024], ecx
+    mov ecx, 0
+    repe cmpsd              ; ECX = 0: nothing, flags kept
+    std
+    mov ecx, 3
+    repe scasw
+    cld
+    mov eax, [esp+4]
     mov [es:BUF+0x9004], esi
     mov [es:BUF+0x9008], edi
     mov [es:BUF+0x900c], ecx
@@ -488,6 +523,14 @@ pm32:
     mov [esi], eax
     add esi, 4
     mov eax, [esp+4]
+    pushfd
+    pop dword [esi]
+    add esi, 4
+    mov ecx, 3
+.spin:
+    pause
+    dec ecx
+    jnz .spin
     stc
     lahf
     mov [esi], ah

@@ -28,7 +28,7 @@
  */
 import { Layout } from '../../bus/layout.js';
 import { F, Seg } from '../../cpu/consts.js';
-import { REP_CHUNK } from '../../cpu/cpu.js';
+import { PAUSE_CYCLES, REP_CHUNK } from '../../cpu/cpu.js';
 import { FuncBuilder, I32, I64, ModuleBuilder, Op } from './encoder.js';
 import { fallThroughLength } from './fallthrough.js';
 
@@ -87,9 +87,10 @@ const PC = 0,
   A3 = 34,
   B1 = 35,
   B2 = 36,
-  P64 = 37,
-  Q64 = 38;
-const N_I32_LOCALS = 35; // 2..36
+  C1 = 37,
+  P64 = 38,
+  Q64 = 39;
+const N_I32_LOCALS = 36; // 2..37
 /** The local holding each segment's base, by Seg (ES CS SS DS FS GS); CS is never used. */
 const SEG_BASE_LOCAL = [ESB, -1, SSB, DSB, FSB, GSB];
 /** Segment-override prefixes the regions take (CS is not one: reads through CS need its type checked). */
@@ -256,11 +257,11 @@ function decodeTaken(mem: Uint8Array, page: number, off: number, eipPage: number
   const v = o16 ? 2 : 4; // size of a word/dword operand and immediate
   const next = (): number => (eipPage + (at - page) + len) | 0;
   if (lock && !lockOk(key, m)) return stop;
-  // REP only on MOVS/STOS/LODS (and REP RET, which ignores it); CMPS/SCAS and
-  // F3 90 (PAUSE) and the F3 0F forms are the interpreter's
-  if (rep !== 0 && !(key === 0xa4 || key === 0xa5 || key === 0xaa || key === 0xab || key === 0xac || key === 0xad || key === 0xc3)) return stop;
+  // REP only on the string instructions, F3 90 (PAUSE) and REP RET (which
+  // ignores it); the F3 0F forms are the interpreter's
+  if (rep !== 0 && !(isString(key) || key === 0xc3 || (key === 0x90 && rep === 0xf3))) return stop;
   // 16-bit near branches and stack forms truncate EIP / move ESP by 2: the interpreter's
-  if (o16 && (isBranch(key) || key === 0xc3 || key === 0xc2 || key === 0xc9 || (key >= 0x50 && key <= 0x5f) || key === 0x68 || key === 0x6a || key === 0x8f || key === 0x1a4 || key === 0x1a5 || key === 0x1ac || key === 0x1ad)) return stop;
+  if (o16 && (isBranch(key) || key === 0x9c || key === 0xc3 || key === 0xc2 || key === 0xc9 || (key >= 0x50 && key <= 0x5f) || key === 0x68 || key === 0x6a || key === 0x8f || key === 0x1a4 || key === 0x1a5 || key === 0x1ac || key === 0x1ad)) return stop;
   if (o16 && key === 0xff && reg >= 2) return stop;
   if (key < 0x40 && (key & 7) < 6) {
     // ALU: r/m8,r8 r/m,r r8,r/m8 r,r/m AL,imm8 eAX,imm
@@ -282,7 +283,7 @@ function decodeTaken(mem: Uint8Array, page: number, off: number, eipPage: number
   else if (isString(key)) len = 0;
   else if (key >= 0x40 && key <= 0x5f) len = 0;
   else if (key >= 0x90 && key <= 0x99) len = 0;
-  else if (key === 0x9e || key === 0x9f || key === 0xf5 || key === 0xf8 || key === 0xf9 || key === 0xfc || key === 0xfd || key === 0xc9) len = 0;
+  else if (key === 0x9c || key === 0x9e || key === 0x9f || key === 0xf5 || key === 0xf8 || key === 0xf9 || key === 0xfc || key === 0xfd || key === 0xc9) len = 0;
   else if (key >= 0xb0 && key <= 0xb7) len = 1;
   else if (key >= 0xb8 && key <= 0xbf) len = v;
   else if (key === 0xc6 && reg === 0) len = modrmLen(mem, o) + 1;
@@ -1169,7 +1170,16 @@ class Emitter {
       f.localGet(R0 + 5).i32Const(4).op(Op.i32_add).localSet(R0 + 4);
       f.localGet(V).localSet(R0 + 5);
     } else if (key === 0x90) {
+      if (ins.rep === 0xf3) {
+        this.pause(next);
+        return;
+      }
       // NOP
+    } else if (key === 0x9c) {
+      // PUSHFD (32-bit protected mode, not v8086: VM and RF are not pushed)
+      this.flagsValue();
+      f.i32Const(0x00fcffff).op(Op.i32_and).localSet(V);
+      this.push();
     } else if (key === 0x98) {
       if (v === 4) f.localGet(R0).op(Op.i32_extend16_s).localSet(R0);
       else {
@@ -1541,6 +1551,31 @@ class Emitter {
     this.fk = Fk.UNKNOWN;
   }
 
+  /**
+   * PAUSE (F3 90) takes PAUSE_CYCLES instruction times but never past the
+   * slice end (cpu.ts pause()): `left` as the interpreter sees it here is
+   * LEFT plus what the run paid ahead, this instruction included. If the
+   * slice ends with it, leave after it.
+   */
+  private pause(next: number): void {
+    const f = this.f;
+    const ahead = this.runLen - this.done; // this instruction and the rest of the run
+    // extra = min(PAUSE_CYCLES - 1, left - 1)
+    f.localGet(LEFT).i32Const(ahead - 1).op(Op.i32_add).localTee(A1);
+    f.i32Const(PAUSE_CYCLES - 1).localGet(A1).i32Const(PAUSE_CYCLES - 1).op(Op.i32_lt_s).op(Op.select).localTee(A1);
+    f.i32Const(0).op(Op.i32_gt_s).if();
+    f.localGet(LEFT).localGet(A1).op(Op.i32_sub).localSet(LEFT);
+    f.end();
+    this.count();
+    f.localGet(LEFT).i32Const(0).op(Op.i32_lt_s).if();
+    this.extra++;
+    f.i32Const(next).localSet(EIP);
+    this.refund();
+    this.exit();
+    this.extra--;
+    f.end();
+  }
+
   /** SHLD (left) / SHRD of local V by local A1 (1..31) with bits from local `src`: V = the result. */
   private shiftDouble(left: boolean, src: number): void {
     const f = this.f;
@@ -1737,6 +1772,10 @@ class Emitter {
       if (useDst) step(7);
       return;
     }
+    if (kind === 2 || kind === 10) {
+      this.repCompare(ins, size, srcB, step);
+      return;
+    }
     // REP MOVS/STOS/LODS: as string.ts, one execution does min(ECX, REP_CHUNK) elements and
     // counts as one instruction; with ECX left it runs again. All pages are checked first.
     f.localGet(R0 + 1).if();
@@ -1780,6 +1819,68 @@ class Emitter {
     this.count();
     // elements left: this instruction again (a label of the region)
     f.localGet(R0 + 1).if();
+    this.extra++;
+    this.goTo(this.curEip);
+    this.extra--;
+    f.end();
+  }
+
+  /**
+   * REPE/REPNE CMPS/SCAS: as string.ts, up to min(ECX, REP_CHUNK) elements
+   * per execution (one instruction), stopping after the element whose ZF
+   * ends the repeat; run again while ECX is not 0 and it did not stop. The
+   * pages of the whole chunk are checked first (one the interpreter would
+   * not reach only sends the instruction to the interpreter).
+   */
+  private repCompare(ins: Insn, size: number, srcB: number, step: (r: number) => void): void {
+    const f = this.f;
+    const cmps = ins.key < 0xae;
+    const top = size * 8 - 1;
+    f.i32Const(0).localSet(C1); // 1: stopped by ZF
+    f.localGet(R0 + 1).if();
+    this.extra++;
+    f.localGet(R0 + 1).i32Const(REP_CHUNK).localGet(R0 + 1).i32Const(REP_CHUNK).op(Op.i32_lt_u).op(Op.select).localSet(A1);
+    if (cmps) {
+      f.localGet(srcB).localGet(R0 + 6).op(Op.i32_add).localSet(B1);
+      this.checkRange(size, false);
+    }
+    f.localGet(ESB).localGet(R0 + 7).op(Op.i32_add).localSet(B1);
+    this.checkRange(size, false);
+    f.localGet(A1).localSet(A2);
+    const xlate = (): void => {
+      f.localGet(TA).i32Const(12).op(Op.i32_shr_u).i32Const(2).op(Op.i32_shl).i32Load(Layout.TLB);
+      f.i32Const(~0xfff).op(Op.i32_and).localGet(TA).op(Op.i32_xor).localSet(TH);
+    };
+    f.block().loop();
+    if (cmps) {
+      f.localGet(srcB).localGet(R0 + 6).op(Op.i32_add).localSet(TA);
+      xlate();
+      this.load(size);
+      f.localSet(X);
+    } else {
+      this.regGet(0, size);
+      f.localSet(X);
+    }
+    f.localGet(ESB).localGet(R0 + 7).op(Op.i32_add).localSet(TA);
+    xlate();
+    this.load(size);
+    f.localSet(Y);
+    this.alu(7, top);
+    if (cmps) step(6);
+    step(7);
+    f.localGet(R0 + 1).i32Const(1).op(Op.i32_sub).localSet(R0 + 1);
+    // REPE (F3) stops when ZF = 0, REPNE (F2) when ZF = 1
+    f.localGet(R).i32Const(31 - top).op(Op.i32_shl);
+    if (ins.rep === 0xf3) f.i32Const(0).op(Op.i32_ne);
+    else f.op(Op.i32_eqz);
+    f.if().i32Const(1).localSet(C1).br(2).end();
+    f.localGet(A2).i32Const(1).op(Op.i32_sub).localTee(A2).brIf(0);
+    f.end().end();
+    this.extra--;
+    f.end();
+    this.count();
+    this.fk = Fk.UNKNOWN; // ECX = 0 leaves the flags as they were
+    f.localGet(R0 + 1).i32Const(0).op(Op.i32_ne).localGet(C1).op(Op.i32_eqz).op(Op.i32_and).if();
     this.extra++;
     this.goTo(this.curEip);
     this.extra--;
