@@ -24,6 +24,7 @@ import { Layout } from '../bus/layout.js';
 import { BlockCache } from './blocks.js';
 import { compileRegion, Xchg } from './wasm/region.js';
 import { Wasm, WASM_PAGE, type WasmInstance, type WasmMemory } from './wasm/host.js';
+import { note, WASM_STATS } from './wasm/stats.js';
 
 type RunFn = (pc: number, left: number) => number;
 
@@ -115,7 +116,25 @@ export class WasmCache implements CodeCache {
         }
       }
     }
+    if (WASM_STATS) {
+      this.stat(cpu);
+      return false;
+    }
     return this.blocks.enter(cpu);
+  }
+
+  /** Dev-only (wasm/stats.ts): why the instruction at CS:EIP runs outside the regions. */
+  private stat(cpu: Cpu): void {
+    const eip = cpu.eip;
+    const lin = (cpu.segBase[Seg.CS] + eip) | 0;
+    const e = cpu.tlb[lin >>> 12];
+    if ((e & cpu.tlbReadMask) !== Tlb.VALID) return note('tlb', cpu.mem8, -1, 0, 0);
+    const hp = ((e & ~0xfff) ^ lin) >>> 12;
+    const off = eip & 0xfff;
+    const r = this.regions.get(hp);
+    const mode = cpu.code32 && cpu.stack32 && regionsMayRun(cpu, eip);
+    const why = !mode ? 'mode' : r === undefined ? 'cold' : r.gen !== this.blocks.pageGen[hp] ? 'stale' : r.entries[off] !== 0 ? 'segs/left' : 'miss';
+    note(why, cpu.mem8, hp, off, eip & ~0xfff);
   }
 
   private miss(r: Region, hp: number, off: number, eip: number): void {
@@ -233,6 +252,11 @@ function regionsMayRun(cpu: Cpu, eip: number): boolean {
 function overridesOk(cpu: Cpu, segs: number): boolean {
   for (let s = 0; s < 6; s++) {
     if ((segs & (1 << s)) === 0) continue;
+    if (s === Seg.CS) {
+      // the region leaves through targets it does not check against CS's limit
+      if (cpu.segLimit[s] !== -1) return false;
+      continue;
+    }
     if (cpu.segLimit[s] !== -1 || (cpu.segAttr[s] & FLAT_ATTR) !== DATA_RW) return false;
   }
   return true;

@@ -27,8 +27,10 @@
  * interpreter redoes it completely (and raises its faults itself).
  */
 import { Layout } from '../../bus/layout.js';
-import { F } from '../../cpu/consts.js';
+import { F, Seg } from '../../cpu/consts.js';
+import { PAUSE_CYCLES, REP_CHUNK } from '../../cpu/cpu.js';
 import { FuncBuilder, I32, I64, ModuleBuilder, Op } from './encoder.js';
+import { fallThroughLength } from './fallthrough.js';
 
 /** Int32 slots of the exchange area (Layout.JIT). */
 export const enum Xchg {
@@ -80,8 +82,15 @@ const PC = 0,
   ESB = 29,
   FSB = 30,
   GSB = 31,
-  P64 = 32;
-const N_I32_LOCALS = 30; // 2..31
+  A1 = 32,
+  A2 = 33,
+  A3 = 34,
+  B1 = 35,
+  B2 = 36,
+  C1 = 37,
+  P64 = 38,
+  Q64 = 39;
+const N_I32_LOCALS = 36; // 2..37
 /** The local holding each segment's base, by Seg (ES CS SS DS FS GS); CS is never used. */
 const SEG_BASE_LOCAL = [ESB, -1, SSB, DSB, FSB, GSB];
 /** Segment-override prefixes the regions take (CS is not one: reads through CS need its type checked). */
@@ -94,7 +103,10 @@ const GET_CF = 0,
   GET_ZF = 1,
   GET_SF = 2,
   GET_OF = 3,
-  GET_PF = 4;
+  GET_PF = 4,
+  GET_AF = 5,
+  /** The whole EFLAGS value (cpu.getFlags). */
+  GET_FLAGS = 6;
 
 /** What the code knows at compile time about the flag state (as in blocks.ts). */
 const enum Fk {
@@ -120,6 +132,10 @@ interface Insn {
   ends: boolean;
   /** Segment-override prefix (Seg), or -1. */
   seg: number;
+  /** Operand-size prefix (16-bit operands). */
+  o16: boolean;
+  /** REP/REPNE prefix byte (string instructions), or 0. */
+  rep: number;
 }
 
 export interface CompiledRegion {
@@ -128,7 +144,12 @@ export interface CompiledRegion {
   entries: Int16Array;
   /** Instructions compiled (not counting the ones that only exit). */
   instructions: number;
-  /** Bit per Seg of the segment-override prefixes used (the segments whose checks the region needs at entry). */
+  /**
+   * Bit per Seg of the segments whose checks the region needs at entry: the
+   * segment-override prefixes and ES (string instructions) as DS is checked,
+   * CS when it leaves the page through a computed or off-page target (CS's
+   * limit must then be 4 GiB, as the interpreter checks the target against it).
+   */
   segs: number;
 }
 
@@ -154,6 +175,29 @@ function imm32(mem: Uint8Array, o: number): number {
 function imm8s(mem: Uint8Array, o: number): number {
   return (mem[o] << 24) >> 24;
 }
+/** Immediate of `size` bytes (zero-extended below 4). */
+function immN(mem: Uint8Array, o: number, size: number): number {
+  return size === 4 ? imm32(mem, o) : size === 2 ? mem[o] | (mem[o + 1] << 8) : mem[o];
+}
+
+/** LOCK is accepted where the interpreter accepts it (cpu.ts _checkLock): read-modify-write forms with a memory destination. */
+function lockOk(key: number, m: number): boolean {
+  if (m >= 0xc0) return false;
+  const reg = (m >> 3) & 7;
+  if (key < 0x38 && (key & 7) < 2) return true;
+  if (key >= 0x80 && key <= 0x83) return reg !== 7;
+  if (key === 0x86 || key === 0x87) return true;
+  if (key === 0xf6 || key === 0xf7) return reg === 2 || reg === 3;
+  if (key === 0xfe || key === 0xff) return reg < 2;
+  if (key === 0x1ab || key === 0x1b3 || key === 0x1bb || key === 0x1b0 || key === 0x1b1 || key === 0x1c0 || key === 0x1c1) return true;
+  if (key === 0x1ba) return reg >= 5;
+  return false;
+}
+
+/** MOVS STOS LODS CMPS SCAS (byte and word/dword forms). */
+function isString(key: number): boolean {
+  return key >= 0xa4 && key <= 0xaf && key !== 0xa8 && key !== 0xa9;
+}
 
 /**
  * Decode the instruction at page offset `off`. Returns the instruction with
@@ -161,17 +205,46 @@ function imm8s(mem: Uint8Array, o: number): number {
  * forms not written below, or one that crosses the page end).
  */
 function decode(mem: Uint8Array, page: number, off: number, eipPage: number): Insn {
-  const stop: Insn = { off, len: 0, key: -1, at: 0, target: 0, ends: true, seg: -1 };
+  const ins = decodeTaken(mem, page, off, eipPage);
+  if (ins.key < 0) {
+    // not taken: still, decoding goes on behind it when it falls through
+    const len = fallThroughLength(mem, page + off, page + 4096);
+    if (len > 0 && len <= 15 && off + len <= 4096) {
+      ins.len = len;
+      ins.ends = false;
+    }
+  }
+  return ins;
+}
+
+function decodeTaken(mem: Uint8Array, page: number, off: number, eipPage: number): Insn {
+  const stop: Insn = { off, len: 0, key: -1, at: 0, target: 0, ends: true, seg: -1, o16: false, rep: 0 };
   let o = page + off;
   const end = page + 4096;
-  // enough bytes for the longest form compiled here (opcode 2 + ModRM/SIB/disp 6 + imm 4)
-  if (end - o < 13) return stop;
   let seg = -1;
-  const pfx = SEG_PREFIX[mem[o]];
-  if (pfx !== undefined) {
-    seg = pfx;
+  let o16 = false;
+  let lock = false;
+  let rep = 0;
+  for (let n = 0; n < 4; n++) {
+    const b = mem[o];
+    const sp = SEG_PREFIX[b];
+    if (sp !== undefined) {
+      if (seg >= 0) return stop;
+      seg = sp;
+    } else if (b === 0x66) {
+      if (o16) return stop;
+      o16 = true;
+    } else if (b === 0xf0) {
+      if (lock) return stop;
+      lock = true;
+    } else if (b === 0xf2 || b === 0xf3) {
+      if (rep !== 0) return stop;
+      rep = b;
+    } else break;
     o++;
   }
+  // enough bytes for the longest form compiled here (opcode 2 + ModRM/SIB/disp 6 + imm 4)
+  if (end - o < 13) return stop;
   let key = mem[o++];
   if (key === 0x0f) key = 0x100 | mem[o++];
   const at = o;
@@ -181,34 +254,60 @@ function decode(mem: Uint8Array, page: number, off: number, eipPage: number): In
   const m = mem[o];
   const reg = (m >> 3) & 7;
   const mod = m >> 6;
+  const v = o16 ? 2 : 4; // size of a word/dword operand and immediate
   const next = (): number => (eipPage + (at - page) + len) | 0;
+  if (lock && !lockOk(key, m)) return stop;
+  // REP only on the string instructions, F3 90 (PAUSE) and REP RET (which
+  // ignores it); the F3 0F forms are the interpreter's
+  if (rep !== 0 && !(isString(key) || key === 0xc3 || (key === 0x90 && rep === 0xf3))) return stop;
+  // 16-bit near branches and stack forms truncate EIP / move ESP by 2: the interpreter's
+  if (o16 && (isBranch(key) || key === 0x9c || key === 0xc3 || key === 0xc2 || key === 0xc9 || (key >= 0x50 && key <= 0x5f) || key === 0x68 || key === 0x6a || key === 0x8f || key === 0x1a4 || key === 0x1a5 || key === 0x1ac || key === 0x1ad)) return stop;
+  if (o16 && key === 0xff && reg >= 2) return stop;
   if (key < 0x40 && (key & 7) < 6) {
-    // ALU: r/m8,r8 r/m32,r32 r8,r/m8 r32,r/m32 AL,imm8 EAX,imm32
+    // ALU: r/m8,r8 r/m,r r8,r/m8 r,r/m AL,imm8 eAX,imm
     const lo = key & 7;
-    len = lo < 4 ? modrmLen(mem, o) : lo === 4 ? 1 : 4;
+    len = lo < 4 ? modrmLen(mem, o) : lo === 4 ? 1 : v;
   } else if (key === 0x80 || key === 0x83) len = modrmLen(mem, o) + 1;
-  else if (key === 0x81) len = modrmLen(mem, o) + 4;
-  else if (key === 0x84 || key === 0x85 || (key >= 0x88 && key <= 0x8b)) len = modrmLen(mem, o);
+  else if (key === 0x81) len = modrmLen(mem, o) + v;
+  else if (key >= 0x84 && key <= 0x8b) len = modrmLen(mem, o);
   else if (key === 0x8d) {
     if (mod === 3) return stop;
     len = modrmLen(mem, o);
+  } else if (key === 0x8f) {
+    // POP r/m: ESP moves before the address is computed; not with ESP as a base
+    if (reg !== 0 || (mod !== 3 && (m & 7) === 4 && (mem[o + 1] & 7) === 4)) return stop;
+    len = modrmLen(mem, o);
   } else if (key === 0xa8) len = 1;
-  else if (key === 0xa9) len = 4;
+  else if (key === 0xa9) len = v;
+  else if (key >= 0xa0 && key <= 0xa3) len = 4;
+  else if (isString(key)) len = 0;
   else if (key >= 0x40 && key <= 0x5f) len = 0;
-  else if (key === 0x90 || key === 0x98 || key === 0x99) len = 0;
+  else if (key >= 0x90 && key <= 0x99) len = 0;
+  else if (key === 0x9c || key === 0x9e || key === 0x9f || key === 0xf5 || key === 0xf8 || key === 0xf9 || key === 0xfc || key === 0xfd || key === 0xc9) len = 0;
   else if (key >= 0xb0 && key <= 0xb7) len = 1;
-  else if (key >= 0xb8 && key <= 0xbf) len = 4;
+  else if (key >= 0xb8 && key <= 0xbf) len = v;
   else if (key === 0xc6 && reg === 0) len = modrmLen(mem, o) + 1;
-  else if (key === 0xc7 && reg === 0) len = modrmLen(mem, o) + 4;
-  else if (key === 0x69) len = modrmLen(mem, o) + 4;
+  else if (key === 0xc7 && reg === 0) len = modrmLen(mem, o) + v;
+  else if (key === 0x69) len = modrmLen(mem, o) + v;
   else if (key === 0x6b) len = modrmLen(mem, o) + 1;
+  else if (key === 0x68) len = 4;
+  else if (key === 0x6a) len = 1;
   else if ((key >= 0x140 && key <= 0x14f) || (key >= 0x190 && key <= 0x19f)) len = modrmLen(mem, o);
-  else if ((key === 0xf6 || key === 0xf7) && reg < 4) len = modrmLen(mem, o) + (reg < 2 ? (key === 0xf6 ? 1 : 4) : 0);
-  else if (key === 0x1af || key === 0x1b6 || key === 0x1b7 || key === 0x1be || key === 0x1bf) len = modrmLen(mem, o);
-  else if ((key === 0xc1 || key === 0xd1) && mod === 3 && (reg === 4 || reg === 5 || reg === 7)) {
-    len = key === 0xc1 ? 2 : 1;
-    if (key === 0xc1 && (mem[o + 1] & 31) === 0) return stop;
-  } else if (key >= 0x70 && key <= 0x7f) {
+  else if (key === 0xf6 || key === 0xf7) len = modrmLen(mem, o) + (reg < 2 ? (key === 0xf6 ? 1 : v) : 0);
+  else if (key === 0xfe && reg < 2) len = modrmLen(mem, o);
+  else if (key === 0xff && (reg < 3 || reg === 4 || reg === 6)) {
+    len = modrmLen(mem, o);
+    ends = reg === 2 || reg === 4;
+  } else if (key === 0x1af || key === 0x1b6 || key === 0x1b7 || key === 0x1be || key === 0x1bf) len = modrmLen(mem, o);
+  else if (key === 0x1a3 || key === 0x1ab || key === 0x1b3 || key === 0x1bb || key === 0x1bc || key === 0x1bd) len = modrmLen(mem, o);
+  else if (key === 0x1ba && reg >= 4) len = modrmLen(mem, o) + 1;
+  else if (key === 0x1c0 || key === 0x1c1 || key === 0x1b0 || key === 0x1b1) len = modrmLen(mem, o);
+  else if (key === 0x1a4 || key === 0x1ac) len = modrmLen(mem, o) + 1;
+  else if (key === 0x1a5 || key === 0x1ad) len = modrmLen(mem, o);
+  else if (key >= 0x1c8 && key <= 0x1cf) len = 0;
+  else if (key === 0xc0 || key === 0xc1) len = modrmLen(mem, o) + 1;
+  else if (key >= 0xd0 && key <= 0xd3) len = modrmLen(mem, o);
+  else if (key >= 0x70 && key <= 0x7f) {
     len = 1;
     target = (next() + imm8s(mem, o)) | 0;
   } else if (key >= 0x180 && key <= 0x18f) {
@@ -223,10 +322,18 @@ function decode(mem: Uint8Array, page: number, off: number, eipPage: number): In
     target = (next() + imm32(mem, o)) | 0;
     ends = key === 0xe9;
   } else if (key === 0xc3) ends = true;
-  else return stop;
+  else if (key === 0xc2) {
+    len = 2;
+    ends = true;
+  } else return stop;
   const total = at - page - off + len;
   if (off + total > 4096 || total > 15) return stop;
-  return { off, len: total, key, at, target, ends, seg };
+  return { off, len: total, key, at, target, ends, seg, o16, rep };
+}
+
+/** Whether the region compiler takes the instruction at page offset `off` (for wasm/stats.ts). */
+export function takes(mem: Uint8Array, page: number, off: number, eipPage: number): boolean {
+  return decode(mem, page, off, eipPage).key >= 0;
 }
 
 /**
@@ -243,12 +350,42 @@ export function compileRegion(mem: Uint8Array, page: number, eipPage: number, en
     const d = (eip - eipPage) | 0;
     return d >= 0 && d < 4096 ? d : -1;
   };
-  while (work.length > 0 && insns.size < MAX_INSNS) {
+  // Code behind a RET or JMP is usually the next function (or a jump-table
+  // target), entered from other pages. When the page is compiled again for
+  // an entry that missed (more than one entry offset), that code is decoded
+  // too, after what the entries reach, with its start (past alignment
+  // padding) a label: a page with several hot entries gets all its code at
+  // once instead of one recompile per entry. Not on the first compile: a
+  // whole page costs about four times the code (and the engine's tier-up
+  // threads) for the few pages entered once.
+  const behind: number[] = [];
+  const sweepAll = entryOffsets.length > 1;
+  const sweep = (off: number): void => {
+    if (!sweepAll) return;
+    while (off < 4096 && mem[page + off] === 0xcc) off++; // INT3 padding
+    if (off < 4096 && !insns.has(off)) {
+      labels.add(off);
+      behind.push(off);
+    }
+  };
+  for (;;) {
+    if (work.length === 0) {
+      if (behind.length === 0) break;
+      work.push(behind.shift()!);
+    }
+    if (insns.size >= MAX_INSNS) break;
     const off = work.pop()!;
     if (insns.has(off)) continue;
     const ins = decode(mem, page, off, eipPage);
     insns.set(off, ins);
-    if (ins.key < 0) continue;
+    if (ins.key < 0) {
+      // the interpreter runs it; the next instruction is a label
+      if (!ins.ends) work.push(off + ins.len);
+      continue;
+    }
+    if (ins.ends) sweep(off + ins.len);
+    else if (isPadding(mem, ins)) labels.add(off + ins.len);
+    if (ins.rep !== 0 && isString(ins.key)) labels.add(off);
     if (isBranch(ins.key)) {
       const t = inPage(ins.target);
       if (t >= 0) {
@@ -256,7 +393,7 @@ export function compileRegion(mem: Uint8Array, page: number, eipPage: number, en
         work.push(t);
       }
     }
-    if (ins.key === 0xe8) {
+    if (isCall(mem, ins)) {
       // the return address is where RET comes back to: a label
       const r = ins.off + ins.len;
       if (r < 4096) {
@@ -286,7 +423,7 @@ export function compileRegion(mem: Uint8Array, page: number, eipPage: number, en
   if (nLabels === 0) return null;
   const retLabels: [number, number][] = []; // [EIP, label] of each CALL's return address in the region
   for (const ins of insns.values()) {
-    if (ins.key === 0xe8) {
+    if (isCall(mem, ins)) {
       const r = ins.off + ins.len;
       const li = labelIndex.get(r);
       if (li !== undefined && !retLabels.some((x) => x[1] === li)) retLabels.push([(eipPage + r) | 0, li]);
@@ -299,6 +436,7 @@ export function compileRegion(mem: Uint8Array, page: number, eipPage: number, en
   emitFlagHelpers(mb);
   const f = mb.func([I32, I32], [I32]);
   for (let i = 0; i < N_I32_LOCALS; i++) f.local(I32);
+  f.local(I64);
   f.local(I64);
   mb.export('run', f);
   // prologue
@@ -362,15 +500,44 @@ export function compileRegion(mem: Uint8Array, page: number, eipPage: number, en
   f.i32Const(0).localGet(EIP).i32Store(xo(Xchg.EIP));
   for (const [slot, l] of xl.slice(0, 7)) f.i32Const(0).localGet(l).i32Store(xo(slot));
   f.localGet(LEFT);
+  // every label starts from nothing known (flags, count), so each one can be entered
   const entries = new Int16Array(4096);
-  for (const o of entryOffsets) {
-    const i = labelIndex.get(o);
-    if (i !== undefined && insns.get(o)!.key >= 0) entries[o] = i + 1;
-  }
-  for (const [, i] of retLabels) entries[labelList[i]] = i + 1;
+  labelList.forEach((o, i) => {
+    if (insns.get(o)!.key >= 0) entries[o] = i + 1;
+  });
   let segs = 0;
-  for (const ins of insns.values()) if (ins.key >= 0 && ins.seg >= 0) segs |= 1 << ins.seg;
+  for (const ins of insns.values()) {
+    if (ins.key < 0) continue;
+    if (ins.seg >= 0) segs |= 1 << ins.seg;
+    if (isString(ins.key) && ins.key !== 0xac && ins.key !== 0xad) segs |= 1 << Seg.ES;
+    // a target off the page is checked against CS's limit by the interpreter: regions leave so only with a 4 GiB CS
+    const k = ins.key;
+    if (k === 0xc3 || k === 0xc2 || (k === 0xff && ins.ends) || (isBranch(k) && inPage(ins.target) < 0)) segs |= 1 << Seg.CS;
+  }
   return { bytes: mb.encode(), entries, instructions: compiled, segs };
+}
+
+/** NOP, and LEA r,[r+0] (the assemblers' multi-byte NOPs): padding before a function or loop, whose end is a label. */
+function isPadding(mem: Uint8Array, ins: Insn): boolean {
+  if (ins.key === 0x90) return true;
+  if (ins.key !== 0x8d) return false;
+  const m = mem[ins.at];
+  const reg = (m >> 3) & 7;
+  const mod = m >> 6;
+  let base = m & 7;
+  let p = ins.at + 1;
+  if (base === 4) {
+    const sib = mem[p++];
+    if (((sib >> 3) & 7) !== 4) return false;
+    base = sib & 7;
+  }
+  if (base !== reg || (mod === 0 && base === 5)) return false;
+  return mod === 0 || (mod === 1 ? mem[p] === 0 : imm32(mem, p) === 0);
+}
+
+/** CALL rel32 or CALL r/m32: its return address is a label. */
+function isCall(mem: Uint8Array, ins: Insn): boolean {
+  return ins.key === 0xe8 || (ins.key === 0xff && ((mem[ins.at] >> 3) & 7) === 2);
 }
 
 function isBranch(key: number): boolean {
@@ -426,6 +593,33 @@ function emitFlagHelpers(mb: ModuleBuilder): void {
   h = mb.func(P, [I32]);
   fixed(h, F.PF, 2);
   h.localGet(r).i32Const(0xff).op(Op.i32_and).op(Op.i32_popcnt).i32Const(1).op(Op.i32_and).i32Const(1).op(Op.i32_xor);
+  // AF: 0 after a logic op, else bit 4 of a ^ b ^ r
+  h = mb.func(P, [I32]);
+  fixed(h, F.AF, 4);
+  h.localGet(lop).op(Op.i32_eqz).if();
+  h.i32Const(0).return();
+  h.end();
+  h.localGet(a).localGet(b).op(Op.i32_xor).localGet(r).op(Op.i32_xor).i32Const(4).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
+  // FLAGS: the bits not lazy, then each lazy one (a helper returns the fixed bit when it is not lazy)
+  h = mb.func(P, [I32]);
+  h.localGet(mask).op(Op.i32_eqz).if();
+  h.localGet(fl).return();
+  h.end();
+  h.localGet(fl).localGet(mask).i32Const(-1).op(Op.i32_xor).op(Op.i32_and);
+  const bits: [number, number][] = [
+    [GET_CF, 0],
+    [GET_PF, 2],
+    [GET_AF, 4],
+    [GET_ZF, 6],
+    [GET_SF, 7],
+    [GET_OF, 11],
+  ];
+  for (const [fn, shift] of bits) {
+    for (let i = 0; i < 7; i++) h.localGet(i);
+    h.call(fn);
+    if (shift) h.i32Const(shift).op(Op.i32_shl);
+    h.op(Op.i32_or);
+  }
 }
 
 /** Emits the code of the instructions, keeping track of the block depth for branches. */
@@ -511,6 +705,43 @@ class Emitter {
       this.f.i32Const(eip).localSet(EIP);
       this.exit();
     }
+  }
+
+  /**
+   * Continue at the EIP in local `t` (the current instruction done and
+   * settled): a label of the region, found by a binary search over their
+   * offsets, or leave.
+   */
+  private dispatch(t: number): void {
+    const f = this.f;
+    const offs = [...this.labelIndex.keys()].sort((a, b) => a - b);
+    f.localGet(t).i32Const(this.eipPage).op(Op.i32_sub).localTee(B1).i32Const(4096).op(Op.i32_lt_u).if();
+    this.extra++;
+    const search = (lo: number, hi: number): void => {
+      if (hi - lo <= 4) {
+        for (let i = lo; i < hi; i++) {
+          f.localGet(B1).i32Const(offs[i]).op(Op.i32_eq).if();
+          this.extra++;
+          this.jumpLabel(this.labelIndex.get(offs[i])!);
+          this.extra--;
+          f.end();
+        }
+        return;
+      }
+      const mid = (lo + hi) >> 1;
+      f.localGet(B1).i32Const(offs[mid]).op(Op.i32_lt_u).if();
+      this.extra++;
+      search(lo, mid);
+      f.else();
+      search(mid, hi);
+      this.extra--;
+      f.end();
+    };
+    search(0, offs.length);
+    this.extra--;
+    f.end();
+    f.localGet(t).localSet(EIP);
+    this.exit();
   }
 
   // ---- operands ----
@@ -621,8 +852,7 @@ class Emitter {
   private writeRm(o: number, size: number, src: number): void {
     const m = this.mem[o];
     if (m >> 6 === 3) {
-      if (size === 4) this.f.localGet(src).localSet(R0 + (m & 7));
-      else this.reg8Set(m & 7, src);
+      this.regSet(m & 7, size, src);
       return;
     }
     this.store(size, src);
@@ -787,173 +1017,223 @@ class Emitter {
     const mem = this.mem;
     const m = mem[o];
     const reg = (m >> 3) & 7;
+    const mod = m >> 6;
+    /** Size of a word/dword operand. */
+    const v = ins.o16 ? 2 : 4;
     if (key < 0x40) {
       const k = key >> 3;
       const lo = key & 7;
-      const size = lo & 1 ? 4 : 1;
-      const top = size === 4 ? 31 : 7;
+      const size = lo & 1 ? v : 1;
+      const top = size * 8 - 1;
       const store = k !== 7;
       if (lo < 2) {
         this.readRm(o, size, X, store);
-        if (size === 4) f.localGet(R0 + reg).localSet(Y);
-        else {
-          this.reg8Get(reg);
-          f.localSet(Y);
-        }
+        this.regGet(reg, size);
+        f.localSet(Y);
         this.alu(k, top);
         if (store) this.writeRm(o, size, R);
       } else if (lo < 4) {
-        if (size === 4) f.localGet(R0 + reg).localSet(X);
-        else {
-          this.reg8Get(reg);
-          f.localSet(X);
-        }
+        this.regGet(reg, size);
+        f.localSet(X);
         this.readRm(o, size, Y, false);
         this.alu(k, top);
-        if (store) {
-          if (size === 4) f.localGet(R).localSet(R0 + reg);
-          else this.reg8Set(reg, R);
-        }
+        if (store) this.regSet(reg, size, R);
       } else {
-        if (size === 4) f.localGet(R0).localSet(X).i32Const(imm32(mem, o)).localSet(Y);
-        else {
-          this.reg8Get(0);
-          f.localSet(X).i32Const(mem[o]).localSet(Y);
-        }
+        this.regGet(0, size);
+        f.localSet(X).i32Const(immN(mem, o, size)).localSet(Y);
         this.alu(k, top);
-        if (store) {
-          if (size === 4) f.localGet(R).localSet(R0);
-          else this.reg8Set(0, R);
-        }
+        if (store) this.regSet(0, size, R);
       }
     } else if (key === 0x80 || key === 0x81 || key === 0x83) {
-      const size = key === 0x80 ? 1 : 4;
+      const size = key === 0x80 ? 1 : v;
       const store = reg !== 7;
       const io = o + modrmLen(mem, o);
-      const imm = key === 0x80 ? mem[io] : key === 0x81 ? imm32(mem, io) : imm8s(mem, io);
+      const imm = key === 0x80 ? mem[io] : key === 0x81 ? immN(mem, io, v) : v === 2 ? imm8s(mem, io) & 0xffff : imm8s(mem, io);
       this.readRm(o, size, X, store);
       f.i32Const(imm).localSet(Y);
-      this.alu(reg, size === 4 ? 31 : 7);
+      this.alu(reg, size * 8 - 1);
       if (store) this.writeRm(o, size, R);
     } else if (key === 0x84 || key === 0x85 || key === 0xa8 || key === 0xa9) {
-      const size = key & 1 ? 4 : 1;
+      const size = key & 1 ? v : 1;
       if (key >= 0xa8) {
-        if (size === 4) f.localGet(R0).i32Const(imm32(mem, o)).op(Op.i32_and).localSet(R);
-        else {
-          this.reg8Get(0);
-          f.i32Const(mem[o]).op(Op.i32_and).localSet(R);
-        }
+        this.regGet(0, size);
+        f.i32Const(immN(mem, o, size)).op(Op.i32_and).localSet(R);
       } else {
         this.readRm(o, size, X, false);
-        if (size === 4) f.localGet(R0 + reg);
-        else this.reg8Get(reg);
+        this.regGet(reg, size);
         f.localGet(X).op(Op.i32_and).localSet(R);
       }
-      this.lazy(0, null, null, size === 4 ? 31 : 7);
+      this.lazy(0, null, null, size * 8 - 1);
       this.fk = size === 4 ? Fk.LOGIC32 : Fk.UNKNOWN;
+    } else if (key === 0x86 || key === 0x87) {
+      // XCHG r/m, reg
+      const size = key === 0x87 ? v : 1;
+      this.readRm(o, size, V, true);
+      this.regGet(reg, size);
+      f.localSet(Y);
+      this.writeRm(o, size, Y);
+      this.regSet(reg, size, V);
+    } else if (key >= 0x91 && key <= 0x97) {
+      this.regGet(0, v);
+      f.localSet(V);
+      this.regGet(key & 7, v);
+      f.localSet(Y);
+      this.regSet(0, v, Y);
+      this.regSet(key & 7, v, V);
     } else if (key >= 0x88 && key <= 0x8b) {
-      const size = key & 1 ? 4 : 1;
+      const size = key & 1 ? v : 1;
       if (key < 0x8a) {
         // r/m <- reg
-        if (m >> 6 !== 3) {
-          this.ea(o);
-          f.localSet(TA);
-          this.lookup(size, true);
-        }
-        if (size === 4) f.localGet(R0 + reg).localSet(V);
-        else {
-          this.reg8Get(reg);
-          f.localSet(V);
-        }
+        this.rmForStore(o, size);
+        this.regGet(reg, size);
+        f.localSet(V);
         this.writeRm(o, size, V);
       } else {
         this.readRm(o, size, V, false);
-        if (size === 4) f.localGet(V).localSet(R0 + reg);
-        else this.reg8Set(reg, V);
+        this.regSet(reg, size, V);
+      }
+    } else if (key >= 0xa0 && key <= 0xa3) {
+      // MOV AL/eAX <-> moffs
+      const size = key & 1 ? v : 1;
+      f.i32Const(imm32(mem, o)).localGet(this.segOvr >= 0 ? SEG_BASE_LOCAL[this.segOvr] : DSB).op(Op.i32_add).localSet(TA);
+      this.lookup(size, key >= 0xa2);
+      if (key < 0xa2) {
+        this.load(size);
+        f.localSet(V);
+        this.regSet(0, size, V);
+      } else {
+        this.regGet(0, size);
+        f.localSet(V);
+        this.store(size, V);
       }
     } else if (key === 0x8d) {
       this.ea(o, false);
-      f.localSet(R0 + reg);
+      f.localSet(V);
+      this.regSet(reg, v, V);
     } else if (key === 0xc6 || key === 0xc7) {
-      const size = key === 0xc7 ? 4 : 1;
+      const size = key === 0xc7 ? v : 1;
       const io = o + modrmLen(mem, o);
-      f.i32Const(size === 4 ? imm32(mem, io) : mem[io]).localSet(V);
-      if (m >> 6 !== 3) {
-        this.ea(o);
-        f.localSet(TA);
-        this.lookup(size, true);
-      }
+      this.rmForStore(o, size);
+      f.i32Const(immN(mem, io, size)).localSet(V);
       this.writeRm(o, size, V);
     } else if (key >= 0xb0 && key <= 0xb7) {
       f.i32Const(mem[o]).localSet(V);
       this.reg8Set(key & 7, V);
     } else if (key >= 0xb8 && key <= 0xbf) {
-      f.i32Const(imm32(mem, o)).localSet(R0 + (key & 7));
+      f.i32Const(immN(mem, o, v)).localSet(V);
+      this.regSet(key & 7, v, V);
     } else if (key >= 0x40 && key <= 0x4f) {
-      // INC/DEC r32: CF kept (materialised into the flags), the rest lazy
-      const r = R0 + (key & 7);
-      f.localGet(FL).i32Const(~F.CF).op(Op.i32_and);
-      this.pushCF();
-      f.op(Op.i32_or).localSet(FL);
-      f.localGet(r).localSet(X).i32Const(1).localSet(Y);
-      f.localGet(X).i32Const(1).op(key < 0x48 ? Op.i32_add : Op.i32_sub).localTee(R).localSet(r);
-      this.lazy(key < 0x48 ? 1 : 2, X, Y, 31, F.ARITH & ~F.CF);
-      this.fk = Fk.INCDEC32;
+      // INC/DEC r: CF kept (materialised into the flags), the rest lazy
+      this.regGet(key & 7, v);
+      f.localSet(X);
+      this.incDec(key >= 0x48, v);
+      this.regSet(key & 7, v, R);
+    } else if (key === 0xfe || (key === 0xff && reg < 2)) {
+      const size = key === 0xff ? v : 1;
+      this.readRm(o, size, X, true);
+      this.incDec(reg === 1, size);
+      this.writeRm(o, size, R);
     } else if (key >= 0x50 && key <= 0x57) {
       f.localGet(R0 + (key & 7)).localSet(V);
       this.push();
     } else if (key >= 0x58 && key <= 0x5f) {
       this.pop();
       f.localGet(V).localSet(R0 + (key & 7));
+    } else if (key === 0x68 || key === 0x6a) {
+      f.i32Const(key === 0x68 ? imm32(mem, o) : imm8s(mem, o)).localSet(V);
+      this.push();
+    } else if (key === 0xff && reg === 6) {
+      this.readRm(o, 4, V, false);
+      this.push();
+    } else if (key === 0x8f) {
+      // POP r/m: read the stack, check the destination, then store and move ESP
+      f.localGet(R0 + 4).localGet(SSB).op(Op.i32_add).localSet(TA);
+      this.lookup(4, false);
+      this.load(4);
+      f.localSet(V);
+      if (mod !== 3) {
+        this.ea(o);
+        f.localSet(TA);
+        this.lookup(4, true);
+        this.store(4, V);
+        f.localGet(R0 + 4).i32Const(4).op(Op.i32_add).localSet(R0 + 4);
+      } else {
+        f.localGet(R0 + 4).i32Const(4).op(Op.i32_add).localSet(R0 + 4);
+        f.localGet(V).localSet(R0 + (m & 7));
+      }
+    } else if (key === 0xc9) {
+      // LEAVE: ESP = EBP, then pop EBP
+      f.localGet(R0 + 5).localGet(SSB).op(Op.i32_add).localSet(TA);
+      this.lookup(4, false);
+      this.load(4);
+      f.localSet(V);
+      f.localGet(R0 + 5).i32Const(4).op(Op.i32_add).localSet(R0 + 4);
+      f.localGet(V).localSet(R0 + 5);
     } else if (key === 0x90) {
+      if (ins.rep === 0xf3) {
+        this.pause(next);
+        return;
+      }
       // NOP
+    } else if (key === 0x9c) {
+      // PUSHFD (32-bit protected mode, not v8086: VM and RF are not pushed)
+      this.flagsValue();
+      f.i32Const(0x00fcffff).op(Op.i32_and).localSet(V);
+      this.push();
     } else if (key === 0x98) {
-      f.localGet(R0).op(Op.i32_extend16_s).localSet(R0);
+      if (v === 4) f.localGet(R0).op(Op.i32_extend16_s).localSet(R0);
+      else {
+        f.localGet(R0).op(Op.i32_extend8_s).localSet(V);
+        this.regSet(0, 2, V);
+      }
     } else if (key === 0x99) {
-      f.localGet(R0).i32Const(31).op(Op.i32_shr_s).localSet(R0 + 2);
+      if (v === 4) f.localGet(R0).i32Const(31).op(Op.i32_shr_s).localSet(R0 + 2);
+      else {
+        f.localGet(R0).i32Const(16).op(Op.i32_shl).i32Const(31).op(Op.i32_shr_s).localSet(V);
+        this.regSet(2, 2, V);
+      }
     } else if (key === 0x69 || key === 0x6b || key === 0x1af) {
-      this.readRm(o, 4, X, false);
+      this.readRm(o, v, X, false);
       const io = o + modrmLen(mem, o);
-      if (key === 0x1af) f.localGet(R0 + reg);
-      else f.i32Const(key === 0x69 ? imm32(mem, io) : imm8s(mem, io));
-      f.op(Op.i64_extend_i32_s).localGet(X).op(Op.i64_extend_i32_s).op(Op.i64_mul).localTee(P64);
-      f.op(Op.i32_wrap_i64).localTee(R).localSet(R0 + reg);
-      // CF = OF = the product does not fit in 32 bits
-      f.localGet(P64).localGet(R).op(Op.i64_extend_i32_s).op(Op.i64_ne).localSet(Y);
-      this.resultFlags(31, Y, Y);
-      this.fk = Fk.UNKNOWN;
+      if (key === 0x1af) this.regGet(reg, v);
+      else f.i32Const(key === 0x69 ? immN(mem, io, v) : imm8s(mem, io));
+      f.localSet(Y);
+      this.imul(v);
+      if (v === 4) f.localGet(R).localSet(R0 + reg);
+      else this.regSet(reg, 2, R);
     } else if (key === 0xf6 || key === 0xf7) {
-      // TEST r/m,imm (/0, /1), NOT (/2), NEG (/3)
-      const size = key === 0xf7 ? 4 : 1;
-      const top = size === 4 ? 31 : 7;
+      // TEST r/m,imm (/0, /1), NOT (/2), NEG (/3), MUL IMUL DIV IDIV (/4../7)
+      const size = key === 0xf7 ? v : 1;
+      const top = size * 8 - 1;
       if (reg < 2) {
         const io = o + modrmLen(mem, o);
         this.readRm(o, size, X, false);
-        f.localGet(X).i32Const(size === 4 ? imm32(mem, io) : mem[io]).op(Op.i32_and).localSet(R);
+        f.localGet(X).i32Const(immN(mem, io, size)).op(Op.i32_and).localSet(R);
         this.lazy(0, null, null, top);
         this.fk = size === 4 ? Fk.LOGIC32 : Fk.UNKNOWN;
       } else if (reg === 2) {
         this.readRm(o, size, V, true);
         f.localGet(V).i32Const(-1).op(Op.i32_xor).localSet(V);
         this.writeRm(o, size, V);
-      } else {
+      } else if (reg === 3) {
         this.readRm(o, size, Y, true);
         f.i32Const(0).localSet(X);
         this.alu(5, top); // R = 0 - v, flags as SUB(0, v)
         this.writeRm(o, size, R);
+      } else {
+        this.readRm(o, size, V, false);
+        this.mulDiv(reg, size);
       }
     } else if (key >= 0x140 && key <= 0x14f) {
-      // CMOVcc r32, r/m32: the source is read whatever the condition
-      this.readRm(o, 4, V, false);
+      // CMOVcc r, r/m: the source is read whatever the condition
+      this.readRm(o, v, V, false);
       this.cond(key & 15);
-      f.if().localGet(V).localSet(R0 + reg).end();
+      f.if();
+      this.regSet(reg, v, V);
+      f.end();
     } else if (key >= 0x190 && key <= 0x19f) {
       // SETcc r/m8
-      if (m >> 6 !== 3) {
-        this.ea(o);
-        f.localSet(TA);
-        this.lookup(1, true);
-      }
+      this.rmForStore(o, 1);
       this.cond(key & 15);
       f.localSet(V);
       this.writeRm(o, 1, V);
@@ -963,24 +1243,108 @@ class Emitter {
       f.localGet(V);
       if (key === 0x1be) f.op(Op.i32_extend8_s);
       else if (key === 0x1bf) f.op(Op.i32_extend16_s);
-      f.localSet(R0 + reg);
-    } else if (key === 0xc1 || key === 0xd1) {
-      const c = key === 0xd1 ? 1 : mem[o + 1] & 31;
-      const r = R0 + (m & 7);
-      // s = v shifted by c-1; r = s shifted by one more (as makeShift32 / blocks.ts)
-      f.localGet(r).i32Const(c - 1).op(reg === 4 ? Op.i32_shl : reg === 5 ? Op.i32_shr_u : Op.i32_shr_s).localTee(V);
-      f.i32Const(1).op(reg === 4 ? Op.i32_shl : reg === 5 ? Op.i32_shr_u : Op.i32_shr_s).localSet(R);
-      if (reg === 4) {
-        f.localGet(V).i32Const(31).op(Op.i32_shr_u).localSet(X); // cf
-        f.localGet(X).localGet(R).i32Const(31).op(Op.i32_shr_u).op(Op.i32_xor).localSet(Y); // of
-      } else {
-        f.localGet(V).i32Const(1).op(Op.i32_and).localSet(X);
-        if (reg === 5) f.localGet(V).localGet(R).op(Op.i32_xor).i32Const(31).op(Op.i32_shr_u).localSet(Y);
-        else f.i32Const(0).localSet(Y);
-      }
-      this.resultFlags(31, X, Y);
-      f.localGet(R).localSet(r);
+      f.localSet(V);
+      this.regSet(reg, v, V);
+    } else if (key === 0xc0 || key === 0xc1 || (key >= 0xd0 && key <= 0xd3)) {
+      // shifts and rotates: C0/C1 imm8, D0/D1 by 1, D2/D3 by CL
+      const size = key & 1 ? v : 1;
+      const io = o + modrmLen(mem, o);
+      this.readRm(o, size, V, true);
+      if (key <= 0xc1) this.shift(reg, size, mem[io] & 31);
+      else if (key <= 0xd1) this.shift(reg, size, 1);
+      else this.shift(reg, size, -1);
+      this.writeRm(o, size, V);
+    } else if (key === 0x1a4 || key === 0x1a5 || key === 0x1ac || key === 0x1ad) {
+      // SHLD/SHRD r/m32, r32, imm8/CL
+      this.readRm(o, 4, V, true);
+      if (key === 0x1a4 || key === 0x1ac) f.i32Const(mem[o + modrmLen(mem, o)] & 31);
+      else f.localGet(R0 + 1).i32Const(31).op(Op.i32_and);
+      f.localTee(A1).if();
+      this.extra++;
+      this.shiftDouble(key < 0x1a8, R0 + reg);
+      this.extra--;
+      f.end();
+      this.writeRm(o, 4, V);
+    } else if (key === 0x1a3 || key === 0x1ab || key === 0x1b3 || key === 0x1bb || key === 0x1ba) {
+      this.bitTest(key, o, v);
+    } else if (key === 0x1bc || key === 0x1bd) {
+      // BSF/BSR: a zero source leaves the destination alone and sets ZF
+      this.readRm(o, v, V, false);
+      f.localGet(V).if();
+      if (key === 0x1bc) f.localGet(V).op(Op.i32_ctz);
+      else f.i32Const(31).localGet(V).op(Op.i32_clz).op(Op.i32_sub);
+      f.localSet(Y);
+      this.regSet(reg, v, Y);
+      f.end();
+      f.localGet(V).localSet(R);
+      this.lazy(0, null, null, v * 8 - 1);
       this.fk = Fk.UNKNOWN;
+    } else if (key >= 0x1c8 && key <= 0x1cf) {
+      const r = R0 + (key & 7);
+      if (v === 2) f.localGet(r).i32Const(~0xffff).op(Op.i32_and).localSet(r);
+      else {
+        f.localGet(r).i32Const(24).op(Op.i32_shl);
+        f.localGet(r).i32Const(0xff00).op(Op.i32_and).i32Const(8).op(Op.i32_shl).op(Op.i32_or);
+        f.localGet(r).i32Const(8).op(Op.i32_shr_u).i32Const(0xff00).op(Op.i32_and).op(Op.i32_or);
+        f.localGet(r).i32Const(24).op(Op.i32_shr_u).op(Op.i32_or).localSet(r);
+      }
+    } else if (key === 0x1c0 || key === 0x1c1) {
+      // XADD r/m, reg: reg gets the old value first (XADD r, r leaves the sum)
+      const size = key === 0x1c1 ? v : 1;
+      this.readRm(o, size, X, true);
+      this.regGet(reg, size);
+      f.localSet(Y);
+      this.alu(0, size * 8 - 1);
+      this.regSet(reg, size, X);
+      this.writeRm(o, size, R);
+    } else if (key === 0x1b0 || key === 0x1b1) {
+      // CMPXCHG r/m, reg
+      const size = key === 0x1b1 ? v : 1;
+      this.readRm(o, size, Y, true);
+      this.regGet(0, size);
+      f.localSet(X);
+      this.alu(7, size * 8 - 1);
+      f.localGet(X).localGet(Y).op(Op.i32_eq).if();
+      this.regGet(reg, size);
+      f.localSet(V);
+      this.writeRm(o, size, V);
+      f.else();
+      this.writeRm(o, size, Y);
+      this.regSet(0, size, Y);
+      f.end();
+    } else if (key === 0xf5 || key === 0xf8 || key === 0xf9) {
+      // CMC CLC STC (setFlagBits: the flags materialised)
+      if (key === 0xf5) {
+        this.pushCF();
+        f.localSet(X);
+      }
+      this.materialise();
+      f.localGet(FL).i32Const(~F.CF).op(Op.i32_and);
+      if (key === 0xf5) f.localGet(X).i32Const(1).op(Op.i32_xor).op(Op.i32_or);
+      else if (key === 0xf9) f.i32Const(F.CF).op(Op.i32_or);
+      f.localSet(FL);
+      this.fk = Fk.UNKNOWN;
+    } else if (key === 0xfc || key === 0xfd) {
+      f.localGet(FL);
+      if (key === 0xfc) f.i32Const(~F.DF).op(Op.i32_and);
+      else f.i32Const(F.DF).op(Op.i32_or);
+      f.localSet(FL);
+    } else if (key === 0x9e) {
+      // SAHF
+      this.materialise();
+      const m5 = F.SF | F.ZF | F.AF | F.PF | F.CF;
+      f.localGet(FL).i32Const(~m5).op(Op.i32_and);
+      this.reg8Get(4);
+      f.i32Const(m5).op(Op.i32_and).op(Op.i32_or).localSet(FL);
+      this.fk = Fk.UNKNOWN;
+    } else if (key === 0x9f) {
+      // LAHF
+      this.flagsValue();
+      f.i32Const(0xd5).op(Op.i32_and).i32Const(2).op(Op.i32_or).localSet(V);
+      this.reg8Set(4, V);
+    } else if (isString(key)) {
+      this.string(ins, v);
+      if (ins.rep !== 0) return; // counted (and looped) there
     } else if ((key >= 0x70 && key <= 0x7f) || (key >= 0x180 && key <= 0x18f)) {
       this.count();
       this.cond(key & 15);
@@ -1000,8 +1364,20 @@ class Emitter {
       this.count();
       this.goTo(ins.target);
       return;
-    } else if (key === 0xc3) {
+    } else if (key === 0xff) {
+      // CALL r/m32 (/2), JMP r/m32 (/4): leave for the target (a label of this region is entered again from there)
+      this.readRm(o, 4, Y, false);
+      if (reg === 2) {
+        f.i32Const(next).localSet(V);
+        this.push();
+      }
+      this.count();
+      this.refund();
+      this.dispatch(Y);
+      return;
+    } else if (key === 0xc3 || key === 0xc2) {
       this.pop();
+      if (key === 0xc2) f.localGet(R0 + 4).i32Const(mem[o] | (mem[o + 1] << 8)).op(Op.i32_add).localSet(R0 + 4);
       this.count();
       this.refund();
       for (const [reip, li] of this.retLabels) {
@@ -1016,6 +1392,531 @@ class Emitter {
       return;
     }
     this.count();
+  }
+
+  // ---- operand helpers for every size ----
+  /** Push register n at `size` bytes (zero-extended). */
+  private regGet(n: number, size: number): void {
+    const f = this.f;
+    if (size === 4) f.localGet(R0 + n);
+    else if (size === 2) f.localGet(R0 + n).i32Const(0xffff).op(Op.i32_and);
+    else this.reg8Get(n);
+  }
+  /** Register n at `size` bytes = local `src` (the bits above `size` kept). */
+  private regSet(n: number, size: number, src: number): void {
+    const f = this.f;
+    if (size === 4) f.localGet(src).localSet(R0 + n);
+    else if (size === 2) f.localGet(R0 + n).i32Const(~0xffff).op(Op.i32_and).localGet(src).i32Const(0xffff).op(Op.i32_and).op(Op.i32_or).localSet(R0 + n);
+    else this.reg8Set(n, src);
+  }
+  /** For a memory r/m operand about to be written (not read): its address checked for a store (TH set). */
+  private rmForStore(o: number, size: number): void {
+    if (this.mem[o] >> 6 === 3) return;
+    this.ea(o);
+    this.f.localSet(TA);
+    this.lookup(size, true);
+  }
+  /** The whole EFLAGS value from the flag state (cpu.getFlags). */
+  private flagsValue(): void {
+    this.callFlag(GET_FLAGS);
+  }
+  /** Flags materialised into FL, nothing lazy (as cpu.setFlagBits does before changing bits). */
+  private materialise(): void {
+    const f = this.f;
+    this.callFlag(GET_FLAGS);
+    f.i32Const(F.R1).op(Op.i32_or).localSet(FL);
+    f.i32Const(0).localSet(LMASK);
+    this.fk = Fk.UNKNOWN;
+  }
+  /** INC (dec false) / DEC of local X at `size`: R = result, CF kept (materialised), the rest lazy. */
+  private incDec(dec: boolean, size: number): void {
+    const f = this.f;
+    f.localGet(FL).i32Const(~F.CF).op(Op.i32_and);
+    this.pushCF();
+    f.op(Op.i32_or).localSet(FL);
+    f.i32Const(1).localSet(Y);
+    f.localGet(X).i32Const(1).op(dec ? Op.i32_sub : Op.i32_add).localSet(R);
+    this.lazy(dec ? 2 : 1, X, Y, size * 8 - 1, F.ARITH & ~F.CF);
+    this.fk = size === 4 ? Fk.INCDEC32 : Fk.UNKNOWN;
+  }
+  /** Two-operand IMUL of locals X and Y at `size` (2 or 4): R = the product's low part, CF = OF = it does not fit. */
+  private imul(size: number): void {
+    const f = this.f;
+    if (size === 4) {
+      f.localGet(X).op(Op.i64_extend_i32_s).localGet(Y).op(Op.i64_extend_i32_s).op(Op.i64_mul).localTee(P64);
+      f.op(Op.i32_wrap_i64).localSet(R);
+      f.localGet(P64).localGet(R).op(Op.i64_extend_i32_s).op(Op.i64_ne).localSet(Y);
+    } else {
+      f.localGet(X).op(Op.i32_extend16_s).localGet(Y).op(Op.i32_extend16_s).op(Op.i32_mul).localTee(V);
+      f.localGet(V).op(Op.i32_extend16_s).op(Op.i32_ne).localSet(Y);
+      f.localGet(V).i32Const(0xffff).op(Op.i32_and).localSet(R);
+    }
+    this.resultFlags(size * 8 - 1, Y, Y);
+    this.fk = Fk.UNKNOWN;
+  }
+  /** CF and OF set as cpu.setFlagBits(CF|OF, ...) does: the flags materialised first. cf, of: locals holding 0/1. */
+  private setCfOf(cf: number, of: number): void {
+    const f = this.f;
+    this.materialise();
+    f.localGet(FL).i32Const(~(F.CF | F.OF)).op(Op.i32_and).localGet(cf).op(Op.i32_or);
+    f.localGet(of).i32Const(11).op(Op.i32_shl).op(Op.i32_or).localSet(FL);
+  }
+  /** CF = local `cf` (0/1), as cpu.setFlagBits(CF, ...). */
+  private setCf(cf: number): void {
+    const f = this.f;
+    this.materialise();
+    f.localGet(FL).i32Const(~F.CF).op(Op.i32_and).localGet(cf).op(Op.i32_or).localSet(FL);
+  }
+
+  /**
+   * Shift or rotate k (the ModRM reg field) of local V at `size`, by `count`
+   * (a constant 0..31, or -1: CL & 31), as arith.ts shift(): V = the result.
+   * A count of 0 changes nothing.
+   */
+  private shift(k: number, size: number, count: number): void {
+    const f = this.f;
+    if (count === 0) return;
+    const bits = size * 8;
+    const top = bits - 1;
+    const mask = bits === 32 ? -1 : (1 << bits) - 1;
+    if (count < 0) {
+      f.localGet(R0 + 1).i32Const(31).op(Op.i32_and).localTee(A1).if();
+    } else f.i32Const(count).localSet(A1);
+    const c = (): void => {
+      if (count > 0) f.i32Const(count);
+      else f.localGet(A1);
+    };
+    // V holds x (already masked to the width)
+    if (k === 0 || k === 1) {
+      // ROL/ROR by c & top: R, then CF/OF
+      if (count > 0) f.i32Const(count & top);
+      else f.localGet(A1).i32Const(top).op(Op.i32_and);
+      f.localSet(A2);
+      if (bits === 32) f.localGet(V).localGet(A2).op(k === 0 ? Op.i32_rotl : Op.i32_rotr).localSet(R);
+      else {
+        // c & top may be 0: then r = x (the shifts below give x | x)
+        f.localGet(V).localGet(A2).op(k === 0 ? Op.i32_shl : Op.i32_shr_u);
+        f.localGet(V).i32Const(bits).localGet(A2).op(Op.i32_sub).op(k === 0 ? Op.i32_shr_u : Op.i32_shl).op(Op.i32_or);
+        f.i32Const(mask).op(Op.i32_and).localSet(R);
+      }
+      if (k === 0) {
+        f.localGet(R).i32Const(1).op(Op.i32_and).localSet(X);
+        f.localGet(R).i32Const(top).op(Op.i32_shr_u).localGet(X).op(Op.i32_xor).i32Const(1).op(Op.i32_and).localSet(Y);
+      } else {
+        f.localGet(R).i32Const(top).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and).localSet(X);
+        f.localGet(R).i32Const(top - 1).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and).localGet(X).op(Op.i32_xor).localSet(Y);
+      }
+      this.setCfOf(X, Y);
+      f.localGet(R).localSet(V);
+    } else if (k === 2 || k === 3) {
+      // RCL/RCR: count mod (bits + 1) below 32 bits; 0 changes nothing
+      c();
+      if (bits !== 32) f.i32Const(bits + 1).op(Op.i32_rem_u);
+      f.localTee(A2).if();
+      this.pushCF();
+      f.localSet(X);
+      f.localGet(V).localSet(R);
+      f.loop();
+      if (k === 2) {
+        f.localGet(R).i32Const(top).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and).localSet(A3);
+        f.localGet(R).i32Const(1).op(Op.i32_shl).localGet(X).op(Op.i32_or).i32Const(mask).op(Op.i32_and).localSet(R);
+      } else {
+        f.localGet(R).i32Const(1).op(Op.i32_and).localSet(A3);
+        f.localGet(R).i32Const(1).op(Op.i32_shr_u).localGet(X).i32Const(top).op(Op.i32_shl).op(Op.i32_or).i32Const(mask).op(Op.i32_and).localSet(R);
+      }
+      f.localGet(A3).localSet(X);
+      f.localGet(A2).i32Const(1).op(Op.i32_sub).localTee(A2).brIf(0);
+      f.end();
+      f.localGet(V).localGet(R).op(Op.i32_xor).i32Const(top).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and).localSet(Y);
+      this.setCfOf(X, Y);
+      f.localGet(R).localSet(V);
+      f.end();
+    } else {
+      if (k === 7) {
+        // SAR: sign-extended to 32 bits first
+        f.localGet(V).i32Const(31 - top).op(Op.i32_shl).i32Const(31 - top).op(Op.i32_shr_s);
+      } else f.localGet(V);
+      c();
+      f.i32Const(1).op(Op.i32_sub).op(k === 5 ? Op.i32_shr_u : k === 7 ? Op.i32_shr_s : Op.i32_shl).localSet(A3); // src
+      f.localGet(A3).i32Const(1).op(k === 5 ? Op.i32_shr_u : k === 7 ? Op.i32_shr_s : Op.i32_shl).i32Const(mask).op(Op.i32_and).localSet(R);
+      if (k === 5 || k === 7) f.localGet(A3).i32Const(1).op(Op.i32_and).localSet(X);
+      else f.localGet(A3).i32Const(top).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and).localSet(X);
+      if (k === 7) f.i32Const(0).localSet(Y);
+      else if (k === 5) f.localGet(A3).localGet(R).op(Op.i32_xor).i32Const(top).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and).localSet(Y);
+      else f.localGet(X).localGet(R).i32Const(top).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and).op(Op.i32_xor).localSet(Y);
+      this.resultFlags(top, X, Y);
+      f.localGet(R).localSet(V);
+    }
+    if (count < 0) f.end();
+    this.fk = Fk.UNKNOWN;
+  }
+
+  /**
+   * PAUSE (F3 90) takes PAUSE_CYCLES instruction times but never past the
+   * slice end (cpu.ts pause()): `left` as the interpreter sees it here is
+   * LEFT plus what the run paid ahead, this instruction included. If the
+   * slice ends with it, leave after it.
+   */
+  private pause(next: number): void {
+    const f = this.f;
+    const ahead = this.runLen - this.done; // this instruction and the rest of the run
+    // extra = min(PAUSE_CYCLES - 1, left - 1)
+    f.localGet(LEFT).i32Const(ahead - 1).op(Op.i32_add).localTee(A1);
+    f.i32Const(PAUSE_CYCLES - 1).localGet(A1).i32Const(PAUSE_CYCLES - 1).op(Op.i32_lt_s).op(Op.select).localTee(A1);
+    f.i32Const(0).op(Op.i32_gt_s).if();
+    f.localGet(LEFT).localGet(A1).op(Op.i32_sub).localSet(LEFT);
+    f.end();
+    this.count();
+    f.localGet(LEFT).i32Const(0).op(Op.i32_lt_s).if();
+    this.extra++;
+    f.i32Const(next).localSet(EIP);
+    this.refund();
+    this.exit();
+    this.extra--;
+    f.end();
+  }
+
+  /** SHLD (left) / SHRD of local V by local A1 (1..31) with bits from local `src`: V = the result. */
+  private shiftDouble(left: boolean, src: number): void {
+    const f = this.f;
+    if (left) {
+      f.localGet(V).localGet(A1).op(Op.i32_shl).localGet(src).i32Const(32).localGet(A1).op(Op.i32_sub).op(Op.i32_shr_u).op(Op.i32_or).localSet(R);
+      f.localGet(V).i32Const(32).localGet(A1).op(Op.i32_sub).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and).localSet(X);
+    } else {
+      f.localGet(V).localGet(A1).op(Op.i32_shr_u).localGet(src).i32Const(32).localGet(A1).op(Op.i32_sub).op(Op.i32_shl).op(Op.i32_or).localSet(R);
+      f.localGet(V).localGet(A1).i32Const(1).op(Op.i32_sub).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and).localSet(X);
+    }
+    f.localGet(V).localGet(R).op(Op.i32_xor).i32Const(31).op(Op.i32_shr_u).localSet(Y);
+    this.resultFlags(31, X, Y);
+    f.localGet(R).localSet(V);
+    this.fk = Fk.UNKNOWN;
+  }
+
+  /** BT/BTS/BTR/BTC: 0F A3/AB/B3/BB (bit offset in a register) and 0F BA /4../7 (immediate). */
+  private bitTest(key: number, o: number, size: number): void {
+    const f = this.f;
+    const mem = this.mem;
+    const m = mem[o];
+    const reg = (m >> 3) & 7;
+    const kind = key === 0x1ba ? reg - 4 : key === 0x1a3 ? 0 : key === 0x1ab ? 1 : key === 0x1b3 ? 2 : 3;
+    const bits = size * 8;
+    if (key === 0x1ba || m >> 6 === 3) {
+      this.readRm(o, size, V, kind !== 0);
+      if (key === 0x1ba) f.i32Const(mem[o + modrmLen(mem, o)] & (bits - 1));
+      else {
+        this.regGet(reg, size);
+        f.i32Const(bits - 1).op(Op.i32_and);
+      }
+      f.localSet(A1);
+    } else {
+      // memory addressed by the full signed bit offset
+      this.ea(o);
+      if (size === 4) f.localGet(R0 + reg).i32Const(5).op(Op.i32_shr_s).i32Const(2).op(Op.i32_shl);
+      else f.localGet(R0 + reg).op(Op.i32_extend16_s).i32Const(4).op(Op.i32_shr_s).i32Const(1).op(Op.i32_shl);
+      f.op(Op.i32_add).localSet(TA);
+      this.lookup(size, kind !== 0);
+      this.load(size);
+      f.localSet(V);
+      f.localGet(R0 + reg).i32Const(bits - 1).op(Op.i32_and).localSet(A1);
+    }
+    f.localGet(V).localGet(A1).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and).localSet(X);
+    this.setCf(X);
+    if (kind === 0) return;
+    f.i32Const(1).localGet(A1).op(Op.i32_shl).localSet(Y);
+    if (kind === 1) f.localGet(V).localGet(Y).op(Op.i32_or);
+    else if (kind === 2) f.localGet(V).localGet(Y).i32Const(-1).op(Op.i32_xor).op(Op.i32_and);
+    else f.localGet(V).localGet(Y).op(Op.i32_xor);
+    f.localSet(V);
+    this.writeRm(o, size, V);
+  }
+
+  /** MUL IMUL DIV IDIV (F6/F7 /4../7) of local V at `size`; a divide error exits before anything changes. */
+  private mulDiv(k: number, size: number): void {
+    const f = this.f;
+    if (k === 4 || k === 5) {
+      if (size === 1) {
+        this.reg8Get(0);
+        if (k === 5) f.op(Op.i32_extend8_s);
+        f.localGet(V);
+        if (k === 5) f.op(Op.i32_extend8_s);
+        f.op(Op.i32_mul).localSet(A1);
+        this.regSet(0, 2, A1);
+        if (k === 4) f.localGet(A1).i32Const(0xff).op(Op.i32_gt_u).localSet(Y);
+        else f.localGet(A1).localGet(A1).op(Op.i32_extend8_s).op(Op.i32_ne).localSet(Y);
+        f.localGet(A1).i32Const(0xff).op(Op.i32_and).localSet(R);
+        this.resultFlags(7, Y, Y);
+      } else if (size === 2) {
+        this.regGet(0, 2);
+        if (k === 5) f.op(Op.i32_extend16_s);
+        f.localGet(V);
+        if (k === 5) f.op(Op.i32_extend16_s);
+        f.op(Op.i32_mul).localSet(A1);
+        this.regSet(0, 2, A1);
+        f.localGet(A1).i32Const(16).op(Op.i32_shr_u).localSet(A2);
+        this.regSet(2, 2, A2);
+        if (k === 4) f.localGet(A1).i32Const(0xffff).op(Op.i32_gt_u).localSet(Y);
+        else f.localGet(A1).localGet(A1).op(Op.i32_extend16_s).op(Op.i32_ne).localSet(Y);
+        f.localGet(A1).i32Const(0xffff).op(Op.i32_and).localSet(R);
+        this.resultFlags(15, Y, Y);
+      } else {
+        const ext = k === 4 ? Op.i64_extend_i32_u : Op.i64_extend_i32_s;
+        f.localGet(R0).op(ext).localGet(V).op(ext).op(Op.i64_mul).localTee(P64).op(Op.i32_wrap_i64).localSet(R0);
+        f.localGet(P64).i64Const(32n).op(Op.i64_shr_u).op(Op.i32_wrap_i64).localSet(R0 + 2);
+        if (k === 4) f.localGet(R0 + 2).i32Const(0).op(Op.i32_ne).localSet(Y);
+        else f.localGet(R0 + 2).localGet(R0).i32Const(31).op(Op.i32_shr_s).op(Op.i32_ne).localSet(Y);
+        f.localGet(R0).localSet(R);
+        this.resultFlags(31, Y, Y);
+      }
+      this.fk = Fk.UNKNOWN;
+      return;
+    }
+    // DIV (6) / IDIV (7): the flags are left alone
+    const signed = k === 7;
+    if (size === 1 || size === 2) {
+      const ext = size === 1 ? Op.i32_extend8_s : Op.i32_extend16_s;
+      // A1 = divisor, A2 = dividend
+      f.localGet(V);
+      if (signed) f.op(ext);
+      f.localTee(A1).op(Op.i32_eqz);
+      this.exitIf();
+      if (size === 1) {
+        this.regGet(0, 2);
+        if (signed) f.op(Op.i32_extend16_s);
+      } else {
+        f.localGet(R0 + 2).i32Const(16).op(Op.i32_shl).localGet(R0).i32Const(0xffff).op(Op.i32_and).op(Op.i32_or);
+      }
+      f.localSet(A2);
+      if (signed && size === 2) {
+        // INT32_MIN / -1 would trap in Wasm (and overflows the quotient anyway)
+        f.localGet(A2).i32Const(-0x80000000).op(Op.i32_eq).localGet(A1).i32Const(-1).op(Op.i32_eq).op(Op.i32_and);
+        this.exitIf();
+      }
+      f.localGet(A2).localGet(A1).op(signed ? Op.i32_div_s : Op.i32_div_u).localTee(A3);
+      if (signed) f.localGet(A3).op(ext).op(Op.i32_ne);
+      else f.i32Const(size === 1 ? 0xff : 0xffff).op(Op.i32_gt_u);
+      this.exitIf();
+      f.localGet(A2).localGet(A1).op(signed ? Op.i32_rem_s : Op.i32_rem_u).localSet(Y);
+      if (size === 1) {
+        f.localGet(A3).i32Const(0xff).op(Op.i32_and).localGet(Y).i32Const(0xff).op(Op.i32_and).i32Const(8).op(Op.i32_shl).op(Op.i32_or).localSet(A3);
+        this.regSet(0, 2, A3);
+      } else {
+        this.regSet(0, 2, A3);
+        this.regSet(2, 2, Y);
+      }
+      return;
+    }
+    f.localGet(V).op(Op.i32_eqz);
+    this.exitIf();
+    // P64 = EDX:EAX
+    f.localGet(R0 + 2).op(Op.i64_extend_i32_u).i64Const(32n).op(Op.i64_shl).localGet(R0).op(Op.i64_extend_i32_u).op(Op.i64_or).localSet(P64);
+    if (!signed) {
+      // the quotient fits in 32 bits iff EDX < divisor
+      f.localGet(R0 + 2).localGet(V).op(Op.i32_ge_u);
+      this.exitIf();
+      f.localGet(P64).localGet(V).op(Op.i64_extend_i32_u).op(Op.i64_div_u).op(Op.i32_wrap_i64).localSet(A3);
+      f.localGet(P64).localGet(V).op(Op.i64_extend_i32_u).op(Op.i64_rem_u).op(Op.i32_wrap_i64).localSet(R0 + 2);
+      f.localGet(A3).localSet(R0);
+      return;
+    }
+    // INT64_MIN / -1 traps in Wasm (and overflows the quotient)
+    f.localGet(V).i32Const(-1).op(Op.i32_eq).localGet(P64).i64Const(-0x8000000000000000n).op(Op.i64_eq).op(Op.i32_and);
+    this.exitIf();
+    f.localGet(P64).localGet(V).op(Op.i64_extend_i32_s).op(Op.i64_div_s).localTee(Q64);
+    f.op(Op.i32_wrap_i64).op(Op.i64_extend_i32_s).localGet(Q64).op(Op.i64_ne);
+    this.exitIf();
+    f.localGet(P64).localGet(V).op(Op.i64_extend_i32_s).op(Op.i64_rem_s).op(Op.i32_wrap_i64).localSet(R0 + 2);
+    f.localGet(Q64).op(Op.i32_wrap_i64).localSet(R0);
+  }
+
+  /** String instructions: one element, or (REP MOVS/STOS/LODS) a chunk of up to REP_CHUNK elements counted as one instruction. */
+  private string(ins: Insn, v: number): void {
+    const f = this.f;
+    const key = ins.key;
+    const size = key & 1 ? v : 1;
+    const kind = (key & ~1) - 0xa4; // 0 MOVS, 2 CMPS, 6 STOS, 8 LODS, 10 SCAS
+    const srcB = this.segOvr >= 0 ? SEG_BASE_LOCAL[this.segOvr] : DSB;
+    const useSrc = kind === 0 || kind === 2 || kind === 8;
+    const useDst = kind !== 8;
+    // A3 = the step: -size with DF set
+    f.i32Const(-size).i32Const(size).localGet(FL).i32Const(F.DF).op(Op.i32_and).op(Op.select).localSet(A3);
+    const step = (r: number): void => {
+      f.localGet(R0 + r).localGet(A3).op(Op.i32_add).localSet(R0 + r);
+    };
+    if (ins.rep === 0) {
+      if (useSrc) {
+        f.localGet(srcB).localGet(R0 + 6).op(Op.i32_add).localSet(TA);
+        this.lookup(size, false);
+        this.load(size);
+        f.localSet(kind === 2 ? X : V);
+      }
+      if (useDst) {
+        f.localGet(ESB).localGet(R0 + 7).op(Op.i32_add).localSet(TA);
+        this.lookup(size, kind === 0 || kind === 6);
+      }
+      if (kind === 0) this.store(size, V);
+      else if (kind === 6) {
+        this.regGet(0, size);
+        f.localSet(V);
+        this.store(size, V);
+      } else if (kind === 8) this.regSet(0, size, V);
+      else {
+        if (kind === 10) {
+          this.regGet(0, size);
+          f.localSet(X);
+        }
+        this.load(size);
+        f.localSet(Y);
+        this.alu(7, size * 8 - 1);
+      }
+      if (useSrc) step(6);
+      if (useDst) step(7);
+      return;
+    }
+    if (kind === 2 || kind === 10) {
+      this.repCompare(ins, size, srcB, step);
+      return;
+    }
+    // REP MOVS/STOS/LODS: as string.ts, one execution does min(ECX, REP_CHUNK) elements and
+    // counts as one instruction; with ECX left it runs again. All pages are checked first.
+    f.localGet(R0 + 1).if();
+    this.extra++;
+    f.localGet(R0 + 1).i32Const(REP_CHUNK).localGet(R0 + 1).i32Const(REP_CHUNK).op(Op.i32_lt_u).op(Op.select).localSet(A1);
+    if (useSrc) {
+      f.localGet(srcB).localGet(R0 + 6).op(Op.i32_add).localSet(B1);
+      this.checkRange(size, false);
+    }
+    if (useDst) {
+      f.localGet(ESB).localGet(R0 + 7).op(Op.i32_add).localSet(B1);
+      this.checkRange(size, true);
+    }
+    f.localGet(A1).localSet(A2);
+    f.loop();
+    const xlate = (): void => {
+      f.localGet(TA).i32Const(12).op(Op.i32_shr_u).i32Const(2).op(Op.i32_shl).i32Load(Layout.TLB);
+      f.i32Const(~0xfff).op(Op.i32_and).localGet(TA).op(Op.i32_xor).localSet(TH);
+    };
+    if (useSrc) {
+      f.localGet(srcB).localGet(R0 + 6).op(Op.i32_add).localSet(TA);
+      xlate();
+      this.load(size);
+      f.localSet(V);
+    } else {
+      this.regGet(0, size);
+      f.localSet(V);
+    }
+    if (useDst) {
+      f.localGet(ESB).localGet(R0 + 7).op(Op.i32_add).localSet(TA);
+      xlate();
+      this.store(size, V);
+    } else this.regSet(0, size, V);
+    if (useSrc) step(6);
+    if (useDst) step(7);
+    f.localGet(A2).i32Const(1).op(Op.i32_sub).localTee(A2).brIf(0);
+    f.end();
+    f.localGet(R0 + 1).localGet(A1).op(Op.i32_sub).localSet(R0 + 1);
+    this.extra--;
+    f.end();
+    this.count();
+    // elements left: this instruction again (a label of the region)
+    f.localGet(R0 + 1).if();
+    this.extra++;
+    this.goTo(this.curEip);
+    this.extra--;
+    f.end();
+  }
+
+  /**
+   * REPE/REPNE CMPS/SCAS: as string.ts, up to min(ECX, REP_CHUNK) elements
+   * per execution (one instruction), stopping after the element whose ZF
+   * ends the repeat; run again while ECX is not 0 and it did not stop. The
+   * pages of the whole chunk are checked first (one the interpreter would
+   * not reach only sends the instruction to the interpreter).
+   */
+  private repCompare(ins: Insn, size: number, srcB: number, step: (r: number) => void): void {
+    const f = this.f;
+    const cmps = ins.key < 0xae;
+    const top = size * 8 - 1;
+    f.i32Const(0).localSet(C1); // 1: stopped by ZF
+    f.localGet(R0 + 1).if();
+    this.extra++;
+    f.localGet(R0 + 1).i32Const(REP_CHUNK).localGet(R0 + 1).i32Const(REP_CHUNK).op(Op.i32_lt_u).op(Op.select).localSet(A1);
+    if (cmps) {
+      f.localGet(srcB).localGet(R0 + 6).op(Op.i32_add).localSet(B1);
+      this.checkRange(size, false);
+    }
+    f.localGet(ESB).localGet(R0 + 7).op(Op.i32_add).localSet(B1);
+    this.checkRange(size, false);
+    f.localGet(A1).localSet(A2);
+    const xlate = (): void => {
+      f.localGet(TA).i32Const(12).op(Op.i32_shr_u).i32Const(2).op(Op.i32_shl).i32Load(Layout.TLB);
+      f.i32Const(~0xfff).op(Op.i32_and).localGet(TA).op(Op.i32_xor).localSet(TH);
+    };
+    f.block().loop();
+    if (cmps) {
+      f.localGet(srcB).localGet(R0 + 6).op(Op.i32_add).localSet(TA);
+      xlate();
+      this.load(size);
+      f.localSet(X);
+    } else {
+      this.regGet(0, size);
+      f.localSet(X);
+    }
+    f.localGet(ESB).localGet(R0 + 7).op(Op.i32_add).localSet(TA);
+    xlate();
+    this.load(size);
+    f.localSet(Y);
+    this.alu(7, top);
+    if (cmps) step(6);
+    step(7);
+    f.localGet(R0 + 1).i32Const(1).op(Op.i32_sub).localSet(R0 + 1);
+    // REPE (F3) stops when ZF = 0, REPNE (F2) when ZF = 1
+    f.localGet(R).i32Const(31 - top).op(Op.i32_shl);
+    if (ins.rep === 0xf3) f.i32Const(0).op(Op.i32_ne);
+    else f.op(Op.i32_eqz);
+    f.if().i32Const(1).localSet(C1).br(2).end();
+    f.localGet(A2).i32Const(1).op(Op.i32_sub).localTee(A2).brIf(0);
+    f.end().end();
+    this.extra--;
+    f.end();
+    this.count();
+    this.fk = Fk.UNKNOWN; // ECX = 0 leaves the flags as they were
+    f.localGet(R0 + 1).i32Const(0).op(Op.i32_ne).localGet(C1).op(Op.i32_eqz).op(Op.i32_and).if();
+    this.extra++;
+    this.goTo(this.curEip);
+    this.extra--;
+    f.end();
+  }
+
+  /**
+   * Exit (before anything changes) unless all A1 elements of `size` bytes
+   * from the linear address in B1, stepping by A3, are in pages the TLB
+   * allows (for a store when `write`), none crosses a page, and the range
+   * does not wrap.
+   */
+  private checkRange(size: number, write: boolean): void {
+    const f = this.f;
+    // B1 = lowest byte, B2 = highest byte
+    f.localGet(A3).i32Const(0).op(Op.i32_lt_s).if();
+    f.localGet(B1).localGet(A1).i32Const(1).op(Op.i32_sub).i32Const(size).op(Op.i32_mul).op(Op.i32_sub).localSet(B1);
+    f.end();
+    f.localGet(B1).localGet(A1).i32Const(size).op(Op.i32_mul).op(Op.i32_add).i32Const(1).op(Op.i32_sub).localTee(B2);
+    f.localGet(B1).op(Op.i32_lt_u);
+    if (size > 1) {
+      // misaligned elements may straddle a page when the range spans pages
+      f.localGet(B1).i32Const(size - 1).op(Op.i32_and).i32Const(0).op(Op.i32_ne);
+      f.localGet(B1).localGet(B2).op(Op.i32_xor).i32Const(~0xfff).op(Op.i32_and).i32Const(0).op(Op.i32_ne).op(Op.i32_and).op(Op.i32_or);
+    }
+    this.exitIf();
+    f.localGet(B1).i32Const(~0xfff).op(Op.i32_and).localSet(TA);
+    f.block().loop();
+    this.extra += 2;
+    f.localGet(TA).i32Const(12).op(Op.i32_shr_u).i32Const(2).op(Op.i32_shl).i32Load(Layout.TLB);
+    f.localGet(write ? WMASK : RMASK).op(Op.i32_and).i32Const(1).op(Op.i32_ne);
+    this.exitIf();
+    f.localGet(TA).localGet(B2).i32Const(~0xfff).op(Op.i32_and).op(Op.i32_eq).brIf(1);
+    f.localGet(TA).i32Const(4096).op(Op.i32_add).localSet(TA).br(0);
+    this.extra -= 2;
+    f.end().end();
   }
 
   /** Push local V: ESP -= 4, the dword at SS:ESP = V (exits first if the store cannot be done here). */

@@ -1,0 +1,81 @@
+/**
+ * Dev-only: which instructions keep guest code out of the wasm regions.
+ * With TSVM_WASM_STATS=1 in the environment, the wasm tier does not fall back
+ * to its block cache, so every instruction that no region runs comes through
+ * WasmCache.enter once and is counted here by why (no region on the page,
+ * the region's mode/segment checks failed, an instruction the compiler does
+ * not take, an entry that is not a label) and by opcode. The table is printed
+ * to stderr when the process exits. It changes nothing a guest can see (the
+ * interpreter runs what the blocks would have), only the speed.
+ */
+import { takes } from './region.js';
+
+type Env = { process?: { env?: Record<string, string | undefined>; on?(ev: string, f: () => void): void; stderr?: { write(s: string): void } } };
+const G = globalThis as Env;
+
+export const WASM_STATS = G.process?.env?.['TSVM_WASM_STATS'] === '1';
+
+/** Per reason: counts by (host page << 12 | offset), kept as numbers so counting stays cheap; named at exit. */
+const counts = new Map<string, Map<number, number>>();
+/** EIP page of each host page seen (for the decoder's branch targets). */
+const eipPages = new Map<number, number>();
+let memRef: Uint8Array | null = null;
+let total = 0;
+
+/** Opcodes whose ModRM reg field selects the operation. */
+const GROUPS = new Set([0x80, 0x81, 0x83, 0x8f, 0xc0, 0xc1, 0xc6, 0xc7, 0xd0, 0xd1, 0xd2, 0xd3, 0xf6, 0xf7, 0xfe, 0xff, 0x100, 0x101, 0x1ba, 0x1c7]);
+const PREFIXES = new Set([0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65, 0x66, 0x67, 0xf0, 0xf2, 0xf3]);
+
+/** "66 0f b7 /r"-style name of the instruction at host offset o. */
+export function describe(mem: Uint8Array, o: number): string {
+  const parts: string[] = [];
+  let n = 0;
+  while (PREFIXES.has(mem[o]) && n++ < 4) parts.push(mem[o++].toString(16).padStart(2, '0'));
+  let key = mem[o++];
+  if (key === 0x0f) {
+    parts.push('0f');
+    key = 0x100 | mem[o++];
+  }
+  parts.push((key & 0xff).toString(16).padStart(2, '0'));
+  if (GROUPS.has(key)) parts.push(`/${(mem[o] >> 3) & 7}${mem[o] >> 6 === 3 ? 'r' : 'm'}`);
+  return parts.join(' ');
+}
+
+/** Count one instruction run outside the regions: `why` is the reason, `hostPage`/`off` where it is (-1: unknown). */
+export function note(why: string, mem: Uint8Array, hostPage: number, off: number, eipPage: number): void {
+  let m = counts.get(why);
+  if (m === undefined) counts.set(why, (m = new Map()));
+  const k = hostPage < 0 ? -1 : hostPage * 4096 + off;
+  m.set(k, (m.get(k) ?? 0) + 1);
+  if (hostPage >= 0) eipPages.set(hostPage, eipPage);
+  memRef = mem;
+  if (total++ === 0) G.process?.on?.('exit', report);
+}
+
+function report(): void {
+  const mem = memRef!;
+  const named = new Map<string, number>();
+  const byWhy = new Map<string, number>();
+  for (const [why0, m] of counts) {
+    for (const [k, n] of m) {
+      let why = why0;
+      let name = '';
+      if (k >= 0) {
+        const hp = Math.floor(k / 4096);
+        const off = k % 4096;
+        if (off <= 4096 - 16) {
+          if (why === 'miss') why = takes(mem, hp * 4096, off, eipPages.get(hp) ?? 0) ? 'entry' : 'exit';
+          name = describe(mem, hp * 4096 + off);
+        }
+      }
+      byWhy.set(why, (byWhy.get(why) ?? 0) + n);
+      const key = `${why} ${name}`;
+      named.set(key, (named.get(key) ?? 0) + n);
+    }
+  }
+  const rows = [...named.entries()].sort((a, b) => b[1] - a[1]);
+  const lines = [`wasm stats: ${total} instructions outside regions`];
+  for (const [w, n] of byWhy) lines.push(`  ${w}: ${n} (${((n / total) * 100).toFixed(1)}%)`);
+  for (const [k, n] of rows.slice(0, 100)) lines.push(`  ${((n / total) * 100).toFixed(2).padStart(6)}%  ${n}  ${k}`);
+  G.process?.stderr?.write(lines.join('\n') + '\n');
+}
