@@ -1507,7 +1507,7 @@ export class Cpu {
 }
 
 /** Cpu.ssShadow: a MOV SS / POP SS shadow is active (the low bits hold held-back DR6 B0-B3). */
-const SHADOW = 0x100;
+export const SHADOW = 0x100;
 /**
  * Fault-class exceptions other than #DB: their EFLAGS image gets RF set (SDM vol. 3,
  * 17.3.1.1 and 6.15), so an IRET back to the faulting instruction does not hit its
