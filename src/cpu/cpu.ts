@@ -275,6 +275,9 @@ export class Cpu {
         if (cpu.segSlow !== 0) eaCheck(cpu, a - cpu.ea, 4, true);
         cpu.wr32(a, v);
       },
+      operand: (len, write) => {
+        if (cpu.segSlow !== 0) eaCheck(cpu, 0, len, write);
+      },
       reportError: () => cpu.fpuError(),
       setEflagsZPC: (zf, pf, cf) => {
         cpu.setFlagBits(F.ZF | F.PF | F.CF, (zf ? F.ZF : 0) | (pf ? F.PF : 0) | (cf ? F.CF : 0));
