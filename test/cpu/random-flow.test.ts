@@ -18,7 +18,7 @@ for (const seed of SEEDS) {
         const ss = sliceSeedOf(seed, mode.label);
         const r = await runFlowRom(rom, mode.accel, ss);
         assert.ok(!r.qemuProblem, `QEMU side failed for ${rom.name}: ${r.qemuProblem}`);
-        const where = r.mismatches[0] ? explain(r.mismatches[0], rom) : '';
+        const where = r.mismatches.length ? explain(r.mismatches, rom) : '';
         assert.ok(
           r.ok,
           `seed ${seed} [${mode.label}] slice seed ${ss}: ${where}\n` +

@@ -70,7 +70,7 @@ const LOGPTR = 0x6fff0;
 const LOGTMP = 0x6fff4;
 const LOG_DUMP = 0x2000;
 const LOG_ENTRY = 32;
-/** loop counters at DS:CTR_BASE + 4k (DS base 0x10000; the scratch buffer is DS:0..0x3F) */
+/** loop counters at linear 0x10000 + CTR_BASE + 4k, addressed through SS (flat; DS, ES, FS, GS get switched) */
 const CTR_BASE = 0x100;
 const MAX_CTRS = 60;
 const SEL_FLATCODE = 0x90;
@@ -93,11 +93,12 @@ export type Stmt =
   | { k: 'loop'; form: 'dec' | 'loop' | 'jmpback' | 'count'; n: number; ctr: number; body: Stmt[] }
   | { k: 'call'; fn: number; how: 'rel' | 'reg' | 'tab'; args: string[] }
   | { k: 'callr' }
-  | { k: 'slot'; id: number; jmp: boolean; bytes: number[] }
+  | { k: 'slot'; id: number; jmp: boolean; bytes: number[]; straddle?: number }
   | { k: 'patch'; slot: number; line: Gen }
   | { k: 'remap'; page: 'r' | 'd'; to: number; flush: 'invlpg' | 'cr3' }
   | { k: 'push'; reg: string; body: Stmt[]; pop: string }
-  | { k: 'tramp'; id: number; body: Stmt[] };
+  | { k: 'tramp'; id: number; body: Stmt[] }
+  | { k: 'seg'; sreg: 'ds' | 'es' | 'fs' | 'gs'; sel: number };
 
 export interface Fn {
   /** bytes popped by RET n (the caller pushes as many) */
@@ -118,6 +119,8 @@ export interface FlowProgram {
   flags: number;
   memSeed: number;
   dataSeed: number;
+  /** physical page (0-7 from PHYS_MAIN) of each main code page: neighbours in linear space are not in physical space */
+  pagePerm: number[];
 }
 
 interface Cost {
@@ -167,6 +170,7 @@ function flagsAfterOne(s: Stmt, u: number): number | undefined {
     case 'patch':
       return applyGen(s.line, u);
     case 'remap':
+    case 'seg':
       return u;
     case 'push':
       return flagsAfter(s.body, u);
@@ -201,6 +205,7 @@ export class FlowGen {
   private fns: Fn[] = [];
   private fnCost: Cost[] = [];
   private rCost: Cost = { n: 0, checks: 0 };
+  private straddles = 0;
 
   constructor(
     private rng: Rng,
@@ -331,6 +336,12 @@ export class FlowGen {
       : [r.pick(SLOT_OPS), ...[0, 1, 2, 3].map(() => r.int(256))];
     if (this.cur < 0) this.slotsR.push({ id, jmp });
     else this.slotsMain.push({ id, jmp, fn: this.cur });
+    // now and then a slot that straddles a page boundary of the main code
+    // (the two pages are not neighbours in physical memory)
+    if (this.cur >= 0 && this.straddles < 2 && r.chance(0.2)) {
+      this.straddles++;
+      return { k: 'slot', id, jmp, bytes, straddle: 1 + r.int(4) };
+    }
     return { k: 'slot', id, jmp, bytes };
   }
 
@@ -407,6 +418,10 @@ export class FlowGen {
       const to = page === 'r' ? r.pick([PHYS_RA, PHYS_RB]) : r.pick([PHYS_DA, PHYS_DB]);
       return { k: 'remap', page, to, flush: r.pick(['invlpg', 'cr3'] as const) };
     }
+    if (k < 95 && r.chance(0.5)) {
+      // switch a data segment between the two scratch segments (bases 0x10000 and 0x20000)
+      return { k: 'seg', sreg: r.pick(['ds', 'es', 'fs', 'gs'] as const), sel: r.pick([0x28, 0x30]) };
+    }
     if (k < 97) {
       return { k: 'push', reg: r.pick(['eax', 'ecx', 'edx', 'ebx', 'esi', 'edi', 'ebp']), body: this.list(depth + 1, budget / 2, 1 + r.int(4)), pop: r.pick(REGS) };
     }
@@ -417,7 +432,9 @@ export class FlowGen {
   /** an access to the remapped data page or to its fixed second view */
   private dataIns(undef: number): Gen {
     const r = this.rng;
-    const addr = `[ss:${hex(r.pick([D_LIN, D2_LIN]) + r.int(0x1000 - 4))}]`;
+    // D_LIN + 0xFFD..0xFFF: a dword that continues on the fixed page at D2_LIN
+    const off = r.chance(0.2) ? 0xffd + r.int(3) : r.int(0x1000 - 4);
+    const addr = `[ss:${hex(r.chance(0.5) ? D_LIN + off : D2_LIN + Math.min(off, 0xffc))}]`;
     const reg = r.pick(REGS);
     const f = r.int(5);
     if (f === 0) return plainGen(`mov ${reg}, ${addr}`);
@@ -455,6 +472,21 @@ export class FlowGen {
       this.fns[i]!.body = this.list(0, budget, i === 0 ? 8 + r.int(20) : 5 + r.int(12));
       this.fnCost[i] = this.costOf(this.fns[i]!.body);
     }
+    // a hot loop in F0: enough iterations for the default thresholds to
+    // compile it; a self-modifying store in it rewrites its page on every pass
+    if (r.chance(0.7) && this.ctrs < MAX_CTRS) {
+      this.cur = 0;
+      const body = this.list(3, 40, 2 + r.int(4));
+      const hot: Stmt = { k: 'loop', form: r.pick(['dec', 'count', 'jmpback'] as const), n: 2100 + r.int(600), ctr: this.ctrs++, body };
+      const f0 = this.fns[0]!.body;
+      const at = r.int(f0.length + 1);
+      f0.splice(at, 0, hot);
+      if (flagsAfter(f0, ARITH) === undefined) {
+        // a flag reader after it relied on flags the loop leaves undefined
+        f0.splice(at, 1);
+        f0.push(hot);
+      }
+    }
     // F0 ends with a definer of every arithmetic flag: the final dump compares them all
     this.fns[0]!.body.push({ k: 'ins', gen: { lines: [`${r.pick(['add', 'sub', 'cmp'])} ${r.pick(REGS)}, ${r.pick(REGS)}`], reads: 0, writes: ARITH, undef: 0 } });
     const regs: Record<string, number> = {};
@@ -470,8 +502,17 @@ export class FlowGen {
       flags: ((r.u32() & ARITH) | 2) >>> 0,
       memSeed: r.u32() | 1,
       dataSeed: r.u32() | 1,
+      pagePerm: shuffle(r, [0, 1, 2, 3, 4, 5, 6, 7]),
     };
   }
+}
+
+function shuffle<T>(r: Rng, a: T[]): T[] {
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = r.int(i + 1);
+    [a[i], a[j]] = [a[j]!, a[i]!];
+  }
+  return a;
 }
 
 // ---------------------------------------------------------------- emission
@@ -519,7 +560,7 @@ class Emitter {
       }
       case 'loop': {
         const a = this.lbl();
-        const ctr = `dword [${hex(CTR_BASE + 4 * s.ctr)}]`;
+        const ctr = `dword [ss:${hex(0x10000 + CTR_BASE + 4 * s.ctr)}]`;
         if (s.form === 'loop') {
           o.push(`  mov ecx, ${s.n}`, `${a}:`, '  push ecx');
           this.list(s.body, o);
@@ -547,6 +588,10 @@ class Emitter {
         o.push(`  call ${hex(R_LIN)}`);
         return;
       case 'slot':
+        if (s.straddle) {
+          // jump over padding to a page end less s.straddle bytes: the slot crosses into the next page
+          o.push(`  jmp S${s.id}`, `  times (0x1000 - (($ - $$) & 0xfff) - ${s.straddle}) & 0xfff db 0xcc`);
+        }
         o.push(`S${s.id}:`, `  db ${s.bytes.map((b) => hex(b)).join(', ')}`);
         return;
       case 'patch':
@@ -561,6 +606,9 @@ class Emitter {
         else o.push('  mov eax, cr3', '  mov cr3, eax');
         return;
       }
+      case 'seg':
+        o.push(`  push dword ${hex(s.sel)}`, `  pop ${s.sreg}`);
+        return;
       case 'push':
         o.push(`  push ${s.reg}`);
         this.list(s.body, o);
@@ -727,8 +775,9 @@ function romProgram(p: FlowProgram, blobs: Blobs): string[] {
   const o: string[] = [`; ---- program ${k}`, '  cld'];
   // page table 1: main pages and their aliases, R, data pages
   o.push(`  mov eax, 0`, `  mov edi, ${hex(PT1)}`, '  mov ecx, 1024', '  push es', '  push dword SEL_FLAT', '  pop es', '  rep stosd', '  pop es');
+  const phys = (i: number): number => PHYS_MAIN + p.pagePerm[i]! * 0x1000;
   for (let i = 0; i < blobs.mainPages; i++) {
-    const pte = hex((PHYS_MAIN + i * 0x1000) | 3);
+    const pte = hex(phys(i) | 3);
     o.push(`  mov dword [ss:${hex(PT1 + i * 4)}], ${pte}`, `  mov dword [ss:${hex(PT1 + ((ALIAS_DELTA >> 12) + i) * 4)}], ${pte}`);
   }
   o.push(`  mov dword [ss:${hex(PTE_R)}], ${hex(PHYS_RA | 3)}`, `  mov dword [ss:${hex(PTE_D)}], ${hex(PHYS_DA | 3)}`, `  mov dword [ss:${hex(PTE_D + 4)}], ${hex(PHYS_DB | 3)}`);
@@ -737,7 +786,8 @@ function romProgram(p: FlowProgram, blobs: Blobs): string[] {
   o.push(`  jmp .x${k}`, `.m${k}: incbin "${blobs.main}"`, `.a${k}: incbin "${blobs.ra}"`, `.b${k}: incbin "${blobs.rb}"`, `.x${k}:`);
   // code pages: 0xCC (INT3) where no code is, then the code
   o.push('  mov eax, 0xcccccccc', `  mov edi, ${hex(PHYS_MAIN)}`, `  mov ecx, ${(PHYS_RB + 0x1000 - PHYS_MAIN) / 4}`, '  push es', '  push dword SEL_FLAT', '  pop es', '  rep stosd', '  pop es');
-  o.push(...copy(`.m${k}`, PHYS_MAIN, blobs.mainBytes), ...copy(`.a${k}`, PHYS_RA, blobs.raBytes), ...copy(`.b${k}`, PHYS_RB, blobs.rbBytes));
+  for (let i = 0; i < blobs.mainPages; i++) o.push(...copy(`.m${k} + ${i * 0x1000}`, phys(i), Math.min(0x1000, blobs.mainBytes - i * 0x1000)));
+  o.push(...copy(`.a${k}`, PHYS_RA, blobs.raBytes), ...copy(`.b${k}`, PHYS_RB, blobs.rbBytes));
   o.push(`  mov eax, ${hex(p.dataSeed)}`, `  mov edi, ${hex(PHYS_DA)}`, '  mov ecx, 2048', '  call flow_fill');
   o.push('  mov eax, 0', `  mov edi, ${hex(LOG)}`, `  mov ecx, ${LOG_DUMP / 4}`, '  push es', '  push dword SEL_FLAT', '  pop es', '  rep stosd', '  pop es');
   o.push(`  mov dword [ss:${hex(LOGPTR)}], ${hex(LOG)}`);
@@ -747,8 +797,9 @@ function romProgram(p: FlowProgram, blobs: Blobs): string[] {
   for (const [reg, v] of Object.entries(p.regs)) o.push(`  mov ${reg}, ${hex(v)}`);
   o.push(`  mov ebx, ${hex(p.ebx)}`, `  push dword ${hex(p.flags)}`, '  popfd');
   o.push(`  call ${SEL_FLATCODE}:${hex(CODE_LIN)}`);
-  o.push(`  DUMP "f${k}", M_ALL`, `  DUMPMEM "f${k} scratch", SCRATCH, 0x40`, `  DUMPMEM "f${k} counters", SCRATCH + 0x100, 0x100`, `  DUMPMEM "f${k} stack", 0x8e00, 0x100`);
-  for (let i = 0; i < blobs.mainPages; i++) o.push(`  DUMPMEM "f${k} code${i}", ${hex(PHYS_MAIN + i * 0x1000)}, 0x1000`);
+  o.push(`  DUMP "f${k}", M_ALL`, ...['ds', 'es', 'fs', 'gs'].flatMap((sr) => ['  push dword SEL_SCR', `  pop ${sr}`]));
+  o.push(`  DUMPMEM "f${k} scratch", SCRATCH, 0x40`, `  DUMPMEM "f${k} scratch2", SCRATCH2, 0x40`, `  DUMPMEM "f${k} counters", SCRATCH + 0x100, 0x100`, `  DUMPMEM "f${k} stack", 0x8e00, 0x100`);
+  for (let i = 0; i < blobs.mainPages; i++) o.push(`  DUMPMEM "f${k} code${i}", ${hex(phys(i))}, 0x1000`);
   o.push(`  DUMPMEM "f${k} rA", ${hex(PHYS_RA)}, 0x1000`, `  DUMPMEM "f${k} rB", ${hex(PHYS_RB)}, 0x1000`);
   o.push(`  DUMPMEM "f${k} dA", ${hex(PHYS_DA)}, 0x1000`, `  DUMPMEM "f${k} dB", ${hex(PHYS_DB)}, 0x1000`);
   o.push(`  DUMPMEM "f${k} pt", ${hex(PT1)}, 0x100`, `  DUMPMEM "f${k} pt alias", ${hex(PT1 + (ALIAS_DELTA >> 12) * 4)}, 0x20`);
@@ -823,12 +874,19 @@ export async function runFlowRom(rom: FlowRom, accel: string, sliceSeed: number)
   return { ok: lines.length === 0, report: lines.join('\n'), mismatches };
 }
 
-/** Where a mismatch points: the program, and the checkpoint log entry that differs first. */
-export function explain(m: Mismatch, rom: FlowRom): string {
+/**
+ * Where the first mismatch points: its program and, when that program's
+ * checkpoint log differs too, the first differing log entry (the program ran
+ * the same up to the checkpoint before it).
+ */
+export function explain(ms: Mismatch[], rom: FlowRom): string {
+  const m0 = ms[0]!;
+  const rec0 = (m0.expected ?? m0.got) as CpuRecord | undefined;
+  const pm = /f(\d+)/.exec(rec0 && 'label' in rec0 ? rec0.label : m0.after);
+  const prog = pm ? Number(pm[1]) : undefined;
+  const m = ms.find((x) => x.expected?.kind === 'M' && x.got?.kind === 'M' && x.expected.label.includes(`f${prog} log`)) ?? m0;
   const rec = (m.expected ?? m.got) as CpuRecord | undefined;
   const label = rec && 'label' in rec ? rec.label : m.after;
-  const pm = /f(\d+)/.exec(label);
-  const prog = pm ? Number(pm[1]) : undefined;
   let where = '';
   if (rec?.kind === 'M' && /log/.test(label) && m.expected?.kind === 'M' && m.got?.kind === 'M') {
     const e = m.expected.data;
@@ -978,10 +1036,10 @@ async function main(argv: string[]): Promise<number> {
       if (r.ok) continue;
       failed++;
       const first = r.mismatches[0];
-      if (first) console.log('  ' + explain(first, rom));
+      if (first) console.log('  ' + explain(r.mismatches, rom));
       console.log(r.report);
       if (reduce && first) {
-        const prog = Number(/program (\d+)/.exec(explain(first, rom))?.[1] ?? 0);
+        const prog = Number(/program (\d+)/.exec(explain(r.mismatches, rom))?.[1] ?? 0);
         console.log(await reduceProgram(seed, prog, mode.accel, ss, (s) => console.log(s)));
       }
     }
