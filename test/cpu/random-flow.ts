@@ -62,6 +62,12 @@ const PHYS_RA = 0x48000;
 const PHYS_RB = 0x49000;
 const PHYS_DA = 0x4a000;
 const PHYS_DB = 0x4b000;
+/**
+ * Each program of a ROM has its own physical pages (program k at 0x40000 +
+ * k * 0x10000): a page the wasm tier gave up on after many rewrites in one
+ * program is fresh for the next.
+ */
+const physDelta = (p: FlowProgram): number => p.index * 0x10000;
 const PT1 = 0x82000;
 const PTE_R = PT1 + ((R_LIN - CODE_LIN) >> 12) * 4;
 const PTE_D = PT1 + ((D_LIN - CODE_LIN) >> 12) * 4;
@@ -238,6 +244,14 @@ export class FlowGen {
   }
 
   private ins(undef: number): Gen {
+    // half the instructions in the forms the wasm regions compile (so that
+    // regions run long stretches), half from random.ts's whole repertoire
+    if (this.rng.chance(0.5)) {
+      for (let t = 0; t < 40; t++) {
+        const g = this.simple();
+        if (!(g.reads & undef)) return g;
+      }
+    }
     for (let t = 0; t < 40; t++) {
       const g = this.seq.one();
       this.seq.df = 0; // a rejected STD must not leak into a later POPFD image
@@ -245,6 +259,60 @@ export class FlowGen {
       return g;
     }
     return plainGen('nop');
+  }
+
+  /** 32-bit register and [EBX+disp] forms, 8-bit ALU and MOV, shifts by an immediate, SETcc/CMOVcc */
+  private simple(): Gen {
+    const r = this.rng;
+    const reg = (): string => r.pick(REGS);
+    const src = (): string => r.pick(['eax', 'ecx', 'edx', 'ebx', 'esp', 'ebp', 'esi', 'edi']);
+    const mem = (bytes: number): string => `[ebx+${hex(r.int(0x40 - bytes - this.ptr + 1))}]`;
+    const f = r.int(12);
+    if (f < 3) {
+      const op = r.pick(['add', 'adc', 'sub', 'sbb', 'cmp', 'and', 'or', 'xor', 'test']);
+      const logic = ['and', 'or', 'xor', 'test'].includes(op);
+      const fx = logic ? { writes: ARITH & ~AF, undef: AF } : { writes: ARITH, undef: 0 };
+      const reads = op === 'adc' || op === 'sbb' ? CF : 0;
+      const g = r.int(6);
+      let line: string;
+      if (g === 0) line = `${op} ${reg()}, ${src()}`;
+      else if (g === 1) line = `${op} ${reg()}, ${hex(r.value(32))}`;
+      else if (g === 2 && op !== 'test') line = `${op} ${reg()}, dword ${mem(4)}`;
+      else if (g === 3) line = `${op} dword ${mem(4)}, ${src()}`;
+      else if (g === 4) line = `${op} ${r.pick(['al', 'cl', 'dl', 'ah', 'ch', 'dh'])}, ${r.pick(['al', 'cl', 'dl', 'bl', 'ah', 'ch', 'dh', 'bh'])}`;
+      else line = `${op} dword ${mem(4)}, ${hex(r.value(32))}`;
+      return { lines: [line], reads, ...fx };
+    }
+    if (f === 3) {
+      const g = r.int(5);
+      if (g === 0) return plainGen(`mov ${reg()}, ${hex(r.value(32))}`);
+      if (g === 1) return plainGen(`mov ${reg()}, ${src()}`);
+      if (g === 2) return plainGen(`mov ${reg()}, ${mem(4)}`);
+      if (g === 3) return plainGen(`mov ${mem(4)}, ${src()}`);
+      return plainGen(`mov byte ${mem(1)}, ${r.pick(['al', 'cl', 'dl', 'bl', 'ah', 'ch', 'dh', 'bh'])}`);
+    }
+    if (f === 4) return plainGen(`lea ${reg()}, [${src()}+${r.pick(REGS)}*${r.pick([1, 2, 4, 8])}+${hex(r.value(8))}]`);
+    if (f === 5) {
+      const op = r.pick(['inc', 'dec', 'neg', 'not']);
+      const fx = op === 'not' ? { writes: 0, undef: 0 } : op === 'neg' ? { writes: ARITH, undef: 0 } : { writes: ARITH & ~CF, undef: 0 };
+      return { lines: [`${op} ${reg()}`], reads: 0, ...fx };
+    }
+    if (f === 6) return plainGen(`${r.pick(['movzx', 'movsx'])} ${reg()}, ${r.chance(0.5) ? r.pick(['al', 'cl', 'dl', 'bl', 'ah', 'ch', 'dh', 'bh']) : 'byte ' + mem(1)}`);
+    if (f === 7) {
+      const line = r.chance(0.5) ? `imul ${reg()}, ${r.chance(0.5) ? src() : 'dword ' + mem(4)}` : `imul ${reg()}, ${src()}, ${hex(r.value(32))}`;
+      return { lines: [line], reads: 0, writes: CF | OF, undef: SF | ZF | AF | PF };
+    }
+    if (f === 8) {
+      const c = 1 + r.int(31);
+      return { lines: [`${r.pick(['shl', 'shr', 'sar'])} ${reg()}, ${c}`], reads: 0, writes: CF | SF | ZF | PF | (c === 1 ? OF : 0), undef: AF | (c === 1 ? 0 : OF) };
+    }
+    if (f === 9) {
+      const [cc, fl] = r.pick(CONDS);
+      if (r.chance(0.5)) return { lines: [`set${cc} ${r.pick(['al', 'cl', 'dl', 'ah', 'ch', 'dh'])}`], reads: fl, writes: 0, undef: 0 };
+      return { lines: [`cmov${cc} ${reg()}, ${r.chance(0.5) ? src() : 'dword ' + mem(4)}`], reads: fl, writes: 0, undef: 0 };
+    }
+    if (f === 10) return plainGen(r.pick(['cwde', 'cdq']));
+    return plainGen(`push ${src()}`, `pop ${reg()}`);
   }
 
   private costOf(list: Stmt[]): Cost {
@@ -388,7 +456,7 @@ export class FlowGen {
     if (k < 70) {
       if (this.ctrs >= MAX_CTRS) return { k: 'ins', gen: this.ins(undef) };
       const ctr = this.ctrs++;
-      const n = 1 + r.int(5);
+      const n = 1 + r.int(r.chance(0.3) ? 40 : 6);
       const body = this.list(depth + 1, Math.max(20, budget / (n + 1) - 4), 1 + r.int(6));
       const form = r.pick(['dec', 'loop', 'jmpback', 'count'] as const);
       return { k: 'loop', form, n, ctr, body };
@@ -468,16 +536,31 @@ export class FlowGen {
     this.rCost = { n: Math.max(ca.n, cb.n), checks: Math.max(ca.checks, cb.checks) };
     for (let i = nf - 1; i >= 0; i--) {
       this.cur = i;
-      const budget = i === 0 ? 20000 : 3000;
+      const budget = i === 0 ? 60000 : 6000;
       this.fns[i]!.body = this.list(0, budget, i === 0 ? 8 + r.int(20) : 5 + r.int(12));
       this.fnCost[i] = this.costOf(this.fns[i]!.body);
     }
     // a hot loop in F0: enough iterations for the default thresholds to
     // compile it; a self-modifying store in it rewrites its page on every pass
-    if (r.chance(0.7) && this.ctrs < MAX_CTRS) {
+    if (r.chance(0.85) && this.ctrs < MAX_CTRS) {
       this.cur = 0;
-      const body = this.list(3, 40, 2 + r.int(4));
-      const hot: Stmt = { k: 'loop', form: r.pick(['dec', 'count', 'jmpback'] as const), n: 2100 + r.int(600), ctr: this.ctrs++, body };
+      // its body in the forms the regions compile: it can run in one region
+      const body: Stmt[] = [];
+      let u = ARITH;
+      for (let i = 2 + r.int(5); i > 0; i--) {
+        const g = this.simple();
+        if (g.reads & u) continue;
+        body.push({ k: 'ins', gen: g });
+        u = (u & ~g.writes) | g.undef;
+      }
+      if (r.chance(0.3)) {
+        const slot = this.newSlot();
+        body.splice(r.int(body.length + 1), 0, slot);
+        body.splice(r.int(body.length + 1), 0, this.patchOf(slot.id, slot.jmp, false));
+        if (flagsAfter(body, ARITH) === undefined) body.splice(0, body.length, { k: 'ins', gen: plainGen('nop') });
+      }
+      const n = 2100 + r.int(600);
+      const hot: Stmt = { k: 'loop', form: r.pick(['dec', 'count', 'jmpback'] as const), n: n & ~1, ctr: this.ctrs++, body };
       const f0 = this.fns[0]!.body;
       const at = r.int(f0.length + 1);
       f0.splice(at, 0, hot);
@@ -519,7 +602,11 @@ function shuffle<T>(r: Rng, a: T[]): T[] {
 
 class Emitter {
   tail: string[] = [];
-  constructor(private counter: { n: number }) {}
+  constructor(
+    private counter: { n: number },
+    /** physDelta of the program */
+    private delta: number,
+  ) {}
   private lbl(): string {
     return `L${this.counter.n++}`;
   }
@@ -539,9 +626,10 @@ class Emitter {
           `  mov [ss:${hex(LOGTMP)}], eax`,
           `  mov eax, [ss:${hex(LOGPTR)}]`,
           `  mov dword [ss:eax], ${s.id}`,
-          `  push dword [ss:${hex(LOGTMP)}]`,
-          `  pop dword [ss:eax+4]`,
           ...['ecx', 'edx', 'ebx', 'esp', 'ebp', 'esi'].map((r, i) => `  mov [ss:eax+${8 + 4 * i}], ${r}`),
+          `  mov ecx, [ss:${hex(LOGTMP)}]`,
+          `  mov [ss:eax+4], ecx`,
+          `  mov ecx, [ss:eax+8]`,
           `  lea eax, [eax+${LOG_ENTRY}]`,
           `  mov [ss:${hex(LOGPTR)}], eax`,
           `  mov eax, [ss:${hex(LOGTMP)}]`,
@@ -569,11 +657,11 @@ class Emitter {
         } else if (s.form === 'count') {
           o.push(`  mov ${ctr}, 0`, `${a}:`);
           this.list(s.body, o);
-          o.push(`  inc ${ctr}`, `  cmp ${ctr}, ${s.n}`, `  jb ${a}`);
+          o.push(s.n & 1 ? `  inc ${ctr}` : `  add ${ctr}, 1`, `  cmp ${ctr}, ${s.n}`, `  jb ${a}`);
         } else {
           o.push(`  mov ${ctr}, ${s.n}`, `${a}:`);
           this.list(s.body, o);
-          if (s.form === 'dec') o.push(`  dec ${ctr}`, `  jnz ${a}`);
+          if (s.form === 'dec') o.push(s.n & 1 ? `  dec ${ctr}` : `  sub ${ctr}, 1`, `  jnz ${a}`);
           else o.push(`  sub ${ctr}, 1`, `  jz ${a}x`, `  jmp ${a}`, `${a}x:`);
         }
         return;
@@ -601,7 +689,7 @@ class Emitter {
         const pte = s.page === 'r' ? PTE_R : PTE_D;
         const lin = s.page === 'r' ? R_LIN : D_LIN;
         if (s.to < 0) o.push(`  xor dword [ss:${hex(pte)}], ${hex(PHYS_RA ^ PHYS_RB)}`);
-        else o.push(`  mov dword [ss:${hex(pte)}], ${hex(s.to | 3)}`);
+        else o.push(`  mov dword [ss:${hex(pte)}], ${hex((s.to + this.delta) | 3)}`);
         if (s.flush === 'invlpg') o.push(`  invlpg [ss:${hex(lin)}]`);
         else o.push('  mov eax, cr3', '  mov cr3, eax');
         return;
@@ -668,7 +756,7 @@ export function emitProgram(p: FlowProgram, rng: Rng): { main: string; ra: strin
   const counter = { n: 0 };
   p.fns.forEach((f, i) => {
     main.push(`  times ${rng.int(3) === 0 ? 0 : rng.int(1500)} db 0xcc`, `F${i}:`);
-    const e = new Emitter(counter);
+    const e = new Emitter(counter, physDelta(p));
     e.list(f.body, main);
     main.push(i === 0 ? '  retf' : f.ret ? `  ret ${f.ret}` : '  ret');
     tails.push(...e.tail);
@@ -676,7 +764,7 @@ export function emitProgram(p: FlowProgram, rng: Rng): { main: string; ra: strin
   main.push('  times 64 db 0xcc', ...tails, ...orphanSlots(p.fns.map((f) => f.body)), '  align 4, db 0xcc', 'FTAB:', ...p.fns.map((_, i) => `  dd F${i}`));
   const r = (suffix: Stmt[]): string | undefined => {
     if (flagsAfter([...p.rPrefix, ...suffix], ARITH) === undefined) return undefined;
-    const e = new Emitter({ n: 0 });
+    const e = new Emitter({ n: 0 }, physDelta(p));
     const lines = ['bits 32', `org ${hex(R_LIN)}`];
     e.list([...p.rPrefix, ...suffix], lines);
     lines.push('  ret', ...e.tail, ...orphanSlots([p.rPrefix, suffix]));
@@ -772,23 +860,24 @@ interface Blobs {
 
 function romProgram(p: FlowProgram, blobs: Blobs): string[] {
   const k = p.index;
+  const D = physDelta(p);
   const o: string[] = [`; ---- program ${k}`, '  cld'];
   // page table 1: main pages and their aliases, R, data pages
   o.push(`  mov eax, 0`, `  mov edi, ${hex(PT1)}`, '  mov ecx, 1024', '  push es', '  push dword SEL_FLAT', '  pop es', '  rep stosd', '  pop es');
-  const phys = (i: number): number => PHYS_MAIN + p.pagePerm[i]! * 0x1000;
+  const phys = (i: number): number => (PHYS_MAIN + D) + p.pagePerm[i]! * 0x1000;
   for (let i = 0; i < blobs.mainPages; i++) {
     const pte = hex(phys(i) | 3);
     o.push(`  mov dword [ss:${hex(PT1 + i * 4)}], ${pte}`, `  mov dword [ss:${hex(PT1 + ((ALIAS_DELTA >> 12) + i) * 4)}], ${pte}`);
   }
-  o.push(`  mov dword [ss:${hex(PTE_R)}], ${hex(PHYS_RA | 3)}`, `  mov dword [ss:${hex(PTE_D)}], ${hex(PHYS_DA | 3)}`, `  mov dword [ss:${hex(PTE_D + 4)}], ${hex(PHYS_DB | 3)}`);
+  o.push(`  mov dword [ss:${hex(PTE_R)}], ${hex((PHYS_RA + D) | 3)}`, `  mov dword [ss:${hex(PTE_D)}], ${hex((PHYS_DA + D) | 3)}`, `  mov dword [ss:${hex(PTE_D + 4)}], ${hex((PHYS_DB + D) | 3)}`);
   o.push('  mov eax, cr3', '  mov cr3, eax');
   const copy = (lbl: string, phys: number, bytes: number): string[] => [`  mov esi, 0xf0000 + ${lbl}`, `  mov edi, ${hex(phys)}`, `  mov ecx, ${bytes / 4}`, '  call flow_copy'];
   o.push(`  jmp .x${k}`, `.m${k}: incbin "${blobs.main}"`, `.a${k}: incbin "${blobs.ra}"`, `.b${k}: incbin "${blobs.rb}"`, `.x${k}:`);
   // code pages: 0xCC (INT3) where no code is, then the code
-  o.push('  mov eax, 0xcccccccc', `  mov edi, ${hex(PHYS_MAIN)}`, `  mov ecx, ${(PHYS_RB + 0x1000 - PHYS_MAIN) / 4}`, '  push es', '  push dword SEL_FLAT', '  pop es', '  rep stosd', '  pop es');
+  o.push('  mov eax, 0xcccccccc', `  mov edi, ${hex((PHYS_MAIN + D))}`, `  mov ecx, ${((PHYS_RB + D) + 0x1000 - (PHYS_MAIN + D)) / 4}`, '  push es', '  push dword SEL_FLAT', '  pop es', '  rep stosd', '  pop es');
   for (let i = 0; i < blobs.mainPages; i++) o.push(...copy(`.m${k} + ${i * 0x1000}`, phys(i), Math.min(0x1000, blobs.mainBytes - i * 0x1000)));
-  o.push(...copy(`.a${k}`, PHYS_RA, blobs.raBytes), ...copy(`.b${k}`, PHYS_RB, blobs.rbBytes));
-  o.push(`  mov eax, ${hex(p.dataSeed)}`, `  mov edi, ${hex(PHYS_DA)}`, '  mov ecx, 2048', '  call flow_fill');
+  o.push(...copy(`.a${k}`, (PHYS_RA + D), blobs.raBytes), ...copy(`.b${k}`, (PHYS_RB + D), blobs.rbBytes));
+  o.push(`  mov eax, ${hex(p.dataSeed)}`, `  mov edi, ${hex((PHYS_DA + D))}`, '  mov ecx, 2048', '  call flow_fill');
   o.push('  mov eax, 0', `  mov edi, ${hex(LOG)}`, `  mov ecx, ${LOG_DUMP / 4}`, '  push es', '  push dword SEL_FLAT', '  pop es', '  rep stosd', '  pop es');
   o.push(`  mov dword [ss:${hex(LOGPTR)}], ${hex(LOG)}`);
   // loop counters and scratch buffer
@@ -800,8 +889,8 @@ function romProgram(p: FlowProgram, blobs: Blobs): string[] {
   o.push(`  DUMP "f${k}", M_ALL`, ...['ds', 'es', 'fs', 'gs'].flatMap((sr) => ['  push dword SEL_SCR', `  pop ${sr}`]));
   o.push(`  DUMPMEM "f${k} scratch", SCRATCH, 0x40`, `  DUMPMEM "f${k} scratch2", SCRATCH2, 0x40`, `  DUMPMEM "f${k} counters", SCRATCH + 0x100, 0x100`, `  DUMPMEM "f${k} stack", 0x8e00, 0x100`);
   for (let i = 0; i < blobs.mainPages; i++) o.push(`  DUMPMEM "f${k} code${i}", ${hex(phys(i))}, 0x1000`);
-  o.push(`  DUMPMEM "f${k} rA", ${hex(PHYS_RA)}, 0x1000`, `  DUMPMEM "f${k} rB", ${hex(PHYS_RB)}, 0x1000`);
-  o.push(`  DUMPMEM "f${k} dA", ${hex(PHYS_DA)}, 0x1000`, `  DUMPMEM "f${k} dB", ${hex(PHYS_DB)}, 0x1000`);
+  o.push(`  DUMPMEM "f${k} rA", ${hex((PHYS_RA + D))}, 0x1000`, `  DUMPMEM "f${k} rB", ${hex((PHYS_RB + D))}, 0x1000`);
+  o.push(`  DUMPMEM "f${k} dA", ${hex((PHYS_DA + D))}, 0x1000`, `  DUMPMEM "f${k} dB", ${hex((PHYS_DB + D))}, 0x1000`);
   o.push(`  DUMPMEM "f${k} pt", ${hex(PT1)}, 0x100`, `  DUMPMEM "f${k} pt alias", ${hex(PT1 + (ALIAS_DELTA >> 12) * 4)}, 0x20`);
   for (let a = 0; a < LOG_DUMP; a += 0x1000) o.push(`  DUMPMEM "f${k} log${a >> 12}", ${hex(LOG + a)}, 0x1000`);
   return o;
