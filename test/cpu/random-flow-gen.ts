@@ -180,7 +180,7 @@ export class FlowGen {
   private label = 0;
   private ctrs = 0;
   private checks = 0;
-  private slotsMain: { id: number; jmp: boolean; fn: number }[] = [];
+  private slotsMain: { id: number; jmp: boolean; fn: number; straddle?: number }[] = [];
   private slotsR: { id: number; jmp: boolean }[] = [];
   /** which function is being generated (-1: the R page) */
   private cur = 0;
@@ -360,7 +360,7 @@ export class FlowGen {
       const slot = this.newSlot();
       const at = this.rng.int(out.length + 1);
       out.splice(at, 0, slot);
-      const pat = this.patchOf(slot.id, slot.jmp, this.cur < 0);
+      const pat = this.patchOf(slot.id, slot.jmp, this.cur < 0, slot.straddle);
       const pAt = this.rng.int(out.length + 1);
       out.splice(pAt, 0, pat);
       if (flagsAfter(out, ARITH) === undefined) {
@@ -378,29 +378,43 @@ export class FlowGen {
     const bytes = jmp
       ? [...(r.chance(0.5) ? [0xeb, 0x03] : [0x90, 0x90]), 0x83, 0xc0, r.int(256)]
       : [r.pick(SLOT_OPS), ...[0, 1, 2, 3].map(() => r.int(256))];
-    if (this.cur < 0) this.slotsR.push({ id, jmp });
-    else this.slotsMain.push({ id, jmp, fn: this.cur });
+    if (this.cur < 0) {
+      this.slotsR.push({ id, jmp });
+      return { k: 'slot', id, jmp, bytes };
+    }
     // now and then a slot that straddles a page boundary of the main code
-    // (the two pages are not neighbours in physical memory)
-    if (this.cur >= 0 && this.straddles < 2 && r.chance(0.2)) {
+    // (the two pages are not neighbours in physical memory): `straddle`
+    // bytes on the first page
+    const straddle = this.straddles < 2 && r.chance(0.2) ? 1 + r.int(4) : 0;
+    this.slotsMain.push({ id, jmp, fn: this.cur, straddle });
+    if (straddle) {
       this.straddles++;
-      return { k: 'slot', id, jmp, bytes, straddle: 1 + r.int(4) };
+      return { k: 'slot', id, jmp, bytes, straddle };
     }
     return { k: 'slot', id, jmp, bytes };
   }
 
-  private patchOf(id: number, jmp: boolean, inR: boolean): Stmt {
+  /**
+   * A patch of slot `id`. A read-modify-write (XOR, XCHG, ADD) of a slot
+   * that straddles a page boundary never straddles it itself: QEMU 7.2
+   * repeats such a store's first part after the self-modifying-code check
+   * (docs/cpu-qemu-differences.md; qemu-diff/smc-straddle-diff.asm).
+   */
+  private patchOf(id: number, jmp: boolean, inR: boolean, straddle = 0): Stmt {
     const r = this.rng;
+    const crosses = (from: number, len: number): boolean => straddle > from && straddle < from + len;
     // main code pages may be written through their alias mapping too
     const at = (off: number): string => `[ss:S${id}+${off}${!inR && r.chance(0.3) ? `+${hex(ALIAS_DELTA)}` : ''}]`;
     let g: Gen;
     if (jmp) {
-      const f = r.int(3);
+      let f = r.int(3);
+      if (f === 2 && crosses(0, 2)) f = r.int(2);
       if (f === 0) g = plainGen(`mov word ${at(0)}, 0x03eb`);
       else if (f === 1) g = plainGen(`mov word ${at(0)}, 0x9090`);
       else g = { lines: [`xor word ${at(0)}, 0x03eb ^ 0x9090`], reads: 0, writes: ARITH & ~AF, undef: AF };
     } else {
-      const f = r.int(7);
+      let f = r.int(7);
+      if ((f === 4 || f === 5) && crosses(1, 4)) f = r.int(4);
       const reg = r.pick(['eax', 'ecx', 'edx', 'esi', 'edi', 'ebp', 'ebx']);
       if (f === 0) g = plainGen(`mov dword ${at(1)}, ${hex(r.value(32))}`);
       else if (f === 1) g = plainGen(`mov ${at(1)}, ${reg}`);
@@ -452,10 +466,10 @@ export class FlowGen {
     }
     if (k < 89) {
       // patch a slot elsewhere: another function (another page, maybe) or on the R page
-      const pool = inR ? this.slotsR.map((s) => ({ ...s, fn: -1 })) : this.slotsMain;
+      const pool: { id: number; jmp: boolean; straddle?: number }[] = inR ? this.slotsR : this.slotsMain;
       if (!pool.length) return { k: 'ins', gen: this.ins(undef) };
       const s = r.pick(pool);
-      return this.patchOf(s.id, s.jmp, inR);
+      return this.patchOf(s.id, s.jmp, inR, s.straddle);
     }
     if (k < 93) {
       const page = inR ? 'd' : r.pick(['r', 'd'] as const);
@@ -532,7 +546,7 @@ export class FlowGen {
       if (r.chance(0.3)) {
         const slot = this.newSlot();
         body.splice(r.int(body.length + 1), 0, slot);
-        body.splice(r.int(body.length + 1), 0, this.patchOf(slot.id, slot.jmp, false));
+        body.splice(r.int(body.length + 1), 0, this.patchOf(slot.id, slot.jmp, false, slot.straddle));
         if (flagsAfter(body, ARITH) === undefined) body.splice(0, body.length, { k: 'ins', gen: plainGen('nop') });
       }
       const n = 2100 + r.int(600);
