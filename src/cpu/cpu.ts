@@ -275,6 +275,9 @@ export class Cpu {
         if (cpu.segSlow !== 0) eaCheck(cpu, a - cpu.ea, 4, true);
         cpu.wr32(a, v);
       },
+      operand: (len, write) => {
+        if (cpu.segSlow !== 0) eaCheck(cpu, 0, len, write);
+      },
       reportError: () => cpu.fpuError(),
       setEflagsZPC: (zf, pf, cf) => {
         cpu.setFlagBits(F.ZF | F.PF | F.CF, (zf ? F.ZF : 0) | (pf ? F.PF : 0) | (cf ? F.CF : 0));
@@ -1511,7 +1514,7 @@ export class Cpu {
 }
 
 /** Cpu.ssShadow: a MOV SS / POP SS shadow is active (the low bits hold held-back DR6 B0-B3). */
-const SHADOW = 0x100;
+export const SHADOW = 0x100;
 /**
  * Fault-class exceptions other than #DB: their EFLAGS image gets RF set (SDM vol. 3,
  * 17.3.1.1 and 6.15), so an IRET back to the faulting instruction does not hit its

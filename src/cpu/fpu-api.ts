@@ -10,6 +10,14 @@ export interface FpuBus {
   write8(lin: number, v: number): void;
   write16(lin: number, v: number): void;
   write32(lin: number, v: number): void;
+  /**
+   * The memory operand (`len` bytes at the instruction's effective address)
+   * is about to be read or written: raise its segment fault (limit, type)
+   * now, so an image that crosses the limit (FNSAVE, FNSTENV, FSTP m80, ...)
+   * faults before any part of it is written (SDM vol. 2: #GP(0)/#SS(0) for
+   * "a memory operand effective address outside the segment limit").
+   */
+  operand(len: number, write: boolean): void;
   /** An unmasked exception is pending at a waiting instruction: #MF (CR0.NE) or IRQ 13. */
   reportError(): void;
   /** FCOMI/FUCOMI set ZF/PF/CF. */

@@ -15,6 +15,7 @@ class MockBus implements FpuBus {
   throwOnError = false;
   /** Writes at or above this address fault (to test restartability). */
   faultAt = 0x10000;
+  operand(): void {}
   read8(a: number): number {
     return this.mem[a];
   }

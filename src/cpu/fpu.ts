@@ -98,6 +98,37 @@ function buildValidMem(): Uint8Array {
 const ENV_BYTES_16 = 14;
 const ENV_BYTES_32 = 28;
 
+/** The memory forms that write their operand (x = (op & 7) << 3 | reg). */
+const STORES = new Set([
+  8 + 2, 8 + 3, 8 + 6, 8 + 7, // D9: FST/FSTP m32, FNSTENV, FNSTCW
+  24 + 1, 24 + 2, 24 + 3, 24 + 7, // DB: FISTTP/FIST/FISTP m32, FSTP m80
+  40 + 1, 40 + 2, 40 + 3, 40 + 6, 40 + 7, // DD: FISTTP/FST/FSTP m64, FNSAVE, FNSTSW
+  56 + 1, 56 + 2, 56 + 3, 56 + 6, 56 + 7, // DF: FISTTP/FIST/FISTP m16, FBSTP m80, FISTP m64
+]);
+
+/** Size in bytes of the memory operand of x87 form x (environment and save images by operand size). */
+function operandBytes(x: number, o32: boolean): number {
+  const env = o32 ? 28 : 14;
+  const reg = x & 7;
+  switch (x >> 3) {
+    case 0: // D8: m32real
+    case 2: // DA: m32int
+      return 4;
+    case 4: // DC: m64real
+      return 8;
+    case 6: // DE: m16int
+      return 2;
+    case 1: // D9
+      return reg === 4 || reg === 6 ? env : reg === 5 || reg === 7 ? 2 : 4;
+    case 3: // DB
+      return reg === 5 || reg === 7 ? 10 : 4;
+    case 5: // DD
+      return reg === 4 || reg === 6 ? env + 80 : reg === 7 ? 2 : 8;
+    default: // DF
+      return reg === 4 || reg === 6 ? 10 : reg === 5 || reg === 7 ? 8 : 2;
+  }
+}
+
 /** The x87 floating-point unit. */
 export class Fpu {
   /** CS selector and offset of the current instruction (set by the CPU before execute). */
@@ -385,12 +416,16 @@ export class Fpu {
     const x = ((op & 7) << 3) | ((modrm >> 3) & 7);
     this._m.begin();
     if (modrm < 0xc0) {
+      const len = operandBytes(x, o32);
+      const write = STORES.has(x);
       // Non-waiting control instructions: FNSTENV, FNSTCW, FNSAVE, FNSTSW m16.
       if (x === X_D9 + 6 || x === X_D9 + 7 || x === X_DD + 6 || x === X_DD + 7) {
+        this._bus.operand(len, write);
         this._control(x, ea, o32, realMode);
         return;
       }
       if ((this._sw & Sw.ES) !== 0) this._bus.reportError();
+      this._bus.operand(len, write);
       if (x === X_D9 + 4 || x === X_D9 + 5 || x === X_DD + 4) {
         this._control(x, ea, o32, realMode);
         return;

@@ -5,7 +5,7 @@
  * and interrupt-shadow state). Not saved: the TLB and other caches, which are
  * rebuilt, and per-instruction decode scratch.
  */
-import type { Cpu } from './cpu.js';
+import { SHADOW, type Cpu } from './cpu.js';
 import { checkState, StateError } from '../state/state.js';
 import { updateDebugActive } from './debug.js';
 
@@ -37,6 +37,14 @@ export interface CpuState {
   nmiPending: boolean;
   instructionsRun: number;
   debugTrap: number;
+  /**
+   * The MOV SS / POP SS shadow (Cpu.ssShadow): the next instruction still
+   * holds back its debug traps and gets no instruction breakpoint, and the
+   * data breakpoints the load hit wait in the low bits. A state saved between
+   * the load and the next instruction must keep it. Missing in states saved
+   * before it was added: no shadow.
+   */
+  ssShadow?: number;
 }
 
 export function saveCpuState(cpu: Cpu): CpuState {
@@ -68,6 +76,7 @@ export function saveCpuState(cpu: Cpu): CpuState {
     nmiPending: cpu.nmiPending,
     instructionsRun: cpu.instructionsRun,
     debugTrap: cpu.debugTrap,
+    ssShadow: cpu.ssShadow,
   };
 }
 
@@ -79,8 +88,13 @@ export function saveCpuState(cpu: Cpu): CpuState {
  * (Machine.loadStateWithoutRam).
  */
 export function loadCpuState(cpu: Cpu, s: CpuState): void {
-  checkState('cpu', saveCpuState(cpu), s);
+  const { ssShadow: _, ...template } = saveCpuState(cpu);
+  checkState('cpu', template, s);
   if (s.cpl < 0 || s.cpl > 3) throw new StateError(`cpu: CPL ${s.cpl} is not 0..3`);
+  const shadow = s.ssShadow ?? 0;
+  if (typeof shadow !== 'number' || (shadow !== 0 && (shadow & ~0xf) !== SHADOW)) {
+    throw new StateError(`cpu: field ssShadow must be 0 or ${SHADOW} plus DR6 bits 0-3, not ${String(shadow)}`);
+  }
   cpu.reg32.set(s.regs);
   cpu.eip = s.eip | 0;
   cpu.sreg.set(s.sreg);
@@ -106,6 +120,7 @@ export function loadCpuState(cpu: Cpu, s: CpuState): void {
   cpu.inhibitIrq = s.inhibitIrq;
   cpu.nmiPending = s.nmiPending;
   cpu.debugTrap = s.debugTrap | 0;
+  cpu.ssShadow = shadow;
   cpu.setCpl(s.cpl);
   cpu.setFlags(s.flags, -1);
   cpu.updateModes();

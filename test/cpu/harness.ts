@@ -426,6 +426,56 @@ export async function runTsvm(rom: string, timeoutSec = 20, accel = 'tsvm'): Pro
   );
 }
 
+/**
+ * Runs a ROM in tsvm in this process, as the CLI would (16 MiB, the debug
+ * console on port 0xE9), but in slices of random lengths drawn from
+ * `sliceSeed` (mostly short ones: 1-16, up to 300, up to 5000 instructions),
+ * so compiled code is left and re-entered at scattered points, as
+ * test/jit/wasm-tier.test.ts does.  Ends at the final `cli; hlt`.
+ */
+export async function runTsvmSliced(
+  rom: string,
+  accel: string,
+  sliceSeed: number,
+  maxInstructions = 200_000_000,
+): Promise<{ output: Uint8Array; error?: string; instructions: number; slices: number; inRegions?: number; regionErrors?: string }> {
+  const { Machine } = await import('../../src/board/machine.js');
+  const { parseAccel } = await import('../../src/jit/accel.js');
+  const out: number[] = [];
+  const m = new Machine({
+    memoryBytes: 16 << 20,
+    bios: new Uint8Array(readFileSync(rom)),
+    accel: parseAccel(accel),
+    debugcon: { write: (b: number) => void out.push(b) },
+  });
+  let s = sliceSeed >>> 0 || 1;
+  const next = (): number => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return s >>> 0;
+  };
+  let slices = 0;
+  let error: string | undefined;
+  try {
+    while (m.stopReason === 'running' && m.cpu.instructionsRun < maxInstructions) {
+      const r = next();
+      const kind = r & 3;
+      const n = kind === 0 ? 1 + ((r >>> 2) % 16) : kind === 1 ? 1 + ((r >>> 2) % 300) : 1 + ((r >>> 2) % 5000);
+      m.runSlice(n);
+      slices++;
+    }
+  } catch (e) {
+    error = `tsvm threw: ${(e as Error).stack ?? String(e)}`;
+  }
+  if (!error && m.stopReason !== 'halt') error = `tsvm stopped with '${m.stopReason}' after ${m.cpu.instructionsRun} instructions`;
+  // the wasm tier reports what ran in its regions, and any region V8 refused (a compiler bug)
+  const jit = m.jit as { instructionsRun?: number; compileErrors?: number; firstCompileError?: string } | null;
+  const regionErrors = jit?.compileErrors ? `${jit.compileErrors} regions failed to compile: ${jit.firstCompileError}` : undefined;
+  if (regionErrors && !error) error = regionErrors;
+  return { output: new Uint8Array(out), ...(error ? { error } : {}), instructions: m.cpu.instructionsRun, slices, ...(jit?.instructionsRun !== undefined ? { inRegions: jit.instructionsRun } : {}) };
+}
+
 export interface TestOutcome {
   name: string;
   qemu: RunResult;

@@ -175,7 +175,12 @@ op(0xc8, (cpu) => {
     push(o32 ? frame : frame & 0xffff);
   }
   sp = (sp & ~mask) | ((sp - alloc) & mask);
-  // the final ESP must be writable (SDM: #SS if it is outside the segment)
+  // The final stack pointer is checked as a store of the operand size would be
+  // (SDM: #SS(0) if the new ESP is outside the stack segment; a page fault if
+  // it is not writable), before anything is committed: a fault leaves ESP and
+  // EBP as they were (Bochs probes it the same way; QEMU does not check it).
+  if (slow !== 0) segCheck(cpu, Seg.SS, sp & mask, size, true);
+  cpu.probeWrite((ssBase + (sp & mask)) | 0, size);
   cpu.reg32[4] = sp;
   if (o32) cpu.reg32[5] = frame;
   else cpu.reg16[10] = frame;
