@@ -10,7 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PROMPT, TSVM, TsvmChild } from '../helpers/child.js';
@@ -40,13 +40,20 @@ function filesOnDisk(qcow2: string): string[] {
     .filter((n) => n && n !== '.' && n !== '..' && n !== 'lost+found');
 }
 
-/** `ls /data` in the guest, as a list of names. */
+/** `ls /data` in the guest, as a list of names: read from the disk (the page cache dropped first). */
 async function lsData(vm: TsvmChild): Promise<string[]> {
   // the names follow the line LS-2 (not the echoed command line, which reads LS-$((1+1)))
-  const out = await vm.shell('echo LS-$((1+1)); ls /data | cat');
+  const out = await vm.shell('echo 3 > /proc/sys/vm/drop_caches; echo LS-$((1+1)); ls /data | cat');
   const at = out.indexOf('\nLS-2\n');
   assert.ok(at >= 0, `no LS-2 line in:\n${out}`);
-  return out.slice(at + 6).split(/\s+/).filter((n) => n && n !== 'lost+found');
+  // (less the kernel's console line about drop_caches)
+  return out
+    .slice(at + 6)
+    .split('\n')
+    .filter((l) => !/^\[\s*\d+\.\d+\] /.test(l))
+    .join(' ')
+    .split(/\s+/)
+    .filter((n) => n && n !== 'lost+found');
 }
 
 test('a created VM of the default guest: /data on virtio-blk, DHCP, snapshots, revert, branch, clones, moved folder', { timeout: 2_400_000 }, async () => {
@@ -137,6 +144,11 @@ test('a created VM of the default guest: /data on virtio-blk, DHCP, snapshots, r
   // the host's view: each disk holds what its guest wrote, and every image passes qemu-img check
   assert.deepEqual(filesOnDisk(join(dir, 'lc.tsvm', 'disks', 'vda.qcow2')).sort(), ['first.txt', 'lc.txt', 'second.txt']);
   assert.deepEqual(filesOnDisk(join(box, 'disks', 'vda.qcow2')).sort(), ['first.txt', 'second.txt']);
+  // the branch went on from one's disk (loadvm put a new overlay behind the running virtio-blk device)
+  const tree = JSON.parse(readFileSync(join(box, 'snapshots', 'tree.json'), 'utf8')) as { snapshots: { id: string; name: string }[] };
+  const branch = tree.snapshots.find((n) => n.name === 'branch');
+  assert.ok(branch, 'tree.json names the branch');
+  assert.deepEqual(filesOnDisk(join(box, 'snapshots', `${branch.id}.vda.qcow2`)).sort(), ['branch.txt', 'first.txt']);
   for (const folder of [box, join(dir, 'lc.tsvm'), join(dir, 'elsewhere', 'full.tsvm')]) {
     for (const sub of ['disks', 'snapshots']) {
       for (const img of readdirSync(join(folder, sub)).filter((n) => n.endsWith('.qcow2'))) tool('qemu-img', 'check', '-q', join(folder, sub, img));
