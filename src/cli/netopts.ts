@@ -1,7 +1,7 @@
 /**
  * The network options of `tsvm run`, with QEMU's names, turned into the
  * spec's `nics` list (src/vmm/netspec.ts):
- *   -nic user[,model=e1000][,mac=52:54:00:12:34:56][,id=ID][,hostfwd=tcp:[HADDR]:HPORT-[GADDR]:GPORT]...[,restrict=on]
+ *   -nic user[,model=e1000|virtio-net-pci][,mac=52:54:00:12:34:56][,id=ID][,hostfwd=tcp:[HADDR]:HPORT-[GADDR]:GPORT]...[,restrict=on]
  *   -netdev user,id=ID[,hostfwd=...][,restrict=on]   with   -device e1000,netdev=ID[,mac=...]
  *   -object filter-dump,id=ID,netdev=ID,file=PATH    (a pcap of what passes through that netdev)
  * and `-nic none`.
@@ -14,7 +14,7 @@ import { UsageError, type OptionSpec, type Parsed } from './options.js';
 import { onOff, splitQemuList } from './qemuopts.js';
 
 export const NET_OPTIONS: OptionSpec[] = [
-  { name: 'nic', value: 'user,...', repeat: true, help: 'a NIC on a user-mode network: user[,model=e1000|virtio-net-pci][,mac=MAC][,id=ID][,hostfwd=tcp::HOSTPORT-:GUESTPORT][,restrict=on], or none' },
+  { name: 'nic', value: 'user,...', repeat: true, help: 'a NIC on a user-mode network (model: virtio-net-pci for the default guest, e1000 otherwise): user[,model=e1000|virtio-net-pci][,mac=MAC][,id=ID][,hostfwd=tcp::HOSTPORT-:GUESTPORT][,restrict=on], or none' },
   { name: 'netdev', value: 'TYPE,id=ID,...', repeat: true, help: 'a network backend for -device: user,id=ID[,hostfwd=...][,restrict=on], or socket,id=ID,listen=[HOST]:PORT|connect=HOST:PORT (a private link to another tsvm)' },
   { name: 'object', value: 'OBJ,...', repeat: true, help: "filter-dump,id=ID,netdev=ID,file=PATH: write a pcap of the netdev's traffic" },
 ];
@@ -49,8 +49,13 @@ function userOpts(kv: Map<string, string[]>, what: string): UserNetOpts {
   return { hostfwd: kv.get('hostfwd') ?? [], restrict: onOff(only(kv, 'restrict', what), `${what} restrict`) };
 }
 
-/** The NICs the options ask for (checked by the spec validator afterwards). */
-export function nicsFromOptions(opts: Parsed): NicSpec[] {
+/**
+ * The NICs the options ask for (checked by the spec validator afterwards).
+ * `defaultModel` is the model of a `-nic user` without model=: virtio-net-pci
+ * for a guest known to drive it (the default guest), else e1000 as in QEMU,
+ * which any guest since the 2000s has a driver for.
+ */
+export function nicsFromOptions(opts: Parsed, defaultModel: NicSpec['model'] = 'e1000'): NicSpec[] {
   const netdevs = new Map<string, UserNetOpts>();
   const nics: { model: NicSpec['model']; netdev: string; mac: string | null }[] = [];
   let anon = 0;
@@ -73,7 +78,7 @@ export function nicsFromOptions(opts: Parsed): NicSpec[] {
     const { type, kv } = parseKeyValues(text, '-nic');
     if (type === 'none') continue;
     if (type !== 'user') throw new UsageError(`run: -nic '${type}' is not known; use -nic user,... or -nic none`);
-    const model = only(kv, 'model', '-nic') ?? 'e1000';
+    const model = only(kv, 'model', '-nic') ?? defaultModel;
     if (!NIC_MODELS.includes(model)) throw new UsageError(`run: -nic model '${model}' is not known; tsvm offers: ${NIC_MODELS.join(', ')}`);
     const id = only(kv, 'id', '-nic') ?? `nic${anon++}`;
     const mac = only(kv, 'mac', '-nic') ?? null;

@@ -145,7 +145,8 @@ export function specFromOptions(opts: Parsed, defaultGuest: boolean, status: Sta
     const mode = opts.has('snapshot') || d.snapshot ? 'snapshot' : d.media === 'cdrom' || d.readonly ? 'ro' : 'rw';
     spec.drives[d.slot] = d.format ? { file: d.file, format: d.format, mode } : { file: d.file, format: probeDriveFormat(d.file, '-drive'), mode, probed: true };
   }
-  const nics = nicsFromOptions(opts);
+  // the default guest has virtio-net's driver; other guests get QEMU's default, e1000
+  const nics = nicsFromOptions(opts, defaultGuest ? 'virtio-net-pci' : 'e1000');
   if (nics.length) spec.nics = nics;
   const virtio = virtioSpecs(opts, { snapshot: opts.has('snapshot'), otherDeviceTypes: NIC_MODELS });
   if (virtio.length) spec.virtio = virtio;

@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
-import { checkVmName, cloneVm, formatTree, linkedCloneVm, listVms, vmPath, VmFolder, VmFolderError, VM_SUFFIX } from '../vmm/folder.js';
+import { checkVmName, cloneVm, formatTree, linkedCloneVm, listVms, specDisks, vmPath, VmFolder, VmFolderError, VM_SUFFIX } from '../vmm/folder.js';
 import { parseSize, type DriveSlot } from '../vmm/spec.js';
 import { formatHelp, parseOptions, UsageError, type OptionSpec, type Parsed } from './options.js';
 import { RUN_OPTIONS, runSpec, specFromOptions } from './run.js';
@@ -13,7 +13,7 @@ import { StatusLine } from './status.js';
 import { rtcStartSeconds } from './rtc.js';
 
 const DIR: OptionSpec = { name: 'dir', value: 'DIR', help: 'where VM folders are (default: the current directory)' };
-const MACHINE_OPTIONS = ['m', 'bios', 'kernel', 'initrd', 'append', 'hda', 'hdb', 'cdrom', 'boot', 'rtc'];
+const MACHINE_OPTIONS = ['m', 'bios', 'kernel', 'initrd', 'append', 'hda', 'hdb', 'cdrom', 'boot', 'rtc', 'nic'];
 const RUNTIME_OPTIONS = ['qmp', 'serial', 'display', 'screendump', 'nographic', 'no-reboot', 'run-for', 'timeout', 'd'];
 
 const CREATE_OPTIONS: OptionSpec[] = [
@@ -21,7 +21,7 @@ const CREATE_OPTIONS: OptionSpec[] = [
   ...RUN_OPTIONS.filter((o) => MACHINE_OPTIONS.includes(o.name)).map((o) =>
     ['hda', 'hdb', 'cdrom', 'bios', 'kernel', 'initrd'].includes(o.name) ? { ...o, help: o.help + '; copied into the VM folder' } : o,
   ),
-  { name: 'disk-size', value: 'SIZE', help: 'size of the new (empty, sparse) hard disk made when no -hda is given: default 64M for the default guest, 2G with -cdrom' },
+  { name: 'disk-size', value: 'SIZE', help: 'size of the new (empty, sparse) disk: the default guest\'s data disk on virtio-blk (default 1G; /dev/vda, mounted on /data), or the IDE hard disk made when no -hda is given (default 2G with -cdrom)' },
   { name: 'help', value: null, help: 'show this help' },
 ];
 const START_OPTIONS: OptionSpec[] = [DIR, ...RUN_OPTIONS.filter((o) => RUNTIME_OPTIONS.includes(o.name)), { name: 'help', value: null, help: 'show this help' }];
@@ -58,9 +58,12 @@ const CREATE_USAGE = `Usage: tsvm create NAME [options]
 Makes the VM folder NAME.tsvm/ (in the current directory, or --dir DIR)
 holding everything the VM needs: vm.json, its disks, boot files, snapshots
 and a log. Copy or move the folder and the VM goes with it. With no machine
-options, the VM runs the default Linux guest with an empty 64 MiB data disk
-(/dev/sda in the guest); with -cdrom, it boots the ISO with an empty 2 GiB
-disk to install to; -hda uses a copy of an existing disk image.`;
+options, the VM runs the default Linux guest with a 1 GiB data disk on
+virtio-blk (/dev/vda: the guest makes a file system on it at its first boot
+and mounts it on /data) and a virtio-net NIC on the user-mode network
+(DHCP at boot; -nic none for no NIC); with -cdrom, it boots the ISO with an
+empty 2 GiB IDE disk to install to; -hda uses a copy of an existing disk
+image.`;
 
 export function createCommand(args: string[]): number {
   const { words, opts } = split(args, CREATE_OPTIONS, 'create');
@@ -74,15 +77,21 @@ export function createCommand(args: string[]): number {
   const defaultGuest = !['kernel', 'bios', 'hda', 'hdb', 'cdrom'].some((o) => opts.has(o));
   const status = new StatusLine(process.stderr);
   const { spec } = specFromOptions(opts, defaultGuest, status);
-  const newDisks: Partial<Record<DriveSlot, number>> = {};
-  if (!spec.drives.hda && (defaultGuest || opts.has('cdrom') || opts.has('disk-size'))) {
-    const text = opts.get('disk-size')?.[0] ?? (defaultGuest ? '64M' : '2G');
+  // the default guest is on the user-mode network unless told otherwise (-nic none, or its own -nic)
+  if (defaultGuest && !opts.has('nic')) spec.nics = [{ model: 'virtio-net-pci', mac: null, net: 'user', hostfwd: [], restrict: false, dump: null }];
+  const newDisks: Partial<Record<DriveSlot | 'vda', number>> = {};
+  if (defaultGuest || (!spec.drives.hda && (opts.has('cdrom') || opts.has('disk-size')))) {
+    const text = opts.get('disk-size')?.[0] ?? (defaultGuest ? '1G' : '2G');
     const size = parseSize(text);
-    if (size === undefined || size < 512) throw new UsageError(`create: -disk-size '${text}' is not a disk size; write it like 64M or 2G`);
-    newDisks.hda = size;
+    if (size === undefined || size < 512 || size % 512 !== 0) throw new UsageError(`create: -disk-size '${text}' is not a disk size; write it like 1G or 512M`);
+    // the default guest's data disk is on virtio-blk (its /etc/rc mounts /dev/vda on /data)
+    if (defaultGuest) newDisks.vda = size;
+    else newDisks.hda = size;
   }
   const vm = VmFolder.create(path, name, spec, newDisks, opts.get('rtc')?.[0] ?? 'base=utc');
-  process.stdout.write(`created ${vm.path} (${vm.spec.memoryBytes / 1048576} MiB RAM${vm.spec.drives.hda ? ', disk ' + vm.spec.drives.hda.file : ''}); start it with: tsvm start ${name}\n`);
+  const disks = specDisks(vm.spec).map((d) => `${d.disk.file}${d.key.startsWith('vd') ? ' on virtio-blk' : ''}`);
+  const nics = (vm.spec.nics ?? []).map((n) => `${n.model} NIC on the ${n.net === 'user' ? 'user-mode network' : 'socket network'}`);
+  process.stdout.write(`created ${vm.path} (${vm.spec.memoryBytes / 1048576} MiB RAM${disks.length ? ', disk ' + disks.join(', ') : ''}${nics.length ? ', ' + nics.join(', ') : ''}); start it with: tsvm start ${name}\n`);
   return 0;
 }
 

@@ -14,21 +14,31 @@ export function specPath(baseDir: string, p: string): string {
 
 /** Open one drive's image. Throws VmConfigError naming the slot. */
 export function openDrive(slot: DriveSlot, d: DriveSpec, baseDir: string): OpenedBlock {
+  return openDisk(slot, slot, d, baseDir);
+}
+
+/**
+ * Open a disk image for a device: an IDE slot's (openDrive) or a virtio-blk
+ * disk's. `what` names the drive in the backend's messages, `subject` in the
+ * VmConfigError thrown. A qcow2 image opened read-write is reopenable: a VM
+ * folder may put a new overlay in its place between slices (savevm, loadvm).
+ */
+export function openDisk(what: string, subject: string, d: Pick<DriveSpec, 'file' | 'format' | 'mode' | 'probed'>, baseDir: string): OpenedBlock {
   const path = specPath(baseDir, d.file);
   switch (d.format) {
     case 'raw':
     case 'qcow2':
       try {
-        const o = openBlockFile(path, d.mode, slot, d.format);
+        const o = openBlockFile(path, d.mode, what, d.format);
         if (d.probed && o.backend instanceof FileBlockBackend) o.backend.guardProbedFormat = true;
-        if (d.format === 'qcow2' && d.mode === 'rw' && !o.backend.readOnly) return reopenable(path, slot, d, o);
+        if (d.format === 'qcow2' && d.mode === 'rw' && !o.backend.readOnly) return reopenable(path, what, d, o);
         return o;
       } catch (e) {
-        if (e instanceof BlockBackendError) throw new VmConfigError(slot, e.message.replace(`${slot}: `, ''));
+        if (e instanceof BlockBackendError) throw new VmConfigError(subject, e.message.replace(`${what}: `, ''));
         throw e;
       }
     default:
-      throw new VmConfigError(slot, `format '${String(d.format)}' is not supported`);
+      throw new VmConfigError(subject, `format '${String(d.format)}' is not supported`);
   }
 }
 
@@ -86,9 +96,9 @@ type BlockBackendLike = OpenedBlock['backend'];
 
 const openDisks = new Map<string, { backend: ReopenableBackend; reopen: () => OpenedBlock }>();
 
-function reopenable(path: string, slot: DriveSlot, d: DriveSpec, o: OpenedBlock): OpenedBlock {
+function reopenable(path: string, what: string, d: Pick<DriveSpec, 'format' | 'mode'>, o: OpenedBlock): OpenedBlock {
   const backend = new ReopenableBackend(o, o.backend.sizeBytes);
-  openDisks.set(path, { backend, reopen: () => openBlockFile(path, d.mode, slot, d.format) });
+  openDisks.set(path, { backend, reopen: () => openBlockFile(path, d.mode, what, d.format) });
   return {
     backend,
     warning: o.warning,

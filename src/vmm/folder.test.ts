@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openBlockFile } from '../host/node/block.js';
-import { formatTree, VmFolder } from './folder.js';
+import { openBlockFile, qcow2Info } from '../host/node/block.js';
+import { formatTree, linkedCloneVm, specDisks, VmFolder } from './folder.js';
 import { defaultSpec } from './spec.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsvm-folder-'));
@@ -119,4 +119,52 @@ test('fuzz: flipped and truncated bytes of vm.json are refused with VmFolderErro
   }
   assert.ok(refused > 300, `only ${refused} of 400 mutations refused`);
   writeFileSync(cfgPath, good);
+});
+
+test('a virtio data disk (the default guest\'s) is frozen, reverted and linked like an IDE disk', () => {
+  const vm = VmFolder.create(join(dir, 'vd.tsvm'), 'vd', defaultSpec({ bios: rom, vgaBios: null, memoryBytes: 1 << 20, virtio: [{ type: 'rng' }] }), { vda: 1 << 20 });
+  // the data disk goes first among the virtio devices, so the guest names it /dev/vda
+  assert.deepEqual(vm.spec.virtio, [{ type: 'blk', file: 'disks/vda.qcow2', format: 'qcow2', mode: 'rw' }, { type: 'rng' }]);
+  assert.deepEqual(specDisks(vm.spec).map((d) => d.key), ['vda']);
+  const vda = (v: VmFolder, mode: 'ro' | 'rw') => openBlockFile(join(v.path, 'disks', 'vda.qcow2'), mode, 'vda', 'qcow2');
+  const put = (v: VmFolder, byte: number) => {
+    const o = vda(v, 'rw');
+    o.backend.write(0, Buffer.alloc(4096, byte));
+    o.close();
+  };
+  const get = (v: VmFolder) => {
+    const o = vda(v, 'ro');
+    const b = Buffer.alloc(4096);
+    o.backend.read(0, b);
+    o.close();
+    return b[0];
+  };
+  vm.lock();
+  put(vm, 1);
+  const a = vm.saveSnapshot('a', '', null);
+  assert.equal(qcow2Info(join(vm.path, 'snapshots', `${a.id}.vda.qcow2`))?.size, 1 << 20, 'the frozen image is named after the disk');
+  put(vm, 2);
+  vm.saveSnapshot('b', '', null);
+  vm.revert('a', null);
+  assert.equal(get(vm), 1);
+  const lc = linkedCloneVm(vm, vm.find('b'), join(dir, 'vdl.tsvm'), 'vdl');
+  vm.unlock();
+  assert.equal(lc.spec.virtio?.[0].type, 'blk');
+  assert.equal(qcow2Info(join(lc.path, 'disks', 'vda.qcow2'))?.backingFile, `../../vd.tsvm/snapshots/${vm.find('b').id}.vda.qcow2`);
+  assert.equal(get(lc), 2);
+});
+
+test('vm.json may not point virtio devices or packet dumps outside the folder', () => {
+  const vm = make('hostile');
+  const cfgPath = join(vm.path, 'vm.json');
+  const good = JSON.parse(readFileSync(cfgPath, 'utf8'));
+  for (const [extra, re] of [
+    [{ virtio: [{ type: '9p', path: '/', tag: 'root' }] }, /virtio\[0\] is an absolute path/],
+    [{ virtio: [{ type: 'blk', file: '../../x.img' }] }, /virtio\[0\] \(\.\.\/\.\.\/x\.img\) points outside the VM folder/],
+    [{ virtio: [{ type: 'console', chardev: 'file:/etc/motd' }] }, /virtio\[0\] is an absolute path/],
+    [{ nics: [{ dump: '/tmp/x.pcap' }] }, /nic 0 dump is an absolute path/],
+  ] as const) {
+    writeFileSync(cfgPath, JSON.stringify({ ...good, spec: { ...good.spec, ...extra } }));
+    assert.throws(() => VmFolder.open(vm.path), (e: Error) => e.name === 'VmFolderError' && re.test(e.message), JSON.stringify(extra));
+  }
 });

@@ -9,22 +9,23 @@
  *   disks/             the drives' images
  *   snapshots/         tree.json (the snapshot tree and the current position)
  *                      and per snapshot: <id>.snap (machine state) and
- *                      <id>.<slot>.img (disk contents)
+ *                      <id>.<disk>.qcow2 (frozen qcow2 images) or <id>.<disk>.img
+ *                      (raw copies); <disk> is an IDE slot (hda, hdb) or a
+ *                      virtio disk (vda, vdb, ...)
  *   suspended.snap     the state `quit --save` left; the next start resumes it
  *   vm.log             one line per event (created, started, stopped, snapshots)
  *   lock               held while a process has the VM open for writing
  *
- * Disk contents of snapshots are whole copies of raw images (reflinked where
- * the file system can). This is the seam for qcow2: with qcow2 disks a
- * snapshot becomes an overlay (or an internal snapshot) instead of a copy,
- * behind saveDisks()/restoreDisks() below.
+ * A snapshot freezes a qcow2 disk and continues in a new overlay over it;
+ * raw disks are copied whole (reflinked where the file system can); see
+ * _saveDisks()/_restoreDisks() below.
  */
 import { appendFileSync, closeSync, constants, copyFileSync, existsSync, ftruncateSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
 import { createQcow2File, qcow2Info, setQcow2BackingName } from '../host/node/block.js';
 import { flushOpenDrive, reopenDrive } from './drives.js';
 import type { Machine } from '../board/machine.js';
-import { DRIVE_SLOTS, validateSpec, VmConfigError, type DriveSlot, type MachineSpec } from './spec.js';
+import { DRIVE_SLOTS, validateSpec, VmConfigError, type DriveFormat, type DriveMode, type DriveSlot, type MachineSpec } from './spec.js';
 import { encodeSnapshot, readSnapshotFile, restoreSnapshot, writeFileAtomic, type SnapshotFile } from './snapshot.js';
 
 export const VM_SUFFIX = '.tsvm';
@@ -86,6 +87,29 @@ export interface SnapshotTree {
   snapshots: SnapshotNode[];
 }
 
+/** A disk a snapshot holds: an IDE slot's (hda, hdb) or a virtio-blk disk's (vda, vdb, ... in their order). */
+export type DiskKey = Exclude<DriveSlot, 'cdrom'> | `vd${string}`;
+
+/** The spec entry of a disk: an IDE drive's or a virtio-blk device's (both mutable objects of the spec). */
+interface DiskEntry {
+  file: string;
+  format: DriveFormat;
+  mode: DriveMode;
+}
+
+/** The writable disks of a spec, by key: IDE hard disks first, then the virtio-blk disks as the guest names them. */
+export function specDisks(spec: MachineSpec): { key: DiskKey; disk: DiskEntry }[] {
+  const out: { key: DiskKey; disk: DiskEntry }[] = [];
+  // the CD-ROM is read-only media: its image never changes, so snapshots do not copy it
+  for (const s of ['hda', 'hdb'] as const) {
+    const d = spec.drives[s];
+    if (d) out.push({ key: s, disk: d });
+  }
+  let n = 0;
+  for (const v of spec.virtio ?? []) if (v.type === 'blk') out.push({ key: `vd${String.fromCharCode(97 + n++)}`, disk: v });
+  return out;
+}
+
 /** A VM name: letters, digits, dot, dash, underscore; no path separators. */
 export function checkVmName(name: string): void {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) {
@@ -116,6 +140,14 @@ function checkSpecPaths(spec: MachineSpec): void {
     if (spec.linux.initrd) checkInside('initrd', spec.linux.initrd);
   }
   for (const s of DRIVE_SLOTS) if (spec.drives[s]) checkInside(s, (spec.drives[s] as { file: string }).file);
+  (spec.virtio ?? []).forEach((v, i) => {
+    if (v.type === 'blk') checkInside(`virtio[${i}]`, v.file);
+    else if (v.type === '9p') checkInside(`virtio[${i}]`, v.path);
+    else if (v.type === 'console') checkInside(`virtio[${i}]`, v.chardev.slice(v.chardev.indexOf(':') + 1));
+  });
+  (spec.nics ?? []).forEach((n, i) => {
+    if (n.dump) checkInside(`nic ${i} dump`, n.dump);
+  });
   for (const [k, v] of [['serial', spec.serial], ['debugcon', spec.debugcon], ['postcodes', spec.postcodes]] as const) {
     if (v?.startsWith('file:')) checkInside(k, v.slice(5));
   }
@@ -185,9 +217,12 @@ export class VmFolder {
   /**
    * Create a folder from a spec whose file references are host paths: each
    * file is copied in (boot/, disks/) and the spec rewritten to refer to the
-   * copies. `newDisks` creates empty (sparse) raw disks of the given sizes.
+   * copies. `newDisks` creates empty (sparse) disks of the given sizes:
+   * qcow2 for hard disks (an IDE slot, or `vda`: a virtio-blk disk placed
+   * first among the virtio devices, so the guest names it /dev/vda), raw
+   * for an empty CD-ROM.
    */
-  static create(path: string, name: string, hostSpec: MachineSpec, newDisks: Partial<Record<DriveSlot, number>> = {}, rtc = 'base=utc'): VmFolder {
+  static create(path: string, name: string, hostSpec: MachineSpec, newDisks: Partial<Record<DriveSlot | 'vda', number>> = {}, rtc = 'base=utc'): VmFolder {
     checkVmName(name);
     if (existsSync(path)) throw new VmFolderError(`${path} already exists; pick another name or remove it first`);
     const tmp = `${path}.creating-${process.pid}`;
@@ -229,6 +264,13 @@ export class VmFolder {
           d.file = take(d.file, 'disks', `${slot}${slot === 'cdrom' ? '.iso' : '.img'}`);
           if (d.mode === 'snapshot') d.mode = 'rw';
         }
+      }
+      let vd = 0;
+      for (const v of spec.virtio ?? []) if (v.type === 'blk') v.file = take(v.file, 'disks', `vd${String.fromCharCode(97 + vd++)}${v.format === 'qcow2' ? '.qcow2' : '.img'}`);
+      if (newDisks.vda !== undefined) {
+        if (vd) throw new VmFolderError('a new virtio data disk goes first among the virtio disks, and this machine already has one');
+        createQcow2File(join(tmp, 'disks/vda.qcow2'), newDisks.vda);
+        spec.virtio = [{ type: 'blk', file: 'disks/vda.qcow2', format: 'qcow2', mode: 'rw' }, ...(spec.virtio ?? [])];
       }
       spec.serial = 'stdio';
       spec.debugcon = null;
@@ -338,21 +380,26 @@ export class VmFolder {
     return join(this.path, 'snapshots', `${id}.${ext}`);
   }
 
-  private _diskSlots(): DriveSlot[] {
-    // the CD-ROM is read-only media: its image never changes, so snapshots do not copy it
-    return DRIVE_SLOTS.filter((s) => s !== 'cdrom' && this.spec.drives[s]);
+  private _diskSlots(): DiskKey[] {
+    return specDisks(this.spec).map((d) => d.key);
   }
 
-  private _diskFile(s: DriveSlot): string {
-    return join(this.path, (this.spec.drives[s] as { file: string }).file);
+  private _disk(s: DiskKey): DiskEntry {
+    const d = specDisks(this.spec).find((x) => x.key === s);
+    if (!d) throw new VmFolderError(`VM ${this.name} has no disk ${s}`);
+    return d.disk;
   }
 
-  private _isQcow2(s: DriveSlot): boolean {
-    return this.spec.drives[s]?.format === 'qcow2';
+  private _diskFile(s: DiskKey): string {
+    return join(this.path, this._disk(s).file);
   }
 
-  /** The image holding slot `s` of snapshot `id`: a frozen qcow2 image, or a raw copy. */
-  snapshotImage(id: string, s: DriveSlot): string {
+  private _isQcow2(s: DiskKey): boolean {
+    return this._disk(s).format === 'qcow2';
+  }
+
+  /** The image holding disk `s` of snapshot `id`: a frozen qcow2 image, or a raw copy. */
+  snapshotImage(id: string, s: DiskKey): string {
     return this._snapFile(id, this._isQcow2(s) ? `${s}.qcow2` : `${s}.img`);
   }
 
@@ -361,7 +408,7 @@ export class VmFolder {
    * under a temporary name, synced, renamed over the disk (so the disk is
    * always a whole image), then reopened behind a running machine's device.
    */
-  private _newOverlay(s: DriveSlot, backing: string): void {
+  private _newOverlay(s: DiskKey, backing: string): void {
     const disk = this._diskFile(s);
     const info = qcow2Info(backing);
     if (!info) throw new VmFolderError(`${backing} is not a qcow2 image`);
@@ -700,8 +747,9 @@ function copyTree(from: string, to: string): void {
 export function linkedCloneVm(src: VmFolder, node: SnapshotNode, dstPath: string, name: string): VmFolder {
   checkVmName(name);
   if (existsSync(dstPath)) throw new VmFolderError(`${dstPath} already exists; pick another name`);
-  const slots = DRIVE_SLOTS.filter((s) => s !== 'cdrom' && src.spec.drives[s]);
-  const raw = slots.filter((s) => src.spec.drives[s]?.format !== 'qcow2');
+  const raw = specDisks(src.spec)
+    .filter((d) => d.disk.format !== 'qcow2')
+    .map((d) => d.key);
   if (raw.length) throw new VmFolderError(`VM ${src.name} has raw disks (${raw.join(', ')}); a linked clone needs qcow2 disks to make overlays over. A full clone works: tsvm clone ${src.name} ${name}`);
   src.markShared(node.id, name, dstPath);
   const tmp = `${dstPath}.creating-${process.pid}`;
@@ -711,13 +759,14 @@ export function linkedCloneVm(src: VmFolder, node: SnapshotNode, dstPath: string
     mkdirSync(join(tmp, 'snapshots'));
     copyTree(join(src.path, 'boot'), join(tmp, 'boot'));
     const spec: MachineSpec = JSON.parse(JSON.stringify(src.spec)) as MachineSpec;
-    for (const s of slots) {
-      const file = `disks/${s}.qcow2`;
-      const base = src.snapshotImage(node.id, s);
+    for (const { key, disk } of specDisks(spec)) {
+      const file = `disks/${key}.qcow2`;
+      const base = src.snapshotImage(node.id, key);
       const info = qcow2Info(base);
       if (!info) throw new VmFolderError(`${base} is not a qcow2 image`);
       createQcow2File(join(tmp, file), info.size, relative(join(dstPath, 'disks'), base), 'qcow2');
-      spec.drives[s] = { file, format: 'qcow2', mode: 'rw' };
+      Object.assign(disk, { file, format: 'qcow2', mode: 'rw' });
+      delete (disk as { probed?: boolean }).probed;
     }
     const cd = spec.drives.cdrom;
     if (cd) copyFile(join(src.path, cd.file), join(tmp, cd.file));

@@ -54,7 +54,7 @@ export const GUEST_HOSTNAME = 'tsvm';
  * Bumped when the image's layout changes. Each format has its own cache folder,
  * so two tsvm versions on one machine do not rebuild each other's image.
  */
-export const IMAGE_FORMAT = 5;
+export const IMAGE_FORMAT = 6;
 
 export function cacheDir(): string {
   const base = process.env['XDG_CACHE_HOME'] || join(homedir(), '.cache');
@@ -201,7 +201,32 @@ const INITTAB = `::sysinit:/etc/rc
 ::shutdown:/bin/umount -a -r
 `;
 
-function rcScript(modules: string[]): string {
+/** Where the default guest mounts its data disk (the first virtio disk). */
+export const DATA_MOUNT = '/data';
+
+/**
+ * The data disk: the first virtio disk, /dev/vda (a created VM's disks/vda.qcow2,
+ * or 'tsvm run -drive file=X,if=virtio'), mounted on /data. A blank disk (its
+ * first 64 KiB all zero: a new qcow2 or a fresh sparse file) gets an ext2 file
+ * system first, made by the guest's busybox mke2fs; a disk holding anything
+ * else that does not mount (a partition table, another file system) is left
+ * untouched, so no data is ever formatted away. A read-only disk is mounted
+ * read-only and never formatted.
+ */
+const DATA_DISK_RC = `if [ -b /dev/vda ]; then
+  mkdir -p ${DATA_MOUNT}
+  if [ "$(cat /sys/block/vda/ro)" = 1 ]; then dataopt=ro; else dataopt=rw; fi
+  if mount -o $dataopt /dev/vda ${DATA_MOUNT} 2>/dev/null; then
+    echo "data disk: /dev/vda mounted on ${DATA_MOUNT} ($dataopt)"
+  elif [ $dataopt = rw ] && [ -z "$(dd if=/dev/vda bs=65536 count=1 2>/dev/null | tr -d '\\000')" ]; then
+    echo "data disk: /dev/vda is blank; making an ext2 file system on it"
+    if mke2fs -q -L data /dev/vda && mount /dev/vda ${DATA_MOUNT}; then echo "data disk: /dev/vda mounted on ${DATA_MOUNT} (new file system)"; else echo "data disk: could not make a file system on /dev/vda"; fi
+  else
+    echo "data disk: /dev/vda holds no file system this guest mounts and is not blank; left as it is (mount it yourself)"
+  fi
+fi`;
+
+export function rcScript(modules: string[]): string {
   return `#!/bin/sh
 # tsvm default guest: early set-up (run by busybox init)
 /bin/busybox mount -t proc proc /proc
@@ -214,14 +239,15 @@ mount -t devpts devpts /dev/pts
 for m in ${modules.join(' ')}; do insmod /lib/modules/$m.ko 2>/dev/null; done
 hostname ${GUEST_HOSTNAME}
 ifconfig lo 127.0.0.1 up
-# a NIC (tsvm run -nic user): its address, route and DNS server by DHCP
-if [ -e /sys/class/net/eth0 ]; then udhcpc -i eth0 -s /etc/udhcpc.script -q -n -t 10 -T 1 >/dev/null 2>&1 || echo "network: no DHCP answer on eth0"; fi
+# a NIC (tsvm run -nic user): its address, route and DNS server by DHCP; no NIC, no wait
+if [ -e /sys/class/net/eth0 ]; then udhcpc -i eth0 -s /etc/udhcpc.script -q -n -t 5 -T 1 >/dev/null 2>&1 || echo "network: no DHCP answer on eth0"; fi
+${DATA_DISK_RC}
 echo "tsvm default guest ready: Linux $(uname -r), busybox $(busybox | head -1 | cut -d' ' -f2)"
 `;
 }
 
 /** udhcpc's event script: configure the interface from the lease (busybox ships none). */
-const UDHCPC_SCRIPT = `#!/bin/sh
+export const UDHCPC_SCRIPT = `#!/bin/sh
 case "$1" in
 deconfig) ifconfig "$interface" 0.0.0.0 up ;;
 bound|renew)

@@ -21,8 +21,7 @@ import { Virtio9p } from '../devices/virtio/9p.js';
 import { HostEntropy } from '../host/node/entropy.js';
 import { HostShare, ShareError } from '../host/node/fs9p.js';
 import { SocketChar, SocketCharError } from '../host/node/charsocket.js';
-import { BlockBackendError, openBlockFile } from '../host/node/block.js';
-import { specPath } from './drives.js';
+import { openDisk, specPath } from './drives.js';
 import { DRIVE_FORMATS, VmConfigError, type DriveFormat, type DriveMode } from './spec.js';
 
 export type VirtioSpec =
@@ -110,15 +109,11 @@ export function openVirtioDevices(specs: readonly VirtioSpec[], baseDir: string,
       switch (s.type) {
         case 'blk': {
           const id = nextId('virtio-blk');
-          try {
-            const d = openBlockFile(specPath(baseDir, s.file), s.mode, id, s.format);
-            if (d.warning) onWarning?.(d.warning);
-            closers.push(() => d.close());
-            devices.push(new VirtioBlk(id, io ? io.disk(id, d.backend) : d.backend));
-          } catch (e) {
-            if (e instanceof BlockBackendError) throw new VmConfigError(subject, e.message);
-            throw e;
-          }
+          // through openDisk: a VM folder's qcow2 data disk is reopened behind the device by savevm/loadvm
+          const d = openDisk(id, subject, s, baseDir);
+          if (d.warning) onWarning?.(d.warning);
+          closers.push(() => d.close());
+          devices.push(new VirtioBlk(id, io ? io.disk(id, d.backend) : d.backend));
           return;
         }
         case 'rng':

@@ -1,6 +1,9 @@
 // Linux booted the PC way: the default guest's kernel and initramfs on an
 // isolinux CD (built here with xorriso), found by SeaBIOS, loaded by
-// isolinux, with the console on the serial port, to the shell prompt.
+// isolinux, with the console on the serial port, to the shell prompt; as a
+// user of an ISO does it: tsvm create --cdrom (a VM folder with an empty
+// IDE disk), tsvm start, savevm, loadvm, and a revert of the stopped VM,
+// each seen in RAM (the initramfs root) and on the disk.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -9,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PROMPT, TSVM, TsvmChild } from '../helpers/child.js';
 
-test('the default kernel boots from an isolinux CD through SeaBIOS to a shell', { timeout: 2_400_000 }, async () => {
+test('the default kernel boots from an isolinux CD through SeaBIOS to a shell, in a VM created from the ISO, with snapshots', { timeout: 2_400_000 }, async () => {
   // make sure the default image exists (builds it on first use)
   const info = spawnSync(process.execPath, [TSVM, 'image', 'info'], { encoding: 'utf8' });
   if (info.status !== 0) {
@@ -32,13 +35,55 @@ test('the default kernel boots from an isolinux CD through SeaBIOS to a shell', 
   const mk = spawnSync('xorriso', ['-as', 'mkisofs', '-quiet', '-o', iso, '-b', 'isolinux/isolinux.bin', '-c', 'isolinux/boot.cat', '-no-emul-boot', '-boot-load-size', '4', '-boot-info-table', root], { encoding: 'utf8' });
   assert.equal(mk.status, 0, mk.stderr);
 
-  const s = new TsvmChild(['run', '-cdrom', iso, '-boot', 'd', '-m', '256M', '-timeout', '2000']);
+  const vms = join(dir, 'vms');
+  const tsvm = (...args: string[]) => spawnSync(process.execPath, [TSVM, ...args, '--dir', vms], { encoding: 'utf8', timeout: 120_000 });
+  mkdirSync(vms);
+  const c = tsvm('create', 'liso', '-cdrom', iso, '-boot', 'd', '-m', '256M');
+  assert.equal(c.status, 0, c.stderr);
+  assert.match(c.stdout, /disk disks\/hda\.qcow2\)/);
+  const vm = join(vms, 'liso.tsvm');
+  // a mark in RAM and one on the disk (/dev/sda), read back past the page cache
+  const mark = (n: string) => `echo ram-${n} > /root/mark; echo disk-${n} > /dev/sda; sync`;
+  const marks = async (t: TsvmChild) => {
+    // what follows the line M-2 (the echoed command line reads M-$((1+1)))
+    const out = await t.shell('echo M-$((1+1)); cat /root/mark; echo 3 > /proc/sys/vm/drop_caches; head -n 1 /dev/sda');
+    const at = out.indexOf('\nM-2\n');
+    assert.ok(at >= 0, `no M-2 line in:\n${out}`);
+    // (less the kernel's console line about drop_caches)
+    return out
+      .slice(at + 5)
+      .split('\n')
+      .filter((l) => l && !/^\[\s*\d+\.\d+\] /.test(l))
+      .join(' ');
+  };
+
+  const b = new TsvmChild(['start', vm, '-timeout', '2000']);
   try {
-    await s.waitFor(PROMPT, 0, 1_800_000, 'the shell prompt');
-    assert.match(s.out, /Linux version 6\.\d+/);
-    assert.match(s.out, /Kernel command line: .*console=ttyS0/);
-    assert.match(s.out, /ACPI: RSDP 0x[0-9A-F]+/); // SeaBIOS built the ACPI tables
-    assert.match(s.out, /tsvm default guest ready/);
+    await b.waitFor(PROMPT, 0, 1_800_000, 'the shell prompt');
+    assert.match(b.out, /Linux version 6\.\d+/);
+    assert.match(b.out, /Kernel command line: .*console=ttyS0/);
+    assert.match(b.out, /ACPI: RSDP 0x[0-9A-F]+/); // SeaBIOS built the ACPI tables
+    assert.match(b.out, /tsvm default guest ready/);
+    await b.shell(mark('one'));
+    assert.match(await b.monitor('savevm one', /snapshot one saved|savevm:.*/), /snapshot one saved/);
+    await b.shell(mark('two'));
+    assert.equal(await marks(b), 'ram-two disk-two');
+    assert.match(await b.monitor('loadvm one', /back at snapshot one|loadvm:.*/), /back at snapshot one/);
+    assert.equal(await marks(b), 'ram-one disk-one');
+    await b.shell(mark('three'));
+    b.child.stdin.write('\x01x');
+    assert.equal(await b.exit(300_000), 0, b.tail());
+  } finally {
+    b.kill();
+  }
+  // the stopped VM back at one: the next start resumes there, with the disk as it was
+  const rev = tsvm('snapshot', 'liso', 'revert', 'one');
+  assert.equal(rev.status, 0, rev.stderr);
+  assert.match(rev.stdout, /back at snapshot one; tsvm start liso resumes there/);
+
+  const s = new TsvmChild(['start', vm, '-timeout', '900']);
+  try {
+    assert.equal(await marks(s), 'ram-one disk-one');
     // power-off through the ACPI tables SeaBIOS built (its DSDT's \\_S5 and the PIIX4 PM block)
     const before = s.out.length;
     s.child.stdin.write('poweroff\n');

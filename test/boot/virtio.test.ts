@@ -70,6 +70,8 @@ test('virtio-blk, virtio-9p, virtio-rng and virtio-console in the default guest'
   ]);
   try {
     await vm.waitFor(/(^|\n)tsvm:[^\n]*# /, 0, 1_200_000, 'the shell prompt');
+    // the default guest mounts the first virtio disk on /data at boot (an ext2 disk: as it is)
+    assert.match(vm.out, /data disk: \/dev\/vda mounted on \/data \(rw\)/);
     let out = await vm.shell('mkdir -p /d /s /r && mount /dev/vda /d && mount -t 9p -o trans=virtio share0 /s && mount -t 9p -o trans=virtio ro0 /r && echo MOUNTED');
     assert.match(out, /\nMOUNTED/);
     // (seq writes line by line: made in /tmp and copied, rather than 20000 9p round trips)

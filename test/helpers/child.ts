@@ -96,6 +96,19 @@ export class TsvmChild {
     return tail.slice(0, m.index).replace(/\r/g, '');
   }
 
+  /**
+   * A monitor command, typed as a user does (Ctrl-A C, the line, Enter), then
+   * Ctrl-A C back to the guest; returns the output up to `re` (the command's
+   * answer, or an error line it should match too so a failure shows at once).
+   */
+  async monitor(line: string, re: RegExp, limitMs = 300_000): Promise<string> {
+    const from = this.out.length;
+    this.child.stdin.write(`\x01c${line}\r`);
+    const text = await this.waitFor(re, from, limitMs, `the monitor's answer to '${line}'`);
+    if (!this._exit) this.child.stdin.write('\x01c');
+    return text;
+  }
+
   /** Wait for the child to end (killing it after `limitMs`); returns its exit status, or null if killed by a signal. */
   async exit(limitMs = 600_000): Promise<number | null> {
     const timer = setTimeout(() => this.child.kill('SIGKILL'), limitMs);
