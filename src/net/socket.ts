@@ -24,6 +24,26 @@ const RETRY_MS = 1000;
 /** Where a stream goes: a TCP address and port, or a UNIX socket's path. */
 export type StreamAddr = { addr: string; port: number } | { path: string };
 
+/**
+ * Parse a switch address: `unix:PATH` (a UNIX socket) or `tcp:HOST:PORT`.
+ * With `listening`, a TCP address must be a loopback one: a switch open to
+ * the LAN would let anyone there onto the private network.
+ */
+export function parseStreamAddr(s: string, listening = false): StreamAddr {
+  if (s.startsWith('unix:')) {
+    const path = s.slice(5);
+    if (!path) throw new RangeError(`'${s}': give the socket's path, e.g. unix:/tmp/lab.sock`);
+    return { path };
+  }
+  if (s.startsWith('tcp:')) {
+    const a = parseHostPort(s.slice(4));
+    if (!a.addr) throw new RangeError(`'${s}': give the host, e.g. tcp:127.0.0.1:${a.port}`);
+    if (listening && !['127.0.0.1', 'localhost', '::1'].includes(a.addr)) throw new RangeError(`'${s}': a switch listens on loopback only (127.0.0.1 or ::1), so nothing outside this machine reaches the private network`);
+    return a;
+  }
+  throw new RangeError(`'${s}' is not a switch address; use unix:PATH or tcp:127.0.0.1:PORT`);
+}
+
 export function streamAddrText(a: StreamAddr): string {
   return 'path' in a ? `unix:${a.path}` : `tcp:${a.addr}:${a.port}`;
 }

@@ -11,7 +11,7 @@
  */
 import type { AcceptedStream, Closable, HostStream, NetHost } from './host.js';
 import { encodeFrame, FrameReader } from './framing.js';
-import { streamAddrText, type StreamAddr } from './socket.js';
+import type { StreamAddr } from './socket.js';
 import type { EthSwitch, SwitchPort } from './switch.js';
 
 /** Bytes queued to one peer's socket beyond which frames for it are dropped. */
@@ -56,7 +56,6 @@ export async function serveSwitch(sw: EthSwitch, host: NetHost, at: StreamAddr, 
     stream.resume();
   };
   const listener = 'path' in at ? await host.listenUnix(at.path, onAccept) : await host.listen(at.addr, at.port, onAccept);
-  onLog(`switch listening on ${streamAddrText(at)}`);
   return {
     close: () => {
       listener.close();

@@ -10,6 +10,7 @@ import { EventEmitter } from 'node:events';
 import { VmThread, type ScreenUpdate, type SnapshotOp, type ThreadExit, type WorkerStats } from '../vmm/thread.js';
 import { validateSpec, type DriveSlot, type MachineSpec } from '../vmm/spec.js';
 import type { SnapshotNode, SnapshotTree } from '../vmm/folder.js';
+import { DaemonNetworks } from './networks.js';
 import { DEFAULT_SETTINGS, StoreError, type FolderStore, type RestartPolicy, type VmRecord, type VmSettings } from './store.js';
 
 export type VmState = 'stopped' | 'starting' | 'running' | 'paused' | 'stopping' | 'crashed';
@@ -93,12 +94,15 @@ export interface HostEvents {
 
 export class VmHost extends EventEmitter<HostEvents> {
   private readonly _vms = new Map<string, Vm>();
+  /** The private networks (switches) the VMs' NICs name. */
+  readonly networks: DaemonNetworks;
 
   constructor(
     readonly store: FolderStore,
     private readonly _log: (line: string) => void = () => {},
   ) {
     super();
+    this.networks = new DaemonNetworks(store.root, _log);
     for (const name of store.names()) {
       try {
         this._vms.set(name, new Vm(store.read(name)));
@@ -216,6 +220,7 @@ export class VmHost extends EventEmitter<HostEvents> {
       vm.record.settings = { ...vm.record.settings, resumeOnStart: false };
       this.store.updateSettings(name, vm.record.settings);
     }
+    this.networks.ensure(vm.record.spec);
     const t = new VmThread({ spec: vm.record.spec, baseDir: vm.record.dir, folder: vm.record.dir, heapLimitMb: vm.record.settings.heapLimitMb });
     vm.thread = t;
     vm.startedAt = Date.now();
@@ -500,6 +505,7 @@ export class VmHost extends EventEmitter<HostEvents> {
       }),
     );
     await all;
+    await this.networks.close();
   }
 }
 
