@@ -74,6 +74,7 @@ export class SocketNet {
   private _rx = new FrameReader();
   private _listener: Closable | null = null;
   private _closed = false;
+  private _waitingSaid = false;
   private _timer: unknown = null;
   readonly stats = { sent: 0, received: 0, dropped: 0 };
   onLog: (line: string) => void = () => {};
@@ -111,6 +112,9 @@ export class SocketNet {
       if (this._peer === peer) {
         this._peer = null;
         this.onLog(`socket network: lost ${streamAddrText(this.opts.connect as StreamAddr)}; reconnecting`);
+      } else if (!this._waitingSaid) {
+        this._waitingSaid = true;
+        this.onLog(`socket network: nothing answers at ${streamAddrText(this.opts.connect as StreamAddr)} yet; trying every second`);
       }
       this._rx.reset();
       peer.destroy();

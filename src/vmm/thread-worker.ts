@@ -50,8 +50,9 @@ try {
       this.flush();
     },
   };
-  const { spec, machine, sinks, drives } = openMachine({ ...init.spec, serial: 'chan:console' }, { baseDir: init.baseDir, channels: { console: consoleChannel } });
-  runner = new VmRunner(machine, { spec, sinks, closers: drives.map((d) => () => d.close()) });
+  const { spec, machine, sinks, drives, nets, closers } = openMachine({ ...init.spec, serial: 'chan:console' }, { baseDir: init.baseDir, channels: { console: consoleChannel } });
+  // the NICs' sockets and the virtio devices' files close with the run, or the thread would not end
+  runner = new VmRunner(machine, { spec, sinks, closers: [...drives.map((d) => () => d.close()), ...nets, ...closers] });
 } catch (e) {
   folder?.unlock();
   post({ t: 'failed-to-start', error: e instanceof VmConfigError || e instanceof Error ? e.message : String(e) });

@@ -82,6 +82,12 @@ test("daemon: VMs naming a private network join the daemon's switch for it; anot
     await new Promise((r) => setTimeout(r, 300));
     p3.link.deliver();
     assert.equal(p3.got.length, 0, 'nothing from lab reached other');
+
+    // a VM that stops leaves its network; the network stays for the others
+    const states: string[] = [];
+    host.on('event', (e) => e.type === 'state' && e.vm === 'c' && states.push(e.state));
+    host.stop('c');
+    await until("VM c stopped and left other's switch", () => states.includes('stopped') && log.some((l) => /^network 'other': port \d+ \(peer \d+\) left; 1 on the switch$/.test(l)), log);
   } finally {
     for (const p of [p1, p2, p3]) p.link.close();
   }
