@@ -54,7 +54,7 @@ export const nodeNetHost: NetHost = {
       });
       server.once('error', (e: NodeJS.ErrnoException) => {
         const where = `${addr || '*'}:${port}`;
-        reject(new Error(e.code === 'EADDRINUSE' ? `host port ${where} is already in use; pick another hostfwd port` : `cannot listen on ${where}: ${e.message}`));
+        reject(new Error(e.code === 'EADDRINUSE' ? `host port ${where} is already in use; pick another port` : `cannot listen on ${where}: ${e.message}`));
       });
       server.listen(port, addr || undefined, () => {
         server.unref();
