@@ -20,7 +20,7 @@ import { UsageError, type OptionSpec, type Parsed } from './options.js';
 import { onOff, splitQemuList } from './qemuopts.js';
 
 export const NET_OPTIONS: OptionSpec[] = [
-  { name: 'nic', value: 'user,...', repeat: true, help: 'a NIC on a user-mode network: user[,model=e1000|virtio-net-pci][,mac=MAC][,id=ID][,hostfwd=tcp::HOSTPORT-:GUESTPORT][,restrict=on]; on a private switch: switch,network=NAME|path=SOCKET|tcp=127.0.0.1:PORT[,model=...][,mac=...]; or none' },
+  { name: 'nic', value: 'user,...', repeat: true, help: 'a NIC on a user-mode network: user[,model=e1000|virtio-net-pci|ne2k_pci][,mac=MAC][,id=ID][,hostfwd=tcp::HOSTPORT-:GUESTPORT][,restrict=on]; on a private switch: switch,network=NAME|path=SOCKET|tcp=127.0.0.1:PORT[,model=...][,mac=...]; or none' },
   { name: 'netdev', value: 'TYPE,id=ID,...', repeat: true, help: 'a network backend for -device: user,id=ID[,hostfwd=...][,restrict=on]; socket,id=ID,listen=[HOST]:PORT|connect=HOST:PORT (a private link to another tsvm); switch,id=ID,network=NAME|path=SOCKET|tcp=127.0.0.1:PORT (see tsvm switch); stream,id=ID,server=off,addr.type=unix,addr.path=SOCKET (QEMU\'s spelling)' },
   { name: 'object', value: 'OBJ,...', repeat: true, help: "filter-dump,id=ID,netdev=ID,file=PATH: write a pcap of the netdev's traffic" },
 ];

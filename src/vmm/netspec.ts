@@ -21,10 +21,10 @@ import { VmConfigError } from './spec.js';
 
 export { parseStreamAddr };
 
-export const NIC_MODELS: readonly string[] = ['e1000', 'virtio-net-pci'];
+export const NIC_MODELS: readonly string[] = ['e1000', 'virtio-net-pci', 'ne2k_pci'];
 
 export interface NicSpec {
-  model: 'e1000' | 'virtio-net-pci';
+  model: 'e1000' | 'virtio-net-pci' | 'ne2k_pci';
   /** 'xx:xx:xx:xx:xx:xx', or null for QEMU's default numbering (52:54:00:12:34:56 on). */
   mac: string | null;
   /** The backend: the user-mode NAT, a socket to another tsvm (`listen` or `connect`), or a virtual switch. */
