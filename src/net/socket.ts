@@ -160,6 +160,8 @@ export class SocketNet {
       this.onLog(`socket network: the peer sent a ${bad}-byte frame; dropping the connection`);
       this._peer?.destroy();
       this._peer = null;
+      // a destroyed socket reports nothing more: the connecting side starts over itself
+      if (this.opts.connect && !this._closed) this._timer = this._host.setTimer(RETRY_MS, () => this._connect());
     }
   }
 

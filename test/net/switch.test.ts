@@ -335,3 +335,39 @@ test('switch socket: a stale socket file is replaced, a live one or a plain file
   writeFileSync(plain, 'keep me');
   await assert.rejects(serveSwitch(new EthSwitch(), nodeNetHost, { path: plain }), /notes\.txt exists and is not a socket/);
 });
+
+test('switch socket: a VM whose switch restarts reconnects by itself, and one that sends garbage is dropped', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsvm-sw-'));
+  const path = join(dir, 'sw.sock');
+  const logs: string[] = [];
+  const sw1 = new EthSwitch();
+  let srv = await serveSwitch(sw1, nodeNetHost, { path }, (l) => logs.push(l));
+  const a = await plug({ path });
+  a.link.onLog = (l) => logs.push(l);
+  await until('a on the first switch', () => sw1.portCount === 1);
+  srv.close(); // the switch process ends
+  await until('a noticed', () => !a.link.connected);
+  const sw2 = new EthSwitch();
+  srv = await serveSwitch(sw2, nodeNetHost, { path }, (l) => logs.push(l));
+  await until('a reconnected to the new switch', () => a.link.connected && sw2.portCount === 1);
+  const b = await plug({ path });
+  try {
+    b.link.send(frame(BCAST, mac(2), 42));
+    await until('a hears b through the new switch', () => (a.link.deliver(), a.n.got.length > 0));
+    assert.deepEqual(a.n.take(), [42]);
+    assert.ok(logs.some((l) => /lost unix:.*sw\.sock; reconnecting/.test(l)), logs.join('\n'));
+    // a peer that does not speak the framing (a 2 GiB "frame") is cut off; the others stay
+    const { connect } = await import('node:net');
+    const bad = connect(path);
+    await new Promise<void>((r) => bad.once('connect', () => r()));
+    await until('three ports', () => sw2.portCount === 3);
+    bad.write(Buffer.from([0x7f, 0xff, 0xff, 0xff]));
+    await until('the garbage peer was dropped', () => sw2.portCount === 2);
+    assert.ok(logs.some((l) => /sent a 2147483647-byte frame .*dropping it/.test(l)), logs.join('\n'));
+    bad.destroy();
+  } finally {
+    a.link.close();
+    b.link.close();
+    srv.close();
+  }
+});
