@@ -13,7 +13,7 @@ import { StatusLine } from './status.js';
 import { rtcStartSeconds } from './rtc.js';
 
 const DIR: OptionSpec = { name: 'dir', value: 'DIR', help: 'where VM folders are (default: the current directory)' };
-const MACHINE_OPTIONS = ['m', 'bios', 'kernel', 'initrd', 'append', 'hda', 'hdb', 'cdrom', 'boot', 'rtc'];
+const MACHINE_OPTIONS = ['m', 'bios', 'kernel', 'initrd', 'append', 'hda', 'hdb', 'cdrom', 'boot', 'rtc', 'nic'];
 const RUNTIME_OPTIONS = ['serial', 'display', 'screendump', 'nographic', 'no-reboot', 'run-for', 'timeout', 'd'];
 
 const CREATE_OPTIONS: OptionSpec[] = [

@@ -95,3 +95,17 @@ test('-nic switch, -netdev switch and QEMU\'s -netdev stream become switch NICs;
   assert.throws(() => validateNics([{ net: 'user', network: 'lab' }]), /belong to switch networks/);
   assert.throws(() => validateNics([{ net: 'switch', network: 'lab', hostfwd: ['tcp::1-:2'] }]), /belong to user networks/);
 });
+
+test('tsvm create -nic switch,network=NAME writes the network into the VM folder\'s vm.json', async () => {
+  const { mkdtempSync, readFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'tsvm-create-net-'));
+  const r = spawnSync(process.execPath, [TSVM, 'create', 'web', '--dir', dir, '-nic', 'switch,network=lab,mac=52:54:00:00:00:77'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const vmJson = JSON.parse(readFileSync(join(dir, 'web.tsvm', 'vm.json'), 'utf8'));
+  assert.deepEqual(vmJson.spec.nics, [{ model: 'e1000', mac: '52:54:00:00:00:77', net: 'switch', network: 'lab', hostfwd: [], restrict: false, dump: null }]);
+  const bad = spawnSync(process.execPath, [TSVM, 'create', 'web2', '--dir', dir, '-nic', 'switch,network=no/such'], { encoding: 'utf8' });
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /network 'no\/such' is not a name/);
+});
