@@ -10,6 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { tmpdir, userInfo } from 'node:os';
+import { lstatSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { NicConfig } from '../board/machine.js';
 import type { NetBackend } from '../devices/backends.js';
@@ -48,13 +49,31 @@ export const NETWORK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 /**
  * Where the switch of the private network NAME listens: one UNIX socket per
- * name in a per-user directory ($TSVM_NET_DIR, by default
- * $TMPDIR/tsvm-net-USER), served by `tsvm switch --network NAME` or by the
- * daemon when one of its VMs needs it. Every VM naming the network connects
- * there, whoever runs it.
+ * name in a per-user directory ($TSVM_NET_DIR; by default
+ * $XDG_RUNTIME_DIR/tsvm-net, or $TMPDIR/tsvm-net-USER), served by `tsvm
+ * switch -network NAME` or by the daemon when one of its VMs needs it. Every
+ * VM naming the network connects there, whoever runs it.
  */
 export function networkDir(): string {
-  return process.env.TSVM_NET_DIR || join(tmpdir(), `tsvm-net-${userInfo().username}`);
+  if (process.env.TSVM_NET_DIR) return process.env.TSVM_NET_DIR;
+  if (process.env.XDG_RUNTIME_DIR) return join(process.env.XDG_RUNTIME_DIR, 'tsvm-net');
+  return join(tmpdir(), `tsvm-net-${userInfo().username}`);
+}
+
+/**
+ * Refuse a network directory someone else could have planted (in a shared
+ * /tmp): it must be a real directory of this user that no one else can
+ * write, or another user could serve a fake switch there. A missing one is
+ * fine (made with mode 0700 by whoever serves the first network).
+ */
+export function checkNetworkDir(): void {
+  const d = networkDir();
+  const st = lstatSync(d, { throwIfNoEntry: false });
+  if (!st) return;
+  const uid = process.getuid?.();
+  if (!st.isDirectory() || (uid !== undefined && st.uid !== uid) || (st.mode & 0o022) !== 0) {
+    throw new VmConfigError('networks', `${d} is not a private directory of this user (another user could serve a switch there); remove it, or set TSVM_NET_DIR to a directory of your own`);
+  }
 }
 
 export function networkSocketPath(name: string): string {
@@ -134,7 +153,10 @@ export function validateNics(json: unknown): NicSpec[] {
 
 /** Where a switch NIC connects: its network's socket, or its switch address (a relative path from the VM folder). */
 export function switchAddr(s: NicSpec, baseDir: string): StreamAddr {
-  if (s.network !== undefined) return { path: networkSocketPath(s.network) };
+  if (s.network !== undefined) {
+    checkNetworkDir();
+    return { path: networkSocketPath(s.network) };
+  }
   const a = parseStreamAddr(s.switch as string);
   return 'path' in a && !isAbsolute(a.path) ? { path: resolve(baseDir, a.path) } : a;
 }

@@ -11,7 +11,7 @@ import { serveSwitch } from '../net/switchserver.js';
 import { SwitchDhcp, type SwitchDhcpConfig } from '../net/switchdhcp.js';
 import { streamAddrText, type StreamAddr } from '../net/socket.js';
 import { ip4Text } from '../net/wire.js';
-import { networkDir, networkSocketPath } from './netspec.js';
+import { checkNetworkDir, networkDir, networkSocketPath } from './netspec.js';
 
 export { parseSwitchDhcp, type SwitchDhcpConfig } from '../net/switchdhcp.js';
 
@@ -27,7 +27,10 @@ export interface OpenedSwitch {
 export async function openSwitch(at: StreamAddr, o: { dhcp?: SwitchDhcpConfig; onLog?: (line: string) => void } = {}): Promise<OpenedSwitch> {
   const sw = new EthSwitch();
   if (o.onLog) sw.onLog = o.onLog;
-  if ('path' in at && at.path.startsWith(networkDir())) mkdirSync(networkDir(), { recursive: true, mode: 0o700 });
+  if ('path' in at && at.path.startsWith(networkDir())) {
+    checkNetworkDir();
+    mkdirSync(networkDir(), { recursive: true, mode: 0o700 });
+  }
   const server = await serveSwitch(sw, nodeNetHost, at, o.onLog);
   const dhcp = o.dhcp ? new SwitchDhcp(sw, o.dhcp) : null;
   let description = streamAddrText(at);

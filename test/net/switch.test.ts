@@ -371,3 +371,25 @@ test('switch socket: a VM whose switch restarts reconnects by itself, and one th
     srv.close();
   }
 });
+
+test("named networks: a network directory others can write is refused (a planted fake switch), one's own is used", async () => {
+  const { chmodSync } = await import('node:fs');
+  const { checkNetworkDir, networkSocketPath } = await import('../../src/vmm/netspec.js');
+  const { openNetworkSwitch } = await import('../../src/vmm/switch.js');
+  const saved = process.env.TSVM_NET_DIR;
+  const d = mkdtempSync(join(tmpdir(), 'tsvm-netdir-'));
+  try {
+    process.env.TSVM_NET_DIR = join(d, 'net');
+    const sw = await openNetworkSwitch('lab'); // made, mode 0700
+    assert.equal(networkSocketPath('lab'), join(d, 'net', 'lab.sock'));
+    const client = await plug({ path: networkSocketPath('lab') });
+    client.link.close();
+    sw.close();
+    chmodSync(join(d, 'net'), 0o777);
+    assert.throws(() => checkNetworkDir(), /is not a private directory of this user .*set TSVM_NET_DIR/);
+    await assert.rejects(openNetworkSwitch('lab'), /is not a private directory/);
+  } finally {
+    if (saved === undefined) delete process.env.TSVM_NET_DIR;
+    else process.env.TSVM_NET_DIR = saved;
+  }
+});
