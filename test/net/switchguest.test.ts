@@ -118,7 +118,7 @@ test('two default guests in two tsvm processes on a private switch (one on an NE
     await b.shell('nc -l -p 5000 > /tmp/got &');
     await a.shell(`nc ${ipB} 5000 < /h/src.bin &`);
     // however this busybox's nc ends a connection, the whole file is there once B holds SIZE bytes
-    const sum = await b.shell(`i=0; while [ $(wc -c < /tmp/got) -lt ${SIZE} ] && [ $i -lt 300 ]; do sleep 1; i=$((i+1)); done; wc -c < /tmp/got; sha256sum /tmp/got; cp /tmp/got /h/got.bin && sync && echo COPIED`);
+    const sum = await b.shell(`i=0; while [ $(wc -c < /tmp/got) -lt ${SIZE} ] && [ $i -lt 300 ]; do sleep 1; i=$((i+1)); done; wc -c < /tmp/got; sha256sum /tmp/got; cp /tmp/got /h/got.bin && sync && echo COPIED`, 900_000);
     assert.match(sum, new RegExp(`^${SIZE}$`, 'm'), `B received ${SIZE} bytes: ${sum}`);
     assert.match(sum, new RegExp(`^${sha}  /tmp/got$`, 'm'), "the guest's sha256sum of what B received is the host file's");
     assert.match(sum, /COPIED/);
