@@ -47,9 +47,9 @@ test("daemon: VMs naming a private network join the daemon's switch for it; anot
     version: 1, memoryBytes: 16 * 1048576, bios: 'seabios', vgaBios: 'seabios', linux: null, boot: 'c', drives: {}, rtcEpochSec: 1_700_000_000,
     serial: 'none', debugcon: null, postcodes: null, nics: [{ model: 'e1000', net: 'switch', network, mac, hostfwd: [], restrict: false, dump: null }],
   });
-  host.create('a', spec('lab', '52:54:00:00:07:0a'));
-  host.create('b', spec('lab', '52:54:00:00:07:0b'));
-  host.create('c', spec('other', '52:54:00:00:07:0c'));
+  await host.create('a', spec('lab', '52:54:00:00:07:0a'));
+  await host.create('b', spec('lab', '52:54:00:00:07:0b'));
+  await host.create('c', spec('other', '52:54:00:00:07:0c'));
   for (const n of ['a', 'b', 'c']) host.start(n);
 
   // the daemon serves both networks; the VMs' NICs plug in (the DHCP server is lab's first port)
