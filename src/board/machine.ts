@@ -23,6 +23,7 @@ import { StateError, type StateObject } from '../state/state.js';
 import { checkDeclared, legacyState, loadDeclared, saveDeclared, type StateSchema } from '../state/schema.js';
 import type { BlockBackend, CharSink, NetBackend } from '../devices/backends.js';
 import { E1000 } from '../devices/e1000/e1000.js';
+import { Ne2kPci } from '../devices/ne2k.js';
 import { IdeController } from '../devices/ata/ide.js';
 import { DebugCon } from '../devices/debugcon.js';
 import { PostCodePort } from '../devices/postcode.js';
@@ -87,8 +88,8 @@ export interface MachineConfig {
 
 /** One NIC: its model, station address and the network backend its cable goes to. */
 export interface NicConfig {
-  /** The Intel 82540EM, or a virtio-net device on the virtio PCI transport. */
-  model: 'e1000' | 'virtio-net-pci';
+  /** The Intel 82540EM, a virtio-net device on the virtio PCI transport, or an NE2000 (RTL8029). */
+  model: 'e1000' | 'virtio-net-pci' | 'ne2k_pci';
   /** Six bytes; default 52:54:00:12:34:(56 + index), as QEMU numbers them. */
   mac?: Uint8Array;
   backend: NetBackend;
@@ -180,7 +181,7 @@ export class Machine {
   southBridge!: Piix3;
   pm!: Piix4Pm;
   fwcfg!: FwCfg;
-  nics: E1000[] = [];
+  nics: (E1000 | Ne2kPci)[] = [];
   private _netBackends: NetBackend[] = [];
   virtio: VirtioPci[] = [];
   private post!: PostCodePort;
@@ -423,8 +424,42 @@ export class Machine {
     return dev;
   }
 
+  /** An NE2000 on the first free PCI slot from 3: BAR 0 as I/O ports, its cable to the backend. */
+  private wireNe2k(n: NicConfig, index: number): void {
+    const nic = this._add(new Ne2kPci(`ne2k.${index}`, this.nicMac(n, index)), legacyState('ne2k'));
+    nic.onBarChange = (_bar, addr, size) => {
+      if (nic.ioBase >= 0) this.io.unregister(nic.id, nic.ioBase, size);
+      nic.ioBase = -1;
+      if (addr >= 0 && this.io.isFree(nic.id, addr, size)) {
+        nic.ioBase = addr;
+        this.io.register(nic.id, addr, size, nic.ioPorts);
+      }
+    };
+    this.plugNic(nic, n, index);
+  }
+
+  /** Put a NIC on the first free PCI slot from 3 and connect its cable. */
+  private plugNic(nic: E1000 | Ne2kPci, n: NicConfig, index: number): void {
+    let slot = NIC_FIRST_SLOT;
+    while (slot < 32 && this.pci.deviceAt(slot, 0)) slot++;
+    if (slot >= 32) throw new MachineConfigError(`no free PCI slot for NIC ${index}`);
+    this.pci.attach(slot, 0, nic);
+    nic.backend = n.backend;
+    const wake = () => {
+      this.cpu.stopRequested = true;
+    };
+    nic.wake = wake;
+    n.backend.attach(nic, wake);
+    this.nics.push(nic);
+    this._netBackends.push(n.backend);
+  }
+
   /** A NIC on the first free PCI slot from 3: BAR 0 as MMIO, BAR 1 as I/O ports, its cable to the backend. */
   private wireNic(n: NicConfig, index: number): void {
+    if (n.model === 'ne2k_pci') {
+      this.wireNe2k(n, index);
+      return;
+    }
     const mac = this.nicMac(n, index);
     const nic = this._add(new E1000(`e1000.${index}`, { mac, dma: new PhysicalMemoryDmaView(this.mem) }), legacyState('e1000'));
     let mmio: [number, number] = [-1, 0];
@@ -442,18 +477,7 @@ export class Machine {
         }
       }
     };
-    let slot = NIC_FIRST_SLOT;
-    while (slot < 32 && this.pci.deviceAt(slot, 0)) slot++;
-    if (slot >= 32) throw new MachineConfigError(`no free PCI slot for NIC ${index}`);
-    this.pci.attach(slot, 0, nic);
-    nic.backend = n.backend;
-    const wake = () => {
-      this.cpu.stopRequested = true;
-    };
-    nic.wake = wake;
-    n.backend.attach(nic, wake);
-    this.nics.push(nic);
-    this._netBackends.push(n.backend);
+    this.plugNic(nic, n, index);
   }
 
   /** The INTx pins of the add-in cards (slot 3 on), for the MP table Linux routes PCI interrupts by. */

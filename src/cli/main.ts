@@ -3,6 +3,7 @@ import { VmConfigError } from '../vmm/spec.js';
 import { UsageError } from './options.js';
 import { runCommand } from './run.js';
 import { imageCommand } from './image.js';
+import { switchCommand } from './switch.js';
 import { serveCommand, ServeUsageError } from '../server/serve.js';
 import { cloneCommand, createCommand, listCommand, snapshotCommand, startCommand } from './vm.js';
 import { VmFolderError } from '../vmm/folder.js';
@@ -19,6 +20,7 @@ Commands:
   list       the VM folders here, with state and size (with a daemon: the daemon's VMs)
   snapshot   save, revert, delete or list a VM's snapshots (a tree)
   clone      copy a VM folder under a new name
+  switch     a virtual switch joining VMs of several tsvm processes into a private network
   image      build or show the default guest image (see 'tsvm image --help')
   stop       stop a VM in the daemon: tsvm stop NAME (--acpi: press its power button instead)
   console    attach this terminal to a VM's serial console in the daemon (Ctrl-A X detaches)
@@ -44,6 +46,8 @@ export async function main(argv: string[]): Promise<number> {
         return await runCommand(rest);
       case 'image':
         return imageCommand(rest);
+      case 'switch':
+        return await switchCommand(rest);
       case 'serve':
         return await serveCommand(rest);
       case 'create':

@@ -4,18 +4,24 @@
  *   -nic user[,model=e1000|virtio-net-pci][,mac=52:54:00:12:34:56][,id=ID][,hostfwd=tcp:[HADDR]:HPORT-[GADDR]:GPORT]...[,restrict=on]
  *   -netdev user,id=ID[,hostfwd=...][,restrict=on]   with   -device e1000,netdev=ID[,mac=...]
  *   -object filter-dump,id=ID,netdev=ID,file=PATH    (a pcap of what passes through that netdev)
- * and `-nic none`.
+ * and `-nic none`. A virtual switch (tsvm's own spelling; QEMU has none):
+ *   -nic switch,network=NAME | path=SOCKET | tcp=127.0.0.1:PORT [,model=...][,mac=...][,id=ID]
+ *   -netdev switch,id=ID,network=NAME | path=SOCKET | tcp=127.0.0.1:PORT
+ * and QEMU's client spelling of the same connection:
+ *   -netdev stream,id=ID,server=off,addr.type=unix,addr.path=SOCKET
+ *   -netdev stream,id=ID,server=off,addr.type=inet,addr.host=127.0.0.1,addr.port=PORT
  */
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
-import { NIC_MODELS, type NicSpec } from '../vmm/netspec.js';
+import { NETWORK_NAME, NIC_MODELS, type NicSpec } from '../vmm/netspec.js';
+import { parseStreamAddr } from '../vmm/netspec.js';
 import { VIRTIO_DEVICE_TYPES } from './virtio.js';
 import { UsageError, type OptionSpec, type Parsed } from './options.js';
 import { onOff, splitQemuList } from './qemuopts.js';
 
 export const NET_OPTIONS: OptionSpec[] = [
-  { name: 'nic', value: 'user,...', repeat: true, help: 'a NIC on a user-mode network (model: virtio-net-pci for the default guest, e1000 otherwise): user[,model=e1000|virtio-net-pci][,mac=MAC][,id=ID][,hostfwd=tcp::HOSTPORT-:GUESTPORT][,restrict=on], or none' },
-  { name: 'netdev', value: 'TYPE,id=ID,...', repeat: true, help: 'a network backend for -device: user,id=ID[,hostfwd=...][,restrict=on], or socket,id=ID,listen=[HOST]:PORT|connect=HOST:PORT (a private link to another tsvm)' },
+  { name: 'nic', value: 'user,...', repeat: true, help: 'a NIC on a user-mode network (model: virtio-net-pci for the default guest, e1000 otherwise): user[,model=e1000|virtio-net-pci|ne2k_pci][,mac=MAC][,id=ID][,hostfwd=tcp::HOSTPORT-:GUESTPORT][,restrict=on]; on a private switch: switch,network=NAME|path=SOCKET|tcp=127.0.0.1:PORT[,model=...][,mac=...]; or none' },
+  { name: 'netdev', value: 'TYPE,id=ID,...', repeat: true, help: 'a network backend for -device: user,id=ID[,hostfwd=...][,restrict=on]; socket,id=ID,listen=[HOST]:PORT|connect=HOST:PORT (a private link to another tsvm); switch,id=ID,network=NAME|path=SOCKET|tcp=127.0.0.1:PORT (see tsvm switch); stream,id=ID,server=off,addr.type=unix,addr.path=SOCKET (QEMU\'s spelling)' },
   { name: 'object', value: 'OBJ,...', repeat: true, help: "filter-dump,id=ID,netdev=ID,file=PATH: write a pcap of the netdev's traffic" },
 ];
 
@@ -42,6 +48,49 @@ interface UserNetOpts {
   hostfwd: string[];
   restrict: boolean;
   socket?: { listen?: string; connect?: string };
+  switch?: { switch?: string; network?: string };
+}
+
+/** The switch a `-nic switch` / `-netdev switch` names: network=NAME, path=SOCKET or tcp=HOST:PORT. */
+function switchOpts(kv: Map<string, string[]>, what: string): UserNetOpts {
+  for (const k of kv.keys()) if (!['network', 'path', 'tcp'].includes(k)) throw new UsageError(`run: ${what}: unknown key '${k}' (known: network, path, tcp)`);
+  const network = only(kv, 'network', what);
+  const path = only(kv, 'path', what);
+  const tcp = only(kv, 'tcp', what);
+  if ([network, path, tcp].filter((v) => v !== undefined).length !== 1) throw new UsageError(`run: ${what}: name the switch with one of network=NAME, path=SOCKET (a tsvm switch's UNIX socket) and tcp=127.0.0.1:PORT`);
+  if (network !== undefined) {
+    if (!NETWORK_NAME.test(network)) throw new UsageError(`run: ${what}: network '${network}' is not a name (letters, digits, '.', '_', '-')`);
+    return { hostfwd: [], restrict: false, switch: { network } };
+  }
+  const sw = path !== undefined ? `unix:${resolve(path)}` : `tcp:${tcp}`;
+  try {
+    parseStreamAddr(sw);
+  } catch (e) {
+    throw new UsageError(`run: ${what}: ${(e as Error).message}`);
+  }
+  return { hostfwd: [], restrict: false, switch: { switch: sw } };
+}
+
+/** QEMU's `-netdev stream` as a client (server=off): the same connection as a switch NIC. */
+function streamOpts(kv: Map<string, string[]>, what: string): UserNetOpts {
+  const known = ['server', 'addr.type', 'addr.path', 'addr.host', 'addr.port', 'reconnect'];
+  for (const k of kv.keys()) if (!known.includes(k)) throw new UsageError(`run: ${what}: unknown key '${k}' (known: ${known.join(', ')})`);
+  if (!onOff(only(kv, 'server', what) ?? 'off', `${what} server`) === false) {
+    throw new UsageError(`run: ${what}: tsvm does not serve a stream (server=on); run 'tsvm switch --listen unix:PATH' and connect every VM to it with server=off`);
+  }
+  const type = only(kv, 'addr.type', what);
+  if (type === 'unix') {
+    const p = only(kv, 'addr.path', what);
+    if (!p) throw new UsageError(`run: ${what}: addr.type=unix needs addr.path=SOCKET`);
+    return { hostfwd: [], restrict: false, switch: { switch: `unix:${resolve(p)}` } };
+  }
+  if (type === 'inet') {
+    const h = only(kv, 'addr.host', what);
+    const port = only(kv, 'addr.port', what);
+    if (!h || !port) throw new UsageError(`run: ${what}: addr.type=inet needs addr.host=HOST and addr.port=PORT`);
+    return switchOpts(new Map([['tcp', [`${h}:${port}`]]]), what);
+  }
+  throw new UsageError(`run: ${what}: addr.type must be unix or inet`);
 }
 
 function userOpts(kv: Map<string, string[]>, what: string): UserNetOpts {
@@ -61,12 +110,14 @@ export function nicsFromOptions(opts: Parsed, defaultModel: NicSpec['model'] = '
   let anon = 0;
   for (const text of opts.get('netdev') ?? []) {
     const { type, kv } = parseKeyValues(text, '-netdev');
-    if (type !== 'user' && type !== 'socket') throw new UsageError(`run: -netdev '${type}' is not known; tsvm offers: user, socket`);
+    if (!['user', 'socket', 'switch', 'stream'].includes(type)) throw new UsageError(`run: -netdev '${type}' is not known; tsvm offers: user, socket, switch, stream`);
     const id = only(kv, 'id', '-netdev');
     if (!id) throw new UsageError(`run: -netdev ${text}: needs id=NAME (for -device ...,netdev=NAME)`);
     if (netdevs.has(id)) throw new UsageError(`run: -netdev id '${id}' is used twice`);
     kv.delete('id');
-    if (type === 'socket') {
+    if (type === 'switch') netdevs.set(id, switchOpts(kv, `-netdev switch,id=${id}`));
+    else if (type === 'stream') netdevs.set(id, streamOpts(kv, `-netdev stream,id=${id}`));
+    else if (type === 'socket') {
       const listen = only(kv, 'listen', `-netdev ${id}`);
       const conn = only(kv, 'connect', `-netdev ${id}`);
       for (const k of kv.keys()) if (k !== 'listen' && k !== 'connect') throw new UsageError(`run: -netdev socket: unknown key '${k}' (known: listen, connect)`);
@@ -77,14 +128,14 @@ export function nicsFromOptions(opts: Parsed, defaultModel: NicSpec['model'] = '
   for (const text of opts.get('nic') ?? []) {
     const { type, kv } = parseKeyValues(text, '-nic');
     if (type === 'none') continue;
-    if (type !== 'user') throw new UsageError(`run: -nic '${type}' is not known; use -nic user,... or -nic none`);
+    if (type !== 'user' && type !== 'switch') throw new UsageError(`run: -nic '${type}' is not known; use -nic user,..., -nic switch,... or -nic none`);
     const model = only(kv, 'model', '-nic') ?? defaultModel;
     if (!NIC_MODELS.includes(model)) throw new UsageError(`run: -nic model '${model}' is not known; tsvm offers: ${NIC_MODELS.join(', ')}`);
     const id = only(kv, 'id', '-nic') ?? `nic${anon++}`;
     const mac = only(kv, 'mac', '-nic') ?? null;
     for (const k of ['model', 'id', 'mac']) kv.delete(k);
     if (netdevs.has(id)) throw new UsageError(`run: -nic id '${id}' is used twice`);
-    netdevs.set(id, userOpts(kv, `-nic ${id}`));
+    netdevs.set(id, type === 'switch' ? switchOpts(kv, `-nic switch`) : userOpts(kv, `-nic ${id}`));
     nics.push({ model: model as NicSpec['model'], netdev: id, mac });
   }
   const used = new Set<string>();
@@ -114,6 +165,7 @@ export function nicsFromOptions(opts: Parsed, defaultModel: NicSpec['model'] = '
   return nics.map((n) => {
     const u = netdevs.get(n.netdev) as UserNetOpts;
     const dump = dumps.get(n.netdev) ?? null;
+    if (u.switch) return { model: n.model, mac: n.mac, net: 'switch', ...u.switch, hostfwd: [], restrict: false, dump };
     if (u.socket) return { model: n.model, mac: n.mac, net: 'socket', ...u.socket, hostfwd: [], restrict: false, dump };
     return { model: n.model, mac: n.mac, net: 'user', hostfwd: u.hostfwd, restrict: u.restrict, dump };
   });

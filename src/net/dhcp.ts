@@ -25,11 +25,15 @@ const enum Msg {
 
 export interface DhcpConfig {
   server: Ip4;
-  router: Ip4;
-  dns: Ip4;
+  /** The default gateway offered, or null for none (a private switch without a router). */
+  router: Ip4 | null;
+  /** The DNS server offered, or null for none. */
+  dns: Ip4 | null;
   netmask: Ip4;
   /** The first address handed out. */
   first: Ip4;
+  /** How many addresses the pool holds from `first` (unbounded when absent); past it, clients get no answer. */
+  poolSize?: number;
   leaseSeconds: number;
 }
 
@@ -68,11 +72,12 @@ export class DhcpServer {
 
   constructor(readonly cfg: DhcpConfig) {}
 
-  /** The address this client gets (stable per MAC). */
-  addressFor(mac: Uint8Array): Ip4 {
+  /** The address this client gets (stable per MAC), or null when the pool is used up. */
+  addressFor(mac: Uint8Array): Ip4 | null {
     const key = Array.from(mac).join(':');
     let a = this._leases.get(key);
     if (a === undefined) {
+      if (this.cfg.poolSize !== undefined && this._leases.size >= this.cfg.poolSize) return null;
       a = (this.cfg.first + this._leases.size) >>> 0;
       this._leases.set(key, a);
     }
@@ -84,6 +89,7 @@ export class DhcpServer {
     const rq = parse(payload);
     if (!rq) return null;
     const yiaddr = this.addressFor(rq.chaddr);
+    if (yiaddr === null) return null; // no address left: say nothing, as a server with an empty pool does
     let reply: Msg;
     switch (rq.type) {
       case Msg.DISCOVER:
@@ -128,8 +134,8 @@ export class DhcpServer {
       const l = c.leaseSeconds;
       if (yiaddr) opt(51, [l >>> 24, (l >>> 16) & 0xff, (l >>> 8) & 0xff, l & 0xff]);
       opt(1, ip(c.netmask));
-      opt(3, ip(c.router));
-      opt(6, ip(c.dns));
+      if (c.router !== null) opt(3, ip(c.router));
+      if (c.dns !== null) opt(6, ip(c.dns));
     }
     p[i++] = 255;
     return p;

@@ -50,6 +50,13 @@ export interface NetHost {
   connect(addr: string, port: number, ev: StreamEvents): HostStream;
   /** Listen on a TCP port; rejects with a message a user understands (the port is in use, ...). */
   listen(addr: string, port: number, onAccept: (s: AcceptedStream) => void): Promise<Closable>;
+  /** The same over a UNIX-domain socket (a switch's socket file). */
+  connectUnix(path: string, ev: StreamEvents): HostStream;
+  /**
+   * Listen on a UNIX-domain socket; a socket file nobody answers on any more
+   * (left by a process that died) is replaced, one that answers is an error.
+   */
+  listenUnix(path: string, onAccept: (s: AcceptedStream) => void): Promise<Closable>;
   udp(onMessage: (data: Uint8Array, addr: string, port: number) => void): HostDatagram;
   /** Resolve a name to IPv4 addresses: null when the name does not exist, undefined on another failure. */
   lookup(name: string, done: (addrs: string[] | null | undefined) => void): void;

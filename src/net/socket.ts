@@ -10,21 +10,53 @@
  * the two VMs may start in either order; frames sent while no peer is
  * connected are dropped, as on an unplugged cable.
  */
-import type { Closable, HostStream, NetHost } from './host.js';
+import type { Closable, HostStream, NetHost, StreamEvents } from './host.js';
+import { encodeFrame, FrameReader } from './framing.js';
 
 interface Port {
   canReceive(): boolean;
   receive(frame: Uint8Array): void;
 }
 
-/** Largest frame accepted from the peer (a 64 KiB TSO frame and then some). */
-const MAX_FRAME = 0x11000;
 const QUEUE_MAX = 4096;
 const RETRY_MS = 1000;
 
+/** Where a stream goes: a TCP address and port, or a UNIX socket's path. */
+export type StreamAddr = { addr: string; port: number } | { path: string };
+
+/**
+ * Parse a switch address: `unix:PATH` (a UNIX socket) or `tcp:HOST:PORT`.
+ * With `listening`, a TCP address must be a loopback one: a switch open to
+ * the LAN would let anyone there onto the private network.
+ */
+export function parseStreamAddr(s: string, listening = false): StreamAddr {
+  if (s.startsWith('unix:')) {
+    const path = s.slice(5);
+    if (!path) throw new RangeError(`'${s}': give the socket's path, e.g. unix:/tmp/lab.sock`);
+    return { path };
+  }
+  if (s.startsWith('tcp:')) {
+    const a = parseHostPort(s.slice(4));
+    if (!a.addr) throw new RangeError(`'${s}': give the host, e.g. tcp:127.0.0.1:${a.port}`);
+    if (listening && !['127.0.0.1', 'localhost', '::1'].includes(a.addr)) throw new RangeError(`'${s}': a switch listens on loopback only (127.0.0.1 or ::1), so nothing outside this machine reaches the private network`);
+    return a;
+  }
+  throw new RangeError(`'${s}' is not a switch address; use unix:PATH or tcp:127.0.0.1:PORT`);
+}
+
+export function streamAddrText(a: StreamAddr): string {
+  return 'path' in a ? `unix:${a.path}` : `tcp:${a.addr}:${a.port}`;
+}
+
+/** Open a stream to `a` through the host. */
+export function connectStream(host: NetHost, a: StreamAddr, ev: StreamEvents): HostStream {
+  return 'path' in a ? host.connectUnix(a.path, ev) : host.connect(a.addr, a.port, ev);
+}
+
 export interface SocketNetOptions {
   listen?: { addr: string; port: number };
-  connect?: { addr: string; port: number };
+  /** The peer: another tsvm's listen=, or a switch (tsvm switch, the daemon's) on TCP or a UNIX socket. */
+  connect?: StreamAddr;
 }
 
 /** Parse `[HOST]:PORT`. */
@@ -39,9 +71,10 @@ export class SocketNet {
   private _port: Port | null = null;
   private _queue: Uint8Array[] = [];
   private _peer: HostStream | null = null;
-  private _rx = new Uint8Array(0);
+  private _rx = new FrameReader();
   private _listener: Closable | null = null;
   private _closed = false;
+  private _waitingSaid = false;
   private _timer: unknown = null;
   readonly stats = { sent: 0, received: 0, dropped: 0 };
   onLog: (line: string) => void = () => {};
@@ -71,23 +104,30 @@ export class SocketNet {
 
   private _connect(): void {
     if (this._closed || !this.opts.connect) return;
-    const { addr, port } = this.opts.connect;
-    let up = false;
-    const peer = this._host.connect(addr, port, {
+    let over = false;
+    // a refused attempt, or a connection that ended or broke (the switch restarted): try again in a second
+    const lost = () => {
+      if (over) return;
+      over = true;
+      if (this._peer === peer) {
+        this._peer = null;
+        this.onLog(`socket network: lost ${streamAddrText(this.opts.connect as StreamAddr)}; reconnecting`);
+      } else if (!this._waitingSaid) {
+        this._waitingSaid = true;
+        this.onLog(`socket network: nothing answers at ${streamAddrText(this.opts.connect as StreamAddr)} yet; trying every second`);
+      }
+      this._rx.reset();
+      peer.destroy();
+      if (!this._closed) this._timer = this._host.setTimer(RETRY_MS, () => this._connect());
+    };
+    const peer = connectStream(this._host, this.opts.connect, {
       ...this._events(),
       onConnect: () => {
-        up = true;
         this._peer = peer;
+        this.onLog(`socket network: connected to ${streamAddrText(this.opts.connect as StreamAddr)}`);
       },
-      onError: () => {
-        if (this._peer === peer) this._peer = null;
-        if (!up) this._timer = this._host.setTimer(RETRY_MS, () => this._connect());
-      },
-      onEnd: () => {
-        if (this._peer === peer) this._peer = null;
-        peer.destroy();
-        this._timer = this._host.setTimer(RETRY_MS, () => this._connect());
-      },
+      onError: lost,
+      onEnd: lost,
     });
   }
 
@@ -98,40 +138,31 @@ export class SocketNet {
       onEnd: () => {
         this._peer?.destroy();
         this._peer = null;
-        this._rx = new Uint8Array(0);
+        this._rx.reset();
       },
       onError: () => {
         this._peer = null;
-        this._rx = new Uint8Array(0);
+        this._rx.reset();
       },
       onDrain: () => {},
     };
   }
 
   private _data(d: Uint8Array): void {
-    const b = new Uint8Array(this._rx.length + d.length);
-    b.set(this._rx);
-    b.set(d, this._rx.length);
-    let o = 0;
-    while (b.length - o >= 4) {
-      const n = ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
-      if (n > MAX_FRAME) {
-        this.onLog(`socket network: the peer sent a ${n}-byte frame; dropping the connection`);
-        this._peer?.destroy();
-        this._peer = null;
-        this._rx = new Uint8Array(0);
-        return;
-      }
-      if (b.length - o - 4 < n) break;
-      const f = b.slice(o + 4, o + 4 + n);
-      o += 4 + n;
+    const bad = this._rx.push(d, (f) => {
       if (this._queue.length >= QUEUE_MAX) this.stats.dropped++;
       else {
         this._queue.push(f);
         this.stats.received++;
       }
+    });
+    if (bad) {
+      this.onLog(`socket network: the peer sent a ${bad}-byte frame; dropping the connection`);
+      this._peer?.destroy();
+      this._peer = null;
+      // a destroyed socket reports nothing more: the connecting side starts over itself
+      if (this.opts.connect && !this._closed) this._timer = this._host.setTimer(RETRY_MS, () => this._connect());
     }
-    this._rx = b.slice(o);
   }
 
   // ---- the NetBackend seam ----
@@ -142,13 +173,7 @@ export class SocketNet {
 
   send(frame: Uint8Array): void {
     if (!this._peer) return;
-    const out = new Uint8Array(4 + frame.length);
-    out[0] = frame.length >>> 24;
-    out[1] = (frame.length >>> 16) & 0xff;
-    out[2] = (frame.length >>> 8) & 0xff;
-    out[3] = frame.length & 0xff;
-    out.set(frame, 4);
-    this._peer.write(out);
+    this._peer.write(encodeFrame(frame));
     this.stats.sent++;
   }
 

@@ -11,6 +11,7 @@ import { VmThread, type ScreenUpdate, type SnapshotOp, type ThreadExit, type Wor
 import type { DiskCounters, NicCounters } from '../vmm/iostats.js';
 import { validateSpec, type DriveSlot, type MachineSpec } from '../vmm/spec.js';
 import type { SnapshotNode, SnapshotTree } from '../vmm/folder.js';
+import { DaemonNetworks } from './networks.js';
 import { DEFAULT_SETTINGS, StoreError, type FolderStore, type RestartPolicy, type VmRecord, type VmSettings } from './store.js';
 import { runFolderJob, treeBytes } from './jobs.js';
 
@@ -105,12 +106,15 @@ export interface HostEvents {
 
 export class VmHost extends EventEmitter<HostEvents> {
   private readonly _vms = new Map<string, Vm>();
+  /** The private networks (switches) the VMs' NICs name. */
+  readonly networks: DaemonNetworks;
 
   constructor(
     readonly store: FolderStore,
     private readonly _log: (line: string) => void = () => {},
   ) {
     super();
+    this.networks = new DaemonNetworks(store.root, _log);
     for (const name of store.names()) {
       try {
         this._vms.set(name, new Vm(store.read(name)));
@@ -262,6 +266,7 @@ export class VmHost extends EventEmitter<HostEvents> {
       vm.record.settings = { ...vm.record.settings, resumeOnStart: false };
       this.store.updateSettings(name, vm.record.settings);
     }
+    this.networks.ensure(vm.record.spec);
     const t = new VmThread({ spec: vm.record.spec, baseDir: vm.record.dir, folder: vm.record.dir, heapLimitMb: vm.record.settings.heapLimitMb, cpuLimitPercent: vm.record.settings.cpuLimit });
     vm.thread = t;
     vm.startedAt = Date.now();
@@ -578,6 +583,7 @@ export class VmHost extends EventEmitter<HostEvents> {
       }),
     );
     await all;
+    await this.networks.close();
   }
 }
 

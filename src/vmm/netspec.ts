@@ -5,32 +5,84 @@
  *
  *   "nics": [{ "model": "e1000", "mac": null, "net": "user",
  *              "hostfwd": ["tcp::8080-:80"], "restrict": false, "dump": "net.pcap" }]
+ *   "nics": [{ "net": "switch", "network": "lab" }]               a named private network
+ *   "nics": [{ "net": "switch", "switch": "unix:/tmp/lab.sock" }] a switch socket (or tcp:127.0.0.1:PORT)
  */
-import { isAbsolute, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { tmpdir, userInfo } from 'node:os';
+import { lstatSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
 import type { NicConfig } from '../board/machine.js';
 import type { NetBackend } from '../devices/backends.js';
 import { UserNet, parseHostForward } from '../net/slirp.js';
 import { DumpBackend } from '../net/dump.js';
-import { SocketNet, parseHostPort } from '../net/socket.js';
+import { SocketNet, parseHostPort, parseStreamAddr, type StreamAddr } from '../net/socket.js';
 import { nodeNetHost, openDumpFile } from '../host/node/net.js';
 import { VmConfigError } from './spec.js';
 
-export const NIC_MODELS: readonly string[] = ['e1000', 'virtio-net-pci'];
+export { parseStreamAddr };
+
+export const NIC_MODELS: readonly string[] = ['e1000', 'virtio-net-pci', 'ne2k_pci'];
 
 export interface NicSpec {
-  model: 'e1000' | 'virtio-net-pci';
+  model: 'e1000' | 'virtio-net-pci' | 'ne2k_pci';
   /** 'xx:xx:xx:xx:xx:xx', or null for QEMU's default numbering (52:54:00:12:34:56 on). */
   mac: string | null;
-  /** The backend: the user-mode NAT, or a socket to another tsvm (`listen` or `connect`). */
-  net: 'user' | 'socket';
+  /** The backend: the user-mode NAT, a socket to another tsvm (`listen` or `connect`), or a virtual switch. */
+  net: 'user' | 'socket' | 'switch';
   /** For 'socket': [HOST]:PORT to listen on, or HOST:PORT to connect to. */
   listen?: string;
   connect?: string;
+  /** For 'switch': the switch's socket, `unix:PATH` or `tcp:HOST:PORT`... */
+  switch?: string;
+  /** ... or the name of a private network (its switch socket is networkSocketPath(name)). */
+  network?: string;
   /** `tcp:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT` forwards. */
   hostfwd: string[];
   restrict: boolean;
   /** A pcap file recording this NIC's traffic, or null. */
   dump: string | null;
+}
+
+/** A private network's name: a word that can be a file name. */
+export const NETWORK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+/**
+ * Where the switch of the private network NAME listens: one UNIX socket per
+ * name in a per-user directory ($TSVM_NET_DIR; by default
+ * $XDG_RUNTIME_DIR/tsvm-net, or $TMPDIR/tsvm-net-USER), served by `tsvm
+ * switch -network NAME` or by the daemon when one of its VMs needs it. Every
+ * VM naming the network connects there, whoever runs it.
+ */
+export function networkDir(): string {
+  if (process.env.TSVM_NET_DIR) return process.env.TSVM_NET_DIR;
+  if (process.env.XDG_RUNTIME_DIR) return join(process.env.XDG_RUNTIME_DIR, 'tsvm-net');
+  return join(tmpdir(), `tsvm-net-${userInfo().username}`);
+}
+
+/**
+ * Refuse a network directory someone else could have planted (in a shared
+ * /tmp): it must be a real directory of this user that no one else can
+ * write, or another user could serve a fake switch there. A missing one is
+ * fine (made with mode 0700 by whoever serves the first network).
+ */
+export function checkNetworkDir(): void {
+  const d = networkDir();
+  const st = lstatSync(d, { throwIfNoEntry: false });
+  if (!st) return;
+  const uid = process.getuid?.();
+  if (!st.isDirectory() || (uid !== undefined && st.uid !== uid) || (st.mode & 0o022) !== 0) {
+    throw new VmConfigError('networks', `${d} is not a private directory of this user (another user could serve a switch there); remove it, or set TSVM_NET_DIR to a directory of your own`);
+  }
+}
+
+export function networkSocketPath(name: string): string {
+  return join(networkDir(), `${name}.sock`);
+}
+
+/** A random MAC in QEMU's 52:54:00 range, for a switch NIC given none (two VMs on a switch must differ). */
+export function randomMac(): string {
+  return ['52', '54', '00', ...Array.from(randomBytes(3), (b) => b.toString(16).padStart(2, '0'))].join(':');
 }
 
 export function parseMac(subject: string, text: string): Uint8Array {
@@ -48,15 +100,31 @@ export function validateNics(json: unknown): NicSpec[] {
     const subject = `nic ${i}`;
     if (typeof n !== 'object' || n === null || Array.isArray(n)) throw new VmConfigError(subject, 'must be an object');
     const o = n as Record<string, unknown>;
-    for (const k of Object.keys(o)) if (!['model', 'mac', 'net', 'hostfwd', 'restrict', 'dump', 'listen', 'connect'].includes(k)) throw new VmConfigError(subject, `unknown field '${k}'`);
+    for (const k of Object.keys(o)) if (!['model', 'mac', 'net', 'hostfwd', 'restrict', 'dump', 'listen', 'connect', 'switch', 'network'].includes(k)) throw new VmConfigError(subject, `unknown field '${k}'`);
     const model = o.model ?? 'e1000';
     if (typeof model !== 'string' || !NIC_MODELS.includes(model)) throw new VmConfigError(subject, `model '${String(model)}' is not known; models: ${NIC_MODELS.join(', ')}`);
     const mac = o.mac === undefined || o.mac === null ? null : String(o.mac);
     if (mac !== null) parseMac(subject, mac);
     const net = o.net ?? 'user';
-    if (net !== 'user' && net !== 'socket') throw new VmConfigError(subject, `net '${String(o.net)}' is not known; use user or socket`);
-    const ends: { listen?: string; connect?: string } = {};
-    if (net === 'socket') {
+    if (net !== 'user' && net !== 'socket' && net !== 'switch') throw new VmConfigError(subject, `net '${String(o.net)}' is not known; use user, socket or switch`);
+    const ends: { listen?: string; connect?: string; switch?: string; network?: string } = {};
+    if (net !== 'switch' && (o.switch !== undefined || o.network !== undefined)) throw new VmConfigError(subject, 'switch and network belong to switch networks ("net": "switch")');
+    if (net === 'switch') {
+      if ((o.switch === undefined) === (o.network === undefined)) throw new VmConfigError(subject, 'a switch network needs exactly one of "network": NAME and "switch": "unix:PATH" | "tcp:127.0.0.1:PORT"');
+      if (o.network !== undefined) {
+        if (typeof o.network !== 'string' || !NETWORK_NAME.test(o.network)) throw new VmConfigError(subject, `network '${String(o.network)}' is not a name (letters, digits, '.', '_', '-'; up to 64)`);
+        ends.network = o.network;
+      } else {
+        try {
+          parseStreamAddr(String(o.switch));
+        } catch (e) {
+          throw new VmConfigError(subject, `switch: ${(e as Error).message}`);
+        }
+        ends.switch = String(o.switch);
+      }
+      if (o.listen !== undefined || o.connect !== undefined) throw new VmConfigError(subject, 'listen and connect belong to socket networks');
+      if ((Array.isArray(o.hostfwd) && o.hostfwd.length) || o.restrict === true) throw new VmConfigError(subject, 'hostfwd and restrict belong to user networks, not switch ones');
+    } else if (net === 'socket') {
       if ((o.listen === undefined) === (o.connect === undefined)) throw new VmConfigError(subject, 'a socket network needs exactly one of listen=[HOST]:PORT and connect=HOST:PORT');
       const which = o.listen !== undefined ? 'listen' : 'connect';
       const v = String(o[which]);
@@ -83,6 +151,16 @@ export function validateNics(json: unknown): NicSpec[] {
   });
 }
 
+/** Where a switch NIC connects: its network's socket, or its switch address (a relative path from the VM folder). */
+export function switchAddr(s: NicSpec, baseDir: string): StreamAddr {
+  if (s.network !== undefined) {
+    checkNetworkDir();
+    return { path: networkSocketPath(s.network) };
+  }
+  const a = parseStreamAddr(s.switch as string);
+  return 'path' in a && !isAbsolute(a.path) ? { path: resolve(baseDir, a.path) } : a;
+}
+
 /**
  * Open the NICs' backends: a user-mode network each, with its forwards
  * listening (a listen failure, such as a port in use, is reported through
@@ -94,9 +172,11 @@ export function openNics(specs: readonly NicSpec[], baseDir: string, onWarning?:
   try {
     specs.forEach((s, i) => {
       const user =
-        s.net === 'socket'
-          ? new SocketNet(nodeNetHost, s.listen !== undefined ? { listen: parseHostPort(s.listen) } : { connect: parseHostPort(s.connect as string) })
-          : new UserNet(nodeNetHost, { hostfwd: s.hostfwd.map(parseHostForward), restrict: s.restrict });
+        s.net === 'switch'
+          ? new SocketNet(nodeNetHost, { connect: switchAddr(s, baseDir) })
+          : s.net === 'socket'
+            ? new SocketNet(nodeNetHost, s.listen !== undefined ? { listen: parseHostPort(s.listen) } : { connect: parseHostPort(s.connect as string) })
+            : new UserNet(nodeNetHost, { hostfwd: s.hostfwd.map(parseHostForward), restrict: s.restrict });
       user.onLog = (l) => onWarning?.(l);
       user.start().catch((e: Error) => onWarning?.(`nic ${i}: ${e.message}`));
       let backend: NetBackend = user;
@@ -110,7 +190,10 @@ export function openNics(specs: readonly NicSpec[], baseDir: string, onWarning?:
         }
         opened[opened.length - 1] = backend;
       }
-      nics.push({ model: s.model, mac: s.mac ? parseMac(`nic ${i}`, s.mac) : undefined, backend });
+      // two VMs on one switch must not share QEMU's default MAC: a switch NIC given none gets a random one
+      const mac = s.mac ?? (s.net === 'switch' ? randomMac() : null);
+      if (!s.mac && mac) onWarning?.(`nic ${i}: on the switch with MAC ${mac} (give mac= to keep one)`);
+      nics.push({ model: s.model, mac: mac ? parseMac(`nic ${i}`, mac) : undefined, backend });
     });
   } catch (e) {
     for (const b of opened) b.close();

@@ -57,6 +57,7 @@ try {
     },
   };
   const { spec, machine, sinks, drives, nets, closers } = openMachine({ ...init.spec, serial: 'chan:console' }, { baseDir: init.baseDir, channels: { console: consoleChannel }, io });
+  // the NICs' sockets and the virtio devices' files close with the run, or the thread would not end
   runner = new VmRunner(machine, { spec, sinks, closers: [...drives.map((d) => () => d.close()), ...nets, ...closers] });
   runner.cpuLimitPercent = init.cpuLimitPercent ?? null;
 } catch (e) {

@@ -83,7 +83,7 @@ test('bad virtio options are refused before the VM starts, saying what to write'
     [['-virtfs', `local,path=${join(dir, 'nope')},mount_tag=x,security_model=none`], /no such directory/],
     [['-virtfs', `local,path=${dir},mount_tag=x,security_model=mapped-xattr`], /use security_model=none/],
     [['-virtfs', `local,path=${dir}`], /needs path=DIR and mount_tag=TAG/],
-    [['-device', 'virtio-gpu-pci'], /'virtio-gpu-pci' is not known; the devices are: e1000, virtio-net-pci, virtio-rng-pci/],
+    [['-device', 'virtio-gpu-pci'], /'virtio-gpu-pci' is not known; the devices are: e1000, virtio-net-pci, ne2k_pci, virtio-rng-pci/],
     [['-device', 'virtconsole,chardev=c9'], /no -chardev with id=c9/],
     [['-drive', `file=${join(dir, 'missing.img')},if=virtio`], /missing\.img/],
     [['-drive', `file=${join(dir, 'x')},if=scsi`], /if=scsi is not supported; tsvm has if=ide and if=virtio/],

@@ -73,3 +73,39 @@ test('tsvm run refuses a bad NIC model and a forwarded port in use before the gu
   assert.equal(r.status, 1);
   assert.match(r.stderr, new RegExp(`host port ${port} is already in use`));
 });
+
+test('-nic switch, -netdev switch and QEMU\'s -netdev stream become switch NICs; vm.json names a network; mistakes are refused', () => {
+  const sw = (o: Record<string, unknown>) => ({ model: 'e1000', mac: null, net: 'switch', hostfwd: [], restrict: false, dump: null, ...o });
+  assert.deepEqual(nics('-nic', 'switch,network=lab'), [sw({ network: 'lab' })]);
+  assert.deepEqual(nics('-nic', 'switch,path=/tmp/lab.sock,mac=52:54:00:00:00:09'), [sw({ switch: 'unix:/tmp/lab.sock', mac: '52:54:00:00:00:09' })]);
+  assert.deepEqual(nics('-netdev', 'switch,id=n,tcp=127.0.0.1:5555', '-device', 'virtio-net-pci,netdev=n'), [sw({ model: 'virtio-net-pci', switch: 'tcp:127.0.0.1:5555' })]);
+  assert.deepEqual(nics('-netdev', 'stream,id=n,server=off,addr.type=unix,addr.path=/tmp/q.sock', '-device', 'e1000,netdev=n'), [sw({ switch: 'unix:/tmp/q.sock' })]);
+  assert.deepEqual(nics('-netdev', 'stream,id=n,server=off,addr.type=inet,addr.host=127.0.0.1,addr.port=7000', '-device', 'e1000,netdev=n'), [sw({ switch: 'tcp:127.0.0.1:7000' })]);
+  // the spec round-trips through vm.json's validator
+  for (const n of [...nics('-nic', 'switch,network=lab'), ...nics('-nic', 'switch,tcp=127.0.0.1:5555')]) assert.deepEqual(validateNics([n]), [n]);
+  assert.throws(() => nics('-nic', 'switch'), /one of network=NAME, path=SOCKET .* and tcp=127\.0\.0\.1:PORT/);
+  assert.throws(() => nics('-nic', 'switch,network=lab,path=/x'), /one of network=NAME/);
+  assert.throws(() => nics('-nic', 'switch,network=a/b'), /network 'a\/b' is not a name/);
+  assert.throws(() => nics('-nic', 'switch,tcp=5555'), /HOST:PORT/);
+  assert.throws(() => nics('-nic', 'switch,network=lab,hostfwd=tcp::1-:2'), /unknown key 'hostfwd'/);
+  assert.throws(() => nics('-netdev', 'stream,id=n,server=on,addr.type=unix,addr.path=/x', '-device', 'e1000,netdev=n'), /tsvm does not serve a stream .*tsvm switch --listen/);
+  assert.throws(() => nics('-netdev', 'stream,id=n,addr.type=vsock', '-device', 'e1000,netdev=n'), /addr\.type must be unix or inet/);
+  assert.throws(() => validateNics([{ net: 'switch' }]), /exactly one of "network": NAME and "switch"/);
+  assert.throws(() => validateNics([{ net: 'switch', switch: 'lab' }]), /not a switch address; use unix:PATH or tcp:127\.0\.0\.1:PORT/);
+  assert.throws(() => validateNics([{ net: 'user', network: 'lab' }]), /belong to switch networks/);
+  assert.throws(() => validateNics([{ net: 'switch', network: 'lab', hostfwd: ['tcp::1-:2'] }]), /belong to user networks/);
+});
+
+test('tsvm create -nic switch,network=NAME writes the network into the VM folder\'s vm.json', async () => {
+  const { mkdtempSync, readFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'tsvm-create-net-'));
+  const r = spawnSync(process.execPath, [TSVM, 'create', 'web', '--dir', dir, '-nic', 'switch,network=lab,mac=52:54:00:00:00:77'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const vmJson = JSON.parse(readFileSync(join(dir, 'web.tsvm', 'vm.json'), 'utf8'));
+  assert.deepEqual(vmJson.spec.nics, [{ model: 'e1000', mac: '52:54:00:00:00:77', net: 'switch', network: 'lab', hostfwd: [], restrict: false, dump: null }]);
+  const bad = spawnSync(process.execPath, [TSVM, 'create', 'web2', '--dir', dir, '-nic', 'switch,network=no/such'], { encoding: 'utf8' });
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /network 'no\/such' is not a name/);
+});

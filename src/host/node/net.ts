@@ -6,7 +6,7 @@
  */
 import { createSocket } from 'node:dgram';
 import { lookup } from 'node:dns';
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, lstatSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import type { AcceptedStream, Closable, HostDatagram, HostStream, NetHost, StreamEvents } from '../../net/host.js';
 import type { DumpSink } from '../../net/dump.js';
@@ -54,13 +54,58 @@ export const nodeNetHost: NetHost = {
       });
       server.once('error', (e: NodeJS.ErrnoException) => {
         const where = `${addr || '*'}:${port}`;
-        reject(new Error(e.code === 'EADDRINUSE' ? `host port ${where} is already in use; pick another hostfwd port` : `cannot listen on ${where}: ${e.message}`));
+        reject(new Error(e.code === 'EADDRINUSE' ? `host port ${where} is already in use; pick another port` : `cannot listen on ${where}: ${e.message}`));
       });
       server.listen(port, addr || undefined, () => {
         server.unref();
         resolve({ close: () => server.close() });
       });
     });
+  },
+
+  connectUnix(path: string, ev: StreamEvents): HostStream {
+    const sock = new Socket({ allowHalfOpen: true });
+    const h = wrap(sock, ev);
+    sock.connect(path);
+    return h;
+  },
+
+  async listenUnix(path: string, onAccept: (s: AcceptedStream) => void): Promise<Closable> {
+    const attempt = () =>
+      new Promise<Closable>((resolve, reject) => {
+        const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (sock) => {
+          onAccept({ peer: `a process on ${path}`, accept: (ev) => wrap(sock, ev) });
+        });
+        server.once('error', reject);
+        server.listen(path, () => {
+          server.unref();
+          resolve({ close: () => server.close() });
+        });
+      });
+    try {
+      return await attempt();
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EADDRINUSE') throw new Error(`cannot listen on the UNIX socket ${path}: ${(e as Error).message}`);
+    }
+    if (!lstatSync(path, { throwIfNoEntry: false })?.isSocket()) throw new Error(`${path} exists and is not a socket; pick another path`);
+    // the file exists: someone answering on it keeps it; a dead socket left by a killed process is replaced
+    const alive = await new Promise<boolean>((res) => {
+      const s = new Socket();
+      s.once('connect', () => {
+        s.destroy();
+        res(true);
+      });
+      s.once('error', () => res(false));
+      s.connect(path);
+    });
+    if (alive) throw new Error(`something is already listening on ${path} (another switch?); use it, or pick another path`);
+    try {
+      unlinkSync(path);
+      return await attempt();
+    } catch (e) {
+      throw new Error(`cannot listen on the UNIX socket ${path}: ${(e as Error).message}`);
+    }
   },
 
   udp(onMessage): HostDatagram {
