@@ -73,6 +73,8 @@ export function parseHostForward(s: string): HostForward {
 export class UserNet implements TcpOwner {
   private _port: Port | null = null;
   private _queue: Uint8Array[] = [];
+  /** Asks the machine for a deliver() at the next slice boundary (from attach()). */
+  private _wake: () => void = () => {};
   private _guestMac: Uint8Array | null = null;
   private readonly _dhcp = new DhcpServer({ server: GATEWAY, router: GATEWAY, dns: DNS_SERVER, netmask: NETMASK, first: GUEST_FIRST, leaseSeconds: 86400 });
   private readonly _tcp = new Map<string, TcpConn>();
@@ -101,8 +103,9 @@ export class UserNet implements TcpOwner {
 
   // ---- the NetBackend seam ----
 
-  attach(port: Port, _wake: () => void): void {
+  attach(port: Port, wake: () => void): void {
     this._port = port;
+    this._wake = wake;
   }
 
   deliver(): void {
@@ -147,6 +150,9 @@ export class UserNet implements TcpOwner {
     }
     this.stats.toGuest++;
     this._queue.push(frame);
+    // the first frame waiting asks for a slice boundary; later ones ride with it (a NIC
+    // without room wakes the machine itself when the guest posts buffers)
+    if (this._queue.length === 1) this._wake();
   }
 
   private _ipToGuest(dst: Ip4, src: Ip4, proto: number, payload: Uint8Array): void {

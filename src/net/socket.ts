@@ -132,12 +132,14 @@ export class SocketNet {
       }
     }
     this._rx = b.slice(o);
+    if (this._queue.length) this._wake(); // frames wait: ask for a slice boundary now
   }
 
   // ---- the NetBackend seam ----
 
-  attach(port: Port, _wake: () => void): void {
+  attach(port: Port, wake: () => void): void {
     this._port = port;
+    this._wake = wake;
   }
 
   send(frame: Uint8Array): void {
@@ -151,6 +153,8 @@ export class SocketNet {
     this._peer.write(out);
     this.stats.sent++;
   }
+
+  private _wake: () => void = () => {};
 
   deliver(): void {
     const p = this._port;
