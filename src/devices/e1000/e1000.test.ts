@@ -4,7 +4,7 @@ import { ArrayDmaView } from '../../bus/dma.js';
 import { TestIrqLine } from '../../bus/irq.js';
 import type { NetBackend, NetPort } from '../backends.js';
 import { E1000 } from './e1000.js';
-import { segment, sum16, fold } from './offload.js';
+import { segment, sum16, fold } from '../netoffload.js';
 
 const MAC = Uint8Array.from([0x52, 0x54, 0x00, 0x12, 0x34, 0x56]);
 const RAM = 1 << 20;

@@ -24,7 +24,7 @@ import type { PortHandlers } from '../../bus/ports.js';
 import { checkState } from '../../state/state.js';
 import type { NetBackend, NetPort } from '../backends.js';
 import { PciDevice, type PciDeviceState } from '../pci/device.js';
-import { emptyContext, insertChecksum, segment, type TxContext } from './offload.js';
+import { emptyContext, insertChecksum, segment, type TxContext } from '../netoffload.js';
 import {
   Ctrl, Eecd, Eerd, EEPROM_WORDS, eepromImage, Icr, Mdic, PHY_ADDR, phyResetValues, Popts, Rctl, Reg, RxStatus, STATUS_LINK_UP, Tctl, TuCmd, TxCmd,
 } from './regs.js';

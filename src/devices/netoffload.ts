@@ -1,9 +1,11 @@
 /**
- * The e1000's transmit offloads, applied to a whole packet once its last
- * descriptor (EOP) is fetched: Internet checksum insertion (IXSM/TXSM, and
- * the legacy descriptor's CSO/CSS) and TCP segmentation (TSE), as the 8254x
- * manual sections 3.5 and 3.6 describe them. All offsets come from the guest
- * and are checked against the packet; a bad one leaves the bytes as they are.
+ * NIC transmit offloads, shared by the e1000 and virtio-net: Internet
+ * checksum insertion and TCP segmentation of a whole packet, described by a
+ * context in the e1000's terms (its IXSM/TXSM, the legacy descriptor's
+ * CSO/CSS, TSE: 8254x manual sections 3.5 and 3.6); virtio-net fills the
+ * same context from its virtio_net_hdr (csum_start, gso_size). All offsets
+ * come from the guest and are checked against the packet; a bad one leaves
+ * the bytes as they are.
  */
 
 /** A checksum/segmentation context as a context descriptor sets it. */
