@@ -29,7 +29,7 @@
  * what it kept queued.
  */
 import type { NetBackend, NetPort } from '../backends.js';
-import { insertChecksum, segment, sum16, fold, type TxContext } from '../netoffload.js';
+import { fold, insertChecksum, ipv4L4Start, ipv4PseudoSum, l4ChecksumOk, segment, type TxContext } from '../netoffload.js';
 import { put16, VirtioId, type VirtioDevice, type VirtioHost } from './device.js';
 import { Chain, VirtioError } from './queue.js';
 
@@ -123,7 +123,7 @@ export class VirtioNet implements VirtioDevice, NetPort {
     let partial = 0;
     if (gso > 0 && frame.length > ETH + 1500) {
       const l4 = tcp4Start(frame);
-      if (l4 < 0 || !this.largeReceive() || !checksumOk(frame, l4)) {
+      if (l4 < 0 || !this.largeReceive() || !l4ChecksumOk(frame, l4)) {
         this.rxDropped++;
         return;
       }
@@ -135,10 +135,10 @@ export class VirtioNet implements VirtioDevice, NetPort {
       put16(hdr, 6, l4); // csum_start
       put16(hdr, 8, 16); // csum_offset: TCP's checksum field
       csumAt = l4 + 16;
-      partial = fold(pseudo(frame, ETH + ((frame[ETH + 2] << 8) | frame[ETH + 3]) - l4));
+      partial = fold(ipv4PseudoSum(frame, ETH + ((frame[ETH + 2] << 8) | frame[ETH + 3]) - l4));
     } else if (h.negotiated(NetF.GUEST_CSUM)) {
-      const l4 = l4Start(frame);
-      if (l4 >= 0 && checksumOk(frame, l4)) hdr[0] = NetHdr.F_DATA_VALID;
+      const l4 = ipv4L4Start(frame);
+      if (l4 >= 0 && l4ChecksumOk(frame, l4)) hdr[0] = NetHdr.F_DATA_VALID;
     }
     const q = h.queues[RX];
     const c = this._rx;
@@ -241,30 +241,6 @@ const MAX_ETHERNET = ETH + 4 + 1500;
 
 /** Offset of the TCP header of an unfragmented TCP/IPv4 frame whose lengths fit, else -1. */
 function tcp4Start(f: Uint8Array): number {
-  const l4 = l4Start(f);
+  const l4 = ipv4L4Start(f);
   return l4 >= 0 && f[ETH + 9] === 6 && l4 + 20 <= f.length && l4 + (f[l4 + 12] >>> 4) * 4 <= f.length ? l4 : -1;
-}
-
-/** Offset of the TCP or UDP header of an unfragmented IPv4 frame whose IP lengths fit the frame, else -1. */
-function l4Start(f: Uint8Array): number {
-  if (f.length < ETH + 20 || f[12] !== 0x08 || f[13] !== 0x00 || f[ETH] >>> 4 !== 4) return -1;
-  const ihl = (f[ETH] & 0xf) * 4;
-  const total = (f[ETH + 2] << 8) | f[ETH + 3];
-  if (ihl < 20 || total < ihl + 8 || ETH + total > f.length) return -1;
-  if (((f[ETH + 6] << 8) | f[ETH + 7]) & 0x3fff) return -1; // a fragment
-  const proto = f[ETH + 9];
-  if (proto !== 6 && proto !== 17) return -1;
-  return ETH + ihl;
-}
-
-/** The pseudo-header sum (RFC 9293 3.1) of the IPv4 frame for an L4 length. */
-function pseudo(f: Uint8Array, len: number): number {
-  return sum16(f, ETH + 12, ETH + 20, f[ETH + 9] + len);
-}
-
-/** Whether the TCP/UDP checksum of the frame verifies (a UDP checksum of 0 means none). */
-function checksumOk(f: Uint8Array, l4: number): boolean {
-  const end = ETH + ((f[ETH + 2] << 8) | f[ETH + 3]);
-  if (f[ETH + 9] === 17 && f[l4 + 6] === 0 && f[l4 + 7] === 0) return true;
-  return fold(sum16(f, l4, end, pseudo(f, end - l4))) === 0xffff;
 }
