@@ -149,7 +149,7 @@ test('virtio-net offloads: CSUM completes a checksum the driver left; HOST_TSO4 
   assert.equal(link.sent.length, 1);
   assert.ok(tcpOk(link.sent[0]), 'the device filled in the TCP checksum');
   link.sent = [];
-  const big = tcpFrame(10000, 'pseudo0');
+  const big = tcpFrame(10000, 'pseudo'); // Linux leaves the pseudo-header sum over the whole segment
   big[47] = 0x19; // FIN too: only on the last segment
   d.request(1, [{ out: txHdr(1, 1, 1448, 34, 16) }, { out: big }]);
   assert.equal(link.sent.length, 7);

@@ -214,7 +214,11 @@ export class VirtioNet implements VirtioDevice, NetPort {
           mss: gsoSize, hdrlen: l4 + (f[l4 + 12] >>> 4) * 4, paylen: 0,
         };
         if (ctx.hdrlen <= f.length) {
-          // Linux leaves the pseudo-header sum without the length in the field, as segment() expects
+          // the driver's field holds the pseudo-header sum over the whole segment's length (Linux's
+          // tcp_v4_send_check); segment() wants it without a length, and adds each frame's own
+          const ps = fold(ipv4PseudoSum(f, 0));
+          f[l4 + 16] = ps >>> 8;
+          f[l4 + 17] = ps & 0xff;
           for (const s of segment(f, f.length, ctx)) this._backend.send(s);
           return;
         }
