@@ -127,6 +127,9 @@ async function runTarget(label: string, cmd: string, args: string[], httpPort: n
     if (!/done/.test(d.text)) throw new Error(`download failed: ${d.text.slice(-300)}`);
     row.down = MIB / d.secs;
     progress(`${label}: download ${MIB} MiB in ${d.secs.toFixed(2)} s`);
+    // diagnostics: the virtio features the driver accepted (bit string) and the guest's TCP retransmissions so far
+    const diag = await s.cmd(`cat /sys/class/net/eth0/device/features 2>/dev/null; awk '/^Tcp:/{print "in", $11, "out", $12, "retrans", $13}' /proc/net/snmp | tail -1`);
+    progress(`${label}: guest: ${diag.text.split('\n').slice(1, -1).join(' ').trim()}`);
     const l = await s.cmd(`i=0; while [ $i -lt 20 ]; do wget -q -O /dev/null http://10.0.2.2:${httpPort}/small; i=$((i+1)); done; echo done`);
     row.lat = (l.secs / 20) * 1000;
     await s.cmd(`mkdir -p /tmp/w && dd if=/dev/zero of=/tmp/w/big bs=1048576 count=${MIB} 2>/dev/null; httpd -p 8080 -h /tmp/w; echo ok`);
