@@ -12,7 +12,8 @@ const GW_MAC = Uint8Array.from([0x52, 0x55, 0x0a, 0, 2, 2]);
 function harness(opts = {}) {
   const net = new UserNet(nodeNetHost, opts);
   const got: Uint8Array[] = [];
-  net.attach({ canReceive: () => true, receive: (f) => got.push(f) }, () => {});
+  // wake asks for a slice boundary: like the machine, deliver soon after
+  net.attach({ canReceive: () => true, receive: (f) => got.push(f) }, () => setImmediate(() => net.deliver()));
   const waitFor = async (pred: (f: Uint8Array) => boolean, what: string): Promise<Uint8Array> => {
     for (let i = 0; i < 400; i++) {
       net.deliver();
