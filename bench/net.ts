@@ -109,6 +109,8 @@ interface Row {
   /** Emulator CPU seconds per MiB moved, download and upload. */
   downCpu?: number;
   upCpu?: number;
+  /** Emulator CPU ms per small request. */
+  latCpu?: number;
   error?: string;
 }
 
@@ -129,9 +131,12 @@ async function runTarget(label: string, cmd: string, args: string[], httpPort: n
     progress(`${label}: download ${MIB} MiB in ${d.secs.toFixed(2)} s`);
     // diagnostics: the virtio features the driver accepted (bit string) and the guest's TCP retransmissions so far
     const diag = await s.cmd(`cat /sys/class/net/eth0/device/features 2>/dev/null; awk '/^Tcp:/{print "in", $11, "out", $12, "retrans", $13}' /proc/net/snmp | tail -1`);
-    progress(`${label}: guest: ${diag.text.split('\n').slice(1, -1).join(' ').trim()}`);
+    const lines = diag.text.replace(/\r/g, '').split('\n');
+    progress(`${label}: guest: virtio features ${lines.find((x) => /^[01]{32,}$/.test(x)) ?? '-'}; TCP segments ${lines.find((x) => /^in \d+/.test(x)) ?? '-'}`);
+    c0 = cpuSecs(s.child.pid);
     const l = await s.cmd(`i=0; while [ $i -lt 20 ]; do wget -q -O /dev/null http://10.0.2.2:${httpPort}/small; i=$((i+1)); done; echo done`);
     row.lat = (l.secs / 20) * 1000;
+    row.latCpu = ((cpuSecs(s.child.pid) - c0) / 20) * 1000;
     await s.cmd(`mkdir -p /tmp/w && dd if=/dev/zero of=/tmp/w/big bs=1048576 count=${MIB} 2>/dev/null; httpd -p 8080 -h /tmp/w; echo ok`);
     c0 = cpuSecs(s.child.pid);
     const t0 = performance.now();
@@ -197,9 +202,9 @@ async function main(): Promise<void> {
     `bench/net: ${MIB} MiB each way over the user-mode network; baseline QEMU TCG user networking, same guest`,
     `host: ${cpus().length} CPUs; load average ${load0.toFixed(1)} at start, ${loadavg()[0].toFixed(1)} at end`,
     '',
-    '| target | download MiB/s | upload MiB/s | HTTP request ms | CPU s/MiB down, up | note |',
-    '| --- | --- | --- | --- | --- | --- |',
-    ...rows.map((r) => `| ${r.label} | ${f(r.down)} | ${f(r.up)} | ${f(r.lat, 1)} | ${f(r.downCpu)}, ${f(r.upCpu)} | ${r.error ?? ''} |`),
+    '| target | download MiB/s | upload MiB/s | HTTP request ms | CPU s/MiB down, up | CPU ms/request | note |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+    ...rows.map((r) => `| ${r.label} | ${f(r.down)} | ${f(r.up)} | ${f(r.lat, 1)} | ${f(r.downCpu)}, ${f(r.upCpu)} | ${f(r.latCpu, 1)} | ${r.error ?? ''} |`),
   ];
   const q = rows.find((r) => r.label.startsWith('QEMU'));
   const t = rows.find((r) => r.label.startsWith('tsvm'));
