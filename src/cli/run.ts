@@ -16,6 +16,8 @@ import { probeDriveFormat } from '../vmm/drives.js';
 import { rtcStartSeconds } from './rtc.js';
 import { virtioSpecs, VIRTIO_OPTIONS } from './virtio.js';
 import { NIC_MODELS } from '../vmm/netspec.js';
+import { parseQmpOption, startQmp } from './qmp.js';
+import type { QmpServer } from '../server/qmp.js';
 
 export const RUN_OPTIONS: OptionSpec[] = [
   { name: 'm', value: 'SIZE', help: 'guest RAM, e.g. 16M, 256M, 1G (no suffix: MiB; default 128M)' },
@@ -39,6 +41,7 @@ export const RUN_OPTIONS: OptionSpec[] = [
   { name: 'no-reboot', value: null, help: 'exit instead of rebooting when the guest resets' },
   { name: 'run-for', value: 'SECONDS', help: 'stop the VM after this much guest (virtual) time; deterministic, for scripts and tests (exit status 0)' },
   { name: 'timeout', value: 'SECONDS', help: 'stop the VM after this many seconds of wall time (exit status 3)' },
+  { name: 'qmp', value: 'DEV', help: 'QMP, the QEMU Machine Protocol, for tools written for QEMU: unix:PATH,server[,wait=off] or tcp:HOST:PORT,server[,wait=off]; without wait=off the VM waits for the first client' },
   { name: 'accel', value: 'tsvm[,tier=T][,threshold=N]', help: 'execution tier: interp (interpreter only), blocks (hot code compiled to JS; the default), wasm (hot pages compiled to WebAssembly, experimental); threshold=N compiles an address after N entries (1: on first sight; default 2000)' },
   { name: 'd', value: 'ITEMS', help: "debug output on stderr; 'cpu' prints the final registers" },
   ...NET_OPTIONS,
@@ -203,6 +206,8 @@ export async function runSpec(spec0: MachineSpec, opts: Parsed, ctx: RunContext)
   if (curses && serialSpec === 'stdio') throw new UsageError(`${command}: -display curses uses the terminal; send -serial to a file (file:PATH) or none`);
   spec = { ...spec, serial: serialSpec };
   const screendump = one('screendump');
+  const qmpText = one('qmp');
+  const qmpOpt = qmpText === undefined ? null : parseQmpOption(qmpText, command);
 
   let guestSpoke = false;
   let runner: VmRunner;
@@ -264,11 +269,22 @@ export async function runSpec(spec0: MachineSpec, opts: Parsed, ctx: RunContext)
     ctx.vm.log('started');
   }
 
+  let qmp: QmpServer | null = null;
+  if (qmpOpt) {
+    try {
+      qmp = await startQmp(qmpOpt, runner, ctx.vm, command);
+    } catch (e) {
+      runner.dispose();
+      throw e;
+    }
+  }
+
   let cause: StopCause;
   term?.start();
   try {
     cause = await runner.run();
   } finally {
+    await qmp?.close();
     term?.stop();
     screen?.close();
     status.clear();

@@ -14,7 +14,7 @@ import { rtcStartSeconds } from './rtc.js';
 
 const DIR: OptionSpec = { name: 'dir', value: 'DIR', help: 'where VM folders are (default: the current directory)' };
 const MACHINE_OPTIONS = ['m', 'bios', 'kernel', 'initrd', 'append', 'hda', 'hdb', 'cdrom', 'boot', 'rtc'];
-const RUNTIME_OPTIONS = ['serial', 'display', 'screendump', 'nographic', 'no-reboot', 'run-for', 'timeout', 'd'];
+const RUNTIME_OPTIONS = ['qmp', 'serial', 'display', 'screendump', 'nographic', 'no-reboot', 'run-for', 'timeout', 'd'];
 
 const CREATE_OPTIONS: OptionSpec[] = [
   DIR,

@@ -8,9 +8,11 @@
  */
 import { EventEmitter } from 'node:events';
 import { VmThread, type ScreenUpdate, type SnapshotOp, type ThreadExit, type WorkerStats } from '../vmm/thread.js';
+import type { DiskCounters, NicCounters } from '../vmm/iostats.js';
 import { validateSpec, type DriveSlot, type MachineSpec } from '../vmm/spec.js';
 import type { SnapshotNode, SnapshotTree } from '../vmm/folder.js';
 import { DEFAULT_SETTINGS, StoreError, type FolderStore, type RestartPolicy, type VmRecord, type VmSettings } from './store.js';
+import { runFolderJob, treeBytes } from './jobs.js';
 
 export type VmState = 'stopped' | 'starting' | 'running' | 'paused' | 'stopping' | 'crashed';
 
@@ -29,6 +31,8 @@ export interface VmInfo {
   startedAt: string | null;
   /** A stopped VM whose next start resumes a saved state. */
   suspended: boolean;
+  /** The cap on host CPU share, percent of one core, or null. */
+  cpuLimit: number | null;
 }
 
 export interface VmStats {
@@ -42,6 +46,11 @@ export interface VmStats {
   processRssBytes: number;
   /** This VM's thread heap plus its guest RAM, bytes. */
   vmMemoryBytes: number;
+  /** The CPU cap the running VM applies (percent of one core), or the setting when it is not running; null for none. */
+  cpuLimit: number | null;
+  /** Traffic of this run, per disk and per NIC (empty when the VM is not running). */
+  disks: DiskCounters[];
+  nics: NicCounters[];
 }
 
 /** Events for the event stream. */
@@ -50,7 +59,8 @@ export type HostEvent =
   | { type: 'created'; vm: string }
   | { type: 'deleted'; vm: string }
   | { type: 'snapshots'; vm: string }
-  | { type: 'progress'; vm: string; operation: string; done: number; total: number };
+  /** A long operation's progress: `done` of `total` (bytes copied, or steps), and the same as a whole percent. */
+  | { type: 'progress'; vm: string; operation: string; done: number; total: number; percent: number };
 
 /** An API-level refusal, mapped to an HTTP status by the server. */
 export class HostError extends Error {
@@ -80,8 +90,10 @@ class Vm {
   restartTimer: NodeJS.Timeout | null = null;
   console: Uint8Array[] = [];
   consoleBytes = 0;
-  /** The text screen as the clients draw it. */
+  /** The screen as the clients draw it (text rows, or the latest tile at each place). */
   screen: ScreenUpdate | null = null;
+  /** Screen sockets attached: graphics frames are rendered only while there are some. */
+  screenWatchers = 0;
   constructor(public record: VmRecord) {}
 }
 
@@ -126,6 +138,7 @@ export class VmHost extends EventEmitter<HostEvents> {
       restarts: vm.restarts,
       startedAt: vm.startedAt === null ? null : new Date(vm.startedAt).toISOString(),
       suspended: vm.thread === null && this._suspended(vm.record.name),
+      cpuLimit: s.cpuLimit,
     };
   }
 
@@ -152,22 +165,53 @@ export class VmHost extends EventEmitter<HostEvents> {
     return this._info(this._get(name));
   }
 
-  /** Make a VM folder: the spec's files are copied in; `newDisks` are empty disks of those sizes. */
-  create(name: string, spec: MachineSpec, settings: Partial<VmSettings> = {}, newDisks: Partial<Record<DriveSlot, number>> = {}): VmInfo {
-    if (this._vms.has(name)) throw new HostError('conflict', `a VM named '${name}' already exists`);
-    let record: VmRecord;
+  /**
+   * Make a VM folder: the spec's files are copied in, `newDisks` are empty
+   * disks of those sizes. The copying runs in a worker thread (jobs.ts), with
+   * progress events by bytes copied.
+   */
+  async create(name: string, spec: MachineSpec, settings: Partial<VmSettings> = {}, newDisks: Partial<Record<DriveSlot, number>> = {}): Promise<VmInfo> {
+    this._claim(name);
     try {
-      this.emit('event', { type: 'progress', vm: name, operation: 'create', done: 0, total: 1 });
-      record = this.store.create(name, validateSpec(spec), { ...DEFAULT_SETTINGS, ...settings }, newDisks);
-      this.emit('event', { type: 'progress', vm: name, operation: 'create', done: 1, total: 1 });
+      const valid = validateSpec(spec);
+      const op = 'create';
+      const total = specFiles(valid).reduce((n, f) => n + treeBytes(f), 0);
+      this._progress(name, op, 0, total);
+      await runFolderJob({ op: 'create', root: this.store.root, name, spec: valid, settings: { ...DEFAULT_SETTINGS, ...settings }, newDisks }, this._staging(name), total, (d, t) => this._progress(name, op, d, t));
+      this._progress(name, op, total, total);
     } catch (e) {
       if (e instanceof StoreError && e.code === 'exists') throw new HostError('conflict', e.message);
       throw e;
+    } finally {
+      this._pending.delete(name);
     }
-    const vm = new Vm(record);
+    const vm = new Vm(this.store.read(name));
     this._vms.set(name, vm);
     this.emit('event', { type: 'created', vm: name });
     return this._info(vm);
+  }
+
+  /** Names being created or cloned to: taken, though no folder is in place yet. */
+  private readonly _pending = new Set<string>();
+
+  private _claim(name: string): void {
+    if (this._vms.has(name) || this._pending.has(name)) throw new HostError('conflict', `a VM named '${name}' already exists`);
+    this._pending.add(name);
+  }
+
+  /** Where a folder job stages the new folder (src/vmm/folder.ts names it so). */
+  private _staging(name: string): string {
+    return `${this.store.path(name)}.creating-${process.pid}`;
+  }
+
+  /** Progress of an operation done outside the host (an upload), as an event. */
+  reportProgress(vm: string, operation: string, done: number, total: number): void {
+    this._progress(vm, operation, done, total);
+  }
+
+  private _progress(vm: string, operation: string, done: number, total: number): void {
+    const percent = total > 0 ? Math.floor((done * 100) / total) : done > 0 ? 100 : 0;
+    this.emit('event', { type: 'progress', vm, operation, done, total, percent });
   }
 
   remove(name: string): void {
@@ -184,6 +228,8 @@ export class VmHost extends EventEmitter<HostEvents> {
     const settings = { ...vm.record.settings, ...patch };
     this.store.updateSettings(name, settings);
     vm.record = { ...vm.record, settings };
+    if ('cpuLimit' in patch) vm.thread?.send({ t: 'cpu-limit', percent: settings.cpuLimit });
+    this.store.appendLog(name, `settings: ${Object.entries(patch).map(([k, v]) => `${k} ${String(v)}`).join(', ')}`);
     this.emit('event', { type: 'state', vm: name, state: vm.state, reason: vm.reason });
     return this._info(vm);
   }
@@ -216,7 +262,7 @@ export class VmHost extends EventEmitter<HostEvents> {
       vm.record.settings = { ...vm.record.settings, resumeOnStart: false };
       this.store.updateSettings(name, vm.record.settings);
     }
-    const t = new VmThread({ spec: vm.record.spec, baseDir: vm.record.dir, folder: vm.record.dir, heapLimitMb: vm.record.settings.heapLimitMb });
+    const t = new VmThread({ spec: vm.record.spec, baseDir: vm.record.dir, folder: vm.record.dir, heapLimitMb: vm.record.settings.heapLimitMb, cpuLimitPercent: vm.record.settings.cpuLimit });
     vm.thread = t;
     vm.startedAt = Date.now();
     this._setState(vm, 'starting', null);
@@ -236,7 +282,7 @@ export class VmHost extends EventEmitter<HostEvents> {
     });
     t.on('exit', (exit) => this._onExit(vm, t, exit));
     t.on('resumed', () => this.store.appendLog(name, 'resumed where it was suspended'));
-    t.send({ t: 'screen', on: true });
+    t.send({ t: 'screen', on: true, graphics: vm.screenWatchers > 0 });
   }
 
   private _onExit(vm: Vm, t: VmThread, exit: ThreadExit): void {
@@ -328,6 +374,29 @@ export class VmHost extends EventEmitter<HostEvents> {
     this._vms.get(name)?.thread?.send({ t: 'key', code, down });
   }
 
+  /** PS/2 mouse movement and buttons (dy positive downwards). */
+  mouseInput(name: string, dx: number, dy: number, buttons: number, dz: number): void {
+    this._vms.get(name)?.thread?.send({ t: 'mouse', dx, dy, buttons, dz });
+  }
+
+  /**
+   * A screen client attaches: graphics frames are rendered while any is
+   * attached, and the first one gets a whole frame sent. Returns the detach.
+   */
+  watchScreen(name: string): () => void {
+    const vm = this._vms.get(name);
+    if (!vm) return () => {};
+    vm.screenWatchers++;
+    if (vm.screenWatchers === 1) vm.thread?.send({ t: 'screen', on: true, graphics: true, full: true });
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      vm.screenWatchers--;
+      if (vm.screenWatchers === 0) vm.thread?.send({ t: 'screen', on: true, graphics: false });
+    };
+  }
+
   /** Text typed at a terminal, turned into key presses. */
   typeText(name: string, bytes: Uint8Array): void {
     this._vms.get(name)?.thread?.send({ t: 'terminal-keys', bytes });
@@ -371,6 +440,9 @@ export class VmHost extends EventEmitter<HostEvents> {
       hostCpuPercent: Math.round((w?.cpuShare ?? 0) * 1000) / 10,
       processRssBytes: process.memoryUsage.rss(),
       vmMemoryBytes: w ? w.heapBytes + w.guestRamBytes : 0,
+      cpuLimit: w ? w.cpuLimitPercent : vm.record.settings.cpuLimit,
+      disks: w?.disks ?? [],
+      nics: w?.nics ?? [],
     };
   }
 
@@ -413,7 +485,7 @@ export class VmHost extends EventEmitter<HostEvents> {
   private async _snapshotOp(name: string, op: string, tag: string, stopped: () => unknown, running: SnapshotOp): Promise<unknown> {
     const vm = this._get(name);
     if (vm.state === 'starting' || vm.state === 'stopping') throw new HostError('conflict', `VM '${name}' is ${vm.state}; try again in a moment`);
-    this.emit('event', { type: 'progress', vm: name, operation: `snapshot ${op} ${tag}`, done: 0, total: 1 });
+    this._progress(name, `snapshot ${op} ${tag}`, 0, 1);
     let result: unknown;
     try {
       result = vm.thread ? await vm.thread.snapshot(running) : stopped();
@@ -422,22 +494,28 @@ export class VmHost extends EventEmitter<HostEvents> {
       const msg = (e as Error).message;
       throw new HostError(/has no snapshot/.test(msg) ? 'not-found' : /already has|not a snapshot name/.test(msg) ? 'bad-request' : 'conflict', msg);
     }
-    this.emit('event', { type: 'progress', vm: name, operation: `snapshot ${op} ${tag}`, done: 1, total: 1 });
+    this._progress(name, `snapshot ${op} ${tag}`, 1, 1);
     this.emit('event', { type: 'snapshots', vm: name });
     return result;
   }
 
-  /** A full clone of a stopped VM. */
-  clone(src: string, dst: string): VmInfo {
+  /** A full clone of a stopped VM, copied in a worker thread with progress events by bytes. */
+  async clone(src: string, dst: string): Promise<VmInfo> {
     const vm = this._get(src);
     if (vm.thread) throw new HostError('conflict', `VM '${src}' is ${vm.state}; stop it before cloning`);
-    if (this._vms.has(dst)) throw new HostError('conflict', `a VM named '${dst}' already exists`);
-    this.emit('event', { type: 'progress', vm: dst, operation: `clone of ${src}`, done: 0, total: 1 });
-    const record = this.store.clone(src, dst);
-    const copy = new Vm(record);
+    this._claim(dst);
+    const op = `clone of ${src}`;
+    try {
+      const total = treeBytes(this.store.path(src));
+      this._progress(dst, op, 0, total);
+      await runFolderJob({ op: 'clone', root: this.store.root, src, dst }, this._staging(dst), total, (d, t) => this._progress(dst, op, d, t));
+      this._progress(dst, op, total, total);
+    } finally {
+      this._pending.delete(dst);
+    }
+    const copy = new Vm(this.store.read(dst));
     this._vms.set(dst, copy);
     this.store.appendLog(src, `cloned to ${dst}`);
-    this.emit('event', { type: 'progress', vm: dst, operation: `clone of ${src}`, done: 1, total: 1 });
     this.emit('event', { type: 'created', vm: dst });
     return this._info(copy);
   }
@@ -505,8 +583,22 @@ export class VmHost extends EventEmitter<HostEvents> {
 
 /** Apply a screen update to the screen kept for late clients. */
 function mergeScreen(prev: ScreenUpdate | null, u: ScreenUpdate): ScreenUpdate {
-  if (!prev || prev.mode !== u.mode || prev.cols !== u.cols || prev.rows !== u.rows) return { ...u, changed: [...u.changed] };
+  if (!prev || prev.mode !== u.mode || prev.cols !== u.cols || prev.rows !== u.rows || prev.width !== u.width || prev.height !== u.height) return { ...u, changed: [...u.changed], tiles: [...u.tiles] };
   const rows = new Map(prev.changed.map((r) => [r.row, r]));
   for (const r of u.changed) rows.set(r.row, r);
-  return { ...u, changed: [...rows.values()].sort((a, b) => a.row - b.row) };
+  // tiles sit on a fixed grid: the latest at each place is the picture
+  const tiles = new Map(prev.tiles.map((t) => [`${t.x},${t.y}`, t]));
+  for (const t of u.tiles) tiles.set(`${t.x},${t.y}`, t);
+  return { ...u, changed: [...rows.values()].sort((a, b) => a.row - b.row), tiles: [...tiles.values()] };
+}
+
+/** The host files a spec names (copied into a new folder): firmware, kernel, initrd, disk images. */
+function specFiles(spec: MachineSpec): string[] {
+  const out: string[] = [];
+  if (spec.bios && spec.bios !== 'seabios') out.push(spec.bios);
+  if (spec.vgaBios && spec.vgaBios !== 'seabios') out.push(spec.vgaBios);
+  if (spec.linux) out.push(...[spec.linux.kernel, spec.linux.vmlinux, spec.linux.initrd].filter((f): f is string => typeof f === 'string'));
+  for (const d of Object.values(spec.drives)) if (d) out.push(d.file);
+  for (const v of spec.virtio ?? []) if (v.type === 'blk') out.push(v.file);
+  return out;
 }

@@ -47,7 +47,7 @@ export const OPENAPI = {
       RestartPolicy: { type: 'string', enum: ['never', 'on-crash'] },
       Vm: {
         type: 'object',
-        required: ['name', 'state', 'reason', 'memoryBytes', 'autostart', 'restart', 'restarts', 'startedAt', 'suspended'],
+        required: ['name', 'state', 'reason', 'memoryBytes', 'autostart', 'restart', 'restarts', 'startedAt', 'suspended', 'cpuLimit'],
         additionalProperties: false,
         properties: {
           name: { type: 'string' },
@@ -59,6 +59,7 @@ export const OPENAPI = {
           restarts: { type: 'integer', minimum: 0 },
           startedAt: { type: ['string', 'null'], format: 'date-time' },
           suspended: { type: 'boolean', description: 'a stopped VM whose next start resumes a saved state' },
+          cpuLimit: { type: ['integer', 'null'], minimum: 1, maximum: 100, description: 'cap on host CPU share, percent of one core (100 or null: none)' },
         },
       },
       Snapshot: {
@@ -101,17 +102,18 @@ export const OPENAPI = {
           autostart: { type: 'boolean' },
           restart: ref('RestartPolicy'),
           heapLimitMb: { type: 'integer', minimum: 16, maximum: 4096 },
+          cpuLimit: { type: ['integer', 'null'], minimum: 1, maximum: 100, description: 'cap on host CPU share, percent of one core (100 or null: none)' },
         },
       },
       Settings: {
         type: 'object',
         additionalProperties: false,
         minProperties: 1,
-        properties: { autostart: { type: 'boolean' }, restart: ref('RestartPolicy'), heapLimitMb: { type: 'integer', minimum: 16, maximum: 4096 } },
+        properties: { autostart: { type: 'boolean' }, restart: ref('RestartPolicy'), heapLimitMb: { type: 'integer', minimum: 16, maximum: 4096 }, cpuLimit: { type: ['integer', 'null'], minimum: 1, maximum: 100, description: 'cap on host CPU share, percent of one core (100 or null: none)' } },
       },
       Stats: {
         type: 'object',
-        required: ['name', 'state', 'guestSeconds', 'guestInstructionsPerSec', 'hostCpuPercent', 'processRssBytes', 'vmMemoryBytes'],
+        required: ['name', 'state', 'guestSeconds', 'guestInstructionsPerSec', 'hostCpuPercent', 'processRssBytes', 'vmMemoryBytes', 'cpuLimit', 'disks', 'nics'],
         additionalProperties: false,
         properties: {
           name: { type: 'string' },
@@ -121,6 +123,34 @@ export const OPENAPI = {
           hostCpuPercent: { type: 'number', minimum: 0 },
           processRssBytes: { type: 'integer', minimum: 0 },
           vmMemoryBytes: { type: 'integer', minimum: 0 },
+          cpuLimit: { type: ['integer', 'null'], minimum: 1, maximum: 99, description: 'the CPU cap in force (percent of one core), null for none' },
+          disks: { type: 'array', items: ref('DiskStats'), description: 'per drive, since the run started' },
+          nics: { type: 'array', items: ref('NicStats'), description: 'per NIC, since the run started' },
+        },
+      },
+      DiskStats: {
+        type: 'object',
+        required: ['name', 'readBytes', 'readOps', 'writtenBytes', 'writeOps', 'flushOps'],
+        additionalProperties: false,
+        properties: {
+          name: { type: 'string', description: 'hda, hdb, cdrom, virtio-blk0, ...' },
+          readBytes: { type: 'integer', minimum: 0 },
+          readOps: { type: 'integer', minimum: 0 },
+          writtenBytes: { type: 'integer', minimum: 0 },
+          writeOps: { type: 'integer', minimum: 0 },
+          flushOps: { type: 'integer', minimum: 0 },
+        },
+      },
+      NicStats: {
+        type: 'object',
+        required: ['name', 'rxBytes', 'rxFrames', 'txBytes', 'txFrames'],
+        additionalProperties: false,
+        properties: {
+          name: { type: 'string', description: 'nic0, nic1, ... in the machine\'s order' },
+          rxBytes: { type: 'integer', minimum: 0, description: 'received by the guest' },
+          rxFrames: { type: 'integer', minimum: 0 },
+          txBytes: { type: 'integer', minimum: 0, description: 'sent by the guest' },
+          txFrames: { type: 'integer', minimum: 0 },
         },
       },
       Daemon: {
@@ -136,6 +166,7 @@ export const OPENAPI = {
       E404: json(ref('Error'), 'no such VM or path'),
       E405: json(ref('Error'), 'the path does not take this method (the Allow header lists those it takes)'),
       E409: json(ref('Error'), "the VM's state does not allow the request"),
+      E411: json(ref('Error'), 'an upload without a Content-Length'),
       E413: json(ref('Error'), 'the body is larger than the daemon accepts'),
       E415: json(ref('Error'), 'the body is not application/json'),
     },
@@ -155,7 +186,7 @@ export const OPENAPI = {
     '/api/vms/{name}': {
       get: { summary: 'one VM', parameters: [nameParam], responses: { '200': json(ref('Vm'), 'the VM'), ...errors(400, 401, 404) } },
       patch: {
-        summary: 'change autostart, the restart policy or the heap limit',
+        summary: 'change autostart, the restart policy, the heap limit (next start) or the CPU cap (at once)',
         parameters: [nameParam],
         requestBody: { required: true, content: { 'application/json': { schema: ref('Settings') } } },
         responses: { '200': json(ref('Vm'), 'the VM'), ...errors(400, 401, 404, 413, 415) },
@@ -164,6 +195,19 @@ export const OPENAPI = {
         summary: 'delete a stopped VM and its folder',
         parameters: [nameParam],
         responses: { '204': { description: 'deleted' }, ...errors(400, 401, 404, 409) },
+      },
+    },
+    '/api/vms/{name}/iso': {
+      post: {
+        summary: 'create VM {name} from an uploaded ISO image: it boots the CD (then the disk) and gets an empty qcow2 disk to install to',
+        description: 'The body is the image itself, streamed to disk as it arrives (Content-Length required; at most `tsvm serve --max-upload-mib`); it is checked for an ISO 9660 volume descriptor and kept in the VM folder. The event stream reports `upload` and then `create` progress.',
+        parameters: [
+          nameParam,
+          { name: 'memoryMiB', in: 'query', required: false, schema: { type: 'integer', minimum: 16, maximum: 3072, default: 128 } },
+          { name: 'diskMiB', in: 'query', required: false, description: 'size of the empty disk; 0 for none', schema: { type: 'integer', minimum: 0, maximum: 1048576, default: 1024 } },
+        ],
+        requestBody: { required: true, content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } }, 'application/x-iso9660-image': { schema: { type: 'string', format: 'binary' } } } },
+        responses: { '201': json(ref('Vm'), 'the new VM'), ...errors(400, 401, 409, 411, 413, 415) },
       },
     },
     '/api/vms/{name}/start': action('start the VM in its own worker thread'),

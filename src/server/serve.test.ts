@@ -18,6 +18,12 @@ test('serve options: loopback by default; --listen, --dir, --shutdown-wait; bad 
   assert.throws(() => parseServeArgs(['--listen', '1.2.3.4:70000']), ServeUsageError);
   assert.throws(() => parseServeArgs(['--shutdown-wait', 'soon']), /not a number of seconds/);
   assert.throws(() => parseServeArgs(['--frobnicate']), /unknown option '--frobnicate'/);
+  const c = parseServeArgs(['--max-upload-mib', '700']);
+  assert.ok(c !== 'help');
+  assert.equal(c.maxUploadBytes, 700 * 1048576);
+  assert.match(systemdUnit(c), /--max-upload-mib 700$/m);
+  assert.doesNotMatch(systemdUnit(a), /--max-upload-mib/);
+  for (const bad of ['0', '1.5', 'lots']) assert.throws(() => parseServeArgs(['--max-upload-mib', bad]), /is not a whole number of MiB/);
   assert.equal(parseServeArgs(['--help']), 'help');
 });
 

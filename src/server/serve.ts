@@ -6,6 +6,7 @@
  * directory while it runs so that the CLI finds it.
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { DEFAULT_MAX_UPLOAD_BYTES } from './upload.js';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -14,7 +15,7 @@ import type { AddressInfo } from 'node:net';
 import { FolderStore } from './store.js';
 import { VmHost } from './host.js';
 import { createDaemonServer } from './server.js';
-import { QmpServer } from './qmp.js';
+import { hostQmpTarget, QmpServer } from './qmp.js';
 
 export class ServeUsageError extends Error {}
 
@@ -45,7 +46,7 @@ export function loadOrCreateToken(dir: string): { token: string; created: boolea
   return { token, created: true };
 }
 
-export const SERVE_HELP = `Usage: tsvm serve [--dir DIR] [--listen ADDR:PORT] [--shutdown-wait SECONDS]
+export const SERVE_HELP = `Usage: tsvm serve [--dir DIR] [--listen ADDR:PORT] [--shutdown-wait SECONDS] [--max-upload-mib MIB]
        tsvm serve --print-systemd-unit [--dir DIR] [--listen ADDR:PORT]
 
 Runs the daemon for the VM folders in DIR (default ${defaultVmDir()}): a REST and
@@ -56,6 +57,7 @@ it prints; the token is kept in DIR/${TOKEN_FILE} (readable by you alone).
   --dir DIR                the directory of VM folders
   --listen ADDR:PORT       where to listen (plain HTTP: keep it on loopback or a trusted network)
   --shutdown-wait SECONDS  on SIGTERM, how long the guests get to power off (default ${DEFAULT_SHUTDOWN_WAIT_S})
+  --max-upload-mib MIB     the largest ISO image a client may upload (default ${DEFAULT_MAX_UPLOAD_BYTES / 1048576})
   --print-systemd-unit     print a systemd user unit that runs this daemon, and exit
 `;
 
@@ -64,11 +66,12 @@ interface ServeArgs {
   host: string;
   port: number;
   shutdownWaitMs: number;
+  maxUploadBytes: number;
   printUnit: boolean;
 }
 
 export function parseServeArgs(argv: string[]): ServeArgs | 'help' {
-  const a: ServeArgs = { dir: defaultVmDir(), host: '127.0.0.1', port: DEFAULT_PORT, shutdownWaitMs: DEFAULT_SHUTDOWN_WAIT_S * 1000, printUnit: false };
+  const a: ServeArgs = { dir: defaultVmDir(), host: '127.0.0.1', port: DEFAULT_PORT, shutdownWaitMs: DEFAULT_SHUTDOWN_WAIT_S * 1000, maxUploadBytes: DEFAULT_MAX_UPLOAD_BYTES, printUnit: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
@@ -99,6 +102,12 @@ export function parseServeArgs(argv: string[]): ServeArgs | 'help' {
         a.shutdownWaitMs = s * 1000;
         break;
       }
+      case '--max-upload-mib': {
+        const v = value();
+        if (!/^\d+$/.test(v) || Number(v) < 1) throw new ServeUsageError(`serve: --max-upload-mib '${v}' is not a whole number of MiB`);
+        a.maxUploadBytes = Number(v) * 1048576;
+        break;
+      }
       case '--print-systemd-unit':
         a.printUnit = true;
         break;
@@ -122,7 +131,7 @@ After=network.target
 
 [Service]
 Type=simple
-ExecStart=${process.execPath} ${bin} serve --dir ${a.dir} --listen ${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port} --shutdown-wait ${waitS}
+ExecStart=${process.execPath} ${bin} serve --dir ${a.dir} --listen ${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port} --shutdown-wait ${waitS}${a.maxUploadBytes !== DEFAULT_MAX_UPLOAD_BYTES ? ` --max-upload-mib ${Math.floor(a.maxUploadBytes / 1048576)}` : ''}
 # SIGTERM: the guests get ${waitS} s to power off; leave the daemon time to stop the rest
 KillSignal=SIGTERM
 TimeoutStopSec=${waitS + 30}
@@ -156,17 +165,17 @@ export async function serveCommand(argv: string[]): Promise<number> {
   host.on('event', (e) => {
     if (e.type === 'state') log(`VM '${e.vm}' ${e.state}${e.reason ? ` (${e.reason})` : ''}`);
   });
-  const daemon = createDaemonServer({ host, token, log });
+  const daemon = createDaemonServer({ host, token, log, maxUploadBytes: a.maxUploadBytes });
   // QMP: a socket in each VM folder, for tools written for QEMU
   const qmp = new Map<string, QmpServer>();
   const addQmp = (name: string) => {
-    if (!qmp.has(name)) qmp.set(name, new QmpServer(host, name, join(host.store.path(name), 'qmp.sock')));
+    if (!qmp.has(name)) qmp.set(name, new QmpServer(hostQmpTarget(host, name), { path: join(host.store.path(name), 'qmp.sock') }));
   };
   for (const v of host.list()) addQmp(v.name);
   host.on('event', (e) => {
     if (e.type === 'created') addQmp(e.vm);
     if (e.type === 'deleted') {
-      qmp.get(e.vm)?.close();
+      void qmp.get(e.vm)?.close();
       qmp.delete(e.vm);
     }
   });
@@ -194,7 +203,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       stopping = true;
       log(`${sig}: powering off ${host.runningNames().length} VM(s), waiting up to ${a.shutdownWaitMs / 1000} s`);
       void host.shutdown(a.shutdownWaitMs).then(async () => {
-        for (const q of qmp.values()) q.close();
+        await Promise.all([...qmp.values()].map((q) => q.close()));
         await daemon.close();
         rmSync(join(a.dir, INFO_FILE), { force: true });
         log('daemon stopped');

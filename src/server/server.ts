@@ -10,13 +10,15 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { checkUploadHeaders, DEFAULT_MAX_UPLOAD_BYTES, receiveIso, UploadError } from './upload.js';
 import { fileURLToPath } from 'node:url';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { checkName, StoreError, type RestartPolicy, type VmSettings } from './store.js';
 import { HostError, type VmHost } from './host.js';
 import { OPENAPI } from './openapi.js';
+import type { ScreenUpdate } from '../vmm/thread.js';
 import { defaultSpec, VmConfigError, type DriveSlot, type MachineSpec } from '../vmm/spec.js';
 import { findDefaultImage } from '../vmm/image.js';
 
@@ -42,6 +44,8 @@ export interface ServerOptions {
   token: string;
   /** The daemon's log (one line per request and per refusal). */
   log: (line: string) => void;
+  /** Largest ISO upload accepted (bytes; default DEFAULT_MAX_UPLOAD_BYTES). */
+  maxUploadBytes?: number;
 }
 
 /** Files of the web page: URL path -> file and media type. */
@@ -130,6 +134,11 @@ function object(body: unknown, what: string): Record<string, unknown> {
   return body as Record<string, unknown>;
 }
 
+/** A screen update as the screen socket sends it: JSON, the graphics tiles' PNGs in base64. */
+function screenJson(u: ScreenUpdate, full: boolean): string {
+  return JSON.stringify({ type: 'screen', full, ...u, tiles: u.tiles.map((t) => ({ x: t.x, y: t.y, w: t.w, h: t.h, png: Buffer.from(t.png).toString('base64') })) });
+}
+
 function allowOnly(o: Record<string, unknown>, allowed: string[], what: string): void {
   for (const k of Object.keys(o)) if (!allowed.includes(k)) throw new ApiError(400, 'bad-body', `${what} has an unknown field '${k}' (known: ${allowed.join(', ')})`);
 }
@@ -148,6 +157,11 @@ function settingsFrom(o: Record<string, unknown>): Partial<VmSettings> {
     const n = o.heapLimitMb;
     if (typeof n !== 'number' || !Number.isInteger(n) || n < 16 || n > 4096) throw new ApiError(400, 'bad-body', 'heapLimitMb must be a whole number of MiB from 16 to 4096');
     s.heapLimitMb = n;
+  }
+  if (o.cpuLimit !== undefined) {
+    const n = o.cpuLimit;
+    if (n !== null && (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 100)) throw new ApiError(400, 'bad-body', 'cpuLimit must be a whole percent of one host core from 1 to 100, or null for no limit');
+    s.cpuLimit = n === 100 ? null : n;
   }
   return s;
 }
@@ -189,6 +203,7 @@ export interface Daemon {
 
 export function createDaemonServer(o: ServerOptions): Daemon {
   const { host, token, log } = o;
+  const maxUpload = o.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES;
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_WS_MESSAGE });
 
   const authorised = (req: IncomingMessage, url: URL): boolean => {
@@ -245,12 +260,12 @@ export function createDaemonServer(o: ServerOptions): Daemon {
       methods(['GET', 'POST']);
       if (method === 'GET') return send(res, 200, { vms: host.list() });
       const b = object(await readBody(req), 'the request');
-      allowOnly(b, ['name', 'guest', 'memoryMiB', 'machine', 'autostart', 'restart', 'heapLimitMb'], 'the request');
+      allowOnly(b, ['name', 'guest', 'memoryMiB', 'machine', 'autostart', 'restart', 'heapLimitMb', 'cpuLimit'], 'the request');
       if (typeof b.name !== 'string') throw new ApiError(400, 'bad-body', 'name is required: the new VM\'s name');
       const name = vmName(b.name);
       const settings = settingsFrom(b);
       const { spec, newDisks } = specFrom(b);
-      const info = host.create(name, spec, settings, newDisks);
+      const info = await host.create(name, spec, settings, newDisks);
       log(`created VM '${name}'`);
       return send(res, 201, info);
     }
@@ -265,11 +280,15 @@ export function createDaemonServer(o: ServerOptions): Daemon {
         return;
       }
       const b = object(await readBody(req), 'the request');
-      allowOnly(b, ['autostart', 'restart', 'heapLimitMb'], 'the request');
-      if (Object.keys(b).length === 0) throw new ApiError(400, 'bad-body', 'give at least one of autostart, restart, heapLimitMb');
+      allowOnly(b, ['autostart', 'restart', 'heapLimitMb', 'cpuLimit'], 'the request');
+      if (Object.keys(b).length === 0) throw new ApiError(400, 'bad-body', 'give at least one of autostart, restart, heapLimitMb, cpuLimit');
       return send(res, 200, host.updateSettings(name, settingsFrom(b)));
     }
     if (seg[3] === 'snapshots') return snapshots(req, res, name, seg.slice(4), methods);
+    if (seg.length === 4 && seg[3] === 'iso') {
+      methods(['POST']);
+      return createFromIso(req, res, url, name);
+    }
     if (seg.length !== 4) throw new ApiError(404, 'not-found', `no API at ${path}`);
     const what = seg[3];
     switch (what) {
@@ -290,7 +309,7 @@ export function createDaemonServer(o: ServerOptions): Daemon {
         const b = object(await readBody(req), 'the request');
         allowOnly(b, ['name'], 'the request');
         if (typeof b.name !== 'string') throw new ApiError(400, 'bad-body', "name is required: the clone's name");
-        const info = host.clone(name, vmName(b.name));
+        const info = await host.clone(name, vmName(b.name));
         log(`cloned VM '${name}' to '${info.name}'`);
         return send(res, 201, info);
       }
@@ -344,6 +363,49 @@ export function createDaemonServer(o: ServerOptions): Daemon {
       return send(res, 200, node);
     }
     throw new ApiError(404, 'not-found', `no API at ${req.url?.split('?')[0]}`);
+  }
+
+  /**
+   * POST /api/vms/NAME/iso: a new VM booting from the uploaded ISO (the body,
+   * streamed to disk), with an empty disk to install to. Refusals close the
+   * connection, so a refused upload is not read to its end.
+   */
+  async function createFromIso(req: IncomingMessage, res: ServerResponse, url: URL, name: string): Promise<void> {
+    const close = { connection: 'close' };
+    const int = (key: string, def: number, min: number, max: number) => {
+      const v = url.searchParams.get(key);
+      if (v === null) return def;
+      const n = Number(v);
+      if (!/^\d+$/.test(v) || n < min || n > max) throw new ApiError(400, 'bad-query', `${key} must be a whole number from ${min} to ${max}`, close);
+      return n;
+    };
+    for (const k of url.searchParams.keys()) if (!['memoryMiB', 'diskMiB', 'token'].includes(k)) throw new ApiError(400, 'bad-query', `unknown query parameter '${k}' (known: memoryMiB, diskMiB)`, close);
+    const memoryMiB = int('memoryMiB', 128, 16, 3072);
+    const diskMiB = int('diskMiB', 1024, 0, 1024 * 1024);
+    if (host.list().some((v) => v.name === name)) throw new ApiError(409, 'conflict', `a VM named '${name}' already exists`, close);
+    let length: number;
+    try {
+      length = checkUploadHeaders(req, maxUpload);
+    } catch (e) {
+      if (e instanceof UploadError) throw new ApiError(e.status, e.code, e.message, close);
+      throw e;
+    }
+    let iso: string;
+    try {
+      iso = await receiveIso(req, host.store.root, length, (d, t) => host.reportProgress(name, 'upload', d, t));
+    } catch (e) {
+      host.reportProgress(name, 'upload', length, length); // the bar goes away; the refusal says why
+      if (e instanceof UploadError) throw new ApiError(e.status, e.code, e.message, close);
+      throw e;
+    }
+    try {
+      const spec = defaultSpec({ memoryBytes: memoryMiB * 1048576, rtcEpochSec: Math.floor(Date.now() / 1000), serial: 'none', boot: 'dc', drives: { cdrom: { file: iso, format: 'raw', mode: 'ro' } } });
+      const info = await host.create(name, spec, {}, diskMiB > 0 ? { hda: diskMiB * 1048576 } : {});
+      log(`created VM '${name}' from an uploaded ISO of ${length} bytes`);
+      send(res, 201, info);
+    } finally {
+      rmSync(iso, { force: true });
+    }
   }
 
   const server = createServer((req, res) => {
@@ -428,22 +490,30 @@ export function createDaemonServer(o: ServerOptions): Daemon {
 
   function attachScreen(ws: WebSocket, name: string): void {
     const cur = host.currentScreen(name);
-    if (cur) ws.send(JSON.stringify({ type: 'screen', full: true, ...cur }));
-    const onScreen = (vm: string, u: object) => {
-      if (vm === name) ws.send(JSON.stringify({ type: 'screen', full: false, ...u }));
+    if (cur) ws.send(screenJson(cur, true));
+    const onScreen = (vm: string, u: ScreenUpdate) => {
+      if (vm === name) ws.send(screenJson(u, false));
     };
     host.on('screen', onScreen);
-    ws.on('close', () => host.off('screen', onScreen));
+    const unwatch = host.watchScreen(name);
+    ws.on('close', () => {
+      host.off('screen', onScreen);
+      unwatch();
+    });
     ws.on('message', (data) => {
-      let m: { type?: unknown; code?: unknown; down?: unknown; text?: unknown };
+      let m: { type?: unknown; code?: unknown; down?: unknown; text?: unknown; dx?: unknown; dy?: unknown; buttons?: unknown; dz?: unknown };
       try {
         m = JSON.parse(String(data));
       } catch {
-        ws.send(JSON.stringify({ type: 'error', message: 'screen messages are JSON: {"type":"key","code":"KeyA","down":true} or {"type":"ctrl-alt-del"}' }));
+        ws.send(JSON.stringify({ type: 'error', message: 'screen messages are JSON: {"type":"key","code":"KeyA","down":true}, {"type":"mouse","dx":0,"dy":0,"buttons":0,"dz":0} or {"type":"ctrl-alt-del"}' }));
         return;
       }
       if (m.type === 'key' && typeof m.code === 'string' && typeof m.down === 'boolean') host.keyInput(name, m.code, m.down);
-      else if (m.type === 'ctrl-alt-del') {
+      else if (m.type === 'mouse') {
+        // untrusted: whole numbers in the range a PS/2 packet sequence can carry
+        const int = (v: unknown, lim: number) => (typeof v === 'number' && Number.isFinite(v) ? Math.max(-lim, Math.min(lim, Math.trunc(v))) : 0);
+        host.mouseInput(name, int(m.dx, 4096), int(m.dy, 4096), int(m.buttons, 31) & 31, int(m.dz, 8));
+      } else if (m.type === 'ctrl-alt-del') {
         for (const c of ['ControlLeft', 'AltLeft', 'Delete']) host.keyInput(name, c, true);
         for (const c of ['Delete', 'AltLeft', 'ControlLeft']) host.keyInput(name, c, false);
       } else if (m.type === 'text' && typeof m.text === 'string') host.typeText(name, new TextEncoder().encode(m.text));

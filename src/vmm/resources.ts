@@ -6,6 +6,7 @@
  * from the CLI, the daemon and a snapshot restore.
  */
 import { openNics } from './netspec.js';
+import type { IoCounters } from './iostats.js';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { LinuxBootError, Machine, MachineConfigError, MAX_BIOS_BYTES, MemoryConfigError, type MachineConfig } from '../board/machine.js';
 import { CharSpecError, openCharSink, type HostCharSink } from '../host/node/chardev.js';
@@ -64,6 +65,8 @@ export interface OpenOptions {
   channels?: Record<string, HostCharSink>;
   /** Printed problems that do not stop the machine (a disk opened read-only). */
   onWarning?: (message: string) => void;
+  /** Count each disk's and NIC's traffic here (the daemon's stats); without it the backends are used bare. */
+  io?: IoCounters;
 }
 
 /** Build the machine a spec describes, with its host resources. */
@@ -99,9 +102,9 @@ export function openMachine(specJson: unknown, o: OpenOptions = {}): { spec: Mac
       const opened = openDrive(slot, d, baseDir);
       drives.push(opened);
       if (opened.warning) o.onWarning?.(opened.warning);
-      cfg[slot] = opened.backend;
+      cfg[slot] = o.io ? o.io.disk(slot, opened.backend) : opened.backend;
     }
-    const virtio = openVirtioDevices(spec.virtio ?? [], baseDir, o.onWarning);
+    const virtio = openVirtioDevices(spec.virtio ?? [], baseDir, o.onWarning, o.io);
     closers.push(...virtio.closers);
     cfg.virtio = virtio.devices;
     const sink = (subject: string, target: string) => {
@@ -140,7 +143,7 @@ export function openMachine(specJson: unknown, o: OpenOptions = {}): { spec: Mac
     if (spec.nics) {
       const n = openNics(spec.nics, baseDir, o.onWarning);
       nets.push(n.close);
-      cfg.nics = n.nics;
+      cfg.nics = o.io ? n.nics.map((c) => ({ ...c, backend: (o.io as IoCounters).nic(c.backend) })) : n.nics;
     }
     let machine: Machine;
     try {

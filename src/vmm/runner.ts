@@ -90,6 +90,7 @@ export class VmRunner {
   /** Wall time spent in the 'running' state (ms), and guest time at creation (ns). */
   private _wallMs = 0;
   private readonly _startNs: number;
+  private _cpuLimit: number | null = null;
   /** Set once the run ends. */
   stopCause: StopCause | null = null;
   error: RunnerError | null = null;
@@ -137,6 +138,23 @@ export class VmRunner {
     if (this._state === s) return;
     this._state = s;
     this._emit('state', s);
+  }
+
+  /**
+   * A cap on the host CPU this run loop takes, in percent of one core (1-100),
+   * or null for none. After each tick of slices the loop sleeps long enough
+   * that its busy share stays under the cap: busy / (busy + sleep) = cap. The
+   * sleep is not cut short by input, so a stream of input cannot lift the
+   * cap; input waits at most one sleep. Busy time is wall time spent in the
+   * tick (a thread's own CPU clock is not available to JS), so a preempted
+   * loop counts its wait as busy and runs a little less, never more.
+   */
+  get cpuLimitPercent(): number | null {
+    return this._cpuLimit;
+  }
+  set cpuLimitPercent(p: number | null) {
+    if (p !== null && !(p >= 1 && p <= 100)) throw new RangeError(`a CPU limit is a percent from 1 to 100, not ${p}`);
+    this._cpuLimit = p === 100 ? null : p;
   }
 
   /** Queue host input; it reaches the machine at the next slice boundary. */
@@ -309,7 +327,8 @@ export class VmRunner {
         paceWall = Date.now();
         paceNs = m.clock.nowNs;
       }
-      const tickEnd = Date.now() + TICK_MS;
+      const tickStart = Date.now();
+      const tickEnd = tickStart + TICK_MS;
       let resets = 0;
       let failed: StopCause | null = null;
       try {
@@ -351,6 +370,12 @@ export class VmRunner {
       if (this._wallMs > timeoutMs) {
         cause = 'timeout';
         break;
+      }
+      // the CPU cap: sleep off this tick's share, whatever input arrives meanwhile
+      if (this._cpuLimit !== null) {
+        const oweMs = (Date.now() - tickStart) * (100 / this._cpuLimit - 1);
+        if (oweMs >= 1) await new Promise<void>((r) => setTimeout(r, oweMs));
+        if (this._stopRequest !== null || this._pauseRequested || this._queue.length) continue;
       }
       // pace an idle guest to wall time; yield to the event loop for input either way
       const aheadMs = (m.clock.nowNs - paceNs) / 1e6 - (Date.now() - paceWall);

@@ -4,6 +4,9 @@
  * the machine, the owner sees only these.
  */
 import type { MachineSpec } from './spec.js';
+import type { DiskCounters, NicCounters } from './iostats.js';
+
+export type { DiskCounters, NicCounters };
 
 /** What the owner gives the worker at start. */
 export interface WorkerInit {
@@ -16,6 +19,8 @@ export interface WorkerInit {
    * reverts and deletes snapshots and suspends into it.
    */
   folder: string | null;
+  /** The cap on this VM's host CPU share, percent of one core, or null. */
+  cpuLimitPercent?: number | null;
 }
 
 /** A snapshot operation on a running VM. */
@@ -32,8 +37,16 @@ export type ToWorker =
   | { t: 'reset' }
   | { t: 'powerdown' }
   | { t: 'stop' }
-  /** Start or stop sending the text screen's changed rows. */
-  | { t: 'screen'; on: boolean }
+  /** Change the cap on host CPU share (percent of one core, or null for none). */
+  | { t: 'cpu-limit'; percent: number | null }
+  /**
+   * Start or stop sending screen updates: the text screen's changed rows
+   * when `on`; graphics-mode tiles too when `graphics` (someone watches);
+   * `full` sends the whole screen once now.
+   */
+  | { t: 'screen'; on: boolean; graphics?: boolean; full?: boolean }
+  /** PS/2 mouse movement (dy positive downwards, as on screen), buttons (bit 0 left, 1 right, 2 middle), wheel steps. */
+  | { t: 'mouse'; dx: number; dy: number; buttons: number; dz: number }
   | { t: 'screenshot'; id: number }
   | { t: 'stats'; id: number }
   | { t: 'snapshot'; id: number; req: SnapshotOp }
@@ -44,15 +57,33 @@ export type ToWorker =
   /** A test hook: throw inside the worker (as an emulator bug that escapes the runner would). */
   | { t: 'crash'; reason: string };
 
-/** The text screen's rows that changed since the last message (all of them on the first). */
+/** A rectangle of a graphics-mode frame, as PNG. */
+export interface ScreenTile {
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+  png: Uint8Array;
+}
+
+/**
+ * What changed on the screen since the last message (all of it on the
+ * first): in text mode the changed rows, in graphics modes (while watched)
+ * the changed tiles of the frame.
+ */
 export interface ScreenUpdate {
   cols: number;
   rows: number;
   /** Row index -> characters and their VGA attribute bytes. */
   changed: { row: number; text: string; attrs: number[] }[];
   cursor: { x: number; y: number; visible: boolean };
-  /** 'text', 'graphics' or 'blank': only text mode sends rows. */
+  /** 'text', 'graphics', 'vbe' or 'blank': text mode sends rows, graphics modes tiles. */
   mode: string;
+  /** Graphics modes: the frame's size in pixels (0 in text mode). */
+  width: number;
+  height: number;
+  /** Graphics modes: the tiles that changed (all of them on a full update). */
+  tiles: ScreenTile[];
 }
 
 /** Figures a worker measures about itself. */
@@ -65,6 +96,11 @@ export interface WorkerStats {
   /** This thread's JS heap, bytes; guest RAM is counted separately. */
   heapBytes: number;
   guestRamBytes: number;
+  /** The cap in force, percent of one core, or null. */
+  cpuLimitPercent: number | null;
+  /** Traffic since the run started, per disk and per NIC. */
+  disks: DiskCounters[];
+  nics: NicCounters[];
 }
 
 /** Worker -> owner. */

@@ -17,10 +17,15 @@ import { VmConfigError } from './spec.js';
 import { VmFolder } from './folder.js';
 import { readSnapshotFile } from './snapshot.js';
 import { runMonitorCommand } from './monitor.js';
+import { IoCounters } from './iostats.js';
 import type { FromWorker, ToWorker, WorkerInit, ScreenUpdate, SnapshotOp } from './thread-protocol.js';
 
-/** How often the text screen is compared for changed rows while someone watches it. */
+/** How often the text screen is compared for changed rows. */
 const SCREEN_INTERVAL_MS = 100;
+/** How often a watched graphics screen is rendered and compared for changed tiles. */
+const GRAPHICS_INTERVAL_MS = 200;
+/** Graphics updates are squares of this many pixels a side (the edges smaller). */
+const TILE = 64;
 
 const port = parentPort;
 if (!port) throw new Error('thread-worker.ts runs only as a worker thread');
@@ -28,6 +33,7 @@ const init = workerData as WorkerInit;
 const post = (m: FromWorker, transfer?: ArrayBuffer[]) => port.postMessage(m, transfer);
 
 let runner: VmRunner;
+const io = new IoCounters();
 let folder: VmFolder | null = null;
 try {
   if (init.folder) {
@@ -50,23 +56,28 @@ try {
       this.flush();
     },
   };
-  const { spec, machine, sinks, drives } = openMachine({ ...init.spec, serial: 'chan:console' }, { baseDir: init.baseDir, channels: { console: consoleChannel } });
-  runner = new VmRunner(machine, { spec, sinks, closers: drives.map((d) => () => d.close()) });
+  const { spec, machine, sinks, drives, nets, closers } = openMachine({ ...init.spec, serial: 'chan:console' }, { baseDir: init.baseDir, channels: { console: consoleChannel }, io });
+  runner = new VmRunner(machine, { spec, sinks, closers: [...drives.map((d) => () => d.close()), ...nets, ...closers] });
+  runner.cpuLimitPercent = init.cpuLimitPercent ?? null;
 } catch (e) {
   folder?.unlock();
   post({ t: 'failed-to-start', error: e instanceof VmConfigError || e instanceof Error ? e.message : String(e) });
   process.exit(0);
 }
 
-// the text screen, row by row, while the owner wants it
+// the screen while the owner wants it: text rows, or (while watched) the changed tiles of a graphics frame
 let screenOn = false;
+let graphicsOn = false;
 let lastRows: string[] = [];
 let lastScreenAt = 0;
 let lastMode = '';
+let lastFrame: Uint32Array | null = null;
+let lastW = 0;
+let lastH = 0;
 function sendScreen(force: boolean): void {
   const vga = runner.machine.vga;
   const mode = vga.displayMode();
-  const u: ScreenUpdate = { cols: 0, rows: 0, changed: [], cursor: { x: 0, y: 0, visible: false }, mode };
+  const u: ScreenUpdate = { cols: 0, rows: 0, changed: [], cursor: { x: 0, y: 0, visible: false }, mode, width: 0, height: 0, tiles: [] };
   if (mode === 'text') {
     const t = vga.renderText();
     u.cols = t.cols;
@@ -81,8 +92,53 @@ function sendScreen(force: boolean): void {
     }
     lastRows = keys;
   } else lastRows = [];
-  if (force || u.changed.length || mode !== lastMode) post({ t: 'screen', update: u });
+  if (mode === 'graphics' || mode === 'vbe') {
+    if (graphicsOn) {
+      const f = vga.renderPixels();
+      u.width = f.width;
+      u.height = f.height;
+      u.tiles = changedTiles(f.width, f.height, new Uint8Array(f.rgba.buffer, f.rgba.byteOffset, f.width * f.height * 4), force || mode !== lastMode);
+    }
+  } else lastFrame = null;
+  if (force || u.changed.length || u.tiles.length || mode !== lastMode) post({ t: 'screen', update: u });
   lastMode = mode;
+}
+
+/**
+ * The tiles of a frame that differ from the last frame sent (all of them
+ * when `all` or the size changed), each as a PNG. Tiles rather than one
+ * bounding box: a mouse pointer in one corner and a clock in another cost
+ * two small tiles, not the screen between them.
+ */
+function changedTiles(w: number, h: number, rgba: Uint8Array, all: boolean): ScreenUpdate['tiles'] {
+  const px = new Uint32Array(rgba.buffer, rgba.byteOffset, w * h);
+  const prev = lastFrame;
+  const full = all || !prev || lastW !== w || lastH !== h;
+  const tiles: ScreenUpdate['tiles'] = [];
+  for (let y = 0; y < h; y += TILE) {
+    for (let x = 0; x < w; x += TILE) {
+      const tw = Math.min(TILE, w - x);
+      const th = Math.min(TILE, h - y);
+      let changed = full;
+      for (let r = 0; r < th && !changed; r++) {
+        const o = (y + r) * w + x;
+        for (let c = 0; c < tw; c++) {
+          if (px[o + c] !== (prev as Uint32Array)[o + c]) {
+            changed = true;
+            break;
+          }
+        }
+      }
+      if (!changed) continue;
+      const out = new Uint8Array(tw * th * 4);
+      for (let r = 0; r < th; r++) out.set(rgba.subarray(((y + r) * w + x) * 4, ((y + r) * w + x + tw) * 4), r * tw * 4);
+      tiles.push({ x, y, w: tw, h: th, png: encodePng(tw, th, out) });
+    }
+  }
+  lastFrame = px.slice();
+  lastW = w;
+  lastH = h;
+  return tiles;
 }
 
 // figures for stats: instructions and this thread's busy time between samples
@@ -107,7 +163,7 @@ function sample(): void {
 
 runner.on('tick', () => {
   sample();
-  if (screenOn && performance.now() - lastScreenAt >= SCREEN_INTERVAL_MS) {
+  if (screenOn && performance.now() - lastScreenAt >= (graphicsOn && lastMode !== 'text' ? GRAPHICS_INTERVAL_MS : SCREEN_INTERVAL_MS)) {
     lastScreenAt = performance.now();
     sendScreen(false);
   }
@@ -129,7 +185,6 @@ port.on('message', (m: ToWorker) => {
       if (code !== undefined) runner.input({ kind: 'key', code, down: m.down });
       break;
     }
-      break;
     case 'pause':
       runner.pause();
       break;
@@ -145,9 +200,18 @@ port.on('message', (m: ToWorker) => {
     case 'stop':
       runner.stop('quit');
       break;
-    case 'screen':
+    case 'cpu-limit':
+      runner.cpuLimitPercent = m.percent;
+      break;
+    case 'screen': {
+      const first = !screenOn && m.on;
       screenOn = m.on;
-      if (m.on) void runner.call(() => sendScreen(true));
+      graphicsOn = m.on && (m.graphics ?? false);
+      if (first || m.full) void runner.call(() => sendScreen(true));
+      break;
+    }
+    case 'mouse':
+      runner.input({ kind: 'mouse', dx: m.dx, dy: m.dy, buttons: m.buttons, dz: m.dz });
       break;
     case 'screenshot':
       void runner.call(() => {
@@ -169,6 +233,8 @@ port.on('message', (m: ToWorker) => {
             cpuShare: runner.state === 'running' ? share : 0,
             heapBytes: h.used_heap_size,
             guestRamBytes: runner.machine.config.memoryBytes,
+            cpuLimitPercent: runner.cpuLimitPercent,
+            ...io.snapshot(),
           },
         });
       });

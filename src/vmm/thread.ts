@@ -28,6 +28,8 @@ export interface VmThreadOptions {
   folder: string | null;
   /** The worker's JS heap limit (MiB); guest RAM is outside it. Past it the VM crashes with 'out of memory'. */
   heapLimitMb?: number;
+  /** The cap on the VM's host CPU share, percent of one core (see VmRunner.cpuLimitPercent). */
+  cpuLimitPercent?: number | null;
 }
 
 export interface VmThreadEvents {
@@ -55,7 +57,7 @@ export class VmThread extends EventEmitter<VmThreadEvents> {
   constructor(o: VmThreadOptions) {
     super();
     this._worker = new Worker(WORKER_URL, {
-      workerData: { spec: o.spec, baseDir: o.baseDir, folder: o.folder },
+      workerData: { spec: o.spec, baseDir: o.baseDir, folder: o.folder, cpuLimitPercent: o.cpuLimitPercent ?? null },
       resourceLimits: { maxOldGenerationSizeMb: o.heapLimitMb ?? DEFAULT_HEAP_LIMIT_MB },
       stdout: false,
       stderr: false,

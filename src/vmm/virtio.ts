@@ -11,6 +11,7 @@
  * The order is the PCI slot order (from 00:03.0 on) and the device ids.
  */
 import { openSync, writeSync, closeSync } from 'node:fs';
+import type { IoCounters } from './iostats.js';
 import type { CharBackend } from '../devices/backends.js';
 import type { VirtioDevice } from '../devices/virtio/device.js';
 import { VirtioBlk } from '../devices/virtio/blk.js';
@@ -94,7 +95,7 @@ class FileChar implements CharBackend {
 }
 
 /** Open the host side of each device and build it. Throws VmConfigError naming the device; nothing stays open then. */
-export function openVirtioDevices(specs: readonly VirtioSpec[], baseDir: string, onWarning?: (m: string) => void): { devices: VirtioDevice[]; closers: (() => void)[] } {
+export function openVirtioDevices(specs: readonly VirtioSpec[], baseDir: string, onWarning?: (m: string) => void, io?: IoCounters): { devices: VirtioDevice[]; closers: (() => void)[] } {
   const devices: VirtioDevice[] = [];
   const closers: (() => void)[] = [];
   const count = new Map<string, number>();
@@ -113,7 +114,7 @@ export function openVirtioDevices(specs: readonly VirtioSpec[], baseDir: string,
             const d = openBlockFile(specPath(baseDir, s.file), s.mode, id, s.format);
             if (d.warning) onWarning?.(d.warning);
             closers.push(() => d.close());
-            devices.push(new VirtioBlk(id, d.backend));
+            devices.push(new VirtioBlk(id, io ? io.disk(id, d.backend) : d.backend));
           } catch (e) {
             if (e instanceof BlockBackendError) throw new VmConfigError(subject, e.message);
             throw e;

@@ -14,17 +14,20 @@ interface Vm {
   memoryBytes: number;
   autostart: boolean;
   restart: string;
+  cpuLimit: number | null;
 }
 interface Stats {
   guestInstructionsPerSec: number;
   hostCpuPercent: number;
   vmMemoryBytes: number;
   guestSeconds: number;
+  cpuLimit: number | null;
+  disks: { name: string; readBytes: number; readOps: number; writtenBytes: number; writeOps: number }[];
+  nics: { name: string; rxBytes: number; rxFrames: number; txBytes: number; txFrames: number }[];
 }
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const STATS_INTERVAL_MS = 2000;
-const GRAPHICS_INTERVAL_MS = 1000;
 
 // the token has become a cookie: keep it out of the address bar and history
 if (location.search.includes('token=')) history.replaceState(null, '', '/');
@@ -57,6 +60,9 @@ function wsUrl(path: string): string {
 
 const fmtRate = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(1)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(0)} k` : `${n}`);
 const mib = (n: number) => `${Math.round(n / 1048576)} MiB`;
+const bytes = (n: number) => (n >= 1048576 ? `${(n / 1048576).toFixed(1)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(0)} KiB` : `${n} B`);
+/** The CPU caps the card offers, percent of one core ('' is none). */
+const CPU_CAPS = ['', '10', '25', '50', '75'];
 
 const ACTIONS: [string, string, (v: Vm) => boolean][] = [
   ['start', 'Start', (v) => v.state === 'stopped' || v.state === 'crashed'],
@@ -82,8 +88,18 @@ function render(): void {
       card = document.createElement('article');
       card.className = 'vm';
       card.dataset.name = name;
-      card.innerHTML = `<div class="top"><span class="name"></span><span class="state"></span></div><div class="figures"></div><div class="reason"></div><div class="actions"></div>`;
+      card.innerHTML = `<div class="top"><span class="name"></span><span class="state"></span></div><div class="figures"></div><div class="io"></div><div class="reason"></div><div class="actions"></div><label class="cap">CPU cap <select></select></label>`;
       (card.querySelector('.name') as HTMLElement).textContent = name;
+      const cap = card.querySelector('.cap select') as HTMLSelectElement;
+      for (const c of CPU_CAPS) cap.append(new Option(c ? `${c}%` : 'none', c));
+      cap.addEventListener('change', () => {
+        api<Vm>('PATCH', `/api/vms/${encodeURIComponent(name)}`, { cpuLimit: cap.value ? Number(cap.value) : null })
+          .then((v) => {
+            vms.set(v.name, v);
+            render();
+          })
+          .catch((e: Error) => say(`${name}: ${e.message}`));
+      });
       card.querySelector('.top')?.addEventListener('click', () => select(name));
       const actions = card.querySelector('.actions') as HTMLElement;
       for (const [act, label] of ACTIONS) {
@@ -107,6 +123,14 @@ function render(): void {
     const s = stats.get(name);
     (card.querySelector('.figures') as HTMLElement).textContent =
       `${mib(v.memoryBytes)} RAM` + (s && (v.state === 'running' || v.state === 'paused') ? ` · ${fmtRate(s.guestInstructionsPerSec)}instr/s · CPU ${s.hostCpuPercent.toFixed(0)}% · ${mib(s.vmMemoryBytes)} · ${s.guestSeconds.toFixed(0)} s` : '');
+    const live = s && (v.state === 'running' || v.state === 'paused');
+    (card.querySelector('.io') as HTMLElement).textContent = live
+      ? [...s.disks.map((d) => `${d.name} read ${bytes(d.readBytes)} (${d.readOps}) · written ${bytes(d.writtenBytes)} (${d.writeOps})`), ...s.nics.map((n) => `${n.name} rx ${bytes(n.rxBytes)} · tx ${bytes(n.txBytes)}`)].join('\n')
+      : '';
+    const cap = card.querySelector('.cap select') as HTMLSelectElement;
+    const capValue = v.cpuLimit === null ? '' : String(v.cpuLimit);
+    if (![...cap.options].some((o) => o.value === capValue)) cap.append(new Option(`${capValue}%`, capValue));
+    if (document.activeElement !== cap) cap.value = capValue;
     (card.querySelector('.reason') as HTMLElement).textContent = v.state === 'crashed' || (v.state === 'stopped' && v.reason && v.reason !== 'quit') ? (v.reason ?? '') : '';
     for (const b of card.querySelectorAll<HTMLButtonElement>('.actions button')) {
       const a = ACTIONS.find((x) => x[0] === b.dataset.act);
@@ -203,13 +227,51 @@ canvas.addEventListener('keyup', (e) => sendKey(e, false));
 canvas.addEventListener('click', () => canvas.focus());
 $('cad').addEventListener('click', () => screenWs?.send(JSON.stringify({ type: 'ctrl-alt-del' })));
 
-// graphics modes: the daemon's screenshot, while the screen tab is open
-setInterval(() => {
-  if (tab !== 'screen' || !selected || (screen.mode !== 'graphics' && screen.mode !== 'vbe') || vms.get(selected)?.state !== 'running') return;
-  void fetch(`/api/vms/${encodeURIComponent(selected)}/screenshot`).then(async (r) => {
-    if (r.ok) await screen.drawImage(await r.blob());
+// the mouse, as PS/2 movement: relative moves, coalesced per animation frame
+// (the pointer is locked to the canvas while it has focus in a graphics mode, where the browser allows it)
+const mouse = { dx: 0, dy: 0, dz: 0, buttons: 0, pending: false, lastX: NaN, lastY: NaN };
+function sendMouse(): void {
+  mouse.pending = false;
+  if (screenWs?.readyState === WebSocket.OPEN) screenWs.send(JSON.stringify({ type: 'mouse', dx: mouse.dx, dy: mouse.dy, buttons: mouse.buttons, dz: mouse.dz }));
+  mouse.dx = mouse.dy = mouse.dz = 0;
+}
+function queueMouse(): void {
+  if (!mouse.pending) {
+    mouse.pending = true;
+    requestAnimationFrame(sendMouse);
+  }
+}
+canvas.addEventListener('mousemove', (e) => {
+  const locked = document.pointerLockElement === canvas;
+  // scaled from page pixels to screen pixels, as the canvas is drawn
+  const scale = canvas.width / (canvas.getBoundingClientRect().width || canvas.width);
+  const dx = locked ? e.movementX : Number.isNaN(mouse.lastX) ? 0 : e.clientX - mouse.lastX;
+  const dy = locked ? e.movementY : Number.isNaN(mouse.lastY) ? 0 : e.clientY - mouse.lastY;
+  mouse.lastX = e.clientX;
+  mouse.lastY = e.clientY;
+  mouse.dx += Math.round(dx * scale);
+  mouse.dy += Math.round(dy * scale);
+  mouse.buttons = e.buttons & 7;
+  queueMouse();
+});
+canvas.addEventListener('mouseleave', () => {
+  mouse.lastX = mouse.lastY = NaN;
+});
+for (const type of ['mousedown', 'mouseup'] as const) {
+  canvas.addEventListener(type, (e) => {
+    mouse.buttons = e.buttons & 7;
+    queueMouse();
   });
-}, GRAPHICS_INTERVAL_MS);
+}
+canvas.addEventListener('wheel', (e) => {
+  e.preventDefault();
+  mouse.dz += Math.sign(e.deltaY);
+  queueMouse();
+});
+canvas.addEventListener('contextmenu', (e) => e.preventDefault());
+canvas.addEventListener('dblclick', () => {
+  if (screen.mode === 'graphics' || screen.mode === 'vbe') void canvas.requestPointerLock?.();
+});
 
 // --- snapshots: the tree, drawn as an indented list with the current position ---
 interface SnapNode {
@@ -282,21 +344,75 @@ $<HTMLFormElement>('snap-form').addEventListener('submit', (e) => {
   void snapAct(selected, 'POST', '', { name: String(f.get('name')), description: String(f.get('description') ?? '') }).then(() => form.reset());
 });
 
-// --- create ---
+// --- create: from the default guest, bare firmware, or an uploaded ISO ---
+const isoInput = document.querySelector<HTMLInputElement>('#create input[name=iso]') as HTMLInputElement;
+const guestSelect = document.querySelector<HTMLSelectElement>('#create select[name=guest]') as HTMLSelectElement;
+guestSelect.addEventListener('change', () => {
+  isoInput.hidden = guestSelect.value !== 'iso';
+  isoInput.required = guestSelect.value === 'iso';
+});
+
+/** Upload an ISO as a new VM; the body is the file itself, streamed by the browser (progress comes on the event stream). */
+async function createFromIso(name: string, memoryMiB: number, file: File): Promise<Vm> {
+  const r = await fetch(`/api/vms/${encodeURIComponent(name)}/iso?memoryMiB=${memoryMiB}`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: file });
+  if (!r.ok) {
+    let msg = `${r.status}`;
+    try {
+      msg = ((await r.json()) as { error: { message: string } }).error.message;
+    } catch {
+      // keep the status
+    }
+    throw new Error(msg);
+  }
+  return (await r.json()) as Vm;
+}
+
 $<HTMLFormElement>('create').addEventListener('submit', (e) => {
   e.preventDefault();
   const f = new FormData(e.target as HTMLFormElement);
   const name = String(f.get('name'));
   say('');
-  api<Vm>('POST', '/api/vms', { name, guest: f.get('guest'), memoryMiB: Number(f.get('memoryMiB')) })
+  const file = isoInput.files?.[0];
+  const made = f.get('guest') === 'iso' && file ? createFromIso(name, Number(f.get('memoryMiB')), file) : api<Vm>('POST', '/api/vms', { name, guest: f.get('guest'), memoryMiB: Number(f.get('memoryMiB')) });
+  made
     .then((v) => {
       vms.set(v.name, v);
       (e.target as HTMLFormElement).reset();
+      isoInput.hidden = true;
+      isoInput.required = false;
       render();
       select(v.name);
     })
     .catch((err: Error) => say(err.message));
 });
+
+// --- long operations: one bar each, gone when done ---
+interface Progress {
+  vm: string;
+  operation: string;
+  done: number;
+  total: number;
+  percent: number;
+}
+const bars = new Map<string, HTMLElement>();
+function showProgress(p: Progress): void {
+  const key = `${p.vm}\0${p.operation}`;
+  let bar = bars.get(key);
+  if (p.percent >= 100) {
+    bar?.remove();
+    bars.delete(key);
+    return;
+  }
+  if (!bar) {
+    bar = document.createElement('p');
+    bar.className = 'bar';
+    bar.innerHTML = '<progress max="100"></progress> <span></span>';
+    $('progress').append(bar);
+    bars.set(key, bar);
+  }
+  (bar.querySelector('progress') as HTMLProgressElement).value = p.percent;
+  (bar.querySelector('span') as HTMLElement).textContent = `${p.vm}: ${p.operation} ${p.percent}%`;
+}
 
 // --- the event stream and the live figures ---
 function events(): void {
@@ -319,13 +435,7 @@ function events(): void {
         render();
       });
     } else if (m.type === 'progress' && m.vm) {
-      const p = m as unknown as { operation: string; done: number; total: number; vm: string };
-      const bar = $('progress');
-      bar.hidden = p.done >= p.total;
-      (bar.querySelector('span') as HTMLElement).textContent = `${p.vm}: ${p.operation}`;
-      const pr = bar.querySelector('progress') as HTMLProgressElement;
-      pr.max = p.total;
-      pr.value = p.done;
+      showProgress(m as unknown as Progress);
     } else if (m.type === 'snapshots' && m.vm === selected && tab === 'snapshots') {
       void loadSnapshots(m.vm);
     } else if (m.type === 'deleted' && m.vm) {

@@ -1,7 +1,8 @@
 /**
  * The VM's screen on a canvas: text mode drawn from the rows the daemon sends
- * (characters and VGA attribute bytes), graphics modes from the daemon's
- * screenshot. Keys pressed on the canvas go to the VM by DOM code name.
+ * (characters and VGA attribute bytes), graphics modes from the tiles of the
+ * frame that changed (PNG, drawn in the order they came). Keys pressed on
+ * the canvas go to the VM by DOM code name, the mouse as PS/2 movement.
  */
 
 /** The 16 colours of the VGA text palette (the default DAC values). */
@@ -17,6 +18,9 @@ export interface ScreenMessage {
   rows: number;
   changed: { row: number; text: string; attrs: number[] }[];
   cursor: { x: number; y: number; visible: boolean };
+  width: number;
+  height: number;
+  tiles: { x: number; y: number; w: number; h: number; png: string }[];
 }
 
 export class ScreenView {
@@ -24,6 +28,10 @@ export class ScreenView {
   private _rows: { text: string; attrs: number[] }[] = [];
   private _cols = 80;
   private _cursor = { x: 0, y: 0, visible: false };
+  /** Tiles are decoded asynchronously; this chain keeps them drawn in order. */
+  private _drawing: Promise<void> = Promise.resolve();
+  /** Tiles drawn so far (for tests and the status line). */
+  tilesDrawn = 0;
   mode = '';
 
   constructor(readonly canvas: HTMLCanvasElement) {
@@ -35,6 +43,7 @@ export class ScreenView {
     const was = this.mode;
     this.mode = m.mode;
     if (m.mode === 'blank' && was !== 'blank') this.clear();
+    if ((m.mode === 'graphics' || m.mode === 'vbe') && m.tiles.length) this._drawTiles(m);
     if (m.mode !== 'text') return;
     if (m.full || m.cols !== this._cols || m.rows !== this._rows.length) {
       this._cols = m.cols;
@@ -84,11 +93,23 @@ export class ScreenView {
     this._rows = [];
   }
 
-  /** A graphics-mode frame: the daemon's PNG of the screen. */
-  async drawImage(blob: Blob): Promise<void> {
-    const img = await createImageBitmap(blob);
-    this.canvas.width = img.width;
-    this.canvas.height = img.height;
-    this._ctx.drawImage(img, 0, 0);
+  private _drawTiles(m: ScreenMessage): void {
+    const { width, height } = m;
+    const bitmaps = m.tiles.map((t) => createImageBitmap(new Blob([Uint8Array.from(atob(t.png), (c) => c.charCodeAt(0))], { type: 'image/png' })));
+    this._drawing = this._drawing.then(async () => {
+      if (this.canvas.width !== width || this.canvas.height !== height) {
+        this.canvas.width = width;
+        this.canvas.height = height;
+      }
+      for (let i = 0; i < bitmaps.length; i++) {
+        const t = m.tiles[i];
+        try {
+          this._ctx.drawImage(await bitmaps[i], t.x, t.y);
+        } catch {
+          // a tile that does not decode is skipped; the next change of its place redraws it
+        }
+        this.tilesDrawn++;
+      }
+    });
   }
 }

@@ -6,14 +6,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Daemon, EventLog, opened } from '../helpers/daemon.js';
 
 const PNG_MAGIC = [0x89, 0x50, 0x4e, 0x47];
 
 test('the daemon: token, refusals, a VM from create to delete, the event stream', async (t) => {
-  const d = await new Daemon().ready();
+  const d = await new Daemon(['--max-upload-mib', '2']).ready();
   t.after(() => d.child.kill());
 
   await t.test('the token is created with mode 0600 and printed with the URL', () => {
@@ -161,6 +161,15 @@ test('the daemon: token, refusals, a VM from create to delete, the event stream'
     assert.equal(clone.status, 201, clone.text);
     assert.ok(existsSync(join(d.dir, 'fw2.tsvm', 'vm.json')));
     assert.equal(((await d.api('GET', '/api/vms/fw2/snapshots')).json as { snapshots: unknown[] }).snapshots.length, 2, 'a full clone takes the snapshots along');
+    // the clone's progress: bytes copied of the source folder's bytes, from 0 % to 100 %, never backwards
+    const prog = events.events.filter((e) => e.type === 'progress' && e.vm === 'fw2') as { operation: string; done: number; total: number; percent: number }[];
+    assert.ok(prog.length >= 2, JSON.stringify(prog));
+    assert.ok(prog.every((p) => p.operation === 'clone of fw'));
+    assert.deepEqual([prog[0].done, prog[0].percent], [0, 0]);
+    const last = prog[prog.length - 1];
+    assert.ok(last.total > 0 && last.done === last.total && last.percent === 100, JSON.stringify(last));
+    for (let i = 1; i < prog.length; i++) assert.ok(prog[i].done >= prog[i - 1].done && prog[i].percent === Math.floor((prog[i].done * 100) / prog[i].total));
+    assert.ok(events.events.findIndex((e) => e.type === 'created' && e.vm === 'fw2') > events.events.indexOf(last as unknown as Record<string, unknown>), 'created comes after the last progress');
     assert.equal((await d.api('POST', '/api/vms/fw/clone', { name: 'fw2' })).status, 409);
     assert.equal((await d.api('POST', '/api/vms/fw/clone', { name: '../x' })).status, 400);
     assert.equal((await d.api('DELETE', '/api/vms/fw2')).status, 204);
@@ -169,6 +178,48 @@ test('the daemon: token, refusals, a VM from create to delete, the event stream'
     assert.ok(!existsSync(join(d.dir, 'fw.tsvm')));
     assert.equal((await d.api('GET', '/api/vms/fw')).status, 404);
     await events.waitFor((e) => e.type === 'deleted' && e.vm === 'fw', 5000, 'the deleted event');
+    events.ws.close();
+  });
+
+  await t.test('a VM from an uploaded ISO: streamed, checked, kept in the folder; refusals change nothing', async () => {
+    const events = new EventLog(d.socket('/api/events'));
+    await opened(events.ws);
+    // an ISO 9660 image as far as its volume descriptor goes: type 1, "CD001" at sector 16
+    const iso = new Uint8Array(1 << 20);
+    iso.set([1, 0x43, 0x44, 0x30, 0x30, 0x31, 1], 0x8000);
+    iso[0x9000] = 0x5a;
+    const upload = (name: string, body: Uint8Array, headers: Record<string, string> = {}, query = '') =>
+      d.api('POST', `/api/vms/${name}/iso${query}`, undefined, { raw: body, headers: { 'content-type': 'application/octet-stream', 'content-length': String(body.length), ...headers } });
+    const ok = await upload('disc', iso, {}, '?memoryMiB=64&diskMiB=16');
+    assert.equal(ok.status, 201, ok.text);
+    assert.equal((ok.json as { memoryBytes: number }).memoryBytes, 64 * 1048576);
+    const cfg = JSON.parse(readFileSync(join(d.dir, 'disc.tsvm', 'vm.json'), 'utf8')) as { spec: { boot: string; drives: Record<string, { file: string; format: string }> } };
+    const cd = cfg.spec.drives.cdrom;
+    assert.ok(cd && !cd.file.startsWith('/'), `the ISO lives in the folder: ${JSON.stringify(cfg.spec.drives)}`);
+    assert.deepEqual(readFileSync(join(d.dir, 'disc.tsvm', cd.file)), Buffer.from(iso), 'the stored image is the uploaded one');
+    assert.ok(cfg.spec.drives.hda, 'an empty disk to install to');
+    assert.equal(cfg.spec.boot, 'dc');
+    assert.deepEqual(readdirSync(join(d.dir, '.uploads')), [], 'the staged upload is gone');
+    const up = events.events.filter((e) => e.type === 'progress' && e.vm === 'disc' && e.operation === 'upload');
+    assert.ok(up.length >= 1 && up[up.length - 1].percent === 100, `upload progress to 100 %: ${JSON.stringify(up.slice(-2))}`);
+    assert.ok(events.events.some((e) => e.type === 'progress' && e.vm === 'disc' && e.operation === 'create' && e.percent === 100));
+
+    const before = readdirSync(d.dir).sort();
+    const refused = async (r: Promise<{ status: number; json: unknown }>, status: number, msg: RegExp) => {
+      const x = await r;
+      assert.equal(x.status, status);
+      assert.match((x.json as { error: { message: string } }).error.message, msg);
+    };
+    await refused(upload('plain', new Uint8Array(1 << 20)), 400, /not an ISO 9660 image/);
+    await refused(upload('big', new Uint8Array(1024), { 'content-length': String(3 << 20) }), 413, /accepts uploads up to 2097152 bytes/);
+    await refused(upload('text', iso, { 'content-type': 'text/plain' }), 415, /application\/octet-stream/);
+    await refused(d.api('POST', '/api/vms/chunked/iso', undefined, { raw: iso, headers: { 'content-type': 'application/octet-stream', 'transfer-encoding': 'chunked' } }), 411, /Content-Length/);
+    await refused(upload('disc', iso), 409, /already exists/);
+    await refused(upload('small', iso, {}, '?memoryMiB=5'), 400, /memoryMiB must be/);
+    await refused(upload('..', iso), 400, /not a VM name/);
+    assert.deepEqual(readdirSync(d.dir).sort(), before, 'nothing was created');
+    assert.deepEqual(readdirSync(join(d.dir, '.uploads')), [], 'no upload was left behind');
+    assert.equal((await d.api('DELETE', '/api/vms/disc')).status, 204);
     events.ws.close();
   });
 

@@ -8,13 +8,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Page } from 'playwright-core';
 import { Daemon } from '../helpers/daemon.js';
 import { ROOT } from '../helpers/child.js';
 import { findDefaultImage } from '../../src/vmm/image.js';
+import { paintRom } from './paint-rom.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const BOOT_LIMIT_MS = 1_200_000; // a shared, loaded machine can take many minutes
@@ -139,5 +140,104 @@ test('the web console: create, start, type in the serial console, stop', async (
     await card.locator('.state', { hasText: 'stopped' }).waitFor({ timeout: 60_000 });
   });
 
+  assert.deepEqual(errors, [], 'the page threw no errors');
+});
+
+/** In the page: the canvas's pixels compared with the daemon's screenshot (same size, every pixel within 8 per channel). */
+const CANVAS_VS_SCREENSHOT = `(async (name) => {
+  const c = document.getElementById('screen');
+  const r = await fetch('/api/vms/' + name + '/screenshot');
+  const img = await createImageBitmap(await r.blob());
+  if (img.width !== c.width || img.height !== c.height) return { same: false, why: 'size ' + c.width + 'x' + c.height + ' against ' + img.width + 'x' + img.height };
+  const o = new OffscreenCanvas(img.width, img.height).getContext('2d');
+  o.drawImage(img, 0, 0);
+  const a = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  const b = o.getImageData(0, 0, img.width, img.height).data;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) if (Math.abs(a[i] - b[i]) > 8) diff++;
+  return { same: diff === 0, why: diff + ' channel values differ' };
+})`;
+
+/** In the page: how many white pixels the canvas shows. */
+const WHITE_PIXELS = `(() => {
+  const c = document.getElementById('screen');
+  const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let n = 0;
+  for (let i = 0; i < px.length; i += 4) if (px[i] === 255 && px[i + 1] === 255 && px[i + 2] === 255) n++;
+  return n;
+})()`;
+
+test('the web console: a graphics screen arrives as tiles, matches the screenshot, and the mouse reaches the guest', async (t) => {
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: tools/setup.sh installs Debian's chromium`);
+  const dir = mkdtempSync(join(tmpdir(), 'tsvm-paint-'));
+  const d = await new Daemon().ready();
+  t.after(() => d.child.kill());
+  const machine = { version: 1, memoryBytes: 16 * 1048576, bios: paintRom(dir), vgaBios: null, linux: null, boot: 'c', drives: {}, rtcEpochSec: 1_700_000_000, serial: 'none', debugcon: null, postcodes: null };
+  assert.equal((await d.api('POST', '/api/vms', { name: 'paint', machine })).status, 201);
+  const browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'tsvm-chromium-')), {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1100, height: 760 },
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  t.after(() => browser.close());
+  const page = await browser.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(`${d.url}/?token=${d.token}`);
+  const card = page.locator('.vm[data-name="paint"]');
+  await card.locator('button[data-act=start]').click();
+  await card.locator('.state', { hasText: 'running' }).waitFor({ timeout: 60_000 });
+  await terminalText(page, d, (s) => /ready/.test(s), 60_000, "the guest's ready");
+  await page.click('.tabs button[data-tab=screen]');
+
+  const sameAsScreenshot = async (what: string) => {
+    let r = { same: false, why: 'not compared' };
+    for (let i = 0; i < 30 && !r.same; i++) {
+      await page.waitForTimeout(500);
+      r = (await page.evaluate(`${CANVAS_VS_SCREENSHOT}('paint')`)) as { same: boolean; why: string };
+    }
+    assert.ok(r.same, `${what}: the canvas shows the daemon's screenshot (${r.why})`);
+  };
+  await t.test('the painted VBE frame on the canvas is the screenshot, pixel for pixel', async () => {
+    await sameAsScreenshot('the first frame');
+    assert.deepEqual(await page.evaluate('[document.getElementById("screen").width, document.getElementById("screen").height]'), [160, 100]);
+  });
+
+  await t.test('moving the mouse over the canvas: the guest gets PS/2 packets, and the changed tiles reach the canvas', async () => {
+    const white0 = (await page.evaluate(WHITE_PIXELS)) as number;
+    const box = await page.locator('#screen').boundingBox();
+    assert.ok(box);
+    await page.mouse.move(box.x + 20, box.y + 20);
+    await page.mouse.move(box.x + 60, box.y + 40, { steps: 4 });
+    await page.mouse.down();
+    await page.mouse.up();
+    // the ACK (FA) of the enable, then packets: a first byte with bit 3 set, and the moves
+    await page.click('.tabs button[data-tab=console]');
+    const text = await terminalText(page, d, (s) => /ready\s+FA( [0-9A-F]{2}){3,}/.test(s), 30_000, 'mouse packets printed by the guest');
+    assert.match(text, /ready\s+FA [0-9A-F]{2} /);
+    await page.click('.tabs button[data-tab=screen]');
+    let white = white0;
+    for (let i = 0; i < 30 && white <= white0; i++) {
+      await page.waitForTimeout(500);
+      white = (await page.evaluate(WHITE_PIXELS)) as number;
+    }
+    assert.ok(white > white0, `the guest painted squares and the canvas shows them (${white0} -> ${white} white pixels)`);
+    await sameAsScreenshot('after the mouse moved');
+  });
+
+  await t.test('create a VM from an ISO uploaded in the create form', async () => {
+    const iso = new Uint8Array(1 << 20);
+    iso.set([1, 0x43, 0x44, 0x30, 0x30, 0x31, 1], 0x8000);
+    writeFileSync(join(dir, 'installer.iso'), iso);
+    await page.fill('#create input[name=name]', 'fromiso');
+    await page.selectOption('#create select[name=guest]', 'iso');
+    await page.setInputFiles('#create input[name=iso]', join(dir, 'installer.iso'));
+    await page.click('#create button[type=submit]');
+    await page.locator('.vm[data-name="fromiso"] .state', { hasText: 'stopped' }).waitFor({ timeout: 60_000 });
+    assert.equal(await page.locator('#message').innerText(), '', 'no error reported');
+    const cfg = JSON.parse(readFileSync(join(d.dir, 'fromiso.tsvm', 'vm.json'), 'utf8')) as { spec: { drives: Record<string, { file: string }> } };
+    assert.equal(readFileSync(join(d.dir, 'fromiso.tsvm', cfg.spec.drives.cdrom.file)).length, 1 << 20, 'the uploaded image is in the folder');
+  });
   assert.deepEqual(errors, [], 'the page threw no errors');
 });

@@ -52,9 +52,9 @@ test('a crashed VM stops alone; the daemon and the other VMs go on', async (t) =
   });
 
   const spec = { version: 1, memoryBytes: 16 * 1048576, bios: 'seabios', vgaBios: 'seabios', linux: null, boot: 'c', drives: {}, rtcEpochSec: 1_700_000_000, serial: 'none', debugcon: null, postcodes: null };
-  host.create('victim', spec, { restart: 'on-crash' });
-  host.create('bystander', spec);
-  host.create('tiny-heap', spec, { heapLimitMb: 16 });
+  await host.create('victim', spec, { restart: 'on-crash' });
+  await host.create('bystander', spec);
+  await host.create('tiny-heap', spec, { heapLimitMb: 16 });
   host.start('victim');
   host.start('bystander');
   await until((e) => e.type === 'state' && e.vm === 'victim' && e.state === 'running', 'victim running', 0);

@@ -1,0 +1,63 @@
+/**
+ * Long folder operations (create, clone) off the daemon's thread, with
+ * progress: the job runs in a worker thread (job-worker.ts) and writes into
+ * the folder's staging directory (`NAME.tsvm.creating-PID`, renamed into
+ * place at the end, src/vmm/folder.ts); the daemon adds up the bytes there
+ * every 200 ms against the bytes the job will copy, and reports the
+ * fraction. Measuring from outside keeps the folder code free of progress
+ * plumbing and gives true figures: a byte counted is a byte on disk.
+ */
+import { Worker } from 'node:worker_threads';
+import { existsSync, lstatSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { JobReply, JobRequest } from './job-worker.js';
+import { StoreError } from './store.js';
+
+const WORKER_URL = new URL('./job-worker.js', import.meta.url);
+const POLL_MS = 200;
+
+/** Bytes of the files under `path` (0 when it does not exist); lock files and staging leftovers are not counted. */
+export function treeBytes(path: string): number {
+  let n = 0;
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch {
+    return 0;
+  }
+  if (st.isFile()) return st.size;
+  if (!st.isDirectory()) return 0;
+  for (const e of readdirSync(path)) if (e !== 'lock' && !e.includes('.tmp-')) n += treeBytes(join(path, e));
+  return n;
+}
+
+/**
+ * Run a folder job; `progress(done, total)` is called with bytes as the
+ * staging folder fills. Resolves when the folder is in place; rejects with a
+ * StoreError (the same codes the store uses) when the job fails.
+ */
+export function runFolderJob(req: JobRequest, stagingPath: string, totalBytes: number, progress: (done: number, total: number) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(WORKER_URL, { workerData: req });
+    let last = -1;
+    const poll = setInterval(() => {
+      if (!existsSync(stagingPath)) return;
+      const done = Math.min(treeBytes(stagingPath), totalBytes);
+      if (done !== last) progress((last = done), totalBytes);
+    }, POLL_MS);
+    let settled = false;
+    const finish = (err: Error | null) => {
+      if (settled) return;
+      settled = true;
+      clearInterval(poll);
+      if (err) reject(err);
+      else resolve();
+    };
+    w.on('message', (m: JobReply) => {
+      if (m.ok) finish(null);
+      else finish(m.code ? new StoreError(m.code as StoreError['code'], m.error) : new Error(m.error));
+    });
+    w.on('error', (e) => finish(e));
+    w.on('exit', (code) => finish(new Error(`the ${req.op} job ended (code ${code}) without an answer`)));
+  });
+}

@@ -1,0 +1,116 @@
+/**
+ * Stats and limits through the daemon's API, as a script meets them: the CPU
+ * cap (cpuLimit) set on a running VM shows in its info and stats, lowers a
+ * spinning guest's instructions per second, and the guest still runs under
+ * it; a disk's counters show what the firmware read from it. Every response
+ * is checked against the OpenAPI document. No Linux boot: a 64 KiB ROM that
+ * spins (jmp $), and bare SeaBIOS looking for a boot disk.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Daemon, EventLog, opened } from '../helpers/daemon.js';
+
+type Stats = { state: string; guestSeconds: number; guestInstructionsPerSec: number; cpuLimit: number | null; disks: Record<string, number | string>[]; nics: unknown[] };
+
+test('stats: the CPU cap lowers a spinning guest and shows in stats; disk counters count what the guest read', async (t) => {
+  const tmp = mkdtempSync(join(tmpdir(), 'tsvm-stats-'));
+  // a ROM whose reset vector is `jmp $`: the CPU spins at full speed for ever
+  const rom = new Uint8Array(0x10000);
+  rom.set([0xeb, 0xfe], 0xfff0);
+  writeFileSync(join(tmp, 'spin.rom'), rom);
+  const disk = new Uint8Array(1 << 20);
+  writeFileSync(join(tmp, 'disk.img'), disk);
+  const base = { version: 1, memoryBytes: 16 * 1048576, vgaBios: null, linux: null, boot: 'c', rtcEpochSec: 1_700_000_000, serial: 'none', debugcon: null, postcodes: null };
+
+  const d = await new Daemon().ready();
+  t.after(() => d.child.kill());
+  const events = new EventLog(d.socket('/api/events'));
+  await opened(events.ws);
+  const stats = async (name: string) => {
+    if (d.child.exitDescription) throw new Error(`the daemon ended (${d.child.exitDescription}): ${d.child.tail()}`);
+    const r = await d.api('GET', `/api/vms/${name}/stats`);
+    assert.equal(r.status, 200);
+    return r.json as Stats;
+  };
+  /** The median of three instruction rates, each over a fresh sampling interval. */
+  const rate = async (name: string) => {
+    const rs: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      await new Promise((r) => setTimeout(r, 700));
+      rs.push((await stats(name)).guestInstructionsPerSec);
+    }
+    return rs.sort((a, b) => a - b)[1];
+  };
+
+  await t.test('a bad cpuLimit is refused and nothing is created', async () => {
+    for (const bad of [0, 101, 12.5, 'half']) {
+      const r = await d.api('POST', '/api/vms', { name: 'bad', machine: { ...base, bios: join(tmp, 'spin.rom'), drives: {} }, cpuLimit: bad });
+      assert.equal(r.status, 400, `cpuLimit ${String(bad)}`);
+      assert.match((r.json as { error: { message: string } }).error.message, /cpuLimit must be a whole percent of one host core from 1 to 100, or null/);
+    }
+    assert.equal((await d.api('GET', '/api/vms/bad')).status, 404);
+  });
+
+  await t.test('cpuLimit on a running VM: shown in info and stats; fewer instructions per second; the guest still runs', async () => {
+    assert.equal((await d.api('POST', '/api/vms', { name: 'spin', machine: { ...base, bios: join(tmp, 'spin.rom'), drives: {} } })).status, 201);
+    assert.equal(((await d.api('GET', '/api/vms/spin')).json as { cpuLimit: unknown }).cpuLimit, null);
+    assert.equal((await d.api('POST', '/api/vms/spin/start')).status, 200);
+    await events.waitFor((e) => e.vm === 'spin' && e.state === 'running', 60_000, 'spin running');
+    for (let i = 0; i < 50 && (await stats('spin')).guestInstructionsPerSec === 0; i++) await new Promise((r) => setTimeout(r, 200));
+    const free = await rate('spin');
+    assert.ok(free > 0, 'the spinning guest executes instructions');
+    assert.equal((await stats('spin')).cpuLimit, null);
+
+    const p = await d.api('PATCH', '/api/vms/spin', { cpuLimit: 10 });
+    assert.equal(p.status, 200);
+    assert.equal((p.json as { cpuLimit: number }).cpuLimit, 10);
+    let s = await stats('spin');
+    for (let i = 0; i < 50 && s.cpuLimit !== 10; i++) s = await stats('spin');
+    assert.equal(s.cpuLimit, 10, 'the running VM applies the cap');
+    const capped = await rate('spin');
+    assert.ok(capped < free / 2, `capped at 10%, the guest runs fewer instructions per second (${capped} against ${free} without the cap)`);
+    const g0 = (await stats('spin')).guestSeconds;
+    await new Promise((r) => setTimeout(r, 500));
+    assert.ok((await stats('spin')).guestSeconds > g0, 'guest time still advances under the cap');
+    assert.match((await d.api('GET', '/api/vms/spin/log')).text, /settings: cpuLimit 10/);
+
+    assert.equal(((await d.api('PATCH', '/api/vms/spin', { cpuLimit: null })).json as { cpuLimit: unknown }).cpuLimit, null);
+    s = await stats('spin');
+    for (let i = 0; i < 50 && s.cpuLimit !== null; i++) s = await stats('spin');
+    assert.equal(s.cpuLimit, null, 'the cap is lifted');
+    assert.equal((await d.api('POST', '/api/vms/spin/stop')).status, 200);
+  });
+
+  await t.test('a cap set before the start applies from the start', async () => {
+    assert.equal((await d.api('PATCH', '/api/vms/spin', { cpuLimit: 25 })).status, 200);
+    await events.waitFor((e) => e.vm === 'spin' && e.state === 'stopped', 30_000, 'spin stopped');
+    assert.equal((await stats('spin')).cpuLimit, 25, 'a stopped VM shows its setting');
+    assert.equal((await d.api('POST', '/api/vms/spin/start')).status, 200);
+    let s = await stats('spin');
+    for (let i = 0; i < 100 && s.state !== 'running'; i++) s = await stats('spin');
+    assert.equal(s.cpuLimit, 25);
+    assert.equal((await d.api('POST', '/api/vms/spin/stop')).status, 200);
+  });
+
+  await t.test("disk counters: SeaBIOS reads the boot disk's first sector", async () => {
+    const machine = { ...base, bios: 'seabios', vgaBios: 'seabios', drives: { hda: { file: join(tmp, 'disk.img'), format: 'raw', mode: 'rw' } } };
+    assert.equal((await d.api('POST', '/api/vms', { name: 'disk', machine })).status, 201);
+    assert.equal((await d.api('POST', '/api/vms/disk/start')).status, 200);
+    let s = await stats('disk');
+    for (let i = 0; i < 300 && !(Number(s.disks[0]?.readOps) > 0); i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      s = await stats('disk');
+    }
+    assert.equal(s.disks.length, 1);
+    const hda = s.disks[0];
+    assert.equal(hda.name, 'hda');
+    assert.ok(Number(hda.readOps) > 0 && Number(hda.readBytes) >= 512, `the boot sector was read: ${JSON.stringify(hda)}`);
+    assert.equal(hda.writtenBytes, 0, 'the firmware writes nothing');
+    assert.deepEqual(s.nics, []);
+    assert.equal((await d.api('POST', '/api/vms/disk/stop')).status, 200);
+  });
+  assert.equal(await d.stop(), 0);
+});
