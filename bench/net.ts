@@ -7,9 +7,16 @@
  *  - upload: the host fetches 4 MiB from busybox httpd in the guest through a
  *    hostfwd port (the guest's transmit path: TSO on the e1000);
  *  - latency: 20 small HTTP requests from the guest, the mean per request.
- * Servers are only ever on 127.0.0.1. Usage: node dist/bench/net.js [--only tsvm,qemu]
+ * Servers are only ever on 127.0.0.1.
+ * Usage: node dist/bench/net.js [--only tsvm,qemu] [--model e1000|virtio-net-pci] [--prof DIR]
+ * (--prof writes a V8 CPU profile of the tsvm process into DIR).
+ * Each row also gives the emulator process's CPU seconds per MiB moved (from
+ * /proc, user+system): steadier than wall time on a shared host, and next to
+ * the MiB/s it tells a CPU-bound guest (CPU s/MiB x MiB/s near 1) from one
+ * that waits.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { createServer as createHttp, get } from 'node:http';
 import { loadavg, cpus } from 'node:os';
@@ -73,6 +80,17 @@ class Session {
   }
 }
 
+/** User+system CPU seconds of a process so far (Linux /proc; NaN elsewhere). */
+function cpuSecs(pid: number | undefined): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const t = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return (Number(t[11]) + Number(t[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+  } catch {
+    return NaN;
+  }
+}
+
 function fetchLen(port: number, path: string): Promise<number> {
   return new Promise((res, rej) => {
     get({ host: '127.0.0.1', port, path }, (r) => {
@@ -88,10 +106,15 @@ interface Row {
   down?: number;
   up?: number;
   lat?: number;
+  /** Emulator CPU seconds per MiB moved, download and upload. */
+  downCpu?: number;
+  upCpu?: number;
+  /** Emulator CPU ms per small request. */
+  latCpu?: number;
   error?: string;
 }
 
-async function runTarget(label: string, cmd: string, args: string[], httpPort: number, fwdPort: number): Promise<Row> {
+async function runTarget(label: string, cmd: string, args: string[], httpPort: number, fwdPort: number, gentle = false): Promise<Row> {
   const row: Row = { label };
   progress(`${label}: starting`);
   const s = new Session(cmd, args);
@@ -100,16 +123,26 @@ async function runTarget(label: string, cmd: string, args: string[], httpPort: n
     // QEMU's guest has no init-time network here unless the image brings it up: it does (udhcpc in /etc/rc)
     await s.cmd(`ifconfig eth0 | grep 'inet addr' || udhcpc -i eth0 -s /etc/udhcpc.script -q -n -t 10 -T 1`);
     await s.cmd(`wget -q -O /dev/null http://10.0.2.2:${httpPort}/small`);
+    let c0 = cpuSecs(s.child.pid);
     const d = await s.cmd(`wget -q -O /dev/null http://10.0.2.2:${httpPort}/big && echo done`);
+    row.downCpu = (cpuSecs(s.child.pid) - c0) / MIB;
     if (!/done/.test(d.text)) throw new Error(`download failed: ${d.text.slice(-300)}`);
     row.down = MIB / d.secs;
     progress(`${label}: download ${MIB} MiB in ${d.secs.toFixed(2)} s`);
+    // diagnostics: the virtio features the driver accepted (bit string) and the guest's TCP retransmissions so far
+    const diag = await s.cmd(`cat /sys/class/net/eth0/device/features 2>/dev/null; awk '/^Tcp:/{print "in", $11, "out", $12, "retrans", $13}' /proc/net/snmp | tail -1`);
+    const lines = diag.text.replace(/\r/g, '').split('\n');
+    progress(`${label}: guest: virtio features ${lines.find((x) => /^[01]{32,}$/.test(x)) ?? '-'}; TCP segments ${lines.find((x) => /^in \d+/.test(x)) ?? '-'}`);
+    c0 = cpuSecs(s.child.pid);
     const l = await s.cmd(`i=0; while [ $i -lt 20 ]; do wget -q -O /dev/null http://10.0.2.2:${httpPort}/small; i=$((i+1)); done; echo done`);
     row.lat = (l.secs / 20) * 1000;
+    row.latCpu = ((cpuSecs(s.child.pid) - c0) / 20) * 1000;
     await s.cmd(`mkdir -p /tmp/w && dd if=/dev/zero of=/tmp/w/big bs=1048576 count=${MIB} 2>/dev/null; httpd -p 8080 -h /tmp/w; echo ok`);
+    c0 = cpuSecs(s.child.pid);
     const t0 = performance.now();
     const n = await fetchLen(fwdPort, '/big');
     const secs = (performance.now() - t0) / 1000;
+    row.upCpu = (cpuSecs(s.child.pid) - c0) / MIB;
     if (n !== MIB * 1048576) throw new Error(`upload: got ${n} bytes`);
     row.up = MIB / secs;
     progress(`${label}: upload ${MIB} MiB in ${secs.toFixed(2)} s; latency ${row.lat.toFixed(1)} ms`);
@@ -117,14 +150,32 @@ async function runTarget(label: string, cmd: string, args: string[], httpPort: n
     row.error = (e as Error).message.slice(0, 300);
     progress(`${label}: FAILED ${row.error}`);
   } finally {
+    if (gentle && !s.exited) {
+      // a profiled run must exit on its own to write its profile: power the guest off
+      s.child.stdin.write('poweroff -f\n');
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, 60_000);
+        s.child.on('close', () => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
     s.child.kill('SIGKILL');
   }
   return row;
 }
 
 async function main(): Promise<void> {
-  const onlyArg = process.argv.indexOf('--only');
-  const only = onlyArg > 0 ? new Set(process.argv[onlyArg + 1].split(',')) : null;
+  const arg = (name: string): string | undefined => {
+    const i = process.argv.indexOf(name);
+    return i > 0 ? process.argv[i + 1] : undefined;
+  };
+  const only = arg('--only') ? new Set((arg('--only') as string).split(',')) : null;
+  const model = arg('--model') ?? 'e1000';
+  if (model !== 'e1000' && model !== 'virtio-net-pci') throw new Error(`--model ${model}: e1000 or virtio-net-pci`);
+  const prof = arg('--prof');
+  const nodeArgs = prof ? ['--cpu-prof', '--cpu-prof-dir', resolve(prof)] : [];
   const img = findDefaultImage();
   if (!img) throw new Error('the default guest image is missing: run `node bin/tsvm.js image build`');
   const http = createHttp((rq, res) => res.end(rq.url === '/big' ? BIG : 'ok\n'));
@@ -134,7 +185,7 @@ async function main(): Promise<void> {
   const load0 = loadavg()[0];
   if (!only || only.has('tsvm')) {
     const fwd = await freePort();
-    rows.push(await runTarget('tsvm (e1000, user net)', process.execPath, [TSVM, 'run', '-timeout', '3000', '-nic', `user,model=e1000,hostfwd=tcp:127.0.0.1:${fwd}-:8080`], httpPort, fwd));
+    rows.push(await runTarget(`tsvm (${model}, user net)`, process.execPath, [...nodeArgs, TSVM, 'run', '-timeout', '3000', '-nic', `user,model=${model},hostfwd=tcp:127.0.0.1:${fwd}-:8080`], httpPort, fwd, !!prof));
   }
   if (!only || only.has('qemu')) {
     const fwd = await freePort();
@@ -142,7 +193,7 @@ async function main(): Promise<void> {
     if (!ok) rows.push({ label: 'QEMU TCG', error: 'qemu-system-i386 not installed' });
     else
       rows.push(
-        await runTarget('QEMU TCG (e1000, user net)', 'qemu-system-i386', ['-accel', 'tcg', '-m', '128', '-kernel', img.kernel, '-initrd', img.initrd, '-append', img.cmdline, '-nographic', '-no-reboot', '-nic', `user,model=e1000,hostfwd=tcp:127.0.0.1:${fwd}-:8080`], httpPort, fwd),
+        await runTarget(`QEMU TCG (${model}, user net)`, 'qemu-system-i386', ['-accel', 'tcg', '-m', '128', '-kernel', img.kernel, '-initrd', img.initrd, '-append', img.cmdline, '-nographic', '-no-reboot', '-nic', `user,model=${model},hostfwd=tcp:127.0.0.1:${fwd}-:8080`], httpPort, fwd),
       );
   }
   http.close();
@@ -151,9 +202,9 @@ async function main(): Promise<void> {
     `bench/net: ${MIB} MiB each way over the user-mode network; baseline QEMU TCG user networking, same guest`,
     `host: ${cpus().length} CPUs; load average ${load0.toFixed(1)} at start, ${loadavg()[0].toFixed(1)} at end`,
     '',
-    '| target | download MiB/s | upload MiB/s | HTTP request ms | note |',
-    '| --- | --- | --- | --- | --- |',
-    ...rows.map((r) => `| ${r.label} | ${f(r.down)} | ${f(r.up)} | ${f(r.lat, 1)} | ${r.error ?? ''} |`),
+    '| target | download MiB/s | upload MiB/s | HTTP request ms | CPU s/MiB down, up | CPU ms/request | note |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+    ...rows.map((r) => `| ${r.label} | ${f(r.down)} | ${f(r.up)} | ${f(r.lat, 1)} | ${f(r.downCpu)}, ${f(r.upCpu)} | ${f(r.latCpu, 1)} | ${r.error ?? ''} |`),
   ];
   const q = rows.find((r) => r.label.startsWith('QEMU'));
   const t = rows.find((r) => r.label.startsWith('tsvm'));

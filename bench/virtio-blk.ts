@@ -8,7 +8,10 @@
  *
  * In-process (Machine.runSlice in a loop, as `tsvm run` does when busy), so the
  * figures are the devices' and the guest drivers' cost and not the terminal's.
- * Usage: node dist/bench/virtio-blk.js [MiB per run, default 32] [virtio-first]
+ * Usage: node dist/bench/virtio-blk.js [MiB per run, default 32] [virtio-first] [direct]
+ * `direct` adds iflag=direct/oflag=direct to dd: the page cache's copies leave
+ * the guest's path, so what remains is the block layer, the driver and the
+ * device per request (where virtio-blk and IDE differ).
  */
 import { readFileSync } from 'node:fs';
 import { Machine } from '../src/board/machine.js';
@@ -39,7 +42,7 @@ if (!img) {
   console.error('virtio-blk bench: the default guest image is missing; build it with `node bin/tsvm.js image build`');
   process.exit(1);
 }
-const mib = Number(process.argv[2] ?? 32);
+const mib = Number(process.argv.slice(2).find((a) => /^\d+$/.test(a)) ?? 32);
 let out = '';
 const m = new Machine({
   memoryBytes: 256 * 1024 * 1024,
@@ -77,10 +80,14 @@ const check = type('ls /dev/sda /dev/vda');
 if (!/\/dev\/sda/.test(check.text) || !/\/dev\/vda/.test(check.text)) throw new Error(`the guest lacks a disk:\n${check.text}`);
 
 const runs: [string, string][] = [];
+const direct = process.argv.includes('direct');
+const iflag = direct ? ' iflag=direct' : '';
+const oflag = direct ? ' oflag=direct' : '';
 // argv[3] 'virtio-first' swaps the order, to see what warming up (JIT, page cache code paths) gives the second
-for (const dev of process.argv[3] === 'virtio-first' ? ['vda', 'sda'] : ['sda', 'vda']) {
-  runs.push([`read ${dev}`, `echo 3 > /proc/sys/vm/drop_caches; dd if=/dev/${dev} of=/dev/null bs=1M count=${mib}`]);
-  runs.push([`write ${dev}`, `echo 3 > /proc/sys/vm/drop_caches; dd if=/dev/zero of=/dev/${dev} bs=1M count=${mib} conv=fsync`]);
+const virtioFirst = process.argv.includes('virtio-first');
+for (const dev of virtioFirst ? ['vda', 'sda'] : ['sda', 'vda']) {
+  runs.push([`read ${dev}`, `echo 3 > /proc/sys/vm/drop_caches; dd if=/dev/${dev} of=/dev/null bs=1M count=${mib}${iflag}`]);
+  runs.push([`write ${dev}`, `echo 3 > /proc/sys/vm/drop_caches; dd if=/dev/zero of=/dev/${dev} bs=1M count=${mib} conv=fsync${oflag}`]);
 }
 const results = new Map<string, { wall: number; cpu: number; instr: number; guest: number }>();
 for (const [name, cmd] of runs) {
@@ -88,7 +95,7 @@ for (const [name, cmd] of runs) {
   if (!/records out/.test(r.text)) throw new Error(`${name}: dd failed:\n${r.text}`);
   results.set(name, r);
 }
-console.log(`virtio-blk bench: default guest (Linux ${img.kernelVersion}), busybox dd of ${mib} MiB, bs=1M, page cache dropped, ${process.argv[3] === 'virtio-first' ? 'virtio' : 'IDE'} runs first; node ${process.version}`);
+console.log(`virtio-blk bench: default guest (Linux ${img.kernelVersion}), busybox dd of ${mib} MiB, bs=1M${direct ? ', O_DIRECT' : ''}, page cache dropped, ${virtioFirst ? 'virtio' : 'IDE'} runs first; node ${process.version}`);
 console.log('run           wall s   CPU s   MiB/s (CPU)   guest s   M guest instr   IDE/this (CPU)');
 for (const op of ['read', 'write']) {
   const base = results.get(`${op} sda`)!;

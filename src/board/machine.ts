@@ -183,6 +183,15 @@ export class Machine {
   fwcfg!: FwCfg;
   nics: (E1000 | Ne2kPci)[] = [];
   private _netBackends: NetBackend[] = [];
+  /** True while cpu.run() executes a slice (a wake then ends the slice early). */
+  private _inSlice = false;
+  /**
+   * Called when host input waits for the next slice boundary (a network
+   * backend queued a frame, a NIC gained receive room). The runner sets it
+   * to end its idle sleep, so the input enters at once instead of after the
+   * pacing delay.
+   */
+  onHostInput: (() => void) | null = null;
   virtio: VirtioPci[] = [];
   private post!: PostCodePort;
   /** Every device, in creation order, for reset. */
@@ -417,9 +426,7 @@ export class Machine {
   /** A virtio-net NIC: the device for the virtio transport, its cable to the backend. */
   private virtioNic(n: NicConfig, index: number): VirtioDevice {
     const dev = new VirtioNet(`virtio-net.${index}`, n.backend, this.nicMac(n, index));
-    dev.setWake(() => {
-      this.cpu.stopRequested = true;
-    });
+    dev.setWake(this._netWake);
     this._netBackends.push(n.backend);
     return dev;
   }
@@ -445,11 +452,8 @@ export class Machine {
     if (slot >= 32) throw new MachineConfigError(`no free PCI slot for NIC ${index}`);
     this.pci.attach(slot, 0, nic);
     nic.backend = n.backend;
-    const wake = () => {
-      this.cpu.stopRequested = true;
-    };
-    nic.wake = wake;
-    n.backend.attach(nic, wake);
+    nic.wake = this._netWake;
+    n.backend.attach(nic, this._netWake);
     this.nics.push(nic);
     this._netBackends.push(n.backend);
   }
@@ -490,6 +494,19 @@ export class Machine {
     }
     return out;
   }
+
+  /**
+   * A NIC or network backend asks for a deliver() at the next slice
+   * boundary. Inside a slice (a NIC's doorbell, a frame the NAT answers at
+   * once) the slice ends after the current block, so the frame goes in
+   * without waiting out the slice's budget; from a host callback between
+   * slices the runner is woken from its idle sleep. Input still enters only
+   * at slice boundaries: this only moves the next boundary closer.
+   */
+  private readonly _netWake = (): void => {
+    if (this._inSlice) this.cpu.stopRequested = true;
+    else this.onHostInput?.();
+  };
 
   /** Host input at a slice boundary: frames waiting in the network backends go to their NICs. */
   private deliverHostInput(): void {
@@ -615,6 +632,7 @@ export class Machine {
     let n = budget;
     if (until !== Infinity) n = Math.max(1, Math.min(budget, Math.ceil((until - clock.nowNs) / NS_PER_INSTRUCTION)));
     clock.horizonNs = clock.nowNs + n * NS_PER_INSTRUCTION;
+    this._inSlice = true;
     try {
       cpu.run(n);
     } catch (e) {
@@ -625,6 +643,7 @@ export class Machine {
       }
       throw e;
     } finally {
+      this._inSlice = false;
       clock.horizonNs = Infinity;
     }
     clock.runDue();

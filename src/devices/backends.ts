@@ -108,8 +108,20 @@ export interface BlockBackend {
 export interface NetPort {
   /** True when the NIC has a receive buffer free (the guest enabled the receiver and posted buffers). */
   canReceive(): boolean;
-  /** Take one frame into guest memory and raise the receive interrupt. */
-  receive(frame: Uint8Array): void;
+  /**
+   * Take one frame into guest memory and raise the receive interrupt. `gso`,
+   * when given and non-zero, says the frame is one TCP/IPv4 segment larger
+   * than an Ethernet frame that stands for segments of `gso` payload bytes (a
+   * large receive, as a host's GRO makes); a backend sends one only to a NIC
+   * whose largeReceive() is non-zero.
+   */
+  receive(frame: Uint8Array, gso?: number): void;
+  /**
+   * The most TCP payload bytes the NIC takes in one large receive now (the
+   * guest negotiated it, e.g. virtio-net's GUEST_TSO4); absent or 0: frames
+   * of an ordinary Ethernet MTU only.
+   */
+  largeReceive?(): number;
 }
 
 export interface NetBackend {

@@ -36,7 +36,8 @@ export function pcapRecord(frame: Uint8Array, timeMs: number): Uint8Array {
 
 interface Port {
   canReceive(): boolean;
-  receive(frame: Uint8Array): void;
+  receive(frame: Uint8Array, gso?: number): void;
+  largeReceive?(): number;
 }
 
 interface Backend {
@@ -66,10 +67,13 @@ export class DumpBackend implements Backend {
     this._inner.attach(
       {
         canReceive: () => port.canReceive(),
-        receive: (f) => {
+        // a large receive is recorded as the one frame it is (as tcpdump shows GRO on a host)
+        receive: (f, gso) => {
           this._sink.write(pcapRecord(f, this._now()));
-          port.receive(f);
+          if (gso) port.receive(f, gso);
+          else port.receive(f);
         },
+        largeReceive: () => port.largeReceive?.() ?? 0,
       },
       wake,
     );

@@ -22,7 +22,7 @@ import { DhcpServer, DHCP_CLIENT_PORT, DHCP_SERVER_PORT } from './dhcp.js';
 import { buildAnswer, DNS_PORT, needsLookup, parseQuery } from './dns.js';
 import { OUR_MSS, TcpConn, TcpFlag, type TcpOwner } from './tcp.js';
 import {
-  BROADCAST_MAC, buildIp4, buildUdp, csumAdd, csumFinish, ETH_HDR, ETHERTYPE_ARP, get16, get32, ip4, ip4Text, l4ChecksumOk, parseIp4, pseudoSum,
+  BROADCAST_MAC, buildIp4, buildUdp, csumAdd, csumFinish, ETH_HDR, ETHERTYPE_ARP, get16, get32, ip4, ip4Frame, ip4Text, IP_HDR, l4ChecksumOk, parseIp4, pseudoSum,
   PROTO_ICMP, PROTO_TCP, PROTO_UDP, put16, put32, type Ip4, type Ip4Packet,
 } from './wire.js';
 
@@ -44,7 +44,8 @@ export interface UserNetOptions {
 /** The NIC side of the seam, as the NAT needs it (matches devices/backends NetPort). */
 interface Port {
   canReceive(): boolean;
-  receive(frame: Uint8Array): void;
+  receive(frame: Uint8Array, gso?: number): void;
+  largeReceive?(): number;
 }
 
 export const NET = ip4('10.0.2.0');
@@ -73,6 +74,12 @@ export function parseHostForward(s: string): HostForward {
 export class UserNet implements TcpOwner {
   private _port: Port | null = null;
   private _queue: Uint8Array[] = [];
+  /** Per queued frame: the segment size of a large receive, else 0. */
+  private _queueGso: number[] = [];
+  /** Connections whose ACK waits for the next slice boundary. */
+  private _acks: TcpConn[] = [];
+  /** Asks the machine for a deliver() at the next slice boundary (from attach()). */
+  private _wake: () => void = () => {};
   private _guestMac: Uint8Array | null = null;
   private readonly _dhcp = new DhcpServer({ server: GATEWAY, router: GATEWAY, dns: DNS_SERVER, netmask: NETMASK, first: GUEST_FIRST, leaseSeconds: 86400 });
   private readonly _tcp = new Map<string, TcpConn>();
@@ -101,16 +108,32 @@ export class UserNet implements TcpOwner {
 
   // ---- the NetBackend seam ----
 
-  attach(port: Port, _wake: () => void): void {
+  attach(port: Port, wake: () => void): void {
     this._port = port;
+    this._wake = wake;
   }
 
   deliver(): void {
     const p = this._port;
     if (!p) return;
+    const acks = this._acks;
+    if (acks.length) {
+      this._acks = [];
+      for (let i = 0; i < acks.length; i++) acks[i].flushAck();
+    }
     let n = 0;
-    while (n < this._queue.length && p.canReceive()) p.receive(this._queue[n++]);
-    if (n) this._queue.splice(0, n);
+    const q = this._queue;
+    const g = this._queueGso;
+    while (n < q.length && p.canReceive()) {
+      const gso = g[n];
+      if (gso) p.receive(q[n], gso);
+      else p.receive(q[n]);
+      n++;
+    }
+    if (n) {
+      q.splice(0, n);
+      g.splice(0, n);
+    }
   }
 
   close(): void {
@@ -139,7 +162,7 @@ export class UserNet implements TcpOwner {
     }
   }
 
-  private _toGuest(frame: Uint8Array): void {
+  private _toGuest(frame: Uint8Array, gso = 0): void {
     if (this._closed) return;
     if (this._queue.length >= QUEUE_MAX) {
       this.stats.dropped++;
@@ -147,6 +170,10 @@ export class UserNet implements TcpOwner {
     }
     this.stats.toGuest++;
     this._queue.push(frame);
+    this._queueGso.push(gso);
+    // the first frame waiting asks for a slice boundary; later ones ride with it (a NIC
+    // without room wakes the machine itself when the guest posts buffers)
+    if (this._queue.length === 1) this._wake();
   }
 
   private _ipToGuest(dst: Ip4, src: Ip4, proto: number, payload: Uint8Array): void {
@@ -274,6 +301,7 @@ export class UserNet implements TcpOwner {
     const window = get16(f, o + 14);
     if (doff < 20 || o + doff > ip.end) return;
     let mss = 0;
+    let wscale = -1;
     for (let i = o + 20; i < o + doff; ) {
       const kind = f[i];
       if (kind === 0) break;
@@ -284,13 +312,14 @@ export class UserNet implements TcpOwner {
       const len = f[i + 1];
       if (len < 2 || i + len > o + doff) break;
       if (kind === 2 && len === 4) mss = get16(f, i + 2);
+      else if (kind === 3 && len === 3 && flags & TcpFlag.SYN) wscale = f[i + 2]; // RFC 7323: only in a SYN
       i += len;
     }
     const data = f.subarray(o + doff, ip.end);
     const key = `${ip.src}:${sport}:${ip.dst}:${dport}`;
     const c = this._tcp.get(key);
     if (c) {
-      c.segment(flags, seq, ack, window, data, mss);
+      c.segment(flags, seq, ack, window, data, mss, wscale);
       return;
     }
     if (flags & TcpFlag.RST) return;
@@ -301,7 +330,7 @@ export class UserNet implements TcpOwner {
       return;
     }
     const conn = new TcpConn(this, key, ip.src, sport, ip.dst, dport, this._newIss(), 'connecting');
-    conn.guestSyn(seq, window, mss);
+    conn.guestSyn(seq, window, mss, wscale);
     this._tcp.set(key, conn);
     conn.host = this._host.connect(hostAddr, dport, {
       onConnect: () => conn.hostConnected(),
@@ -364,10 +393,13 @@ export class UserNet implements TcpOwner {
 
   // ---- TcpOwner ----
 
-  output(c: TcpConn, flags: number, seq: number, ack: number, window: number, data: Uint8Array | null, mssOption: boolean): void {
-    const hl = mssOption ? 24 : 20;
+  output(c: TcpConn, flags: number, seq: number, ack: number, window: number, data: Uint8Array | null, syn: boolean, gso: number): void {
+    const ws = syn ? c.synWscale : -1;
+    const hl = syn ? (ws >= 0 ? 28 : 24) : 20;
     const n = data ? data.length : 0;
-    const t = new Uint8Array(hl + n);
+    // the whole frame in one allocation: Ethernet and IP headers, then the TCP segment built in place
+    const f = ip4Frame(this._guestMac ?? BROADCAST_MAC, GATEWAY_MAC, c.farIp, c.guestIp, PROTO_TCP, hl + n);
+    const t = f.subarray(ETH_HDR + IP_HDR);
     put16(t, 0, c.farPort);
     put16(t, 2, c.guestPort);
     put32(t, 4, seq);
@@ -375,14 +407,31 @@ export class UserNet implements TcpOwner {
     t[12] = (hl / 4) << 4;
     t[13] = flags;
     put16(t, 14, window);
-    if (mssOption) {
+    if (syn) {
       t[20] = 2;
       t[21] = 4;
       put16(t, 22, OUR_MSS);
+      if (ws >= 0) {
+        t[24] = 1; // NOP, then window scale (RFC 7323 2.2)
+        t[25] = 3;
+        t[26] = 3;
+        t[27] = ws;
+      }
     }
     if (data) t.set(data, hl);
     put16(t, 16, csumFinish(csumAdd(t, 0, t.length, pseudoSum(c.farIp, c.guestIp, PROTO_TCP, t.length))));
-    this._ipToGuest(c.guestIp, c.farIp, PROTO_TCP, t);
+    this._toGuest(f, gso);
+  }
+
+  segmentLimit(mss: number): number {
+    const l = this._port?.largeReceive?.() ?? 0;
+    // a large receive is one IPv4 packet: at most 65535 bytes with the headers
+    return l > mss ? Math.min(l, 0xffff - IP_HDR - 20) : mss;
+  }
+
+  ackSoon(c: TcpConn): void {
+    this._acks.push(c);
+    this._wake();
   }
 
   remove(c: TcpConn): void {

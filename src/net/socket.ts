@@ -163,12 +163,14 @@ export class SocketNet {
       // a destroyed socket reports nothing more: the connecting side starts over itself
       if (this.opts.connect && !this._closed) this._timer = this._host.setTimer(RETRY_MS, () => this._connect());
     }
+    if (this._queue.length) this._wake(); // frames wait: ask for a slice boundary now
   }
 
   // ---- the NetBackend seam ----
 
-  attach(port: Port, _wake: () => void): void {
+  attach(port: Port, wake: () => void): void {
     this._port = port;
+    this._wake = wake;
   }
 
   send(frame: Uint8Array): void {
@@ -176,6 +178,8 @@ export class SocketNet {
     this._peer.write(encodeFrame(frame));
     this.stats.sent++;
   }
+
+  private _wake: () => void = () => {};
 
   deliver(): void {
     const p = this._port;

@@ -99,13 +99,20 @@ let ipId = 0;
 
 /** Build an Ethernet frame holding an IPv4 packet with `payload` (checksum of the IP header filled in). */
 export function buildIp4(dstMac: Uint8Array, srcMac: Uint8Array, src: Ip4, dst: Ip4, proto: number, payload: Uint8Array, ttl = 64): Uint8Array {
-  const f = new Uint8Array(ETH_HDR + IP_HDR + payload.length);
+  const f = ip4Frame(dstMac, srcMac, src, dst, proto, payload.length, ttl);
+  f.set(payload, ETH_HDR + IP_HDR);
+  return f;
+}
+
+/** An Ethernet frame with its Ethernet and IPv4 headers filled in and `payloadLen` bytes of room after them (zeroed). */
+export function ip4Frame(dstMac: Uint8Array, srcMac: Uint8Array, src: Ip4, dst: Ip4, proto: number, payloadLen: number, ttl = 64): Uint8Array {
+  const f = new Uint8Array(ETH_HDR + IP_HDR + payloadLen);
   f.set(dstMac.subarray(0, 6), 0);
   f.set(srcMac.subarray(0, 6), 6);
   put16(f, 12, ETHERTYPE_IPV4);
   const o = ETH_HDR;
   f[o] = 0x45;
-  put16(f, o + 2, IP_HDR + payload.length);
+  put16(f, o + 2, IP_HDR + payloadLen);
   put16(f, o + 4, (ipId = (ipId + 1) & 0xffff));
   put16(f, o + 6, 0x4000); // DF
   f[o + 8] = ttl;
@@ -113,7 +120,6 @@ export function buildIp4(dstMac: Uint8Array, srcMac: Uint8Array, src: Ip4, dst: 
   put32(f, o + 12, src);
   put32(f, o + 16, dst);
   put16(f, o + 10, csumFinish(csumAdd(f, o, o + IP_HDR)));
-  f.set(payload, o + IP_HDR);
   return f;
 }
 

@@ -66,11 +66,14 @@ class CountingNet implements NetBackend {
     this._inner.attach(
       {
         canReceive: () => port.canReceive(),
-        receive(frame: Uint8Array): void {
+        // a large receive (gso) counts as one frame, as the guest gets it; it must reach the NIC as one
+        receive(frame: Uint8Array, gso?: number): void {
           c.rxBytes += frame.length;
           c.rxFrames++;
-          port.receive(frame);
+          if (gso) port.receive(frame, gso);
+          else port.receive(frame);
         },
+        largeReceive: () => port.largeReceive?.() ?? 0,
       },
       wake,
     );

@@ -291,6 +291,8 @@ export class VmRunner {
     this._stopRequest = null;
     this.stopCause = null;
     this._setState('running');
+    // host input for the machine's devices (a frame from the network) ends an idle sleep at once
+    m.onHostInput = () => this._wakeUp();
     let cause: StopCause;
     // pacing: wall time and guest time at the start of the current running stretch
     let paceWall = Date.now();
@@ -386,6 +388,7 @@ export class VmRunner {
       });
       this._wake = null;
     }
+    m.onHostInput = null;
     this._flush();
     this.stopCause = cause;
     this._setState(cause === 'error' ? 'error' : 'stopped');

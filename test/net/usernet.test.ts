@@ -12,7 +12,8 @@ const GW_MAC = Uint8Array.from([0x52, 0x55, 0x0a, 0, 2, 2]);
 function harness(opts = {}) {
   const net = new UserNet(nodeNetHost, opts);
   const got: Uint8Array[] = [];
-  net.attach({ canReceive: () => true, receive: (f) => got.push(f) }, () => {});
+  // wake asks for a slice boundary: like the machine, deliver soon after
+  net.attach({ canReceive: () => true, receive: (f) => got.push(f) }, () => setImmediate(() => net.deliver()));
   const waitFor = async (pred: (f: Uint8Array) => boolean, what: string): Promise<Uint8Array> => {
     for (let i = 0; i < 400; i++) {
       net.deliver();
@@ -180,4 +181,106 @@ test('filter-dump: a pcap file header and one record per frame each way', () => 
   assert.equal(new DataView(chunks[1].buffer).getUint32(8, true), 42);
   assert.equal(new DataView(chunks[1].buffer).getUint32(4, true), 500000, 'microseconds');
   d.close();
+});
+
+/** A SYN with MSS 1460 and, when `ws` >= 0, the window-scale option (as Linux sends it). */
+function synWithOptions(sport: number, dport: number, seq: number, ws: number): Uint8Array {
+  const opt = ws >= 0 ? [2, 4, 0x05, 0xb4, 1, 3, 3, ws] : [2, 4, 0x05, 0xb4];
+  const t = new Uint8Array(20 + opt.length);
+  put16(t, 0, sport);
+  put16(t, 2, dport);
+  put32(t, 4, seq);
+  t[12] = ((20 + opt.length) / 4) << 4;
+  t[13] = 0x02;
+  put16(t, 14, 65535);
+  t.set(opt, 20);
+  put16(t, 16, csumFinish(csumAdd(t, 0, t.length, pseudoSum(GUEST_FIRST, GATEWAY, PROTO_TCP, t.length))));
+  return buildIp4(GW_MAC, GUEST_MAC, GUEST_FIRST, GATEWAY, PROTO_TCP, t);
+}
+
+/** The TCP options of a segment: kind -> its value bytes. */
+function tcpOptions(f: Uint8Array): Map<number, number[]> {
+  const ip = parseIp4(f)!;
+  const o = ip.start;
+  const end = o + (f[o + 12] >>> 4) * 4;
+  const m = new Map<number, number[]>();
+  for (let i = o + 20; i < end; ) {
+    if (f[i] === 0) break;
+    if (f[i] === 1) {
+      i++;
+      continue;
+    }
+    m.set(f[i], [...f.subarray(i + 2, i + f[i + 1])]);
+    i += f[i + 1];
+  }
+  return m;
+}
+
+test('user net TCP: window scaling (RFC 7323) when the guest offers it, one ACK per delivery for many segments, large receives to a NIC that takes them', async () => {
+  const BIG = 300_000;
+  const received: Buffer[] = [];
+  const server = createServer((s) => {
+    s.on('data', (d) => {
+      received.push(d);
+      if (Buffer.concat(received).length === 6000) s.end(Buffer.alloc(BIG, 0x61));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  // a NIC taking large receives of up to 64000 payload bytes
+  const net = new UserNet(nodeNetHost, {});
+  const got: { f: Uint8Array; gso: number }[] = [];
+  net.attach({ canReceive: () => true, receive: (f, gso) => got.push({ f, gso: gso ?? 0 }), largeReceive: () => 64000 }, () => {});
+  const next = async (what: string) => {
+    for (let i = 0; i < 400; i++) {
+      net.deliver();
+      if (got.length) return got.shift()!;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    assert.fail(`no frame came: ${what}`);
+  };
+  net.send(synWithOptions(41000, port, 1000, 7));
+  const synack = await next('SYN-ACK');
+  const opts = tcpOptions(synack.f);
+  assert.deepEqual(opts.get(3), [5], 'our window scale is 5');
+  assert.deepEqual(opts.get(2), [0x05, 0xb4], 'MSS 1460');
+  const sa = tcpOf(synack.f)!;
+  const ours = (sa.seq + 1) >>> 0;
+  // four data segments in one slice: the NAT answers with one ACK at the next delivery
+  let seq = 1001;
+  for (let i = 0; i < 4; i++) {
+    net.send(tcpSeg(41000, port, seq, ours, 0x10, new Uint8Array(1500).fill(0x30 + i)));
+    seq += 1500;
+  }
+  assert.equal(got.length, 0, 'nothing before the slice boundary');
+  net.deliver();
+  const ackFrames = got.splice(0);
+  assert.equal(ackFrames.length, 1, 'one ACK for four segments');
+  assert.equal(tcpOf(ackFrames[0].f)!.ack, seq);
+  // the window field is scaled by 2^5: more than 64 KiB open, at most 1 MiB
+  const wfield = get16(ackFrames[0].f, parseIp4(ackFrames[0].f)!.start + 14);
+  assert.ok(wfield << 5 > 65535 && wfield << 5 <= 1 << 20, `window field ${wfield}`);
+  // the reply comes in large receives (gso = the guest's MSS) within the guest's scaled window (65535 << 7)
+  let bytes = 0;
+  let large = 0;
+  let ack = seq;
+  while (bytes < BIG) {
+    const g = await next('reply data');
+    const s = tcpOf(g.f)!;
+    assert.ok(s.ok, 'checksum of a large receive');
+    if (!s.data.length) continue;
+    assert.equal(s.seq, (ours + bytes) >>> 0);
+    if (s.data.length > 1460) {
+      large++;
+      assert.equal(g.gso, 1460);
+      assert.ok(s.data.length <= 64000);
+    } else assert.equal(g.gso, 0);
+    bytes += s.data.length;
+    net.send(tcpSeg(41000, port, ack, (ours + bytes) >>> 0, 0x10));
+  }
+  assert.equal(bytes, BIG);
+  assert.ok(large > 0, 'large receives were used');
+  assert.equal(Buffer.concat(received).length, 6000);
+  server.close();
+  net.close();
 });

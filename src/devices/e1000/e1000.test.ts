@@ -4,7 +4,7 @@ import { ArrayDmaView } from '../../bus/dma.js';
 import { TestIrqLine } from '../../bus/irq.js';
 import type { NetBackend, NetPort } from '../backends.js';
 import { E1000 } from './e1000.js';
-import { segment, sum16, fold } from './offload.js';
+import { segment, sum16, fold } from '../netoffload.js';
 
 const MAC = Uint8Array.from([0x52, 0x54, 0x00, 0x12, 0x34, 0x56]);
 const RAM = 1 << 20;
@@ -180,6 +180,38 @@ test('e1000: TSO cuts a TCP burst into MSS segments with correct checksums', () 
     assert.equal(s[47] & 0x09, i === 2 ? 0x09 : 0, 'FIN/PSH only on the last');
     assert.equal(((s[38] << 24) | (s[39] << 16) | (s[40] << 8) | s[41]) >>> 0, i * 1000);
   }
+});
+
+test('e1000: RX checksum offload (RXCSUM) reports IPCS/TCPCS, with TCPE for a bad TCP checksum; IXSM without it', () => {
+  const t = make();
+  setupRings(t);
+  // a TCP/IPv4 frame to our MAC with correct checksums
+  const f = new Uint8Array(14 + 40 + 200);
+  f.set(MAC, 0);
+  f[12] = 0x08;
+  f[14] = 0x45;
+  f[17] = 240;
+  f[22] = 64;
+  f[23] = 6;
+  f.set([10, 0, 2, 2, 10, 0, 2, 15], 26);
+  const ipc = ~fold(sum16(f, 14, 34)) & 0xffff;
+  f[24] = ipc >>> 8;
+  f[25] = ipc & 0xff;
+  f[46] = 0x50;
+  for (let i = 54; i < f.length; i++) f[i] = i;
+  const tc = ~fold(sum16(f, 34, f.length, sum16(f, 26, 34, 6 + 220))) & 0xffff;
+  f[50] = tc >>> 8;
+  f[51] = tc & 0xff;
+  t.nic.receive(f);
+  assert.equal(t.mem[RX_RING + 12] & 0x64, 0x04, 'RXCSUM off: IXSM, no checksum bits');
+  t.w(0x5000, 0x300); // IPOFL | TUOFL, as Linux's e1000_configure_rx sets it
+  t.nic.receive(f);
+  assert.equal(t.mem[RX_RING + 16 + 12] & 0x64, 0x60, 'IPCS and TCPCS, not IXSM');
+  assert.equal(t.mem[RX_RING + 16 + 13], 0, 'no errors');
+  const bad = f.slice();
+  bad[100] ^= 0xff;
+  t.nic.receive(bad);
+  assert.equal(t.mem[RX_RING + 32 + 13], 0x20, 'TCPE');
 });
 
 test('e1000: state round-trip', () => {

@@ -24,9 +24,9 @@ import type { PortHandlers } from '../../bus/ports.js';
 import { checkState } from '../../state/state.js';
 import type { NetBackend, NetPort } from '../backends.js';
 import { PciDevice, type PciDeviceState } from '../pci/device.js';
-import { emptyContext, insertChecksum, segment, type TxContext } from './offload.js';
+import { emptyContext, insertChecksum, ipv4HeaderOk, ipv4L4Start, l4ChecksumOk, segment, type TxContext } from '../netoffload.js';
 import {
-  Ctrl, Eecd, Eerd, EEPROM_WORDS, eepromImage, Icr, Mdic, PHY_ADDR, phyResetValues, Popts, Rctl, Reg, RxStatus, STATUS_LINK_UP, Tctl, TuCmd, TxCmd,
+  Ctrl, Eecd, Eerd, EEPROM_WORDS, eepromImage, Icr, Mdic, PHY_ADDR, phyResetValues, Popts, Rctl, Reg, RxErr, Rxcsum, RxStatus, STATUS_LINK_UP, Tctl, TuCmd, TxCmd,
 } from './regs.js';
 
 export const E1000_VENDOR = 0x8086;
@@ -405,6 +405,7 @@ export class E1000 extends PciDevice implements NetPort {
     }
     const { base, count } = this._rxRing();
     const d = this._desc;
+    const [status, errors] = this._rxChecksum(frame);
     let head = r[Reg.RDH >>> 2];
     for (let off = 0; off < data.length; off += bufSize) {
       const da = base + head * DESC;
@@ -417,8 +418,8 @@ export class E1000 extends PciDevice implements NetPort {
       d[9] = chunk >>> 8;
       d[10] = 0;
       d[11] = 0;
-      d[12] = RxStatus.DD | RxStatus.IXSM | (last ? RxStatus.EOP : 0);
-      d[13] = 0;
+      d[12] = RxStatus.DD | (last ? RxStatus.EOP | status : RxStatus.IXSM);
+      d[13] = last ? errors : 0;
       this._dma.write(da + 8, d.subarray(8, 16));
       head = (head + 1) % count;
     }
@@ -430,6 +431,31 @@ export class E1000 extends PciDevice implements NetPort {
     const rdmts = (r[Reg.RCTL >>> 2] >>> 8) & 3;
     if (rdmts < 3 && this._rxFree() <= count >>> (rdmts + 1)) cause |= Icr.RXDMT0;
     this._raise(cause);
+  }
+
+  /**
+   * Receive checksum offload (manual 3.2.9): with RXCSUM's IPOFL/TUOFL on,
+   * the IPv4 header and TCP/UDP checksums of the frame are checked and
+   * reported (IPCS/TCPCS, with IPE/TCPE when wrong), so Linux's e1000 marks
+   * good frames CHECKSUM_UNNECESSARY and the guest does not sum them again;
+   * anything else reports IXSM ("ignore the checksum bits"). Returns the
+   * status and error bits for the last descriptor.
+   */
+  private _rxChecksum(f: Uint8Array): [number, number] {
+    const on = this.regs[Reg.RXCSUM >>> 2] & (Rxcsum.IPOFL | Rxcsum.TUOFL);
+    const l4 = on ? ipv4L4Start(f) : -1;
+    if (l4 < 0) return [RxStatus.IXSM, 0];
+    let status = 0;
+    let errors = 0;
+    if (on & Rxcsum.IPOFL) {
+      status |= RxStatus.IPCS;
+      if (!ipv4HeaderOk(f)) errors |= RxErr.IPE;
+    }
+    if (on & Rxcsum.TUOFL) {
+      status |= RxStatus.TCPCS;
+      if (!l4ChecksumOk(f, l4)) errors |= RxErr.TCPE;
+    }
+    return [status, errors];
   }
 
   // ---- transmit ----

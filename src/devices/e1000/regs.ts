@@ -15,6 +15,7 @@ export const enum Reg {
   MDIC = 0x0020,
   ICR = 0x00c0,
   ITR = 0x00c4,
+  RXCSUM = 0x5000,
   ICS = 0x00c8,
   IMS = 0x00d0,
   IMC = 0x00d8,
@@ -166,4 +167,18 @@ export const enum RxStatus {
   DD = 0x01,
   EOP = 0x02,
   IXSM = 0x04,
+  TCPCS = 0x20,
+  IPCS = 0x40,
+}
+
+/** Receive descriptor error bits (byte 13). */
+export const enum RxErr {
+  TCPE = 0x20,
+  IPE = 0x40,
+}
+
+/** RXCSUM: receive checksum offloads the driver turned on. */
+export const enum Rxcsum {
+  IPOFL = 0x100,
+  TUOFL = 0x200,
 }

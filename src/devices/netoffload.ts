@@ -1,9 +1,11 @@
 /**
- * The e1000's transmit offloads, applied to a whole packet once its last
- * descriptor (EOP) is fetched: Internet checksum insertion (IXSM/TXSM, and
- * the legacy descriptor's CSO/CSS) and TCP segmentation (TSE), as the 8254x
- * manual sections 3.5 and 3.6 describe them. All offsets come from the guest
- * and are checked against the packet; a bad one leaves the bytes as they are.
+ * NIC transmit offloads, shared by the e1000 and virtio-net: Internet
+ * checksum insertion and TCP segmentation of a whole packet, described by a
+ * context in the e1000's terms (its IXSM/TXSM, the legacy descriptor's
+ * CSO/CSS, TSE: 8254x manual sections 3.5 and 3.6); virtio-net fills the
+ * same context from its virtio_net_hdr (csum_start, gso_size). All offsets
+ * come from the guest and are checked against the packet; a bad one leaves
+ * the bytes as they are.
  */
 
 /** A checksum/segmentation context as a context descriptor sets it. */
@@ -115,4 +117,38 @@ export function segment(p: Uint8Array, len: number, ctx: TxContext): Uint8Array[
     n++;
   } while (off < payload);
   return out;
+}
+
+const ETH = 14;
+
+/**
+ * Offset of the TCP or UDP header of an unfragmented IPv4 frame (Ethernet II,
+ * no VLAN tag) whose IP lengths fit the frame, else -1.
+ */
+export function ipv4L4Start(f: Uint8Array): number {
+  if (f.length < ETH + 20 || f[12] !== 0x08 || f[13] !== 0x00 || f[ETH] >>> 4 !== 4) return -1;
+  const ihl = (f[ETH] & 0xf) * 4;
+  const total = (f[ETH + 2] << 8) | f[ETH + 3];
+  if (ihl < 20 || total < ihl + 8 || ETH + total > f.length) return -1;
+  if (((f[ETH + 6] << 8) | f[ETH + 7]) & 0x3fff) return -1; // a fragment
+  const proto = f[ETH + 9];
+  if (proto !== 6 && proto !== 17) return -1;
+  return ETH + ihl;
+}
+
+/** The IPv4 pseudo-header sum (RFC 9293 3.1) of a frame for an L4 length (unfolded). */
+export function ipv4PseudoSum(f: Uint8Array, len: number): number {
+  return sum16(f, ETH + 12, ETH + 20, f[ETH + 9] + len);
+}
+
+/** Whether the IPv4 header checksum of a frame verifies. */
+export function ipv4HeaderOk(f: Uint8Array): boolean {
+  return fold(sum16(f, ETH, ETH + (f[ETH] & 0xf) * 4)) === 0xffff;
+}
+
+/** Whether the TCP/UDP checksum at `l4` (from ipv4L4Start) verifies; a UDP checksum of 0 means none. */
+export function l4ChecksumOk(f: Uint8Array, l4: number): boolean {
+  const end = ETH + ((f[ETH + 2] << 8) | f[ETH + 3]);
+  if (f[ETH + 9] === 17 && f[l4 + 6] === 0 && f[l4 + 7] === 0) return true;
+  return fold(sum16(f, l4, end, ipv4PseudoSum(f, end - l4))) === 0xffff;
 }
