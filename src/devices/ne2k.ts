@@ -20,9 +20,10 @@
  * answers 'P','C' in page 0 registers 0x0A-0x0B (the Realtek ID).
  *
  * Receive: a frame is stored at CURR with the 4-byte header (status, next
- * page, length) and CURR moves on; a ring too full for a largest frame
- * leaves it waiting in the backend (canReceive false) until the driver
- * moves BNRY, as QEMU does, so no overrun is ever reported. Filters: PAR
+ * page, length) and CURR moves on, never onto BNRY (the 8390 stops short of
+ * it; CURR = BNRY reads as an empty ring); a ring too full for a largest
+ * frame leaves it waiting in the backend (canReceive false) until the
+ * driver moves BNRY, as QEMU does, so no overrun is ever reported. Filters: PAR
  * unicast, broadcast (RCR.AB), multicast through MAR hashed like the
  * DP8390 (RCR.AM), promiscuous (RCR.PRO); monitor mode (RCR.MON) stores
  * nothing. Transmit: TPSR/TBCR name the frame; CR.TXP sends it at once and
@@ -43,8 +44,10 @@ export const NE2K_DEVICE = 0x8029;
 export const NE2K_IO_BYTES = 0x20;
 const MEM_SIZE = 0xc000;
 const PMEM_START = 0x4000;
-/** Room a ring must have for a largest frame with its header (QEMU's test). */
-const FRAME_ROOM = 1514 + 4;
+/** The longest frame taken (1514 bytes and a VLAN tag). */
+const MAX_FRAME = 1514 + 4;
+/** Pages a frame takes: the 4-byte header, the frame, room for the FCS the card counts. */
+const pagesFor = (len: number) => (Math.max(len, 60) + 4 + 4 + 255) >>> 8;
 
 const enum Cr {
   STP = 0x01,
@@ -186,10 +189,13 @@ export class Ne2kPci extends PciDevice implements NetPort {
     switch (((this._cmd >>> 6) << 4) | o) {
       case 0x01: this._pstart = v; break;
       case 0x02: this._pstop = v; break;
-      case 0x03:
+      case 0x03: {
+        const could = this.canReceive();
         this._bnry = v;
-        this.wake(); // the ring may have room for frames waiting in the backend
+        // the ring gained room for frames waiting in the backend (while it had room, none waited)
+        if (!could && this.canReceive()) this.wake();
         break;
+      }
       case 0x04: this._tpsr = v; break;
       case 0x05: this._tbcr = (this._tbcr & 0xff00) | v; break;
       case 0x06: this._tbcr = (this._tbcr & 0xff) | (v << 8); break;
@@ -277,28 +283,35 @@ export class Ne2kPci extends PciDevice implements NetPort {
     return [s, e];
   }
 
-  private _room(): number {
+  /**
+   * Free pages from CURR up to BNRY. CURR = BNRY reads as an empty ring (a
+   * driver may start that way), so a frame is stored only when it leaves
+   * CURR short of BNRY: the 8390 stops before its write pointer reaches
+   * BNRY, and a ring filled up to BNRY would read as empty and be
+   * overwritten, unread frames and all.
+   */
+  private _roomPages(): number {
     const r = this._ring();
     if (!r) return 0;
-    const cur = this._curr << 8;
-    const b = this._bnry << 8;
-    return cur < b ? b - cur : r[1] - r[0] - (cur - b);
+    const cur = this._curr;
+    const b = this._bnry;
+    return cur < b ? b - cur : ((r[1] - r[0]) >>> 8) - (cur - b);
   }
 
   canReceive(): boolean {
     if (this._cmd & Cr.STP) return true; // a stopped NIC takes frames off the wire and drops them
-    return this._room() >= FRAME_ROOM;
+    return this._roomPages() > pagesFor(MAX_FRAME);
   }
 
   receive(frame: Uint8Array): void {
     const ring = this._ring();
-    if (this._cmd & Cr.STP || !ring || this._room() < FRAME_ROOM || frame.length < 14 || frame.length > 1514 + 4) return;
+    if (this._cmd & Cr.STP || !ring || frame.length < 14 || frame.length > MAX_FRAME || this._roomPages() <= pagesFor(frame.length)) return;
     const cur = this._curr << 8;
     if (cur < ring[0] || cur >= ring[1]) return;
     if (!this._accepts(frame)) return;
     const size = Math.max(frame.length, 60);
     const total = size + 4;
-    let next = cur + ((total + 4 + 255) & ~0xff); // room for the FCS the card would have counted
+    let next = cur + (pagesFor(size) << 8);
     if (next >= ring[1]) next -= ring[1] - ring[0];
     const rsr = 0x01 | (frame[0] & 1 ? 0x20 : 0);
     const hdr = [rsr, next >>> 8, total & 0xff, total >>> 8];

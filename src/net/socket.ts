@@ -18,7 +18,15 @@ interface Port {
   receive(frame: Uint8Array): void;
 }
 
-const QUEUE_MAX = 4096;
+/**
+ * Frames from the peer wait for the NIC in a queue bounded in frames and in
+ * bytes; past either bound they are dropped and counted (stats.dropped), as
+ * a NIC whose receive FIFO is full drops, so a peer sending faster than the
+ * guest takes frames (or a hostile one sending 68 KiB frames without end)
+ * cannot make this process hold more than QUEUE_BYTES_MAX.
+ */
+export const QUEUE_MAX = 4096;
+export const QUEUE_BYTES_MAX = 4 << 20;
 const RETRY_MS = 1000;
 
 /** Where a stream goes: a TCP address and port, or a UNIX socket's path. */
@@ -70,6 +78,7 @@ export function parseHostPort(s: string): { addr: string; port: number } {
 export class SocketNet {
   private _port: Port | null = null;
   private _queue: Uint8Array[] = [];
+  private _queueBytes = 0;
   private _peer: HostStream | null = null;
   private _rx = new FrameReader();
   private _listener: Closable | null = null;
@@ -77,6 +86,11 @@ export class SocketNet {
   private _waitingSaid = false;
   private _timer: unknown = null;
   readonly stats = { sent: 0, received: 0, dropped: 0 };
+
+  /** Bytes of frames waiting for the NIC (at most QUEUE_BYTES_MAX). */
+  get queuedBytes(): number {
+    return this._queueBytes;
+  }
   onLog: (line: string) => void = () => {};
 
   constructor(
@@ -150,9 +164,10 @@ export class SocketNet {
 
   private _data(d: Uint8Array): void {
     const bad = this._rx.push(d, (f) => {
-      if (this._queue.length >= QUEUE_MAX) this.stats.dropped++;
+      if (this._queue.length >= QUEUE_MAX || this._queueBytes + f.length > QUEUE_BYTES_MAX) this.stats.dropped++;
       else {
         this._queue.push(f);
+        this._queueBytes += f.length;
         this.stats.received++;
       }
     });
@@ -185,8 +200,16 @@ export class SocketNet {
     const p = this._port;
     if (!p) return;
     let n = 0;
-    while (n < this._queue.length && p.canReceive()) p.receive(this._queue[n++]);
-    if (n) this._queue.splice(0, n);
+    let bytes = 0;
+    while (n < this._queue.length && p.canReceive()) {
+      const f = this._queue[n++];
+      bytes += f.length;
+      p.receive(f);
+    }
+    if (n) {
+      this._queue.splice(0, n);
+      this._queueBytes -= bytes;
+    }
   }
 
   close(): void {
@@ -195,6 +218,8 @@ export class SocketNet {
     this._peer?.destroy();
     this._peer = null;
     if (this._timer !== null) this._host.clearTimer(this._timer);
+    this._queue = [];
+    this._queueBytes = 0;
   }
 
   get connected(): boolean {

@@ -223,7 +223,9 @@ export class VirtioNet implements VirtioDevice, NetPort {
           return;
         }
       }
-    } else if (flags & NetHdr.F_NEEDS_CSUM && h.negotiated(NetF.CSUM)) {
+    }
+    // a packet that needs no segmenting (or cannot be segmented) may still want its checksum
+    if (flags & NetHdr.F_NEEDS_CSUM && h.negotiated(NetF.CSUM)) {
       // the field holds the pseudo-header sum; sum from csum_start to the end over it
       if (start + offset + 2 <= f.length) insertChecksum(f, f.length, start + offset, start, 0);
     }
