@@ -17,10 +17,10 @@ import { WasmCache } from '../jit/wasm-tier.js';
 import { Wasm, WASM_PAGE, type WasmMemory } from '../jit/wasm/host.js';
 import { Layout, layoutBytes } from '../bus/layout.js';
 import { Fpu, type FpuState } from '../cpu/fpu.js';
-import { loadCpuState, saveCpuState, type CpuState } from '../cpu/state.js';
+import { checkCpuState, loadCpuState, saveCpuState, type CpuState } from '../cpu/state.js';
 import { Clock } from '../time/clock.js';
-import { StateError, type StateObject } from '../state/state.js';
-import { checkDeclared, legacyState, loadDeclared, saveDeclared, type StateSchema } from '../state/schema.js';
+import { checkState, StateError, type StateObject } from '../state/state.js';
+import { checkDeclared, loadDeclared, saveDeclared, type StateSchema } from '../state/schema.js';
 import type { BlockBackend, CharSink, NetBackend } from '../devices/backends.js';
 import { E1000 } from '../devices/e1000/e1000.js';
 import { Ne2kPci } from '../devices/ne2k.js';
@@ -391,7 +391,7 @@ export class Machine {
     const virtioDevices: VirtioDevice[] = [];
     (cfg.nics ?? []).forEach((n, i) => (n.model === 'virtio-net-pci' ? virtioDevices.push(this.virtioNic(n, i)) : this.wireNic(n, i)));
     virtioDevices.push(...(cfg.virtio ?? []));
-    for (const t of wireVirtio(virtioDevices, { mem: this.mem, pci: this.pci, lapic: () => this.lapic })) this.virtio.push(this._add(t, legacyState('virtio-pci')));
+    for (const t of wireVirtio(virtioDevices, { mem: this.mem, pci: this.pci, lapic: () => this.lapic })) this.virtio.push(this._add(t, t.schema));
 
     // firmware configuration (what SeaBIOS learns the machine from)
     this.fwcfg = this._add(new FwCfg('fwcfg', io, new PhysicalMemoryDmaView(this.mem)), FwCfg.stateSchema);
@@ -433,7 +433,7 @@ export class Machine {
 
   /** An NE2000 on the first free PCI slot from 3: BAR 0 as I/O ports, its cable to the backend. */
   private wireNe2k(n: NicConfig, index: number): void {
-    const nic = this._add(new Ne2kPci(`ne2k.${index}`, this.nicMac(n, index)), legacyState('ne2k'));
+    const nic = this._add(new Ne2kPci(`ne2k.${index}`, this.nicMac(n, index)), Ne2kPci.stateSchema);
     nic.onBarChange = (_bar, addr, size) => {
       if (nic.ioBase >= 0) this.io.unregister(nic.id, nic.ioBase, size);
       nic.ioBase = -1;
@@ -465,7 +465,7 @@ export class Machine {
       return;
     }
     const mac = this.nicMac(n, index);
-    const nic = this._add(new E1000(`e1000.${index}`, { mac, dma: new PhysicalMemoryDmaView(this.mem) }), legacyState('e1000'));
+    const nic = this._add(new E1000(`e1000.${index}`, { mac, dma: new PhysicalMemoryDmaView(this.mem) }), E1000.stateSchema);
     let mmio: [number, number] = [-1, 0];
     nic.onBarChange = (bar, addr, size) => {
       if (bar === 0) {
@@ -713,6 +713,8 @@ export class Machine {
     for (const d of all) if (!(d.id in s.devices)) throw new StateError(`machine: the state has no device ${d.id}; was it saved with other options?`);
     for (const id of Object.keys(s.devices)) if (!ids.has(id)) throw new StateError(`machine: the state holds device ${id}, which this machine does not have`);
     for (const d of all) checkDeclared(d.id, d.schema, s.devices[d.id], d.device);
+    checkCpuState(this.cpu, s.cpu);
+    checkState('fpu', (this.cpu.fpu as Fpu).saveState(), s.fpu);
     if (typeof s.clock?.nowNs !== 'number' || !Number.isFinite(s.clock.nowNs) || s.clock.nowNs < 0) throw new StateError('machine: bad guest time in the state');
     if (typeof s.a20 !== 'boolean') throw new StateError('machine: field a20 must be a boolean');
   }
@@ -721,9 +723,8 @@ export class Machine {
    * Load a state saved from a machine with the same configuration. A state
    * that does not fit (another version, RAM size or device set, or a field of
    * the wrong kind) is refused with a StateError and the machine is left as
-   * it was. Declared states are all checked before anything changes; devices
-   * not converted to a schema yet check inside their loadState, so their
-   * states (not RAM) are put back if one refuses. RAM is written last.
+   * it was: every device state is checked against its schema before
+   * anything changes, so no rollback copy is needed. RAM is written last.
    */
   loadState(s: MachineState): void {
     this.checkState(s);
@@ -736,13 +737,7 @@ export class Machine {
    */
   loadStateWithoutRam(s: Omit<MachineState, 'ram'>, ramBytes: number, writeRam: (ram: Uint8Array) => void): void {
     this.checkStateWithoutRam(s, ramBytes);
-    const before = this._saveWithoutRam();
-    try {
-      this._load(s);
-    } catch (e) {
-      this._load(before); // put everything back as it was
-      throw e;
-    }
+    this._load(s); // checked: it does not throw
     const kept = this._codePagesBefore();
     writeRam(this.mem.mem.subarray(0, this.mem.ramSize));
     // all of RAM was replaced: every page differs from whatever the last dirty mark saw

@@ -87,7 +87,8 @@ export function saveCpuState(cpu: Cpu): CpuState {
  * the caller that replaces memory invalidates what it changed
  * (Machine.loadStateWithoutRam).
  */
-export function loadCpuState(cpu: Cpu, s: CpuState): void {
+/** Check a CPU state without changing anything (loadCpuState() does it first). Throws StateError. */
+export function checkCpuState(cpu: Cpu, s: CpuState): void {
   const { ssShadow: _, ...template } = saveCpuState(cpu);
   checkState('cpu', template, s);
   if (s.cpl < 0 || s.cpl > 3) throw new StateError(`cpu: CPL ${s.cpl} is not 0..3`);
@@ -95,6 +96,11 @@ export function loadCpuState(cpu: Cpu, s: CpuState): void {
   if (typeof shadow !== 'number' || (shadow !== 0 && (shadow & ~0xf) !== SHADOW)) {
     throw new StateError(`cpu: field ssShadow must be 0 or ${SHADOW} plus DR6 bits 0-3, not ${String(shadow)}`);
   }
+}
+
+export function loadCpuState(cpu: Cpu, s: CpuState): void {
+  checkCpuState(cpu, s);
+  const shadow = s.ssShadow ?? 0;
   cpu.reg32.set(s.regs);
   cpu.eip = s.eip | 0;
   cpu.sreg.set(s.sreg);

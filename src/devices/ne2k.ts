@@ -35,9 +35,9 @@
  * here loops on a guest value.
  */
 import type { PortHandlers } from '../bus/ports.js';
-import { checkState } from '../state/state.js';
+import { u16, u8, u8s } from '../state/schema.js';
 import type { NetBackend, NetPort } from './backends.js';
-import { PciDevice, type PciDeviceState } from './pci/device.js';
+import { PciDevice, pciState } from './pci/device.js';
 
 export const NE2K_VENDOR = 0x10ec;
 export const NE2K_DEVICE = 0x8029;
@@ -69,14 +69,6 @@ const enum Rcr {
   MON = 0x20,
 }
 
-export interface Ne2kState extends PciDeviceState {
-  /** cmd, pstart, pstop, bnry, tpsr, tbcr, isr, imr, rcr, tcr, dcr, rsar, rbcr, curr, tsr, rsr. */
-  regs: Uint16Array;
-  par: Uint8Array;
-  mar: Uint8Array;
-  mem: Uint8Array;
-}
-
 /** The big-endian Ethernet CRC the DP8390 hashes multicast addresses with (its top 6 bits index MAR). */
 function multicastIndex(f: Uint8Array): number {
   let crc = 0xffffffff;
@@ -92,6 +84,38 @@ function multicastIndex(f: Uint8Array): number {
 }
 
 export class Ne2kPci extends PciDevice implements NetPort {
+  /**
+   * The DP8390's registers by name (page 0's, and page 1's CURR), the
+   * physical and multicast address registers, and the 48 KiB of buffer
+   * memory (PROM image included). Version 2: the registers are fields of
+   * their own; version 1 packed them into one array.
+   */
+  static override readonly stateSchema = pciState<Ne2kPci>(
+    'ne2k',
+    2,
+    {
+      cmd: u8.at('_cmd'),
+      pstart: u8.at('_pstart'),
+      pstop: u8.at('_pstop'),
+      bnry: u8.at('_bnry'),
+      tpsr: u8.at('_tpsr'),
+      tbcr: u16.at('_tbcr'),
+      isr: u8.at('_isr'),
+      imr: u8.at('_imr'),
+      rcr: u8.at('_rcr'),
+      tcr: u8.at('_tcr'),
+      dcr: u8.at('_dcr'),
+      rsar: u16.at('_rsar'),
+      rbcr: u16.at('_rbcr'),
+      curr: u8.at('_curr'),
+      tsr: u8.at('_tsr'),
+      rsr: u8.at('_rsr'),
+      par: u8s(6).at('_par'),
+      mar: u8s(8).at('_mar'),
+      mem: u8s(MEM_SIZE),
+    },
+    { transient: ['mac', 'backend', 'wake', 'ioPorts', 'ioBase'] },
+  );
   readonly mac: Uint8Array;
   backend: NetBackend | null = null;
   /** Asks the board for a delivery at the next slice boundary (the ring gained room). */
@@ -372,30 +396,5 @@ export class Ne2kPci extends PciDevice implements NetPort {
     this._pstart = this._pstop = this._bnry = this._tpsr = this._tbcr = 0;
     this._imr = this._rcr = this._tcr = this._dcr = this._rsar = this._rbcr = this._curr = this._tsr = this._rsr = 0;
     this._softReset();
-  }
-
-  override saveState(): Ne2kState {
-    return {
-      ...super.saveState(),
-      regs: Uint16Array.from([
-        this._cmd, this._pstart, this._pstop, this._bnry, this._tpsr, this._tbcr, this._isr, this._imr,
-        this._rcr, this._tcr, this._dcr, this._rsar, this._rbcr, this._curr, this._tsr, this._rsr,
-      ]),
-      par: this._par.slice(),
-      mar: this._mar.slice(),
-      mem: this.mem.slice(),
-    };
-  }
-
-  override loadState(s: PciDeviceState): void {
-    const st = s as Ne2kState;
-    checkState(this.id, { regs: new Uint16Array(16), par: this._par, mar: this._mar, mem: this.mem }, st);
-    super.loadState({ config: st.config, intx: st.intx });
-    const r = st.regs;
-    [this._cmd, this._pstart, this._pstop, this._bnry, this._tpsr, this._tbcr, this._isr, this._imr] = [r[0] & 0xff, r[1] & 0xff, r[2] & 0xff, r[3] & 0xff, r[4] & 0xff, r[5], r[6] & 0xff, r[7] & 0xff];
-    [this._rcr, this._tcr, this._dcr, this._rsar, this._rbcr, this._curr, this._tsr, this._rsr] = [r[8] & 0xff, r[9] & 0xff, r[10] & 0xff, r[11], r[12], r[13] & 0xff, r[14] & 0xff, r[15] & 0xff];
-    this._par.set(st.par);
-    this._mar.set(st.mar);
-    this.mem.set(st.mem);
   }
 }

@@ -13,9 +13,6 @@
  * schema (every field present, of its kind and range; no unknown fields),
  * then loadFields() assigns it and runs the schema's postLoad hook (re-arm
  * timers, recompute outputs).
- *
- * Devices not converted yet are registered with legacyState(): their own
- * saveState()/loadState() do the work, and their loadState() validates.
  */
 import { StateError, cloneState, type StateObject, type StateValue } from './state.js';
 
@@ -110,14 +107,8 @@ export interface FieldSchema<T extends object = object> {
   postLoad?(obj: T): void;
 }
 
-export interface LegacySchema {
-  readonly kind: 'legacy';
-  readonly name: string;
-  readonly version: number;
-}
-
-/** How a device's state is declared: field by field, or (until converted) by its own saveState/loadState. */
-export type StateSchema<T extends object = object> = FieldSchema<T> | LegacySchema;
+/** How a device's state is declared (every device of the machine has one). */
+export type StateSchema<T extends object = object> = FieldSchema<T>;
 
 export function defineState<T extends object>(
   name: string,
@@ -129,11 +120,6 @@ export function defineState<T extends object>(
   if (opts.check) schema.check = opts.check;
   if (opts.postLoad) schema.postLoad = opts.postLoad;
   return schema;
-}
-
-/** A device not converted to a field schema yet: its saveState()/loadState() are used as they are. */
-export function legacyState(name: string, version = 1): LegacySchema {
-  return { kind: 'legacy', name, version };
 }
 
 const ARRAYS: Record<ArrayKind, new (n: number) => ArrayBufferView & ArrayLike<number>> = {
@@ -263,26 +249,17 @@ export interface DeclaredState {
 
 /** Save a device's state through its schema. */
 export function saveDeclared(schema: StateSchema, dev: object): StateObject {
-  if (schema.kind === 'legacy') return cloneState((dev as { saveState(): StateObject }).saveState());
   return saveFields(schema.fields, dev);
 }
 
-/** Validate a device state without changing anything (legacy devices validate inside their loadState). */
+/** Validate a device state without changing anything. */
 export function checkDeclared(where: string, schema: StateSchema, s: unknown, dev: object): void {
-  if (schema.kind === 'legacy') {
-    if (typeof s !== 'object' || s === null) throw new StateError(`${where}: the state is not an object`);
-    return;
-  }
   checkFields(where, schema.fields, s);
   schema.check?.(dev, s as StateObject, where);
 }
 
 /** Load a device's state through its schema (a field schema's state must have passed checkDeclared). */
 export function loadDeclared(schema: StateSchema, dev: object, s: StateObject): void {
-  if (schema.kind === 'legacy') {
-    (dev as { loadState(s: StateObject): void }).loadState(cloneState(s));
-    return;
-  }
   assignFields(schema.fields, dev, s);
   schema.postLoad?.(dev);
 }

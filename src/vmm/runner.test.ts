@@ -92,3 +92,28 @@ test('run-for ends the run after that much guest time', async () => {
   assert.equal(await r.run(), 'run-for');
   assert.ok(r.guestNs >= 5e6);
 });
+
+test('loading a state from later (or earlier) in guest time while running: pacing and run-for start again from it', async () => {
+  // a guest that spins: guest time moves with execution, so the pacing base shows what the runner holds it to
+  const m = new Machine({ memoryBytes: 1 << 20, bios: rom('spin2', 'jmp $') });
+  const r = new VmRunner(m, { runForNs: 3600e9 });
+  const ticks: (() => void)[] = [];
+  r.on('tick', () => ticks.splice(0).forEach((f) => f()));
+  const tick = () => new Promise<void>((res) => ticks.push(res));
+  const done = r.run();
+  await tick();
+  for (const jumpNs of [1000e9, -500e9]) {
+    const s = await r.call(() => r.saveState());
+    s.clock = { nowNs: s.clock.nowNs + jumpNs };
+    const runBefore = r.guestNs;
+    await r.call(() => r.loadState(s)); // as the monitor's loadvm does, between slices
+    await tick();
+    // before the fix the base stayed at the old clock: 1000 s ahead (an idle guest then crawled), or 500 s behind
+    assert.ok(Math.abs(r.paceAheadNs) < 100e9, `after a jump of ${jumpNs / 1e9} s the pacing base is ${r.paceAheadNs / 1e9} s off`);
+    // guest time run does not count the jump: run-for neither ends at once nor runs 500 s longer
+    assert.ok(r.guestNs >= runBefore && r.guestNs < runBefore + 100e9, `guest time run went from ${runBefore / 1e9} s to ${r.guestNs / 1e9} s`);
+    assert.equal(r.state, 'running');
+  }
+  r.stop();
+  assert.equal(await done, 'quit');
+});

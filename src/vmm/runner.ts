@@ -87,9 +87,12 @@ export class VmRunner {
   private _pauseRequested = false;
   private _wake: (() => void) | null = null;
   private _disposed = false;
-  /** Wall time spent in the 'running' state (ms), and guest time at creation (ns). */
+  /** Wall time spent in the 'running' state (ms), and guest time at creation (ns; moved by restores, see _applyInput). */
   private _wallMs = 0;
-  private readonly _startNs: number;
+  private _startNs: number;
+  /** Pacing: wall time (ms) and guest time (ns) at the start of the current stretch, which guest time is held to. */
+  private _paceWall = 0;
+  private _paceNs = 0;
   private _cpuLimit: number | null = null;
   /** Set once the run ends. */
   stopCause: StopCause | null = null;
@@ -121,9 +124,20 @@ export class VmRunner {
     return this._wallMs;
   }
 
-  /** Guest time since the runner was created, in ns. */
+  /** Guest time run since the runner was created, in ns (a loaded state's jump in guest time does not count). */
   get guestNs(): number {
     return this.machine.clock.nowNs - this._startNs;
+  }
+
+  /** How far guest time is ahead of wall time since the pacing base, in ns (negative: behind). An idle guest is held to MAX_AHEAD_NS. */
+  get paceAheadNs(): number {
+    return this.machine.clock.nowNs - this._paceNs - (Date.now() - this._paceWall) * 1e6;
+  }
+
+  /** Start a new pacing stretch here: after a pause, or a restore that moved guest time. */
+  private _rebasePacing(): void {
+    this._paceWall = Date.now();
+    this._paceNs = this.machine.clock.nowNs;
   }
 
   on<K extends keyof RunnerEvents>(event: K, fn: RunnerEvents[K]): void {
@@ -167,7 +181,7 @@ export class VmRunner {
   call<T>(fn: () => T): Promise<T> {
     if (this._state !== 'running') {
       try {
-        return Promise.resolve(fn());
+        return Promise.resolve(this._keepingTime(fn));
       } catch (e) {
         return Promise.reject(e);
       }
@@ -249,7 +263,31 @@ export class VmRunner {
     w?.();
   }
 
+  /**
+   * Run work between slices that may load a state (loadvm, a restore): guest
+   * time then jumps to the state's, and pacing and the guest-time limit
+   * start again from there instead of holding the guest to the old clock
+   * (a later snapshot would otherwise idle at a crawl until wall time caught
+   * up, an earlier one run unpaced).
+   */
+  private _keepingTime<T>(fn: () => T): T {
+    const m = this.machine;
+    const before = m.clock.nowNs;
+    try {
+      return fn();
+    } finally {
+      if (m.clock.nowNs !== before) {
+        this._startNs += m.clock.nowNs - before;
+        this._rebasePacing();
+      }
+    }
+  }
+
   private _applyInput(): void {
+    this._keepingTime(() => this._applyQueue());
+  }
+
+  private _applyQueue(): void {
     const m = this.machine;
     while (this._queue.length) {
       const i = this._queue.shift() as HostInput;
@@ -294,9 +332,8 @@ export class VmRunner {
     // host input for the machine's devices (a frame from the network) ends an idle sleep at once
     m.onHostInput = () => this._wakeUp();
     let cause: StopCause;
-    // pacing: wall time and guest time at the start of the current running stretch
-    let paceWall = Date.now();
-    let paceNs = m.clock.nowNs;
+    // pacing: from wall time and guest time at the start of the current running stretch
+    this._rebasePacing();
     // wall time running: since the start, less the time spent paused
     const wallBase = Date.now() - this._wallMs;
     let pausedMs = 0;
@@ -324,8 +361,7 @@ export class VmRunner {
         }
         pausedMs += Date.now() - pausedAt;
         if (this.state === 'paused') this._setState('running');
-        paceWall = Date.now();
-        paceNs = m.clock.nowNs;
+        this._rebasePacing();
       }
       const tickStart = Date.now();
       const tickEnd = tickStart + TICK_MS;
@@ -338,7 +374,7 @@ export class VmRunner {
           const r = m.runSlice(SLICE_INSTRUCTIONS);
           resets += m.resets - before;
           if (r !== 'running' || this.guestNs >= runForNs) break;
-          if (m.cpu.halted && m.clock.nowNs - paceNs > (Date.now() - paceWall) * 1e6 + MAX_AHEAD_NS) break;
+          if (m.cpu.halted && this.paceAheadNs > MAX_AHEAD_NS) break;
           if (this._queue.length) this._applyInput();
         }
       } catch (e) {
@@ -378,7 +414,7 @@ export class VmRunner {
         if (this._stopRequest !== null || this._pauseRequested || this._queue.length) continue;
       }
       // pace an idle guest to wall time; yield to the event loop for input either way
-      const aheadMs = (m.clock.nowNs - paceNs) / 1e6 - (Date.now() - paceWall);
+      const aheadMs = this.paceAheadNs / 1e6;
       await new Promise<void>((r) => {
         const t = setTimeout(r, aheadMs > 1 ? Math.min(aheadMs, 50) : 0);
         this._wake = () => {

@@ -21,9 +21,9 @@
 import type { DmaView } from '../../bus/dma.js';
 import type { MmioHandlers } from '../../bus/memory.js';
 import type { PortHandlers } from '../../bus/ports.js';
-import { checkState } from '../../state/state.js';
+import { bool, i32, struct, u16, u16s, u32, u32s, u8, u8s } from '../../state/schema.js';
 import type { NetBackend, NetPort } from '../backends.js';
-import { PciDevice, type PciDeviceState } from '../pci/device.js';
+import { PciDevice, pciState } from '../pci/device.js';
 import { emptyContext, insertChecksum, ipv4HeaderOk, ipv4L4Start, l4ChecksumOk, segment, type TxContext } from '../netoffload.js';
 import {
   Ctrl, Eecd, Eerd, EEPROM_WORDS, eepromImage, Icr, Mdic, PHY_ADDR, phyResetValues, Popts, Rctl, Reg, RxErr, Rxcsum, RxStatus, STATUS_LINK_UP, Tctl, TuCmd, TxCmd,
@@ -47,27 +47,6 @@ export interface E1000Options {
   dma: DmaView;
 }
 
-export interface E1000State extends PciDeviceState {
-  regs: Uint32Array;
-  phy: Uint16Array;
-  eeprom: Uint16Array;
-  /** Microwire shift state. */
-  eeBitsIn: number;
-  eeValIn: number;
-  eeBitOut: number;
-  eeReading: boolean;
-  eeOld: number;
-  ioAddr: number;
-  /** The transmit packet being assembled and the offload context. */
-  txBuf: Uint8Array;
-  txLen: number;
-  txTse: boolean;
-  txPopts: number;
-  txLegacyCso: number;
-  txLegacyCss: number;
-  ctx: Uint32Array;
-}
-
 const CRC_TABLE = (() => {
   const t = new Uint32Array(256);
   for (let n = 0; n < 256; n++) {
@@ -86,6 +65,37 @@ export function ethernetFcs(p: Uint8Array): number {
 }
 
 export class E1000 extends PciDevice implements NetPort {
+  /**
+   * The registers (statistics included), the PHY's and the EEPROM's words,
+   * the Microwire shift state, the I/O window's address latch, and the
+   * transmit packet being assembled with its offload context. Version 2:
+   * the context's fields by name, and txOverflow (a packet that overran the
+   * buffer is dropped at its last descriptor), which version 1 lost.
+   */
+  static override readonly stateSchema = pciState<E1000>(
+    'e1000',
+    2,
+    {
+      regs: u32s(REG_WORDS),
+      phy: u16s(32).at('_phy'),
+      eeprom: u16s(EEPROM_WORDS).at('_eeprom'),
+      eeBitsIn: u8.at('_eeBitsIn').range(0, 9),
+      eeValIn: u16.at('_eeValIn').range(0, 0x1ff),
+      eeBitOut: i32.at('_eeBitOut'),
+      eeReading: bool.at('_eeReading'),
+      eeOld: u32.at('_eeOld'),
+      ioAddr: u32.at('_ioAddr'),
+      txBuf: u8s(TX_MAX).at('_txBuf'),
+      txLen: u32.at('_txLen').range(0, TX_MAX),
+      txTse: bool.at('_txTse'),
+      txPopts: u8.at('_txPopts'),
+      txLegacyCso: i32.at('_txLegacyCso').range(-1, 0xff),
+      txLegacyCss: u8.at('_txLegacyCss'),
+      txOverflow: bool.at('_txOverflow'),
+      ctx: struct({ ipcss: u8, ipcso: u8, ipcse: u16, tucss: u8, tucso: u8, tucse: u16, tucmd: u8, mss: u16, hdrlen: u8, paylen: u32.range(0, 0xfffff) }).at('_ctx'),
+    },
+    { transient: ['mac', 'backend', 'wake', 'mmio', 'ioPorts', 'ioBase', '_dma', '_desc'] },
+  );
   readonly regs = new Uint32Array(REG_WORDS);
   readonly mac: Uint8Array;
   /** Where transmitted frames go (null: the cable is unplugged; frames vanish). */
@@ -573,57 +583,9 @@ export class E1000 extends PciDevice implements NetPort {
     this._txTse = false;
     this._txPopts = 0;
     this._txLegacyCso = -1;
+    this._txLegacyCss = 0;
+    this._txOverflow = false;
     this._ctx = emptyContext();
-  }
-
-  override saveState(): E1000State {
-    const c = this._ctx;
-    return {
-      ...super.saveState(),
-      regs: this.regs.slice(),
-      phy: this._phy.slice(),
-      eeprom: this._eeprom.slice(),
-      eeBitsIn: this._eeBitsIn,
-      eeValIn: this._eeValIn,
-      eeBitOut: this._eeBitOut,
-      eeReading: this._eeReading,
-      eeOld: this._eeOld,
-      ioAddr: this._ioAddr,
-      txBuf: this._txBuf.slice(),
-      txLen: this._txLen,
-      txTse: this._txTse,
-      txPopts: this._txPopts,
-      txLegacyCso: this._txLegacyCso,
-      txLegacyCss: this._txLegacyCss,
-      ctx: Uint32Array.from([c.ipcss, c.ipcso, c.ipcse, c.tucss, c.tucso, c.tucse, c.tucmd, c.mss, c.hdrlen, c.paylen]),
-    };
-  }
-
-  override loadState(s: PciDeviceState): void {
-    const st = s as E1000State;
-    checkState(this.id, {
-      regs: this.regs, phy: this._phy, eeprom: this._eeprom, eeBitsIn: 0, eeValIn: 0, eeBitOut: 0, eeReading: false, eeOld: 0,
-      ioAddr: 0, txBuf: this._txBuf, txLen: 0, txTse: false, txPopts: 0, txLegacyCso: 0, txLegacyCss: 0, ctx: new Uint32Array(10),
-    }, st);
-    if (!(st.txLen >= 0 && st.txLen <= TX_MAX)) throw new RangeError(`${this.id}: bad transmit length in the state`);
-    super.loadState({ config: st.config, intx: st.intx });
-    this.regs.set(st.regs);
-    this._phy.set(st.phy);
-    this._eeprom.set(st.eeprom);
-    this._eeBitsIn = st.eeBitsIn;
-    this._eeValIn = st.eeValIn;
-    this._eeBitOut = st.eeBitOut;
-    this._eeReading = st.eeReading;
-    this._eeOld = st.eeOld;
-    this._ioAddr = st.ioAddr;
-    this._txBuf.set(st.txBuf);
-    this._txLen = st.txLen;
-    this._txTse = st.txTse;
-    this._txPopts = st.txPopts;
-    this._txLegacyCso = st.txLegacyCso;
-    this._txLegacyCss = st.txLegacyCss;
-    const [ipcss, ipcso, ipcse, tucss, tucso, tucse, tucmd, mss, hdrlen, paylen] = st.ctx;
-    this._ctx = { ipcss, ipcso, ipcse, tucss, tucso, tucse, tucmd, mss, hdrlen, paylen };
   }
 }
 

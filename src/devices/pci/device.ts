@@ -365,14 +365,14 @@ export class PciDevice {
 /**
  * The state schema of a PCI function that holds more than its configuration
  * space: the PciDevice fields and `fields`, the base's transient properties
- * and `transient`, the base's ID check, then the base's postLoad (BAR
- * decodes) and `postLoad`.
+ * and `transient`, the base's ID check then `check`, then the base's
+ * postLoad (BAR decodes) and `postLoad`.
  */
 export function pciState<T extends PciDevice>(
   name: string,
   version: number,
   fields: Fields,
-  opts: { transient?: readonly string[]; postLoad?: (obj: T) => void } = {},
+  opts: { transient?: readonly string[]; check?: (obj: T, s: StateObject, where: string) => void; postLoad?: (obj: T) => void } = {},
 ): FieldSchema<T> {
   const base = PciDevice.stateSchema;
   return defineState<T>(
@@ -381,7 +381,10 @@ export function pciState<T extends PciDevice>(
     { ...base.fields, ...fields },
     {
       transient: [...base.transient, ...(opts.transient ?? [])],
-      check: base.check as (obj: T, s: StateObject, where: string) => void,
+      check: (d, s, where) => {
+        base.check?.(d, s, where);
+        opts.check?.(d, s, where);
+      },
       postLoad: (d) => {
         base.postLoad?.(d);
         opts.postLoad?.(d);

@@ -13,7 +13,7 @@
  * A masked vector (or all vectors, under the function mask) that fires sets
  * its pending bit; unmasking delivers it and clears the bit.
  */
-import { checkState } from '../../state/state.js';
+import { u32s, type Fields } from '../../state/schema.js';
 
 export const PCI_CAP_ID_MSIX = 0x11;
 export const enum MsixCtrl {
@@ -25,10 +25,12 @@ const ENTRY_MASKED = 1;
 /** Where a message goes: the board delivers it to the local APIC. */
 export type MsiSink = (addrLo: number, addrHi: number, data: number) => void;
 
-export interface MsixState {
-  table: Uint32Array;
-  pba: Uint32Array;
+/** The declared state of `vectors` MSI-X vectors (the owner's schema holds it as a struct): the table and the pending bits. */
+export function msixFields(vectors: number): Fields {
+  return { table: u32s(4 * vectors), pba: u32s(Math.ceil(vectors / 32)) };
 }
+/** Msix properties that are not state: the size (configuration), message control (the owner's configuration space holds it) and the sink (wiring). */
+export const MSIX_TRANSIENT = ['vectors', 'control', 'sink'];
 
 export class Msix {
   /** 4 dwords per vector. */
@@ -110,16 +112,6 @@ export class Msix {
   readPba(off: number): number {
     const i = off >>> 2;
     return i < this.pba.length ? this.pba[i] : 0;
-  }
-
-  saveState(): MsixState {
-    return { table: this.table.slice(), pba: this.pba.slice() };
-  }
-
-  loadState(s: MsixState): void {
-    checkState('msix', { table: this.table, pba: this.pba }, s);
-    this.table.set(s.table);
-    this.pba.set(s.pba);
   }
 }
 

@@ -22,7 +22,8 @@
  */
 import { utf8Decode, utf8Encode } from '../../base/utf8.js';
 import { Errno, FsError, LinuxOpen, type FsBackend, type FsStat } from '../backends.js';
-import { checkState, StateError } from '../../state/state.js';
+import { StateError, type StateObject } from '../../state/state.js';
+import { i32s, str, u32, u32s } from '../../state/schema.js';
 import { put16, VirtioId, type VirtioDevice, type VirtioHost } from './device.js';
 import { Chain, VirtioError } from './queue.js';
 
@@ -90,12 +91,11 @@ interface Fid {
   dir: string[] | null;
 }
 
-export interface Virtio9pState {
-  msize: number;
-  /** fid number, path, open flags (-1: not open), as parallel lists. */
+/** The fid table as the state holds it: fid numbers, open flags (-1: not open, -2: a directory being listed) and paths (a JSON list), in parallel. */
+interface FidTable {
   fids: Uint32Array;
-  paths: string;
   flags: Int32Array;
+  paths: string;
 }
 
 /** Reads a T-message. Running off its end throws (an EINVAL reply, not a crash). */
@@ -617,49 +617,78 @@ export class Virtio9p implements VirtioDevice {
   }
 
   /**
-   * The fid table: each fid's path and open flags. Open files are reopened
-   * on load (a file the host removed meanwhile leaves that fid closed, and
-   * the guest gets EBADF on it, as after a server restart).
+   * The declared state: the message size and the fid table, each fid's path
+   * and open flags. Open files are reopened on load (a file the host removed
+   * meanwhile leaves that fid closed, and the guest gets EBADF on it, as
+   * after a server restart). The table is kept as a Map; its three parallel
+   * lists are read from it, and the last one loaded (paths) rebuilds it.
    */
-  saveState(): Virtio9pState {
+  readonly stateFields = {
+    msize: u32.at('_msize').range(MIN_MSIZE, P9_MAX_MSIZE),
+    fids: u32s(P9_MAX_FIDS)
+      .upTo()
+      .via((d: Virtio9p) => d._table().fids, (d: Virtio9p, v: Uint32Array) => (d._loading.fids = v)),
+    flags: i32s(P9_MAX_FIDS)
+      .upTo()
+      .via((d: Virtio9p) => d._table().flags, (d: Virtio9p, v: Int32Array) => (d._loading.flags = v)),
+    paths: str.via((d: Virtio9p) => d._table().paths, (d: Virtio9p, v: string) => d._loadTable(v)),
+  };
+  /** The host's open files are handles of this process; the lists of a table being loaded wait in _loading. */
+  readonly stateTransient = ['tag', '_fs', '_chain', '_fids', '_out', '_loading'];
+  private readonly _loading: { fids: Uint32Array<ArrayBufferLike>; flags: Int32Array<ArrayBufferLike> } = { fids: new Uint32Array(0), flags: new Int32Array(0) };
+
+  private _table(): FidTable {
     const ids = [...this._fids.keys()];
     return {
-      msize: this._msize,
       fids: new Uint32Array(ids),
+      flags: new Int32Array(
+        ids.map((i) => {
+          const f = this._fids.get(i)!;
+          return f.handle >= 0 ? f.flags : f.dir ? -2 : -1;
+        }),
+      ),
       paths: JSON.stringify(ids.map((i) => this._fids.get(i)!.path)),
-      flags: new Int32Array(ids.map((i) => {
-        const f = this._fids.get(i)!;
-        return f.handle >= 0 ? f.flags : f.dir ? -2 : -1;
-      })),
     };
   }
 
-  loadState(s: Virtio9pState): void {
-    checkState(this.id, { msize: 0, paths: '' }, s);
-    if (!(s.fids instanceof Uint32Array) || !(s.flags instanceof Int32Array) || s.flags.length !== s.fids.length) throw new StateError(`${this.id}: fids and flags must be parallel lists`);
+  /** The table's lists must be parallel, the fids distinct, the paths relative and inside the share. */
+  checkState(s: StateObject, where: string): void {
+    const fids = s.fids as Uint32Array;
+    const flags = s.flags as Int32Array;
+    if (flags.length !== fids.length) throw new StateError(`${where}: fids and flags must be parallel lists`);
+    if (new Set(fids).size !== fids.length) throw new StateError(`${where}: a fid appears twice`);
+    if (flags.some((f) => f < -2)) throw new StateError(`${where}: a fid's open flags are below -2`);
     let paths: unknown;
     try {
-      paths = JSON.parse(s.paths);
+      paths = JSON.parse(s.paths as string);
     } catch {
-      throw new StateError(`${this.id}: paths is not a JSON list`);
+      throw new StateError(`${where}: paths is not a JSON list`);
     }
-    if (!Array.isArray(paths) || paths.length !== s.fids.length || !paths.every((p) => typeof p === 'string' && !p.split('/').some((c) => c === '..' || c === '.'))) {
-      throw new StateError(`${this.id}: paths must be one relative path per fid`);
+    if (!Array.isArray(paths) || paths.length !== fids.length || !paths.every((p) => typeof p === 'string' && !p.startsWith('/') && !p.split('/').some((c) => c === '..' || c === '.'))) {
+      throw new StateError(`${where}: paths must be one relative path per fid`);
     }
-    this.reset();
-    this._msize = Math.max(MIN_MSIZE, Math.min(s.msize, P9_MAX_MSIZE));
-    for (let i = 0; i < s.fids.length; i++) {
-      const f: Fid = { path: paths[i] as string, handle: -1, flags: 0, dir: s.flags[i] === -2 ? [] : null };
-      if (s.flags[i] >= 0) {
+  }
+
+  /** Rebuild the fid table from a checked state (fids and flags arrived first), reopening the files that were open. */
+  private _loadTable(pathsJson: string): void {
+    const paths = JSON.parse(pathsJson) as string[];
+    const { fids, flags } = this._loading;
+    for (const f of this._fids.values()) this._closeFid(f);
+    this._fids.clear();
+    for (let i = 0; i < fids.length; i++) {
+      const f: Fid = { path: paths[i], handle: -1, flags: 0, dir: flags[i] === -2 ? [] : null };
+      if (flags[i] >= 0) {
         try {
-          f.handle = this._fs.open(f.path, s.flags[i] & ~(LinuxOpen.CREAT | LinuxOpen.EXCL | LinuxOpen.TRUNC));
-          f.flags = s.flags[i];
+          f.handle = this._fs.open(f.path, flags[i] & ~(LinuxOpen.CREAT | LinuxOpen.EXCL | LinuxOpen.TRUNC));
+          f.flags = flags[i];
         } catch {
           f.handle = -1;
         }
       }
-      this._fids.set(s.fids[i], f);
+      this._fids.set(fids[i], f);
     }
+    this._loading.fids = new Uint32Array(0);
+    this._loading.flags = new Int32Array(0);
   }
 }
 

@@ -170,9 +170,8 @@ export class VirtioBlk implements VirtioDevice {
 
   reset(): void {}
 
-  saveState(): object {
-    return {};
-  }
-
-  loadState(): void {}
+  /** No state of its own: each request completes within the notification that brings it. */
+  readonly stateFields = {};
+  /** The counts are diagnostics of this run; the disk and its serial are configuration. */
+  readonly stateTransient = ['counts', '_disk', '_serial', '_chain', '_hdr', '_status'];
 }

@@ -11,7 +11,7 @@
 import type { CharBackend } from '../backends.js';
 import { put16, VirtioId, type VirtioDevice, type VirtioHost } from './device.js';
 import { Chain } from './queue.js';
-import { checkState, StateError } from '../../state/state.js';
+import { u8s } from '../../state/schema.js';
 
 const RX = 0;
 const TX = 1;
@@ -19,10 +19,6 @@ const TX = 1;
 export const CONSOLE_INPUT_MAX = 64 * 1024;
 /** The most bytes taken from one transmit chain (a bound on host work per request). */
 const TX_MAX = 1024 * 1024;
-
-export interface VirtioConsoleState {
-  pending: Uint8Array;
-}
 
 export class VirtioConsole implements VirtioDevice {
   readonly type = VirtioId.CONSOLE;
@@ -97,13 +93,8 @@ export class VirtioConsole implements VirtioDevice {
     this._pending = new Uint8Array(0);
   }
 
-  saveState(): VirtioConsoleState {
-    return { pending: this._pending.slice() };
-  }
-
-  loadState(s: VirtioConsoleState): void {
-    checkState(this.id, {}, s);
-    if (!(s.pending instanceof Uint8Array)) throw new StateError(`${this.id}: field pending must be a Uint8Array`);
-    this._pending = s.pending.slice(0, CONSOLE_INPUT_MAX);
-  }
+  /** Host input the guest has not taken yet. */
+  readonly stateFields = { pending: u8s(CONSOLE_INPUT_MAX).upTo().at('_pending') };
+  /** The count of dropped input is a diagnostic of this run. */
+  readonly stateTransient = ['dropped', '_out', '_chain'];
 }

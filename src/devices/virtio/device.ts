@@ -6,6 +6,8 @@
  * "device types" (chapter 5) and "transports" (chapter 4).
  */
 import type { GuestRam } from '../../bus/dma.js';
+import type { Fields } from '../../state/schema.js';
+import type { StateObject } from '../../state/state.js';
 import type { VirtQueue } from './queue.js';
 
 /** Virtio device IDs (5, "Device Types"). */
@@ -58,9 +60,20 @@ export interface VirtioDevice {
   driverOk?(): void;
   /** The driver reset the device (status 0) or the machine reset. */
   reset(): void;
-  saveState(): object;
-  loadState(s: object): void;
+  /**
+   * The device type's own state, declared field by field (docs/state.md);
+   * the transport's schema holds it as its struct `device`. Most types hold
+   * none: their requests complete within the notification that starts them.
+   */
+  readonly stateFields: Fields;
+  /** The device's own properties that are not state (its backend, scratch buffers, diagnostics), beside VIRTIO_DEVICE_TRANSIENT. */
+  readonly stateTransient: readonly string[];
+  /** Checks of the device's state that need more than its fields' kinds (throws StateError), run before anything is loaded. */
+  checkState?(s: StateObject, where: string): void;
 }
+
+/** What every device type has that is not state: its name, type, queues, features and configuration space (configuration), and its transport (wiring). */
+export const VIRTIO_DEVICE_TRANSIENT = ['id', 'type', 'queueCount', 'features', 'config', '_host', 'stateFields', 'stateTransient'];
 
 /** Little-endian helpers for configuration spaces and request headers. */
 export function le16(b: Uint8Array, o: number): number {

@@ -235,11 +235,10 @@ export class VirtioNet implements VirtioDevice, NetPort {
 
   reset(): void {}
 
-  saveState(): object {
-    return {};
-  }
-
-  loadState(): void {}
+  /** No state of its own: a frame goes in or out within one call, and the rings are the transport's. */
+  readonly stateFields = {};
+  /** The counters are diagnostics of this run. */
+  readonly stateTransient = ['txDropped', 'rxDropped', '_backend', '_rx', '_tx', '_hdr', '_txHdr', '_csum', '_wake'];
 }
 
 /** The largest ordinary frame (1500-byte MTU, a VLAN tag's room). */

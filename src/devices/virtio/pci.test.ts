@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { fuzzDevice, SeededEntropy, VirtioDriver } from '../../../test/devices/virtio-harness.js';
 import { VirtioRng } from './rng.js';
 import { Common, VirtioBar, VirtioStatus } from './pci.js';
+import type { PciDeviceState } from '../pci/device.js';
 import { VirtioF } from './device.js';
 
 const rngDriver = () => new VirtioDriver(new VirtioRng('rng', new SeededEntropy(7)));
@@ -185,7 +186,13 @@ test('save and load: a fresh device continues the queues where the first left of
   assert.deepEqual(sb, sa);
   assert.deepEqual(b.pci.saveState(), a.pci.saveState());
   assert.deepEqual(b.msis, [a.msis.at(-1)]);
-  assert.throws(() => b.pci.loadState({ ...a.pci.saveState(), queues: [] }), /queues/);
+  const st = a.pci.saveState() as unknown as { queues: { usedAddr: number }[] };
+  assert.throws(() => b.pci.loadState({ ...st, queues: [] } as unknown as PciDeviceState), /queues must be an array of 1/);
+  // a ready queue whose rings the state puts outside guest RAM is refused, and nothing changes
+  const before = b.pci.saveState();
+  const wild = { ...st, queues: [{ ...st.queues[0], usedAddr: 0xfff00000 }] } as unknown as PciDeviceState;
+  assert.throws(() => b.pci.loadState(wild), /rng\.queues\[0\]: queue 0: a ring lies outside guest RAM/);
+  assert.deepEqual(b.pci.saveState(), before);
 });
 
 test('fuzz: virtio-rng survives seeded bad rings, loops, wild addresses and lengths', () => {

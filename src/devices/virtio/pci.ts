@@ -19,11 +19,12 @@
  * 4.0 drives the modern one (SeaBIOS 1.10 on does too; not tested here).
  */
 import type { GuestRam } from '../../bus/dma.js';
-import { checkState, StateError } from '../../state/state.js';
-import { PciDevice, PciCfg, type PciDeviceState } from '../pci/device.js';
-import { Msix, PCI_CAP_ID_MSIX, type MsixState } from '../pci/msix.js';
-import { VirtioF, readLe, type VirtioDevice, type VirtioHost } from './device.js';
-import { VIRTQ_MAX_SIZE, VirtioError, VirtQueue, type VirtQueueState } from './queue.js';
+import { StateError, type StateObject } from '../../state/state.js';
+import { loadChecked, saveFields, struct, structs, u16, u32, u32s, u8, type FieldSchema } from '../../state/schema.js';
+import { PciDevice, PciCfg, pciState, type PciDeviceState } from '../pci/device.js';
+import { Msix, MSIX_TRANSIENT, msixFields, PCI_CAP_ID_MSIX } from '../pci/msix.js';
+import { VIRTIO_DEVICE_TRANSIENT, VirtioF, readLe, type VirtioDevice, type VirtioHost } from './device.js';
+import { ringsProblem, VIRTQ_MAX_SIZE, VIRTQ_STATE_FIELDS, VIRTQ_TRANSIENT, VirtioError, VirtQueue } from './queue.js';
 
 export const VIRTIO_PCI_VENDOR = 0x1af4;
 export const VIRTIO_PCI_DEVICE_BASE = 0x1040;
@@ -93,19 +94,60 @@ const NO_VECTOR = 0xffff;
 /** PCI class codes (class << 16 | subclass << 8) QEMU gives each type. */
 const CLASS_BY_TYPE: Record<number, number> = { 1: 0x020000, 2: 0x010000, 3: 0x078000, 4: 0x00ff00, 9: 0x000200 };
 
-export interface VirtioPciState extends PciDeviceState {
-  status: number;
-  dfSelect: number;
-  gfSelect: number;
-  driverFeatures: Uint32Array;
-  msixConfig: number;
-  queueSelect: number;
-  generation: number;
-  isr: number;
-  queues: VirtQueueState[];
-  msix: MsixState;
-  errors: number;
-  device: object;
+/**
+ * The transport's declared state, which depends on the device it carries:
+ * the common configuration registers, each queue (VIRTQ_STATE_FIELDS), the
+ * MSI-X table and pending bits, and the device type's own fields as the
+ * struct `device`. One schema name for every device type: the fields inside
+ * `device` tell the types apart, and a state of another type is refused by
+ * the PCI IDs (the device ID is 1040h + type) and by its fields.
+ */
+function transportSchema(dev: VirtioDevice, queues: number, vectors: number): FieldSchema<VirtioPci> {
+  return pciState<VirtioPci>(
+    'virtio-pci',
+    1,
+    {
+      status: u8.at('_status'),
+      dfSelect: u32.at('_dfSelect'),
+      gfSelect: u32.at('_gfSelect'),
+      driverFeatures: u32s(2).at('_driverFeatures'),
+      msixConfig: u16.at('_msixConfig'),
+      queueSelect: u16.at('_queueSelect'),
+      generation: u8.at('_generation'),
+      isr: u8.at('_isr').range(0, 3),
+      queues: structs(queues, VIRTQ_STATE_FIELDS),
+      msix: struct(msixFields(vectors)),
+      errors: u32,
+      device: struct(dev.stateFields).at('dev'),
+    },
+    {
+      transient: [
+        'ram',
+        'schema',
+        '_deviceFeatures',
+        'lastError',
+        ...VIRTQ_TRANSIENT.map((k) => `queues[].${k}`),
+        ...MSIX_TRANSIENT.map((k) => `msix.${k}`),
+        ...[...VIRTIO_DEVICE_TRANSIENT, ...dev.stateTransient].map((k) => `dev.${k}`),
+      ],
+      check: (t, s, where) => {
+        // a ready queue's rings must lie in guest RAM, as enable() required of the driver
+        (s.queues as StateObject[]).forEach((q, i) => {
+          const bad = q.ready ? ringsProblem(i, t.queues[i].maxSize, q as unknown as VirtQueue, t.ram) : null;
+          if (bad) throw new StateError(`${where}.queues[${i}]: ${bad}`);
+        });
+        t.dev.checkState?.(s.device as StateObject, `${where}.device`);
+      },
+      postLoad: (t) => {
+        t.msix.control = t.readConfig(CAP_MSIX + 2, 2) & 0xc000;
+        for (const q of t.queues) {
+          q.eventIdx = t.negotiated(VirtioF.RING_EVENT_IDX);
+          q.indirect = t.negotiated(VirtioF.RING_INDIRECT_DESC);
+          q.revalidate(t.ram);
+        }
+      },
+    },
+  );
 }
 
 export class VirtioPci extends PciDevice implements VirtioHost {
@@ -122,8 +164,10 @@ export class VirtioPci extends PciDevice implements VirtioHost {
   private _isr = 0;
   /** Guest errors that put the device into DEVICE_NEEDS_RESET (a counter, for tests and diagnostics). */
   errors = 0;
-  /** Why the device last entered DEVICE_NEEDS_RESET. */
+  /** Why the device last entered DEVICE_NEEDS_RESET (a diagnostic of this run, not state). */
   lastError = '';
+  /** This transport's declared state (transportSchema). */
+  readonly schema: FieldSchema<VirtioPci>;
 
   constructor(
     readonly dev: VirtioDevice,
@@ -153,6 +197,7 @@ export class VirtioPci extends PciDevice implements VirtioHost {
     // capabilities are read-only, except MSI-X enable and function mask
     for (let a = PciCfg.DEVICE_SPECIFIC; a < 256; a++) this._setWriteMask(a, 0);
     this._setWriteMask(CAP_MSIX + 3, 0xc0);
+    this.schema = transportSchema(dev, this.queues.length, this.msix.vectors);
     dev.attach(this);
   }
 
@@ -458,48 +503,14 @@ export class VirtioPci extends PciDevice implements VirtioHost {
     super.reset();
   }
 
-  override saveState(): VirtioPciState {
-    return {
-      ...super.saveState(),
-      status: this._status,
-      dfSelect: this._dfSelect,
-      gfSelect: this._gfSelect,
-      driverFeatures: this._driverFeatures.slice(),
-      msixConfig: this._msixConfig,
-      queueSelect: this._queueSelect,
-      generation: this._generation,
-      isr: this._isr,
-      queues: this.queues.map((q) => q.saveState()),
-      msix: this.msix.saveState(),
-      errors: this.errors,
-      device: this.dev.saveState(),
-    };
+  /** The state as this transport's schema declares it. */
+  override saveState(): PciDeviceState {
+    return saveFields(this.schema.fields, this) as unknown as PciDeviceState;
   }
 
-  override loadState(s: VirtioPciState): void {
-    const t = this.saveState();
-    checkState(this.id, { ...t, queues: 0, device: 0, msix: 0 }, { ...s, queues: 0, device: 0, msix: 0 });
-    if (!Array.isArray(s.queues) || s.queues.length !== this.queues.length) throw new StateError(`${this.id}: the state has ${s.queues?.length} queues; this device has ${this.queues.length}`);
-    for (const qs of s.queues) checkState(`${this.id} queue`, t.queues[0], qs);
-    super.loadState({ config: s.config, intx: s.intx });
-    this.msix.loadState(s.msix);
-    this.msix.control = this.readConfig(CAP_MSIX + 2, 2) & 0xc000;
-    this._status = s.status & 0xff;
-    this._dfSelect = s.dfSelect >>> 0;
-    this._gfSelect = s.gfSelect >>> 0;
-    this._driverFeatures.set(s.driverFeatures);
-    this._msixConfig = s.msixConfig & 0xffff;
-    this._queueSelect = s.queueSelect & 0xffff;
-    this._generation = s.generation & 0xff;
-    this._isr = s.isr & 3;
-    this.errors = s.errors | 0;
-    for (let i = 0; i < this.queues.length; i++) {
-      const q = this.queues[i];
-      q.eventIdx = this.negotiated(VirtioF.RING_EVENT_IDX);
-      q.indirect = this.negotiated(VirtioF.RING_INDIRECT_DESC);
-      q.loadState(s.queues[i], this.ram);
-    }
-    this.dev.loadState(s.device);
+  /** Check the state against this transport's schema, then restore it. */
+  override loadState(s: PciDeviceState): void {
+    loadChecked(this.id, this.schema, this, s);
   }
 }
 

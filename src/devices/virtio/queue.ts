@@ -15,6 +15,7 @@
  * without it, the avail ring's NO_INTERRUPT flag is honoured.
  */
 import type { GuestRam } from '../../bus/dma.js';
+import { bool, u16, u32, type Fields } from '../../state/schema.js';
 
 /** A guest error in a queue: the device must enter DEVICE_NEEDS_RESET. */
 export class VirtioError extends Error {}
@@ -97,18 +98,26 @@ export class Chain {
   }
 }
 
-export interface VirtQueueState {
-  size: number;
-  ready: boolean;
-  descAddr: number;
-  availAddr: number;
-  usedAddr: number;
-  msixVector: number;
-  lastAvail: number;
-  usedIdx: number;
+/**
+ * A queue's declared state (the transport holds one per queue): what the
+ * driver programmed and the device's positions in the rings. The host
+ * offsets of the three areas are derived (enable() recomputes them), and so
+ * are eventIdx and indirect (the negotiated features).
+ */
+export const VIRTQ_STATE_FIELDS: Fields = {
+  size: u16,
+  ready: bool,
+  descAddr: u32,
+  availAddr: u32,
+  usedAddr: u32,
+  msixVector: u16,
+  lastAvail: u16,
+  usedIdx: u16,
   /** used idx at the last interrupt decision (for EVENT_IDX). */
-  signalledUsed: number;
-}
+  signalledUsed: u16,
+};
+/** VirtQueue properties that are not state: its place and capacity (wiring), and what follows from the state. */
+export const VIRTQ_TRANSIENT = ['index', 'maxSize', 'eventIdx', 'indirect', '_desc', '_avail', '_used'];
 
 export class VirtQueue {
   size = VIRTQ_MAX_SIZE;
@@ -152,27 +161,17 @@ export class VirtQueue {
    * in guest RAM with the spec's alignment (2.4: 16, 2, 4).
    */
   enable(ram: GuestRam): void {
-    const n = this.size;
-    if (n === 0 || n > this.maxSize || (n & (n - 1)) !== 0) throw new VirtioError(`queue ${this.index}: size ${n} is not a power of two up to ${this.maxSize}`);
-    if (this.descAddr % 16 || this.availAddr % 2 || this.usedAddr % 4) throw new VirtioError(`queue ${this.index}: ring addresses are misaligned`);
-    const d = ram.offset(this.descAddr, 16 * n);
-    const a = ram.offset(this.availAddr, 6 + 2 * n);
-    const u = ram.offset(this.usedAddr, 6 + 8 * n);
-    if (d < 0 || a < 0 || u < 0) throw new VirtioError(`queue ${this.index}: a ring lies outside guest RAM`);
-    this._desc = d;
-    this._avail = a;
-    this._used = u;
+    const bad = ringsProblem(this.index, this.maxSize, this, ram);
+    if (bad) throw new VirtioError(bad);
+    this._desc = ram.offset(this.descAddr, 16 * this.size);
+    this._avail = ram.offset(this.availAddr, 6 + 2 * this.size);
+    this._used = ram.offset(this.usedAddr, 6 + 8 * this.size);
     this.ready = true;
   }
 
-  /** Recompute host offsets after a state load (the same checks as enable()). */
+  /** Recompute the host offsets after a state load (a ready queue's rings were checked with ringsProblem() first). */
   revalidate(ram: GuestRam): void {
-    if (!this.ready) return;
-    try {
-      this.enable(ram);
-    } catch {
-      this.ready = false;
-    }
+    if (this.ready) this.enable(ram);
   }
 
   private _u16(off: number, ram: GuestRam): number {
@@ -298,30 +297,17 @@ export class VirtQueue {
     return (this._u16(this._avail, ram) & VIRTQ_AVAIL_F_NO_INTERRUPT) === 0;
   }
 
-  saveState(): VirtQueueState {
-    return {
-      size: this.size,
-      ready: this.ready,
-      descAddr: this.descAddr,
-      availAddr: this.availAddr,
-      usedAddr: this.usedAddr,
-      msixVector: this.msixVector,
-      lastAvail: this.lastAvail,
-      usedIdx: this.usedIdx,
-      signalledUsed: this.signalledUsed,
-    };
-  }
+}
 
-  loadState(s: VirtQueueState, ram: GuestRam): void {
-    this.size = s.size & 0xffff;
-    this.ready = s.ready;
-    this.descAddr = s.descAddr;
-    this.availAddr = s.availAddr;
-    this.usedAddr = s.usedAddr;
-    this.msixVector = s.msixVector & 0xffff;
-    this.lastAvail = s.lastAvail & 0xffff;
-    this.usedIdx = s.usedIdx & 0xffff;
-    this.signalledUsed = s.signalledUsed & 0xffff;
-    this.revalidate(ram);
-  }
+/**
+ * What is wrong with a queue's size and ring addresses, or null: the size a
+ * power of two up to the queue's maximum, the three areas in guest RAM with
+ * the spec's alignment (2.4: 16, 2, 4). enable() and a state load both ask.
+ */
+export function ringsProblem(index: number, maxSize: number, q: { size: number; descAddr: number; availAddr: number; usedAddr: number }, ram: GuestRam): string | null {
+  const n = q.size;
+  if (n === 0 || n > maxSize || (n & (n - 1)) !== 0) return `queue ${index}: size ${n} is not a power of two up to ${maxSize}`;
+  if (q.descAddr % 16 || q.availAddr % 2 || q.usedAddr % 4) return `queue ${index}: ring addresses are misaligned`;
+  if (ram.offset(q.descAddr, 16 * n) < 0 || ram.offset(q.availAddr, 6 + 2 * n) < 0 || ram.offset(q.usedAddr, 6 + 8 * n) < 0) return `queue ${index}: a ring lies outside guest RAM`;
+  return null;
 }

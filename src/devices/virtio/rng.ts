@@ -43,9 +43,7 @@ export class VirtioRng implements VirtioDevice {
 
   reset(): void {}
 
-  saveState(): object {
-    return {};
-  }
-
-  loadState(): void {}
+  /** No state of its own: a request is filled within its notification. */
+  readonly stateFields = {};
+  readonly stateTransient = ['_source', '_chain', '_buf'];
 }
