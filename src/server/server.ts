@@ -209,6 +209,33 @@ function specFrom(o: Record<string, unknown>): { spec: MachineSpec; newDisks: Ne
   return defaultGuestVm(base, { diskBytes, nics });
 }
 
+/** What a refused body may still bring after the answer before its connection is closed: bytes, and time. */
+const LINGER_BYTES = 4 * 1048576;
+const LINGER_MS = 2000;
+
+/**
+ * Close a refused request's connection after its answer without reading the
+ * rest of its body. Node ends a `Connection: close` answer with the socket's
+ * destroySoon(): the answer written, the socket closed at once. With body
+ * bytes still arriving unread, that close sends the client a reset, which
+ * can reach it before it has read the answer (web servers call the remedy a
+ * lingering close): so end the writing side only, take and drop what comes
+ * for a bounded while, then close.
+ */
+function lingerThenClose(req: IncomingMessage): void {
+  const sock = req.socket;
+  sock.destroySoon = () => {
+    sock.end();
+    let taken = 0;
+    const timer = setTimeout(() => sock.destroy(), LINGER_MS).unref();
+    sock.once('close', () => clearTimeout(timer));
+    req.on('data', (c: Buffer) => {
+      taken += c.length;
+      if (taken > LINGER_BYTES) sock.destroy();
+    });
+  };
+}
+
 export interface Daemon {
   server: Server;
   /** Close every WebSocket and stop listening. */
@@ -428,8 +455,13 @@ export function createDaemonServer(o: ServerOptions): Daemon {
     res.on('finish', () => log(`${req.method} ${url.pathname} ${res.statusCode} ${Date.now() - started} ms`));
     const refuse = (e: ApiError) => {
       log(`refused ${req.method} ${url.pathname} from ${req.socket.remoteAddress}: ${e.status} ${e.code}: ${e.message}`);
-      if (!res.headersSent) send(res, e.status, { error: { code: e.code, message: e.message } }, e.headers);
-      // drain what the client still sends, within bounds, so it reads the answer
+      // A body not read to its end (an upload without the token, a body over the limit) is not
+      // read on: the answer says Connection: close and the connection closes soon after it, where
+      // keeping it alive would mean reading the whole body first.
+      const unread = (Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined) && !req.complete;
+      if (unread) lingerThenClose(req);
+      if (!res.headersSent) send(res, e.status, { error: { code: e.code, message: e.message } }, unread ? { ...e.headers, connection: 'close' } : e.headers);
+      // meanwhile what the client still sends is taken and dropped, so its writes do not stall before it reads the answer
       req.resume();
     };
     if (!authorised(req, url)) {
