@@ -8,6 +8,7 @@ import { TerminalConsole, TerminalScreen } from '../vmm/terminal.js';
 import type { VmFolder } from '../vmm/folder.js';
 import { readSnapshotFile } from '../vmm/snapshot.js';
 import { buildDefaultImage, findDefaultImage, ImageError } from '../vmm/image.js';
+import { defaultGuestLinux } from '../vmm/guest.js';
 import { formatHelp, parseOptions, UsageError, type OptionSpec, type Parsed } from './options.js';
 import { StatusLine } from './status.js';
 import { NET_OPTIONS, checkHostForwards, nicsFromOptions } from './netopts.js';
@@ -112,7 +113,7 @@ export function specFromOptions(opts: Parsed, defaultGuest: boolean, status: Sta
       }
       status.done(`default guest built (Linux ${img.kernelVersion})`);
     }
-    spec.linux = { kernel: img.kernel, vmlinux: img.vmlinux, initrd: img.initrd, cmdline: one('append') ?? img.cmdline };
+    spec.linux = defaultGuestLinux(img, one('append'));
     bootLabel = `Linux ${img.kernelVersion}`;
   } else {
     const kernel = one('kernel');

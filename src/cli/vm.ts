@@ -6,7 +6,9 @@
 import { existsSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { checkVmName, cloneVm, formatTree, linkedCloneVm, listVms, specDisks, vmPath, VmFolder, VmFolderError, VM_SUFFIX } from '../vmm/folder.js';
-import { parseSize, type DriveSlot } from '../vmm/spec.js';
+import { parseSize } from '../vmm/spec.js';
+import { defaultGuestVm } from '../vmm/guest.js';
+import type { NewDisks } from '../vmm/folder.js';
 import { formatHelp, parseOptions, UsageError, type OptionSpec, type Parsed } from './options.js';
 import { RUN_OPTIONS, runSpec, specFromOptions } from './run.js';
 import { StatusLine } from './status.js';
@@ -76,17 +78,20 @@ export function createCommand(args: string[]): number {
   const path = words[0].includes('/') ? resolve(words[0].endsWith(VM_SUFFIX) ? words[0] : words[0] + VM_SUFFIX) : resolve(dirOf(opts), name + VM_SUFFIX);
   const defaultGuest = !['kernel', 'bios', 'hda', 'hdb', 'cdrom'].some((o) => opts.has(o));
   const status = new StatusLine(process.stderr);
-  const { spec } = specFromOptions(opts, defaultGuest, status);
-  // the default guest is on the user-mode network unless told otherwise (-nic none, or its own -nic)
-  if (defaultGuest && !opts.has('nic')) spec.nics = [{ model: 'virtio-net-pci', mac: null, net: 'user', hostfwd: [], restrict: false, dump: null }];
-  const newDisks: Partial<Record<DriveSlot | 'vda', number>> = {};
-  if (defaultGuest || (!spec.drives.hda && (opts.has('cdrom') || opts.has('disk-size')))) {
-    const text = opts.get('disk-size')?.[0] ?? (defaultGuest ? '1G' : '2G');
+  const made = specFromOptions(opts, defaultGuest, status);
+  let spec = made.spec;
+  let newDisks: NewDisks = {};
+  const sizeText = opts.get('disk-size')?.[0];
+  const diskBytes = (text: string) => {
     const size = parseSize(text);
     if (size === undefined || size < 512 || size % 512 !== 0) throw new UsageError(`create: -disk-size '${text}' is not a disk size; write it like 1G or 512M`);
-    // the default guest's data disk is on virtio-blk (its /etc/rc mounts /dev/vda on /data)
-    if (defaultGuest) newDisks.vda = size;
-    else newDisks.hda = size;
+    return size;
+  };
+  if (defaultGuest) {
+    // the default guest's VM, as the daemon makes it too: a virtio-blk data disk, a NIC on the user-mode network unless told otherwise
+    ({ spec, newDisks } = defaultGuestVm(spec, { diskBytes: sizeText === undefined ? undefined : diskBytes(sizeText), nics: opts.has('nic') ? (spec.nics ?? []) : undefined }));
+  } else if (!spec.drives.hda && (opts.has('cdrom') || sizeText !== undefined)) {
+    newDisks = { hda: diskBytes(sizeText ?? '2G') };
   }
   const vm = VmFolder.create(path, name, spec, newDisks, opts.get('rtc')?.[0] ?? 'base=utc');
   const disks = specDisks(vm.spec).map((d) => `${d.disk.file}${d.key.startsWith('vd') ? ' on virtio-blk' : ''}`);

@@ -9,8 +9,8 @@
 import { EventEmitter } from 'node:events';
 import { VmThread, type ScreenUpdate, type SnapshotOp, type ThreadExit, type WorkerStats } from '../vmm/thread.js';
 import type { DiskCounters, NicCounters } from '../vmm/iostats.js';
-import { validateSpec, type DriveSlot, type MachineSpec } from '../vmm/spec.js';
-import type { SnapshotNode, SnapshotTree } from '../vmm/folder.js';
+import { validateSpec, type MachineSpec } from '../vmm/spec.js';
+import type { NewDisks, SnapshotNode, SnapshotTree } from '../vmm/folder.js';
 import { DaemonNetworks } from './networks.js';
 import { DEFAULT_SETTINGS, StoreError, type FolderStore, type RestartPolicy, type VmRecord, type VmSettings } from './store.js';
 import { runFolderJob, treeBytes } from './jobs.js';
@@ -174,7 +174,7 @@ export class VmHost extends EventEmitter<HostEvents> {
    * disks of those sizes. The copying runs in a worker thread (jobs.ts), with
    * progress events by bytes copied.
    */
-  async create(name: string, spec: MachineSpec, settings: Partial<VmSettings> = {}, newDisks: Partial<Record<DriveSlot, number>> = {}): Promise<VmInfo> {
+  async create(name: string, spec: MachineSpec, settings: Partial<VmSettings> = {}, newDisks: NewDisks = {}): Promise<VmInfo> {
     this._claim(name);
     try {
       const valid = validateSpec(spec);

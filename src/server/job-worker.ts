@@ -7,10 +7,11 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { FolderStore, type VmSettings } from './store.js';
-import type { DriveSlot, MachineSpec } from '../vmm/spec.js';
+import type { MachineSpec } from '../vmm/spec.js';
+import type { NewDisks } from '../vmm/folder.js';
 
 export type JobRequest =
-  | { op: 'create'; root: string; name: string; spec: MachineSpec; settings: VmSettings; newDisks: Partial<Record<DriveSlot, number>> }
+  | { op: 'create'; root: string; name: string; spec: MachineSpec; settings: VmSettings; newDisks: NewDisks }
   | { op: 'clone'; root: string; src: string; dst: string };
 
 export type JobReply = { ok: true } | { ok: false; error: string; code: string | null };

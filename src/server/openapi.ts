@@ -96,9 +96,15 @@ export const OPENAPI = {
         additionalProperties: false,
         properties: {
           name: { type: 'string' },
-          guest: { type: 'string', enum: ['default', 'firmware'], description: "'default': the default Linux guest; 'firmware': SeaBIOS with no disk. Ignored when machine is given." },
+          guest: {
+            type: 'string',
+            enum: ['default', 'firmware'],
+            description: "'default' (the default): the default Linux guest as `tsvm create NAME` makes it, with an empty qcow2 data disk on virtio-blk (/dev/vda, mounted on /data) and a virtio-net NIC on the user-mode network; 'firmware': SeaBIOS with no disk. Not with machine.",
+          },
           memoryMiB: { type: 'integer', minimum: 1, maximum: 3072 },
-          machine: { type: 'object', description: 'a full machine spec (src/vmm/spec.ts) instead of guest and memoryMiB' },
+          diskMiB: { type: 'integer', minimum: 1, maximum: 1048576, description: "the default guest's data disk, MiB (default 1024; sparse)" },
+          network: { type: ['string', 'null'], pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$', description: "the default guest's NIC on this private network (the daemon's switch for it; networks.json may give it DHCP) instead of the user-mode network" },
+          machine: { type: 'object', description: 'a full machine spec (src/vmm/spec.ts) instead of guest, memoryMiB, diskMiB and network' },
           autostart: { type: 'boolean' },
           restart: ref('RestartPolicy'),
           heapLimitMb: { type: 'integer', minimum: 16, maximum: 4096 },

@@ -19,8 +19,11 @@ import { checkName, StoreError, type RestartPolicy, type VmSettings } from './st
 import { HostError, type VmHost } from './host.js';
 import { OPENAPI } from './openapi.js';
 import type { ScreenUpdate } from '../vmm/thread.js';
-import { defaultSpec, VmConfigError, type DriveSlot, type MachineSpec } from '../vmm/spec.js';
+import { defaultSpec, VmConfigError, type MachineSpec } from '../vmm/spec.js';
 import { findDefaultImage } from '../vmm/image.js';
+import { defaultGuestLinux, defaultGuestVm, networkNic } from '../vmm/guest.js';
+import { NETWORK_NAME, type NicSpec } from '../vmm/netspec.js';
+import type { NewDisks } from '../vmm/folder.js';
 
 /** Largest request body accepted (bytes). */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -166,12 +169,16 @@ function settingsFrom(o: Record<string, unknown>): Partial<VmSettings> {
   return s;
 }
 
-/** Size of the empty data disk a VM of the default guest gets (as `tsvm create` gives it). */
-const DEFAULT_GUEST_DISK_BYTES = 64 * 1048576;
-
-/** The machine for a create request: the default guest, bare firmware, or a full spec; and the new disks it gets. */
-function specFrom(o: Record<string, unknown>): { spec: MachineSpec; newDisks: Partial<Record<DriveSlot, number>> } {
-  if (o.machine !== undefined) return { spec: o.machine as MachineSpec, newDisks: {} }; // validated by the host
+/**
+ * The machine for a create request: the default guest's VM (the same as
+ * `tsvm create NAME` makes: src/vmm/guest.ts), bare firmware, or a full spec;
+ * and the new disks it gets.
+ */
+function specFrom(o: Record<string, unknown>): { spec: MachineSpec; newDisks: NewDisks } {
+  if (o.machine !== undefined) {
+    for (const k of ['guest', 'memoryMiB', 'diskMiB', 'network']) if (o[k] !== undefined) throw new ApiError(400, 'bad-body', `${k} describes a VM made from a guest; with a full machine spec, say it in the spec instead`);
+    return { spec: o.machine as MachineSpec, newDisks: {} }; // validated by the host
+  }
   let memoryBytes = 128 * 1048576;
   if (o.memoryMiB !== undefined) {
     const m = o.memoryMiB;
@@ -180,19 +187,53 @@ function specFrom(o: Record<string, unknown>): { spec: MachineSpec; newDisks: Pa
   }
   const guest = o.guest ?? 'default';
   const rtcEpochSec = Math.floor(Date.now() / 1000);
-  if (guest === 'firmware') return { spec: defaultSpec({ memoryBytes, rtcEpochSec, serial: 'none' }), newDisks: {} };
+  if (guest === 'firmware') {
+    for (const k of ['diskMiB', 'network']) if (o[k] !== undefined) throw new ApiError(400, 'bad-body', `${k} is for the default guest; a firmware VM has no disk and no NIC`);
+    return { spec: defaultSpec({ memoryBytes, rtcEpochSec, serial: 'none' }), newDisks: {} };
+  }
   if (guest !== 'default') throw new ApiError(400, 'bad-body', "guest must be 'default' (the default Linux guest) or 'firmware' (SeaBIOS, no disk)");
+  let diskBytes: number | undefined;
+  if (o.diskMiB !== undefined) {
+    const n = o.diskMiB;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 1024 * 1024) throw new ApiError(400, 'bad-body', 'diskMiB must be a whole number of MiB from 1 to 1048576 (1 TiB)');
+    diskBytes = n * 1048576;
+  }
+  let nics: NicSpec[] | undefined;
+  if (o.network !== undefined && o.network !== null) {
+    if (typeof o.network !== 'string' || !NETWORK_NAME.test(o.network)) throw new ApiError(400, 'bad-body', "network must be a private network's name (letters, digits, '.', '_' or '-', up to 64), or null for the user-mode network");
+    nics = [networkNic(o.network)];
+  }
   const img = findDefaultImage();
   if (!img) throw new ApiError(409, 'no-default-guest', "the default guest image is not built on this host; run 'tsvm image build' once");
-  const spec = defaultSpec({
-    memoryBytes,
-    rtcEpochSec,
-    bios: null,
-    vgaBios: null,
-    serial: 'none',
-    linux: { kernel: img.kernel, vmlinux: img.vmlinux, initrd: img.initrd, cmdline: img.cmdline },
-  });
-  return { spec, newDisks: { hda: DEFAULT_GUEST_DISK_BYTES } };
+  const base = defaultSpec({ memoryBytes, rtcEpochSec, bios: null, vgaBios: null, serial: 'none', linux: defaultGuestLinux(img) });
+  return defaultGuestVm(base, { diskBytes, nics });
+}
+
+/** What a refused body may still bring after the answer before its connection is closed: bytes, and time. */
+const LINGER_BYTES = 4 * 1048576;
+const LINGER_MS = 2000;
+
+/**
+ * Close a refused request's connection after its answer without reading the
+ * rest of its body. Node ends a `Connection: close` answer with the socket's
+ * destroySoon(): the answer written, the socket closed at once. With body
+ * bytes still arriving unread, that close sends the client a reset, which
+ * can reach it before it has read the answer (web servers call the remedy a
+ * lingering close): so end the writing side only, take and drop what comes
+ * for a bounded while, then close.
+ */
+function lingerThenClose(req: IncomingMessage): void {
+  const sock = req.socket;
+  sock.destroySoon = () => {
+    sock.end();
+    let taken = 0;
+    const timer = setTimeout(() => sock.destroy(), LINGER_MS).unref();
+    sock.once('close', () => clearTimeout(timer));
+    req.on('data', (c: Buffer) => {
+      taken += c.length;
+      if (taken > LINGER_BYTES) sock.destroy();
+    });
+  };
 }
 
 export interface Daemon {
@@ -260,7 +301,7 @@ export function createDaemonServer(o: ServerOptions): Daemon {
       methods(['GET', 'POST']);
       if (method === 'GET') return send(res, 200, { vms: host.list() });
       const b = object(await readBody(req), 'the request');
-      allowOnly(b, ['name', 'guest', 'memoryMiB', 'machine', 'autostart', 'restart', 'heapLimitMb', 'cpuLimit'], 'the request');
+      allowOnly(b, ['name', 'guest', 'memoryMiB', 'diskMiB', 'network', 'machine', 'autostart', 'restart', 'heapLimitMb', 'cpuLimit'], 'the request');
       if (typeof b.name !== 'string') throw new ApiError(400, 'bad-body', 'name is required: the new VM\'s name');
       const name = vmName(b.name);
       const settings = settingsFrom(b);
@@ -414,8 +455,13 @@ export function createDaemonServer(o: ServerOptions): Daemon {
     res.on('finish', () => log(`${req.method} ${url.pathname} ${res.statusCode} ${Date.now() - started} ms`));
     const refuse = (e: ApiError) => {
       log(`refused ${req.method} ${url.pathname} from ${req.socket.remoteAddress}: ${e.status} ${e.code}: ${e.message}`);
-      if (!res.headersSent) send(res, e.status, { error: { code: e.code, message: e.message } }, e.headers);
-      // drain what the client still sends, within bounds, so it reads the answer
+      // A body not read to its end (an upload without the token, a body over the limit) is not
+      // read on: the answer says Connection: close and the connection closes soon after it, where
+      // keeping it alive would mean reading the whole body first.
+      const unread = (Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined) && !req.complete;
+      if (unread) lingerThenClose(req);
+      if (!res.headersSent) send(res, e.status, { error: { code: e.code, message: e.message } }, unread ? { ...e.headers, connection: 'close' } : e.headers);
+      // meanwhile what the client still sends is taken and dropped, so its writes do not stall before it reads the answer
       req.resume();
     };
     if (!authorised(req, url)) {

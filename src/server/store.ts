@@ -10,8 +10,8 @@
  */
 import { existsSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { cloneVm, listVms, VmFolder, VmFolderError, VM_SUFFIX, type SnapshotNode, type SnapshotTree } from '../vmm/folder.js';
-import type { MachineSpec, DriveSlot } from '../vmm/spec.js';
+import { cloneVm, listVms, VmFolder, VmFolderError, VM_SUFFIX, type NewDisks, type SnapshotNode, type SnapshotTree } from '../vmm/folder.js';
+import type { MachineSpec } from '../vmm/spec.js';
 
 export type RestartPolicy = 'never' | 'on-crash';
 
@@ -102,7 +102,7 @@ export class FolderStore {
   }
 
   /** Make a VM folder from a spec with host paths (files are copied in), with new empty disks. */
-  create(name: string, hostSpec: MachineSpec, settings: VmSettings, newDisks: Partial<Record<DriveSlot, number>> = {}): VmRecord {
+  create(name: string, hostSpec: MachineSpec, settings: VmSettings, newDisks: NewDisks = {}): VmRecord {
     const p = this.path(name);
     if (existsSync(p)) throw new StoreError('exists', `a VM named '${name}' already exists`);
     folderOp(() => VmFolder.create(p, name, hostSpec, newDisks));

@@ -33,6 +33,9 @@ export const VM_FORMAT = 'tsvm-vm';
 export const VM_VERSION = 1;
 const TREE_VERSION = 1;
 
+/** Empty disks a new VM folder gets, by slot (IDE, or `vda`: the first virtio-blk disk), in bytes. */
+export type NewDisks = Partial<Record<DriveSlot | 'vda', number>>;
+
 /** A VM folder problem (missing, locked, malformed); the message says what to do. */
 export class VmFolderError extends Error {
   constructor(message: string) {
@@ -222,7 +225,7 @@ export class VmFolder {
    * first among the virtio devices, so the guest names it /dev/vda), raw
    * for an empty CD-ROM.
    */
-  static create(path: string, name: string, hostSpec: MachineSpec, newDisks: Partial<Record<DriveSlot | 'vda', number>> = {}, rtc = 'base=utc'): VmFolder {
+  static create(path: string, name: string, hostSpec: MachineSpec, newDisks: NewDisks = {}, rtc = 'base=utc'): VmFolder {
     checkVmName(name);
     if (existsSync(path)) throw new VmFolderError(`${path} already exists; pick another name or remove it first`);
     const tmp = `${path}.creating-${process.pid}`;

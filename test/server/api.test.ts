@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { connect } from 'node:net';
 import { Daemon, EventLog, opened } from '../helpers/daemon.js';
 
 const PNG_MAGIC = [0x89, 0x50, 0x4e, 0x47];
@@ -221,6 +222,49 @@ test('the daemon: token, refusals, a VM from create to delete, the event stream'
     assert.deepEqual(readdirSync(join(d.dir, '.uploads')), [], 'no upload was left behind');
     assert.equal((await d.api('DELETE', '/api/vms/disc')).status, 204);
     events.ws.close();
+  });
+
+  await t.test('an upload refused before its body (no token, over the limit) is answered at once and its connection closed', async () => {
+    // a client streaming a 1 GiB body as fast as the daemon takes it, reading what comes back
+    const stream = (path: string, auth: string) =>
+      new Promise<{ answer: string; sent: number }>((resolve) => {
+        const total = 1 << 30;
+        const u = new URL(d.url);
+        const s = connect(Number(u.port), u.hostname);
+        const chunk = Buffer.alloc(1 << 20);
+        let answer = '';
+        let sent = 0;
+        let done = false;
+        const finish = () => {
+          if (done) return;
+          done = true;
+          s.destroy();
+          resolve({ answer, sent });
+        };
+        s.on('data', (b: Buffer) => {
+          answer += b.toString('latin1');
+          // a daemon that kept the connection would wait for the next request: the whole body sent and answered ends it too
+          if (sent >= total && /\r\n\r\n\{.*\}$/s.test(answer)) finish();
+        });
+        s.on('error', finish);
+        s.on('close', finish);
+        s.write(`POST ${path} HTTP/1.1\r\nHost: ${u.host}\r\n${auth}Content-Type: application/octet-stream\r\nContent-Length: ${total}\r\n\r\n`);
+        const pump = () => {
+          while (!done && sent < total) {
+            sent += chunk.length;
+            if (!s.write(chunk)) return void s.once('drain', pump);
+          }
+        };
+        pump();
+      });
+    for (const [auth, status] of [['', 401], [`Authorization: Bearer ${d.token}\r\n`, 413]] as const) {
+      const { answer, sent } = await stream('/api/vms/huge/iso', auth);
+      assert.match(answer, new RegExp(`^HTTP/1.1 ${status} `), answer.slice(0, 200));
+      assert.match(answer, /\r\nconnection: close\r\n/i);
+      assert.ok(sent < 64 << 20, `the daemon took ${sent >> 20} MiB of the refused 1 GiB body before closing`);
+    }
+    assert.ok(!existsSync(join(d.dir, 'huge.tsvm')));
+    assert.deepEqual(readdirSync(join(d.dir, '.uploads')), [], 'no upload was left behind');
   });
 
   await t.test('the OpenAPI document is served and every response above fitted it', async () => {

@@ -1,7 +1,8 @@
 /**
  * The CLI through the daemon, as a user meets it, on one booted default guest:
- * `tsvm start`, `tsvm list`, `tsvm console` (type `uname -m`, see i686,
- * Ctrl-A X detaches and the VM goes on), the screen WebSocket, and SIGTERM:
+ * `tsvm start`, `tsvm list`, `tsvm console` (type `uname -m`, see i686; the
+ * VM made by the API has the data disk /dev/vda on /data and an address by
+ * DHCP, as one from `tsvm create` has; Ctrl-A X detaches and the VM goes on), the screen WebSocket, and SIGTERM:
  * the daemon presses each guest's power button, waits, then stops the rest.
  */
 import { test } from 'node:test';
@@ -52,6 +53,16 @@ test('the CLI drives a VM in the daemon: start, list, console, detach, shutdown'
     await console1.waitFor(PROMPT, 0, BOOT_LIMIT_MS, 'the shell prompt');
     const out = await console1.shell('uname -m');
     assert.match(out, /^i686$/m);
+  });
+
+  await t.test('the API-created VM is the one tsvm create makes: /dev/vda on /data, and an address by DHCP', async () => {
+    // the boot's own lines, from the guest's rc script and its DHCP client
+    assert.match(console1.out, /data disk: \/dev\/vda mounted on \/data \(new file system\)/);
+    assert.match(console1.out, /network: eth0 10\.0\.2\.15 via 10\.0\.2\.2, DNS 10\.0\.2\.3/);
+    const out = await console1.shell('grep " /data " /proc/mounts; cat /sys/block/vda/size; ls /sys/class/net');
+    assert.match(out, /^\/dev\/vda \/data ext2 rw/m);
+    assert.match(out, /^2097152$/m, 'a 1 GiB disk is 2097152 sectors');
+    assert.match(out, /\beth0\b/);
   });
 
   await t.test('tsvm list shows it running', async () => {
