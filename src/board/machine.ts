@@ -82,7 +82,7 @@ export interface MachineConfig {
   nics?: NicConfig[];
   /** Virtio devices (blk, net, console, rng, 9p), each on its own PCI slot from 00:03.0 on. */
   virtio?: VirtioDevice[];
-  /** Execution tier and compile threshold (jit/accel.ts); default: blocks at the default threshold, or TSVM_CPU_BLOCKS. */
+  /** Execution tier and compile threshold (jit/accel.ts); default: wasm at the default threshold, or TSVM_CPU_BLOCKS. */
   accel?: AccelConfig;
 }
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { AccelError, DEFAULT_THRESHOLD, defaultAccel, parseAccel } from './accel.js';
 
 test('-accel: tier and threshold parse, defaults fill the rest', () => {
-  assert.deepEqual(parseAccel('tsvm'), { tier: 'blocks', threshold: DEFAULT_THRESHOLD });
+  assert.deepEqual(parseAccel('tsvm'), { tier: 'wasm', threshold: DEFAULT_THRESHOLD });
   assert.deepEqual(parseAccel('tsvm,tier=interp'), { tier: 'interp', threshold: DEFAULT_THRESHOLD });
   assert.deepEqual(parseAccel('tsvm,tier=blocks,threshold=1'), { tier: 'blocks', threshold: 1 });
   assert.deepEqual(parseAccel('tsvm,threshold=300,tier=blocks'), { tier: 'blocks', threshold: 300 });
@@ -18,7 +18,7 @@ test('-accel: bad values say what is wrong', () => {
 });
 
 test('TSVM_CPU_BLOCKS stays a fallback for the default', () => {
-  assert.deepEqual(defaultAccel(undefined), { tier: 'blocks', threshold: DEFAULT_THRESHOLD });
+  assert.deepEqual(defaultAccel(undefined), { tier: 'wasm', threshold: DEFAULT_THRESHOLD });
   assert.deepEqual(defaultAccel('0'), { tier: 'interp', threshold: DEFAULT_THRESHOLD });
   assert.deepEqual(defaultAccel('eager'), { tier: 'blocks', threshold: 1 });
 });

@@ -6,7 +6,7 @@
  *  - `interp`: every instruction through the interpreter (tier 0, the reference);
  *  - `blocks`: hot basic blocks compiled to JS functions (blocks.ts);
  *  - `wasm`:   hot pages compiled to WebAssembly regions (wasm-tier.ts), with
- *              blocks below them for what a region does not run.
+ *              blocks below them for what a region does not run; the default.
  *
  * `threshold` is how many entries an address sees before it is compiled; 1
  * compiles on first sight (what the differential tests use to push every
@@ -66,14 +66,15 @@ export function parseAccel(text: string, base: AccelConfig = defaultAccel('')): 
 }
 
 /**
- * The default when no option is given: blocks at DEFAULT_THRESHOLD, unless the
+ * The default when no option is given: wasm at DEFAULT_THRESHOLD (docs/cpu-jit.md,
+ * "Why wasm is the default"), unless the
  * environment variable TSVM_CPU_BLOCKS says otherwise (kept as a fallback for
  * scripts: `0` runs the interpreter alone, `eager` compiles on first sight).
  */
 export function defaultAccel(env: string | undefined = readEnv('TSVM_CPU_BLOCKS')): AccelConfig {
   if (env === '0') return { tier: 'interp', threshold: DEFAULT_THRESHOLD };
   if (env === 'eager') return { tier: 'blocks', threshold: 1 };
-  return { tier: 'blocks', threshold: DEFAULT_THRESHOLD };
+  return { tier: 'wasm', threshold: DEFAULT_THRESHOLD };
 }
 
 function readEnv(name: string): string | undefined {

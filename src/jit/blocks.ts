@@ -166,6 +166,10 @@ export class BlockCache implements CodeCache {
   compiled = 0;
   /** Blocks found in `spare` instead of being compiled again. */
   reused = 0;
+  /** Guest instructions run in blocks, host milliseconds spent compiling them, and page writes that made blocks stale (`info jit`). */
+  instructionsRun = 0;
+  compileMs = 0;
+  invalidations = 0;
   /**
    * Compiled blocks by start (host offset * 2 + CS.D), kept after their slot in
    * the direct-mapped `slots` goes to another address, so a block that comes
@@ -204,8 +208,10 @@ export class BlockCache implements CodeCache {
     if (slots[k] === hk && slots[k + 1] === eip && slots[k + 2] === gen) {
       const n = slots[k + 3];
       if (n > 0) {
-        if (cpu.left < n || (cpu.segSlow & this.flatMask[i]) !== 0) return false;
+        const left = cpu.left;
+        if (left < n || (cpu.segSlow & this.flatMask[i]) !== 0) return false;
         this.fns[i](cpu);
+        this.instructionsRun += left - cpu.left;
         return true;
       }
       if (n < 0 || ++this.hits[i] < this.threshold) return false;
@@ -228,7 +234,9 @@ export class BlockCache implements CodeCache {
     if (b !== null) this.reused++;
     else {
       const gen = this.pageGen[host >>> 12];
+      const t0 = performance.now();
       b = compileBlock(cpu.mem8, host, eip, cpu.code32, this.pageGen, cpu, cpu.segSlow);
+      this.compileMs += performance.now() - t0;
       if (b === null) {
         this.slots[(i << 2) + 3] = -1;
         return false;
@@ -244,8 +252,10 @@ export class BlockCache implements CodeCache {
       this.codePages[hp] = 1;
       cpu.markCodePage(hp);
     }
-    if (cpu.left < b.count) return false;
+    const left = cpu.left;
+    if (left < b.count) return false;
     b.fn(cpu);
+    this.instructionsRun += left - cpu.left;
     return true;
   }
 
@@ -255,6 +265,7 @@ export class BlockCache implements CodeCache {
 
   /** A write reached host page `hp`, which holds blocks: they are stale from now on. */
   pageWritten(hp: number): void {
+    this.invalidations++;
     this.pageGen[hp] = (this.pageGen[hp] + 1) | 0;
     this.codePages[hp] = 0;
   }
@@ -844,3 +855,6 @@ function specialize(mem: Uint8Array, key: number, o: number, segOvr: number, rep
   }
   return null;
 }
+
+// `performance` is a global in Node and browsers; typed here for the ES2022 lib
+declare const performance: { now(): number };

@@ -22,7 +22,7 @@ import type { Cpu, CodeCache } from '../cpu/cpu.js';
 import { Attr, Seg, Tlb } from '../cpu/consts.js';
 import { Layout } from '../bus/layout.js';
 import { BlockCache } from './blocks.js';
-import { compileRegion, Xchg } from './wasm/region.js';
+import { compileRegion, takes, Xchg } from './wasm/region.js';
 import { Wasm, WASM_PAGE, type WasmInstance, type WasmMemory } from './wasm/host.js';
 import { note, WASM_STATS } from './wasm/stats.js';
 
@@ -37,6 +37,8 @@ interface Region {
   eipPage: number;
   csBase: number;
   entries: Int16Array;
+  /** Per label index: its straight run's length (compileRegion's `runs`). */
+  runs: Uint16Array;
   run: RunFn;
   /** Bit per Seg: the segment-override prefixes it uses (those segments are checked at entry as DS is). */
   segs: number;
@@ -46,6 +48,16 @@ interface Region {
   misses: Map<number, number>;
   compiles: number;
 }
+
+/**
+ * How a call into a region ended: `left` could not pay for the next run
+ * (the slice ends), a branch, return or computed target off the region's
+ * page, an instruction the region compiler does not take (the interpreter
+ * runs it), or an access the inline path does not do (TLB miss, page
+ * crossing, store to a code, ROM or MMIO page, a REP chunk's page checks, a
+ * return or computed target on the page that is not a label).
+ */
+export type ExitReason = 'slice end' | 'off the page' | 'instruction not compiled' | 'slow path';
 
 const FLAT_ATTR = Attr.P | Attr.S | Attr.CODE | Attr.DC | Attr.RW;
 const DATA_RW = Attr.P | Attr.S | Attr.RW;
@@ -73,6 +85,15 @@ export class WasmCache implements CodeCache {
    */
   compileErrors = 0;
   firstCompileError = '';
+  /** Calls into regions, and how they ended (`info jit`, src/jit/info.ts). */
+  regionCalls = 0;
+  readonly exits: Record<ExitReason, number> = { 'slice end': 0, 'off the page': 0, 'instruction not compiled': 0, 'slow path': 0 };
+  /** Entries at an EIP of a compiled page that is not a label of its region. */
+  labelMisses = 0;
+  /** Regions compiled again for a new entry, found stale (their page written), and pages left to the lower tiers. */
+  recompiles = 0;
+  invalidations = 0;
+  pagesGivenUp = 0;
 
   constructor(
     private readonly cpu: Cpu,
@@ -110,7 +131,10 @@ export class WasmCache implements CodeCache {
           } else this.miss(r, hp, off, eip);
         } else if (this.rewrites[hp] < REWRITE_LIMIT && ++this.hits[hp] >= this.threshold) {
           this.hits[hp] = 0;
-          if (r !== undefined && r.gen !== this.blocks.pageGen[hp]) this.rewrites[hp]++;
+          if (r !== undefined && r.gen !== this.blocks.pageGen[hp]) {
+            this.invalidations++;
+            if (++this.rewrites[hp] === REWRITE_LIMIT) this.pagesGivenUp++;
+          }
           const nr = this.compile(hp, eip, [off]);
           if (nr !== null && nr.entries[off] !== 0 && (nr.segs === 0 || overridesOk(cpu, nr.segs)) && this.runRegion(cpu, nr, nr.entries[off] - 1)) return true;
         }
@@ -138,11 +162,13 @@ export class WasmCache implements CodeCache {
   }
 
   private miss(r: Region, hp: number, off: number, eip: number): void {
+    this.labelMisses++;
     if (r.compiles >= RECOMPILE_LIMIT) return;
     const n = (r.misses.get(off) ?? 0) + 1;
     r.misses.set(off, n);
     if (n < this.threshold) return;
     r.misses.delete(off);
+    this.recompiles++;
     const nr = this.compile(hp, eip, [...r.from, off], r.compiles + 1);
     // a region that cannot start there stays as it was
     if (nr === null) r.compiles = RECOMPILE_LIMIT;
@@ -167,6 +193,7 @@ export class WasmCache implements CodeCache {
       eipPage,
       csBase: cpu.segBase[Seg.CS],
       entries: c.entries,
+      runs: c.runs,
       run: inst.exports['run'] as RunFn,
       segs: c.segs,
       from,
@@ -215,7 +242,21 @@ export class WasmCache implements CodeCache {
     cpu.lazyMask = x[Xchg.LMASK];
     cpu.left = after;
     this.instructionsRun += left - after;
+    this.regionCalls++;
+    this.exits[this.exitReason(r, cpu.eip, after)]++;
     return after !== left;
+  }
+
+  /** Why region `r` returned with EIP `eip` and `left` instructions left of the slice. */
+  private exitReason(r: Region, eip: number, left: number): ExitReason {
+    const off = (eip - r.eipPage) | 0;
+    if (off < 0 || off >= 4096) return 'off the page';
+    const label = r.entries[off];
+    if (label !== 0) return left < r.runs[label - 1] ? 'slice end' : 'slow path';
+    const lin = (r.csBase + eip) | 0;
+    const e = this.cpu.tlb[lin >>> 12];
+    if ((e & this.cpu.tlbReadMask) !== Tlb.VALID || off > 4096 - 16) return 'slow path';
+    return takes(this.cpu.mem8, (e & ~0xfff) ^ (lin & ~0xfff), off, r.eipPage) ? 'slow path' : 'instruction not compiled';
   }
 
   pageWritten(hp: number): void {

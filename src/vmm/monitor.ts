@@ -4,6 +4,7 @@
  */
 import type { VmRunner } from './runner.js';
 import { formatTree, type VmFolder } from './folder.js';
+import { jitInfo } from '../jit/info.js';
 
 export interface MonitorResult {
   output: string;
@@ -12,6 +13,7 @@ export interface MonitorResult {
 
 const HELP = `info registers   the CPU registers
 info cpus        the virtual CPUs and where they are
+info jit         instructions run per tier, code compiled, region exits by reason
 system_reset     reset the machine
 quit | q         stop the VM and exit
 help             this list`;
@@ -44,6 +46,8 @@ export function runMonitorCommand(runner: VmRunner, line: string, vm?: VmFolder)
       const mode = c.protectedMode ? (c.vm86 ? 'v8086' : 'protected') : 'real';
       return { output: `* CPU #0: pc=0x${((c.segBase[1] + c.eip) >>> 0).toString(16).padStart(8, '0')} (${mode} mode)${c.halted ? ' (halted)' : ''} thread_id=main` };
     }
+    case 'info jit':
+      return { output: jitInfo(m.cpu, m.jit) };
     case 'system_reset':
       m.requestReset();
       return { output: 'resetting the machine' };

@@ -142,6 +142,8 @@ export interface CompiledRegion {
   bytes: Uint8Array;
   /** Per page offset: label index + 1 where the region can be entered, 0 elsewhere. */
   entries: Int16Array;
+  /** Per label index: the instructions of its straight run (paid for at its start; `left` below it exits there). */
+  runs: Uint16Array;
   /** Instructions compiled (not counting the ones that only exit). */
   instructions: number;
   /**
@@ -514,7 +516,7 @@ export function compileRegion(mem: Uint8Array, page: number, eipPage: number, en
     const k = ins.key;
     if (k === 0xc3 || k === 0xc2 || (k === 0xff && ins.ends) || (isBranch(k) && inPage(ins.target) < 0)) segs |= 1 << Seg.CS;
   }
-  return { bytes: mb.encode(), entries, instructions: compiled, segs };
+  return { bytes: mb.encode(), entries, runs: Uint16Array.from(runLen), instructions: compiled, segs };
 }
 
 /** NOP, and LEA r,[r+0] (the assemblers' multi-byte NOPs): padding before a function or loop, whose end is a label. */

@@ -1,0 +1,45 @@
+/**
+ * `info jit` (the monitor, src/vmm/monitor.ts): what each execution tier has
+ * done since the machine started, as counters a user can compare between two
+ * moments of a guest's life.
+ */
+import type { Cpu } from '../cpu/cpu.js';
+import { BlockCache } from './blocks.js';
+import { WasmCache } from './wasm-tier.js';
+
+/** The text of `info jit` for a machine's CPU and its compiled tier (null: the interpreter alone). */
+export function jitInfo(cpu: Cpu, jit: BlockCache | WasmCache | null): string {
+  const total = cpu.instructionsRun;
+  const blocks = jit instanceof WasmCache ? jit.blocks : jit;
+  const inRegions = jit instanceof WasmCache ? jit.instructionsRun : 0;
+  const inBlocks = blocks?.instructionsRun ?? 0;
+  const interp = total - inRegions - inBlocks;
+  const tier = jit === null ? 'interp' : jit instanceof WasmCache ? 'wasm' : 'blocks';
+  const lines = [`tier: ${tier}${jit ? `, threshold ${jit.threshold}` : ''}`, `instructions run: ${total}`];
+  const row = (name: string, n: number): string => `  ${name.padEnd(18)} ${String(n).padStart(14)}  ${pct(n, total)}`;
+  if (jit instanceof WasmCache) lines.push(row('wasm regions', inRegions));
+  if (blocks) lines.push(row('js blocks', inBlocks));
+  lines.push(row('interpreter', interp));
+  if (jit instanceof WasmCache) {
+    const c = jit.instructionsCompiled;
+    lines.push(
+      `wasm regions: ${jit.regionsCompiled} compiled (${c} instructions, ${ms(jit.compileMs)} compiling, ${c ? ((jit.compileMs * 1000) / c).toFixed(1) : '0'} us per instruction)`,
+      `  recompiled for a new entry ${jit.recompiles}, invalidated by writes ${jit.invalidations}, pages left to lower tiers ${jit.pagesGivenUp}, refused by the engine ${jit.compileErrors}`,
+      `  calls ${jit.regionCalls}, entries not at a label ${jit.labelMisses}`,
+      `  exits by reason:`,
+    );
+    for (const [why, n] of Object.entries(jit.exits)) lines.push(`    ${why.padEnd(26)} ${String(n).padStart(12)}  ${pct(n, jit.regionCalls)}`);
+  }
+  if (blocks) {
+    lines.push(`js blocks: ${blocks.compiled} compiled (${ms(blocks.compileMs)} compiling), ${blocks.reused} reused after eviction, invalidated by writes ${blocks.invalidations}`);
+  }
+  return lines.join('\n');
+}
+
+function pct(n: number, of: number): string {
+  return of > 0 ? `${((n / of) * 100).toFixed(1).padStart(5)}%` : '     -';
+}
+
+function ms(v: number): string {
+  return v >= 1000 ? `${(v / 1000).toFixed(2)} s` : `${v.toFixed(1)} ms`;
+}
