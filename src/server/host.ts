@@ -7,6 +7,7 @@
  * as an event.
  */
 import { EventEmitter } from 'node:events';
+import { join } from 'node:path';
 import { VmThread, type ScreenUpdate, type SnapshotOp, type ThreadExit, type WorkerStats } from '../vmm/thread.js';
 import type { DiskCounters, NicCounters } from '../vmm/iostats.js';
 import { validateSpec, type MachineSpec } from '../vmm/spec.js';
@@ -504,25 +505,44 @@ export class VmHost extends EventEmitter<HostEvents> {
     return result;
   }
 
-  /** A full clone of a stopped VM, copied in a worker thread with progress events by bytes. */
-  async clone(src: string, dst: string): Promise<VmInfo> {
+  /**
+   * A clone of a stopped VM, made in a worker thread with progress events by
+   * bytes. A full clone copies the folder; a linked clone's disks are
+   * overlays over the source's snapshot `snapshot` (or a new one,
+   * `clone-DST`), so only the boot files and a saved state are copied.
+   */
+  async clone(src: string, dst: string, linked = false, snapshot: string | null = null): Promise<VmInfo> {
     const vm = this._get(src);
     if (vm.thread) throw new HostError('conflict', `VM '${src}' is ${vm.state}; stop it before cloning`);
+    const total = linked ? this._linkedCloneBytes(src, snapshot) : treeBytes(this.store.path(src));
     this._claim(dst);
-    const op = `clone of ${src}`;
+    const op = `${linked ? 'linked clone' : 'clone'} of ${src}`;
     try {
-      const total = treeBytes(this.store.path(src));
       this._progress(dst, op, 0, total);
-      await runFolderJob({ op: 'clone', root: this.store.root, src, dst }, this._staging(dst), total, (d, t) => this._progress(dst, op, d, t));
+      await runFolderJob({ op: 'clone', root: this.store.root, src, dst, linked, snapshot }, this._staging(dst), total, (d, t) => this._progress(dst, op, d, t));
       this._progress(dst, op, total, total);
     } finally {
       this._pending.delete(dst);
     }
     const copy = new Vm(this.store.read(dst));
     this._vms.set(dst, copy);
-    this.store.appendLog(src, `cloned to ${dst}`);
+    if (linked) this.emit('event', { type: 'snapshots', vm: src }); // the base snapshot is new or now shared
+    else this.store.appendLog(src, `cloned to ${dst}`);
     this.emit('event', { type: 'created', vm: dst });
     return this._info(copy);
+  }
+
+  /** What a linked clone copies: the boot files, a CD image, and the base snapshot's saved state (docs/snapshot-format.md). */
+  private _linkedCloneBytes(src: string, snapshot: string | null): number {
+    const dir = this.store.path(src);
+    const cd = this._get(src).record.spec.drives.cdrom?.file;
+    let state = join(dir, 'suspended.snap');
+    if (snapshot !== null) {
+      const node = this.store.tree(src).snapshots.find((n) => n.name === snapshot || n.id === snapshot);
+      if (!node) throw new HostError('not-found', `VM '${src}' has no snapshot '${snapshot}'; GET /api/vms/${src}/snapshots lists them`);
+      state = node.hasState ? join(dir, 'snapshots', `${node.id}.snap`) : '';
+    }
+    return treeBytes(join(dir, 'boot')) + (cd ? treeBytes(join(dir, cd)) : 0) + (state ? treeBytes(state) : 0);
   }
 
   /** Start the VMs marked autostart, and those the daemon suspended at its last shutdown. */
