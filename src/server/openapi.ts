@@ -75,6 +75,11 @@ export const OPENAPI = {
           hasState: { type: 'boolean', description: 'the whole machine was saved (a running VM), not only its disks' },
           guestSeconds: { type: 'number' },
           screen: { type: ['array', 'null'], items: { type: 'string' }, description: 'the text screen at the save, as a thumbnail' },
+          sharedWith: {
+            type: 'array',
+            description: 'linked clones whose disks back onto this snapshot (name, folder relative to this VM\'s folder): the snapshot cannot be deleted while one exists',
+            items: { type: 'object', required: ['name', 'path'], additionalProperties: false, properties: { name: { type: 'string' }, path: { type: 'string' } } },
+          },
         },
       },
       SnapshotTree: {
