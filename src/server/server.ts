@@ -59,6 +59,7 @@ const STATIC: Record<string, [() => string, string]> = {
   '/app.css': [() => here('../../../src/web/app.css'), 'text/css; charset=utf-8'],
   '/app.js': [() => here('../web/app.js'), 'text/javascript; charset=utf-8'],
   '/screen.js': [() => here('../web/screen.js'), 'text/javascript; charset=utf-8'],
+  '/clone.js': [() => here('../web/clone.js'), 'text/javascript; charset=utf-8'],
   '/xterm.mjs': [() => nodeModule('@xterm/xterm/lib/xterm.mjs'), 'text/javascript; charset=utf-8'],
   '/xterm.css': [() => nodeModule('@xterm/xterm/css/xterm.css'), 'text/css; charset=utf-8'],
 };

@@ -139,8 +139,16 @@ export class FolderStore {
     return text.length > maxBytes ? text.slice(text.indexOf('\n', text.length - maxBytes) + 1) : text;
   }
 
+  /** The snapshot tree; a snapshot's `sharedWith` lists only the linked clones still in place. */
   tree(name: string): SnapshotTree {
-    return folderOp(() => this.folder(name).tree());
+    const f = this.folder(name);
+    const t = folderOp(() => f.tree());
+    for (const n of t.snapshots) {
+      const live = f.linkedClones(n);
+      if (live.length) n.sharedWith = live;
+      else delete n.sharedWith;
+    }
+    return t;
   }
 
   /** Whether the VM has a suspended state its next start resumes. */

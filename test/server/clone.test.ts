@@ -84,7 +84,7 @@ ${ROM_TAIL}
 `;
 
 type Vm = { name: string; state: string };
-type Tree = { current: string | null; snapshots: { id: string; name: string }[] };
+type Tree = { current: string | null; snapshots: { id: string; name: string; sharedWith?: { name: string }[] }[] };
 
 test('linked clones through the API: overlays over a source snapshot, refusals, the clone runs on the shared data', async (t) => {
   const tmp = mkdtempSync(join(tmpdir(), 'tsvm-clone-'));
@@ -221,7 +221,8 @@ test('linked clones through the API: overlays over a source snapshot, refusals, 
       assert.equal(r.status, 409, `${path}: ${r.text}`);
       assert.match((r.json as { error: { message: string } }).error.message, re);
     }
-    assert.deepEqual((await tree('src')).snapshots.map((n) => n.name).sort(), ['base', 'clone-lc']);
+    const shared = (t: Tree) => Object.fromEntries(t.snapshots.map((n) => [n.name, (n.sharedWith ?? []).map((c) => c.name).join()]));
+    assert.deepEqual(shared(await tree('src')), { 'clone-lc': 'lc', base: 'lc2' }, 'the tree says which clone backs onto which snapshot');
     // while the source runs, its worker refuses in the same words
     await runUntil('src', /<d=AZ>/);
     const running = await d.api('DELETE', '/api/vms/src/snapshots/base');
@@ -229,6 +230,7 @@ test('linked clones through the API: overlays over a source snapshot, refusals, 
     await stop('src');
     // the clone gone, its base snapshot can go, and then the source
     assert.equal((await d.api('DELETE', '/api/vms/lc')).status, 204);
+    assert.deepEqual(shared(await tree('src')), { 'clone-lc': '', base: 'lc2' }, 'a deleted clone is no longer listed');
     const del = await d.api('DELETE', '/api/vms/src/snapshots/clone-lc');
     assert.equal(del.status, 204, del.text);
     assert.equal((await d.api('DELETE', '/api/vms/src')).status, 409, 'lc2 is still there');
