@@ -222,6 +222,7 @@ export class VmHost extends EventEmitter<HostEvents> {
   remove(name: string): void {
     const vm = this._get(name);
     if (vm.thread) throw new HostError('conflict', `VM '${name}' is ${vm.state}; stop it before deleting it`);
+    this._notCloning(name);
     if (vm.restartTimer) clearTimeout(vm.restartTimer);
     this.store.remove(name);
     this._vms.delete(name);
@@ -242,6 +243,7 @@ export class VmHost extends EventEmitter<HostEvents> {
   start(name: string): VmInfo {
     const vm = this._get(name);
     if (vm.thread) throw new HostError('conflict', `VM '${name}' is already ${vm.state}`);
+    this._notCloning(name);
     if (vm.restartTimer) {
       clearTimeout(vm.restartTimer);
       vm.restartTimer = null;
@@ -491,6 +493,7 @@ export class VmHost extends EventEmitter<HostEvents> {
   private async _snapshotOp(name: string, op: string, tag: string, stopped: () => unknown, running: SnapshotOp): Promise<unknown> {
     const vm = this._get(name);
     if (vm.state === 'starting' || vm.state === 'stopping') throw new HostError('conflict', `VM '${name}' is ${vm.state}; try again in a moment`);
+    this._notCloning(name);
     this._progress(name, `snapshot ${op} ${tag}`, 0, 1);
     let result: unknown;
     try {
@@ -515,7 +518,10 @@ export class VmHost extends EventEmitter<HostEvents> {
     const vm = this._get(src);
     if (vm.thread) throw new HostError('conflict', `VM '${src}' is ${vm.state}; stop it before cloning`);
     const total = linked ? this._linkedCloneBytes(src, snapshot) : treeBytes(this.store.path(src));
+    const busy = this._cloning.get(src) ?? { full: 0, linked: 0 };
+    if (busy.linked || (linked && busy.full)) this._notCloning(src);
     this._claim(dst);
+    this._cloning.set(src, { ...busy, [linked ? 'linked' : 'full']: busy[linked ? 'linked' : 'full'] + 1 });
     const op = `${linked ? 'linked clone' : 'clone'} of ${src}`;
     try {
       this._progress(dst, op, 0, total);
@@ -523,6 +529,10 @@ export class VmHost extends EventEmitter<HostEvents> {
       this._progress(dst, op, total, total);
     } finally {
       this._pending.delete(dst);
+      const c = this._cloning.get(src) ?? { full: 1, linked: 1 };
+      c[linked ? 'linked' : 'full']--;
+      if (c.full + c.linked === 0) this._cloning.delete(src);
+      else this._cloning.set(src, c);
     }
     const copy = new Vm(this.store.read(dst));
     this._vms.set(dst, copy);
@@ -530,6 +540,18 @@ export class VmHost extends EventEmitter<HostEvents> {
     else this.store.appendLog(src, `cloned to ${dst}`);
     this.emit('event', { type: 'created', vm: dst });
     return this._info(copy);
+  }
+
+  /**
+   * Clones in progress by source. A source being cloned is not started,
+   * deleted or snapshotted meanwhile (the copy would not be of one state);
+   * full clones may run side by side, a linked clone (which saves a snapshot
+   * in the source and holds its lock) runs alone.
+   */
+  private readonly _cloning = new Map<string, { full: number; linked: number }>();
+
+  private _notCloning(name: string): void {
+    if (this._cloning.has(name)) throw new HostError('conflict', `VM '${name}' is being cloned; try again when the clone is done`);
   }
 
   /** What a linked clone copies: the boot files, a CD image, and the base snapshot's saved state (docs/snapshot-format.md). */
