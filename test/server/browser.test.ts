@@ -99,7 +99,12 @@ test('the web console: create, start, type in the serial console, stop', async (
   await t.test('stop it, then clone it: a full copy, and a linked clone on the snapshot', async () => {
     const card = page.locator('.vm[data-name="webvm"]');
     await card.locator('button[data-act=stop]').click();
-    await card.locator('.state', { hasText: 'stopped' }).waitFor({ timeout: 60_000 });
+    await card
+      .locator('.state', { hasText: 'stopped' })
+      .waitFor({ timeout: 60_000 })
+      .catch(async (e: Error) => {
+        throw new Error(`${e.message}\nthe VM's log:\n${(await d.api('GET', '/api/vms/webvm/log')).text}\nthe daemon's output:\n${d.child.tail()}`);
+      });
     assert.equal(((await d.api('GET', '/api/vms/webvm')).json as { state: string }).state, 'stopped');
     const dialog = page.locator('#clone-dialog');
     await card.locator('button[data-act=clone]').click();
