@@ -7,6 +7,7 @@
  * Usage: node dist/bench/cpu-mix.js [iterations] [accel]
  *   accel: the -accel option's text, e.g. tsvm,tier=interp (default: the machine's default tier)
  */
+import '../src/vmm/v8flags.js'; // first: before any WebAssembly is compiled
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

@@ -11,6 +11,7 @@
  * reported separately. Usage: node dist/bench/linux-boot.js [max M instructions] [accel]
  *   accel: the -accel option's text, e.g. tsvm,tier=wasm (default: the machine's default tier)
  */
+import '../src/vmm/v8flags.js'; // first: before any WebAssembly is compiled
 import { readFileSync, readdirSync } from 'node:fs';
 import { Machine } from '../src/board/machine.js';
 import { findDefaultImage } from '../src/vmm/image.js';

@@ -13,6 +13,7 @@
  * the guest's path, so what remains is the block layer, the driver and the
  * device per request (where virtio-blk and IDE differ).
  */
+import '../src/vmm/v8flags.js'; // first: before any WebAssembly is compiled
 import { readFileSync } from 'node:fs';
 import { Machine } from '../src/board/machine.js';
 import type { BlockBackend } from '../src/devices/backends.js';

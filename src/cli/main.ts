@@ -1,4 +1,5 @@
 /** The `tsvm` command. */
+import '../vmm/v8flags.js'; // first: before any WebAssembly is compiled
 import { VmConfigError } from '../vmm/spec.js';
 import { UsageError } from './options.js';
 import { runCommand } from './run.js';

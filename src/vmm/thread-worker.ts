@@ -6,6 +6,7 @@
  * Anything that escapes here ends this thread alone; the owner reports the
  * VM as crashed and every other VM goes on.
  */
+import './v8flags.js'; // first: before any WebAssembly is compiled
 import { parentPort, workerData } from 'node:worker_threads';
 import { getHeapStatistics } from 'node:v8';
 import { performance } from 'node:perf_hooks';

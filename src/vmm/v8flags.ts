@@ -1,0 +1,24 @@
+/**
+ * V8 settings the emulator needs in a Node process, set once before any
+ * WebAssembly is compiled (V8's flags are process-wide, so VMs in worker
+ * threads share them).
+ *
+ * --no-turbo-jt: the wasm tier's region functions (a dispatch loop over many
+ * labels, each exiting through the same few blocks) can send TurboFan's jump
+ * threading into a loop that never ends (Node 20, V8 11.3: a background thread
+ * spinning in JumpThreading::ComputeForwarding). At run time that thread only
+ * burns a host core and the function never tiers up; at exit Node drains the
+ * background tasks first, so the process never ends. Jump threading only
+ * removes jumps to jumps; regions lose nothing measurable without it.
+ */
+import { setFlagsFromString } from 'node:v8';
+
+let done = false;
+
+export function tuneV8(): void {
+  if (done) return;
+  done = true;
+  setFlagsFromString('--no-turbo-jt');
+}
+
+tuneV8();
