@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
-import { checkVmName, cloneVm, formatTree, linkedCloneVm, listVms, specDisks, vmPath, VmFolder, VmFolderError, VM_SUFFIX } from '../vmm/folder.js';
+import { checkVmName, cloneVm, formatTree, linkedClone, listVms, specDisks, vmPath, VmFolder, VmFolderError, VM_SUFFIX } from '../vmm/folder.js';
 import { parseSize } from '../vmm/spec.js';
 import { defaultGuestVm } from '../vmm/guest.js';
 import type { NewDisks } from '../vmm/folder.js';
@@ -215,16 +215,7 @@ export function cloneCommand(args: string[]): number {
     process.stdout.write(`cloned ${src.name} to ${dst.path}\n`);
     return 0;
   }
-  checkVmName(name);
-  if (existsSync(dstPath)) throw new VmFolderError(`${dstPath} already exists; pick another name`);
-  src.lock();
-  try {
-    const tag = opts.get('snapshot')?.[0];
-    const node = tag ? src.find(tag) : src.saveSnapshot(`clone-${name}`, `base of linked clone ${name}`, null);
-    const dst = linkedCloneVm(src, node, dstPath, name);
-    process.stdout.write(`linked clone ${dst.path} of ${src.name} at snapshot ${node.name} (keep the two folders together)\n`);
-  } finally {
-    src.unlock();
-  }
+  const { vm: dst, node } = linkedClone(src, opts.get('snapshot')?.[0] ?? null, dstPath, name);
+  process.stdout.write(`linked clone ${dst.path} of ${src.name} at snapshot ${node.name} (keep the two folders together)\n`);
   return 0;
 }

@@ -7,6 +7,7 @@
  * as an event.
  */
 import { EventEmitter } from 'node:events';
+import { join } from 'node:path';
 import { VmThread, type ScreenUpdate, type SnapshotOp, type ThreadExit, type WorkerStats } from '../vmm/thread.js';
 import type { DiskCounters, NicCounters } from '../vmm/iostats.js';
 import { validateSpec, type MachineSpec } from '../vmm/spec.js';
@@ -221,6 +222,7 @@ export class VmHost extends EventEmitter<HostEvents> {
   remove(name: string): void {
     const vm = this._get(name);
     if (vm.thread) throw new HostError('conflict', `VM '${name}' is ${vm.state}; stop it before deleting it`);
+    this._notCloning(name);
     if (vm.restartTimer) clearTimeout(vm.restartTimer);
     this.store.remove(name);
     this._vms.delete(name);
@@ -241,6 +243,7 @@ export class VmHost extends EventEmitter<HostEvents> {
   start(name: string): VmInfo {
     const vm = this._get(name);
     if (vm.thread) throw new HostError('conflict', `VM '${name}' is already ${vm.state}`);
+    this._notCloning(name);
     if (vm.restartTimer) {
       clearTimeout(vm.restartTimer);
       vm.restartTimer = null;
@@ -490,6 +493,7 @@ export class VmHost extends EventEmitter<HostEvents> {
   private async _snapshotOp(name: string, op: string, tag: string, stopped: () => unknown, running: SnapshotOp): Promise<unknown> {
     const vm = this._get(name);
     if (vm.state === 'starting' || vm.state === 'stopping') throw new HostError('conflict', `VM '${name}' is ${vm.state}; try again in a moment`);
+    this._notCloning(name);
     this._progress(name, `snapshot ${op} ${tag}`, 0, 1);
     let result: unknown;
     try {
@@ -504,25 +508,63 @@ export class VmHost extends EventEmitter<HostEvents> {
     return result;
   }
 
-  /** A full clone of a stopped VM, copied in a worker thread with progress events by bytes. */
-  async clone(src: string, dst: string): Promise<VmInfo> {
+  /**
+   * A clone of a stopped VM, made in a worker thread with progress events by
+   * bytes. A full clone copies the folder; a linked clone's disks are
+   * overlays over the source's snapshot `snapshot` (or a new one,
+   * `clone-DST`), so only the boot files and a saved state are copied.
+   */
+  async clone(src: string, dst: string, linked = false, snapshot: string | null = null): Promise<VmInfo> {
     const vm = this._get(src);
     if (vm.thread) throw new HostError('conflict', `VM '${src}' is ${vm.state}; stop it before cloning`);
+    const total = linked ? this._linkedCloneBytes(src, snapshot) : treeBytes(this.store.path(src));
+    const busy = this._cloning.get(src) ?? { full: 0, linked: 0 };
+    if (busy.linked || (linked && busy.full)) this._notCloning(src);
     this._claim(dst);
-    const op = `clone of ${src}`;
+    this._cloning.set(src, { ...busy, [linked ? 'linked' : 'full']: busy[linked ? 'linked' : 'full'] + 1 });
+    const op = `${linked ? 'linked clone' : 'clone'} of ${src}`;
     try {
-      const total = treeBytes(this.store.path(src));
       this._progress(dst, op, 0, total);
-      await runFolderJob({ op: 'clone', root: this.store.root, src, dst }, this._staging(dst), total, (d, t) => this._progress(dst, op, d, t));
+      await runFolderJob({ op: 'clone', root: this.store.root, src, dst, linked, snapshot }, this._staging(dst), total, (d, t) => this._progress(dst, op, d, t));
       this._progress(dst, op, total, total);
     } finally {
       this._pending.delete(dst);
+      const c = this._cloning.get(src) ?? { full: 1, linked: 1 };
+      c[linked ? 'linked' : 'full']--;
+      if (c.full + c.linked === 0) this._cloning.delete(src);
+      else this._cloning.set(src, c);
     }
     const copy = new Vm(this.store.read(dst));
     this._vms.set(dst, copy);
-    this.store.appendLog(src, `cloned to ${dst}`);
+    if (linked) this.emit('event', { type: 'snapshots', vm: src }); // the base snapshot is new or now shared
+    else this.store.appendLog(src, `cloned to ${dst}`);
     this.emit('event', { type: 'created', vm: dst });
     return this._info(copy);
+  }
+
+  /**
+   * Clones in progress by source. A source being cloned is not started,
+   * deleted or snapshotted meanwhile (the copy would not be of one state);
+   * full clones may run side by side, a linked clone (which saves a snapshot
+   * in the source and holds its lock) runs alone.
+   */
+  private readonly _cloning = new Map<string, { full: number; linked: number }>();
+
+  private _notCloning(name: string): void {
+    if (this._cloning.has(name)) throw new HostError('conflict', `VM '${name}' is being cloned; try again when the clone is done`);
+  }
+
+  /** What a linked clone copies: the boot files, a CD image, and the base snapshot's saved state (docs/snapshot-format.md). */
+  private _linkedCloneBytes(src: string, snapshot: string | null): number {
+    const dir = this.store.path(src);
+    const cd = this._get(src).record.spec.drives.cdrom?.file;
+    let state = join(dir, 'suspended.snap');
+    if (snapshot !== null) {
+      const node = this.store.tree(src).snapshots.find((n) => n.name === snapshot || n.id === snapshot);
+      if (!node) throw new HostError('not-found', `VM '${src}' has no snapshot '${snapshot}'; GET /api/vms/${src}/snapshots lists them`);
+      state = node.hasState ? join(dir, 'snapshots', `${node.id}.snap`) : '';
+    }
+    return treeBytes(join(dir, 'boot')) + (cd ? treeBytes(join(dir, cd)) : 0) + (state ? treeBytes(state) : 0);
   }
 
   /** Start the VMs marked autostart, and those the daemon suspended at its last shutdown. */

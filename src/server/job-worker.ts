@@ -12,7 +12,7 @@ import type { NewDisks } from '../vmm/folder.js';
 
 export type JobRequest =
   | { op: 'create'; root: string; name: string; spec: MachineSpec; settings: VmSettings; newDisks: NewDisks }
-  | { op: 'clone'; root: string; src: string; dst: string };
+  | { op: 'clone'; root: string; src: string; dst: string; linked: boolean; snapshot: string | null };
 
 export type JobReply = { ok: true } | { ok: false; error: string; code: string | null };
 
@@ -21,6 +21,7 @@ const store = new FolderStore(req.root);
 let reply: JobReply;
 try {
   if (req.op === 'create') store.create(req.name, req.spec, req.settings, req.newDisks);
+  else if (req.linked) store.linkedClone(req.src, req.dst, req.snapshot);
   else store.clone(req.src, req.dst);
   reply = { ok: true };
 } catch (e) {

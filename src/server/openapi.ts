@@ -75,6 +75,11 @@ export const OPENAPI = {
           hasState: { type: 'boolean', description: 'the whole machine was saved (a running VM), not only its disks' },
           guestSeconds: { type: 'number' },
           screen: { type: ['array', 'null'], items: { type: 'string' }, description: 'the text screen at the save, as a thumbnail' },
+          sharedWith: {
+            type: 'array',
+            description: 'linked clones whose disks back onto this snapshot (name, folder relative to this VM\'s folder): the snapshot cannot be deleted while one exists',
+            items: { type: 'object', required: ['name', 'path'], additionalProperties: false, properties: { name: { type: 'string' }, path: { type: 'string' } } },
+          },
         },
       },
       SnapshotTree: {
@@ -198,7 +203,7 @@ export const OPENAPI = {
         responses: { '200': json(ref('Vm'), 'the VM'), ...errors(400, 401, 404, 413, 415) },
       },
       delete: {
-        summary: 'delete a stopped VM and its folder',
+        summary: 'delete a stopped VM and its folder; 409 while it has linked clones',
         parameters: [nameParam],
         responses: { '204': { description: 'deleted' }, ...errors(400, 401, 404, 409) },
       },
@@ -232,7 +237,7 @@ export const OPENAPI = {
       },
     },
     '/api/vms/{name}/snapshots/{tag}': {
-      delete: { summary: 'delete a snapshot (its children move up to its parent)', parameters: [nameParam, tagParam], responses: { '204': { description: 'deleted' }, ...errors(400, 401, 404, 409) } },
+      delete: { summary: 'delete a snapshot (its children move up to its parent); 409 while a linked clone backs onto it', parameters: [nameParam, tagParam], responses: { '204': { description: 'deleted' }, ...errors(400, 401, 404, 409) } },
     },
     '/api/vms/{name}/snapshots/{tag}/revert': {
       post: {
@@ -243,9 +248,27 @@ export const OPENAPI = {
     },
     '/api/vms/{name}/clone': {
       post: {
-        summary: 'a full clone of a stopped VM (a self-contained copy of its folder, snapshots included)',
+        summary: 'clone a stopped VM: a full clone (a self-contained copy of its folder, snapshots included) or a linked clone',
+        description:
+          "A linked clone's disks are empty qcow2 overlays over a snapshot of the source (`snapshot`, or a new snapshot `clone-{clone name}` of its disks), so no disk data is copied; it starts where that snapshot was. The source keeps the snapshot and refuses to delete it, or itself, while the clone exists (409). The source's disks must be qcow2 (409 otherwise). The event stream reports progress (`linked clone of {name}`) by the bytes copied: boot files and a saved state.",
         parameters: [nameParam],
-        requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['name'], additionalProperties: false, properties: { name: { type: 'string' } } } } } },
+        requestBody: {
+          required: true,
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                required: ['name'],
+                additionalProperties: false,
+                properties: {
+                  name: { type: 'string', description: "the clone's name" },
+                  linked: { type: 'boolean', default: false, description: 'overlays over a snapshot of the source instead of a copy' },
+                  snapshot: { type: 'string', description: 'with linked: the source snapshot to base the clone on (404 if there is none); default a new one' },
+                },
+              },
+            },
+          },
+        },
         responses: { '201': json(ref('Vm'), 'the clone'), ...errors(400, 401, 404, 409, 413, 415) },
       },
     },

@@ -59,6 +59,7 @@ const STATIC: Record<string, [() => string, string]> = {
   '/app.css': [() => here('../../../src/web/app.css'), 'text/css; charset=utf-8'],
   '/app.js': [() => here('../web/app.js'), 'text/javascript; charset=utf-8'],
   '/screen.js': [() => here('../web/screen.js'), 'text/javascript; charset=utf-8'],
+  '/clone.js': [() => here('../web/clone.js'), 'text/javascript; charset=utf-8'],
   '/xterm.mjs': [() => nodeModule('@xterm/xterm/lib/xterm.mjs'), 'text/javascript; charset=utf-8'],
   '/xterm.css': [() => nodeModule('@xterm/xterm/css/xterm.css'), 'text/css; charset=utf-8'],
 };
@@ -348,10 +349,14 @@ export function createDaemonServer(o: ServerOptions): Daemon {
       case 'clone': {
         methods(['POST']);
         const b = object(await readBody(req), 'the request');
-        allowOnly(b, ['name'], 'the request');
+        allowOnly(b, ['name', 'linked', 'snapshot'], 'the request');
         if (typeof b.name !== 'string') throw new ApiError(400, 'bad-body', "name is required: the clone's name");
-        const info = await host.clone(name, vmName(b.name));
-        log(`cloned VM '${name}' to '${info.name}'`);
+        if (b.linked !== undefined && typeof b.linked !== 'boolean') throw new ApiError(400, 'bad-body', 'linked is true (overlays over a snapshot of the source) or false (a full copy)');
+        if (b.snapshot !== undefined && (typeof b.snapshot !== 'string' || b.snapshot === '')) throw new ApiError(400, 'bad-body', 'snapshot is the name of one of the source\'s snapshots');
+        if (b.snapshot !== undefined && b.linked !== true) throw new ApiError(400, 'bad-body', 'snapshot goes with "linked": true (a full clone copies every snapshot); add it or leave snapshot out');
+        const linked = b.linked === true;
+        const info = await host.clone(name, vmName(b.name), linked, (b.snapshot as string | undefined) ?? null);
+        log(`${linked ? 'linked-cloned' : 'cloned'} VM '${name}' to '${info.name}'`);
         return send(res, 201, info);
       }
       case 'stats':

@@ -10,7 +10,7 @@
  */
 import { existsSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { cloneVm, listVms, VmFolder, VmFolderError, VM_SUFFIX, type NewDisks, type SnapshotNode, type SnapshotTree } from '../vmm/folder.js';
+import { cloneVm, linkedClone, listVms, VmFolder, VmFolderError, VM_SUFFIX, type NewDisks, type SnapshotNode, type SnapshotTree } from '../vmm/folder.js';
 import type { MachineSpec } from '../vmm/spec.js';
 
 export type RestartPolicy = 'never' | 'on-crash';
@@ -62,7 +62,7 @@ function folderOp<T>(fn: () => T): T {
   try {
     return fn();
   } catch (e) {
-    if (e instanceof VmFolderError) throw new StoreError(/in use|running/.test(e.message) ? 'conflict' : /no snapshot|no VM|not a VM folder/.test(e.message) ? 'not-found' : 'corrupt', e.message);
+    if (e instanceof VmFolderError) throw new StoreError(/in use|running|shared with the linked clone|raw disks|already \(an earlier linked clone/.test(e.message) ? 'conflict' : /no snapshot|no VM|not a VM folder/.test(e.message) ? 'not-found' : 'corrupt', e.message);
     throw e;
   }
 }
@@ -118,6 +118,8 @@ export class FolderStore {
     const f = this.folder(name);
     const pid = f.lockedBy();
     if (pid) throw new StoreError('conflict', `VM '${name}' is in use by process ${pid}; stop it first`);
+    const clones = folderOp(() => f.linkedClones()).map((c) => c.name);
+    if (clones.length) throw new StoreError('conflict', `VM '${name}' has linked clones whose disks back onto its snapshots (${clones.join(', ')}); delete them first`);
     rmSync(f.path, { recursive: true, force: true });
   }
 
@@ -137,8 +139,16 @@ export class FolderStore {
     return text.length > maxBytes ? text.slice(text.indexOf('\n', text.length - maxBytes) + 1) : text;
   }
 
+  /** The snapshot tree; a snapshot's `sharedWith` lists only the linked clones still in place. */
   tree(name: string): SnapshotTree {
-    return folderOp(() => this.folder(name).tree());
+    const f = this.folder(name);
+    const t = folderOp(() => f.tree());
+    for (const n of t.snapshots) {
+      const live = f.linkedClones(n);
+      if (live.length) n.sharedWith = live;
+      else delete n.sharedWith;
+    }
+    return t;
   }
 
   /** Whether the VM has a suspended state its next start resumes. */
@@ -178,6 +188,20 @@ export class FolderStore {
     const f = this.folder(src);
     if (f.lockedBy()) throw new StoreError('conflict', `VM '${src}' is running; stop it before cloning`);
     folderOp(() => cloneVm(f, dstPath, dst));
+    this.updateSettings(dst, { ...DEFAULT_SETTINGS });
+    return this.read(dst);
+  }
+
+  /**
+   * A linked clone of a stopped VM: overlays over its snapshot `tag`, or over
+   * a new snapshot `clone-DST` of its disks; the source keeps that snapshot.
+   */
+  linkedClone(src: string, dst: string, tag: string | null): VmRecord {
+    const dstPath = this.path(dst);
+    if (existsSync(dstPath)) throw new StoreError('exists', `a VM named '${dst}' already exists`);
+    const f = this.folder(src);
+    if (f.lockedBy()) throw new StoreError('conflict', `VM '${src}' is running; stop it before cloning`);
+    folderOp(() => linkedClone(f, tag, dstPath, dst));
     this.updateSettings(dst, { ...DEFAULT_SETTINGS });
     return this.read(dst);
   }

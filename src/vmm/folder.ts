@@ -558,6 +558,12 @@ export class VmFolder {
     this.log(`snapshot ${n.name} shared with linked clone ${name}`);
   }
 
+  /** The linked clones still in place whose disks back onto `node` (all snapshots when none is given). */
+  linkedClones(node?: SnapshotNode): { name: string; path: string }[] {
+    const nodes = node ? [node] : this.tree().snapshots;
+    return nodes.flatMap((n) => n.sharedWith ?? []).filter((x) => existsSync(join(resolve(this.path, x.path), 'vm.json')));
+  }
+
   /** Whether a disk's backing chain leaves the folder (the VM is a linked clone). */
   backsOutside(): string | null {
     for (const s of this._diskSlots()) {
@@ -613,7 +619,7 @@ export class VmFolder {
     this._needLock();
     const node = this.find(tag);
     const t = this.tree();
-    const live = (node.sharedWith ?? []).filter((x) => existsSync(join(resolve(this.path, x.path), 'vm.json')));
+    const live = this.linkedClones(node);
     if (live.length) {
       const c = live.map((x) => `${x.name} (${x.path})`).join(', ');
       throw new VmFolderError(`snapshot '${tag}' of VM ${this.name} is shared with the linked clone ${c}, whose disks back onto it; delete the clone first`);
@@ -784,6 +790,32 @@ export function linkedCloneVm(src: VmFolder, node: SnapshotNode, dstPath: string
     throw e;
   }
   return VmFolder.open(dstPath);
+}
+
+/**
+ * A linked clone of `src` as a user asks for one: at its snapshot `tag`, or
+ * at a new snapshot `clone-NAME` of its disks (and suspended state). Every
+ * check comes before the new snapshot is saved, so a refusal changes
+ * nothing. Takes `src`'s lock meanwhile.
+ */
+export function linkedClone(src: VmFolder, tag: string | null, dstPath: string, name: string): { vm: VmFolder; node: SnapshotNode } {
+  checkVmName(name);
+  if (existsSync(dstPath)) throw new VmFolderError(`${dstPath} already exists; pick another name`);
+  const raw = specDisks(src.spec)
+    .filter((d) => d.disk.format !== 'qcow2')
+    .map((d) => d.key);
+  if (raw.length) throw new VmFolderError(`VM ${src.name} has raw disks (${raw.join(', ')}); a linked clone needs qcow2 disks to make overlays over. A full clone works`);
+  const base = `clone-${name}`;
+  if (!tag && src.tree().snapshots.some((s) => s.name === base)) {
+    throw new VmFolderError(`VM ${src.name} has a snapshot '${base}' already (an earlier linked clone's base): base the clone on it by naming it as the snapshot, or delete it first`);
+  }
+  src.lock();
+  try {
+    const node = tag ? src.find(tag) : src.saveSnapshot(base, `base of linked clone ${name}`, null);
+    return { vm: linkedCloneVm(src, node, dstPath, name), node };
+  } finally {
+    src.unlock();
+  }
 }
 
 /**

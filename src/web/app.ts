@@ -6,6 +6,7 @@
  */
 import { Terminal } from '@xterm/xterm';
 import { ScreenView, type ScreenMessage } from './screen.js';
+import { cloneDialog } from './clone.js';
 
 interface Vm {
   name: string;
@@ -143,9 +144,8 @@ async function act_(name: string, act: string): Promise<void> {
   say('');
   try {
     if (act === 'clone') {
-      const to = prompt(`Name of the copy of '${name}':`, `${name}-copy`);
-      if (!to) return;
-      const v = await api<Vm>('POST', `/api/vms/${encodeURIComponent(name)}/clone`, { name: to });
+      const v = await cloneDialog<Vm>(name, api);
+      if (!v) return;
       vms.set(v.name, v);
     } else if (act === 'delete') {
       if (!confirm(`Delete VM '${name}' and its folder?`)) return;
@@ -282,6 +282,7 @@ interface SnapNode {
   createdAt: string;
   hasState: boolean;
   guestSeconds: number;
+  sharedWith?: { name: string }[];
 }
 
 async function loadSnapshots(name: string): Promise<void> {
@@ -307,7 +308,7 @@ async function loadSnapshots(name: string): Promise<void> {
       title.textContent = n.name;
       const meta = document.createElement('span');
       meta.className = 'snap-meta';
-      meta.textContent = `${new Date(n.createdAt).toLocaleString()} · ${n.hasState ? 'running machine' : 'disks only'}${n.description ? ' · ' + n.description : ''}`;
+      meta.textContent = `${new Date(n.createdAt).toLocaleString()} · ${n.hasState ? 'running machine' : 'disks only'}${n.description ? ' · ' + n.description : ''}${n.sharedWith?.length ? ` · base of linked clone ${n.sharedWith.map((c) => c.name).join(', ')}` : ''}`;
       const revert = document.createElement('button');
       revert.textContent = 'Revert';
       revert.dataset.act = 'revert';

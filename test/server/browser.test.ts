@@ -2,7 +2,8 @@
  * The web console in real headless Chromium (Debian's chromium, driven with
  * playwright-core): open the printed URL with the token, create a VM from
  * the default guest, start it, type `uname -m` in the serial console and
- * see i686, save a snapshot and revert to it, stop it, clone it; then a bare
+ * see i686, save a snapshot and revert to it, stop it, clone it (full, and
+ * linked on the snapshot, through the clone dialog); then a bare
  * SeaBIOS VM's screen on the canvas. One Linux boot. Leaves screenshots of
  * the page in docs/web-ui.png and docs/web-ui-phone.png.
  */
@@ -95,14 +96,30 @@ test('the web console: create, start, type in the serial console, stop', async (
     assert.equal(tree.snapshots.find((n) => n.name === 'booted')?.id, tree.current);
   });
 
-  await t.test('stop it, then clone it', async () => {
+  await t.test('stop it, then clone it: a full copy, and a linked clone on the snapshot', async () => {
     const card = page.locator('.vm[data-name="webvm"]');
     await card.locator('button[data-act=stop]').click();
-    await card.locator('.state', { hasText: 'stopped' }).waitFor({ timeout: 60_000 });
+    await card
+      .locator('.state', { hasText: 'stopped' })
+      .waitFor({ timeout: 60_000 })
+      .catch(async (e: Error) => {
+        throw new Error(`${e.message}\nthe VM's log:\n${(await d.api('GET', '/api/vms/webvm/log')).text}\nthe daemon's output:\n${d.child.tail()}`);
+      });
     assert.equal(((await d.api('GET', '/api/vms/webvm')).json as { state: string }).state, 'stopped');
-    page.once('dialog', (dlg) => void dlg.accept('webvm-copy'));
+    const dialog = page.locator('#clone-dialog');
     await card.locator('button[data-act=clone]').click();
+    assert.equal(await dialog.locator('input[name=name]').inputValue(), 'webvm-copy');
+    await dialog.locator('button[type=submit]').click();
     await page.locator('.vm[data-name="webvm-copy"] .state', { hasText: 'stopped' }).waitFor({ timeout: 60_000 });
+    await card.locator('button[data-act=clone]').click();
+    await dialog.locator('input[name=name]').fill('webvm-linked');
+    await dialog.locator('input[name=linked]').check();
+    await dialog.locator('select[name=snapshot]').selectOption('booted');
+    await dialog.locator('button[type=submit]').click();
+    await page.locator('.vm[data-name="webvm-linked"] .state', { hasText: 'stopped' }).waitFor({ timeout: 60_000 });
+    assert.ok(!(await dialog.isVisible()), 'the dialog closes');
+    const tree = (await d.api('GET', '/api/vms/webvm/snapshots')).json as { snapshots: { name: string; sharedWith?: { name: string }[] }[] };
+    assert.deepEqual(tree.snapshots.find((n) => n.name === 'booted')?.sharedWith?.map((c) => c.name), ['webvm-linked'], 'the linked clone is based on booted');
   });
 
   await t.test('the screen tab draws the text screen and takes keys; a phone-sized window keeps the controls', async () => {
@@ -134,6 +151,11 @@ test('the web console: create, start, type in the serial console, stop', async (
     await page.click('#cad');
     await page.setViewportSize({ width: 390, height: 800 });
     assert.ok(await card.locator('button[data-act=stop]').isVisible());
+    await page.locator('.vm[data-name="webvm"] button[data-act=clone]').click();
+    const box = await page.locator('#clone-dialog').boundingBox();
+    assert.ok(box && box.x >= 0 && box.x + box.width <= 390, `the clone dialog fits the phone's width: ${JSON.stringify(box)}`);
+    await page.locator('#clone-dialog button[value=cancel]').click();
+    assert.ok(!(await page.locator('#clone-dialog').isVisible()), 'Cancel closes the dialog');
     await page.screenshot({ path: join(ROOT, 'docs', 'web-ui-phone.png'), fullPage: true });
     await page.setViewportSize({ width: 1100, height: 760 });
     await card.locator('button[data-act=stop]').click();
