@@ -115,7 +115,9 @@ test('two default guests in two tsvm processes on a private switch (one on an NE
     // a host file over TCP: A reads it from its share, B receives it with nc and writes it to its own share
     assert.match(await a.shell('mkdir -p /h && mount -t 9p -o trans=virtio,ro host /h && ls -l /h/src.bin'), new RegExp(`\\b${SIZE}\\b.*src\\.bin`));
     assert.match(await b.shell('mkdir -p /h && mount -t 9p -o trans=virtio host /h && echo MOUNTED'), /MOUNTED/);
-    await b.shell('nc -l -p 5000 > /tmp/got &');
+    // nc's stdin is a pipe that stays open and empty: a background job reading the console stops
+    // on SIGTTIN as soon as the test types its next line (it did, mid-transfer)
+    await b.shell('sleep 3600 | nc -l -p 5000 > /tmp/got &');
     await a.shell(`nc ${ipB} 5000 < /h/src.bin &`);
     // however this busybox's nc ends a connection, the whole file is there once B holds SIZE bytes
     const sum = await b.shell(`i=0; while [ $(wc -c < /tmp/got) -lt ${SIZE} ] && [ $i -lt 300 ]; do sleep 1; i=$((i+1)); done; wc -c < /tmp/got; sha256sum /tmp/got; cp /tmp/got /h/got.bin && sync && echo COPIED`, 900_000);
@@ -124,7 +126,7 @@ test('two default guests in two tsvm processes on a private switch (one on an NE
     assert.match(sum, /COPIED/);
     assert.ok(readFileSync(join(shareB, 'got.bin')).equals(data), 'the file B wrote to its share is the host file, byte for byte');
     await a.shell('killall nc 2>/dev/null; true');
-    await b.shell('killall nc 2>/dev/null; true');
+    await b.shell('killall nc sleep 2>/dev/null; true');
 
     // a machine on another switch sees nothing of them; on their switch the same question is answered
     const near = await probe(sock);
