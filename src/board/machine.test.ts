@@ -202,3 +202,23 @@ test('loading a state keeps compiled code for the RAM pages it leaves unchanged 
   assert.equal((counter() - from) % 2, 0, 'the new code runs, not the old');
   assert.ok(counter() - from > 500);
 });
+
+/** A 64 KiB ROM that prints `text` on COM1 (waiting for THRE before each byte), then CLI; HLT. */
+function serialRom(text: string): Uint8Array {
+  const rom = new Uint8Array(0x10000);
+  // mov dx,0x3fb; mov al,3; out dx,al (8 data bits); mov si,0x40; l: cs lodsb; test al,al; jz done; mov dx,0x3fd; mov ah,al;
+  // w: in al,dx; test al,0x20; jz w; mov al,ah; mov dl,0xf8; out dx,al; jmp l; done: cli; hlt
+  rom.set([0xba, 0xfb, 0x03, 0xb0, 0x03, 0xee, 0xbe, 0x40, 0x00, 0x2e, 0xac, 0x84, 0xc0, 0x74, 0x11, 0xba, 0xfd, 0x03, 0x88, 0xc4, 0xec, 0xa8, 0x20, 0x74, 0xfb, 0x88, 0xe0, 0xb2, 0xf8, 0xee, 0xeb, 0xe9, 0xfa, 0xf4], 0);
+  rom.set(Buffer.from(text + '\0', 'latin1'), 0x40);
+  rom.set([0xea, 0x00, 0x00, 0x00, 0xf0], 0xfff0); // jmp far f000:0000
+  return rom;
+}
+
+test('a guest that prints on the serial port and halts with interrupts off: every byte it wrote comes out', () => {
+  const text = 'serial, then cli; hlt <d=AZ>';
+  const out: number[] = [];
+  const m = new Machine({ memoryBytes: 16 << 20, bios: serialRom(text), serial: [{ write: (b) => out.push(b) }] });
+  runToEnd(m);
+  assert.equal(m.stopReason, 'halt');
+  assert.equal(Buffer.from(out).toString('latin1'), text);
+});

@@ -118,6 +118,8 @@ export const LOW_BIOS_WINDOW = 128 * 1024;
  * a faster nominal clock would make those waits cost more host time.
  */
 export const NS_PER_INSTRUCTION = 20;
+/** How long devices run on after a halt with interrupts off before the machine stops (a UART at 9600 baud sends 16 bytes in 17 ms). */
+const HALT_DRAIN_NS = 50e6;
 /** 2023-01-01T00:00:00Z: the RTC start when the host gives none (machines built in tests); the CLI passes the host time or -rtc base=. */
 export const DEFAULT_RTC_EPOCH = 1672531200;
 const NOTHING = new Uint8Array(0);
@@ -185,6 +187,8 @@ export class Machine {
   private _netBackends: NetBackend[] = [];
   /** True while cpu.run() executes a slice (a wake then ends the slice early). */
   private _inSlice = false;
+  /** Guest time a halt with interrupts off began (the drain before the 'halt' stop), or -1. */
+  private _deadHaltNs = -1;
   /**
    * Called when host input waits for the next slice boundary (a network
    * backend queued a frame, a NIC gained receive room). The runner sets it
@@ -616,7 +620,17 @@ export class Machine {
     const clock = this.clock;
     if (cpu.halted) {
       if ((cpu.flags & 0x200) === 0 && !cpu.nmiPending) {
-        this.stopReason = 'halt';
+        // a dead halt: devices first finish what the guest gave them (a UART's last bytes), as
+        // they would on a machine left running; guest time moves on at most HALT_DRAIN_NS
+        const next = clock.nextDeadline();
+        if (this._deadHaltNs < 0) this._deadHaltNs = clock.nowNs;
+        if (next === Infinity || next - this._deadHaltNs > HALT_DRAIN_NS) {
+          this._deadHaltNs = -1;
+          this.stopReason = 'halt';
+          return this.stopReason;
+        }
+        cpu.tscOffset += Math.round((next - clock.nowNs) / NS_PER_INSTRUCTION);
+        clock.advanceTo(next);
         return this.stopReason;
       }
       if (!cpu.intrLine) {
@@ -628,6 +642,7 @@ export class Machine {
         return this.stopReason;
       }
     }
+    this._deadHaltNs = -1;
     const until = clock.nextDeadline();
     let n = budget;
     if (until !== Infinity) n = Math.max(1, Math.min(budget, Math.ceil((until - clock.nowNs) / NS_PER_INSTRUCTION)));
@@ -655,7 +670,7 @@ export class Machine {
         this.powerOn();
       }
     }
-    if (this.stopReason === 'running' && cpu.halted && (cpu.flags & 0x200) === 0 && !cpu.nmiPending) this.stopReason = 'halt';
+    // a halt with interrupts off is reported by the next call, once the devices have drained
     return this.stopReason;
   }
 
@@ -785,6 +800,7 @@ export class Machine {
   }
 
   private _load(s: Omit<MachineState, 'ram'>): void {
+    this._deadHaltNs = -1;
     loadCpuState(this.cpu, s.cpu);
     this.syncApicBase();
     (this.cpu.fpu as Fpu).loadState(s.fpu);
