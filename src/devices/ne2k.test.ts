@@ -199,11 +199,29 @@ test('ne2k: a full ring leaves frames in the backend until the driver moves BNRY
   while (h.nic.canReceive() && n < 100) {
     h.nic.receive(frame(MAC, 1514, n));
     n++;
+    h.outb(7, 0x01); // the driver acknowledges PRX
   }
   assert.ok(n > 5 && n < 100, `the ring filled after ${n} frames`);
   const before = h.woken();
   h.outb(3, 0x60);
   assert.ok(h.woken() > before, 'moving BNRY asks for a delivery');
+  assert.ok(h.nic.canReceive());
+});
+
+test('ne2k: frames wait in the backend while PRX is unacknowledged, and the acknowledgement asks for them', () => {
+  const h = make();
+  linuxInit(h);
+  assert.ok(h.nic.canReceive());
+  h.nic.receive(frame(MAC, 200, 1));
+  assert.equal(h.inb(7) & 0x01, 0x01, 'PRX set');
+  assert.equal(h.nic.canReceive(), false, 'no frame is stored behind an interrupt the driver has not taken');
+  const before = h.woken();
+  h.outb(7, 0x01);
+  assert.ok(h.woken() > before, 'acknowledging PRX asks for a delivery');
+  assert.ok(h.nic.canReceive());
+  // a driver that polls with the receive interrupt masked is not held back
+  h.outb(0x0f, 0x00);
+  h.nic.receive(frame(MAC, 200, 2));
   assert.ok(h.nic.canReceive());
 });
 

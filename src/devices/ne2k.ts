@@ -23,7 +23,8 @@
  * page, length) and CURR moves on, never onto BNRY (the 8390 stops short of
  * it; CURR = BNRY reads as an empty ring); a ring too full for a largest
  * frame leaves it waiting in the backend (canReceive false) until the
- * driver moves BNRY, as QEMU does, so no overrun is ever reported. Filters: PAR
+ * driver moves BNRY, as QEMU does, so no overrun is ever reported; they
+ * also wait while a receive interrupt is unacknowledged (see canReceive). Filters: PAR
  * unicast, broadcast (RCR.AB), multicast through MAR hashed like the
  * DP8390 (RCR.AM), promiscuous (RCR.PRO); monitor mode (RCR.MON) stores
  * nothing. Transmit: TPSR/TBCR name the frame; CR.TXP sends it at once and
@@ -223,10 +224,13 @@ export class Ne2kPci extends PciDevice implements NetPort {
       case 0x04: this._tpsr = v; break;
       case 0x05: this._tbcr = (this._tbcr & 0xff00) | v; break;
       case 0x06: this._tbcr = (this._tbcr & 0xff) | (v << 8); break;
-      case 0x07:
+      case 0x07: {
+        const could = this.canReceive();
         this._isr &= ~(v & 0x7f);
         this._updateIrq();
+        if (!could && this.canReceive()) this.wake(); // PRX acknowledged: waiting frames may come in
         break;
+      }
       case 0x08: this._rsar = (this._rsar & 0xff00) | v; break;
       case 0x09: this._rsar = (this._rsar & 0xff) | (v << 8); break;
       case 0x0a: this._rbcr = (this._rbcr & 0xff00) | v; break;
@@ -234,10 +238,13 @@ export class Ne2kPci extends PciDevice implements NetPort {
       case 0x0c: this._rcr = v; break;
       case 0x0d: this._tcr = v; break;
       case 0x0e: this._dcr = v; break;
-      case 0x0f:
+      case 0x0f: {
+        const could = this.canReceive();
         this._imr = v;
         this._updateIrq();
+        if (!could && this.canReceive()) this.wake();
         break;
+      }
       case 0x11: case 0x12: case 0x13: case 0x14: case 0x15: case 0x16: this._par[o - 1] = v; break;
       case 0x17:
         this._curr = v;
@@ -324,6 +331,10 @@ export class Ne2kPci extends PciDevice implements NetPort {
 
   canReceive(): boolean {
     if (this._cmd & Cr.STP) return true; // a stopped NIC takes frames off the wire and drops them
+    // frames stay on the wire while a receive interrupt is unacknowledged: Linux's 8390 driver reads
+    // at most 9 frames per interrupt and then acknowledges PRX, so a frame stored meanwhile would
+    // sit in the ring with no interrupt to announce it (TCP then stalls until a retransmission)
+    if (this._isr & this._imr & Isr.PRX) return false;
     return this._roomPages() > pagesFor(MAX_FRAME);
   }
 
