@@ -12,7 +12,7 @@ import { VmThread, type ScreenUpdate, type SnapshotOp, type ThreadExit, type Wor
 import type { DiskCounters, NicCounters } from '../vmm/iostats.js';
 import { validateSpec, type MachineSpec } from '../vmm/spec.js';
 import type { NewDisks, SnapshotNode, SnapshotTree } from '../vmm/folder.js';
-import { DaemonNetworks } from './networks.js';
+import { DaemonNetworks, NetworkConfigError } from './networks.js';
 import { DEFAULT_SETTINGS, StoreError, type FolderStore, type RestartPolicy, type VmRecord, type VmSettings } from './store.js';
 import { runFolderJob, treeBytes } from './jobs.js';
 
@@ -35,6 +35,19 @@ export interface VmInfo {
   suspended: boolean;
   /** The cap on host CPU share, percent of one core, or null. */
   cpuLimit: number | null;
+  /** The private networks its NICs are on (none: user-mode networking, or no NIC). */
+  networks: string[];
+}
+
+/** A private network as the API shows it: declared in networks.json, or named by a VM's NIC. */
+export interface NetworkInfo {
+  name: string;
+  /** Its DHCP server (`10.0.3.0/24[,router=..][,dns=..]`), or null for none. */
+  dhcp: string | null;
+  /** The VMs whose NICs are on it. */
+  vms: string[];
+  /** Whether the daemon serves its switch now (it starts serving when one of its VMs starts). */
+  served: boolean;
 }
 
 export interface VmStats {
@@ -61,6 +74,8 @@ export type HostEvent =
   | { type: 'created'; vm: string }
   | { type: 'deleted'; vm: string }
   | { type: 'snapshots'; vm: string }
+  /** The networks changed (one added or removed). */
+  | { type: 'networks' }
   /** A long operation's progress: `done` of `total` (bytes copied, or steps), and the same as a whole percent. */
   | { type: 'progress'; vm: string; operation: string; done: number; total: number; percent: number };
 
@@ -144,6 +159,7 @@ export class VmHost extends EventEmitter<HostEvents> {
       startedAt: vm.startedAt === null ? null : new Date(vm.startedAt).toISOString(),
       suspended: vm.thread === null && this._suspended(vm.record.name),
       cpuLimit: s.cpuLimit,
+      networks: specNetworks(vm.record.spec),
     };
   }
 
@@ -567,6 +583,44 @@ export class VmHost extends EventEmitter<HostEvents> {
     return treeBytes(join(dir, 'boot')) + (cd ? treeBytes(join(dir, cd)) : 0) + (state ? treeBytes(state) : 0);
   }
 
+  /** The private networks: those networks.json declares and those the VMs' NICs name, by name. */
+  listNetworks(): NetworkInfo[] {
+    const cfg = this._networkCall(() => this.networks.config());
+    const users = new Map<string, string[]>(Object.keys(cfg).map((n) => [n, []]));
+    for (const vm of this.list()) for (const n of vm.networks) users.set(n, [...(users.get(n) ?? []), vm.name]);
+    return [...users.keys()].sort().map((name) => {
+      const dhcp: unknown = cfg[name]?.dhcp;
+      return { name, dhcp: typeof dhcp === 'string' ? dhcp : null, vms: users.get(name) ?? [], served: this.networks.served(name) };
+    });
+  }
+
+  /** Declare a network in networks.json, with a DHCP server or without. */
+  createNetwork(name: string, dhcp: string | null): NetworkInfo {
+    const taken = this.listNetworks().find((n) => n.name === name);
+    if (taken) throw new HostError('conflict', `there is a network '${name}' already${taken.vms.length ? ` (VM ${taken.vms.join(', ')} uses it)` : ''}`);
+    this._networkCall(() => this.networks.add(name, dhcp));
+    this.emit('event', { type: 'networks' });
+    return this.listNetworks().find((n) => n.name === name) as NetworkInfo;
+  }
+
+  /** Remove a network no VM uses from networks.json (and stop its switch). */
+  async deleteNetwork(name: string): Promise<void> {
+    const n = this.listNetworks().find((x) => x.name === name);
+    if (!n) throw new HostError('not-found', `there is no network '${name}'`);
+    if (n.vms.length) throw new HostError('conflict', `network '${name}' is used by VM ${n.vms.join(', ')}; delete those VMs (or give them another NIC) first`);
+    await this._networkCall(() => this.networks.remove(name));
+    this.emit('event', { type: 'networks' });
+  }
+
+  private _networkCall<T>(f: () => T): T {
+    try {
+      return f();
+    } catch (e) {
+      if (e instanceof NetworkConfigError) throw new HostError(e.code, e.message);
+      throw e;
+    }
+  }
+
   /** Start the VMs marked autostart, and those the daemon suspended at its last shutdown. */
   autostart(): void {
     for (const vm of this._vms.values()) {
@@ -638,6 +692,13 @@ function mergeScreen(prev: ScreenUpdate | null, u: ScreenUpdate): ScreenUpdate {
   const tiles = new Map(prev.tiles.map((t) => [`${t.x},${t.y}`, t]));
   for (const t of u.tiles) tiles.set(`${t.x},${t.y}`, t);
   return { ...u, changed: [...rows.values()].sort((a, b) => a.row - b.row), tiles: [...tiles.values()] };
+}
+
+/** The private networks a spec's NICs are on. */
+function specNetworks(spec: MachineSpec): string[] {
+  const out: string[] = [];
+  for (const n of spec.nics ?? []) if (n.net === 'switch' && n.network !== undefined && !out.includes(n.network)) out.push(n.network);
+  return out;
 }
 
 /** The host files a spec names (copied into a new folder): firmware, kernel, initrd, disk images. */

@@ -11,13 +11,32 @@
  * A network's DHCP server is configured in `networks.json` in the daemon's
  * directory: `{ "lab": { "dhcp": "10.0.3.0/24" } }` (the switch's -dhcp).
  * Switches stay up while the daemon runs, so VMs can come and go.
+ *
+ * The API lists, adds and removes networks (networks.json entries): a
+ * network is listed when networks.json declares it or a VM's NIC names it.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MachineSpec } from '../vmm/spec.js';
 import { openNetworkSwitch, parseSwitchDhcp, type OpenedSwitch, type SwitchDhcpConfig } from '../vmm/switch.js';
 
 export const NETWORKS_FILE = 'networks.json';
+
+/** One entry of networks.json. */
+export interface NetworkConfig {
+  /** The switch's DHCP server: `10.0.3.0/24[,router=ADDR][,dns=ADDR]` (tsvm switch -dhcp). */
+  dhcp?: string;
+}
+
+/** A refusal of a networks.json change, with what to do (the host maps it to 4xx). */
+export class NetworkConfigError extends Error {
+  constructor(
+    readonly code: 'bad-request' | 'conflict' | 'not-found',
+    message: string,
+  ) {
+    super(message);
+  }
+}
 
 export class DaemonNetworks {
   private readonly _open = new Map<string, Promise<OpenedSwitch | null>>();
@@ -28,18 +47,72 @@ export class DaemonNetworks {
     private readonly _log: (line: string) => void = () => {},
   ) {}
 
+  private get _file(): string {
+    return join(this._dir, NETWORKS_FILE);
+  }
+
+  /** networks.json as it is (empty when there is none); a file that is not a JSON object is an error naming it. */
+  config(): Record<string, NetworkConfig> {
+    if (!existsSync(this._file)) return {};
+    let all: unknown;
+    try {
+      all = JSON.parse(readFileSync(this._file, 'utf8'));
+    } catch (e) {
+      throw new NetworkConfigError('conflict', `${this._file} is not valid JSON (${(e as Error).message}); fix or remove it`);
+    }
+    if (typeof all !== 'object' || all === null || Array.isArray(all)) throw new NetworkConfigError('conflict', `${this._file} must hold a JSON object of networks; fix or remove it`);
+    return all as Record<string, NetworkConfig>;
+  }
+
+  private _write(all: Record<string, NetworkConfig>): void {
+    const tmp = `${this._file}.tmp-${process.pid}`;
+    writeFileSync(tmp, JSON.stringify(all, null, 2) + '\n');
+    renameSync(tmp, this._file);
+  }
+
+  /** Declare network `name` (its DHCP server, if `dhcp` is given: checked here, so a bad one is refused, not logged later). */
+  add(name: string, dhcp: string | null): void {
+    if (dhcp !== null) {
+      try {
+        parseSwitchDhcp(dhcp);
+      } catch (e) {
+        throw new NetworkConfigError('bad-request', `dhcp: ${(e as Error).message}`);
+      }
+    }
+    const all = this.config();
+    if (Object.hasOwn(all, name)) throw new NetworkConfigError('conflict', `there is a network '${name}' already`);
+    this._write({ ...all, [name]: dhcp === null ? {} : { dhcp } });
+    this._log(`network '${name}' added${dhcp === null ? '' : ` (DHCP ${dhcp})`}`);
+  }
+
+  /** Remove network `name` from networks.json and stop the daemon's switch for it (the caller checks that no VM uses it). */
+  async remove(name: string): Promise<void> {
+    const all = this.config();
+    if (!Object.hasOwn(all, name)) throw new NetworkConfigError('not-found', `there is no network '${name}'`);
+    delete all[name];
+    this._write(all);
+    const open = this._open.get(name);
+    this._open.delete(name);
+    (await open)?.close();
+    this._log(`network '${name}' removed`);
+  }
+
+  /** Whether the daemon serves network `name`'s switch now. */
+  served(name: string): boolean {
+    return this._served.has(name);
+  }
+
+  private readonly _served = new Set<string>();
+
   /** The DHCP server configured for `name`, if any (a bad entry is logged and ignored). */
   private _dhcp(name: string): SwitchDhcpConfig | undefined {
-    const path = join(this._dir, NETWORKS_FILE);
-    if (!existsSync(path)) return undefined;
     try {
-      const all = JSON.parse(readFileSync(path, 'utf8')) as Record<string, { dhcp?: unknown }>;
-      const d = all?.[name]?.dhcp;
+      const d: unknown = this.config()[name]?.dhcp;
       if (d === undefined) return undefined;
       if (typeof d !== 'string') throw new Error(`"dhcp" must be a string like "10.0.3.0/24"`);
       return parseSwitchDhcp(d);
     } catch (e) {
-      this._log(`${path}: network '${name}': ${(e as Error).message}; serving it without DHCP`);
+      this._log(`${this._file}: network '${name}': ${(e as Error).message}; serving it without DHCP`);
       return undefined;
     }
   }
@@ -52,7 +125,15 @@ export class DaemonNetworks {
       const opening = openNetworkSwitch(name, { dhcp: this._dhcp(name), onLog: (l) => this._log(`network '${name}': ${l}`) }).then(
         (sw) => {
           this._log(`network '${name}': serving ${sw.description}`);
-          return sw;
+          this._served.add(name);
+          const close = sw.close.bind(sw);
+          return {
+            ...sw,
+            close: () => {
+              this._served.delete(name);
+              close();
+            },
+          };
         },
         (e: Error) => {
           // most likely a `tsvm switch -network NAME` serves it: the VMs join that; look again next time

@@ -60,6 +60,28 @@ export const OPENAPI = {
           startedAt: { type: ['string', 'null'], format: 'date-time' },
           suspended: { type: 'boolean', description: 'a stopped VM whose next start resumes a saved state' },
           cpuLimit: { type: ['integer', 'null'], minimum: 1, maximum: 100, description: 'cap on host CPU share, percent of one core (100 or null: none)' },
+          networks: { type: 'array', items: { type: 'string' }, description: 'the private networks its NICs are on (empty: user-mode networking, or no NIC)' },
+        },
+      },
+      Network: {
+        type: 'object',
+        required: ['name', 'dhcp', 'vms', 'served'],
+        additionalProperties: false,
+        properties: {
+          name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' },
+          dhcp: { type: ['string', 'null'], description: 'its DHCP server, `SUBNET/PREFIX[,router=ADDR][,dns=ADDR]`, or null for none' },
+          vms: { type: 'array', items: { type: 'string' }, description: 'the VMs whose NICs are on it' },
+          served: { type: 'boolean', description: "the daemon serves its switch now (from the first start of one of its VMs)" },
+        },
+      },
+      NetworkList: { type: 'object', required: ['networks'], additionalProperties: false, properties: { networks: { type: 'array', items: ref('Network') } } },
+      NewNetwork: {
+        type: 'object',
+        required: ['name'],
+        additionalProperties: false,
+        properties: {
+          name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' },
+          dhcp: { type: ['string', 'null'], description: 'a DHCP server on the network for this subnet, e.g. "10.0.3.0/24" or "10.0.3.0/24,router=10.0.3.1,dns=10.0.3.1"' },
         },
       },
       Snapshot: {
@@ -192,6 +214,21 @@ export const OPENAPI = {
         summary: 'create a VM',
         requestBody: { required: true, content: { 'application/json': { schema: ref('CreateVm') } } },
         responses: { '201': json(ref('Vm'), 'the new VM'), ...errors(400, 401, 409, 413, 415) },
+      },
+    },
+    '/api/networks': {
+      get: { summary: 'the private networks: those networks.json declares and those VMs name', responses: { '200': json(ref('NetworkList'), 'the networks'), ...errors(401, 409) } },
+      post: {
+        summary: 'add a private network to networks.json (a VM created with `network` joins it)',
+        requestBody: { required: true, content: { 'application/json': { schema: ref('NewNetwork') } } },
+        responses: { '201': json(ref('Network'), 'the new network'), ...errors(400, 401, 409, 413, 415) },
+      },
+    },
+    '/api/networks/{network}': {
+      delete: {
+        summary: 'remove a network no VM uses (409 while one does); the daemon stops its switch',
+        parameters: [{ name: 'network', in: 'path', required: true, description: 'the network name', schema: { type: 'string' } }],
+        responses: { '204': { description: 'deleted' }, ...errors(400, 401, 404, 409) },
       },
     },
     '/api/vms/{name}': {

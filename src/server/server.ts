@@ -60,6 +60,7 @@ const STATIC: Record<string, [() => string, string]> = {
   '/app.js': [() => here('../web/app.js'), 'text/javascript; charset=utf-8'],
   '/screen.js': [() => here('../web/screen.js'), 'text/javascript; charset=utf-8'],
   '/clone.js': [() => here('../web/clone.js'), 'text/javascript; charset=utf-8'],
+  '/networks.js': [() => here('../web/networks.js'), 'text/javascript; charset=utf-8'],
   '/xterm.mjs': [() => nodeModule('@xterm/xterm/lib/xterm.mjs'), 'text/javascript; charset=utf-8'],
   '/xterm.css': [() => nodeModule('@xterm/xterm/css/xterm.css'), 'text/css; charset=utf-8'],
 };
@@ -297,6 +298,7 @@ export function createDaemonServer(o: ServerOptions): Daemon {
       methods(['GET']);
       return send(res, 200, { dir: host.store.root, pid: process.pid, version: VERSION });
     }
+    if (seg[1] === 'networks') return networks(req, res, seg.slice(2), methods);
     if (seg[1] !== 'vms') throw new ApiError(404, 'not-found', `no API at ${path}`);
     if (seg.length === 2) {
       methods(['GET', 'POST']);
@@ -377,6 +379,36 @@ export function createDaemonServer(o: ServerOptions): Daemon {
       default:
         throw new ApiError(404, 'not-found', `no API at ${path}`);
     }
+  }
+
+  /** /api/networks[/NAME]: list, add (networks.json), remove a network no VM uses. */
+  async function networks(req: IncomingMessage, res: ServerResponse, rest: string[], methods: (m: string[]) => void): Promise<void> {
+    const method = req.method ?? 'GET';
+    const netName = (s: unknown) => {
+      if (typeof s !== 'string' || !NETWORK_NAME.test(s)) throw new ApiError(400, 'bad-name', `'${String(s).slice(0, 80)}' is not a network name: letters, digits, '.', '_' or '-', up to 64, starting with a letter or digit`);
+      return s;
+    };
+    if (rest.length === 0) {
+      methods(['GET', 'POST']);
+      if (method === 'GET') return send(res, 200, { networks: host.listNetworks() });
+      const b = object(await readBody(req), 'the request');
+      allowOnly(b, ['name', 'dhcp'], 'the request');
+      if (b.name === undefined) throw new ApiError(400, 'bad-body', "name is required: the network's name");
+      const name = netName(b.name);
+      if (b.dhcp !== undefined && b.dhcp !== null && typeof b.dhcp !== 'string') throw new ApiError(400, 'bad-body', 'dhcp is a subnet like "10.0.3.0/24" (optionally ",router=ADDR,dns=ADDR"), or null for no DHCP server');
+      const net = host.createNetwork(name, (b.dhcp as string | null | undefined) ?? null);
+      log(`network '${name}' added`);
+      return send(res, 201, net);
+    }
+    if (rest.length === 1) {
+      methods(['DELETE']);
+      const name = netName(rest[0]);
+      await host.deleteNetwork(name);
+      log(`network '${name}' deleted`);
+      res.writeHead(204).end();
+      return;
+    }
+    throw new ApiError(404, 'not-found', `no API at ${req.url?.split('?')[0]}`);
   }
 
   /** /api/vms/NAME/snapshots[/TAG[/revert]] */

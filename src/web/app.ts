@@ -7,6 +7,7 @@
 import { Terminal } from '@xterm/xterm';
 import { ScreenView, type ScreenMessage } from './screen.js';
 import { cloneDialog } from './clone.js';
+import { NetworksPanel } from './networks.js';
 
 interface Vm {
   name: string;
@@ -16,6 +17,7 @@ interface Vm {
   autostart: boolean;
   restart: string;
   cpuLimit: number | null;
+  networks: string[];
 }
 interface Stats {
   guestInstructionsPerSec: number;
@@ -89,7 +91,7 @@ function render(): void {
       card = document.createElement('article');
       card.className = 'vm';
       card.dataset.name = name;
-      card.innerHTML = `<div class="top"><span class="name"></span><span class="state"></span></div><div class="figures"></div><div class="io"></div><div class="reason"></div><div class="actions"></div><label class="cap">CPU cap <select></select></label>`;
+      card.innerHTML = `<div class="top"><span class="name"></span><span class="state"></span></div><div class="figures"></div><div class="net"></div><div class="io"></div><div class="reason"></div><div class="actions"></div><label class="cap">CPU cap <select></select></label>`;
       (card.querySelector('.name') as HTMLElement).textContent = name;
       const cap = card.querySelector('.cap select') as HTMLSelectElement;
       for (const c of CPU_CAPS) cap.append(new Option(c ? `${c}%` : 'none', c));
@@ -124,6 +126,7 @@ function render(): void {
     const s = stats.get(name);
     (card.querySelector('.figures') as HTMLElement).textContent =
       `${mib(v.memoryBytes)} RAM` + (s && (v.state === 'running' || v.state === 'paused') ? ` · ${fmtRate(s.guestInstructionsPerSec)}instr/s · CPU ${s.hostCpuPercent.toFixed(0)}% · ${mib(s.vmMemoryBytes)} · ${s.guestSeconds.toFixed(0)} s` : '');
+    (card.querySelector('.net') as HTMLElement).textContent = v.networks.length ? `on network ${v.networks.join(', ')}` : '';
     const live = s && (v.state === 'running' || v.state === 'paused');
     (card.querySelector('.io') as HTMLElement).textContent = live
       ? [...s.disks.map((d) => `${d.name} read ${bytes(d.readBytes)} (${d.readOps}) · written ${bytes(d.writtenBytes)} (${d.writeOps})`), ...s.nics.map((n) => `${n.name} rx ${bytes(n.rxBytes)} · tx ${bytes(n.txBytes)}`)].join('\n')
@@ -348,10 +351,15 @@ $<HTMLFormElement>('snap-form').addEventListener('submit', (e) => {
 // --- create: from the default guest, bare firmware, or an uploaded ISO ---
 const isoInput = document.querySelector<HTMLInputElement>('#create input[name=iso]') as HTMLInputElement;
 const guestSelect = document.querySelector<HTMLSelectElement>('#create select[name=guest]') as HTMLSelectElement;
-guestSelect.addEventListener('change', () => {
+// the default guest's NIC: user-mode networking or a private network
+const networkSelect = document.querySelector<HTMLSelectElement>('#create select[name=network]') as HTMLSelectElement;
+const networks = new NetworksPanel(api, say, networkSelect);
+function guestChanged(): void {
   isoInput.hidden = guestSelect.value !== 'iso';
   isoInput.required = guestSelect.value === 'iso';
-});
+  networkSelect.hidden = guestSelect.value !== 'default';
+}
+guestSelect.addEventListener('change', guestChanged);
 
 /** Upload an ISO as a new VM; the body is the file itself, streamed by the browser (progress comes on the event stream). */
 async function createFromIso(name: string, memoryMiB: number, file: File): Promise<Vm> {
@@ -374,13 +382,13 @@ $<HTMLFormElement>('create').addEventListener('submit', (e) => {
   const name = String(f.get('name'));
   say('');
   const file = isoInput.files?.[0];
-  const made = f.get('guest') === 'iso' && file ? createFromIso(name, Number(f.get('memoryMiB')), file) : api<Vm>('POST', '/api/vms', { name, guest: f.get('guest'), memoryMiB: Number(f.get('memoryMiB')) });
+  const network = f.get('guest') === 'default' && f.get('network') ? { network: String(f.get('network')) } : {};
+  const made = f.get('guest') === 'iso' && file ? createFromIso(name, Number(f.get('memoryMiB')), file) : api<Vm>('POST', '/api/vms', { name, guest: f.get('guest'), memoryMiB: Number(f.get('memoryMiB')), ...network });
   made
     .then((v) => {
       vms.set(v.name, v);
       (e.target as HTMLFormElement).reset();
-      isoInput.hidden = true;
-      isoInput.required = false;
+      guestChanged();
       render();
       select(v.name);
     })
@@ -423,6 +431,9 @@ function events(): void {
     if (m.type === 'hello' && m.vms) {
       vms.clear();
       for (const v of m.vms) vms.set(v.name, v);
+      void networks.refresh();
+    } else if (m.type === 'networks') {
+      void networks.refresh();
     } else if (m.type === 'state' && m.vm) {
       void api<Vm>('GET', `/api/vms/${encodeURIComponent(m.vm)}`).then((v) => {
         vms.set(v.name, v);
@@ -430,16 +441,19 @@ function events(): void {
       });
       const v = vms.get(m.vm);
       if (v) Object.assign(v, { state: m.state, reason: m.reason });
+      if (v?.networks.length && m.state === 'running') void networks.refresh(); // its switch is up now
     } else if (m.type === 'created' && m.vm) {
       void api<Vm>('GET', `/api/vms/${encodeURIComponent(m.vm)}`).then((v) => {
         vms.set(v.name, v);
         render();
+        if (v.networks.length) void networks.refresh();
       });
     } else if (m.type === 'progress' && m.vm) {
       showProgress(m as unknown as Progress);
     } else if (m.type === 'snapshots' && m.vm === selected && tab === 'snapshots') {
       void loadSnapshots(m.vm);
     } else if (m.type === 'deleted' && m.vm) {
+      void networks.refresh(); // its networks lose a VM
       vms.delete(m.vm);
       if (selected === m.vm) select(null);
     }
