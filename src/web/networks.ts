@@ -52,7 +52,7 @@ export class NetworksPanel {
   private _render(): void {
     const ul = document.getElementById('net-list') as HTMLElement;
     ul.innerHTML = '';
-    if (this._list.length === 0) ul.innerHTML = '<li class="hint">None yet. VMs on the same private network reach each other; add one here and choose it when you create a VM.</li>';
+    if (this._list.length === 0) ul.innerHTML = '<li class="hint">None yet. VMs on one private network reach each other: add one here (with a DHCP subnet such as 10.0.3.0/24, or none) and choose it when you create a VM.</li>';
     for (const n of this._list) {
       const li = document.createElement('li');
       li.dataset.net = n.name;

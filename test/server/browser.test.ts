@@ -5,7 +5,9 @@
  * see i686, save a snapshot and revert to it, stop it, clone it (full, and
  * linked on the snapshot, through the clone dialog); then a bare
  * SeaBIOS VM's screen on the canvas. One Linux boot. Leaves screenshots of
- * the page in docs/web-ui.png and docs/web-ui-phone.png.
+ * the page in docs/web-ui.png and docs/web-ui-phone.png. The second test
+ * (no Linux boot) adds the paint ROM's graphics screen, an ISO upload and
+ * the private networks panel (docs/web-ui-networks.png).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -260,6 +262,46 @@ test('the web console: a graphics screen arrives as tiles, matches the screensho
     assert.equal(await page.locator('#message').innerText(), '', 'no error reported');
     const cfg = JSON.parse(readFileSync(join(d.dir, 'fromiso.tsvm', 'vm.json'), 'utf8')) as { spec: { drives: Record<string, { file: string }> } };
     assert.equal(readFileSync(join(d.dir, 'fromiso.tsvm', cfg.spec.drives.cdrom.file)).length, 1 << 20, 'the uploaded image is in the folder');
+  });
+  await t.test('private networks: add one in the panel, create a default-guest VM on it, delete it once no VM uses it; a phone-sized window fits the panel', async () => {
+    assert.ok(findDefaultImage(), 'the default guest is not built (test/run.js builds it with tsvm image build)');
+    page.on('dialog', (dlg) => void dlg.accept());
+    const form = page.locator('#net-form');
+    await form.locator('input[name=name]').fill('lab');
+    await form.locator('input[name=dhcp]').fill('10.0.9.0');
+    await form.locator('button[type=submit]').click();
+    await page.locator('#message', { hasText: "'10.0.9.0' is not a subnet like 10.0.3.0/24" }).waitFor({ timeout: 10_000 });
+    await form.locator('input[name=dhcp]').fill('10.0.9.0/24');
+    await form.locator('button[type=submit]').click();
+    const lab = page.locator('#net-list li[data-net="lab"]');
+    await lab.locator('.net-meta', { hasText: 'DHCP 10.0.9.0/24 · no VMs' }).waitFor({ timeout: 10_000 });
+    assert.equal(await page.locator('#message').innerText(), '', 'the good request cleared the error');
+
+    await page.fill('#create input[name=name]', 'netvm');
+    await page.selectOption('#create select[name=guest]', 'default');
+    await page.selectOption('#create select[name=network]', 'lab');
+    await page.click('#create button[type=submit]');
+    const card = page.locator('.vm[data-name="netvm"]');
+    await card.locator('.net', { hasText: 'on network lab' }).waitFor({ timeout: 60_000 });
+    await lab.locator('.net-meta', { hasText: 'VMs: netvm' }).waitFor({ timeout: 10_000 });
+    assert.ok(await lab.locator('button[data-act=delete]').isDisabled(), "a network a VM uses offers no Delete");
+    const cfg = JSON.parse(readFileSync(join(d.dir, 'netvm.tsvm', 'vm.json'), 'utf8')) as { spec: { nics: { model: string; net: string; network: string }[] } };
+    assert.deepEqual(cfg.spec.nics.map((n) => [n.model, n.net, n.network]), [['virtio-net-pci', 'switch', 'lab']], "the VM's NIC is on lab");
+
+    await page.setViewportSize({ width: 390, height: 800 });
+    const box = await page.locator('#networks').boundingBox();
+    assert.ok(box && box.x >= 0 && box.x + box.width <= 390, `the networks panel fits the phone's width: ${JSON.stringify(box)}`);
+    assert.ok(await page.locator('#create select[name=network]').isVisible(), 'the network choice is there');
+    await page.locator('#networks').scrollIntoViewIfNeeded();
+    await page.screenshot({ path: join(ROOT, 'docs', 'web-ui-networks.png') });
+    await page.setViewportSize({ width: 1100, height: 760 });
+
+    await card.locator('button[data-act=delete]').click();
+    await card.waitFor({ state: 'detached', timeout: 10_000 });
+    await lab.locator('.net-meta', { hasText: 'no VMs' }).waitFor({ timeout: 10_000 });
+    await lab.locator('button[data-act=delete]').click();
+    await lab.waitFor({ state: 'detached', timeout: 10_000 });
+    assert.deepEqual(JSON.parse(readFileSync(join(d.dir, 'networks.json'), 'utf8')), {}, 'lab left networks.json');
   });
   assert.deepEqual(errors, [], 'the page threw no errors');
 });
