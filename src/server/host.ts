@@ -510,16 +510,25 @@ export class VmHost extends EventEmitter<HostEvents> {
     const vm = this._get(name);
     if (vm.state === 'starting' || vm.state === 'stopping') throw new HostError('conflict', `VM '${name}' is ${vm.state}; try again in a moment`);
     this._notCloning(name);
-    this._progress(name, `snapshot ${op} ${tag}`, 0, 1);
+    const operation = `snapshot ${op} ${tag}`;
+    // a running VM's save reports bytes as it goes, from 0; the rest is one step
+    let total = 1;
+    if (!vm.thread || op !== 'save') this._progress(name, operation, 0, total);
     let result: unknown;
     try {
-      result = vm.thread ? await vm.thread.snapshot(running) : stopped();
+      result = vm.thread
+        ? await vm.thread.snapshot(running, (d, t) => {
+            total = t;
+            if (d < t) this._progress(name, operation, d, t);
+          })
+        : stopped();
     } catch (e) {
+      this._progress(name, operation, total, total); // the bar goes away; the refusal says why
       if (e instanceof StoreError) throw e;
       const msg = (e as Error).message;
       throw new HostError(/has no snapshot/.test(msg) ? 'not-found' : /already has|not a snapshot name/.test(msg) ? 'bad-request' : 'conflict', msg);
     }
-    this._progress(name, `snapshot ${op} ${tag}`, 1, 1);
+    this._progress(name, operation, total, total);
     this.emit('event', { type: 'snapshots', vm: name });
     return result;
   }

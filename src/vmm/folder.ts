@@ -33,6 +33,9 @@ export const VM_FORMAT = 'tsvm-vm';
 export const VM_VERSION = 1;
 const TREE_VERSION = 1;
 
+/** Progress of a long folder operation: `done` bytes of `total`. */
+export type CopyProgress = (done: number, total: number) => void;
+
 /** Empty disks a new VM folder gets, by slot (IDE, or `vda`: the first virtio-blk disk), in bytes. */
 export type NewDisks = Partial<Record<DriveSlot | 'vda', number>>;
 
@@ -430,12 +433,13 @@ export class VmFolder {
    * overlay over the same contents; an image the tree does not name is
    * swept by _sweep(). Raw disks are copied (reflinked where possible).
    */
-  private _saveDisks(id: string): void {
+  private _saveDisks(id: string, copied?: (bytes: number) => void): void {
     for (const s of this._diskSlots()) {
       const disk = this._diskFile(s);
       const img = this.snapshotImage(id, s);
       if (!this._isQcow2(s)) {
         copyFile(disk, img);
+        copied?.(statSync(img).size);
         continue;
       }
       flushOpenDrive(disk);
@@ -515,8 +519,11 @@ export class VmFolder {
   /**
    * Save a snapshot named `tag`: the machine's state when `machine` is given
    * (a running VM; call between slices), always the disks. Returns the node.
+   * `progress` hears the bytes done of the total: the RAM encoded (or the
+   * suspended state copied), then the raw disks copied (a qcow2 disk costs
+   * no copy: it becomes the snapshot's image under a new overlay).
    */
-  saveSnapshot(tag: string, description: string, machine: Machine | null): SnapshotNode {
+  saveSnapshot(tag: string, description: string, machine: Machine | null, progress?: CopyProgress): SnapshotNode {
     this._needLock();
     if (!/^[^\s/]{1,64}$/.test(tag)) throw new VmFolderError(`'${tag}' is not a snapshot name: up to 64 characters, no spaces or '/'`);
     const t = this.tree();
@@ -525,20 +532,26 @@ export class VmFolder {
     let guestSeconds = 0;
     let screen: string[] | null = null;
     let hasState = false;
+    const sus = machine ? null : this.suspendedPath();
+    const stateBytes = machine ? machine.config.memoryBytes : sus ? statSync(sus).size : 0;
+    const rawDisks = this._diskSlots().filter((s) => !this._isQcow2(s));
+    const total = stateBytes + rawDisks.reduce((n, s) => n + statSync(this._diskFile(s)).size, 0);
+    let done = 0;
+    const tell = progress ? (d: number) => progress(Math.min(d, total), total) : undefined;
+    tell?.(0);
     if (machine) {
-      const bytes = encodeSnapshot(machine, this.spec, { name: tag, description });
+      const bytes = encodeSnapshot(machine, this.spec, { name: tag, description }, tell && ((ram) => tell(Math.min(ram, stateBytes))));
       writeFileAtomic(this._snapFile(id, 'snap'), bytes);
       guestSeconds = machine.clock.nowNs / 1e9;
       screen = machine.vga.displayMode() === 'text' ? machine.vga.renderText().chars.slice(0, 25).map((r) => r.replace(/\s+$/, '')) : null;
       hasState = true;
-    } else {
-      const sus = this.suspendedPath();
-      if (sus) {
-        copyAtomic(sus, this._snapFile(id, 'snap'));
-        hasState = true;
-      }
+    } else if (sus) {
+      copyAtomic(sus, this._snapFile(id, 'snap'));
+      hasState = true;
     }
-    this._saveDisks(id);
+    done = stateBytes;
+    tell?.(done);
+    this._saveDisks(id, tell && ((bytes) => tell((done += bytes))));
     const node: SnapshotNode = { id, name: tag, description, parent: t.current, createdAt: new Date().toISOString(), hasState, guestSeconds, screen };
     t.snapshots.push(node);
     t.current = id;

@@ -85,6 +85,8 @@ const zeroGroup = Buffer.alloc(PAGE_BYTES * ZERO_GROUP);
  * stream, large enough that a full load stays a few hundred calls.
  */
 const CHUNK_BYTES = 128 << 10;
+/** encodeRamParts() reports its progress every this many pages (1 MiB): a few hundred calls for a guest's RAM. */
+const PROGRESS_PAGES = 256;
 /** A batch is stored raw when deflate would not save at least an eighth of it. */
 const STORE_IF_ABOVE = 7 / 8;
 const enum ChunkMethod {
@@ -104,9 +106,10 @@ export interface StreamParts {
  * it is full and zero pages are left out. Present pages go out in batches of
  * CHUNK_BYTES, each deflated at level 1 or stored raw when that gains little;
  * a batch of pages contiguous in RAM is compressed from RAM itself, otherwise
- * it is gathered into one reused scratch buffer.
+ * it is gathered into one reused scratch buffer. `progress` is told the
+ * bytes scanned so far, every MiB and at the end.
  */
-export function encodeRamParts(ram: Uint8Array, dirty?: Uint8Array): StreamParts {
+export function encodeRamParts(ram: Uint8Array, dirty?: Uint8Array, progress?: (scannedBytes: number) => void): StreamParts {
   const pages = Math.ceil(ram.length / PAGE_BYTES);
   const bitmap = new Uint8Array(Math.ceil(pages / 8));
   const buf = Buffer.from(ram.buffer, ram.byteOffset, ram.byteLength);
@@ -165,6 +168,7 @@ export function encodeRamParts(ram: Uint8Array, dirty?: Uint8Array): StreamParts
     }
   };
   for (let p = 0; p < pages; p++) {
+    if (progress && (p & (PROGRESS_PAGES - 1)) === 0 && p > 0) progress(p * PAGE_BYTES);
     if (dirty) {
       if (!(dirty[p >> 3] & (1 << (p & 7)))) continue;
     } else {
@@ -179,6 +183,7 @@ export function encodeRamParts(ram: Uint8Array, dirty?: Uint8Array): StreamParts
     add(p * PAGE_BYTES, Math.min((p + 1) * PAGE_BYTES, ram.length));
   }
   flush();
+  progress?.(ram.length);
   head.bytes(bitmap);
   const h = head.view();
   parts.unshift(h);
@@ -505,7 +510,8 @@ function readStateSection(file: SnapshotFile, name: string): unknown {
  * slices; the machine's state is not changed (its dirty-page mark is: RAM
  * now equals this snapshot's, for a quick way back, restoreSnapshot).
  */
-export function encodeSnapshot(machine: Machine, spec: MachineSpec, meta: SnapshotMeta = {}): Uint8Array {
+/** `progress` is told the bytes of RAM encoded so far (the bulk of the work), up to all of it. */
+export function encodeSnapshot(machine: Machine, spec: MachineSpec, meta: SnapshotMeta = {}, progress?: (ramBytesDone: number) => void): Uint8Array {
   const { state, ram } = machine.saveStateWithoutRam();
   const screen = machine.vga.displayMode() === 'text' ? machine.vga.renderText().chars.map((r) => r.replace(/\s+$/, '')) : null;
   const header: SnapshotHeader = {
@@ -530,7 +536,7 @@ export function encodeSnapshot(machine: Machine, spec: MachineSpec, meta: Snapsh
   writeStateSection(out, 'fpu', state.fpu);
   writeStateSection(out, 'machine', { clock: state.clock, a20: state.a20, stopReason: state.stopReason, resets: state.resets });
   for (const d of machine.devices()) writeStateSection(out, `dev/${d.id}`, state.devices[d.id]);
-  const ramStream = encodeRamParts(ram);
+  const ramStream = encodeRamParts(ram, undefined, progress);
   const ramCrc = writeSection(out, 'ram', ramStream);
   writeSection(out, 'end', new Uint8Array(0));
   setRamBase(machine, ramIdentity(header.createdAt, ramStream.length, ramCrc));

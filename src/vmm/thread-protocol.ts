@@ -112,6 +112,8 @@ export type FromWorker =
   | { t: 'screenshot'; id: number; png: Uint8Array }
   | { t: 'stats'; id: number; stats: WorkerStats }
   | { t: 'failed-to-start'; error: string }
+  /** Progress of a snapshot save under way (request `id`): bytes done of the total, at each whole percent. */
+  | { t: 'progress'; id: number; done: number; total: number }
   /** The answer to a snapshot or suspend request: the snapshot node (save, revert), or the error. */
   | { t: 'done'; id: number; result: unknown; error: string | null }
   /** The run resumed a suspended state instead of booting. */

@@ -243,7 +243,7 @@ port.on('message', (m: ToWorker) => {
       break;
     case 'snapshot':
       void runner
-        .call(() => snapshotOp(m.req))
+        .call(() => snapshotOp(m.req, m.id))
         .then(
           (result) => post({ t: 'done', id: m.id, result, error: null }),
           (e: unknown) => post({ t: 'done', id: m.id, result: null, error: (e as Error).message ?? String(e) }),
@@ -282,10 +282,21 @@ port.on('message', (m: ToWorker) => {
   }
 });
 
-/** A snapshot operation, between slices. */
-function snapshotOp(r: SnapshotOp): unknown {
+/**
+ * A snapshot operation, between slices. A save tells the daemon its
+ * progress as it goes (the thread is busy, but its messages go out at once),
+ * at most once per whole percent.
+ */
+function snapshotOp(r: SnapshotOp, id: number): unknown {
   if (!folder) throw new Error('this VM has no folder to keep snapshots in');
-  if (r.op === 'save') return folder.saveSnapshot(r.tag, r.description, runner.machine);
+  let lastPercent = -1;
+  const progress = (done: number, total: number) => {
+    const percent = total > 0 ? Math.floor((done * 100) / total) : 100;
+    if (percent === lastPercent) return;
+    lastPercent = percent;
+    post({ t: 'progress', id, done, total });
+  };
+  if (r.op === 'save') return folder.saveSnapshot(r.tag, r.description, runner.machine, progress);
   if (r.op === 'revert') return folder.revert(r.tag, runner.machine);
   folder.deleteSnapshot(r.tag);
   return null;

@@ -51,6 +51,8 @@ export class VmThread extends EventEmitter<VmThreadEvents> {
   private _pendingExit: ThreadExit | null = null;
   private _nextId = 1;
   private readonly _replies = new Map<number, (m: FromWorker) => void>();
+  /** Progress listeners of requests under way, by id. */
+  private readonly _progress = new Map<number, (done: number, total: number) => void>();
   /** The worker's thread id, for logs. */
   readonly threadId: number;
 
@@ -107,6 +109,9 @@ export class VmThread extends EventEmitter<VmThreadEvents> {
       case 'resumed':
         this.emit('resumed');
         break;
+      case 'progress':
+        this._progress.get(m.id)?.(m.done, m.total);
+        break;
       case 'screenshot':
       case 'stats':
       case 'done': {
@@ -133,11 +138,20 @@ export class VmThread extends EventEmitter<VmThreadEvents> {
     });
   }
 
-  /** A snapshot operation on the running machine; resolves with the snapshot node (or null for delete). */
-  async snapshot(req: SnapshotOp): Promise<unknown> {
-    const m = (await this._ask({ t: 'snapshot', id: this._nextId++, req }, 'done')) as { result: unknown; error: string | null };
-    if (m.error !== null) throw new Error(m.error);
-    return m.result;
+  /**
+   * A snapshot operation on the running machine; resolves with the snapshot
+   * node (or null for delete). `progress` hears a save's bytes done of the total.
+   */
+  async snapshot(req: SnapshotOp, progress?: (done: number, total: number) => void): Promise<unknown> {
+    const id = this._nextId++;
+    if (progress) this._progress.set(id, progress);
+    try {
+      const m = (await this._ask({ t: 'snapshot', id, req }, 'done')) as { result: unknown; error: string | null };
+      if (m.error !== null) throw new Error(m.error);
+      return m.result;
+    } finally {
+      this._progress.delete(id);
+    }
   }
 
   /** A human-monitor command; resolves with its output. */

@@ -182,3 +182,31 @@ export function opened(ws: WebSocket): Promise<void> {
     ws.once('error', rej);
   });
 }
+
+export interface ProgressEvent {
+  vm: string;
+  operation: string;
+  done: number;
+  total: number;
+  percent: number;
+}
+
+/**
+ * The progress events of one operation in an event log, once its 100 % has
+ * come (the event and the request's answer travel on different
+ * connections), checked: from 0 to 100 %, never backwards, each percent the
+ * whole part of done/total. Throws with the events when they are not so.
+ */
+export async function progressOf(log: EventLog, vm: string, operation: string): Promise<ProgressEvent[]> {
+  await log.waitFor((e) => e.type === 'progress' && e.vm === vm && e.operation === operation && e.percent === 100, 30_000, `the end of ${operation} of ${vm}`);
+  const p = log.events.filter((e) => e.type === 'progress' && e.vm === vm && e.operation === operation) as unknown as ProgressEvent[];
+  const show = JSON.stringify(p).slice(0, 2000);
+  if (p.length < 2 || p[0].done !== 0 || p[0].percent !== 0) throw new Error(`${operation} of ${vm}: the progress does not start at 0: ${show}`);
+  const last = p[p.length - 1];
+  if (last.done !== last.total || last.percent !== 100) throw new Error(`${operation} of ${vm}: the progress does not end at 100 %: ${show}`);
+  for (let i = 1; i < p.length; i++) {
+    const bytes = p[i].total === p[i - 1].total;
+    if ((bytes && p[i].done < p[i - 1].done) || p[i].percent < p[i - 1].percent || p[i].percent !== Math.floor((p[i].done * 100) / p[i].total)) throw new Error(`${operation} of ${vm}: the progress goes backwards or misstates its percent at ${i}: ${show}`);
+  }
+  return p;
+}

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'node:net';
-import { Daemon, EventLog, opened } from '../helpers/daemon.js';
+import { Daemon, EventLog, opened, progressOf } from '../helpers/daemon.js';
 
 const PNG_MAGIC = [0x89, 0x50, 0x4e, 0x47];
 
@@ -124,6 +124,14 @@ test('the daemon: token, refusals, a VM from create to delete, the event stream'
     const shot = await d.api('GET', '/api/vms/fw/screenshot');
     assert.equal(shot.status, 200);
     assert.deepEqual([...shot.bytes.subarray(0, 4)], PNG_MAGIC);
+
+    // a snapshot of the running VM: its progress comes in bytes of RAM as the worker encodes it
+    const live = await d.api('POST', '/api/vms/fw/snapshots', { name: 'live' });
+    assert.equal(live.status, 201, live.text);
+    const saving = await progressOf(events, 'fw', 'snapshot save live');
+    assert.ok(saving.some((p) => p.done > 0 && p.done < p.total), `an intermediate progress event: ${JSON.stringify(saving)}`);
+    assert.ok(saving.every((p) => p.total === 32 * 1048576), `the total is the guest RAM (no raw disks): ${JSON.stringify(saving)}`);
+    assert.equal((await d.api('DELETE', '/api/vms/fw/snapshots/live')).status, 204);
 
     const m = events.events.length;
     assert.equal((await d.api('POST', '/api/vms/fw/stop')).status, 200);

@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Daemon, EventLog, opened } from '../helpers/daemon.js';
+import { Daemon, EventLog, opened, progressOf } from '../helpers/daemon.js';
 import { TsvmChild, PROMPT } from '../helpers/child.js';
 import { findDefaultImage } from '../../src/vmm/image.js';
 
@@ -95,6 +95,9 @@ test('the CLI drives a VM in the daemon: start, list, console, detach, shutdown'
     const saved = await d.api('POST', '/api/vms/linux/snapshots', { name: 'one', description: 'with f1' });
     assert.equal(saved.status, 201, saved.text);
     assert.equal((saved.json as { hasState: boolean }).hasState, true);
+    // the save's progress: bytes of the booted guest's RAM encoded, with steps between 0 and 100 %
+    const saving = await progressOf(events, 'linux', 'snapshot save one');
+    assert.ok(saving.some((p) => p.done > 0 && p.done < p.total), `an intermediate progress event: ${JSON.stringify(saving)}`);
     await shell.shell('echo second > /tmp/f2');
     const reverted = await d.api('POST', '/api/vms/linux/snapshots/one/revert');
     assert.equal(reverted.status, 200, reverted.text);
