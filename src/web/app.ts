@@ -420,7 +420,9 @@ function showProgress(p: Progress): void {
     bars.set(key, bar);
   }
   (bar.querySelector('progress') as HTMLProgressElement).value = p.percent;
-  (bar.querySelector('span') as HTMLElement).textContent = `${p.vm}: ${p.operation} ${p.percent}%`;
+  // byte counts where the operation counts bytes (a total of 1 is a single step)
+  const amount = p.total > 1 ? ` (${bytes(p.done)} of ${bytes(p.total)})` : '';
+  (bar.querySelector('span') as HTMLElement).textContent = `${p.vm}: ${p.operation} ${p.percent}%${amount}`;
 }
 
 // --- the event stream and the live figures ---
