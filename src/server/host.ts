@@ -146,6 +146,12 @@ export class VmHost extends EventEmitter<HostEvents> {
     return vm;
   }
 
+  /** A VM a request would change: one still being created or cloned to is a 409, not a 404. */
+  private _getForChange(name: string): Vm {
+    if (!this._vms.has(name) && this._pending.has(name)) throw new HostError('conflict', `VM '${name}' is being made (created, or cloned to); try again when that is done`);
+    return this._get(name);
+  }
+
   private _info(vm: Vm): VmInfo {
     const s = vm.record.settings;
     return {
@@ -198,7 +204,7 @@ export class VmHost extends EventEmitter<HostEvents> {
       const op = 'create';
       const total = specFiles(valid).reduce((n, f) => n + treeBytes(f), 0);
       this._progress(name, op, 0, total);
-      await runFolderJob({ op: 'create', root: this.store.root, name, spec: valid, settings: { ...DEFAULT_SETTINGS, ...settings }, newDisks }, this._staging(name), total, (d, t) => this._progress(name, op, d, t));
+      await runFolderJob({ op: 'create', root: this.store.root, name, spec: valid, settings: { ...DEFAULT_SETTINGS, ...settings }, newDisks, hold: this.holdJobs ?? undefined }, this._staging(name), total, (d, t) => this._progress(name, op, d, t));
       this._progress(name, op, total, total);
     } catch (e) {
       if (e instanceof StoreError && e.code === 'exists') throw new HostError('conflict', e.message);
@@ -211,6 +217,13 @@ export class VmHost extends EventEmitter<HostEvents> {
     this.emit('event', { type: 'created', vm: name });
     return this._info(vm);
   }
+
+  /**
+   * For tests: when set, folder jobs (create, clone) stop after their first
+   * file copied until cell 0 holds 1 (Atomics.store and Atomics.notify), so a
+   * test can check what is refused while a clone is surely under way.
+   */
+  holdJobs: Int32Array | null = null;
 
   /** Names being created or cloned to: taken, though no folder is in place yet. */
   private readonly _pending = new Set<string>();
@@ -236,7 +249,7 @@ export class VmHost extends EventEmitter<HostEvents> {
   }
 
   remove(name: string): void {
-    const vm = this._get(name);
+    const vm = this._getForChange(name);
     if (vm.thread) throw new HostError('conflict', `VM '${name}' is ${vm.state}; stop it before deleting it`);
     this._notCloning(name);
     if (vm.restartTimer) clearTimeout(vm.restartTimer);
@@ -246,7 +259,7 @@ export class VmHost extends EventEmitter<HostEvents> {
   }
 
   updateSettings(name: string, patch: Partial<VmSettings>): VmInfo {
-    const vm = this._get(name);
+    const vm = this._getForChange(name);
     const settings = { ...vm.record.settings, ...patch };
     this.store.updateSettings(name, settings);
     vm.record = { ...vm.record, settings };
@@ -257,7 +270,7 @@ export class VmHost extends EventEmitter<HostEvents> {
   }
 
   start(name: string): VmInfo {
-    const vm = this._get(name);
+    const vm = this._getForChange(name);
     if (vm.thread) throw new HostError('conflict', `VM '${name}' is already ${vm.state}`);
     this._notCloning(name);
     if (vm.restartTimer) {
@@ -507,7 +520,7 @@ export class VmHost extends EventEmitter<HostEvents> {
   }
 
   private async _snapshotOp(name: string, op: string, tag: string, stopped: () => unknown, running: SnapshotOp): Promise<unknown> {
-    const vm = this._get(name);
+    const vm = this._getForChange(name);
     if (vm.state === 'starting' || vm.state === 'stopping') throw new HostError('conflict', `VM '${name}' is ${vm.state}; try again in a moment`);
     this._notCloning(name);
     const operation = `snapshot ${op} ${tag}`;
@@ -540,7 +553,7 @@ export class VmHost extends EventEmitter<HostEvents> {
    * `clone-DST`), so only the boot files and a saved state are copied.
    */
   async clone(src: string, dst: string, linked = false, snapshot: string | null = null): Promise<VmInfo> {
-    const vm = this._get(src);
+    const vm = this._getForChange(src);
     if (vm.thread) throw new HostError('conflict', `VM '${src}' is ${vm.state}; stop it before cloning`);
     const total = linked ? this._linkedCloneBytes(src, snapshot) : treeBytes(this.store.path(src));
     const busy = this._cloning.get(src) ?? { full: 0, linked: 0 };
@@ -550,7 +563,7 @@ export class VmHost extends EventEmitter<HostEvents> {
     const op = `${linked ? 'linked clone' : 'clone'} of ${src}`;
     try {
       this._progress(dst, op, 0, total);
-      await runFolderJob({ op: 'clone', root: this.store.root, src, dst, linked, snapshot }, this._staging(dst), total, (d, t) => this._progress(dst, op, d, t));
+      await runFolderJob({ op: 'clone', root: this.store.root, src, dst, linked, snapshot, hold: this.holdJobs ?? undefined }, this._staging(dst), total, (d, t) => this._progress(dst, op, d, t));
       this._progress(dst, op, total, total);
     } finally {
       this._pending.delete(dst);

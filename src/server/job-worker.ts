@@ -3,26 +3,41 @@
  * copies files (a kernel and initrd, an uploaded ISO, a clone's disks and
  * snapshots) that can take seconds to minutes, and the daemon's thread must
  * answer the API meanwhile. The job uses the FolderStore as the daemon
- * would; the daemon measures its progress from outside (jobs.ts).
+ * would, and tells the daemon the bytes of each file copied as it goes
+ * (the daemon also measures the staging folder, for progress inside a big
+ * file: jobs.ts).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { FolderStore, type VmSettings } from './store.js';
 import type { MachineSpec } from '../vmm/spec.js';
 import type { NewDisks } from '../vmm/folder.js';
 
-export type JobRequest =
+export type JobRequest = (
   | { op: 'create'; root: string; name: string; spec: MachineSpec; settings: VmSettings; newDisks: NewDisks }
-  | { op: 'clone'; root: string; src: string; dst: string; linked: boolean; snapshot: string | null };
+  | { op: 'clone'; root: string; src: string; dst: string; linked: boolean; snapshot: string | null }
+) & {
+  /**
+   * For tests: the job stops after its first file copied (and reported)
+   * until the daemon stores 1 in this cell, so a test can act while a job
+   * is surely under way.
+   */
+  hold?: Int32Array;
+};
 
-export type JobReply = { ok: true } | { ok: false; error: string; code: string | null };
+export type JobReply = { ok: true } | { ok: false; error: string; code: string | null } | { copied: number };
 
 const req = workerData as JobRequest;
 const store = new FolderStore(req.root);
+let total = 0;
+const copied = (bytes: number) => {
+  parentPort?.postMessage({ copied: (total += bytes) } satisfies JobReply);
+  if (req.hold) Atomics.wait(req.hold, 0, 0);
+};
 let reply: JobReply;
 try {
-  if (req.op === 'create') store.create(req.name, req.spec, req.settings, req.newDisks);
-  else if (req.linked) store.linkedClone(req.src, req.dst, req.snapshot);
-  else store.clone(req.src, req.dst);
+  if (req.op === 'create') store.create(req.name, req.spec, req.settings, req.newDisks, copied);
+  else if (req.linked) store.linkedClone(req.src, req.dst, req.snapshot, copied);
+  else store.clone(req.src, req.dst, copied);
   reply = { ok: true };
 } catch (e) {
   reply = { ok: false, error: (e as Error).message ?? String(e), code: (e as { code?: string }).code ?? null };

@@ -237,7 +237,7 @@ export const OPENAPI = {
         summary: 'change autostart, the restart policy, the heap limit (next start) or the CPU cap (at once)',
         parameters: [nameParam],
         requestBody: { required: true, content: { 'application/json': { schema: ref('Settings') } } },
-        responses: { '200': json(ref('Vm'), 'the VM'), ...errors(400, 401, 404, 413, 415) },
+        responses: { '200': json(ref('Vm'), 'the VM'), ...errors(400, 401, 404, 409, 413, 415) },
       },
       delete: {
         summary: 'delete a stopped VM and its folder; 409 while it has linked clones',

@@ -10,7 +10,7 @@
  */
 import { existsSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { cloneVm, linkedClone, listVms, VmFolder, VmFolderError, VM_SUFFIX, type NewDisks, type SnapshotNode, type SnapshotTree } from '../vmm/folder.js';
+import { cloneVm, linkedClone, listVms, VmFolder, VmFolderError, VM_SUFFIX, type Copied, type NewDisks, type SnapshotNode, type SnapshotTree } from '../vmm/folder.js';
 import type { MachineSpec } from '../vmm/spec.js';
 
 export type RestartPolicy = 'never' | 'on-crash';
@@ -102,10 +102,10 @@ export class FolderStore {
   }
 
   /** Make a VM folder from a spec with host paths (files are copied in), with new empty disks. */
-  create(name: string, hostSpec: MachineSpec, settings: VmSettings, newDisks: NewDisks = {}): VmRecord {
+  create(name: string, hostSpec: MachineSpec, settings: VmSettings, newDisks: NewDisks = {}, copied?: Copied): VmRecord {
     const p = this.path(name);
     if (existsSync(p)) throw new StoreError('exists', `a VM named '${name}' already exists`);
-    folderOp(() => VmFolder.create(p, name, hostSpec, newDisks));
+    folderOp(() => VmFolder.create(p, name, hostSpec, newDisks, undefined, copied));
     this.updateSettings(name, settings);
     return this.read(name);
   }
@@ -182,12 +182,12 @@ export class FolderStore {
   }
 
   /** A full clone of a stopped VM under a new name; the clone's service settings start afresh. */
-  clone(src: string, dst: string): VmRecord {
+  clone(src: string, dst: string, copied?: Copied): VmRecord {
     const dstPath = this.path(dst);
     if (existsSync(dstPath)) throw new StoreError('exists', `a VM named '${dst}' already exists`);
     const f = this.folder(src);
     if (f.lockedBy()) throw new StoreError('conflict', `VM '${src}' is running; stop it before cloning`);
-    folderOp(() => cloneVm(f, dstPath, dst));
+    folderOp(() => cloneVm(f, dstPath, dst, copied));
     this.updateSettings(dst, { ...DEFAULT_SETTINGS });
     return this.read(dst);
   }
@@ -196,12 +196,12 @@ export class FolderStore {
    * A linked clone of a stopped VM: overlays over its snapshot `tag`, or over
    * a new snapshot `clone-DST` of its disks; the source keeps that snapshot.
    */
-  linkedClone(src: string, dst: string, tag: string | null): VmRecord {
+  linkedClone(src: string, dst: string, tag: string | null, copied?: Copied): VmRecord {
     const dstPath = this.path(dst);
     if (existsSync(dstPath)) throw new StoreError('exists', `a VM named '${dst}' already exists`);
     const f = this.folder(src);
     if (f.lockedBy()) throw new StoreError('conflict', `VM '${src}' is running; stop it before cloning`);
-    folderOp(() => linkedClone(f, tag, dstPath, dst));
+    folderOp(() => linkedClone(f, tag, dstPath, dst, copied));
     this.updateSettings(dst, { ...DEFAULT_SETTINGS });
     return this.read(dst);
   }

@@ -182,9 +182,13 @@ export function validateVmConfig(json: unknown): VmConfig {
   return { format: VM_FORMAT, version: VM_VERSION, name: o.name, createdAt: o.createdAt, rtc, spec };
 }
 
-function copyFile(from: string, to: string): void {
+/** Told the bytes of each file a long folder operation has copied, as it goes. */
+export type Copied = (bytes: number) => void;
+
+function copyFile(from: string, to: string, copied?: Copied): void {
   // a reflink (instant, shared until written) where the file system can, a copy otherwise
   copyFileSync(from, to, constants.COPYFILE_FICLONE);
+  copied?.(statSync(to).size);
 }
 
 /** copyFile() through a temporary name, so `to` is either the old file or the whole new one. */
@@ -228,7 +232,7 @@ export class VmFolder {
    * first among the virtio devices, so the guest names it /dev/vda), raw
    * for an empty CD-ROM.
    */
-  static create(path: string, name: string, hostSpec: MachineSpec, newDisks: NewDisks = {}, rtc = 'base=utc'): VmFolder {
+  static create(path: string, name: string, hostSpec: MachineSpec, newDisks: NewDisks = {}, rtc = 'base=utc', copied?: Copied): VmFolder {
     checkVmName(name);
     if (existsSync(path)) throw new VmFolderError(`${path} already exists; pick another name or remove it first`);
     const tmp = `${path}.creating-${process.pid}`;
@@ -240,7 +244,7 @@ export class VmFolder {
       const spec: MachineSpec = JSON.parse(JSON.stringify(hostSpec)) as MachineSpec;
       const take = (p: string, sub: string, as?: string): string => {
         const target = `${sub}/${as ?? basename(p)}`;
-        copyFile(p, join(tmp, target));
+        copyFile(p, join(tmp, target), copied);
         return target;
       };
       if (spec.bios && spec.bios !== 'seabios') spec.bios = take(spec.bios, 'boot');
@@ -438,8 +442,7 @@ export class VmFolder {
       const disk = this._diskFile(s);
       const img = this.snapshotImage(id, s);
       if (!this._isQcow2(s)) {
-        copyFile(disk, img);
-        copied?.(statSync(img).size);
+        copyFile(disk, img, copied);
         continue;
       }
       flushOpenDrive(disk);
@@ -725,14 +728,14 @@ export function listVms(dir: string): { path: string; vm: VmFolder | null; error
 }
 
 /** Full clone: a self-contained copy of the folder under a new name (no lock, no log history, same snapshots). */
-export function cloneVm(src: VmFolder, dstPath: string, name: string): VmFolder {
+export function cloneVm(src: VmFolder, dstPath: string, name: string, copied?: Copied): VmFolder {
   checkVmName(name);
   if (existsSync(dstPath)) throw new VmFolderError(`${dstPath} already exists; pick another name`);
   const tmp = `${dstPath}.creating-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   try {
-    copyTree(src.path, tmp);
-    copyOutsideChain(src.path, tmp);
+    copyTree(src.path, tmp, copied);
+    copyOutsideChain(src.path, tmp, copied);
     const t = JSON.parse(readFileSync(join(tmp, 'snapshots', 'tree.json'), 'utf8')) as SnapshotTree;
     for (const n of t.snapshots) delete n.sharedWith; // the copy's snapshots are its own
     writeTree(tmp, t);
@@ -747,14 +750,14 @@ export function cloneVm(src: VmFolder, dstPath: string, name: string): VmFolder 
   return VmFolder.open(dstPath);
 }
 
-function copyTree(from: string, to: string): void {
+function copyTree(from: string, to: string, copied?: Copied): void {
   mkdirSync(to, { recursive: true });
   for (const e of readdirSync(from, { withFileTypes: true })) {
     if (e.name === 'lock' || e.name.includes('.tmp-')) continue;
     const a = join(from, e.name);
     const b = join(to, e.name);
-    if (e.isDirectory()) copyTree(a, b);
-    else if (e.isFile()) copyFile(a, b);
+    if (e.isDirectory()) copyTree(a, b, copied);
+    else if (e.isFile()) copyFile(a, b, copied);
   }
 }
 
@@ -766,7 +769,7 @@ function copyTree(from: string, to: string): void {
  * so a kill can leave a share record without a clone (ignored), never a
  * clone whose base can be deleted. `src` must be locked.
  */
-export function linkedCloneVm(src: VmFolder, node: SnapshotNode, dstPath: string, name: string): VmFolder {
+export function linkedCloneVm(src: VmFolder, node: SnapshotNode, dstPath: string, name: string, copied?: Copied): VmFolder {
   checkVmName(name);
   if (existsSync(dstPath)) throw new VmFolderError(`${dstPath} already exists; pick another name`);
   const raw = specDisks(src.spec)
@@ -779,7 +782,7 @@ export function linkedCloneVm(src: VmFolder, node: SnapshotNode, dstPath: string
   try {
     mkdirSync(join(tmp, 'disks'), { recursive: true });
     mkdirSync(join(tmp, 'snapshots'));
-    copyTree(join(src.path, 'boot'), join(tmp, 'boot'));
+    copyTree(join(src.path, 'boot'), join(tmp, 'boot'), copied);
     const spec: MachineSpec = JSON.parse(JSON.stringify(src.spec)) as MachineSpec;
     for (const { key, disk } of specDisks(spec)) {
       const file = `disks/${key}.qcow2`;
@@ -791,8 +794,8 @@ export function linkedCloneVm(src: VmFolder, node: SnapshotNode, dstPath: string
       delete (disk as { probed?: boolean }).probed;
     }
     const cd = spec.drives.cdrom;
-    if (cd) copyFile(join(src.path, cd.file), join(tmp, cd.file));
-    if (node.hasState) copyFile(join(src.path, 'snapshots', `${node.id}.snap`), join(tmp, 'suspended.snap'));
+    if (cd) copyFile(join(src.path, cd.file), join(tmp, cd.file), copied);
+    if (node.hasState) copyFile(join(src.path, 'snapshots', `${node.id}.snap`), join(tmp, 'suspended.snap'), copied);
     const cfg: VmConfig = { ...src.config, name, createdAt: new Date().toISOString(), spec };
     writeFileSync(join(tmp, 'vm.json'), JSON.stringify(cfg, null, 2) + '\n');
     writeTree(tmp, { version: TREE_VERSION, current: null, snapshots: [] });
@@ -811,7 +814,7 @@ export function linkedCloneVm(src: VmFolder, node: SnapshotNode, dstPath: string
  * check comes before the new snapshot is saved, so a refusal changes
  * nothing. Takes `src`'s lock meanwhile.
  */
-export function linkedClone(src: VmFolder, tag: string | null, dstPath: string, name: string): { vm: VmFolder; node: SnapshotNode } {
+export function linkedClone(src: VmFolder, tag: string | null, dstPath: string, name: string, copied?: Copied): { vm: VmFolder; node: SnapshotNode } {
   checkVmName(name);
   if (existsSync(dstPath)) throw new VmFolderError(`${dstPath} already exists; pick another name`);
   const raw = specDisks(src.spec)
@@ -825,7 +828,7 @@ export function linkedClone(src: VmFolder, tag: string | null, dstPath: string, 
   src.lock();
   try {
     const node = tag ? src.find(tag) : src.saveSnapshot(base, `base of linked clone ${name}`, null);
-    return { vm: linkedCloneVm(src, node, dstPath, name), node };
+    return { vm: linkedCloneVm(src, node, dstPath, name, copied), node };
   } finally {
     src.unlock();
   }
@@ -838,7 +841,7 @@ export function linkedClone(src: VmFolder, tag: string | null, dstPath: string, 
  * the copy instead (`../snapshots/FILE`: shorter than the outside name, so
  * it is rewritten in place). The copy is then self-contained.
  */
-function copyOutsideChain(srcDir: string, copyDir: string): void {
+function copyOutsideChain(srcDir: string, copyDir: string, copied?: Copied): void {
   const outside = (p: string) => {
     const r = relative(srcDir, p);
     return r.startsWith('..') || isAbsolute(r);
@@ -853,7 +856,7 @@ function copyOutsideChain(srcDir: string, copyDir: string): void {
       // copy the outside chain: each image lives in some snapshots/ folder, its backing beside it
       for (let p: string | null = target, depth = 0; p && depth < 64; depth++) {
         const to = join(copyDir, 'snapshots', basename(p));
-        if (!existsSync(to)) copyFile(p, to);
+        if (!existsSync(to)) copyFile(p, to, copied);
         const next: string | null | undefined = qcow2Info(p)?.backingFile;
         if (next && dirname(resolve(dirname(p), next)) !== dirname(p)) {
           throw new VmFolderError(`${p} backs onto ${next}, outside its snapshots folder; tsvm cannot copy that chain`);
