@@ -61,7 +61,8 @@ export class DaemonNetworks {
       throw new NetworkConfigError('conflict', `${this._file} is not valid JSON (${(e as Error).message}); fix or remove it`);
     }
     if (typeof all !== 'object' || all === null || Array.isArray(all)) throw new NetworkConfigError('conflict', `${this._file} must hold a JSON object of networks; fix or remove it`);
-    return all as Record<string, NetworkConfig>;
+    // keyed by network names, which may be 'constructor' or 'toString': no prototype to find those on
+    return Object.assign(Object.create(null) as Record<string, NetworkConfig>, all);
   }
 
   private _write(all: Record<string, NetworkConfig>): void {
@@ -81,7 +82,8 @@ export class DaemonNetworks {
     }
     const all = this.config();
     if (Object.hasOwn(all, name)) throw new NetworkConfigError('conflict', `there is a network '${name}' already`);
-    this._write({ ...all, [name]: dhcp === null ? {} : { dhcp } });
+    all[name] = dhcp === null ? {} : { dhcp };
+    this._write(all);
     this._log(`network '${name}' added${dhcp === null ? '' : ` (DHCP ${dhcp})`}`);
   }
 

@@ -25,27 +25,24 @@ type OpenApiDoc = { paths: Record<string, Record<string, { responses: Record<str
 
 const esc = (s: string) => s.replace(/~/g, '~0').replace(/\//g, '~1');
 
-export class Daemon {
-  readonly dir: string;
-  readonly child: TsvmChild;
-  url = '';
-  token = '';
+/**
+ * A client of a daemon at `url` that checks every response against the
+ * OpenAPI document the daemon serves (for a daemon the test runs in its own
+ * process; Daemon below starts one as a child).
+ */
+export class ApiClient {
   private _doc: OpenApiDoc | null = null;
   private readonly _ajv = new Ajv2020({ strict: false, validateFormats: false, allErrors: true });
   /** Responses checked against the document so far. */
   checked = 0;
 
-  constructor(args: string[] = [], dir?: string) {
-    this.dir = dir ?? mkdtempSync(join(tmpdir(), 'tsvm-daemon-'));
-    this.child = new TsvmChild(['serve', '--dir', this.dir, '--listen', '127.0.0.1:0', ...args]);
-  }
+  constructor(
+    public url = '',
+    public token = '',
+  ) {}
 
-  /** Wait for the daemon to print its URL and token; load the OpenAPI document. */
-  async ready(): Promise<this> {
-    const out = await this.child.waitFor(/open (http:\S+)\/\?token=([0-9a-f]{64})\n/, 0, 60_000, 'the URL line');
-    const m = /open (http:\S+)\/\?token=([0-9a-f]{64})\n/.exec(out) as RegExpExecArray;
-    this.url = m[1];
-    this.token = m[2];
+  /** Load the OpenAPI document the daemon serves. */
+  async load(): Promise<this> {
     const r = await fetch(`${this.url}/api/openapi.json`, { headers: { authorization: `Bearer ${this.token}` } });
     this._doc = (await r.json()) as OpenApiDoc;
     this._ajv.addSchema(this._doc as object, 'api');
@@ -142,6 +139,28 @@ export class Daemon {
     const u = new URL(this.url.replace(/^http/, 'ws') + path);
     if (token !== null) u.searchParams.set('token', token);
     return new WebSocket(u);
+  }
+
+}
+
+/** A `tsvm serve` child on a directory of its own (or `dir`), with an ApiClient. */
+export class Daemon extends ApiClient {
+  readonly dir: string;
+  readonly child: TsvmChild;
+
+  constructor(args: string[] = [], dir?: string) {
+    super();
+    this.dir = dir ?? mkdtempSync(join(tmpdir(), 'tsvm-daemon-'));
+    this.child = new TsvmChild(['serve', '--dir', this.dir, '--listen', '127.0.0.1:0', ...args]);
+  }
+
+  /** Wait for the daemon to print its URL and token; load the OpenAPI document. */
+  async ready(): Promise<this> {
+    const out = await this.child.waitFor(/open (http:\S+)\/\?token=([0-9a-f]{64})\n/, 0, 60_000, 'the URL line');
+    const m = /open (http:\S+)\/\?token=([0-9a-f]{64})\n/.exec(out) as RegExpExecArray;
+    this.url = m[1];
+    this.token = m[2];
+    return this.load();
   }
 
   /** Stop the daemon with SIGTERM and wait for it to end; returns its exit status. */

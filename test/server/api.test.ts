@@ -1,7 +1,8 @@
 /**
  * The daemon's API over real HTTP and WebSockets on loopback, against a
  * `tsvm serve` the test starts: the token, hostile requests refused with
- * nothing changed, and a VM's life (bare SeaBIOS: no Linux boot here).
+ * nothing changed, a VM's life (bare SeaBIOS: no Linux boot here), and
+ * autostart when a daemon starts again on the directory.
  * Every response is checked against the daemon's OpenAPI document.
  */
 import { test } from 'node:test';
@@ -282,7 +283,20 @@ test('the daemon: token, refusals, a VM from create to delete, the event stream'
   });
 
   await t.test('SIGTERM ends the daemon cleanly', async () => {
+    assert.equal((await d.api('POST', '/api/vms', { name: 'auto', guest: 'firmware', memoryMiB: 16, autostart: true })).status, 201);
+    assert.equal((await d.api('POST', '/api/vms', { name: 'manual', guest: 'firmware', memoryMiB: 16 })).status, 201);
     assert.equal(await d.stop(), 0);
     assert.ok(!existsSync(join(d.dir, 'daemon.json')), 'daemon.json is removed at exit');
+  });
+
+  await t.test('the next daemon on the directory starts the autostart VM, and only that one', async () => {
+    const again = await new Daemon(['--shutdown-wait', '1'], d.dir).ready();
+    t.after(() => again.child.kill());
+    const state = async (vm: string) => ((await again.api('GET', `/api/vms/${vm}`)).json as { state: string }).state;
+    for (let i = 0; i < 300 && (await state('auto')) !== 'running'; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(await state('auto'), 'running', 'autostart VM running');
+    assert.equal(await state('manual'), 'stopped');
+    assert.match((await again.api('GET', '/api/vms/auto/log')).text, /state running/);
+    assert.equal(await again.stop(), 0);
   });
 });

@@ -14,11 +14,10 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import WebSocket from 'ws';
 import { FolderStore } from '../../src/server/store.js';
 import { VmHost } from '../../src/server/host.js';
 import { createDaemonServer } from '../../src/server/server.js';
-import { EventLog, opened, progressOf } from '../helpers/daemon.js';
+import { ApiClient, EventLog, opened, progressOf } from '../helpers/daemon.js';
 
 test('while a clone is under way, the source and the clone refuse what would spoil it (409); afterwards all of it works', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'tsvm-clonebusy-'));
@@ -27,10 +26,11 @@ test('while a clone is under way, the source and the clone refuse what would spo
   const daemon = createDaemonServer({ host, token, log: () => {} });
   await new Promise<void>((r) => daemon.server.listen(0, '127.0.0.1', r));
   const base = `http://127.0.0.1:${(daemon.server.address() as AddressInfo).port}`;
+  // every answer checked against the OpenAPI document, as for a daemon child
+  const client = await new ApiClient(base, token).load();
   const api = async (method: string, path: string, body?: unknown) => {
-    const r = await fetch(base + path, { method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body: body === undefined ? undefined : JSON.stringify(body) });
-    const text = await r.text();
-    return { status: r.status, text, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+    const r = await client.api(method, path, body);
+    return { status: r.status, text: r.text, json: (r.json ?? {}) as Record<string, unknown> };
   };
   const hold = new Int32Array(new SharedArrayBuffer(4));
   const release = () => {
@@ -42,7 +42,7 @@ test('while a clone is under way, the source and the clone refuse what would spo
     for (const n of host.runningNames()) await host.injectFault(n, 'terminate').catch(() => {});
     await daemon.close();
   });
-  const events = new EventLog(new WebSocket(`${base.replace(/^http/, 'ws')}/api/events?token=${token}`));
+  const events = new EventLog(client.socket('/api/events'));
   await opened(events.ws);
   t.after(() => events.ws.close());
 
