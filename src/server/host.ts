@@ -203,7 +203,7 @@ export class VmHost extends EventEmitter<HostEvents> {
       const valid = validateSpec(spec);
       const op = 'create';
       const total = specFiles(valid).reduce((n, f) => n + treeBytes(f), 0);
-      this._progress(name, op, 0, total);
+      if (total > 0) this._progress(name, op, 0, total); // nothing to copy (firmware only): just the end
       await runFolderJob({ op: 'create', root: this.store.root, name, spec: valid, settings: { ...DEFAULT_SETTINGS, ...settings }, newDisks, hold: this.holdJobs ?? undefined }, this._staging(name), total, (d, t) => this._progress(name, op, d, t));
       this._progress(name, op, total, total);
     } catch (e) {
@@ -244,7 +244,8 @@ export class VmHost extends EventEmitter<HostEvents> {
   }
 
   private _progress(vm: string, operation: string, done: number, total: number): void {
-    const percent = total > 0 ? Math.floor((done * 100) / total) : done > 0 ? 100 : 0;
+    // an operation with nothing to count is done when it says so: 0 of 0 is its end
+    const percent = total > 0 ? Math.floor((done * 100) / total) : 100;
     this.emit('event', { type: 'progress', vm, operation, done, total, percent });
   }
 
@@ -562,7 +563,7 @@ export class VmHost extends EventEmitter<HostEvents> {
     this._cloning.set(src, { ...busy, [linked ? 'linked' : 'full']: busy[linked ? 'linked' : 'full'] + 1 });
     const op = `${linked ? 'linked clone' : 'clone'} of ${src}`;
     try {
-      this._progress(dst, op, 0, total);
+      if (total > 0) this._progress(dst, op, 0, total);
       await runFolderJob({ op: 'clone', root: this.store.root, src, dst, linked, snapshot, hold: this.holdJobs ?? undefined }, this._staging(dst), total, (d, t) => this._progress(dst, op, d, t));
       this._progress(dst, op, total, total);
     } finally {

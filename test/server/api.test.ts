@@ -77,6 +77,9 @@ test('the daemon: token, refusals, a VM from create to delete, the event stream'
     assert.equal(c.status, 201);
     assert.deepEqual((c.json as { state: string; memoryBytes: number }).state, 'stopped');
     assert.ok(existsSync(join(d.dir, 'fw.tsvm', 'vm.json')));
+    // nothing to copy (SeaBIOS is built in), and still the create's progress ends: a page's bar goes away
+    const made = await events.waitFor((e) => e.type === 'progress' && e.vm === 'fw' && e.operation === 'create', 10_000, "fw's create progress");
+    assert.deepEqual([made.done, made.total, made.percent], [0, 0, 100]);
     const dup = await d.api('POST', '/api/vms', { name: 'fw', guest: 'firmware' });
     assert.equal(dup.status, 409);
 

@@ -158,6 +158,7 @@ test('the web console: create, start, type in the serial console, stop', async (
     assert.ok(box && box.x >= 0 && box.x + box.width <= 390, `the clone dialog fits the phone's width: ${JSON.stringify(box)}`);
     await page.locator('#clone-dialog button[value=cancel]').click();
     assert.ok(!(await page.locator('#clone-dialog').isVisible()), 'Cancel closes the dialog');
+    assert.equal(await page.locator('#progress .bar').count(), 0, `no progress bar is left: ${await page.locator('#progress').innerText()}`);
     await page.screenshot({ path: join(ROOT, 'docs', 'web-ui-phone.png'), fullPage: true });
     await page.setViewportSize({ width: 1100, height: 760 });
     await card.locator('button[data-act=stop]').click();
