@@ -15,6 +15,7 @@ import type { AddressInfo } from 'node:net';
 import { FolderStore } from '../../src/server/store.js';
 import { VmHost, type HostEvent } from '../../src/server/host.js';
 import { createDaemonServer } from '../../src/server/server.js';
+import { ApiClient } from '../helpers/daemon.js';
 
 test('a crashed VM stops alone; the daemon and the other VMs go on', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'tsvm-faults-'));
@@ -42,9 +43,11 @@ test('a crashed VM stops alone; the daemon and the other VMs go on', async (t) =
   const daemon = createDaemonServer({ host, token, log: () => {} });
   await new Promise<void>((r) => daemon.server.listen(0, '127.0.0.1', r));
   const base = `http://127.0.0.1:${(daemon.server.address() as AddressInfo).port}`;
+  // every answer checked against the OpenAPI document
+  const client = await new ApiClient(base, token).load();
   const api = async (method: string, path: string) => {
-    const r = await fetch(base + path, { method, headers: { authorization: `Bearer ${token}` } });
-    return { status: r.status, json: (await r.json()) as Record<string, unknown> };
+    const r = await client.api(method, path);
+    return { status: r.status, json: r.json as Record<string, unknown> };
   };
   t.after(async () => {
     for (const n of host.runningNames()) await host.injectFault(n, 'terminate').catch(() => {});
