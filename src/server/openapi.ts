@@ -47,7 +47,7 @@ export const OPENAPI = {
       RestartPolicy: { type: 'string', enum: ['never', 'on-crash'] },
       Vm: {
         type: 'object',
-        required: ['name', 'state', 'reason', 'memoryBytes', 'autostart', 'restart', 'restarts', 'startedAt', 'suspended', 'cpuLimit'],
+        required: ['name', 'state', 'reason', 'memoryBytes', 'autostart', 'restart', 'restarts', 'startedAt', 'suspended', 'cpuLimit', 'networks'],
         additionalProperties: false,
         properties: {
           name: { type: 'string' },
