@@ -94,13 +94,13 @@ function sendScreen(force: boolean): void {
     }
     lastRows = keys;
   } else lastRows = [];
-  if (mode === 'graphics' || mode === 'vbe') {
-    if (graphicsOn) {
-      const f = vga.renderPixels();
-      u.width = f.width;
-      u.height = f.height;
-      u.tiles = changedTiles(f.width, f.height, new Uint8Array(f.rgba.buffer, f.rgba.byteOffset, f.width * f.height * 4), force || mode !== lastMode);
-    }
+  // while a screen socket watches, every mode also goes out as pixels (text drawn with the guest's
+  // own plane-2 font, cursor and blink), so a page shows what the screenshot shows
+  if (mode !== 'blank' && graphicsOn) {
+    const f = vga.renderPixels();
+    u.width = f.width;
+    u.height = f.height;
+    u.tiles = changedTiles(f.width, f.height, new Uint8Array(f.rgba.buffer, f.rgba.byteOffset, f.width * f.height * 4), force || mode !== lastMode);
   } else lastFrame = null;
   if (force || u.changed.length || u.tiles.length || mode !== lastMode) post({ t: 'screen', update: u });
   lastMode = mode;
@@ -165,7 +165,7 @@ function sample(): void {
 
 runner.on('tick', () => {
   sample();
-  if (screenOn && performance.now() - lastScreenAt >= (graphicsOn && lastMode !== 'text' ? GRAPHICS_INTERVAL_MS : SCREEN_INTERVAL_MS)) {
+  if (screenOn && performance.now() - lastScreenAt >= (graphicsOn ? GRAPHICS_INTERVAL_MS : SCREEN_INTERVAL_MS)) {
     lastScreenAt = performance.now();
     sendScreen(false);
   }

@@ -1,7 +1,9 @@
 /**
- * The VM's screen on a canvas: text mode drawn from the rows the daemon sends
- * (characters and VGA attribute bytes), graphics modes from the tiles of the
- * frame that changed (PNG, drawn in the order they came). Keys pressed on
+ * The VM's screen on a canvas, from the tiles of the frame that changed (PNG,
+ * drawn in the order they came), in every mode: text is drawn by the daemon
+ * with the guest's font, so the canvas is the screenshot. Until the first
+ * tiles come, a text screen is drawn from its rows (characters and VGA
+ * attribute bytes) in a browser font. Keys pressed on
  * the canvas go to the VM by DOM code name, the mouse as PS/2 movement.
  */
 
@@ -33,6 +35,8 @@ export class ScreenView {
   /** Tiles drawn so far (for tests and the status line). */
   tilesDrawn = 0;
   mode = '';
+  /** Whether this mode's picture comes as pixel tiles (it does while the socket watches). */
+  private _pixels = false;
 
   constructor(readonly canvas: HTMLCanvasElement) {
     this._ctx = canvas.getContext('2d') as CanvasRenderingContext2D;
@@ -42,9 +46,14 @@ export class ScreenView {
   update(m: ScreenMessage): void {
     const was = this.mode;
     this.mode = m.mode;
+    if (m.mode !== was) this._pixels = false;
     if (m.mode === 'blank' && was !== 'blank') this.clear();
-    if ((m.mode === 'graphics' || m.mode === 'vbe') && m.tiles.length) this._drawTiles(m);
-    if (m.mode !== 'text') return;
+    if (m.mode !== 'blank' && m.tiles.length) {
+      this._drawTiles(m);
+      this._pixels = true;
+    }
+    // text rows are drawn only until the pixels come (a screen kept from before anyone watched)
+    if (m.mode !== 'text' || this._pixels) return;
     if (m.full || m.cols !== this._cols || m.rows !== this._rows.length) {
       this._cols = m.cols;
       this._rows = Array.from({ length: m.rows }, () => ({ text: ' '.repeat(m.cols), attrs: new Array<number>(m.cols).fill(7) }));
@@ -91,6 +100,7 @@ export class ScreenView {
     this._ctx.fillStyle = '#000';
     this._ctx.fillRect(0, 0, this.canvas.width, this.canvas.height);
     this._rows = [];
+    this._pixels = false;
   }
 
   private _drawTiles(m: ScreenMessage): void {
