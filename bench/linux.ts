@@ -319,7 +319,10 @@ async function runTarget(t: Target): Promise<Result> {
       const secs = (w1 - w0) / 1000;
       const cpu = cpuSeconds(pid) - c0;
       // what the command printed: drop the echoed line and the prompt
-      const printed = s.out.slice(from).replace(/\r/g, '').replace(PROMPT, '').split('\n').slice(1).join('\n').replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').trim();
+      // (the line's echo may follow other output, such as the terminal's newline on leaving the monitor)
+      const lines = s.out.slice(from).replace(/\r/g, '').replace(PROMPT, '').split('\n');
+      const echo = lines.findIndex((l) => l.includes(w.cmd));
+      const printed = lines.slice(echo + 1).join('\n').replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').trim();
       r.outputs.push(printed);
       if (!w.check.test(printed)) throw new Error(`${w.name}: unexpected output ${JSON.stringify(printed.slice(0, 200))}`);
       r.work.push(secs);
