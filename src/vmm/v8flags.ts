@@ -19,6 +19,9 @@ export function tuneV8(): void {
   if (done) return;
   done = true;
   setFlagsFromString('--no-turbo-jt');
+  // a developer's knob for measuring V8's wasm settings (e.g. --liftoff-only): NODE_OPTIONS refuses most V8 flags
+  const extra = process.env['TSVM_V8_FLAGS'];
+  if (extra) setFlagsFromString(extra);
 }
 
 tuneV8();
