@@ -64,8 +64,8 @@ const DATA_RW = Attr.P | Attr.S | Attr.RW;
 
 export class WasmCache implements CodeCache {
   readonly blocks: BlockCache;
-  /** Regions by host page. */
-  private readonly regions = new Map<number, Region>();
+  /** Regions by host page (an array, not a Map: looked up on every entry). */
+  private readonly regions: (Region | undefined)[];
   /** Per host page: entries counted before its region is compiled. */
   private readonly hits: Int32Array;
   /** Per host page: times its region went stale through writes. */
@@ -103,6 +103,7 @@ export class WasmCache implements CodeCache {
     this.blocks = new BlockCache(cpu, threshold);
     const pages = cpu.mem.codePages.length;
     this.hits = new Int32Array(pages);
+    this.regions = new Array<Region | undefined>(pages).fill(undefined);
     this.rewrites = new Uint8Array(pages);
     this.xchg = new Int32Array(memory.buffer, Layout.JIT, Layout.JIT_BYTES >>> 2);
     this.memPages = memory.buffer.byteLength / WASM_PAGE;
@@ -122,7 +123,7 @@ export class WasmCache implements CodeCache {
       if ((e & cpu.tlbReadMask) === Tlb.VALID) {
         const host = (e & ~0xfff) ^ lin;
         const hp = host >>> 12;
-        const r = this.regions.get(hp);
+        const r = this.regions[hp];
         const off = eip & 0xfff;
         if (r !== undefined && r.gen === this.blocks.pageGen[hp] && r.eipPage === (eip & ~0xfff) && r.csBase === csBase) {
           const label = r.entries[off];
@@ -155,7 +156,7 @@ export class WasmCache implements CodeCache {
     if ((e & cpu.tlbReadMask) !== Tlb.VALID) return note('tlb', cpu.mem8, -1, 0, 0);
     const hp = ((e & ~0xfff) ^ lin) >>> 12;
     const off = eip & 0xfff;
-    const r = this.regions.get(hp);
+    const r = this.regions[hp];
     const mode = cpu.code32 && cpu.stack32 && regionsMayRun(cpu, eip);
     const why = !mode ? 'mode' : r === undefined ? 'cold' : r.gen !== this.blocks.pageGen[hp] ? 'stale' : r.entries[off] !== 0 ? 'segs/left' : 'miss';
     note(why, cpu.mem8, hp, off, eip & ~0xfff);
@@ -200,7 +201,7 @@ export class WasmCache implements CodeCache {
       misses: new Map(),
       compiles,
     };
-    this.regions.set(hp, r);
+    this.regions[hp] = r;
     // writes to the page now take the slow path, which makes the region stale
     const codePages = cpu.mem.codePages;
     if (codePages[hp] === 0) {
@@ -265,7 +266,7 @@ export class WasmCache implements CodeCache {
 
   clear(): void {
     this.blocks.clear();
-    this.regions.clear();
+    this.regions.fill(undefined);
     this.hits.fill(0);
     this.rewrites.fill(0);
   }
