@@ -12,6 +12,7 @@
  *   accel: the -accel option's text, e.g. tsvm,tier=wasm (default: the machine's default tier)
  */
 import '../src/vmm/v8flags.js'; // first: before any WebAssembly is compiled
+import '../src/vmm/cpuclock.js'; // compile times in CPU time
 import { readFileSync, readdirSync } from 'node:fs';
 import { Machine } from '../src/board/machine.js';
 import { findDefaultImage } from '../src/vmm/image.js';
@@ -89,11 +90,21 @@ console.log(`guest: ${(n / 1e6).toFixed(1)} M instructions, ${(m.clock.nowNs / 1
 if (m.jit instanceof WasmCache) {
   const j = m.jit;
   console.log(
-    `wasm regions: ${j.regionsCompiled} compiled (${j.instructionsCompiled} instructions, ${j.compileMs.toFixed(0)} ms, ` +
+    `wasm regions: ${j.regionsCompiled} compiled (${j.instructionsCompiled} instructions, ${j.compileMs.toFixed(0)} ms of main-thread CPU, ` +
       `${((j.compileMs * 1000) / Math.max(1, j.instructionsCompiled)).toFixed(1)} us per instruction); ${((j.instructionsRun / n) * 100).toFixed(1)}% of guest instructions ran in them`,
   );
 }
 console.log(`tsvm: ${wall.toFixed(1)} s wall (${(n / wall / 1e6).toFixed(1)} M instr/s), ${cpu.toFixed(1)} s CPU (${(n / cpu / 1e6).toFixed(1)} M instr/s)` + (th ? `; whole process so far: main thread ${th.main.toFixed(1)} s, V8 helper threads ${th.other.toFixed(1)} s` : ''));
+{
+  // where the resident memory is: the state memory (guest RAM, TLB) is an ArrayBuffer; V8's code space for the regions is in neither heap
+  const mu = process.memoryUsage();
+  const mib = (b: number) => (b / 1048576).toFixed(0);
+  const peak = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'latin1'))?.[1];
+  console.log(
+    `memory: RSS ${mib(mu.rss)} MiB (peak ${peak ? mib(Number(peak) * 1024) : '?'}), JS heap used ${mib(mu.heapUsed)} of ${mib(mu.heapTotal)} MiB, ` +
+      `ArrayBuffers ${mib(mu.arrayBuffers)} MiB, other external ${mib(mu.external - mu.arrayBuffers)} MiB`,
+  );
+}
 console.log(`process start to prompt: ${total.toFixed(1)} s (start-up and image loading ${setupS.toFixed(1)} s)`);
 console.log(`baseline design target: prompt within ${TARGET_S} s -> ${((total / TARGET_S) * 100).toFixed(0)}% of the allowance`);
 console.log(`baseline v86 (about ${V86_S} s, DESIGN.md): tsvm/v86 time ratio ${(total / V86_S).toFixed(1)}`);

@@ -18,7 +18,13 @@
  *    poweroff works;
  *  - QEMU: qemu-system-i386 -accel tcg.
  * Alongside wall time it reports the CPU time (user + system, all threads) the
- * emulator process used, read from /proc, since the host may be shared.
+ * emulator process used, read from /proc, since the host may be shared, and
+ * the process's peak RSS (VmHWM) after each phase. For the tsvm rows it asks
+ * the monitor's `info jit` (Ctrl-A C, outside the timed intervals) after the
+ * prompt and after each workload, and prints per phase the guest instructions,
+ * the share run in compiled code (regions and blocks), the instructions
+ * compiled and the compile time (CPU time of the compiling thread), with the
+ * CPU time of the process's other threads (V8's background tier-up and GC).
  *
  * The references run first, then tsvm. Each emulator gets 15 minutes to reach
  * the prompt and 30 minutes per workload (tsvm needs more than 10 for seq+gzip today); one that fails or overruns is
@@ -27,7 +33,7 @@
  * Usage: node dist/bench/linux.js [--only tsvm,tsvm-bz,v86,qemu]
  */
 import { spawn, execFileSync, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -120,12 +126,39 @@ interface Target {
   missing?: string;
 }
 
+/** The counters of tsvm's `info jit` that the benchmark reports (src/jit/info.ts prints them). */
+interface JitCounters {
+  instructions: number;
+  /** Run in wasm regions and in JS blocks. */
+  regions: number;
+  blocks: number;
+  compiledInstructions: number;
+  /** Regions' and blocks' compile time, ms, and whether that is CPU time (else wall). */
+  compileMs: number;
+  blocksCompileMs: number;
+  /** Calls from JS into regions. */
+  regionCalls: number;
+  cpuClock: boolean;
+  /** CPU seconds of the process's threads other than the main one (V8's helpers). */
+  helperCpu: number;
+}
+
+/** What one phase (the boot, a workload) cost beyond the time. */
+interface PhaseStats {
+  /** Peak RSS of the emulator process so far, bytes. */
+  rss?: number;
+  /** tsvm only: the difference of `info jit` across the phase. */
+  jit?: JitCounters;
+}
+
 interface Result {
   label: string;
   boot?: number;
   bootCpu?: number;
   work: (number | undefined)[];
   workCpu: (number | undefined)[];
+  /** Index 0: the boot; then one per workload. */
+  phases: PhaseStats[];
   outputs: string[];
   error?: string;
 }
@@ -133,15 +166,67 @@ interface Result {
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK']).stdout?.toString().trim()) || 100;
 
 /** User + system CPU seconds of a live process (all its threads), or NaN. */
-function cpuSeconds(pid: number | undefined): number {
+function cpuSeconds(pid: number | undefined, task?: string): number {
   if (pid === undefined) return NaN;
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const stat = readFileSync(task ? `/proc/${pid}/task/${task}/stat` : `/proc/${pid}/stat`, 'latin1');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(f[11]) + Number(f[12])) / CLK_TCK; // fields 14 and 15 (utime, stime)
   } catch {
     return NaN;
   }
+}
+
+/** Peak resident set of a live process (VmHWM), bytes, or undefined. */
+function peakRss(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'latin1'));
+    return m ? Number(m[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU seconds of a live process's threads other than its main thread. */
+function helperCpuSeconds(pid: number): number {
+  let sum = 0;
+  for (const t of readdirSync(`/proc/${pid}/task`)) if (Number(t) !== pid) sum += cpuSeconds(pid, t);
+  return sum;
+}
+
+/** Parses the text of `info jit` (src/jit/info.ts). */
+function parseInfoJit(text: string, helperCpu: number): JitCounters {
+  const num = (re: RegExp) => Number(re.exec(text)?.[1] ?? 0);
+  const time = (re: RegExp) => {
+    const m = re.exec(text);
+    return m ? Number(m[1]) * (m[2] === 's' ? 1000 : 1) : 0;
+  };
+  return {
+    instructions: num(/instructions run: (\d+)/),
+    regions: num(/^\s+wasm regions\s+(\d+)/m),
+    blocks: num(/^\s+js blocks\s+(\d+)/m),
+    compiledInstructions: num(/wasm regions: \d+ compiled \((\d+) instructions/),
+    compileMs: time(/wasm regions: [^\n]*?([\d.]+) (ms|s) (?:CPU|wall) compiling/),
+    regionCalls: num(/calls (\d+), entries not at a label/),
+    blocksCompileMs: time(/js blocks: [^\n]*?([\d.]+) (ms|s) (?:CPU|wall) compiling/),
+    cpuClock: / CPU compiling/.test(text),
+    helperCpu,
+  };
+}
+
+function diffJit(a: JitCounters, b: JitCounters): JitCounters {
+  return {
+    instructions: b.instructions - a.instructions,
+    regions: b.regions - a.regions,
+    blocks: b.blocks - a.blocks,
+    compiledInstructions: b.compiledInstructions - a.compiledInstructions,
+    compileMs: b.compileMs - a.compileMs,
+    blocksCompileMs: b.blocksCompileMs - a.blocksCompileMs,
+    regionCalls: b.regionCalls - a.regionCalls,
+    cpuClock: b.cpuClock,
+    helperCpu: b.helperCpu - a.helperCpu,
+  };
 }
 
 class Session {
@@ -191,6 +276,16 @@ class Session {
       });
     }
   }
+
+  /** tsvm's `info jit`, asked at the monitor as a user does (Ctrl-A C, the line, Ctrl-A C back). */
+  async infoJit(): Promise<JitCounters> {
+    const from = this.out.length;
+    this.child.stdin.write('\x01cinfo jit\r');
+    await this.waitFor(/js blocks:[^\n]*\n|interpreter[^\n]*\n(?![\s\S]*js blocks)|unknown command[^\n]*\n/, from, 60_000, 'info jit');
+    const text = this.out.slice(from);
+    this.child.stdin.write('\x01c');
+    return parseInfoJit(text, helperCpuSeconds(this.child.pid!));
+  }
 }
 
 function lastLine(s: string): string {
@@ -203,7 +298,7 @@ function progress(msg: string): void {
 }
 
 async function runTarget(t: Target): Promise<Result> {
-  const r: Result = { label: t.label, work: [], workCpu: [], outputs: [] };
+  const r: Result = { label: t.label, work: [], workCpu: [], phases: [], outputs: [] };
   if (t.missing) {
     r.error = t.missing;
     return r;
@@ -216,7 +311,9 @@ async function runTarget(t: Target): Promise<Result> {
     const tp = await s.waitFor(PROMPT, 0, BOOT_LIMIT_MS, 'boot');
     r.boot = (tp - t0) / 1000;
     r.bootCpu = cpuSeconds(pid);
-    progress(`${t.label}: prompt after ${r.boot.toFixed(2)} s (${r.bootCpu.toFixed(2)} s CPU)`);
+    let jit = t.key.startsWith('tsvm') ? await s.infoJit() : undefined;
+    r.phases.push({ rss: peakRss(pid), jit });
+    progress(`${t.label}: prompt after ${r.boot.toFixed(2)} s (${r.bootCpu.toFixed(2)} s CPU)${phaseNote(r.phases[0]!)}`);
     for (const w of WORKLOADS) {
       const from = s.out.length;
       const c0 = cpuSeconds(pid);
@@ -226,12 +323,22 @@ async function runTarget(t: Target): Promise<Result> {
       const secs = (w1 - w0) / 1000;
       const cpu = cpuSeconds(pid) - c0;
       // what the command printed: drop the echoed line and the prompt
-      const printed = s.out.slice(from).replace(/\r/g, '').replace(PROMPT, '').split('\n').slice(1).join('\n').replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').trim();
+      // (the line's echo may follow other output, such as the terminal's newline on leaving the monitor)
+      const lines = s.out.slice(from).replace(/\r/g, '').replace(PROMPT, '').split('\n');
+      const echo = lines.findIndex((l) => l.includes(w.cmd));
+      const printed = lines.slice(echo + 1).join('\n').replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').trim();
       r.outputs.push(printed);
       if (!w.check.test(printed)) throw new Error(`${w.name}: unexpected output ${JSON.stringify(printed.slice(0, 200))}`);
       r.work.push(secs);
       r.workCpu.push(cpu);
-      progress(`${t.label}: ${w.name}: ${secs.toFixed(2)} s (${cpu.toFixed(2)} s CPU)${printed ? ` -> ${printed.split('\n')[0]}` : ''}`);
+      const ph: PhaseStats = { rss: peakRss(pid) };
+      if (jit) {
+        const now = await s.infoJit();
+        ph.jit = diffJit(jit, now);
+        jit = now;
+      }
+      r.phases.push(ph);
+      progress(`${t.label}: ${w.name}: ${secs.toFixed(2)} s (${cpu.toFixed(2)} s CPU)${printed ? ` -> ${printed.split('\n')[0]}` : ''}${phaseNote(ph)}`);
     }
     s.child.stdin.write('poweroff\n');
     const status = await Promise.race([s.exited, new Promise<string>((res) => setTimeout(() => res('still running'), POWEROFF_LIMIT_MS))]);
@@ -250,6 +357,21 @@ async function runTarget(t: Target): Promise<Result> {
     }
   }
   return r;
+}
+
+function phaseNote(p: PhaseStats): string {
+  const j = p.jit;
+  const rss = p.rss === undefined ? '' : `; peak RSS ${mib(p.rss)} MiB`;
+  if (!j) return rss;
+  return `; ${(j.instructions / 1e6).toFixed(1)} M instructions, ${pctOf(j.regions + j.blocks, j.instructions)} compiled, ${j.compiledInstructions} compiled in ${j.compileMs.toFixed(0)} ms${rss}`;
+}
+
+function mib(bytes: number | undefined): string {
+  return bytes === undefined ? '-' : (bytes / 1048576).toFixed(0);
+}
+
+function pctOf(n: number, of: number): string {
+  return of > 0 ? `${((n / of) * 100).toFixed(1)}%` : '-';
 }
 
 function fmt(x: number | undefined, digits = 2): string {
@@ -341,6 +463,39 @@ async function main(): Promise<void> {
       ]),
     ),
   );
+  const phaseNames = ['to prompt', ...WORKLOADS.map((w) => w.name)];
+  out.push('');
+  out.push('peak RSS of the emulator process at the end of each phase (MiB, VmHWM; guest RAM ' + MEM_MIB + ' MiB)');
+  out.push('');
+  out.push(table(['emulator', ...phaseNames], results.map((r) => [r.label, ...phaseNames.map((_, i) => mib(r.phases[i]?.rss))])));
+  for (const r of results.filter((x) => x.phases.some((p) => p.jit))) {
+    const clock = r.phases.find((p) => p.jit)?.jit?.cpuClock ? 'CPU ms' : 'wall ms';
+    out.push('');
+    out.push(`${r.label}: info jit over each phase (compile time: ${clock} of the compiling thread; helper threads: CPU s of V8's other threads, background tier-up and GC)`);
+    out.push('');
+    out.push(
+      table(
+        ['phase', 'guest instructions', 'in regions', 'in blocks', 'compiled code', 'instructions compiled to regions', `region compile (${clock})`, 'us per compiled instruction', `block compile (${clock})`, 'region calls', 'helper threads (CPU s)'],
+        r.phases.map((p, i) => {
+          const j = p.jit;
+          if (!j) return [phaseNames[i]!, '-', '-', '-', '-', '-', '-', '-', '-', '-', '-'];
+          return [
+            phaseNames[i]!,
+            `${(j.instructions / 1e6).toFixed(1)} M`,
+            pctOf(j.regions, j.instructions),
+            pctOf(j.blocks, j.instructions),
+            pctOf(j.regions + j.blocks, j.instructions),
+            String(j.compiledInstructions),
+            j.compileMs.toFixed(0),
+            j.compiledInstructions > 0 ? ((j.compileMs * 1000) / j.compiledInstructions).toFixed(1) : '-',
+            j.blocksCompileMs.toFixed(0),
+            `${(j.regionCalls / 1e6).toFixed(2)} M`,
+            j.helperCpu.toFixed(2),
+          ];
+        }),
+      ),
+    );
+  }
   const gz = results.map((r) => r.outputs[2]).filter((x) => x !== undefined);
   if (new Set(gz).size > 1) out.push(`\nnote: the gzip sizes differ between emulators: ${gz.join(', ')}`);
 

@@ -1,5 +1,6 @@
 /** The `tsvm` command. */
 import '../vmm/v8flags.js'; // first: before any WebAssembly is compiled
+import '../vmm/cpuclock.js'; // compile times in CPU time (info jit)
 import { VmConfigError } from '../vmm/spec.js';
 import { UsageError } from './options.js';
 import { runCommand } from './run.js';

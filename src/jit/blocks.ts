@@ -32,6 +32,7 @@ import { ud, type Op } from '../cpu/ops/table.js';
 import { alu, shift } from '../cpu/ops/arith.js';
 import { F, Seg, Tlb } from '../cpu/consts.js';
 import { DEFAULT_THRESHOLD } from './accel.js';
+import { compileClock } from './wasm/host.js';
 
 export type BlockFn = (cpu: Cpu) => void;
 /** The CPU's register arrays, bound into compiled blocks as constants. */
@@ -234,9 +235,9 @@ export class BlockCache implements CodeCache {
     if (b !== null) this.reused++;
     else {
       const gen = this.pageGen[host >>> 12];
-      const t0 = performance.now();
+      const t0 = compileClock.now();
       b = compileBlock(cpu.mem8, host, eip, cpu.code32, this.pageGen, cpu, cpu.segSlow);
-      this.compileMs += performance.now() - t0;
+      this.compileMs += compileClock.now() - t0;
       if (b === null) {
         this.slots[(i << 2) + 3] = -1;
         return false;
@@ -855,6 +856,3 @@ function specialize(mem: Uint8Array, key: number, o: number, segOvr: number, rep
   }
   return null;
 }
-
-// `performance` is a global in Node and browsers; typed here for the ES2022 lib
-declare const performance: { now(): number };

@@ -6,6 +6,7 @@
 import type { Cpu } from '../cpu/cpu.js';
 import { BlockCache } from './blocks.js';
 import { WasmCache } from './wasm-tier.js';
+import { compileClock } from './wasm/host.js';
 
 /** The text of `info jit` for a machine's CPU and its compiled tier (null: the interpreter alone). */
 export function jitInfo(cpu: Cpu, jit: BlockCache | WasmCache | null): string {
@@ -23,7 +24,7 @@ export function jitInfo(cpu: Cpu, jit: BlockCache | WasmCache | null): string {
   if (jit instanceof WasmCache) {
     const c = jit.instructionsCompiled;
     lines.push(
-      `wasm regions: ${jit.regionsCompiled} compiled (${c} instructions, ${ms(jit.compileMs)} compiling, ${c ? ((jit.compileMs * 1000) / c).toFixed(1) : '0'} us per instruction)`,
+      `wasm regions: ${jit.regionsCompiled} compiled (${c} instructions, ${ms(jit.compileMs)} ${clock()} compiling, ${c ? ((jit.compileMs * 1000) / c).toFixed(1) : '0'} us per instruction)`,
       `  recompiled for a new entry ${jit.recompiles}, invalidated by writes ${jit.invalidations}, pages left to lower tiers ${jit.pagesGivenUp}, refused by the engine ${jit.compileErrors}`,
       `  calls ${jit.regionCalls}, entries not at a label ${jit.labelMisses}`,
       `  exits by reason:`,
@@ -31,9 +32,14 @@ export function jitInfo(cpu: Cpu, jit: BlockCache | WasmCache | null): string {
     for (const [why, n] of Object.entries(jit.exits)) lines.push(`    ${why.padEnd(26)} ${String(n).padStart(12)}  ${pct(n, jit.regionCalls)}`);
   }
   if (blocks) {
-    lines.push(`js blocks: ${blocks.compiled} compiled (${ms(blocks.compileMs)} compiling), ${blocks.reused} reused after eviction, invalidated by writes ${blocks.invalidations}`);
+    lines.push(`js blocks: ${blocks.compiled} compiled (${ms(blocks.compileMs)} ${clock()} compiling), ${blocks.reused} reused after eviction, invalidated by writes ${blocks.invalidations}`);
   }
   return lines.join('\n');
+}
+
+/** Which clock compile times are in: the compiling thread's CPU time, or wall time. */
+function clock(): string {
+  return compileClock.cpu ? 'CPU' : 'wall';
 }
 
 function pct(n: number, of: number): string {

@@ -23,7 +23,7 @@ import { Attr, Seg, Tlb } from '../cpu/consts.js';
 import { Layout } from '../bus/layout.js';
 import { BlockCache } from './blocks.js';
 import { compileRegion, takes, Xchg } from './wasm/region.js';
-import { Wasm, WASM_PAGE, type WasmInstance, type WasmMemory } from './wasm/host.js';
+import { compileClock, Wasm, WASM_PAGE, type WasmInstance, type WasmMemory } from './wasm/host.js';
 import { note, WASM_STATS } from './wasm/stats.js';
 
 type RunFn = (pc: number, left: number) => number;
@@ -64,15 +64,15 @@ const DATA_RW = Attr.P | Attr.S | Attr.RW;
 
 export class WasmCache implements CodeCache {
   readonly blocks: BlockCache;
-  /** Regions by host page. */
-  private readonly regions = new Map<number, Region>();
+  /** Regions by host page (an array, not a Map: looked up on every entry). */
+  private readonly regions: (Region | undefined)[];
   /** Per host page: entries counted before its region is compiled. */
   private readonly hits: Int32Array;
   /** Per host page: times its region went stale through writes. */
   private readonly rewrites: Uint8Array;
   private readonly xchg: Int32Array;
   private readonly memPages: number;
-  /** Regions compiled, instructions in them, and host milliseconds spent compiling. */
+  /** Regions compiled, instructions in them, and host milliseconds spent compiling (compileClock: CPU time of the thread where the embedder installs it). */
   regionsCompiled = 0;
   instructionsCompiled = 0;
   compileMs = 0;
@@ -103,6 +103,7 @@ export class WasmCache implements CodeCache {
     this.blocks = new BlockCache(cpu, threshold);
     const pages = cpu.mem.codePages.length;
     this.hits = new Int32Array(pages);
+    this.regions = new Array<Region | undefined>(pages).fill(undefined);
     this.rewrites = new Uint8Array(pages);
     this.xchg = new Int32Array(memory.buffer, Layout.JIT, Layout.JIT_BYTES >>> 2);
     this.memPages = memory.buffer.byteLength / WASM_PAGE;
@@ -122,7 +123,7 @@ export class WasmCache implements CodeCache {
       if ((e & cpu.tlbReadMask) === Tlb.VALID) {
         const host = (e & ~0xfff) ^ lin;
         const hp = host >>> 12;
-        const r = this.regions.get(hp);
+        const r = this.regions[hp];
         const off = eip & 0xfff;
         if (r !== undefined && r.gen === this.blocks.pageGen[hp] && r.eipPage === (eip & ~0xfff) && r.csBase === csBase) {
           const label = r.entries[off];
@@ -155,7 +156,7 @@ export class WasmCache implements CodeCache {
     if ((e & cpu.tlbReadMask) !== Tlb.VALID) return note('tlb', cpu.mem8, -1, 0, 0);
     const hp = ((e & ~0xfff) ^ lin) >>> 12;
     const off = eip & 0xfff;
-    const r = this.regions.get(hp);
+    const r = this.regions[hp];
     const mode = cpu.code32 && cpu.stack32 && regionsMayRun(cpu, eip);
     const why = !mode ? 'mode' : r === undefined ? 'cold' : r.gen !== this.blocks.pageGen[hp] ? 'stale' : r.entries[off] !== 0 ? 'segs/left' : 'miss';
     note(why, cpu.mem8, hp, off, eip & ~0xfff);
@@ -176,7 +177,7 @@ export class WasmCache implements CodeCache {
 
   private compile(hp: number, eip: number, from: number[], compiles = 1): Region | null {
     const cpu = this.cpu;
-    const t0 = performance.now();
+    const t0 = compileClock.now();
     const eipPage = eip & ~0xfff;
     const c = compileRegion(cpu.mem8, hp << 12, eipPage, from, this.memPages);
     if (c === null || c.instructions === 0) return null;
@@ -200,7 +201,7 @@ export class WasmCache implements CodeCache {
       misses: new Map(),
       compiles,
     };
-    this.regions.set(hp, r);
+    this.regions[hp] = r;
     // writes to the page now take the slow path, which makes the region stale
     const codePages = cpu.mem.codePages;
     if (codePages[hp] === 0) {
@@ -209,7 +210,7 @@ export class WasmCache implements CodeCache {
     }
     this.regionsCompiled++;
     this.instructionsCompiled += c.instructions;
-    this.compileMs += performance.now() - t0;
+    this.compileMs += compileClock.now() - t0;
     return r;
   }
 
@@ -265,7 +266,7 @@ export class WasmCache implements CodeCache {
 
   clear(): void {
     this.blocks.clear();
-    this.regions.clear();
+    this.regions.fill(undefined);
     this.hits.fill(0);
     this.rewrites.fill(0);
   }
@@ -302,6 +303,3 @@ function overridesOk(cpu: Cpu, segs: number): boolean {
   }
   return true;
 }
-
-// `performance` is a global in Node and browsers; typed here for the ES2022 lib
-declare const performance: { now(): number };

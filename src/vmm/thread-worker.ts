@@ -7,6 +7,7 @@
  * VM as crashed and every other VM goes on.
  */
 import './v8flags.js'; // first: before any WebAssembly is compiled
+import './cpuclock.js'; // compile times in CPU time (info jit)
 import { parentPort, workerData } from 'node:worker_threads';
 import { getHeapStatistics } from 'node:v8';
 import { performance } from 'node:perf_hooks';

@@ -32,3 +32,15 @@ export const WASM_PAGE = 65536;
 export function instantiate(bytes: Uint8Array, imports: WasmImports = {}): WasmInstance {
   return new Wasm.Instance(new Wasm.Module(bytes), imports);
 }
+
+/**
+ * The clock compile times are taken with, in milliseconds: wall time
+ * (performance.now) unless the embedder installs a CPU-time clock of the
+ * calling thread (src/vmm/cpuclock.ts on Linux), so that `info jit` reports
+ * host CPU per compiled instruction and not the time a loaded host kept the
+ * process waiting. `cpu` says which one is installed.
+ */
+export const compileClock: { now: () => number; cpu: boolean } = { now: () => performance.now(), cpu: false };
+
+// `performance` is a global in Node and browsers; typed here for the ES2022 lib
+declare const performance: { now(): number };
