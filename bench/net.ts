@@ -190,11 +190,10 @@ async function runTarget(label: string, cmd: string, args: string[], httpPort: n
 }
 
 async function main(): Promise<void> {
-  const arg = argOf;
-  const only = arg('--only') ? new Set((arg('--only') as string).split(',')) : null;
-  const model = arg('--model') ?? 'e1000';
+  const only = argOf('--only') ? new Set((argOf('--only') as string).split(',')) : null;
+  const model = argOf('--model') ?? 'e1000';
   if (model !== 'e1000' && model !== 'virtio-net-pci') throw new Error(`--model ${model}: e1000 or virtio-net-pci`);
-  const prof = arg('--prof');
+  const prof = argOf('--prof');
   const nodeArgs = prof ? ['--cpu-prof', '--cpu-prof-dir', resolve(prof)] : [];
   const img = findDefaultImage();
   if (!img) throw new Error('the default guest image is missing: run `node bin/tsvm.js image build`');
