@@ -127,3 +127,14 @@ export class TsvmChild {
     for (const w of this._waiters.splice(0)) w();
   }
 }
+
+/**
+ * A shell line that pings `ip` `n` times, one echo request per busybox `ping -c 1 -W 10`,
+ * and prints `PINGS <received>/<n>`. busybox `ping -c N` waits only about two round trips
+ * (at least 1 s) for the last reply once it has had one, so on a loaded host (two guests
+ * and another test on two cores) a late reply is reported as lost; a single ping waits
+ * up to 10 s for its reply. A packet the network drops is still missing from the count.
+ */
+export function pingLine(ip: string, n: number): string {
+  return `r=0; for i in $(seq ${n}); do ping -c 1 -W 10 ${ip} | grep -q '1 packets received' && r=$((r+1)); done; echo PINGS $r/${n}`;
+}

@@ -15,7 +15,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { createServer as createHttpServer, get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PROMPT, TsvmChild } from '../helpers/child.js';
+import { PROMPT, TsvmChild, pingLine } from '../helpers/child.js';
 
 async function freePort(): Promise<number> {
   const s = createServer();
@@ -69,7 +69,7 @@ test('the default guest on -nic user: DHCP at boot, wget through the gateway, DN
     assert.match(addr, /nameserver 10\.0\.2\.3/);
 
     // ICMP echo to the gateway
-    assert.match(await run('ping -c 2 10.0.2.2'), /2 packets transmitted, 2 packets received/);
+    assert.match(await run(pingLine('10.0.2.2', 2)), /PINGS 2\/2/);
 
     // an HTTP server on the host's 127.0.0.1, as the gateway
     const got = await run(`wget -q -O - http://10.0.2.2:${httpPort}/index.html`);
