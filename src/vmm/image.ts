@@ -111,6 +111,21 @@ function run(cmd: string, args: string[], what: string, cwd?: string): string {
   return r.stdout;
 }
 
+/**
+ * apt-get update, where a failure is not the end: apt exits non-zero when any one
+ * source fails to download (a flaky mirror, an unrelated third-party repository),
+ * yet the lists it did fetch are in place. Go on with what is there; if the i386
+ * packages are still missing, the lookup that follows says so and what to do.
+ */
+function aptUpdate(progress: Progress): void {
+  const r = spawnSync('apt-get', ['update', '-qq'], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  if (r.error) throw new ImageError(`apt-get update: cannot run apt-get: ${r.error.message}`);
+  if (r.status !== 0) {
+    const why = (r.stderr || r.stdout).trim().split('\n').slice(-3).join('\n  ');
+    progress(`apt-get update did not fetch every package list (exit ${r.status}); going on with the lists it has:\n  ${why}`);
+  }
+}
+
 function isRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0;
 }
@@ -134,7 +149,7 @@ function checkApt(progress: Progress): void {
   }
   progress('enabling the i386 architecture (dpkg --add-architecture i386; apt-get update)');
   run('dpkg', ['--add-architecture', 'i386'], 'enabling i386');
-  run('apt-get', ['update', '-qq'], 'apt-get update');
+  aptUpdate(progress);
 }
 
 /** The versioned kernel package behind the linux-image-686 metapackage. */
@@ -147,7 +162,7 @@ function kernelPackage(progress: Progress): string {
   let pkg = find();
   if (!pkg && isRoot()) {
     progress('refreshing the package lists (apt-get update)');
-    run('apt-get', ['update', '-qq'], 'apt-get update');
+    aptUpdate(progress);
     pkg = find();
   }
   if (!pkg) {
