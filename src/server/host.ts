@@ -1,6 +1,6 @@
 /**
- * VmHost: the daemon's VMs and their lives. Each running VM is a VmThread
- * (its own worker thread); this class keeps what outlives a thread (the
+ * VmHost: the daemon's VMs and their lives. Each running VM is a VmWorker
+ * (its own child process, or worker thread); this class keeps what outlives a worker (the
  * record, the state shown to clients, the console's recent output, the
  * screen) and applies the service rules: autostart, the restart policy, and
  * the orderly shutdown on SIGTERM. Everything a client sees changing goes out
@@ -8,7 +8,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
-import { VmThread, type ScreenUpdate, type SnapshotOp, type ThreadExit, type WorkerStats } from '../vmm/thread.js';
+import { VmWorker, type Isolation, type ScreenUpdate, type SnapshotOp, type WorkerExit, type WorkerStats } from '../vmm/worker-handle.js';
 import type { DiskCounters, NicCounters } from '../vmm/iostats.js';
 import { validateSpec, type MachineSpec } from '../vmm/spec.js';
 import type { NewDisks, SnapshotNode, SnapshotTree } from '../vmm/folder.js';
@@ -37,6 +37,10 @@ export interface VmInfo {
   cpuLimit: number | null;
   /** The private networks its NICs are on (none: user-mode networking, or no NIC). */
   networks: string[];
+  /** Where its runs go: a child process of its own, or a worker thread of the daemon (the daemon's --isolation). */
+  isolation: Isolation;
+  /** The pid of the process running it now (isolation 'process'), or null. */
+  pid: number | null;
 }
 
 /** A private network as the API shows it: declared in networks.json, or named by a VM's NIC. */
@@ -55,9 +59,11 @@ export interface VmStats {
   state: VmState;
   guestSeconds: number;
   guestInstructionsPerSec: number;
-  /** Percent of one host core the VM's thread used lately. */
+  /** Percent of one host core the VM used lately: its whole process (isolation 'process'), or its thread's busy time. */
   hostCpuPercent: number;
-  /** The daemon process's resident set (all VMs share it), bytes. */
+  /** Host CPU time of this run, seconds (its process's user + system time, or its thread's busy time). */
+  hostCpuSeconds: number;
+  /** The resident set of the process the VM runs in, bytes: its own (isolation 'process'), or the daemon's, which all thread VMs share. */
   processRssBytes: number;
   /** This VM's thread heap plus its guest RAM, bytes. */
   vmMemoryBytes: number;
@@ -98,7 +104,7 @@ const RESTART_MAX_MS = 30_000;
 const HARD_STOP_MS = 5000;
 
 class Vm {
-  thread: VmThread | null = null;
+  thread: VmWorker | null = null;
   state: VmState = 'stopped';
   reason: string | null = null;
   restarts = 0;
@@ -128,6 +134,8 @@ export class VmHost extends EventEmitter<HostEvents> {
   constructor(
     readonly store: FolderStore,
     private readonly _log: (line: string) => void = () => {},
+    /** Where VMs run: each in a child process of its own (the default), or in worker threads of this process. */
+    readonly isolation: Isolation = 'process',
   ) {
     super();
     this.networks = new DaemonNetworks(store.root, _log);
@@ -166,6 +174,8 @@ export class VmHost extends EventEmitter<HostEvents> {
       suspended: vm.thread === null && this._suspended(vm.record.name),
       cpuLimit: s.cpuLimit,
       networks: specNetworks(vm.record.spec),
+      isolation: this.isolation,
+      pid: vm.thread?.pid ?? null,
     };
   }
 
@@ -300,11 +310,11 @@ export class VmHost extends EventEmitter<HostEvents> {
       this.store.updateSettings(name, vm.record.settings);
     }
     this.networks.ensure(vm.record.spec);
-    const t = new VmThread({ spec: vm.record.spec, baseDir: vm.record.dir, folder: vm.record.dir, heapLimitMb: vm.record.settings.heapLimitMb, cpuLimitPercent: vm.record.settings.cpuLimit });
+    const t = new VmWorker({ spec: vm.record.spec, baseDir: vm.record.dir, folder: vm.record.dir, isolation: this.isolation, heapLimitMb: vm.record.settings.heapLimitMb, cpuLimitPercent: vm.record.settings.cpuLimit });
     vm.thread = t;
     vm.startedAt = Date.now();
     this._setState(vm, 'starting', null);
-    this.store.appendLog(name, `started in worker thread ${t.threadId}`);
+    this.store.appendLog(name, `started in ${t.label}`);
     t.on('state', (s) => {
       if (vm.thread === t && vm.state !== 'stopping') this._setState(vm, s, null);
     });
@@ -323,12 +333,12 @@ export class VmHost extends EventEmitter<HostEvents> {
     t.send({ t: 'screen', on: true, graphics: vm.screenWatchers > 0 });
   }
 
-  private _onExit(vm: Vm, t: VmThread, exit: ThreadExit): void {
+  private _onExit(vm: Vm, t: VmWorker, exit: WorkerExit): void {
     if (vm.thread !== t) return;
     vm.thread = null;
     vm.startedAt = null;
     const name = vm.record.name;
-    this.store.releaseStaleLock(name); // a thread that was terminated or crashed could not release it
+    this.store.releaseStaleLock(name, t.pid); // a worker that was killed or crashed could not release it
     if (exit.kind === 'stopped' || vm.stopRequested) {
       this._setState(vm, 'stopped', vm.reason === 'suspending' ? 'suspended' : exit.kind === 'stopped' ? exit.reason : 'quit');
       return;
@@ -352,7 +362,7 @@ export class VmHost extends EventEmitter<HostEvents> {
     }
   }
 
-  private _running(name: string): { vm: Vm; t: VmThread } {
+  private _running(name: string): { vm: Vm; t: VmWorker } {
     const vm = this._get(name);
     if (!vm.thread) throw new HostError('conflict', `VM '${name}' is ${vm.state}, not running`);
     return { vm, t: vm.thread };
@@ -476,7 +486,8 @@ export class VmHost extends EventEmitter<HostEvents> {
       guestSeconds: w?.guestSeconds ?? 0,
       guestInstructionsPerSec: Math.round(w?.instructionsPerSec ?? 0),
       hostCpuPercent: Math.round((w?.cpuShare ?? 0) * 1000) / 10,
-      processRssBytes: process.memoryUsage.rss(),
+      hostCpuSeconds: w?.cpuSeconds ?? 0,
+      processRssBytes: w?.rssBytes ?? process.memoryUsage.rss(),
       vmMemoryBytes: w ? w.heapBytes + w.guestRamBytes : 0,
       cpuLimit: w ? w.cpuLimitPercent : vm.record.settings.cpuLimit,
       disks: w?.disks ?? [],
@@ -490,8 +501,9 @@ export class VmHost extends EventEmitter<HostEvents> {
   }
 
   /**
-   * Fault injection for tests: end a VM's worker thread as a kill would
-   * ('terminate'), or make it throw outside the runner ('throw').
+   * Fault injection for tests: end a VM's worker as a kill would
+   * ('terminate': SIGKILL to its process, or its thread terminated), or make
+   * it throw outside the runner ('throw').
    */
   async injectFault(name: string, fault: 'terminate' | 'throw'): Promise<void> {
     const { t } = this._running(name);
