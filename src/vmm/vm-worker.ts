@@ -45,7 +45,7 @@ export async function runVmWorker(end: WorkerEnd): Promise<void> {
       folder = VmFolder.open(init.folder);
       folder.lock(); // refused when another tsvm process runs this VM
     }
-    // COM1 goes to this thread's owner, batched per tick (the runner flushes sinks at tick ends)
+    // COM1 goes to this worker's owner, batched per tick (the runner flushes sinks at tick ends)
     const serialOut: number[] = [];
     const consoleChannel = {
       write(b: number): void {
@@ -62,7 +62,7 @@ export async function runVmWorker(end: WorkerEnd): Promise<void> {
       },
     };
     const { spec, machine, sinks, drives, nets, closers } = openMachine({ ...init.spec, serial: 'chan:console' }, { baseDir: init.baseDir, channels: { console: consoleChannel }, io });
-    // the NICs' sockets and the virtio devices' files close with the run, or the thread would not end
+    // the NICs' sockets and the virtio devices' files close with the run, or the worker would not end
     runner = new VmRunner(machine, { spec, sinks, closers: [...drives.map((d) => () => d.close()), ...nets, ...closers] });
     runner.cpuLimitPercent = init.cpuLimitPercent ?? null;
   } catch (e) {
@@ -308,7 +308,7 @@ export async function runVmWorker(end: WorkerEnd): Promise<void> {
 
   /**
    * A snapshot operation, between slices. A save tells the daemon its
-   * progress as it goes (the thread is busy, but its messages go out at once),
+   * progress as it goes (the worker is busy, but its messages go out at once),
    * at most once per whole percent.
    */
   function snapshotOp(r: SnapshotOp, id: number): unknown {
