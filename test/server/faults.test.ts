@@ -181,6 +181,18 @@ test('tsvm serve: a VM process killed with SIGKILL crashes that VM alone; a kill
     pids.push(again.pid as number);
   });
 
+  await t.test('SIGTERM to a VM process: a hard stop of that VM, shown as stopped (quit)', async () => {
+    const from = events.events.length;
+    process.kill(victim.pid as number, 'SIGTERM');
+    const stopped = await orDaemonGone(events.waitFor((e) => e.type === 'state' && e.vm === 'victim' && (e.state === 'stopped' || e.state === 'crashed'), 30_000, 'victim stopped', from), 'victim stopped');
+    assert.deepEqual([stopped.state, stopped.reason], ['stopped', 'quit']);
+    const from2 = events.events.length;
+    assert.equal((await d.api('POST', '/api/vms/victim/start')).status, 200);
+    await running('victim', from2);
+    victim.pid = (await info('victim')).pid;
+    pids.push(victim.pid as number);
+  });
+
   await t.test('kill -9 of the daemon: its VM processes end too', async () => {
     const vmPids = [victim.pid as number, bystander.pid as number];
     assert.ok(vmPids.every(alive));
