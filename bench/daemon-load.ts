@@ -7,13 +7,15 @@
  * shells), and all of them idle at their shells. Per phase: the latency of
  * GET /api/vms and GET /api/vms/NAME/stats (median, 95th percentile, worst),
  * and the daemon's resident set. Boot times are wall time from the start
- * request to the shell prompt on the console WebSocket.
+ * request to the shell prompt on the console WebSocket. At the end, each
+ * VM's figures, with the resident set of the process it runs in (its own
+ * under --isolation process, the default; the daemon's under thread).
  *
- * Usage: node dist/bench/daemon-load.js [--vms N] [--memory MiB] [--idle SECONDS]
+ * Usage: node dist/bench/daemon-load.js [--vms N] [--memory MiB] [--idle SECONDS] [--isolation process|thread]
  */
 import { spawn } from 'node:child_process';
 import { freemem, totalmem, cpus, loadavg, tmpdir } from 'node:os';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
@@ -34,13 +36,14 @@ const RESERVE_MIB = 1024;
 const fits = Math.max(1, Math.floor((freemem() / 1048576 - RESERVE_MIB) / (memoryMiB + OVERHEAD_MIB)));
 const count = opt('vms', Math.min(fits, 4));
 const idleS = opt('idle', 30);
+const isolation = args.includes('--isolation') ? args[args.indexOf('--isolation') + 1] : 'process';
 if (!findDefaultImage()) {
   console.error('daemon-load bench: the default guest image is missing; build it with `node bin/tsvm.js image build`');
   process.exit(1);
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'tsvm-load-'));
-const daemon = spawn(process.execPath, [join(ROOT, 'bin/tsvm.js'), 'serve', '--dir', dir, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+const daemon = spawn(process.execPath, [join(ROOT, 'bin/tsvm.js'), 'serve', '--dir', dir, '--listen', '127.0.0.1:0', '--isolation', isolation], { stdio: ['ignore', 'pipe', 'pipe'] });
 let daemonOut = '';
 daemon.stdout.on('data', (b: Buffer) => (daemonOut += b.toString()));
 daemon.stderr.on('data', () => {}); // its request log
@@ -71,6 +74,12 @@ const api = async (method: string, path: string, body?: unknown): Promise<{ stat
   return { status: r.status, json, ms: performance.now() - t0 };
 };
 
+/** The daemon process's resident set (its VM processes not included), bytes. */
+const daemonRss = (): number => {
+  const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${daemon.pid}/status`, 'latin1'));
+  return m ? Number(m[1]) * 1024 : NaN;
+};
+
 // the sampler: every 100 ms one list and one stats request, recorded under the current phase
 type Sample = { list: number[]; stats: number[]; rss: number[] };
 const phases = new Map<string, Sample>();
@@ -85,10 +94,8 @@ const sampler = (async () => {
     const l = await api('GET', '/api/vms');
     p.list.push(l.ms);
     const s = await api('GET', `/api/vms/${names[k++ % names.length]}/stats`);
-    if (s.status === 200) {
-      p.stats.push(s.ms);
-      p.rss.push(Number(s.json.processRssBytes));
-    }
+    if (s.status === 200) p.stats.push(s.ms);
+    p.rss.push(daemonRss());
     await new Promise((r) => setTimeout(r, 100));
   }
 })();
@@ -127,7 +134,7 @@ const q = (xs: number[], p: number) => {
   return s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))] : NaN;
 };
 const f = (x: number) => x.toFixed(1).padStart(7);
-console.log(`daemon load: ${count} default-guest VMs of ${memoryMiB} MiB (free RAM would fit ${fits}), booted one at a time`);
+console.log(`daemon load: ${count} default-guest VMs of ${memoryMiB} MiB (free RAM would fit ${fits}), booted one at a time, isolation ${isolation}`);
 console.log(`host: ${cpus().length} cores, ${(totalmem() / 1073741824).toFixed(1)} GiB RAM, load ${loadavg().map((l) => l.toFixed(1)).join(' ')} at the end`);
 console.log(`boot to the shell prompt (s): ${boots.map((b) => b.toFixed(1)).join(', ')}`);
 console.log('');
@@ -137,6 +144,6 @@ for (const [name, p] of phases) {
   console.log(`${name.padEnd(50)} ${String(p.list.length + p.stats.length).padStart(8)} ${f(q(p.list, 0.5))}${f(q(p.list, 0.95))}${f(Math.max(...p.list))} | ${f(q(p.stats, 0.5))}${f(q(p.stats, 0.95))}${f(p.stats.length ? Math.max(...p.stats) : NaN)}      | ${rss.toFixed(0)}`);
 }
 console.log('');
-for (const r of perVm) console.log(`${String(r.json.name)}: ${String(r.json.state)}, guest ${Number(r.json.guestSeconds).toFixed(0)} s, ${(Number(r.json.guestInstructionsPerSec) / 1e6).toFixed(1)} M instr/s idle, host CPU ${String(r.json.hostCpuPercent)} %, VM memory ${(Number(r.json.vmMemoryBytes) / 1048576).toFixed(0)} MiB`);
+for (const r of perVm) console.log(`${String(r.json.name)}: ${String(r.json.state)}, guest ${Number(r.json.guestSeconds).toFixed(0)} s, ${(Number(r.json.guestInstructionsPerSec) / 1e6).toFixed(1)} M instr/s idle, host CPU ${String(r.json.hostCpuPercent)} % (${Number(r.json.hostCpuSeconds).toFixed(1)} s in all), VM memory ${(Number(r.json.vmMemoryBytes) / 1048576).toFixed(0)} MiB, RSS of its process ${(Number(r.json.processRssBytes) / 1048576).toFixed(0)} MiB`);
 finished = true;
 process.exit(0);

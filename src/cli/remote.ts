@@ -15,6 +15,8 @@ interface VmInfo {
   memoryBytes: number;
   autostart: boolean;
   restart: string;
+  /** The VM's own process while it runs (the daemon's --isolation process), or null. */
+  pid: number | null;
 }
 
 const ESCAPE = 0x01; // Ctrl-A
@@ -69,8 +71,8 @@ export async function remoteCommand(cmd: 'list' | 'start' | 'stop' | 'console', 
     switch (cmd) {
       case 'list': {
         const { vms } = await c.request<{ vms: VmInfo[] }>('GET', '/api/vms');
-        const rows = [['NAME', 'STATE', 'MEMORY', 'AUTOSTART', 'RESTART', 'REASON']];
-        for (const v of vms) rows.push([v.name, v.state, `${v.memoryBytes / 1048576}M`, v.autostart ? 'yes' : 'no', v.restart, v.reason ?? '']);
+        const rows = [['NAME', 'STATE', 'MEMORY', 'AUTOSTART', 'RESTART', 'PID', 'REASON']];
+        for (const v of vms) rows.push([v.name, v.state, `${v.memoryBytes / 1048576}M`, v.autostart ? 'yes' : 'no', v.restart, v.pid === null ? '-' : String(v.pid), v.reason ?? '']);
         const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
         process.stdout.write(rows.map((r) => r.map((x, i) => x.padEnd(w[i])).join('  ').trimEnd()).join('\n') + '\n');
         return 0;

@@ -1,14 +1,14 @@
 /**
- * VmHost: the daemon's VMs and their lives. Each running VM is a VmThread
- * (its own worker thread); this class keeps what outlives a thread (the
- * record, the state shown to clients, the console's recent output, the
- * screen) and applies the service rules: autostart, the restart policy, and
+ * VmHost: the daemon's VMs and their lives. Each running VM is a VmWorker
+ * (a child process of its own, or a worker thread); this class keeps what
+ * outlives a worker (the record, the state shown to clients, the console's
+ * recent output, the screen) and applies the service rules: autostart, the restart policy, and
  * the orderly shutdown on SIGTERM. Everything a client sees changing goes out
  * as an event.
  */
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
-import { VmThread, type ScreenUpdate, type SnapshotOp, type ThreadExit, type WorkerStats } from '../vmm/thread.js';
+import { VmWorker, type Isolation, type ScreenUpdate, type SnapshotOp, type WorkerExit, type WorkerStats } from '../vmm/worker-handle.js';
 import type { DiskCounters, NicCounters } from '../vmm/iostats.js';
 import { validateSpec, type MachineSpec } from '../vmm/spec.js';
 import type { NewDisks, SnapshotNode, SnapshotTree } from '../vmm/folder.js';
@@ -37,6 +37,10 @@ export interface VmInfo {
   cpuLimit: number | null;
   /** The private networks its NICs are on (none: user-mode networking, or no NIC). */
   networks: string[];
+  /** Where its runs go: a child process of its own, or a worker thread of the daemon (the daemon's --isolation). */
+  isolation: Isolation;
+  /** The pid of the process running it now (isolation 'process'), or null. */
+  pid: number | null;
 }
 
 /** A private network as the API shows it: declared in networks.json, or named by a VM's NIC. */
@@ -55,11 +59,13 @@ export interface VmStats {
   state: VmState;
   guestSeconds: number;
   guestInstructionsPerSec: number;
-  /** Percent of one host core the VM's thread used lately. */
+  /** Percent of one host core the VM used lately: its whole process (isolation 'process'), or its thread's busy time. */
   hostCpuPercent: number;
-  /** The daemon process's resident set (all VMs share it), bytes. */
+  /** Host CPU time of this run, seconds (its process's user + system time, or its thread's busy time). */
+  hostCpuSeconds: number;
+  /** The resident set of the process the VM runs in, bytes: its own (isolation 'process'), or the daemon's, which all thread VMs share. */
   processRssBytes: number;
-  /** This VM's thread heap plus its guest RAM, bytes. */
+  /** This VM worker's JS heap plus its guest RAM, bytes. */
   vmMemoryBytes: number;
   /** The CPU cap the running VM applies (percent of one core), or the setting when it is not running; null for none. */
   cpuLimit: number | null;
@@ -94,11 +100,11 @@ const CONSOLE_BACKLOG = 256 * 1024;
 /** Restart back-off after a crash: first delay and cap (ms). */
 const RESTART_FIRST_MS = 1000;
 const RESTART_MAX_MS = 30_000;
-/** How long a hard stop waits for the run to end before it terminates the thread. */
+/** How long a hard stop waits for the run to end before it kills the worker. */
 const HARD_STOP_MS = 5000;
 
 class Vm {
-  thread: VmThread | null = null;
+  worker: VmWorker | null = null;
   state: VmState = 'stopped';
   reason: string | null = null;
   restarts = 0;
@@ -128,6 +134,8 @@ export class VmHost extends EventEmitter<HostEvents> {
   constructor(
     readonly store: FolderStore,
     private readonly _log: (line: string) => void = () => {},
+    /** Where VMs run: each in a child process of its own (the default), or in worker threads of this process. */
+    readonly isolation: Isolation = 'process',
   ) {
     super();
     this.networks = new DaemonNetworks(store.root, _log);
@@ -163,9 +171,11 @@ export class VmHost extends EventEmitter<HostEvents> {
       restart: s.restart,
       restarts: vm.restarts,
       startedAt: vm.startedAt === null ? null : new Date(vm.startedAt).toISOString(),
-      suspended: vm.thread === null && this._suspended(vm.record.name),
+      suspended: vm.worker === null && this._suspended(vm.record.name),
       cpuLimit: s.cpuLimit,
       networks: specNetworks(vm.record.spec),
+      isolation: this.isolation,
+      pid: vm.worker?.pid ?? null,
     };
   }
 
@@ -251,7 +261,7 @@ export class VmHost extends EventEmitter<HostEvents> {
 
   remove(name: string): void {
     const vm = this._getForChange(name);
-    if (vm.thread) throw new HostError('conflict', `VM '${name}' is ${vm.state}; stop it before deleting it`);
+    if (vm.worker) throw new HostError('conflict', `VM '${name}' is ${vm.state}; stop it before deleting it`);
     this._notCloning(name);
     if (vm.restartTimer) clearTimeout(vm.restartTimer);
     this.store.remove(name);
@@ -264,7 +274,7 @@ export class VmHost extends EventEmitter<HostEvents> {
     const settings = { ...vm.record.settings, ...patch };
     this.store.updateSettings(name, settings);
     vm.record = { ...vm.record, settings };
-    if ('cpuLimit' in patch) vm.thread?.send({ t: 'cpu-limit', percent: settings.cpuLimit });
+    if ('cpuLimit' in patch) vm.worker?.send({ t: 'cpu-limit', percent: settings.cpuLimit });
     this.store.appendLog(name, `settings: ${Object.entries(patch).map(([k, v]) => `${k} ${String(v)}`).join(', ')}`);
     this.emit('event', { type: 'state', vm: name, state: vm.state, reason: vm.reason });
     return this._info(vm);
@@ -272,7 +282,7 @@ export class VmHost extends EventEmitter<HostEvents> {
 
   start(name: string): VmInfo {
     const vm = this._getForChange(name);
-    if (vm.thread) throw new HostError('conflict', `VM '${name}' is already ${vm.state}`);
+    if (vm.worker) throw new HostError('conflict', `VM '${name}' is already ${vm.state}`);
     this._notCloning(name);
     if (vm.restartTimer) {
       clearTimeout(vm.restartTimer);
@@ -300,13 +310,13 @@ export class VmHost extends EventEmitter<HostEvents> {
       this.store.updateSettings(name, vm.record.settings);
     }
     this.networks.ensure(vm.record.spec);
-    const t = new VmThread({ spec: vm.record.spec, baseDir: vm.record.dir, folder: vm.record.dir, heapLimitMb: vm.record.settings.heapLimitMb, cpuLimitPercent: vm.record.settings.cpuLimit });
-    vm.thread = t;
+    const t = new VmWorker({ spec: vm.record.spec, baseDir: vm.record.dir, folder: vm.record.dir, isolation: this.isolation, heapLimitMb: vm.record.settings.heapLimitMb, cpuLimitPercent: vm.record.settings.cpuLimit });
+    vm.worker = t;
     vm.startedAt = Date.now();
     this._setState(vm, 'starting', null);
-    this.store.appendLog(name, `started in worker thread ${t.threadId}`);
+    this.store.appendLog(name, `started in ${t.label}`);
     t.on('state', (s) => {
-      if (vm.thread === t && vm.state !== 'stopping') this._setState(vm, s, null);
+      if (vm.worker === t && vm.state !== 'stopping') this._setState(vm, s, null);
     });
     t.on('serial', (bytes) => {
       vm.console.push(bytes);
@@ -323,12 +333,12 @@ export class VmHost extends EventEmitter<HostEvents> {
     t.send({ t: 'screen', on: true, graphics: vm.screenWatchers > 0 });
   }
 
-  private _onExit(vm: Vm, t: VmThread, exit: ThreadExit): void {
-    if (vm.thread !== t) return;
-    vm.thread = null;
+  private _onExit(vm: Vm, t: VmWorker, exit: WorkerExit): void {
+    if (vm.worker !== t) return;
+    vm.worker = null;
     vm.startedAt = null;
     const name = vm.record.name;
-    this.store.releaseStaleLock(name); // a thread that was terminated or crashed could not release it
+    this.store.releaseStaleLock(name, t.pid); // a worker that was killed or crashed could not release it
     if (exit.kind === 'stopped' || vm.stopRequested) {
       this._setState(vm, 'stopped', vm.reason === 'suspending' ? 'suspended' : exit.kind === 'stopped' ? exit.reason : 'quit');
       return;
@@ -339,7 +349,7 @@ export class VmHost extends EventEmitter<HostEvents> {
       const delay = Math.min(RESTART_MAX_MS, RESTART_FIRST_MS * 2 ** Math.min(vm.restarts, 5));
       vm.restartTimer = setTimeout(() => {
         vm.restartTimer = null;
-        if (vm.thread || this._vms.get(name) !== vm) return;
+        if (vm.worker || this._vms.get(name) !== vm) return;
         vm.restarts++;
         this.store.appendLog(name, `restarting after a crash (policy on-crash, restart ${vm.restarts})`);
         try {
@@ -352,10 +362,10 @@ export class VmHost extends EventEmitter<HostEvents> {
     }
   }
 
-  private _running(name: string): { vm: Vm; t: VmThread } {
+  private _running(name: string): { vm: Vm; t: VmWorker } {
     const vm = this._get(name);
-    if (!vm.thread) throw new HostError('conflict', `VM '${name}' is ${vm.state}, not running`);
-    return { vm, t: vm.thread };
+    if (!vm.worker) throw new HostError('conflict', `VM '${name}' is ${vm.state}, not running`);
+    return { vm, t: vm.worker };
   }
 
   /** Hard stop: end the run at the next slice boundary, as QEMU's `quit`. */
@@ -367,7 +377,7 @@ export class VmHost extends EventEmitter<HostEvents> {
     t.send({ t: 'stop' });
     // a machine that does not reach a slice boundary is ended by force
     setTimeout(() => {
-      if (vm.thread === t) void t.terminate();
+      if (vm.worker === t) void t.terminate();
     }, HARD_STOP_MS).unref();
     return this._info(vm);
   }
@@ -404,17 +414,17 @@ export class VmHost extends EventEmitter<HostEvents> {
 
   /** Bytes for the guest's COM1. */
   serialInput(name: string, bytes: Uint8Array): void {
-    this._vms.get(name)?.thread?.send({ t: 'serial', bytes });
+    this._vms.get(name)?.worker?.send({ t: 'serial', bytes });
   }
 
   /** A key press or release, by DOM KeyboardEvent.code name. */
   keyInput(name: string, code: string, down: boolean): void {
-    this._vms.get(name)?.thread?.send({ t: 'key', code, down });
+    this._vms.get(name)?.worker?.send({ t: 'key', code, down });
   }
 
   /** PS/2 mouse movement and buttons (dy positive downwards). */
   mouseInput(name: string, dx: number, dy: number, buttons: number, dz: number): void {
-    this._vms.get(name)?.thread?.send({ t: 'mouse', dx, dy, buttons, dz });
+    this._vms.get(name)?.worker?.send({ t: 'mouse', dx, dy, buttons, dz });
   }
 
   /**
@@ -425,19 +435,19 @@ export class VmHost extends EventEmitter<HostEvents> {
     const vm = this._vms.get(name);
     if (!vm) return () => {};
     vm.screenWatchers++;
-    if (vm.screenWatchers === 1) vm.thread?.send({ t: 'screen', on: true, graphics: true, full: true });
+    if (vm.screenWatchers === 1) vm.worker?.send({ t: 'screen', on: true, graphics: true, full: true });
     let done = false;
     return () => {
       if (done) return;
       done = true;
       vm.screenWatchers--;
-      if (vm.screenWatchers === 0) vm.thread?.send({ t: 'screen', on: true, graphics: false });
+      if (vm.screenWatchers === 0) vm.worker?.send({ t: 'screen', on: true, graphics: false });
     };
   }
 
   /** Text typed at a terminal, turned into key presses. */
   typeText(name: string, bytes: Uint8Array): void {
-    this._vms.get(name)?.thread?.send({ t: 'terminal-keys', bytes });
+    this._vms.get(name)?.worker?.send({ t: 'terminal-keys', bytes });
   }
 
   /** The console output kept for late attachers. */
@@ -463,9 +473,9 @@ export class VmHost extends EventEmitter<HostEvents> {
   async stats(name: string): Promise<VmStats> {
     const vm = this._get(name);
     let w: WorkerStats | null = null;
-    if (vm.thread) {
+    if (vm.worker) {
       try {
-        w = await vm.thread.stats();
+        w = await vm.worker.stats();
       } catch {
         w = null; // it stopped meanwhile
       }
@@ -476,7 +486,8 @@ export class VmHost extends EventEmitter<HostEvents> {
       guestSeconds: w?.guestSeconds ?? 0,
       guestInstructionsPerSec: Math.round(w?.instructionsPerSec ?? 0),
       hostCpuPercent: Math.round((w?.cpuShare ?? 0) * 1000) / 10,
-      processRssBytes: process.memoryUsage.rss(),
+      hostCpuSeconds: w?.cpuSeconds ?? 0,
+      processRssBytes: w?.rssBytes ?? process.memoryUsage.rss(),
       vmMemoryBytes: w ? w.heapBytes + w.guestRamBytes : 0,
       cpuLimit: w ? w.cpuLimitPercent : vm.record.settings.cpuLimit,
       disks: w?.disks ?? [],
@@ -490,8 +501,9 @@ export class VmHost extends EventEmitter<HostEvents> {
   }
 
   /**
-   * Fault injection for tests: end a VM's worker thread as a kill would
-   * ('terminate'), or make it throw outside the runner ('throw').
+   * Fault injection for tests: end a VM's worker as a kill would
+   * ('terminate': SIGKILL to its process, or its thread terminated), or make
+   * it throw outside the runner ('throw').
    */
   async injectFault(name: string, fault: 'terminate' | 'throw'): Promise<void> {
     const { t } = this._running(name);
@@ -506,7 +518,7 @@ export class VmHost extends EventEmitter<HostEvents> {
     return { version: t.version, current: t.current, snapshots: t.snapshots };
   }
 
-  /** Save a snapshot: the whole machine of a running VM (between slices, in its thread), the disks (and suspended state) of a stopped one. */
+  /** Save a snapshot: the whole machine of a running VM (between slices, in its worker), the disks (and suspended state) of a stopped one. */
   async saveSnapshot(name: string, tag: string, description: string): Promise<SnapshotNode> {
     return this._snapshotOp(name, 'save', tag, () => this.store.saveSnapshot(name, tag, description), { op: 'save', tag, description }) as Promise<SnapshotNode>;
   }
@@ -527,11 +539,11 @@ export class VmHost extends EventEmitter<HostEvents> {
     const operation = `snapshot ${op} ${tag}`;
     // a running VM's save reports bytes as it goes, from 0; the rest is one step
     let total = 1;
-    if (!vm.thread || op !== 'save') this._progress(name, operation, 0, total);
+    if (!vm.worker || op !== 'save') this._progress(name, operation, 0, total);
     let result: unknown;
     try {
-      result = vm.thread
-        ? await vm.thread.snapshot(running, (d, t) => {
+      result = vm.worker
+        ? await vm.worker.snapshot(running, (d, t) => {
             total = t;
             if (d < t) this._progress(name, operation, d, t);
           })
@@ -555,7 +567,7 @@ export class VmHost extends EventEmitter<HostEvents> {
    */
   async clone(src: string, dst: string, linked = false, snapshot: string | null = null): Promise<VmInfo> {
     const vm = this._getForChange(src);
-    if (vm.thread) throw new HostError('conflict', `VM '${src}' is ${vm.state}; stop it before cloning`);
+    if (vm.worker) throw new HostError('conflict', `VM '${src}' is ${vm.state}; stop it before cloning`);
     const total = linked ? this._linkedCloneBytes(src, snapshot) : treeBytes(this.store.path(src));
     const busy = this._cloning.get(src) ?? { full: 0, linked: 0 };
     if (busy.linked || (linked && busy.full)) this._notCloning(src);
@@ -647,7 +659,7 @@ export class VmHost extends EventEmitter<HostEvents> {
   /** Start the VMs marked autostart, and those the daemon suspended at its last shutdown. */
   autostart(): void {
     for (const vm of this._vms.values()) {
-      if ((vm.record.settings.autostart || vm.record.settings.resumeOnStart) && !vm.thread) {
+      if ((vm.record.settings.autostart || vm.record.settings.resumeOnStart) && !vm.worker) {
         try {
           this._launch(vm);
         } catch (e) {
@@ -657,9 +669,9 @@ export class VmHost extends EventEmitter<HostEvents> {
     }
   }
 
-  /** VMs with a live thread. */
+  /** VMs with a live worker. */
   runningNames(): string[] {
-    return [...this._vms.values()].filter((v) => v.thread).map((v) => v.record.name);
+    return [...this._vms.values()].filter((v) => v.worker).map((v) => v.record.name);
   }
 
   /**
@@ -672,8 +684,8 @@ export class VmHost extends EventEmitter<HostEvents> {
       if (vm.restartTimer) clearTimeout(vm.restartTimer);
       vm.record.settings = { ...vm.record.settings, restart: 'never' };
     }
-    const running = [...this._vms.values()].filter((v) => v.thread);
-    const ended = running.map((v) => new Promise<void>((r) => (v.thread ? v.thread.once('exit', () => r()) : r())));
+    const running = [...this._vms.values()].filter((v) => v.worker);
+    const ended = running.map((v) => new Promise<void>((r) => (v.worker ? v.worker.once('exit', () => r()) : r())));
     for (const vm of running) {
       this._log(`asking '${vm.record.name}' to power off (ACPI power button)`);
       this.powerdown(vm.record.name);
@@ -684,7 +696,7 @@ export class VmHost extends EventEmitter<HostEvents> {
     clearTimeout(timer);
     await Promise.all(
       running.map(async (vm) => {
-        const t = vm.thread;
+        const t = vm.worker;
         if (!t) return;
         const name = vm.record.name;
         this._log(`'${name}' did not power off within ${waitMs / 1000} s; suspending it to its folder`);
@@ -697,7 +709,7 @@ export class VmHost extends EventEmitter<HostEvents> {
           this._log(`'${name}' suspended; the next daemon start resumes it`);
         } catch (e) {
           this._log(`'${name}' could not be suspended (${(e as Error).message}); stopping it`);
-          if (vm.thread) this.stop(name);
+          if (vm.worker) this.stop(name);
         }
       }),
     );

@@ -47,7 +47,7 @@ export const OPENAPI = {
       RestartPolicy: { type: 'string', enum: ['never', 'on-crash'] },
       Vm: {
         type: 'object',
-        required: ['name', 'state', 'reason', 'memoryBytes', 'autostart', 'restart', 'restarts', 'startedAt', 'suspended', 'cpuLimit', 'networks'],
+        required: ['name', 'state', 'reason', 'memoryBytes', 'autostart', 'restart', 'restarts', 'startedAt', 'suspended', 'cpuLimit', 'networks', 'isolation', 'pid'],
         additionalProperties: false,
         properties: {
           name: { type: 'string' },
@@ -61,6 +61,8 @@ export const OPENAPI = {
           suspended: { type: 'boolean', description: 'a stopped VM whose next start resumes a saved state' },
           cpuLimit: { type: ['integer', 'null'], minimum: 1, maximum: 100, description: 'cap on host CPU share, percent of one core (100 or null: none)' },
           networks: { type: 'array', items: { type: 'string' }, description: 'the private networks its NICs are on (empty: user-mode networking, or no NIC)' },
+          isolation: { type: 'string', enum: ['process', 'thread'], description: "where its runs go: a child process of its own, or a worker thread of the daemon (tsvm serve --isolation)" },
+          pid: { type: ['integer', 'null'], minimum: 1, description: 'the pid of the process running it now (isolation process), or null' },
         },
       },
       Network: {
@@ -146,15 +148,16 @@ export const OPENAPI = {
       },
       Stats: {
         type: 'object',
-        required: ['name', 'state', 'guestSeconds', 'guestInstructionsPerSec', 'hostCpuPercent', 'processRssBytes', 'vmMemoryBytes', 'cpuLimit', 'disks', 'nics'],
+        required: ['name', 'state', 'guestSeconds', 'guestInstructionsPerSec', 'hostCpuPercent', 'hostCpuSeconds', 'processRssBytes', 'vmMemoryBytes', 'cpuLimit', 'disks', 'nics'],
         additionalProperties: false,
         properties: {
           name: { type: 'string' },
           state: ref('VmState'),
           guestSeconds: { type: 'number', minimum: 0 },
           guestInstructionsPerSec: { type: 'integer', minimum: 0 },
-          hostCpuPercent: { type: 'number', minimum: 0 },
-          processRssBytes: { type: 'integer', minimum: 0 },
+          hostCpuPercent: { type: 'number', minimum: 0, description: 'percent of one host core used lately: the whole VM process (isolation process), or its thread busy' },
+          hostCpuSeconds: { type: 'number', minimum: 0, description: "host CPU time of this run: its process's user + system time, or its thread's busy time" },
+          processRssBytes: { type: 'integer', minimum: 0, description: "resident set of the process the VM runs in: its own (isolation process), or the daemon's, shared by all thread VMs" },
           vmMemoryBytes: { type: 'integer', minimum: 0 },
           cpuLimit: { type: ['integer', 'null'], minimum: 1, maximum: 99, description: 'the CPU cap in force (percent of one core), null for none' },
           disks: { type: 'array', items: ref('DiskStats'), description: 'per drive, since the run started' },

@@ -25,6 +25,14 @@ test('serve options: loopback by default; --listen, --dir, --shutdown-wait; bad 
   assert.doesNotMatch(systemdUnit(a), /--max-upload-mib/);
   for (const bad of ['0', '1.5', 'lots']) assert.throws(() => parseServeArgs(['--max-upload-mib', bad]), /is not a whole number of MiB/);
   assert.equal(parseServeArgs(['--help']), 'help');
+  // each VM in a process of its own unless --isolation thread
+  assert.equal(a.isolation, 'process');
+  const t = parseServeArgs(['--isolation', 'thread']);
+  assert.ok(t !== 'help');
+  assert.equal(t.isolation, 'thread');
+  assert.match(systemdUnit(t), /--isolation thread$/m);
+  assert.doesNotMatch(systemdUnit(a), /--isolation/);
+  assert.throws(() => parseServeArgs(['--isolation', 'vm']), /--isolation 'vm' is not one of process, thread/);
 });
 
 test('--print-systemd-unit: a user unit that runs this daemon and gives the guests time to power off', () => {
@@ -34,6 +42,8 @@ test('--print-systemd-unit: a user unit that runs this daemon and gives the gues
   assert.match(unit, /^\[Service\]$/m);
   assert.match(unit, /^ExecStart=\S+node\S* \S+\/bin\/tsvm\.js serve --dir \/srv\/vms --listen 127\.0\.0\.1:8500 --shutdown-wait 40$/m);
   assert.match(unit, /^TimeoutStopSec=70$/m);
+  // SIGTERM to the daemon alone: it stops its VM processes in order (SIGKILL at the timeout reaches all)
+  assert.match(unit, /^KillMode=mixed$/m);
   assert.match(unit, /^WantedBy=default\.target$/m);
 });
 

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { FolderStore } from './store.js';
 import { VmHost } from './host.js';
+import { ISOLATIONS, type Isolation } from '../vmm/worker-channel.js';
 import { createDaemonServer } from './server.js';
 import { hostQmpTarget, QmpServer } from './qmp.js';
 
@@ -46,7 +47,7 @@ export function loadOrCreateToken(dir: string): { token: string; created: boolea
   return { token, created: true };
 }
 
-export const SERVE_HELP = `Usage: tsvm serve [--dir DIR] [--listen ADDR:PORT] [--shutdown-wait SECONDS] [--max-upload-mib MIB]
+export const SERVE_HELP = `Usage: tsvm serve [--dir DIR] [--listen ADDR:PORT] [--shutdown-wait SECONDS] [--max-upload-mib MIB] [--isolation process|thread]
        tsvm serve --print-systemd-unit [--dir DIR] [--listen ADDR:PORT]
 
 Runs the daemon for the VM folders in DIR (default ${defaultVmDir()}): a REST and
@@ -58,6 +59,10 @@ it prints; the token is kept in DIR/${TOKEN_FILE} (readable by you alone).
   --listen ADDR:PORT       where to listen (plain HTTP: keep it on loopback or a trusted network)
   --shutdown-wait SECONDS  on SIGTERM, how long the guests get to power off (default ${DEFAULT_SHUTDOWN_WAIT_S})
   --max-upload-mib MIB     the largest ISO image a client may upload (default ${DEFAULT_MAX_UPLOAD_BYTES / 1048576})
+  --isolation process|thread
+                           run each VM in a child process of its own (the default: a crash, a kill
+                           or running out of memory ends that VM alone, and its CPU and memory are
+                           its own), or in a worker thread of the daemon (starts faster, less memory)
   --print-systemd-unit     print a systemd user unit that runs this daemon, and exit
 `;
 
@@ -67,11 +72,12 @@ interface ServeArgs {
   port: number;
   shutdownWaitMs: number;
   maxUploadBytes: number;
+  isolation: Isolation;
   printUnit: boolean;
 }
 
 export function parseServeArgs(argv: string[]): ServeArgs | 'help' {
-  const a: ServeArgs = { dir: defaultVmDir(), host: '127.0.0.1', port: DEFAULT_PORT, shutdownWaitMs: DEFAULT_SHUTDOWN_WAIT_S * 1000, maxUploadBytes: DEFAULT_MAX_UPLOAD_BYTES, printUnit: false };
+  const a: ServeArgs = { dir: defaultVmDir(), host: '127.0.0.1', port: DEFAULT_PORT, shutdownWaitMs: DEFAULT_SHUTDOWN_WAIT_S * 1000, maxUploadBytes: DEFAULT_MAX_UPLOAD_BYTES, isolation: 'process', printUnit: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
@@ -108,6 +114,12 @@ export function parseServeArgs(argv: string[]): ServeArgs | 'help' {
         a.maxUploadBytes = Number(v) * 1048576;
         break;
       }
+      case '--isolation': {
+        const v = value();
+        if (!(ISOLATIONS as readonly string[]).includes(v)) throw new ServeUsageError(`serve: --isolation '${v}' is not one of ${ISOLATIONS.join(', ')}`);
+        a.isolation = v as Isolation;
+        break;
+      }
       case '--print-systemd-unit':
         a.printUnit = true;
         break;
@@ -131,8 +143,11 @@ After=network.target
 
 [Service]
 Type=simple
-ExecStart=${process.execPath} ${bin} serve --dir ${a.dir} --listen ${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port} --shutdown-wait ${waitS}${a.maxUploadBytes !== DEFAULT_MAX_UPLOAD_BYTES ? ` --max-upload-mib ${Math.floor(a.maxUploadBytes / 1048576)}` : ''}
-# SIGTERM: the guests get ${waitS} s to power off; leave the daemon time to stop the rest
+ExecStart=${process.execPath} ${bin} serve --dir ${a.dir} --listen ${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port} --shutdown-wait ${waitS}${a.maxUploadBytes !== DEFAULT_MAX_UPLOAD_BYTES ? ` --max-upload-mib ${Math.floor(a.maxUploadBytes / 1048576)}` : ''}${a.isolation !== 'process' ? ` --isolation ${a.isolation}` : ''}
+# SIGTERM: the guests get ${waitS} s to power off; leave the daemon time to stop the rest.
+# mixed: SIGTERM goes to the daemon alone, which powers off and suspends its VM processes
+# itself (the whole group would kill them first); SIGKILL at the timeout reaches them all
+KillMode=mixed
 KillSignal=SIGTERM
 TimeoutStopSec=${waitS + 30}
 Restart=on-failure
@@ -161,7 +176,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
   const { token, created } = loadOrCreateToken(a.dir);
   if (created) log(`created a new token in ${join(a.dir, TOKEN_FILE)} (mode 0600)`);
-  const host = new VmHost(new FolderStore(a.dir), log);
+  const host = new VmHost(new FolderStore(a.dir), log, a.isolation);
   host.on('event', (e) => {
     if (e.type === 'state') log(`VM '${e.vm}' ${e.state}${e.reason ? ` (${e.reason})` : ''}`);
   });

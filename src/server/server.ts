@@ -18,7 +18,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { checkName, StoreError, type RestartPolicy, type VmSettings } from './store.js';
 import { HostError, type VmHost } from './host.js';
 import { OPENAPI } from './openapi.js';
-import type { ScreenUpdate } from '../vmm/thread.js';
+import type { ScreenUpdate } from '../vmm/worker-handle.js';
 import { defaultSpec, VmConfigError, type MachineSpec } from '../vmm/spec.js';
 import { findDefaultImage } from '../vmm/image.js';
 import { defaultGuestLinux, defaultGuestVm, networkNic } from '../vmm/guest.js';

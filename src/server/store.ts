@@ -206,11 +206,16 @@ export class FolderStore {
     return this.read(dst);
   }
 
-  /** Remove a lock left by this process (a VM thread that ended without releasing it). */
-  releaseStaleLock(name: string): void {
+  /**
+   * Remove a lock left by a VM worker that ended without releasing it: a
+   * thread of this process holds it under this process's pid, a VM process
+   * (`workerPid`, ended by now) under its own.
+   */
+  releaseStaleLock(name: string, workerPid: number | null = null): void {
     const p = join(this.path(name), 'lock');
     try {
-      if (Number(readFileSync(p, 'utf8').trim()) === process.pid) unlinkSync(p);
+      const holder = Number(readFileSync(p, 'utf8').trim());
+      if (holder === process.pid || (workerPid !== null && holder === workerPid)) unlinkSync(p);
     } catch {
       // no lock
     }

@@ -94,6 +94,12 @@ export class VmRunner {
   private _paceWall = 0;
   private _paceNs = 0;
   private _cpuLimit: number | null = null;
+  /**
+   * The CPU clock the cap measures busy time with (ms), or null for the
+   * tick's wall time. A VM alone in its process sets the process's CPU time
+   * (every thread: V8's compilers and GC count against the VM too).
+   */
+  cpuClock: (() => number) | null = null;
   /** Set once the run ends. */
   stopCause: StopCause | null = null;
   error: RunnerError | null = null;
@@ -161,7 +167,10 @@ export class VmRunner {
    * sleep is not cut short by input, so a stream of input cannot lift the
    * cap; input waits at most one sleep. Busy time is wall time spent in the
    * tick (a thread's own CPU clock is not available to JS), so a preempted
-   * loop counts its wait as busy and runs a little less, never more.
+   * loop counts its wait as busy and runs a little less, never more; with a
+   * `cpuClock` it is that clock's time over the tick (a VM process's CPU
+   * time, all its threads), and the sleep makes the tick's wall time up to
+   * busy / cap.
    */
   get cpuLimitPercent(): number | null {
     return this._cpuLimit;
@@ -364,6 +373,7 @@ export class VmRunner {
         this._rebasePacing();
       }
       const tickStart = Date.now();
+      const tickCpu = this.cpuClock ? this.cpuClock() : 0;
       const tickEnd = tickStart + TICK_MS;
       let resets = 0;
       let failed: StopCause | null = null;
@@ -409,7 +419,8 @@ export class VmRunner {
       }
       // the CPU cap: sleep off this tick's share, whatever input arrives meanwhile
       if (this._cpuLimit !== null) {
-        const oweMs = (Date.now() - tickStart) * (100 / this._cpuLimit - 1);
+        const busyMs = this.cpuClock ? this.cpuClock() - tickCpu : Date.now() - tickStart;
+        const oweMs = (busyMs * 100) / this._cpuLimit - (Date.now() - tickStart);
         if (oweMs >= 1) await new Promise<void>((r) => setTimeout(r, oweMs));
         if (this._stopRequest !== null || this._pauseRequested || this._queue.length) continue;
       }

@@ -1,7 +1,9 @@
 /**
- * Messages between a VM's worker thread (thread-worker.ts) and its handle in
- * the owning thread (thread.ts). Plain structured-clone data: the worker owns
- * the machine, the owner sees only these.
+ * Messages between a VM's worker (vm-worker.ts, in a worker thread or a child
+ * process) and its handle in the daemon (worker-handle.ts). Plain
+ * structured-clone data that both transports carry (worker-channel.ts): the
+ * worker owns the machine, the owner sees only these. Nothing here may share
+ * memory (a SharedArrayBuffer does not cross a process boundary).
  */
 import type { MachineSpec } from './spec.js';
 import type { DiskCounters, NicCounters } from './iostats.js';
@@ -91,9 +93,17 @@ export interface WorkerStats {
   guestSeconds: number;
   /** Guest instructions per second over the last sampling interval. */
   instructionsPerSec: number;
-  /** Share of one host core this thread used over the last interval (0..1). */
+  /**
+   * Share of one host core the VM used over the last interval: its whole
+   * process (all its threads) for a process worker, the worker thread's busy
+   * time for a thread worker (0..1; a process may pass 1).
+   */
   cpuShare: number;
-  /** This thread's JS heap, bytes; guest RAM is counted separately. */
+  /** Host CPU time the VM has used, seconds: its process's user + system time, or a thread's busy time. */
+  cpuSeconds: number;
+  /** The resident set of the process the VM runs in, bytes: its own for a process worker, the daemon's (shared) for a thread. */
+  rssBytes: number;
+  /** The worker's JS heap, bytes; guest RAM is counted separately. */
   heapBytes: number;
   guestRamBytes: number;
   /** The cap in force, percent of one core, or null. */
@@ -117,4 +127,6 @@ export type FromWorker =
   /** The answer to a snapshot or suspend request: the snapshot node (save, revert), or the error. */
   | { t: 'done'; id: number; result: unknown; error: string | null }
   /** The run resumed a suspended state instead of booting. */
-  | { t: 'resumed' };
+  | { t: 'resumed' }
+  /** An exception escaped the runner (a process worker says so before it ends; a thread's owner sees the exception itself). */
+  | { t: 'failed'; error: string };

@@ -18,11 +18,14 @@ interface Vm {
   restart: string;
   cpuLimit: number | null;
   networks: string[];
+  /** The VM's own process while it runs (the daemon's --isolation process), or null. */
+  pid: number | null;
 }
 interface Stats {
   guestInstructionsPerSec: number;
   hostCpuPercent: number;
   vmMemoryBytes: number;
+  processRssBytes: number;
   guestSeconds: number;
   cpuLimit: number | null;
   disks: { name: string; readBytes: number; readOps: number; writtenBytes: number; writeOps: number }[];
@@ -125,7 +128,7 @@ function render(): void {
     st.className = `state ${v.state}`;
     const s = stats.get(name);
     (card.querySelector('.figures') as HTMLElement).textContent =
-      `${mib(v.memoryBytes)} RAM` + (s && (v.state === 'running' || v.state === 'paused') ? ` · ${fmtRate(s.guestInstructionsPerSec)}instr/s · CPU ${s.hostCpuPercent.toFixed(0)}% · ${mib(s.vmMemoryBytes)} · ${s.guestSeconds.toFixed(0)} s` : '');
+      `${mib(v.memoryBytes)} RAM` + (s && (v.state === 'running' || v.state === 'paused') ? ` · ${fmtRate(s.guestInstructionsPerSec)}instr/s · CPU ${s.hostCpuPercent.toFixed(0)}% · ${v.pid !== null ? `${mib(s.processRssBytes)} RSS · pid ${v.pid}` : mib(s.vmMemoryBytes)} · ${s.guestSeconds.toFixed(0)} s` : '');
     (card.querySelector('.net') as HTMLElement).textContent = v.networks.length ? `on network ${v.networks.join(', ')}` : '';
     const live = s && (v.state === 'running' || v.state === 'paused');
     (card.querySelector('.io') as HTMLElement).textContent = live

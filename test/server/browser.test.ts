@@ -114,6 +114,9 @@ test('the web console: create, start, type in the serial console, stop', async (
     const text = await terminalText(page, d, (s) => /uname -m\s*\n\s*i686/.test(s), 60_000, "uname's answer");
     assert.match(text, /^i686\s*$/m);
     await page.waitForTimeout(2500); // one round of live figures for the picture
+    // the card's figures name the VM's own process, as the API does
+    const pid = ((await d.api('GET', '/api/vms/webvm')).json as { pid: number }).pid;
+    await page.locator('.vm[data-name="webvm"] .figures', { hasText: new RegExp(`MiB RSS · pid ${pid}\\b`) }).waitFor({ timeout: 10_000 });
     await page.screenshot({ path: join(ROOT, 'docs', 'web-ui.png') });
   });
 

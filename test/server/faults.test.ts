@@ -1,26 +1,31 @@
 /**
- * Faults stay inside one VM: a VM whose worker thread is terminated, throws,
- * or runs out of heap shows as crashed with the reason, while the daemon
- * answers and another running VM goes on; the on-crash policy restarts it.
- * The daemon runs in this process (so the test can reach a worker thread to
- * kill it) and is driven over real HTTP on loopback. No Linux boot: the VMs
- * are bare SeaBIOS.
+ * Faults stay inside one VM: a VM whose worker (child process or thread) is
+ * killed, throws, or runs out of heap shows as crashed with the reason, while
+ * the daemon answers and another running VM goes on; the on-crash policy
+ * restarts it. The first test runs the daemon in this process (so it can
+ * reach a worker to kill it or make it throw), once per isolation, driven
+ * over real HTTP on loopback; the second is a `tsvm serve` child as a user
+ * runs it: one VM's process killed with SIGKILL by the pid the API shows,
+ * then the daemon itself killed with SIGKILL, after which its VM processes
+ * end too. No Linux boot: the VMs are bare SeaBIOS.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { FolderStore } from '../../src/server/store.js';
 import { VmHost, type HostEvent } from '../../src/server/host.js';
 import { createDaemonServer } from '../../src/server/server.js';
-import { ApiClient } from '../helpers/daemon.js';
+import { ApiClient, Daemon, EventLog } from '../helpers/daemon.js';
+import type { Isolation } from '../../src/vmm/worker-channel.js';
 
-test('a crashed VM stops alone; the daemon and the other VMs go on', async (t) => {
+for (const isolation of ['process', 'thread'] as Isolation[])
+test(`a crashed VM stops alone; the daemon and the other VMs go on (isolation ${isolation})`, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'tsvm-faults-'));
   const log: string[] = [];
-  const host = new VmHost(new FolderStore(dir), (l) => log.push(l));
+  const host = new VmHost(new FolderStore(dir), (l) => log.push(l), isolation);
   const events: HostEvent[] = [];
   const waiters: (() => void)[] = [];
   host.on('event', (e) => {
@@ -71,6 +76,7 @@ test('a crashed VM stops alone; the daemon and the other VMs go on', async (t) =
     const crashed = await until((e) => e.type === 'state' && e.vm === 'victim' && e.state === 'crashed', 'victim crashed', n);
     assert.match(String((crashed as { reason: string }).reason), /terminated/);
     const info = (await api('GET', '/api/vms/victim')).json;
+    assert.equal(info.isolation, isolation);
     assert.ok(info.state === 'crashed' || info.state === 'starting' || info.state === 'running', `state ${String(info.state)}`);
     // the on-crash policy starts it again
     await until((e) => e.type === 'state' && e.vm === 'victim' && e.state === 'running', 'victim running again', n);
@@ -106,5 +112,94 @@ test('a crashed VM stops alone; the daemon and the other VMs go on', async (t) =
     assert.equal((await api('GET', '/api/vms')).status, 200);
     assert.ok(log.some((l) => /VM 'victim' crashed: .*terminated/.test(l)), 'the crash is in the daemon log');
     assert.match(host.log('victim'), /state crashed \(.*injected fault\)/, "and in the VM's log");
+  });
+});
+
+/** Whether a process is alive: it exists and is not a zombie (an orphan waits for whoever reaps it). */
+function alive(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'latin1'));
+  } catch {
+    return false;
+  }
+}
+
+test('tsvm serve: a VM process killed with SIGKILL crashes that VM alone; a killed daemon takes its VM processes with it', async (t) => {
+  const d = await new Daemon().ready();
+  const pids: number[] = [];
+  t.after(() => {
+    d.child.kill();
+    for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGKILL');
+  });
+  const events = new EventLog(d.socket('/api/events'));
+  // fail at once, with the daemon's last output, if the daemon ends before a wait is over
+  const orDaemonGone = <T>(p: Promise<T>, what: string): Promise<T> =>
+    Promise.race([p, d.child.exited.then(() => Promise.reject(new Error(`the daemon ended (${d.child.exitDescription}) before ${what}; its last output:\n${d.child.tail()}`)))]);
+  const running = (vm: string, from = 0) => orDaemonGone(events.waitFor((e) => e.type === 'state' && e.vm === vm && e.state === 'running', 60_000, `${vm} running`, from), `${vm} running`);
+  for (const name of ['victim', 'bystander']) {
+    assert.equal((await d.api('POST', '/api/vms', { name, guest: 'firmware', memoryMiB: 16 })).status, 201);
+    assert.equal((await d.api('POST', `/api/vms/${name}/start`)).status, 200);
+  }
+  await running('victim');
+  await running('bystander');
+  const info = async (vm: string) => (await d.api('GET', `/api/vms/${vm}`)).json as { state: string; reason: string | null; pid: number | null; isolation: string };
+  const victim = await info('victim');
+  const bystander = await info('bystander');
+  assert.equal(victim.isolation, 'process', 'process isolation is the default');
+  assert.ok(typeof victim.pid === 'number' && typeof bystander.pid === 'number', `each running VM shows its pid: ${JSON.stringify([victim, bystander])}`);
+  assert.notEqual(victim.pid, d.child.child.pid);
+  assert.notEqual(victim.pid, bystander.pid);
+  pids.push(victim.pid as number, bystander.pid as number);
+  const stats = (await d.api('GET', '/api/vms/bystander/stats')).json as { processRssBytes: number; hostCpuSeconds: number };
+  assert.ok(stats.processRssBytes > 0 && stats.hostCpuSeconds > 0, `the stats count the VM's own process: ${JSON.stringify(stats)}`);
+
+  await t.test('kill -9 of one VM process: that VM crashed with the reason, the daemon and the other VM go on', async () => {
+    const from = events.events.length;
+    process.kill(victim.pid as number, 'SIGKILL');
+    const crashed = await orDaemonGone(events.waitFor((e) => e.type === 'state' && e.vm === 'victim' && e.state === 'crashed', 30_000, 'victim crashed', from), 'victim crashed');
+    assert.match(String(crashed.reason), /killed by SIGKILL/);
+    const after = await info('victim');
+    assert.equal(after.state, 'crashed');
+    assert.match(String(after.reason), /killed by SIGKILL/);
+    assert.equal(after.pid, null);
+    assert.equal(d.child.exitDescription, null, 'the daemon still runs');
+    const b = await info('bystander');
+    assert.deepEqual([b.state, b.pid], ['running', bystander.pid]);
+    const guest = async () => ((await d.api('GET', '/api/vms/bystander/stats')).json as { guestSeconds: number }).guestSeconds;
+    const g0 = await guest();
+    let g = g0;
+    for (let i = 0; i < 100 && g <= g0; i++) g = await guest();
+    assert.ok(g > g0, "the bystander's guest time still advances");
+    assert.match((await d.api('GET', '/api/vms/victim/log')).text, /state crashed \(the VM process was killed by SIGKILL\)/);
+    // it starts again, in a new process
+    const from2 = events.events.length;
+    assert.equal((await d.api('POST', '/api/vms/victim/start')).status, 200);
+    await running('victim', from2);
+    const again = await info('victim');
+    assert.ok(typeof again.pid === 'number' && again.pid !== victim.pid, `a new process: ${JSON.stringify(again)}`);
+    victim.pid = again.pid;
+    pids.push(again.pid as number);
+  });
+
+  await t.test('SIGTERM to a VM process: a hard stop of that VM, shown as stopped (quit)', async () => {
+    const from = events.events.length;
+    process.kill(victim.pid as number, 'SIGTERM');
+    const stopped = await orDaemonGone(events.waitFor((e) => e.type === 'state' && e.vm === 'victim' && (e.state === 'stopped' || e.state === 'crashed'), 30_000, 'victim stopped', from), 'victim stopped');
+    assert.deepEqual([stopped.state, stopped.reason], ['stopped', 'quit']);
+    const from2 = events.events.length;
+    assert.equal((await d.api('POST', '/api/vms/victim/start')).status, 200);
+    await running('victim', from2);
+    victim.pid = (await info('victim')).pid;
+    pids.push(victim.pid as number);
+  });
+
+  await t.test('kill -9 of the daemon: its VM processes end too', async () => {
+    const vmPids = [victim.pid as number, bystander.pid as number];
+    assert.ok(vmPids.every(alive));
+    d.child.child.kill('SIGKILL');
+    await d.child.exited;
+    const deadline = Date.now() + 15_000;
+    while (vmPids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(vmPids.filter(alive), [], 'no VM process outlives its daemon');
   });
 });

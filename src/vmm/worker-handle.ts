@@ -1,87 +1,84 @@
 /**
- * A VM running in its own worker thread, seen from the thread that owns it
- * (the daemon). The worker builds and runs the machine (thread-worker.ts);
- * this handle forwards input and commands and turns everything that can end
- * a worker into one 'exit' event with a reason: the guest stopped, the
- * machine failed, the worker threw, ran out of memory or was terminated.
- * None of them reaches the owner's event loop as an exception.
+ * A VM running in a worker of its own, seen from the daemon: a child process
+ * (isolation 'process', the default) or a worker thread ('thread'). The
+ * worker builds and runs the machine (vm-worker.ts); this handle forwards
+ * input and commands over the channel (worker-channel.ts) and turns
+ * everything that can end a worker into one 'exit' event with a reason: the
+ * guest stopped, the machine failed, the worker threw, ran out of memory or
+ * was killed. None of them reaches the daemon's event loop as an exception,
+ * and the daemon sees no difference between the two isolations but `pid`.
  */
-import { Worker } from 'node:worker_threads';
 import { EventEmitter } from 'node:events';
 import type { FromWorker, ScreenUpdate, SnapshotOp, ToWorker, WorkerStats } from './thread-protocol.js';
 import type { MachineSpec } from './spec.js';
+import { processOwner, threadOwner, type Isolation, type OwnerEnd } from './worker-channel.js';
 
-export type { ScreenUpdate, SnapshotOp, WorkerStats };
+export type { ScreenUpdate, SnapshotOp, WorkerStats, Isolation };
 
-/** How a VM thread ended. */
-export interface ThreadExit {
+/** How a VM worker ended. */
+export interface WorkerExit {
   /** 'stopped': the guest or the host ended the run in order; 'crashed': anything else. */
   kind: 'stopped' | 'crashed';
   /** The runner's stop cause ('poweroff', 'quit', 'halt', ...) or what went wrong. */
   reason: string;
 }
 
-export interface VmThreadOptions {
+export interface VmWorkerOptions {
   spec: MachineSpec;
   baseDir: string;
   /** The VM folder the machine runs from (see WorkerInit.folder), or null. */
   folder: string | null;
+  /** A child process (the default) or a worker thread of this process. */
+  isolation?: Isolation;
   /** The worker's JS heap limit (MiB); guest RAM is outside it. Past it the VM crashes with 'out of memory'. */
   heapLimitMb?: number;
   /** The cap on the VM's host CPU share, percent of one core (see VmRunner.cpuLimitPercent). */
   cpuLimitPercent?: number | null;
 }
 
-export interface VmThreadEvents {
+export interface VmWorkerEvents {
   state: [state: 'running' | 'paused'];
   resumed: [];
   serial: [bytes: Uint8Array];
   screen: [update: ScreenUpdate];
-  exit: [exit: ThreadExit];
+  exit: [exit: WorkerExit];
 }
 
 /** Default worker heap limit: the machine's own structures need far less; guest RAM is an ArrayBuffer outside the heap. */
 export const DEFAULT_HEAP_LIMIT_MB = 256;
 
-const WORKER_URL = new URL('./thread-worker.js', import.meta.url);
-
-export class VmThread extends EventEmitter<VmThreadEvents> {
-  private readonly _worker: Worker;
-  private _exit: ThreadExit | null = null;
-  private _pendingExit: ThreadExit | null = null;
+export class VmWorker extends EventEmitter<VmWorkerEvents> {
+  private readonly _end: OwnerEnd;
+  private _exit: WorkerExit | null = null;
+  private _pendingExit: WorkerExit | null = null;
   private _nextId = 1;
   private readonly _replies = new Map<number, (m: FromWorker) => void>();
   /** Progress listeners of requests under way, by id. */
   private readonly _progress = new Map<number, (done: number, total: number) => void>();
-  /** The worker's thread id, for logs. */
-  readonly threadId: number;
+  readonly isolation: Isolation;
+  /** The VM process's pid (null for a thread). */
+  readonly pid: number | null;
+  /** For logs: "process 1234", "worker thread 3". */
+  readonly label: string;
 
-  constructor(o: VmThreadOptions) {
+  constructor(o: VmWorkerOptions) {
     super();
-    this._worker = new Worker(WORKER_URL, {
-      workerData: { spec: o.spec, baseDir: o.baseDir, folder: o.folder, cpuLimitPercent: o.cpuLimitPercent ?? null },
-      resourceLimits: { maxOldGenerationSizeMb: o.heapLimitMb ?? DEFAULT_HEAP_LIMIT_MB },
-      stdout: false,
-      stderr: false,
-    });
-    this.threadId = this._worker.threadId;
-    this._worker.on('message', (m: FromWorker) => this._onMessage(m));
-    this._worker.on('error', (e: Error & { code?: string }) => {
-      const reason = e.code === 'ERR_WORKER_OUT_OF_MEMORY' ? `out of memory (worker heap limit ${o.heapLimitMb ?? DEFAULT_HEAP_LIMIT_MB} MiB)` : `the VM thread failed: ${e.message}`;
-      this._pendingExit ??= { kind: 'crashed', reason };
-    });
-    this._worker.on('exit', (code) => {
-      const exit = this._pendingExit ?? { kind: 'crashed' as const, reason: code === 1 ? 'the VM thread was terminated' : `the VM thread exited with code ${code}` };
-      this._finish(exit);
-    });
+    const init = { spec: o.spec, baseDir: o.baseDir, folder: o.folder, cpuLimitPercent: o.cpuLimitPercent ?? null };
+    const heapLimitMb = o.heapLimitMb ?? DEFAULT_HEAP_LIMIT_MB;
+    this._end = (o.isolation ?? 'process') === 'process' ? processOwner({ init, heapLimitMb }) : threadOwner({ init, heapLimitMb });
+    this.isolation = this._end.isolation;
+    this.pid = this._end.pid;
+    this.label = this._end.label;
+    this._end.onMessage((m) => this._onMessage(m));
+    this._end.onEnd((reason) => this._finish(this._pendingExit ?? { kind: 'crashed', reason }));
   }
 
-  /** Set once the thread has ended. */
-  get exited(): ThreadExit | null {
+  /** Set once the worker has ended. */
+  get exited(): WorkerExit | null {
     return this._exit;
   }
 
-  private _finish(exit: ThreadExit): void {
+  private _finish(exit: WorkerExit): void {
     if (this._exit) return;
     this._exit = exit;
     for (const r of this._replies.values()) r({ t: 'failed-to-start', error: exit.reason });
@@ -109,6 +106,9 @@ export class VmThread extends EventEmitter<VmThreadEvents> {
       case 'resumed':
         this.emit('resumed');
         break;
+      case 'failed':
+        this._pendingExit ??= { kind: 'crashed', reason: `the VM ${this.isolation} failed: ${m.error}` };
+        break;
       case 'progress':
         this._progress.get(m.id)?.(m.done, m.total);
         break;
@@ -123,18 +123,18 @@ export class VmThread extends EventEmitter<VmThreadEvents> {
     }
   }
 
-  /** Send a command or input to the machine; ignored once the thread has ended. */
+  /** Send a command or input to the machine; ignored once the worker has ended. */
   send(m: ToWorker): void {
     if (this._exit) return;
     const transfer = 'bytes' in m ? [m.bytes.buffer as ArrayBuffer] : undefined;
-    this._worker.postMessage(m, transfer);
+    this._end.post(m, transfer);
   }
 
   private _ask(msg: ToWorker & { id: number }, reply: FromWorker['t']): Promise<FromWorker> {
     if (this._exit) return Promise.reject(new Error(`the VM is not running (${this._exit.reason})`));
     return new Promise((resolve, reject) => {
       this._replies.set(msg.id, (m) => (m.t === reply ? resolve(m) : reject(new Error(`the VM stopped: ${m.t === 'failed-to-start' ? m.error : ''}`))));
-      this._worker.postMessage(msg);
+      this._end.post(msg);
     });
   }
 
@@ -178,8 +178,8 @@ export class VmThread extends EventEmitter<VmThreadEvents> {
     return (m as { stats: WorkerStats }).stats;
   }
 
-  /** End the thread now, wherever the machine is (a hard stop, or a fault test). */
-  terminate(): Promise<number> {
-    return this._worker.terminate();
+  /** End the worker now, wherever the machine is (a hard stop, or a fault test): SIGKILL for a process. */
+  terminate(): Promise<void> {
+    return this._end.kill();
   }
 }

@@ -1,0 +1,213 @@
+/**
+ * The channel between a VM worker (vm-worker.ts, which owns the machine) and
+ * its owner (worker-handle.ts, in the daemon), over either transport:
+ *
+ * - 'thread': a node:worker_threads Worker in the daemon's process; messages
+ *   are structured clones (byte arrays transferred);
+ * - 'process': a child Node process (vm-process.ts) forked with an IPC
+ *   channel in 'advanced' serialization, which is the same structured clone
+ *   (V8's serializer: typed arrays, nested objects) written to a pipe.
+ *
+ * Both carry the messages of thread-protocol.ts unchanged, so neither end
+ * knows which one it has. Nothing in the protocol shares memory (no
+ * SharedArrayBuffer): screenshots and screen tiles are PNG bytes in the
+ * message, snapshots and suspends are written to the VM folder by the
+ * worker and only their progress and result travel.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { Worker, parentPort, workerData } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
+import type { FromWorker, ToWorker, WorkerInit } from './thread-protocol.js';
+
+/** Where a daemon runs each VM: in a child process of its own (the default), or in a worker thread of the daemon. */
+export type Isolation = 'process' | 'thread';
+export const ISOLATIONS: readonly Isolation[] = ['process', 'thread'];
+
+/** The environment variable that carries a process worker's WorkerInit (JSON). */
+const INIT_ENV = 'TSVM_VM_INIT';
+
+// ---------------------------------------------------------------- the worker's end
+
+/** The worker's end: its start-up data, messages both ways, and its own end. */
+export interface WorkerEnd {
+  readonly isolation: Isolation;
+  readonly init: WorkerInit;
+  post(m: FromWorker, transfer?: ArrayBuffer[]): void;
+  onMessage(f: (m: ToWorker) => void): void;
+  /** The owner went away (a process worker's daemon died, even by SIGKILL): end the run. */
+  onOwnerGone(f: () => void): void;
+  /** Deliver what was posted, then close the channel: the worker ends once its run has. */
+  close(): void;
+  /** Deliver what was posted, then end the worker with `code`. */
+  exit(code: number): Promise<never>;
+}
+
+/** The worker's end inside a worker thread. */
+export function threadEnd(): WorkerEnd {
+  const port = parentPort;
+  if (!port) throw new Error('this module runs only as a worker thread');
+  return {
+    isolation: 'thread',
+    init: workerData as WorkerInit,
+    post: (m, transfer) => port.postMessage(m, transfer),
+    onMessage: (f) => port.on('message', f),
+    onOwnerGone: () => {}, // the owner is this process: it cannot go without the thread
+    close: () => port.close(),
+    exit: (code) => process.exit(code), // ends this thread
+  };
+}
+
+/** The worker's end inside a child process forked by processOwner(). */
+export function processEnd(): WorkerEnd {
+  const send = process.send?.bind(process);
+  const raw = process.env[INIT_ENV];
+  if (!send || raw === undefined) throw new Error('this module runs only as a VM process the daemon forks');
+  delete process.env[INIT_ENV];
+  const init = JSON.parse(raw) as WorkerInit;
+  // messages still on their way; the process may only end once they are written
+  let pending = 0;
+  let drained: (() => void) | null = null;
+  const flushed = () =>
+    new Promise<void>((r) => {
+      if (pending === 0 || !process.connected) r();
+      else drained = r;
+    });
+  const post = (m: FromWorker) => {
+    if (!process.connected) return;
+    pending++;
+    send(m, undefined, undefined, () => {
+      if (--pending === 0 && drained) {
+        const d = drained;
+        drained = null;
+        d();
+      }
+    });
+  };
+  const exit = async (code: number): Promise<never> => {
+    await flushed();
+    process.exit(code);
+  };
+  // an exception that escapes the runner ends this VM alone; the owner hears what it was
+  process.on('uncaughtException', (e) => {
+    post({ t: 'failed', error: e instanceof Error ? e.message : String(e) });
+    void exit(70);
+  });
+  // Ctrl-C on the daemon's terminal reaches its whole process group: the daemon decides what its VMs do
+  process.on('SIGINT', () => {});
+  return {
+    isolation: 'process',
+    init,
+    post,
+    onMessage: (f) => process.on('message', (m) => f(m as ToWorker)),
+    onOwnerGone: (f) => process.on('disconnect', f),
+    close: () => void flushed().then(() => process.exit(0)),
+    exit,
+  };
+}
+
+// ---------------------------------------------------------------- the owner's end
+
+/** The owner's end: messages both ways, one 'end' with what ended the worker, and a kill. */
+export interface OwnerEnd {
+  readonly isolation: Isolation;
+  /** The VM process's pid, or null for a thread. */
+  readonly pid: number | null;
+  /** For logs: "worker thread 3", "process 12345". */
+  readonly label: string;
+  post(m: ToWorker, transfer?: ArrayBuffer[]): void;
+  onMessage(f: (m: FromWorker) => void): void;
+  /**
+   * Called once, after the last message: `reason` says what ended the
+   * worker when it did not end in order (a kill, running out of memory, an
+   * exit without a 'stopped' message).
+   */
+  onEnd(f: (reason: string) => void): void;
+  /** End the worker now (SIGKILL for a process); resolves when it has ended. */
+  kill(): Promise<void>;
+}
+
+export interface OwnerOptions {
+  init: WorkerInit;
+  /** The worker's JS heap limit (MiB). */
+  heapLimitMb: number;
+}
+
+/** A worker thread in this process. */
+export function threadOwner(o: OwnerOptions): OwnerEnd {
+  const worker = new Worker(new URL('./thread-worker.js', import.meta.url), {
+    workerData: o.init,
+    resourceLimits: { maxOldGenerationSizeMb: o.heapLimitMb },
+    stdout: false,
+    stderr: false,
+  });
+  let failure: string | null = null;
+  worker.on('error', (e: Error & { code?: string }) => {
+    failure ??= e.code === 'ERR_WORKER_OUT_OF_MEMORY' ? `out of memory (worker heap limit ${o.heapLimitMb} MiB)` : `the VM thread failed: ${e.message}`;
+  });
+  return {
+    isolation: 'thread',
+    pid: null,
+    label: `worker thread ${worker.threadId}`,
+    post: (m, transfer) => worker.postMessage(m, transfer),
+    onMessage: (f) => worker.on('message', f),
+    onEnd: (f) => worker.on('exit', (code) => f(failure ?? (code === 1 ? 'the VM thread was terminated' : `the VM thread exited with code ${code}`))),
+    kill: async () => {
+      await worker.terminate();
+    },
+  };
+}
+
+/** The last this many characters of a VM process's standard error are kept for the reason it ended. */
+const STDERR_TAIL = 4096;
+
+/**
+ * A child Node process running vm-process.ts, with its JS heap capped at
+ * the VM's heap limit. Its standard output and error go on to the daemon's
+ * (as a thread's do); the tail of its standard error names what killed it.
+ */
+export function processOwner(o: OwnerOptions): OwnerEnd {
+  const child: ChildProcess = fork(fileURLToPath(new URL('./vm-process.js', import.meta.url)), [], {
+    execArgv: [`--max-old-space-size=${o.heapLimitMb}`],
+    env: { ...process.env, [INIT_ENV]: JSON.stringify(o.init) },
+    serialization: 'advanced',
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  });
+  let stderr = '';
+  child.stdout?.on('data', (b: Buffer) => process.stdout.write(b));
+  child.stderr?.on('data', (b: Buffer) => {
+    process.stderr.write(b);
+    stderr = (stderr + b.toString('utf8')).slice(-STDERR_TAIL);
+  });
+  let killed = false;
+  let spawnError: string | null = null;
+  child.on('error', (e) => {
+    spawnError ??= e.message; // it could not be started, or a message could not be sent to it
+  });
+  const ended = new Promise<void>((r) => child.once('close', () => r()));
+  const reason = (code: number | null, signal: NodeJS.Signals | null): string => {
+    if (/heap out of memory|Reached heap limit/.test(stderr)) return `out of memory (process heap limit ${o.heapLimitMb} MiB)`;
+    if (killed) return `the VM process was terminated (${signal ?? `exit code ${code}`})`;
+    if (signal) return `the VM process was killed by ${signal}`;
+    if (spawnError !== null && code === null) return `the VM process could not start: ${spawnError}`;
+    const last = stderr.trim().split('\n').slice(-3).join(' / ');
+    return `the VM process exited with code ${code}${last ? `: ${last}` : ''}`;
+  };
+  return {
+    isolation: 'process',
+    pid: child.pid ?? null,
+    label: `process ${child.pid ?? '(not started)'}`,
+    post: (m) => {
+      if (child.connected) child.send(m);
+    },
+    onMessage: (f) => child.on('message', (m) => f(m as FromWorker)),
+    // 'close' comes after the IPC channel and the pipes closed: every message has arrived
+    onEnd: (f) => child.once('close', (code, signal) => f(reason(code, signal))),
+    kill: async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        killed = true;
+        child.kill('SIGKILL');
+      }
+      await ended;
+    },
+  };
+}
