@@ -136,8 +136,9 @@ interface JitCounters {
   /** Regions' and blocks' compile time, ms, and whether that is CPU time (else wall). */
   compileMs: number;
   blocksCompileMs: number;
-  /** Calls from JS into regions. */
+  /** Calls from JS into regions, and calls the chain dispatcher made after those (wasm/chain.ts). */
   regionCalls: number;
+  chainedCalls: number;
   cpuClock: boolean;
   /** CPU seconds of the process's threads other than the main one (V8's helpers). */
   helperCpu: number;
@@ -208,7 +209,8 @@ function parseInfoJit(text: string, helperCpu: number): JitCounters {
     blocks: num(/^\s+js blocks\s+(\d+)/m),
     compiledInstructions: num(/wasm regions: \d+ compiled \((\d+) instructions/),
     compileMs: time(/wasm regions: [^\n]*?([\d.]+) (ms|s) (?:CPU|wall) compiling/),
-    regionCalls: num(/calls (\d+), entries not at a label/),
+    regionCalls: num(/calls (?:from JS )?(\d+), /),
+    chainedCalls: num(/calls by the chain dispatcher (\d+)/),
     blocksCompileMs: time(/js blocks: [^\n]*?([\d.]+) (ms|s) (?:CPU|wall) compiling/),
     cpuClock: / CPU compiling/.test(text),
     helperCpu,
@@ -224,6 +226,7 @@ function diffJit(a: JitCounters, b: JitCounters): JitCounters {
     compileMs: b.compileMs - a.compileMs,
     blocksCompileMs: b.blocksCompileMs - a.blocksCompileMs,
     regionCalls: b.regionCalls - a.regionCalls,
+    chainedCalls: b.chainedCalls - a.chainedCalls,
     cpuClock: b.cpuClock,
     helperCpu: b.helperCpu - a.helperCpu,
   };
@@ -475,10 +478,10 @@ async function main(): Promise<void> {
     out.push('');
     out.push(
       table(
-        ['phase', 'guest instructions', 'in regions', 'in blocks', 'compiled code', 'instructions compiled to regions', `region compile (${clock})`, 'us per compiled instruction', `block compile (${clock})`, 'region calls', 'helper threads (CPU s)'],
+        ['phase', 'guest instructions', 'in regions', 'in blocks', 'compiled code', 'instructions compiled to regions', `region compile (${clock})`, 'us per compiled instruction', `block compile (${clock})`, 'region calls from JS', 'from JS per M instructions', 'chained calls', 'helper threads (CPU s)'],
         r.phases.map((p, i) => {
           const j = p.jit;
-          if (!j) return [phaseNames[i]!, '-', '-', '-', '-', '-', '-', '-', '-', '-', '-'];
+          if (!j) return [phaseNames[i]!, '-', '-', '-', '-', '-', '-', '-', '-', '-', '-', '-', '-'];
           return [
             phaseNames[i]!,
             `${(j.instructions / 1e6).toFixed(1)} M`,
@@ -490,6 +493,8 @@ async function main(): Promise<void> {
             j.compiledInstructions > 0 ? ((j.compileMs * 1000) / j.compiledInstructions).toFixed(1) : '-',
             j.blocksCompileMs.toFixed(0),
             `${(j.regionCalls / 1e6).toFixed(2)} M`,
+            j.instructions > 0 ? ((j.regionCalls * 1e6) / j.instructions).toFixed(0) : '-',
+            `${(j.chainedCalls / 1e6).toFixed(2)} M`,
             j.helperCpu.toFixed(2),
           ];
         }),
