@@ -30,7 +30,8 @@
  * the prompt and 30 minutes per workload (tsvm needs more than 10 for seq+gzip today); one that fails or overruns is
  * printed as FAILED with the reason and the benchmark goes on.
  *
- * Usage: node dist/bench/linux.js [--only tsvm,tsvm-bz,v86,qemu]
+ * Usage: node dist/bench/linux.js [--only tsvm,tsvm-bz,v86,qemu] [--skip 'seq+gzip,300 execs']
+ * (--skip leaves out workloads by name, for quicker A/B runs.)
  */
 import { spawn, execFileSync, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
@@ -59,12 +60,14 @@ interface Workload {
   check: RegExp;
 }
 
-const WORKLOADS: Workload[] = [
+const ALL_WORKLOADS: Workload[] = [
   { name: 'sh loop 100k', cmd: 'i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done', check: /^$/ },
   { name: 'dd+md5 32M', cmd: 'dd if=/dev/zero bs=1M count=32 2>/dev/null | md5sum', check: /58f06dd588d8ffb3beb46ada6309436b {2}-/ },
   { name: 'seq+gzip', cmd: 'seq 1 300000 | gzip -6 | wc -c', check: /^\d+$/m },
   { name: '300 execs', cmd: 'i=0; while [ $i -lt 300 ]; do /bin/true; i=$((i+1)); done', check: /^$/ },
 ];
+const SKIP = new Set(process.argv.includes('--skip') ? (process.argv[process.argv.indexOf('--skip') + 1] ?? '').split(',') : []);
+const WORKLOADS = ALL_WORKLOADS.filter((w) => !SKIP.has(w.name));
 
 // ---------------------------------------------------------------- v86 child
 
@@ -501,7 +504,8 @@ async function main(): Promise<void> {
       ),
     );
   }
-  const gz = results.map((r) => r.outputs[2]).filter((x) => x !== undefined);
+  const gzi = WORKLOADS.findIndex((w) => w.name === 'seq+gzip');
+  const gz = gzi < 0 ? [] : results.map((r) => r.outputs[gzi]).filter((x) => x !== undefined);
   if (new Set(gz).size > 1) out.push(`\nnote: the gzip sizes differ between emulators: ${gz.join(', ')}`);
 
   const tsvmRows = results.filter((r) => r.label.startsWith('tsvm'));
