@@ -30,7 +30,8 @@
  * the prompt and 30 minutes per workload (tsvm needs more than 10 for seq+gzip today); one that fails or overruns is
  * printed as FAILED with the reason and the benchmark goes on.
  *
- * Usage: node dist/bench/linux.js [--only tsvm,tsvm-bz,v86,qemu]
+ * Usage: node dist/bench/linux.js [--only tsvm,tsvm-bz,v86,qemu] [--skip 'seq+gzip,300 execs']
+ * (--skip leaves out workloads by name, for quicker A/B runs.)
  */
 import { spawn, execFileSync, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
@@ -59,12 +60,14 @@ interface Workload {
   check: RegExp;
 }
 
-const WORKLOADS: Workload[] = [
+const ALL_WORKLOADS: Workload[] = [
   { name: 'sh loop 100k', cmd: 'i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done', check: /^$/ },
   { name: 'dd+md5 32M', cmd: 'dd if=/dev/zero bs=1M count=32 2>/dev/null | md5sum', check: /58f06dd588d8ffb3beb46ada6309436b {2}-/ },
   { name: 'seq+gzip', cmd: 'seq 1 300000 | gzip -6 | wc -c', check: /^\d+$/m },
   { name: '300 execs', cmd: 'i=0; while [ $i -lt 300 ]; do /bin/true; i=$((i+1)); done', check: /^$/ },
 ];
+const SKIP = new Set(process.argv.includes('--skip') ? (process.argv[process.argv.indexOf('--skip') + 1] ?? '').split(',') : []);
+const WORKLOADS = ALL_WORKLOADS.filter((w) => !SKIP.has(w.name));
 
 // ---------------------------------------------------------------- v86 child
 
@@ -136,8 +139,9 @@ interface JitCounters {
   /** Regions' and blocks' compile time, ms, and whether that is CPU time (else wall). */
   compileMs: number;
   blocksCompileMs: number;
-  /** Calls from JS into regions. */
+  /** Calls from JS into regions, and calls the chain dispatcher made after those (wasm/chain.ts). */
   regionCalls: number;
+  chainedCalls: number;
   cpuClock: boolean;
   /** CPU seconds of the process's threads other than the main one (V8's helpers). */
   helperCpu: number;
@@ -208,7 +212,8 @@ function parseInfoJit(text: string, helperCpu: number): JitCounters {
     blocks: num(/^\s+js blocks\s+(\d+)/m),
     compiledInstructions: num(/wasm regions: \d+ compiled \((\d+) instructions/),
     compileMs: time(/wasm regions: [^\n]*?([\d.]+) (ms|s) (?:CPU|wall) compiling/),
-    regionCalls: num(/calls (\d+), entries not at a label/),
+    regionCalls: num(/calls (?:from JS )?(\d+), /),
+    chainedCalls: num(/calls by the chain dispatcher (\d+)/),
     blocksCompileMs: time(/js blocks: [^\n]*?([\d.]+) (ms|s) (?:CPU|wall) compiling/),
     cpuClock: / CPU compiling/.test(text),
     helperCpu,
@@ -224,6 +229,7 @@ function diffJit(a: JitCounters, b: JitCounters): JitCounters {
     compileMs: b.compileMs - a.compileMs,
     blocksCompileMs: b.blocksCompileMs - a.blocksCompileMs,
     regionCalls: b.regionCalls - a.regionCalls,
+    chainedCalls: b.chainedCalls - a.chainedCalls,
     cpuClock: b.cpuClock,
     helperCpu: b.helperCpu - a.helperCpu,
   };
@@ -475,10 +481,10 @@ async function main(): Promise<void> {
     out.push('');
     out.push(
       table(
-        ['phase', 'guest instructions', 'in regions', 'in blocks', 'compiled code', 'instructions compiled to regions', `region compile (${clock})`, 'us per compiled instruction', `block compile (${clock})`, 'region calls', 'helper threads (CPU s)'],
+        ['phase', 'guest instructions', 'in regions', 'in blocks', 'compiled code', 'instructions compiled to regions', `region compile (${clock})`, 'us per compiled instruction', `block compile (${clock})`, 'region calls from JS', 'from JS per M instructions', 'chained calls', 'helper threads (CPU s)'],
         r.phases.map((p, i) => {
           const j = p.jit;
-          if (!j) return [phaseNames[i]!, '-', '-', '-', '-', '-', '-', '-', '-', '-', '-'];
+          if (!j) return [phaseNames[i]!, '-', '-', '-', '-', '-', '-', '-', '-', '-', '-', '-', '-'];
           return [
             phaseNames[i]!,
             `${(j.instructions / 1e6).toFixed(1)} M`,
@@ -490,13 +496,16 @@ async function main(): Promise<void> {
             j.compiledInstructions > 0 ? ((j.compileMs * 1000) / j.compiledInstructions).toFixed(1) : '-',
             j.blocksCompileMs.toFixed(0),
             `${(j.regionCalls / 1e6).toFixed(2)} M`,
+            j.instructions > 0 ? ((j.regionCalls * 1e6) / j.instructions).toFixed(0) : '-',
+            `${(j.chainedCalls / 1e6).toFixed(2)} M`,
             j.helperCpu.toFixed(2),
           ];
         }),
       ),
     );
   }
-  const gz = results.map((r) => r.outputs[2]).filter((x) => x !== undefined);
+  const gzi = WORKLOADS.findIndex((w) => w.name === 'seq+gzip');
+  const gz = gzi < 0 ? [] : results.map((r) => r.outputs[gzi]).filter((x) => x !== undefined);
   if (new Set(gz).size > 1) out.push(`\nnote: the gzip sizes differ between emulators: ${gz.join(', ')}`);
 
   const tsvmRows = results.filter((r) => r.label.startsWith('tsvm'));

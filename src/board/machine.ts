@@ -234,7 +234,7 @@ export class Machine {
     const romBytes = bios ? Math.ceil(bios.length / 4096) * 4096 : 0;
     // RAM, ROMs, the TLB and the registers in one WebAssembly.Memory (bus/layout.ts)
     const memBytes = cfg.memoryBytes + romBytes + STDVGA_DEFAULT_VRAM_BYTES;
-    if (memBytes > MAX_STATE_BYTES - Layout.RAM) {
+    if (layoutBytes(memBytes) > MAX_STATE_BYTES) {
       throw new MachineConfigError(`RAM, firmware and VRAM come to ${memBytes / 1048576} MiB, more than the ${(MAX_STATE_BYTES - Layout.RAM) / 1048576} MiB one WebAssembly memory holds`);
     }
     const pages = Math.ceil(layoutBytes(memBytes) / WASM_PAGE);

@@ -9,6 +9,9 @@
  *             masks, copied in and out around a call into compiled code)
  *   0x010000  TLB: one int32 per linear page, 2^20 entries (4 MiB)
  *   0x410000  guest RAM, then ROMs and VRAM (PhysicalMemory.mem)
+ *   then      the wasm tier's chain slots: CHAIN_SLOT_BYTES per host page of
+ *             RAM, ROMs and VRAM (src/jit/wasm/chain.ts), which compiled
+ *             regions are where; the JIT's bookkeeping, not machine state
  */
 export const enum Layout {
   REGS = 0x0,
@@ -18,7 +21,15 @@ export const enum Layout {
   RAM = 0x410000,
 }
 
+/** Bytes per host page of the chain slots (src/jit/wasm/chain.ts). */
+export const CHAIN_SLOT_BYTES = 16;
+
+/** Where the chain slots start, for `memBytes` (a multiple of 4 KiB) of RAM, ROMs and VRAM. */
+export function chainSlotsAt(memBytes: number): number {
+  return Layout.RAM + memBytes;
+}
+
 /** Bytes of the whole buffer for `memBytes` of RAM, ROMs and VRAM. */
 export function layoutBytes(memBytes: number): number {
-  return Layout.RAM + memBytes;
+  return Layout.RAM + memBytes + (Math.ceil(memBytes / 4096) * CHAIN_SLOT_BYTES);
 }

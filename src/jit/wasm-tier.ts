@@ -20,13 +20,15 @@
  */
 import type { Cpu, CodeCache } from '../cpu/cpu.js';
 import { Attr, Seg, Tlb } from '../cpu/consts.js';
-import { Layout } from '../bus/layout.js';
+import { CHAIN_SLOT_BYTES, chainSlotsAt, Layout } from '../bus/layout.js';
 import { BlockCache } from './blocks.js';
 import { compileRegion, takes, Xchg } from './wasm/region.js';
-import { compileClock, Wasm, WASM_PAGE, type WasmInstance, type WasmMemory } from './wasm/host.js';
+import { compileClock, instantiate, Wasm, WASM_PAGE, type WasmInstance, type WasmMemory, type WasmTable } from './wasm/host.js';
+import { chainModule, Slot, WASM_CHAIN } from './wasm/chain.js';
 import { note, WASM_STATS } from './wasm/stats.js';
 
 type RunFn = (pc: number, left: number) => number;
+type ChainFn = (pc: number, left: number, hp: number, csBase: number, okSegs: number) => number;
 
 const RECOMPILE_LIMIT = 8;
 const REWRITE_LIMIT = 32;
@@ -72,6 +74,10 @@ export class WasmCache implements CodeCache {
   private readonly rewrites: Uint8Array;
   private readonly xchg: Int32Array;
   private readonly memPages: number;
+  /** Chain slots (wasm/chain.ts) as int32s, 4 per host page; the region table and the dispatcher, null when chaining is off. */
+  private readonly slots: Int32Array;
+  private readonly table: WasmTable | null = null;
+  private readonly chain: ChainFn | null = null;
   /** Regions compiled, instructions in them, and host milliseconds spent compiling (compileClock: CPU time of the thread where the embedder installs it). */
   regionsCompiled = 0;
   instructionsCompiled = 0;
@@ -85,8 +91,10 @@ export class WasmCache implements CodeCache {
    */
   compileErrors = 0;
   firstCompileError = '';
-  /** Calls into regions, and how they ended (`info jit`, src/jit/info.ts). */
+  /** Calls into regions from JS, and how they ended (`info jit`, src/jit/info.ts). */
   regionCalls = 0;
+  /** Calls into regions made by the chain dispatcher (wasm/chain.ts) after the one from JS. */
+  chainedCalls = 0;
   readonly exits: Record<ExitReason, number> = { 'slice end': 0, 'off the page': 0, 'instruction not compiled': 0, 'slow path': 0 };
   /** Entries at an EIP of a compiled page that is not a label of its region. */
   labelMisses = 0;
@@ -99,6 +107,7 @@ export class WasmCache implements CodeCache {
     private readonly cpu: Cpu,
     private readonly memory: WasmMemory,
     readonly threshold: number,
+    chain = WASM_CHAIN,
   ) {
     this.blocks = new BlockCache(cpu, threshold);
     const pages = cpu.mem.codePages.length;
@@ -107,6 +116,19 @@ export class WasmCache implements CodeCache {
     this.rewrites = new Uint8Array(pages);
     this.xchg = new Int32Array(memory.buffer, Layout.JIT, Layout.JIT_BYTES >>> 2);
     this.memPages = memory.buffer.byteLength / WASM_PAGE;
+    const at = chainSlotsAt(cpu.mem.mem.byteLength);
+    const room = at + pages * CHAIN_SLOT_BYTES <= memory.buffer.byteLength;
+    this.slots = room ? new Int32Array(memory.buffer, at, (pages * CHAIN_SLOT_BYTES) >>> 2) : new Int32Array((pages * CHAIN_SLOT_BYTES) >>> 2);
+    if (chain && room) {
+      this.table = new Wasm.Table({ element: 'anyfunc', initial: pages });
+      const inst = instantiate(chainModule(this.memPages, pages, at), { env: { mem: memory, regions: this.table } });
+      this.chain = inst.exports['chain'] as ChainFn;
+    }
+  }
+
+  /** Whether regions call each other through the chain dispatcher (TSVM_WASM_CHAIN=0 turns it off). */
+  get chaining(): boolean {
+    return this.chain !== null;
   }
 
   /** Blocks compiled by the tier below. */
@@ -128,7 +150,7 @@ export class WasmCache implements CodeCache {
         if (r !== undefined && r.gen === this.blocks.pageGen[hp] && r.eipPage === (eip & ~0xfff) && r.csBase === csBase) {
           const label = r.entries[off];
           if (label !== 0) {
-            if ((r.segs === 0 || overridesOk(cpu, r.segs)) && this.runRegion(cpu, r, label - 1)) return true;
+            if ((r.segs === 0 || overridesOk(cpu, r.segs)) && this.runRegion(cpu, r, label - 1, hp)) return true;
           } else this.miss(r, hp, off, eip);
         } else if (this.rewrites[hp] < REWRITE_LIMIT && ++this.hits[hp] >= this.threshold) {
           this.hits[hp] = 0;
@@ -137,7 +159,7 @@ export class WasmCache implements CodeCache {
             if (++this.rewrites[hp] === REWRITE_LIMIT) this.pagesGivenUp++;
           }
           const nr = this.compile(hp, eip, [off]);
-          if (nr !== null && nr.entries[off] !== 0 && (nr.segs === 0 || overridesOk(cpu, nr.segs)) && this.runRegion(cpu, nr, nr.entries[off] - 1)) return true;
+          if (nr !== null && nr.entries[off] !== 0 && (nr.segs === 0 || overridesOk(cpu, nr.segs)) && this.runRegion(cpu, nr, nr.entries[off] - 1, hp)) return true;
         }
       }
     }
@@ -202,6 +224,15 @@ export class WasmCache implements CodeCache {
       compiles,
     };
     this.regions[hp] = r;
+    if (this.table !== null) {
+      this.table.set(hp, r.run);
+      const s = this.slots;
+      const i = (hp * CHAIN_SLOT_BYTES) >>> 2;
+      s[i + (Slot.EIP_PAGE >>> 2)] = eipPage;
+      s[i + (Slot.CS_BASE >>> 2)] = r.csBase;
+      s[i + (Slot.SEGS >>> 2)] = r.segs;
+      s[i + (Slot.VALID >>> 2)] = 1;
+    }
     // writes to the page now take the slow path, which makes the region stale
     const codePages = cpu.mem.codePages;
     if (codePages[hp] === 0) {
@@ -215,7 +246,7 @@ export class WasmCache implements CodeCache {
   }
 
   /** Run region `r` from label `label`; false when it ran no instruction. */
-  private runRegion(cpu: Cpu, r: Region, label: number): boolean {
+  private runRegion(cpu: Cpu, r: Region, label: number, hp: number): boolean {
     const x = this.xchg;
     x[Xchg.FLAGS] = cpu.flags;
     x[Xchg.LOP] = cpu.lazyOp;
@@ -232,7 +263,16 @@ export class WasmCache implements CodeCache {
     x[Xchg.FSB] = cpu.segBase[Seg.FS];
     x[Xchg.GSB] = cpu.segBase[Seg.GS];
     const left = cpu.left;
-    const after = r.run(label, left);
+    let after: number;
+    const chain = this.chain;
+    if (chain !== null && cpu.segLimit[Seg.CS] === -1) {
+      after = chain(label, left, hp, r.csBase, okSegs(cpu));
+      const n = x[Xchg.CHAINED];
+      if (n > 1) {
+        this.chainedCalls += n - 1;
+        r = this.regions[x[Xchg.LAST_HP]]!;
+      }
+    } else after = r.run(label, left);
     cpu.eip = x[Xchg.EIP];
     cpu.flags = x[Xchg.FLAGS];
     cpu.lazyOp = x[Xchg.LOP];
@@ -262,10 +302,13 @@ export class WasmCache implements CodeCache {
 
   pageWritten(hp: number): void {
     this.blocks.pageWritten(hp);
+    // the region is stale: the dispatcher must not call it
+    this.slots[(hp * CHAIN_SLOT_BYTES + Slot.VALID) >>> 2] = 0;
   }
 
   clear(): void {
     this.blocks.clear();
+    this.slots.fill(0);
     this.regions.fill(undefined);
     this.hits.fill(0);
     this.rewrites.fill(0);
@@ -288,6 +331,21 @@ function regionsMayRun(cpu: Cpu, eip: number): boolean {
     (a[Seg.DS] & FLAT_ATTR) === DATA_RW &&
     (a[Seg.SS] & FLAT_ATTR) === DATA_RW
   );
+}
+
+/**
+ * Bit per Seg of the segments that pass overridesOk now (CS: the caller
+ * checked its limit is 4 GiB); the chain dispatcher enters a region only if
+ * its `segs` are among them.
+ */
+function okSegs(cpu: Cpu): number {
+  const l = cpu.segLimit;
+  const a = cpu.segAttr;
+  let ok = 1 << Seg.CS;
+  for (let s = 0; s < 6; s++) {
+    if (s !== Seg.CS && l[s] === -1 && (a[s] & FLAT_ATTR) === DATA_RW) ok |= 1 << s;
+  }
+  return ok;
 }
 
 /** The segments in `segs` (bit per Seg) are usable as DS is: present writable expand-up data, 4 GiB limit. */

@@ -96,6 +96,7 @@ test('info jit on the default tier: most of the loop ran in wasm regions, with e
   assert.match(out, /wasm regions: [1-9]\d* compiled \([1-9]\d* instructions/);
   // on Linux the CLI times compiles in CPU time of the compiling thread (src/vmm/cpuclock.ts), and says so
   if (process.platform === 'linux') assert.match(out, /wasm regions: [^\n]* [\d.]+ m?s CPU compiling/);
+  assert.match(out, /calls from JS \d+, calls by the chain dispatcher \d+/);
   for (const why of ['slice end', 'off the page', 'instruction not compiled', 'slow path']) assert.match(out, new RegExp(`${why}\\s+\\d+`));
 });
 

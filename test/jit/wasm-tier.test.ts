@@ -6,7 +6,10 @@
 // rotates, MUL/DIV, bit instructions, stack forms, indirect transfers) run
 // on the interpreter and on the compiled tiers in
 // slices of odd lengths; after every slice the instruction count, EIP,
-// registers and EFLAGS must agree, and at the end RAM too.
+// registers and EFLAGS must agree, and at the end RAM too. test/jit/chain.asm
+// (calls, returns and loops across RAM pages with paging on, self-modifying
+// stores into pages of a running chain, page-table changes) checks the
+// chain dispatcher (wasm/chain.ts) the same way, with chaining on and off.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -37,18 +40,23 @@ function ramHash(m: Machine): string {
   return createHash('sha256').update(m.mem.mem.subarray(0, m.mem.ramSize)).digest('hex');
 }
 
-const TIERS: AccelConfig[] = [
+type Variant = AccelConfig & { chain?: false };
+const TIERS: Variant[] = [
   { tier: 'wasm', threshold: 1 },
   { tier: 'wasm', threshold: 20 },
+  { tier: 'wasm', threshold: 1, chain: false },
   { tier: 'blocks', threshold: 1 },
 ];
 
-for (const prog of ['conds', 'forms']) {
-  for (const accel of TIERS) {
-    test(`lockstep with the interpreter: ${prog}.asm, tier=${accel.tier} threshold=${accel.threshold}`, () => {
+for (const prog of ['conds', 'forms', 'chain']) {
+  for (const v of TIERS) {
+    const accel: AccelConfig = { tier: v.tier, threshold: v.threshold };
+    test(`lockstep with the interpreter: ${prog}.asm, tier=${accel.tier} threshold=${accel.threshold}${v.chain === false ? ' chain=off' : ''}`, () => {
       const bios = rom(prog);
       const ref = new Machine({ memoryBytes: 16 << 20, bios, accel: { tier: 'interp', threshold: 1 } });
       const sub = new Machine({ memoryBytes: 16 << 20, bios, accel });
+      // TSVM_WASM_CHAIN=0 as a machine would see it: a cache without the dispatcher
+      const jit = v.chain === false ? (sub.cpu.codeCache = new WasmCache(sub.cpu, sub.stateMemory, accel.threshold, false)) : sub.jit;
       let slices = 0;
       for (let i = 0; ref.stopReason === 'running' && i < 100_000; i++) {
         const n = 1 + ((i * 7919) % 1531); // slice ends at scattered points
@@ -60,11 +68,14 @@ for (const prog of ['conds', 'forms']) {
       assert.equal(ref.stopReason, 'halt', 'the program ran to its end');
       assert.equal(ramHash(sub), ramHash(ref), 'RAM');
       assert.ok(slices > 100);
-      if (sub.jit instanceof WasmCache) {
-        assert.equal(sub.jit.compileErrors, 0, sub.jit.firstCompileError);
-        const share = sub.jit.instructionsRun / sub.cpu.instructionsRun;
+      if (jit instanceof WasmCache) {
+        assert.equal(jit.compileErrors, 0, jit.firstCompileError);
+        const share = jit.instructionsRun / sub.cpu.instructionsRun;
         // forms.asm is made of taken forms only: a form that stops being compiled shows here
         assert.ok(share > (prog === 'forms' ? 0.9 : 0.4), `a good share of the instructions run in compiled regions (${(share * 100).toFixed(1)}%)`);
+        if (v.chain === false) assert.equal(jit.chainedCalls, 0, 'chaining off');
+        // most region calls of chain.asm are made by the dispatcher
+        else if (prog === 'chain') assert.ok(jit.chainedCalls > 2 * jit.regionCalls, `chained ${jit.chainedCalls}, from JS ${jit.regionCalls}`);
       }
     });
   }

@@ -128,3 +128,28 @@ test('imports after a function are refused; a shared memory needs a maximum', ()
   assert.throws(() => m.importFunc('env', 'x', [], []), /imports must be declared before functions/);
   assert.throws(() => new ModuleBuilder().importMemory('env', 'mem', 1, undefined, true), /shared memory needs a maximum/);
 });
+
+test('an imported table: call_indirect reaches functions of other instances by index', () => {
+  const table = new Wasm.Table({ element: 'anyfunc', initial: 4 });
+  const callee = (k: number): unknown => {
+    const m = new ModuleBuilder();
+    const f = m.func([I32, I32], [I32]);
+    f.localGet(0).i32Const(k).op(Op.i32_mul).localGet(1).op(Op.i32_add);
+    m.export('f', f);
+    return instantiate(m.encode()).exports['f'];
+  };
+  table.set(1, callee(3));
+  table.set(3, callee(5));
+  const m = new ModuleBuilder();
+  m.importTable('env', 't', 4);
+  const ty = m.type([I32, I32], [I32]);
+  const f = m.func([I32, I32, I32], [I32]);
+  f.localGet(0).localGet(1).localGet(2).callIndirect(ty);
+  m.export('call', f);
+  const bytes = m.encode();
+  assert.ok(Wasm.validate(bytes));
+  const call = instantiate(bytes, { env: { t: table } }).exports['call'] as Fn;
+  assert.equal(call(7, 1, 1), 22);
+  assert.equal(call(7, 1, 3), 36);
+  assert.throws(() => call(7, 1, 0)); // an empty entry traps
+});

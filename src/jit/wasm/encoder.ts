@@ -33,6 +33,7 @@ export const enum Op {
   br_table = 0x0e,
   return_ = 0x0f,
   call = 0x10,
+  call_indirect = 0x11,
   drop = 0x1a,
   select = 0x1b,
   local_get = 0x20,
@@ -258,6 +259,11 @@ export class FuncBuilder {
     this.code.byte(Op.call).u32(typeof f === 'number' ? f : f.index);
     return this;
   }
+  /** Call entry (popped last) of table 0 with function type `typeIndex` (ModuleBuilder.type). */
+  callIndirect(typeIndex: number): this {
+    this.code.byte(Op.call_indirect).u32(typeIndex).u32(0);
+    return this;
+  }
   return(): this {
     return this.op(Op.return_);
   }
@@ -321,6 +327,7 @@ export class ModuleBuilder {
   private readonly typeSigs: [readonly ValType[], readonly ValType[]][] = [];
   private readonly funcImports: FuncImport[] = [];
   private memImport: MemImport | null = null;
+  private tableImport: { module: string; name: string; min: number } | null = null;
   private readonly funcs: FuncBuilder[] = [];
   private readonly exports: { name: string; kind: number; index: number }[] = [];
 
@@ -347,6 +354,11 @@ export class ModuleBuilder {
   importMemory(module: string, name: string, min: number, max?: number, shared = false): void {
     if (shared && max === undefined) throw new Error('wasm encoder: a shared memory needs a maximum');
     this.memImport = { module, name, min, max, shared };
+  }
+
+  /** Import a funcref table (index 0) of at least `min` entries, for call_indirect. */
+  importTable(module: string, name: string, min: number): void {
+    this.tableImport = { module, name, min };
   }
 
   /** A new function defined by this module. */
@@ -377,7 +389,7 @@ export class ModuleBuilder {
         }
       });
     }
-    const nImports = this.funcImports.length + (this.memImport ? 1 : 0);
+    const nImports = this.funcImports.length + (this.memImport ? 1 : 0) + (this.tableImport ? 1 : 0);
     if (nImports) {
       section(2, (b) => {
         b.u32(nImports);
@@ -389,6 +401,8 @@ export class ModuleBuilder {
           b.byte(flags).u32(m.min);
           if (m.max !== undefined) b.u32(m.max);
         }
+        const t = this.tableImport;
+        if (t) b.name(t.module).name(t.name).byte(0x01).byte(0x70).byte(0).u32(t.min);
       });
     }
     if (this.funcs.length) {

@@ -13,10 +13,17 @@ export interface WasmModule {
 export interface WasmInstance {
   readonly exports: Record<string, unknown>;
 }
+/** A funcref table (call_indirect's targets): region functions by host page (wasm/chain.ts). */
+export interface WasmTable {
+  readonly length: number;
+  get(i: number): unknown;
+  set(i: number, f: unknown): void;
+}
 export type WasmImports = Record<string, Record<string, unknown>>;
 
 interface WasmApi {
   Memory: new (d: { initial: number; maximum?: number; shared?: boolean }) => WasmMemory;
+  Table: new (d: { element: 'anyfunc'; initial: number; maximum?: number }) => WasmTable;
   Module: new (bytes: Uint8Array) => WasmModule;
   Instance: new (m: WasmModule, imports?: WasmImports) => WasmInstance;
   validate(bytes: Uint8Array): boolean;

@@ -5,7 +5,7 @@
  *
  *   run(pc, left) -> left
  *
- * over the machine's state memory (bus/layout.ts). Layout of the function:
+ * (pc: a label index, or ~offset in the page to enter at an offset) over the machine's state memory (bus/layout.ts). Layout of the function:
  *
  *   prologue: guest registers and the flag state into locals
  *   block $exit
@@ -51,6 +51,9 @@ export const enum Xchg {
   ESB = 12,
   FSB = 13,
   GSB = 14,
+  /** Written by the chain dispatcher (wasm/chain.ts): the host page of the last region that ran, and how many calls ran something. */
+  LAST_HP = 15,
+  CHAINED = 16,
 }
 
 /** Most instructions in one region (a page holds at most 4096). */
@@ -461,7 +464,37 @@ export function compileRegion(mem: Uint8Array, page: number, eipPage: number, en
     [Xchg.GSB, GSB],
   ];
   for (const [slot, l] of xl) f.i32Const(0).i32Load(xo(slot)).localSet(l);
-  f.block().loop();
+  f.block();
+  // entry by page offset (the chain dispatcher, wasm/chain.ts): pc = ~offset
+  // finds the label by a binary search over the entries; an offset that is
+  // not one leaves at once with EIP there and `left` untouched
+  const entryOffs = labelList.filter((o) => insns.get(o)!.key >= 0);
+  f.localGet(PC).i32Const(0).op(Op.i32_lt_s).if();
+  f.localGet(PC).i32Const(-1).op(Op.i32_xor).localSet(B1);
+  f.block();
+  // depth: nested ifs of the search below the $found block
+  const search = (lo: number, hi: number, depth: number): void => {
+    if (hi - lo <= 4) {
+      for (let i = lo; i < hi; i++) {
+        f.localGet(B1).i32Const(entryOffs[i]).op(Op.i32_eq).if();
+        f.i32Const(labelIndex.get(entryOffs[i])!).localSet(PC).br(depth + 1);
+        f.end();
+      }
+      return;
+    }
+    const mid = (lo + hi) >> 1;
+    f.localGet(B1).i32Const(entryOffs[mid]).op(Op.i32_lt_u).if();
+    search(lo, mid, depth + 1);
+    f.else();
+    search(mid, hi, depth + 1);
+    f.end();
+  };
+  search(0, entryOffs.length, 0);
+  f.localGet(B1).i32Const(eipPage).op(Op.i32_add).localSet(EIP);
+  f.br(2); // block $exit
+  f.end(); // $found
+  f.end(); // if
+  f.loop();
   for (let i = 0; i < nLabels; i++) f.block();
   f.localGet(PC).brTable(
     labelList.map((_, i) => i),
