@@ -83,6 +83,32 @@ export interface BlockBackend {
   write(offset: number, src: Uint8Array): void;
   /** Make completed writes durable (the guest's FLUSH CACHE). */
   flush(): void;
+  /**
+   * Fill `dsts` in order from byte `offset`, as if they were one buffer: one
+   * vectored host call (readv) where the backend can. Optional; callers go
+   * through `blockReadv`, which loops over `read` without it.
+   */
+  readv?(offset: number, dsts: readonly Uint8Array[]): void;
+  /** Store `srcs` in order from byte `offset` (writev); optional, see `blockWritev`. */
+  writev?(offset: number, srcs: readonly Uint8Array[]): void;
+}
+
+/** Read a list of buffers at `offset`: the backend's `readv`, or one `read` per buffer for a backend that has none. */
+export function blockReadv(b: BlockBackend, offset: number, dsts: readonly Uint8Array[]): void {
+  if (b.readv) return b.readv(offset, dsts);
+  for (const d of dsts) {
+    b.read(offset, d);
+    offset += d.length;
+  }
+}
+
+/** Write a list of buffers at `offset`: the backend's `writev`, or one `write` per buffer. */
+export function blockWritev(b: BlockBackend, offset: number, srcs: readonly Uint8Array[]): void {
+  if (b.writev) return b.writev(offset, srcs);
+  for (const s of srcs) {
+    b.write(offset, s);
+    offset += s.length;
+  }
 }
 
 /**
