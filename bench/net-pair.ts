@@ -140,7 +140,8 @@ async function main(): Promise<void> {
     const rows: string[] = [];
     const size = MIB * 1048576;
     for (const pass of ['cold', 'warm']) {
-      await b.cmd(`rm -f /tmp/got; (nc -l -p 5000 > /tmp/got &); sleep 1`);
+      // nc's stdin stays open (an empty pipe): with /dev/null it would send FIN at once, and A's nc quits on it
+      await b.cmd(`rm -f /tmp/got; sleep 3600 | nc -l -p 5000 > /tmp/got & sleep 1`);
       const ca = await tcpCounters(a);
       const cb = await tcpCounters(b);
       const wait = b.cmd(`i=0; while [ $(wc -c < /tmp/got) -lt ${size} ] && [ $i -lt 3000 ]; do usleep 100000; i=$((i+1)); done; wc -c < /tmp/got`, 900_000);
@@ -152,7 +153,7 @@ async function main(): Promise<void> {
       const ca2 = await tcpCounters(a);
       const cb2 = await tcpCounters(b);
       await a.cmd('killall nc 2>/dev/null; true');
-      await b.cmd('killall nc 2>/dev/null; true');
+      await b.cmd('killall nc sleep 2>/dev/null; true');
       const r = {
         retrans: diff(ca, ca2, 'RetransSegs'),
         out: diff(ca, ca2, 'OutSegs'),
