@@ -159,6 +159,20 @@ export interface NetBackend {
   deliver(): void;
   /** Release host resources (sockets, timers, files). */
   close(): void;
+  /** What the backend is and holds for the NIC, for `info network` (optional). */
+  status?(): NetBackendStatus;
+}
+
+/** A network backend's own account of the frames on their way to the NIC. */
+export interface NetBackendStatus {
+  /** What it is, as `info network` names it: "user", "socket connect=unix:/tmp/lab.sock", ... */
+  kind: string;
+  /** Frames waiting for the NIC to have room. */
+  queued: number;
+  /** Frames for the NIC the backend had to drop (its queue was full), since the start. */
+  dropped: number;
+  /** More to say, for example "reading paused: the NIC is behind". */
+  note?: string;
 }
 
 /**

@@ -236,6 +236,10 @@ export class SwitchLink {
     }
   }
 
+  status(): { kind: string; queued: number; dropped: number } {
+    return { kind: `switch port ${this.port.id} (in this process)`, queued: this._queue.length - this._head, dropped: this.port.stats.dropped };
+  }
+
   close(): void {
     this.port.remove();
     this._queue = [];

@@ -6,7 +6,7 @@
  * nothing of the guest's state is involved: the counters start at zero with
  * each run, as QEMU's `info blockstats` do.
  */
-import { blockReadv, blockWritev, type BlockBackend, type NetBackend, type NetPort } from '../devices/backends.js';
+import { blockReadv, blockWritev, type BlockBackend, type NetBackend, type NetBackendStatus, type NetPort } from '../devices/backends.js';
 
 export interface DiskCounters {
   /** The drive as the VM names it: hda, hdb, cdrom, virtio-blk0, ... */
@@ -99,6 +99,9 @@ class CountingNet implements NetBackend {
   }
   close(): void {
     this._inner.close();
+  }
+  status(): NetBackendStatus {
+    return this._inner.status?.() ?? { kind: 'unknown', queued: 0, dropped: 0 };
   }
 }
 
