@@ -162,12 +162,13 @@ async function main(): Promise<void> {
         fast: diff(ca, ca2, 'TCPFastRetrans'),
         ofo: diff(cb, cb2, 'TCPOFOQueue'),
         rcvDrop: diff(cb, cb2, 'TCPRcvQDrop') + diff(cb, cb2, 'TCPBacklogDrop') + diff(cb, cb2, 'PruneCalled'),
+        rcvDetail: ['TCPRcvQDrop', 'TCPBacklogDrop', 'PruneCalled', 'RcvPruned', 'TCPRcvCollapsed', 'TCPZeroWindowDrop', 'TCPWantZeroWindowAdv', 'TCPSpuriousRTOs', 'TCPDSACKRecv'].map((k) => `${k} ${k === 'TCPSpuriousRTOs' || k === 'TCPDSACKRecv' ? diff(ca, ca2, k) : diff(cb, cb2, k)}`).join(', '),
       };
-      progress(`${pass}: ${MIB} MiB in ${secs.toFixed(2)} s; A retransmitted ${r.retrans} of ${r.out} segments (timeouts ${r.timeouts}, loss probes ${r.probes}, fast ${r.fast}); B out-of-order ${r.ofo}, receive-queue drops ${r.rcvDrop}`);
+      progress(`${pass}: ${MIB} MiB in ${secs.toFixed(2)} s; A retransmitted ${r.retrans} of ${r.out} segments (timeouts ${r.timeouts}, loss probes ${r.probes}, fast ${r.fast}); B out-of-order ${r.ofo}, receive-queue drops ${r.rcvDrop} (B: ${r.rcvDetail}; the last two are A's)`);
       rows.push(`| ${pass} | ${(MIB / secs).toFixed(2)} | ${secs.toFixed(2)} | ${r.retrans} / ${r.out} | ${r.timeouts} | ${r.probes} | ${r.fast} | ${r.ofo} |`);
     }
-    const infoA = await a.monitor('info network', /dropped[^\n]*\n[\s\S]*\n|unknown command[^\n]*\n/);
-    const infoB = await b.monitor('info network', /dropped[^\n]*\n[\s\S]*\n|unknown command[^\n]*\n/);
+    const infoA = await a.monitor('info network', /at the NIC|unknown command/);
+    const infoB = await b.monitor('info network', /at the NIC|unknown command/);
     const out = [
       `bench/net-pair: two default guests (${MODEL}) on a tsvm switch (UNIX socket), ${MIB} MiB A -> B with busybox nc; node ${process.version}`,
       `host: ${cpus().length} CPUs; load average ${load0.toFixed(1)} at start, ${loadavg()[0].toFixed(1)} at end`,
@@ -178,8 +179,8 @@ async function main(): Promise<void> {
       '| --- | --- | --- | --- | --- | --- | --- | --- |',
       ...rows,
       '',
-      `VM A info network: ${infoA.trim().split('\n').slice(0, 8).join(' | ')}`,
-      `VM B info network: ${infoB.trim().split('\n').slice(0, 8).join(' | ')}`,
+      `VM A info network: ${infoA.trim().split('\n').filter((l) => /net0|\\|frames/.test(l)).join(' | ')}`,
+      `VM B info network: ${infoB.trim().split('\n').filter((l) => /net0|\\|frames/.test(l)).join(' | ')}`,
     ];
     console.log(out.join('\n'));
   } finally {

@@ -117,6 +117,11 @@ export class EthSwitch {
     return this._ports.size;
   }
 
+  /** The ports plugged in now, with their counters. */
+  ports(): SwitchPort[] {
+    return [...this._ports];
+  }
+
   /** The port a MAC was last seen on (null when unknown or aged out), for tests and `info`. */
   lookup(mac: Uint8Array): SwitchPort | null {
     const e = this._table.get(macKey(mac, 0));
