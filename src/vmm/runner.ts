@@ -431,6 +431,14 @@ export class VmRunner {
         this._paceWall = Date.now();
         this._paceNs = m.clock.nowNs - MAX_AHEAD_NS;
       }
+      // an idle guest that fell behind the wall clock (it ran slower than real time, a boot on a
+      // loaded host) is not let catch up: that would mean skipping through its timers faster than
+      // the wall clock, so that a TCP retransmission timer or ping's next second comes before a
+      // reply already on its way (two guests booted at load 13 pinged every 50 ms of wall time)
+      if (!busy && this.paceAheadNs < -MAX_AHEAD_NS) {
+        this._paceWall = Date.now();
+        this._paceNs = m.clock.nowNs;
+      }
       // idle: sleep until the wall clock reaches the guest's next timer deadline (less the slack
       // it may run ahead), at most 50 ms; host input (a frame) ends the sleep at once
       let idleMs = 0;
