@@ -8,13 +8,18 @@
  *
  * In-process (Machine.runSlice in a loop, as `tsvm run` does when busy), so the
  * figures are the devices' and the guest drivers' cost and not the terminal's.
- * Usage: node dist/bench/virtio-blk.js [MiB per run, default 32] [virtio-first] [direct]
+ * Usage: node dist/bench/virtio-blk.js [MiB per run, default 32] [virtio-first] [direct] [file] [per-piece]
+ * `file` puts both disks in raw files (tsvm run's backends) instead of memory;
+ * `per-piece` makes virtio-blk call the backend once per buffer (the old path).
  * `direct` adds iflag=direct/oflag=direct to dd: the page cache's copies leave
  * the guest's path, so what remains is the block layer, the driver and the
  * device per request (where virtio-blk and IDE differ).
  */
 import '../src/vmm/v8flags.js'; // first: before any WebAssembly is compiled
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openBlockFile } from '../src/host/node/block.js';
 import { Machine } from '../src/board/machine.js';
 import type { BlockBackend } from '../src/devices/backends.js';
 import { VirtioBlk } from '../src/devices/virtio/blk.js';
@@ -35,6 +40,19 @@ class MemDisk implements BlockBackend {
   write(off: number, src: Uint8Array): void {
     this.data.set(src, off);
   }
+  /** Vectored, as the file backends are: virtio-blk hands a whole request over in one call. */
+  readv(off: number, dsts: readonly Uint8Array[]): void {
+    for (const d of dsts) {
+      this.read(off, d);
+      off += d.length;
+    }
+  }
+  writev(off: number, srcs: readonly Uint8Array[]): void {
+    for (const s of srcs) {
+      this.write(off, s);
+      off += s.length;
+    }
+  }
   flush(): void {}
 }
 
@@ -44,12 +62,26 @@ if (!img) {
   process.exit(1);
 }
 const mib = Number(process.argv.slice(2).find((a) => /^\d+$/.test(a)) ?? 32);
+// `file`: both disks are raw files in the temporary folder, opened as tsvm run opens them (the page cache behind them)
+function disk(name: string): BlockBackend {
+  if (!process.argv.includes('file')) return new MemDisk(DISK_MIB << 20);
+  const dir = mkdtempSync(join(tmpdir(), 'tsvm-bench-vblk-'));
+  const path = join(dir, `${name}.img`);
+  writeFileSync(path, '');
+  truncateSync(path, DISK_MIB << 20);
+  const o = openBlockFile(path, 'rw', name, 'raw');
+  process.on('exit', () => {
+    o.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return o.backend;
+}
 let out = '';
 const m = new Machine({
   memoryBytes: 256 * 1024 * 1024,
   linux: { kernel: readFileSync(img.kernel), vmlinux: readFileSync(img.vmlinux), initrd: readFileSync(img.initrd), cmdline: img.cmdline },
-  hda: new MemDisk(DISK_MIB << 20),
-  virtio: [new VirtioBlk('virtio-blk0', new MemDisk(DISK_MIB << 20))],
+  hda: disk('hda'),
+  virtio: [new VirtioBlk('virtio-blk0', disk('vda'), 'virtio-blk0', { perPiece: process.argv.includes('per-piece') })],
   serial: [{ write: (b: number) => (out += String.fromCharCode(b)) }],
 });
 
@@ -96,7 +128,7 @@ for (const [name, cmd] of runs) {
   if (!/records out/.test(r.text)) throw new Error(`${name}: dd failed:\n${r.text}`);
   results.set(name, r);
 }
-console.log(`virtio-blk bench: default guest (Linux ${img.kernelVersion}), busybox dd of ${mib} MiB, bs=1M${direct ? ', O_DIRECT' : ''}, page cache dropped, ${virtioFirst ? 'virtio' : 'IDE'} runs first; node ${process.version}`);
+console.log(`virtio-blk bench: default guest (Linux ${img.kernelVersion}), busybox dd of ${mib} MiB, bs=1M${direct ? ', O_DIRECT' : ''}, page cache dropped, ${virtioFirst ? 'virtio' : 'IDE'} runs first, disks ${process.argv.includes('file') ? 'raw files' : 'in memory'}${process.argv.includes('per-piece') ? ', virtio-blk one backend call per buffer' : ''}; node ${process.version}`);
 console.log('run           wall s   CPU s   MiB/s (CPU)   guest s   M guest instr   IDE/this (CPU)');
 for (const op of ['read', 'write']) {
   const base = results.get(`${op} sda`)!;

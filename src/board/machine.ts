@@ -21,7 +21,7 @@ import { checkCpuState, loadCpuState, saveCpuState, type CpuState } from '../cpu
 import { Clock } from '../time/clock.js';
 import { checkState, StateError, type StateObject } from '../state/state.js';
 import { checkDeclared, loadDeclared, saveDeclared, type StateSchema } from '../state/schema.js';
-import type { BlockBackend, CharSink, NetBackend } from '../devices/backends.js';
+import type { BlockBackend, CharSink, NetBackend, NetBackendStatus } from '../devices/backends.js';
 import { E1000 } from '../devices/e1000/e1000.js';
 import { Ne2kPci } from '../devices/ne2k.js';
 import { IdeController } from '../devices/ata/ide.js';
@@ -185,6 +185,8 @@ export class Machine {
   fwcfg!: FwCfg;
   nics: (E1000 | Ne2kPci)[] = [];
   private _netBackends: NetBackend[] = [];
+  /** Every NIC with its model, address and backend, in configuration order (for `info network`). */
+  private readonly _nicInfo: { model: NicConfig['model']; mac: Uint8Array; dev: { rxDropped: number }; backend: NetBackend }[] = [];
   /** True while cpu.run() executes a slice (a wake then ends the slice early). */
   private _inSlice = false;
   /** Guest time a halt with interrupts off began (the drain before the 'halt' stop), or -1. */
@@ -196,6 +198,17 @@ export class Machine {
    * pacing delay.
    */
   onHostInput: (() => void) | null = null;
+  /**
+   * How far (guest ns) a halted CPU's idle skip may go. Infinity (the
+   * default): straight to the next timer deadline, idle time costing nothing.
+   * The VM runner sets it to the guest time that matches the wall clock (plus
+   * a little), so an idle guest waits for its next timer in wall time and a
+   * frame arriving meanwhile is taken at the time it arrived, not at a
+   * deadline the guest's clock has already jumped to (a guest TCP's
+   * retransmission timer firing before the ACK it waits for had a chance to
+   * come, a ping's reply stamped at the next tick).
+   */
+  idleHorizonNs = Infinity;
   virtio: VirtioPci[] = [];
   private post!: PostCodePort;
   /** Every device, in creation order, for reset. */
@@ -432,6 +445,7 @@ export class Machine {
     const dev = new VirtioNet(`virtio-net.${index}`, n.backend, this.nicMac(n, index));
     dev.setWake(this._netWake);
     this._netBackends.push(n.backend);
+    this._nicInfo[index] = { model: n.model, mac: this.nicMac(n, index), dev, backend: n.backend };
     return dev;
   }
 
@@ -460,6 +474,7 @@ export class Machine {
     n.backend.attach(nic, this._netWake);
     this.nics.push(nic);
     this._netBackends.push(n.backend);
+    this._nicInfo[index] = { model: n.model, mac: this.nicMac(n, index), dev: nic, backend: n.backend };
   }
 
   /** A NIC on the first free PCI slot from 3: BAR 0 as MMIO, BAR 1 as I/O ports, its cable to the backend. */
@@ -511,6 +526,22 @@ export class Machine {
     if (this._inSlice) this.cpu.stopRequested = true;
     else this.onHostInput?.();
   };
+
+  /**
+   * Each NIC, its backend and where frames for it were dropped (QEMU's `info
+   * network`, with counters): `queued` frames wait in the backend for room in
+   * the guest's receive ring (backpressure, not loss); `backendDropped` were
+   * lost in the backend's queue, `nicDropped` reached a NIC with no room.
+   */
+  networkInfo(): { index: number; model: string; mac: string; backend: NetBackendStatus; nicDropped: number }[] {
+    return this._nicInfo.map((n, index) => ({
+      index,
+      model: n.model,
+      mac: Array.from(n.mac, (b) => b.toString(16).padStart(2, '0')).join(':'),
+      backend: n.backend.status?.() ?? { kind: 'unknown', queued: 0, dropped: 0 },
+      nicDropped: n.dev.rxDropped,
+    }));
+  }
 
   /** Host input at a slice boundary: frames waiting in the network backends go to their NICs. */
   private deliverHostInput(): void {
@@ -634,8 +665,8 @@ export class Machine {
         return this.stopReason;
       }
       if (!cpu.intrLine) {
-        const next = clock.nextDeadline();
-        if (next === Infinity) return this.stopReason; // waits for host input
+        const next = Math.min(clock.nextDeadline(), this.idleHorizonNs);
+        if (next === Infinity || next <= clock.nowNs) return this.stopReason; // waits for host input, or for the wall clock
         // the TSC keeps counting while the CPU idles (it measures time, not work)
         cpu.tscOffset += Math.round((next - clock.nowNs) / NS_PER_INSTRUCTION);
         clock.advanceTo(next);

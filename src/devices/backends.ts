@@ -83,6 +83,32 @@ export interface BlockBackend {
   write(offset: number, src: Uint8Array): void;
   /** Make completed writes durable (the guest's FLUSH CACHE). */
   flush(): void;
+  /**
+   * Fill `dsts` in order from byte `offset`, as if they were one buffer: one
+   * vectored host call (readv) where the backend can. Optional; callers go
+   * through `blockReadv`, which loops over `read` without it.
+   */
+  readv?(offset: number, dsts: readonly Uint8Array[]): void;
+  /** Store `srcs` in order from byte `offset` (writev); optional, see `blockWritev`. */
+  writev?(offset: number, srcs: readonly Uint8Array[]): void;
+}
+
+/** Read a list of buffers at `offset`: the backend's `readv`, or one `read` per buffer for a backend that has none. */
+export function blockReadv(b: BlockBackend, offset: number, dsts: readonly Uint8Array[]): void {
+  if (b.readv) return b.readv(offset, dsts);
+  for (const d of dsts) {
+    b.read(offset, d);
+    offset += d.length;
+  }
+}
+
+/** Write a list of buffers at `offset`: the backend's `writev`, or one `write` per buffer. */
+export function blockWritev(b: BlockBackend, offset: number, srcs: readonly Uint8Array[]): void {
+  if (b.writev) return b.writev(offset, srcs);
+  for (const s of srcs) {
+    b.write(offset, s);
+    offset += s.length;
+  }
 }
 
 /**
@@ -133,6 +159,20 @@ export interface NetBackend {
   deliver(): void;
   /** Release host resources (sockets, timers, files). */
   close(): void;
+  /** What the backend is and holds for the NIC, for `info network` (optional). */
+  status?(): NetBackendStatus;
+}
+
+/** A network backend's own account of the frames on their way to the NIC. */
+export interface NetBackendStatus {
+  /** What it is, as `info network` names it: "user", "socket connect=unix:/tmp/lab.sock", ... */
+  kind: string;
+  /** Frames waiting for the NIC to have room. */
+  queued: number;
+  /** Frames for the NIC the backend had to drop (its queue was full), since the start. */
+  dropped: number;
+  /** More to say, for example "reading paused: the NIC is behind". */
+  note?: string;
 }
 
 /**

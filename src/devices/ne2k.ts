@@ -115,10 +115,12 @@ export class Ne2kPci extends PciDevice implements NetPort {
       mar: u8s(8).at('_mar'),
       mem: u8s(MEM_SIZE),
     },
-    { transient: ['mac', 'backend', 'wake', 'ioPorts', 'ioBase'] },
+    { transient: ['mac', 'backend', 'wake', 'rxDropped', 'ioPorts', 'ioBase'] },
   );
   readonly mac: Uint8Array;
   backend: NetBackend | null = null;
+  /** Frames that came with no room in the receive ring (diagnostics, not state). */
+  rxDropped = 0;
   /** Asks the board for a delivery at the next slice boundary (the ring gained room). */
   wake: () => void = () => {};
   readonly ioPorts: PortHandlers;
@@ -340,7 +342,11 @@ export class Ne2kPci extends PciDevice implements NetPort {
 
   receive(frame: Uint8Array): void {
     const ring = this._ring();
-    if (this._cmd & Cr.STP || !ring || frame.length < 14 || frame.length > MAX_FRAME || this._roomPages() <= pagesFor(frame.length)) return;
+    if (this._cmd & Cr.STP || !ring || frame.length < 14 || frame.length > MAX_FRAME) return;
+    if (this._roomPages() <= pagesFor(frame.length)) {
+      this.rxDropped++;
+      return;
+    }
     const cur = this._curr << 8;
     if (cur < ring[0] || cur >= ring[1]) return;
     if (!this._accepts(frame)) return;

@@ -45,6 +45,7 @@ interface Backend {
   send(frame: Uint8Array): void;
   deliver(): void;
   close(): void;
+  status?(): { kind: string; queued: number; dropped: number; note?: string };
 }
 
 /** Where records go: the host opens the file. */
@@ -86,6 +87,11 @@ export class DumpBackend implements Backend {
 
   deliver(): void {
     this._inner.deliver();
+  }
+
+  status(): { kind: string; queued: number; dropped: number; note?: string } {
+    const s = this._inner.status?.() ?? { kind: 'unknown', queued: 0, dropped: 0 };
+    return { ...s, kind: `${s.kind}, captured to a pcap` };
   }
 
   close(): void {

@@ -136,6 +136,10 @@ export class UserNet implements TcpOwner {
     }
   }
 
+  status(): { kind: string; queued: number; dropped: number } {
+    return { kind: `user${this.opts.restrict ? ',restrict=on' : ''}`, queued: this._queue.length, dropped: this.stats.dropped };
+  }
+
   close(): void {
     this._closed = true;
     for (const l of this._listeners) l.close();

@@ -19,14 +19,19 @@ interface Port {
 }
 
 /**
- * Frames from the peer wait for the NIC in a queue bounded in frames and in
- * bytes; past either bound they are dropped and counted (stats.dropped), as
- * a NIC whose receive FIFO is full drops, so a peer sending faster than the
- * guest takes frames (or a hostile one sending 68 KiB frames without end)
- * cannot make this process hold more than QUEUE_BYTES_MAX.
+ * Frames from the peer wait for the NIC in a queue. Once it holds
+ * QUEUE_PAUSE_BYTES the stream is no longer read (backpressure: the peer's
+ * frames wait in the kernel's socket buffers and in the peer, a switch or
+ * another tsvm) until the NIC has taken it down to half, so a guest that
+ * takes frames more slowly than they come loses none here. The queue is
+ * still bounded in frames and bytes: past QUEUE_MAX or QUEUE_BYTES_MAX
+ * (only reachable with what one read had already brought in) frames are
+ * dropped and counted (stats.dropped), so a hostile peer sending 68 KiB
+ * frames without end cannot make this process hold more than that.
  */
 export const QUEUE_MAX = 4096;
 export const QUEUE_BYTES_MAX = 4 << 20;
+export const QUEUE_PAUSE_BYTES = 1 << 20;
 const RETRY_MS = 1000;
 
 /** Where a stream goes: a TCP address and port, or a UNIX socket's path. */
@@ -85,7 +90,10 @@ export class SocketNet {
   private _closed = false;
   private _waitingSaid = false;
   private _timer: unknown = null;
-  readonly stats = { sent: 0, received: 0, dropped: 0 };
+  /** Reading from the peer stopped until the NIC catches up. */
+  private _paused = false;
+  /** Frames sent and received, frames dropped for a full queue, and how often reading paused for the NIC. */
+  readonly stats = { sent: 0, received: 0, dropped: 0, pauses: 0 };
 
   /** Bytes of frames waiting for the NIC (at most QUEUE_BYTES_MAX). */
   get queuedBytes(): number {
@@ -110,6 +118,7 @@ export class SocketNet {
           return;
         }
         this._peer = s.accept(this._events());
+        this._paused = false;
         this._peer.resume();
         this.onLog(`socket network: peer ${s.peer} connected`);
       });
@@ -138,6 +147,7 @@ export class SocketNet {
       ...this._events(),
       onConnect: () => {
         this._peer = peer;
+        this._paused = false;
         this.onLog(`socket network: connected to ${streamAddrText(this.opts.connect as StreamAddr)}`);
       },
       onError: lost,
@@ -179,6 +189,11 @@ export class SocketNet {
       if (this.opts.connect && !this._closed) this._timer = this._host.setTimer(RETRY_MS, () => this._connect());
     }
     if (this._queue.length) this._wake(); // frames wait: ask for a slice boundary now
+    if (!this._paused && this._queueBytes >= QUEUE_PAUSE_BYTES && this._peer) {
+      this._paused = true;
+      this.stats.pauses++;
+      this._peer.pause();
+    }
   }
 
   // ---- the NetBackend seam ----
@@ -210,6 +225,16 @@ export class SocketNet {
       this._queue.splice(0, n);
       this._queueBytes -= bytes;
     }
+    if (this._paused && this._queueBytes <= QUEUE_PAUSE_BYTES / 2) {
+      this._paused = false;
+      this._peer?.resume();
+    }
+  }
+
+  status(): { kind: string; queued: number; dropped: number; note?: string } {
+    const where = this.opts.listen ? `listen=${this.opts.listen.addr}:${this.opts.listen.port}` : `connect=${streamAddrText(this.opts.connect as StreamAddr)}`;
+    const note = [this.connected ? 'connected' : 'not connected', this._paused ? 'reading paused: the NIC is behind' : '', `paused ${this.stats.pauses} times`].filter(Boolean).join(', ');
+    return { kind: `socket ${where}`, queued: this._queue.length, dropped: this.stats.dropped, note };
   }
 
   close(): void {

@@ -117,6 +117,11 @@ export class EthSwitch {
     return this._ports.size;
   }
 
+  /** The ports plugged in now, with their counters. */
+  ports(): SwitchPort[] {
+    return [...this._ports];
+  }
+
   /** The port a MAC was last seen on (null when unknown or aged out), for tests and `info`. */
   lookup(mac: Uint8Array): SwitchPort | null {
     const e = this._table.get(macKey(mac, 0));
@@ -234,6 +239,10 @@ export class SwitchLink {
       this._queue = this._queue.slice(this._head);
       this._head = 0;
     }
+  }
+
+  status(): { kind: string; queued: number; dropped: number } {
+    return { kind: `switch port ${this.port.id} (in this process)`, queued: this._queue.length - this._head, dropped: this.port.stats.dropped };
   }
 
   close(): void {

@@ -7,6 +7,8 @@
  * Everything is synchronous, as the block devices are (docs/storage.md).
  */
 
+import { iovFill, iovLength, iovSkip, type IoVec } from './iovec.js';
+
 /** A file an image lives in. */
 export interface StorageFile {
   /** The name the file was opened by (for messages and for resolving backing files). */
@@ -19,6 +21,10 @@ export interface StorageFile {
   read(pos: number, dst: Uint8Array): number;
   /** Write all of src at pos, extending the file if needed. */
   write(pos: number, src: Uint8Array): void;
+  /** Read into the buffers in order from pos (one readv); returns bytes read (short only at the end of the file). Optional: readFullv loops over read without it. */
+  readv?(pos: number, dsts: IoVec): number;
+  /** Write all the buffers in order from pos (one writev). Optional: writeAllv loops over write without it. */
+  writev?(pos: number, srcs: IoVec): void;
   /** Make the writes so far durable (fsync). Also the ordering barrier between metadata updates. */
   sync(): void;
   close(): void;
@@ -65,6 +71,10 @@ export interface DiskImage {
   read(offset: number, dst: Uint8Array): void;
   /** Store src at offset (within sizeBytes). */
   write(offset: number, src: Uint8Array): void;
+  /** read() into a list of buffers taken as one: one file call per contiguous run of the image. */
+  readv(offset: number, dsts: IoVec): void;
+  /** write() of a list of buffers taken as one. */
+  writev(offset: number, srcs: IoVec): void;
   /** Make completed writes durable. */
   flush(): void;
   /** Release the file (and any backing files). */
@@ -128,4 +138,39 @@ export function readFull(file: StorageFile, pos: number, dst: Uint8Array): numbe
   }
   if (done < dst.length) dst.fill(0, done);
   return done;
+}
+
+/** Read exactly the buffers' total length at pos, zero-filling past the end of the file: the file's readv, or readFull per buffer. */
+export function readFullv(file: StorageFile, pos: number, dsts: IoVec): number {
+  if (dsts.length === 1) return readFull(file, pos, dsts[0]);
+  if (!file.readv) {
+    let done = 0;
+    let at = pos;
+    for (const d of dsts) {
+      done += readFull(file, at, d); // zero-fills what lies past the end of the file
+      at += d.length;
+    }
+    return done;
+  }
+  const total = iovLength(dsts);
+  let done = 0;
+  let rest: IoVec = dsts;
+  while (done < total) {
+    const n = file.readv(pos + done, rest);
+    if (n <= 0) break;
+    done += n;
+    if (done < total) rest = iovSkip(rest, n);
+  }
+  if (done < total) iovFill(done === 0 ? dsts : iovSkip(dsts, done), 0);
+  return done;
+}
+
+/** Write all the buffers at pos: the file's writev, or one write per buffer. */
+export function writeAllv(file: StorageFile, pos: number, srcs: IoVec): void {
+  if (srcs.length === 1) return file.write(pos, srcs[0]);
+  if (file.writev) return file.writev(pos, srcs);
+  for (const s of srcs) {
+    file.write(pos, s);
+    pos += s.length;
+  }
 }

@@ -8,7 +8,8 @@
  * Every table offset is checked against the file and against the other
  * metadata before it is used; a damaged image is refused with a StorageError.
  */
-import { readFull, StorageError, type DiskImage, type StorageFile } from './file.js';
+import { readFull, readFullv, StorageError, writeAllv, type DiskImage, type StorageFile } from './file.js';
+import { IovCursor, iovCopyIn, iovCopyOut, iovFill, iovIsZero, iovLength, type IoVec } from './iovec.js';
 import { INCOMPAT_CORRUPT, INCOMPAT_DIRTY, parseQcow2Header, type Qcow2Header } from './qcow2-header.js';
 
 export interface Qcow2Options {
@@ -62,13 +63,15 @@ interface Mapping {
 interface WritePiece {
   gc: number;
   within: number;
-  src: Uint8Array;
+  /** The bytes for this cluster: views into the request's buffers. */
+  src: Uint8Array[];
+  len: number;
   map: Mapping;
   /** The new L2 entry (hi, lo) once decided. */
   hi: number;
   lo: number;
-  /** Full cluster content to write at a fresh cluster, or null. */
-  fresh: Uint8Array | null;
+  /** Full cluster content to write at a fresh cluster (one buffer, or the request's views of a whole cluster), or null. */
+  fresh: Uint8Array[] | null;
 }
 
 function hex(n: number): string {
@@ -396,46 +399,55 @@ export class Qcow2Image implements DiskImage {
   // ---- reads ---------------------------------------------------------------------------------
 
   read(offset: number, dst: Uint8Array): void {
+    this.readv(offset, [dst]);
+  }
+
+  /**
+   * Read into a list of buffers taken as one: each run of standard clusters
+   * contiguous in the file is one readv of the file, however many buffers it
+   * spans; zero, compressed and unallocated clusters are filled in between.
+   */
+  readv(offset: number, dsts: IoVec): void {
     if (this._closed) throw new StorageError('IO', `${this.file.name} is closed`);
     const C = this.clusterSize;
-    const end = Math.min(offset + dst.length, this.sizeBytes);
-    if (end < offset + dst.length) dst.fill(0, Math.max(0, end - offset));
+    const total = iovLength(dsts);
+    const end = Math.min(offset + total, this.sizeBytes);
+    const cur = new IovCursor(dsts);
     const m: Mapping = { kind: 0, host: 0, copied: false, compressedBytes: 0 };
     let pos = offset;
-    // a run of standard clusters contiguous in the file is read with one call
     let runHost = -1;
-    let runDst = 0;
     let runLen = 0;
+    let run: Uint8Array[] = [];
     const flushRun = () => {
-      if (runLen > 0) readFull(this.file, runHost, dst.subarray(runDst, runDst + runLen));
+      if (runLen > 0) readFullv(this.file, runHost, run);
+      run = [];
       runLen = 0;
     };
     while (pos < end) {
       const gc = Math.floor(pos / C);
       const within = pos - gc * C;
       const n = Math.min(C - within, end - pos);
-      const d = pos - offset;
       this._lookup(gc, m);
       if (m.kind === NORMAL) {
         const h = m.host + within;
-        if (runLen > 0 && runHost + runLen === h) runLen += n;
-        else {
+        if (runLen === 0 || runHost + runLen !== h) {
           flushRun();
           runHost = h;
-          runDst = d;
-          runLen = n;
         }
+        cur.take(n, run);
+        runLen += n;
       } else {
         flushRun();
-        const sub = dst.subarray(d, d + n);
-        if (m.kind === ZERO) sub.fill(0);
-        else if (m.kind === COMPRESSED_KIND) sub.set(this._decompress(m, gc).subarray(within, within + n));
-        else if (this._opts.backing) this._opts.backing.read(pos, sub);
-        else sub.fill(0);
+        const parts = cur.take(n);
+        if (m.kind === ZERO) iovFill(parts, 0);
+        else if (m.kind === COMPRESSED_KIND) iovCopyIn(parts, this._decompress(m, gc).subarray(within, within + n));
+        else if (this._opts.backing) this._opts.backing.readv(pos, parts);
+        else iovFill(parts, 0);
       }
       pos += n;
     }
     flushRun();
+    iovFill(cur.rest(), 0); // past the end of the disk
   }
 
   // ---- refcounts -----------------------------------------------------------------------------
@@ -684,24 +696,35 @@ export class Qcow2Image implements DiskImage {
   // ---- writes --------------------------------------------------------------------------------
 
   write(offset: number, src: Uint8Array): void {
+    this.writev(offset, [src]);
+  }
+
+  /**
+   * Write a list of buffers taken as one. In-place clusters contiguous in the
+   * file are one writev, and the fresh clusters of an allocating write one
+   * writev at the end of the file, without copying the guest's buffers.
+   */
+  writev(offset: number, srcs: IoVec): void {
     if (this._closed) throw new StorageError('IO', `${this.file.name} is closed`);
     if (this.readOnly) throw new StorageError('READ_ONLY', `${this.file.name} is opened read-only`);
-    if (offset < 0 || offset + src.length > this.sizeBytes) {
-      throw new StorageError('IO', `${this.file.name}: write of ${src.length} bytes at ${offset} goes past the end of the ${this.sizeBytes}-byte disk`);
+    const total = iovLength(srcs);
+    if (offset < 0 || offset + total > this.sizeBytes) {
+      throw new StorageError('IO', `${this.file.name}: write of ${total} bytes at ${offset} goes past the end of the ${this.sizeBytes}-byte disk`);
     }
-    if (src.length === 0) return;
+    if (total === 0) return;
     const C = this.clusterSize;
     const v3 = this.header.version >= 3;
 
     // 1. classify each cluster the write touches
     const pieces: WritePiece[] = [];
-    for (let pos = offset; pos < offset + src.length; ) {
+    const cur = new IovCursor(srcs);
+    for (let pos = offset; pos < offset + total; ) {
       const gc = Math.floor(pos / C);
       const within = pos - gc * C;
-      const n = Math.min(C - within, offset + src.length - pos);
+      const n = Math.min(C - within, offset + total - pos);
       const m: Mapping = { kind: 0, host: 0, copied: false, compressedBytes: 0 };
       this._lookup(gc, m);
-      pieces.push({ gc, within, src: src.subarray(pos - offset, pos - offset + n), map: m, hi: 0, lo: 0, fresh: null });
+      pieces.push({ gc, within, src: cur.take(n), len: n, map: m, hi: 0, lo: 0, fresh: null });
       pos += n;
     }
 
@@ -709,33 +732,32 @@ export class Qcow2Image implements DiskImage {
     const frees: [number, number][] = []; // [first cluster, count] to drop a reference from after the L2 update
     for (const p of pieces) {
       const m = p.map;
-      const whole = p.within === 0 && p.src.length === C;
+      const whole = p.within === 0 && p.len === C;
       if (m.kind === NORMAL && m.copied) {
-        if (whole && v3 && isZero(p.src)) {
+        if (whole && v3 && iovIsZero(p.src)) {
           // keep the cluster allocated, mark it as reading zeros: one L2 write instead of a cluster
           p.hi = Math.floor(m.host / 0x100000000) | COPIED;
           p.lo = (m.host >>> 0) | 1;
         }
         continue; // otherwise written in place below
       }
-      if (whole && isZero(p.src) && (v3 || (!this._opts.backing && m.kind === UNALLOCATED))) {
+      if (whole && iovIsZero(p.src) && (v3 || (!this._opts.backing && m.kind === UNALLOCATED))) {
         if (m.kind === UNALLOCATED && !this._opts.backing) continue; // already reads as zeros
         if (m.kind === ZERO) continue;
         p.hi = 0;
         p.lo = 1; // zero cluster, nothing allocated
       } else {
         // a fresh cluster: the old contents (backing file, zeros, compressed data or a shared cluster) with the new bytes over them
-        let fresh: Uint8Array;
-        if (whole) fresh = p.src;
+        if (whole) p.fresh = p.src;
         else {
-          fresh = new Uint8Array(C);
+          const fresh = new Uint8Array(C);
           const base = p.gc * C;
           if (m.kind === COMPRESSED_KIND) fresh.set(this._decompress(m, p.gc));
           else if (m.kind === NORMAL) readFull(this.file, m.host, fresh);
           else if (m.kind === UNALLOCATED && this._opts.backing) this._opts.backing.read(base, fresh.subarray(0, Math.min(C, this.sizeBytes - base)));
-          fresh.set(p.src, p.within);
+          iovCopyOut(p.src, fresh, p.within);
+          p.fresh = [fresh];
         }
-        p.fresh = fresh;
         allocCount++;
       }
       if (m.kind === COMPRESSED_KIND) {
@@ -769,19 +791,19 @@ export class Qcow2Image implements DiskImage {
 
     // in-place writes to clusters this image owns, merged into runs
     this._writeInPlace(pieces);
-    // fresh data clusters, one write for the whole contiguous run
+    // fresh data clusters, one writev for the whole contiguous run
     if (allocCount > 0) {
-      const buf = allocCount === 1 ? pieces.find((p) => p.fresh)!.fresh! : new Uint8Array(allocCount * C);
+      const bufs: Uint8Array[] = [];
       let k = 0;
       for (const p of pieces) {
         if (!p.fresh) continue;
         const host = dataStart + k * C;
-        if (allocCount > 1) buf.set(p.fresh, k * C);
+        for (const f of p.fresh) bufs.push(f);
         p.hi = Math.floor(host / 0x100000000) | COPIED;
         p.lo = host >>> 0;
         k++;
       }
-      this.file.write(dataStart, buf);
+      writeAllv(this.file, dataStart, bufs);
       this._grow(dataStart / C + allocCount);
     }
     // the new L2 tables, filled with their entries
@@ -859,17 +881,7 @@ export class Qcow2Image implements DiskImage {
     let runLen = 0;
     let run: Uint8Array[] = [];
     const flush = () => {
-      if (runLen === 0) return;
-      if (run.length === 1) this.file.write(runHost, run[0]);
-      else {
-        const b = new Uint8Array(runLen);
-        let k = 0;
-        for (const r of run) {
-          b.set(r, k);
-          k += r.length;
-        }
-        this.file.write(runHost, b);
-      }
+      if (runLen > 0) writeAllv(this.file, runHost, run);
       run = [];
       runLen = 0;
     };
@@ -881,8 +893,8 @@ export class Qcow2Image implements DiskImage {
       const h = p.map.host + p.within;
       if (runLen > 0 && runHost + runLen !== h) flush();
       if (runLen === 0) runHost = h;
-      run.push(p.src);
-      runLen += p.src.length;
+      for (const b of p.src) run.push(b);
+      runLen += p.len;
     }
     flush();
   }
@@ -916,9 +928,4 @@ function setEntry(t: Uint8Array, i: number, hi: number, lo: number): void {
   t[at + 5] = (lo >>> 16) & 0xff;
   t[at + 6] = (lo >>> 8) & 0xff;
   t[at + 7] = lo & 0xff;
-}
-
-function isZero(b: Uint8Array): boolean {
-  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
-  return true;
 }

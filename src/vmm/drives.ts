@@ -6,6 +6,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { BlockBackendError, FileBlockBackend, openBlockFile, probeImageFormat, type OpenedBlock } from '../host/node/block.js';
 import { VmConfigError, type DriveFormat, type DriveSlot, type DriveSpec } from './spec.js';
+import { blockReadv, blockWritev } from '../devices/backends.js';
 
 /** Resolve a spec path: relative paths are relative to the base directory (the VM folder). */
 export function specPath(baseDir: string, p: string): string {
@@ -78,6 +79,12 @@ class ReopenableBackend implements BlockBackendLike {
   }
   write(offset: number, src: Uint8Array): void {
     this._inner.backend.write(offset, src);
+  }
+  readv(offset: number, dsts: readonly Uint8Array[]): void {
+    blockReadv(this._inner.backend, offset, dsts);
+  }
+  writev(offset: number, srcs: readonly Uint8Array[]): void {
+    blockWritev(this._inner.backend, offset, srcs);
   }
   flush(): void {
     this._inner.backend.flush();

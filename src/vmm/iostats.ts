@@ -6,7 +6,7 @@
  * nothing of the guest's state is involved: the counters start at zero with
  * each run, as QEMU's `info blockstats` do.
  */
-import type { BlockBackend, NetBackend, NetPort } from '../devices/backends.js';
+import { blockReadv, blockWritev, type BlockBackend, type NetBackend, type NetBackendStatus, type NetPort } from '../devices/backends.js';
 
 export interface DiskCounters {
   /** The drive as the VM names it: hda, hdb, cdrom, virtio-blk0, ... */
@@ -50,6 +50,17 @@ class CountingBlock implements BlockBackend {
     this._c.writtenBytes += src.length;
     this._c.writeOps++;
   }
+  /** A vectored request counts as one operation, as the device made one. */
+  readv(offset: number, dsts: readonly Uint8Array[]): void {
+    blockReadv(this._inner, offset, dsts);
+    for (const d of dsts) this._c.readBytes += d.length;
+    this._c.readOps++;
+  }
+  writev(offset: number, srcs: readonly Uint8Array[]): void {
+    blockWritev(this._inner, offset, srcs);
+    for (const s of srcs) this._c.writtenBytes += s.length;
+    this._c.writeOps++;
+  }
   flush(): void {
     this._inner.flush();
     this._c.flushOps++;
@@ -88,6 +99,9 @@ class CountingNet implements NetBackend {
   }
   close(): void {
     this._inner.close();
+  }
+  status(): NetBackendStatus {
+    return this._inner.status?.() ?? { kind: 'unknown', queued: 0, dropped: 0 };
   }
 }
 

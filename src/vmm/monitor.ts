@@ -14,6 +14,7 @@ export interface MonitorResult {
 const HELP = `info registers   the CPU registers
 info cpus        the virtual CPUs and where they are
 info jit         instructions run per tier, code compiled, region exits by reason
+info network     the NICs, their backends, frames waiting and frames dropped
 system_reset     reset the machine
 quit | q         stop the VM and exit
 help             this list`;
@@ -48,6 +49,8 @@ export function runMonitorCommand(runner: VmRunner, line: string, vm?: VmFolder)
     }
     case 'info jit':
       return { output: jitInfo(m.cpu, m.jit) };
+    case 'info network':
+      return { output: formatNetworkInfo(m.networkInfo()) };
     case 'system_reset':
       m.requestReset();
       return { output: 'resetting the machine' };
@@ -83,4 +86,16 @@ function vmCommand(runner: VmRunner, vm: VmFolder, verb: string, args: string[],
       vm.deleteSnapshot(tag);
       return { output: `snapshot ${tag} deleted` };
   }
+}
+
+/** `info network`: a line per NIC as QEMU writes it, its backend under it, and the frames waiting and dropped. */
+export function formatNetworkInfo(nics: ReturnType<VmRunner['machine']['networkInfo']>): string {
+  if (nics.length === 0) return 'no NICs';
+  const out: string[] = [];
+  for (const n of nics) {
+    out.push(`net${n.index}: index=${n.index},type=nic,model=${n.model},macaddr=${n.mac}`);
+    out.push(` \\ ${n.backend.kind}${n.backend.note ? ` (${n.backend.note})` : ''}`);
+    out.push(`   frames waiting for the NIC ${n.backend.queued}; dropped: ${n.backend.dropped} in the backend's queue, ${n.nicDropped} at the NIC`);
+  }
+  return out.join('\n');
 }

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Machine } from '../board/machine.js';
-import { VmRunner, type RunnerState } from './runner.js';
+import { IDLE_AHEAD_NS, VmRunner, type RunnerState } from './runner.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsvm-runner-'));
 
@@ -116,4 +116,61 @@ test('loading a state from later (or earlier) in guest time while running: pacin
   }
   r.stop();
   assert.equal(await done, 'quit');
+});
+
+test("an idle guest's clock follows the wall clock: a halted CPU waits for its next timer in wall time instead of jumping to it", async () => {
+  // the PIT interrupts every 55 ms (count 65536); between interrupts the guest halts
+  const IDLE = `
+cli
+mov al, 0x11
+out 0x20, al
+mov al, 0x08
+out 0x21, al
+mov al, 0x04
+out 0x21, al
+mov al, 0x01
+out 0x21, al
+mov al, 0xfe
+out 0x21, al
+xor ax, ax
+mov ds, ax
+mov ss, ax
+mov sp, 0x7000
+mov word [8*4], handler
+mov word [8*4+2], 0xf000
+mov al, 0x34
+out 0x43, al
+xor al, al
+out 0x40, al
+out 0x40, al
+sti
+.idle: hlt
+jmp .idle
+handler: mov al, 0x20
+out 0x20, al
+iret`;
+  const m = new Machine({ memoryBytes: 1 << 20, bios: rom('idle', IDLE) });
+  const r = new VmRunner(m, { runForNs: 3600e9 });
+  let most = -Infinity;
+  let ticks = 0;
+  r.on('tick', () => {
+    ticks++;
+    if (m.cpu.halted) most = Math.max(most, r.paceAheadNs);
+  });
+  const done = r.run();
+  await new Promise((res) => setTimeout(res, 400));
+  // a guest that fell behind the wall clock (it ran slowly) does not race through its timers to catch up
+  await r.call(() => {
+    (r as unknown as { _paceWall: number })._paceWall -= 5000;
+  });
+  const g0 = m.clock.nowNs;
+  await new Promise((res) => setTimeout(res, 300));
+  const ran = m.clock.nowNs - g0;
+  r.stop();
+  assert.equal(await done, 'quit');
+  assert.ok(ran < 2e9, `5 s behind, the idle guest ran ${ran / 1e6} ms of guest time in 300 ms`);
+  assert.ok(ticks > 3 && r.guestNs > 55e6, `the guest ran (${ticks} ticks, ${r.guestNs / 1e6} ms of guest time)`);
+  // before, each halt jumped to the next PIT deadline, up to 55 ms ahead of the wall clock
+  assert.ok(most <= IDLE_AHEAD_NS + 1e6, `an idle guest ran ${most / 1e6} ms ahead of the wall clock`);
+  assert.equal(m.idleHorizonNs, Infinity, 'the horizon is lifted when the run ends');
 });

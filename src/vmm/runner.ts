@@ -76,6 +76,12 @@ export interface RunnerEvents {
 export const TICK_MS = 15;
 /** How far guest time may run ahead of wall time while the guest idles. */
 export const MAX_AHEAD_NS = 10e6;
+/**
+ * How far an idle (halted) guest's clock may run ahead of the wall clock:
+ * its idle skip stops here (Machine.idleHorizonNs) and the runner sleeps
+ * until the wall clock reaches its next timer deadline, or host input comes.
+ */
+export const IDLE_AHEAD_NS = 1e6;
 /** Instructions per runSlice call; the machine ends a slice early at timer deadlines. */
 const SLICE_INSTRUCTIONS = 200_000;
 
@@ -381,10 +387,12 @@ export class VmRunner {
         this._applyInput();
         while (Date.now() < tickEnd && this._stopRequest === null && !this._pauseRequested) {
           const before = m.resets;
+          // an idle guest's clock follows the wall clock: it may not skip past it to its next deadline
+          m.idleHorizonNs = m.clock.nowNs - this.paceAheadNs + IDLE_AHEAD_NS;
           const r = m.runSlice(SLICE_INSTRUCTIONS);
           resets += m.resets - before;
           if (r !== 'running' || this.guestNs >= runForNs) break;
-          if (m.cpu.halted && this.paceAheadNs > MAX_AHEAD_NS) break;
+          if (m.cpu.halted && (this.paceAheadNs > MAX_AHEAD_NS || m.clock.nowNs >= m.idleHorizonNs)) break;
           if (this._queue.length) this._applyInput();
         }
       } catch (e) {
@@ -434,9 +442,25 @@ export class VmRunner {
         this._paceWall = Date.now();
         this._paceNs = m.clock.nowNs - MAX_AHEAD_NS;
       }
-      const aheadMs = busy ? 0 : this.paceAheadNs / 1e6;
+      // an idle guest that fell behind the wall clock (it ran slower than real time, a boot on a
+      // loaded host) is not let catch up: that would mean skipping through its timers faster than
+      // the wall clock, so that a TCP retransmission timer or ping's next second comes before a
+      // reply already on its way (two guests booted at load 13 pinged every 50 ms of wall time)
+      if (!busy && this.paceAheadNs < -MAX_AHEAD_NS) {
+        this._paceWall = Date.now();
+        this._paceNs = m.clock.nowNs;
+      }
+      // idle: sleep until the wall clock reaches the guest's next timer deadline (less the slack
+      // it may run ahead), at most 50 ms; host input (a frame) ends the sleep at once
+      let idleMs = 0;
+      if (!busy) {
+        const ahead = this.paceAheadNs;
+        const next = m.clock.nextDeadline();
+        idleMs = next === Infinity ? 50 : (next - m.clock.nowNs + ahead - IDLE_AHEAD_NS) / 1e6;
+        idleMs = Math.max(idleMs, ahead / 1e6);
+      }
       await new Promise<void>((r) => {
-        const t = setTimeout(r, aheadMs > 1 ? Math.min(aheadMs, 50) : 0);
+        const t = setTimeout(r, idleMs >= 1 ? Math.min(idleMs, 50) : 0);
         this._wake = () => {
           clearTimeout(t);
           r();
@@ -445,6 +469,7 @@ export class VmRunner {
       this._wake = null;
     }
     m.onHostInput = null;
+    m.idleHorizonNs = Infinity;
     this._flush();
     this.stopCause = cause;
     this._setState(cause === 'error' ? 'error' : 'stopped');

@@ -6,7 +6,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { nodeNetHost } from '../host/node/net.js';
-import { EthSwitch } from '../net/switch.js';
+import { EthSwitch, type SwitchPort } from '../net/switch.js';
 import { serveSwitch } from '../net/switchserver.js';
 import { SwitchDhcp, type SwitchDhcpConfig } from '../net/switchdhcp.js';
 import { streamAddrText, type StreamAddr } from '../net/socket.js';
@@ -33,6 +33,16 @@ export async function openSwitch(at: StreamAddr, o: { dhcp?: SwitchDhcpConfig; o
   }
   const server = await serveSwitch(sw, nodeNetHost, at, o.onLog);
   const dhcp = o.dhcp ? new SwitchDhcp(sw, o.dhcp) : null;
+  // a frame the switch drops (a port's queue full: its VM takes frames more slowly than they come) is said, at most every 10 s
+  const seen = new Map<SwitchPort, number>();
+  const dropLog = setInterval(() => {
+    for (const p of sw.ports()) {
+      const before = seen.get(p) ?? 0;
+      if (p.stats.dropped > before) o.onLog?.(`port ${p.id} (${p.name}): ${p.stats.dropped - before} frames dropped in 10 s (${p.stats.dropped} in all): its queue was full, the VM behind it is not taking frames as fast as they come`);
+      seen.set(p, p.stats.dropped);
+    }
+  }, 10_000);
+  dropLog.unref();
   let description = streamAddrText(at);
   if (o.dhcp) {
     const c = o.dhcp;
@@ -44,6 +54,7 @@ export async function openSwitch(at: StreamAddr, o: { dhcp?: SwitchDhcpConfig; o
     at,
     description,
     close: () => {
+      clearInterval(dropLog);
       dhcp?.close();
       server.close();
     },

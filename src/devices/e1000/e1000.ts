@@ -94,12 +94,14 @@ export class E1000 extends PciDevice implements NetPort {
       txOverflow: bool.at('_txOverflow'),
       ctx: struct({ ipcss: u8, ipcso: u8, ipcse: u16, tucss: u8, tucso: u8, tucse: u16, tucmd: u8, mss: u16, hdrlen: u8, paylen: u32.range(0, 0xfffff) }).at('_ctx'),
     },
-    { transient: ['mac', 'backend', 'wake', 'mmio', 'ioPorts', 'ioBase', '_dma', '_desc'] },
+    { transient: ['mac', 'backend', 'wake', 'rxDropped', 'mmio', 'ioPorts', 'ioBase', '_dma', '_desc'] },
   );
   readonly regs = new Uint32Array(REG_WORDS);
   readonly mac: Uint8Array;
   /** Where transmitted frames go (null: the cable is unplugged; frames vanish). */
   backend: NetBackend | null = null;
+  /** Frames that came with no room in the receive ring (RXO; diagnostics, not state). */
+  rxDropped = 0;
   /** Asks the board for a delivery at the next slice boundary (the receive ring gained room). */
   wake: () => void = () => {};
   readonly mmio: MmioHandlers;
@@ -410,6 +412,7 @@ export class E1000 extends PciDevice implements NetPort {
     const bufSize = this._rxBufSize();
     const need = Math.ceil(data.length / bufSize);
     if (this._rxFree() < need) {
+      this.rxDropped++;
       this._raise(Icr.RXO);
       return;
     }

@@ -2,7 +2,9 @@
  * virtio-blk (virtio 1.0, 5.2) over a BlockBackend: one request queue; each
  * request is a 16-byte header (type, reserved, sector), data buffers, and a
  * status byte in the last writable byte. Data moves directly between the
- * backend and guest RAM, buffer by buffer (no bounce copy).
+ * backend and guest RAM (no bounce copy), the whole request's buffers in one
+ * vectored backend call (readv/writev), so a 512 KiB request of 128 pages is
+ * one host call and not 128.
  *
  * Offered features: SEG_MAX, BLK_SIZE, FLUSH, and RO for a read-only
  * backend. A request out of the disk's range, of a length that is not whole
@@ -10,7 +12,7 @@
  * gets UNSUPP; a chain too short to hold a header and a status byte is a
  * guest error (DEVICE_NEEDS_RESET, as QEMU's "missing headers").
  */
-import type { BlockBackend } from '../backends.js';
+import { blockReadv, blockWritev, type BlockBackend } from '../backends.js';
 import { le32, le64, put32, put64, VirtioId, type VirtioDevice, type VirtioHost } from './device.js';
 import { Chain, VirtioError } from './queue.js';
 
@@ -40,6 +42,15 @@ const HEADER = 16;
 const SEG_MAX = 254;
 const ID_BYTES = 20;
 
+export interface VirtioBlkOptions {
+  /**
+   * One backend read/write per data buffer instead of one vectored call per
+   * request: the device as it was before readv, kept as the named baseline of
+   * bench/blk-vectored.ts and as the reference in tests.
+   */
+  perPiece?: boolean;
+}
+
 export class VirtioBlk implements VirtioDevice {
   readonly type = VirtioId.BLOCK;
   readonly queueCount = 1;
@@ -51,11 +62,14 @@ export class VirtioBlk implements VirtioDevice {
   private readonly _chain = new Chain();
   private readonly _hdr = new Uint8Array(HEADER);
   private readonly _status = new Uint8Array(1);
+  /** The current request's data buffers, as views of guest RAM (reused). */
+  private readonly _views: Uint8Array[] = [];
 
   constructor(
     readonly id: string,
     private readonly _disk: BlockBackend,
     private readonly _serial = id,
+    private readonly _opts: VirtioBlkOptions = {},
   ) {
     this.features = [(1 << BlkF.SEG_MAX) | (1 << BlkF.BLK_SIZE) | (1 << BlkF.FLUSH) | (_disk.readOnly ? 1 << BlkF.RO : 0), 0];
     put64(this.config, 0, Math.floor(_disk.sizeBytes / SECTOR));
@@ -136,36 +150,46 @@ export class VirtioBlk implements VirtioDevice {
   /**
    * Move `len` bytes between the disk at `pos` and the chain's data buffers:
    * for a write the readable buffers after the header, for a read the
-   * writable buffers before the status byte.
+   * writable buffers before the status byte. One vectored backend call for
+   * the whole request (or one call per buffer with `perPiece`).
    */
   private _transfer(c: Chain, pos: number, len: number, toDisk: boolean): number {
     const ram = this._host.ram;
     let skip = toDisk ? HEADER : 0;
     const first = toDisk ? 0 : c.readable;
     const end = toDisk ? c.readable : c.count;
-    try {
-      for (let i = first; i < end && len > 0; i++) {
-        let l = c.len[i];
-        if (skip >= l) {
-          skip -= l;
-          continue;
-        }
-        const o = c.off[i] + skip;
-        l = Math.min(l - skip, len);
-        skip = 0;
-        const view = ram.bytes.subarray(o, o + l);
-        if (toDisk) this._disk.write(pos, view);
-        else {
-          this._disk.read(pos, view);
-          ram.written(o, l);
-        }
-        pos += l;
-        len -= l;
+    const views = this._views;
+    views.length = 0;
+    for (let i = first; i < end && len > 0; i++) {
+      let l = c.len[i];
+      if (skip >= l) {
+        skip -= l;
+        continue;
       }
-    } catch {
-      return BlkS.IOERR;
+      const o = c.off[i] + skip;
+      l = Math.min(l - skip, len);
+      skip = 0;
+      views.push(ram.bytes.subarray(o, o + l));
+      len -= l;
     }
-    return BlkS.OK;
+    if (views.length === 0) return BlkS.OK; // a request without data: nothing to move
+    let status: number = BlkS.OK;
+    try {
+      if (this._opts.perPiece) {
+        for (const v of views) {
+          if (toDisk) this._disk.write(pos, v);
+          else this._disk.read(pos, v);
+          pos += v.length;
+        }
+      } else if (toDisk) blockWritev(this._disk, pos, views);
+      else blockReadv(this._disk, pos, views);
+    } catch {
+      status = BlkS.IOERR;
+    }
+    // a failed read may have filled part of the buffers: mark them all
+    if (!toDisk) for (const v of views) ram.written(v.byteOffset - ram.bytes.byteOffset, v.length);
+    views.length = 0;
+    return status;
   }
 
   reset(): void {}
@@ -173,5 +197,5 @@ export class VirtioBlk implements VirtioDevice {
   /** No state of its own: each request completes within the notification that brings it. */
   readonly stateFields = {};
   /** The counts are diagnostics of this run; the disk and its serial are configuration. */
-  readonly stateTransient = ['counts', '_disk', '_serial', '_chain', '_hdr', '_status'];
+  readonly stateTransient = ['counts', '_disk', '_serial', '_chain', '_hdr', '_status', '_views', '_opts'];
 }

@@ -3,6 +3,7 @@ import { chmodSync, closeSync, mkdtempSync, openSync, readFileSync, rmSync, stat
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { blockWritev } from '../../devices/backends.js';
 import { BlockBackendError, openBlockFile, SNAPSHOT_CHUNK_BYTES } from './block.js';
 
 function tempDir(): string {
@@ -194,6 +195,43 @@ test('qcow2 is told by its header; a probed raw image refuses a guest write that
     const given = openBlockFile(path, 'rw', '-drive', 'raw');
     given.backend.write(0, header); // format=raw given: the user asked for it
     given.close();
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
+});
+
+test('readv/writev on raw files and in snapshot mode: same bytes as read/write, zeros past the end, the probed-format guard kept', () => {
+  const dir = tempDir();
+  try {
+    const { path, bytes } = image(dir, 64 * 1024);
+    const parts = (b: Uint8Array, sizes: number[]) => {
+      let k = 0;
+      return sizes.map((n) => b.subarray(k, (k += n)));
+    };
+    for (const mode of ['rw', 'snapshot'] as const) {
+      const o = openBlockFile(path, mode, '-hda');
+      const got = new Uint8Array(12 * 1024).fill(0x55);
+      o.backend.readv!(56 * 1024, parts(got, [1000, 3096, 4096, 4096]));
+      assert.deepEqual(got.subarray(0, 8192), bytes.subarray(56 * 1024), mode);
+      assert.ok(got.subarray(8192).every((b) => b === 0), mode);
+      const src = new Uint8Array(8192).map((_, i) => (i * 3) & 0xff);
+      blockWritev(o.backend, 4096 + 512, parts(src, [512, 4096, 3584]));
+      const back = new Uint8Array(8192);
+      o.backend.readv!(4096 + 512, parts(back, [4000, 4192]));
+      assert.deepEqual(back, src, mode);
+      o.close();
+    }
+    assert.deepEqual(new Uint8Array(readFileSync(path).subarray(4608, 4608 + 8192)), new Uint8Array(8192).map((_, i) => (i * 3) & 0xff));
+    // a probed raw image still refuses a qcow2 header in sector 0 when it comes as a vector
+    const o = openBlockFile(path, 'rw', '-hda');
+    const magic = new Uint8Array(512);
+    magic.set([0x51, 0x46, 0x49, 0xfb, 0, 0, 0, 3]);
+    assert.throws(() => o.backend.writev!(0, [magic.subarray(0, 4), magic.subarray(4)]), BlockBackendError);
+    o.backend.writev!(0, [new Uint8Array(256).fill(1), new Uint8Array(768).fill(2)]);
+    const head = new Uint8Array(1024);
+    o.backend.read(0, head);
+    assert.ok(head.subarray(0, 256).every((b) => b === 1) && head.subarray(256).every((b) => b === 2));
+    o.close();
   } finally {
     rmSync(dir, { recursive: true });
   }

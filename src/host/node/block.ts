@@ -14,12 +14,13 @@
  * same for -hda on a read-only file).
  */
 import { accessSync, closeSync, constants, fstatSync, fsyncSync, openSync, readSync, statSync, writeSync } from 'node:fs';
-import type { BlockBackend } from '../../devices/backends.js';
+import { blockReadv, type BlockBackend } from '../../devices/backends.js';
 import { StorageError } from '../../storage/file.js';
 import { detectFormat, openImage, type ImageFormat } from '../../storage/open.js';
 import { createQcow2 } from '../../storage/create.js';
 import { QCOW2_MAGIC } from '../../storage/qcow2-header.js';
-import { NodeFile, nodeStorageHost } from './file.js';
+import { NodeFile, nodeStorageHost, readvFd, writevFd } from './file.js';
+import { IovCursor, iovCopyIn, iovFill, iovLength, iovSkip, type IoVec } from '../../storage/iovec.js';
 
 /** How a block image is opened. */
 export type BlockMode = 'rw' | 'ro' | 'snapshot';
@@ -99,6 +100,46 @@ export class FileBlockBackend implements BlockBackend {
     }
   }
 
+  /** One readv for the whole list; past the end of the file reads as zeros. */
+  readv(offset: number, dsts: IoVec): void {
+    const total = iovLength(dsts);
+    const cur = new IovCursor(dsts);
+    const inFile = offset >= this.sizeBytes ? 0 : Math.min(total, this.sizeBytes - offset);
+    let done = 0;
+    if (inFile > 0) {
+      try {
+        done = readvFd(this._fd, offset, inFile === total ? dsts : cur.take(inFile));
+      } catch (e) {
+        throw new BlockBackendError('IO', `${this.path}: read at byte ${offset} failed: ${(e as Error).message}`);
+      }
+    }
+    if (done < total) iovFill(iovSkip(dsts, done), 0);
+  }
+
+  /** One writev for the whole list. */
+  writev(offset: number, srcs: IoVec): void {
+    if (this.readOnly) throw new BlockBackendError('IO', `${this.path}: image is read-only`);
+    if (this.guardProbedFormat && offset < 512) {
+      const head = new Uint8Array(Math.min(512 - offset, iovLength(srcs)));
+      let k = 0;
+      for (const s of srcs) {
+        if (k >= head.length) break;
+        const n = Math.min(s.length, head.length - k);
+        head.set(s.subarray(0, n), k);
+        k += n;
+      }
+      this.write(offset, head); // checks sector 0 and writes those bytes
+      const rest = iovSkip(srcs, head.length);
+      if (rest.length > 0) this.writev(offset + head.length, rest);
+      return;
+    }
+    try {
+      writevFd(this._fd, offset, srcs);
+    } catch (e) {
+      throw new BlockBackendError('IO', `${this.path}: write at byte ${offset} failed: ${(e as Error).message}`);
+    }
+  }
+
   flush(): void {
     if (this.readOnly || this._fd < 0) return;
     try {
@@ -164,6 +205,34 @@ export class SnapshotBlockBackend implements BlockBackend {
       chunk.set(src.subarray(done, done + n), within);
       done += n;
     }
+  }
+
+  /** Runs of chunks the guest has not written go to the base as one vectored read. */
+  readv(offset: number, dsts: IoVec): void {
+    const total = iovLength(dsts);
+    const cur = new IovCursor(dsts);
+    let pos = offset;
+    let runPos = offset;
+    let run: Uint8Array[] = [];
+    const flushRun = () => {
+      if (run.length > 0) blockReadv(this.base, runPos, run);
+      run = [];
+    };
+    while (pos < offset + total) {
+      const idx = Math.floor(pos / SNAPSHOT_CHUNK_BYTES);
+      const within = pos - idx * SNAPSHOT_CHUNK_BYTES;
+      const n = Math.min(SNAPSHOT_CHUNK_BYTES - within, offset + total - pos);
+      const chunk = this._chunks.get(idx);
+      if (chunk) {
+        flushRun();
+        iovCopyIn(cur.take(n), chunk.subarray(within, within + n));
+      } else {
+        if (run.length === 0) runPos = pos;
+        cur.take(n, run);
+      }
+      pos += n;
+    }
+    flushRun();
   }
 
   /** Nothing to make durable: the changes are meant to vanish. */

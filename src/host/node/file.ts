@@ -3,10 +3,11 @@
  * StorageHost that opens files by path, resolves backing-file names against the
  * image's folder (as QEMU does) and inflates compressed clusters with zlib.
  */
-import { closeSync, constants as fsc, fstatSync, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsc, fstatSync, fsyncSync, openSync, readSync, readvSync, writeSync, writevSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { constants as zc, inflateRawSync } from 'node:zlib';
 import { StorageError, type StorageFile, type StorageHost } from '../../storage/file.js';
+import { iovLength, iovSkip, type IoVec } from '../../storage/iovec.js';
 
 export class NodeFile implements StorageFile {
   private _fd: number;
@@ -56,6 +57,25 @@ export class NodeFile implements StorageFile {
     if (pos + src.length > this._size) this._size = pos + src.length;
   }
 
+  readv(pos: number, dsts: IoVec): number {
+    try {
+      return readvFd(this._fd, pos, dsts);
+    } catch (e) {
+      throw new StorageError('IO', `${this.name}: read at byte ${pos} failed: ${(e as Error).message}`);
+    }
+  }
+
+  writev(pos: number, srcs: IoVec): void {
+    if (this.readOnly) throw new StorageError('READ_ONLY', `${this.name} is opened read-only`);
+    let total: number;
+    try {
+      total = writevFd(this._fd, pos, srcs);
+    } catch (e) {
+      throw new StorageError('IO', `${this.name}: write at byte ${pos} failed: ${(e as Error).message}`);
+    }
+    if (pos + total > this._size) this._size = pos + total;
+  }
+
   sync(): void {
     if (this.readOnly || this._fd < 0) return;
     try {
@@ -82,3 +102,33 @@ export const nodeStorageHost: StorageHost = {
     return Math.min(out.length, dst.length);
   },
 };
+
+/** Linux's IOV_MAX: a longer list goes in several calls. */
+const IOV_MAX = 1024;
+
+/** readv at pos until the buffers are full or the file ends; returns bytes read (one call in the common case). */
+export function readvFd(fd: number, pos: number, dsts: IoVec): number {
+  const total = iovLength(dsts);
+  let done = 0;
+  let rest: IoVec = dsts;
+  while (done < total) {
+    const n = readvSync(fd, rest.length > IOV_MAX ? rest.slice(0, IOV_MAX) : (rest as Uint8Array[]), pos + done);
+    if (n <= 0) break;
+    done += n;
+    if (done < total) rest = iovSkip(rest, n);
+  }
+  return done;
+}
+
+/** writev at pos until every byte is written (one call in the common case); returns the bytes written. */
+export function writevFd(fd: number, pos: number, srcs: IoVec): number {
+  const total = iovLength(srcs);
+  let done = 0;
+  let rest: IoVec = srcs;
+  while (done < total) {
+    const n = writevSync(fd, rest.length > IOV_MAX ? rest.slice(0, IOV_MAX) : (rest as Uint8Array[]), pos + done);
+    done += n;
+    if (done < total) rest = iovSkip(rest, n);
+  }
+  return done;
+}
