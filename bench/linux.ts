@@ -33,12 +33,13 @@
  * Usage: node dist/bench/linux.js [--only tsvm,tsvm-bz,v86,qemu] [--skip 'seq+gzip,300 execs']
  * (--skip leaves out workloads by name, for quicker A/B runs.)
  */
-import { spawn, execFileSync, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findDefaultImage } from '../src/vmm/image.js';
+import { Session } from './lib/session.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const TSVM = join(ROOT, 'bin/tsvm.js');
@@ -235,68 +236,10 @@ function diffJit(a: JitCounters, b: JitCounters): JitCounters {
   };
 }
 
-class Session {
-  out = '';
-  private waiters: (() => void)[] = [];
-  readonly child: ChildProcessWithoutNullStreams;
-  readonly exited: Promise<string>;
-  exitStatus: string | undefined;
-
-  constructor(cmd: string, args: string[]) {
-    this.child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    const wake = () => {
-      for (const w of this.waiters.splice(0)) w();
-    };
-    this.child.stdout.on('data', (b: Buffer) => {
-      this.out += b.toString('latin1');
-      wake();
-    });
-    this.child.stderr.on('data', (b: Buffer) => {
-      this.out += b.toString('latin1');
-    });
-    this.child.stdin.on('error', () => {});
-    this.exited = new Promise((res) => {
-      this.child.on('error', (e) => {
-        this.exitStatus = `could not start: ${e.message}`;
-        wake();
-        res(this.exitStatus);
-      });
-      this.child.on('exit', (code, sig) => {
-        this.exitStatus = sig ? `killed by ${sig}` : `exit status ${code}`;
-        wake();
-        res(this.exitStatus);
-      });
-    });
-  }
-
-  /** Resolves with the host time at which the output after `from` first matched `re`. */
-  async waitFor(re: RegExp, from: number, limitMs: number, what: string): Promise<number> {
-    const deadline = performance.now() + limitMs;
-    for (;;) {
-      if (re.test(this.out.slice(from))) return performance.now();
-      if (this.exitStatus) throw new Error(`${what}: emulator ended (${this.exitStatus}); last output: ${lastLine(this.out)}`);
-      if (performance.now() > deadline) throw new Error(`${what}: no prompt after ${limitMs / 1000} s; last output: ${lastLine(this.out)}`);
-      await new Promise<void>((r) => {
-        this.waiters.push(r);
-        setTimeout(r, 1000);
-      });
-    }
-  }
-
-  /** tsvm's `info jit`, asked at the monitor as a user does (Ctrl-A C, the line, Ctrl-A C back). */
-  async infoJit(): Promise<JitCounters> {
-    const from = this.out.length;
-    this.child.stdin.write('\x01cinfo jit\r');
-    await this.waitFor(/js blocks:[^\n]*\n|interpreter[^\n]*\n(?![\s\S]*js blocks)|unknown command[^\n]*\n/, from, 60_000, 'info jit');
-    const text = this.out.slice(from);
-    this.child.stdin.write('\x01c');
-    return parseInfoJit(text, helperCpuSeconds(this.child.pid!));
-  }
-}
-
-function lastLine(s: string): string {
-  const lines = s.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').replace(/\r/g, '').split('\n').filter((l) => l.trim());
-  return JSON.stringify((lines.at(-1) ?? '').slice(-160));
+/** tsvm's `info jit`, asked at the monitor as a user does (Ctrl-A C, the line, Ctrl-A C back). */
+async function infoJit(s: Session): Promise<JitCounters> {
+  const text = await s.monitor('info jit', /js blocks:[^\n]*\n|interpreter[^\n]*\n(?![\s\S]*js blocks)|unknown command[^\n]*\n/);
+  return parseInfoJit(text, helperCpuSeconds(s.child.pid!));
 }
 
 function progress(msg: string): void {
@@ -317,7 +260,7 @@ async function runTarget(t: Target): Promise<Result> {
     const tp = await s.waitFor(PROMPT, 0, BOOT_LIMIT_MS, 'boot');
     r.boot = (tp - t0) / 1000;
     r.bootCpu = cpuSeconds(pid);
-    let jit = t.key.startsWith('tsvm') ? await s.infoJit() : undefined;
+    let jit = t.key.startsWith('tsvm') ? await infoJit(s) : undefined;
     r.phases.push({ rss: peakRss(pid), jit });
     progress(`${t.label}: prompt after ${r.boot.toFixed(2)} s (${r.bootCpu.toFixed(2)} s CPU)${phaseNote(r.phases[0]!)}`);
     for (const w of WORKLOADS) {
@@ -339,7 +282,7 @@ async function runTarget(t: Target): Promise<Result> {
       r.workCpu.push(cpu);
       const ph: PhaseStats = { rss: peakRss(pid) };
       if (jit) {
-        const now = await s.infoJit();
+        const now = await infoJit(s);
         ph.jit = diffJit(jit, now);
         jit = now;
       }

@@ -16,11 +16,11 @@
  * Usage: node dist/bench/net-pair.js [--mib N] [--model virtio-net-pci|e1000|ne2k_pci] [--pings N] [--dump DIR]
  * (--dump: each VM writes a pcap of its NIC's traffic into DIR, for tcpdump.)
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { cpus, loadavg, setPriority, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Session } from './lib/session.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const TSVM = join(ROOT, 'bin/tsvm.js');
@@ -38,59 +38,13 @@ function progress(msg: string): void {
   process.stderr.write(`[bench:net-pair ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 }
 
-class Session {
-  out = '';
-  private _wake: (() => void) | null = null;
-  readonly child;
-  exited = false;
-  constructor(args: string[]) {
-    this.child = spawn(process.execPath, [TSVM, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    if (this.child.pid) setPriority(this.child.pid, 10);
-    const on = (b: Buffer) => {
-      this.out += b.toString('latin1');
-      this._wake?.();
-    };
-    this.child.stdout.on('data', on);
-    this.child.stderr.on('data', on);
-    this.child.on('close', () => {
-      this.exited = true;
-      this._wake?.();
-    });
-  }
-  private _clean(from: number): string {
-    return this.out.slice(from).replace(/\r/g, '').replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
-  }
-  async waitFor(re: RegExp, from: number, limitMs: number, what: string): Promise<string> {
-    const end = Date.now() + limitMs;
-    while (!re.test(this._clean(from))) {
-      if (this.exited) throw new Error(`exited before ${what}: ${this.out.slice(-800)}`);
-      if (Date.now() > end) throw new Error(`no ${what} after ${limitMs / 1000} s: ${this.out.slice(-800)}`);
-      await new Promise<void>((r) => {
-        this._wake = r;
-        setTimeout(r, 200);
-      });
-    }
-    return this._clean(from);
-  }
-  async cmd(c: string, limitMs = 600_000): Promise<string> {
-    const from = this.out.length;
-    this.child.stdin.write(c + '\n');
-    const t = await this.waitFor(PROMPT, from + c.length, limitMs, `prompt after ${c}`);
-    return t.slice(0, t.search(PROMPT));
-  }
-  /** A monitor command (Ctrl-A C, the line, Ctrl-A C back); its answer up to `re`. */
-  async monitor(line: string, re: RegExp): Promise<string> {
-    const from = this.out.length;
-    this.child.stdin.write(`\x01c${line}\r`);
-    const t = await this.waitFor(re, from, 30_000, `monitor answer to ${line}`).catch((e) => `(${(e as Error).message.slice(0, 80)})`);
-    this.child.stdin.write('\x01c');
-    return t;
-  }
-}
+const tsvm = (args: string[]) => new Session(process.execPath, [TSVM, ...args], { nice: 10 });
+/** A shell command in a guest: what it printed before the prompt. */
+const sh = async (s: Session, c: string, limitMs?: number): Promise<string> => (await s.cmd(c, PROMPT, limitMs)).text;
 
 /** The guest's TCP counters: Tcp from /proc/net/snmp and TcpExt from /proc/net/netstat, by name. */
 async function tcpCounters(s: Session): Promise<Map<string, number>> {
-  const t = await s.cmd(`grep -E '^(Tcp|TcpExt):' /proc/net/snmp /proc/net/netstat | sed 's/^[^:]*://'`);
+  const t = await sh(s, `grep -E '^(Tcp|TcpExt):' /proc/net/snmp /proc/net/netstat | sed 's/^[^:]*://'`);
   const lines = t.split('\n').filter((l) => /^(Tcp|TcpExt): /.test(l));
   const m = new Map<string, number>();
   for (let i = 0; i + 1 < lines.length; i += 2) {
@@ -109,13 +63,13 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'tsvm-netpair-'));
   const sock = join(dir, 'lab.sock');
   const load0 = loadavg()[0];
-  const sw = new Session(['switch', '-listen', `unix:${sock}`, '-dhcp', '10.0.3.0/24']);
+  const sw = tsvm(['switch', '-listen', `unix:${sock}`, '-dhcp', '10.0.3.0/24']);
   const vms: Session[] = [];
   try {
     await sw.waitFor(/serving unix:/, 0, 60_000, 'the switch banner');
     const vm = (name: string, mac: string) => {
       const dump = DUMP ? ['-object', `filter-dump,id=d,netdev=n,file=${resolve(DUMP, `${name}.pcap`)}`] : [];
-      const s = new Session(['run', '-timeout', '3000', '-netdev', `switch,id=n,path=${sock}`, '-device', `${MODEL},netdev=n,mac=${mac}`, ...dump]);
+      const s = tsvm(['run', '-timeout', '3000', '-netdev', `switch,id=n,path=${sock}`, '-device', `${MODEL},netdev=n,mac=${mac}`, ...dump]);
       vms.push(s);
       return s;
     };
@@ -131,8 +85,8 @@ async function main(): Promise<void> {
     const ipB = ip(b, 'B');
     ip(a, 'A');
     progress(`up; pinging B from A ${PINGS} times`);
-    await a.cmd(`ping -c 2 ${ipB} >/dev/null`); // ARP, and the guests' first run of the path
-    const p = await a.cmd(`ping -c ${PINGS} ${ipB} | tail -2`);
+    await sh(a, `ping -c 2 ${ipB} >/dev/null`); // ARP, and the guests' first run of the path
+    const p = await sh(a, `ping -c ${PINGS} ${ipB} | tail -2`);
     const pm = /(\d+) packets received.*\n.*= ([\d.]+)\/([\d.]+)\/([\d.]+) ms/s.exec(p);
     const ping = pm ? { got: Number(pm[1]), min: Number(pm[2]), avg: Number(pm[3]), max: Number(pm[4]) } : null;
     progress(`ping: ${ping ? `${ping.got}/${PINGS}, min/avg/max ${ping.min}/${ping.avg}/${ping.max} ms` : p}`);
@@ -141,19 +95,19 @@ async function main(): Promise<void> {
     const size = MIB * 1048576;
     for (const pass of ['cold', 'warm']) {
       // nc's stdin stays open (an empty pipe): with /dev/null it would send FIN at once, and A's nc quits on it
-      await b.cmd(`rm -f /tmp/got; sleep 3600 | nc -l -p 5000 > /tmp/got & sleep 1`);
+      await sh(b, `rm -f /tmp/got; sleep 3600 | nc -l -p 5000 > /tmp/got & sleep 1`);
       const ca = await tcpCounters(a);
       const cb = await tcpCounters(b);
-      const wait = b.cmd(`i=0; while [ $(wc -c < /tmp/got) -lt ${size} ] && [ $i -lt 3000 ]; do usleep 100000; i=$((i+1)); done; wc -c < /tmp/got`, 900_000);
+      const wait = sh(b, `i=0; while [ $(wc -c < /tmp/got) -lt ${size} ] && [ $i -lt 3000 ]; do usleep 100000; i=$((i+1)); done; wc -c < /tmp/got`, 900_000);
       const t0 = performance.now();
-      await a.cmd(`dd if=/dev/zero bs=65536 count=${MIB * 16} 2>/dev/null | nc ${ipB} 5000 &`);
+      await sh(a, `dd if=/dev/zero bs=65536 count=${MIB * 16} 2>/dev/null | nc ${ipB} 5000 &`);
       const got = await wait;
       const secs = (performance.now() - t0) / 1000;
       if (!new RegExp(`^${size}$`, 'm').test(got)) throw new Error(`B received ${got.trim()} bytes, not ${size}`);
       const ca2 = await tcpCounters(a);
       const cb2 = await tcpCounters(b);
-      await a.cmd('killall nc 2>/dev/null; true');
-      await b.cmd('killall nc sleep 2>/dev/null; true');
+      await sh(a, 'killall nc 2>/dev/null; true');
+      await sh(b, 'killall nc sleep 2>/dev/null; true');
       const r = {
         retrans: diff(ca, ca2, 'RetransSegs'),
         out: diff(ca, ca2, 'OutSegs'),
@@ -167,8 +121,9 @@ async function main(): Promise<void> {
       progress(`${pass}: ${MIB} MiB in ${secs.toFixed(2)} s; A retransmitted ${r.retrans} of ${r.out} segments (timeouts ${r.timeouts}, loss probes ${r.probes}, fast ${r.fast}); B out-of-order ${r.ofo}, receive-queue drops ${r.rcvDrop} (B: ${r.rcvDetail}; the last two are A's)`);
       rows.push(`| ${pass} | ${(MIB / secs).toFixed(2)} | ${secs.toFixed(2)} | ${r.retrans} / ${r.out} | ${r.timeouts} | ${r.probes} | ${r.fast} | ${r.ofo} |`);
     }
-    const infoA = await a.monitor('info network', /at the NIC|unknown command/);
-    const infoB = await b.monitor('info network', /at the NIC|unknown command/);
+    const info = (s: Session) => s.monitor('info network', /at the NIC|unknown command/, 30_000).catch((e: Error) => `(${e.message.slice(0, 80)})`);
+    const infoA = await info(a);
+    const infoB = await info(b);
     const out = [
       `bench/net-pair: two default guests (${MODEL}) on a tsvm switch (UNIX socket), ${MIB} MiB A -> B with busybox nc; node ${process.version}`,
       `host: ${cpus().length} CPUs; load average ${load0.toFixed(1)} at start, ${loadavg()[0].toFixed(1)} at end`,

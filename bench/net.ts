@@ -18,7 +18,7 @@
  * the MiB/s it tells a CPU-bound guest (CPU s/MiB x MiB/s near 1) from one
  * that waits.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { createServer as createHttp, get } from 'node:http';
@@ -26,6 +26,7 @@ import { loadavg, cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findDefaultImage } from '../src/vmm/image.js';
+import { Session } from './lib/session.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const TSVM = join(ROOT, 'bin/tsvm.js');
@@ -48,44 +49,6 @@ async function freePort(): Promise<number> {
 
 function progress(msg: string): void {
   process.stderr.write(`[bench:net ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
-}
-
-class Session {
-  out = '';
-  private _wake: (() => void) | null = null;
-  readonly child;
-  exited = false;
-  constructor(cmd: string, args: string[]) {
-    this.child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    const on = (b: Buffer) => {
-      this.out += b.toString('latin1');
-      this._wake?.();
-    };
-    this.child.stdout.on('data', on);
-    this.child.stderr.on('data', on);
-    this.child.on('close', () => {
-      this.exited = true;
-      this._wake?.();
-    });
-  }
-  async waitFor(re: RegExp, from: number, limitMs: number, what: string): Promise<void> {
-    const end = Date.now() + limitMs;
-    while (!re.test(this.out.slice(from).replace(/\r/g, '').replace(/\x1b\[[0-9;]*[A-Za-z]/g, ''))) {
-      if (this.exited) throw new Error(`exited before ${what}: ${this.out.slice(-800)}`);
-      if (Date.now() > end) throw new Error(`no ${what} after ${limitMs / 1000} s: ${this.out.slice(-800)}`);
-      await new Promise<void>((r) => {
-        this._wake = r;
-        setTimeout(r, 500);
-      });
-    }
-  }
-  async cmd(c: string, limitMs = 600_000): Promise<{ secs: number; text: string }> {
-    const from = this.out.length;
-    const t0 = performance.now();
-    this.child.stdin.write(c + '\n');
-    await this.waitFor(PROMPT, from + c.length, limitMs, `prompt after ${c}`);
-    return { secs: (performance.now() - t0) / 1000, text: this.out.slice(from) };
-  }
 }
 
 /** User+system CPU seconds of a process so far (Linux /proc; NaN elsewhere). */
@@ -132,12 +95,12 @@ async function runTarget(label: string, cmd: string, args: string[], httpPort: n
   try {
     await s.waitFor(PROMPT, 0, 1_800_000, 'the prompt');
     // QEMU's guest has no init-time network here unless the image brings it up: it does (udhcpc in /etc/rc)
-    await s.cmd(`ifconfig eth0 | grep 'inet addr' || udhcpc -i eth0 -s /etc/udhcpc.script -q -n -t 10 -T 1`);
-    await s.cmd(`wget -q -O /dev/null http://10.0.2.2:${httpPort}/small`);
+    await s.cmd(`ifconfig eth0 | grep 'inet addr' || udhcpc -i eth0 -s /etc/udhcpc.script -q -n -t 10 -T 1`, PROMPT);
+    await s.cmd(`wget -q -O /dev/null http://10.0.2.2:${httpPort}/small`, PROMPT);
     let c0 = 0;
     for (const pass of ['cold', 'warm']) {
       c0 = cpuSecs(s.child.pid);
-      const d = await s.cmd(`wget -q -O /dev/null http://10.0.2.2:${httpPort}/big && echo done`);
+      const d = await s.cmd(`wget -q -O /dev/null http://10.0.2.2:${httpPort}/big && echo done`, PROMPT);
       if (!/done/.test(d.text)) throw new Error(`download failed: ${d.text.slice(-300)}`);
       if (pass === 'cold') row.downCold = MIB / d.secs;
       else {
@@ -147,14 +110,14 @@ async function runTarget(label: string, cmd: string, args: string[], httpPort: n
       progress(`${label}: download ${MIB} MiB in ${d.secs.toFixed(2)} s (${pass})`);
     }
     // diagnostics: the virtio features the driver accepted (bit string) and the guest's TCP retransmissions so far
-    const diag = await s.cmd(`cat /sys/class/net/eth0/device/features 2>/dev/null; awk '/^Tcp:/{print "in", $11, "out", $12, "retrans", $13}' /proc/net/snmp | tail -1`);
+    const diag = await s.cmd(`cat /sys/class/net/eth0/device/features 2>/dev/null; awk '/^Tcp:/{print "in", $11, "out", $12, "retrans", $13}' /proc/net/snmp | tail -1`, PROMPT);
     const lines = diag.text.replace(/\r/g, '').split('\n');
     progress(`${label}: guest: virtio features ${lines.find((x) => /^[01]{32,}$/.test(x)) ?? '-'}; TCP segments ${lines.find((x) => /^in \d+/.test(x)) ?? '-'}`);
     c0 = cpuSecs(s.child.pid);
-    const l = await s.cmd(`i=0; while [ $i -lt 20 ]; do wget -q -O /dev/null http://10.0.2.2:${httpPort}/small; i=$((i+1)); done; echo done`);
+    const l = await s.cmd(`i=0; while [ $i -lt 20 ]; do wget -q -O /dev/null http://10.0.2.2:${httpPort}/small; i=$((i+1)); done; echo done`, PROMPT);
     row.lat = (l.secs / 20) * 1000;
     row.latCpu = ((cpuSecs(s.child.pid) - c0) / 20) * 1000;
-    await s.cmd(`mkdir -p /tmp/w && dd if=/dev/zero of=/tmp/w/big bs=1048576 count=${MIB} 2>/dev/null; httpd -p 8080 -h /tmp/w; echo ok`);
+    await s.cmd(`mkdir -p /tmp/w && dd if=/dev/zero of=/tmp/w/big bs=1048576 count=${MIB} 2>/dev/null; httpd -p 8080 -h /tmp/w; echo ok`, PROMPT);
     for (const pass of ['cold', 'warm']) {
       c0 = cpuSecs(s.child.pid);
       const t0 = performance.now();
@@ -173,7 +136,7 @@ async function runTarget(label: string, cmd: string, args: string[], httpPort: n
     row.error = (e as Error).message.slice(0, 300);
     progress(`${label}: FAILED ${row.error}`);
   } finally {
-    if (gentle && !s.exited) {
+    if (gentle && s.exitStatus === undefined) {
       // a profiled run must exit on its own to write its profile: power the guest off
       s.child.stdin.write('poweroff -f\n');
       await new Promise<void>((r) => {

@@ -1,0 +1,107 @@
+/**
+ * An emulator (tsvm, QEMU, v86's runner) as a child process driven on its
+ * console, the way the benches use it: output collected as it comes, waits
+ * that end at a match, at their deadline or when the child exits (with its
+ * status and last lines), commands typed at the guest's shell, and tsvm's
+ * monitor reached with Ctrl-A C.
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { setPriority } from 'node:os';
+import { performance } from 'node:perf_hooks';
+
+/** Console text as a terminal shows it: no carriage returns, no escape sequences. */
+export function plain(s: string): string {
+  return s.replace(/\r/g, '').replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
+}
+
+/** The last few non-empty lines of console output, quoted, for an error message. */
+export function lastLines(s: string, n = 3): string {
+  const lines = plain(s).split('\n').filter((l) => l.trim());
+  return JSON.stringify(lines.slice(-n).join('\n').slice(-400));
+}
+
+export class Session {
+  /** Standard output and standard error, interleaved as they arrived (latin1). */
+  out = '';
+  readonly child: ChildProcessWithoutNullStreams;
+  /** How the child ended ("exit status 0", "killed by SIGKILL"), once it has. */
+  exitStatus: string | undefined;
+  /** Resolves with exitStatus when the child ends. */
+  readonly exited: Promise<string>;
+  private waiters: (() => void)[] = [];
+
+  /** `nice`: a niceness for the child (two guests on a shared machine). */
+  constructor(cmd: string, args: string[], opts: { nice?: number } = {}) {
+    this.child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    if (opts.nice && this.child.pid) setPriority(this.child.pid, opts.nice);
+    const wake = () => {
+      for (const w of this.waiters.splice(0)) w();
+    };
+    const take = (b: Buffer) => {
+      this.out += b.toString('latin1');
+      wake();
+    };
+    this.child.stdout.on('data', take);
+    this.child.stderr.on('data', take);
+    this.child.stdin.on('error', () => {});
+    this.exited = new Promise((res) => {
+      this.child.on('error', (e) => {
+        this.exitStatus = `could not start: ${e.message}`;
+        wake();
+        res(this.exitStatus);
+      });
+      this.child.on('exit', (code, sig) => {
+        this.exitStatus = sig ? `killed by ${sig}` : `exit status ${code}`;
+        wake();
+        res(this.exitStatus);
+      });
+    });
+  }
+
+  /** The output from `from` on, as plain text. */
+  text(from = 0): string {
+    return plain(this.out.slice(from));
+  }
+
+  /** Resolves with the host time (performance.now()) at which the output after `from`, as plain text, first matched `re`. */
+  async waitFor(re: RegExp, from: number, limitMs: number, what: string): Promise<number> {
+    const deadline = performance.now() + limitMs;
+    for (;;) {
+      if (re.test(this.text(from))) return performance.now();
+      if (this.exitStatus) throw new Error(`${what}: the emulator ended (${this.exitStatus}); last output: ${lastLines(this.out)}`);
+      if (performance.now() > deadline) throw new Error(`${what}: not seen after ${limitMs / 1000} s; last output: ${lastLines(this.out)}`);
+      await new Promise<void>((r) => {
+        this.waiters.push(r);
+        setTimeout(r, 500);
+      });
+    }
+  }
+
+  /**
+   * Type `line` at the guest's shell and wait for `prompt` after its echo:
+   * the seconds that took, and what was printed between the echo and the prompt.
+   */
+  async cmd(line: string, prompt: RegExp, limitMs = 600_000): Promise<{ secs: number; text: string }> {
+    const from = this.out.length;
+    const t0 = performance.now();
+    this.child.stdin.write(line + '\n');
+    const t1 = await this.waitFor(prompt, from + line.length, limitMs, `the prompt after ${line.slice(0, 60)}`);
+    const all = this.text(from);
+    const echo = all.indexOf(line);
+    const after = echo >= 0 ? all.slice(echo + line.length).replace(/^\n/, '') : all;
+    const at = after.search(prompt);
+    return { secs: (t1 - t0) / 1000, text: at >= 0 ? after.slice(0, at) : after };
+  }
+
+  /** A tsvm monitor command (Ctrl-A C, the line, Ctrl-A C back): the plain output up to where `re` matched. */
+  async monitor(line: string, re: RegExp, limitMs = 60_000): Promise<string> {
+    const from = this.out.length;
+    this.child.stdin.write(`\x01c${line}\r`);
+    try {
+      await this.waitFor(re, from, limitMs, `the monitor's answer to ${line}`);
+      return this.text(from);
+    } finally {
+      this.child.stdin.write('\x01c');
+    }
+  }
+}
