@@ -8,8 +8,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { Daemon, EventLog } from '../helpers/daemon.js';
+import { alive } from '../helpers/child.js';
 
 interface Info {
   state: string;
@@ -21,24 +21,11 @@ interface Info {
   rssLimitEnforced: boolean;
 }
 
-function alive(pid: number): boolean {
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'latin1'));
-  } catch {
-    return false;
-  }
-}
-
 test('tsvm serve: a VM process above its RSS limit is killed and shows crashed with the reason; a VM within its limit runs on', async (t) => {
   const d = await new Daemon().ready();
-  const pids: number[] = [];
-  t.after(() => {
-    d.child.kill();
-    for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGKILL');
-  });
+  const pids = d.vmPids;
+  t.after(() => d.killAll());
   const events = new EventLog(d.socket('/api/events'));
-  const orDaemonGone = <T>(p: Promise<T>, what: string): Promise<T> =>
-    Promise.race([p, d.child.exited.then(() => Promise.reject(new Error(`the daemon ended (${d.child.exitDescription}) before ${what}; its last output:\n${d.child.tail()}`)))]);
   const info = async (vm: string) => (await d.api('GET', `/api/vms/${vm}`)).json as Info;
 
   await t.test('bad rssLimitMiB values are refused with 400, nothing changed', async () => {
@@ -66,12 +53,12 @@ test('tsvm serve: a VM process above its RSS limit is killed and shows crashed w
     const from = events.events.length;
     assert.equal((await d.api('POST', '/api/vms/bystander/start')).status, 200);
     assert.equal((await d.api('POST', '/api/vms/hog/start')).status, 200);
-    await orDaemonGone(events.waitFor((e) => e.type === 'state' && e.vm === 'bystander' && e.state === 'running', 60_000, 'bystander running', from), 'bystander running');
+    await d.orGone(events.waitFor((e) => e.type === 'state' && e.vm === 'bystander' && e.state === 'running', 60_000, 'bystander running', from), 'bystander running');
     const hog = await info('hog');
     if (hog.pid !== null) pids.push(hog.pid);
     const bystander = await info('bystander');
     pids.push(bystander.pid as number);
-    const crashed = await orDaemonGone(events.waitFor((e) => e.type === 'state' && e.vm === 'hog' && e.state === 'crashed', 60_000, 'hog crashed', from), 'hog crashed');
+    const crashed = await d.orGone(events.waitFor((e) => e.type === 'state' && e.vm === 'hog' && e.state === 'crashed', 60_000, 'hog crashed', from), 'hog crashed');
     assert.match(String(crashed.reason), /^over its memory limit: RSS \d+ MiB > 48 MiB$/);
     const rss = Number(/RSS (\d+) MiB/.exec(String(crashed.reason))?.[1]);
     assert.ok(rss > 48, `the RSS named is above the limit: ${String(crashed.reason)}`);
@@ -82,7 +69,7 @@ test('tsvm serve: a VM process above its RSS limit is killed and shows crashed w
     }
     assert.match((await d.api('GET', '/api/vms/hog/log')).text, /state crashed \(over its memory limit: RSS \d+ MiB > 48 MiB\)/);
     // the restart policy applies as to any crash: on-crash starts it again (and it is killed again)
-    await orDaemonGone(events.waitFor((e) => e.type === 'state' && e.vm === 'hog' && e.state === 'starting', 30_000, 'hog restarted', events.events.indexOf(crashed) + 1), 'hog restarted');
+    await d.orGone(events.waitFor((e) => e.type === 'state' && e.vm === 'hog' && e.state === 'starting', 30_000, 'hog restarted', events.events.indexOf(crashed) + 1), 'hog restarted');
     assert.equal((await d.api('PATCH', '/api/vms/hog', { restart: 'never' })).status, 200);
     assert.match((await d.api('GET', '/api/vms/hog/log')).text, /restarting after a crash \(policy on-crash, restart 1\)/);
     // the VM within its limit runs on, in the same process, its guest time advancing
@@ -100,7 +87,7 @@ test('tsvm serve: a VM process above its RSS limit is killed and shows crashed w
     const from = events.events.length;
     const before = await info('bystander');
     assert.equal((await d.api('PATCH', '/api/vms/bystander', { rssLimitMiB: 32 })).status, 200);
-    const crashed = await orDaemonGone(events.waitFor((e) => e.type === 'state' && e.vm === 'bystander' && e.state === 'crashed', 60_000, 'bystander crashed', from), 'bystander crashed');
+    const crashed = await d.orGone(events.waitFor((e) => e.type === 'state' && e.vm === 'bystander' && e.state === 'crashed', 60_000, 'bystander crashed', from), 'bystander crashed');
     assert.match(String(crashed.reason), /^over its memory limit: RSS \d+ MiB > 32 MiB$/);
     assert.notEqual(before.pid, null);
     assert.equal((await d.api('PATCH', '/api/vms/bystander', { rssLimitMiB: null })).status, 200);
