@@ -29,8 +29,11 @@ const opt = (name: string, def: number) => {
   return i >= 0 ? Number(args[i + 1]) : def;
 };
 const memoryMiB = opt('memory', 64);
-/** What one VM costs the host besides its guest RAM: its worker's heap, the compiled blocks, buffers (measured, rounded up). */
-const OVERHEAD_MIB = 120;
+/**
+ * What one booted VM costs the host besides its guest RAM: its runtime, heap, compiled code and
+ * buffers (measured: a default guest of 64 MiB at its shell, 435-440 MiB of RSS; rounded up).
+ */
+const OVERHEAD_MIB = 400;
 /** Kept free for the daemon, the client and everyone else on the machine. */
 const RESERVE_MIB = 1024;
 const fits = Math.max(1, Math.floor((freemem() / 1048576 - RESERVE_MIB) / (memoryMiB + OVERHEAD_MIB)));
@@ -81,7 +84,7 @@ const daemonRss = (): number => {
 };
 
 // the sampler: every 100 ms one list and one stats request, recorded under the current phase
-type Sample = { list: number[]; stats: number[]; rss: number[] };
+type Sample = { list: number[]; stats: number[]; rss: number[]; load: number[] };
 const phases = new Map<string, Sample>();
 let phase = 'no VM running (baseline)';
 let sampling = true;
@@ -89,13 +92,14 @@ const names = Array.from({ length: count }, (_, i) => `load${i + 1}`);
 const sampler = (async () => {
   let k = 0;
   while (sampling) {
-    const p = phases.get(phase) ?? { list: [], stats: [], rss: [] };
+    const p = phases.get(phase) ?? { list: [], stats: [], rss: [], load: [] };
     phases.set(phase, p);
     const l = await api('GET', '/api/vms');
     p.list.push(l.ms);
     const s = await api('GET', `/api/vms/${names[k++ % names.length]}/stats`);
     if (s.status === 200) p.stats.push(s.ms);
     p.rss.push(daemonRss());
+    p.load.push(loadavg()[0]);
     await new Promise((r) => setTimeout(r, 100));
   }
 })();
@@ -138,12 +142,14 @@ console.log(`daemon load: ${count} default-guest VMs of ${memoryMiB} MiB (free R
 console.log(`host: ${cpus().length} cores, ${(totalmem() / 1073741824).toFixed(1)} GiB RAM, load ${loadavg().map((l) => l.toFixed(1)).join(' ')} at the end`);
 console.log(`boot to the shell prompt (s): ${boots.map((b) => b.toFixed(1)).join(', ')}`);
 console.log('');
-console.log('phase                                              requests  list p50   p95   max | stats p50   p95   max (ms) | daemon RSS MiB');
+console.log('phase                                              requests  list p50   p95   max | stats p50   p95   max (ms) | daemon RSS MiB | load (1 min)');
 for (const [name, p] of phases) {
   const rss = p.rss.length ? Math.max(...p.rss) / 1048576 : NaN;
-  console.log(`${name.padEnd(50)} ${String(p.list.length + p.stats.length).padStart(8)} ${f(q(p.list, 0.5))}${f(q(p.list, 0.95))}${f(Math.max(...p.list))} | ${f(q(p.stats, 0.5))}${f(q(p.stats, 0.95))}${f(p.stats.length ? Math.max(...p.stats) : NaN)}      | ${rss.toFixed(0)}`);
+  console.log(`${name.padEnd(50)} ${String(p.list.length + p.stats.length).padStart(8)} ${f(q(p.list, 0.5))}${f(q(p.list, 0.95))}${f(Math.max(...p.list))} | ${f(q(p.stats, 0.5))}${f(q(p.stats, 0.95))}${f(p.stats.length ? Math.max(...p.stats) : NaN)}      | ${rss.toFixed(0).padStart(14)} | ${Math.min(...p.load).toFixed(1)}-${Math.max(...p.load).toFixed(1)}`);
 }
 console.log('');
 for (const r of perVm) console.log(`${String(r.json.name)}: ${String(r.json.state)}, guest ${Number(r.json.guestSeconds).toFixed(0)} s, ${(Number(r.json.guestInstructionsPerSec) / 1e6).toFixed(1)} M instr/s idle, host CPU ${String(r.json.hostCpuPercent)} % (${Number(r.json.hostCpuSeconds).toFixed(1)} s in all), VM memory ${(Number(r.json.vmMemoryBytes) / 1048576).toFixed(0)} MiB, RSS of its process ${(Number(r.json.processRssBytes) / 1048576).toFixed(0)} MiB`);
+const vmRss = perVm.reduce((n, r) => n + Number(r.json.processRssBytes), 0) / 1048576;
+if (isolation === 'process') console.log(`all VM processes together: ${vmRss.toFixed(0)} MiB of RSS, the daemon ${(daemonRss() / 1048576).toFixed(0)} MiB`);
 finished = true;
 process.exit(0);

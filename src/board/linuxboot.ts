@@ -32,6 +32,15 @@ const enum Hdr {
 }
 /** boot_params fields outside the setup header. */
 const enum Bp {
+  /** struct screen_info, at the start of boot_params. */
+  SI_ORIG_X = 0x00,
+  SI_ORIG_Y = 0x01,
+  SI_VIDEO_MODE = 0x06,
+  SI_VIDEO_COLS = 0x07,
+  SI_VIDEO_EGA_BX = 0x0a,
+  SI_VIDEO_LINES = 0x0e,
+  SI_VIDEO_IS_VGA = 0x0f,
+  SI_VIDEO_POINTS = 0x10,
   ACPI_RSDP_ADDR = 0x070,
   ALT_MEM_K = 0x1e0,
   E820_ENTRIES = 0x1e8,
@@ -65,6 +74,12 @@ export interface LinuxImages {
   cmdline: string;
   /** Physical address of an ACPI RSDP the board placed (boot_params.acpi_rsdp_addr). */
   acpiRsdp?: number;
+  /**
+   * The VGA text mode the board set (BIOS mode 03h), for screen_info, so
+   * that vgacon takes the screen; without it screen_info is zero and Linux
+   * has no VGA console (its dummy console instead).
+   */
+  vgaText?: { mode: number; cols: number; rows: number; cellHeight: number };
 }
 
 export interface E820Entry {
@@ -144,6 +159,18 @@ export function loadLinux(mem: PhysicalMemory, cpu: Cpu, img: LinuxImages): void
   z.setUint32(Hdr.RAMDISK_SIZE, initrd ? initrd.length : 0, true);
   z.setUint32(Bp.ALT_MEM_K, (ram - 0x100000) >>> 10, true);
   if (img.acpiRsdp) z.setUint32(Bp.ACPI_RSDP_ADDR, img.acpiRsdp, true);
+  if (img.vgaText) {
+    // what the real-mode setup code would have read from the VGA BIOS (arch/x86/boot/video.c)
+    const t = img.vgaText;
+    z.setUint8(Bp.SI_ORIG_X, 0);
+    z.setUint8(Bp.SI_ORIG_Y, 0);
+    z.setUint8(Bp.SI_VIDEO_MODE, t.mode);
+    z.setUint8(Bp.SI_VIDEO_COLS, t.cols);
+    z.setUint16(Bp.SI_VIDEO_EGA_BX, 0, true); // not a CGA: EGA or better
+    z.setUint8(Bp.SI_VIDEO_LINES, t.rows);
+    z.setUint8(Bp.SI_VIDEO_IS_VGA, 1);
+    z.setUint16(Bp.SI_VIDEO_POINTS, t.cellHeight, true);
+  }
   const map = e820Map(ram);
   z.setUint8(Bp.E820_ENTRIES, map.length);
   map.forEach((e, i) => {

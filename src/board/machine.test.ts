@@ -147,6 +147,20 @@ test('direct Linux boot does the firmware chores: both IDE channels enabled (ata
   assert.equal(m.io.read8[0x4d1](0x4d1), 0x02);
 });
 
+test("direct Linux boot with a VGA font sets text mode 03h and describes it in screen_info (vgacon's screen); without one, screen_info stays zero", () => {
+  const font = new Uint8Array(4096).fill(0x18);
+  const m = new Machine({ memoryBytes: 16 << 20, linux: { kernel: tinyBzImage(), cmdline: '' }, vgaFont: font });
+  assert.equal(m.vga.displayMode(), 'text');
+  assert.deepEqual([m.vga.renderText().cols, m.vga.renderText().rows], [80, 25]);
+  const zp = m.mem.mem.subarray(0x7000, 0x7000 + 0x12); // ESI: the zero page
+  assert.equal(m.cpu.reg32[6], 0x7000);
+  // orig_video_mode 3, cols 80, lines 25, isVGA, points 16 (struct screen_info)
+  assert.deepEqual([zp[0x06], zp[0x07], zp[0x0e], zp[0x0f], zp[0x10] | (zp[0x11] << 8)], [3, 80, 25, 1, 16]);
+  const bare = new Machine({ memoryBytes: 16 << 20, linux: { kernel: tinyBzImage(), cmdline: '' } });
+  assert.deepEqual([...bare.mem.mem.subarray(0x7000, 0x7012)], new Array(0x12).fill(0));
+  assert.notEqual(bare.vga.displayMode(), 'text');
+});
+
 test('the accel option selects the tier: the same output on each, compiled code only where asked', () => {
   const bios = demoRom();
   const outs: string[] = [];

@@ -38,6 +38,8 @@ import { Port92 } from '../devices/port92.js';
 import { I8042 } from '../devices/i8042.js';
 import { StdVga, STDVGA_DEFAULT_VRAM_BYTES } from '../devices/vga/stdvga.js';
 import { StdVgaPci } from '../devices/vga/pci.js';
+import { setTextMode03h, TEXT_MODE_03H } from '../devices/vga/textmode.js';
+export { findFont8x16 } from '../devices/vga/textmode.js';
 import { Ps2Keyboard } from '../devices/ps2kbd.js';
 import { Ps2Mouse } from '../devices/ps2mouse.js';
 import { FwCfg, FwCfgKey, e820Table, le16, le32, le64 } from '../devices/fwcfg.js';
@@ -62,6 +64,12 @@ export interface MachineConfig {
   bios?: Uint8Array;
   /** VGA option ROM handed to the firmware (fw_cfg "vgaroms/"). */
   vgaBios?: Uint8Array;
+  /**
+   * The 8×16 font (4096 bytes) for the VGA text mode a direct Linux boot
+   * without firmware sets up (BIOS mode 03h), so vgacon has a screen;
+   * without it the VGA stays as at power-on and Linux has no VGA console.
+   */
+  vgaFont?: Uint8Array;
   /** Direct Linux boot instead of (or, with a BIOS, ahead of) firmware. */
   linux?: LinuxImages;
   /** Where bytes written to the debug console go: Bochs' port 0xE9 and QEMU's 0x402 (SeaBIOS's log). */
@@ -573,7 +581,10 @@ export class Machine {
       // The SCI our FADT declares is level-triggered (ACPI's SCI is shareable, active-low level):
       // mark it so in the ELCR, as firmware does, rather than leave Linux to fix it with a warning.
       this.io.write8[ELCR2_PORT](ELCR2_PORT, 1 << (SCI_IRQ - 8));
-      loadLinux(this.mem, this.cpu, { ...this.config.linux, acpiRsdp: acpi.rsdp });
+      // and the VGA BIOS's mode set: text mode 03h, which the boot protocol's screen_info then describes
+      const font = this.config.vgaFont;
+      if (font) setTextMode03h(this.vga.regs, this.vga.vram, font);
+      loadLinux(this.mem, this.cpu, { ...this.config.linux, acpiRsdp: acpi.rsdp, vgaText: font ? TEXT_MODE_03H : undefined });
       this.mem.markWritten(0, this.mem.ramSize); // written around the TLB
     }
     this.stopReason = 'running';

@@ -41,6 +41,23 @@ export interface VmInfo {
   isolation: Isolation;
   /** The pid of the process running it now (isolation 'process'), or null. */
   pid: number | null;
+  /** The cap on its process's resident set, MiB: its setting, or the default (guest RAM + heap limit + RSS_OVERHEAD_MIB). */
+  rssLimitMiB: number;
+  /** Whether the daemon enforces rssLimitMiB: under process isolation only (a thread's memory is the daemon's). */
+  rssLimitEnforced: boolean;
+}
+
+/**
+ * What a VM process holds besides guest RAM and its JS heap: the Node
+ * runtime and the emulator's code, compiled Wasm, the TLB and buffers.
+ * Measured: a default guest (64 MiB of RAM) at its shell, 435 MiB of RSS;
+ * a bare SeaBIOS VM (64 MiB), 115-125 MiB (docs/server.md).
+ */
+export const RSS_OVERHEAD_MIB = 256;
+
+/** The RSS limit in force for a VM, MiB: its setting, or guest RAM + heap limit + RSS_OVERHEAD_MIB. */
+export function rssLimitMiB(spec: MachineSpec, s: VmSettings): number {
+  return s.rssLimitMiB ?? Math.ceil(spec.memoryBytes / (1024 * 1024)) + s.heapLimitMb + RSS_OVERHEAD_MIB;
 }
 
 /** A private network as the API shows it: declared in networks.json, or named by a VM's NIC. */
@@ -176,6 +193,8 @@ export class VmHost extends EventEmitter<HostEvents> {
       networks: specNetworks(vm.record.spec),
       isolation: this.isolation,
       pid: vm.worker?.pid ?? null,
+      rssLimitMiB: rssLimitMiB(vm.record.spec, s),
+      rssLimitEnforced: this.isolation === 'process',
     };
   }
 
@@ -275,6 +294,7 @@ export class VmHost extends EventEmitter<HostEvents> {
     this.store.updateSettings(name, settings);
     vm.record = { ...vm.record, settings };
     if ('cpuLimit' in patch) vm.worker?.send({ t: 'cpu-limit', percent: settings.cpuLimit });
+    if ('rssLimitMiB' in patch && vm.worker?.pid != null) vm.worker.rssLimitBytes = rssLimitMiB(vm.record.spec, settings) * 1024 * 1024;
     this.store.appendLog(name, `settings: ${Object.entries(patch).map(([k, v]) => `${k} ${String(v)}`).join(', ')}`);
     this.emit('event', { type: 'state', vm: name, state: vm.state, reason: vm.reason });
     return this._info(vm);
@@ -310,7 +330,7 @@ export class VmHost extends EventEmitter<HostEvents> {
       this.store.updateSettings(name, vm.record.settings);
     }
     this.networks.ensure(vm.record.spec);
-    const t = new VmWorker({ spec: vm.record.spec, baseDir: vm.record.dir, folder: vm.record.dir, isolation: this.isolation, heapLimitMb: vm.record.settings.heapLimitMb, cpuLimitPercent: vm.record.settings.cpuLimit });
+    const t = new VmWorker({ spec: vm.record.spec, baseDir: vm.record.dir, folder: vm.record.dir, isolation: this.isolation, heapLimitMb: vm.record.settings.heapLimitMb, cpuLimitPercent: vm.record.settings.cpuLimit, rssLimitBytes: rssLimitMiB(vm.record.spec, vm.record.settings) * 1024 * 1024 });
     vm.worker = t;
     vm.startedAt = Date.now();
     this._setState(vm, 'starting', null);

@@ -47,7 +47,7 @@ export const OPENAPI = {
       RestartPolicy: { type: 'string', enum: ['never', 'on-crash'] },
       Vm: {
         type: 'object',
-        required: ['name', 'state', 'reason', 'memoryBytes', 'autostart', 'restart', 'restarts', 'startedAt', 'suspended', 'cpuLimit', 'networks', 'isolation', 'pid'],
+        required: ['name', 'state', 'reason', 'memoryBytes', 'autostart', 'restart', 'restarts', 'startedAt', 'suspended', 'cpuLimit', 'networks', 'isolation', 'pid', 'rssLimitMiB', 'rssLimitEnforced'],
         additionalProperties: false,
         properties: {
           name: { type: 'string' },
@@ -63,6 +63,8 @@ export const OPENAPI = {
           networks: { type: 'array', items: { type: 'string' }, description: 'the private networks its NICs are on (empty: user-mode networking, or no NIC)' },
           isolation: { type: 'string', enum: ['process', 'thread'], description: "where its runs go: a child process of its own, or a worker thread of the daemon (tsvm serve --isolation)" },
           pid: { type: ['integer', 'null'], minimum: 1, description: 'the pid of the process running it now (isolation process), or null' },
+          rssLimitMiB: { type: 'integer', minimum: 1, description: "the cap on the VM process's resident set in MiB: its rssLimitMiB setting, or by default guest RAM + heapLimitMb + 256. A process that stays above it for 3 s is killed and the VM shows crashed ('over its memory limit: RSS N MiB > M MiB'), then follows its restart policy" },
+          rssLimitEnforced: { type: 'boolean', description: 'whether rssLimitMiB is enforced: true under process isolation; false under thread isolation, where every VM shares the daemon\'s process and the limit cannot apply to one thread' },
         },
       },
       Network: {
@@ -138,13 +140,14 @@ export const OPENAPI = {
           restart: ref('RestartPolicy'),
           heapLimitMb: { type: 'integer', minimum: 16, maximum: 4096 },
           cpuLimit: { type: ['integer', 'null'], minimum: 1, maximum: 100, description: 'cap on host CPU share, percent of one core (100 or null: none)' },
+          rssLimitMiB: { type: ['integer', 'null'], minimum: 32, maximum: 1048576, description: "cap on the VM process's resident set, MiB (null: the default, guest RAM + heapLimitMb + 256); enforced under process isolation only" },
         },
       },
       Settings: {
         type: 'object',
         additionalProperties: false,
         minProperties: 1,
-        properties: { autostart: { type: 'boolean' }, restart: ref('RestartPolicy'), heapLimitMb: { type: 'integer', minimum: 16, maximum: 4096 }, cpuLimit: { type: ['integer', 'null'], minimum: 1, maximum: 100, description: 'cap on host CPU share, percent of one core (100 or null: none)' } },
+        properties: { autostart: { type: 'boolean' }, restart: ref('RestartPolicy'), heapLimitMb: { type: 'integer', minimum: 16, maximum: 4096 }, cpuLimit: { type: ['integer', 'null'], minimum: 1, maximum: 100, description: 'cap on host CPU share, percent of one core (100 or null: none)' }, rssLimitMiB: { type: ['integer', 'null'], minimum: 32, maximum: 1048576, description: "cap on the VM process's resident set, MiB (null: the default, guest RAM + heapLimitMb + 256); enforced under process isolation only" } },
       },
       Stats: {
         type: 'object',

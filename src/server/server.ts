@@ -168,6 +168,11 @@ function settingsFrom(o: Record<string, unknown>): Partial<VmSettings> {
     if (n !== null && (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 100)) throw new ApiError(400, 'bad-body', 'cpuLimit must be a whole percent of one host core from 1 to 100, or null for no limit');
     s.cpuLimit = n === 100 ? null : n;
   }
+  if (o.rssLimitMiB !== undefined) {
+    const n = o.rssLimitMiB;
+    if (n !== null && (typeof n !== 'number' || !Number.isInteger(n) || n < 32 || n > 1048576)) throw new ApiError(400, 'bad-body', "rssLimitMiB must be a whole number of MiB from 32 to 1048576 (the cap on the VM process's resident set), or null for the default (guest RAM + heapLimitMb + 256)");
+    s.rssLimitMiB = n;
+  }
   return s;
 }
 
@@ -304,7 +309,7 @@ export function createDaemonServer(o: ServerOptions): Daemon {
       methods(['GET', 'POST']);
       if (method === 'GET') return send(res, 200, { vms: host.list() });
       const b = object(await readBody(req), 'the request');
-      allowOnly(b, ['name', 'guest', 'memoryMiB', 'diskMiB', 'network', 'machine', 'autostart', 'restart', 'heapLimitMb', 'cpuLimit'], 'the request');
+      allowOnly(b, ['name', 'guest', 'memoryMiB', 'diskMiB', 'network', 'machine', 'autostart', 'restart', 'heapLimitMb', 'cpuLimit', 'rssLimitMiB'], 'the request');
       if (typeof b.name !== 'string') throw new ApiError(400, 'bad-body', 'name is required: the new VM\'s name');
       const name = vmName(b.name);
       const settings = settingsFrom(b);
@@ -324,8 +329,8 @@ export function createDaemonServer(o: ServerOptions): Daemon {
         return;
       }
       const b = object(await readBody(req), 'the request');
-      allowOnly(b, ['autostart', 'restart', 'heapLimitMb', 'cpuLimit'], 'the request');
-      if (Object.keys(b).length === 0) throw new ApiError(400, 'bad-body', 'give at least one of autostart, restart, heapLimitMb, cpuLimit');
+      allowOnly(b, ['autostart', 'restart', 'heapLimitMb', 'cpuLimit', 'rssLimitMiB'], 'the request');
+      if (Object.keys(b).length === 0) throw new ApiError(400, 'bad-body', 'give at least one of autostart, restart, heapLimitMb, cpuLimit, rssLimitMiB');
       return send(res, 200, host.updateSettings(name, settingsFrom(b)));
     }
     if (seg[3] === 'snapshots') return snapshots(req, res, name, seg.slice(4), methods);

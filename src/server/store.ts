@@ -3,7 +3,7 @@
  * (src/vmm/folder.ts: `NAME.tsvm/` with vm.json, boot files, disks, the
  * snapshot tree, suspended.snap, vm.log and the write lock), plus one file
  * of the daemon's own per VM, `service.json` (autostart, restart policy,
- * heap limit, CPU cap, and whether the daemon suspended it at shutdown).
+ * heap limit, CPU cap, RSS limit, and whether the daemon suspended it at shutdown).
  *
  * A VM name from a client is checked against one rule before any path is
  * built, so no name reaches outside the directory.
@@ -23,6 +23,8 @@ export interface VmSettings {
   heapLimitMb: number;
   /** The cap on the VM's host CPU share, percent of one core (1-100), or null for none. */
   cpuLimit: number | null;
+  /** The cap on the VM process's resident set, MiB, or null for the default (rssLimitMiB() in host.ts). */
+  rssLimitMiB: number | null;
   /** The daemon suspended the VM at shutdown: start (resume) it with the daemon. */
   resumeOnStart: boolean;
 }
@@ -54,7 +56,7 @@ export function checkName(name: string): string {
   return name;
 }
 
-export const DEFAULT_SETTINGS: VmSettings = { autostart: false, restart: 'never', heapLimitMb: 256, cpuLimit: null, resumeOnStart: false };
+export const DEFAULT_SETTINGS: VmSettings = { autostart: false, restart: 'never', heapLimitMb: 256, cpuLimit: null, rssLimitMiB: null, resumeOnStart: false };
 const SERVICE_FILE = 'service.json';
 
 /** Run a folder operation, turning its errors into store errors. */

@@ -47,8 +47,11 @@ export const GUEST_MODULES = [
  * cryptomgr.notests: Debian's kernel self-tests every crypto algorithm at
  * boot, including RSA with large keys, which costs an interpreter tens of
  * seconds; the algorithms themselves are unchanged.
+ * console=tty0 console=ttyS0: kernel messages on the VGA text console too
+ * (the board sets text mode 03h for a direct boot), while the last one,
+ * ttyS0, stays /dev/console: init's shell and messages are on the serial port.
  */
-export const DEFAULT_CMDLINE = 'console=ttyS0 panic=-1 pci=noacpi cryptomgr.notests';
+export const DEFAULT_CMDLINE = 'console=tty0 console=ttyS0 panic=-1 pci=noacpi cryptomgr.notests';
 export const GUEST_HOSTNAME = 'tsvm';
 /**
  * Bumped when the image's layout changes. Each format has its own cache folder,

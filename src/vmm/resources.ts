@@ -8,7 +8,7 @@
 import { openNics } from './netspec.js';
 import type { IoCounters } from './iostats.js';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { LinuxBootError, Machine, MachineConfigError, MAX_BIOS_BYTES, MemoryConfigError, type MachineConfig } from '../board/machine.js';
+import { findFont8x16, LinuxBootError, Machine, MachineConfigError, MAX_BIOS_BYTES, MemoryConfigError, type MachineConfig } from '../board/machine.js';
 import { CharSpecError, openCharSink, type HostCharSink } from '../host/node/chardev.js';
 import type { OpenedBlock } from '../host/node/block.js';
 import { openDrive, specPath } from './drives.js';
@@ -87,6 +87,12 @@ export function openMachine(specJson: unknown, o: OpenOptions = {}): { spec: Mac
     const cfg: MachineConfig = { memoryBytes: spec.memoryBytes, boot: spec.boot, rtcEpochSec: spec.rtcEpochSec, accel: o.accel };
     if (spec.bios) cfg.bios = firmware('bios', spec.bios, baseDir, SEABIOS_BIOS, spec.bios === 'seabios' ? 'the default BIOS' : 'BIOS image');
     if (spec.vgaBios) cfg.vgaBios = firmware('vgaBios', spec.vgaBios, baseDir, SEABIOS_VGA, 'the VGA BIOS');
+    if (spec.linux && !spec.bios) {
+      // no firmware: the board sets the VGA's text mode itself, with the font of the VGA BIOS there would be
+      const rom = cfg.vgaBios ?? (existsSync(SEABIOS_VGA) ? readMachineFile('vgaBios', SEABIOS_VGA, 'the VGA BIOS', MAX_BIOS_BYTES) : null);
+      const font = rom ? findFont8x16(rom) : null;
+      if (font) cfg.vgaFont = font;
+    }
     if (spec.linux) {
       const l = spec.linux;
       cfg.linux = {

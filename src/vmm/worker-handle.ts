@@ -9,6 +9,7 @@
  * and the daemon sees no difference between the two isolations but `pid`.
  */
 import { EventEmitter } from 'node:events';
+import { readFile } from 'node:fs/promises';
 import type { FromWorker, ScreenUpdate, SnapshotOp, ToWorker, WorkerStats } from './thread-protocol.js';
 import type { MachineSpec } from './spec.js';
 import { processOwner, threadOwner, type Isolation, type OwnerEnd } from './worker-channel.js';
@@ -34,6 +35,12 @@ export interface VmWorkerOptions {
   heapLimitMb?: number;
   /** The cap on the VM's host CPU share, percent of one core (see VmRunner.cpuLimitPercent). */
   cpuLimitPercent?: number | null;
+  /**
+   * The cap on the VM process's whole resident set (bytes), or null for
+   * none: a process that stays above it is killed (see RSS_WATCH_MS). Not
+   * enforced for a thread, whose memory is the daemon's.
+   */
+  rssLimitBytes?: number | null;
 }
 
 export interface VmWorkerEvents {
@@ -46,6 +53,23 @@ export interface VmWorkerEvents {
 
 /** Default worker heap limit: the machine's own structures need far less; guest RAM is an ArrayBuffer outside the heap. */
 export const DEFAULT_HEAP_LIMIT_MB = 256;
+
+/** How often the daemon samples a VM process's resident set (ms). */
+export const RSS_WATCH_MS = 1000;
+/** Consecutive samples above the limit before the process is killed: a moment's peak (a snapshot's buffers) is let through. */
+export const RSS_OVER_SAMPLES = 3;
+
+/** A process's resident set in bytes (VmRSS of /proc/PID/status), or null when it cannot be read (gone, or not Linux). */
+export async function processRss(pid: number): Promise<number | null> {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB/m.exec(await readFile(`/proc/${pid}/status`, 'latin1'));
+    return m ? Number(m[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+const MiB = 1024 * 1024;
 
 export class VmWorker extends EventEmitter<VmWorkerEvents> {
   private readonly _end: OwnerEnd;
@@ -70,7 +94,36 @@ export class VmWorker extends EventEmitter<VmWorkerEvents> {
     this.pid = this._end.pid;
     this.label = this._end.label;
     this._end.onMessage((m) => this._onMessage(m));
-    this._end.onEnd((reason) => this._finish(this._pendingExit ?? { kind: 'crashed', reason }));
+    this._end.onEnd((reason) => this._finish(this._overLimit ?? this._pendingExit ?? { kind: 'crashed', reason }));
+    this.rssLimitBytes = o.rssLimitBytes ?? null;
+    if (this.pid !== null) {
+      this._rssTimer = setInterval(() => void this._watchRss(), RSS_WATCH_MS);
+      this._rssTimer.unref();
+    }
+  }
+
+  /** The cap on the process's resident set now (bytes), or null; a process worker only (see VmWorkerOptions.rssLimitBytes). */
+  rssLimitBytes: number | null;
+  private _rssTimer: NodeJS.Timeout | null = null;
+  private _rssOver = 0;
+  private _rssReading = false;
+  /** Set when the watchdog killed the process: the reason it ended, whatever the pipe still held. */
+  private _overLimit: WorkerExit | null = null;
+
+  /** One sample of the process's RSS against its limit; RSS_OVER_SAMPLES in a row above it end the process. */
+  private async _watchRss(): Promise<void> {
+    if (this._exit || this._rssReading || this.pid === null || this.rssLimitBytes === null) return;
+    this._rssReading = true;
+    const rss = await processRss(this.pid);
+    this._rssReading = false;
+    const limit = this.rssLimitBytes;
+    if (rss === null || limit === null || this._exit || rss <= limit) {
+      this._rssOver = 0;
+      return;
+    }
+    if (++this._rssOver < RSS_OVER_SAMPLES) return;
+    this._overLimit = { kind: 'crashed', reason: `over its memory limit: RSS ${Math.round(rss / MiB)} MiB > ${Math.round(limit / MiB)} MiB` };
+    void this._end.kill();
   }
 
   /** Set once the worker has ended. */
@@ -81,6 +134,7 @@ export class VmWorker extends EventEmitter<VmWorkerEvents> {
   private _finish(exit: WorkerExit): void {
     if (this._exit) return;
     this._exit = exit;
+    if (this._rssTimer) clearInterval(this._rssTimer);
     for (const r of this._replies.values()) r({ t: 'failed-to-start', error: exit.reason });
     this._replies.clear();
     this.emit('exit', exit);

@@ -6,6 +6,7 @@
  * last output: no test sits out its deadline on a dead process.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -137,4 +138,13 @@ export class TsvmChild {
  */
 export function pingLine(ip: string, n: number): string {
   return `r=0; for i in $(seq ${n}); do ping -c 1 -W 10 ${ip} | grep -q '1 packets received' && r=$((r+1)); done; echo PINGS $r/${n}`;
+}
+
+/** Whether a process is alive: it exists and is not a zombie (an orphan waits for whoever reaps it). */
+export function alive(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'latin1'));
+  } catch {
+    return false;
+  }
 }

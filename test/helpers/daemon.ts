@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { request } from 'node:http';
 import WebSocket from 'ws';
-import { TsvmChild } from './child.js';
+import { alive, TsvmChild } from './child.js';
 
 export interface ApiResponse {
   status: number;
@@ -161,6 +161,20 @@ export class Daemon extends ApiClient {
     this.url = m[1];
     this.token = m[2];
     return this.load();
+  }
+
+  /** VM processes the test has seen (their pids from the API): killAll() ends those still alive. */
+  readonly vmPids: number[] = [];
+
+  /** End the daemon and the VM processes in vmPids at once (SIGKILL), for a test's end. */
+  killAll(): void {
+    this.child.kill();
+    for (const pid of this.vmPids) if (alive(pid)) process.kill(pid, 'SIGKILL');
+  }
+
+  /** `p`, or a failure with the daemon's last output as soon as the daemon ends before it settles. */
+  orGone<T>(p: Promise<T>, what: string): Promise<T> {
+    return Promise.race([p, this.child.exited.then(() => Promise.reject(new Error(`the daemon ended (${this.child.exitDescription}) before ${what}; its last output:\n${this.child.tail()}`)))]);
   }
 
   /** Stop the daemon with SIGTERM and wait for it to end; returns its exit status. */

@@ -2,7 +2,8 @@
  * The web console in real headless Chromium (Debian's chromium, driven with
  * playwright-core): open the printed URL with the token, create a VM from
  * the default guest, start it, type `uname -m` in the serial console and
- * see i686, save a snapshot and revert to it, stop it, clone it (full, and
+ * see i686, see the kernel's boot messages on the screen canvas, equal to
+ * the daemon's screenshot, save a snapshot and revert to it, stop it, clone it (full, and
  * linked on the snapshot, through the clone dialog); then a bare SeaBIOS
  * VM's text screen on the canvas, equal to the daemon's screenshot. One
  * Linux boot. Leaves screenshots of the page in docs/web-ui.png and
@@ -16,7 +17,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Page } from 'playwright-core';
-import { Daemon } from '../helpers/daemon.js';
+import { Daemon, EventLog } from '../helpers/daemon.js';
 import { ROOT } from '../helpers/child.js';
 import { findDefaultImage } from '../../src/vmm/image.js';
 import { paintRom } from './paint-rom.js';
@@ -120,6 +121,18 @@ test('the web console: create, start, type in the serial console, stop', async (
     await page.screenshot({ path: join(ROOT, 'docs', 'web-ui.png') });
   });
 
+  await t.test("the default guest's boot on the screen canvas: kernel text, equal to the daemon's screenshot", async () => {
+    // the kernel prints its boot on the VGA text console too (console=tty0, vgacon on the text mode the board set)
+    const screen = new EventLog(d.socket('/api/vms/webvm/screen'));
+    const first = await screen.waitFor((m) => m.type === 'screen' && m.mode === 'text', 30_000, "webvm's text screen").finally(() => screen.ws.close());
+    const rows = (first.changed as { text: string }[]).map((r) => r.text);
+    const kernelLines = rows.filter((r) => /^\[\s*\d+\.\d{6}\] \S/.test(r));
+    assert.ok(kernelLines.length >= 10, `the VGA text screen shows the kernel's boot messages:\n${rows.join('\n')}`);
+    await page.click('.tabs button[data-tab=screen]');
+    await sameAsScreenshot(page, 'webvm', "the default guest's boot screen");
+    await page.click('.tabs button[data-tab=console]');
+  });
+
   await t.test('save a snapshot of the running VM in the snapshot tab, revert to it', async () => {
     await page.click('.tabs button[data-tab=snapshots]');
     await page.fill('#snap-form input[name=name]', 'booted');
@@ -184,8 +197,7 @@ test('the web console: create, start, type in the serial console, stop', async (
       lit = (await page.evaluate(litPixels)) as number;
     }
     assert.ok(lit >= 200, `the canvas shows SeaBIOS's text (${lit} bright pixels)`);
-    // the boot screen (the default guest boots its kernel without a VGA BIOS, so its VGA shows nothing;
-    // SeaBIOS draws one): the canvas is the daemon's screenshot, pixel for pixel, font and all
+    // SeaBIOS's boot screen: the canvas is the daemon's screenshot, pixel for pixel, font and all
     await sameAsScreenshot(page, 'bios', "SeaBIOS's text screen");
     const shot = await d.api('GET', '/api/vms/bios/screenshot');
     assert.equal(shot.status, 200);

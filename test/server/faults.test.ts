@@ -11,7 +11,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -19,6 +19,7 @@ import { FolderStore } from '../../src/server/store.js';
 import { VmHost, type HostEvent } from '../../src/server/host.js';
 import { createDaemonServer } from '../../src/server/server.js';
 import { ApiClient, Daemon, EventLog } from '../helpers/daemon.js';
+import { alive } from '../helpers/child.js';
 import type { Isolation } from '../../src/vmm/worker-channel.js';
 
 for (const isolation of ['process', 'thread'] as Isolation[])
@@ -115,26 +116,13 @@ test(`a crashed VM stops alone; the daemon and the other VMs go on (isolation ${
   });
 });
 
-/** Whether a process is alive: it exists and is not a zombie (an orphan waits for whoever reaps it). */
-function alive(pid: number): boolean {
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'latin1'));
-  } catch {
-    return false;
-  }
-}
-
 test('tsvm serve: a VM process killed with SIGKILL crashes that VM alone; a killed daemon takes its VM processes with it', async (t) => {
   const d = await new Daemon().ready();
-  const pids: number[] = [];
-  t.after(() => {
-    d.child.kill();
-    for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGKILL');
-  });
+  const pids = d.vmPids;
+  t.after(() => d.killAll());
   const events = new EventLog(d.socket('/api/events'));
   // fail at once, with the daemon's last output, if the daemon ends before a wait is over
-  const orDaemonGone = <T>(p: Promise<T>, what: string): Promise<T> =>
-    Promise.race([p, d.child.exited.then(() => Promise.reject(new Error(`the daemon ended (${d.child.exitDescription}) before ${what}; its last output:\n${d.child.tail()}`)))]);
+  const orDaemonGone = <T>(p: Promise<T>, what: string): Promise<T> => d.orGone(p, what);
   const running = (vm: string, from = 0) => orDaemonGone(events.waitFor((e) => e.type === 'state' && e.vm === vm && e.state === 'running', 60_000, `${vm} running`, from), `${vm} running`);
   for (const name of ['victim', 'bystander']) {
     assert.equal((await d.api('POST', '/api/vms', { name, guest: 'firmware', memoryMiB: 16 })).status, 201);
