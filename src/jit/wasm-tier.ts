@@ -22,7 +22,7 @@ import type { Cpu, CodeCache } from '../cpu/cpu.js';
 import { Attr, Seg, Tlb } from '../cpu/consts.js';
 import { CHAIN_SLOT_BYTES, chainSlotsAt, Layout } from '../bus/layout.js';
 import { BlockCache } from './blocks.js';
-import { compileRegion, takes, Xchg } from './wasm/region.js';
+import { compileRegion, EXIT_ENTRY, takes, Xchg } from './wasm/region.js';
 import { compileClock, instantiate, Wasm, WASM_PAGE, type WasmInstance, type WasmMemory, type WasmTable } from './wasm/host.js';
 import { chainModule, Slot, WASM_CHAIN } from './wasm/chain.js';
 import { note, WASM_STATS } from './wasm/stats.js';
@@ -98,6 +98,11 @@ export class WasmCache implements CodeCache {
   readonly exits: Record<ExitReason, number> = { 'slice end': 0, 'off the page': 0, 'instruction not compiled': 0, 'slow path': 0 };
   /** Entries at an EIP of a compiled page that is not a label of its region. */
   labelMisses = 0;
+  /**
+   * Entries at an instruction the region decoded and exits at (not taken, or
+   * crossing into the next page): the lower tiers run it, no recompile.
+   */
+  exitEntries = 0;
   /** Regions compiled again for a new entry, found stale (their page written), and pages left to the lower tiers. */
   recompiles = 0;
   invalidations = 0;
@@ -149,9 +154,10 @@ export class WasmCache implements CodeCache {
         const off = eip & 0xfff;
         if (r !== undefined && r.gen === this.blocks.pageGen[hp] && r.eipPage === (eip & ~0xfff) && r.csBase === csBase) {
           const label = r.entries[off];
-          if (label !== 0) {
+          if (label > 0) {
             if ((r.segs === 0 || overridesOk(cpu, r.segs)) && this.runRegion(cpu, r, label - 1, hp)) return true;
-          } else this.miss(r, hp, off, eip);
+          } else if (label === EXIT_ENTRY) this.exitEntries++;
+          else this.miss(r, hp, off, eip);
         } else if (this.rewrites[hp] < REWRITE_LIMIT && ++this.hits[hp] >= this.threshold) {
           this.hits[hp] = 0;
           if (r !== undefined && r.gen !== this.blocks.pageGen[hp]) {
@@ -159,7 +165,7 @@ export class WasmCache implements CodeCache {
             if (++this.rewrites[hp] === REWRITE_LIMIT) this.pagesGivenUp++;
           }
           const nr = this.compile(hp, eip, [off]);
-          if (nr !== null && nr.entries[off] !== 0 && (nr.segs === 0 || overridesOk(cpu, nr.segs)) && this.runRegion(cpu, nr, nr.entries[off] - 1, hp)) return true;
+          if (nr !== null && nr.entries[off] > 0 && (nr.segs === 0 || overridesOk(cpu, nr.segs)) && this.runRegion(cpu, nr, nr.entries[off] - 1, hp)) return true;
         }
       }
     }
@@ -180,7 +186,7 @@ export class WasmCache implements CodeCache {
     const off = eip & 0xfff;
     const r = this.regions[hp];
     const mode = cpu.code32 && cpu.stack32 && regionsMayRun(cpu, eip);
-    const why = !mode ? 'mode' : r === undefined ? 'cold' : r.gen !== this.blocks.pageGen[hp] ? 'stale' : r.entries[off] !== 0 ? 'segs/left' : 'miss';
+    const why = !mode ? 'mode' : r === undefined ? 'cold' : r.gen !== this.blocks.pageGen[hp] ? 'stale' : r.entries[off] > 0 ? 'segs/left' : r.entries[off] === EXIT_ENTRY ? 'exit' : 'miss';
     note(why, cpu.mem8, hp, off, eip & ~0xfff);
   }
 
@@ -293,10 +299,11 @@ export class WasmCache implements CodeCache {
     const off = (eip - r.eipPage) | 0;
     if (off < 0 || off >= 4096) return 'off the page';
     const label = r.entries[off];
-    if (label !== 0) return left < r.runs[label - 1] ? 'slice end' : 'slow path';
+    if (label > 0) return left < r.runs[label - 1] ? 'slice end' : 'slow path';
+    if (label === EXIT_ENTRY) return 'instruction not compiled';
     const lin = (r.csBase + eip) | 0;
     const e = this.cpu.tlb[lin >>> 12];
-    if ((e & this.cpu.tlbReadMask) !== Tlb.VALID || off > 4096 - 16) return 'slow path';
+    if ((e & this.cpu.tlbReadMask) !== Tlb.VALID) return 'slow path';
     return takes(this.cpu.mem8, (e & ~0xfff) ^ (lin & ~0xfff), off, r.eipPage) ? 'slow path' : 'instruction not compiled';
   }
 

@@ -100,6 +100,12 @@ main:
     call span_loop              ; a loop across the end of page 3 into page 4
     add ebx, edx
     mov ecx, eax
+    shr ecx, 4
+    and ecx, 15
+    inc ecx
+    call edge_loop              ; a loop in the last bytes of page 2, falling through into page 3
+    xor ebx, edx
+    mov ecx, eax
     shr ecx, 8
     and ecx, 31
     inc ecx
@@ -167,6 +173,13 @@ f2b:
     call f3a
     test edx, edx
     ret
+    times 0xff8 - ($ - p2_patch) db 0x90
+edge_loop:                      ; the last 8 bytes of page 2: instructions there are compiled too
+    add edx, ecx
+    imul edx, edx, 3
+    dec ecx
+    jnz edge_loop               ; ends exactly at the page end: the loop's exit falls
+                                ; through into f3a (page 3), whose RET returns to the caller
 
 ; ---- page 3 ----
 align 4096, db 0xcc

@@ -87,7 +87,8 @@ TWO[0x0b] = 0; // UD2
 /**
  * Length of the instruction at host offset o (prefixes included) when it
  * continues at the next instruction, or 0 (a control transfer, unknown, or
- * not within `end`).
+ * its opcode not within `end`). The length may reach past `end`: the caller
+ * checks it (bytes past the opcode are read only as part of the instruction).
  */
 export function fallThroughLength(mem: Uint8Array, o: number, end: number): number {
   const start = o;
@@ -101,7 +102,7 @@ export function fallThroughLength(mem: Uint8Array, o: number, end: number): numb
     else if (!(b === 0xf0 || b === 0xf2 || b === 0xf3 || b === 0x26 || b === 0x2e || b === 0x36 || b === 0x3e || b === 0x64 || b === 0x65)) break;
     o++;
   }
-  if (end - o < 12) return 0;
+  if (o >= end) return 0;
   const iv = o16 ? 2 : 4;
   const modrm = (p: number): number => (a16 ? modrm16(mem, p) : modrm32(mem, p));
   let op = mem[o++];

@@ -143,7 +143,7 @@ interface Insn {
 
 export interface CompiledRegion {
   bytes: Uint8Array;
-  /** Per page offset: label index + 1 where the region can be entered, 0 elsewhere. */
+  /** Per page offset: label index + 1 where the region can be entered, EXIT_ENTRY at an instruction it decoded but exits at, 0 elsewhere. */
   entries: Int16Array;
   /** Per label index: the instructions of its straight run (paid for at its start; `left` below it exits there). */
   runs: Uint16Array;
@@ -199,6 +199,9 @@ function lockOk(key: number, m: number): boolean {
   return false;
 }
 
+/** `entries` value of an offset whose instruction the region decoded but does not take (it exits there). */
+export const EXIT_ENTRY = -1;
+
 /** MOVS STOS LODS CMPS SCAS (byte and word/dword forms). */
 function isString(key: number): boolean {
   return key >= 0xa4 && key <= 0xaf && key !== 0xa8 && key !== 0xa9;
@@ -248,8 +251,10 @@ function decodeTaken(mem: Uint8Array, page: number, off: number, eipPage: number
     } else break;
     o++;
   }
-  // enough bytes for the longest form compiled here (opcode 2 + ModRM/SIB/disp 6 + imm 4)
-  if (end - o < 13) return stop;
+  // every byte read below belongs to the instruction (ModRM aside, read ahead
+  // only for forms that have one), and one that ends past the page end is
+  // refused at the end: code in the page's last bytes is taken like any other
+  if (o >= end) return stop;
   let key = mem[o++];
   if (key === 0x0f) key = 0x100 | mem[o++];
   const at = o;
@@ -540,6 +545,10 @@ export function compileRegion(mem: Uint8Array, page: number, eipPage: number, en
   labelList.forEach((o, i) => {
     if (insns.get(o)!.key >= 0) entries[o] = i + 1;
   });
+  // an instruction decoded but not taken (an exit: the interpreter's, or one
+  // that crosses into the next page) is EXIT_ENTRY: entered there, the lower
+  // tiers run it without counting a miss, so it is not recompiled for
+  for (const ins of insns.values()) if (ins.key < 0) entries[ins.off] = EXIT_ENTRY;
   let segs = 0;
   for (const ins of insns.values()) {
     if (ins.key < 0) continue;

@@ -63,10 +63,8 @@ function report(): void {
       if (k >= 0) {
         const hp = Math.floor(k / 4096);
         const off = k % 4096;
-        if (off <= 4096 - 16) {
-          if (why === 'miss') why = takes(mem, hp * 4096, off, eipPages.get(hp) ?? 0) ? 'entry' : 'exit';
-          name = describe(mem, hp * 4096 + off);
-        }
+        if (why === 'miss') why = takes(mem, hp * 4096, off, eipPages.get(hp) ?? 0) ? 'entry' : 'exit';
+        name = describe(mem, hp * 4096 + off);
       }
       byWhy.set(why, (byWhy.get(why) ?? 0) + n);
       const key = `${why} ${name}`;
