@@ -41,6 +41,11 @@ export class ApiClient {
     public token = '',
   ) {}
 
+  /** What a failed request's message adds about the daemon (a Daemon child: its status and last output). */
+  protected serverState(): string {
+    return '';
+  }
+
   /** Load the OpenAPI document the daemon serves. */
   async load(): Promise<this> {
     const r = await fetch(`${this.url}/api/openapi.json`, { headers: { authorization: `Bearer ${this.token}` } });
@@ -111,9 +116,9 @@ export class ApiClient {
       headers['content-type'] ??= 'application/json';
     }
     // node:http sends the path as written (fetch would resolve '..' and '%2e%2e' itself)
-    const res = await new Promise<{ status: number; headers: Headers; bytes: Uint8Array }>((resolve, reject) => {
+    const send = (fresh: boolean) => new Promise<{ status: number; headers: Headers; bytes: Uint8Array }>((resolve, reject) => {
       const u = new URL(this.url);
-      const req = request({ host: u.hostname, port: u.port, path, method, headers }, (r) => {
+      const req = request({ host: u.hostname, port: u.port, path, method, headers, ...(fresh ? { agent: false } : {}) }, (r) => {
         const chunks: Buffer[] = [];
         r.on('data', (c: Buffer) => chunks.push(c));
         r.on('end', () => {
@@ -123,9 +128,15 @@ export class ApiClient {
         });
         r.on('error', reject);
       });
-      req.on('error', reject);
+      req.on('error', (e: NodeJS.ErrnoException) => {
+        // a kept-alive connection the server closed as this request went out (Node's documented
+        // keep-alive race): the request never reached the daemon, so send it once more on a new one
+        if (!fresh && req.reusedSocket && e.code === 'ECONNRESET') resolve(send(true));
+        else reject(new Error(`${method} ${path}: ${e.message}${this.serverState()}`));
+      });
       req.end(payload);
     });
+    const res = await send(false);
     const bytes = res.bytes;
     const type = res.headers.get('content-type') ?? '';
     const text = new TextDecoder().decode(bytes);
@@ -145,6 +156,10 @@ export class ApiClient {
 
 /** A `tsvm serve` child on a directory of its own (or `dir`), with an ApiClient. */
 export class Daemon extends ApiClient {
+  protected override serverState(): string {
+    return `${this.child.exitDescription ? ` (the daemon ended: ${this.child.exitDescription})` : ''}; the daemon's last output:\n${this.child.tail()}`;
+  }
+
   readonly dir: string;
   readonly child: TsvmChild;
 
