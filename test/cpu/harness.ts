@@ -10,7 +10,7 @@
 
 import { spawn, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, copyFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, copyFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve, basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -318,14 +318,22 @@ export function listTests(): string[] {
 export function assemble(src: string, outDir = BUILD_DIR): string {
   mkdirSync(outDir, { recursive: true });
   const out = join(outDir, basename(src).replace(/\.asm$/, '') + '.bin');
+  // test files running side by side assemble the same ROMs: each writes its own file and renames
+  // it into place, so no reader ever sees a ROM another process has just truncated
+  const tmp = `${out}.${process.pid}.tmp`;
   try {
-    execFileSync('nasm', ['-f', 'bin', '-I', ASM_DIR + '/', '-o', out, src], { stdio: ['ignore', 'pipe', 'pipe'] });
+    execFileSync('nasm', ['-f', 'bin', '-I', ASM_DIR + '/', '-o', tmp, src], { stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (e) {
+    rmSync(tmp, { force: true });
     const err = e as { stderr?: Buffer; message: string };
     throw new Error(`nasm failed for ${src}:\n${err.stderr?.toString() ?? err.message}`);
   }
-  const size = readFileSync(out).length;
-  if (size !== 0x10000) throw new Error(`${out}: ROM is ${size} bytes, expected 65536`);
+  const size = readFileSync(tmp).length;
+  if (size !== 0x10000) {
+    rmSync(tmp, { force: true });
+    throw new Error(`${out}: ROM is ${size} bytes, expected 65536`);
+  }
+  renameSync(tmp, out);
   return out;
 }
 
