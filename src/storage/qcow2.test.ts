@@ -5,6 +5,7 @@ import { createQcow2 } from './create.js';
 import { MemoryFile, StorageError, type StorageHost } from './file.js';
 import { detectFormat, openImage } from './open.js';
 import { Qcow2Image } from './qcow2.js';
+import { seededRandom as rng } from '../base/rng.js';
 
 /** An in-memory host: files by name, backing names resolved against the image's folder. */
 function memHost(files: Map<string, MemoryFile>): StorageHost {
@@ -23,16 +24,6 @@ function memHost(files: Map<string, MemoryFile>): StorageHost {
   };
 }
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Apply random writes (random data, fills, zeros) to the image and to a plain array alike. */
 function scribble(img: { write(o: number, b: Uint8Array): void }, ref: Uint8Array, seed: number, count: number, maxSectors: number): void {

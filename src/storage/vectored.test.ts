@@ -5,6 +5,7 @@ import { MemoryFile, StorageError, type StorageFile, type StorageHost } from './
 import { IovCursor, iovLength, type IoVec } from './iovec.js';
 import { openImage } from './open.js';
 import { RawImage } from './raw.js';
+import { seededRandom as rng } from '../base/rng.js';
 
 /** A MemoryFile that counts calls and takes a vector in one (as readv/writev do). */
 class CountingFile implements StorageFile {
@@ -62,16 +63,6 @@ function host(files: Map<string, MemoryFile>, counted: Map<string, CountingFile>
   };
 }
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Cut `len` bytes into buffers of random lengths (1 byte up to 9 KiB: misaligned, across clusters). */
 function split(r: () => number, buf: Uint8Array): Uint8Array[] {
