@@ -74,6 +74,8 @@ export interface NetworkInfo {
 export interface VmStats {
   name: string;
   state: VmState;
+  /** 0 when the VM process answered this request; else how old its last answer is (it was too busy to answer within a second). */
+  sampleAgeMs: number;
   guestSeconds: number;
   guestInstructionsPerSec: number;
   /** Percent of one host core the VM used lately: its whole process (isolation 'process'), or its thread's busy time. */
@@ -119,9 +121,18 @@ const RESTART_FIRST_MS = 1000;
 const RESTART_MAX_MS = 30_000;
 /** How long a hard stop waits for the run to end before it kills the worker. */
 const HARD_STOP_MS = 5000;
+/**
+ * How long a stats request waits for a busy VM process (a long compile, a
+ * host with more VMs than cores, a stopped process) before it answers with
+ * that process's last sample and its age: a page polling several VMs must
+ * not stall on the slowest.
+ */
+const STATS_WAIT_MS = 1000;
 
 class Vm {
   worker: VmWorker | null = null;
+  /** The last stats this run's worker answered, and when (for a stats request it is too busy to answer in time). */
+  lastStats: { worker: VmWorker; at: number; stats: WorkerStats } | null = null;
   state: VmState = 'stopped';
   reason: string | null = null;
   restarts = 0;
@@ -493,16 +504,33 @@ export class VmHost extends EventEmitter<HostEvents> {
   async stats(name: string): Promise<VmStats> {
     const vm = this._get(name);
     let w: WorkerStats | null = null;
-    if (vm.worker) {
-      try {
-        w = await vm.worker.stats();
-      } catch {
-        w = null; // it stopped meanwhile
+    let ageMs = 0;
+    const worker = vm.worker;
+    if (worker) {
+      const asked = worker.stats().then(
+        (stats) => {
+          if (vm.worker === worker) vm.lastStats = { worker, at: Date.now(), stats };
+          return stats;
+        },
+        () => null, // it stopped meanwhile
+      );
+      const last = vm.lastStats?.worker === worker ? vm.lastStats : null;
+      if (!last) w = await asked;
+      else {
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<'late'>((res) => (timer = setTimeout(() => res('late'), STATS_WAIT_MS)));
+        const got = await Promise.race([asked, late]);
+        clearTimeout(timer);
+        if (got === 'late') {
+          w = last.stats;
+          ageMs = Date.now() - last.at;
+        } else w = got;
       }
     }
     return {
       name,
       state: vm.state,
+      sampleAgeMs: ageMs,
       guestSeconds: w?.guestSeconds ?? 0,
       guestInstructionsPerSec: Math.round(w?.instructionsPerSec ?? 0),
       hostCpuPercent: Math.round((w?.cpuShare ?? 0) * 1000) / 10,

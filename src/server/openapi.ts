@@ -151,11 +151,12 @@ export const OPENAPI = {
       },
       Stats: {
         type: 'object',
-        required: ['name', 'state', 'guestSeconds', 'guestInstructionsPerSec', 'hostCpuPercent', 'hostCpuSeconds', 'processRssBytes', 'vmMemoryBytes', 'cpuLimit', 'disks', 'nics'],
+        required: ['name', 'state', 'sampleAgeMs', 'guestSeconds', 'guestInstructionsPerSec', 'hostCpuPercent', 'hostCpuSeconds', 'processRssBytes', 'vmMemoryBytes', 'cpuLimit', 'disks', 'nics'],
         additionalProperties: false,
         properties: {
           name: { type: 'string' },
           state: ref('VmState'),
+          sampleAgeMs: { type: 'integer', minimum: 0, description: "0 when the VM's process answered this request; otherwise the age of its last answer, given because it was too busy (or stopped) to answer within a second" },
           guestSeconds: { type: 'number', minimum: 0 },
           guestInstructionsPerSec: { type: 'integer', minimum: 0 },
           hostCpuPercent: { type: 'number', minimum: 0, description: 'percent of one host core used lately: the whole VM process (isolation process), or its thread busy' },

@@ -3,7 +3,9 @@
  * cap (cpuLimit) set on a running VM shows in its info and stats, lowers a
  * spinning guest's instructions per second, and the guest still runs under
  * it; a disk's counters show what the firmware read from it. Every response
- * is checked against the OpenAPI document. No Linux boot: a 64 KiB ROM that
+ * is checked against the OpenAPI document. A VM process that cannot answer
+ * (stopped with SIGSTOP) still gets its stats answered, from its last sample
+ * with that sample's age. No Linux boot: a 64 KiB ROM that
  * spins (jmp $), and bare SeaBIOS looking for a boot disk.
  */
 import { test } from 'node:test';
@@ -13,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Daemon, EventLog, opened } from '../helpers/daemon.js';
 
-type Stats = { state: string; guestSeconds: number; guestInstructionsPerSec: number; cpuLimit: number | null; disks: Record<string, number | string>[]; nics: unknown[] };
+type Stats = { state: string; sampleAgeMs: number; guestSeconds: number; guestInstructionsPerSec: number; cpuLimit: number | null; disks: Record<string, number | string>[]; nics: unknown[] };
 
 test('stats: the CPU cap lowers a spinning guest and shows in stats; disk counters count what the guest read', async (t) => {
   const tmp = mkdtempSync(join(tmpdir(), 'tsvm-stats-'));
@@ -73,8 +75,12 @@ test('stats: the CPU cap lowers a spinning guest and shows in stats; disk counte
     const capped = await rate('spin');
     assert.ok(capped < free / 2, `capped at 10%, the guest runs fewer instructions per second (${capped} against ${free} without the cap)`);
     const g0 = (await stats('spin')).guestSeconds;
-    await new Promise((r) => setTimeout(r, 500));
-    assert.ok((await stats('spin')).guestSeconds > g0, 'guest time still advances under the cap');
+    let g1 = g0;
+    for (let i = 0; i < 20 && g1 <= g0; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      g1 = (await stats('spin')).guestSeconds;
+    }
+    assert.ok(g1 > g0, 'guest time still advances under the cap');
     assert.match((await d.api('GET', '/api/vms/spin/log')).text, /settings: cpuLimit 10/);
 
     assert.equal(((await d.api('PATCH', '/api/vms/spin', { cpuLimit: null })).json as { cpuLimit: unknown }).cpuLimit, null);
@@ -92,6 +98,36 @@ test('stats: the CPU cap lowers a spinning guest and shows in stats; disk counte
     let s = await stats('spin');
     for (let i = 0; i < 100 && s.state !== 'running'; i++) s = await stats('spin');
     assert.equal(s.cpuLimit, 25);
+    assert.equal((await d.api('POST', '/api/vms/spin/stop')).status, 200);
+  });
+
+  await t.test('a VM process too busy to answer (here stopped with SIGSTOP): stats come at once from its last sample, with the age; fresh again once it runs', async () => {
+    assert.equal((await d.api('PATCH', '/api/vms/spin', { cpuLimit: null })).status, 200);
+    let s = await stats('spin');
+    for (let i = 0; i < 100 && s.state !== 'stopped'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      s = await stats('spin');
+    }
+    assert.equal((await d.api('POST', '/api/vms/spin/start')).status, 200);
+    s = await stats('spin');
+    for (let i = 0; i < 100 && (s.state !== 'running' || s.guestSeconds === 0); i++) s = await stats('spin');
+    assert.equal(s.state, 'running');
+    assert.equal(s.sampleAgeMs, 0, 'a VM process that answers gives fresh figures');
+    const pid = ((await d.api('GET', '/api/vms/spin')).json as { pid: number | null }).pid;
+    assert.ok(typeof pid === 'number', 'the running VM shows its pid');
+    process.kill(pid, 'SIGSTOP');
+    try {
+      const late = await stats('spin');
+      assert.equal(late.state, 'running');
+      assert.ok(late.sampleAgeMs > 0, `the figures of a process that cannot answer say how old they are: ${JSON.stringify(late)}`);
+      assert.ok(late.guestSeconds > 0 && late.guestSeconds >= s.guestSeconds, `the last sample, not zeros: ${late.guestSeconds} s of guest time`);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    let after = await stats('spin');
+    for (let i = 0; i < 50 && after.sampleAgeMs !== 0; i++) after = await stats('spin');
+    assert.equal(after.sampleAgeMs, 0, 'fresh figures again once the process runs');
+    assert.ok(after.guestSeconds > s.guestSeconds, 'and the guest ran on');
     assert.equal((await d.api('POST', '/api/vms/spin/stop')).status, 200);
   });
 
