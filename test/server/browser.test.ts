@@ -117,7 +117,7 @@ test('the web console: create, start, type in the serial console, stop', async (
     await page.waitForTimeout(2500); // one round of live figures for the picture
     // the card's figures name the VM's own process, as the API does
     const pid = ((await d.api('GET', '/api/vms/webvm')).json as { pid: number }).pid;
-    await page.locator('.vm[data-name="webvm"] .figures', { hasText: new RegExp(`MiB RSS · pid ${pid}\\b`) }).waitFor({ timeout: 10_000 });
+    await page.locator('.vm[data-name="webvm"] .figures', { hasText: new RegExp(`MiB RSS of \\d+ MiB · pid ${pid}\\b`) }).waitFor({ timeout: 10_000 });
     await page.screenshot({ path: join(ROOT, 'docs', 'web-ui.png') });
   });
 
