@@ -235,7 +235,7 @@ function parseExits(text: string): Record<string, number> {
   const at = text.indexOf('exits to JS by reason:');
   if (at < 0) return out;
   for (const line of text.slice(at).split('\n').slice(1)) {
-    const m = /^\s{4}(\S.*?)\s+(\d+)\s+[\d.]+%\s*$/.exec(line) ?? /^\s{4}(\S.*?)\s+(\d+)\s+-\s*$/.exec(line);
+    const m = /^\s{4,}(\S.*?)\s+(\d+)\s+(?:[\d.]+%|-)\s*$/.exec(line);
     if (!m) break;
     out[m[1]!] = Number(m[2]);
   }
