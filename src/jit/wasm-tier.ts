@@ -302,6 +302,7 @@ export class WasmCache implements CodeCache {
     const why = this.exitReason(r, cpu.eip, after);
     this.exits[why]++;
     if (why === 'off the page') this.offPage[this.offPageReason(r, cpu.eip, after)]++;
+    else if (WASM_STATS) note(`js exit: ${why}`, cpu.mem8, chain !== null && x[Xchg.CHAINED] > 1 ? x[Xchg.LAST_HP] : hp, (cpu.eip - r.eipPage) & 0xfff, r.eipPage);
     return after !== left;
   }
 
