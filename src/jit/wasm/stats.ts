@@ -72,6 +72,7 @@ function report(): void {
         const off = k % 4096;
         if (why === 'miss') why = takes(mem, hp * 4096, off, eipPages.get(hp) ?? 0) ? 'entry' : 'exit';
         name = describe(mem, hp * 4096 + off);
+        if (why.startsWith('js exit') || why === 'segs/left') name += ` at ${((eipPages.get(hp) ?? 0) + off >>> 0).toString(16)}`;
       }
       byWhy.set(why, (byWhy.get(why) ?? 0) + n);
       const key = `${why} ${name}`;
