@@ -118,6 +118,10 @@ test('two default guests in two tsvm processes on a private switch (one on an NE
     // nc's stdin is a pipe that stays open and empty: a background job reading the console stops
     // on SIGTTIN as soon as the test types its next line (it did, mid-transfer)
     await b.shell('sleep 3600 | nc -l -p 5000 > /tmp/got &');
+    // A connects only once B's nc listens (on a loaded host the background job can take a while to bind;
+    // a connection refused before that left B with nothing): port 5000 is 1388 in /proc/net/tcp, state 0A is LISTEN
+    const listening = await b.shell(`i=0; while ! cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -q ':1388 0*:0000 0A' && [ $i -lt 60 ]; do sleep 1; i=$((i+1)); done; cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -c ':1388 0*:0000 0A'`);
+    assert.match(listening, /^[1-9]\d*$/m, `B's nc listens on port 5000: ${listening}`);
     await a.shell(`nc ${ipB} 5000 < /h/src.bin &`);
     // however this busybox's nc ends a connection, the whole file is there once B holds SIZE bytes
     const sum = await b.shell(`i=0; while [ $(wc -c < /tmp/got) -lt ${SIZE} ] && [ $i -lt 300 ]; do sleep 1; i=$((i+1)); done; wc -c < /tmp/got; sha256sum /tmp/got; cp /tmp/got /h/got.bin && sync && echo COPIED`, 900_000);
