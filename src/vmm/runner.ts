@@ -11,6 +11,7 @@
  * The CLI, the daemon, benchmarks and tests all drive this class; none of
  * them has a run loop of its own.
  */
+import './v8flags.js'; // V8's settings for the wasm tier, before any region is compiled, whoever drives the runner
 import { Machine, type MachineState, type StopReason } from '../board/machine.js';
 import { formatCpuState } from '../board/dump.js';
 import type { HostCharSink } from '../host/node/chardev.js';
