@@ -143,6 +143,11 @@ interface JitCounters {
   /** Calls from JS into regions, and calls the chain dispatcher made after those (wasm/chain.ts). */
   regionCalls: number;
   chainedCalls: number;
+  /** Entries not at a label, and those at an instruction a region exits at. */
+  labelMisses: number;
+  exitEntries: number;
+  /** How the calls from JS ended, by `info jit`'s reason (slice end, off the page, instruction not compiled, slow path). */
+  exits: Record<string, number>;
   cpuClock: boolean;
   /** CPU seconds of the process's threads other than the main one (V8's helpers). */
   helperCpu: number;
@@ -215,10 +220,26 @@ function parseInfoJit(text: string, helperCpu: number): JitCounters {
     compileMs: time(/wasm regions: [^\n]*?([\d.]+) (ms|s) (?:CPU|wall) compiling/),
     regionCalls: num(/calls (?:from JS )?(\d+), /),
     chainedCalls: num(/calls by the chain dispatcher (\d+)/),
+    labelMisses: num(/entries not at a label (\d+)/),
+    exitEntries: num(/at an exit (\d+)/),
+    exits: parseExits(text),
     blocksCompileMs: time(/js blocks: [^\n]*?([\d.]+) (ms|s) (?:CPU|wall) compiling/),
     cpuClock: / CPU compiling/.test(text),
     helperCpu,
   };
+}
+
+/** The "exits to JS by reason:" rows of `info jit`: reason -> count. */
+function parseExits(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  const at = text.indexOf('exits to JS by reason:');
+  if (at < 0) return out;
+  for (const line of text.slice(at).split('\n').slice(1)) {
+    const m = /^\s{4,}(\S.*?)\s+(\d+)\s+(?:[\d.]+%|-)\s*$/.exec(line);
+    if (!m) break;
+    out[m[1]!] = Number(m[2]);
+  }
+  return out;
 }
 
 function diffJit(a: JitCounters, b: JitCounters): JitCounters {
@@ -231,6 +252,9 @@ function diffJit(a: JitCounters, b: JitCounters): JitCounters {
     blocksCompileMs: b.blocksCompileMs - a.blocksCompileMs,
     regionCalls: b.regionCalls - a.regionCalls,
     chainedCalls: b.chainedCalls - a.chainedCalls,
+    labelMisses: b.labelMisses - a.labelMisses,
+    exitEntries: b.exitEntries - a.exitEntries,
+    exits: Object.fromEntries(Object.entries(b.exits).map(([k, n]) => [k, n - (a.exits[k] ?? 0)])),
     cpuClock: b.cpuClock,
     helperCpu: b.helperCpu - a.helperCpu,
   };
@@ -442,6 +466,25 @@ async function main(): Promise<void> {
             j.instructions > 0 ? ((j.regionCalls * 1e6) / j.instructions).toFixed(0) : '-',
             `${(j.chainedCalls / 1e6).toFixed(2)} M`,
             j.helperCpu.toFixed(2),
+          ];
+        }),
+      ),
+    );
+    const reasons = [...new Set(r.phases.flatMap((p) => Object.keys(p.jit?.exits ?? {})))];
+    out.push('');
+    out.push(`${r.label}: calls from JS by how they ended (info jit's exits to JS by reason, % of the phase's calls from JS), and entries not at a label`);
+    out.push('');
+    out.push(
+      table(
+        ['phase', ...reasons, 'entries not at a label', 'of them at an exit'],
+        r.phases.map((p, i) => {
+          const j = p.jit;
+          if (!j) return [phaseNames[i]!, ...reasons.map(() => '-'), '-', '-'];
+          return [
+            phaseNames[i]!,
+            ...reasons.map((k) => `${((j.exits[k] ?? 0) / 1e6).toFixed(2)} M (${pctOf(j.exits[k] ?? 0, j.regionCalls)})`),
+            `${(j.labelMisses / 1e6).toFixed(2)} M`,
+            `${(j.exitEntries / 1e6).toFixed(2)} M`,
           ];
         }),
       ),

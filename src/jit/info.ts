@@ -29,7 +29,10 @@ export function jitInfo(cpu: Cpu, jit: BlockCache | WasmCache | null): string {
       `  calls from JS ${jit.regionCalls}, calls by the chain dispatcher ${jit.chainedCalls}${jit.chaining ? '' : ' (chaining off)'}, entries not at a label ${jit.labelMisses}, at an exit ${jit.exitEntries}`,
       `  exits to JS by reason:`,
     );
-    for (const [why, n] of Object.entries(jit.exits)) lines.push(`    ${why.padEnd(26)} ${String(n).padStart(12)}  ${pct(n, jit.regionCalls)}`);
+    for (const [why, n] of Object.entries(jit.exits)) {
+      lines.push(`    ${why.padEnd(26)} ${String(n).padStart(12)}  ${pct(n, jit.regionCalls)}`);
+      if (why === 'off the page') for (const [w, m] of Object.entries(jit.offPage)) lines.push(`      off: ${w.padEnd(19)} ${String(m).padStart(12)}  ${pct(m, jit.regionCalls)}`);
+    }
   }
   if (blocks) {
     lines.push(`js blocks: ${blocks.compiled} compiled (${ms(blocks.compileMs)} ${clock()} compiling), ${blocks.reused} reused after eviction, invalidated by writes ${blocks.invalidations}`);

@@ -60,6 +60,7 @@ interface Region {
  * return or computed target on the page that is not a label).
  */
 export type ExitReason = 'slice end' | 'off the page' | 'instruction not compiled' | 'slow path';
+export type OffPageReason = 'TLB miss' | 'no region' | 'other mapping' | 'not a label' | 'at an exit' | 'segments' | 'slice used up';
 
 const FLAT_ATTR = Attr.P | Attr.S | Attr.CODE | Attr.DC | Attr.RW;
 const DATA_RW = Attr.P | Attr.S | Attr.RW;
@@ -96,6 +97,14 @@ export class WasmCache implements CodeCache {
   /** Calls into regions made by the chain dispatcher (wasm/chain.ts) after the one from JS. */
   chainedCalls = 0;
   readonly exits: Record<ExitReason, number> = { 'slice end': 0, 'off the page': 0, 'instruction not compiled': 0, 'slow path': 0 };
+  /**
+   * The 'off the page' exits to JS split by why the chain stopped there (with
+   * chaining off, every such exit is one): the target's TLB entry is not
+   * valid, its page has no current region, the region is for another EIP
+   * page or CS base, the target is not a label, or is an instruction the
+   * region exits at, the region's segment checks, or the slice used up.
+   */
+  readonly offPage: Record<OffPageReason, number> = { 'TLB miss': 0, 'no region': 0, 'other mapping': 0, 'not a label': 0, 'at an exit': 0, segments: 0, 'slice used up': 0 };
   /** Entries at an EIP of a compiled page that is not a label of its region. */
   labelMisses = 0;
   /**
@@ -290,8 +299,28 @@ export class WasmCache implements CodeCache {
     cpu.left = after;
     this.instructionsRun += left - after;
     this.regionCalls++;
-    this.exits[this.exitReason(r, cpu.eip, after)]++;
+    const why = this.exitReason(r, cpu.eip, after);
+    this.exits[why]++;
+    if (why === 'off the page') this.offPage[this.offPageReason(r, cpu.eip, after)]++;
+    else if (WASM_STATS) note(`js exit: ${why}`, cpu.mem8, chain !== null && x[Xchg.CHAINED] > 1 ? x[Xchg.LAST_HP] : hp, (cpu.eip - r.eipPage) & 0xfff, r.eipPage);
     return after !== left;
+  }
+
+  /** Why the chain did not go on from region `r` to EIP `eip` off its page (the lookup of wasm/chain.ts, redone in JS). */
+  private offPageReason(r: Region, eip: number, left: number): OffPageReason {
+    if (left <= 0) return 'slice used up';
+    const cpu = this.cpu;
+    const lin = (r.csBase + eip) | 0;
+    const e = cpu.tlb[lin >>> 12];
+    if ((e & cpu.tlbReadMask) !== Tlb.VALID) return 'TLB miss';
+    const hp = ((e & ~0xfff) ^ lin) >>> 12;
+    const t = this.regions[hp];
+    if (t === undefined || t.gen !== this.blocks.pageGen[hp] || this.slots[(hp * CHAIN_SLOT_BYTES + Slot.VALID) >>> 2] === 0) return 'no region';
+    if (t.eipPage !== (eip & ~0xfff) || t.csBase !== r.csBase) return 'other mapping';
+    const label = t.entries[eip & 0xfff];
+    if (label === EXIT_ENTRY) return 'at an exit';
+    if (label === 0) return 'not a label';
+    return 'segments';
   }
 
   /** Why region `r` returned with EIP `eip` and `left` instructions left of the slice. */

@@ -10,7 +10,14 @@
  */
 import { takes } from './region.js';
 
-type Env = { process?: { env?: Record<string, string | undefined>; on?(ev: string, f: () => void): void; stderr?: { write(s: string): void } } };
+type Env = {
+  process?: {
+    env?: Record<string, string | undefined>;
+    on?(ev: string, f: () => void): void;
+    stderr?: { write(s: string): void };
+    getBuiltinModule?(id: string): unknown;
+  };
+};
 const G = globalThis as Env;
 
 export const WASM_STATS = G.process?.env?.['TSVM_WASM_STATS'] === '1';
@@ -65,6 +72,7 @@ function report(): void {
         const off = k % 4096;
         if (why === 'miss') why = takes(mem, hp * 4096, off, eipPages.get(hp) ?? 0) ? 'entry' : 'exit';
         name = describe(mem, hp * 4096 + off);
+        if (why.startsWith('js exit') || why === 'segs/left') name += ` at ${((eipPages.get(hp) ?? 0) + off >>> 0).toString(16)}`;
       }
       byWhy.set(why, (byWhy.get(why) ?? 0) + n);
       const key = `${why} ${name}`;
@@ -75,5 +83,9 @@ function report(): void {
   const lines = [`wasm stats: ${total} instructions outside regions`];
   for (const [w, n] of byWhy) lines.push(`  ${w}: ${n} (${((n / total) * 100).toFixed(1)}%)`);
   for (const [k, n] of rows.slice(0, 100)) lines.push(`  ${((n / total) * 100).toFixed(2).padStart(6)}%  ${n}  ${k}`);
-  G.process?.stderr?.write(lines.join('\n') + '\n');
+  // TSVM_WASM_STATS_OUT=file: there instead of stderr (bench/linux keeps the guest's stderr to itself)
+  const out = G.process?.env?.['TSVM_WASM_STATS_OUT'];
+  const fs = out ? (G.process?.getBuiltinModule?.('fs') as { writeFileSync(p: string, s: string): void } | undefined) : undefined;
+  if (out && fs) fs.writeFileSync(out, lines.join('\n') + '\n');
+  else G.process?.stderr?.write(lines.join('\n') + '\n');
 }
