@@ -6,10 +6,12 @@
  * the daemon's screenshot, save a snapshot and revert to it, stop it, clone it (full, and
  * linked on the snapshot, through the clone dialog); then a bare SeaBIOS
  * VM's text screen on the canvas, equal to the daemon's screenshot. One
- * Linux boot. Leaves screenshots of the page in docs/web-ui.png and
- * docs/web-ui-phone.png. The second test
+ * Linux boot. Takes screenshots of the page (web-ui.png, web-ui-phone.png).
+ * The second test
  * (no Linux boot) adds the paint ROM's graphics screen, an ISO upload and
- * the private networks panel (docs/web-ui-networks.png).
+ * the private networks panel (web-ui-networks.png). The screenshots go to a
+ * temporary directory, or into docs/ with TSVM_DOC_SCREENSHOTS=1 (to refresh
+ * the pictures there; a plain test run leaves the checkout unchanged).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -23,6 +25,9 @@ import { findDefaultImage } from '../../src/vmm/image.js';
 import { paintRom } from './paint-rom.js';
 
 const CHROMIUM = '/usr/bin/chromium';
+const SHOT_DIR = process.env['TSVM_DOC_SCREENSHOTS'] === '1' ? join(ROOT, 'docs') : mkdtempSync(join(tmpdir(), 'tsvm-web-ui-'));
+/** Where a screenshot of the page goes (see the comment at the top). */
+const docShot = (name: string): string => join(SHOT_DIR, name);
 const BOOT_LIMIT_MS = 1_200_000; // a shared, loaded machine can take many minutes
 // tools/setup.sh installs chromium and test/run.js builds the default guest before any test: missing either is a failure, not a skip
 
@@ -118,7 +123,7 @@ test('the web console: create, start, type in the serial console, stop', async (
     // the card's figures name the VM's own process, as the API does
     const pid = ((await d.api('GET', '/api/vms/webvm')).json as { pid: number }).pid;
     await page.locator('.vm[data-name="webvm"] .figures', { hasText: new RegExp(`MiB RSS of \\d+ MiB · pid ${pid}\\b`) }).waitFor({ timeout: 10_000 });
-    await page.screenshot({ path: join(ROOT, 'docs', 'web-ui.png') });
+    await page.screenshot({ path: docShot('web-ui.png') });
   });
 
   await t.test("the default guest's boot on the screen canvas: kernel text, equal to the daemon's screenshot", async () => {
@@ -212,7 +217,7 @@ test('the web console: create, start, type in the serial console, stop', async (
     await page.locator('#clone-dialog button[value=cancel]').click();
     assert.ok(!(await page.locator('#clone-dialog').isVisible()), 'Cancel closes the dialog');
     assert.equal(await page.locator('#progress .bar').count(), 0, `no progress bar is left: ${await page.locator('#progress').innerText()}`);
-    await page.screenshot({ path: join(ROOT, 'docs', 'web-ui-phone.png'), fullPage: true });
+    await page.screenshot({ path: docShot('web-ui-phone.png'), fullPage: true });
     await page.setViewportSize({ width: 1100, height: 760 });
     await card.locator('button[data-act=stop]').click();
     await card.locator('.state', { hasText: 'stopped' }).waitFor({ timeout: 60_000 });
@@ -315,7 +320,7 @@ test('the web console: a graphics screen arrives as tiles, matches the screensho
     assert.ok(box && box.x >= 0 && box.x + box.width <= 390, `the networks panel fits the phone's width: ${JSON.stringify(box)}`);
     assert.ok(await page.locator('#create select[name=network]').isVisible(), 'the network choice is there');
     await page.locator('#networks').scrollIntoViewIfNeeded();
-    await page.screenshot({ path: join(ROOT, 'docs', 'web-ui-networks.png') });
+    await page.screenshot({ path: docShot('web-ui-networks.png') });
     await page.setViewportSize({ width: 1100, height: 760 });
 
     await card.locator('button[data-act=delete]').click();
