@@ -31,6 +31,8 @@ import { encodeSnapshot, readSnapshotFile, restoreSnapshot, writeFileAtomic, typ
 export const VM_SUFFIX = '.tsvm';
 export const VM_FORMAT = 'tsvm-vm';
 export const VM_VERSION = 1;
+/** What a snapshot id may be (it names files in snapshots/): tsvm makes `s` and base-36 digits. */
+const SNAPSHOT_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const TREE_VERSION = 1;
 
 /** Progress of a long folder operation: `done` bytes of `total`. */
@@ -384,6 +386,25 @@ export class VmFolder {
       throw new VmFolderError(`${p} cannot be read: ${(e as Error).message}`);
     }
     if (t?.version !== TREE_VERSION || !Array.isArray(t.snapshots)) throw new VmFolderError(`${p} is not a snapshot tree of version ${TREE_VERSION}`);
+    // ids become file names in snapshots/: a damaged or hostile tree must not name files elsewhere
+    const bad = (why: string) => new VmFolderError(`${p} is damaged: ${why}`);
+    const ids = new Set<string>();
+    for (const n of t.snapshots as unknown[]) {
+      if (typeof n !== 'object' || n === null) throw bad('a snapshot entry is not an object');
+      const o = n as Record<string, unknown>;
+      if (typeof o.id !== 'string' || !SNAPSHOT_ID.test(o.id)) throw bad(`snapshot id ${JSON.stringify(o.id)} is not letters and digits`);
+      if (ids.has(o.id)) throw bad(`snapshot id ${o.id} appears twice`);
+      ids.add(o.id);
+      if (typeof o.name !== 'string') throw bad(`snapshot ${o.id} has no name`);
+      if (typeof o.hasState !== 'boolean') throw bad(`snapshot ${o.id}'s hasState is not true or false`);
+      if (o.sharedWith !== undefined && (!Array.isArray(o.sharedWith) || !o.sharedWith.every((x: unknown) => typeof x === 'object' && x !== null && typeof (x as { name?: unknown }).name === 'string' && typeof (x as { path?: unknown }).path === 'string'))) {
+        throw bad(`snapshot ${o.id}'s sharedWith is not a list of clones`);
+      }
+    }
+    for (const n of t.snapshots) if (n.parent !== null && !ids.has(n.parent)) throw bad(`snapshot ${n.id}'s parent ${JSON.stringify(n.parent)} is not in the tree`);
+    for (const [k, v] of [['current', t.current], ['reverting', t.reverting ?? null]] as const) {
+      if (v !== null && (typeof v !== 'string' || !ids.has(v))) throw bad(`${k} ${JSON.stringify(v)} is not a snapshot in the tree`);
+    }
     return t;
   }
 
