@@ -72,10 +72,10 @@ export async function main(argv: string[]): Promise<number> {
         return (await import('./vm.js')).createCommand(rest);
       case 'start':
       case 'list': {
+        if (cmd === 'start') await machineSetup(); // before remote.js loads the server's modules, as before any machine code
         const remote = await import('./remote.js');
         if (remote.daemonRunning(rest)) return await remote.remoteCommand(cmd, rest);
         if (cmd === 'list') return (await import('./vm.js')).listCommand(rest);
-        await machineSetup();
         return await (await import('./vm.js')).startCommand(rest);
       }
       case 'snapshot':
