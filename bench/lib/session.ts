@@ -6,6 +6,7 @@
  * monitor reached with Ctrl-A C.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { performance } from 'node:perf_hooks';
 
@@ -56,6 +57,17 @@ export class Session {
         res(this.exitStatus);
       });
     });
+  }
+
+  /** CPU seconds (user + system, all threads) the child has used so far, from /proc; NaN once it is gone. */
+  cpuSeconds(): number {
+    try {
+      const stat = readFileSync(`/proc/${this.child.pid}/stat`, 'latin1');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return (Number(f[11]) + Number(f[12])) / 100; // utime, stime (fields 14, 15) in USER_HZ ticks
+    } catch {
+      return NaN;
+    }
   }
 
   /** The output from `from` on, as plain text. */

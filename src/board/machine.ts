@@ -4,6 +4,7 @@
  * boot, and the run loop that advances virtual time with execution.
  */
 import { assert } from '../base/assert.js';
+import { DEFAULT_RTC_EPOCH } from './rtc-epoch.js';
 import { PageFlag, PhysicalMemory } from '../bus/memory.js';
 import { IoPorts } from '../bus/ports.js';
 import { PhysicalMemoryDmaView } from '../bus/dma.js';
@@ -128,8 +129,7 @@ export const LOW_BIOS_WINDOW = 128 * 1024;
 export const NS_PER_INSTRUCTION = 20;
 /** How long devices run on after a halt with interrupts off before the machine stops (a UART at 9600 baud sends 16 bytes in 17 ms). */
 const HALT_DRAIN_NS = 50e6;
-/** 2023-01-01T00:00:00Z: the RTC start when the host gives none (machines built in tests); the CLI passes the host time or -rtc base=. */
-export const DEFAULT_RTC_EPOCH = 1672531200;
+export { DEFAULT_RTC_EPOCH };
 const NOTHING = new Uint8Array(0);
 /** ACPI and MP tables for direct boot go in the 1 KiB the e820 map reserves below 640 KiB. */
 const ACPI_TABLES_ADDR = 0x9fc00;

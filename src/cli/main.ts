@@ -1,16 +1,10 @@
-/** The `tsvm` command. */
-import '../vmm/v8flags.js'; // first: before any WebAssembly is compiled
-import '../vmm/cpuclock.js'; // compile times in CPU time (info jit)
-import { VmConfigError } from '../vmm/spec.js';
+/**
+ * The `tsvm` command. Each command's module is imported when that command
+ * runs, so a short command (clone, snapshot, list) does not load the
+ * emulator, the network stack and the daemon: Node's start-up and the
+ * command's own work are most of what `tsvm clone --linked` costs.
+ */
 import { UsageError } from './options.js';
-import { runCommand } from './run.js';
-import { imageCommand } from './image.js';
-import { switchCommand } from './switch.js';
-import { serveCommand, ServeUsageError } from '../server/serve.js';
-import { cloneCommand, createCommand, listCommand, snapshotCommand, startCommand } from './vm.js';
-import { VmFolderError } from '../vmm/folder.js';
-import { SnapshotError } from '../vmm/snapshot.js';
-import { daemonRunning, remoteCommand } from './remote.js';
 
 const HELP = `Usage: tsvm <command> [options]
 
@@ -32,6 +26,26 @@ Commands:
 tsvm is an x86 PC virtual machine written in TypeScript.
 `;
 
+/** Errors that are the user's to fix: printed as one line, exit status 1. */
+async function userError(e: unknown): Promise<boolean> {
+  if (!(e instanceof Error)) return false;
+  if (e instanceof UsageError) return true;
+  // the command that threw has loaded these modules already
+  const [{ VmConfigError }, { ServeUsageError }, { VmFolderError }, { SnapshotError }] = await Promise.all([
+    import('../vmm/spec.js'),
+    import('../server/serve.js'),
+    import('../vmm/folder.js'),
+    import('../vmm/snapshot.js'),
+  ]);
+  return e instanceof VmConfigError || e instanceof ServeUsageError || e instanceof VmFolderError || e instanceof SnapshotError;
+}
+
+/** The V8 settings and CPU clock that a command running a machine needs, first: before any WebAssembly is compiled. */
+async function machineSetup(): Promise<void> {
+  await import('../vmm/v8flags.js');
+  await import('../vmm/cpuclock.js'); // compile times in CPU time (info jit)
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   try {
@@ -45,32 +59,38 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(HELP);
         return 1;
       case 'run':
-        return await runCommand(rest);
+        await machineSetup();
+        return await (await import('./run.js')).runCommand(rest);
       case 'image':
-        return imageCommand(rest);
+        return (await import('./image.js')).imageCommand(rest);
       case 'switch':
-        return await switchCommand(rest);
+        return await (await import('./switch.js')).switchCommand(rest);
       case 'serve':
-        return await serveCommand(rest);
+        await machineSetup();
+        return await (await import('../server/serve.js')).serveCommand(rest);
       case 'create':
-        return createCommand(rest);
+        return (await import('./vm.js')).createCommand(rest);
       case 'start':
-        return daemonRunning(rest) ? await remoteCommand(cmd, rest) : await startCommand(rest);
-      case 'list':
-        return daemonRunning(rest) ? await remoteCommand(cmd, rest) : listCommand(rest);
+      case 'list': {
+        if (cmd === 'start') await machineSetup(); // before remote.js loads the server's modules, as before any machine code
+        const remote = await import('./remote.js');
+        if (remote.daemonRunning(rest)) return await remote.remoteCommand(cmd, rest);
+        if (cmd === 'list') return (await import('./vm.js')).listCommand(rest);
+        return await (await import('./vm.js')).startCommand(rest);
+      }
       case 'snapshot':
-        return snapshotCommand(rest);
+        return (await import('./vm.js')).snapshotCommand(rest);
       case 'clone':
-        return cloneCommand(rest);
+        return (await import('./clone.js')).cloneCommand(rest);
       case 'stop':
       case 'console':
-        return await remoteCommand(cmd, rest);
+        return await (await import('./remote.js')).remoteCommand(cmd, rest);
       default:
         throw new UsageError(`unknown command '${cmd}' (see 'tsvm --help')`);
     }
   } catch (e) {
-    if (e instanceof UsageError || e instanceof VmConfigError || e instanceof ServeUsageError || e instanceof VmFolderError || e instanceof SnapshotError) {
-      process.stderr.write(`tsvm: ${e.message}\n`);
+    if (await userError(e)) {
+      process.stderr.write(`tsvm: ${(e as Error).message}\n`);
       return 1;
     }
     throw e;

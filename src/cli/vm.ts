@@ -1,5 +1,6 @@
 /**
- * VM folder commands: `tsvm create`, `start`, `list`, `snapshot`, `clone`.
+ * VM folder commands: `tsvm create`, `start`, `list`, `snapshot` (`clone` is
+ * in clone.ts, which does not load the machine).
  * A VM is NAME.tsvm/ in the current directory (or --dir DIR); every command
  * that takes NAME also takes the folder's path.
  */
@@ -9,12 +10,12 @@ import { checkVmName, cloneVm, formatTree, linkedClone, listVms, specDisks, vmPa
 import { parseSize } from '../vmm/spec.js';
 import { defaultGuestVm } from '../vmm/guest.js';
 import type { NewDisks } from '../vmm/folder.js';
-import { formatHelp, parseOptions, UsageError, type OptionSpec, type Parsed } from './options.js';
+import { formatHelp, UsageError, type OptionSpec } from './options.js';
+import { DIR, dirOf, openVm, split } from './vmargs.js';
 import { RUN_OPTIONS, runSpec, specFromOptions } from './run.js';
 import { StatusLine } from './status.js';
 import { rtcStartSeconds } from './rtc.js';
 
-const DIR: OptionSpec = { name: 'dir', value: 'DIR', help: 'where VM folders are (default: the current directory)' };
 const MACHINE_OPTIONS = ['m', 'bios', 'kernel', 'initrd', 'append', 'hda', 'hdb', 'cdrom', 'boot', 'rtc', 'nic'];
 const RUNTIME_OPTIONS = ['qmp', 'serial', 'display', 'screendump', 'nographic', 'no-reboot', 'run-for', 'timeout', 'd'];
 
@@ -27,33 +28,6 @@ const CREATE_OPTIONS: OptionSpec[] = [
   { name: 'help', value: null, help: 'show this help' },
 ];
 const START_OPTIONS: OptionSpec[] = [DIR, ...RUN_OPTIONS.filter((o) => RUNTIME_OPTIONS.includes(o.name)), { name: 'help', value: null, help: 'show this help' }];
-
-/** Split positional words from options (an option's value is not positional). */
-function split(args: string[], specs: OptionSpec[], command: string): { words: string[]; opts: Parsed } {
-  const words: string[] = [];
-  const rest: string[] = [];
-  const byName = new Map(specs.map((s) => [s.name, s]));
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (a.startsWith('-') && a.length > 1) {
-      rest.push(a);
-      const spec = byName.get(a.replace(/^--?/, ''));
-      if (spec?.value !== null && spec !== undefined && i + 1 < args.length) rest.push(args[++i]);
-    } else {
-      words.push(a);
-    }
-  }
-  return { words, opts: parseOptions(rest, specs, command) };
-}
-
-function dirOf(opts: Parsed): string {
-  return resolve(opts.get('dir')?.[0] ?? '.');
-}
-
-function openVm(nameOrPath: string | undefined, opts: Parsed, command: string): VmFolder {
-  if (!nameOrPath) throw new UsageError(`${command}: which VM? (tsvm ${command} NAME; tsvm list shows them)`);
-  return VmFolder.open(vmPath(nameOrPath, dirOf(opts)));
-}
 
 const CREATE_USAGE = `Usage: tsvm create NAME [options]
 
@@ -184,38 +158,5 @@ export function snapshotCommand(args: string[]): number {
   } finally {
     vm.unlock();
   }
-  return 0;
-}
-
-export function cloneCommand(args: string[]): number {
-  const specs: OptionSpec[] = [
-    DIR,
-    { name: 'linked', value: null, help: "share the source's disks through backing files instead of copying them" },
-    { name: 'snapshot', value: 'TAG', help: 'with --linked: the source snapshot to share (default: a new one, clone-DST)' },
-    { name: 'help', value: null, help: 'show this help' },
-  ];
-  const { words, opts } = split(args, specs, 'clone');
-  if (opts.has('help')) {
-    process.stdout.write(
-      formatHelp(
-        "Usage: tsvm clone SRC DST [--linked [--snapshot TAG]]\n\nA full clone is a self-contained copy of the VM folder (disks, snapshots) under a new name.\nA linked clone's disks are overlays over a snapshot of SRC (no disk data copied); SRC keeps that\nsnapshot (it refuses to delete it), and the two folders must move together.",
-        specs,
-      ),
-    );
-    return 0;
-  }
-  if (words.length !== 2) throw new UsageError('clone: give the source and the new name: tsvm clone SRC DST');
-  if (opts.has('snapshot') && !opts.has('linked')) throw new UsageError('clone: --snapshot goes with --linked (a full clone copies every snapshot)');
-  const src = openVm(words[0], opts, 'clone');
-  if (src.lockedBy()) throw new VmFolderError(`VM ${src.name} is running; stop it (or quit --save) before cloning`);
-  const name = basename(words[1], VM_SUFFIX);
-  const dstPath = words[1].includes('/') ? resolve(words[1].endsWith(VM_SUFFIX) ? words[1] : words[1] + VM_SUFFIX) : resolve(dirOf(opts), name + VM_SUFFIX);
-  if (!opts.has('linked')) {
-    const dst = cloneVm(src, dstPath, name);
-    process.stdout.write(`cloned ${src.name} to ${dst.path}\n`);
-    return 0;
-  }
-  const { vm: dst, node } = linkedClone(src, opts.get('snapshot')?.[0] ?? null, dstPath, name);
-  process.stdout.write(`linked clone ${dst.path} of ${src.name} at snapshot ${node.name} (keep the two folders together)\n`);
   return 0;
 }

@@ -25,16 +25,9 @@ import {
   BROADCAST_MAC, buildIp4, buildUdp, csumAdd, csumFinish, ETH_HDR, ETHERTYPE_ARP, get16, get32, ip4, ip4Frame, ip4Text, IP_HDR, l4ChecksumOk, parseIp4, pseudoSum,
   PROTO_ICMP, PROTO_TCP, PROTO_UDP, put16, put32, type Ip4, type Ip4Packet,
 } from './wire.js';
+import { parseHostForward, type HostForward } from './hostfwd.js';
 
-export interface HostForward {
-  proto: 'tcp';
-  /** Host address to listen on ('' = all, as QEMU). */
-  hostAddr: string;
-  hostPort: number;
-  /** Guest address ('' = the DHCP address). */
-  guestAddr: string;
-  guestPort: number;
-}
+export { parseHostForward, type HostForward };
 
 export interface UserNetOptions {
   hostfwd?: HostForward[];
@@ -58,18 +51,6 @@ export const GATEWAY_MAC = Uint8Array.from([0x52, 0x55, 0x0a, 0x00, 0x02, 0x02])
 /** Frames waiting for the guest beyond this are dropped, as a full wire would. */
 const QUEUE_MAX = 4096;
 const UDP_IDLE_MS = 60_000;
-
-/** Parse one `hostfwd=` value: `tcp:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT`. */
-export function parseHostForward(s: string): HostForward {
-  const m = /^(tcp|udp)?:([^:]*):(\d+)-([^:]*):(\d+)$/.exec(s);
-  if (!m) throw new RangeError(`hostfwd '${s}' is not of the form tcp:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT (e.g. tcp::8080-:80)`);
-  if (m[1] === 'udp') throw new RangeError(`hostfwd '${s}': UDP forwards are not supported yet; forward TCP`);
-  const hp = Number(m[3]);
-  const gp = Number(m[5]);
-  if (hp < 1 || hp > 65535 || gp < 1 || gp > 65535) throw new RangeError(`hostfwd '${s}': ports are 1..65535`);
-  if (m[4]) ip4(m[4]);
-  return { proto: 'tcp', hostAddr: m[2], hostPort: hp, guestAddr: m[4], guestPort: gp };
-}
 
 export class UserNet implements TcpOwner {
   private _port: Port | null = null;

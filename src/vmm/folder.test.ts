@@ -168,3 +168,53 @@ test('vm.json may not point virtio devices or packet dumps outside the folder', 
     assert.throws(() => VmFolder.open(vm.path), (e: Error) => e.name === 'VmFolderError' && re.test(e.message), JSON.stringify(extra));
   }
 });
+
+test('fuzz: flipped and truncated bytes of tree.json are refused with VmFolderError or read as a tree whose files stay in snapshots/', () => {
+  const vm = make('treefuzz');
+  vm.lock();
+  vm.saveSnapshot('one', '', null);
+  vm.saveSnapshot('two', '', null);
+  vm.revert('one', null);
+  vm.saveSnapshot('three', 'a branch', null);
+  vm.unlock();
+  const treePath = join(vm.path, 'snapshots', 'tree.json');
+  const good = readFileSync(treePath);
+  assert.equal(VmFolder.open(vm.path).tree().snapshots.length, 3);
+  let x = 0x0badf00d;
+  const rnd = (n: number) => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) % n;
+  };
+  let refused = 0;
+  for (let i = 0; i < 400; i++) {
+    const b = Buffer.from(good);
+    const bad = i % 4 === 0 ? b.subarray(0, rnd(b.length)) : b;
+    if (i % 4 !== 0) for (let k = 0; k <= rnd(3); k++) bad[rnd(bad.length)] = rnd(256);
+    writeFileSync(treePath, bad);
+    try {
+      const t = VmFolder.open(vm.path).tree();
+      // accepted: every id names a file inside snapshots/, and the links between nodes hold
+      const ids = new Set(t.snapshots.map((n) => n.id));
+      for (const n of t.snapshots) {
+        assert.match(n.id, /^[A-Za-z0-9_-]+$/, `mutation ${i}`);
+        assert.ok(n.parent === null || ids.has(n.parent), `mutation ${i}: parent`);
+      }
+      assert.ok(t.current === null || ids.has(t.current), `mutation ${i}: current`);
+    } catch (e) {
+      assert.equal((e as Error).name, 'VmFolderError', `mutation ${i} threw ${(e as Error).stack}`);
+      refused++;
+    }
+  }
+  assert.ok(refused > 200, `only ${refused} of 400 mutations refused`);
+  // a hostile id (a path out of the folder) is refused by name
+  const t = JSON.parse(good.toString('utf8')) as { current: string; snapshots: { id: string; parent: string | null }[] };
+  const old = t.snapshots[0].id;
+  t.snapshots[0].id = '../../victim';
+  for (const n of t.snapshots) if (n.parent === old) n.parent = '../../victim';
+  if (t.current === old) t.current = '../../victim';
+  writeFileSync(treePath, JSON.stringify(t));
+  assert.throws(() => VmFolder.open(vm.path).tree(), /is damaged: snapshot id "\.\.\/\.\.\/victim" is not letters and digits/);
+  writeFileSync(treePath, good);
+});

@@ -31,6 +31,8 @@ import { encodeSnapshot, readSnapshotFile, restoreSnapshot, writeFileAtomic, typ
 export const VM_SUFFIX = '.tsvm';
 export const VM_FORMAT = 'tsvm-vm';
 export const VM_VERSION = 1;
+/** What a snapshot id may be (it names files in snapshots/): tsvm makes `s` and base-36 digits. */
+const SNAPSHOT_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const TREE_VERSION = 1;
 
 /** Progress of a long folder operation: `done` bytes of `total`. */
@@ -189,6 +191,20 @@ function copyFile(from: string, to: string, copied?: Copied): void {
   // a reflink (instant, shared until written) where the file system can, a copy otherwise
   copyFileSync(from, to, constants.COPYFILE_FICLONE);
   copied?.(statSync(to).size);
+}
+
+/**
+ * A second name for a file no one writes (a linked clone's kernel, initrd,
+ * CD image): a hard link, so the clone costs no copy whatever the file's
+ * size; a copy where the file system refuses links (another device, no
+ * links). Copying a folder with cp or rsync makes the files separate again.
+ */
+function linkOrCopy(from: string, to: string, copied?: Copied): void {
+  try {
+    linkSync(from, to);
+  } catch {
+    copyFile(from, to, copied);
+  }
 }
 
 /** copyFile() through a temporary name, so `to` is either the old file or the whole new one. */
@@ -370,6 +386,25 @@ export class VmFolder {
       throw new VmFolderError(`${p} cannot be read: ${(e as Error).message}`);
     }
     if (t?.version !== TREE_VERSION || !Array.isArray(t.snapshots)) throw new VmFolderError(`${p} is not a snapshot tree of version ${TREE_VERSION}`);
+    // ids become file names in snapshots/: a damaged or hostile tree must not name files elsewhere
+    const bad = (why: string) => new VmFolderError(`${p} is damaged: ${why}`);
+    const ids = new Set<string>();
+    for (const n of t.snapshots as unknown[]) {
+      if (typeof n !== 'object' || n === null) throw bad('a snapshot entry is not an object');
+      const o = n as Record<string, unknown>;
+      if (typeof o.id !== 'string' || !SNAPSHOT_ID.test(o.id)) throw bad(`snapshot id ${JSON.stringify(o.id)} is not letters and digits`);
+      if (ids.has(o.id)) throw bad(`snapshot id ${o.id} appears twice`);
+      ids.add(o.id);
+      if (typeof o.name !== 'string') throw bad(`snapshot ${o.id} has no name`);
+      if (typeof o.hasState !== 'boolean') throw bad(`snapshot ${o.id}'s hasState is not true or false`);
+      if (o.sharedWith !== undefined && (!Array.isArray(o.sharedWith) || !o.sharedWith.every((x: unknown) => typeof x === 'object' && x !== null && typeof (x as { name?: unknown }).name === 'string' && typeof (x as { path?: unknown }).path === 'string'))) {
+        throw bad(`snapshot ${o.id}'s sharedWith is not a list of clones`);
+      }
+    }
+    for (const n of t.snapshots) if (n.parent !== null && !ids.has(n.parent)) throw bad(`snapshot ${n.id}'s parent ${JSON.stringify(n.parent)} is not in the tree`);
+    for (const [k, v] of [['current', t.current], ['reverting', t.reverting ?? null]] as const) {
+      if (v !== null && (typeof v !== 'string' || !ids.has(v))) throw bad(`${k} ${JSON.stringify(v)} is not a snapshot in the tree`);
+    }
     return t;
   }
 
@@ -750,14 +785,14 @@ export function cloneVm(src: VmFolder, dstPath: string, name: string, copied?: C
   return VmFolder.open(dstPath);
 }
 
-function copyTree(from: string, to: string, copied?: Copied): void {
+function copyTree(from: string, to: string, copied?: Copied, copy = copyFile): void {
   mkdirSync(to, { recursive: true });
   for (const e of readdirSync(from, { withFileTypes: true })) {
     if (e.name === 'lock' || e.name.includes('.tmp-')) continue;
     const a = join(from, e.name);
     const b = join(to, e.name);
-    if (e.isDirectory()) copyTree(a, b, copied);
-    else if (e.isFile()) copyFile(a, b, copied);
+    if (e.isDirectory()) copyTree(a, b, copied, copy);
+    else if (e.isFile()) copy(a, b, copied);
   }
 }
 
@@ -782,7 +817,8 @@ export function linkedCloneVm(src: VmFolder, node: SnapshotNode, dstPath: string
   try {
     mkdirSync(join(tmp, 'disks'), { recursive: true });
     mkdirSync(join(tmp, 'snapshots'));
-    copyTree(join(src.path, 'boot'), join(tmp, 'boot'), copied);
+    // kernel, initrd and CD image: read-only, so linked, not copied (a clone of a VM booted from a 600 MB ISO costs no more than one of a small disk)
+    copyTree(join(src.path, 'boot'), join(tmp, 'boot'), copied, linkOrCopy);
     const spec: MachineSpec = JSON.parse(JSON.stringify(src.spec)) as MachineSpec;
     for (const { key, disk } of specDisks(spec)) {
       const file = `disks/${key}.qcow2`;
@@ -794,7 +830,7 @@ export function linkedCloneVm(src: VmFolder, node: SnapshotNode, dstPath: string
       delete (disk as { probed?: boolean }).probed;
     }
     const cd = spec.drives.cdrom;
-    if (cd) copyFile(join(src.path, cd.file), join(tmp, cd.file), copied);
+    if (cd) linkOrCopy(join(src.path, cd.file), join(tmp, cd.file), copied);
     if (node.hasState) copyFile(join(src.path, 'snapshots', `${node.id}.snap`), join(tmp, 'suspended.snap'), copied);
     const cfg: VmConfig = { ...src.config, name, createdAt: new Date().toISOString(), spec };
     writeFileSync(join(tmp, 'vm.json'), JSON.stringify(cfg, null, 2) + '\n');

@@ -1,7 +1,8 @@
 /**
  * The network part of a machine spec: NICs and the user-mode networks their
- * cables go to, as a file can hold them, and the host resources (sockets,
- * pcap files) opened from them.
+ * cables go to, as a file can hold them, and their validation; netopen.ts
+ * opens the host resources (sockets, pcap files) from them. Light on
+ * purpose: reading a vm.json (tsvm clone, list) does not load the NAT.
  *
  *   "nics": [{ "model": "e1000", "mac": null, "net": "user",
  *              "hostfwd": ["tcp::8080-:80"], "restrict": false, "dump": "net.pcap" }]
@@ -12,12 +13,8 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir, userInfo } from 'node:os';
 import { lstatSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
-import type { NicConfig } from '../board/machine.js';
-import type { NetBackend } from '../devices/backends.js';
-import { UserNet, parseHostForward } from '../net/slirp.js';
-import { DumpBackend } from '../net/dump.js';
-import { SocketNet, parseHostPort, parseStreamAddr, type StreamAddr } from '../net/socket.js';
-import { nodeNetHost, openDumpFile } from '../host/node/net.js';
+import { parseHostForward } from '../net/hostfwd.js';
+import { parseHostPort, parseStreamAddr, type StreamAddr } from '../net/socket.js';
 import { VmConfigError } from './spec.js';
 
 export { parseStreamAddr };
@@ -159,45 +156,4 @@ export function switchAddr(s: NicSpec, baseDir: string): StreamAddr {
   }
   const a = parseStreamAddr(s.switch as string);
   return 'path' in a && !isAbsolute(a.path) ? { path: resolve(baseDir, a.path) } : a;
-}
-
-/**
- * Open the NICs' backends: a user-mode network each, with its forwards
- * listening (a listen failure, such as a port in use, is reported through
- * onWarning as it happens) and its pcap file open.
- */
-export function openNics(specs: readonly NicSpec[], baseDir: string, onWarning?: (m: string) => void): { nics: NicConfig[]; close: () => void } {
-  const opened: NetBackend[] = [];
-  const nics: NicConfig[] = [];
-  try {
-    specs.forEach((s, i) => {
-      const user =
-        s.net === 'switch'
-          ? new SocketNet(nodeNetHost, { connect: switchAddr(s, baseDir) })
-          : s.net === 'socket'
-            ? new SocketNet(nodeNetHost, s.listen !== undefined ? { listen: parseHostPort(s.listen) } : { connect: parseHostPort(s.connect as string) })
-            : new UserNet(nodeNetHost, { hostfwd: s.hostfwd.map(parseHostForward), restrict: s.restrict });
-      user.onLog = (l) => onWarning?.(l);
-      user.start().catch((e: Error) => onWarning?.(`nic ${i}: ${e.message}`));
-      let backend: NetBackend = user;
-      opened.push(user);
-      if (s.dump) {
-        const path = isAbsolute(s.dump) ? s.dump : resolve(baseDir, s.dump);
-        try {
-          backend = new DumpBackend(user, openDumpFile(path), () => Date.now());
-        } catch (e) {
-          throw new VmConfigError(`nic ${i}`, `cannot write the packet dump ${path}: ${(e as Error).message}`);
-        }
-        opened[opened.length - 1] = backend;
-      }
-      // two VMs on one switch must not share QEMU's default MAC: a switch NIC given none gets a random one
-      const mac = s.mac ?? (s.net === 'switch' ? randomMac() : null);
-      if (!s.mac && mac) onWarning?.(`nic ${i}: on the switch with MAC ${mac} (give mac= to keep one)`);
-      nics.push({ model: s.model, mac: mac ? parseMac(`nic ${i}`, mac) : undefined, backend });
-    });
-  } catch (e) {
-    for (const b of opened) b.close();
-    throw e;
-  }
-  return { nics, close: () => opened.forEach((b) => b.close()) };
 }

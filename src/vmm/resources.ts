@@ -5,7 +5,7 @@
  * touches the host for a machine happens here, so an error reads the same
  * from the CLI, the daemon and a snapshot restore.
  */
-import { openNics } from './netspec.js';
+import { openNics } from './netopen.js';
 import type { IoCounters } from './iostats.js';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { findFont8x16, LinuxBootError, Machine, MachineConfigError, MAX_BIOS_BYTES, MemoryConfigError, type MachineConfig } from '../board/machine.js';

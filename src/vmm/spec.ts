@@ -13,8 +13,8 @@
  */
 import { validateNics, type NicSpec } from './netspec.js';
 import { parseSize } from '../base/hex.js';
-import { DEFAULT_RTC_EPOCH } from '../board/machine.js';
-import { validateVirtio, type VirtioSpec } from './virtio.js';
+import { DEFAULT_RTC_EPOCH } from '../board/rtc-epoch.js';
+import { validateVirtio, type VirtioSpec } from './virtio-spec.js';
 
 export { DEFAULT_RTC_EPOCH };
 

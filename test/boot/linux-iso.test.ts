@@ -3,16 +3,19 @@
 // isolinux, with the console on the serial port, to the shell prompt; as a
 // user of an ISO does it: tsvm create --cdrom (a VM folder with an empty
 // IDE disk), tsvm start, savevm, loadvm, and a revert of the stopped VM,
-// each seen in RAM (the initramfs root) and on the disk.
+// each seen in RAM (the initramfs root) and on the disk; a branch; a linked
+// clone at the other branch and a full clone moved to another directory,
+// each started (resuming its saved state) and seen to hold its own marks;
+// qemu-img check on every image.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PROMPT, TSVM, TsvmChild } from '../helpers/child.js';
 
-test('the default kernel boots from an isolinux CD through SeaBIOS to a shell, in a VM created from the ISO, with snapshots', { timeout: 2_400_000 }, async () => {
+test('the default kernel boots from an isolinux CD through SeaBIOS to a shell, in a VM created from the ISO, with snapshots, a branch, linked and full clones and a moved folder', { timeout: 2_400_000 }, async () => {
   // make sure the default image exists (builds it on first use)
   const info = spawnSync(process.execPath, [TSVM, 'image', 'info'], { encoding: 'utf8' });
   if (info.status !== 0) {
@@ -68,6 +71,7 @@ test('the default kernel boots from an isolinux CD through SeaBIOS to a shell, i
     assert.match(await b.monitor('savevm one', /snapshot one saved|savevm:.*/), /snapshot one saved/);
     await b.shell(mark('two'));
     assert.equal(await marks(b), 'ram-two disk-two');
+    assert.match(await b.monitor('savevm two', /snapshot two saved|savevm:.*/), /snapshot two saved/);
     assert.match(await b.monitor('loadvm one', /back at snapshot one|loadvm:.*/), /back at snapshot one/);
     assert.equal(await marks(b), 'ram-one disk-one');
     await b.shell(mark('three'));
@@ -84,13 +88,60 @@ test('the default kernel boots from an isolinux CD through SeaBIOS to a shell, i
   const s = new TsvmChild(['start', vm, '-timeout', '900']);
   try {
     assert.equal(await marks(s), 'ram-one disk-one');
-    // power-off through the ACPI tables SeaBIOS built (its DSDT's \\_S5 and the PIIX4 PM block)
+    // a branch from one beside two
+    await s.shell(mark('four'));
+    assert.match(await s.monitor('savevm four', /snapshot four saved|savevm:.*/), /snapshot four saved/);
+    assert.match(await s.monitor('info snapshots', /you are here/), /one .*\r?\n\s*\|- two .*\r?\n\s*`- four .*<- you are here/);
     const before = s.out.length;
-    s.child.stdin.write('poweroff\n');
-    const code = await s.exit();
-    assert.equal(code, 0, `tsvm exits 0 when the guest powers off (it ended with ${s.exitDescription}); output:\n${s.out.slice(before - 200)}`);
-    assert.match(s.out.slice(before), /reboot: Power down/);
+    s.child.stdin.write('\x01cquit --save\r');
+    assert.equal(await s.exit(300_000), 0, `quit --save did not end tsvm with status 0:\n${s.out.slice(before)}`);
   } finally {
     s.kill();
   }
+
+  // a linked clone at the other branch resumes there, with that branch's disk; it writes a mark of its own
+  const lc = tsvm('clone', '--linked', 'liso', 'lc', '--snapshot', 'two');
+  assert.equal(lc.status, 0, lc.stderr);
+  const l = new TsvmChild(['start', join(vms, 'lc.tsvm'), '-timeout', '900']);
+  try {
+    assert.equal(await marks(l), 'ram-two disk-two');
+    await l.shell(mark('five'));
+    assert.equal(await marks(l), 'ram-five disk-five');
+    l.child.stdin.write('\x01x');
+    assert.equal(await l.exit(300_000), 0, l.tail());
+  } finally {
+    l.kill();
+  }
+
+  // a full clone, moved to another directory, resumes where liso was suspended (four, not the clone's five)
+  const fc = tsvm('clone', 'liso', 'full');
+  assert.equal(fc.status, 0, fc.stderr);
+  mkdirSync(join(dir, 'elsewhere'));
+  const full = join(dir, 'elsewhere', 'full.tsvm');
+  renameSync(join(vms, 'full.tsvm'), full);
+  const f = new TsvmChild(['start', full, '-timeout', '900']);
+  try {
+    assert.equal(await marks(f), 'ram-four disk-four');
+    // power-off through the ACPI tables SeaBIOS built (its DSDT's \\_S5 and the PIIX4 PM block)
+    const before = f.out.length;
+    f.child.stdin.write('poweroff\n');
+    const code = await f.exit();
+    assert.equal(code, 0, `tsvm exits 0 when the guest powers off (it ended with ${f.exitDescription}); output:\n${f.out.slice(before - 200)}`);
+    assert.match(f.out.slice(before), /reboot: Power down/);
+  } finally {
+    f.kill();
+  }
+
+  // every image tsvm wrote passes qemu-img check, and each disk's backing chain opens
+  for (const folder of [vm, join(vms, 'lc.tsvm'), full]) {
+    for (const sub of ['disks', 'snapshots']) {
+      for (const img of readdirSync(join(folder, sub)).filter((n) => n.endsWith('.qcow2'))) {
+        const r = spawnSync('qemu-img', ['check', '-q', join(folder, sub, img)], { encoding: 'utf8' });
+        assert.equal(r.status, 0, `qemu-img check ${folder}/${sub}/${img}: ${r.stdout}${r.stderr}`);
+        const i = spawnSync('qemu-img', ['info', '--backing-chain', join(folder, sub, img)], { encoding: 'utf8' });
+        assert.equal(i.status, 0, `qemu-img info --backing-chain ${folder}/${sub}/${img}: ${i.stderr}`);
+      }
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
 });

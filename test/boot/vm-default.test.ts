@@ -1,12 +1,13 @@
 // A VM folder of the default guest, driven through the CLI as a user does:
 // tsvm create gives it a data disk on virtio-blk (the guest formats it at
 // its first boot and mounts it on /data) and a virtio-net NIC (DHCP at
-// boot). One boot, then only resumes of saved states: files written on
+// boot). The VM boots once, then resumes saved states: files written on
 // /data, savevm, more files, loadvm (the first file and not the second), a
 // branch, the tree; revert of the stopped VM; a full clone moved to another
 // directory and started there; a linked clone started, written to and
-// powered off. The host then reads the disks with qemu-img and debugfs
-// (what each disk holds, and qemu-img check on every image).
+// powered off, then booted cold from its own disk (the second boot). The
+// host then reads the disks with qemu-img and debugfs (what each disk
+// holds, and qemu-img check on every image).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -137,6 +138,20 @@ test('a created VM of the default guest: /data on virtio-blk, DHCP, snapshots, r
     assert.equal(await l.exit(300_000), 0, `the linked clone did not power off cleanly:\n${l.out.slice(before)}`);
   } finally {
     l.kill();
+  }
+  // powered off, the linked clone boots cold: its kernel and initrd (hard links to box's) and its own disk over box's snapshot
+  const lb = new TsvmChild(['start', join(dir, 'lc.tsvm'), '-timeout', '2000']);
+  try {
+    await lb.waitFor(PROMPT, 0, 1_800_000, "the linked clone's shell prompt after a cold boot");
+    assert.match(lb.out, /Linux version 6\.\d+/);
+    assert.match(lb.out, /data disk: \/dev\/vda mounted on \/data/);
+    assert.doesNotMatch(lb.out, /data disk: \/dev\/vda is blank/);
+    assert.deepEqual((await lsData(lb)).sort(), ['first.txt', 'lc.txt', 'second.txt']);
+    const before = lb.out.length;
+    lb.child.stdin.write('poweroff\n');
+    assert.equal(await lb.exit(300_000), 0, `the cold-booted linked clone did not power off cleanly:\n${lb.out.slice(before)}`);
+  } finally {
+    lb.kill();
   }
   assert.match(tsvm('snapshot', 'box', 'delete', 'clone-lc').err, /shared with the linked clone lc/);
   assert.match(tsvm('list').out, /box\s+suspended[\s\S]*lc\s+stopped/);
