@@ -6,6 +6,13 @@
  */
 import { UsageError } from './options.js';
 
+// `tsvm list | head`: a reader that stops early is not an error (as with
+// coreutils, the command ends quietly instead of printing a stack trace)
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
+
 const HELP = `Usage: tsvm <command> [options]
 
 Commands:
