@@ -14,9 +14,14 @@
  * lower tiers.
  *
  * Entries: the region is compiled from the entry offsets that reached the
- * threshold; an EIP on its page that is not one of its labels is counted, and
- * when it is hot too, the region is compiled again with it (at most
- * RECOMPILE_LIMIT times per page generation).
+ * threshold. A way into its page that is not one of its labels (the first
+ * instruction the lower tiers run there, not the ones they step on through
+ * after it) is counted per region, and when the region has seen `threshold`
+ * of them it is compiled again with every such offset as an entry (at most
+ * RECOMPILE_LIMIT times per page generation). Counted per region, not per
+ * offset: a kernel page holds many functions each called a few hundred times
+ * from other pages, and per offset they never got hot, so every call ran its
+ * first basic blocks in the interpreter (docs/cpu-jit.md, "Entries").
  */
 import type { Cpu, CodeCache } from '../cpu/cpu.js';
 import { Attr, Seg, Tlb } from '../cpu/consts.js';
@@ -46,8 +51,10 @@ interface Region {
   segs: number;
   /** Entry offsets it was compiled from. */
   from: number[];
-  /** Per page offset: entries counted while not a label. */
-  misses: Map<number, number>;
+  /** Page offsets entered while not a label, since the last compile. */
+  misses: Set<number>;
+  /** Entries at those offsets since the last compile. */
+  missCount: number;
   compiles: number;
 }
 
@@ -107,6 +114,10 @@ export class WasmCache implements CodeCache {
   readonly offPage: Record<OffPageReason, number> = { 'TLB miss': 0, 'no region': 0, 'other mapping': 0, 'not a label': 0, 'at an exit': 0, segments: 0, 'slice used up': 0 };
   /** Entries at an EIP of a compiled page that is not a label of its region. */
   labelMisses = 0;
+  /** Host page, `cpu.left` and page offset at the last label miss (miss() tells a new way in from the interpreter stepping on). */
+  private missHp = -1;
+  private missLeft = 0;
+  private missOff = 0;
   /**
    * Entries at an instruction the region decoded and exits at (not taken, or
    * crossing into the next page): the lower tiers run it, no recompile.
@@ -201,13 +212,22 @@ export class WasmCache implements CodeCache {
 
   private miss(r: Region, hp: number, off: number, eip: number): void {
     this.labelMisses++;
-    if (r.compiles >= RECOMPILE_LIMIT) return;
-    const n = (r.misses.get(off) ?? 0) + 1;
-    r.misses.set(off, n);
-    if (n < this.threshold) return;
-    r.misses.delete(off);
+    // the interpreter stepping on through the page after a miss (one
+    // instruction since the last one, same page, further on) is not a new
+    // way in; a step back is (a loop's head: it must become a label)
+    const left = this.cpu.left;
+    const onward = hp === this.missHp && left === this.missLeft - 1 && off > this.missOff;
+    this.missHp = hp;
+    this.missLeft = left;
+    this.missOff = off;
+    if (onward || r.compiles >= RECOMPILE_LIMIT) return;
+    r.misses.add(off);
+    if (++r.missCount < this.threshold) return;
+    const offs = [...r.from, ...r.misses];
+    r.misses.clear();
+    r.missCount = 0;
     this.recompiles++;
-    const nr = this.compile(hp, eip, [...r.from, off], r.compiles + 1);
+    const nr = this.compile(hp, eip, offs, r.compiles + 1);
     // a region that cannot start there stays as it was
     if (nr === null) r.compiles = RECOMPILE_LIMIT;
   }
@@ -235,7 +255,8 @@ export class WasmCache implements CodeCache {
       run: inst.exports['run'] as RunFn,
       segs: c.segs,
       from,
-      misses: new Map(),
+      misses: new Set(),
+      missCount: 0,
       compiles,
     };
     this.regions[hp] = r;

@@ -18,6 +18,8 @@ VARIANT_B equ RAMCODE + 6*0x1000
 %ifndef ITER
 %define ITER 400
 %endif
+MANY_FNS    equ 24
+MANY_ROUNDS equ 15             ; below the test's threshold of 20 per function
 
 section .text start=0 vstart=0
 bits 16
@@ -134,6 +136,22 @@ main:
     add esi, 8
     dec ebp
     jnz .loop
+    ; many functions on one page, each called fewer times than the threshold
+    ; (page 8): the region compiled for the first one must take in the
+    ; others as they are entered, not leave them to the lower tiers
+    mov ebp, MANY_ROUNDS
+.rounds:
+    xor edi, edi
+.each:
+    call [many_table + edi*4]
+    add ebx, edx
+    inc edi
+    cmp edi, MANY_FNS
+    jb .each
+    mov [esi], ebx
+    add esi, 4
+    dec ebp
+    jnz .rounds
     mov [RESULTS - 4], esi
     cli
     hlt
@@ -242,6 +260,29 @@ variant_b:
 align 4096, db 0xcc
 fn_table:
     dd f2a, f2b, f3a, f3b
+many_table:
+%assign i 0
+%rep MANY_FNS
+    dd many_ %+ i
+%assign i i+1
+%endrep
+
+; ---- page 8: many short functions, kernel style (a 5-byte NOP at the entry, INT3 padding between) ----
+align 4096, db 0xcc
+%assign i 0
+%rep MANY_FNS
+many_ %+ i:
+    db 0x3e, 0x8d, 0x74, 0x26, 0x00
+    mov edx, eax
+%rep 12
+    imul edx, edx, 3 + 2*i
+    xor edx, ebx
+    add edx, i
+%endrep
+    ret
+align 16, db 0xcc
+%assign i i+1
+%endrep
 ram_end:
 
 section .reset start=0xfff0 vstart=0xfff0
