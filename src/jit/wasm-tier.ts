@@ -25,7 +25,7 @@ import { BlockCache } from './blocks.js';
 import { compileRegion, EXIT_ENTRY, takes, Xchg } from './wasm/region.js';
 import { compileClock, instantiate, Wasm, WASM_PAGE, type WasmInstance, type WasmMemory, type WasmTable } from './wasm/host.js';
 import { chainModule, Slot, WASM_CHAIN } from './wasm/chain.js';
-import { note, WASM_STATS } from './wasm/stats.js';
+import { note, operandLin, WASM_STATS } from './wasm/stats.js';
 
 type RunFn = (pc: number, left: number) => number;
 type ChainFn = (pc: number, left: number, hp: number, csBase: number, okSegs: number) => number;
@@ -302,7 +302,11 @@ export class WasmCache implements CodeCache {
     const why = this.exitReason(r, cpu.eip, after);
     this.exits[why]++;
     if (why === 'off the page') this.offPage[this.offPageReason(r, cpu.eip, after)]++;
-    else if (WASM_STATS) note(`js exit: ${why}`, cpu.mem8, chain !== null && x[Xchg.CHAINED] > 1 ? x[Xchg.LAST_HP] : hp, (cpu.eip - r.eipPage) & 0xfff, r.eipPage);
+    else if (WASM_STATS) {
+      const lhp = chain !== null && x[Xchg.CHAINED] > 1 ? x[Xchg.LAST_HP] : hp;
+      const off = (cpu.eip - r.eipPage) & 0xfff;
+      note(`js exit: ${why}${why === 'slow path' ? slowWhy(cpu, lhp * 4096 + off) : ''}`, cpu.mem8, lhp, off, r.eipPage);
+    }
     return after !== left;
   }
 
@@ -396,4 +400,14 @@ function overridesOk(cpu: Cpu, segs: number): boolean {
     if (cpu.segLimit[s] !== -1 || (cpu.segAttr[s] & FLAT_ATTR) !== DATA_RW) return false;
   }
   return true;
+}
+
+/** Dev-only (TSVM_WASM_STATS): why the access of the instruction at host offset `o` left the region's inline path. */
+function slowWhy(cpu: Cpu, o: number): string {
+  const a = operandLin(cpu.mem8, o, cpu.reg32, cpu.segBase);
+  if (a === null) return ' (no modrm operand)';
+  const e = cpu.tlb[a.lin >>> 12];
+  if ((a.lin & 0xfff) > 4096 - a.size) return ` (crossing, size ${a.size})`;
+  if (e === 0) return ` (tlb empty, cpl ${cpu.cpl}${cpu.dataBpArmed ? ', data bp' : ''})`;
+  return ` (tlb ${(e & 0xfff).toString(16)} rmask ${cpu.tlbReadMask} wmask ${cpu.tlbWriteMask})`;
 }
