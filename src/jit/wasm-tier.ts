@@ -19,7 +19,7 @@
  * RECOMPILE_LIMIT times per page generation).
  */
 import type { Cpu, CodeCache } from '../cpu/cpu.js';
-import { Attr, Seg, Tlb } from '../cpu/consts.js';
+import { Attr, CR4, Seg, Tlb } from '../cpu/consts.js';
 import { CHAIN_SLOT_BYTES, chainSlotsAt, Layout } from '../bus/layout.js';
 import { BlockCache } from './blocks.js';
 import { compileRegion, EXIT_ENTRY, takes, Xchg } from './wasm/region.js';
@@ -129,6 +129,7 @@ export class WasmCache implements CodeCache {
     this.regions = new Array<Region | undefined>(pages).fill(undefined);
     this.rewrites = new Uint8Array(pages);
     this.xchg = new Int32Array(memory.buffer, Layout.JIT, Layout.JIT_BYTES >>> 2);
+    this.xchg[Xchg.SHADOW] = -1;
     this.memPages = memory.buffer.byteLength / WASM_PAGE;
     const at = chainSlotsAt(cpu.mem.mem.byteLength);
     const room = at + pages * CHAIN_SLOT_BYTES <= memory.buffer.byteLength;
@@ -277,6 +278,12 @@ export class WasmCache implements CodeCache {
     x[Xchg.ESB] = cpu.segBase[Seg.ES];
     x[Xchg.FSB] = cpu.segBase[Seg.FS];
     x[Xchg.GSB] = cpu.segBase[Seg.GS];
+    x[Xchg.CPL] = cpu.cpl;
+    x[Xchg.INTR] = cpu.intrLine ? 1 : 0;
+    const tsc = cpu.readTsc() + cpu.left;
+    x[Xchg.TSC_LO] = tsc % 4294967296 | 0;
+    x[Xchg.TSC_HI] = Math.floor(tsc / 4294967296) | 0;
+    x[Xchg.TSC_OK] = (cpu.cr4 & CR4.TSD) !== 0 && cpu.cpl !== 0 ? 0 : 1;
     const left = cpu.left;
     let after: number;
     const chain = this.chain;
@@ -297,6 +304,12 @@ export class WasmCache implements CodeCache {
     cpu.lazyTop = x[Xchg.LTOP];
     cpu.lazyMask = x[Xchg.LMASK];
     cpu.left = after;
+    // the region left right after an STI that set IF: the next instruction is in its shadow
+    const shadow = x[Xchg.SHADOW];
+    if (shadow !== -1) {
+      if (shadow === after) cpu.inhibitIrq = true;
+      x[Xchg.SHADOW] = -1;
+    }
     this.instructionsRun += left - after;
     this.regionCalls++;
     const why = this.exitReason(r, cpu.eip, after);
