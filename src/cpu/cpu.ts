@@ -704,6 +704,31 @@ export class Cpu {
     return phys;
   }
 
+  /**
+   * Fill the TLB entry for a read of `lin` as translate() does (A bits
+   * included), or do nothing and return false where translate() would raise
+   * #PF or the page stays out of the TLB. For the wasm tier, whose inline
+   * lookup found no entry (the TLB flushed by a CR3 load), so that it goes on
+   * in compiled code without a trip through the interpreter; the access is
+   * the one the instruction makes next. Reads only: an A bit may be set ahead
+   * of the access (SDM vol. 3, 4.8: accessed flags may be set
+   * speculatively), a D bit may not.
+   */
+  fillTlbForRead(lin: number, user: boolean): boolean {
+    if ((this.cr0 & CR0.PG) !== 0) {
+      const pde = this._physRead32((this.cr3 & ~0xfff) | ((lin >>> 20) & 0xffc));
+      if ((pde & 1) === 0) return false;
+      if ((pde & 0x80) !== 0 && (this.cr4 & CR4.PSE) !== 0) {
+        if (user && (pde & 4) === 0) return false;
+      } else {
+        const pte = this._physRead32((pde & ~0xfff) | ((lin >>> 10) & 0xffc));
+        if ((pte & 1) === 0 || (user && (pde & pte & 4) === 0)) return false;
+      }
+    }
+    this.translate(lin, false, user);
+    return (this.tlb[lin >>> 12] & this.tlbReadMask) === Tlb.VALID;
+  }
+
   private _pageFault(lin: number, code: number): never {
     this.cr2 = lin;
     return this.raiseErr(Vec.PF, code);

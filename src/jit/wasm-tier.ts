@@ -105,6 +105,15 @@ export class WasmCache implements CodeCache {
    * region exits at, the region's segment checks, or the slice used up.
    */
   readonly offPage: Record<OffPageReason, number> = { 'TLB miss': 0, 'no region': 0, 'other mapping': 0, 'not a label': 0, 'at an exit': 0, segments: 0, 'slice used up': 0 };
+  /**
+   * Calls from JS that went on after the page walk filled the TLB entry the
+   * region or the dispatcher missed (a read's data page, the code page of a
+   * target off the page), without a trip through the interpreter.
+   */
+  dataRefills = 0;
+  codeRefills = 0;
+  /** After a slow-path exit at a label, the interpreter runs that instruction (entering the region there would exit again at once). */
+  private skipEip = -1;
   /** Entries at an EIP of a compiled page that is not a label of its region. */
   labelMisses = 0;
   /**
@@ -153,7 +162,8 @@ export class WasmCache implements CodeCache {
 
   enter(cpu: Cpu): boolean {
     const eip = cpu.eip;
-    if (cpu.code32 && cpu.stack32 && regionsMayRun(cpu, eip)) {
+    if (eip === this.skipEip) this.skipEip = -1;
+    else if (cpu.code32 && cpu.stack32 && regionsMayRun(cpu, eip)) {
       const csBase = cpu.segBase[Seg.CS];
       const lin = (csBase + eip) | 0;
       const e = cpu.tlb[lin >>> 12];
@@ -263,6 +273,7 @@ export class WasmCache implements CodeCache {
 
   /** Run region `r` from label `label`; false when it ran no instruction. */
   private runRegion(cpu: Cpu, r: Region, label: number, hp: number): boolean {
+    // (r, label, hp: where the next call into the regions starts; the loop below goes on after a TLB refill)
     const x = this.xchg;
     x[Xchg.FLAGS] = cpu.flags;
     x[Xchg.LOP] = cpu.lazyOp;
@@ -285,16 +296,59 @@ export class WasmCache implements CodeCache {
     x[Xchg.TSC_HI] = Math.floor(tsc / 4294967296) | 0;
     x[Xchg.TSC_OK] = (cpu.cr4 & CR4.TSD) !== 0 && cpu.cpl !== 0 ? 0 : 1;
     const left = cpu.left;
-    let after: number;
-    const chain = this.chain;
-    if (chain !== null && cpu.segLimit[Seg.CS] === -1) {
-      after = chain(label, left, hp, r.csBase, okSegs(cpu));
-      const n = x[Xchg.CHAINED];
-      if (n > 1) {
-        this.chainedCalls += n - 1;
-        r = this.regions[x[Xchg.LAST_HP]]!;
+    let after = left;
+    const chain = this.chain !== null && cpu.segLimit[Seg.CS] === -1 ? this.chain : null;
+    const ok = chain !== null ? okSegs(cpu) : 0;
+    for (;;) {
+      const before = after;
+      if (chain !== null) {
+        after = chain(label, before, hp, r.csBase, ok);
+        const n = x[Xchg.CHAINED];
+        if (n > 1) {
+          this.chainedCalls += n - 1;
+          hp = x[Xchg.LAST_HP];
+          r = this.regions[hp]!;
+        }
+      } else after = r.run(label, before);
+      this.regionCalls++;
+      const eip = x[Xchg.EIP];
+      const why = this.exitReason(r, eip, after);
+      this.exits[why]++;
+      if (why === 'off the page') {
+        const off = this.offPageReason(r, eip, after);
+        this.offPage[off]++;
+        // the target's code page not in the TLB (a CR3 load flushed it): walk, and go on there
+        // (only where the dispatcher would have gone on: CS's limit is 4 GiB)
+        if (off === 'TLB miss' && chain !== null && this.refill((r.csBase + eip) | 0)) {
+          const t = this.resumeAt(eip, r.csBase, ok);
+          if (t >= 0) {
+            hp = t;
+            r = this.regions[t]!;
+            label = r.entries[eip & 0xfff] - 1;
+            this.codeRefills++;
+            continue;
+          }
+        }
+      } else if (WASM_STATS) {
+        const off = (eip - r.eipPage) & 0xfff;
+        note(`js exit: ${why}${why === 'slow path' ? slowWhy(cpu, hp * 4096 + off) : ''}`, cpu.mem8, hp, off, r.eipPage);
       }
-    } else after = r.run(label, left);
+      if (x[Xchg.MISS] !== 0) {
+        x[Xchg.MISS] = 0;
+        // a read found no TLB entry: walk, and go on in the region at the same instruction (a label)
+        if (why === 'slow path') {
+          const l = r.entries[(eip - r.eipPage) & 0xfff];
+          if (l > 0 && after > 0 && this.refill(x[Xchg.MISS_LIN]) && r.gen === this.blocks.pageGen[hp]) {
+            label = l - 1;
+            this.dataRefills++;
+            continue;
+          }
+          // the interpreter does it: entering the region there again would only exit again
+          if (l > 0) this.skipEip = eip;
+        }
+      } else if (why === 'slow path' && r.entries[(eip - r.eipPage) & 0xfff] > 0) this.skipEip = eip;
+      break;
+    }
     cpu.eip = x[Xchg.EIP];
     cpu.flags = x[Xchg.FLAGS];
     cpu.lazyOp = x[Xchg.LOP];
@@ -311,16 +365,31 @@ export class WasmCache implements CodeCache {
       x[Xchg.SHADOW] = -1;
     }
     this.instructionsRun += left - after;
-    this.regionCalls++;
-    const why = this.exitReason(r, cpu.eip, after);
-    this.exits[why]++;
-    if (why === 'off the page') this.offPage[this.offPageReason(r, cpu.eip, after)]++;
-    else if (WASM_STATS) {
-      const lhp = chain !== null && x[Xchg.CHAINED] > 1 ? x[Xchg.LAST_HP] : hp;
-      const off = (cpu.eip - r.eipPage) & 0xfff;
-      note(`js exit: ${why}${why === 'slow path' ? slowWhy(cpu, lhp * 4096 + off) : ''}`, cpu.mem8, lhp, off, r.eipPage);
-    }
     return after !== left;
+  }
+
+  /** An empty TLB entry for a read (or fetch) at `lin` filled by the page walk, where that raises no fault. */
+  private refill(lin: number): boolean {
+    const cpu = this.cpu;
+    return cpu.tlb[lin >>> 12] === 0 && cpu.fillTlbForRead(lin, cpu.cpl === 3);
+  }
+
+  /**
+   * The host page of a current region to go on in at `eip` (a label of it),
+   * as the chain dispatcher finds one, or -1. `ok`: the segments that passed
+   * the checks (okSegs).
+   */
+  private resumeAt(eip: number, csBase: number, ok: number): number {
+    const cpu = this.cpu;
+    const lin = (csBase + eip) | 0;
+    const e = cpu.tlb[lin >>> 12];
+    if ((e & cpu.tlbReadMask) !== Tlb.VALID) return -1;
+    const hp = ((e & ~0xfff) ^ lin) >>> 12;
+    const t = this.regions[hp];
+    if (t === undefined || t.gen !== this.blocks.pageGen[hp] || t.eipPage !== (eip & ~0xfff) || t.csBase !== csBase) return -1;
+    if (t.entries[eip & 0xfff] <= 0) return -1;
+    if ((t.segs & ~ok) !== 0) return -1;
+    return hp;
   }
 
   /** Why the chain did not go on from region `r` to EIP `eip` off its page (the lookup of wasm/chain.ts, redone in JS). */
