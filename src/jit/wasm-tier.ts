@@ -333,12 +333,13 @@ export class WasmCache implements CodeCache {
         const off = (eip - r.eipPage) & 0xfff;
         note(`js exit: ${why}${why === 'slow path' ? slowWhy(cpu, hp * 4096 + off) : ''}`, cpu.mem8, hp, off, r.eipPage);
       }
-      if (x[Xchg.MISS] !== 0) {
+      const miss = x[Xchg.MISS];
+      if (miss !== 0) {
         x[Xchg.MISS] = 0;
-        // a read found no TLB entry: walk, and go on in the region at the same instruction (a label)
+        // an access found no TLB entry: walk, and go on in the region at the same instruction (a label)
         if (why === 'slow path') {
           const l = r.entries[(eip - r.eipPage) & 0xfff];
-          if (l > 0 && after > 0 && this.refill(x[Xchg.MISS_LIN]) && r.gen === this.blocks.pageGen[hp]) {
+          if (l > 0 && after > 0 && this.refill(x[Xchg.MISS_LIN], miss === 2) && r.gen === this.blocks.pageGen[hp]) {
             label = l - 1;
             this.dataRefills++;
             continue;
@@ -368,10 +369,11 @@ export class WasmCache implements CodeCache {
     return after !== left;
   }
 
-  /** An empty TLB entry for a read (or fetch) at `lin` filled by the page walk, where that raises no fault. */
-  private refill(lin: number): boolean {
+  /** An empty TLB entry for a read (or fetch) or write at `lin` filled by the page walk, where that raises no fault and sets no D bit. */
+  private refill(lin: number, write = false): boolean {
     const cpu = this.cpu;
-    return cpu.tlb[lin >>> 12] === 0 && cpu.fillTlbForRead(lin, cpu.cpl === 3);
+    if (cpu.tlb[lin >>> 12] !== 0) return false;
+    return write ? cpu.fillTlbForWrite(lin, cpu.cpl === 3) : cpu.fillTlbForRead(lin, cpu.cpl === 3);
   }
 
   /**

@@ -71,9 +71,10 @@ export const enum Xchg {
   /** 1 when RDTSC may run (not CR4.TSD at CPL > 0). */
   TSC_OK = 22,
   /**
-   * A read's inline TLB lookup failed (exited before the instruction): its
-   * linear address, and 1 in MISS (JS puts it back to 0). JS fills an empty
-   * entry (the page walk) and goes on in the region (WasmCache.runRegion).
+   * An access's inline TLB lookup failed (exited before the instruction): its
+   * linear address, and in MISS 1 for a read, 2 for a write (JS puts it back
+   * to 0). JS fills an empty entry (the page walk) and goes on in the region
+   * (WasmCache.runRegion).
    */
   MISS_LIN = 23,
   MISS = 24,
@@ -888,12 +889,10 @@ class Emitter {
     f.localGet(TA).i32Const(12).op(Op.i32_shr_u).i32Const(2).op(Op.i32_shl).i32Load(Layout.TLB).localTee(TE);
     f.localGet(write ? WMASK : RMASK).op(Op.i32_and).i32Const(1).op(Op.i32_ne);
     if (size > 1) f.localGet(TA).i32Const(0xfff).op(Op.i32_and).i32Const(4096 - size).op(Op.i32_gt_u).op(Op.i32_or);
-    if (write) this.exitIf();
-    else
-      this.exitIf(() => {
-        f.i32Const(0).localGet(TA).i32Store(Layout.JIT + Xchg.MISS_LIN * 4);
-        f.i32Const(0).i32Const(1).i32Store(Layout.JIT + Xchg.MISS * 4);
-      });
+    this.exitIf(() => {
+      f.i32Const(0).localGet(TA).i32Store(Layout.JIT + Xchg.MISS_LIN * 4);
+      f.i32Const(0).i32Const(write ? 2 : 1).i32Store(Layout.JIT + Xchg.MISS * 4);
+    });
     f.localGet(TE).i32Const(~0xfff).op(Op.i32_and).localGet(TA).op(Op.i32_xor).localSet(TH);
   }
   private load(size: number): void {
