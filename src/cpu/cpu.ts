@@ -704,6 +704,47 @@ export class Cpu {
     return phys;
   }
 
+  /**
+   * Fill the TLB entry for a read of `lin` as translate() does (A bits
+   * included), or do nothing and return false where translate() would raise
+   * #PF or the page stays out of the TLB. For the wasm tier, whose inline
+   * lookup found no entry (the TLB flushed by a CR3 load), so that it goes on
+   * in compiled code without a trip through the interpreter; the access is
+   * the one the instruction makes next. Reads only: an A bit may be set ahead
+   * of the access (SDM vol. 3, 4.8: accessed flags may be set
+   * speculatively), a D bit may not.
+   */
+  fillTlbForRead(lin: number, user: boolean): boolean {
+    return this._fillTlb(lin, false, user);
+  }
+
+  /**
+   * The same for a write, only where the page's D bit is set already (the
+   * walk then sets no D bit ahead of the write; an A bit at most).
+   */
+  fillTlbForWrite(lin: number, user: boolean): boolean {
+    return this._fillTlb(lin, true, user);
+  }
+
+  private _fillTlb(lin: number, write: boolean, user: boolean): boolean {
+    if ((this.cr0 & CR0.PG) !== 0) {
+      const pde = this._physRead32((this.cr3 & ~0xfff) | ((lin >>> 20) & 0xffc));
+      if ((pde & 1) === 0) return false;
+      let e: number;
+      if ((pde & 0x80) !== 0 && (this.cr4 & CR4.PSE) !== 0) e = pde;
+      else {
+        const pte = this._physRead32((pde & ~0xfff) | ((lin >>> 10) & 0xffc));
+        if ((pte & 1) === 0) return false;
+        e = (pte & ~6) | (pde & pte & 6);
+      }
+      if (user && (e & 4) === 0) return false;
+      // a write: writable for this access, and dirty already
+      if (write && ((e & 0x40) === 0 || ((e & 2) === 0 && (user || (this.cr0 & CR0.WP) !== 0)))) return false;
+    }
+    this.translate(lin, write, user);
+    return (this.tlb[lin >>> 12] & (write ? this.tlbWriteMask : this.tlbReadMask)) === Tlb.VALID;
+  }
+
   private _pageFault(lin: number, code: number): never {
     this.cr2 = lin;
     return this.raiseErr(Vec.PF, code);

@@ -27,6 +27,7 @@ export function jitInfo(cpu: Cpu, jit: BlockCache | WasmCache | null): string {
       `wasm regions: ${jit.regionsCompiled} compiled (${c} instructions, ${ms(jit.compileMs)} ${clock()} compiling, ${c ? ((jit.compileMs * 1000) / c).toFixed(1) : '0'} us per instruction)`,
       `  recompiled for a new entry ${jit.recompiles}, invalidated by writes ${jit.invalidations}, pages left to lower tiers ${jit.pagesGivenUp}, refused by the engine ${jit.compileErrors}`,
       `  calls from JS ${jit.regionCalls}, calls by the chain dispatcher ${jit.chainedCalls}${jit.chaining ? '' : ' (chaining off)'}, entries not at a label ${jit.labelMisses}, at an exit ${jit.exitEntries}`,
+      `  calls from JS that went on after a TLB refill: data ${jit.dataRefills}, code ${jit.codeRefills}`,
       `  exits to JS by reason:`,
     );
     for (const [why, n] of Object.entries(jit.exits)) {

@@ -24,13 +24,13 @@
  * first basic blocks in the interpreter (docs/cpu-jit.md, "Entries").
  */
 import type { Cpu, CodeCache } from '../cpu/cpu.js';
-import { Attr, Seg, Tlb } from '../cpu/consts.js';
+import { Attr, CR4, Seg, Tlb } from '../cpu/consts.js';
 import { CHAIN_SLOT_BYTES, chainSlotsAt, Layout } from '../bus/layout.js';
 import { BlockCache } from './blocks.js';
 import { compileRegion, EXIT_ENTRY, takes, Xchg } from './wasm/region.js';
 import { compileClock, instantiate, Wasm, WASM_PAGE, type WasmInstance, type WasmMemory, type WasmTable } from './wasm/host.js';
 import { chainModule, Slot, WASM_CHAIN } from './wasm/chain.js';
-import { note, WASM_STATS } from './wasm/stats.js';
+import { note, operandLin, WASM_STATS } from './wasm/stats.js';
 
 type RunFn = (pc: number, left: number) => number;
 type ChainFn = (pc: number, left: number, hp: number, csBase: number, okSegs: number) => number;
@@ -112,6 +112,15 @@ export class WasmCache implements CodeCache {
    * region exits at, the region's segment checks, or the slice used up.
    */
   readonly offPage: Record<OffPageReason, number> = { 'TLB miss': 0, 'no region': 0, 'other mapping': 0, 'not a label': 0, 'at an exit': 0, segments: 0, 'slice used up': 0 };
+  /**
+   * Calls from JS that went on after the page walk filled the TLB entry the
+   * region or the dispatcher missed (a read's data page, the code page of a
+   * target off the page), without a trip through the interpreter.
+   */
+  dataRefills = 0;
+  codeRefills = 0;
+  /** After a slow-path exit at a label, the interpreter runs that instruction (entering the region there would exit again at once). */
+  private skipEip = -1;
   /** Entries at an EIP of a compiled page that is not a label of its region. */
   labelMisses = 0;
   /** Host page, `cpu.left` and page offset at the last label miss (miss() tells a new way in from the interpreter stepping on). */
@@ -140,6 +149,7 @@ export class WasmCache implements CodeCache {
     this.regions = new Array<Region | undefined>(pages).fill(undefined);
     this.rewrites = new Uint8Array(pages);
     this.xchg = new Int32Array(memory.buffer, Layout.JIT, Layout.JIT_BYTES >>> 2);
+    this.xchg[Xchg.SHADOW] = -1;
     this.memPages = memory.buffer.byteLength / WASM_PAGE;
     const at = chainSlotsAt(cpu.mem.mem.byteLength);
     const room = at + pages * CHAIN_SLOT_BYTES <= memory.buffer.byteLength;
@@ -163,7 +173,8 @@ export class WasmCache implements CodeCache {
 
   enter(cpu: Cpu): boolean {
     const eip = cpu.eip;
-    if (cpu.code32 && cpu.stack32 && regionsMayRun(cpu, eip)) {
+    if (eip === this.skipEip) this.skipEip = -1;
+    else if (cpu.code32 && cpu.stack32 && regionsMayRun(cpu, eip)) {
       const csBase = cpu.segBase[Seg.CS];
       const lin = (csBase + eip) | 0;
       const e = cpu.tlb[lin >>> 12];
@@ -283,6 +294,7 @@ export class WasmCache implements CodeCache {
 
   /** Run region `r` from label `label`; false when it ran no instruction. */
   private runRegion(cpu: Cpu, r: Region, label: number, hp: number): boolean {
+    // (r, label, hp: where the next call into the regions starts; the loop below goes on after a TLB refill)
     const x = this.xchg;
     x[Xchg.FLAGS] = cpu.flags;
     x[Xchg.LOP] = cpu.lazyOp;
@@ -298,17 +310,67 @@ export class WasmCache implements CodeCache {
     x[Xchg.ESB] = cpu.segBase[Seg.ES];
     x[Xchg.FSB] = cpu.segBase[Seg.FS];
     x[Xchg.GSB] = cpu.segBase[Seg.GS];
+    x[Xchg.CPL] = cpu.cpl;
+    x[Xchg.INTR] = cpu.intrLine ? 1 : 0;
+    const tsc = cpu.readTsc() + cpu.left;
+    x[Xchg.TSC_LO] = tsc % 4294967296 | 0;
+    x[Xchg.TSC_HI] = Math.floor(tsc / 4294967296) | 0;
+    x[Xchg.TSC_OK] = (cpu.cr4 & CR4.TSD) !== 0 && cpu.cpl !== 0 ? 0 : 1;
     const left = cpu.left;
-    let after: number;
-    const chain = this.chain;
-    if (chain !== null && cpu.segLimit[Seg.CS] === -1) {
-      after = chain(label, left, hp, r.csBase, okSegs(cpu));
-      const n = x[Xchg.CHAINED];
-      if (n > 1) {
-        this.chainedCalls += n - 1;
-        r = this.regions[x[Xchg.LAST_HP]]!;
+    let after = left;
+    const chain = this.chain !== null && cpu.segLimit[Seg.CS] === -1 ? this.chain : null;
+    const ok = chain !== null ? okSegs(cpu) : 0;
+    for (;;) {
+      const before = after;
+      if (chain !== null) {
+        after = chain(label, before, hp, r.csBase, ok);
+        const n = x[Xchg.CHAINED];
+        if (n > 1) {
+          this.chainedCalls += n - 1;
+          hp = x[Xchg.LAST_HP];
+          r = this.regions[hp]!;
+        }
+      } else after = r.run(label, before);
+      this.regionCalls++;
+      const eip = x[Xchg.EIP];
+      const why = this.exitReason(r, eip, after);
+      this.exits[why]++;
+      if (why === 'off the page') {
+        const off = this.offPageReason(r, eip, after);
+        this.offPage[off]++;
+        // the target's code page not in the TLB (a CR3 load flushed it): walk, and go on there
+        // (only where the dispatcher would have gone on: CS's limit is 4 GiB)
+        if (off === 'TLB miss' && chain !== null && this.refill((r.csBase + eip) | 0)) {
+          const t = this.resumeAt(eip, r.csBase, ok);
+          if (t >= 0) {
+            hp = t;
+            r = this.regions[t]!;
+            label = r.entries[eip & 0xfff] - 1;
+            this.codeRefills++;
+            continue;
+          }
+        }
+      } else if (WASM_STATS) {
+        const off = (eip - r.eipPage) & 0xfff;
+        note(`js exit: ${why}${why === 'slow path' ? slowWhy(cpu, hp * 4096 + off) : ''}`, cpu.mem8, hp, off, r.eipPage);
       }
-    } else after = r.run(label, left);
+      const miss = x[Xchg.MISS];
+      if (miss !== 0) {
+        x[Xchg.MISS] = 0;
+        // an access found no TLB entry: walk, and go on in the region at the same instruction (a label)
+        if (why === 'slow path') {
+          const l = r.entries[(eip - r.eipPage) & 0xfff];
+          if (l > 0 && after > 0 && this.refill(x[Xchg.MISS_LIN], miss === 2) && r.gen === this.blocks.pageGen[hp]) {
+            label = l - 1;
+            this.dataRefills++;
+            continue;
+          }
+          // the interpreter does it: entering the region there again would only exit again
+          if (l > 0) this.skipEip = eip;
+        }
+      } else if (why === 'slow path' && r.entries[(eip - r.eipPage) & 0xfff] > 0) this.skipEip = eip;
+      break;
+    }
     cpu.eip = x[Xchg.EIP];
     cpu.flags = x[Xchg.FLAGS];
     cpu.lazyOp = x[Xchg.LOP];
@@ -318,13 +380,39 @@ export class WasmCache implements CodeCache {
     cpu.lazyTop = x[Xchg.LTOP];
     cpu.lazyMask = x[Xchg.LMASK];
     cpu.left = after;
+    // the region left right after an STI that set IF: the next instruction is in its shadow
+    const shadow = x[Xchg.SHADOW];
+    if (shadow !== -1) {
+      if (shadow === after) cpu.inhibitIrq = true;
+      x[Xchg.SHADOW] = -1;
+    }
     this.instructionsRun += left - after;
-    this.regionCalls++;
-    const why = this.exitReason(r, cpu.eip, after);
-    this.exits[why]++;
-    if (why === 'off the page') this.offPage[this.offPageReason(r, cpu.eip, after)]++;
-    else if (WASM_STATS) note(`js exit: ${why}`, cpu.mem8, chain !== null && x[Xchg.CHAINED] > 1 ? x[Xchg.LAST_HP] : hp, (cpu.eip - r.eipPage) & 0xfff, r.eipPage);
     return after !== left;
+  }
+
+  /** An empty TLB entry for a read (or fetch) or write at `lin` filled by the page walk, where that raises no fault and sets no D bit. */
+  private refill(lin: number, write = false): boolean {
+    const cpu = this.cpu;
+    if (cpu.tlb[lin >>> 12] !== 0) return false;
+    return write ? cpu.fillTlbForWrite(lin, cpu.cpl === 3) : cpu.fillTlbForRead(lin, cpu.cpl === 3);
+  }
+
+  /**
+   * The host page of a current region to go on in at `eip` (a label of it),
+   * as the chain dispatcher finds one, or -1. `ok`: the segments that passed
+   * the checks (okSegs).
+   */
+  private resumeAt(eip: number, csBase: number, ok: number): number {
+    const cpu = this.cpu;
+    const lin = (csBase + eip) | 0;
+    const e = cpu.tlb[lin >>> 12];
+    if ((e & cpu.tlbReadMask) !== Tlb.VALID) return -1;
+    const hp = ((e & ~0xfff) ^ lin) >>> 12;
+    const t = this.regions[hp];
+    if (t === undefined || t.gen !== this.blocks.pageGen[hp] || t.eipPage !== (eip & ~0xfff) || t.csBase !== csBase) return -1;
+    if (t.entries[eip & 0xfff] <= 0) return -1;
+    if ((t.segs & ~ok) !== 0) return -1;
+    return hp;
   }
 
   /** Why the chain did not go on from region `r` to EIP `eip` off its page (the lookup of wasm/chain.ts, redone in JS). */
@@ -417,4 +505,14 @@ function overridesOk(cpu: Cpu, segs: number): boolean {
     if (cpu.segLimit[s] !== -1 || (cpu.segAttr[s] & FLAT_ATTR) !== DATA_RW) return false;
   }
   return true;
+}
+
+/** Dev-only (TSVM_WASM_STATS): why the access of the instruction at host offset `o` left the region's inline path. */
+function slowWhy(cpu: Cpu, o: number): string {
+  const a = operandLin(cpu.mem8, o, cpu.reg32, cpu.segBase);
+  if (a === null) return ' (no modrm operand)';
+  const e = cpu.tlb[a.lin >>> 12];
+  if ((a.lin & 0xfff) > 4096 - a.size) return ` (crossing, size ${a.size})`;
+  if (e === 0) return ` (tlb empty, cpl ${cpu.cpl}${cpu.dataBpArmed ? ', data bp' : ''})`;
+  return ` (tlb ${(e & 0xfff).toString(16)} rmask ${cpu.tlbReadMask} wmask ${cpu.tlbWriteMask})`;
 }

@@ -54,6 +54,30 @@ export const enum Xchg {
   /** Written by the chain dispatcher (wasm/chain.ts): the host page of the last region that ran, and how many calls ran something. */
   LAST_HP = 15,
   CHAINED = 16,
+  /** CPL (CLI/STI/POPF check it against IOPL; constant through a chain: no region changes CS). */
+  CPL = 17,
+  /** 1 when an interrupt request is pending (cpu.intrLine): an STI or POPF that sets IF then ends the call. */
+  INTR = 18,
+  /**
+   * Written by a region's STI that set IF: `left` right after the STI. JS
+   * finds it equal to the `left` the call returned when the region left
+   * right after the STI, i.e. inside its interrupt shadow, and sets
+   * cpu.inhibitIrq; -1 otherwise (JS puts it back after reading it).
+   */
+  SHADOW = 19,
+  /** The TSC plus `left` at the call (cpu.readTsc() + cpu.left), low and high dwords: RDTSC subtracts the `left` at the instruction. */
+  TSC_LO = 20,
+  TSC_HI = 21,
+  /** 1 when RDTSC may run (not CR4.TSD at CPL > 0). */
+  TSC_OK = 22,
+  /**
+   * An access's inline TLB lookup failed (exited before the instruction): its
+   * linear address, and in MISS 1 for a read, 2 for a write (JS puts it back
+   * to 0). JS fills an empty entry (the page walk) and goes on in the region
+   * (WasmCache.runRegion).
+   */
+  MISS_LIN = 23,
+  MISS = 24,
 }
 
 /** Most instructions in one region (a page holds at most 4096). */
@@ -294,6 +318,13 @@ function decodeTaken(mem: Uint8Array, page: number, off: number, eipPage: number
   else if (key >= 0x40 && key <= 0x5f) len = 0;
   else if (key >= 0x90 && key <= 0x99) len = 0;
   else if (key === 0x9c || key === 0x9e || key === 0x9f || key === 0xf5 || key === 0xf8 || key === 0xf9 || key === 0xfc || key === 0xfd || key === 0xc9) len = 0;
+  else if (key === 0xfa || key === 0xfb || key === 0x9d || key === 0x131) {
+    // CLI STI POPF RDTSC (32-bit forms only); an STI or POPF may end the call
+    // right after it with EIP on the next page, where the chain dispatcher
+    // would go on: those at a page's end stay the interpreter's
+    if (o16 || ((key === 0xfb || key === 0x9d) && o === end)) return stop;
+    len = 0;
+  }
   else if (key >= 0xb0 && key <= 0xb7) len = 1;
   else if (key >= 0xb8 && key <= 0xbf) len = v;
   else if (key === 0xc6 && reg === 0) len = modrmLen(mem, o) + 1;
@@ -722,10 +753,11 @@ class Emitter {
     this.f.br(this.exitDepth);
   }
   /** Leave before the current instruction when the condition on the stack is true. */
-  private exitIf(): void {
+  private exitIf(before?: () => void): void {
     const f = this.f;
     f.if();
     this.extra++;
+    before?.();
     f.i32Const(this.curEip).localSet(EIP);
     this.refund();
     this.exit();
@@ -857,7 +889,10 @@ class Emitter {
     f.localGet(TA).i32Const(12).op(Op.i32_shr_u).i32Const(2).op(Op.i32_shl).i32Load(Layout.TLB).localTee(TE);
     f.localGet(write ? WMASK : RMASK).op(Op.i32_and).i32Const(1).op(Op.i32_ne);
     if (size > 1) f.localGet(TA).i32Const(0xfff).op(Op.i32_and).i32Const(4096 - size).op(Op.i32_gt_u).op(Op.i32_or);
-    this.exitIf();
+    this.exitIf(() => {
+      f.i32Const(0).localGet(TA).i32Store(Layout.JIT + Xchg.MISS_LIN * 4);
+      f.i32Const(0).i32Const(write ? 2 : 1).i32Store(Layout.JIT + Xchg.MISS * 4);
+    });
     f.localGet(TE).i32Const(~0xfff).op(Op.i32_and).localGet(TA).op(Op.i32_xor).localSet(TH);
   }
   private load(size: number): void {
@@ -1373,6 +1408,55 @@ class Emitter {
       if (key === 0xfc) f.i32Const(~F.DF).op(Op.i32_and);
       else f.i32Const(F.DF).op(Op.i32_or);
       f.localSet(FL);
+    } else if (key === 0xfa || key === 0xfb) {
+      // CLI/STI: CPL <= IOPL, else the interpreter raises #GP (regions run no v8086 code, and PVI's VIF is for CPL 3 code there too)
+      this.ioplCheck();
+      if (key === 0xfa) f.localGet(FL).i32Const(~F.IF).op(Op.i32_and).localSet(FL);
+      else {
+        f.localGet(FL).i32Const(F.IF).op(Op.i32_and).op(Op.i32_eqz).if();
+        this.extra++;
+        f.localGet(FL).i32Const(F.IF).op(Op.i32_or).localSet(FL);
+        this.count();
+        // the shadow: `left` right after the STI (see Xchg.SHADOW)
+        f.i32Const(0).localGet(LEFT).i32Const(this.runLen - this.done).op(Op.i32_add).i32Store(Layout.JIT + Xchg.SHADOW * 4);
+        this.leaveIfIntr(next);
+        this.done--;
+        this.extra--;
+        f.end();
+      }
+    } else if (key === 0x9d) {
+      // POPF (cpu.setFlags with the mask of ops/move.ts at CPL 0, CPL <= IOPL, or else)
+      this.pop();
+      this.materialise();
+      const base = F.ARITH | F.TF | F.DF | F.NT | F.AC | F.ID;
+      // A1 = mask
+      f.i32Const(base | F.IOPL | F.IF).i32Const(base | F.IF).i32Const(base);
+      f.localGet(FL).i32Const(12).op(Op.i32_shr_u).i32Const(3).op(Op.i32_and);
+      f.i32Const(0).i32Load(Layout.JIT + Xchg.CPL * 4).localTee(A2).op(Op.i32_ge_u).op(Op.select);
+      f.localGet(A2).op(Op.i32_eqz).op(Op.select).localSet(A1);
+      f.localGet(FL).localGet(A1).i32Const(-1).op(Op.i32_xor).op(Op.i32_and);
+      f.localGet(V).localGet(A1).op(Op.i32_and).op(Op.i32_or).i32Const(F.R1).op(Op.i32_or);
+      f.i32Const(~(0x8 | 0x20 | 0x8000 | 0xffc00000)).op(Op.i32_and).localSet(FL);
+      this.count();
+      // TF set: the trap comes after the next instruction, which the interpreter's slow step runs
+      f.localGet(FL).i32Const(F.TF).op(Op.i32_and).if();
+      this.extra++;
+      f.i32Const(next).localSet(EIP);
+      this.refund();
+      this.exit();
+      this.extra--;
+      f.end();
+      this.leaveIfIntr(next);
+      return;
+    } else if (key === 0x131) {
+      // RDTSC: the TSC is cpu.readTsc() at the instruction, i.e. (TSC + left at the call) - left now
+      f.i32Const(0).i32Load(Layout.JIT + Xchg.TSC_OK * 4).op(Op.i32_eqz);
+      this.exitIf();
+      f.i32Const(0).i32Load(Layout.JIT + Xchg.TSC_HI * 4).op(Op.i64_extend_i32_u).i64Const(32n).op(Op.i64_shl);
+      f.i32Const(0).i32Load(Layout.JIT + Xchg.TSC_LO * 4).op(Op.i64_extend_i32_u).op(Op.i64_or);
+      f.localGet(LEFT).i32Const(this.runLen - this.done).op(Op.i32_add).op(Op.i64_extend_i32_u).op(Op.i64_sub).localTee(P64);
+      f.op(Op.i32_wrap_i64).localSet(R0);
+      f.localGet(P64).i64Const(32n).op(Op.i64_shr_u).op(Op.i32_wrap_i64).localSet(R0 + 2);
     } else if (key === 0x9e) {
       // SAHF
       this.materialise();
@@ -1612,6 +1696,30 @@ class Emitter {
     f.end();
     this.count();
     f.localGet(LEFT).i32Const(0).op(Op.i32_lt_s).if();
+    this.extra++;
+    f.i32Const(next).localSet(EIP);
+    this.refund();
+    this.exit();
+    this.extra--;
+    f.end();
+  }
+
+  /** CLI/STI: leave before the instruction unless CPL <= IOPL. */
+  private ioplCheck(): void {
+    const f = this.f;
+    f.localGet(FL).i32Const(12).op(Op.i32_shr_u).i32Const(3).op(Op.i32_and);
+    f.i32Const(0).i32Load(Layout.JIT + Xchg.CPL * 4).op(Op.i32_lt_u);
+    this.exitIf();
+  }
+
+  /**
+   * After an instruction that may have set IF (counted): leave for `next` if
+   * IF is set and an interrupt is pending, so the interpreter delivers it
+   * (after the STI's shadow: JS sets cpu.inhibitIrq from Xchg.SHADOW).
+   */
+  private leaveIfIntr(next: number): void {
+    const f = this.f;
+    f.localGet(FL).i32Const(9).op(Op.i32_shr_u).i32Const(0).i32Load(Layout.JIT + Xchg.INTR * 4).op(Op.i32_and).i32Const(1).op(Op.i32_and).if();
     this.extra++;
     f.i32Const(next).localSet(EIP);
     this.refund();

@@ -89,3 +89,58 @@ function report(): void {
   if (out && fs) fs.writeFileSync(out, lines.join('\n') + '\n');
   else G.process?.stderr?.write(lines.join('\n') + '\n');
 }
+
+/**
+ * Dev-only: the memory operand of the instruction at host offset `o` (32-bit
+ * addressing, ModRM forms only), as a linear address from the registers and
+ * segment bases now; null for other forms. Used to say why a region's inline
+ * TLB lookup gave up on an access (`slowWhy`).
+ */
+export function operandLin(mem: Uint8Array, o: number, reg32: Int32Array, segBase: Int32Array): { lin: number; size: number } | null {
+  let seg = -1;
+  let o16 = false;
+  for (let n = 0; n < 4 && PREFIXES.has(mem[o]); n++, o++) {
+    const p = mem[o];
+    if (p === 0x66) o16 = true;
+    else if (p === 0x67) return null;
+    else if (p === 0x26) seg = 0;
+    else if (p === 0x2e) seg = 1;
+    else if (p === 0x36) seg = 2;
+    else if (p === 0x3e) seg = 3;
+    else if (p === 0x64) seg = 4;
+    else if (p === 0x65) seg = 5;
+  }
+  let op = mem[o++];
+  if (op === 0x0f) op = 0x100 | mem[o++];
+  // sizes of the forms the histograms name; others: 4 (or 2 with 0x66)
+  const size = op === 0x1b6 || op === 0x1be || (op < 0x100 && (op & 0xc7) <= 0x02 && (op & 1) === 0) || op === 0x84 || op === 0x86 || op === 0x88 || op === 0x8a ? 1 : op === 0x1b7 || op === 0x1bf || o16 ? 2 : 4;
+  const m = mem[o++];
+  if (m >= 0xc0) return null;
+  const mod = m >> 6;
+  const rm = m & 7;
+  let off = 0;
+  let ss = false;
+  if (rm === 4) {
+    const sib = mem[o++];
+    const base = sib & 7;
+    const idx = (sib >> 3) & 7;
+    if (base === 5 && mod === 0) {
+      off = mem[o] | (mem[o + 1] << 8) | (mem[o + 2] << 16) | (mem[o + 3] << 24);
+      o += 4;
+    } else {
+      off = reg32[base];
+      ss = base === 4 || base === 5;
+    }
+    if (idx !== 4) off = (off + (reg32[idx] << (sib >> 6))) | 0;
+  } else if (rm === 5 && mod === 0) {
+    off = mem[o] | (mem[o + 1] << 8) | (mem[o + 2] << 16) | (mem[o + 3] << 24);
+    o += 4;
+  } else {
+    off = reg32[rm];
+    ss = rm === 5;
+  }
+  if (mod === 1) off = (off + ((mem[o] << 24) >> 24)) | 0;
+  else if (mod === 2) off = (off + (mem[o] | (mem[o + 1] << 8) | (mem[o + 2] << 16) | (mem[o + 3] << 24))) | 0;
+  if (seg < 0) seg = ss ? 2 : 3;
+  return { lin: (segBase[seg] + off) | 0, size };
+}
