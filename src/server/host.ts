@@ -145,6 +145,8 @@ class Vm {
   screen: ScreenUpdate | null = null;
   /** Screen sockets attached: graphics frames are rendered only while there are some. */
   screenWatchers = 0;
+  /** Lines its process has written to its standard error in this run (they are in its log). */
+  stderrLines = 0;
   constructor(public record: VmRecord) {}
 }
 
@@ -341,7 +343,15 @@ export class VmHost extends EventEmitter<HostEvents> {
       this.store.updateSettings(name, vm.record.settings);
     }
     this.networks.ensure(vm.record.spec);
-    const t = new VmWorker({ spec: vm.record.spec, baseDir: vm.record.dir, folder: vm.record.dir, isolation: this.isolation, heapLimitMb: vm.record.settings.heapLimitMb, cpuLimitPercent: vm.record.settings.cpuLimit, rssLimitBytes: rssLimitMiB(vm.record.spec, vm.record.settings) * 1024 * 1024 });
+    // the VM process's standard error is the VM's (V8's dying words on a fatal out-of-memory, a
+    // warning): it goes to its log, which the API serves, and the daemon's own log keeps one line
+    // per crash (in _onExit)
+    vm.stderrLines = 0;
+    const onStderrLine = (line: string) => {
+      if (vm.stderrLines++ === 0) this.store.appendLog(name, 'its process writes to its standard error:');
+      this.store.appendLog(name, `stderr: ${line}`);
+    };
+    const t = new VmWorker({ spec: vm.record.spec, baseDir: vm.record.dir, folder: vm.record.dir, isolation: this.isolation, heapLimitMb: vm.record.settings.heapLimitMb, cpuLimitPercent: vm.record.settings.cpuLimit, rssLimitBytes: rssLimitMiB(vm.record.spec, vm.record.settings) * 1024 * 1024, onStderrLine });
     vm.worker = t;
     vm.startedAt = Date.now();
     this._setState(vm, 'starting', null);
@@ -374,7 +384,7 @@ export class VmHost extends EventEmitter<HostEvents> {
       this._setState(vm, 'stopped', vm.reason === 'suspending' ? 'suspended' : exit.kind === 'stopped' ? exit.reason : 'quit');
       return;
     }
-    this._log(`VM '${name}' crashed: ${exit.reason}`);
+    this._log(`VM '${name}' crashed: ${exit.reason}${vm.stderrLines > 0 ? ` (its process's standard error, ${vm.stderrLines} lines, is in its log)` : ''}`);
     this._setState(vm, 'crashed', exit.reason);
     if (vm.record.settings.restart === 'on-crash' && this._vms.get(name) === vm) {
       const delay = Math.min(RESTART_MAX_MS, RESTART_FIRST_MS * 2 ** Math.min(vm.restarts, 5));

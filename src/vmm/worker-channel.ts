@@ -130,6 +130,12 @@ export interface OwnerOptions {
   init: WorkerInit;
   /** The worker's JS heap limit (MiB). */
   heapLimitMb: number;
+  /**
+   * Where a VM process's standard error goes, a line at a time (the last
+   * one, unterminated, as the process ends): the VM's log, in the daemon.
+   * Without it, the daemon's own standard error.
+   */
+  onStderrLine?: (line: string) => void;
 }
 
 /** A worker thread in this process. */
@@ -195,8 +201,11 @@ const STDERR_TAIL = 4096;
 
 /**
  * A child Node process running vm-process.ts, with its JS heap capped at
- * the VM's heap limit and the daemon's preloads (preloadExecArgv). Its standard output and error go on to the daemon's
- * (as a thread's do); the tail of its standard error names what killed it.
+ * the VM's heap limit and the daemon's preloads (preloadExecArgv). Its
+ * standard output goes on to the daemon's; its standard error, which holds
+ * what V8 prints as it dies (a fatal out-of-memory's message, its last GCs
+ * and both stacks), goes to `onStderrLine` (the VM's log), and its tail
+ * names what killed it.
  */
 export function processOwner(o: OwnerOptions): OwnerEnd {
   const child: ChildProcess = fork(fileURLToPath(new URL('./vm-process.js', import.meta.url)), [], {
@@ -206,10 +215,23 @@ export function processOwner(o: OwnerOptions): OwnerEnd {
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
   let stderr = '';
+  let partial = ''; // a line of standard error not yet ended
+  const toLines = o.onStderrLine;
   child.stdout?.on('data', (b: Buffer) => process.stdout.write(b));
-  child.stderr?.on('data', (b: Buffer) => {
-    process.stderr.write(b);
-    stderr = (stderr + b.toString('utf8')).slice(-STDERR_TAIL);
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (text: string) => {
+    stderr = (stderr + text).slice(-STDERR_TAIL);
+    if (!toLines) {
+      process.stderr.write(text);
+      return;
+    }
+    const lines = (partial + text).split('\n');
+    partial = lines.pop() as string;
+    for (const l of lines) toLines(l);
+  });
+  child.stderr?.on('end', () => {
+    if (toLines && partial) toLines(partial);
+    partial = '';
   });
   let killed = false;
   let spawnError: string | null = null;
