@@ -331,6 +331,7 @@ export class VmHost extends EventEmitter<HostEvents> {
     try {
       vm.record = this.store.read(name);
     } catch (e) {
+      this._log(`VM '${name}' crashed: ${(e as Error).message}`);
       this._setState(vm, 'crashed', (e as Error).message);
       throw new HostError('bad-request', (e as Error).message);
     }

@@ -218,6 +218,7 @@ test('tsvm serve: a VM process killed with SIGKILL crashes that VM alone; a kill
     const daemonOut = d.child.out.slice(out);
     assert.match(daemonOut, /VM 'tiny-heap' crashed: out of memory \(process heap limit 16 MiB\) \(its process's standard error, \d+ lines, is in its log\)\n/);
     assert.doesNotMatch(daemonOut, /heap out of memory|Reached heap limit|JS stacktrace|Last few GCs|node::/, daemonOut);
+    assert.equal(daemonOut.split('\n').filter((l) => l.includes("VM 'tiny-heap' crashed")).length, 1, `one line for the crash:\n${daemonOut}`);
   });
 
   await t.test('kill -9 of the daemon: its VM processes end too', async () => {
