@@ -18,8 +18,12 @@
  * cores takes longer than a bench should). The end says how many would fit
  * by the RSS the booted VMs really hold, too.
  *
+ * --deadline SECONDS (from the first start): past it no more VMs start and
+ * no more boots are waited for; the rest runs with the VMs at their shells,
+ * and the end says which were not.
+ *
  * Usage: node dist/bench/daemon-load.js [--fit [--reserve MiB] [--max N] | --vms N] [--memory MiB]
- *          [--stagger SECONDS] [--concurrent N] [--idle SECONDS] [--isolation process|thread]
+ *          [--stagger SECONDS] [--concurrent N] [--idle SECONDS] [--deadline SECONDS] [--isolation process|thread]
  */
 import { spawn } from 'node:child_process';
 import { totalmem, cpus, loadavg, tmpdir } from 'node:os';
@@ -45,6 +49,8 @@ const maxVms = opt('max', Infinity);
 const staggerS = opt('stagger', 20);
 const concurrent = opt('concurrent', 2);
 const idleS = opt('idle', 30);
+/** Seconds from the first start after which the bench stops waiting for boots (and starts no more) and reports what it has. */
+const deadlineS = opt('deadline', Infinity);
 const isolation = args.includes('--isolation') ? args[args.indexOf('--isolation') + 1] : 'process';
 /** The host's MemAvailable (/proc/meminfo), MiB. */
 const memAvailableMiB = (): number => Number(/^MemAvailable:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'latin1'))?.[1]) / 1024;
@@ -146,6 +152,7 @@ const bootPhase = () => {
   return `booting (${lo}-${Math.min(count, lo + bucket) - 1} of ${count} at the shell)`;
 };
 const boots = new Map<string, number>();
+const notBooted: string[] = [];
 const t00 = performance.now();
 const boot = async (name: string): Promise<void> => {
   let out = '';
@@ -157,6 +164,11 @@ const boot = async (name: string): Promise<void> => {
   if (st.status !== 200) throw new Error(`start ${name}: ${st.status} ${JSON.stringify(st.json)}`);
   started.push(name);
   while (!PROMPT.test(out)) {
+    if (performance.now() - t00 > deadlineS * 1000) {
+      notBooted.push(`${name} (started ${((t0 - t00) / 1000).toFixed(0)} s into the boots)`);
+      ws.close();
+      return;
+    }
     if (performance.now() - t0 > 1_800_000) throw new Error(`${name} did not reach its prompt in 30 minutes; its console:\n${out.slice(-2000)}`);
     await new Promise((r) => setTimeout(r, 250));
   }
@@ -176,13 +188,17 @@ for (const name of names) {
     if (booting.size < concurrent && wait <= 0) break;
     await Promise.race([...booting, new Promise((r) => setTimeout(r, Math.max(50, Math.min(wait, 1000))))]);
   }
+  if (performance.now() - t00 > deadlineS * 1000) {
+    notBooted.push(`${name} (not started: past the deadline)`);
+    continue;
+  }
   lastStart = performance.now();
   const b: Promise<void> = boot(name).finally(() => booting.delete(b));
   booting.add(b);
 }
 await Promise.all(booting);
 const bootWall = (performance.now() - t00) / 1000;
-phase = `all ${count} VMs idle at the shell (${idleS} s)`;
+phase = notBooted.length ? `${boots.size} VMs idle at the shell, ${notBooted.length} not (${idleS} s)` : `all ${count} VMs idle at the shell (${idleS} s)`;
 await new Promise((r) => setTimeout(r, idleS * 1000));
 sampling = false;
 await sampler;
@@ -195,7 +211,8 @@ const q = (xs: number[], p: number) => {
 };
 const f = (x: number) => x.toFixed(1).padStart(7);
 console.log(`host: ${cpus().length} cores, ${(totalmem() / 1073741824).toFixed(1)} GiB RAM, load ${loadavg().map((l) => l.toFixed(1)).join(' ')} at the end`);
-console.log(`boot to the shell prompt (s), in start order: ${names.map((n) => boots.get(n)?.toFixed(0)).join(', ')}; all ${count} at their shells ${bootWall.toFixed(0)} s after the first start`);
+console.log(`boot to the shell prompt (s), in start order: ${names.map((n) => boots.get(n)?.toFixed(0) ?? '-').join(', ')}; ${boots.size} of ${count} at their shells ${bootWall.toFixed(0)} s after the first start`);
+if (notBooted.length) console.log(`not at the shell by the --deadline of ${deadlineS} s: ${notBooted.join(', ')}`);
 console.log('');
 console.log('phase                                              requests  list p50   p95   max | stats p50   p95   max (ms) late | daemon RSS MiB | load (1 min)');
 for (const [name, p] of phases) {
@@ -204,11 +221,12 @@ for (const [name, p] of phases) {
 }
 console.log('');
 for (const r of perVm) console.log(`${String(r.json.name)}: ${String(r.json.state)}, guest ${Number(r.json.guestSeconds).toFixed(0)} s, ${(Number(r.json.guestInstructionsPerSec) / 1e6).toFixed(1)} M instr/s idle, host CPU ${String(r.json.hostCpuPercent)} % (${Number(r.json.hostCpuSeconds).toFixed(1)} s in all), VM memory ${(Number(r.json.vmMemoryBytes) / 1048576).toFixed(0)} MiB, RSS of its process ${(Number(r.json.processRssBytes) / 1048576).toFixed(0)} MiB`);
-const rssList = perVm.map((r) => Number(r.json.processRssBytes) / 1048576);
+// the VMs at their shells (one that did not boot by the deadline is still booting)
+const rssList = perVm.filter((r) => boots.has(String(r.json.name))).map((r) => Number(r.json.processRssBytes) / 1048576);
 const vmRss = rssList.reduce((n, x) => n + x, 0);
-if (isolation === 'process') {
+if (isolation === 'process' && rssList.length) {
   const mean = vmRss / rssList.length;
-  console.log(`all VM processes together: ${vmRss.toFixed(0)} MiB of RSS (${Math.min(...rssList).toFixed(0)}-${Math.max(...rssList).toFixed(0)} MiB each, mean ${mean.toFixed(0)}), the daemon ${(daemonRss() / 1048576).toFixed(0)} MiB`);
+  console.log(`the ${rssList.length} VM processes at their shells together: ${vmRss.toFixed(0)} MiB of RSS (${Math.min(...rssList).toFixed(0)}-${Math.max(...rssList).toFixed(0)} MiB each, mean ${mean.toFixed(0)}), the daemon ${(daemonRss() / 1048576).toFixed(0)} MiB`);
   console.log(`MemAvailable: ${memAtStart.toFixed(0)} MiB at the start, ${memAtEnd.toFixed(0)} MiB at the end (${(memAtStart - memAtEnd).toFixed(0)} MiB taken); by the limit ${limitMiB} MiB ${fits} VMs fit, by the mean RSS measured ${Math.floor((memAtStart - reserveMiB) / mean)} would`);
 }
 if (crashes.length) console.log(`crashes:\n${crashes.join('\n')}`);

@@ -546,7 +546,7 @@ export class VmHost extends EventEmitter<HostEvents> {
       guestInstructionsPerSec: Math.round(w?.instructionsPerSec ?? 0),
       hostCpuPercent: Math.round((w?.cpuShare ?? 0) * 1000) / 10,
       hostCpuSeconds: w?.cpuSeconds ?? 0,
-      processRssBytes: w?.rssBytes ?? process.memoryUsage.rss(),
+      processRssBytes: w?.rssBytes ?? 0, // no run, no process: not the daemon's RSS, which a VM that does not run does not hold
       vmMemoryBytes: w ? w.heapBytes + w.guestRamBytes : 0,
       cpuLimit: w ? w.cpuLimitPercent : vm.record.settings.cpuLimit,
       disks: w?.disks ?? [],

@@ -101,6 +101,8 @@ test('tsvm serve: a VM process above its RSS limit is killed and shows crashed w
     // 80 columns and goes on the next line
     assert.match(list.out, /^hog\s+crashed\s+16M\s+-\/48M\s+no\s+never\s+-\n  over its memory limit: RSS \d+ MiB > 48 MiB$/m);
     for (const l of list.out.trimEnd().split('\n')) assert.ok(l.length <= 80, `a line within 80 columns: '${l}'`);
+    // and the stats of a VM that does not run give no RSS (not the daemon's)
+    assert.equal(((await d.api('GET', '/api/vms/hog/stats')).json as { processRssBytes: number }).processRssBytes, 0);
   });
 
   await t.test('a limit lowered on a running VM applies at once; null brings back the default', async () => {
