@@ -54,6 +54,8 @@ export interface VmInfo {
  * a bare SeaBIOS VM (64 MiB), 115-125 MiB (docs/server.md).
  */
 export const RSS_OVERHEAD_MIB = 256;
+/** The lines of a VM process's standard error its log keeps per run. */
+const STDERR_LOG_LINES = 1000;
 
 /** The RSS limit in force for a VM, MiB: its setting, or guest RAM + heap limit + RSS_OVERHEAD_MIB. */
 export function rssLimitMiB(spec: MachineSpec, s: VmSettings): number {
@@ -350,7 +352,10 @@ export class VmHost extends EventEmitter<HostEvents> {
     vm.stderrLines = 0;
     const onStderrLine = (line: string) => {
       if (vm.stderrLines++ === 0) this.store.appendLog(name, 'its process writes to its standard error:');
-      this.store.appendLog(name, `stderr: ${line}`);
+      // a process that floods its standard error must not fill the disk through vm.log: the first lines
+      // of a run are kept (V8's fatal error is some 20)
+      if (vm.stderrLines <= STDERR_LOG_LINES) this.store.appendLog(name, `stderr: ${line.length > 1000 ? `${line.slice(0, 1000)}...` : line}`);
+      else if (vm.stderrLines === STDERR_LOG_LINES + 1) this.store.appendLog(name, `(its further standard error in this run is dropped, past ${STDERR_LOG_LINES} lines)`);
     };
     const t = new VmWorker({ spec: vm.record.spec, baseDir: vm.record.dir, folder: vm.record.dir, isolation: this.isolation, heapLimitMb: vm.record.settings.heapLimitMb, cpuLimitPercent: vm.record.settings.cpuLimit, rssLimitBytes: rssLimitMiB(vm.record.spec, vm.record.settings) * 1024 * 1024, onStderrLine });
     vm.worker = t;
