@@ -123,4 +123,8 @@ test('tsvm serve --isolation thread: the API says the RSS limit is not enforced'
   assert.equal((await d.api('POST', '/api/vms', { name: 'vm', guest: 'firmware', memoryMiB: 16, rssLimitMiB: 48 })).status, 201);
   const i = (await d.api('GET', '/api/vms/vm')).json as Info;
   assert.deepEqual([i.rssLimitMiB, i.rssLimitEnforced], [48, false]);
+  // tsvm list: no RSS and no limit of its own for a thread's VM
+  const list = new TsvmChild(['list', '--dir', d.dir]);
+  assert.equal(await list.exit(), 0, list.tail());
+  assert.match(list.out, /^vm\s+stopped\s+16M\s+-\s+no\s+never\s+-$/m);
 });
