@@ -8,7 +8,7 @@ import { ClientError, DaemonClient, findDaemon } from '../server/client.js';
 import { defaultVmDir } from '../server/serve.js';
 import { UsageError } from './options.js';
 
-interface VmInfo {
+export interface VmInfo {
   name: string;
   state: string;
   reason: string | null;
@@ -17,6 +17,51 @@ interface VmInfo {
   restart: string;
   /** The VM's own process while it runs (the daemon's --isolation process), or null. */
   pid: number | null;
+  /** The cap on its process's resident set (MiB), and whether the daemon enforces it (process isolation). */
+  rssLimitMiB?: number;
+  rssLimitEnforced?: boolean;
+}
+
+/** The width `tsvm list` keeps to: a row longer than this puts its reason on a line of its own. */
+const LIST_WIDTH = 80;
+
+/** A running VM process's resident set (MiB, from its stats), or null: not running, not a process of its own, or gone meanwhile. */
+async function rssMiB(c: DaemonClient, v: VmInfo): Promise<number | null> {
+  if (v.pid === null || (v.state !== 'running' && v.state !== 'paused' && v.state !== 'starting')) return null;
+  try {
+    const s = await c.request<{ processRssBytes: number }>('GET', `/api/vms/${encodeURIComponent(v.name)}/stats`);
+    return Math.round(s.processRssBytes / 1048576);
+  } catch (e) {
+    if (e instanceof ClientError) return null; // it stopped between the list and its stats
+    throw e;
+  }
+}
+
+/**
+ * The RSS column: "435/640M" (its process's resident set of the limit the
+ * daemon enforces), "-/640M" while it does not run, "-" under thread
+ * isolation (its memory is the daemon's, and no limit is enforced).
+ */
+function rssCell(v: VmInfo, rss: number | null): string {
+  if (v.rssLimitEnforced === false || v.rssLimitMiB === undefined) return rss === null ? '-' : `${rss}M`;
+  return `${rss ?? '-'}/${v.rssLimitMiB}M`;
+}
+
+/** `tsvm list`'s table: fixed columns, then the reason; a reason that would pass LIST_WIDTH goes on the next line, indented. */
+export function formatList(vms: VmInfo[], rss: (number | null)[]): string {
+  const head = ['NAME', 'STATE', 'MEMORY', 'RSS/LIMIT', 'AUTOSTART', 'RESTART', 'PID'];
+  const rows = [head, ...vms.map((v, i) => [v.name, v.state, `${v.memoryBytes / 1048576}M`, rssCell(v, rss[i]), v.autostart ? 'yes' : 'no', v.restart, v.pid === null ? '-' : String(v.pid)])];
+  const w = head.map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  const line = (r: string[]) => r.map((x, i) => x.padEnd(w[i])).join('  ');
+  const out = [`${line(head)}  REASON`.trimEnd()];
+  vms.forEach((v, i) => {
+    const l = line(rows[i + 1]);
+    const reason = v.reason ?? '';
+    if (!reason) out.push(l.trimEnd());
+    else if (l.length + 2 + reason.length <= LIST_WIDTH) out.push(`${l}  ${reason}`);
+    else out.push(l.trimEnd(), `  ${reason}`);
+  });
+  return out.join('\n') + '\n';
 }
 
 const ESCAPE = 0x01; // Ctrl-A
@@ -71,10 +116,7 @@ export async function remoteCommand(cmd: 'list' | 'start' | 'stop' | 'console', 
     switch (cmd) {
       case 'list': {
         const { vms } = await c.request<{ vms: VmInfo[] }>('GET', '/api/vms');
-        const rows = [['NAME', 'STATE', 'MEMORY', 'AUTOSTART', 'RESTART', 'PID', 'REASON']];
-        for (const v of vms) rows.push([v.name, v.state, `${v.memoryBytes / 1048576}M`, v.autostart ? 'yes' : 'no', v.restart, v.pid === null ? '-' : String(v.pid), v.reason ?? '']);
-        const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-        process.stdout.write(rows.map((r) => r.map((x, i) => x.padEnd(w[i])).join('  ').trimEnd()).join('\n') + '\n');
+        process.stdout.write(formatList(vms, await Promise.all(vms.map((v) => rssMiB(c, v)))));
         return 0;
       }
       case 'start': {

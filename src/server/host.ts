@@ -54,6 +54,8 @@ export interface VmInfo {
  * a bare SeaBIOS VM (64 MiB), 115-125 MiB (docs/server.md).
  */
 export const RSS_OVERHEAD_MIB = 256;
+/** The lines of a VM process's standard error its log keeps per run. */
+const STDERR_LOG_LINES = 1000;
 
 /** The RSS limit in force for a VM, MiB: its setting, or guest RAM + heap limit + RSS_OVERHEAD_MIB. */
 export function rssLimitMiB(spec: MachineSpec, s: VmSettings): number {
@@ -145,6 +147,8 @@ class Vm {
   screen: ScreenUpdate | null = null;
   /** Screen sockets attached: graphics frames are rendered only while there are some. */
   screenWatchers = 0;
+  /** Lines its process has written to its standard error in this run (they are in its log). */
+  stderrLines = 0;
   constructor(public record: VmRecord) {}
 }
 
@@ -329,6 +333,7 @@ export class VmHost extends EventEmitter<HostEvents> {
     try {
       vm.record = this.store.read(name);
     } catch (e) {
+      this._log(`VM '${name}' crashed: ${(e as Error).message}`);
       this._setState(vm, 'crashed', (e as Error).message);
       throw new HostError('bad-request', (e as Error).message);
     }
@@ -341,7 +346,18 @@ export class VmHost extends EventEmitter<HostEvents> {
       this.store.updateSettings(name, vm.record.settings);
     }
     this.networks.ensure(vm.record.spec);
-    const t = new VmWorker({ spec: vm.record.spec, baseDir: vm.record.dir, folder: vm.record.dir, isolation: this.isolation, heapLimitMb: vm.record.settings.heapLimitMb, cpuLimitPercent: vm.record.settings.cpuLimit, rssLimitBytes: rssLimitMiB(vm.record.spec, vm.record.settings) * 1024 * 1024 });
+    // the VM process's standard error is the VM's (V8's dying words on a fatal out-of-memory, a
+    // warning): it goes to its log, which the API serves, and the daemon's own log keeps one line
+    // per crash (in _onExit)
+    vm.stderrLines = 0;
+    const onStderrLine = (line: string) => {
+      if (vm.stderrLines++ === 0) this.store.appendLog(name, 'its process writes to its standard error:');
+      // a process that floods its standard error must not fill the disk through vm.log: the first lines
+      // of a run are kept (V8's fatal error is some 20)
+      if (vm.stderrLines <= STDERR_LOG_LINES) this.store.appendLog(name, `stderr: ${line.length > 1000 ? `${line.slice(0, 1000)}...` : line}`);
+      else if (vm.stderrLines === STDERR_LOG_LINES + 1) this.store.appendLog(name, `(its further standard error in this run is dropped, past ${STDERR_LOG_LINES} lines)`);
+    };
+    const t = new VmWorker({ spec: vm.record.spec, baseDir: vm.record.dir, folder: vm.record.dir, isolation: this.isolation, heapLimitMb: vm.record.settings.heapLimitMb, cpuLimitPercent: vm.record.settings.cpuLimit, rssLimitBytes: rssLimitMiB(vm.record.spec, vm.record.settings) * 1024 * 1024, onStderrLine });
     vm.worker = t;
     vm.startedAt = Date.now();
     this._setState(vm, 'starting', null);
@@ -374,7 +390,7 @@ export class VmHost extends EventEmitter<HostEvents> {
       this._setState(vm, 'stopped', vm.reason === 'suspending' ? 'suspended' : exit.kind === 'stopped' ? exit.reason : 'quit');
       return;
     }
-    this._log(`VM '${name}' crashed: ${exit.reason}`);
+    this._log(`VM '${name}' crashed: ${exit.reason}${vm.stderrLines > 0 ? ` (its process's standard error, ${vm.stderrLines} lines, is in its log)` : ''}`);
     this._setState(vm, 'crashed', exit.reason);
     if (vm.record.settings.restart === 'on-crash' && this._vms.get(name) === vm) {
       const delay = Math.min(RESTART_MAX_MS, RESTART_FIRST_MS * 2 ** Math.min(vm.restarts, 5));
@@ -535,7 +551,7 @@ export class VmHost extends EventEmitter<HostEvents> {
       guestInstructionsPerSec: Math.round(w?.instructionsPerSec ?? 0),
       hostCpuPercent: Math.round((w?.cpuShare ?? 0) * 1000) / 10,
       hostCpuSeconds: w?.cpuSeconds ?? 0,
-      processRssBytes: w?.rssBytes ?? process.memoryUsage.rss(),
+      processRssBytes: w?.rssBytes ?? 0, // no run, no process: not the daemon's RSS, which a VM that does not run does not hold
       vmMemoryBytes: w ? w.heapBytes + w.guestRamBytes : 0,
       cpuLimit: w ? w.cpuLimitPercent : vm.record.settings.cpuLimit,
       disks: w?.disks ?? [],

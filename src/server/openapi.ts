@@ -161,7 +161,7 @@ export const OPENAPI = {
           guestInstructionsPerSec: { type: 'integer', minimum: 0 },
           hostCpuPercent: { type: 'number', minimum: 0, description: 'percent of one host core used lately: the whole VM process (isolation process), or its thread busy' },
           hostCpuSeconds: { type: 'number', minimum: 0, description: "host CPU time of this run: its process's user + system time, or its thread's busy time" },
-          processRssBytes: { type: 'integer', minimum: 0, description: "resident set of the process the VM runs in: its own (isolation process), or the daemon's, shared by all thread VMs" },
+          processRssBytes: { type: 'integer', minimum: 0, description: "resident set of the process the VM runs in: its own (isolation process), or the daemon's, shared by all thread VMs; 0 while it does not run" },
           vmMemoryBytes: { type: 'integer', minimum: 0 },
           cpuLimit: { type: ['integer', 'null'], minimum: 1, maximum: 99, description: 'the CPU cap in force (percent of one core), null for none' },
           disks: { type: 'array', items: ref('DiskStats'), description: 'per drive, since the run started' },

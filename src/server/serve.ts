@@ -178,7 +178,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
   if (created) log(`created a new token in ${join(a.dir, TOKEN_FILE)} (mode 0600)`);
   const host = new VmHost(new FolderStore(a.dir), log, a.isolation);
   host.on('event', (e) => {
-    if (e.type === 'state') log(`VM '${e.vm}' ${e.state}${e.reason ? ` (${e.reason})` : ''}`);
+    // a crash has its one line from the host already ("VM 'NAME' crashed: REASON", and where its output went)
+    if (e.type === 'state' && e.state !== 'crashed') log(`VM '${e.vm}' ${e.state}${e.reason ? ` (${e.reason})` : ''}`);
   });
   const daemon = createDaemonServer({ host, token, log, maxUploadBytes: a.maxUploadBytes });
   // QMP: a socket in each VM folder, for tools written for QEMU

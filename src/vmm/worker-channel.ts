@@ -130,6 +130,12 @@ export interface OwnerOptions {
   init: WorkerInit;
   /** The worker's JS heap limit (MiB). */
   heapLimitMb: number;
+  /**
+   * Where a VM process's standard error goes, a line at a time (the last
+   * one, unterminated, as the process ends): the VM's log, in the daemon.
+   * Without it, the daemon's own standard error.
+   */
+  onStderrLine?: (line: string) => void;
 }
 
 /** A worker thread in this process. */
@@ -157,26 +163,75 @@ export function threadOwner(o: OwnerOptions): OwnerEnd {
   };
 }
 
+/**
+ * Node options of the daemon that load or resolve code, and so must reach a
+ * VM process too: a coverage or instrumentation preload given to the daemon
+ * (`node --import ./hook.mjs bin/tsvm.js serve`) would otherwise see the
+ * daemon but never a VM. Each takes a value, as the next entry or after '='.
+ */
+const PRELOAD_FLAGS_WITH_VALUE = ['--import', '--require', '-r', '--loader', '--experimental-loader', '--conditions', '-C'];
+/** ... and those without a value. */
+const PRELOAD_FLAGS = ['--enable-source-maps'];
+
+/**
+ * The entries of a Node process's execArgv that a VM process gets too: the
+ * preload and resolution flags above, in order, with their values. The rest
+ * stays with the daemon: its V8 and heap flags (the VM process has its own
+ * heap limit), inspector ports (a second process would collide on them), and
+ * the like. NODE_OPTIONS needs nothing: the VM process inherits the
+ * daemon's environment, and Node reads it again there.
+ */
+export function preloadExecArgv(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const eq = a.indexOf('=');
+    const flag = a.startsWith('--') && eq > 0 ? a.slice(0, eq) : a;
+    if (PRELOAD_FLAGS.includes(a)) out.push(a);
+    else if (PRELOAD_FLAGS_WITH_VALUE.includes(flag)) {
+      if (flag !== a) out.push(a); // --import=./hook.mjs
+      else if (i + 1 < argv.length) out.push(a, argv[++i]); // --import ./hook.mjs
+    }
+  }
+  return out;
+}
+
 /** The last this many characters of a VM process's standard error are kept for the reason it ended. */
 const STDERR_TAIL = 4096;
 
 /**
  * A child Node process running vm-process.ts, with its JS heap capped at
- * the VM's heap limit. Its standard output and error go on to the daemon's
- * (as a thread's do); the tail of its standard error names what killed it.
+ * the VM's heap limit and the daemon's preloads (preloadExecArgv). Its
+ * standard output goes on to the daemon's; its standard error, which holds
+ * what V8 prints as it dies (a fatal out-of-memory's message, its last GCs
+ * and both stacks), goes to `onStderrLine` (the VM's log), and its tail
+ * names what killed it.
  */
 export function processOwner(o: OwnerOptions): OwnerEnd {
   const child: ChildProcess = fork(fileURLToPath(new URL('./vm-process.js', import.meta.url)), [], {
-    execArgv: [`--max-old-space-size=${o.heapLimitMb}`],
+    execArgv: [...preloadExecArgv(process.execArgv), `--max-old-space-size=${o.heapLimitMb}`],
     env: { ...process.env, [INIT_ENV]: JSON.stringify(o.init) },
     serialization: 'advanced',
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
   let stderr = '';
+  let partial = ''; // a line of standard error not yet ended
+  const toLines = o.onStderrLine;
   child.stdout?.on('data', (b: Buffer) => process.stdout.write(b));
-  child.stderr?.on('data', (b: Buffer) => {
-    process.stderr.write(b);
-    stderr = (stderr + b.toString('utf8')).slice(-STDERR_TAIL);
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (text: string) => {
+    stderr = (stderr + text).slice(-STDERR_TAIL);
+    if (!toLines) {
+      process.stderr.write(text);
+      return;
+    }
+    const lines = (partial + text).split('\n');
+    partial = lines.pop() as string;
+    for (const l of lines) toLines(l);
+  });
+  child.stderr?.on('end', () => {
+    if (toLines && partial) toLines(partial);
+    partial = '';
   });
   let killed = false;
   let spawnError: string | null = null;

@@ -41,6 +41,8 @@ export interface VmWorkerOptions {
    * enforced for a thread, whose memory is the daemon's.
    */
   rssLimitBytes?: number | null;
+  /** Where a VM process's standard error goes, line by line (the VM's log); without it, the daemon's standard error. */
+  onStderrLine?: (line: string) => void;
 }
 
 export interface VmWorkerEvents {
@@ -89,7 +91,7 @@ export class VmWorker extends EventEmitter<VmWorkerEvents> {
     super();
     const init = { spec: o.spec, baseDir: o.baseDir, folder: o.folder, cpuLimitPercent: o.cpuLimitPercent ?? null };
     const heapLimitMb = o.heapLimitMb ?? DEFAULT_HEAP_LIMIT_MB;
-    this._end = (o.isolation ?? 'process') === 'process' ? processOwner({ init, heapLimitMb }) : threadOwner({ init, heapLimitMb });
+    this._end = (o.isolation ?? 'process') === 'process' ? processOwner({ init, heapLimitMb, onStderrLine: o.onStderrLine }) : threadOwner({ init, heapLimitMb });
     this.isolation = this._end.isolation;
     this.pid = this._end.pid;
     this.label = this._end.label;

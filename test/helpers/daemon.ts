@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { request } from 'node:http';
 import WebSocket from 'ws';
-import { alive, TsvmChild } from './child.js';
+import { alive, TsvmChild, type ChildOptions } from './child.js';
 
 export interface ApiResponse {
   status: number;
@@ -163,10 +163,10 @@ export class Daemon extends ApiClient {
   readonly dir: string;
   readonly child: TsvmChild;
 
-  constructor(args: string[] = [], dir?: string) {
+  constructor(args: string[] = [], dir?: string, opts: ChildOptions = {}) {
     super();
     this.dir = dir ?? mkdtempSync(join(tmpdir(), 'tsvm-daemon-'));
-    this.child = new TsvmChild(['serve', '--dir', this.dir, '--listen', '127.0.0.1:0', ...args]);
+    this.child = new TsvmChild(['serve', '--dir', this.dir, '--listen', '127.0.0.1:0', ...args], opts);
   }
 
   /** Wait for the daemon to print its URL and token; load the OpenAPI document. */

@@ -95,11 +95,34 @@ test(`a crashed VM stops alone; the daemon and the other VMs go on (isolation ${
     assert.match(String(info.reason), /injected fault/);
   });
 
-  await t.test('a worker past its heap limit: crashed, out of memory', async () => {
+  await t.test('a worker past its heap limit: crashed, out of memory; V8\'s message in its log, not the daemon\'s', async () => {
     const n = events.length;
-    host.start('tiny-heap');
-    const crashed = await until((e) => e.type === 'state' && e.vm === 'tiny-heap' && e.state === 'crashed', 'tiny-heap crashed', n);
-    assert.match(String((crashed as { reason: string }).reason), /out of memory/);
+    // what reaches this process's standard error meanwhile (the daemon's, here)
+    let daemonStderr = '';
+    const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+      daemonStderr += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+      return (write as (c: string | Uint8Array, ...r: unknown[]) => boolean)(chunk, ...rest);
+    }) as typeof process.stderr.write;
+    try {
+      host.start('tiny-heap');
+      const crashed = await until((e) => e.type === 'state' && e.vm === 'tiny-heap' && e.state === 'crashed', 'tiny-heap crashed', n);
+      assert.match(String((crashed as { reason: string }).reason), /out of memory/);
+    } finally {
+      process.stderr.write = write;
+    }
+    const notice = log.filter((l) => l.startsWith("VM 'tiny-heap'"));
+    assert.equal(notice.length, 1, `one line in the daemon's log: ${JSON.stringify(notice)}`);
+    assert.doesNotMatch(daemonStderr, /heap out of memory|Reached heap limit|JS stacktrace|Last few GCs|node::/, "V8's fatal error is not on the daemon's standard error");
+    if (isolation === 'process') {
+      assert.match(notice[0], /^VM 'tiny-heap' crashed: out of memory \(process heap limit 16 MiB\) \(its process's standard error, \d+ lines, is in its log\)$/);
+      // V8's message and its stack, in the VM's own log (the one the API serves), before the crash line
+      const vmLog = host.log('tiny-heap');
+      assert.match(vmLog, /stderr: FATAL ERROR: .*JavaScript heap out of memory/);
+      assert.match(vmLog, /stderr: .*(JS stacktrace|node::)/);
+      assert.ok(vmLog.indexOf('JavaScript heap out of memory') < vmLog.indexOf('state crashed (out of memory'), vmLog);
+      assert.equal((await client.api('GET', '/api/vms/tiny-heap/log')).text, vmLog);
+    } else assert.match(notice[0], /^VM 'tiny-heap' crashed: out of memory \(worker heap limit 16 MiB\)$/);
   });
 
   await t.test('meanwhile the daemon answers and the bystander VM runs on', async () => {
@@ -179,6 +202,23 @@ test('tsvm serve: a VM process killed with SIGKILL crashes that VM alone; a kill
     await running('victim', from2);
     victim.pid = (await info('victim')).pid;
     pids.push(victim.pid as number);
+  });
+
+  await t.test("a VM process past its heap limit: V8's fatal error in the VM's log; the daemon's output has one line", async () => {
+    assert.equal((await d.api('POST', '/api/vms', { name: 'tiny-heap', guest: 'firmware', memoryMiB: 16, heapLimitMb: 16 })).status, 201);
+    const from = events.events.length;
+    const out = d.child.out.length;
+    assert.equal((await d.api('POST', '/api/vms/tiny-heap/start')).status, 200);
+    const crashed = await orDaemonGone(events.waitFor((e) => e.type === 'state' && e.vm === 'tiny-heap' && e.state === 'crashed', 60_000, 'tiny-heap crashed', from), 'tiny-heap crashed');
+    assert.equal(crashed.reason, 'out of memory (process heap limit 16 MiB)');
+    const vmLog = (await d.api('GET', '/api/vms/tiny-heap/log')).text;
+    assert.match(vmLog, /stderr: FATAL ERROR: .*JavaScript heap out of memory/);
+    assert.match(vmLog, /stderr: .*(JS stacktrace|node::)/);
+    // the daemon's output: the crash named, with the reason, and nothing of V8's
+    const daemonOut = d.child.out.slice(out);
+    assert.match(daemonOut, /VM 'tiny-heap' crashed: out of memory \(process heap limit 16 MiB\) \(its process's standard error, \d+ lines, is in its log\)\n/);
+    assert.doesNotMatch(daemonOut, /heap out of memory|Reached heap limit|JS stacktrace|Last few GCs|node::/, daemonOut);
+    assert.equal(daemonOut.split('\n').filter((l) => l.includes("VM 'tiny-heap' crashed")).length, 1, `one line for the crash:\n${daemonOut}`);
   });
 
   await t.test('kill -9 of the daemon: its VM processes end too', async () => {

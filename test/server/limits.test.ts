@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Daemon, EventLog } from '../helpers/daemon.js';
-import { alive } from '../helpers/child.js';
+import { alive, TsvmChild } from '../helpers/child.js';
 
 interface Info {
   state: string;
@@ -83,6 +83,28 @@ test('tsvm serve: a VM process above its RSS limit is killed and shows crashed w
     assert.ok(g > g0, "the bystander's guest time still advances");
   });
 
+  await t.test("tsvm list shows each running VM process's RSS of its limit, within 80 columns", async () => {
+    // the hog, restarted once, is killed again (its policy is now never): wait until it shows crashed
+    for (let i = 0; i < 300 && (await info('hog')).state !== 'crashed'; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal((await info('hog')).state, 'crashed');
+    const list = new TsvmChild(['list', '--dir', d.dir]);
+    assert.equal(await list.exit(), 0, list.tail());
+    assert.match(list.out, /^NAME\s+STATE\s+MEMORY\s+RSS\/LIMIT\s+AUTOSTART\s+RESTART\s+PID\s+REASON$/m);
+    const b = await info('bystander');
+    const row = new RegExp(`^bystander\\s+running\\s+16M\\s+(\\d+)/528M\\s+no\\s+never\\s+${b.pid}$`, 'm').exec(list.out);
+    assert.ok(row, `a row for the running bystander with its RSS of 528 MiB and its pid:\n${list.out}`);
+    // the figure the API's stats give (the page's "RSS of LIMIT"), read around the list's
+    const rss = Number(row[1]);
+    const api = ((await d.api('GET', '/api/vms/bystander/stats')).json as { processRssBytes: number }).processRssBytes / 1048576;
+    assert.ok(rss > 40 && rss < 528 && Math.abs(rss - api) < 64, `RSS ${rss} MiB in the list, ${api.toFixed(0)} MiB in the stats`);
+    // the crashed hog: no process, so no RSS, its limit and its reason, which is too long for the row in
+    // 80 columns and goes on the next line
+    assert.match(list.out, /^hog\s+crashed\s+16M\s+-\/48M\s+no\s+never\s+-\n  over its memory limit: RSS \d+ MiB > 48 MiB$/m);
+    for (const l of list.out.trimEnd().split('\n')) assert.ok(l.length <= 80, `a line within 80 columns: '${l}'`);
+    // and the stats of a VM that does not run give no RSS (not the daemon's)
+    assert.equal(((await d.api('GET', '/api/vms/hog/stats')).json as { processRssBytes: number }).processRssBytes, 0);
+  });
+
   await t.test('a limit lowered on a running VM applies at once; null brings back the default', async () => {
     const from = events.events.length;
     const before = await info('bystander');
@@ -101,4 +123,8 @@ test('tsvm serve --isolation thread: the API says the RSS limit is not enforced'
   assert.equal((await d.api('POST', '/api/vms', { name: 'vm', guest: 'firmware', memoryMiB: 16, rssLimitMiB: 48 })).status, 201);
   const i = (await d.api('GET', '/api/vms/vm')).json as Info;
   assert.deepEqual([i.rssLimitMiB, i.rssLimitEnforced], [48, false]);
+  // tsvm list: no RSS and no limit of its own for a thread's VM
+  const list = new TsvmChild(['list', '--dir', d.dir]);
+  assert.equal(await list.exit(), 0, list.tail());
+  assert.match(list.out, /^vm\s+stopped\s+16M\s+-\s+no\s+never\s+-$/m);
 });
