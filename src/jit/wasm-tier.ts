@@ -105,6 +105,8 @@ export class WasmCache implements CodeCache {
   /** Regions compiled, instructions in them, and host milliseconds spent compiling (compileClock: CPU time of the thread where the embedder installs it). */
   regionsCompiled = 0;
   instructionsCompiled = 0;
+  /** Bytes of WebAssembly those compiles produced (the engine keeps each module's bytes beside its code). */
+  wasmBytes = 0;
   compileMs = 0;
   /** Guest instructions run in compiled regions. */
   instructionsRun = 0;
@@ -322,6 +324,7 @@ export class WasmCache implements CodeCache {
     }
     this.regionsCompiled++;
     this.instructionsCompiled += c.instructions;
+    this.wasmBytes += c.bytes.length;
     this.compileMs += compileClock.now() - t0;
     return r;
   }
