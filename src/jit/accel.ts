@@ -21,7 +21,7 @@ export interface AccelConfig {
   threshold: number;
   /**
    * wasm: guest instructions a region runs before it is compiled again by
-   * the host's optimiser (wasm-tier.ts, HOT_INSTRUCTIONS by default); 0 never.
+   * the host's optimiser (wasm-tier.ts); 0, the default, never.
    */
   hot?: number;
 }

@@ -61,13 +61,15 @@ interface Region {
 }
 
 /**
- * A region that has run this many guest instructions (counted per call in
- * its chain slot, Slot.RAN) is compiled again by the embedder's optimiser
- * (host.ts `optimizer`), once. 20 M instructions at Liftoff's ~20-40 ns
- * each is 0.4-0.8 s; an optimised compile of a page-sized region costs
- * ~50 ms (docs/cpu-jit.md, "Hot regions").
+ * A region that has run `hot` guest instructions (counted per call in its
+ * chain slot, Slot.RAN) is compiled again by the embedder's optimiser
+ * (host.ts `optimizer`), once. Off unless asked for (`-accel tsvm,hot=N`):
+ * measured on the default guest it took the sh loop from 67 to 55 s of CPU
+ * but seq+gzip from 236 to 281 s and cpu-mix from 0.22 to 0.84 s, since one
+ * optimised compile of a region costs 40-600 ms on the main thread and the
+ * optimised code is not faster everywhere (docs/cpu-jit.md, "Hot regions").
  */
-export const HOT_INSTRUCTIONS = 20_000_000;
+export const HOT_INSTRUCTIONS = 0;
 /** At most this many regions optimised per machine, a bound on the optimiser's memory and compile time. */
 const OPTIMISE_LIMIT = 256;
 /** Guest instructions run in regions between two looks for hot ones (`hot`, within these bounds: a look reads every page's slot). */
@@ -181,16 +183,7 @@ export class WasmCache implements CodeCache {
     this.slots = room ? new Int32Array(memory.buffer, at, (pages * CHAIN_SLOT_BYTES) >>> 2) : new Int32Array((pages * CHAIN_SLOT_BYTES) >>> 2);
     if (chain && room) {
       this.table = new Wasm.Table({ element: 'anyfunc', initial: pages });
-      // the dispatcher runs between every two regions: the optimiser's code where there is one (a small function, a few ms)
-      const bytes = chainModule(this.memPages, pages, at);
-      const imports = { env: { mem: memory, regions: this.table } };
-      let inst: WasmInstance | null = null;
-      try {
-        if (optimizer.compile !== null) inst = new Wasm.Instance(optimizer.compile(bytes), imports);
-      } catch {
-        inst = null;
-      }
-      inst ??= instantiate(bytes, imports);
+      const inst = instantiate(chainModule(this.memPages, pages, at), { env: { mem: memory, regions: this.table } });
       this.chain = inst.exports['chain'] as ChainFn;
     }
   }
