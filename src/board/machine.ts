@@ -264,7 +264,7 @@ export class Machine {
     this.io = new IoPorts();
     this.cpu = new Cpu(this.mem, this.io, this.stateMemory.buffer);
     const accel = cfg.accel ?? defaultAccel();
-    this.jit = accel.tier === 'interp' ? null : accel.tier === 'wasm' ? new WasmCache(this.cpu, this.stateMemory, accel.threshold) : new BlockCache(this.cpu, accel.threshold);
+    this.jit = accel.tier === 'interp' ? null : accel.tier === 'wasm' ? new WasmCache(this.cpu, this.stateMemory, accel.threshold, undefined, accel.hot) : new BlockCache(this.cpu, accel.threshold);
     this.cpu.codeCache = this.jit;
     this.cpu.fpu = new Fpu(this.cpu.fpuBus);
 

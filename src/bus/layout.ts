@@ -22,7 +22,9 @@ export const enum Layout {
 }
 
 /** Bytes per host page of the chain slots (src/jit/wasm/chain.ts). */
-export const CHAIN_SLOT_BYTES = 16;
+export const CHAIN_SLOT_BYTES = 32;
+/** log2(CHAIN_SLOT_BYTES): a host page's slot is at its number shifted left by this. */
+export const CHAIN_SLOT_SHIFT = 5;
 
 /** Where the chain slots start, for `memBytes` (a multiple of 4 KiB) of RAM, ROMs and VRAM. */
 export function chainSlotsAt(memBytes: number): number {

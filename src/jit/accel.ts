@@ -19,6 +19,11 @@ export interface AccelConfig {
   tier: Tier;
   /** Entries through an address before its code is compiled (>= 1). */
   threshold: number;
+  /**
+   * wasm: guest instructions a region runs before it is compiled again by
+   * the host's optimiser (wasm-tier.ts); 0, the default, never.
+   */
+  hot?: number;
 }
 
 /**
@@ -36,9 +41,11 @@ export class AccelError extends Error {}
 
 /** Largest threshold accepted (an int32 counter must not wrap). */
 const MAX_THRESHOLD = 1 << 30;
+/** Largest `hot` accepted (a double counter; 2^50 instructions is years of guest time). */
+const MAX_HOT = 2 ** 50;
 
 /**
- * Parse `tsvm[,tier=interp|blocks|wasm][,threshold=N]` (the `-accel` option).
+ * Parse `tsvm[,tier=interp|blocks|wasm][,threshold=N][,hot=N]` (the `-accel` option).
  * Throws AccelError with a message that says what was wrong.
  */
 export function parseAccel(text: string, base: AccelConfig = defaultAccel('')): AccelConfig {
@@ -58,8 +65,12 @@ export function parseAccel(text: string, base: AccelConfig = defaultAccel('')): 
       const n = Number(val);
       if (!/^\d+$/.test(val) || n < 1 || n > MAX_THRESHOLD) throw new AccelError(`-accel: threshold '${val}' is not a whole number from 1 to ${MAX_THRESHOLD}`);
       out.threshold = n;
+    } else if (key === 'hot') {
+      const n = Number(val);
+      if (!/^\d+$/.test(val) || n > MAX_HOT) throw new AccelError(`-accel: hot '${val}' is not a whole number from 0 (never optimise) to ${MAX_HOT}`);
+      out.hot = n;
     } else {
-      throw new AccelError(`-accel: property '${key}' is not known; the properties are tier=${TIERS.join('|')} and threshold=N`);
+      throw new AccelError(`-accel: property '${key}' is not known; the properties are tier=${TIERS.join('|')}, threshold=N and hot=N`);
     }
   }
   return out;

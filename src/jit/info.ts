@@ -6,7 +6,7 @@
 import type { Cpu } from '../cpu/cpu.js';
 import { BlockCache } from './blocks.js';
 import { WasmCache } from './wasm-tier.js';
-import { compileClock } from './wasm/host.js';
+import { compileClock, optimizer } from './wasm/host.js';
 
 /** The text of `info jit` for a machine's CPU and its compiled tier (null: the interpreter alone). */
 export function jitInfo(cpu: Cpu, jit: BlockCache | WasmCache | null): string {
@@ -24,8 +24,10 @@ export function jitInfo(cpu: Cpu, jit: BlockCache | WasmCache | null): string {
   if (jit instanceof WasmCache) {
     const c = jit.instructionsCompiled;
     lines.push(
-      `wasm regions: ${jit.regionsCompiled} compiled (${c} instructions, ${ms(jit.compileMs)} ${clock()} compiling, ${c ? ((jit.compileMs * 1000) / c).toFixed(1) : '0'} us per instruction)`,
+      `wasm regions: ${jit.regionsCompiled} compiled (${c} instructions, ${(jit.wasmBytes / 1048576).toFixed(1)} MiB of wasm, ${ms(jit.compileMs)} ${clock()} compiling, ${c ? ((jit.compileMs * 1000) / c).toFixed(1) : '0'} us per instruction)`,
       `  recompiled for a new entry ${jit.recompiles}, invalidated by writes ${jit.invalidations}, pages left to lower tiers ${jit.pagesGivenUp}, refused by the engine ${jit.compileErrors}`,
+      `  optimised when hot ${jit.regionsOptimised} (${ms(jit.optimiseMs)} ${clock()}${jit.optimiseErrors ? `, refused ${jit.optimiseErrors}` : ''})${optimizer.compile === null ? ' (no optimiser on this host)' : ''}`,
+      `  hottest: ${jit.hottest(8).map((h) => `${h.eipPage.toString(16)} ${(h.ran / 1e6).toFixed(1)}M${h.optimised ? '*' : ''}`).join(', ')} (EIP page, instructions since compiled, * optimised)`,
       `  calls from JS ${jit.regionCalls}, calls by the chain dispatcher ${jit.chainedCalls}${jit.chaining ? '' : ' (chaining off)'}, entries not at a label ${jit.labelMisses}, at an exit ${jit.exitEntries}`,
       `  calls from JS that went on after a TLB refill: data ${jit.dataRefills}, code ${jit.codeRefills}`,
       `  exits to JS by reason:`,

@@ -28,7 +28,7 @@ import { Attr, CR4, Seg, Tlb } from '../cpu/consts.js';
 import { CHAIN_SLOT_BYTES, chainSlotsAt, Layout } from '../bus/layout.js';
 import { BlockCache } from './blocks.js';
 import { compileRegion, EXIT_ENTRY, takes, Xchg } from './wasm/region.js';
-import { compileClock, instantiate, Wasm, WASM_PAGE, type WasmInstance, type WasmMemory, type WasmTable } from './wasm/host.js';
+import { compileClock, instantiate, optimizer, Wasm, WASM_PAGE, type WasmInstance, type WasmMemory, type WasmTable } from './wasm/host.js';
 import { chainModule, Slot, WASM_CHAIN } from './wasm/chain.js';
 import { note, operandLin, WASM_STATS } from './wasm/stats.js';
 
@@ -56,7 +56,25 @@ interface Region {
   /** Entries at those offsets since the last compile. */
   missCount: number;
   compiles: number;
+  /** Whether it was handed to the optimiser (its instruction count is in its chain slot, Slot.RAN). */
+  optimised: boolean;
 }
+
+/**
+ * A region that has run `hot` guest instructions (counted per call in its
+ * chain slot, Slot.RAN) is compiled again by the embedder's optimiser
+ * (host.ts `optimizer`), once. Off unless asked for (`-accel tsvm,hot=N`):
+ * measured on the default guest it took the sh loop from 67 to 55 s of CPU
+ * but seq+gzip from 236 to 281 s and cpu-mix from 0.22 to 0.84 s, since one
+ * optimised compile of a region costs 40-600 ms on the main thread and the
+ * optimised code is not faster everywhere (docs/cpu-jit.md, "Hot regions").
+ */
+export const HOT_INSTRUCTIONS = 0;
+/** At most this many regions optimised per machine, a bound on the optimiser's memory and compile time. */
+const OPTIMISE_LIMIT = 256;
+/** Guest instructions run in regions between two looks for hot ones (`hot`, within these bounds: a look reads every page's slot). */
+const SCAN_MAX = 4_000_000;
+const SCAN_MIN = 100_000;
 
 /**
  * How a call into a region ended: `left` could not pay for the next run
@@ -89,6 +107,8 @@ export class WasmCache implements CodeCache {
   /** Regions compiled, instructions in them, and host milliseconds spent compiling (compileClock: CPU time of the thread where the embedder installs it). */
   regionsCompiled = 0;
   instructionsCompiled = 0;
+  /** Bytes of WebAssembly those compiles produced (the engine keeps each module's bytes beside its code). */
+  wasmBytes = 0;
   compileMs = 0;
   /** Guest instructions run in compiled regions. */
   instructionsRun = 0;
@@ -136,12 +156,19 @@ export class WasmCache implements CodeCache {
   recompiles = 0;
   invalidations = 0;
   pagesGivenUp = 0;
+  /** Hot regions compiled again by the optimiser, the host milliseconds that took (compileClock), and those it refused. */
+  regionsOptimised = 0;
+  private nextScan = 0;
+  optimiseMs = 0;
+  optimiseErrors = 0;
 
   constructor(
     private readonly cpu: Cpu,
     private readonly memory: WasmMemory,
     readonly threshold: number,
     chain = WASM_CHAIN,
+    /** Instructions a region runs before the optimiser compiles it again (0: never). */
+    readonly hot = HOT_INSTRUCTIONS,
   ) {
     this.blocks = new BlockCache(cpu, threshold);
     const pages = cpu.mem.codePages.length;
@@ -269,6 +296,7 @@ export class WasmCache implements CodeCache {
       misses: new Set(),
       missCount: 0,
       compiles,
+      optimised: false,
     };
     this.regions[hp] = r;
     if (this.table !== null) {
@@ -278,6 +306,7 @@ export class WasmCache implements CodeCache {
       s[i + (Slot.EIP_PAGE >>> 2)] = eipPage;
       s[i + (Slot.CS_BASE >>> 2)] = r.csBase;
       s[i + (Slot.SEGS >>> 2)] = r.segs;
+      s[i + (Slot.RAN >>> 2)] = 0;
       s[i + (Slot.VALID >>> 2)] = 1;
     }
     // writes to the page now take the slow path, which makes the region stale
@@ -288,8 +317,58 @@ export class WasmCache implements CodeCache {
     }
     this.regionsCompiled++;
     this.instructionsCompiled += c.instructions;
+    this.wasmBytes += c.bytes.length;
     this.compileMs += compileClock.now() - t0;
     return r;
+  }
+
+  /** The `n` current regions that have run the most instructions: host page, EIP page, instructions, optimised. */
+  hottest(n: number): { hp: number; eipPage: number; ran: number; optimised: boolean }[] {
+    const out: { hp: number; eipPage: number; ran: number; optimised: boolean }[] = [];
+    const step = CHAIN_SLOT_BYTES >>> 2;
+    for (let hp = 0; hp < this.regions.length; hp++) {
+      const r = this.regions[hp];
+      if (r === undefined || r.gen !== this.blocks.pageGen[hp]) continue;
+      out.push({ hp, eipPage: r.eipPage >>> 0, ran: this.slots[hp * step + (Slot.RAN >>> 2)] >>> 0, optimised: r.optimised });
+    }
+    return out.sort((a, b) => b.ran - a.ran).slice(0, n);
+  }
+
+  /** Hand the current regions that have run `hot` instructions and were not handed over yet to the optimiser. */
+  private optimiseHot(): void {
+    this.nextScan = this.instructionsRun + Math.max(SCAN_MIN, Math.min(SCAN_MAX, this.hot || SCAN_MAX));
+    if (this.hot === 0 || optimizer.compile === null) return;
+    const s = this.slots;
+    const step = CHAIN_SLOT_BYTES >>> 2;
+    const ran = Slot.RAN >>> 2;
+    for (let hp = 0, i = 0; hp < this.regions.length; hp++, i += step) {
+      if (s[i + ran] >>> 0 < this.hot) continue;
+      const r = this.regions[hp];
+      if (r !== undefined && !r.optimised && r.gen === this.blocks.pageGen[hp]) this.optimise(hp, r);
+    }
+  }
+
+  /**
+   * Compile the current region `r` of host page `hp` again with the
+   * optimiser (same page, same entries: the same code) and put it in the
+   * region's place; on any failure the baseline code stays.
+   */
+  private optimise(hp: number, r: Region): void {
+    r.optimised = true;
+    if (this.regionsOptimised + this.optimiseErrors >= OPTIMISE_LIMIT || r.gen !== this.blocks.pageGen[hp]) return;
+    const t0 = compileClock.now();
+    const c = compileRegion(this.cpu.mem8, hp << 12, r.eipPage, r.from, this.memPages);
+    if (c === null || c.segs !== r.segs || !sameEntries(c.entries, r.entries)) return;
+    try {
+      const inst = new Wasm.Instance(optimizer.compile!(c.bytes), { env: { mem: this.memory } });
+      r.run = inst.exports['run'] as RunFn;
+    } catch {
+      this.optimiseErrors++;
+      return;
+    }
+    this.table?.set(hp, r.run);
+    this.regionsOptimised++;
+    this.optimiseMs += compileClock.now() - t0;
   }
 
   /** Run region `r` from label `label`; false when it ran no instruction. */
@@ -330,7 +409,11 @@ export class WasmCache implements CodeCache {
           hp = x[Xchg.LAST_HP];
           r = this.regions[hp]!;
         }
-      } else after = r.run(label, before);
+      } else {
+        after = r.run(label, before);
+        // (the dispatcher counts what each region ran in its slot; here without it)
+        this.slots[(hp * CHAIN_SLOT_BYTES + Slot.RAN) >>> 2] += before - after;
+      }
       this.regionCalls++;
       const eip = x[Xchg.EIP];
       const why = this.exitReason(r, eip, after);
@@ -387,6 +470,7 @@ export class WasmCache implements CodeCache {
       x[Xchg.SHADOW] = -1;
     }
     this.instructionsRun += left - after;
+    if (this.instructionsRun >= this.nextScan) this.optimiseHot();
     return after !== left;
   }
 
@@ -458,6 +542,12 @@ export class WasmCache implements CodeCache {
     this.hits.fill(0);
     this.rewrites.fill(0);
   }
+}
+
+function sameEntries(a: Int16Array, b: Int16Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /**

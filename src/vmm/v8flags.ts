@@ -11,8 +11,9 @@
  * background tasks first, so the process never ends. Jump threading only
  * removes jumps to jumps; regions lose nothing measurable without it.
  *
- * --liftoff-only: regions stay in V8's baseline compiler and never tier up to
- * TurboFan. Measured on the default guest (docs/benchmarks.md, 2026-12-05):
+ * --liftoff-only: regions stay in V8's baseline compiler and V8 never tiers
+ * them up to TurboFan (the wasm tier hands its few hot regions to `turbofan`
+ * below itself, docs/cpu-jit.md "Hot regions"). Measured on the default guest (docs/benchmarks.md, 2026-12-05):
  * the background tier-up cost 7-43 s of helper-thread CPU per bench/linux
  * phase, 10-100 times the regions' own compile time, and most of the peak
  * RSS (1.1 GB); without it the boot to the prompt took 22.5 s of CPU instead
@@ -20,6 +21,7 @@
  * (140 s of CPU against 113 s): its deflate loops gain from TurboFan.
  */
 import { setFlagsFromString } from 'node:v8';
+import { optimizer, Wasm, type WasmModule } from '../jit/wasm/host.js';
 
 let done = false;
 
@@ -31,6 +33,30 @@ export function tuneV8(): void {
   // a developer's knob for measuring V8's wasm settings (e.g. --liftoff-only): NODE_OPTIONS refuses most V8 flags
   const extra = process.env['TSVM_V8_FLAGS'];
   if (extra) setFlagsFromString(extra);
+  else optimizer.compile = turbofan;
+}
+
+/**
+ * The wasm tier's optimiser (src/jit/wasm/host.ts `optimizer`): one hot
+ * region compiled by TurboFan, synchronously, while every other region stays
+ * in Liftoff. V8 reads --liftoff when a module's compile starts, so the flags
+ * are lifted for this one compile and put back; lazy compilation (V8's
+ * default: a function is compiled at its first call, when the flags are back)
+ * is off meanwhile, so the module is compiled here, by TurboFan. A custom section makes the
+ * bytes differ from the Liftoff module's: V8 keeps compiled modules by their
+ * bytes and would hand back the baseline code otherwise.
+ */
+const TAG = new Uint8Array([0, 4, 3, 0x74, 0x66, 0x31]); // custom section "tf1", empty
+function turbofan(bytes: Uint8Array): WasmModule {
+  const tagged = new Uint8Array(bytes.length + TAG.length);
+  tagged.set(bytes);
+  tagged.set(TAG, bytes.length);
+  setFlagsFromString('--no-liftoff-only --no-liftoff --no-wasm-lazy-compilation');
+  try {
+    return new Wasm.Module(tagged);
+  } finally {
+    setFlagsFromString('--liftoff --liftoff-only --wasm-lazy-compilation');
+  }
 }
 
 tuneV8();

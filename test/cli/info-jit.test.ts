@@ -109,3 +109,15 @@ test('info jit on the blocks and interp tiers', { timeout: 300_000 }, async () =
   assert.match(interp, /tier: interp\r?\n/);
   assert.equal(count(interp, 'interpreter'), count(interp, 'instructions run:'));
 });
+
+test('hot regions: the spinning loop is compiled again by the optimiser and shows as hot; hot=0 never optimises', { timeout: 300_000 }, async () => {
+  const hot = await infoJit(['-accel', 'tsvm,hot=200000']);
+  const m = /optimised when hot (\d+) \(/.exec(hot);
+  assert.ok(m, `no 'optimised when hot' line in:\n${hot}`);
+  assert.ok(Number(m[1]) >= 1, `no region optimised:\n${hot}`);
+  // the hottest region (EIP page, millions of instructions) is marked as optimised
+  assert.match(hot, /hottest: [0-9a-f]+ [\d.]+M\*/);
+  const never = await infoJit(['-accel', 'tsvm,hot=0']);
+  assert.match(never, /optimised when hot 0 \(/);
+  assert.doesNotMatch(never, /hottest: [^\n]*[\d.]+M\*/);
+});

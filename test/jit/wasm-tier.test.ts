@@ -24,6 +24,8 @@ import { fileURLToPath } from 'node:url';
 import { Machine } from '../../src/board/machine.js';
 import type { AccelConfig } from '../../src/jit/accel.js';
 import { WasmCache } from '../../src/jit/wasm-tier.js';
+// the V8 settings every tsvm process runs with, and the optimiser they install (hot regions through TurboFan)
+import '../../src/vmm/v8flags.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 
@@ -48,13 +50,15 @@ const TIERS: Variant[] = [
   { tier: 'wasm', threshold: 1 },
   { tier: 'wasm', threshold: 20 },
   { tier: 'wasm', threshold: 1, chain: false },
+  // every region optimised once it has run a few thousand instructions
+  { tier: 'wasm', threshold: 20, hot: 2000 },
   { tier: 'blocks', threshold: 1 },
 ];
 
 for (const prog of ['conds', 'forms', 'chain', 'irq']) {
   for (const v of TIERS) {
-    const accel: AccelConfig = { tier: v.tier, threshold: v.threshold };
-    test(`lockstep with the interpreter: ${prog}.asm, tier=${accel.tier} threshold=${accel.threshold}${v.chain === false ? ' chain=off' : ''}`, () => {
+    const accel: AccelConfig = { tier: v.tier, threshold: v.threshold, ...(v.hot !== undefined ? { hot: v.hot } : {}) };
+    test(`lockstep with the interpreter: ${prog}.asm, tier=${accel.tier} threshold=${accel.threshold}${v.hot !== undefined ? ` hot=${v.hot}` : ''}${v.chain === false ? ' chain=off' : ''}`, () => {
       const bios = rom(prog);
       const ref = new Machine({ memoryBytes: 16 << 20, bios, accel: { tier: 'interp', threshold: 1 } });
       const sub = new Machine({ memoryBytes: 16 << 20, bios, accel });
@@ -83,6 +87,10 @@ for (const prog of ['conds', 'forms', 'chain', 'irq']) {
         assert.ok(share > (prog === 'conds' ? 0.4 : prog === 'irq' ? 0.6 : 0.9), `a good share of the instructions run in compiled regions (${(share * 100).toFixed(1)}%)`);
         const calls = jit.regionCalls + jit.chainedCalls;
         if (prog === 'chain') assert.ok(jit.labelMisses < calls / 10, `entries that are not labels: ${jit.labelMisses} in ${calls} region calls`);
+        if (v.hot !== undefined) {
+          assert.equal(jit.optimiseErrors, 0, 'the optimiser took every hot region');
+          assert.ok(jit.regionsOptimised > 0, 'hot regions ran optimised code');
+        }
         if (v.chain === false) assert.equal(jit.chainedCalls, 0, 'chaining off');
         // most region calls of chain.asm are made by the dispatcher
         else if (prog === 'chain') assert.ok(jit.chainedCalls > 2 * jit.regionCalls, `chained ${jit.chainedCalls}, from JS ${jit.regionCalls}`);

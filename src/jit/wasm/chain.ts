@@ -12,6 +12,8 @@
  *   +4  the EIP of the first byte of the page it was compiled for
  *   +8  the CS base it was compiled for
  *   +12 the segments whose checks it needs at entry (Region.segs)
+ *   +16 guest instructions its calls have run since it was compiled (a
+ *       uint32 that may wrap; WasmCache reads it to find hot regions)
  *
  *   chain(pc, left, hp, csBase, okSegs) -> left
  *
@@ -34,7 +36,7 @@
  * check the interpreter does) and the other entry checks hold; they hold for
  * the whole chain since no region changes a segment, the mode or paging.
  */
-import { Layout } from '../../bus/layout.js';
+import { CHAIN_SLOT_SHIFT, Layout } from '../../bus/layout.js';
 import { Tlb } from '../../cpu/consts.js';
 import { I32, ModuleBuilder, Op } from './encoder.js';
 import { Xchg } from './region.js';
@@ -50,6 +52,7 @@ export const enum Slot {
   EIP_PAGE = 4,
   CS_BASE = 8,
   SEGS = 12,
+  RAN = 16,
 }
 
 /** The dispatcher module's bytes, for a state memory of `memPages` and `hostPages` host pages whose slots start at `slots`. */
@@ -78,13 +81,16 @@ export function chainModule(memPages: number, hostPages: number, slots: number):
   f.localGet(LEFT).localSet(BEFORE);
   f.localGet(PC).localGet(LEFT).localGet(HP).callIndirect(runType).localSet(LEFT);
   f.localGet(LEFT).localGet(BEFORE).op(Op.i32_eq).brIf(1);
+  // what it ran, credited to its page's slot
+  f.localGet(HP).i32Const(CHAIN_SLOT_SHIFT).op(Op.i32_shl).localSet(SLOT);
+  f.localGet(SLOT).localGet(SLOT).i32Load(slots + Slot.RAN).localGet(BEFORE).op(Op.i32_add).localGet(LEFT).op(Op.i32_sub).i32Store(slots + Slot.RAN);
   f.localGet(N).i32Const(1).op(Op.i32_add).localSet(N);
   f.i32Const(0).localGet(HP).i32Store(x(Xchg.LAST_HP));
   f.localGet(LEFT).op(Op.i32_eqz).brIf(1);
   // an exit on the region's own page is a proper exit (slow path, an
   // instruction it does not take, the slice end)
   f.i32Const(0).i32Load(x(Xchg.EIP)).localTee(EIP);
-  f.localGet(HP).i32Const(4).op(Op.i32_shl).i32Load(slots + Slot.EIP_PAGE).op(Op.i32_sub).i32Const(4096).op(Op.i32_lt_u).brIf(1);
+  f.localGet(SLOT).i32Load(slots + Slot.EIP_PAGE).op(Op.i32_sub).i32Const(4096).op(Op.i32_lt_u).brIf(1);
   // the next region: TLB entry of CS base + EIP, readable
   f.localGet(CSB).localGet(EIP).op(Op.i32_add).localTee(LIN);
   f.i32Const(12).op(Op.i32_shr_u).i32Const(2).op(Op.i32_shl).i32Load(Layout.TLB).localTee(E);
@@ -92,7 +98,7 @@ export function chainModule(memPages: number, hostPages: number, slots: number):
   // host page (within RAM, ROMs and VRAM) and its slot
   f.localGet(E).i32Const(~0xfff).op(Op.i32_and).localGet(LIN).op(Op.i32_xor).i32Const(12).op(Op.i32_shr_u).localTee(HP);
   f.i32Const(hostPages).op(Op.i32_ge_u).brIf(1);
-  f.localGet(HP).i32Const(4).op(Op.i32_shl).localTee(SLOT).i32Load(slots + Slot.VALID).op(Op.i32_eqz).brIf(1);
+  f.localGet(HP).i32Const(CHAIN_SLOT_SHIFT).op(Op.i32_shl).localTee(SLOT).i32Load(slots + Slot.VALID).op(Op.i32_eqz).brIf(1);
   f.localGet(SLOT).i32Load(slots + Slot.EIP_PAGE).localGet(EIP).i32Const(~0xfff).op(Op.i32_and).op(Op.i32_ne).brIf(1);
   f.localGet(SLOT).i32Load(slots + Slot.CS_BASE).localGet(CSB).op(Op.i32_ne).brIf(1);
   f.localGet(SLOT).i32Load(slots + Slot.SEGS).localGet(OK).i32Const(-1).op(Op.i32_xor).op(Op.i32_and).brIf(1);

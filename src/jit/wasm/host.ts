@@ -41,6 +41,15 @@ export function instantiate(bytes: Uint8Array, imports: WasmImports = {}): WasmI
 }
 
 /**
+ * An optimising compile for the few regions that run most of the guest's
+ * instructions, installed by the embedder where the engine's own tier-up is
+ * off (src/vmm/v8flags.ts on Node: V8's TurboFan for one module while every
+ * other region stays in the baseline compiler); null where none is installed
+ * (a browser tiers up hot functions by itself).
+ */
+export const optimizer: { compile: ((bytes: Uint8Array) => WasmModule) | null } = { compile: null };
+
+/**
  * The clock compile times are taken with, in milliseconds: wall time
  * (performance.now) unless the embedder installs a CPU-time clock of the
  * calling thread (src/vmm/cpuclock.ts on Linux), so that `info jit` reports
