@@ -24,7 +24,7 @@ export function jitInfo(cpu: Cpu, jit: BlockCache | WasmCache | null): string {
   if (jit instanceof WasmCache) {
     const c = jit.instructionsCompiled;
     lines.push(
-      `wasm regions: ${jit.regionsCompiled} compiled (${c} instructions, ${(jit.wasmBytes / 1048576).toFixed(1)} MiB of wasm, ${ms(jit.compileMs)} ${clock()} compiling, ${c ? ((jit.compileMs * 1000) / c).toFixed(1) : '0'} us per instruction)`,
+      `wasm regions: ${jit.regionsCompiled} compiled (${c} instructions, ${(jit.wasmBytes / 1048576).toFixed(1)} MiB of wasm, ${ms(jit.compileMs)} ${clock()} compiling, ${c ? ((jit.compileMs * 1000) / c).toFixed(1) : '0'} us per instruction, ${c ? ((jit.emitMs * 1000) / c).toFixed(1) : '0'} of them writing the wasm)`,
       `  recompiled for a new entry ${jit.recompiles}, invalidated by writes ${jit.invalidations}, pages left to lower tiers ${jit.pagesGivenUp}, refused by the engine ${jit.compileErrors}`,
       `  optimised when hot ${jit.regionsOptimised} (${ms(jit.optimiseMs)} ${clock()}${jit.optimiseErrors ? `, refused ${jit.optimiseErrors}` : ''})${optimizer.compile === null ? ' (no optimiser on this host)' : ''}`,
       `  hottest: ${jit.hottest(8).map((h) => `${h.eipPage.toString(16)} ${(h.ran / 1e6).toFixed(1)}M${h.optimised ? '*' : ''}`).join(', ')} (EIP page, instructions since compiled, * optimised)`,

@@ -107,6 +107,8 @@ export class WasmCache implements CodeCache {
   /** Regions compiled, instructions in them, and host milliseconds spent compiling (compileClock: CPU time of the thread where the embedder installs it). */
   regionsCompiled = 0;
   instructionsCompiled = 0;
+  /** Of compileMs, the part spent decoding guest code and writing the WebAssembly (the rest is the engine's compile). */
+  emitMs = 0;
   /** Bytes of WebAssembly those compiles produced (the engine keeps each module's bytes beside its code). */
   wasmBytes = 0;
   compileMs = 0;
@@ -275,6 +277,7 @@ export class WasmCache implements CodeCache {
     const t0 = compileClock.now();
     const eipPage = eip & ~0xfff;
     const c = compileRegion(cpu.mem8, hp << 12, eipPage, from, this.memPages);
+    this.emitMs += compileClock.now() - t0;
     if (c === null || c.instructions === 0) return null;
     let inst: WasmInstance;
     try {
