@@ -22,7 +22,7 @@
  */
 import { appendFileSync, closeSync, constants, copyFileSync, existsSync, ftruncateSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
-import { createQcow2File, qcow2Info, setQcow2BackingName } from '../host/node/block.js';
+import { BlockBackendError, createQcow2File, openBlockFile, qcow2Info, setQcow2BackingName } from '../host/node/block.js';
 import { flushOpenDrive, reopenDrive } from './drives.js';
 import type { Machine } from '../board/machine.js';
 import { DRIVE_SLOTS, validateSpec, VmConfigError, type DriveFormat, type DriveMode, type DriveSlot, type MachineSpec } from './spec.js';
@@ -705,6 +705,32 @@ export class VmFolder {
   }
 
   /**
+   * Check that each disk image of snapshot `node` opens (a qcow2 image's
+   * header and tables, down its backing chain) and is the disk's size,
+   * before a revert changes anything: a damaged or missing image found only
+   * when the new overlay goes over it would leave a running machine in the
+   * snapshot's state on the present disk, and tree.json half reverted.
+   */
+  private _checkSnapshotDisks(node: SnapshotNode): void {
+    for (const s of this._diskSlots()) {
+      const img = this.snapshotImage(node.id, s);
+      const refuse = (why: string) => new VmFolderError(`snapshot '${node.name}' cannot be loaded: its image of disk ${s} ${why}; nothing was changed`);
+      let size: number;
+      try {
+        const o = openBlockFile(img, 'ro', `snapshots/${basename(img)}`, this._isQcow2(s) ? 'qcow2' : 'raw');
+        size = o.backend.sizeBytes;
+        o.close();
+      } catch (e) {
+        if (e instanceof BlockBackendError) throw refuse(`is unusable: ${e.message.replace(`snapshots/${basename(img)}: `, '')}`);
+        throw e;
+      }
+      const disk = this._diskFile(s);
+      const now = !existsSync(disk) ? undefined : this._isQcow2(s) ? qcow2Info(disk)?.size : statSync(disk).size;
+      if (now !== undefined && size !== now) throw refuse(`holds ${size} bytes where the disk has ${now}`);
+    }
+  }
+
+  /**
    * Revert to snapshot `tag`. With a running machine, its state is loaded now
    * (checked first: nothing changes if it does not fit). A stopped VM gets
    * the state as its suspended state, so the next start resumes there (or,
@@ -714,6 +740,7 @@ export class VmFolder {
     this._needLock();
     const node = this.find(tag);
     const file = this.readSnapshotState(node);
+    this._checkSnapshotDisks(node);
     if (machine) {
       if (!file) throw new VmFolderError(`snapshot '${tag}' holds disks only (it was taken of a stopped VM); revert it with tsvm snapshot ${this.name} revert ${tag} while the VM is stopped`);
       restoreSnapshot(machine, this.spec, file); // validates first; throws before any change
