@@ -163,6 +163,8 @@ export interface RunContext {
   baseDir?: string;
   /** The VM folder being run: the monitor gets savevm/loadvm/delvm and quit --save. */
   vm?: VmFolder;
+  /** Boot the VM folder afresh, discarding its suspended state (tsvm start --force-boot). */
+  forceBoot?: boolean;
 }
 
 /**
@@ -256,13 +258,18 @@ export async function runSpec(spec0: MachineSpec, opts: Parsed, ctx: RunContext)
 
   if (ctx.vm) {
     const sus = ctx.vm.suspendedPath();
-    if (sus) {
+    if (sus && ctx.forceBoot) {
+      // discarded only now that the machine is built: a start refused for a bad option or file loses nothing
+      ctx.vm.dropSuspended();
+      ctx.vm.log('suspended state discarded (--force-boot)');
+      status.done(`discarded ${ctx.vm.name}'s suspended state; booting it afresh`);
+    } else if (sus) {
       // resume where `quit --save` left the guest; the saved state is dropped once loaded, as the disks move on from here
       try {
         await runner.restore(readSnapshotFile(sus));
       } catch (e) {
         runner.dispose();
-        throw new UsageError(`${command}: cannot resume ${ctx.vm.name}: ${(e as Error).message}; revert to a snapshot (tsvm snapshot ${ctx.vm.name} list), or delete ${sus} to boot it afresh`);
+        throw new UsageError(`${command}: cannot resume ${ctx.vm.name}: ${(e as Error).message}; revert to a snapshot (tsvm snapshot ${ctx.vm.name} list), or boot it afresh, discarding that state: tsvm start ${ctx.vm.name} --force-boot`);
       }
       ctx.vm.dropSuspended();
       status.done(`resuming ${ctx.vm.name} where it was suspended`);

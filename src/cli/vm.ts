@@ -27,7 +27,13 @@ const CREATE_OPTIONS: OptionSpec[] = [
   { name: 'disk-size', value: 'SIZE', help: 'size of the new (empty, sparse) disk: the default guest\'s data disk on virtio-blk (default 1G; /dev/vda, mounted on /data), or the IDE hard disk made when no -hda is given (default 2G with -cdrom)' },
   { name: 'help', value: null, help: 'show this help' },
 ];
-const START_OPTIONS: OptionSpec[] = [DIR, ...RUN_OPTIONS.filter((o) => RUNTIME_OPTIONS.includes(o.name)), { name: 'help', value: null, help: 'show this help' }];
+const START_OPTIONS: OptionSpec[] = [
+  DIR,
+  ...RUN_OPTIONS.filter((o) => RUNTIME_OPTIONS.includes(o.name)),
+  // libvirt's name (virsh start --force-boot): a fresh boot, the saved state thrown away
+  { name: 'force-boot', value: null, help: "boot afresh from the disks: discard the suspended state (quit --save's) instead of resuming it; snapshots are kept" },
+  { name: 'help', value: null, help: 'show this help' },
+];
 
 const CREATE_USAGE = `Usage: tsvm create NAME [options]
 
@@ -77,14 +83,14 @@ export function createCommand(args: string[]): number {
 export async function startCommand(args: string[]): Promise<number> {
   const { words, opts } = split(args, START_OPTIONS, 'start');
   if (opts.has('help')) {
-    process.stdout.write(formatHelp('Usage: tsvm start NAME [options]\n\nRuns the VM in NAME.tsvm/ on this terminal, as tsvm run does; resumes it if it was suspended (quit --save).\nIn the monitor (Ctrl-A C): savevm, loadvm, delvm, info snapshots, quit --save.', START_OPTIONS));
+    process.stdout.write(formatHelp('Usage: tsvm start NAME [options]\n\nRuns the VM in NAME.tsvm/ on this terminal, as tsvm run does; resumes it if it was suspended (quit --save),\nor boots it afresh with --force-boot (the suspended state is then discarded).\nIn the monitor (Ctrl-A C): savevm, loadvm, delvm, info snapshots, quit --save.', START_OPTIONS));
     return 0;
   }
   const vm = openVm(words[0], opts, 'start');
   vm.lock();
   try {
     const spec = { ...vm.spec, rtcEpochSec: rtcStartSeconds(vm.config.rtc, Date.now(), -new Date().getTimezoneOffset()) };
-    return await runSpec(spec, opts, { status: new StatusLine(process.stderr), bootLabel: vm.name, command: 'start', baseDir: vm.path, vm });
+    return await runSpec(spec, opts, { status: new StatusLine(process.stderr), bootLabel: vm.name, command: 'start', baseDir: vm.path, vm, forceBoot: opts.has('force-boot') });
   } finally {
     vm.unlock();
   }

@@ -3,10 +3,10 @@
 // lock; a stale lock is taken over; a folder copied elsewhere opens.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openBlockFile, qcow2Info } from '../host/node/block.js';
+import { createQcow2File, openBlockFile, qcow2Info } from '../host/node/block.js';
 import { formatTree, linkedCloneVm, specDisks, VmFolder } from './folder.js';
 import { defaultSpec } from './spec.js';
 
@@ -89,6 +89,41 @@ test('a copied folder opens and keeps its snapshots', () => {
   const copy = VmFolder.open(join(dir, 'elsewhere', 'orig.tsvm'));
   assert.equal(copy.tree().snapshots[0].name, 's');
   assert.equal(copy.spec.bios, 'boot/rom.bin');
+});
+
+test('a revert to a snapshot whose disk image is damaged, missing or of another size is refused before anything changes', () => {
+  const vm = make('damaged');
+  vm.lock();
+  writeDisk(vm, Buffer.alloc(1 << 20, 1));
+  vm.saveSnapshot('a', '', null);
+  writeDisk(vm, Buffer.alloc(1 << 20, 2));
+  const b = vm.saveSnapshot('b', '', null);
+  // back at a, whose disk chain does not go through b's image: b is the one damaged
+  vm.revert('a', null);
+  writeDisk(vm, Buffer.alloc(1 << 20, 3));
+  const img = join(vm.path, 'snapshots', `${b.id}.hda.qcow2`);
+  const good = readFileSync(img);
+  const tree = readFileSync(join(vm.path, 'snapshots', 'tree.json'), 'utf8');
+  const damage: [string, () => void][] = [
+    ['truncated', () => writeFileSync(img, good.subarray(0, 100))],
+    ['its L1 table outside the file', () => writeFileSync(img, Buffer.concat([good.subarray(0, 40), Buffer.from([0, 0, 0, 0x10, 0, 0, 0, 0]), good.subarray(48)]))],
+    ['missing', () => rmSync(img)],
+    ['of another size', () => {
+      rmSync(img);
+      createQcow2File(img, 2 << 20);
+    }],
+  ];
+  for (const [what, spoil] of damage) {
+    spoil();
+    assert.throws(() => vm.revert('b', null), /snapshot 'b' cannot be loaded: its image of disk hda .*nothing was changed/, what);
+    assert.equal(readFileSync(join(vm.path, 'snapshots', 'tree.json'), 'utf8'), tree, `${what}: tree.json changed`);
+    assert.equal(disk(vm)[0], 3, `${what}: the disk changed`);
+    rmSync(img, { force: true });
+    writeFileSync(img, good);
+  }
+  vm.revert('b', null);
+  assert.equal(disk(vm)[0], 2);
+  vm.unlock();
 });
 
 test('fuzz: flipped and truncated bytes of vm.json are refused with VmFolderError or read as a valid config', () => {

@@ -20,9 +20,9 @@
  * raw disks are copied whole (reflinked where the file system can); see
  * _saveDisks()/_restoreDisks() below.
  */
-import { appendFileSync, closeSync, constants, copyFileSync, existsSync, ftruncateSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, constants, copyFileSync, existsSync, ftruncateSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
-import { createQcow2File, qcow2Info, setQcow2BackingName } from '../host/node/block.js';
+import { BlockBackendError, createQcow2File, openBlockFile, qcow2Info, setQcow2BackingName } from '../host/node/block.js';
 import { flushOpenDrive, reopenDrive } from './drives.js';
 import type { Machine } from '../board/machine.js';
 import { DRIVE_SLOTS, validateSpec, VmConfigError, type DriveFormat, type DriveMode, type DriveSlot, type MachineSpec } from './spec.js';
@@ -131,34 +131,100 @@ export function vmPath(nameOrPath: string, dir = process.cwd()): string {
   return resolve(dir, nameOrPath + VM_SUFFIX);
 }
 
+/** The longest path vm.json may hold (Linux's PATH_MAX). */
+const MAX_PATH_BYTES = 4096;
+
+/** A path as an error message shows it: a long one cut short (a hostile vm.json may hold megabytes). */
+function shown(p: string): string {
+  return p.length <= 80 ? p : `${p.slice(0, 60)}... (${p.length} characters)`;
+}
+
 /** A relative path that stays inside the folder. */
 function checkInside(subject: string, p: string): void {
-  if (isAbsolute(p)) throw new VmFolderError(`vm.json: ${subject} is an absolute path (${p}); a VM folder refers to its files relative to itself`);
+  if (p.includes('\0')) throw new VmFolderError(`vm.json: ${subject} contains a NUL byte`);
+  if (Buffer.byteLength(p) > MAX_PATH_BYTES) throw new VmFolderError(`vm.json: ${subject} is a path longer than ${MAX_PATH_BYTES} bytes (${shown(p)})`);
+  if (isAbsolute(p)) throw new VmFolderError(`vm.json: ${subject} is an absolute path (${shown(p)}); a VM folder refers to its files relative to itself`);
   const n = normalize(p);
-  if (n === '..' || n.startsWith('..' + sep) || n.includes(`${sep}..${sep}`)) throw new VmFolderError(`vm.json: ${subject} (${p}) points outside the VM folder`);
+  if (n === '..' || n.startsWith('..' + sep) || n.includes(`${sep}..${sep}`)) throw new VmFolderError(`vm.json: ${subject} (${shown(p)}) points outside the VM folder`);
+}
+
+/**
+ * Why `p` (a path under the folder `root`, by name) would reach outside the
+ * folder through a symlink, or null: the real path of `p`, or of its
+ * nearest ancestor that exists, must be under the folder's real path; a
+ * symlink that leads nowhere (dangling, a loop) is refused too, since
+ * writing through it would create its target wherever it points.
+ */
+function symlinkEscape(realRoot: string, p: string): string | null {
+  for (let q = p; ; ) {
+    try {
+      lstatSync(q);
+    } catch {
+      const up = dirname(q);
+      if (up === q) return null;
+      q = up;
+      continue;
+    }
+    let real: string;
+    try {
+      real = realpathSync(q);
+    } catch {
+      return `goes through a symlink that leads nowhere (${shown(relative(realRoot, q) || q)})`;
+    }
+    const r = relative(realRoot, real);
+    return r === '..' || r.startsWith('..' + sep) || isAbsolute(r) ? `leads outside the VM folder through a symlink (to ${shown(real)})` : null;
+  }
+}
+
+/** What tsvm reads and writes in a folder by fixed name. */
+const FOLDER_ENTRIES = ['vm.json', 'vm.log', 'lock', 'suspended.snap', 'boot', 'disks', 'snapshots', 'snapshots/tree.json'];
+
+/**
+ * Check that no file a VM folder's config names, and none of the folder's
+ * own entries, leads outside it through a symlink: a folder from elsewhere
+ * (unpacked from an archive, copied from another user) could otherwise make
+ * the guest read or write any file the user can (a disk that is a symlink
+ * to ~/.bashrc), or tsvm append its log to one.
+ */
+function checkSymlinks(path: string, spec: MachineSpec): void {
+  const root = realpathSync(path);
+  const check = (subject: string, rel: string) => {
+    const why = symlinkEscape(root, join(root, rel));
+    if (why) throw new VmFolderError(`vm.json: ${subject} (${shown(rel)}) ${why}`);
+  };
+  for (const e of FOLDER_ENTRIES) {
+    const why = symlinkEscape(root, join(root, e));
+    if (why) throw new VmFolderError(`${e} in the VM folder ${why}; a VM folder holds its own files`);
+  }
+  forSpecPaths(spec, check);
+}
+
+/** Call `f(subject, path)` for every file a spec names (by the field's name). */
+function forSpecPaths(spec: MachineSpec, f: (subject: string, p: string) => void): void {
+  if (spec.bios && spec.bios !== 'seabios') f('bios', spec.bios);
+  if (spec.vgaBios && spec.vgaBios !== 'seabios') f('vgaBios', spec.vgaBios);
+  if (spec.linux) {
+    f('kernel', spec.linux.kernel);
+    if (spec.linux.vmlinux) f('vmlinux', spec.linux.vmlinux);
+    if (spec.linux.initrd) f('initrd', spec.linux.initrd);
+  }
+  for (const s of DRIVE_SLOTS) if (spec.drives[s]) f(s, (spec.drives[s] as { file: string }).file);
+  (spec.virtio ?? []).forEach((v, i) => {
+    if (v.type === 'blk') f(`virtio[${i}]`, v.file);
+    else if (v.type === '9p') f(`virtio[${i}]`, v.path);
+    else if (v.type === 'console') f(`virtio[${i}]`, v.chardev.slice(v.chardev.indexOf(':') + 1));
+  });
+  (spec.nics ?? []).forEach((n, i) => {
+    if (n.dump) f(`nic ${i} dump`, n.dump);
+  });
+  for (const [k, v] of [['serial', spec.serial], ['debugcon', spec.debugcon], ['postcodes', spec.postcodes]] as const) {
+    if (v?.startsWith('file:')) f(k, v.slice(5));
+  }
 }
 
 /** Check every file reference of a spec stays inside the folder. */
 function checkSpecPaths(spec: MachineSpec): void {
-  if (spec.bios && spec.bios !== 'seabios') checkInside('bios', spec.bios);
-  if (spec.vgaBios && spec.vgaBios !== 'seabios') checkInside('vgaBios', spec.vgaBios);
-  if (spec.linux) {
-    checkInside('kernel', spec.linux.kernel);
-    if (spec.linux.vmlinux) checkInside('vmlinux', spec.linux.vmlinux);
-    if (spec.linux.initrd) checkInside('initrd', spec.linux.initrd);
-  }
-  for (const s of DRIVE_SLOTS) if (spec.drives[s]) checkInside(s, (spec.drives[s] as { file: string }).file);
-  (spec.virtio ?? []).forEach((v, i) => {
-    if (v.type === 'blk') checkInside(`virtio[${i}]`, v.file);
-    else if (v.type === '9p') checkInside(`virtio[${i}]`, v.path);
-    else if (v.type === 'console') checkInside(`virtio[${i}]`, v.chardev.slice(v.chardev.indexOf(':') + 1));
-  });
-  (spec.nics ?? []).forEach((n, i) => {
-    if (n.dump) checkInside(`nic ${i} dump`, n.dump);
-  });
-  for (const [k, v] of [['serial', spec.serial], ['debugcon', spec.debugcon], ['postcodes', spec.postcodes]] as const) {
-    if (v?.startsWith('file:')) checkInside(k, v.slice(5));
-  }
+  forSpecPaths(spec, checkInside);
 }
 
 /** Validate vm.json's contents. */
@@ -237,7 +303,9 @@ export class VmFolder {
     } catch (e) {
       throw new VmFolderError(`${cfgPath} is not valid JSON: ${(e as Error).message}`);
     }
-    return new VmFolder(path, validateVmConfig(json));
+    const config = validateVmConfig(json);
+    checkSymlinks(path, config.spec);
+    return new VmFolder(path, config);
   }
 
   /**
@@ -637,6 +705,32 @@ export class VmFolder {
   }
 
   /**
+   * Check that each disk image of snapshot `node` opens (a qcow2 image's
+   * header and tables, down its backing chain) and is the disk's size,
+   * before a revert changes anything: a damaged or missing image found only
+   * when the new overlay goes over it would leave a running machine in the
+   * snapshot's state on the present disk, and tree.json half reverted.
+   */
+  private _checkSnapshotDisks(node: SnapshotNode): void {
+    for (const s of this._diskSlots()) {
+      const img = this.snapshotImage(node.id, s);
+      const refuse = (why: string) => new VmFolderError(`snapshot '${node.name}' cannot be loaded: its image of disk ${s} ${why}; nothing was changed`);
+      let size: number;
+      try {
+        const o = openBlockFile(img, 'ro', `snapshots/${basename(img)}`, this._isQcow2(s) ? 'qcow2' : 'raw');
+        size = o.backend.sizeBytes;
+        o.close();
+      } catch (e) {
+        if (e instanceof BlockBackendError) throw refuse(`is unusable: ${e.message.replace(`snapshots/${basename(img)}: `, '')}`);
+        throw e;
+      }
+      const disk = this._diskFile(s);
+      const now = !existsSync(disk) ? undefined : this._isQcow2(s) ? qcow2Info(disk)?.size : statSync(disk).size;
+      if (now !== undefined && size !== now) throw refuse(`holds ${size} bytes where the disk has ${now}`);
+    }
+  }
+
+  /**
    * Revert to snapshot `tag`. With a running machine, its state is loaded now
    * (checked first: nothing changes if it does not fit). A stopped VM gets
    * the state as its suspended state, so the next start resumes there (or,
@@ -646,6 +740,7 @@ export class VmFolder {
     this._needLock();
     const node = this.find(tag);
     const file = this.readSnapshotState(node);
+    this._checkSnapshotDisks(node);
     if (machine) {
       if (!file) throw new VmFolderError(`snapshot '${tag}' holds disks only (it was taken of a stopped VM); revert it with tsvm snapshot ${this.name} revert ${tag} while the VM is stopped`);
       restoreSnapshot(machine, this.spec, file); // validates first; throws before any change

@@ -4,8 +4,9 @@
 // boot). The VM boots once, then resumes saved states: files written on
 // /data, savevm, more files, loadvm (the first file and not the second), a
 // branch, the tree; revert of the stopped VM; a full clone moved to another
-// directory and started there; a linked clone started, written to and
-// powered off, then booted cold from its own disk (the second boot). The
+// directory, started there (resuming), written to, powered off and booted
+// cold in its new place (its own kernel, initrd and disk); a linked clone
+// started, written to and powered off, then booted cold from its own disk. The
 // host then reads the disks with qemu-img and debugfs (what each disk
 // holds, and qemu-img check on every image).
 import { test } from 'node:test';
@@ -57,7 +58,7 @@ async function lsData(vm: TsvmChild): Promise<string[]> {
     .filter((n) => n && n !== 'lost+found');
 }
 
-test('a created VM of the default guest: /data on virtio-blk, DHCP, snapshots, revert, branch, clones, moved folder', { timeout: 2_400_000 }, async () => {
+test('a created VM of the default guest: /data on virtio-blk, DHCP, snapshots, revert, branch, clones, moved folder booted cold', { timeout: 3_000_000 }, async () => {
   const c = tsvm('create', 'box');
   assert.equal(c.code, 0, c.err);
   assert.match(c.out, /disk disks\/vda\.qcow2 on virtio-blk, virtio-net-pci NIC on the user-mode network/);
@@ -119,11 +120,29 @@ test('a created VM of the default guest: /data on virtio-blk, DHCP, snapshots, r
   const f = new TsvmChild(['start', join(dir, 'elsewhere', 'full.tsvm'), '-timeout', '900']);
   try {
     assert.match(await f.shell('cat /data/first.txt /data/second.txt'), /^alpha-text\nbeta-text$/m);
-    f.child.stdin.write('\x01x');
-    assert.equal(await f.exit(300_000), 0, f.tail());
+    await f.shell('echo moved-text > /data/moved.txt; sync');
+    const before = f.out.length;
+    f.child.stdin.write('poweroff\n');
+    assert.equal(await f.exit(300_000), 0, `the moved full clone did not power off cleanly:\n${f.out.slice(before)}`);
   } finally {
     f.kill();
   }
+  // powered off, the moved folder boots cold where it is now: its own kernel and initrd (boot/), its own disk
+  const fb = new TsvmChild(['start', join(dir, 'elsewhere', 'full.tsvm'), '-timeout', '2000']);
+  try {
+    await fb.waitFor(PROMPT, 0, 1_800_000, "the moved folder's shell prompt after a cold boot");
+    assert.match(fb.out, /Linux version 6\.\d+/);
+    assert.match(fb.out, /data disk: \/dev\/vda mounted on \/data/);
+    assert.doesNotMatch(fb.out, /data disk: \/dev\/vda is blank/);
+    assert.deepEqual((await lsData(fb)).sort(), ['first.txt', 'moved.txt', 'second.txt']);
+    assert.match(await fb.shell('cat /data/moved.txt'), /^moved-text$/m);
+    const before = fb.out.length;
+    fb.child.stdin.write('poweroff\n');
+    assert.equal(await fb.exit(300_000), 0, `the cold-booted moved folder did not power off cleanly:\n${fb.out.slice(before)}`);
+  } finally {
+    fb.kill();
+  }
+  assert.match(spawnSync(process.execPath, [TSVM, 'list', '--dir', join(dir, 'elsewhere')], { encoding: 'utf8' }).stdout, /\nfull\s+stopped/);
 
   // a linked clone: overlays over a new snapshot of box; it writes a file of its own and powers off
   const lc = tsvm('clone', '--linked', 'box', 'lc');

@@ -1,9 +1,9 @@
 // VM folders end to end, as a user drives them: tsvm create, start (typing
 // at the guest and at the monitor over stdin), savevm/loadvm branches,
 // quit --save and resume, snapshot revert of a stopped VM, list, the lock,
-// moving the folder, a full clone. The guest is a small ROM that counts the
-// characters typed at COM1 and reports the count on '?', so what a snapshot
-// holds is what the user sees.
+// moving the folder, a full clone, start --force-boot of a suspended VM.
+// The guest is a small ROM that counts the characters typed at COM1 and
+// reports the count on '?', so what a snapshot holds is what the user sees.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -131,7 +131,7 @@ class Session {
   }
 }
 
-test('create, start, savevm/loadvm branches, quit --save and resume, revert, list, lock, move, clone', { timeout: 600_000 }, async () => {
+test('create, start, savevm/loadvm branches, quit --save and resume, revert, list, lock, move, clone, force-boot', { timeout: 600_000 }, async () => {
   const src = join(dir, 'counter.asm');
   writeFileSync(src, COUNTER);
   const rom = join(dir, 'counter.bin');
@@ -225,6 +225,24 @@ test('create, start, savevm/loadvm branches, quit --save and resume, revert, lis
   assert.doesNotMatch(after, /first/);
   assert.match(after, /five/);
   assert.match(after, /three/);
+
+  // the suspended box booted afresh: start --force-boot discards the saved state (the count starts at 0 again);
+  // a start refused before the machine is built keeps it
+  const refused = tsvm('start', 'box', '--dir', 'moved', '--force-boot', '-timeout', 'soon');
+  assert.equal(refused.code, 1, refused.err);
+  assert.match(refused.err, /-timeout 'soon' is not a positive number of seconds/);
+  assert.match(tsvm('list', '--dir', 'moved').out, /box\s+suspended/);
+  const f = new Session(['start', 'box', '--dir', 'moved', '--force-boot', '-timeout', '300']);
+  try {
+    await f.waitFor(/discarded box's suspended state; booting it afresh/, 0);
+    await f.type('?', /<count=0>/);
+    f.child.stdin.write('\x01x');
+    assert.equal(await f.exited, 0, f.out);
+  } finally {
+    f.kill();
+  }
+  assert.match(tsvm('list', '--dir', 'moved').out, /box\s+stopped/);
+  assert.match(readFileSync(join(dir, 'moved', 'box.tsvm', 'vm.log'), 'utf8'), /suspended state discarded \(--force-boot\)/);
 });
 
 test('a broken or hostile vm.json is refused with a clear error', () => {

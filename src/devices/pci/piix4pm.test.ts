@@ -73,6 +73,19 @@ test('a PMBA that overlaps another device is not decoded', () => {
   assert.equal(io.read8[0xb3](0xb3), 0x44);
 });
 
+test("QEMU's hotplug registers say nothing happened: GPE0 not pending, no PCI slot up or ejected, CPU 0 alone present", () => {
+  const { io } = make();
+  // left unmapped they read all ones: Linux ran _E01 and took every PCI slot as ejected
+  assert.equal(inl(io, 0xafe0), 0, 'GPE0_STS and GPE0_EN');
+  outw(io, 0xafe2, 0xffff);
+  assert.equal(inw(io, 0xafe0), 0, 'no GPE pending after enabling them all');
+  assert.equal(inl(io, 0xae00), 0, 'PCIU');
+  assert.equal(inl(io, 0xae04), 0, 'PCID');
+  assert.equal(inl(io, 0xae0c), 0, 'PCRM');
+  assert.equal(io.read8[0xaf00](0xaf00), 1, 'CPU 0 present');
+  for (let p = 0xaf01; p < 0xaf20; p++) assert.equal(io.read8[p](p), 0, `CPU bitmap byte ${p - 0xaf00}`);
+});
+
 test('PM timer: 24 bits at 3.579545 MHz of guest time, wraps', () => {
   const { io, pm, clock } = make();
   enable(pm);

@@ -27,8 +27,18 @@
  * hardware (QEMU apm_ctrl_changed); other APMC writes call onSmi() when an
  * SMM-capable board asks for it.
  *
+ * QEMU's ACPI hotplug registers, which the DSDT SeaBIOS builds reads
+ * (QEMU hw/acpi/piix4.c, pcihp.c, cpu_hotplug.c), answer "nothing
+ * happened": GPE0 at AFE0h (STS, EN: 2 bytes each) reads 0, so no GPE is
+ * ever pending; PCI hotplug at AE00h (PCIU slots up, PCID slots down, B0EJ
+ * eject, PCRM removable: 4 bytes each) reads 0; the CPU present bitmap at
+ * AF00h (32 bytes) says CPU 0 alone. Left unmapped they read all ones, and
+ * Linux, seeing GPE 1 pending and enabled, ran the DSDT's _E01, read PCID
+ * as every slot ejected and removed every PCI device but the host bridge
+ * (the IDE controller with them) at a random moment of its boot.
+ *
  * Not modelled: the SMBus host controller (SMBBA/SMBHSTCFG are only
- * configuration bytes), GPE blocks, device monitors, throttling.
+ * configuration bytes), GPE events, device monitors, throttling.
  */
 import type { IrqLine } from '../../bus/irq.js';
 import type { IoPorts } from '../../bus/ports.js';
@@ -63,6 +73,13 @@ export const enum PmBa {
 
 export const PMREGMISC_PMIOSE = 0x01;
 export const DEVACTB_HI_APMC_EN = 0x02;
+
+/** QEMU's fixed ACPI hotplug register blocks (the DSDT SeaBIOS builds names them). */
+export const enum HotplugIo {
+  GPE0 = 0xafe0,
+  PCIHP = 0xae00,
+  CPU_PRESENT = 0xaf00,
+}
 
 /** Offsets in the PM I/O block. */
 export const enum PmIo {
@@ -231,6 +248,11 @@ export class Piix4Pm extends PciDevice {
     this._setWriteMask(Piix4PmReg.PMBA + 3, 0);
     ports.register(id, Apm.CNT, 1, { read8: () => this._apmc, write8: (_p, v) => this._apmcWrite(v) });
     ports.register(id, Apm.STS, 1, { read8: () => this._apms, write8: (_p, v) => (this._apms = v & 0xff) });
+    // the hotplug registers (see the top of the file): nothing pending, nothing ejected, CPU 0 present
+    const none = { read8: () => 0, write8: () => {} };
+    ports.register(`${id}.gpe0`, HotplugIo.GPE0, 4, none);
+    ports.register(`${id}.pcihp`, HotplugIo.PCIHP, 16, none);
+    ports.register(`${id}.cpuhp`, HotplugIo.CPU_PRESENT, 32, { read8: (p) => (p === HotplugIo.CPU_PRESENT ? 0x01 : 0), write8: () => {} });
     this.reset();
   }
 
