@@ -86,7 +86,9 @@ for (const prog of ['conds', 'forms', 'chain', 'irq']) {
         // irq.asm: the interrupt handler (IN/OUT, IRET) and the single-stepped code are the interpreter's
         assert.ok(share > (prog === 'conds' ? 0.4 : prog === 'irq' ? 0.6 : 0.9), `a good share of the instructions run in compiled regions (${(share * 100).toFixed(1)}%)`);
         const calls = jit.regionCalls + jit.chainedCalls;
-        if (prog === 'chain') assert.ok(jit.labelMisses < calls / 10, `entries that are not labels: ${jit.labelMisses} in ${calls} region calls`);
+        // (one in 8: a page is decoded whole only after SWEEP_AFTER recompiles, so a few
+        // functions entered from other pages miss `threshold` times before they are labels)
+        if (prog === 'chain') assert.ok(jit.labelMisses < calls / 8, `entries that are not labels: ${jit.labelMisses} in ${calls} region calls`);
         if (v.hot !== undefined) {
           assert.equal(jit.optimiseErrors, 0, 'the optimiser took every hot region');
           assert.ok(jit.regionsOptimised > 0, 'hot regions ran optimised code');

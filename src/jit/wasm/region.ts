@@ -382,7 +382,7 @@ export function takes(mem: Uint8Array, page: number, off: number, eipPage: numbe
  * entry offsets. `eipPage` is the EIP of the page's first byte; `memPages` the
  * size of the state memory in 64 KiB pages.
  */
-export function compileRegion(mem: Uint8Array, page: number, eipPage: number, entryOffsets: readonly number[], memPages: number): CompiledRegion | null {
+export function compileRegion(mem: Uint8Array, page: number, eipPage: number, entryOffsets: readonly number[], memPages: number, sweepAll = false): CompiledRegion | null {
   // ---- pass 1: decode everything reachable on the page ----
   const insns = new Map<number, Insn>();
   const labels = new Set<number>(entryOffsets);
@@ -392,15 +392,14 @@ export function compileRegion(mem: Uint8Array, page: number, eipPage: number, en
     return d >= 0 && d < 4096 ? d : -1;
   };
   // Code behind a RET or JMP is usually the next function (or a jump-table
-  // target), entered from other pages. When the page is compiled again for
-  // an entry that missed (more than one entry offset), that code is decoded
-  // too, after what the entries reach, with its start (past alignment
-  // padding) a label: a page with several hot entries gets all its code at
-  // once instead of one recompile per entry. Not on the first compile: a
-  // whole page costs about four times the code (and the engine's tier-up
-  // threads) for the few pages entered once.
+  // target), entered from other pages. With `sweepAll` (the caller asks for
+  // it once a page has been compiled again for new entries several times)
+  // that code is decoded too, after what the entries reach, with its start
+  // (past alignment padding) a label, so a page with many entries stops
+  // recompiling one entry at a time. Not sooner: regions twice the size
+  // run slower and cost twice the memory (docs/cpu-jit.md, "Regions: what
+  // is decoded").
   const behind: number[] = [];
-  const sweepAll = entryOffsets.length > 1;
   const sweep = (off: number): void => {
     if (!sweepAll) return;
     while (off < 4096 && mem[page + off] === 0xcc) off++; // INT3 padding
