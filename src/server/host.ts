@@ -8,7 +8,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
-import { VmWorker, type Isolation, type ScreenUpdate, type SnapshotOp, type WorkerExit, type WorkerStats } from '../vmm/worker-handle.js';
+import { VmWorker, VM_NICENESS, type Isolation, type ScreenUpdate, type SnapshotOp, type WorkerExit, type WorkerStats } from '../vmm/worker-handle.js';
 import type { DiskCounters, NicCounters } from '../vmm/iostats.js';
 import { validateSpec, type MachineSpec } from '../vmm/spec.js';
 import type { NewDisks, SnapshotNode, SnapshotTree } from '../vmm/folder.js';
@@ -168,6 +168,8 @@ export class VmHost extends EventEmitter<HostEvents> {
     private readonly _log: (line: string) => void = () => {},
     /** Where VMs run: each in a child process of its own (the default), or in worker threads of this process. */
     readonly isolation: Isolation = 'process',
+    /** How many nice steps below the daemon each VM process runs (tsvm serve --vm-niceness; VM_NICENESS by default). */
+    readonly niceness: number = VM_NICENESS,
   ) {
     super();
     this.networks = new DaemonNetworks(store.root, _log);
@@ -357,7 +359,7 @@ export class VmHost extends EventEmitter<HostEvents> {
       if (vm.stderrLines <= STDERR_LOG_LINES) this.store.appendLog(name, `stderr: ${line.length > 1000 ? `${line.slice(0, 1000)}...` : line}`);
       else if (vm.stderrLines === STDERR_LOG_LINES + 1) this.store.appendLog(name, `(its further standard error in this run is dropped, past ${STDERR_LOG_LINES} lines)`);
     };
-    const t = new VmWorker({ spec: vm.record.spec, baseDir: vm.record.dir, folder: vm.record.dir, isolation: this.isolation, heapLimitMb: vm.record.settings.heapLimitMb, cpuLimitPercent: vm.record.settings.cpuLimit, rssLimitBytes: rssLimitMiB(vm.record.spec, vm.record.settings) * 1024 * 1024, onStderrLine });
+    const t = new VmWorker({ spec: vm.record.spec, baseDir: vm.record.dir, folder: vm.record.dir, isolation: this.isolation, heapLimitMb: vm.record.settings.heapLimitMb, cpuLimitPercent: vm.record.settings.cpuLimit, rssLimitBytes: rssLimitMiB(vm.record.spec, vm.record.settings) * 1024 * 1024, onStderrLine, niceness: this.niceness });
     vm.worker = t;
     vm.startedAt = Date.now();
     this._setState(vm, 'starting', null);

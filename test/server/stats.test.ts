@@ -5,7 +5,8 @@
  * it; a disk's counters show what the firmware read from it. Every response
  * is checked against the OpenAPI document. A VM process that cannot answer
  * (stopped with SIGSTOP) still gets its stats answered, from its last sample
- * with that sample's age. No Linux boot: a 64 KiB ROM that
+ * with that sample's age. The daemon runs with `--vm-niceness 3`, and the
+ * VM's process is 3 nice steps below it. No Linux boot: a 64 KiB ROM that
  * spins (jmp $), and bare SeaBIOS looking for a boot disk.
  */
 import { test } from 'node:test';
@@ -14,6 +15,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Daemon, EventLog, opened } from '../helpers/daemon.js';
+import { niceValues } from '../helpers/child.js';
 
 type Stats = { state: string; sampleAgeMs: number; guestSeconds: number; guestInstructionsPerSec: number; cpuLimit: number | null; disks: Record<string, number | string>[]; nics: unknown[] };
 
@@ -27,7 +29,8 @@ test('stats: the CPU cap lowers a spinning guest and shows in stats; disk counte
   writeFileSync(join(tmp, 'disk.img'), disk);
   const base = { version: 1, memoryBytes: 16 * 1048576, vgaBios: null, linux: null, boot: 'c', rtcEpochSec: 1_700_000_000, serial: 'none', debugcon: null, postcodes: null };
 
-  const d = await new Daemon().ready();
+  // VM processes 3 nice steps below the daemon, not the default 10
+  const d = await new Daemon(['--vm-niceness', '3']).ready();
   t.after(() => d.child.kill());
   const events = new EventLog(d.socket('/api/events'));
   await opened(events.ws);
@@ -115,6 +118,10 @@ test('stats: the CPU cap lowers a spinning guest and shows in stats; disk counte
     assert.equal(s.sampleAgeMs, 0, 'a VM process that answers gives fresh figures');
     const pid = ((await d.api('GET', '/api/vms/spin')).json as { pid: number | null }).pid;
     assert.ok(typeof pid === 'number', 'the running VM shows its pid');
+    const daemonNice = niceValues(d.child.child.pid as number)?.process as number;
+    const nice = niceValues(pid);
+    assert.equal(nice?.process, Math.min(19, daemonNice + 3), `--vm-niceness 3: the VM process 3 nice steps below the daemon's ${daemonNice}`);
+    assert.deepEqual([...(nice?.threads ?? [])].filter(([, v]) => v !== Math.min(19, daemonNice + 3)), [], 'every thread of it');
     process.kill(pid, 'SIGSTOP');
     try {
       const late = await stats('spin');
