@@ -133,7 +133,8 @@ const sampler = (async () => {
     const s = await api('GET', `/api/vms/${pool[k++ % pool.length]}/stats`);
     if (s.status === 200) {
       p.stats.push(s.ms);
-      if (Number(s.json.sampleAgeMs) > 0) p.late++;
+      // the daemon's last sample (sampleAgeMs > 0), or none yet (null) for a VM that runs
+      if (s.json.state !== 'stopped' && s.json.sampleAgeMs !== 0) p.late++;
     }
     p.rss.push(daemonRss());
     p.load.push(loadavg()[0]);

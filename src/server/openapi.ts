@@ -156,7 +156,12 @@ export const OPENAPI = {
         properties: {
           name: { type: 'string' },
           state: ref('VmState'),
-          sampleAgeMs: { type: 'integer', minimum: 0, description: "0 when the VM's process answered this request; otherwise the age of its last answer, given because it was too busy (or stopped) to answer within a second" },
+          sampleAgeMs: {
+            type: ['integer', 'null'],
+            minimum: 0,
+            description:
+              "0 when the VM's process answered this request; otherwise the age of its last answer, given because it was too busy (or stopped) to answer within a second. null when the figures are no sample of this run, and zeros: the VM does not run, or its process has not answered once yet within that second (it is starting, or busy or stopped); state is the VM's state all the same. A stats request never waits longer than a second for the VM",
+          },
           guestSeconds: { type: 'number', minimum: 0 },
           guestInstructionsPerSec: { type: 'integer', minimum: 0 },
           hostCpuPercent: { type: 'number', minimum: 0, description: 'percent of one host core used lately: the whole VM process (isolation process), or its thread busy' },
