@@ -70,7 +70,7 @@ test(`a crashed VM stops alone; the daemon and the other VMs go on (isolation ${
   await until((e) => e.type === 'state' && e.vm === 'victim' && e.state === 'running', 'victim running', 0);
   await until((e) => e.type === 'state' && e.vm === 'bystander' && e.state === 'running', 'bystander running', 0);
 
-  const guestTime = async () => ((await api('GET', '/api/vms/bystander/stats')).json.guestSeconds as number);
+  const guestTime = async () => (await client.sampledStats('bystander')).guestSeconds as number;
 
   await t.test('a terminated worker: crashed with the reason, restarted by the on-crash policy', async () => {
     const n = events.length;
@@ -175,7 +175,7 @@ test('tsvm serve: a VM process killed with SIGKILL crashes that VM alone; a kill
   };
   checkNice(victim.pid as number, 'victim');
   checkNice(bystander.pid as number, 'bystander');
-  const stats = (await d.api('GET', '/api/vms/bystander/stats')).json as { processRssBytes: number; hostCpuSeconds: number };
+  const stats = (await d.sampledStats('bystander')) as { processRssBytes: number; hostCpuSeconds: number };
   assert.ok(stats.processRssBytes > 0 && stats.hostCpuSeconds > 0, `the stats count the VM's own process: ${JSON.stringify(stats)}`);
 
   await t.test('kill -9 of one VM process: that VM crashed with the reason, the daemon and the other VM go on', async () => {
@@ -190,7 +190,7 @@ test('tsvm serve: a VM process killed with SIGKILL crashes that VM alone; a kill
     assert.equal(d.child.exitDescription, null, 'the daemon still runs');
     const b = await info('bystander');
     assert.deepEqual([b.state, b.pid], ['running', bystander.pid]);
-    const guest = async () => ((await d.api('GET', '/api/vms/bystander/stats')).json as { guestSeconds: number }).guestSeconds;
+    const guest = async () => (await d.sampledStats('bystander')).guestSeconds as number;
     const g0 = await guest();
     let g = g0;
     for (let i = 0; i < 100 && g <= g0; i++) g = await guest();
