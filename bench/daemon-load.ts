@@ -7,7 +7,10 @@
  * baseline), the boots (bucketed by how many VMs are at their shells), and
  * all of them idle at their shells. Per phase: the latency of GET /api/vms
  * and GET /api/vms/NAME/stats (median, 95th percentile, worst), the
- * daemon's resident set and the load average. Boot times are wall time from
+ * daemon's resident set and the load average, and the daemon's event-loop
+ * delay (GET /api/daemon's eventLoopDelay, windows of about 5 s, each
+ * counted in the phase it ended in: the median of their p50s, the worst
+ * window's p99, the worst delay). Boot times are wall time from
  * the start request to the shell prompt on the console WebSocket. At the
  * end, each VM's figures with the resident set of its process, and the
  * host's MemAvailable before and after.
@@ -117,15 +120,17 @@ for (const name of names.slice(1)) await create(name);
 console.log(`daemon load: ${count} default-guest VMs of ${memoryMiB} MiB, RSS limit ${limitMiB} MiB each; MemAvailable ${memAtStart.toFixed(0)} MiB - ${reserveMiB} MiB reserve fits ${fits}${fit && fits > count ? ` (capped at ${count} by --max)` : ''}; one start every ${staggerS} s, at most ${concurrent} booting at once, isolation ${isolation}`);
 
 // the sampler: every 100 ms one list and one stats request (of a started VM, in turn), recorded under the current phase
-type Sample = { list: number[]; stats: number[]; rss: number[]; load: number[]; late: number };
+type Window = { p50Ms: number | null; p99Ms: number | null; maxMs: number | null; samples: number };
+type Sample = { list: number[]; stats: number[]; rss: number[]; load: number[]; late: number; loop: Window[] };
 const phases = new Map<string, Sample>();
 let phase = 'no VM running (baseline)';
 let sampling = true;
 const started: string[] = [];
+let lastWindow: string | null = null;
 const sampler = (async () => {
   let k = 0;
   while (sampling) {
-    const p = phases.get(phase) ?? { list: [], stats: [], rss: [], load: [], late: 0 };
+    const p = phases.get(phase) ?? { list: [], stats: [], rss: [], load: [], late: 0, loop: [] };
     phases.set(phase, p);
     const l = await api('GET', '/api/vms');
     p.list.push(l.ms);
@@ -135,6 +140,13 @@ const sampler = (async () => {
       p.stats.push(s.ms);
       // the daemon's last sample (sampleAgeMs > 0), or none yet (null) for a VM that runs
       if (s.json.state !== 'stopped' && s.json.sampleAgeMs !== 0) p.late++;
+    }
+    // the daemon's event-loop delay, a window of about 5 s at a time: each new one goes to the phase it ended in
+    const dj = await api('GET', '/api/daemon');
+    const w = (dj.json.eventLoopDelay as { window: Window & { endedAt: string | null } } | undefined)?.window;
+    if (w?.endedAt && w.endedAt !== lastWindow) {
+      lastWindow = w.endedAt;
+      if (w.samples > 0) p.loop.push(w);
     }
     p.rss.push(daemonRss());
     p.load.push(loadavg()[0]);
@@ -215,11 +227,16 @@ console.log(`host: ${cpus().length} cores, ${(totalmem() / 1073741824).toFixed(1
 console.log(`boot to the shell prompt (s), in start order: ${names.map((n) => boots.get(n)?.toFixed(0) ?? '-').join(', ')}; ${boots.size} of ${count} at their shells ${bootWall.toFixed(0)} s after the first start`);
 if (notBooted.length) console.log(`not at the shell by the --deadline of ${deadlineS} s: ${notBooted.join(', ')}`);
 console.log('');
-console.log('phase                                              requests  list p50   p95   max | stats p50   p95   max (ms) late | daemon RSS MiB | load (1 min)');
+console.log('phase                                              requests  list p50   p95   max | stats p50   p95   max (ms) late | loop delay p50   p99   max (ms) windows | daemon RSS MiB | load (1 min)');
+const worst = (xs: (number | null)[]) => (xs.length ? Math.max(...xs.map((x) => x ?? 0)) : NaN);
 for (const [name, p] of phases) {
   const rss = p.rss.length ? Math.max(...p.rss) / 1048576 : NaN;
-  console.log(`${name.padEnd(50)} ${String(p.list.length + p.stats.length).padStart(8)} ${f(q(p.list, 0.5))}${f(q(p.list, 0.95))}${f(Math.max(...p.list))} | ${f(q(p.stats, 0.5))}${f(q(p.stats, 0.95))}${f(p.stats.length ? Math.max(...p.stats) : NaN)} ${String(p.late).padStart(9)} | ${rss.toFixed(0).padStart(14)} | ${Math.min(...p.load).toFixed(1)}-${Math.max(...p.load).toFixed(1)}`);
+  // the event-loop delay: the median of the windows' medians, the worst window's p99, the worst delay
+  const loop = `${f(q(p.loop.map((w) => w.p50Ms ?? 0), 0.5))}${f(worst(p.loop.map((w) => w.p99Ms)))}${f(worst(p.loop.map((w) => w.maxMs)))} ${String(p.loop.length).padStart(7)}`;
+  console.log(`${name.padEnd(50)} ${String(p.list.length + p.stats.length).padStart(8)} ${f(q(p.list, 0.5))}${f(q(p.list, 0.95))}${f(Math.max(...p.list))} | ${f(q(p.stats, 0.5))}${f(q(p.stats, 0.95))}${f(p.stats.length ? Math.max(...p.stats) : NaN)} ${String(p.late).padStart(9)} | ${loop.padStart(38)} | ${rss.toFixed(0).padStart(14)} | ${Math.min(...p.load).toFixed(1)}-${Math.max(...p.load).toFixed(1)}`);
 }
+const since = ((await api('GET', '/api/daemon')).json.eventLoopDelay as { sinceStart: { p50Ms: number; p99Ms: number; maxMs: number; seconds: number; samples: number } }).sinceStart;
+console.log(`the daemon's event-loop delay over its whole run (${since.seconds.toFixed(0)} s, ${since.samples} timer firings): p50 ${since.p50Ms} ms, p99 ${since.p99Ms} ms, max ${since.maxMs} ms`);
 console.log('');
 for (const r of perVm) console.log(`${String(r.json.name)}: ${String(r.json.state)}, guest ${Number(r.json.guestSeconds).toFixed(0)} s, ${(Number(r.json.guestInstructionsPerSec) / 1e6).toFixed(1)} M instr/s idle, host CPU ${String(r.json.hostCpuPercent)} % (${Number(r.json.hostCpuSeconds).toFixed(1)} s in all), VM memory ${(Number(r.json.vmMemoryBytes) / 1048576).toFixed(0)} MiB, RSS of its process ${(Number(r.json.processRssBytes) / 1048576).toFixed(0)} MiB`);
 // the VMs at their shells (one that did not boot by the deadline is still booting)
