@@ -27,6 +27,7 @@
  *
  * Usage: node dist/bench/daemon-load.js [--fit [--reserve MiB] [--max N] | --vms N] [--memory MiB]
  *          [--stagger SECONDS] [--concurrent N] [--idle SECONDS] [--deadline SECONDS] [--isolation process|thread]
+ *          [--vm-niceness N] (passed on to tsvm serve)
  */
 import { spawn } from 'node:child_process';
 import { totalmem, cpus, loadavg, tmpdir } from 'node:os';
@@ -55,6 +56,17 @@ const idleS = opt('idle', 30);
 /** Seconds from the first start after which the bench stops waiting for boots (and starts no more) and reports what it has. */
 const deadlineS = opt('deadline', Infinity);
 const isolation = args.includes('--isolation') ? args[args.indexOf('--isolation') + 1] : 'process';
+/** Passed on to tsvm serve when given (its default, 10 nice steps below the daemon, otherwise). */
+const vmNiceness = args.includes('--vm-niceness') ? ['--vm-niceness', args[args.indexOf('--vm-niceness') + 1]] : [];
+/** A process's nice value (/proc/PID/stat field 19), or null. */
+const niceOf = (pid: number): number | null => {
+  try {
+    const st = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[16]);
+  } catch {
+    return null;
+  }
+};
 /** The host's MemAvailable (/proc/meminfo), MiB. */
 const memAvailableMiB = (): number => Number(/^MemAvailable:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'latin1'))?.[1]) / 1024;
 const memAtStart = memAvailableMiB();
@@ -64,7 +76,7 @@ if (!findDefaultImage()) {
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'tsvm-load-'));
-const daemon = spawn(process.execPath, [join(ROOT, 'bin/tsvm.js'), 'serve', '--dir', dir, '--listen', '127.0.0.1:0', '--isolation', isolation], { stdio: ['ignore', 'pipe', 'pipe'] });
+const daemon = spawn(process.execPath, [join(ROOT, 'bin/tsvm.js'), 'serve', '--dir', dir, '--listen', '127.0.0.1:0', '--isolation', isolation, ...vmNiceness], { stdio: ['ignore', 'pipe', 'pipe'] });
 let daemonOut = '';
 daemon.stdout.on('data', (b: Buffer) => (daemonOut += b.toString()));
 // its request log; a crash line is kept for the end
@@ -216,6 +228,7 @@ await new Promise((r) => setTimeout(r, idleS * 1000));
 sampling = false;
 await sampler;
 const perVm = await Promise.all(names.map((n) => api('GET', `/api/vms/${n}/stats`)));
+const vmNices = ((await api('GET', '/api/vms')).json.vms as { pid: number | null }[]).map((v) => (v.pid === null ? null : niceOf(v.pid))).filter((n): n is number => n !== null);
 const memAtEnd = memAvailableMiB();
 
 const q = (xs: number[], p: number) => {
@@ -224,6 +237,7 @@ const q = (xs: number[], p: number) => {
 };
 const f = (x: number) => x.toFixed(1).padStart(7);
 console.log(`host: ${cpus().length} cores, ${(totalmem() / 1073741824).toFixed(1)} GiB RAM, load ${loadavg().map((l) => l.toFixed(1)).join(' ')} at the end`);
+console.log(`priority: the daemon at nice ${niceOf(daemon.pid as number)}, its VM processes at nice ${[...new Set(vmNices)].join(', ') || '-'}${vmNiceness.length ? ` (${vmNiceness.join(' ')})` : ''}`);
 console.log(`boot to the shell prompt (s), in start order: ${names.map((n) => boots.get(n)?.toFixed(0) ?? '-').join(', ')}; ${boots.size} of ${count} at their shells ${bootWall.toFixed(0)} s after the first start`);
 if (notBooted.length) console.log(`not at the shell by the --deadline of ${deadlineS} s: ${notBooted.join(', ')}`);
 console.log('');
