@@ -154,7 +154,10 @@ test('stats: the CPU cap lowers a spinning guest and shows in stats; disk counte
     // stopped at once: the process has not even loaded the emulator, let alone answered a stats question
     process.kill(pid, 'SIGSTOP');
     try {
-      assert.match(readFileSync(`/proc/${pid}/stat`, 'latin1'), /^\d+ \(.*\) T /, 'the VM process is stopped');
+      // the signal is taken when the process next runs: wait until /proc shows it stopped
+      const stat = () => readFileSync(`/proc/${pid}/stat`, 'latin1');
+      for (let i = 0; i < 250 && !/^\d+ \(.*\) T /.test(stat()); i++) await new Promise((r) => setTimeout(r, 20));
+      assert.match(stat(), /^\d+ \(.*\) T /, 'the VM process is stopped');
       // the daemon waits a second at most; a request still unanswered after 30 s hangs
       for (let i = 0; i < 2; i++) {
         let timer: NodeJS.Timeout | undefined;
