@@ -7,7 +7,10 @@
  * baseline), the boots (bucketed by how many VMs are at their shells), and
  * all of them idle at their shells. Per phase: the latency of GET /api/vms
  * and GET /api/vms/NAME/stats (median, 95th percentile, worst), the
- * daemon's resident set and the load average. Boot times are wall time from
+ * daemon's resident set and the load average, and the daemon's event-loop
+ * delay (GET /api/daemon's eventLoopDelay, windows of about 5 s, each
+ * counted in the phase it ended in: the median of their p50s, the worst
+ * window's p99, the worst delay). Boot times are wall time from
  * the start request to the shell prompt on the console WebSocket. At the
  * end, each VM's figures with the resident set of its process, and the
  * host's MemAvailable before and after.
@@ -24,6 +27,7 @@
  *
  * Usage: node dist/bench/daemon-load.js [--fit [--reserve MiB] [--max N] | --vms N] [--memory MiB]
  *          [--stagger SECONDS] [--concurrent N] [--idle SECONDS] [--deadline SECONDS] [--isolation process|thread]
+ *          [--vm-niceness N] (passed on to tsvm serve)
  */
 import { spawn } from 'node:child_process';
 import { totalmem, cpus, loadavg, tmpdir } from 'node:os';
@@ -52,6 +56,17 @@ const idleS = opt('idle', 30);
 /** Seconds from the first start after which the bench stops waiting for boots (and starts no more) and reports what it has. */
 const deadlineS = opt('deadline', Infinity);
 const isolation = args.includes('--isolation') ? args[args.indexOf('--isolation') + 1] : 'process';
+/** Passed on to tsvm serve when given (its default, 10 nice steps below the daemon, otherwise). */
+const vmNiceness = args.includes('--vm-niceness') ? ['--vm-niceness', args[args.indexOf('--vm-niceness') + 1]] : [];
+/** A process's nice value (/proc/PID/stat field 19), or null. */
+const niceOf = (pid: number): number | null => {
+  try {
+    const st = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[16]);
+  } catch {
+    return null;
+  }
+};
 /** The host's MemAvailable (/proc/meminfo), MiB. */
 const memAvailableMiB = (): number => Number(/^MemAvailable:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'latin1'))?.[1]) / 1024;
 const memAtStart = memAvailableMiB();
@@ -61,7 +76,7 @@ if (!findDefaultImage()) {
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'tsvm-load-'));
-const daemon = spawn(process.execPath, [join(ROOT, 'bin/tsvm.js'), 'serve', '--dir', dir, '--listen', '127.0.0.1:0', '--isolation', isolation], { stdio: ['ignore', 'pipe', 'pipe'] });
+const daemon = spawn(process.execPath, [join(ROOT, 'bin/tsvm.js'), 'serve', '--dir', dir, '--listen', '127.0.0.1:0', '--isolation', isolation, ...vmNiceness], { stdio: ['ignore', 'pipe', 'pipe'] });
 let daemonOut = '';
 daemon.stdout.on('data', (b: Buffer) => (daemonOut += b.toString()));
 // its request log; a crash line is kept for the end
@@ -117,15 +132,17 @@ for (const name of names.slice(1)) await create(name);
 console.log(`daemon load: ${count} default-guest VMs of ${memoryMiB} MiB, RSS limit ${limitMiB} MiB each; MemAvailable ${memAtStart.toFixed(0)} MiB - ${reserveMiB} MiB reserve fits ${fits}${fit && fits > count ? ` (capped at ${count} by --max)` : ''}; one start every ${staggerS} s, at most ${concurrent} booting at once, isolation ${isolation}`);
 
 // the sampler: every 100 ms one list and one stats request (of a started VM, in turn), recorded under the current phase
-type Sample = { list: number[]; stats: number[]; rss: number[]; load: number[]; late: number };
+type Window = { p50Ms: number | null; p99Ms: number | null; maxMs: number | null; samples: number };
+type Sample = { list: number[]; stats: number[]; rss: number[]; load: number[]; late: number; loop: Window[] };
 const phases = new Map<string, Sample>();
 let phase = 'no VM running (baseline)';
 let sampling = true;
 const started: string[] = [];
+let lastWindow: string | null = null;
 const sampler = (async () => {
   let k = 0;
   while (sampling) {
-    const p = phases.get(phase) ?? { list: [], stats: [], rss: [], load: [], late: 0 };
+    const p = phases.get(phase) ?? { list: [], stats: [], rss: [], load: [], late: 0, loop: [] };
     phases.set(phase, p);
     const l = await api('GET', '/api/vms');
     p.list.push(l.ms);
@@ -133,7 +150,15 @@ const sampler = (async () => {
     const s = await api('GET', `/api/vms/${pool[k++ % pool.length]}/stats`);
     if (s.status === 200) {
       p.stats.push(s.ms);
-      if (Number(s.json.sampleAgeMs) > 0) p.late++;
+      // the daemon's last sample (sampleAgeMs > 0), or none yet (null) for a VM that runs
+      if (s.json.state !== 'stopped' && s.json.sampleAgeMs !== 0) p.late++;
+    }
+    // the daemon's event-loop delay, a window of about 5 s at a time: each new one goes to the phase it ended in
+    const dj = await api('GET', '/api/daemon');
+    const w = (dj.json.eventLoopDelay as { window: Window & { endedAt: string | null } } | undefined)?.window;
+    if (w?.endedAt && w.endedAt !== lastWindow) {
+      lastWindow = w.endedAt;
+      if (w.samples > 0) p.loop.push(w);
     }
     p.rss.push(daemonRss());
     p.load.push(loadavg()[0]);
@@ -203,6 +228,7 @@ await new Promise((r) => setTimeout(r, idleS * 1000));
 sampling = false;
 await sampler;
 const perVm = await Promise.all(names.map((n) => api('GET', `/api/vms/${n}/stats`)));
+const vmNices = ((await api('GET', '/api/vms')).json.vms as { pid: number | null }[]).map((v) => (v.pid === null ? null : niceOf(v.pid))).filter((n): n is number => n !== null);
 const memAtEnd = memAvailableMiB();
 
 const q = (xs: number[], p: number) => {
@@ -211,14 +237,20 @@ const q = (xs: number[], p: number) => {
 };
 const f = (x: number) => x.toFixed(1).padStart(7);
 console.log(`host: ${cpus().length} cores, ${(totalmem() / 1073741824).toFixed(1)} GiB RAM, load ${loadavg().map((l) => l.toFixed(1)).join(' ')} at the end`);
+console.log(`priority: the daemon at nice ${niceOf(daemon.pid as number)}, its VM processes at nice ${[...new Set(vmNices)].join(', ') || '-'}${vmNiceness.length ? ` (${vmNiceness.join(' ')})` : ''}`);
 console.log(`boot to the shell prompt (s), in start order: ${names.map((n) => boots.get(n)?.toFixed(0) ?? '-').join(', ')}; ${boots.size} of ${count} at their shells ${bootWall.toFixed(0)} s after the first start`);
 if (notBooted.length) console.log(`not at the shell by the --deadline of ${deadlineS} s: ${notBooted.join(', ')}`);
 console.log('');
-console.log('phase                                              requests  list p50   p95   max | stats p50   p95   max (ms) late | daemon RSS MiB | load (1 min)');
+console.log('phase                                              requests  list p50   p95   max | stats p50   p95   max (ms) late | loop delay p50   p99   max (ms) windows | daemon RSS MiB | load (1 min)');
+const worst = (xs: (number | null)[]) => (xs.length ? Math.max(...xs.map((x) => x ?? 0)) : NaN);
 for (const [name, p] of phases) {
   const rss = p.rss.length ? Math.max(...p.rss) / 1048576 : NaN;
-  console.log(`${name.padEnd(50)} ${String(p.list.length + p.stats.length).padStart(8)} ${f(q(p.list, 0.5))}${f(q(p.list, 0.95))}${f(Math.max(...p.list))} | ${f(q(p.stats, 0.5))}${f(q(p.stats, 0.95))}${f(p.stats.length ? Math.max(...p.stats) : NaN)} ${String(p.late).padStart(9)} | ${rss.toFixed(0).padStart(14)} | ${Math.min(...p.load).toFixed(1)}-${Math.max(...p.load).toFixed(1)}`);
+  // the event-loop delay: the median of the windows' medians, the worst window's p99, the worst delay
+  const loop = `${f(q(p.loop.map((w) => w.p50Ms ?? 0), 0.5))}${f(worst(p.loop.map((w) => w.p99Ms)))}${f(worst(p.loop.map((w) => w.maxMs)))} ${String(p.loop.length).padStart(7)}`;
+  console.log(`${name.padEnd(50)} ${String(p.list.length + p.stats.length).padStart(8)} ${f(q(p.list, 0.5))}${f(q(p.list, 0.95))}${f(Math.max(...p.list))} | ${f(q(p.stats, 0.5))}${f(q(p.stats, 0.95))}${f(p.stats.length ? Math.max(...p.stats) : NaN)} ${String(p.late).padStart(9)} | ${loop.padStart(38)} | ${rss.toFixed(0).padStart(14)} | ${Math.min(...p.load).toFixed(1)}-${Math.max(...p.load).toFixed(1)}`);
 }
+const since = ((await api('GET', '/api/daemon')).json.eventLoopDelay as { sinceStart: { p50Ms: number; p99Ms: number; maxMs: number; seconds: number; samples: number } }).sinceStart;
+console.log(`the daemon's event-loop delay over its whole run (${since.seconds.toFixed(0)} s, ${since.samples} timer firings): p50 ${since.p50Ms} ms, p99 ${since.p99Ms} ms, max ${since.maxMs} ms`);
 console.log('');
 for (const r of perVm) console.log(`${String(r.json.name)}: ${String(r.json.state)}, guest ${Number(r.json.guestSeconds).toFixed(0)} s, ${(Number(r.json.guestInstructionsPerSec) / 1e6).toFixed(1)} M instr/s idle, host CPU ${String(r.json.hostCpuPercent)} % (${Number(r.json.hostCpuSeconds).toFixed(1)} s in all), VM memory ${(Number(r.json.vmMemoryBytes) / 1048576).toFixed(0)} MiB, RSS of its process ${(Number(r.json.processRssBytes) / 1048576).toFixed(0)} MiB`);
 // the VMs at their shells (one that did not boot by the deadline is still booting)

@@ -25,12 +25,12 @@ export interface VmInfo {
 /** The width `tsvm list` keeps to: a row longer than this puts its reason on a line of its own. */
 const LIST_WIDTH = 80;
 
-/** A running VM process's resident set (MiB, from its stats), or null: not running, not a process of its own, or gone meanwhile. */
+/** A running VM process's resident set (MiB, from its stats), or null: not running, not a process of its own, gone meanwhile, or no sample of it yet. */
 async function rssMiB(c: DaemonClient, v: VmInfo): Promise<number | null> {
   if (v.pid === null || (v.state !== 'running' && v.state !== 'paused' && v.state !== 'starting')) return null;
   try {
-    const s = await c.request<{ processRssBytes: number }>('GET', `/api/vms/${encodeURIComponent(v.name)}/stats`);
-    return Math.round(s.processRssBytes / 1048576);
+    const s = await c.request<{ processRssBytes: number; sampleAgeMs: number | null }>('GET', `/api/vms/${encodeURIComponent(v.name)}/stats`);
+    return s.sampleAgeMs === null ? null : Math.round(s.processRssBytes / 1048576); // null: no sample yet (a process still starting)
   } catch (e) {
     if (e instanceof ClientError) return null; // it stopped between the list and its stats
     throw e;

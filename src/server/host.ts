@@ -8,7 +8,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
-import { VmWorker, type Isolation, type ScreenUpdate, type SnapshotOp, type WorkerExit, type WorkerStats } from '../vmm/worker-handle.js';
+import { VmWorker, VM_NICENESS, type Isolation, type ScreenUpdate, type SnapshotOp, type WorkerExit, type WorkerStats } from '../vmm/worker-handle.js';
 import type { DiskCounters, NicCounters } from '../vmm/iostats.js';
 import { validateSpec, type MachineSpec } from '../vmm/spec.js';
 import type { NewDisks, SnapshotNode, SnapshotTree } from '../vmm/folder.js';
@@ -76,8 +76,12 @@ export interface NetworkInfo {
 export interface VmStats {
   name: string;
   state: VmState;
-  /** 0 when the VM process answered this request; else how old its last answer is (it was too busy to answer within a second). */
-  sampleAgeMs: number;
+  /**
+   * 0 when the VM process answered this request; else how old its last answer is (it was too busy to
+   * answer within a second); null when the figures are no sample of this run: the VM does not run,
+   * or its process has not answered once yet (it is starting, or busy or stopped), and they are zeros.
+   */
+  sampleAgeMs: number | null;
   guestSeconds: number;
   guestInstructionsPerSec: number;
   /** Percent of one host core the VM used lately: its whole process (isolation 'process'), or its thread's busy time. */
@@ -126,15 +130,18 @@ const HARD_STOP_MS = 5000;
 /**
  * How long a stats request waits for a busy VM process (a long compile, a
  * host with more VMs than cores, a stopped process) before it answers with
- * that process's last sample and its age: a page polling several VMs must
- * not stall on the slowest.
+ * that process's last sample and its age, or, before its first sample, with
+ * the VM's state and no figures: a page polling several VMs must not stall
+ * on the slowest.
  */
-const STATS_WAIT_MS = 1000;
+export const STATS_WAIT_MS = 1000;
 
 class Vm {
   worker: VmWorker | null = null;
   /** The last stats this run's worker answered, and when (for a stats request it is too busy to answer in time). */
   lastStats: { worker: VmWorker; at: number; stats: WorkerStats } | null = null;
+  /** The stats question this run's worker has not answered yet, which every stats request meanwhile waits on. */
+  statsAsked: { worker: VmWorker; answer: Promise<WorkerStats | null> } | null = null;
   state: VmState = 'stopped';
   reason: string | null = null;
   restarts = 0;
@@ -168,6 +175,8 @@ export class VmHost extends EventEmitter<HostEvents> {
     private readonly _log: (line: string) => void = () => {},
     /** Where VMs run: each in a child process of its own (the default), or in worker threads of this process. */
     readonly isolation: Isolation = 'process',
+    /** How many nice steps below the daemon each VM process runs (tsvm serve --vm-niceness; VM_NICENESS by default). */
+    readonly niceness: number = VM_NICENESS,
   ) {
     super();
     this.networks = new DaemonNetworks(store.root, _log);
@@ -357,7 +366,7 @@ export class VmHost extends EventEmitter<HostEvents> {
       if (vm.stderrLines <= STDERR_LOG_LINES) this.store.appendLog(name, `stderr: ${line.length > 1000 ? `${line.slice(0, 1000)}...` : line}`);
       else if (vm.stderrLines === STDERR_LOG_LINES + 1) this.store.appendLog(name, `(its further standard error in this run is dropped, past ${STDERR_LOG_LINES} lines)`);
     };
-    const t = new VmWorker({ spec: vm.record.spec, baseDir: vm.record.dir, folder: vm.record.dir, isolation: this.isolation, heapLimitMb: vm.record.settings.heapLimitMb, cpuLimitPercent: vm.record.settings.cpuLimit, rssLimitBytes: rssLimitMiB(vm.record.spec, vm.record.settings) * 1024 * 1024, onStderrLine });
+    const t = new VmWorker({ spec: vm.record.spec, baseDir: vm.record.dir, folder: vm.record.dir, isolation: this.isolation, heapLimitMb: vm.record.settings.heapLimitMb, cpuLimitPercent: vm.record.settings.cpuLimit, rssLimitBytes: rssLimitMiB(vm.record.spec, vm.record.settings) * 1024 * 1024, onStderrLine, niceness: this.niceness });
     vm.worker = t;
     vm.startedAt = Date.now();
     this._setState(vm, 'starting', null);
@@ -520,27 +529,41 @@ export class VmHost extends EventEmitter<HostEvents> {
   async stats(name: string): Promise<VmStats> {
     const vm = this._get(name);
     let w: WorkerStats | null = null;
-    let ageMs = 0;
+    let ageMs: number | null = null;
     const worker = vm.worker;
     if (worker) {
-      const asked = worker.stats().then(
-        (stats) => {
-          if (vm.worker === worker) vm.lastStats = { worker, at: Date.now(), stats };
-          return stats;
-        },
-        () => null, // it stopped meanwhile
-      );
-      const last = vm.lastStats?.worker === worker ? vm.lastStats : null;
-      if (!last) w = await asked;
-      else {
-        let timer: NodeJS.Timeout | undefined;
-        const late = new Promise<'late'>((res) => (timer = setTimeout(() => res('late'), STATS_WAIT_MS)));
-        const got = await Promise.race([asked, late]);
-        clearTimeout(timer);
-        if (got === 'late') {
+      // one question at a time per process: a process that cannot answer (stopped, or busy for
+      // seconds) is not sent one more for every request meanwhile; its answer serves them all
+      let asked = vm.statsAsked?.worker === worker ? vm.statsAsked.answer : null;
+      if (!asked) {
+        const answer = worker.stats().then(
+          (stats) => {
+            if (vm.worker === worker) vm.lastStats = { worker, at: Date.now(), stats };
+            return stats;
+          },
+          () => null, // it stopped meanwhile
+        );
+        vm.statsAsked = { worker, answer };
+        void answer.then(() => {
+          if (vm.statsAsked?.answer === answer) vm.statsAsked = null;
+        });
+        asked = answer;
+      }
+      // never longer than STATS_WAIT_MS, not even before the process's first answer (a process
+      // still starting, or stopped before it answered once): then what is known, without figures
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((res) => (timer = setTimeout(() => res('late'), STATS_WAIT_MS)));
+      const got = await Promise.race([asked, late]);
+      clearTimeout(timer);
+      if (got !== 'late') {
+        w = got;
+        ageMs = got ? 0 : null;
+      } else {
+        const last = vm.lastStats?.worker === worker ? vm.lastStats : null;
+        if (last) {
           w = last.stats;
           ageMs = Date.now() - last.at;
-        } else w = got;
+        }
       }
     }
     return {

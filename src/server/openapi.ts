@@ -156,7 +156,12 @@ export const OPENAPI = {
         properties: {
           name: { type: 'string' },
           state: ref('VmState'),
-          sampleAgeMs: { type: 'integer', minimum: 0, description: "0 when the VM's process answered this request; otherwise the age of its last answer, given because it was too busy (or stopped) to answer within a second" },
+          sampleAgeMs: {
+            type: ['integer', 'null'],
+            minimum: 0,
+            description:
+              "0 when the VM's process answered this request; otherwise the age of its last answer, given because it was too busy (or stopped) to answer within a second. null when the figures are no sample of this run, and zeros: the VM does not run, or its process has not answered once yet within that second (it is starting, or busy or stopped); state is the VM's state all the same. A stats request never waits longer than a second for the VM",
+          },
           guestSeconds: { type: 'number', minimum: 0 },
           guestInstructionsPerSec: { type: 'integer', minimum: 0 },
           hostCpuPercent: { type: 'number', minimum: 0, description: 'percent of one host core used lately: the whole VM process (isolation process), or its thread busy' },
@@ -195,9 +200,48 @@ export const OPENAPI = {
       },
       Daemon: {
         type: 'object',
-        required: ['dir', 'pid', 'version'],
+        required: ['dir', 'pid', 'version', 'eventLoopDelay'],
         additionalProperties: false,
-        properties: { dir: { type: 'string' }, pid: { type: 'integer' }, version: { type: 'string' } },
+        properties: {
+          dir: { type: 'string' },
+          pid: { type: 'integer' },
+          version: { type: 'string' },
+          eventLoopDelay: {
+            type: 'object',
+            description:
+              "how late the daemon's event loop runs what is due (perf_hooks.monitorEventLoopDelay): a timer every resolutionMs, each firing's lateness past its due time in ms, so 0 is on time. Every API answer, console byte and VM message waits on this loop. Over the last whole window (about 5 s) and since the daemon started",
+            required: ['resolutionMs', 'window', 'sinceStart'],
+            additionalProperties: false,
+            properties: {
+              resolutionMs: { type: 'integer', minimum: 1 },
+              window: {
+                allOf: [ref('DelayFigures')],
+                type: 'object',
+                required: ['seconds', 'endedAt'],
+                properties: { seconds: { type: 'number', minimum: 0, description: 'its length (0 before the first window has ended)' }, endedAt: { type: ['string', 'null'], format: 'date-time', description: 'when it ended; null before the first window has' } },
+                unevaluatedProperties: false,
+              },
+              sinceStart: {
+                allOf: [ref('DelayFigures')],
+                type: 'object',
+                required: ['seconds'],
+                properties: { seconds: { type: 'number', minimum: 0, description: 'since the daemon started' } },
+                unevaluatedProperties: false,
+              },
+            },
+          },
+        },
+      },
+      DelayFigures: {
+        type: 'object',
+        required: ['samples', 'p50Ms', 'p99Ms', 'maxMs', 'meanMs'],
+        properties: {
+          samples: { type: 'integer', minimum: 0, description: 'timer firings measured' },
+          p50Ms: { type: ['number', 'null'], minimum: 0, description: 'median lateness, ms (null without samples)' },
+          p99Ms: { type: ['number', 'null'], minimum: 0 },
+          maxMs: { type: ['number', 'null'], minimum: 0 },
+          meanMs: { type: ['number', 'null'], minimum: 0 },
+        },
       },
     },
     responses: {
@@ -214,7 +258,7 @@ export const OPENAPI = {
   security: [{ token: [] }],
   paths: {
     '/api/openapi.json': { get: { summary: 'this document', responses: { '200': json({ type: 'object', required: ['openapi', 'paths'] }, 'the OpenAPI 3.1 document'), ...errors(401) } } },
-    '/api/daemon': { get: { summary: 'the daemon', responses: { '200': json(ref('Daemon'), 'the daemon'), ...errors(401) } } },
+    '/api/daemon': { get: { summary: "the daemon: its directory, pid, version, and its event loop's delay", responses: { '200': json(ref('Daemon'), 'the daemon'), ...errors(401) } } },
     '/api/vms': {
       get: { summary: 'list the VMs', responses: { '200': json(ref('VmList'), 'the VMs'), ...errors(401) } },
       post: {

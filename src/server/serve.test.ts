@@ -33,6 +33,17 @@ test('serve options: loopback by default; --listen, --dir, --shutdown-wait; bad 
   assert.match(systemdUnit(t), /--isolation thread$/m);
   assert.doesNotMatch(systemdUnit(a), /--isolation/);
   assert.throws(() => parseServeArgs(['--isolation', 'vm']), /--isolation 'vm' is not one of process, thread/);
+  // VM processes 10 nice steps below the daemon unless --vm-niceness says otherwise
+  assert.equal(a.vmNiceness, 10);
+  for (const [v, n] of [['0', 0], ['19', 19], ['5', 5]] as const) {
+    const o = parseServeArgs(['--vm-niceness', v]);
+    assert.ok(o !== 'help');
+    assert.equal(o.vmNiceness, n);
+    assert.match(systemdUnit(o), new RegExp(`--vm-niceness ${n}$`, 'm'));
+  }
+  assert.doesNotMatch(systemdUnit(a), /--vm-niceness/);
+  for (const bad of ['20', '-1', '2.5', 'low', '']) assert.throws(() => parseServeArgs(['--vm-niceness', bad]), new RegExp(`--vm-niceness '${bad}' is not a whole number of nice steps from 0 to 19`), bad);
+  assert.throws(() => parseServeArgs(['--vm-niceness']), /--vm-niceness needs a value/);
 });
 
 test('--print-systemd-unit: a user unit that runs this daemon and gives the guests time to power off', () => {

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { FolderStore } from './store.js';
 import { VmHost } from './host.js';
-import { ISOLATIONS, type Isolation } from '../vmm/worker-channel.js';
+import { ISOLATIONS, VM_NICENESS, type Isolation } from '../vmm/worker-channel.js';
 import { createDaemonServer } from './server.js';
 import { hostQmpTarget, QmpServer } from './qmp.js';
 
@@ -48,6 +48,7 @@ export function loadOrCreateToken(dir: string): { token: string; created: boolea
 }
 
 export const SERVE_HELP = `Usage: tsvm serve [--dir DIR] [--listen ADDR:PORT] [--shutdown-wait SECONDS] [--max-upload-mib MIB] [--isolation process|thread]
+                  [--vm-niceness N]
        tsvm serve --print-systemd-unit [--dir DIR] [--listen ADDR:PORT]
 
 Runs the daemon for the VM folders in DIR (default ${defaultVmDir()}): a REST and
@@ -63,6 +64,9 @@ it prints; the token is kept in DIR/${TOKEN_FILE} (readable by you alone).
                            run each VM in a child process of its own (the default: a crash, a kill
                            or running out of memory ends that VM alone, and its CPU and memory are
                            its own), or in a worker thread of the daemon (starts faster, less memory)
+  --vm-niceness N          run each VM process N nice steps below the daemon, 0 to 19 (default
+                           ${VM_NICENESS}; at most nice 19), so the API and the web console answer
+                           while the VMs keep every core busy; 0: the daemon's priority
   --print-systemd-unit     print a systemd user unit that runs this daemon, and exit
 `;
 
@@ -73,11 +77,13 @@ interface ServeArgs {
   shutdownWaitMs: number;
   maxUploadBytes: number;
   isolation: Isolation;
+  /** Nice steps between the daemon and its VM processes. */
+  vmNiceness: number;
   printUnit: boolean;
 }
 
 export function parseServeArgs(argv: string[]): ServeArgs | 'help' {
-  const a: ServeArgs = { dir: defaultVmDir(), host: '127.0.0.1', port: DEFAULT_PORT, shutdownWaitMs: DEFAULT_SHUTDOWN_WAIT_S * 1000, maxUploadBytes: DEFAULT_MAX_UPLOAD_BYTES, isolation: 'process', printUnit: false };
+  const a: ServeArgs = { dir: defaultVmDir(), host: '127.0.0.1', port: DEFAULT_PORT, shutdownWaitMs: DEFAULT_SHUTDOWN_WAIT_S * 1000, maxUploadBytes: DEFAULT_MAX_UPLOAD_BYTES, isolation: 'process', vmNiceness: VM_NICENESS, printUnit: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
@@ -120,6 +126,12 @@ export function parseServeArgs(argv: string[]): ServeArgs | 'help' {
         a.isolation = v as Isolation;
         break;
       }
+      case '--vm-niceness': {
+        const v = value();
+        if (!/^\d+$/.test(v) || Number(v) > 19) throw new ServeUsageError(`serve: --vm-niceness '${v}' is not a whole number of nice steps from 0 to 19`);
+        a.vmNiceness = Number(v);
+        break;
+      }
       case '--print-systemd-unit':
         a.printUnit = true;
         break;
@@ -143,7 +155,7 @@ After=network.target
 
 [Service]
 Type=simple
-ExecStart=${process.execPath} ${bin} serve --dir ${a.dir} --listen ${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port} --shutdown-wait ${waitS}${a.maxUploadBytes !== DEFAULT_MAX_UPLOAD_BYTES ? ` --max-upload-mib ${Math.floor(a.maxUploadBytes / 1048576)}` : ''}${a.isolation !== 'process' ? ` --isolation ${a.isolation}` : ''}
+ExecStart=${process.execPath} ${bin} serve --dir ${a.dir} --listen ${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port} --shutdown-wait ${waitS}${a.maxUploadBytes !== DEFAULT_MAX_UPLOAD_BYTES ? ` --max-upload-mib ${Math.floor(a.maxUploadBytes / 1048576)}` : ''}${a.isolation !== 'process' ? ` --isolation ${a.isolation}` : ''}${a.vmNiceness !== VM_NICENESS ? ` --vm-niceness ${a.vmNiceness}` : ''}
 # SIGTERM: the guests get ${waitS} s to power off; leave the daemon time to stop the rest.
 # mixed: SIGTERM goes to the daemon alone, which powers off and suspends its VM processes
 # itself (the whole group would kill them first); SIGKILL at the timeout reaches them all
@@ -176,7 +188,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
   const { token, created } = loadOrCreateToken(a.dir);
   if (created) log(`created a new token in ${join(a.dir, TOKEN_FILE)} (mode 0600)`);
-  const host = new VmHost(new FolderStore(a.dir), log, a.isolation);
+  const host = new VmHost(new FolderStore(a.dir), log, a.isolation, a.vmNiceness);
   host.on('event', (e) => {
     // a crash has its one line from the host already ("VM 'NAME' crashed: REASON", and where its output went)
     if (e.type === 'state' && e.state !== 'crashed') log(`VM '${e.vm}' ${e.state}${e.reason ? ` (${e.reason})` : ''}`);

@@ -17,6 +17,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { checkName, StoreError, type RestartPolicy, type VmSettings } from './store.js';
 import { HostError, type VmHost } from './host.js';
+import { LoopDelayMonitor } from './loop-delay.js';
 import { OPENAPI } from './openapi.js';
 import type { ScreenUpdate } from '../vmm/worker-handle.js';
 import { defaultSpec, VmConfigError, type MachineSpec } from '../vmm/spec.js';
@@ -253,6 +254,8 @@ export function createDaemonServer(o: ServerOptions): Daemon {
   const { host, token, log } = o;
   const maxUpload = o.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES;
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_WS_MESSAGE });
+  // how late this thread's event loop runs what is due: every answer, console byte and VM message waits on it
+  const loopDelay = new LoopDelayMonitor();
 
   const authorised = (req: IncomingMessage, url: URL): boolean => {
     const auth = req.headers.authorization;
@@ -301,7 +304,7 @@ export function createDaemonServer(o: ServerOptions): Daemon {
     }
     if (seg.length === 2 && seg[1] === 'daemon') {
       methods(['GET']);
-      return send(res, 200, { dir: host.store.root, pid: process.pid, version: VERSION });
+      return send(res, 200, { dir: host.store.root, pid: process.pid, version: VERSION, eventLoopDelay: loopDelay.figures() });
     }
     if (seg[1] === 'networks') return networks(req, res, seg.slice(2), methods);
     if (seg[1] !== 'vms') throw new ApiError(404, 'not-found', `no API at ${path}`);
@@ -620,6 +623,7 @@ export function createDaemonServer(o: ServerOptions): Daemon {
     server,
     close: () =>
       new Promise<void>((resolve) => {
+        loopDelay.stop();
         for (const ws of sockets) ws.terminate();
         wss.close();
         server.close(() => resolve());

@@ -15,6 +15,8 @@
  * worker and only their progress and result travel.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { getPriority, setPriority } from 'node:os';
 import { Worker, parentPort, workerData } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import type { FromWorker, ToWorker, WorkerInit } from './thread-protocol.js';
@@ -136,6 +138,52 @@ export interface OwnerOptions {
    * Without it, the daemon's own standard error.
    */
   onStderrLine?: (line: string) => void;
+  /**
+   * How many nice steps below the daemon a VM process runs (0..19; the
+   * result is capped at 19, the lowest priority): see VM_NICENESS. Not
+   * applied to a thread.
+   */
+  niceness?: number;
+}
+
+/**
+ * The default of OwnerOptions.niceness: a VM process runs 10 nice steps
+ * below the daemon, so that when the VMs saturate the cores the scheduler
+ * still runs the daemon (the API, the consoles, the web UI) when it has work.
+ */
+export const VM_NICENESS = 10;
+/** The lowest priority Linux gives (the highest nice value). */
+const NICE_MAX = 19;
+
+/**
+ * Lower a process's priority to nice `target`, every thread of it: on
+ * Linux the nice value is a thread's, and setpriority() on a pid changes
+ * its main thread alone, while Node starts its V8 platform threads (the
+ * optimising and WebAssembly compilers, the GC helpers), which do much of
+ * a booting VM's work, before any JS runs. Threads created afterwards
+ * inherit the value of the thread that creates them. Returns the error's
+ * message when the main thread could not be changed (the process is gone).
+ */
+export function renice(pid: number, target: number): string | null {
+  try {
+    setPriority(pid, target);
+  } catch (e) {
+    return (e as Error).message;
+  }
+  let tids: string[] = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return null; // not Linux (no per-thread values to mend), or gone meanwhile
+  }
+  for (const tid of tids) {
+    try {
+      if (Number(tid) !== pid && getPriority(Number(tid)) < target) setPriority(Number(tid), target);
+    } catch {
+      // a thread that ended meanwhile
+    }
+  }
+  return null;
 }
 
 /** A worker thread in this process. */
@@ -238,6 +286,19 @@ export function processOwner(o: OwnerOptions): OwnerEnd {
   child.on('error', (e) => {
     spawnError ??= e.message; // it could not be started, or a message could not be sent to it
   });
+  // below the daemon's priority (its main thread's nice value, which its children inherit): once
+  // now, and again at its first message, when Node has surely started all of its platform threads
+  const niceness = o.niceness ?? VM_NICENESS;
+  if (child.pid !== undefined && niceness > 0) {
+    const pid = child.pid;
+    const target = Math.min(NICE_MAX, getPriority() + niceness);
+    const lower = () => {
+      const err = renice(pid, target);
+      if (err !== null && child.exitCode === null && child.signalCode === null) process.stderr.write(`tsvm: cannot lower the priority of VM process ${pid} to nice ${target}: ${err}\n`);
+    };
+    lower();
+    child.once('message', lower);
+  }
   const ended = new Promise<void>((r) => child.once('close', () => r()));
   const reason = (code: number | null, signal: NodeJS.Signals | null): string => {
     if (/heap out of memory|Reached heap limit/.test(stderr)) return `out of memory (process heap limit ${o.heapLimitMb} MiB)`;

@@ -12,9 +12,10 @@ import { EventEmitter } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import type { FromWorker, ScreenUpdate, SnapshotOp, ToWorker, WorkerStats } from './thread-protocol.js';
 import type { MachineSpec } from './spec.js';
-import { processOwner, threadOwner, type Isolation, type OwnerEnd } from './worker-channel.js';
+import { processOwner, threadOwner, VM_NICENESS, type Isolation, type OwnerEnd } from './worker-channel.js';
 
 export type { ScreenUpdate, SnapshotOp, WorkerStats, Isolation };
+export { VM_NICENESS };
 
 /** How a VM worker ended. */
 export interface WorkerExit {
@@ -43,6 +44,8 @@ export interface VmWorkerOptions {
   rssLimitBytes?: number | null;
   /** Where a VM process's standard error goes, line by line (the VM's log); without it, the daemon's standard error. */
   onStderrLine?: (line: string) => void;
+  /** How many nice steps below this process a VM process runs (default VM_NICENESS, 10; 0: the same); not for a thread. */
+  niceness?: number;
 }
 
 export interface VmWorkerEvents {
@@ -91,7 +94,7 @@ export class VmWorker extends EventEmitter<VmWorkerEvents> {
     super();
     const init = { spec: o.spec, baseDir: o.baseDir, folder: o.folder, cpuLimitPercent: o.cpuLimitPercent ?? null };
     const heapLimitMb = o.heapLimitMb ?? DEFAULT_HEAP_LIMIT_MB;
-    this._end = (o.isolation ?? 'process') === 'process' ? processOwner({ init, heapLimitMb, onStderrLine: o.onStderrLine }) : threadOwner({ init, heapLimitMb });
+    this._end = (o.isolation ?? 'process') === 'process' ? processOwner({ init, heapLimitMb, onStderrLine: o.onStderrLine, niceness: o.niceness }) : threadOwner({ init, heapLimitMb });
     this.isolation = this._end.isolation;
     this.pid = this._end.pid;
     this.label = this._end.label;

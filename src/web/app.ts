@@ -25,8 +25,8 @@ interface Vm {
   rssLimitEnforced: boolean;
 }
 interface Stats {
-  /** 0: fresh; else the age of the VM process's last sample (it was too busy to answer). */
-  sampleAgeMs: number;
+  /** 0: fresh; else the age of the VM process's last sample (it was too busy to answer); null: no sample of this run yet. */
+  sampleAgeMs: number | null;
   guestInstructionsPerSec: number;
   hostCpuPercent: number;
   vmMemoryBytes: number;
@@ -133,7 +133,12 @@ function render(): void {
     st.className = `state ${v.state}`;
     const s = stats.get(name);
     (card.querySelector('.figures') as HTMLElement).textContent =
-      `${mib(v.memoryBytes)} RAM` + (s && (v.state === 'running' || v.state === 'paused') ? ` · ${fmtRate(s.guestInstructionsPerSec)}instr/s · CPU ${s.hostCpuPercent.toFixed(0)}% · ${v.pid !== null ? `${mib(s.processRssBytes)} RSS${v.rssLimitEnforced ? ` of ${v.rssLimitMiB} MiB` : ''} · pid ${v.pid}` : mib(s.vmMemoryBytes)} · ${s.guestSeconds.toFixed(0)} s${s.sampleAgeMs > 0 ? ` (as of ${(s.sampleAgeMs / 1000).toFixed(0)} s ago: the VM is busy)` : ''}` : '');
+      `${mib(v.memoryBytes)} RAM` +
+      (!s || (v.state !== 'running' && v.state !== 'paused')
+        ? ''
+        : s.sampleAgeMs === null // its process has not answered once yet: no figures rather than zeros
+          ? ` · no figures yet: the VM is busy${v.pid !== null ? ` · pid ${v.pid}` : ''}`
+          : ` · ${fmtRate(s.guestInstructionsPerSec)}instr/s · CPU ${s.hostCpuPercent.toFixed(0)}% · ${v.pid !== null ? `${mib(s.processRssBytes)} RSS${v.rssLimitEnforced ? ` of ${v.rssLimitMiB} MiB` : ''} · pid ${v.pid}` : mib(s.vmMemoryBytes)} · ${s.guestSeconds.toFixed(0)} s${s.sampleAgeMs > 0 ? ` (as of ${(s.sampleAgeMs / 1000).toFixed(0)} s ago: the VM is busy)` : ''}`);
     (card.querySelector('.net') as HTMLElement).textContent = v.networks.length ? `on network ${v.networks.join(', ')}` : '';
     const live = s && (v.state === 'running' || v.state === 'paused');
     (card.querySelector('.io') as HTMLElement).textContent = live

@@ -6,7 +6,7 @@
  * last output: no test sits out its deadline on a dead process.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -146,5 +146,28 @@ export function alive(pid: number): boolean {
     return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'latin1'));
   } catch {
     return false;
+  }
+}
+
+/**
+ * The nice value of a process (`ps -o ni`, /proc/PID/stat field 19) and of
+ * each of its threads (/proc/PID/task/TID/stat: on Linux a nice value is a
+ * thread's, and `top -H` shows each), by thread id; null when the process
+ * is gone.
+ */
+export function niceValues(pid: number): { process: number; threads: Map<number, number> } | null {
+  const nice = (stat: string) => Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19 - 3]);
+  try {
+    const threads = new Map<number, number>();
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        threads.set(Number(tid), nice(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'latin1')));
+      } catch {
+        // a thread that ended meanwhile
+      }
+    }
+    return { process: nice(readFileSync(`/proc/${pid}/stat`, 'latin1')), threads };
+  } catch {
+    return null;
   }
 }

@@ -145,6 +145,25 @@ export class ApiClient {
     return r;
   }
 
+  /**
+   * A VM's stats from a sample of its process: the daemon answers within a
+   * second, and before the process has answered once (it is starting, or too
+   * busy) that answer has no figures (`sampleAgeMs` null), so this asks again
+   * until one has them, for `limitMs` at most.
+   */
+  async sampledStats(name: string, limitMs = 60_000): Promise<Record<string, unknown>> {
+    const deadline = Date.now() + limitMs;
+    for (;;) {
+      const r = await this.api('GET', `/api/vms/${name}/stats`);
+      const s = r.json as Record<string, unknown>;
+      if (r.status !== 200) throw new Error(`GET /api/vms/${name}/stats: ${r.status} ${r.text}`);
+      if (s.sampleAgeMs !== null) return s;
+      if (s.state === 'stopped' || s.state === 'crashed') throw new Error(`VM ${name} is ${String(s.state)}: no sample to wait for`);
+      if (Date.now() > deadline) throw new Error(`VM ${name}'s process gave no sample within ${limitMs / 1000} s: ${r.text}`);
+      await new Promise((res) => setTimeout(res, 200));
+    }
+  }
+
   /** Open a WebSocket with the token in the query (as the page does with its cookie). */
   socket(path: string, token: string | null = this.token): WebSocket {
     const u = new URL(this.url.replace(/^http/, 'ws') + path);

@@ -5,7 +5,8 @@
  * restarts it. The first test runs the daemon in this process (so it can
  * reach a worker to kill it or make it throw), once per isolation, driven
  * over real HTTP on loopback; the second is a `tsvm serve` child as a user
- * runs it: one VM's process killed with SIGKILL by the pid the API shows,
+ * runs it: each VM's process at a priority 10 nice steps below the daemon's,
+ * one VM's process killed with SIGKILL by the pid the API shows,
  * then the daemon itself killed with SIGKILL, after which its VM processes
  * end too. No Linux boot: the VMs are bare SeaBIOS.
  */
@@ -19,7 +20,7 @@ import { FolderStore } from '../../src/server/store.js';
 import { VmHost, type HostEvent } from '../../src/server/host.js';
 import { createDaemonServer } from '../../src/server/server.js';
 import { ApiClient, Daemon, EventLog } from '../helpers/daemon.js';
-import { alive } from '../helpers/child.js';
+import { alive, niceValues } from '../helpers/child.js';
 import type { Isolation } from '../../src/vmm/worker-channel.js';
 
 for (const isolation of ['process', 'thread'] as Isolation[])
@@ -69,7 +70,7 @@ test(`a crashed VM stops alone; the daemon and the other VMs go on (isolation ${
   await until((e) => e.type === 'state' && e.vm === 'victim' && e.state === 'running', 'victim running', 0);
   await until((e) => e.type === 'state' && e.vm === 'bystander' && e.state === 'running', 'bystander running', 0);
 
-  const guestTime = async () => ((await api('GET', '/api/vms/bystander/stats')).json.guestSeconds as number);
+  const guestTime = async () => (await client.sampledStats('bystander')).guestSeconds as number;
 
   await t.test('a terminated worker: crashed with the reason, restarted by the on-crash policy', async () => {
     const n = events.length;
@@ -161,7 +162,20 @@ test('tsvm serve: a VM process killed with SIGKILL crashes that VM alone; a kill
   assert.notEqual(victim.pid, d.child.child.pid);
   assert.notEqual(victim.pid, bystander.pid);
   pids.push(victim.pid as number, bystander.pid as number);
-  const stats = (await d.api('GET', '/api/vms/bystander/stats')).json as { processRssBytes: number; hostCpuSeconds: number };
+  // each VM process runs 10 nice steps below the daemon (at most nice 19), every thread of it: its
+  // V8 compiler and GC threads as well, which do much of a boot's work
+  const daemonNice = niceValues(d.child.child.pid as number)?.process as number;
+  const vmNice = Math.min(19, daemonNice + 10);
+  const checkNice = (pid: number, what: string) => {
+    const n = niceValues(pid);
+    assert.ok(n, `${what}'s process ${pid} is there`);
+    assert.equal(n.process, vmNice, `${what}'s process runs at nice ${vmNice}, 10 below the daemon's ${daemonNice}`);
+    assert.ok(n.threads.size > 1, `${what}'s process has its threads: ${n.threads.size}`);
+    assert.deepEqual([...n.threads].filter(([, v]) => v !== vmNice), [], `every thread of ${what}'s process at nice ${vmNice}`);
+  };
+  checkNice(victim.pid as number, 'victim');
+  checkNice(bystander.pid as number, 'bystander');
+  const stats = (await d.sampledStats('bystander')) as { processRssBytes: number; hostCpuSeconds: number };
   assert.ok(stats.processRssBytes > 0 && stats.hostCpuSeconds > 0, `the stats count the VM's own process: ${JSON.stringify(stats)}`);
 
   await t.test('kill -9 of one VM process: that VM crashed with the reason, the daemon and the other VM go on', async () => {
@@ -176,7 +190,7 @@ test('tsvm serve: a VM process killed with SIGKILL crashes that VM alone; a kill
     assert.equal(d.child.exitDescription, null, 'the daemon still runs');
     const b = await info('bystander');
     assert.deepEqual([b.state, b.pid], ['running', bystander.pid]);
-    const guest = async () => ((await d.api('GET', '/api/vms/bystander/stats')).json as { guestSeconds: number }).guestSeconds;
+    const guest = async () => (await d.sampledStats('bystander')).guestSeconds as number;
     const g0 = await guest();
     let g = g0;
     for (let i = 0; i < 100 && g <= g0; i++) g = await guest();
@@ -190,6 +204,7 @@ test('tsvm serve: a VM process killed with SIGKILL crashes that VM alone; a kill
     assert.ok(typeof again.pid === 'number' && again.pid !== victim.pid, `a new process: ${JSON.stringify(again)}`);
     victim.pid = again.pid;
     pids.push(again.pid as number);
+    checkNice(again.pid as number, 'the restarted victim');
   });
 
   await t.test('SIGTERM to a VM process: a hard stop of that VM, shown as stopped (quit)', async () => {

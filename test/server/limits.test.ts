@@ -76,7 +76,7 @@ test('tsvm serve: a VM process above its RSS limit is killed and shows crashed w
     assert.equal(d.child.exitDescription, null, 'the daemon still runs');
     const b = await info('bystander');
     assert.deepEqual([b.state, b.reason, b.pid], ['running', null, bystander.pid]);
-    const guest = async () => ((await d.api('GET', '/api/vms/bystander/stats')).json as { guestSeconds: number }).guestSeconds;
+    const guest = async () => (await d.sampledStats('bystander')).guestSeconds as number;
     const g0 = await guest();
     let g = g0;
     for (let i = 0; i < 100 && g <= g0; i++) g = await guest();
@@ -95,7 +95,7 @@ test('tsvm serve: a VM process above its RSS limit is killed and shows crashed w
     assert.ok(row, `a row for the running bystander with its RSS of 528 MiB and its pid:\n${list.out}`);
     // the figure the API's stats give (the page's "RSS of LIMIT"), read around the list's
     const rss = Number(row[1]);
-    const api = ((await d.api('GET', '/api/vms/bystander/stats')).json as { processRssBytes: number }).processRssBytes / 1048576;
+    const api = ((await d.sampledStats('bystander')) as { processRssBytes: number }).processRssBytes / 1048576;
     assert.ok(rss > 40 && rss < 528 && Math.abs(rss - api) < 64, `RSS ${rss} MiB in the list, ${api.toFixed(0)} MiB in the stats`);
     // the crashed hog: no process, so no RSS, its limit and its reason, which is too long for the row in
     // 80 columns and goes on the next line

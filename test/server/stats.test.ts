@@ -5,17 +5,20 @@
  * it; a disk's counters show what the firmware read from it. Every response
  * is checked against the OpenAPI document. A VM process that cannot answer
  * (stopped with SIGSTOP) still gets its stats answered, from its last sample
- * with that sample's age. No Linux boot: a 64 KiB ROM that
+ * with that sample's age; one stopped before its first sample gets them
+ * answered too, with its state and no figures. The daemon runs with `--vm-niceness 3`, and the
+ * VM's process is 3 nice steps below it. No Linux boot: a 64 KiB ROM that
  * spins (jmp $), and bare SeaBIOS looking for a boot disk.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Daemon, EventLog, opened } from '../helpers/daemon.js';
+import { niceValues } from '../helpers/child.js';
 
-type Stats = { state: string; sampleAgeMs: number; guestSeconds: number; guestInstructionsPerSec: number; cpuLimit: number | null; disks: Record<string, number | string>[]; nics: unknown[] };
+type Stats = { state: string; sampleAgeMs: number | null; guestSeconds: number; guestInstructionsPerSec: number; cpuLimit: number | null; disks: Record<string, number | string>[]; nics: unknown[] };
 
 test('stats: the CPU cap lowers a spinning guest and shows in stats; disk counters count what the guest read', async (t) => {
   const tmp = mkdtempSync(join(tmpdir(), 'tsvm-stats-'));
@@ -27,7 +30,8 @@ test('stats: the CPU cap lowers a spinning guest and shows in stats; disk counte
   writeFileSync(join(tmp, 'disk.img'), disk);
   const base = { version: 1, memoryBytes: 16 * 1048576, vgaBios: null, linux: null, boot: 'c', rtcEpochSec: 1_700_000_000, serial: 'none', debugcon: null, postcodes: null };
 
-  const d = await new Daemon().ready();
+  // VM processes 3 nice steps below the daemon, not the default 10
+  const d = await new Daemon(['--vm-niceness', '3']).ready();
   t.after(() => d.child.kill());
   const events = new EventLog(d.socket('/api/events'));
   await opened(events.ws);
@@ -115,11 +119,15 @@ test('stats: the CPU cap lowers a spinning guest and shows in stats; disk counte
     assert.equal(s.sampleAgeMs, 0, 'a VM process that answers gives fresh figures');
     const pid = ((await d.api('GET', '/api/vms/spin')).json as { pid: number | null }).pid;
     assert.ok(typeof pid === 'number', 'the running VM shows its pid');
+    const daemonNice = niceValues(d.child.child.pid as number)?.process as number;
+    const nice = niceValues(pid);
+    assert.equal(nice?.process, Math.min(19, daemonNice + 3), `--vm-niceness 3: the VM process 3 nice steps below the daemon's ${daemonNice}`);
+    assert.deepEqual([...(nice?.threads ?? [])].filter(([, v]) => v !== Math.min(19, daemonNice + 3)), [], 'every thread of it');
     process.kill(pid, 'SIGSTOP');
     try {
       const late = await stats('spin');
       assert.equal(late.state, 'running');
-      assert.ok(late.sampleAgeMs > 0, `the figures of a process that cannot answer say how old they are: ${JSON.stringify(late)}`);
+      assert.ok((late.sampleAgeMs ?? 0) > 0, `the figures of a process that cannot answer say how old they are: ${JSON.stringify(late)}`);
       assert.ok(late.guestSeconds > 0 && late.guestSeconds >= s.guestSeconds, `the last sample, not zeros: ${late.guestSeconds} s of guest time`);
     } finally {
       process.kill(pid, 'SIGCONT');
@@ -128,6 +136,48 @@ test('stats: the CPU cap lowers a spinning guest and shows in stats; disk counte
     for (let i = 0; i < 50 && after.sampleAgeMs !== 0; i++) after = await stats('spin');
     assert.equal(after.sampleAgeMs, 0, 'fresh figures again once the process runs');
     assert.ok(after.guestSeconds > s.guestSeconds, 'and the guest ran on');
+    assert.equal((await d.api('POST', '/api/vms/spin/stop')).status, 200);
+  });
+
+  await t.test('a VM process stopped (SIGSTOP) before its first sample: stats answer anyway, with the state and no figures (sampleAgeMs null); figures once it runs', async () => {
+    let s = await stats('spin');
+    for (let i = 0; i < 100 && s.state !== 'stopped'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      s = await stats('spin');
+    }
+    assert.equal(s.state, 'stopped');
+    assert.equal(s.sampleAgeMs, null, 'a VM that does not run has no sample');
+    const started = await d.api('POST', '/api/vms/spin/start');
+    assert.equal(started.status, 200);
+    const pid = (started.json as { pid: number | null }).pid;
+    assert.ok(typeof pid === 'number', `the start answers with the new process's pid: ${started.text}`);
+    // stopped at once: the process has not even loaded the emulator, let alone answered a stats question
+    process.kill(pid, 'SIGSTOP');
+    try {
+      // the signal is taken when the process next runs: wait until /proc shows it stopped
+      const stat = () => readFileSync(`/proc/${pid}/stat`, 'latin1');
+      for (let i = 0; i < 250 && !/^\d+ \(.*\) T /.test(stat()); i++) await new Promise((r) => setTimeout(r, 20));
+      assert.match(stat(), /^\d+ \(.*\) T /, 'the VM process is stopped');
+      // the daemon waits a second at most; a request still unanswered after 30 s hangs
+      for (let i = 0; i < 2; i++) {
+        let timer: NodeJS.Timeout | undefined;
+        const hang = new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error('GET /api/vms/spin/stats did not answer within 30 s while the VM process was stopped before its first sample')), 30_000)));
+        const early = await Promise.race([stats('spin'), hang]).finally(() => clearTimeout(timer));
+        assert.equal(early.state, 'starting', `the VM's state: ${JSON.stringify(early)}`);
+        assert.equal(early.sampleAgeMs, null, `no sample yet: ${JSON.stringify(early)}`);
+        assert.deepEqual([early.guestSeconds, early.guestInstructionsPerSec, early.disks], [0, 0, []], 'no figures, rather than figures made up');
+      }
+      assert.equal(((await d.api('GET', '/api/vms/spin')).json as { pid: number | null }).pid, pid, 'the same process, still there');
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    let after = await stats('spin');
+    for (let i = 0; i < 100 && (after.sampleAgeMs !== 0 || after.state !== 'running' || after.guestSeconds === 0); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      after = await stats('spin');
+    }
+    assert.deepEqual([after.state, after.sampleAgeMs], ['running', 0], `fresh figures once the process runs: ${JSON.stringify(after)}`);
+    assert.ok(after.guestSeconds > 0, 'and the guest runs');
     assert.equal((await d.api('POST', '/api/vms/spin/stop')).status, 200);
   });
 
