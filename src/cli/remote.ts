@@ -110,7 +110,7 @@ function oneName(cmd: string, names: string[]): string {
 
 /** Run a daemon-client command; returns the exit status. */
 export async function remoteCommand(cmd: 'list' | 'start' | 'stop' | 'console', argv: string[]): Promise<number> {
-  const p = parse(cmd, argv, cmd === 'stop' ? ['--acpi'] : []);
+  const p = parse(cmd, argv, cmd === 'stop' ? ['--acpi'] : cmd === 'start' ? ['--force-boot'] : []);
   const c = connect(cmd, p.dir);
   try {
     switch (cmd) {
@@ -120,7 +120,8 @@ export async function remoteCommand(cmd: 'list' | 'start' | 'stop' | 'console', 
         return 0;
       }
       case 'start': {
-        const v = await c.request<VmInfo>('POST', `/api/vms/${encodeURIComponent(oneName(cmd, p.names))}/start`);
+        const forceBoot = p.flags.has('--force-boot');
+        const v = await c.request<VmInfo>('POST', `/api/vms/${encodeURIComponent(oneName(cmd, p.names))}/start`, forceBoot ? { forceBoot } : undefined);
         process.stdout.write(`${v.name}: ${v.state}\n`);
         return 0;
       }

@@ -324,7 +324,8 @@ export class VmHost extends EventEmitter<HostEvents> {
     return this._info(vm);
   }
 
-  start(name: string): VmInfo {
+  /** Start a stopped VM; `forceBoot`: boot it afresh, discarding a suspended state instead of resuming it. */
+  start(name: string, opts: { forceBoot?: boolean } = {}): VmInfo {
     const vm = this._getForChange(name);
     if (vm.worker) throw new HostError('conflict', `VM '${name}' is already ${vm.state}`);
     this._notCloning(name);
@@ -332,11 +333,11 @@ export class VmHost extends EventEmitter<HostEvents> {
       clearTimeout(vm.restartTimer);
       vm.restartTimer = null;
     }
-    this._launch(vm);
+    this._launch(vm, opts.forceBoot === true);
     return this._info(vm);
   }
 
-  private _launch(vm: Vm): void {
+  private _launch(vm: Vm, forceBoot = false): void {
     const name = vm.record.name;
     // re-read the folder: the spec may have been edited while the VM was off
     try {
@@ -345,6 +346,11 @@ export class VmHost extends EventEmitter<HostEvents> {
       this._log(`VM '${name}' crashed: ${(e as Error).message}`);
       this._setState(vm, 'crashed', (e as Error).message);
       throw new HostError('bad-request', (e as Error).message);
+    }
+    // dropped only once the folder has been read and checked: a start refused before this loses nothing
+    if (forceBoot && this.store.suspended(name)) {
+      this.store.folder(name).dropSuspended();
+      this.store.appendLog(name, 'suspended state discarded (force boot)');
     }
     vm.stopRequested = false;
     vm.console = [];

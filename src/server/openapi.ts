@@ -309,7 +309,15 @@ export const OPENAPI = {
         responses: { '201': json(ref('Vm'), 'the new VM'), ...errors(400, 401, 409, 411, 413, 415) },
       },
     },
-    '/api/vms/{name}/start': action('start the VM in its own worker thread'),
+    '/api/vms/{name}/start': {
+      post: {
+        ...action('start the VM in its own process (or worker thread); it resumes a suspended state unless forceBoot').post,
+        requestBody: {
+          required: false,
+          content: { 'application/json': { schema: { type: 'object', additionalProperties: false, properties: { forceBoot: { type: 'boolean', description: 'boot afresh from the disks, discarding the suspended state (tsvm start --force-boot); snapshots are kept' } } } } },
+        },
+      },
+    },
     '/api/vms/{name}/stop': action('hard stop: end the run now (QEMU quit)'),
     '/api/vms/{name}/powerdown': action('press the ACPI power button; the guest powers off in its own time'),
     '/api/vms/{name}/pause': action('pause the VM (guest time stands still)'),

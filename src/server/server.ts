@@ -344,7 +344,21 @@ export function createDaemonServer(o: ServerOptions): Daemon {
     if (seg.length !== 4) throw new ApiError(404, 'not-found', `no API at ${path}`);
     const what = seg[3];
     switch (what) {
-      case 'start':
+      case 'start': {
+        methods(['POST']);
+        // optional {forceBoot: true}: boot afresh, discarding a suspended state (tsvm start --force-boot)
+        const body = await readBody(req);
+        let forceBoot = false;
+        if (body !== undefined) {
+          const b = object(body, 'the request');
+          allowOnly(b, ['forceBoot'], 'the request');
+          if (b.forceBoot !== undefined && typeof b.forceBoot !== 'boolean') throw new ApiError(400, 'bad-body', 'forceBoot must be true or false');
+          forceBoot = b.forceBoot === true;
+        }
+        const info = host.start(name, { forceBoot });
+        log(`start VM '${name}'${forceBoot ? ' (force boot)' : ''}`);
+        return send(res, 200, info);
+      }
       case 'stop':
       case 'powerdown':
       case 'pause':
