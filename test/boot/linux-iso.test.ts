@@ -17,7 +17,7 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PROMPT, TSVM, TsvmChild } from '../helpers/child.js';
+import { PROMPT, TSVM, linesAfter, TsvmChild } from '../helpers/child.js';
 
 test('the default kernel boots from an isolinux CD through SeaBIOS to a shell, in a VM created from the ISO, with snapshots, a branch, linked and full clones and a moved folder, the clones booted cold', { timeout: 3_000_000 }, async () => {
   // make sure the default image exists (builds it on first use)
@@ -55,14 +55,7 @@ test('the default kernel boots from an isolinux CD through SeaBIOS to a shell, i
   const marks = async (t: TsvmChild) => {
     // what follows the line M-2 (the echoed command line reads M-$((1+1)))
     const out = await t.shell('echo M-$((1+1)); cat /root/mark; echo 3 > /proc/sys/vm/drop_caches; head -n 1 /dev/sda');
-    const at = out.indexOf('\nM-2\n');
-    assert.ok(at >= 0, `no M-2 line in:\n${out}`);
-    // (less the kernel's console line about drop_caches)
-    return out
-      .slice(at + 5)
-      .split('\n')
-      .filter((l) => l && !/^\[\s*\d+\.\d+\] /.test(l))
-      .join(' ');
+    return linesAfter(out, 'M-2');
   };
 
   // the IDE disk is there as a block device (were it missing, the marks would go to a plain file /dev/sda in RAM);

@@ -16,7 +16,8 @@ import { spawnSync } from 'node:child_process';
 import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PROMPT, TSVM, TsvmChild } from '../helpers/child.js';
+import { PROMPT, TSVM, linesAfter, TsvmChild } from '../helpers/child.js';
+import { seeded } from '../helpers/seeded.js';
 
 const CASES = 30;
 
@@ -29,13 +30,7 @@ test('damaged snapshot files are refused by loadvm on a running VM, which goes o
   const marks = async (v: TsvmChild) => {
     // what follows the line M-2 (the echoed command line reads M-$((1+1)))
     const out = await v.shell('echo 3 > /proc/sys/vm/drop_caches; echo M-$((1+1)); cat /root/mark /data/mark');
-    const at = out.indexOf('\nM-2\n');
-    assert.ok(at >= 0, `no M-2 line in:\n${out}`);
-    return out
-      .slice(at + 5)
-      .split('\n')
-      .filter((l) => l && !/^\[\s*\d+\.\d+\] /.test(l))
-      .join(' ');
+    return linesAfter(out, 'M-2');
   };
   const mark = (n: string) => `echo ram-${n} > /root/mark; echo disk-${n} > /data/mark; sync`;
   const tree = () => JSON.parse(readFileSync(join(vm, 'snapshots', 'tree.json'), 'utf8')) as { current: string; reverting?: string | null; snapshots: { id: string; name: string }[] };
@@ -62,13 +57,7 @@ test('damaged snapshot files are refused by loadvm on a running VM, which goes o
     assert.equal(lstatSync(files.snap).nlink, 1);
     assert.equal(lstatSync(files.image).nlink, 1);
 
-    let x = 0x6b43a9b5;
-    const rnd = (n: number) => {
-      x ^= x << 13;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      return (x >>> 0) % n;
-    };
+    const rnd = seeded(0x6b43a9b5);
     let refused = 0;
     let loaded = 0;
     // where the damage goes: in the state file, its start (the header, the device sections) or anywhere (mostly RAM);

@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { openBlockFile } from '../../src/host/node/block.js';
 import { VmFolder } from '../../src/vmm/folder.js';
 import { COM1_INIT_8N1, ROM_TAIL } from '../helpers/roms.js';
+import { seeded } from '../helpers/seeded.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 const TSVM = join(ROOT, 'bin/tsvm.js');
@@ -125,13 +126,7 @@ test('killing tsvm clone (linked and full) at random points never leaves the sou
   });
   t.diagnostic(`uninterrupted: linked ${took[0]} ms, linked at base ${took[1]} ms, full ${took[2]} ms`);
 
-  let x = 0x2545f491;
-  const rnd = (n: number) => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) % n;
-  };
+  const rnd = seeded(0x2545f491);
   let landed = 0;
   for (let i = 0; i < 24; i++) {
     const k = i % 3;

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { COM1_INIT_8N1, ROM_TAIL } from '../helpers/roms.js';
+import { seeded } from '../helpers/seeded.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 const TSVM = join(ROOT, 'bin/tsvm.js');
@@ -121,13 +122,7 @@ test('killing tsvm during a guest\'s allocating disk writes leaves a qcow2 image
   const c = spawnSync(process.execPath, [TSVM, 'create', 'w', '-bios', join(dir, 'writer.bin'), '-m', '8M', '-disk-size', '128M'], { cwd: dir, encoding: 'utf8' });
   assert.equal(c.status, 0, c.stderr);
   const disk = join(dir, 'w.tsvm', 'disks', 'hda.qcow2');
-  let x = 0x6d2b79f5;
-  const rnd = (n: number) => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) % n;
-  };
+  const rnd = seeded(0x6d2b79f5);
   const writes: number[] = [];
   let most = 0;
   for (let i = 0; i < 12; i++) {

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { COM1_INIT_8N1, ROM_TAIL } from '../helpers/roms.js';
+import { seeded } from '../helpers/seeded.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 const TSVM = join(ROOT, 'bin/tsvm.js');
@@ -67,13 +68,7 @@ test('flipped and truncated suspended states are resumed or refused with a clear
   const good = readFileSync(sus);
   const before = outside(dir);
 
-  let x = 0x1b873593;
-  const rnd = (n: number) => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) % n;
-  };
+  const rnd = seeded(0x1b873593);
   let refused = 0;
   let resumed = 0;
   for (let i = 0; i < 40; i++) {

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { VmFolder } from '../../src/vmm/folder.js';
 import { readSnapshotFile } from '../../src/vmm/snapshot.js';
 import { COM1_INIT_8N1, ROM_TAIL } from '../helpers/roms.js';
+import { seeded } from '../helpers/seeded.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 const TSVM = join(ROOT, 'bin/tsvm.js');
@@ -71,13 +72,7 @@ test('killing tsvm at random points never leaves the VM unusable', { timeout: 90
   const c = tsvm('create', 'k', '-bios', join(dir, 'echo.bin'), '-m', '8M', '-disk-size', '4M');
   assert.equal(c.status, 0, c.stderr);
   const path = join(dir, 'k.tsvm');
-  let x = 0x9e3779b9;
-  const rnd = (n: number) => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) % n;
-  };
+  const rnd = seeded(0x9e3779b9);
   for (let i = 0; i < 16; i++) {
     const op = i % 4;
     // from at once to well after the command completes, so kills land before, during and after the writes

@@ -171,3 +171,18 @@ export function niceValues(pid: number): { process: number; threads: Map<number,
     return null;
   }
 }
+
+/**
+ * The guest's output after the line `marker` (echoed by the command as, say,
+ * `echo M-$((1+1))`, so the command line's echo does not match), joined by
+ * spaces, less the kernel's console lines ("[  12.345] ...").
+ */
+export function linesAfter(out: string, marker: string): string {
+  const at = out.indexOf(`\n${marker}\n`);
+  if (at < 0) throw new Error(`no ${marker} line in:\n${out}`);
+  return out
+    .slice(at + marker.length + 2)
+    .split('\n')
+    .filter((l) => l && !/^\[\s*\d+\.\d+\] /.test(l))
+    .join(' ');
+}
