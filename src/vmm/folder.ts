@@ -26,6 +26,7 @@ import { BlockBackendError, createQcow2File, openBlockFile, qcow2Info, setQcow2B
 import { flushOpenDrive, reopenDrive } from './drives.js';
 import type { Machine } from '../board/machine.js';
 import { DRIVE_SLOTS, validateSpec, VmConfigError, type DriveFormat, type DriveMode, type DriveSlot, type MachineSpec } from './spec.js';
+import { VmFolderError } from './errors.js';
 import { encodeSnapshot, readSnapshotFile, restoreSnapshot, writeFileAtomic, type SnapshotFile } from './snapshot.js';
 
 export const VM_SUFFIX = '.tsvm';
@@ -41,13 +42,8 @@ export type CopyProgress = (done: number, total: number) => void;
 /** Empty disks a new VM folder gets, by slot (IDE, or `vda`: the first virtio-blk disk), in bytes. */
 export type NewDisks = Partial<Record<DriveSlot | 'vda', number>>;
 
-/** A VM folder problem (missing, locked, malformed); the message says what to do. */
-export class VmFolderError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'VmFolderError';
-  }
-}
+/** A VM folder problem (missing, locked, malformed); defined in errors.ts, which front ends load alone. */
+export { VmFolderError };
 
 export interface VmConfig {
   format: typeof VM_FORMAT;

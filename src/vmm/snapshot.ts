@@ -28,6 +28,7 @@ import { crc32, deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { Machine, MachineState } from '../board/machine.js';
 import { ByteReader, ByteWriter, decodeValue, encodeValue, typedArrayOf, typedArrayTag } from '../state/codec.js';
 import { StateError } from '../state/state.js';
+import { SnapshotError } from './errors.js';
 import { specMismatch, validateSpec, VmConfigError, type MachineSpec } from './spec.js';
 
 export const SNAPSHOT_MAGIC = 'TSVMSNAP';
@@ -66,13 +67,8 @@ export interface SnapshotHeader {
   screen: string[] | null;
 }
 
-/** A file that cannot be used, with what is wrong with it. */
-export class SnapshotError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'SnapshotError';
-  }
-}
+/** A file that cannot be used, with what is wrong with it (defined in errors.ts, which front ends load alone). */
+export { SnapshotError };
 
 const zeroPage = Buffer.alloc(PAGE_BYTES);
 /** Pages checked for zero at once first: most of a guest's RAM is long zero runs. */

@@ -15,6 +15,7 @@ import { validateNics, type NicSpec } from './netspec.js';
 import { parseSize } from '../base/hex.js';
 import { DEFAULT_RTC_EPOCH } from '../board/rtc-epoch.js';
 import { validateVirtio, type VirtioSpec } from './virtio-spec.js';
+import { VmConfigError } from './errors.js';
 
 export { DEFAULT_RTC_EPOCH };
 
@@ -80,16 +81,8 @@ export interface MachineSpec {
   virtio?: VirtioSpec[];
 }
 
-/** A spec or host-resource problem; `subject` names the spec field (or drive slot) it is about. */
-export class VmConfigError extends Error {
-  constructor(
-    readonly subject: string,
-    readonly detail: string,
-  ) {
-    super(`${subject}: ${detail}`);
-    this.name = 'VmConfigError';
-  }
-}
+/** A spec or host-resource problem (defined in errors.ts, which front ends load alone). */
+export { VmConfigError };
 
 /** A spec with the defaults filled in, for callers that build one field by field. */
 export function defaultSpec(over: Partial<MachineSpec> = {}): MachineSpec {
