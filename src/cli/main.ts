@@ -80,8 +80,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'start':
       case 'list': {
         if (cmd === 'start') await machineSetup(); // before remote.js loads the server's modules, as before any machine code
-        const remote = await import('./remote.js');
-        if (remote.daemonRunning(rest)) return await remote.remoteCommand(cmd, rest);
+        if ((await import('./daemon.js')).daemonRunning(rest)) return await (await import('./remote.js')).remoteCommand(cmd, rest);
         if (cmd === 'list') return (await import('./vm.js')).listCommand(rest);
         return await (await import('./vm.js')).startCommand(rest);
       }

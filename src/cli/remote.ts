@@ -5,7 +5,7 @@
  */
 import { resolve } from 'node:path';
 import { ClientError, DaemonClient, findDaemon } from '../server/client.js';
-import { defaultVmDir } from '../server/serve.js';
+import { defaultDir } from './daemon.js';
 import { UsageError } from './options.js';
 
 export interface VmInfo {
@@ -65,19 +65,6 @@ export function formatList(vms: VmInfo[], rss: (number | null)[]): string {
 }
 
 const ESCAPE = 0x01; // Ctrl-A
-
-/** The directory a command means: --dir, else the current directory if a daemon serves it, else the daemon's default directory. */
-function defaultDir(): string {
-  return findDaemon(process.cwd()) ? process.cwd() : defaultVmDir();
-}
-
-/** Whether a daemon serves the directory these arguments name (list and start then go through it). */
-export function daemonRunning(argv: string[]): boolean {
-  const i = argv.findIndex((a) => a === '--dir' || a.startsWith('--dir='));
-  if (i < 0) return findDaemon(process.cwd()) !== null || findDaemon(defaultVmDir()) !== null;
-  const v = argv[i] === '--dir' ? argv[i + 1] : argv[i].slice(6);
-  return v !== undefined && findDaemon(resolve(v)) !== null;
-}
 
 function parse(cmd: string, argv: string[], flags: string[]): { dir: string; names: string[]; flags: Set<string> } {
   let dir = defaultDir();

@@ -3,10 +3,8 @@
  * daemon that serves a directory (its daemon.json and token file), make API
  * requests, and open its WebSockets. Errors carry the daemon's own message.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import WebSocket from 'ws';
-import { INFO_FILE, TOKEN_FILE } from './serve.js';
+import { findDaemon, type DaemonAddress } from './discovery.js';
 
 export class ClientError extends Error {
   constructor(
@@ -17,23 +15,7 @@ export class ClientError extends Error {
   }
 }
 
-export interface DaemonAddress {
-  url: string;
-  token: string;
-}
-
-/** The daemon running for `dir`, or null when none is (no daemon.json, or its process is gone). */
-export function findDaemon(dir: string): DaemonAddress | null {
-  const info = join(dir, INFO_FILE);
-  if (!existsSync(info)) return null;
-  try {
-    const j = JSON.parse(readFileSync(info, 'utf8')) as { url: string; pid: number };
-    process.kill(j.pid, 0); // throws when the process no longer exists
-    return { url: j.url, token: readFileSync(join(dir, TOKEN_FILE), 'utf8').trim() };
-  } catch {
-    return null;
-  }
-}
+export { findDaemon, type DaemonAddress };
 
 export class DaemonClient {
   constructor(readonly address: DaemonAddress) {}

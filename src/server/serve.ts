@@ -7,7 +7,6 @@
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { DEFAULT_MAX_UPLOAD_BYTES } from './upload.js';
-import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -17,20 +16,14 @@ import { VmHost } from './host.js';
 import { ISOLATIONS, VM_NICENESS, type Isolation } from '../vmm/worker-channel.js';
 import { createDaemonServer } from './server.js';
 import { hostQmpTarget, QmpServer } from './qmp.js';
+import { defaultVmDir, INFO_FILE, TOKEN_FILE } from './discovery.js';
 
 export class ServeUsageError extends Error {}
 
 export const DEFAULT_PORT = 8406;
 export const DEFAULT_SHUTDOWN_WAIT_S = 30;
 
-/** The per-user directory of VMs when --dir is not given. */
-export function defaultVmDir(): string {
-  const base = process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share');
-  return join(base, 'tsvm', 'vms');
-}
-
-export const TOKEN_FILE = 'daemon.token';
-export const INFO_FILE = 'daemon.json';
+export { defaultVmDir, TOKEN_FILE, INFO_FILE };
 
 /** The daemon's token for `dir`, created (32 random bytes, hex) with mode 0600 on first use. */
 export function loadOrCreateToken(dir: string): { token: string; created: boolean } {
