@@ -76,13 +76,13 @@ export async function main(argv: string[]): Promise<number> {
         await machineSetup();
         return await (await import('../server/serve.js')).serveCommand(rest);
       case 'create':
-        return (await import('./vm.js')).createCommand(rest);
+        return (await import('./create.js')).createCommand(rest);
       case 'start':
       case 'list': {
         if (cmd === 'start') await machineSetup(); // before remote.js loads the server's modules, as before any machine code
         if ((await import('./daemon.js')).daemonRunning(rest)) return await (await import('./remote.js')).remoteCommand(cmd, rest);
         if (cmd === 'list') return (await import('./vm.js')).listCommand(rest);
-        return await (await import('./vm.js')).startCommand(rest);
+        return await (await import('./start.js')).startCommand(rest);
       }
       case 'snapshot':
         return (await import('./vm.js')).snapshotCommand(rest);

@@ -15,15 +15,9 @@ import { openDrive, specPath } from './drives.js';
 import { openVirtioDevices } from './virtio.js';
 import { VmRunner, type RunnerOptions } from './runner.js';
 import { DRIVE_SLOTS, validateSpec, VmConfigError, type MachineSpec } from './spec.js';
+import { SEABIOS_BIOS, SEABIOS_DIR, SEABIOS_VGA, seabiosVgaInstalled } from './firmware.js';
 
-export const SEABIOS_DIR = '/usr/share/seabios';
-export const SEABIOS_BIOS = `${SEABIOS_DIR}/bios-256k.bin`;
-export const SEABIOS_VGA = `${SEABIOS_DIR}/vgabios-stdvga.bin`;
-
-/** True when Debian's SeaBIOS VGA ROM is installed (a machine with its own firmware gets it only then). */
-export function seabiosVgaInstalled(): boolean {
-  return existsSync(SEABIOS_VGA);
-}
+export { SEABIOS_DIR, SEABIOS_BIOS, SEABIOS_VGA, seabiosVgaInstalled };
 
 /** Read a whole file for the machine (firmware, kernel, initrd). */
 export function readMachineFile(subject: string, path: string, what: string, max = Infinity): Uint8Array {
