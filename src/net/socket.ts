@@ -12,6 +12,9 @@
  */
 import type { Closable, HostStream, NetHost, StreamEvents } from './host.js';
 import { encodeFrame, FrameReader } from './framing.js';
+import { parseHostPort, parseStreamAddr, streamAddrText, type StreamAddr } from './addr.js';
+
+export { parseHostPort, parseStreamAddr, streamAddrText, type StreamAddr };
 
 interface Port {
   canReceive(): boolean;
@@ -34,33 +37,6 @@ export const QUEUE_BYTES_MAX = 4 << 20;
 export const QUEUE_PAUSE_BYTES = 1 << 20;
 const RETRY_MS = 1000;
 
-/** Where a stream goes: a TCP address and port, or a UNIX socket's path. */
-export type StreamAddr = { addr: string; port: number } | { path: string };
-
-/**
- * Parse a switch address: `unix:PATH` (a UNIX socket) or `tcp:HOST:PORT`.
- * With `listening`, a TCP address must be a loopback one: a switch open to
- * the LAN would let anyone there onto the private network.
- */
-export function parseStreamAddr(s: string, listening = false): StreamAddr {
-  if (s.startsWith('unix:')) {
-    const path = s.slice(5);
-    if (!path) throw new RangeError(`'${s}': give the socket's path, e.g. unix:/tmp/lab.sock`);
-    return { path };
-  }
-  if (s.startsWith('tcp:')) {
-    const a = parseHostPort(s.slice(4));
-    if (!a.addr) throw new RangeError(`'${s}': give the host, e.g. tcp:127.0.0.1:${a.port}`);
-    if (listening && !['127.0.0.1', 'localhost', '::1'].includes(a.addr)) throw new RangeError(`'${s}': a switch listens on loopback only (127.0.0.1 or ::1), so nothing outside this machine reaches the private network`);
-    return a;
-  }
-  throw new RangeError(`'${s}' is not a switch address; use unix:PATH or tcp:127.0.0.1:PORT`);
-}
-
-export function streamAddrText(a: StreamAddr): string {
-  return 'path' in a ? `unix:${a.path}` : `tcp:${a.addr}:${a.port}`;
-}
-
 /** Open a stream to `a` through the host. */
 export function connectStream(host: NetHost, a: StreamAddr, ev: StreamEvents): HostStream {
   return 'path' in a ? host.connectUnix(a.path, ev) : host.connect(a.addr, a.port, ev);
@@ -70,14 +46,6 @@ export interface SocketNetOptions {
   listen?: { addr: string; port: number };
   /** The peer: another tsvm's listen=, or a switch (tsvm switch, the daemon's) on TCP or a UNIX socket. */
   connect?: StreamAddr;
-}
-
-/** Parse `[HOST]:PORT`. */
-export function parseHostPort(s: string): { addr: string; port: number } {
-  const m = /^([^:]*):(\d+)$/.exec(s);
-  const port = m ? Number(m[2]) : 0;
-  if (!m || port < 1 || port > 65535) throw new RangeError(`'${s}' is not HOST:PORT (e.g. 127.0.0.1:4444, or :4444 to listen on all addresses)`);
-  return { addr: m[1], port };
 }
 
 export class SocketNet {

@@ -8,7 +8,8 @@
  */
 import type { DefaultImage } from './image.js';
 import type { LinuxSpec, MachineSpec } from './spec.js';
-import { randomMac, type NicSpec } from './netspec.js';
+import { type NicSpec } from './netspec.js';
+import { randomMac } from './mac.js';
 
 /** The default guest's data disk: 1 GiB, sparse (a new qcow2 is 256 KiB until written). */
 export const DEFAULT_GUEST_DISK_BYTES = 2 ** 30;

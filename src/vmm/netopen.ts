@@ -8,7 +8,8 @@ import { DumpBackend } from '../net/dump.js';
 import { SocketNet, parseHostPort } from '../net/socket.js';
 import { nodeNetHost, openDumpFile } from '../host/node/net.js';
 import { VmConfigError } from './spec.js';
-import { parseMac, randomMac, switchAddr, type NicSpec } from './netspec.js';
+import { parseMac, switchAddr, type NicSpec } from './netspec.js';
+import { randomMac } from './mac.js';
 
 /**
  * Open the NICs' backends: a user-mode network each, with its forwards

@@ -2,19 +2,20 @@
  * The network part of a machine spec: NICs and the user-mode networks their
  * cables go to, as a file can hold them, and their validation; netopen.ts
  * opens the host resources (sockets, pcap files) from them. Light on
- * purpose: reading a vm.json (tsvm clone, list) does not load the NAT.
+ * purpose: reading a vm.json (tsvm clone, list) does not load the NAT,
+ * the socket network (net/addr.ts parses its addresses) or node:crypto
+ * (mac.ts makes up MACs).
  *
  *   "nics": [{ "model": "e1000", "mac": null, "net": "user",
  *              "hostfwd": ["tcp::8080-:80"], "restrict": false, "dump": "net.pcap" }]
  *   "nics": [{ "net": "switch", "network": "lab" }]               a named private network
  *   "nics": [{ "net": "switch", "switch": "unix:/tmp/lab.sock" }] a switch socket (or tcp:127.0.0.1:PORT)
  */
-import { randomBytes } from 'node:crypto';
 import { tmpdir, userInfo } from 'node:os';
 import { lstatSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { parseHostForward } from '../net/hostfwd.js';
-import { parseHostPort, parseStreamAddr, type StreamAddr } from '../net/socket.js';
+import { parseHostPort, parseStreamAddr, type StreamAddr } from '../net/addr.js';
 import { VmConfigError } from './spec.js';
 
 export { parseStreamAddr };
@@ -75,11 +76,6 @@ export function checkNetworkDir(): void {
 
 export function networkSocketPath(name: string): string {
   return join(networkDir(), `${name}.sock`);
-}
-
-/** A random MAC in QEMU's 52:54:00 range, for a switch NIC given none (two VMs on a switch must differ). */
-export function randomMac(): string {
-  return ['52', '54', '00', ...Array.from(randomBytes(3), (b) => b.toString(16).padStart(2, '0'))].join(':');
 }
 
 export function parseMac(subject: string, text: string): Uint8Array {
