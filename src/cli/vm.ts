@@ -8,6 +8,7 @@
  */
 import { basename } from 'node:path';
 import { formatTree, listVms, VM_SUFFIX } from '../vmm/folder.js';
+import { revertSnapshot } from '../vmm/revert.js';
 import { formatHelp, UsageError, type OptionSpec } from './options.js';
 import { DIR, dirOf, openVm, split } from './vmargs.js';
 
@@ -70,7 +71,7 @@ export function snapshotCommand(args: string[]): number {
       const n = vm.saveSnapshot(tag, opts.get('desc')?.[0] ?? '', null);
       process.stdout.write(`snapshot ${n.name} saved${n.hasState ? '' : ' (disks; the VM is powered off)'}\n`);
     } else if (action === 'revert') {
-      const n = vm.revert(tag, null);
+      const n = revertSnapshot(vm, tag, null);
       process.stdout.write(`${vm.name} is back at snapshot ${n.name}; tsvm start ${vm.name} ${n.hasState ? 'resumes there' : 'boots from its disks'}\n`);
     } else {
       vm.deleteSnapshot(tag);

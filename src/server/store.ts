@@ -12,6 +12,7 @@ import { existsSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'nod
 import { basename, join } from 'node:path';
 import { cloneVm, linkedClone, listVms, VmFolder, VmFolderError, VM_SUFFIX, type Copied, type NewDisks, type SnapshotNode, type SnapshotTree } from '../vmm/folder.js';
 import type { MachineSpec } from '../vmm/spec.js';
+import { revertSnapshot } from '../vmm/revert.js';
 
 export type RestartPolicy = 'never' | 'on-crash';
 
@@ -176,7 +177,7 @@ export class FolderStore {
   }
 
   revertSnapshot(name: string, tag: string): SnapshotNode {
-    return this._locked(name, (f) => f.revert(tag, null));
+    return this._locked(name, (f) => revertSnapshot(f, tag, null));
   }
 
   deleteSnapshot(name: string, tag: string): void {

@@ -7,6 +7,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { BlockBackendError, FileBlockBackend, openBlockFile, probeImageFormat, type OpenedBlock } from '../host/node/block.js';
 import { VmConfigError, type DriveFormat, type DriveSlot, type DriveSpec } from './spec.js';
 import { blockReadv, blockWritev } from '../devices/backends.js';
+import { flushOpenDrive, registerOpenDrive, reopenDrive } from './open-drives.js';
 
 /** Resolve a spec path: relative paths are relative to the base directory (the VM folder). */
 export function specPath(baseDir: string, p: string): string {
@@ -101,28 +102,17 @@ class ReopenableBackend implements BlockBackendLike {
 
 type BlockBackendLike = OpenedBlock['backend'];
 
-const openDisks = new Map<string, { backend: ReopenableBackend; reopen: () => OpenedBlock }>();
-
 function reopenable(path: string, what: string, d: Pick<DriveSpec, 'format' | 'mode'>, o: OpenedBlock): OpenedBlock {
   const backend = new ReopenableBackend(o, o.backend.sizeBytes);
-  openDisks.set(path, { backend, reopen: () => openBlockFile(path, d.mode, what, d.format) });
+  const forget = registerOpenDrive(path, { flush: () => backend.flush(), reopen: () => backend.swap(openBlockFile(path, d.mode, what, d.format)) });
   return {
     backend,
     warning: o.warning,
     close: () => {
-      if (openDisks.get(path)?.backend === backend) openDisks.delete(path);
+      forget();
       backend.close();
     },
   };
 }
 
-/** Commit the image open at `path`, if any (its metadata on disk, before the file is frozen). */
-export function flushOpenDrive(path: string): void {
-  openDisks.get(resolve(path))?.backend.flush();
-}
-
-/** Re-open the image at `path` behind the device that has it open (the file there was replaced). */
-export function reopenDrive(path: string): void {
-  const e = openDisks.get(resolve(path));
-  if (e) e.backend.swap(e.reopen());
-}
+export { flushOpenDrive, reopenDrive };

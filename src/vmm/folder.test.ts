@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { createQcow2File, openBlockFile, qcow2Info } from '../host/node/block.js';
 import { formatTree, linkedCloneVm, specDisks, VmFolder } from './folder.js';
 import { defaultSpec } from './spec.js';
+import { revertSnapshot } from './revert.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsvm-folder-'));
 const rom = join(dir, 'rom.bin');
@@ -41,7 +42,7 @@ test('save, revert and delete keep a tree and the current position', () => {
   vm.saveSnapshot('a', 'first', null);
   writeDisk(vm, Buffer.alloc(1 << 20, 2));
   vm.saveSnapshot('b', '', null);
-  vm.revert('a', null);
+  revertSnapshot(vm, 'a', null);
   assert.equal(disk(vm)[0], 1);
   writeDisk(vm, Buffer.alloc(1 << 20, 3));
   vm.saveSnapshot('c', '', null);
@@ -51,7 +52,7 @@ test('save, revert and delete keep a tree and the current position', () => {
   assert.throws(() => vm.saveSnapshot('a', '', null), /already has a snapshot 'a'/);
   vm.deleteSnapshot('a');
   assert.deepEqual(vm.tree().snapshots.map((s) => s.parent), [null, null]);
-  vm.revert('b', null);
+  revertSnapshot(vm, 'b', null);
   assert.equal(disk(vm)[0], 2);
   vm.unlock();
 });
@@ -99,7 +100,7 @@ test('a revert to a snapshot whose disk image is damaged, missing or of another 
   writeDisk(vm, Buffer.alloc(1 << 20, 2));
   const b = vm.saveSnapshot('b', '', null);
   // back at a, whose disk chain does not go through b's image: b is the one damaged
-  vm.revert('a', null);
+  revertSnapshot(vm, 'a', null);
   writeDisk(vm, Buffer.alloc(1 << 20, 3));
   const img = join(vm.path, 'snapshots', `${b.id}.hda.qcow2`);
   const good = readFileSync(img);
@@ -115,13 +116,13 @@ test('a revert to a snapshot whose disk image is damaged, missing or of another 
   ];
   for (const [what, spoil] of damage) {
     spoil();
-    assert.throws(() => vm.revert('b', null), /snapshot 'b' cannot be loaded: its image of disk hda .*nothing was changed/, what);
+    assert.throws(() => revertSnapshot(vm, 'b', null), /snapshot 'b' cannot be loaded: its image of disk hda .*nothing was changed/, what);
     assert.equal(readFileSync(join(vm.path, 'snapshots', 'tree.json'), 'utf8'), tree, `${what}: tree.json changed`);
     assert.equal(disk(vm)[0], 3, `${what}: the disk changed`);
     rmSync(img, { force: true });
     writeFileSync(img, good);
   }
-  vm.revert('b', null);
+  revertSnapshot(vm, 'b', null);
   assert.equal(disk(vm)[0], 2);
   vm.unlock();
 });
@@ -180,7 +181,7 @@ test('a virtio data disk (the default guest\'s) is frozen, reverted and linked l
   assert.equal(qcow2Info(join(vm.path, 'snapshots', `${a.id}.vda.qcow2`))?.size, 1 << 20, 'the frozen image is named after the disk');
   put(vm, 2);
   vm.saveSnapshot('b', '', null);
-  vm.revert('a', null);
+  revertSnapshot(vm, 'a', null);
   assert.equal(get(vm), 1);
   const lc = linkedCloneVm(vm, vm.find('b'), join(dir, 'vdl.tsvm'), 'vdl');
   vm.unlock();
@@ -209,7 +210,7 @@ test('fuzz: flipped and truncated bytes of tree.json are refused with VmFolderEr
   vm.lock();
   vm.saveSnapshot('one', '', null);
   vm.saveSnapshot('two', '', null);
-  vm.revert('one', null);
+  revertSnapshot(vm, 'one', null);
   vm.saveSnapshot('three', 'a branch', null);
   vm.unlock();
   const treePath = join(vm.path, 'snapshots', 'tree.json');

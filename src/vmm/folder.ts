@@ -22,12 +22,12 @@
  */
 import { appendFileSync, closeSync, constants, copyFileSync, existsSync, ftruncateSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
-import { BlockBackendError, createQcow2File, openBlockFile, qcow2Info, setQcow2BackingName } from '../host/node/block.js';
-import { flushOpenDrive, reopenDrive } from './drives.js';
+import { createQcow2File, qcow2Info, setQcow2BackingName } from '../host/node/qcow2file.js';
+import { flushOpenDrive, reopenDrive } from './open-drives.js';
 import type { Machine } from '../board/machine.js';
 import { DRIVE_SLOTS, validateSpec, VmConfigError, type DriveFormat, type DriveMode, type DriveSlot, type MachineSpec } from './spec.js';
 import { VmFolderError } from './errors.js';
-import { encodeSnapshot, readSnapshotFile, restoreSnapshot, writeFileAtomic, type SnapshotFile } from './snapshot.js';
+import { encodeSnapshot, readSnapshotFile, writeFileAtomic, type SnapshotFile } from './snapshot.js';
 
 export const VM_SUFFIX = '.tsvm';
 export const VM_FORMAT = 'tsvm-vm';
@@ -437,7 +437,8 @@ export class VmFolder {
     }
   }
 
-  private _needLock(): void {
+  /** Throw unless this process holds the lock (lock()): for the methods (and revert.ts's functions) that change the folder. */
+  needLock(): void {
     if (!this._locked) throw new Error('VmFolder: this operation needs the lock');
   }
 
@@ -626,7 +627,7 @@ export class VmFolder {
    * no copy: it becomes the snapshot's image under a new overlay).
    */
   saveSnapshot(tag: string, description: string, machine: Machine | null, progress?: CopyProgress): SnapshotNode {
-    this._needLock();
+    this.needLock();
     if (!/^[^\s/]{1,64}$/.test(tag)) throw new VmFolderError(`'${tag}' is not a snapshot name: up to 64 characters, no spaces or '/'`);
     const t = this.tree();
     if (t.snapshots.some((s) => s.name === tag)) throw new VmFolderError(`VM ${this.name} already has a snapshot '${tag}'; delete it first or pick another name`);
@@ -664,7 +665,7 @@ export class VmFolder {
 
   /** Record that the linked clone at `clonePath` backs onto snapshot `id` (deleteSnapshot refuses it then). */
   markShared(id: string, name: string, clonePath: string): void {
-    this._needLock();
+    this.needLock();
     const t = this.tree();
     const n = t.snapshots.find((x) => x.id === id);
     if (!n) throw new VmFolderError(`VM ${this.name} has no snapshot ${id}`);
@@ -701,50 +702,21 @@ export class VmFolder {
   }
 
   /**
-   * Check that each disk image of snapshot `node` opens (a qcow2 image's
-   * header and tables, down its backing chain) and is the disk's size,
-   * before a revert changes anything: a damaged or missing image found only
-   * when the new overlay goes over it would leave a running machine in the
-   * snapshot's state on the present disk, and tree.json half reverted.
+   * The files part of a revert to `node`: the disks put back (in place, for
+   * a running machine, whose open disks must see it), for a stopped VM the
+   * snapshot's state as the suspended state (or none), then `current` moved
+   * and images nothing reaches swept. revertSnapshot() (revert.ts) calls it
+   * once it has checked the snapshot's state file and disk images and loaded
+   * a running machine's state; call that, not this.
    */
-  private _checkSnapshotDisks(node: SnapshotNode): void {
-    for (const s of this._diskSlots()) {
-      const img = this.snapshotImage(node.id, s);
-      const refuse = (why: string) => new VmFolderError(`snapshot '${node.name}' cannot be loaded: its image of disk ${s} ${why}; nothing was changed`);
-      let size: number;
-      try {
-        const o = openBlockFile(img, 'ro', `snapshots/${basename(img)}`, this._isQcow2(s) ? 'qcow2' : 'raw');
-        size = o.backend.sizeBytes;
-        o.close();
-      } catch (e) {
-        if (e instanceof BlockBackendError) throw refuse(`is unusable: ${e.message.replace(`snapshots/${basename(img)}: `, '')}`);
-        throw e;
-      }
-      const disk = this._diskFile(s);
-      const now = !existsSync(disk) ? undefined : this._isQcow2(s) ? qcow2Info(disk)?.size : statSync(disk).size;
-      if (now !== undefined && size !== now) throw refuse(`holds ${size} bytes where the disk has ${now}`);
-    }
-  }
-
-  /**
-   * Revert to snapshot `tag`. With a running machine, its state is loaded now
-   * (checked first: nothing changes if it does not fit). A stopped VM gets
-   * the state as its suspended state, so the next start resumes there (or,
-   * for a disks-only snapshot, boots afresh).
-   */
-  revert(tag: string, machine: Machine | null): SnapshotNode {
-    this._needLock();
-    const node = this.find(tag);
-    const file = this.readSnapshotState(node);
-    this._checkSnapshotDisks(node);
-    if (machine) {
-      if (!file) throw new VmFolderError(`snapshot '${tag}' holds disks only (it was taken of a stopped VM); revert it with tsvm snapshot ${this.name} revert ${tag} while the VM is stopped`);
-      restoreSnapshot(machine, this.spec, file); // validates first; throws before any change
+  revertFiles(node: SnapshotNode, running: boolean, tag = node.name): void {
+    this.needLock();
+    if (running) {
       this._restoreDisks(node.id, true);
     } else {
       this._restoreDisks(node.id, false);
       const sus = join(this.path, 'suspended.snap');
-      if (file) copyAtomic(this._snapFile(node.id, 'snap'), sus);
+      if (node.hasState) copyAtomic(this._snapFile(node.id, 'snap'), sus);
       else rmSync(sus, { force: true });
     }
     const t = this.tree();
@@ -753,12 +725,11 @@ export class VmFolder {
     writeTree(this.path, t);
     this._sweep();
     this.log(`reverted to snapshot ${tag}`);
-    return node;
   }
 
   /** Delete snapshot `tag`; its children hang from its parent, and the current position moves up if it was there. */
   deleteSnapshot(tag: string): void {
-    this._needLock();
+    this.needLock();
     const node = this.find(tag);
     const t = this.tree();
     const live = this.linkedClones(node);
@@ -778,7 +749,7 @@ export class VmFolder {
 
   /** Save the running machine's state so the next start resumes it (quit --save). */
   suspend(machine: Machine): void {
-    this._needLock();
+    this.needLock();
     writeFileAtomic(join(this.path, 'suspended.snap'), encodeSnapshot(machine, this.spec, { name: 'suspended' }));
     this.log('suspended');
   }

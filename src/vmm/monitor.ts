@@ -4,6 +4,7 @@
  */
 import type { VmRunner } from './runner.js';
 import { formatTree, type VmFolder } from './folder.js';
+import { revertSnapshot } from './revert.js';
 import { jitInfo } from '../jit/info.js';
 
 export interface MonitorResult {
@@ -80,7 +81,7 @@ function vmCommand(runner: VmRunner, vm: VmFolder, verb: string, args: string[],
       return { output: `snapshot ${n.name} saved` };
     }
     case 'loadvm':
-      vm.revert(tag, m);
+      revertSnapshot(vm, tag, m);
       return { output: `back at snapshot ${tag}` };
     default:
       vm.deleteSnapshot(tag);

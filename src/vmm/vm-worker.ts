@@ -17,6 +17,7 @@ import { encodePng } from '../host/node/png.js';
 import { KEY } from '../host/node/textscreen.js';
 import { VmConfigError } from './spec.js';
 import { VmFolder } from './folder.js';
+import { revertSnapshot } from './revert.js';
 import { readSnapshotFile } from './snapshot.js';
 import { runMonitorCommand } from './monitor.js';
 import { IoCounters } from './iostats.js';
@@ -321,7 +322,7 @@ export async function runVmWorker(end: WorkerEnd): Promise<void> {
       post({ t: 'progress', id, done, total });
     };
     if (r.op === 'save') return folder.saveSnapshot(r.tag, r.description, runner.machine, progress);
-    if (r.op === 'revert') return folder.revert(r.tag, runner.machine);
+    if (r.op === 'revert') return revertSnapshot(folder, r.tag, runner.machine);
     folder.deleteSnapshot(r.tag);
     return null;
   }

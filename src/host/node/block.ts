@@ -14,30 +14,19 @@
  * same for -hda on a read-only file).
  */
 import { accessSync, closeSync, constants, fstatSync, fsyncSync, openSync, readSync, statSync, writeSync } from 'node:fs';
+import { BlockBackendError, type BlockErrorCode } from './block-error.js';
+import { createQcow2File, qcow2Info, setQcow2BackingName } from './qcow2file.js';
 import { blockReadv, type BlockBackend } from '../../devices/backends.js';
 import { StorageError } from '../../storage/file.js';
 import { detectFormat, openImage, type ImageFormat } from '../../storage/open.js';
-import { createQcow2 } from '../../storage/create.js';
-import { QCOW2_MAGIC } from '../../storage/qcow2-header.js';
-import { NodeFile, nodeStorageHost, readvFd, writevFd } from './file.js';
+import { nodeStorageHost, readvFd, writevFd } from './file.js';
 import { IovCursor, iovCopyIn, iovFill, iovLength, iovSkip, type IoVec } from '../../storage/iovec.js';
 
 /** How a block image is opened. */
 export type BlockMode = 'rw' | 'ro' | 'snapshot';
 
-/** What went wrong opening an image. */
-export type BlockErrorCode = 'NOT_FOUND' | 'IS_DIRECTORY' | 'NOT_A_FILE' | 'UNREADABLE' | 'EMPTY' | 'BAD_IMAGE' | 'UNSUPPORTED' | 'IO';
-
-/** A host-side error opening or accessing a block image; the message says what to do. */
-export class BlockBackendError extends Error {
-  constructor(
-    readonly code: BlockErrorCode,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'BlockBackendError';
-  }
-}
+export { BlockBackendError, type BlockErrorCode };
+export { createQcow2File, qcow2Info, setQcow2BackingName };
 
 /** Size of the copy-on-write chunks kept by snapshot mode. */
 export const SNAPSHOT_CHUNK_BYTES = 4096;
@@ -389,62 +378,4 @@ function openRaw(path: string, mode: BlockMode, what: string): OpenedBlock {
     };
   }
   return { backend: file, warning, close: () => file.close() };
-}
-
-/**
- * Create a new, empty qcow2 image at `path` (which must not exist), optionally
- * an overlay over `backingFile` (stored as given: relative names resolve
- * against the new image's folder). Written and synced before returning.
- */
-export function createQcow2File(path: string, size: number, backingFile?: string, backingFormat?: 'raw' | 'qcow2'): void {
-  const f = new NodeFile(path, openSync(path, 'wx'), false);
-  try {
-    createQcow2(f, { size, backingFile, backingFormat });
-  } finally {
-    f.close();
-  }
-}
-
-/** A qcow2 image's virtual size and backing file name (as stored), read from its header; null for a file that is not qcow2. */
-export function qcow2Info(path: string): { size: number; backingFile: string | null } | null {
-  const fd = openSync(path, 'r');
-  try {
-    const h = Buffer.alloc(32);
-    if (readSync(fd, h, 0, 32, 0) < 32 || h.readUInt32BE(0) !== QCOW2_MAGIC) return null;
-    const off = Number(h.readBigUInt64BE(8));
-    const len = h.readUInt32BE(16);
-    const size = Number(h.readBigUInt64BE(24));
-    if (off === 0 || len === 0 || len > 1023) return { size, backingFile: null };
-    const name = Buffer.alloc(len);
-    readSync(fd, name, 0, len, off);
-    return { size, backingFile: name.toString('utf8') };
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/**
- * Rename a qcow2 image's backing file in place: the new name is written over
- * the old one (same offset) and then the 4-byte length in the header, so a
- * crash leaves the old name or the new one. Only names no longer than the
- * stored one fit; a longer one is refused.
- */
-export function setQcow2BackingName(path: string, name: string): void {
-  const fd = openSync(path, 'r+');
-  try {
-    const h = Buffer.alloc(20);
-    readSync(fd, h, 0, 20, 0);
-    const off = Number(h.readBigUInt64BE(8));
-    const len = h.readUInt32BE(16);
-    const b = Buffer.from(name, 'utf8');
-    if (off === 0 || b.length === 0 || b.length > len) throw new BlockBackendError('UNSUPPORTED', `${path}: the backing name ${name} does not fit where the image stores its backing name`);
-    writeSync(fd, b, 0, b.length, off);
-    fsyncSync(fd);
-    const l = Buffer.alloc(4);
-    l.writeUInt32BE(b.length);
-    writeSync(fd, l, 0, 4, 16);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }
