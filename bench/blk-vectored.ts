@@ -161,7 +161,7 @@ function open(fmt: Fmt, fresh: boolean): { b: BlockBackend; close: () => void } 
   }
   if (fresh) {
     rmSync(path, { force: true });
-    createQcow2File(path, TOTAL);
+    createQcow2File(path, { size: TOTAL });
   }
   const img = openImage(countingHost, path, { format: 'qcow2', readOnly: false });
   return { b: img, close: () => img.close() };

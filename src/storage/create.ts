@@ -11,12 +11,21 @@ export interface CreateQcow2Options {
   backingFile?: string;
   /** The backing file's format, stored so readers need not probe it. */
   backingFormat?: 'raw' | 'qcow2';
+  /**
+   * The caller renames the file into place afterwards (or the folder it is
+   * in), so nothing opens it half written: one sync at the end does,
+   * instead of the tables' and then the header's.
+   */
+  renamedAfter?: boolean;
 }
 
 /**
  * Write a new, empty qcow2 (version 3) image into `file` (which should be
  * empty): the header cluster, the refcount table and blocks counting the
- * metadata, and an all-zero L1 table. The file is synced before returning.
+ * metadata, and an all-zero L1 table. The file is synced before returning:
+ * the tables first, then the header that makes it a qcow2 image, so a
+ * crash never leaves a header over missing tables (one sync with
+ * `renamedAfter`).
  */
 export function createQcow2(file: StorageFile, o: CreateQcow2Options): void {
   const cb = o.clusterBits ?? 16;
@@ -66,7 +75,7 @@ export function createQcow2(file: StorageFile, o: CreateQcow2Options): void {
   file.write(l1Offset, new Uint8Array(l1Clusters * C));
   file.write(blocksOffset, blocks);
   file.write(reftableOffset, table);
-  file.sync();
+  if (!o.renamedAfter) file.sync();
   file.write(0, head);
   file.sync();
 }

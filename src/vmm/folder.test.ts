@@ -111,7 +111,7 @@ test('a revert to a snapshot whose disk image is damaged, missing or of another 
     ['missing', () => rmSync(img)],
     ['of another size', () => {
       rmSync(img);
-      createQcow2File(img, 2 << 20);
+      createQcow2File(img, { size: 2 << 20 });
     }],
   ];
   for (const [what, spoil] of damage) {

@@ -347,7 +347,7 @@ export class VmFolder {
           } else {
             // qcow2: snapshots become overlays rather than copies (see _saveDisks)
             const file = `disks/${slot}.qcow2`;
-            createQcow2File(join(tmp, file), size);
+            createQcow2File(join(tmp, file), { size, renamedAfter: true });
             spec.drives[slot] = { file, format: 'qcow2', mode: 'rw' };
           }
         } else if (d) {
@@ -359,7 +359,7 @@ export class VmFolder {
       for (const v of spec.virtio ?? []) if (v.type === 'blk') v.file = take(v.file, 'disks', `vd${String.fromCharCode(97 + vd++)}${v.format === 'qcow2' ? '.qcow2' : '.img'}`);
       if (newDisks.vda !== undefined) {
         if (vd) throw new VmFolderError('a new virtio data disk goes first among the virtio disks, and this machine already has one');
-        createQcow2File(join(tmp, 'disks/vda.qcow2'), newDisks.vda);
+        createQcow2File(join(tmp, 'disks/vda.qcow2'), { size: newDisks.vda, renamedAfter: true });
         spec.virtio = [{ type: 'blk', file: 'disks/vda.qcow2', format: 'qcow2', mode: 'rw' }, ...(spec.virtio ?? [])];
       }
       spec.serial = 'stdio';
@@ -368,7 +368,7 @@ export class VmFolder {
       const config: VmConfig = { format: VM_FORMAT, version: VM_VERSION, name, createdAt: new Date().toISOString(), rtc, spec: validateSpec(spec) };
       checkSpecPaths(config.spec);
       writeFileSync(join(tmp, 'vm.json'), JSON.stringify(config, null, 2) + '\n');
-      writeTree(tmp, { version: TREE_VERSION, current: null, snapshots: [] });
+      writeNewTree(tmp, { version: TREE_VERSION, current: null, snapshots: [] });
       appendFileSync(join(tmp, 'vm.log'), `${config.createdAt} created ${name}\n`);
       renameSync(tmp, path);
     } catch (e) {
@@ -524,7 +524,7 @@ export class VmFolder {
     if (!info) throw new VmFolderError(`${backing} is not a qcow2 image`);
     const tmp = `${disk}.tmp-${process.pid}`;
     rmSync(tmp, { force: true });
-    createQcow2File(tmp, info.size, relative(dirname(disk), backing), 'qcow2');
+    createQcow2File(tmp, { size: info.size, backingFile: relative(dirname(disk), backing), backingFormat: 'qcow2', renamedAfter: true });
     renameSync(tmp, disk);
     reopenDrive(disk);
   }
@@ -625,8 +625,10 @@ export class VmFolder {
    * `progress` hears the bytes done of the total: the RAM encoded (or the
    * suspended state copied), then the raw disks copied (a qcow2 disk costs
    * no copy: it becomes the snapshot's image under a new overlay).
+   * `shareWith` records a linked clone about to be made of the snapshot
+   * (markShared()) in the same write of tree.json.
    */
-  saveSnapshot(tag: string, description: string, machine: Machine | null, progress?: CopyProgress): SnapshotNode {
+  saveSnapshot(tag: string, description: string, machine: Machine | null, progress?: CopyProgress, shareWith?: { name: string; clonePath: string }): SnapshotNode {
     this.needLock();
     if (!/^[^\s/]{1,64}$/.test(tag)) throw new VmFolderError(`'${tag}' is not a snapshot name: up to 64 characters, no spaces or '/'`);
     const t = this.tree();
@@ -656,10 +658,12 @@ export class VmFolder {
     tell?.(done);
     this._saveDisks(id, tell && ((bytes) => tell((done += bytes))));
     const node: SnapshotNode = { id, name: tag, description, parent: t.current, createdAt: new Date().toISOString(), hasState, guestSeconds, screen };
+    if (shareWith) node.sharedWith = [{ name: shareWith.name, path: relative(this.path, shareWith.clonePath) }];
     t.snapshots.push(node);
     t.current = id;
     writeTree(this.path, t);
     this.log(`snapshot saved: ${tag}${hasState ? '' : ' (disks only)'}`);
+    if (shareWith) this.log(`snapshot ${tag} shared with linked clone ${shareWith.name}`);
     return node;
   }
 
@@ -779,6 +783,17 @@ function writeTree(dir: string, t: SnapshotTree): void {
   writeFileAtomic(join(dir, 'snapshots', 'tree.json'), Buffer.from(JSON.stringify(t, null, 2) + '\n'));
 }
 
+/**
+ * tree.json of a folder being built under a temporary name (a clone): a
+ * plain write, as vm.json's there. The folder appears whole by one rename,
+ * so a kill leaves nothing under the clone's name; fsyncing this one file
+ * (and its directory) would not make the new folder survive a power cut
+ * either, since vm.json and the rename are not synced.
+ */
+function writeNewTree(dir: string, t: SnapshotTree): void {
+  writeFileSync(join(dir, 'snapshots', 'tree.json'), JSON.stringify(t, null, 2) + '\n');
+}
+
 function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -835,7 +850,7 @@ export function cloneVm(src: VmFolder, dstPath: string, name: string, copied?: C
     copyOutsideChain(src.path, tmp, copied);
     const t = JSON.parse(readFileSync(join(tmp, 'snapshots', 'tree.json'), 'utf8')) as SnapshotTree;
     for (const n of t.snapshots) delete n.sharedWith; // the copy's snapshots are its own
-    writeTree(tmp, t);
+    writeNewTree(tmp, t);
     const cfg = { ...src.config, name, createdAt: new Date().toISOString() };
     writeFileSync(join(tmp, 'vm.json'), JSON.stringify(cfg, null, 2) + '\n');
     writeFileSync(join(tmp, 'vm.log'), `${cfg.createdAt} cloned from ${src.name}\n`);
@@ -873,7 +888,8 @@ export function linkedCloneVm(src: VmFolder, node: SnapshotNode, dstPath: string
     .filter((d) => d.disk.format !== 'qcow2')
     .map((d) => d.key);
   if (raw.length) throw new VmFolderError(`VM ${src.name} has raw disks (${raw.join(', ')}); a linked clone needs qcow2 disks to make overlays over. A full clone works: tsvm clone ${src.name} ${name}`);
-  src.markShared(node.id, name, dstPath);
+  // linkedClone() records it with the snapshot it saves for the clone (one write of tree.json)
+  if (!node.sharedWith?.some((x) => x.name === name && resolve(src.path, x.path) === resolve(dstPath))) src.markShared(node.id, name, dstPath);
   const tmp = `${dstPath}.creating-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   try {
@@ -887,7 +903,7 @@ export function linkedCloneVm(src: VmFolder, node: SnapshotNode, dstPath: string
       const base = src.snapshotImage(node.id, key);
       const info = qcow2Info(base);
       if (!info) throw new VmFolderError(`${base} is not a qcow2 image`);
-      createQcow2File(join(tmp, file), info.size, relative(join(dstPath, 'disks'), base), 'qcow2');
+      createQcow2File(join(tmp, file), { size: info.size, backingFile: relative(join(dstPath, 'disks'), base), backingFormat: 'qcow2', renamedAfter: true });
       Object.assign(disk, { file, format: 'qcow2', mode: 'rw' });
       delete (disk as { probed?: boolean }).probed;
     }
@@ -896,7 +912,7 @@ export function linkedCloneVm(src: VmFolder, node: SnapshotNode, dstPath: string
     if (node.hasState) copyFile(join(src.path, 'snapshots', `${node.id}.snap`), join(tmp, 'suspended.snap'), copied);
     const cfg: VmConfig = { ...src.config, name, createdAt: new Date().toISOString(), spec };
     writeFileSync(join(tmp, 'vm.json'), JSON.stringify(cfg, null, 2) + '\n');
-    writeTree(tmp, { version: TREE_VERSION, current: null, snapshots: [] });
+    writeNewTree(tmp, { version: TREE_VERSION, current: null, snapshots: [] });
     writeFileSync(join(tmp, 'vm.log'), `${cfg.createdAt} linked clone of ${src.name} at snapshot ${node.name}\n`);
     renameSync(tmp, dstPath);
   } catch (e) {
@@ -925,7 +941,7 @@ export function linkedClone(src: VmFolder, tag: string | null, dstPath: string, 
   }
   src.lock();
   try {
-    const node = tag ? src.find(tag) : src.saveSnapshot(base, `base of linked clone ${name}`, null);
+    const node = tag ? src.find(tag) : src.saveSnapshot(base, `base of linked clone ${name}`, null, undefined, { name, clonePath: dstPath });
     return { vm: linkedCloneVm(src, node, dstPath, name, copied), node };
   } finally {
     src.unlock();

@@ -7,20 +7,21 @@
  * clone --linked` and `tsvm snapshot` do not load it.
  */
 import { closeSync, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
-import { createQcow2 } from '../../storage/create.js';
+import { createQcow2, type CreateQcow2Options } from '../../storage/create.js';
 import { QCOW2_MAGIC } from '../../storage/qcow2-header.js';
 import { NodeFile } from './file.js';
 import { BlockBackendError } from './block-error.js';
 
 /**
  * Create a new, empty qcow2 image at `path` (which must not exist), optionally
- * an overlay over `backingFile` (stored as given: relative names resolve
- * against the new image's folder). Written and synced before returning.
+ * an overlay over `o.backingFile` (stored as given: relative names resolve
+ * against the new image's folder). Written and synced before returning
+ * (createQcow2: twice, or once when `o.renamedAfter`).
  */
-export function createQcow2File(path: string, size: number, backingFile?: string, backingFormat?: 'raw' | 'qcow2'): void {
+export function createQcow2File(path: string, o: CreateQcow2Options): void {
   const f = new NodeFile(path, openSync(path, 'wx'), false);
   try {
-    createQcow2(f, { size, backingFile, backingFormat });
+    createQcow2(f, o);
   } finally {
     f.close();
   }
