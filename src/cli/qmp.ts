@@ -9,7 +9,6 @@ import { QmpServer, type QmpChange, type QmpListen, type QmpTarget } from '../se
 import type { VmRunner } from '../vmm/runner.js';
 import type { VmFolder } from '../vmm/folder.js';
 import { runMonitorCommand } from '../vmm/monitor.js';
-import { encodePng } from '../host/node/png.js';
 import { UsageError } from './options.js';
 import { onOff, splitQemuList } from './qemuopts.js';
 
@@ -68,11 +67,7 @@ export function runnerQmpTarget(runner: VmRunner, folder?: VmFolder): QmpTarget 
     reset: () => void runner.call(() => runner.machine.requestReset()),
     powerdown: () => void runner.call(() => runner.machine.pm.pressPowerButton()),
     quit: () => runner.stop('quit'),
-    screenshot: () =>
-      runner.call(() => {
-        const f = runner.machine.vga.renderPixels();
-        return encodePng(f.width, f.height, new Uint8Array(f.rgba.buffer, f.rgba.byteOffset, f.rgba.byteLength));
-      }),
+    screenshot: () => runner.call(() => runner.screenshotPng()),
     async monitor(line) {
       const r = await runner.call(() => runMonitorCommand(runner, line, folder));
       if (r.quit) runner.stop('quit');

@@ -18,6 +18,7 @@ import type { HostCharSink } from '../host/node/chardev.js';
 import type { MachineSpec } from './spec.js';
 import { encodeSnapshot, restoreSnapshot, type RestoreStats, type SnapshotFile, type SnapshotMeta } from './snapshot.js';
 import { typeTerminalBytes, writeScreendump, type TextScreenLike } from '../host/node/textscreen.js';
+import { encodePng } from '../host/node/png.js';
 
 /** Where a runner is in its life. */
 export type RunnerState = 'created' | 'running' | 'paused' | 'stopped' | 'error';
@@ -266,6 +267,12 @@ export class VmRunner {
   /** Write the screen to a file: PNG if the path ends in .png, else the text rows. */
   screendump(path: string): void {
     writeScreendump(path, this.machine.vga);
+  }
+
+  /** The screen as a PNG image (QMP's screendump, the daemon's screenshot); call between slices (call()). */
+  screenshotPng(): Uint8Array {
+    const f = this.machine.vga.renderPixels();
+    return encodePng(f.width, f.height, new Uint8Array(f.rgba.buffer, f.rgba.byteOffset, f.rgba.byteLength));
   }
 
   /** Registers and position, as the monitor's `info registers` shows them. */

@@ -239,11 +239,7 @@ export async function runVmWorker(end: WorkerEnd): Promise<void> {
         runner.input({ kind: 'mouse', dx: m.dx, dy: m.dy, buttons: m.buttons, dz: m.dz });
         break;
       case 'screenshot':
-        void runner.call(() => {
-          const f = runner.machine.vga.renderPixels();
-          const png = encodePng(f.width, f.height, new Uint8Array(f.rgba.buffer, f.rgba.byteOffset, f.rgba.byteLength));
-          post({ t: 'screenshot', id: m.id, png });
-        });
+        void runner.call(() => post({ t: 'screenshot', id: m.id, png: runner.screenshotPng() }));
         break;
       case 'stats':
         void runner.call(() => {
