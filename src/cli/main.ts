@@ -85,7 +85,7 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import('./start.js')).startCommand(rest);
       }
       case 'snapshot':
-        return (await import('./vm.js')).snapshotCommand(rest);
+        return await (await import('./vm.js')).snapshotCommand(rest);
       case 'clone':
         return (await import('./clone.js')).cloneCommand(rest);
       case 'stop':

@@ -8,7 +8,6 @@
  */
 import { basename } from 'node:path';
 import { formatTree, listVms, VM_SUFFIX } from '../vmm/folder.js';
-import { revertSnapshot } from '../vmm/revert.js';
 import { formatHelp, UsageError, type OptionSpec } from './options.js';
 import { DIR, dirOf, openVm, split } from './vmargs.js';
 
@@ -50,7 +49,7 @@ Snapshots of a stopped VM: its disks, and its suspended state if it has one.
 (Of a running VM, use the monitor: Ctrl-A C, savevm TAG.) Snapshots form a
 tree: revert to any of them, run, save again, and both branches stay.`;
 
-export function snapshotCommand(args: string[]): number {
+export async function snapshotCommand(args: string[]): Promise<number> {
   const specs: OptionSpec[] = [DIR, { name: 'desc', value: 'TEXT', help: 'a description for save' }, { name: 'help', value: null, help: 'show this help' }];
   const { words, opts } = split(args, specs, 'snapshot');
   if (opts.has('help') || words.length === 0) {
@@ -71,7 +70,8 @@ export function snapshotCommand(args: string[]): number {
       const n = vm.saveSnapshot(tag, opts.get('desc')?.[0] ?? '', null);
       process.stdout.write(`snapshot ${n.name} saved${n.hasState ? '' : ' (disks; the VM is powered off)'}\n`);
     } else if (action === 'revert') {
-      const n = revertSnapshot(vm, tag, null);
+      // revert.ts opens the snapshot's images through the qcow2 reader, which save, delete and list do not need
+      const n = (await import('../vmm/revert.js')).revertSnapshot(vm, tag, null);
       process.stdout.write(`${vm.name} is back at snapshot ${n.name}; tsvm start ${vm.name} ${n.hasState ? 'resumes there' : 'boots from its disks'}\n`);
     } else {
       vm.deleteSnapshot(tag);
