@@ -24,10 +24,10 @@ import { appendFileSync, closeSync, constants, copyFileSync, existsSync, ftrunca
 import { basename, dirname, isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
 import { createQcow2File, qcow2Info, setQcow2BackingName } from '../host/node/qcow2file.js';
 import { flushOpenDrive, reopenDrive } from './open-drives.js';
-import type { Machine } from '../board/machine.js';
 import { DRIVE_SLOTS, validateSpec, VmConfigError, type DriveFormat, type DriveMode, type DriveSlot, type MachineSpec } from './spec.js';
 import { VmFolderError } from './errors.js';
-import { encodeSnapshot, readSnapshotFile, writeFileAtomic, type SnapshotFile } from './snapshot.js';
+import { writeFileAtomic } from './atomic.js';
+import type { MachineStateSource } from './snapshot.js';
 
 export const VM_SUFFIX = '.tsvm';
 export const VM_FORMAT = 'tsvm-vm';
@@ -508,6 +508,11 @@ export class VmFolder {
     return this._disk(s).format === 'qcow2';
   }
 
+  /** The machine state of snapshot `id` (one with hasState): snapshots/<id>.snap. */
+  snapshotFile(id: string): string {
+    return this._snapFile(id, 'snap');
+  }
+
   /** The image holding disk `s` of snapshot `id`: a frozen qcow2 image, or a raw copy. */
   snapshotImage(id: string, s: DiskKey): string {
     return this._snapFile(id, this._isQcow2(s) ? `${s}.qcow2` : `${s}.img`);
@@ -620,15 +625,16 @@ export class VmFolder {
   }
 
   /**
-   * Save a snapshot named `tag`: the machine's state when `machine` is given
-   * (a running VM; call between slices), always the disks. Returns the node.
+   * Save a snapshot named `tag`: the machine's state when `state` is given
+   * (a running VM: snapshot.ts's machineState(); call between slices), else
+   * the suspended state if there is one, and always the disks. Returns the node.
    * `progress` hears the bytes done of the total: the RAM encoded (or the
    * suspended state copied), then the raw disks copied (a qcow2 disk costs
    * no copy: it becomes the snapshot's image under a new overlay).
    * `shareWith` records a linked clone about to be made of the snapshot
    * (markShared()) in the same write of tree.json.
    */
-  saveSnapshot(tag: string, description: string, machine: Machine | null, progress?: CopyProgress, shareWith?: { name: string; clonePath: string }): SnapshotNode {
+  saveSnapshot(tag: string, description: string, state: MachineStateSource | null, progress?: CopyProgress, shareWith?: { name: string; clonePath: string }): SnapshotNode {
     this.needLock();
     if (!/^[^\s/]{1,64}$/.test(tag)) throw new VmFolderError(`'${tag}' is not a snapshot name: up to 64 characters, no spaces or '/'`);
     const t = this.tree();
@@ -637,18 +643,18 @@ export class VmFolder {
     let guestSeconds = 0;
     let screen: string[] | null = null;
     let hasState = false;
-    const sus = machine ? null : this.suspendedPath();
-    const stateBytes = machine ? machine.config.memoryBytes : sus ? statSync(sus).size : 0;
+    const sus = state ? null : this.suspendedPath();
+    const stateBytes = state ? state.ramBytes : sus ? statSync(sus).size : 0;
     const rawDisks = this._diskSlots().filter((s) => !this._isQcow2(s));
     const total = stateBytes + rawDisks.reduce((n, s) => n + statSync(this._diskFile(s)).size, 0);
     let done = 0;
     const tell = progress ? (d: number) => progress(Math.min(d, total), total) : undefined;
     tell?.(0);
-    if (machine) {
-      const bytes = encodeSnapshot(machine, this.spec, { name: tag, description }, tell && ((ram) => tell(Math.min(ram, stateBytes))));
+    if (state) {
+      const bytes = state.encode({ name: tag, description }, tell && ((ram) => tell(Math.min(ram, stateBytes))));
       writeFileAtomic(this._snapFile(id, 'snap'), bytes);
-      guestSeconds = machine.clock.nowNs / 1e9;
-      screen = machine.vga.displayMode() === 'text' ? machine.vga.renderText().chars.slice(0, 25).map((r) => r.replace(/\s+$/, '')) : null;
+      guestSeconds = state.guestSeconds;
+      screen = state.screen;
       hasState = true;
     } else if (sus) {
       copyAtomic(sus, this._snapFile(id, 'snap'));
@@ -700,11 +706,6 @@ export class VmFolder {
     return null;
   }
 
-  /** Read and check a snapshot's state file without changing anything. */
-  readSnapshotState(node: SnapshotNode): SnapshotFile | null {
-    return node.hasState ? readSnapshotFile(this._snapFile(node.id, 'snap')) : null;
-  }
-
   /**
    * The files part of a revert to `node`: the disks put back (in place, for
    * a running machine, whose open disks must see it), for a stopped VM the
@@ -751,10 +752,10 @@ export class VmFolder {
     this.log(`snapshot deleted: ${tag}`);
   }
 
-  /** Save the running machine's state so the next start resumes it (quit --save). */
-  suspend(machine: Machine): void {
+  /** Save the running machine's state (snapshot.ts's machineState()) so the next start resumes it (quit --save). */
+  suspend(state: MachineStateSource): void {
     this.needLock();
-    writeFileAtomic(join(this.path, 'suspended.snap'), encodeSnapshot(machine, this.spec, { name: 'suspended' }));
+    writeFileAtomic(join(this.path, 'suspended.snap'), state.encode({ name: 'suspended' }));
     this.log('suspended');
   }
 

@@ -5,6 +5,7 @@
 import type { VmRunner } from './runner.js';
 import { formatTree, type VmFolder } from './folder.js';
 import { revertSnapshot } from './revert.js';
+import { machineState } from './snapshot.js';
 import { jitInfo } from '../jit/info.js';
 
 export interface MonitorResult {
@@ -70,14 +71,14 @@ function vmCommand(runner: VmRunner, vm: VmFolder, verb: string, args: string[],
   const m = runner.machine;
   if (cmd === 'info snapshots') return { output: formatTree(vm.tree()) };
   if (cmd === 'quit --save') {
-    vm.suspend(m);
+    vm.suspend(machineState(m, vm.spec));
     return { output: `saved; tsvm start ${vm.name} resumes here`, quit: true };
   }
   const tag = args[0];
   if (!tag) return { output: `${verb} needs a snapshot name: ${verb} TAG` };
   switch (verb) {
     case 'savevm': {
-      const n = vm.saveSnapshot(tag, args.slice(1).join(' '), m);
+      const n = vm.saveSnapshot(tag, args.slice(1).join(' '), machineState(m, vm.spec));
       return { output: `snapshot ${n.name} saved` };
     }
     case 'loadvm':

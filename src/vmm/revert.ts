@@ -1,17 +1,19 @@
 /**
  * Reverting a VM folder to a snapshot (`tsvm snapshot NAME revert TAG`,
- * the monitor's loadvm, the daemon's revert). Everything is checked before
- * anything changes: the snapshot's state file is read whole and checked,
- * each of its disk images is opened (a qcow2 image's header and tables,
- * down its backing chain) and must be the disk's size, and a running
- * machine's state is validated as it is loaded; only then does the folder
- * put its files back (VmFolder.revertFiles).
+ * the monitor's loadvm, the daemon's revert), and reading a snapshot's
+ * state. Everything is checked before anything changes: the snapshot's
+ * state file is read whole and checked, each of its disk images is opened
+ * (a qcow2 image's header and tables, down its backing chain) and must be
+ * the disk's size, and a running machine's state is validated as it is
+ * loaded; only then does the folder put its files back
+ * (VmFolder.revertFiles).
  *
  * Apart from folder.ts because the image check opens images through the
- * qcow2 reader (host/node/block.ts, storage/qcow2.ts), which nothing else a
- * folder does needs: opening, listing and cloning one, and snapshots of a
- * stopped VM, read and write qcow2 headers only (host/node/qcow2file.ts),
- * so `tsvm clone --linked` loads neither.
+ * qcow2 reader (host/node/block.ts, storage/qcow2.ts) and the state is read
+ * by the snapshot codec (snapshot.ts), which nothing else a folder does
+ * needs: opening, listing and cloning one, and snapshots of a stopped VM,
+ * read and write qcow2 headers only (host/node/qcow2file.ts) and copy
+ * state files whole, so `tsvm clone --linked` loads neither.
  */
 import { existsSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -19,7 +21,7 @@ import type { Machine } from '../board/machine.js';
 import { BlockBackendError, openBlockFile } from '../host/node/block.js';
 import { qcow2Info } from '../host/node/qcow2file.js';
 import { specDisks, VmFolderError, type SnapshotNode, type VmFolder } from './folder.js';
-import { restoreSnapshot } from './snapshot.js';
+import { readSnapshotFile, restoreSnapshot, type SnapshotFile } from './snapshot.js';
 
 /**
  * Check that each disk image of snapshot `node` opens (a qcow2 image's
@@ -48,6 +50,11 @@ function checkSnapshotDisks(vm: VmFolder, node: SnapshotNode): void {
   }
 }
 
+/** Read and check a snapshot's state file without changing anything (null: a disks-only snapshot). */
+export function readSnapshotState(vm: VmFolder, node: SnapshotNode): SnapshotFile | null {
+  return node.hasState ? readSnapshotFile(vm.snapshotFile(node.id)) : null;
+}
+
 /**
  * Revert `vm` (locked) to its snapshot `tag`. With a running machine, its
  * state is loaded now (checked first: nothing changes if it does not fit).
@@ -57,7 +64,7 @@ function checkSnapshotDisks(vm: VmFolder, node: SnapshotNode): void {
 export function revertSnapshot(vm: VmFolder, tag: string, machine: Machine | null): SnapshotNode {
   vm.needLock();
   const node = vm.find(tag);
-  const file = vm.readSnapshotState(node);
+  const file = readSnapshotState(vm, node);
   checkSnapshotDisks(vm, node);
   if (machine) {
     if (!file) throw new VmFolderError(`snapshot '${tag}' holds disks only (it was taken of a stopped VM); revert it with tsvm snapshot ${vm.name} revert ${tag} while the VM is stopped`);

@@ -22,14 +22,16 @@
  * device state against its schema, the RAM stream's size) before the machine
  * changes at all.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync, statSync } from 'node:fs';
 import { crc32, deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { Machine, MachineState } from '../board/machine.js';
 import { ByteReader, ByteWriter, decodeValue, encodeValue, typedArrayOf, typedArrayTag } from '../state/codec.js';
 import { StateError } from '../state/state.js';
 import { SnapshotError } from './errors.js';
+import { writeFileAtomic } from './atomic.js';
 import { specMismatch, validateSpec, VmConfigError, type MachineSpec } from './spec.js';
+
+export { writeFileAtomic };
 
 export const SNAPSHOT_MAGIC = 'TSVMSNAP';
 /** The file format version this tsvm writes and the only one it reads. */
@@ -502,6 +504,37 @@ function readStateSection(file: SnapshotFile, name: string): unknown {
 }
 
 /**
+ * A running machine's state as VmFolder.saveSnapshot() and suspend() take
+ * it: the folder writes the bytes and the tree entry without loading this
+ * module (the codec), which only a running machine needs. Read it between
+ * slices.
+ */
+export interface MachineStateSource {
+  /** The RAM's size: the bulk of encoding, for progress. */
+  readonly ramBytes: number;
+  /** The snapshot file's bytes (encodeSnapshot); `progress` hears the RAM bytes encoded so far. */
+  encode(meta: SnapshotMeta, progress?: (ramBytesDone: number) => void): Uint8Array;
+  /** Guest time, seconds. */
+  readonly guestSeconds: number;
+  /** The text screen's first 25 rows (the snapshot's thumbnail), or null in a graphics mode. */
+  readonly screen: string[] | null;
+}
+
+/** `machine`'s state, of the machine `spec` describes, for a VM folder to save. */
+export function machineState(machine: Machine, spec: MachineSpec): MachineStateSource {
+  return {
+    ramBytes: machine.config.memoryBytes,
+    encode: (meta, progress) => encodeSnapshot(machine, spec, meta, progress),
+    get guestSeconds() {
+      return machine.clock.nowNs / 1e9;
+    },
+    get screen() {
+      return machine.vga.displayMode() === 'text' ? machine.vga.renderText().chars.slice(0, 25).map((r) => r.replace(/\s+$/, '')) : null;
+    },
+  };
+}
+
+/**
  * Encode the machine's whole state as a snapshot file's bytes. Call between
  * slices; the machine's state is not changed (its dirty-page mark is: RAM
  * now equals this snapshot's, for a quick way back, restoreSnapshot).
@@ -692,26 +725,6 @@ export interface RestoreStats {
   ramPagesWritten: number;
 }
 
-/** Write bytes to `path` so that a crash leaves either the old file or the whole new one. */
-export function writeFileAtomic(path: string, bytes: Uint8Array): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
-  try {
-    let off = 0;
-    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-  try {
-    const dfd = openSync(dirname(path), 'r');
-    fsyncSync(dfd);
-    closeSync(dfd);
-  } catch {
-    // some file systems cannot fsync a directory; the rename is still atomic
-  }
-}
 
 /** Read and check a snapshot file (changes nothing). */
 export function readSnapshotFile(path: string): SnapshotFile {

@@ -18,7 +18,7 @@ import { KEY } from '../host/node/textscreen.js';
 import { VmConfigError } from './spec.js';
 import { VmFolder } from './folder.js';
 import { revertSnapshot } from './revert.js';
-import { readSnapshotFile } from './snapshot.js';
+import { machineState, readSnapshotFile } from './snapshot.js';
 import { runMonitorCommand } from './monitor.js';
 import { IoCounters } from './iostats.js';
 import type { FromWorker, ToWorker, ScreenUpdate, SnapshotOp } from './thread-protocol.js';
@@ -285,7 +285,7 @@ export async function runVmWorker(end: WorkerEnd): Promise<void> {
         void runner
           .call(() => {
             if (!folder) throw new Error('this VM has no folder to suspend to');
-            folder.suspend(runner.machine);
+            folder.suspend(machineState(runner.machine, folder.spec));
           })
           .then(
             () => {
@@ -317,7 +317,7 @@ export async function runVmWorker(end: WorkerEnd): Promise<void> {
       lastPercent = percent;
       post({ t: 'progress', id, done, total });
     };
-    if (r.op === 'save') return folder.saveSnapshot(r.tag, r.description, runner.machine, progress);
+    if (r.op === 'save') return folder.saveSnapshot(r.tag, r.description, machineState(runner.machine, folder.spec), progress);
     if (r.op === 'revert') return revertSnapshot(folder, r.tag, runner.machine);
     folder.deleteSnapshot(r.tag);
     return null;

@@ -6,9 +6,9 @@
 // WebSocket library: main.ts imports each command's module when it runs,
 // because a short command's time is mostly Node's start-up and loading its
 // modules (docs/vmm.md, "Commands load what they use"). A linked clone and
-// a snapshot of a stopped VM do not load the qcow2 reader either (only a
-// revert opens the snapshot's images). Module lists, not timings: those
-// are bench/clone.ts's.
+// a snapshot of a stopped VM do not load the qcow2 reader or the snapshot
+// codec either (only a revert opens the snapshot's images and reads its
+// state). Module lists, not timings: those are bench/clone.ts's.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -35,8 +35,8 @@ test('src/cli imports node:, its own modules, src/vmm and src/server only', () =
 
 /** Modules no VM folder command may load. */
 const NEVER = [/\/dist\/src\/(cpu|jit|bus|time)\//, /\/dist\/src\/devices\/(?!backends\.js$)/, /\/dist\/src\/board\/(?!rtc-epoch\.js$)/, /\/dist\/src\/server\/(?!discovery\.js$)/, /\/node_modules\/ws\//];
-/** Nor may these commands load the qcow2 reader. */
-const NO_READER = [/\/dist\/src\/storage\/(qcow2|open|raw)\.js$/, /\/dist\/src\/host\/node\/block\.js$/];
+/** Nor may these commands load the qcow2 reader or the snapshot codec (machine states). */
+const NO_CODECS = [/\/dist\/src\/storage\/(qcow2|open|raw)\.js$/, /\/dist\/src\/host\/node\/block\.js$/, /\/dist\/src\/(vmm\/snapshot|state\/codec)\.js$/];
 
 test('the VM folder commands load neither the emulator nor the daemon', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tsvm-cli-modules-'));
@@ -66,13 +66,13 @@ test('the VM folder commands load neither the emulator nor the daemon', () => {
     };
     check(['create', 'box', '-bios', rom, '-disk-size', '16M'], NEVER);
     check(['create', '--help'], NEVER);
-    check(['list'], [...NEVER, ...NO_READER]);
-    check(['snapshot', 'box', 'save', 'one'], [...NEVER, ...NO_READER]);
-    check(['snapshot', 'box', 'list'], [...NEVER, ...NO_READER]);
-    check(['clone', '--linked', 'box', 'linked'], [...NEVER, ...NO_READER]);
-    check(['clone', 'box', 'full'], [...NEVER, ...NO_READER]);
-    check(['clone', 'nosuch', 'other'], [...NEVER, ...NO_READER], 1);
-    check(['snapshot', 'box', 'revert', 'one'], NEVER); // opens the snapshot's images: the reader, not the machine
+    check(['list'], [...NEVER, ...NO_CODECS]);
+    check(['snapshot', 'box', 'save', 'one'], [...NEVER, ...NO_CODECS]);
+    check(['snapshot', 'box', 'list'], [...NEVER, ...NO_CODECS]);
+    check(['clone', '--linked', 'box', 'linked'], [...NEVER, ...NO_CODECS]);
+    check(['clone', 'box', 'full'], [...NEVER, ...NO_CODECS]);
+    check(['clone', 'nosuch', 'other'], [...NEVER, ...NO_CODECS], 1);
+    check(['snapshot', 'box', 'revert', 'one'], NEVER); // opens the snapshot's images and reads its state: the codecs, not the machine
     // and the hook does see the emulator when a command needs it
     assert.ok(run(['start', '--help']).some((u) => /\/dist\/src\/board\/machine\.js$/.test(u)), 'tsvm start --help: the hook did not see the machine load');
   } finally {
