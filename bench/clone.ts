@@ -18,7 +18,9 @@
  *    for contrast.
  *
  * The floors: `node -e 0` (Node's bare start-up) and `tsvm help` (Node and
- * the CLI's entry module). Every clone is checked: `qemu-img check` passes
+ * the CLI's entry module). Beside them, the other short folder commands in
+ * the first disk's directory once its clones are made (the source, its
+ * clones: 12 VMs): `tsvm list` and `tsvm snapshot SRC list`. Every clone is checked: `qemu-img check` passes
  * on its disk, `qemu-img info --backing-chain` resolves its chain, and
  * `qemu-img compare` finds it equal to the source's disk. Medians of RUNS.
  *
@@ -108,6 +110,7 @@ try {
     helpCpu.push(lastCpu);
   }
   const rows: string[] = [];
+  const others: string[] = [];
   for (const d of DISKS) {
     const src = `src${d.label}`;
     dir = join(top, d.label);
@@ -148,12 +151,24 @@ try {
     rows.push(
       `| ${d.label} | ${d.dataMiB} MiB (file ${fileMiB.toFixed(1)} MiB) | ${spread(cli)} | ${f3(median(cliCpu))} | ${spread(lib)} | ${f3(full)} | ${median(cli) < TARGET ? 'yes' : 'no'} | ${depth} / ${fullDepth} |`,
     );
+    if (d === DISKS[0]) {
+      for (const [label, args] of [['tsvm list', ['list']], [`tsvm snapshot ${src} list`, ['snapshot', src, 'list']]] as const) {
+        const wall: number[] = [];
+        const cpu: number[] = [];
+        for (let i = 0; i < RUNS; i++) {
+          wall.push(run(process.execPath, [TSVM, ...args]));
+          cpu.push(lastCpu);
+        }
+        others.push(`${label} ${spread(wall)}, CPU ${f3(median(cpu))}`);
+      }
+    }
     rmSync(dir, { recursive: true, force: true });
   }
   const git = spawnSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD']).stdout?.toString().trim();
   const dirty = spawnSync('git', ['-C', ROOT, 'status', '--porcelain', '--', 'src', 'bench']).stdout?.toString().trim();
   console.log(`${new Date().toISOString()}, ${git ?? '?'}${dirty ? ' (with uncommitted changes)' : ''}; node ${process.version}; ${cpus().length} CPUs; load ${loadavg().map((l) => l.toFixed(2)).join(' ')}; ${tmpdir()}`);
   console.log(`floors, wall s median of ${RUNS} (min-max) and CPU s median: node -e 0 ${spread(bare)}, CPU ${f3(median(bareCpu))}; tsvm help ${spread(help)}, CPU ${f3(median(helpCpu))}`);
+  console.log(`other commands, among ${DISKS[0].label}'s VMs, the same: ${others.join('; ')}`);
   console.log(`baseline: issue 10's linked clone in under ${TARGET} s whatever the disk size; seconds, median of ${RUNS} (min-max)`);
   console.log(`| virtual size | data written | tsvm clone --linked (CLI, wall) | its CPU | linkedClone() in-process | tsvm clone (full, CLI) | CLI under ${TARGET} s | chain length linked / full |`);
   console.log(`| --- | --- | --- | --- | --- | --- | --- | --- |`);
