@@ -16,6 +16,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import * as nodeModule from 'node:module';
 
 const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 const TSVM = join(ROOT, 'bin/tsvm.js');
@@ -38,7 +39,8 @@ const NEVER = [/\/dist\/src\/(cpu|jit|bus|time)\//, /\/dist\/src\/devices\/(?!ba
 /** Nor may these commands load the qcow2 reader or the snapshot codec (machine states). */
 const NO_CODECS = [/\/dist\/src\/storage\/(qcow2|open|raw)\.js$/, /\/dist\/src\/host\/node\/block\.js$/, /\/dist\/src\/(vmm\/snapshot|state\/codec)\.js$/];
 
-test('the VM folder commands load neither the emulator nor the daemon', () => {
+// module.register (the loader hook that lists the modules) came in Node 20.6
+test('the VM folder commands load neither the emulator nor the daemon', { skip: !('register' in nodeModule) && 'needs module.register (Node 20.6 or later)' }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'tsvm-cli-modules-'));
   try {
     const rom = join(dir, 'rom.bin');
