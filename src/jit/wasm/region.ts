@@ -135,13 +135,25 @@ const GET_CF = 0,
   /** The whole EFLAGS value (cpu.getFlags). */
   GET_FLAGS = 6;
 
-/** What the code knows at compile time about the flag state (as in blocks.ts). */
+/**
+ * What the code knows at compile time about the flag state: the kind of the
+ * last flag-writing instruction of the run (its width is Emitter.fkTop), so
+ * a Jcc/SETcc/CMOVcc/ADC/INC after it reads its operands directly instead
+ * of calling a flag helper. Every kind leaves LA/LB (zero-extended to the
+ * width) and LRES (not masked) as lazy() set them.
+ */
 const enum Fk {
   UNKNOWN = 0,
-  SUB32 = 1,
-  LOGIC32 = 2,
-  ADD32 = 3,
-  INCDEC32 = 4,
+  /** SUB, CMP, NEG, CMPS, SCAS, CMPXCHG: LRES = LA - LB. */
+  SUB = 1,
+  /** AND, OR, XOR, TEST, BSF/BSR-free logic: CF = OF = 0. */
+  LOGIC = 2,
+  /** ADD, XADD: LRES = LA + LB. */
+  ADD = 3,
+  /** INC (LRES = LA + 1; CF in FL). */
+  INC = 4,
+  /** DEC (LRES = LA - 1; CF in FL). */
+  DEC = 5,
 }
 
 /** A decoded instruction of the region. */
@@ -702,6 +714,8 @@ class Emitter {
   /** Structured blocks opened inside the current instruction. */
   private extra = 0;
   private fk: number = Fk.UNKNOWN;
+  /** The width of the producer fk names: 7, 15 or 31. */
+  private fkTop = 31;
 
   constructor(
     private readonly f: FuncBuilder,
@@ -763,8 +777,15 @@ class Emitter {
     this.extra--;
     f.end();
   }
+  /**
+   * Go to label i: forward (a later label) by a plain `br` to the end of the
+   * block that closes right before it; backward through the loop and its
+   * `br_table` (Liftoff makes that a binary search over the labels, after
+   * spilling every cached local at the loop header).
+   */
   private jumpLabel(i: number): void {
-    this.f.i32Const(i).localSet(PC).br(this.topDepth);
+    if (i > this.label) this.f.br(i - this.label - 1 + this.extra);
+    else this.f.i32Const(i).localSet(PC).br(this.topDepth);
   }
   /** The current instruction has completed. */
   private count(): void {
@@ -948,14 +969,66 @@ class Emitter {
     f.i32Const(top).localSet(LTOP);
     f.i32Const(mask).localSet(LMASK);
   }
+  /** The flag producer is the instruction just emitted: kind k at width `top`. */
+  private known(k: number, top: number): void {
+    this.fk = k;
+    this.fkTop = top;
+  }
+  /** Push local l shifted so that bit `top` is the sign bit (a no-op at 32 bits). */
+  private signed(l: number): void {
+    this.f.localGet(l);
+    if (this.fkTop !== 31) this.f.i32Const(31 - this.fkTop).op(Op.i32_shl);
+  }
   /** Push CF (0 or 1), straight from the known producer where there is one. */
   private pushCF(): void {
     const f = this.f;
-    if (this.fk === Fk.LOGIC32) f.i32Const(0);
-    else if (this.fk === Fk.SUB32) f.localGet(LA).localGet(LB).op(Op.i32_lt_u);
-    else if (this.fk === Fk.ADD32) f.localGet(LRES).localGet(LA).op(Op.i32_lt_u);
-    else if (this.fk === Fk.INCDEC32) f.localGet(FL).i32Const(F.CF).op(Op.i32_and);
+    const fk = this.fk;
+    if (fk === Fk.LOGIC) f.i32Const(0);
+    else if (fk === Fk.SUB) f.localGet(LA).localGet(LB).op(Op.i32_lt_u);
+    else if (fk === Fk.ADD) {
+      if (this.fkTop === 31) f.localGet(LRES).localGet(LA).op(Op.i32_lt_u);
+      else f.localGet(LRES).i32Const(this.fkTop + 1).op(Op.i32_shr_u);
+    } else if (fk === Fk.INC || fk === Fk.DEC) f.localGet(FL).i32Const(F.CF).op(Op.i32_and);
     else this.callFlag(GET_CF);
+  }
+  /** Push ZF: from the known producer, else inline from the lazy state (no helper call). */
+  private pushZF(): void {
+    const f = this.f;
+    if (this.fk !== Fk.UNKNOWN) {
+      this.signed(LRES);
+      f.op(Op.i32_eqz);
+      return;
+    }
+    f.localGet(LRES).i32Const(31).localGet(LTOP).op(Op.i32_sub).op(Op.i32_shl).op(Op.i32_eqz);
+    f.localGet(FL).i32Const(6).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
+    f.localGet(LMASK).i32Const(F.ZF).op(Op.i32_and).op(Op.select);
+  }
+  /** Push SF, as pushZF. */
+  private pushSF(): void {
+    const f = this.f;
+    if (this.fk !== Fk.UNKNOWN) {
+      this.signed(LRES);
+      f.i32Const(31).op(Op.i32_shr_u);
+      return;
+    }
+    f.localGet(LRES).localGet(LTOP).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
+    f.localGet(FL).i32Const(7).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
+    f.localGet(LMASK).i32Const(F.SF).op(Op.i32_and).op(Op.select);
+  }
+  /** Push OF from the known producer, else through the helper. */
+  private pushOF(): void {
+    const f = this.f;
+    const fk = this.fk;
+    if (fk === Fk.LOGIC) f.i32Const(0);
+    else if (fk === Fk.SUB || fk === Fk.DEC) {
+      // ((a ^ b) & (a ^ r)) >>> top & 1
+      f.localGet(LA).localGet(LB).op(Op.i32_xor).localGet(LA).localGet(LRES).op(Op.i32_xor).op(Op.i32_and);
+      f.i32Const(this.fkTop).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
+    } else if (fk === Fk.ADD || fk === Fk.INC) {
+      // ((a ^ r) & (b ^ r)) >>> top & 1
+      f.localGet(LA).localGet(LRES).op(Op.i32_xor).localGet(LB).localGet(LRES).op(Op.i32_xor).op(Op.i32_and);
+      f.i32Const(this.fkTop).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
+    } else this.callFlag(GET_OF);
   }
   private callFlag(fn: number): void {
     for (const l of FLAG_STATE) this.f.localGet(l);
@@ -1009,10 +1082,9 @@ class Emitter {
         f.op(Op.i32_sub).localSet(R);
         this.lazy(2, X, Y, top);
     }
-    if (top !== 31) this.fk = Fk.UNKNOWN;
-    else if (k === 0) this.fk = Fk.ADD32;
-    else if (k === 5 || k === 7) this.fk = Fk.SUB32;
-    else if (k === 1 || k === 4 || k === 6) this.fk = Fk.LOGIC32;
+    if (k === 0) this.known(Fk.ADD, top);
+    else if (k === 5 || k === 7) this.known(Fk.SUB, top);
+    else if (k === 1 || k === 4 || k === 6) this.known(Fk.LOGIC, top);
     else this.fk = Fk.UNKNOWN;
   }
   /** Push condition cc (0..15) as 0/1. */
@@ -1020,56 +1092,52 @@ class Emitter {
     const f = this.f;
     const c = cc >> 1;
     const fk = this.fk;
-    let done = true;
-    if (fk === Fk.SUB32 && c !== 0 && c !== 5) {
-      if (c === 1) f.localGet(LA).localGet(LB).op(Op.i32_lt_u);
-      else if (c === 2) f.localGet(LRES).op(Op.i32_eqz);
-      else if (c === 3) f.localGet(LA).localGet(LB).op(Op.i32_le_u);
-      else if (c === 4) f.localGet(LRES).i32Const(0).op(Op.i32_lt_s);
-      else if (c === 6) f.localGet(LA).localGet(LB).op(Op.i32_lt_s);
-      else f.localGet(LA).localGet(LB).op(Op.i32_le_s);
-    } else if (fk === Fk.LOGIC32 && c !== 3 && c !== 5) {
-      if (c === 0 || c === 1) f.i32Const(0);
-      else if (c === 2) f.localGet(LRES).op(Op.i32_eqz);
-      else if (c === 4 || c === 6) f.localGet(LRES).i32Const(0).op(Op.i32_lt_s);
-      else f.localGet(LRES).i32Const(0).op(Op.i32_le_s);
-    } else if ((fk === Fk.ADD32 || fk === Fk.INCDEC32) && (c === 2 || c === 4)) {
-      if (c === 2) f.localGet(LRES).op(Op.i32_eqz);
-      else f.localGet(LRES).i32Const(0).op(Op.i32_lt_s);
-    } else done = false;
-    if (!done) {
-      switch (c) {
-        case 0:
-          this.callFlag(GET_OF);
-          break;
-        case 1:
-          this.callFlag(GET_CF);
-          break;
-        case 2:
-          this.callFlag(GET_ZF);
-          break;
-        case 3:
-          this.callFlag(GET_CF);
-          this.callFlag(GET_ZF);
+    switch (c) {
+      case 0:
+        this.pushOF();
+        break;
+      case 1:
+        this.pushCF();
+        break;
+      case 2:
+        this.pushZF();
+        break;
+      case 3:
+        if (fk === Fk.SUB) f.localGet(LA).localGet(LB).op(Op.i32_le_u);
+        else {
+          this.pushCF();
+          this.pushZF();
           f.op(Op.i32_or);
-          break;
-        case 4:
-          this.callFlag(GET_SF);
-          break;
-        case 5:
-          this.callFlag(GET_PF);
-          break;
-        case 6:
-          this.callFlag(GET_SF);
-          this.callFlag(GET_OF);
+        }
+        break;
+      case 4:
+        this.pushSF();
+        break;
+      case 5:
+        this.callFlag(GET_PF);
+        break;
+      case 6:
+        if (fk === Fk.SUB) {
+          this.signed(LA);
+          this.signed(LB);
+          f.op(Op.i32_lt_s);
+        } else {
+          this.pushSF();
+          this.pushOF();
           f.op(Op.i32_xor);
-          break;
-        default:
-          this.callFlag(GET_ZF);
-          this.callFlag(GET_SF);
-          this.callFlag(GET_OF);
+        }
+        break;
+      default:
+        if (fk === Fk.SUB) {
+          this.signed(LA);
+          this.signed(LB);
+          f.op(Op.i32_le_s);
+        } else {
+          this.pushZF();
+          this.pushSF();
+          this.pushOF();
           f.op(Op.i32_xor).op(Op.i32_or);
-      }
+        }
     }
     if (cc & 1) f.op(Op.i32_eqz);
   }
@@ -1142,7 +1210,7 @@ class Emitter {
         f.localGet(X).op(Op.i32_and).localSet(R);
       }
       this.lazy(0, null, null, size * 8 - 1);
-      this.fk = size === 4 ? Fk.LOGIC32 : Fk.UNKNOWN;
+      this.known(Fk.LOGIC, size * 8 - 1);
     } else if (key === 0x86 || key === 0x87) {
       // XCHG r/m, reg
       const size = key === 0x87 ? v : 1;
@@ -1288,7 +1356,7 @@ class Emitter {
         this.readRm(o, size, X, false);
         f.localGet(X).i32Const(immN(mem, io, size)).op(Op.i32_and).localSet(R);
         this.lazy(0, null, null, top);
-        this.fk = size === 4 ? Fk.LOGIC32 : Fk.UNKNOWN;
+        this.known(Fk.LOGIC, size * 8 - 1);
       } else if (reg === 2) {
         this.readRm(o, size, V, true);
         f.localGet(V).i32Const(-1).op(Op.i32_xor).localSet(V);
@@ -1564,7 +1632,7 @@ class Emitter {
     f.i32Const(1).localSet(Y);
     f.localGet(X).i32Const(1).op(dec ? Op.i32_sub : Op.i32_add).localSet(R);
     this.lazy(dec ? 2 : 1, X, Y, size * 8 - 1, F.ARITH & ~F.CF);
-    this.fk = size === 4 ? Fk.INCDEC32 : Fk.UNKNOWN;
+    this.known(dec ? Fk.DEC : Fk.INC, size * 8 - 1);
   }
   /** Two-operand IMUL of locals X and Y at `size` (2 or 4): R = the product's low part, CF = OF = it does not fit. */
   private imul(size: number): void {
