@@ -116,7 +116,9 @@ const PC = 0,
   B2 = 36,
   C1 = 37,
   P64 = 38,
-  Q64 = 39;
+  Q64 = 39,
+  /** 1 + the index of a loop head in `heads` to go to at the loop top, or 0: go by PC. */
+  BK = 40;
 const N_I32_LOCALS = 36; // 2..37
 /** The local holding each segment's base, by Seg (ES CS SS DS FS GS); CS is never used. */
 const SEG_BASE_LOCAL = [ESB, -1, SSB, DSB, FSB, GSB];
@@ -490,6 +492,7 @@ export function compileRegion(mem: Uint8Array, page: number, eipPage: number, en
   for (let i = 0; i < N_I32_LOCALS; i++) f.local(I32);
   f.local(I64);
   f.local(I64);
+  f.local(I32); // BK
   mb.export('run', f);
   // prologue
   for (let r = 0; r < 8; r++) f.i32Const(0).i32Load(Layout.REGS + r * 4).localSet(R0 + r);
@@ -541,13 +544,39 @@ export function compileRegion(mem: Uint8Array, page: number, eipPage: number, en
   f.br(2); // block $exit
   f.end(); // $found
   f.end(); // if
+  // loop heads: labels a branch goes back to (a later or the same label's
+  // code jumps there); they get a br_table of their own at the loop top, so
+  // a loop's back edge does not search all the labels (see Emitter.jumpLabel)
+  const heads = new Map<number, number>();
+  {
+    let li = -1;
+    const back = (eip: number): void => {
+      const j = labelIndex.get(inPage(eip));
+      if (j !== undefined && j <= li && !heads.has(j)) heads.set(j, heads.size + 1);
+    };
+    for (let i = 0; i < order.length; i++) {
+      const ins = insns.get(order[i])!;
+      if (labels.has(ins.off)) li++;
+      if (ins.key < 0) continue;
+      if (isBranch(ins.key)) back(ins.target);
+      if (isString(ins.key) && ins.rep !== 0) back((eipPage + ins.off) | 0);
+      if (!ins.ends && order[i + 1] !== ins.off + ins.len) back((eipPage + ins.off + ins.len) | 0);
+    }
+  }
   f.loop();
   for (let i = 0; i < nLabels; i++) f.block();
+  if (heads.size > 0) {
+    const table = [0];
+    for (const j of heads.keys()) table.push(j + 1);
+    f.block();
+    f.localGet(BK).brTable(table, 0);
+    f.end();
+  }
   f.localGet(PC).brTable(
     labelList.map((_, i) => i),
     nLabels + 1,
   );
-  const e = new Emitter(f, mem, nLabels, labelIndex, eipPage, retLabels);
+  const e = new Emitter(f, mem, nLabels, labelIndex, eipPage, retLabels, heads);
   // compiled instructions from each label to the next
   const runLen = new Array<number>(nLabels).fill(0);
   {
@@ -724,6 +753,7 @@ class Emitter {
     private readonly labelIndex: Map<number, number>,
     private readonly eipPage: number,
     private readonly retLabels: [number, number][],
+    private readonly heads: ReadonlyMap<number, number>,
   ) {}
 
   /**
@@ -743,9 +773,10 @@ class Emitter {
     this.runLen = runLen;
     this.done = 0;
     if (runLen === 0) return;
+    f.localGet(LEFT).i32Const(runLen).op(Op.i32_lt_s).if();
     f.i32Const(eip).localSet(EIP);
-    f.localGet(LEFT).i32Const(runLen).op(Op.i32_lt_s);
-    this.f.brIf(this.exitDepth);
+    f.br(this.exitDepth + 1);
+    f.end();
     f.localGet(LEFT).i32Const(runLen).op(Op.i32_sub).localSet(LEFT);
   }
 
@@ -784,8 +815,18 @@ class Emitter {
    * spilling every cached local at the loop header).
    */
   private jumpLabel(i: number): void {
-    if (i > this.label) this.f.br(i - this.label - 1 + this.extra);
-    else this.f.i32Const(i).localSet(PC).br(this.topDepth);
+    const f = this.f;
+    if (i > this.label) {
+      f.br(i - this.label - 1 + this.extra);
+      return;
+    }
+    const h = this.heads.get(i);
+    if (h !== undefined) f.i32Const(h).localSet(BK);
+    else {
+      f.i32Const(i).localSet(PC);
+      if (this.heads.size > 0) f.i32Const(0).localSet(BK);
+    }
+    f.br(this.topDepth);
   }
   /** The current instruction has completed. */
   private count(): void {
@@ -989,7 +1030,41 @@ class Emitter {
       if (this.fkTop === 31) f.localGet(LRES).localGet(LA).op(Op.i32_lt_u);
       else f.localGet(LRES).i32Const(this.fkTop + 1).op(Op.i32_shr_u);
     } else if (fk === Fk.INC || fk === Fk.DEC) f.localGet(FL).i32Const(F.CF).op(Op.i32_and);
-    else this.callFlag(GET_CF);
+    else this.lazyCF();
+  }
+  /**
+   * CF from the lazy state, inline (the GET_CF helper's formulas as selects:
+   * a call makes Liftoff spill every cached local around it, and an INC at a
+   * label, a loop's counter, needs CF on every pass).
+   */
+  private lazyCF(): void {
+    const f = this.f;
+    // add: ((a & b) | ((a | b) & ~r)) >>> top & 1
+    f.localGet(LA).localGet(LB).op(Op.i32_and).localGet(LA).localGet(LB).op(Op.i32_or);
+    f.localGet(LRES).i32Const(-1).op(Op.i32_xor).op(Op.i32_and).op(Op.i32_or);
+    f.localGet(LTOP).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
+    // sub: ((~a & b) | ((~a | b) & r)) >>> top & 1
+    f.localGet(LA).i32Const(-1).op(Op.i32_xor).localGet(LB).op(Op.i32_and);
+    f.localGet(LA).i32Const(-1).op(Op.i32_xor).localGet(LB).op(Op.i32_or).localGet(LRES).op(Op.i32_and).op(Op.i32_or);
+    f.localGet(LTOP).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
+    f.i32Const(0).localGet(LOP).i32Const(2).op(Op.i32_eq).op(Op.select);
+    f.localGet(LOP).i32Const(1).op(Op.i32_eq).op(Op.select);
+    f.localGet(FL).i32Const(F.CF).op(Op.i32_and);
+    f.localGet(LMASK).i32Const(F.CF).op(Op.i32_and).op(Op.select);
+  }
+  /** OF from the lazy state, inline (as lazyCF). */
+  private lazyOF(): void {
+    const f = this.f;
+    // add: ((a ^ r) & (b ^ r)) >>> top & 1
+    f.localGet(LA).localGet(LRES).op(Op.i32_xor).localGet(LB).localGet(LRES).op(Op.i32_xor).op(Op.i32_and);
+    f.localGet(LTOP).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
+    // sub: ((a ^ b) & (a ^ r)) >>> top & 1
+    f.localGet(LA).localGet(LB).op(Op.i32_xor).localGet(LA).localGet(LRES).op(Op.i32_xor).op(Op.i32_and);
+    f.localGet(LTOP).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
+    f.i32Const(0).localGet(LOP).i32Const(2).op(Op.i32_eq).op(Op.select);
+    f.localGet(LOP).i32Const(1).op(Op.i32_eq).op(Op.select);
+    f.localGet(FL).i32Const(11).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
+    f.localGet(LMASK).i32Const(F.OF).op(Op.i32_and).op(Op.select);
   }
   /** Push ZF: from the known producer, else inline from the lazy state (no helper call). */
   private pushZF(): void {
@@ -1028,7 +1103,7 @@ class Emitter {
       // ((a ^ r) & (b ^ r)) >>> top & 1
       f.localGet(LA).localGet(LRES).op(Op.i32_xor).localGet(LB).localGet(LRES).op(Op.i32_xor).op(Op.i32_and);
       f.i32Const(this.fkTop).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
-    } else this.callFlag(GET_OF);
+    } else this.lazyOF();
   }
   private callFlag(fn: number): void {
     for (const l of FLAG_STATE) this.f.localGet(l);
