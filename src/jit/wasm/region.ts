@@ -400,6 +400,9 @@ export function compileRegion(mem: Uint8Array, page: number, eipPage: number, en
   // ---- pass 1: decode everything reachable on the page ----
   const insns = new Map<number, Insn>();
   const labels = new Set<number>(entryOffsets);
+  // labels that are ways in from outside the region (the rest are only
+  // targets of branches on the page, see `ways` below)
+  const ways = new Set<number>(entryOffsets);
   const work = [...entryOffsets];
   const inPage = (eip: number): number => {
     const d = (eip - eipPage) | 0;
@@ -419,6 +422,7 @@ export function compileRegion(mem: Uint8Array, page: number, eipPage: number, en
     while (off < 4096 && mem[page + off] === 0xcc) off++; // INT3 padding
     if (off < 4096 && !insns.has(off)) {
       labels.add(off);
+      ways.add(off);
       behind.push(off);
     }
   };
@@ -438,8 +442,14 @@ export function compileRegion(mem: Uint8Array, page: number, eipPage: number, en
       continue;
     }
     if (ins.ends) sweep(off + ins.len);
-    else if (isPadding(mem, ins)) labels.add(off + ins.len);
-    if (ins.rep !== 0 && isString(ins.key)) labels.add(off);
+    else if (isPadding(mem, ins)) {
+      labels.add(off + ins.len);
+      ways.add(off + ins.len);
+    }
+    if (ins.rep !== 0 && isString(ins.key)) {
+      labels.add(off);
+      ways.add(off);
+    }
     if (isBranch(ins.key)) {
       const t = inPage(ins.target);
       if (t >= 0) {
@@ -452,6 +462,7 @@ export function compileRegion(mem: Uint8Array, page: number, eipPage: number, en
       const r = ins.off + ins.len;
       if (r < 4096) {
         labels.add(r);
+        ways.add(r);
         work.push(r);
       }
     }
@@ -465,10 +476,14 @@ export function compileRegion(mem: Uint8Array, page: number, eipPage: number, en
     const off = order[i];
     if (i === 0) {
       labels.add(off);
+      ways.add(off);
       continue;
     }
     const p = insns.get(order[i - 1])!;
-    if (p.key < 0 || p.ends || p.off + p.len !== off) labels.add(off);
+    if (p.key < 0 || p.ends || p.off + p.len !== off) {
+      labels.add(off);
+      ways.add(off);
+    }
   }
   const labelList = order.filter((o) => labels.has(o));
   const labelIndex = new Map<number, number>();
@@ -518,7 +533,7 @@ export function compileRegion(mem: Uint8Array, page: number, eipPage: number, en
   // entry by page offset (the chain dispatcher, wasm/chain.ts): pc = ~offset
   // finds the label by a binary search over the entries; an offset that is
   // not one leaves at once with EIP there and `left` untouched
-  const entryOffs = labelList.filter((o) => insns.get(o)!.key >= 0);
+  const entryOffs = labelList.filter((o) => ways.has(o) && insns.get(o)!.key >= 0);
   f.localGet(PC).i32Const(0).op(Op.i32_lt_s).if();
   f.localGet(PC).i32Const(-1).op(Op.i32_xor).localSet(B1);
   f.block();
@@ -563,6 +578,10 @@ export function compileRegion(mem: Uint8Array, page: number, eipPage: number, en
       if (!ins.ends && order[i + 1] !== ins.off + ins.len) back((eipPage + ins.off + ins.len) | 0);
     }
   }
+  // a loop head is a way in too: the interpreter stepping on after an exit in
+  // a loop body comes back to the region there at the latest (and its merge
+  // state is the loop top's all the same, through the loop heads' br_table)
+  for (const j of heads.keys()) ways.add(labelList[j]);
   f.loop();
   for (let i = 0; i < nLabels; i++) f.block();
   if (heads.size > 0) {
@@ -572,11 +591,16 @@ export function compileRegion(mem: Uint8Array, page: number, eipPage: number, en
     f.localGet(BK).brTable(table, 0);
     f.end();
   }
+  // Only the ways in are targets of this br_table. Liftoff spills every
+  // cached local at the loop header, and a block whose first branch (in code
+  // order) is this table gets that all-spilled state as its merge state: every
+  // later branch or fall-through into it must spill again. A label that is
+  // only a target of forward branches on the page keeps its registers.
   f.localGet(PC).brTable(
-    labelList.map((_, i) => i),
+    labelList.map((o, i) => (ways.has(o) ? i : nLabels + 1)),
     nLabels + 1,
   );
-  const e = new Emitter(f, mem, nLabels, labelIndex, eipPage, retLabels, heads);
+  const e = new Emitter(f, mem, nLabels, labelIndex, eipPage, retLabels, heads, labelList.map((o) => ways.has(o)));
   // compiled instructions from each label to the next
   const runLen = new Array<number>(nLabels).fill(0);
   {
@@ -614,7 +638,7 @@ export function compileRegion(mem: Uint8Array, page: number, eipPage: number, en
   // every label starts from nothing known (flags, count), so each one can be entered
   const entries = new Int16Array(4096);
   labelList.forEach((o, i) => {
-    if (insns.get(o)!.key >= 0) entries[o] = i + 1;
+    if (ways.has(o) && insns.get(o)!.key >= 0) entries[o] = i + 1;
   });
   // an instruction decoded but not taken (an exit: the interpreter's, or one
   // that crosses into the next page) is EXIT_ENTRY: entered there, the lower
@@ -754,6 +778,8 @@ class Emitter {
     private readonly eipPage: number,
     private readonly retLabels: [number, number][],
     private readonly heads: ReadonlyMap<number, number>,
+    /** Per label: a target of the loop top's br_table (a way in), see compileRegion. */
+    private readonly way: readonly boolean[],
   ) {}
 
   /**
@@ -822,11 +848,15 @@ class Emitter {
     }
     const h = this.heads.get(i);
     if (h !== undefined) f.i32Const(h).localSet(BK);
-    else {
+    else if (this.way[i]) {
       f.i32Const(i).localSet(PC);
       if (this.heads.size > 0) f.i32Const(0).localSet(BK);
-    }
+    } else throw new Error(`region: no way back to label ${i}`);
     f.br(this.topDepth);
+  }
+  /** Can the code of the current label go to label i (forward, or back through the loop top)? */
+  private reaches(i: number): boolean {
+    return i > this.label || this.heads.has(i) || this.way[i];
   }
   /** The current instruction has completed. */
   private count(): void {
@@ -837,7 +867,7 @@ class Emitter {
     this.refund();
     const d = (eip - this.eipPage) | 0;
     const i = d >= 0 && d < 4096 ? this.labelIndex.get(d) : undefined;
-    if (i !== undefined) this.jumpLabel(i);
+    if (i !== undefined && this.reaches(i)) this.jumpLabel(i);
     else {
       this.f.i32Const(eip).localSet(EIP);
       this.exit();
@@ -851,7 +881,7 @@ class Emitter {
    */
   private dispatch(t: number): void {
     const f = this.f;
-    const offs = [...this.labelIndex.keys()].sort((a, b) => a - b);
+    const offs = [...this.labelIndex.keys()].filter((o) => this.reaches(this.labelIndex.get(o)!)).sort((a, b) => a - b);
     f.localGet(t).i32Const(this.eipPage).op(Op.i32_sub).localTee(B1).i32Const(4096).op(Op.i32_lt_u).if();
     this.extra++;
     const search = (lo: number, hi: number): void => {
