@@ -41,9 +41,9 @@ test('tsvm serve: a VM process above its RSS limit is killed and shows crashed w
     assert.equal((await d.api('POST', '/api/vms', { name: 'bystander', guest: 'firmware', memoryMiB: 16 })).status, 201);
     const b = await info('bystander');
     assert.equal(b.rssLimitEnforced, true);
-    assert.equal(b.rssLimitMiB, 16 + 256 + 256);
+    assert.equal(b.rssLimitMiB, 16 + 256 + 384);
     assert.equal((await d.api('PATCH', '/api/vms/bystander', { rssLimitMiB: 'x' })).status, 400);
-    assert.equal((await info('bystander')).rssLimitMiB, 16 + 256 + 256, 'a refused PATCH changed nothing');
+    assert.equal((await info('bystander')).rssLimitMiB, 16 + 256 + 384, 'a refused PATCH changed nothing');
   });
 
   await t.test('a VM given a limit below what its process needs is killed with the reason, the other VM untouched', async () => {
@@ -113,7 +113,7 @@ test('tsvm serve: a VM process above its RSS limit is killed and shows crashed w
     assert.match(String(crashed.reason), /^over its memory limit: RSS \d+ MiB > 32 MiB$/);
     assert.notEqual(before.pid, null);
     assert.equal((await d.api('PATCH', '/api/vms/bystander', { rssLimitMiB: null })).status, 200);
-    assert.equal((await info('bystander')).rssLimitMiB, 16 + 256 + 256, 'null is the default again');
+    assert.equal((await info('bystander')).rssLimitMiB, 16 + 256 + 384, 'null is the default again');
   });
 });
 

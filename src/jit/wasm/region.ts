@@ -10,15 +10,18 @@
  *   prologue: guest registers and the flag state into locals
  *   block $exit
  *     loop $top
- *       block ... block            ; one per label (entry or branch target)
- *         br_table pc              ; dispatch to label `pc`
+ *       block ... block            ; one per label
+ *         block br_table bk end    ; back to loop head `bk` (if the region has loop heads)
+ *         br_table pc              ; a way in: label `pc`
  *       end  <code of label 0>     ; falls through into label 1's code
  *       end  <code of label 1> ...
  *     end
  *   end
  *   epilogue: locals back to memory, EIP to the exchange area, return `left`
  *
- * A branch to a label in the region sets `pc` and branches to $top; anything
+ * A branch to a later label is a `br` to the block ending before it; back to
+ * a loop head it sets `bk`, to another label (computed targets) `pc`, and
+ * branches to $top (docs/cpu-jit.md, "Regions", says why). Anything
  * else (a branch off the page, RET to an unknown address, an instruction this
  * compiler does not take, a TLB miss or a page-crossing access, a store to a
  * page holding compiled code, `left` reaching 0) stores the EIP of the
