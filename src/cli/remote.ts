@@ -38,8 +38,8 @@ async function rssMiB(c: DaemonClient, v: VmInfo): Promise<number | null> {
 }
 
 /**
- * The RSS column: "435/640M" (its process's resident set of the limit the
- * daemon enforces), "-/640M" while it does not run, "-" under thread
+ * The RSS column: "435/768M" (its process's resident set of the limit the
+ * daemon enforces), "-/768M" while it does not run, "-" under thread
  * isolation (its memory is the daemon's, and no limit is enforced).
  */
 function rssCell(v: VmInfo, rss: number | null): string {

@@ -71,13 +71,14 @@ interface Region {
 /**
  * A region that has run `hot` guest instructions (counted per call in its
  * chain slot, Slot.RAN) is compiled again by the embedder's optimiser
- * (host.ts `optimizer`), once. Off unless asked for (`-accel tsvm,hot=N`):
- * measured on the default guest it took the sh loop from 67 to 55 s of CPU
- * but seq+gzip from 236 to 281 s and cpu-mix from 0.22 to 0.84 s, since one
- * optimised compile of a region costs 40-600 ms on the main thread and the
- * optimised code is not faster everywhere (docs/cpu-jit.md, "Hot regions").
+ * (host.ts `optimizer`), once. On by default at 1 M instructions since the
+ * region code became something TurboFan can optimise (forward branches as
+ * `br`, loop heads' own table, only the ways in in the loop top's table):
+ * bench/linux's sh loop 1.75x, seq+gzip 1.6x faster, the boot the same,
+ * about 240 MiB more peak RSS with 256 regions (docs/cpu-jit.md, "Hot
+ * regions"; the daemon's default memory cap allows for it). `-accel tsvm,hot=0` turns it off.
  */
-export const HOT_INSTRUCTIONS = 0;
+export const HOT_INSTRUCTIONS = 1_000_000;
 /** At most this many regions optimised per machine, a bound on the optimiser's memory and compile time. */
 const OPTIMISE_LIMIT = 256;
 /** Guest instructions run in regions between two looks for hot ones (`hot`, within these bounds: a look reads every page's slot). */

@@ -51,9 +51,11 @@ export interface VmInfo {
  * What a VM process holds besides guest RAM and its JS heap: the Node
  * runtime and the emulator's code, compiled Wasm, the TLB and buffers.
  * Measured: a default guest (64 MiB of RAM) at its shell, 435 MiB of RSS;
- * a bare SeaBIOS VM (64 MiB), 115-125 MiB (docs/server.md).
+ * a bare SeaBIOS VM (64 MiB), 115-125 MiB (docs/server.md). 384 since the
+ * wasm tier optimises hot regions by default: a default guest (128 MiB)
+ * through bench/linux's workloads peaked at 626 MiB (docs/cpu-jit.md).
  */
-export const RSS_OVERHEAD_MIB = 256;
+export const RSS_OVERHEAD_MIB = 384;
 /** The lines of a VM process's standard error its log keeps per run. */
 const STDERR_LOG_LINES = 1000;
 

@@ -171,7 +171,7 @@ function settingsFrom(o: Record<string, unknown>): Partial<VmSettings> {
   }
   if (o.rssLimitMiB !== undefined) {
     const n = o.rssLimitMiB;
-    if (n !== null && (typeof n !== 'number' || !Number.isInteger(n) || n < 32 || n > 1048576)) throw new ApiError(400, 'bad-body', "rssLimitMiB must be a whole number of MiB from 32 to 1048576 (the cap on the VM process's resident set), or null for the default (guest RAM + heapLimitMb + 256)");
+    if (n !== null && (typeof n !== 'number' || !Number.isInteger(n) || n < 32 || n > 1048576)) throw new ApiError(400, 'bad-body', "rssLimitMiB must be a whole number of MiB from 32 to 1048576 (the cap on the VM process's resident set), or null for the default (guest RAM + heapLimitMb + 384)");
     s.rssLimitMiB = n;
   }
   return s;

@@ -162,6 +162,34 @@ pm32:
     add esi, 8
 %endmacro
 
+; a producer, then conditions read at a label (nothing known at compile time:
+; ZF and SF come from the lazy state inline, the rest from the helpers)
+%macro XLBL 1-2
+    mov edx, eax
+    %1 %2
+    jmp %%l
+%%l:
+    setz cl
+    sets ch
+    mov [esi], cx
+    mov edx, eax
+    %1 %2
+    jmp %%m
+%%m:
+    setl cl
+    setle ch
+    mov [esi+2], cx
+    mov edx, eax
+    %1 %2
+    jmp %%n
+%%n:
+    setbe cl
+    seto ch
+    mov [esi+4], cx
+    mov [esi+6], dx
+    add esi, 8
+%endmacro
+
     ALLCC cmp, {edx, ebx}
     ALLCC sub, {edx, ebx}
     ALLCC add, {edx, ebx}
@@ -191,6 +219,31 @@ pm32:
     ALLCC test, {dl, 0x81}
     ALLCC neg, byte [esi-8]
     ALLCC not, dword [esi-4]
+    ; 16-bit and more 8-bit producers (the fast paths at every width)
+    ALLCC cmp, {dx, bx}
+    ALLCC add, {dx, bx}
+    ALLCC sub, {dx, 0x8000}
+    ALLCC and, {dl, bl}
+    ALLCC xor, {dx, bx}
+    ALLCC or, {dh, 0x80}
+    ALLCC inc, dl
+    ALLCC dec, dl
+    ALLCC inc, dx
+    ALLCC dec, dx
+    ALLCC neg, dx
+    ALLCC cmp, {dl, [esi-8]}
+    ALLCC cmp, {word [esi-6], dx}
+    ALLCC add, {byte [esi-5], dl}
+    ALLCC test, {dx, bx}
+    XLBL cmp, {dl, bl}
+    XLBL sub, {edx, ebx}
+    XLBL add, {dx, bx}
+    XLBL inc, dl
+    XLBL dec, edx
+    XLBL and, {dx, bx}
+    XLBL shl, {edx, 1}
+    XLBL sar, {dl, 1}
+    XLBL imul, {edx, ebx}
 
     ; segment-override prefixes: FS is the DS-like segment (base 0x1000), GS
     ; and ES flat; the addresses below name the same bytes

@@ -72,8 +72,8 @@ test('the CLI drives a VM in the daemon: start, list, console, detach, shutdown'
     // with the pid of the VM's own process, the one the API shows (a PID column)
     assert.match(list.out, /^NAME\s+STATE\s+MEMORY\s+RSS\/LIMIT\s+AUTOSTART\s+RESTART\s+PID\s+REASON$/m);
     const pid = ((await d.api('GET', '/api/vms/linux')).json as { pid: number }).pid;
-    // and its process's RSS of the limit the daemon enforces (128 MiB + 256 + 256 by default)
-    assert.match(list.out, new RegExp(`^linux\\s+running\\s+128M\\s+\\d+/640M\\s+\\S+\\s+\\S+\\s+${pid}\\b`, 'm'));
+    // and its process's RSS of the limit the daemon enforces (128 MiB + 256 + 384 by default)
+    assert.match(list.out, new RegExp(`^linux\\s+running\\s+128M\\s+\\d+/768M\\s+\\S+\\s+\\S+\\s+${pid}\\b`, 'm'));
   });
 
   await t.test('Ctrl-A X detaches; the VM goes on', async () => {

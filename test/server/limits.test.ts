@@ -41,9 +41,9 @@ test('tsvm serve: a VM process above its RSS limit is killed and shows crashed w
     assert.equal((await d.api('POST', '/api/vms', { name: 'bystander', guest: 'firmware', memoryMiB: 16 })).status, 201);
     const b = await info('bystander');
     assert.equal(b.rssLimitEnforced, true);
-    assert.equal(b.rssLimitMiB, 16 + 256 + 256);
+    assert.equal(b.rssLimitMiB, 16 + 256 + 384);
     assert.equal((await d.api('PATCH', '/api/vms/bystander', { rssLimitMiB: 'x' })).status, 400);
-    assert.equal((await info('bystander')).rssLimitMiB, 16 + 256 + 256, 'a refused PATCH changed nothing');
+    assert.equal((await info('bystander')).rssLimitMiB, 16 + 256 + 384, 'a refused PATCH changed nothing');
   });
 
   await t.test('a VM given a limit below what its process needs is killed with the reason, the other VM untouched', async () => {
@@ -91,12 +91,12 @@ test('tsvm serve: a VM process above its RSS limit is killed and shows crashed w
     assert.equal(await list.exit(), 0, list.tail());
     assert.match(list.out, /^NAME\s+STATE\s+MEMORY\s+RSS\/LIMIT\s+AUTOSTART\s+RESTART\s+PID\s+REASON$/m);
     const b = await info('bystander');
-    const row = new RegExp(`^bystander\\s+running\\s+16M\\s+(\\d+)/528M\\s+no\\s+never\\s+${b.pid}$`, 'm').exec(list.out);
-    assert.ok(row, `a row for the running bystander with its RSS of 528 MiB and its pid:\n${list.out}`);
+    const row = new RegExp(`^bystander\\s+running\\s+16M\\s+(\\d+)/656M\\s+no\\s+never\\s+${b.pid}$`, 'm').exec(list.out);
+    assert.ok(row, `a row for the running bystander with its RSS of 656 MiB and its pid:\n${list.out}`);
     // the figure the API's stats give (the page's "RSS of LIMIT"), read around the list's
     const rss = Number(row[1]);
     const api = ((await d.sampledStats('bystander')) as { processRssBytes: number }).processRssBytes / 1048576;
-    assert.ok(rss > 40 && rss < 528 && Math.abs(rss - api) < 64, `RSS ${rss} MiB in the list, ${api.toFixed(0)} MiB in the stats`);
+    assert.ok(rss > 40 && rss < 656 && Math.abs(rss - api) < 64, `RSS ${rss} MiB in the list, ${api.toFixed(0)} MiB in the stats`);
     // the crashed hog: no process, so no RSS, its limit and its reason, which is too long for the row in
     // 80 columns and goes on the next line
     assert.match(list.out, /^hog\s+crashed\s+16M\s+-\/48M\s+no\s+never\s+-\n  over its memory limit: RSS \d+ MiB > 48 MiB$/m);
@@ -113,7 +113,7 @@ test('tsvm serve: a VM process above its RSS limit is killed and shows crashed w
     assert.match(String(crashed.reason), /^over its memory limit: RSS \d+ MiB > 32 MiB$/);
     assert.notEqual(before.pid, null);
     assert.equal((await d.api('PATCH', '/api/vms/bystander', { rssLimitMiB: null })).status, 200);
-    assert.equal((await info('bystander')).rssLimitMiB, 16 + 256 + 256, 'null is the default again');
+    assert.equal((await info('bystander')).rssLimitMiB, 16 + 256 + 384, 'null is the default again');
   });
 });
 

@@ -10,15 +10,18 @@
  *   prologue: guest registers and the flag state into locals
  *   block $exit
  *     loop $top
- *       block ... block            ; one per label (entry or branch target)
- *         br_table pc              ; dispatch to label `pc`
+ *       block ... block            ; one per label
+ *         block br_table bk end    ; back to loop head `bk` (if the region has loop heads)
+ *         br_table pc              ; a way in: label `pc`
  *       end  <code of label 0>     ; falls through into label 1's code
  *       end  <code of label 1> ...
  *     end
  *   end
  *   epilogue: locals back to memory, EIP to the exchange area, return `left`
  *
- * A branch to a label in the region sets `pc` and branches to $top; anything
+ * A branch to a later label is a `br` to the block ending before it; back to
+ * a loop head it sets `bk`, to another label (computed targets) `pc`, and
+ * branches to $top (docs/cpu-jit.md, "Regions", says why). Anything
  * else (a branch off the page, RET to an unknown address, an instruction this
  * compiler does not take, a TLB miss or a page-crossing access, a store to a
  * page holding compiled code, `left` reaching 0) stores the EIP of the
@@ -116,7 +119,9 @@ const PC = 0,
   B2 = 36,
   C1 = 37,
   P64 = 38,
-  Q64 = 39;
+  Q64 = 39,
+  /** 1 + the index of a loop head in `heads` to go to at the loop top, or 0: go by PC. */
+  BK = 40;
 const N_I32_LOCALS = 36; // 2..37
 /** The local holding each segment's base, by Seg (ES CS SS DS FS GS); CS is never used. */
 const SEG_BASE_LOCAL = [ESB, -1, SSB, DSB, FSB, GSB];
@@ -135,13 +140,25 @@ const GET_CF = 0,
   /** The whole EFLAGS value (cpu.getFlags). */
   GET_FLAGS = 6;
 
-/** What the code knows at compile time about the flag state (as in blocks.ts). */
+/**
+ * What the code knows at compile time about the flag state: the kind of the
+ * last flag-writing instruction of the run (its width is Emitter.fkTop), so
+ * a Jcc/SETcc/CMOVcc/ADC/INC after it reads its operands directly instead
+ * of calling a flag helper. Every kind leaves LA/LB (zero-extended to the
+ * width) and LRES (not masked) as lazy() set them.
+ */
 const enum Fk {
   UNKNOWN = 0,
-  SUB32 = 1,
-  LOGIC32 = 2,
-  ADD32 = 3,
-  INCDEC32 = 4,
+  /** SUB, CMP, NEG, CMPS, SCAS, CMPXCHG: LRES = LA - LB. */
+  SUB = 1,
+  /** AND, OR, XOR, TEST, BSF/BSR-free logic: CF = OF = 0. */
+  LOGIC = 2,
+  /** ADD, XADD: LRES = LA + LB. */
+  ADD = 3,
+  /** INC (LRES = LA + 1; CF in FL). */
+  INC = 4,
+  /** DEC (LRES = LA - 1; CF in FL). */
+  DEC = 5,
 }
 
 /** A decoded instruction of the region. */
@@ -386,6 +403,9 @@ export function compileRegion(mem: Uint8Array, page: number, eipPage: number, en
   // ---- pass 1: decode everything reachable on the page ----
   const insns = new Map<number, Insn>();
   const labels = new Set<number>(entryOffsets);
+  // labels that are ways in from outside the region (the rest are only
+  // targets of branches on the page, see `ways` below)
+  const ways = new Set<number>(entryOffsets);
   const work = [...entryOffsets];
   const inPage = (eip: number): number => {
     const d = (eip - eipPage) | 0;
@@ -405,6 +425,7 @@ export function compileRegion(mem: Uint8Array, page: number, eipPage: number, en
     while (off < 4096 && mem[page + off] === 0xcc) off++; // INT3 padding
     if (off < 4096 && !insns.has(off)) {
       labels.add(off);
+      ways.add(off);
       behind.push(off);
     }
   };
@@ -424,8 +445,14 @@ export function compileRegion(mem: Uint8Array, page: number, eipPage: number, en
       continue;
     }
     if (ins.ends) sweep(off + ins.len);
-    else if (isPadding(mem, ins)) labels.add(off + ins.len);
-    if (ins.rep !== 0 && isString(ins.key)) labels.add(off);
+    else if (isPadding(mem, ins)) {
+      labels.add(off + ins.len);
+      ways.add(off + ins.len);
+    }
+    if (ins.rep !== 0 && isString(ins.key)) {
+      labels.add(off);
+      ways.add(off);
+    }
     if (isBranch(ins.key)) {
       const t = inPage(ins.target);
       if (t >= 0) {
@@ -438,6 +465,7 @@ export function compileRegion(mem: Uint8Array, page: number, eipPage: number, en
       const r = ins.off + ins.len;
       if (r < 4096) {
         labels.add(r);
+        ways.add(r);
         work.push(r);
       }
     }
@@ -451,10 +479,14 @@ export function compileRegion(mem: Uint8Array, page: number, eipPage: number, en
     const off = order[i];
     if (i === 0) {
       labels.add(off);
+      ways.add(off);
       continue;
     }
     const p = insns.get(order[i - 1])!;
-    if (p.key < 0 || p.ends || p.off + p.len !== off) labels.add(off);
+    if (p.key < 0 || p.ends || p.off + p.len !== off) {
+      labels.add(off);
+      ways.add(off);
+    }
   }
   const labelList = order.filter((o) => labels.has(o));
   const labelIndex = new Map<number, number>();
@@ -478,6 +510,7 @@ export function compileRegion(mem: Uint8Array, page: number, eipPage: number, en
   for (let i = 0; i < N_I32_LOCALS; i++) f.local(I32);
   f.local(I64);
   f.local(I64);
+  f.local(I32); // BK
   mb.export('run', f);
   // prologue
   for (let r = 0; r < 8; r++) f.i32Const(0).i32Load(Layout.REGS + r * 4).localSet(R0 + r);
@@ -503,7 +536,7 @@ export function compileRegion(mem: Uint8Array, page: number, eipPage: number, en
   // entry by page offset (the chain dispatcher, wasm/chain.ts): pc = ~offset
   // finds the label by a binary search over the entries; an offset that is
   // not one leaves at once with EIP there and `left` untouched
-  const entryOffs = labelList.filter((o) => insns.get(o)!.key >= 0);
+  const entryOffs = labelList.filter((o) => ways.has(o) && insns.get(o)!.key >= 0);
   f.localGet(PC).i32Const(0).op(Op.i32_lt_s).if();
   f.localGet(PC).i32Const(-1).op(Op.i32_xor).localSet(B1);
   f.block();
@@ -529,13 +562,48 @@ export function compileRegion(mem: Uint8Array, page: number, eipPage: number, en
   f.br(2); // block $exit
   f.end(); // $found
   f.end(); // if
+  // loop heads: labels a branch goes back to (a later or the same label's
+  // code jumps there); they get a br_table of their own at the loop top, so
+  // a loop's back edge does not search all the labels (see Emitter.jumpLabel)
+  const heads = new Map<number, number>();
+  {
+    let li = -1;
+    const back = (eip: number): void => {
+      const j = labelIndex.get(inPage(eip));
+      if (j !== undefined && j <= li && !heads.has(j)) heads.set(j, heads.size + 1);
+    };
+    for (let i = 0; i < order.length; i++) {
+      const ins = insns.get(order[i])!;
+      if (labels.has(ins.off)) li++;
+      if (ins.key < 0) continue;
+      if (isBranch(ins.key)) back(ins.target);
+      if (isString(ins.key) && ins.rep !== 0) back((eipPage + ins.off) | 0);
+      if (!ins.ends && order[i + 1] !== ins.off + ins.len) back((eipPage + ins.off + ins.len) | 0);
+    }
+  }
+  // a loop head is a way in too: the interpreter stepping on after an exit in
+  // a loop body comes back to the region there at the latest (and its merge
+  // state is the loop top's all the same, through the loop heads' br_table)
+  for (const j of heads.keys()) ways.add(labelList[j]);
   f.loop();
   for (let i = 0; i < nLabels; i++) f.block();
+  if (heads.size > 0) {
+    const table = [0];
+    for (const j of heads.keys()) table.push(j + 1);
+    f.block();
+    f.localGet(BK).brTable(table, 0);
+    f.end();
+  }
+  // Only the ways in are targets of this br_table. Liftoff spills every
+  // cached local at the loop header, and a block whose first branch (in code
+  // order) is this table gets that all-spilled state as its merge state: every
+  // later branch or fall-through into it must spill again. A label that is
+  // only a target of forward branches on the page keeps its registers.
   f.localGet(PC).brTable(
-    labelList.map((_, i) => i),
+    labelList.map((o, i) => (ways.has(o) ? i : nLabels + 1)),
     nLabels + 1,
   );
-  const e = new Emitter(f, mem, nLabels, labelIndex, eipPage, retLabels);
+  const e = new Emitter(f, mem, nLabels, labelIndex, eipPage, retLabels, heads, labelList.map((o) => ways.has(o)));
   // compiled instructions from each label to the next
   const runLen = new Array<number>(nLabels).fill(0);
   {
@@ -573,7 +641,7 @@ export function compileRegion(mem: Uint8Array, page: number, eipPage: number, en
   // every label starts from nothing known (flags, count), so each one can be entered
   const entries = new Int16Array(4096);
   labelList.forEach((o, i) => {
-    if (insns.get(o)!.key >= 0) entries[o] = i + 1;
+    if (ways.has(o) && insns.get(o)!.key >= 0) entries[o] = i + 1;
   });
   // an instruction decoded but not taken (an exit: the interpreter's, or one
   // that crosses into the next page) is EXIT_ENTRY: entered there, the lower
@@ -702,6 +770,8 @@ class Emitter {
   /** Structured blocks opened inside the current instruction. */
   private extra = 0;
   private fk: number = Fk.UNKNOWN;
+  /** The width of the producer fk names: 7, 15 or 31. */
+  private fkTop = 31;
 
   constructor(
     private readonly f: FuncBuilder,
@@ -710,6 +780,9 @@ class Emitter {
     private readonly labelIndex: Map<number, number>,
     private readonly eipPage: number,
     private readonly retLabels: [number, number][],
+    private readonly heads: ReadonlyMap<number, number>,
+    /** Per label: a target of the loop top's br_table (a way in), see compileRegion. */
+    private readonly way: readonly boolean[],
   ) {}
 
   /**
@@ -729,9 +802,10 @@ class Emitter {
     this.runLen = runLen;
     this.done = 0;
     if (runLen === 0) return;
+    f.localGet(LEFT).i32Const(runLen).op(Op.i32_lt_s).if();
     f.i32Const(eip).localSet(EIP);
-    f.localGet(LEFT).i32Const(runLen).op(Op.i32_lt_s);
-    this.f.brIf(this.exitDepth);
+    f.br(this.exitDepth + 1);
+    f.end();
     f.localGet(LEFT).i32Const(runLen).op(Op.i32_sub).localSet(LEFT);
   }
 
@@ -763,8 +837,29 @@ class Emitter {
     this.extra--;
     f.end();
   }
+  /**
+   * Go to label i: forward (a later label) by a plain `br` to the end of the
+   * block that closes right before it; backward through the loop and its
+   * `br_table` (Liftoff makes that a binary search over the labels, after
+   * spilling every cached local at the loop header).
+   */
   private jumpLabel(i: number): void {
-    this.f.i32Const(i).localSet(PC).br(this.topDepth);
+    const f = this.f;
+    if (i > this.label) {
+      f.br(i - this.label - 1 + this.extra);
+      return;
+    }
+    const h = this.heads.get(i);
+    if (h !== undefined) f.i32Const(h).localSet(BK);
+    else if (this.way[i]) {
+      f.i32Const(i).localSet(PC);
+      if (this.heads.size > 0) f.i32Const(0).localSet(BK);
+    } else throw new Error(`region: no way back to label ${i}`);
+    f.br(this.topDepth);
+  }
+  /** Can the code of the current label go to label i (forward, or back through the loop top)? */
+  private reaches(i: number): boolean {
+    return i > this.label || this.heads.has(i) || this.way[i];
   }
   /** The current instruction has completed. */
   private count(): void {
@@ -775,7 +870,7 @@ class Emitter {
     this.refund();
     const d = (eip - this.eipPage) | 0;
     const i = d >= 0 && d < 4096 ? this.labelIndex.get(d) : undefined;
-    if (i !== undefined) this.jumpLabel(i);
+    if (i !== undefined && this.reaches(i)) this.jumpLabel(i);
     else {
       this.f.i32Const(eip).localSet(EIP);
       this.exit();
@@ -789,7 +884,7 @@ class Emitter {
    */
   private dispatch(t: number): void {
     const f = this.f;
-    const offs = [...this.labelIndex.keys()].sort((a, b) => a - b);
+    const offs = [...this.labelIndex.keys()].filter((o) => this.reaches(this.labelIndex.get(o)!)).sort((a, b) => a - b);
     f.localGet(t).i32Const(this.eipPage).op(Op.i32_sub).localTee(B1).i32Const(4096).op(Op.i32_lt_u).if();
     this.extra++;
     const search = (lo: number, hi: number): void => {
@@ -948,14 +1043,100 @@ class Emitter {
     f.i32Const(top).localSet(LTOP);
     f.i32Const(mask).localSet(LMASK);
   }
+  /** The flag producer is the instruction just emitted: kind k at width `top`. */
+  private known(k: number, top: number): void {
+    this.fk = k;
+    this.fkTop = top;
+  }
+  /** Push local l shifted so that bit `top` is the sign bit (a no-op at 32 bits). */
+  private signed(l: number): void {
+    this.f.localGet(l);
+    if (this.fkTop !== 31) this.f.i32Const(31 - this.fkTop).op(Op.i32_shl);
+  }
   /** Push CF (0 or 1), straight from the known producer where there is one. */
   private pushCF(): void {
     const f = this.f;
-    if (this.fk === Fk.LOGIC32) f.i32Const(0);
-    else if (this.fk === Fk.SUB32) f.localGet(LA).localGet(LB).op(Op.i32_lt_u);
-    else if (this.fk === Fk.ADD32) f.localGet(LRES).localGet(LA).op(Op.i32_lt_u);
-    else if (this.fk === Fk.INCDEC32) f.localGet(FL).i32Const(F.CF).op(Op.i32_and);
-    else this.callFlag(GET_CF);
+    const fk = this.fk;
+    if (fk === Fk.LOGIC) f.i32Const(0);
+    else if (fk === Fk.SUB) f.localGet(LA).localGet(LB).op(Op.i32_lt_u);
+    else if (fk === Fk.ADD) {
+      if (this.fkTop === 31) f.localGet(LRES).localGet(LA).op(Op.i32_lt_u);
+      else f.localGet(LRES).i32Const(this.fkTop + 1).op(Op.i32_shr_u);
+    } else if (fk === Fk.INC || fk === Fk.DEC) f.localGet(FL).i32Const(F.CF).op(Op.i32_and);
+    else this.lazyCF();
+  }
+  /**
+   * CF from the lazy state, inline (the GET_CF helper's formulas as selects:
+   * a call makes Liftoff spill every cached local around it, and an INC at a
+   * label, a loop's counter, needs CF on every pass).
+   */
+  private lazyCF(): void {
+    const f = this.f;
+    // add: ((a & b) | ((a | b) & ~r)) >>> top & 1
+    f.localGet(LA).localGet(LB).op(Op.i32_and).localGet(LA).localGet(LB).op(Op.i32_or);
+    f.localGet(LRES).i32Const(-1).op(Op.i32_xor).op(Op.i32_and).op(Op.i32_or);
+    f.localGet(LTOP).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
+    // sub: ((~a & b) | ((~a | b) & r)) >>> top & 1
+    f.localGet(LA).i32Const(-1).op(Op.i32_xor).localGet(LB).op(Op.i32_and);
+    f.localGet(LA).i32Const(-1).op(Op.i32_xor).localGet(LB).op(Op.i32_or).localGet(LRES).op(Op.i32_and).op(Op.i32_or);
+    f.localGet(LTOP).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
+    f.i32Const(0).localGet(LOP).i32Const(2).op(Op.i32_eq).op(Op.select);
+    f.localGet(LOP).i32Const(1).op(Op.i32_eq).op(Op.select);
+    f.localGet(FL).i32Const(F.CF).op(Op.i32_and);
+    f.localGet(LMASK).i32Const(F.CF).op(Op.i32_and).op(Op.select);
+  }
+  /** OF from the lazy state, inline (as lazyCF). */
+  private lazyOF(): void {
+    const f = this.f;
+    // add: ((a ^ r) & (b ^ r)) >>> top & 1
+    f.localGet(LA).localGet(LRES).op(Op.i32_xor).localGet(LB).localGet(LRES).op(Op.i32_xor).op(Op.i32_and);
+    f.localGet(LTOP).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
+    // sub: ((a ^ b) & (a ^ r)) >>> top & 1
+    f.localGet(LA).localGet(LB).op(Op.i32_xor).localGet(LA).localGet(LRES).op(Op.i32_xor).op(Op.i32_and);
+    f.localGet(LTOP).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
+    f.i32Const(0).localGet(LOP).i32Const(2).op(Op.i32_eq).op(Op.select);
+    f.localGet(LOP).i32Const(1).op(Op.i32_eq).op(Op.select);
+    f.localGet(FL).i32Const(11).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
+    f.localGet(LMASK).i32Const(F.OF).op(Op.i32_and).op(Op.select);
+  }
+  /** Push ZF: from the known producer, else inline from the lazy state (no helper call). */
+  private pushZF(): void {
+    const f = this.f;
+    if (this.fk !== Fk.UNKNOWN) {
+      this.signed(LRES);
+      f.op(Op.i32_eqz);
+      return;
+    }
+    f.localGet(LRES).i32Const(31).localGet(LTOP).op(Op.i32_sub).op(Op.i32_shl).op(Op.i32_eqz);
+    f.localGet(FL).i32Const(6).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
+    f.localGet(LMASK).i32Const(F.ZF).op(Op.i32_and).op(Op.select);
+  }
+  /** Push SF, as pushZF. */
+  private pushSF(): void {
+    const f = this.f;
+    if (this.fk !== Fk.UNKNOWN) {
+      this.signed(LRES);
+      f.i32Const(31).op(Op.i32_shr_u);
+      return;
+    }
+    f.localGet(LRES).localGet(LTOP).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
+    f.localGet(FL).i32Const(7).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
+    f.localGet(LMASK).i32Const(F.SF).op(Op.i32_and).op(Op.select);
+  }
+  /** Push OF from the known producer, else through the helper. */
+  private pushOF(): void {
+    const f = this.f;
+    const fk = this.fk;
+    if (fk === Fk.LOGIC) f.i32Const(0);
+    else if (fk === Fk.SUB || fk === Fk.DEC) {
+      // ((a ^ b) & (a ^ r)) >>> top & 1
+      f.localGet(LA).localGet(LB).op(Op.i32_xor).localGet(LA).localGet(LRES).op(Op.i32_xor).op(Op.i32_and);
+      f.i32Const(this.fkTop).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
+    } else if (fk === Fk.ADD || fk === Fk.INC) {
+      // ((a ^ r) & (b ^ r)) >>> top & 1
+      f.localGet(LA).localGet(LRES).op(Op.i32_xor).localGet(LB).localGet(LRES).op(Op.i32_xor).op(Op.i32_and);
+      f.i32Const(this.fkTop).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
+    } else this.lazyOF();
   }
   private callFlag(fn: number): void {
     for (const l of FLAG_STATE) this.f.localGet(l);
@@ -1009,10 +1190,9 @@ class Emitter {
         f.op(Op.i32_sub).localSet(R);
         this.lazy(2, X, Y, top);
     }
-    if (top !== 31) this.fk = Fk.UNKNOWN;
-    else if (k === 0) this.fk = Fk.ADD32;
-    else if (k === 5 || k === 7) this.fk = Fk.SUB32;
-    else if (k === 1 || k === 4 || k === 6) this.fk = Fk.LOGIC32;
+    if (k === 0) this.known(Fk.ADD, top);
+    else if (k === 5 || k === 7) this.known(Fk.SUB, top);
+    else if (k === 1 || k === 4 || k === 6) this.known(Fk.LOGIC, top);
     else this.fk = Fk.UNKNOWN;
   }
   /** Push condition cc (0..15) as 0/1. */
@@ -1020,56 +1200,52 @@ class Emitter {
     const f = this.f;
     const c = cc >> 1;
     const fk = this.fk;
-    let done = true;
-    if (fk === Fk.SUB32 && c !== 0 && c !== 5) {
-      if (c === 1) f.localGet(LA).localGet(LB).op(Op.i32_lt_u);
-      else if (c === 2) f.localGet(LRES).op(Op.i32_eqz);
-      else if (c === 3) f.localGet(LA).localGet(LB).op(Op.i32_le_u);
-      else if (c === 4) f.localGet(LRES).i32Const(0).op(Op.i32_lt_s);
-      else if (c === 6) f.localGet(LA).localGet(LB).op(Op.i32_lt_s);
-      else f.localGet(LA).localGet(LB).op(Op.i32_le_s);
-    } else if (fk === Fk.LOGIC32 && c !== 3 && c !== 5) {
-      if (c === 0 || c === 1) f.i32Const(0);
-      else if (c === 2) f.localGet(LRES).op(Op.i32_eqz);
-      else if (c === 4 || c === 6) f.localGet(LRES).i32Const(0).op(Op.i32_lt_s);
-      else f.localGet(LRES).i32Const(0).op(Op.i32_le_s);
-    } else if ((fk === Fk.ADD32 || fk === Fk.INCDEC32) && (c === 2 || c === 4)) {
-      if (c === 2) f.localGet(LRES).op(Op.i32_eqz);
-      else f.localGet(LRES).i32Const(0).op(Op.i32_lt_s);
-    } else done = false;
-    if (!done) {
-      switch (c) {
-        case 0:
-          this.callFlag(GET_OF);
-          break;
-        case 1:
-          this.callFlag(GET_CF);
-          break;
-        case 2:
-          this.callFlag(GET_ZF);
-          break;
-        case 3:
-          this.callFlag(GET_CF);
-          this.callFlag(GET_ZF);
+    switch (c) {
+      case 0:
+        this.pushOF();
+        break;
+      case 1:
+        this.pushCF();
+        break;
+      case 2:
+        this.pushZF();
+        break;
+      case 3:
+        if (fk === Fk.SUB) f.localGet(LA).localGet(LB).op(Op.i32_le_u);
+        else {
+          this.pushCF();
+          this.pushZF();
           f.op(Op.i32_or);
-          break;
-        case 4:
-          this.callFlag(GET_SF);
-          break;
-        case 5:
-          this.callFlag(GET_PF);
-          break;
-        case 6:
-          this.callFlag(GET_SF);
-          this.callFlag(GET_OF);
+        }
+        break;
+      case 4:
+        this.pushSF();
+        break;
+      case 5:
+        this.callFlag(GET_PF);
+        break;
+      case 6:
+        if (fk === Fk.SUB) {
+          this.signed(LA);
+          this.signed(LB);
+          f.op(Op.i32_lt_s);
+        } else {
+          this.pushSF();
+          this.pushOF();
           f.op(Op.i32_xor);
-          break;
-        default:
-          this.callFlag(GET_ZF);
-          this.callFlag(GET_SF);
-          this.callFlag(GET_OF);
+        }
+        break;
+      default:
+        if (fk === Fk.SUB) {
+          this.signed(LA);
+          this.signed(LB);
+          f.op(Op.i32_le_s);
+        } else {
+          this.pushZF();
+          this.pushSF();
+          this.pushOF();
           f.op(Op.i32_xor).op(Op.i32_or);
-      }
+        }
     }
     if (cc & 1) f.op(Op.i32_eqz);
   }
@@ -1142,7 +1318,7 @@ class Emitter {
         f.localGet(X).op(Op.i32_and).localSet(R);
       }
       this.lazy(0, null, null, size * 8 - 1);
-      this.fk = size === 4 ? Fk.LOGIC32 : Fk.UNKNOWN;
+      this.known(Fk.LOGIC, size * 8 - 1);
     } else if (key === 0x86 || key === 0x87) {
       // XCHG r/m, reg
       const size = key === 0x87 ? v : 1;
@@ -1288,7 +1464,7 @@ class Emitter {
         this.readRm(o, size, X, false);
         f.localGet(X).i32Const(immN(mem, io, size)).op(Op.i32_and).localSet(R);
         this.lazy(0, null, null, top);
-        this.fk = size === 4 ? Fk.LOGIC32 : Fk.UNKNOWN;
+        this.known(Fk.LOGIC, size * 8 - 1);
       } else if (reg === 2) {
         this.readRm(o, size, V, true);
         f.localGet(V).i32Const(-1).op(Op.i32_xor).localSet(V);
@@ -1564,7 +1740,7 @@ class Emitter {
     f.i32Const(1).localSet(Y);
     f.localGet(X).i32Const(1).op(dec ? Op.i32_sub : Op.i32_add).localSet(R);
     this.lazy(dec ? 2 : 1, X, Y, size * 8 - 1, F.ARITH & ~F.CF);
-    this.fk = size === 4 ? Fk.INCDEC32 : Fk.UNKNOWN;
+    this.known(dec ? Fk.DEC : Fk.INC, size * 8 - 1);
   }
   /** Two-operand IMUL of locals X and Y at `size` (2 or 4): R = the product's low part, CF = OF = it does not fit. */
   private imul(size: number): void {
