@@ -51,11 +51,15 @@ function turbofan(bytes: Uint8Array): WasmModule {
   const tagged = new Uint8Array(bytes.length + TAG.length);
   tagged.set(bytes);
   tagged.set(TAG, bytes.length);
-  setFlagsFromString('--no-liftoff-only --no-liftoff --no-wasm-lazy-compilation');
+  // --wasm-num-compilation-tasks=0: the compile on this thread alone. V8's
+  // worker threads would otherwise each compile a function of the module in
+  // their own glibc malloc arena, which keeps what TurboFan's zones used:
+  // about 1.3 MiB of RSS per optimised region, for good
+  setFlagsFromString('--no-liftoff-only --no-liftoff --no-wasm-lazy-compilation --wasm-num-compilation-tasks=0');
   try {
     return new Wasm.Module(tagged);
   } finally {
-    setFlagsFromString('--liftoff --liftoff-only --wasm-lazy-compilation');
+    setFlagsFromString('--liftoff --liftoff-only --wasm-lazy-compilation --wasm-num-compilation-tasks=128');
   }
 }
 
