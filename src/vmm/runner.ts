@@ -98,7 +98,11 @@ export class VmRunner {
   /** Wall time spent in the 'running' state (ms), and guest time at creation (ns; moved by restores, see _applyInput). */
   private _wallMs = 0;
   private _startNs: number;
-  /** Pacing: wall time (ms) and guest time (ns) at the start of the current stretch, which guest time is held to. */
+  /**
+   * Pacing: wall time (ms, performance.now(): Date.now()'s whole milliseconds made an idle
+   * guest's 1 ms of slack jitter by a whole step) and guest time (ns) at the start of the
+   * current stretch, which guest time is held to.
+   */
   private _paceWall = 0;
   private _paceNs = 0;
   private _cpuLimit: number | null = null;
@@ -145,12 +149,12 @@ export class VmRunner {
 
   /** How far guest time is ahead of wall time since the pacing base, in ns (negative: behind). An idle guest is held to MAX_AHEAD_NS; a busy one runs as fast as the host can. */
   get paceAheadNs(): number {
-    return this.machine.clock.nowNs - this._paceNs - (Date.now() - this._paceWall) * 1e6;
+    return this.machine.clock.nowNs - this._paceNs - (performance.now() - this._paceWall) * 1e6;
   }
 
   /** Start a new pacing stretch here: after a pause, or a restore that moved guest time. */
   private _rebasePacing(): void {
-    this._paceWall = Date.now();
+    this._paceWall = performance.now();
     this._paceNs = this.machine.clock.nowNs;
   }
 
@@ -387,7 +391,8 @@ export class VmRunner {
         this._rebasePacing();
       }
       const tickStart = Date.now();
-      const tickCpu = this.cpuClock ? this.cpuClock() : 0;
+      // the process's CPU clock is a system call: read it only for a cap
+      const tickCpu = this.cpuClock && this._cpuLimit !== null ? this.cpuClock() : 0;
       const tickEnd = tickStart + TICK_MS;
       let resets = 0;
       let failed: StopCause | null = null;
@@ -447,7 +452,7 @@ export class VmRunner {
       // forgiven (the base moves), so once it idles it is held as before.
       const busy = !m.cpu.halted;
       if (busy && this.paceAheadNs > MAX_AHEAD_NS) {
-        this._paceWall = Date.now();
+        this._paceWall = performance.now();
         this._paceNs = m.clock.nowNs - MAX_AHEAD_NS;
       }
       // an idle guest that fell behind the wall clock (it ran slower than real time, a boot on a
@@ -455,17 +460,25 @@ export class VmRunner {
       // the wall clock, so that a TCP retransmission timer or ping's next second comes before a
       // reply already on its way (two guests booted at load 13 pinged every 50 ms of wall time)
       if (!busy && this.paceAheadNs < -MAX_AHEAD_NS) {
-        this._paceWall = Date.now();
+        this._paceWall = performance.now();
         this._paceNs = m.clock.nowNs;
       }
-      // idle: sleep until the wall clock reaches the guest's next timer deadline (less the slack
-      // it may run ahead), at most 50 ms; host input (a frame) ends the sleep at once
+      // idle: sleep until the wall clock reaches the guest's next timer deadline, at most 50 ms;
+      // host input (a frame) ends the sleep at once. One wake-up per guest timer: the sleep is
+      // rounded up to whole milliseconds, since Node truncates a timer's delay to whole ms and
+      // counts it from the event loop's cached time (up to a millisecond and this tick's work
+      // old), so a fractional delay woke before the deadline was in reach (more than
+      // IDLE_AHEAD_NS away), the guest could only skip to the horizon, and a second sleep of
+      // "less than 1 ms" (a 0 ms timer, already due) followed: about two wake-ups and four
+      // slices per tick of an idle Linux guest (250 Hz), where one of each does. Waking up to
+      // a millisecond late costs nothing the guest can see: it skips to its deadline, and its
+      // clock keeps to the pacing base.
       let idleMs = 0;
       if (!busy) {
         const ahead = this.paceAheadNs;
         const next = m.clock.nextDeadline();
-        idleMs = next === Infinity ? 50 : (next - m.clock.nowNs + ahead - IDLE_AHEAD_NS) / 1e6;
-        idleMs = Math.max(idleMs, ahead / 1e6);
+        idleMs = next === Infinity ? 50 : (next - m.clock.nowNs + ahead) / 1e6;
+        idleMs = Math.ceil(Math.max(idleMs, ahead / 1e6));
       }
       await new Promise<void>((r) => {
         const t = setTimeout(r, idleMs >= 1 ? Math.min(idleMs, 50) : 0);
