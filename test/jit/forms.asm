@@ -408,6 +408,30 @@ pm32:
     mov edi, BUF + 0x101
     mov ecx, 100
     rep movsb               ; overlapping: the first byte repeated
+    mov esi, BUF - 0x1000 + 0x200
+    mov edi, BUF + 0x202
+    mov ecx, 50
+    rep movsd               ; overlapping by half an element
+    mov esi, BUF - 0x1000 + 0x3f0
+    mov edi, BUF + 0x300
+    mov ecx, 0x40
+    rep movsd               ; the destination behind the source, overlapping
+    push eax
+    xor eax, eax
+    mov edi, BUF + 0x2ff0
+    mov ecx, ebx
+    and ecx, 0x7ff          ; zeroing, across a page end
+    rep stosd
+    mov eax, 0xa5a5a5a5
+    mov edi, BUF + 0x1ffe
+    mov ecx, 0x40
+    rep stosw               ; one byte repeated, misaligned, across a page end
+    mov al, 0x3c
+    mov edi, BUF + 0x3f00
+    mov ecx, ebx
+    and ecx, 0x1fff
+    rep stosb
+    pop eax
     std
     mov edi, BUF + 0x5ffc
     mov ecx, ebx

@@ -291,6 +291,17 @@ export class FuncBuilder {
     return this.mem(Op.i32_store16, 1, offset);
   }
 
+  /** memory.copy (bulk memory): dst, src, n on the stack, memmove's semantics. */
+  memoryCopy(): this {
+    this.code.byte(0xfc).u32(10).byte(0).byte(0);
+    return this;
+  }
+  /** memory.fill (bulk memory): dst, byte value, n on the stack. */
+  memoryFill(): this {
+    this.code.byte(0xfc).u32(11).byte(0);
+    return this;
+  }
+
   /** The body as the code section holds it: locals (run-length) then code then `end`. */
   encodeBody(): Bytes {
     const b = new Bytes();

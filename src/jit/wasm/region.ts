@@ -2116,12 +2116,68 @@ class Emitter {
       f.localGet(ESB).localGet(R0 + 7).op(Op.i32_add).localSet(B1);
       this.checkRange(size, true);
     }
-    f.localGet(A1).localSet(A2);
-    f.loop();
     const xlate = (): void => {
       f.localGet(TA).i32Const(12).op(Op.i32_shr_u).i32Const(2).op(Op.i32_shl).i32Load(Layout.TLB);
       f.i32Const(~0xfff).op(Op.i32_and).localGet(TA).op(Op.i32_xor).localSet(TH);
     };
+    if (kind !== 8) {
+      // forwards (DF = 0), and for STOS a value that is one byte repeated
+      // (zeroing above all): a page's part of the chunk at a time with
+      // memory.copy / memory.fill; backwards, other values and LODS go
+      // element by element below
+      f.localGet(FL).i32Const(F.DF).op(Op.i32_and).op(Op.i32_eqz);
+      if (kind === 6) {
+        this.regGet(0, size);
+        f.localSet(V);
+        if (size > 1) {
+          f.localGet(V).i32Const(0xff).op(Op.i32_and).i32Const(size === 2 ? 0x101 : 0x01010101).op(Op.i32_mul).localGet(V).op(Op.i32_eq).op(Op.i32_and);
+        }
+      }
+      f.if();
+      this.extra++;
+      f.localGet(A1).i32Const(size === 1 ? 0 : size === 2 ? 1 : 2).op(Op.i32_shl).localSet(A2); // bytes left
+      f.loop();
+      // R = the bytes up to the first page end of the destination (and source)
+      f.localGet(ESB).localGet(R0 + 7).op(Op.i32_add).localTee(TA).localSet(B2);
+      xlate();
+      f.localGet(TH).localSet(Y);
+      f.i32Const(4096).localGet(B2).i32Const(0xfff).op(Op.i32_and).op(Op.i32_sub).localSet(R);
+      if (kind === 0) {
+        f.localGet(srcB).localGet(R0 + 6).op(Op.i32_add).localTee(TA).localSet(B1);
+        xlate();
+        f.localGet(TH).localSet(X);
+        f.i32Const(4096).localGet(B1).i32Const(0xfff).op(Op.i32_and).op(Op.i32_sub).localTee(C1);
+        f.localGet(R).localGet(C1).localGet(R).op(Op.i32_lt_u).op(Op.select).localSet(R);
+      }
+      f.localGet(A2).localGet(R).localGet(A2).localGet(R).op(Op.i32_lt_u).op(Op.select).localSet(R);
+      if (kind === 0) {
+        // a destination ahead of the source within the part: the CPU's
+        // element-by-element copy replicates, memory.copy would not
+        f.localGet(Y).localGet(X).op(Op.i32_sub).localGet(R).op(Op.i32_lt_u).localGet(Y).localGet(X).op(Op.i32_ne).op(Op.i32_and);
+        f.if();
+        f.i32Const(0).localSet(C1);
+        f.loop();
+        f.localGet(X).localGet(C1).op(Op.i32_add).localSet(TH);
+        this.load(size);
+        f.localSet(V);
+        f.localGet(Y).localGet(C1).op(Op.i32_add).localSet(TH);
+        this.store(size, V);
+        f.localGet(C1).i32Const(size).op(Op.i32_add).localTee(C1).localGet(R).op(Op.i32_lt_u).brIf(0);
+        f.end();
+        f.else();
+        f.localGet(Y).i32Const(Layout.RAM).op(Op.i32_add).localGet(X).i32Const(Layout.RAM).op(Op.i32_add).localGet(R).memoryCopy();
+        f.end();
+        f.localGet(R0 + 6).localGet(R).op(Op.i32_add).localSet(R0 + 6);
+      } else {
+        f.localGet(Y).i32Const(Layout.RAM).op(Op.i32_add).localGet(V).localGet(R).memoryFill();
+      }
+      f.localGet(R0 + 7).localGet(R).op(Op.i32_add).localSet(R0 + 7);
+      f.localGet(A2).localGet(R).op(Op.i32_sub).localTee(A2).brIf(0);
+      f.end(); // loop
+      f.else();
+    }
+    f.localGet(A1).localSet(A2);
+    f.loop();
     if (useSrc) {
       f.localGet(srcB).localGet(R0 + 6).op(Op.i32_add).localSet(TA);
       xlate();
@@ -2140,6 +2196,10 @@ class Emitter {
     if (useDst) step(7);
     f.localGet(A2).i32Const(1).op(Op.i32_sub).localTee(A2).brIf(0);
     f.end();
+    if (kind !== 8) {
+      this.extra--;
+      f.end(); // if forwards
+    }
     f.localGet(R0 + 1).localGet(A1).op(Op.i32_sub).localSet(R0 + 1);
     this.extra--;
     f.end();
