@@ -129,6 +129,8 @@ const SEG_BASE_LOCAL = [ESB, -1, SSB, DSB, FSB, GSB];
 const SEG_PREFIX: Record<number, number> = { 0x26: 0, 0x36: 2, 0x3e: 3, 0x64: 4, 0x65: 5 };
 /** The seven locals of the flag state, in helper-function parameter order. */
 const FLAG_STATE = [FL, LOP, LA, LB, LRES, LTOP, LMASK];
+/** The region's lazy flag state, for pushFlag. */
+const REGION_LAZY = { fl: FL, lop: LOP, a: LA, b: LB, r: LRES, top: LTOP, mask: LMASK };
 
 // helper functions (indices in the module): flag bits from the lazy state
 const GET_CF = 0,
@@ -686,82 +688,90 @@ function isBranch(key: number): boolean {
   return (key >= 0x70 && key <= 0x7f) || (key >= 0x180 && key <= 0x18f) || key === 0xeb || key === 0xe9 || key === 0xe8;
 }
 
-/** getCF/getZF/getSF/getOF/getPF(flags, lop, la, lb, lres, ltop, lmask) -> 0 or 1, as cpu.ts computes them. */
+/** Where a function keeps the lazy flag state (cpu.ts's fields): local indices. */
+interface LazyLocals {
+  fl: number;
+  lop: number;
+  a: number;
+  b: number;
+  r: number;
+  top: number;
+  mask: number;
+}
+
+/**
+ * Each arithmetic flag's value from the lazy state, as cpu.ts computes it
+ * when the flag is lazy (0 or 1 pushed); lop 1 is an addition, 2 a
+ * subtraction, 0 a logic op. One description for the helper functions and
+ * the regions' inline code.
+ */
+const LAZY_FLAG: Record<number, (f: FuncBuilder, s: LazyLocals) => void> = {
+  [F.CF]: (f, s) => {
+    // add: ((a & b) | ((a | b) & ~r)) >>> top & 1
+    f.localGet(s.a).localGet(s.b).op(Op.i32_and).localGet(s.a).localGet(s.b).op(Op.i32_or);
+    f.localGet(s.r).i32Const(-1).op(Op.i32_xor).op(Op.i32_and).op(Op.i32_or);
+    f.localGet(s.top).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
+    // sub: ((~a & b) | ((~a | b) & r)) >>> top & 1
+    f.localGet(s.a).i32Const(-1).op(Op.i32_xor).localGet(s.b).op(Op.i32_and);
+    f.localGet(s.a).i32Const(-1).op(Op.i32_xor).localGet(s.b).op(Op.i32_or).localGet(s.r).op(Op.i32_and).op(Op.i32_or);
+    f.localGet(s.top).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
+    byOp(f, s);
+  },
+  [F.OF]: (f, s) => {
+    // add: ((a ^ r) & (b ^ r)) >>> top & 1
+    f.localGet(s.a).localGet(s.r).op(Op.i32_xor).localGet(s.b).localGet(s.r).op(Op.i32_xor).op(Op.i32_and);
+    f.localGet(s.top).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
+    // sub: ((a ^ b) & (a ^ r)) >>> top & 1
+    f.localGet(s.a).localGet(s.b).op(Op.i32_xor).localGet(s.a).localGet(s.r).op(Op.i32_xor).op(Op.i32_and);
+    f.localGet(s.top).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
+    byOp(f, s);
+  },
+  // (r << (31 - top)) == 0
+  [F.ZF]: (f, s) => void f.localGet(s.r).i32Const(31).localGet(s.top).op(Op.i32_sub).op(Op.i32_shl).op(Op.i32_eqz),
+  // (r >>> top) & 1
+  [F.SF]: (f, s) => void f.localGet(s.r).localGet(s.top).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and),
+  // an even number of ones in the low byte
+  [F.PF]: (f, s) => void f.localGet(s.r).i32Const(0xff).op(Op.i32_and).op(Op.i32_popcnt).i32Const(1).op(Op.i32_and).i32Const(1).op(Op.i32_xor),
+  // 0 after a logic op, else bit 4 of a ^ b ^ r
+  [F.AF]: (f, s) => {
+    f.localGet(s.a).localGet(s.b).op(Op.i32_xor).localGet(s.r).op(Op.i32_xor).i32Const(4).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
+    f.i32Const(0).localGet(s.lop).op(Op.select);
+  },
+};
+/** With an addition's and a subtraction's value pushed: the one lop names, or 0 (a logic op). */
+function byOp(f: FuncBuilder, s: LazyLocals): void {
+  f.i32Const(0).localGet(s.lop).i32Const(2).op(Op.i32_eq).op(Op.select);
+  f.localGet(s.lop).i32Const(1).op(Op.i32_eq).op(Op.select);
+}
+/** Push flag `bit`: its lazy value where the mask says it is lazy, else its bit in fl. */
+function pushFlag(f: FuncBuilder, s: LazyLocals, bit: number): void {
+  LAZY_FLAG[bit](f, s);
+  f.localGet(s.fl).i32Const(FLAG_SHIFT[bit]).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
+  f.localGet(s.mask).i32Const(bit).op(Op.i32_and).op(Op.select);
+}
+
+/** EFLAGS bit number of each arithmetic flag. */
+const FLAG_SHIFT: Record<number, number> = { [F.CF]: 0, [F.PF]: 2, [F.AF]: 4, [F.ZF]: 6, [F.SF]: 7, [F.OF]: 11 };
+
+/** getCF/getZF/getSF/getOF/getPF/getAF(flags, lop, la, lb, lres, ltop, lmask) -> 0 or 1, and getFlags: the helper functions, in GET_* order. */
 function emitFlagHelpers(mb: ModuleBuilder): void {
   const P = [I32, I32, I32, I32, I32, I32, I32] as const;
-  const [fl, lop, a, b, r, top, mask] = [0, 1, 2, 3, 4, 5, 6];
-  const fixed = (h: FuncBuilder, bit: number, shift: number): void => {
-    // if the bit is not lazy: (flags >> shift) & 1
-    h.localGet(mask).i32Const(bit).op(Op.i32_and).op(Op.i32_eqz).if();
-    h.localGet(fl).i32Const(shift).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and).return();
-    h.end();
-  };
-  // CF
-  let h = mb.func(P, [I32]);
-  fixed(h, F.CF, 0);
-  h.localGet(lop).i32Const(1).op(Op.i32_eq).if();
-  // ((a & b) | ((a | b) & ~r)) >>> top & 1
-  h.localGet(a).localGet(b).op(Op.i32_and).localGet(a).localGet(b).op(Op.i32_or).localGet(r).i32Const(-1).op(Op.i32_xor).op(Op.i32_and).op(Op.i32_or);
-  h.localGet(top).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and).return();
-  h.end();
-  h.localGet(lop).i32Const(2).op(Op.i32_eq).if();
-  // ((~a & b) | ((~a | b) & r)) >>> top & 1
-  h.localGet(a).i32Const(-1).op(Op.i32_xor).localGet(b).op(Op.i32_and);
-  h.localGet(a).i32Const(-1).op(Op.i32_xor).localGet(b).op(Op.i32_or).localGet(r).op(Op.i32_and).op(Op.i32_or);
-  h.localGet(top).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and).return();
-  h.end();
-  h.i32Const(0);
-  // ZF: (r << (31 - top)) == 0
-  h = mb.func(P, [I32]);
-  fixed(h, F.ZF, 6);
-  h.localGet(r).i32Const(31).localGet(top).op(Op.i32_sub).op(Op.i32_shl).op(Op.i32_eqz);
-  // SF: (r >>> top) & 1
-  h = mb.func(P, [I32]);
-  fixed(h, F.SF, 7);
-  h.localGet(r).localGet(top).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
-  // OF
-  h = mb.func(P, [I32]);
-  fixed(h, F.OF, 11);
-  h.localGet(lop).i32Const(1).op(Op.i32_eq).if();
-  h.localGet(a).localGet(r).op(Op.i32_xor).localGet(b).localGet(r).op(Op.i32_xor).op(Op.i32_and);
-  h.localGet(top).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and).return();
-  h.end();
-  h.localGet(lop).i32Const(2).op(Op.i32_eq).if();
-  h.localGet(a).localGet(b).op(Op.i32_xor).localGet(a).localGet(r).op(Op.i32_xor).op(Op.i32_and);
-  h.localGet(top).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and).return();
-  h.end();
-  h.i32Const(0);
-  // PF: even number of ones in the low byte
-  h = mb.func(P, [I32]);
-  fixed(h, F.PF, 2);
-  h.localGet(r).i32Const(0xff).op(Op.i32_and).op(Op.i32_popcnt).i32Const(1).op(Op.i32_and).i32Const(1).op(Op.i32_xor);
-  // AF: 0 after a logic op, else bit 4 of a ^ b ^ r
-  h = mb.func(P, [I32]);
-  fixed(h, F.AF, 4);
-  h.localGet(lop).op(Op.i32_eqz).if();
-  h.i32Const(0).return();
-  h.end();
-  h.localGet(a).localGet(b).op(Op.i32_xor).localGet(r).op(Op.i32_xor).i32Const(4).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
+  const params: LazyLocals = { fl: 0, lop: 1, a: 2, b: 3, r: 4, top: 5, mask: 6 };
+  const { fl, mask } = params;
+  const order = [F.CF, F.ZF, F.SF, F.OF, F.PF, F.AF]; // GET_CF..GET_AF
+  for (const bit of order) pushFlag(mb.func(P, [I32]), params, bit);
   // FLAGS: the bits not lazy, then each lazy one (a helper returns the fixed bit when it is not lazy)
-  h = mb.func(P, [I32]);
+  const h = mb.func(P, [I32]);
   h.localGet(mask).op(Op.i32_eqz).if();
   h.localGet(fl).return();
   h.end();
   h.localGet(fl).localGet(mask).i32Const(-1).op(Op.i32_xor).op(Op.i32_and);
-  const bits: [number, number][] = [
-    [GET_CF, 0],
-    [GET_PF, 2],
-    [GET_AF, 4],
-    [GET_ZF, 6],
-    [GET_SF, 7],
-    [GET_OF, 11],
-  ];
-  for (const [fn, shift] of bits) {
+  order.forEach((bit, fn) => {
     for (let i = 0; i < 7; i++) h.localGet(i);
     h.call(fn);
-    if (shift) h.i32Const(shift).op(Op.i32_shl);
+    if (FLAG_SHIFT[bit]) h.i32Const(FLAG_SHIFT[bit]).op(Op.i32_shl);
     h.op(Op.i32_or);
-  }
+  });
 }
 
 /** Emits the code of the instructions, keeping track of the block depth for branches. */
@@ -1063,41 +1073,9 @@ class Emitter {
       if (this.fkTop === 31) f.localGet(LRES).localGet(LA).op(Op.i32_lt_u);
       else f.localGet(LRES).i32Const(this.fkTop + 1).op(Op.i32_shr_u);
     } else if (fk === Fk.INC || fk === Fk.DEC) f.localGet(FL).i32Const(F.CF).op(Op.i32_and);
-    else this.lazyCF();
-  }
-  /**
-   * CF from the lazy state, inline (the GET_CF helper's formulas as selects:
-   * a call makes Liftoff spill every cached local around it, and an INC at a
-   * label, a loop's counter, needs CF on every pass).
-   */
-  private lazyCF(): void {
-    const f = this.f;
-    // add: ((a & b) | ((a | b) & ~r)) >>> top & 1
-    f.localGet(LA).localGet(LB).op(Op.i32_and).localGet(LA).localGet(LB).op(Op.i32_or);
-    f.localGet(LRES).i32Const(-1).op(Op.i32_xor).op(Op.i32_and).op(Op.i32_or);
-    f.localGet(LTOP).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
-    // sub: ((~a & b) | ((~a | b) & r)) >>> top & 1
-    f.localGet(LA).i32Const(-1).op(Op.i32_xor).localGet(LB).op(Op.i32_and);
-    f.localGet(LA).i32Const(-1).op(Op.i32_xor).localGet(LB).op(Op.i32_or).localGet(LRES).op(Op.i32_and).op(Op.i32_or);
-    f.localGet(LTOP).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
-    f.i32Const(0).localGet(LOP).i32Const(2).op(Op.i32_eq).op(Op.select);
-    f.localGet(LOP).i32Const(1).op(Op.i32_eq).op(Op.select);
-    f.localGet(FL).i32Const(F.CF).op(Op.i32_and);
-    f.localGet(LMASK).i32Const(F.CF).op(Op.i32_and).op(Op.select);
-  }
-  /** OF from the lazy state, inline (as lazyCF). */
-  private lazyOF(): void {
-    const f = this.f;
-    // add: ((a ^ r) & (b ^ r)) >>> top & 1
-    f.localGet(LA).localGet(LRES).op(Op.i32_xor).localGet(LB).localGet(LRES).op(Op.i32_xor).op(Op.i32_and);
-    f.localGet(LTOP).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
-    // sub: ((a ^ b) & (a ^ r)) >>> top & 1
-    f.localGet(LA).localGet(LB).op(Op.i32_xor).localGet(LA).localGet(LRES).op(Op.i32_xor).op(Op.i32_and);
-    f.localGet(LTOP).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
-    f.i32Const(0).localGet(LOP).i32Const(2).op(Op.i32_eq).op(Op.select);
-    f.localGet(LOP).i32Const(1).op(Op.i32_eq).op(Op.select);
-    f.localGet(FL).i32Const(11).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
-    f.localGet(LMASK).i32Const(F.OF).op(Op.i32_and).op(Op.select);
+    // else from the lazy state, inline (a call makes Liftoff spill every cached
+    // local around it, and an INC at a label, a loop's counter, needs CF on every pass)
+    else pushFlag(f, REGION_LAZY, F.CF);
   }
   /** Push ZF: from the known producer, else inline from the lazy state (no helper call). */
   private pushZF(): void {
@@ -1107,9 +1085,7 @@ class Emitter {
       f.op(Op.i32_eqz);
       return;
     }
-    f.localGet(LRES).i32Const(31).localGet(LTOP).op(Op.i32_sub).op(Op.i32_shl).op(Op.i32_eqz);
-    f.localGet(FL).i32Const(6).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
-    f.localGet(LMASK).i32Const(F.ZF).op(Op.i32_and).op(Op.select);
+    pushFlag(f, REGION_LAZY, F.ZF);
   }
   /** Push SF, as pushZF. */
   private pushSF(): void {
@@ -1119,11 +1095,9 @@ class Emitter {
       f.i32Const(31).op(Op.i32_shr_u);
       return;
     }
-    f.localGet(LRES).localGet(LTOP).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
-    f.localGet(FL).i32Const(7).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
-    f.localGet(LMASK).i32Const(F.SF).op(Op.i32_and).op(Op.select);
+    pushFlag(f, REGION_LAZY, F.SF);
   }
-  /** Push OF from the known producer, else through the helper. */
+  /** Push OF from the known producer, else from the lazy state inline. */
   private pushOF(): void {
     const f = this.f;
     const fk = this.fk;
@@ -1136,7 +1110,7 @@ class Emitter {
       // ((a ^ r) & (b ^ r)) >>> top & 1
       f.localGet(LA).localGet(LRES).op(Op.i32_xor).localGet(LB).localGet(LRES).op(Op.i32_xor).op(Op.i32_and);
       f.i32Const(this.fkTop).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
-    } else this.lazyOF();
+    } else pushFlag(f, REGION_LAZY, F.OF);
   }
   private callFlag(fn: number): void {
     for (const l of FLAG_STATE) this.f.localGet(l);
