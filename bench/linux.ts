@@ -30,8 +30,8 @@
  * the prompt and 30 minutes per workload (tsvm needs more than 10 for seq+gzip today); one that fails or overruns is
  * printed as FAILED with the reason and the benchmark goes on.
  *
- * Usage: node dist/bench/linux.js [--only tsvm,tsvm-bz,v86,qemu] [--skip 'seq+gzip,300 execs']
- * (--skip leaves out workloads by name, for quicker A/B runs.)
+ * Usage: node dist/bench/linux.js [--only tsvm,tsvm-bz,v86,qemu] [--skip 'seq+gzip,300 execs'] [--tsvm-args '-accel tsvm,hot=0']
+ * (--skip leaves out workloads by name, for quicker A/B runs; --tsvm-args adds options to the tsvm rows.)
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
@@ -67,6 +67,8 @@ const ALL_WORKLOADS: Workload[] = [
   { name: 'seq+gzip', cmd: 'seq 1 300000 | gzip -6 | wc -c', check: /^\d+$/m },
   { name: '300 execs', cmd: 'i=0; while [ $i -lt 300 ]; do /bin/true; i=$((i+1)); done', check: /^$/ },
 ];
+/** `--tsvm-args '-accel tsvm,hot=0'`: more options for the tsvm rows (measuring a knob against the default). */
+const TSVM_ARGS = process.argv.includes('--tsvm-args') ? (process.argv[process.argv.indexOf('--tsvm-args') + 1] ?? '').split(' ').filter(Boolean) : [];
 const SKIP = new Set(process.argv.includes('--skip') ? (process.argv[process.argv.indexOf('--skip') + 1] ?? '').split(',') : []);
 const WORKLOADS = ALL_WORKLOADS.filter((w) => !SKIP.has(w.name));
 
@@ -381,12 +383,12 @@ async function main(): Promise<void> {
   const firmwareMissing = [SEABIOS, VGABIOS].filter((f) => !existsSync(f));
 
   const targets: Target[] = [
-    { key: 'tsvm', label: 'tsvm (default guest: vmlinux)', cmd: process.execPath, args: [TSVM, 'run', '-timeout', '1800'] },
+    { key: 'tsvm', label: 'tsvm (default guest: vmlinux)', cmd: process.execPath, args: [TSVM, 'run', '-timeout', '1800', ...TSVM_ARGS] },
     {
       key: 'tsvm-bz',
       label: 'tsvm (bzImage)',
       cmd: process.execPath,
-      args: [TSVM, 'run', '-m', `${MEM_MIB}M`, '-kernel', img.kernel, '-initrd', img.initrd, '-append', CMDLINE, '-timeout', '1800'],
+      args: [TSVM, 'run', '-m', `${MEM_MIB}M`, '-kernel', img.kernel, '-initrd', img.initrd, '-append', CMDLINE, '-timeout', '1800', ...TSVM_ARGS],
     },
     {
       key: 'v86',

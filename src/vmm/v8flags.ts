@@ -46,6 +46,8 @@ export function tuneV8(): void {
  * bytes differ from the Liftoff module's: V8 keeps compiled modules by their
  * bytes and would hand back the baseline code otherwise.
  */
+/** A developer's knob: more V8 flags for the optimiser's compiles only (TSVM_TF_FLAGS, e.g. "--no-wasm-loop-unrolling"), for measuring their cost and gain. */
+const TF_FLAGS = process.env['TSVM_TF_FLAGS'] ?? '';
 const TAG = new Uint8Array([0, 4, 3, 0x74, 0x66, 0x31]); // custom section "tf1", empty
 function turbofan(bytes: Uint8Array): WasmModule {
   const tagged = new Uint8Array(bytes.length + TAG.length);
@@ -55,7 +57,7 @@ function turbofan(bytes: Uint8Array): WasmModule {
   // worker threads would otherwise each compile a function of the module in
   // their own glibc malloc arena, which keeps what TurboFan's zones used:
   // about 1.3 MiB of RSS per optimised region, for good
-  setFlagsFromString('--no-liftoff-only --no-liftoff --no-wasm-lazy-compilation --wasm-num-compilation-tasks=0');
+  setFlagsFromString(`--no-liftoff-only --no-liftoff --no-wasm-lazy-compilation --wasm-num-compilation-tasks=0 ${TF_FLAGS}`);
   try {
     return new Wasm.Module(tagged);
   } finally {
