@@ -73,9 +73,14 @@ const ALL_WORKLOADS: Workload[] = [
   { name: 'seq+gzip', cmd: 'seq 1 300000 | gzip -6 | wc -c', check: /^\d+$/m },
   { name: '300 execs', cmd: 'i=0; while [ $i -lt 300 ]; do /bin/true; i=$((i+1)); done', check: /^$/ },
 ];
+/** The word after option `name` on the command line ('' when absent). */
+function argOf(name: string): string {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? (process.argv[i + 1] ?? '') : '';
+}
 /** `--tsvm-args '-accel tsvm,hot=0'`: more options for the tsvm rows (measuring a knob against the default). */
-const TSVM_ARGS = process.argv.includes('--tsvm-args') ? (process.argv[process.argv.indexOf('--tsvm-args') + 1] ?? '').split(' ').filter(Boolean) : [];
-const SKIP = new Set(process.argv.includes('--skip') ? (process.argv[process.argv.indexOf('--skip') + 1] ?? '').split(',') : []);
+const TSVM_ARGS = argOf('--tsvm-args').split(' ').filter(Boolean);
+const SKIP = new Set(argOf('--skip').split(',').filter(Boolean));
 const WORKLOADS = ALL_WORKLOADS.filter((w) => !SKIP.has(w.name));
 
 // ---------------------------------------------------------------- v86 child
@@ -365,10 +370,7 @@ function table(header: string[], rows: string[][]): string {
 }
 
 async function main(): Promise<void> {
-  const only = (() => {
-    const i = process.argv.indexOf('--only');
-    return i >= 0 ? new Set(process.argv[i + 1]?.split(',')) : null;
-  })();
+  const only = process.argv.includes('--only') ? new Set(argOf('--only').split(',')) : null;
 
   let img = findDefaultImage();
   if (!img) {

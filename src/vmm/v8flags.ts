@@ -37,6 +37,14 @@ export function tuneV8(): void {
 }
 
 /**
+ * A developer's knob: more V8 flags for the optimiser's compiles
+ * (TSVM_TF_FLAGS, e.g. "--no-wasm-loop-unrolling"), for measuring their cost
+ * and gain; they are not put back after a compile, so they are meant for
+ * flags that only TurboFan reads.
+ */
+const TF_FLAGS = process.env['TSVM_TF_FLAGS'] ?? '';
+
+/**
  * The wasm tier's optimiser (src/jit/wasm/host.ts `optimizer`): one hot
  * region compiled by TurboFan, synchronously, while every other region stays
  * in Liftoff. V8 reads --liftoff when a module's compile starts, so the flags
@@ -46,8 +54,6 @@ export function tuneV8(): void {
  * bytes differ from the Liftoff module's: V8 keeps compiled modules by their
  * bytes and would hand back the baseline code otherwise.
  */
-/** A developer's knob: more V8 flags for the optimiser's compiles only (TSVM_TF_FLAGS, e.g. "--no-wasm-loop-unrolling"), for measuring their cost and gain. */
-const TF_FLAGS = process.env['TSVM_TF_FLAGS'] ?? '';
 const TAG = new Uint8Array([0, 4, 3, 0x74, 0x66, 0x31]); // custom section "tf1", empty
 function turbofan(bytes: Uint8Array): WasmModule {
   const tagged = new Uint8Array(bytes.length + TAG.length);
