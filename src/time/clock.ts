@@ -6,6 +6,14 @@
  * so a machine can be paused, snapshotted, migrated and replayed.
  */
 
+/** Firings in a row of timers that re-armed themselves without moving on, before Clock.runDue gives up. */
+export const STUCK_FIRINGS = 10000;
+
+/** A device's timer that keeps guest time from moving on (Clock.runDue). */
+export class ClockError extends Error {
+  override name = 'ClockError';
+}
+
 /** A callback run when a timer's deadline passes. */
 export type TimerCallback = (nowNs: number) => void;
 
@@ -80,8 +88,15 @@ export class Clock {
     this.runDue();
   }
 
-  /** Run every timer whose deadline has passed, in deadline order. */
+  /**
+   * Run every timer whose deadline has passed, in deadline order. Time does
+   * not move in here, so a callback that re-arms its timer at or before the
+   * deadline it fired for would fire again for ever, the host thread spinning
+   * and the guest frozen: after STUCK_FIRINGS such firings in a row this
+   * throws ClockError naming the timer (the VM stops with that error).
+   */
   runDue(): void {
+    let stuck = 0;
     for (;;) {
       const now = this.nowNs;
       let due: Timer | null = null;
@@ -89,8 +104,13 @@ export class Clock {
         if (t.deadlineNs >= 0 && t.deadlineNs <= now && (due === null || t.deadlineNs < due.deadlineNs)) due = t;
       }
       if (due === null) return;
+      const at = due.deadlineNs;
       due.deadlineNs = -1;
       due.callback(now);
+      if (due.deadlineNs < 0 || due.deadlineNs > at) stuck = 0;
+      else if (++stuck >= STUCK_FIRINGS) {
+        throw new ClockError(`clock: timer ${due.name} fired at ${at} ns and re-armed itself for ${due.deadlineNs} ns, ${stuck} times in a row: guest time cannot move on (a device model bug)`);
+      }
     }
   }
 

@@ -331,6 +331,38 @@ test('timer one-shot: counts down at the divided 1 GHz clock and interrupts once
   r.wr(0x380, 0);
 });
 
+test('timer one-shot loaded at a fractional guest time fires once, and periodic at such times moves on', () => {
+  // guest time is a float: a load time off the integer ns made the count-out's
+  // recomputation land one tick short and re-arm at the deadline it fired for
+  const r = rig();
+  enable(r);
+  r.clock.advanceTo(17178717284.000002);
+  r.wr(0x3e0, 0x3); // divide by 16
+  r.wr(0x320, 0xec); // one-shot, vector 0xEC
+  r.wr(0x380, 246460);
+  const due = r.clock.nextDeadline();
+  r.run(due + 13);
+  assert.equal(r.apic.acknowledge(), 0xec);
+  r.wr(0xb0, 0);
+  assert.equal(r.clock.nextDeadline(), Infinity, 'a one-shot timer is done once it has fired');
+  r.run(due + 1e6);
+  assert.equal(r.intr(), false);
+  // periodic from a fractional load: one interrupt per period, each deadline after the last
+  r.clock.advanceTo(r.clock.nowNs + 0.3);
+  r.wr(0x3e0, 0xb); // divide by 1
+  r.wr(0x320, 0x200ed); // periodic, vector 0xED
+  r.wr(0x380, 7);
+  let last = r.clock.nowNs;
+  for (let i = 0; i < 50; i++) {
+    const d = r.clock.nextDeadline();
+    assert.ok(d > last, `deadline ${d} after ${last}`);
+    r.run(d);
+    assert.equal(r.apic.acknowledge(), 0xed);
+    r.wr(0xb0, 0);
+    last = d;
+  }
+});
+
 test('timer periodic: reloads and interrupts every period; divide values; masked still counts; count 0 stops', () => {
   const r = rig();
   enable(r);

@@ -647,11 +647,17 @@ export class LocalApic {
       return;
     }
     const tick = this._tickNs();
-    const ticks = Math.floor((t - this._timerLoadNs) / tick);
+    const load = this._timerLoadNs;
     if (this._periodic()) {
-      this._setDeadline(this._timerLoadNs + (Math.floor(ticks / initial) + 1) * initial * tick);
+      // the first whole period ending after t; guest time is a float and the load time may
+      // be fractional, so the division can land one period short: never re-arm at or before t
+      const period = initial * tick;
+      const k = Math.floor((t - load) / period) + 1;
+      const d = load + k * period;
+      this._setDeadline(d > t ? d : load + (k + 1) * period);
     } else {
-      this._setDeadline(ticks >= initial ? -1 : this._timerLoadNs + initial * tick);
+      const d = load + initial * tick;
+      this._setDeadline(d > t ? d : -1);
     }
   }
 
@@ -661,10 +667,12 @@ export class LocalApic {
     else this._clock.arm(this._timer, ns);
   }
 
+  /** The count reached zero: interrupt; a one-shot timer is done, a periodic one reloads. */
   private _timerExpired(): void {
     const at = this._timerDeadlineNs;
     this._localDeliver(Lvt.TIMER);
-    this._rearm(at);
+    if (this._periodic()) this._rearm(at);
+    else this._setDeadline(-1);
   }
 
   // ---- state -----------------------------------------------------------------------------
