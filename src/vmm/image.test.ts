@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { DATA_MOUNT, rcScript, UDHCPC_SCRIPT } from './image.js';
+import { DATA_MOUNT, rcScript, stripModuleSignature, UDHCPC_SCRIPT } from './image.js';
 
 function parses(script: string): void {
   const r = spawnSync('sh', ['-n'], { input: script, encoding: 'utf8' });
@@ -20,4 +20,19 @@ test('/etc/rc and the udhcpc script parse as POSIX shell', () => {
   assert.match(rc, /if \[ -b \/dev\/vda \]; then/);
   assert.match(rc, new RegExp(`mount -o \\$dataopt /dev/vda ${DATA_MOUNT}`));
   assert.match(rc, /tr -d '\\000'/);
+});
+
+test('module signatures are cut off at their appended length; anything else is left whole', () => {
+  const body = Buffer.from('\x7fELF module body');
+  const sig = Buffer.alloc(40, 0xab);
+  const info = Buffer.alloc(12);
+  info.writeUInt32BE(sig.length, 8);
+  const magic = Buffer.from('~Module signature appended~\n');
+  assert.deepEqual(stripModuleSignature(Buffer.concat([body, sig, info, magic])), body);
+  assert.deepEqual(stripModuleSignature(body), body);
+  // a length that points before the start of the file is not a signature
+  const bad = Buffer.alloc(12);
+  bad.writeUInt32BE(1 << 20, 8);
+  const odd = Buffer.concat([body, bad, magic]);
+  assert.deepEqual(stripModuleSignature(odd), odd);
 });
