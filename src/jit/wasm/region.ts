@@ -760,18 +760,18 @@ function emitFlagHelpers(mb: ModuleBuilder): void {
   const { fl, mask } = params;
   const order = [F.CF, F.ZF, F.SF, F.OF, F.PF, F.AF]; // GET_CF..GET_AF
   for (const bit of order) pushFlag(mb.func(P, [I32]), params, bit);
-  // FLAGS: the bits not lazy, then each lazy one (a helper returns the fixed bit when it is not lazy)
+  // FLAGS: the bits not lazy, then each lazy one (pushFlag gives the fixed bit when it is not lazy),
+  // inline: six calls of seven arguments each made PUSHF (the kernel's local_irq_save) cost more than the rest of a copy loop
   const h = mb.func(P, [I32]);
   h.localGet(mask).op(Op.i32_eqz).if();
   h.localGet(fl).return();
   h.end();
   h.localGet(fl).localGet(mask).i32Const(-1).op(Op.i32_xor).op(Op.i32_and);
-  order.forEach((bit, fn) => {
-    for (let i = 0; i < 7; i++) h.localGet(i);
-    h.call(fn);
+  for (const bit of order) {
+    pushFlag(h, params, bit);
     if (FLAG_SHIFT[bit]) h.i32Const(FLAG_SHIFT[bit]).op(Op.i32_shl);
     h.op(Op.i32_or);
-  });
+  }
 }
 
 /** Emits the code of the instructions, keeping track of the block depth for branches. */
