@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Machine } from '../board/machine.js';
-import { IDLE_AHEAD_NS, VmRunner, type RunnerState } from './runner.js';
+import { IDLE_AHEAD_NS, IDLE_SLEEP_MIN_MS, VmRunner, type RunnerState } from './runner.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsvm-runner-'));
 
@@ -118,9 +118,9 @@ test('loading a state from later (or earlier) in guest time while running: pacin
   assert.equal(await done, 'quit');
 });
 
-test("an idle guest's clock follows the wall clock: a halted CPU waits for its next timer in wall time instead of jumping to it", async () => {
-  // the PIT interrupts every 55 ms (count 65536); between interrupts the guest halts
-  const IDLE = `
+/** A guest that halts between PIT interrupts (mode 2, every `count` / 1.193182 us; 0 is 65536, 55 ms), acknowledging each. */
+function idleGuest(count: number): string {
+  return `
 cli
 mov al, 0x11
 out 0x20, al
@@ -140,8 +140,9 @@ mov word [8*4], handler
 mov word [8*4+2], 0xf000
 mov al, 0x34
 out 0x43, al
-xor al, al
+mov al, ${count & 0xff}
 out 0x40, al
+mov al, ${count >> 8}
 out 0x40, al
 sti
 .idle: hlt
@@ -149,7 +150,11 @@ jmp .idle
 handler: mov al, 0x20
 out 0x20, al
 iret`;
-  const m = new Machine({ memoryBytes: 1 << 20, bios: rom('idle', IDLE) });
+}
+
+test("an idle guest's clock follows the wall clock: a halted CPU waits for its next timer in wall time instead of jumping to it", async () => {
+  // the PIT interrupts every 55 ms; between interrupts the guest halts
+  const m = new Machine({ memoryBytes: 1 << 20, bios: rom('idle', idleGuest(0)) });
   const r = new VmRunner(m, { runForNs: 3600e9 });
   let most = -Infinity;
   let ticks = 0;
@@ -173,4 +178,25 @@ iret`;
   // before, each halt jumped to the next PIT deadline, up to 55 ms ahead of the wall clock
   assert.ok(most <= IDLE_AHEAD_NS + 1e6, `an idle guest ran ${most / 1e6} ms ahead of the wall clock`);
   assert.equal(m.idleHorizonNs, Infinity, 'the horizon is lifted when the run ends');
+});
+
+test('an idle guest whose timer fires every millisecond is woken every IDLE_SLEEP_MIN_MS, its clock still the wall clock', async () => {
+  const m = new Machine({ memoryBytes: 1 << 20, bios: rom('idle-1ms', idleGuest(1193)) });
+  const r = new VmRunner(m, { runForNs: 3600e9 });
+  let wakeUps = 0;
+  r.on('tick', () => wakeUps++);
+  const done = r.run();
+  await new Promise((res) => setTimeout(res, 200));
+  const n0 = wakeUps;
+  const g0 = m.clock.nowNs;
+  const w0 = performance.now();
+  await new Promise((res) => setTimeout(res, 600));
+  const n = wakeUps - n0;
+  const guestMs = (m.clock.nowNs - g0) / 1e6;
+  const wallMs = performance.now() - w0;
+  r.stop();
+  assert.equal(await done, 'quit');
+  // a thousand timer interrupts a second; before, a wake-up for each
+  assert.ok(n <= (wallMs / IDLE_SLEEP_MIN_MS) * 1.25 + 2, `${n} wake-ups in ${wallMs.toFixed(0)} ms`);
+  assert.ok(guestMs > wallMs / 2 && guestMs < wallMs + IDLE_SLEEP_MIN_MS + 10, `${guestMs.toFixed(1)} ms of guest time in ${wallMs.toFixed(0)} ms`);
 });

@@ -63,6 +63,8 @@ export interface RunnerOptions {
   spec?: MachineSpec;
   /** Other host resources (disks) released at dispose(). */
   closers?: (() => void)[];
+  /** The shortest idle sleep in ms (IDLE_SLEEP_MIN_MS; 0: one wake-up per guest timer). */
+  idleSleepMinMs?: number;
 }
 
 export interface RunnerEvents {
@@ -84,6 +86,12 @@ export const MAX_AHEAD_NS = 10e6;
  * until the wall clock reaches its next timer deadline, or host input comes.
  */
 export const IDLE_AHEAD_NS = 1e6;
+/**
+ * The shortest idle sleep (ms, RunnerOptions.idleSleepMinMs): an idle guest
+ * whose next timer is nearer is woken this late, and serves the timers due
+ * meanwhile back to back (docs/vmm.md, "Two guest timers per wake-up").
+ */
+export const IDLE_SLEEP_MIN_MS = 8;
 /** Instructions per runSlice call; the machine ends a slice early at timer deadlines. */
 const SLICE_INSTRUCTIONS = 200_000;
 
@@ -472,13 +480,17 @@ export class VmRunner {
       // "less than 1 ms" (a 0 ms timer, already due) followed: about two wake-ups and four
       // slices per tick of an idle Linux guest (250 Hz), where one of each does. Waking up to
       // a millisecond late costs nothing the guest can see: it skips to its deadline, and its
-      // clock keeps to the pacing base.
+      // clock keeps to the pacing base. A guest idle up to its horizon (caught up with the wall
+      // clock) sleeps at least IDLE_SLEEP_MIN_MS: the timers due meanwhile run back to back,
+      // two kernel ticks of 4 ms for one wake-up; one behind the wall clock (it ran slowly) is
+      // not held back further.
       let idleMs = 0;
       if (!busy) {
         const ahead = this.paceAheadNs;
         const next = m.clock.nextDeadline();
+        const least = m.clock.nowNs >= m.idleHorizonNs ? (this._opts.idleSleepMinMs ?? IDLE_SLEEP_MIN_MS) : 0;
         idleMs = next === Infinity ? 50 : (next - m.clock.nowNs + ahead) / 1e6;
-        idleMs = Math.ceil(Math.max(idleMs, ahead / 1e6));
+        idleMs = Math.ceil(Math.max(idleMs, ahead / 1e6, least));
       }
       await new Promise<void>((r) => {
         const t = setTimeout(r, idleMs >= 1 ? Math.min(idleMs, 50) : 0);
