@@ -41,7 +41,7 @@ export const RUN_OPTIONS: OptionSpec[] = [
   { name: 'run-for', value: 'SECONDS', help: 'stop the VM after this much guest (virtual) time; deterministic, for scripts and tests (exit status 0)' },
   { name: 'timeout', value: 'SECONDS', help: 'stop the VM after this many seconds of wall time (exit status 3)' },
   { name: 'qmp', value: 'DEV', help: 'QMP, the QEMU Machine Protocol, for tools written for QEMU: unix:PATH,server[,wait=off] or tcp:HOST:PORT,server[,wait=off]; without wait=off the VM waits for the first client' },
-  { name: 'accel', value: 'tsvm[,tier=T][,threshold=N][,hot=N]', help: 'execution tier: interp (interpreter only), blocks (hot code compiled to JS), wasm (hot pages compiled to WebAssembly; the default); threshold=N compiles an address after N entries (1: on first sight; default 2000); hot=N compiles a wasm region again with the host\'s optimising compiler once it has run N instructions (default 1000000; 0: never)' },
+  { name: 'accel', value: 'tsvm[,tier=T][,threshold=N][,hot=N]', help: 'execution tier: interp (interpreter only), blocks (hot code compiled to JS), wasm (hot pages compiled to WebAssembly; the default); threshold=N compiles an address after N entries (1: on first sight; default 2000); hot=N compiles a wasm region again with the host\'s optimising compiler once it has run N instructions (0: never; default: 100 per byte of the region\'s wasm, at least 1000000, the hottest first, the optimiser held to a tenth of the time)' },
   { name: 'd', value: 'ITEMS', help: "debug output on stderr; 'cpu' prints the final registers" },
   ...NET_OPTIONS,
   ...VIRTIO_OPTIONS,

@@ -21,7 +21,9 @@ export interface AccelConfig {
   threshold: number;
   /**
    * wasm: guest instructions a region runs before it is compiled again by
-   * the host's optimiser (wasm-tier.ts); 0, the default, never.
+   * the host's optimiser (wasm-tier.ts); 0 never; unset, the default, a
+   * count that grows with the region's size, the optimiser held to a share of
+   * the time (wasm-tier.ts HOT_PER_BYTE, OPT_SHARE).
    */
   hot?: number;
 }

@@ -5,7 +5,7 @@
  */
 import type { Cpu } from '../cpu/cpu.js';
 import { BlockCache } from './blocks.js';
-import { WasmCache } from './wasm-tier.js';
+import { HOT_MIN, HOT_PER_BYTE, WasmCache } from './wasm-tier.js';
 import { compileClock, optimizer } from './wasm/host.js';
 
 /** The text of `info jit` for a machine's CPU and its compiled tier (null: the interpreter alone). */
@@ -26,7 +26,7 @@ export function jitInfo(cpu: Cpu, jit: BlockCache | WasmCache | null): string {
     lines.push(
       `wasm regions: ${jit.regionsCompiled} compiled (${c} instructions, ${(jit.wasmBytes / 1048576).toFixed(1)} MiB of wasm, ${ms(jit.compileMs)} ${clock()} compiling, ${c ? ((jit.compileMs * 1000) / c).toFixed(1) : '0'} us per instruction, ${c ? ((jit.emitMs * 1000) / c).toFixed(1) : '0'} of them writing the wasm)`,
       `  recompiled for a new entry ${jit.recompiles}, invalidated by writes ${jit.invalidations}, pages left to lower tiers ${jit.pagesGivenUp}, refused by the engine ${jit.compileErrors}`,
-      `  optimised when hot ${jit.regionsOptimised} (${ms(jit.optimiseMs)} ${clock()}${jit.optimiseErrors ? `, refused ${jit.optimiseErrors}` : ''})${optimizer.compile === null ? ' (no optimiser on this host)' : ''}`,
+      `  optimised when hot ${jit.regionsOptimised} (${ms(jit.optimiseMs)} ${clock()}${jit.optimiseErrors ? `, refused ${jit.optimiseErrors}` : ''})${optimizer.compile === null ? ' (no optimiser on this host)' : ''}, ${hotRule(jit.hot)}`,
       `  hottest: ${jit.hottest(8).map((h) => `${h.eipPage.toString(16)} ${(h.ran / 1e6).toFixed(1)}M${h.optimised ? '*' : ''}`).join(', ')} (EIP page, instructions since compiled, * optimised)`,
       `  calls from JS ${jit.regionCalls}, calls by the chain dispatcher ${jit.chainedCalls}${jit.chaining ? '' : ' (chaining off)'}, entries not at a label ${jit.labelMisses}, at an exit ${jit.exitEntries}`,
       `  calls from JS that went on after a TLB refill: data ${jit.dataRefills}, code ${jit.codeRefills}`,
@@ -41,6 +41,13 @@ export function jitInfo(cpu: Cpu, jit: BlockCache | WasmCache | null): string {
     lines.push(`js blocks: ${blocks.compiled} compiled (${ms(blocks.compileMs)} ${clock()} compiling), ${blocks.reused} reused after eviction, invalidated by writes ${blocks.invalidations}`);
   }
   return lines.join('\n');
+}
+
+/** When a region counts as hot (-accel tsvm,hot=N, or the cost model). */
+function hotRule(hot: number | undefined): string {
+  if (hot === 0) return 'optimiser off (hot=0)';
+  if (hot !== undefined) return `at ${hot} instructions (hot=${hot})`;
+  return `at ${HOT_PER_BYTE} instructions per byte of its wasm (${HOT_MIN / 1e6} M at least), the hottest first, within a tenth of the time`;
 }
 
 /** Which clock compile times are in: the compiling thread's CPU time, or wall time. */

@@ -66,19 +66,33 @@ interface Region {
   compiles: number;
   /** Whether it was handed to the optimiser (its instruction count is in its chain slot, Slot.RAN). */
   optimised: boolean;
+  /** Instructions it runs before the optimiser takes it (`hot`, or the cost model's count for its size). */
+  hotAt: number;
 }
 
 /**
- * A region that has run `hot` guest instructions (counted per call in its
- * chain slot, Slot.RAN) is compiled again by the embedder's optimiser
- * (host.ts `optimizer`), once. On by default at 1 M instructions since the
- * region code became something TurboFan can optimise (forward branches as
- * `br`, loop heads' own table, only the ways in in the loop top's table):
- * bench/linux's sh loop 1.75x, seq+gzip 1.6x faster, the boot the same,
- * about 240 MiB more peak RSS with 256 regions (docs/cpu-jit.md, "Hot
- * regions"; the daemon's default memory cap allows for it). `-accel tsvm,hot=0` turns it off.
+ * When a region is compiled again by the embedder's optimiser (host.ts
+ * `optimizer`), once. By default by a cost model (docs/cpu-jit.md, "Hot
+ * regions"): TurboFan takes about 0.85 us of the main thread per byte of a
+ * region's WebAssembly (1.2 KB per ms, 4-56 ms a region, measured
+ * 2026-12-07), and its code saves about 5 ns per guest instruction against
+ * Liftoff's (sh loop: 13 -> 8 ns of process CPU each). A region is
+ * optimised after HOT_PER_BYTE instructions per byte of its wasm (HOT_MIN
+ * at least): about half of what the ski-rental rule (optimise once the time
+ * run in Liftoff equals the compile's) gives, since regions hot enough to
+ * get there mostly stay hot; and the hottest first, with the optimiser
+ * held to OPT_SHARE of the thread's time. A fixed 1 M optimised every kernel page of a network
+ * transfer within its first seconds (1.4 s of TurboFan in a 3.5 s, 64 MiB
+ * download, which then ran at half the speed of no optimiser at all) and
+ * 77 regions during the boot that did not pay back there (docs/benchmarks.md,
+ * bench/net, 2026-12-07). `-accel tsvm,hot=N` sets a fixed count instead
+ * (no time bound), `hot=0` turns the optimiser off.
  */
-export const HOT_INSTRUCTIONS = 1_000_000;
+export const HOT_PER_BYTE = 100;
+export const HOT_MIN = 1_000_000;
+/** The default's bound on the optimiser: at most this share of the thread's time, at most OPT_BURST_MS of it saved up (optimiseHot). */
+const OPT_SHARE = 0.1;
+const OPT_BURST_MS = 250;
 /** At most this many regions optimised per machine, a bound on the optimiser's memory and compile time. */
 const OPTIMISE_LIMIT = 256;
 /** Guest instructions run in regions between two looks for hot ones (`hot`, within these bounds: a look reads every page's slot). */
@@ -170,6 +184,9 @@ export class WasmCache implements CodeCache {
   /** Hot regions compiled again by the optimiser, the host milliseconds that took (compileClock), and those it refused. */
   regionsOptimised = 0;
   private nextScan = 0;
+  /** The optimiser's time budget (ms of compileClock) and when it was last topped up (optimiseHot). */
+  private budget = OPT_BURST_MS;
+  private budgetAt = -1;
   optimiseMs = 0;
   optimiseErrors = 0;
 
@@ -178,8 +195,8 @@ export class WasmCache implements CodeCache {
     private readonly memory: WasmMemory,
     readonly threshold: number,
     chain = WASM_CHAIN,
-    /** Instructions a region runs before the optimiser compiles it again (0: never). */
-    readonly hot = HOT_INSTRUCTIONS,
+    /** Instructions a region runs before the optimiser compiles it again (0: never; undefined: the cost model, HOT_PER_BYTE). */
+    readonly hot: number | undefined = undefined,
   ) {
     this.blocks = new BlockCache(cpu, threshold);
     const pages = cpu.mem.codePages.length;
@@ -309,6 +326,7 @@ export class WasmCache implements CodeCache {
       missCount: 0,
       compiles,
       optimised: false,
+      hotAt: this.hot ?? Math.max(HOT_MIN, c.bytes.length * HOT_PER_BYTE),
     };
     this.regions[hp] = r;
     if (this.table !== null) {
@@ -346,18 +364,39 @@ export class WasmCache implements CodeCache {
     return out.sort((a, b) => b.ran - a.ran).slice(0, n);
   }
 
-  /** Hand the current regions that have run `hot` instructions and were not handed over yet to the optimiser. */
+  /**
+   * Hand the current regions that have run their `hotAt` instructions and
+   * were not handed over yet to the optimiser, the hottest first. Under the
+   * default (no fixed `hot`) the optimiser's compiles may take at most
+   * OPT_SHARE of the thread's time, with at most OPT_BURST_MS saved up; the
+   * rest wait for a later look.
+   */
   private optimiseHot(): void {
-    this.nextScan = this.instructionsRun + Math.max(SCAN_MIN, Math.min(SCAN_MAX, this.hot || SCAN_MAX));
-    if (this.hot === 0 || optimizer.compile === null) return;
+    const floor = this.hot ?? HOT_MIN;
+    this.nextScan = this.instructionsRun + Math.max(SCAN_MIN, Math.min(SCAN_MAX, floor || SCAN_MAX));
+    if (floor === 0 || optimizer.compile === null) return;
+    const now = compileClock.now();
+    if (this.budgetAt >= 0) this.budget = Math.min(OPT_BURST_MS, this.budget + (now - this.budgetAt) * OPT_SHARE);
+    this.budgetAt = now;
+    if (this.hot === undefined && this.budget <= 0) return;
     const s = this.slots;
     const step = CHAIN_SLOT_BYTES >>> 2;
     const ran = Slot.RAN >>> 2;
+    const hot: number[] = [];
     for (let hp = 0, i = 0; hp < this.regions.length; hp++, i += step) {
-      if (s[i + ran] >>> 0 < this.hot) continue;
+      const n = s[i + ran] >>> 0;
+      if (n < floor) continue;
       const r = this.regions[hp];
-      if (r !== undefined && !r.optimised && r.gen === this.blocks.pageGen[hp]) this.optimise(hp, r);
+      if (r !== undefined && !r.optimised && n >= r.hotAt && r.gen === this.blocks.pageGen[hp]) hot.push(hp);
     }
+    hot.sort((a, b) => (s[b * step + ran] >>> 0) - (s[a * step + ran] >>> 0));
+    for (const hp of hot) {
+      if (this.hot === undefined && this.budget <= 0) break;
+      const t0 = compileClock.now();
+      this.optimise(hp, this.regions[hp]!);
+      this.budget -= compileClock.now() - t0;
+    }
+    this.budgetAt = compileClock.now();
   }
 
   /**
