@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Machine } from '../board/machine.js';
-import { IDLE_AHEAD_NS, IDLE_SLEEP_MIN_MS, VmRunner, type RunnerState } from './runner.js';
+import { DEEP_IDLE_AFTER_MS, IDLE_AHEAD_NS, IDLE_SLEEP_DEEP_MS, IDLE_SLEEP_MIN_MS, VmRunner, type RunnerState } from './runner.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsvm-runner-'));
 
@@ -199,4 +199,35 @@ test('an idle guest whose timer fires every millisecond is woken every IDLE_SLEE
   // a thousand timer interrupts a second; before, a wake-up for each
   assert.ok(n <= (wallMs / IDLE_SLEEP_MIN_MS) * 1.25 + 2, `${n} wake-ups in ${wallMs.toFixed(0)} ms`);
   assert.ok(guestMs > wallMs / 2 && guestMs < wallMs + IDLE_SLEEP_MIN_MS + 10, `${guestMs.toFixed(1)} ms of guest time in ${wallMs.toFixed(0)} ms`);
+});
+
+test('a quiet idle guest sleeps IDLE_SLEEP_DEEP_MS at least, woken as rarely; host input brings back the short sleeps', async () => {
+  const m = new Machine({ memoryBytes: 1 << 20, bios: rom('idle-quiet', idleGuest(1193)) });
+  const r = new VmRunner(m, { runForNs: 3600e9 });
+  let wakeUps = 0;
+  r.on('tick', () => wakeUps++);
+  const done = r.run();
+  const sleep = (ms: number): Promise<void> => new Promise((res) => setTimeout(res, ms));
+  try {
+    await sleep(300);
+    assert.equal(r.idleSleepMs, IDLE_SLEEP_MIN_MS, 'just started: the short sleeps');
+    await sleep(DEEP_IDLE_AFTER_MS);
+    assert.equal(r.idleSleepMs, IDLE_SLEEP_DEEP_MS, 'quiet for a second: the long sleeps');
+    const n0 = wakeUps;
+    const w0 = performance.now();
+    const g0 = m.clock.nowNs;
+    await sleep(640);
+    const n = wakeUps - n0;
+    const wallMs = performance.now() - w0;
+    const guestMs = (m.clock.nowNs - g0) / 1e6;
+    assert.ok(n <= (wallMs / IDLE_SLEEP_DEEP_MS) * 1.25 + 2, `${n} wake-ups in ${wallMs.toFixed(0)} ms`);
+    assert.ok(guestMs > wallMs / 2 && guestMs < wallMs + IDLE_SLEEP_DEEP_MS + 10, `${guestMs.toFixed(1)} ms of guest time in ${wallMs.toFixed(0)} ms`);
+    // a byte on the serial port is host input: the guest is active again
+    r.input({ kind: 'serial', port: 0, bytes: new Uint8Array([0x41]) });
+    await sleep(50);
+    assert.equal(r.idleSleepMs, IDLE_SLEEP_MIN_MS, 'after input: the short sleeps again');
+  } finally {
+    r.stop();
+    assert.equal(await done, 'quit');
+  }
 });

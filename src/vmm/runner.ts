@@ -12,7 +12,7 @@
  * them has a run loop of its own.
  */
 import './v8flags.js'; // V8's settings for the wasm tier, before any region is compiled, whoever drives the runner
-import { Machine, type MachineState, type StopReason } from '../board/machine.js';
+import { Machine, NS_PER_INSTRUCTION, type MachineState, type StopReason } from '../board/machine.js';
 import { formatCpuState } from '../board/dump.js';
 import type { HostCharSink } from '../host/node/chardev.js';
 import type { MachineSpec } from './spec.js';
@@ -65,6 +65,8 @@ export interface RunnerOptions {
   closers?: (() => void)[];
   /** The shortest idle sleep in ms (IDLE_SLEEP_MIN_MS; 0: one wake-up per guest timer). */
   idleSleepMinMs?: number;
+  /** The shortest idle sleep in ms once the guest has been quiet for DEEP_IDLE_AFTER_MS (IDLE_SLEEP_DEEP_MS; at most 50). */
+  idleSleepDeepMs?: number;
 }
 
 export interface RunnerEvents {
@@ -92,6 +94,16 @@ export const IDLE_AHEAD_NS = 1e6;
  * meanwhile back to back (docs/vmm.md, "Two guest timers per wake-up").
  */
 export const IDLE_SLEEP_MIN_MS = 8;
+/**
+ * The shortest idle sleep of a quiet guest (RunnerOptions.idleSleepDeepMs):
+ * one that for DEEP_IDLE_AFTER_MS has had no host input and has done no work
+ * beyond its timers (at most BUSY_SHARE of its guest time spent running).
+ * Host input ends the sleep at once and makes the guest active again.
+ */
+export const IDLE_SLEEP_DEEP_MS = 32;
+export const DEEP_IDLE_AFTER_MS = 1000;
+/** A tick in which the guest ran more than this share of the guest time it covered is work, not idling. */
+const BUSY_SHARE = 0.1;
 /** Instructions per runSlice call; the machine ends a slice early at timer deadlines. */
 const SLICE_INSTRUCTIONS = 200_000;
 
@@ -102,6 +114,9 @@ export class VmRunner {
   private _stopRequest: StopCause | null = null;
   private _pauseRequested = false;
   private _wake: (() => void) | null = null;
+  /** performance.now() at the last host input or guest work (a quiet guest sleeps longer: IDLE_SLEEP_DEEP_MS). */
+  private _activeAt = 0;
+  private _idleLeast = 0;
   private _disposed = false;
   /** Wall time spent in the 'running' state (ms), and guest time at creation (ns; moved by restores, see _applyInput). */
   private _wallMs = 0;
@@ -163,6 +178,7 @@ export class VmRunner {
   /** Start a new pacing stretch here: after a pause, or a restore that moved guest time. */
   private _rebasePacing(): void {
     this._paceWall = performance.now();
+    this._activeAt = this._paceWall; // a start, a resume or a loaded state: not quiet yet
     this._paceNs = this.machine.clock.nowNs;
   }
 
@@ -198,6 +214,11 @@ export class VmRunner {
   set cpuLimitPercent(p: number | null) {
     if (p !== null && !(p >= 1 && p <= 100)) throw new RangeError(`a CPU limit is a percent from 1 to 100, not ${p}`);
     this._cpuLimit = p === 100 ? null : p;
+  }
+
+  /** The shortest sleep (ms) the last idle wait allowed: 0 behind the wall clock, IDLE_SLEEP_MIN_MS, or IDLE_SLEEP_DEEP_MS once quiet. */
+  get idleSleepMs(): number {
+    return this._idleLeast;
   }
 
   /** Queue host input; it reaches the machine at the next slice boundary. */
@@ -293,6 +314,7 @@ export class VmRunner {
   }
 
   private _wakeUp(): void {
+    this._activeAt = performance.now();
     const w = this._wake;
     this._wake = null;
     w?.();
@@ -402,6 +424,8 @@ export class VmRunner {
       // the process's CPU clock is a system call: read it only for a cap
       const tickCpu = this.cpuClock && this._cpuLimit !== null ? this.cpuClock() : 0;
       const tickEnd = tickStart + TICK_MS;
+      const tickInstr = m.cpu.instructionCount();
+      const tickNs = m.clock.nowNs;
       let resets = 0;
       let failed: StopCause | null = null;
       try {
@@ -459,6 +483,8 @@ export class VmRunner {
       // 50 M instructions/s of wall time. What it ran ahead beyond MAX_AHEAD_NS is
       // forgiven (the base moves), so once it idles it is held as before.
       const busy = !m.cpu.halted;
+      // guest work (not only its timers) keeps the short idle sleeps for DEEP_IDLE_AFTER_MS
+      if (busy || (m.cpu.instructionCount() - tickInstr) * NS_PER_INSTRUCTION > (m.clock.nowNs - tickNs) * BUSY_SHARE) this._activeAt = performance.now();
       if (busy && this.paceAheadNs > MAX_AHEAD_NS) {
         this._paceWall = performance.now();
         this._paceNs = m.clock.nowNs - MAX_AHEAD_NS;
@@ -482,14 +508,17 @@ export class VmRunner {
       // a millisecond late costs nothing the guest can see: it skips to its deadline, and its
       // clock keeps to the pacing base. A guest idle up to its horizon (caught up with the wall
       // clock) sleeps at least IDLE_SLEEP_MIN_MS: the timers due meanwhile run back to back,
-      // two kernel ticks of 4 ms for one wake-up; one behind the wall clock (it ran slowly) is
-      // not held back further.
+      // two kernel ticks of 4 ms for one wake-up, and once quiet for DEEP_IDLE_AFTER_MS (no host
+      // input, no work beyond its timers) IDLE_SLEEP_DEEP_MS; one behind the wall clock (it ran
+      // slowly) is not held back further.
       let idleMs = 0;
       if (!busy) {
         const ahead = this.paceAheadNs;
         const next = m.clock.nextDeadline();
-        const least = m.clock.nowNs >= m.idleHorizonNs ? (this._opts.idleSleepMinMs ?? IDLE_SLEEP_MIN_MS) : 0;
+        const quiet = performance.now() - this._activeAt > DEEP_IDLE_AFTER_MS;
+        const least = m.clock.nowNs < m.idleHorizonNs ? 0 : quiet ? (this._opts.idleSleepDeepMs ?? IDLE_SLEEP_DEEP_MS) : (this._opts.idleSleepMinMs ?? IDLE_SLEEP_MIN_MS);
         idleMs = next === Infinity ? 50 : (next - m.clock.nowNs + ahead) / 1e6;
+        this._idleLeast = least;
         idleMs = Math.ceil(Math.max(idleMs, ahead / 1e6, least));
       }
       await new Promise<void>((r) => {
