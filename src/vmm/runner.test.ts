@@ -222,6 +222,10 @@ test('a quiet idle guest sleeps IDLE_SLEEP_DEEP_MS at least, woken as rarely; ho
     const guestMs = (m.clock.nowNs - g0) / 1e6;
     assert.ok(n <= (wallMs / IDLE_SLEEP_DEEP_MS) * 1.25 + 2, `${n} wake-ups in ${wallMs.toFixed(0)} ms`);
     assert.ok(guestMs > wallMs / 2 && guestMs < wallMs + IDLE_SLEEP_DEEP_MS + 10, `${guestMs.toFixed(1)} ms of guest time in ${wallMs.toFixed(0)} ms`);
+    // work between slices (a stats sample, a monitor command) leaves it quiet
+    await r.call(() => m.cpu.instructionCount());
+    await sleep(50);
+    assert.equal(r.idleSleepMs, IDLE_SLEEP_DEEP_MS, 'a call between slices is not guest input');
     // a byte on the serial port is host input: the guest is active again
     r.input({ kind: 'serial', port: 0, bytes: new Uint8Array([0x41]) });
     await sleep(50);

@@ -224,6 +224,8 @@ export class VmRunner {
   /** Queue host input; it reaches the machine at the next slice boundary. */
   input(i: HostInput): void {
     this._queue.push(i);
+    // what reaches the guest makes it active; work between slices (stats, monitor commands, saves) does not
+    if (i.kind !== 'call') this._activeAt = performance.now();
     this._wakeUp();
   }
 
@@ -314,7 +316,6 @@ export class VmRunner {
   }
 
   private _wakeUp(): void {
-    this._activeAt = performance.now();
     const w = this._wake;
     this._wake = null;
     w?.();
@@ -387,7 +388,10 @@ export class VmRunner {
     this.stopCause = null;
     this._setState('running');
     // host input for the machine's devices (a frame from the network) ends an idle sleep at once
-    m.onHostInput = () => this._wakeUp();
+    m.onHostInput = () => {
+      this._activeAt = performance.now(); // a frame for the guest
+      this._wakeUp();
+    };
     let cause: StopCause;
     // pacing: from wall time and guest time at the start of the current running stretch
     this._rebasePacing();
