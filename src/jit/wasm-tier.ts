@@ -184,6 +184,8 @@ export class WasmCache implements CodeCache {
   /** Hot regions compiled again by the optimiser, the host milliseconds that took (compileClock), and those it refused. */
   regionsOptimised = 0;
   private nextScan = 0;
+  /** Host pages whose region was compiled and not yet handed to the optimiser (what optimiseHot looks at, instead of every page). */
+  private readonly candidates = new Set<number>();
   /** The optimiser's time budget (ms of compileClock) and when it was last topped up (optimiseHot). */
   private budget = OPT_BURST_MS;
   private budgetAt = -1;
@@ -329,6 +331,7 @@ export class WasmCache implements CodeCache {
       hotAt: this.hot ?? Math.max(HOT_MIN, c.bytes.length * HOT_PER_BYTE),
     };
     this.regions[hp] = r;
+    this.candidates.add(hp);
     if (this.table !== null) {
       this.table.set(hp, r.run);
       const s = this.slots;
@@ -374,7 +377,7 @@ export class WasmCache implements CodeCache {
   private optimiseHot(): void {
     const floor = this.hot ?? HOT_MIN;
     this.nextScan = this.instructionsRun + Math.max(SCAN_MIN, Math.min(SCAN_MAX, floor || SCAN_MAX));
-    if (floor === 0 || optimizer.compile === null) return;
+    if (floor === 0 || optimizer.compile === null || this.regionsOptimised + this.optimiseErrors >= OPTIMISE_LIMIT) return;
     const now = compileClock.now();
     if (this.budgetAt >= 0) this.budget = Math.min(OPT_BURST_MS, this.budget + (now - this.budgetAt) * OPT_SHARE);
     this.budgetAt = now;
@@ -383,11 +386,14 @@ export class WasmCache implements CodeCache {
     const step = CHAIN_SLOT_BYTES >>> 2;
     const ran = Slot.RAN >>> 2;
     const hot: number[] = [];
-    for (let hp = 0, i = 0; hp < this.regions.length; hp++, i += step) {
-      const n = s[i + ran] >>> 0;
-      if (n < floor) continue;
+    for (const hp of this.candidates) {
       const r = this.regions[hp];
-      if (r !== undefined && !r.optimised && n >= r.hotAt && r.gen === this.blocks.pageGen[hp]) hot.push(hp);
+      if (r === undefined || r.optimised || r.gen !== this.blocks.pageGen[hp]) {
+        this.candidates.delete(hp); // a later compile of the page adds it again
+        continue;
+      }
+      const n = s[hp * step + ran] >>> 0;
+      if (n >= floor && n >= r.hotAt) hot.push(hp);
     }
     hot.sort((a, b) => (s[b * step + ran] >>> 0) - (s[a * step + ran] >>> 0));
     for (const hp of hot) {
@@ -590,6 +596,7 @@ export class WasmCache implements CodeCache {
     this.blocks.clear();
     this.slots.fill(0);
     this.regions.fill(undefined);
+    this.candidates.clear();
     this.hits.fill(0);
     this.rewrites.fill(0);
   }

@@ -11,6 +11,13 @@
  * background tasks first, so the process never ends. Jump threading only
  * removes jumps to jumps; regions lose nothing measurable without it.
  *
+ * --experimental-wasm-branch-hinting: TurboFan reads the branch-hint
+ * section the region modules carry (encoder.ts ifUnlikely): a region's exits
+ * and slow paths are marked unlikely, so the optimised code keeps them out of
+ * line, with their spills, and the hot path stays dense (docs/cpu-jit.md,
+ * "Branch hints"). Liftoff ignores the hints; an engine without the flag
+ * skips the custom section.
+ *
  * --liftoff-only: regions stay in V8's baseline compiler and V8 never tiers
  * them up to TurboFan (the wasm tier hands its few hot regions to `turbofan`
  * below itself, docs/cpu-jit.md "Hot regions"). Measured on the default guest (docs/benchmarks.md, 2026-12-05):
@@ -30,6 +37,7 @@ export function tuneV8(): void {
   done = true;
   setFlagsFromString('--no-turbo-jt');
   setFlagsFromString('--liftoff-only');
+  setFlagsFromString('--experimental-wasm-branch-hinting');
   // a developer's knob for measuring V8's wasm settings (e.g. --liftoff-only): NODE_OPTIONS refuses most V8 flags
   const extra = process.env['TSVM_V8_FLAGS'];
   if (extra) setFlagsFromString(extra);

@@ -153,3 +153,34 @@ test('an imported table: call_indirect reaches functions of other instances by i
   assert.equal(call(7, 1, 3), 36);
   assert.throws(() => call(7, 1, 0)); // an empty entry traps
 });
+
+test('branch hints: the custom section names each unlikely `if` by its offset in the function body, locals included', () => {
+  const m = new ModuleBuilder();
+  m.func([], []); // function 0: no hints, left out of the section
+  const f = m.func([I32], [I32]);
+  const t = f.local(I32);
+  const t2 = f.local(I64);
+  f.localGet(0).i32Const(77).op(Op.i32_eq).ifUnlikely();
+  f.localGet(0).i32Const(3).op(Op.i32_mul).localSet(0);
+  f.end();
+  f.localGet(0).localTee(t).op(Op.i32_eqz).ifUnlikely();
+  f.i32Const(1).localSet(0);
+  f.end();
+  f.localGet(0);
+  m.export('f', f);
+  const bytes = m.encode();
+  assert.ok(Wasm.validate(bytes));
+  const mod = new Wasm.Module(bytes);
+  const api = (globalThis as unknown as { WebAssembly: { Module: { customSections(m: unknown, name: string): ArrayBuffer[] } } }).WebAssembly;
+  const [sec] = api.Module.customSections(mod, 'metadata.code.branch_hint');
+  assert.ok(sec !== undefined, 'the section is there, under its name');
+  // the body of function 1: locals as two runs (i32, i64), 5 bytes, then the code; the
+  // first `if` after local.get 0, i32.const 77 (two LEB bytes), i32.eq: 6 bytes; the
+  // second 15 bytes after it. Per function: index, count, then offset, size 1, 0 (unlikely)
+  assert.deepEqual(Array.from(new Uint8Array(sec)), [1, 1, 2, 5 + 6, 1, 0, 5 + 6 + 15, 1, 0]);
+  const fn = instantiate(bytes).exports['f'] as Fn;
+  assert.equal(fn(77), 231);
+  assert.equal(fn(0), 1);
+  assert.equal(fn(5), 5);
+  void t2;
+});

@@ -186,6 +186,8 @@ export class FuncBuilder {
   private readonly locals: ValType[] = [];
   /** Index of this function in the module's function index space (imports first). */
   index = -1;
+  /** Offsets in `code` of the `if`s whose then-branch is unlikely (ifUnlikely). */
+  readonly unlikely: number[] = [];
 
   constructor(
     readonly typeIndex: number,
@@ -234,6 +236,15 @@ export class FuncBuilder {
   if(t: number = VOID): this {
     this.code.byte(Op.if_).byte(t);
     return this;
+  }
+  /**
+   * An `if` whose then-branch is rarely taken (an exit, a slow path): the
+   * module's branch-hint section tells the optimiser, which then lays that
+   * code out of line and keeps its spills there.
+   */
+  ifUnlikely(t: number = VOID): this {
+    this.unlikely.push(this.code.len);
+    return this.if(t);
   }
   else(): this {
     return this.op(Op.else_);
@@ -302,6 +313,9 @@ export class FuncBuilder {
     return this;
   }
 
+  /** Bytes before the code in the body (the locals' declarations), set by encodeBody. */
+  codeAt = 0;
+
   /** The body as the code section holds it: locals (run-length) then code then `end`. */
   encodeBody(): Bytes {
     const b = new Bytes();
@@ -313,6 +327,7 @@ export class FuncBuilder {
     }
     b.u32(runs.length);
     for (const [n, t] of runs) b.u32(n).byte(t);
+    this.codeAt = b.len;
     b.bytes(this.code.buf.subarray(0, this.code.len));
     b.byte(Op.end);
     return b;
@@ -428,10 +443,25 @@ export class ModuleBuilder {
         for (const e of this.exports) b.name(e.name).byte(e.kind).u32(e.index);
       });
     }
+    const bodies = this.funcs.map((f) => f.encodeBody());
+    // the branch-hinting proposal's custom section, before the code section: per
+    // function, the offsets in its body (from the locals' declarations on) of the
+    // hinted instructions, each with a one-byte hint (0: unlikely)
+    const hinted = this.funcs.filter((f) => f.unlikely.length > 0);
+    if (hinted.length) {
+      section(0, (b) => {
+        b.name('metadata.code.branch_hint');
+        b.u32(hinted.length);
+        for (const f of hinted) {
+          b.u32(f.index).u32(f.unlikely.length);
+          for (const o of f.unlikely) b.u32(f.codeAt + o).u32(1).byte(0);
+        }
+      });
+    }
     if (this.funcs.length) {
       section(10, (b) => {
-        b.u32(this.funcs.length);
-        for (const f of this.funcs) b.sized(f.encodeBody());
+        b.u32(bodies.length);
+        for (const body of bodies) b.sized(body);
       });
     }
     return out.result();

@@ -812,7 +812,7 @@ class Emitter {
     this.runLen = runLen;
     this.done = 0;
     if (runLen === 0) return;
-    f.localGet(LEFT).i32Const(runLen).op(Op.i32_lt_s).if();
+    f.localGet(LEFT).i32Const(runLen).op(Op.i32_lt_s).ifUnlikely();
     f.i32Const(eip).localSet(EIP);
     f.br(this.exitDepth + 1);
     f.end();
@@ -838,7 +838,7 @@ class Emitter {
   /** Leave before the current instruction when the condition on the stack is true. */
   private exitIf(before?: () => void): void {
     const f = this.f;
-    f.if();
+    f.ifUnlikely();
     this.extra++;
     before?.();
     f.i32Const(this.curEip).localSet(EIP);
