@@ -392,8 +392,7 @@ export class WasmCache implements CodeCache {
         this.candidates.delete(hp); // a later compile of the page adds it again
         continue;
       }
-      const n = s[hp * step + ran] >>> 0;
-      if (n >= floor && n >= r.hotAt) hot.push(hp);
+      if (s[hp * step + ran] >>> 0 >= r.hotAt) hot.push(hp); // hotAt: `hot`, or at least HOT_MIN
     }
     hot.sort((a, b) => (s[b * step + ran] >>> 0) - (s[a * step + ran] >>> 0));
     for (const hp of hot) {

@@ -188,6 +188,8 @@ export class FuncBuilder {
   index = -1;
   /** Offsets in `code` of the `if`s whose then-branch is unlikely (ifUnlikely). */
   readonly unlikely: number[] = [];
+  /** Bytes before the code in the encoded body (the locals' declarations), set by encodeBody: the hints count from the body's start. */
+  codeAt = 0;
 
   constructor(
     readonly typeIndex: number,
@@ -312,9 +314,6 @@ export class FuncBuilder {
     this.code.byte(0xfc).u32(11).byte(0);
     return this;
   }
-
-  /** Bytes before the code in the body (the locals' declarations), set by encodeBody. */
-  codeAt = 0;
 
   /** The body as the code section holds it: locals (run-length) then code then `end`. */
   encodeBody(): Bytes {
