@@ -4,7 +4,7 @@
  * board enables at PM_BASE (PM1a event/control, the PM timer, SCI on IRQ 9),
  * a FACS, a DSDT whose only object is \_S5 (soft-off with SLP_TYP 0, as
  * QEMU's DSDT has it), and a MADT describing the local APIC and the I/O APIC
- * as QEMU's pc machine does. That is enough for Linux's ACPI power-off, the
+ * as QEMU's pc machine does. That is enough for Linux's ACPI power-off, its fixed power button, the
  * acpi_pm clocksource and APIC interrupt routing. ACPI 1.0b / 2.0 table
  * layouts (MADT: ACPI 2.0 section 5.2.10.4).
  */
@@ -94,7 +94,9 @@ export function buildAcpiTables(base: number): { bytes: Uint8Array; rsdp: number
   v.setUint8(FADT + 91, 4); // PM_TMR_LEN
   v.setUint16(FADT + 96, 0xfff, true); // P_LVL2_LAT: C2 not supported
   v.setUint16(FADT + 98, 0xfff, true); // P_LVL3_LAT: C3 not supported
-  v.setUint32(FADT + 112, (1 << 0) | (1 << 4) | (1 << 5), true); // WBINVD, PWR_BUTTON (control method), SLP_BUTTON
+  // WBINVD and SLP_BUTTON (no sleep button). PWR_BUTTON clear: the power button is the fixed-feature one
+  // (PM1 PWRBTN_STS/EN), as in QEMU's FADT, so Linux adds LNXPWRBN and reports a press as KEY_POWER
+  v.setUint32(FADT + 112, (1 << 0) | (1 << 5), true);
   checksum(bytes, FADT, 116, FADT + 9);
 
   // FACS (64 bytes, no checksum)

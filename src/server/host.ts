@@ -789,6 +789,7 @@ export class VmHost extends EventEmitter<HostEvents> {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([all, new Promise<void>((r) => (timer = setTimeout(r, waitMs)))]);
     clearTimeout(timer);
+    for (const vm of running) if (!vm.worker) this._log(`'${vm.record.name}' powered off (${vm.reason ?? 'stopped'})`);
     await Promise.all(
       running.map(async (vm) => {
         const t = vm.worker;

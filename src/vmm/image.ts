@@ -33,12 +33,14 @@ export interface DefaultImage {
 /**
  * Modules the init loads, for the devices tsvm emulates (dependencies are added automatically).
  * crc32c_generic: ext4 asks the crypto API for crc32c at every mount (no modinfo dependency
- * says so), and refuses to mount without it.
+ * says so), and refuses to mount without it. button and evdev: the ACPI power button as an
+ * input device, which busybox acpid reads (so the guest powers off when the button is pressed).
  */
 export const GUEST_MODULES = [
   'ata_piix', 'ata_generic', 'sd_mod', 'sr_mod', 'isofs', 'crc32c_generic', 'ext4',
   'virtio_pci', 'virtio_blk', 'virtio_net', 'virtio_console', 'virtio_rng', '9p', '9pnet_virtio',
   'e1000', 'ne2k-pci', 'af_packet',
+  'button', 'evdev',
 ];
 /**
  * The default guest's kernel command line. pci=noacpi: the ACPI tables tsvm
@@ -57,7 +59,7 @@ export const GUEST_HOSTNAME = 'tsvm';
  * Bumped when the image's layout changes. Each format has its own cache folder,
  * so two tsvm versions on one machine do not rebuild each other's image.
  */
-export const IMAGE_FORMAT = 7;
+export const IMAGE_FORMAT = 8;
 
 export function cacheDir(): string {
   const base = process.env['XDG_CACHE_HOME'] || join(homedir(), '.cache');
@@ -279,6 +281,9 @@ mkdir -p /dev/pts /tmp /root
 mount -t devpts devpts /dev/pts
 for m in ${modules.join(' ')}; do insmod /lib/modules/$m.ko 2>/dev/null; done
 hostname ${GUEST_HOSTNAME}
+# the ACPI power button (tsvm stop --acpi, the daemon's power off, QMP system_powerdown): a clean power-off
+mkdir -p /var/log /var/run
+acpid -l /var/log/acpid.log
 ifconfig lo 127.0.0.1 up
 # a NIC (tsvm run -nic user): its address, route and DNS server by DHCP; no NIC, no wait
 if [ -e /sys/class/net/eth0 ]; then udhcpc -i eth0 -s /etc/udhcpc.script -q -n -t 5 -T 1 >/dev/null 2>&1 || echo "network: no DHCP answer on eth0"; fi
@@ -300,6 +305,12 @@ bound|renew)
   echo "network: $interface $ip via $router, DNS $dns" > /dev/console
   ;;
 esac
+`;
+
+/** What the guest does when its ACPI power button is pressed (busybox acpid runs it). */
+export const POWER_BUTTON_SCRIPT = `#!/bin/sh
+echo "power button pressed: powering off" > /dev/console
+poweroff
 `;
 
 const PROFILE = `export PS1='\\h:\\w\\$ '
@@ -362,6 +373,9 @@ export function buildDefaultImage(progress: Progress): DefaultImage {
     file('etc/rc', Buffer.from(rcScript(order)), 0o755);
     file('etc/profile', Buffer.from(PROFILE));
     file('etc/udhcpc.script', Buffer.from(UDHCPC_SCRIPT), 0o755);
+    // busybox acpid runs /etc/acpi/<event>/<code> for each event: the power button's is PWRF/00000080
+    for (const d of ['etc/acpi', 'etc/acpi/PWRF']) dir(d);
+    file('etc/acpi/PWRF/00000080', Buffer.from(POWER_BUTTON_SCRIPT), 0o755);
     file('etc/hostname', Buffer.from(GUEST_HOSTNAME + '\n'));
     file('etc/passwd', Buffer.from('root:x:0:0:root:/root:/bin/sh\n'));
     file('etc/group', Buffer.from('root:x:0:\n'));
