@@ -37,6 +37,9 @@ import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { findDefaultImage } from '../src/vmm/image.js';
 
+/** The API's bounds under load (the issue asks that it answer "within bounds" while the VMs boot and idle). */
+const LIST_P95_MS = 250;
+const STATS_P95_MS = 1000;
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const PROMPT = /(^|\n)tsvm:[^\n]*# /;
 const args = process.argv.slice(2);
@@ -262,5 +265,18 @@ if (isolation === 'process' && rssList.length) {
   console.log(`MemAvailable: ${memAtStart.toFixed(0)} MiB at the start, ${memAtEnd.toFixed(0)} MiB at the end (${(memAtStart - memAtEnd).toFixed(0)} MiB taken); by the limit ${limitMiB} MiB ${fits} VMs fit, by the mean RSS measured ${Math.floor((memAtStart - reserveMiB) / mean)} would`);
 }
 if (crashes.length) console.log(`crashes:\n${crashes.join('\n')}`);
+// The verdict against the bounds docs/benchmarks.md states: every VM at its shell, no crash, and in
+// every phase the list and stats answers' p95 within LIST_P95_MS and STATS_P95_MS (a stats answer
+// waits up to a second for its VM's process by design). Exit status 1 when a bound is missed.
+const listP95 = Math.max(...[...phases.values()].filter((p) => p.list.length).map((p) => q(p.list, 0.95)));
+const statsP95 = Math.max(...[...phases.values()].filter((p) => p.stats.length).map((p) => q(p.stats, 0.95)));
+const checks: [string, boolean][] = [
+  [`every VM at its shell (${boots.size} of ${count})`, boots.size === count],
+  [`no VM crashed (${crashes.length})`, crashes.length === 0],
+  [`list p95 <= ${LIST_P95_MS} ms in every phase (worst ${listP95.toFixed(1)})`, listP95 <= LIST_P95_MS],
+  [`stats p95 <= ${STATS_P95_MS} ms in every phase (worst ${statsP95.toFixed(1)})`, statsP95 <= STATS_P95_MS],
+];
+console.log('');
+for (const [what, ok] of checks) console.log(`${ok ? 'within bounds' : 'OUT OF BOUNDS'}: ${what}`);
 finished = true;
-process.exit(0);
+process.exit(checks.every(([, ok]) => ok) ? 0 : 1);
