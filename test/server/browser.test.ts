@@ -218,6 +218,8 @@ test('the web console: create, start, type in the serial console, stop', async (
     await page.locator('#clone-dialog button[value=cancel]').click();
     assert.ok(!(await page.locator('#clone-dialog').isVisible()), 'Cancel closes the dialog');
     assert.equal(await page.locator('#progress .bar').count(), 0, `no progress bar is left: ${await page.locator('#progress').innerText()}`);
+    // for the picture: SeaBIOS without a disk reboots over and over, blanking its screen; take it while text shows
+    for (let i = 0; i < 30 && ((await page.evaluate(litPixels)) as number) < 200; i++) await page.waitForTimeout(500);
     await page.screenshot({ path: docShot('web-ui-phone.png'), fullPage: true });
     await page.setViewportSize({ width: 1100, height: 760 });
     await card.locator('button[data-act=stop]').click();
