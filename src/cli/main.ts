@@ -25,7 +25,8 @@ Commands:
   clone      copy a VM folder under a new name
   switch     a virtual switch joining VMs of several tsvm processes into a private network
   image      build or show the default guest image (see 'tsvm image --help')
-  stop       stop a VM in the daemon: tsvm stop NAME (--acpi: press its power button instead)
+  stop       stop a VM in the daemon: tsvm stop NAME, which returns once it has stopped
+             (--acpi: press its power button instead, and return)
   console    attach this terminal to a VM's serial console in the daemon (Ctrl-A X detaches)
   serve      run the daemon: VMs as services, a REST/WebSocket API and a web console (see 'tsvm serve --help')
   help       show this help

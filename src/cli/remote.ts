@@ -65,6 +65,8 @@ export function formatList(vms: VmInfo[], rss: (number | null)[]): string {
 }
 
 const ESCAPE = 0x01; // Ctrl-A
+/** How long `tsvm stop` waits for the VM to have stopped (the daemon forces a stop after 5 s: HARD_STOP_MS in host.ts). */
+const STOP_WAIT_MS = 30_000;
 
 function parse(cmd: string, argv: string[], flags: string[]): { dir: string; names: string[]; flags: Set<string> } {
   let dir = defaultDir();
@@ -115,9 +117,26 @@ export async function remoteCommand(cmd: 'list' | 'start' | 'stop' | 'console', 
       case 'stop': {
         const name = oneName(cmd, p.names);
         const acpi = p.flags.has('--acpi');
-        const v = await c.request<VmInfo>('POST', `/api/vms/${encodeURIComponent(name)}/${acpi ? 'powerdown' : 'stop'}`);
-        process.stdout.write(acpi ? `${v.name}: pressed the ACPI power button\n` : `${v.name}: ${v.state}\n`);
-        return 0;
+        const path = `/api/vms/${encodeURIComponent(name)}`;
+        let v = await c.request<VmInfo>('POST', `${path}/${acpi ? 'powerdown' : 'stop'}`);
+        if (acpi) {
+          // the guest powers off in its own time, or not at all
+          process.stdout.write(`${v.name}: pressed the ACPI power button\n`);
+          return 0;
+        }
+        // the daemon answers once it has asked the VM to stop ('stopping'): wait for the end, so that
+        // the VM is stopped when this command returns (the daemon ends it by force after a few seconds)
+        const deadline = Date.now() + STOP_WAIT_MS;
+        while (v.state === 'stopping' && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 100));
+          v = await c.request<VmInfo>('GET', path);
+        }
+        if (v.state === 'stopping') {
+          process.stderr.write(`tsvm: stop: '${v.name}' is still stopping after ${STOP_WAIT_MS / 1000} s\n`);
+          return 1;
+        }
+        process.stdout.write(`${v.name}: ${v.state}${v.reason && v.state !== 'stopped' ? ` (${v.reason})` : ''}\n`);
+        return v.state === 'stopped' ? 0 : 1;
       }
       case 'console':
         return await attach(c, oneName(cmd, p.names));

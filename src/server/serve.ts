@@ -211,10 +211,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const base = `http://${urlHost}:${port}`;
   writeFileSync(join(a.dir, INFO_FILE), JSON.stringify({ url: base, pid: process.pid }) + '\n', { mode: 0o600 });
   if (!isLoopback(a.host)) log(`warning: listening on ${a.host}, beyond this machine, over plain HTTP; anyone who sees the token can manage these VMs`);
-  process.stdout.write(`tsvm daemon for ${a.dir}\nlistening on ${base}\nopen ${base}/?token=${token}\n`);
-  host.autostart();
-
-  return await new Promise<number>((res) => {
+  // the signal handlers are in place before the URL is printed: a supervisor (or a test) that
+  // answers the URL line with SIGTERM gets the orderly shutdown, not SIGTERM's default sudden end
+  const stopped = new Promise<number>((res) => {
     let stopping = false;
     const stop = (sig: string) => {
       if (stopping) {
@@ -234,4 +233,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
   });
+  process.stdout.write(`tsvm daemon for ${a.dir}\nlistening on ${base}\nopen ${base}/?token=${token}\n`);
+  host.autostart();
+  return await stopped;
 }

@@ -257,14 +257,14 @@ export function createDaemonServer(o: ServerOptions): Daemon {
   // how late this thread's event loop runs what is due: every answer, console byte and VM message waits on it
   const loopDelay = new LoopDelayMonitor();
 
-  const authorised = (req: IncomingMessage, url: URL): boolean => {
+  /** The request's token: the daemon's, none given, or a wrong one (which the refusal and its log line tell apart). */
+  const credential = (req: IncomingMessage, url: URL): 'ok' | 'none' | 'wrong' => {
     const auth = req.headers.authorization;
-    if (auth?.startsWith('Bearer ')) return sameToken(auth.slice(7).trim(), token);
-    const q = url.searchParams.get('token');
-    if (q !== null) return sameToken(q, token);
-    const c = cookie(req, 'tsvm_token');
-    return c !== null && sameToken(c, token);
+    const given = auth?.startsWith('Bearer ') ? auth.slice(7).trim() : (url.searchParams.get('token') ?? cookie(req, 'tsvm_token'));
+    if (given === null || given === undefined) return 'none';
+    return sameToken(given, token) ? 'ok' : 'wrong';
   };
+  const WRONG_TOKEN = "the token given is not this daemon's token (tsvm serve prints it with the URL)";
 
   const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
     const text = JSON.stringify(body);
@@ -523,8 +523,9 @@ export function createDaemonServer(o: ServerOptions): Daemon {
       // meanwhile what the client still sends is taken and dropped, so its writes do not stall before it reads the answer
       req.resume();
     };
-    if (!authorised(req, url)) {
-      refuse(new ApiError(401, 'unauthorised', "this request needs the daemon's token (printed by tsvm serve; Authorization: Bearer TOKEN)", { 'www-authenticate': 'Bearer' }));
+    const cred = credential(req, url);
+    if (cred !== 'ok') {
+      refuse(new ApiError(401, 'unauthorised', cred === 'none' ? "this request needs the daemon's token (printed by tsvm serve; Authorization: Bearer TOKEN)" : WRONG_TOKEN, { 'www-authenticate': 'Bearer' }));
       return;
     }
     route(req, res, url).catch((e: unknown) => {
@@ -549,7 +550,8 @@ export function createDaemonServer(o: ServerOptions): Daemon {
   };
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'http://daemon');
-    if (!authorised(req, url)) return refuseUpgrade(socket, req, 401, 'unauthorised', "this WebSocket needs the daemon's token");
+    const cred = credential(req, url);
+    if (cred !== 'ok') return refuseUpgrade(socket, req, 401, 'unauthorised', cred === 'none' ? "this WebSocket needs the daemon's token" : WRONG_TOKEN);
     // a page from another site must not ride on the cookie
     const origin = req.headers.origin;
     if (origin !== undefined && origin !== `http://${req.headers.host}`) return refuseUpgrade(socket, req, 403, 'bad-origin', `WebSockets from ${origin} are not accepted`);
@@ -610,7 +612,7 @@ export function createDaemonServer(o: ServerOptions): Daemon {
       try {
         m = JSON.parse(String(data));
       } catch {
-        ws.send(JSON.stringify({ type: 'error', message: 'screen messages are JSON: {"type":"key","code":"KeyA","down":true}, {"type":"mouse","dx":0,"dy":0,"buttons":0,"dz":0} or {"type":"ctrl-alt-del"}' }));
+        ws.send(JSON.stringify({ type: 'error', message: 'screen messages are JSON: {"type":"key","code":"KeyA","down":true}, {"type":"mouse","dx":0,"dy":0,"buttons":0,"dz":0}, {"type":"ctrl-alt-del"} or {"type":"text","text":"ls\\n"}' }));
         return;
       }
       if (m.type === 'key' && typeof m.code === 'string' && typeof m.down === 'boolean') host.keyInput(name, m.code, m.down);

@@ -24,17 +24,44 @@ test('the daemon: token, refusals, a VM from create to delete, the event stream'
     assert.match(d.url, /^http:\/\/127\.0\.0\.1:\d+$/);
   });
 
-  await t.test('no token or a wrong token: 401, for requests and WebSockets', async () => {
+  await t.test('no token or a wrong token: 401, for requests and WebSockets, each refusal logged', async () => {
+    // each refusal is a line of the daemon's log, naming the client, the status and why: a missing token and a wrong one told apart
+    const logged = (from: number, re: RegExp, what: string) => d.child.waitFor(re, from, 5000, `${what} in the daemon's log`);
+    let from = d.child.out.length;
     const none = await d.api('GET', '/api/vms', undefined, { token: null });
     assert.equal(none.status, 401);
     assert.equal((none.json as { error: { code: string } }).error.code, 'unauthorised');
+    await logged(from, /refused GET \/api\/vms from 127\.0\.0\.1: 401 unauthorised: this request needs the daemon's token/, 'the refusal of a request without the token');
+    from = d.child.out.length;
     const wrong = await d.api('GET', '/api/vms', undefined, { token: 'f'.repeat(64) });
     assert.equal(wrong.status, 401);
+    assert.match((wrong.json as { error: { message: string } }).error.message, /not this daemon's token/);
+    await logged(from, /refused GET \/api\/vms from 127\.0\.0\.1: 401 unauthorised: the token given is not this daemon's token/, 'the refusal of a request with a wrong token');
+    from = d.child.out.length;
     const page = await fetch(d.url + '/');
     assert.equal(page.status, 401);
-    const ws = d.socket('/api/events', null);
-    const status = await new Promise<number>((res) => ws.on('unexpected-response', (_req, r) => res(r.statusCode ?? 0)));
-    assert.equal(status, 401);
+    await logged(from, /refused GET \/ from 127\.0\.0\.1: 401 unauthorised/, 'the refusal of the page');
+    const refusedSocket = async (token: string | null) => {
+      const ws = d.socket('/api/events', token);
+      const r = await new Promise<{ status: number; body: string }>((res, rej) => {
+        ws.on('unexpected-response', (_req, resp) => {
+          let body = '';
+          resp.on('data', (b: Buffer) => (body += b.toString()));
+          resp.on('end', () => res({ status: resp.statusCode ?? 0, body }));
+        });
+        ws.on('open', () => rej(new Error(`a WebSocket with ${token === null ? 'no token' : 'a wrong token'} was let in`)));
+      });
+      assert.equal(r.status, 401);
+      assert.equal((JSON.parse(r.body) as { error: { code: string } }).error.code, 'unauthorised');
+    };
+    from = d.child.out.length;
+    await refusedSocket(null);
+    await logged(from, /refused WebSocket \/api\/events from 127\.0\.0\.1: 401 unauthorised: this WebSocket needs the daemon's token/, 'the refusal of a WebSocket without the token');
+    from = d.child.out.length;
+    await refusedSocket('0'.repeat(64));
+    await logged(from, /refused WebSocket \/api\/events from 127\.0\.0\.1: 401 unauthorised: the token given is not this daemon's token/, 'the refusal of a WebSocket with a wrong token');
+    // nothing of a refused WebSocket was opened
+    assert.doesNotMatch(d.child.out.slice(from), /WebSocket events opened/);
   });
 
   await t.test('hostile requests are refused with a JSON 4xx, change nothing and are logged', async () => {

@@ -85,15 +85,26 @@ test(`a crashed VM stops alone; the daemon and the other VMs go on (isolation ${
     assert.equal((await api('GET', '/api/vms/victim')).json.restarts, 1);
   });
 
-  await t.test('a worker that throws: crashed with the exception as the reason', async () => {
+  await t.test('a worker that throws: crashed with the exception as the reason; the policy never leaves it crashed', async () => {
     host.updateSettings('victim', { restart: 'never' });
+    const restarts = (await api('GET', '/api/vms/victim')).json.restarts as number;
     const n = events.length;
     await host.injectFault('victim', 'throw');
     const crashed = await until((e) => e.type === 'state' && e.vm === 'victim' && e.state === 'crashed', 'victim crashed', n);
     assert.match(String((crashed as { reason: string }).reason), /injected fault/);
+    // past the back-off on-crash would wait before this restart (1 s doubling per restart: host.ts
+    // RESTART_FIRST_MS), the VM is still crashed: no start, no worker, no restart counted. (This
+    // timer is set after the daemon's would have been, in the same process: it cannot fire first.)
+    const backoffMs = 1000 * 2 ** Math.min(restarts, 5);
+    await new Promise((r) => setTimeout(r, backoffMs + 500));
     const info = (await api('GET', '/api/vms/victim')).json;
-    assert.equal(info.state, 'crashed');
+    assert.equal(info.state, 'crashed', `restart never: still crashed ${(backoffMs + 500) / 1000} s on, past on-crash's ${backoffMs / 1000} s back-off`);
     assert.match(String(info.reason), /injected fault/);
+    assert.deepEqual([info.pid, info.restarts], [null, restarts], 'no new process, no restart');
+    const later = events.slice(n).filter((e) => e.type === 'state' && e.vm === 'victim').map((e) => (e as { state: string }).state);
+    assert.deepEqual(later, ['crashed'], 'no state change after the crash');
+    assert.ok(!host.runningNames().includes('victim'));
+    assert.equal(host.log('victim').match(/restarting after a crash/g)?.length, restarts, "no restart in the VM's log beyond the earlier one");
   });
 
   await t.test('a worker past its heap limit: crashed, out of memory; V8\'s message in its log, not the daemon\'s', async () => {

@@ -44,7 +44,11 @@ test('tsvm start --force-boot with a daemon running: the suspended state is disc
   for (let i = 0; i < 100 && s.guestSeconds <= g0; i++) s = (await d.sampledStats('fw')) as typeof s;
   assert.ok(s.guestSeconds > g0, 'guest time advances');
 
+  // tsvm stop returns once the VM has stopped: the API says so right after
   const stop = new TsvmChild(['stop', 'fw', '--dir', d.dir]);
   assert.equal(await stop.exit(), 0, stop.tail());
+  assert.equal(stop.out, 'fw: stopped\n');
+  const after = (await d.api('GET', '/api/vms/fw')).json as { state: string; reason: string | null; pid: number | null };
+  assert.deepEqual([after.state, after.reason, after.pid], ['stopped', 'quit', null], `the VM after tsvm stop: ${JSON.stringify(after)}`);
   assert.equal(await d.stop(), 0);
 });

@@ -1,8 +1,9 @@
 /**
  * Stats and limits through the daemon's API, as a script meets them: the CPU
  * cap (cpuLimit) set on a running VM shows in its info and stats, lowers a
- * spinning guest's instructions per second, and the guest still runs under
- * it; a disk's counters show what the firmware read from it. Every response
+ * spinning guest's instructions per second and its process's host CPU
+ * share, and the guest still runs under it; a disk's counters show what the
+ * firmware read from it, and a NIC has its entry. Every response
  * is checked against the OpenAPI document. A VM process that cannot answer
  * (stopped with SIGSTOP) still gets its stats answered, from its last sample
  * with that sample's age; one stopped before its first sample gets them
@@ -18,7 +19,7 @@ import { join } from 'node:path';
 import { Daemon, EventLog, opened } from '../helpers/daemon.js';
 import { niceValues } from '../helpers/child.js';
 
-type Stats = { state: string; sampleAgeMs: number | null; guestSeconds: number; guestInstructionsPerSec: number; cpuLimit: number | null; disks: Record<string, number | string>[]; nics: unknown[] };
+type Stats = { state: string; sampleAgeMs: number | null; guestSeconds: number; guestInstructionsPerSec: number; hostCpuPercent: number; cpuLimit: number | null; disks: Record<string, number | string>[]; nics: Record<string, number | string>[] };
 
 test('stats: the CPU cap lowers a spinning guest and shows in stats; disk counters count what the guest read', async (t) => {
   const tmp = mkdtempSync(join(tmpdir(), 'tsvm-stats-'));
@@ -41,14 +42,18 @@ test('stats: the CPU cap lowers a spinning guest and shows in stats; disk counte
     assert.equal(r.status, 200);
     return r.json as Stats;
   };
-  /** The median of three instruction rates, each over a fresh sampling interval. */
-  const rate = async (name: string) => {
+  /** The medians of three samples of the instruction rate and the host CPU share, each over a fresh sampling interval. */
+  const rates = async (name: string) => {
     const rs: number[] = [];
+    const cpu: number[] = [];
     for (let i = 0; i < 3; i++) {
       await new Promise((r) => setTimeout(r, 700));
-      rs.push((await stats(name)).guestInstructionsPerSec);
+      const s = await stats(name);
+      rs.push(s.guestInstructionsPerSec);
+      cpu.push(s.hostCpuPercent);
     }
-    return rs.sort((a, b) => a - b)[1];
+    const median = (v: number[]) => v.sort((a, b) => a - b)[1];
+    return { ips: median(rs), cpu: median(cpu), cpuSamples: cpu };
   };
 
   await t.test('a bad cpuLimit is refused and nothing is created', async () => {
@@ -66,7 +71,7 @@ test('stats: the CPU cap lowers a spinning guest and shows in stats; disk counte
     assert.equal((await d.api('POST', '/api/vms/spin/start')).status, 200);
     await events.waitFor((e) => e.vm === 'spin' && e.state === 'running', 60_000, 'spin running');
     for (let i = 0; i < 50 && (await stats('spin')).guestInstructionsPerSec === 0; i++) await new Promise((r) => setTimeout(r, 200));
-    const free = await rate('spin');
+    const { ips: free, cpu: freeCpu } = await rates('spin');
     assert.ok(free > 0, 'the spinning guest executes instructions');
     assert.equal((await stats('spin')).cpuLimit, null);
 
@@ -76,8 +81,12 @@ test('stats: the CPU cap lowers a spinning guest and shows in stats; disk counte
     let s = await stats('spin');
     for (let i = 0; i < 50 && s.cpuLimit !== 10; i++) s = await stats('spin');
     assert.equal(s.cpuLimit, 10, 'the running VM applies the cap');
-    const capped = await rate('spin');
+    const { ips: capped, cpu: cappedCpu, cpuSamples } = await rates('spin');
     assert.ok(capped < free / 2, `capped at 10%, the guest runs fewer instructions per second (${capped} against ${free} without the cap)`);
+    // the host CPU figure shows the cap too: the VM process's share of a core (every thread of it),
+    // within a margin for a noisy host, and below the uncapped share
+    assert.ok(cappedCpu < 40, `capped at 10%, the VM process uses under 40% of a core: ${cpuSamples.join(', ')}% (uncapped ${freeCpu}%)`);
+    assert.ok(freeCpu > cappedCpu, `the uncapped VM used more of a core (${freeCpu}%) than the capped one (${cappedCpu}%)`);
     const g0 = (await stats('spin')).guestSeconds;
     let g1 = g0;
     for (let i = 0; i < 20 && g1 <= g0; i++) {
@@ -102,6 +111,9 @@ test('stats: the CPU cap lowers a spinning guest and shows in stats; disk counte
     let s = await stats('spin');
     for (let i = 0; i < 100 && s.state !== 'running'; i++) s = await stats('spin');
     assert.equal(s.cpuLimit, 25);
+    await d.sampledStats('spin');
+    const { cpu, cpuSamples } = await rates('spin');
+    assert.ok(cpu > 0 && cpu < 60, `capped at 25% from the start, the VM process uses under 60% of a core: ${cpuSamples.join(', ')}%`);
     assert.equal((await d.api('POST', '/api/vms/spin/stop')).status, 200);
   });
 
@@ -195,8 +207,25 @@ test('stats: the CPU cap lowers a spinning guest and shows in stats; disk counte
     assert.equal(hda.name, 'hda');
     assert.ok(Number(hda.readOps) > 0 && Number(hda.readBytes) >= 512, `the boot sector was read: ${JSON.stringify(hda)}`);
     assert.equal(hda.writtenBytes, 0, 'the firmware writes nothing');
-    assert.deepEqual(s.nics, []);
+    assert.deepEqual(s.nics, [], 'a VM without a NIC has no NIC counters');
     assert.equal((await d.api('POST', '/api/vms/disk/stop')).status, 200);
+  });
+
+  await t.test('NIC counters: a VM with a NIC has an entry for it, counting from zero', async () => {
+    // the spinning ROM with an e1000 on the user-mode network: the guest never drives the card, so
+    // nothing is sent; what is received is whatever the network offers unasked (nothing here)
+    const machine = { ...base, bios: join(tmp, 'spin.rom'), drives: {}, nics: [{ model: 'e1000', net: 'user' }] };
+    assert.equal((await d.api('POST', '/api/vms', { name: 'nic', machine })).status, 201);
+    assert.equal((await d.api('POST', '/api/vms/nic/start')).status, 200);
+    // the client has checked the entry's shape against the document (NicStats: the counters, whole numbers >= 0)
+    const s = (await d.sampledStats('nic')) as unknown as Stats;
+    assert.equal(s.nics.length, 1, `one NIC, one entry: ${JSON.stringify(s.nics)}`);
+    const nic = s.nics[0];
+    assert.equal(nic.name, 'nic0');
+    for (const k of ['rxBytes', 'rxFrames', 'txBytes', 'txFrames']) assert.ok(typeof nic[k] === 'number' && (nic[k] as number) >= 0, `${k}: ${JSON.stringify(nic)}`);
+    assert.deepEqual([nic.txBytes, nic.txFrames], [0, 0], 'a guest that never drives its card has sent nothing');
+    assert.deepEqual(s.disks, []);
+    assert.equal((await d.api('POST', '/api/vms/nic/stop')).status, 200);
   });
   assert.equal(await d.stop(), 0);
 });
