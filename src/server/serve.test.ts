@@ -58,6 +58,15 @@ test('--print-systemd-unit: a user unit that runs this daemon and gives the gues
   assert.match(unit, /^WantedBy=default\.target$/m);
 });
 
+test('--print-systemd-unit: a folder with spaces, quotes, % and $ stays one word of ExecStart, unexpanded', () => {
+  const a = parseServeArgs(['--dir', '/srv/my "vms" 100%$HOME']);
+  assert.ok(a !== 'help');
+  const unit = systemdUnit(a);
+  // systemd.service(5): double quotes keep the spaces, \" a quote, %% a percent sign and $$ a dollar sign
+  assert.ok(unit.includes(' serve --dir "/srv/my \\"vms\\" 100%%$$HOME" --listen '), unit);
+  assert.match(unit, /^Description=tsvm virtual machine daemon \(\/srv\/my "vms" 100%%\$HOME\)$/m);
+});
+
 test('the token: 64 hex digits, mode 0600, the same on the next start, narrowed again if widened', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tsvm-token-'));
   const first = loadOrCreateToken(dir);

@@ -135,6 +135,16 @@ export function parseServeArgs(argv: string[]): ServeArgs | 'help' {
   return a;
 }
 
+/**
+ * One word of an ExecStart= line (systemd.service(5), "Command lines"): '%' is a specifier and '$'
+ * an environment variable there, so both are doubled; a word with a space, quote or backslash is
+ * double-quoted with C-style escapes.
+ */
+function unitWord(w: string): string {
+  const v = w.replace(/%/g, '%%').replace(/\$/g, '$$$$');
+  return /^[A-Za-z0-9_@%+=:,.\/\[\]$-]+$/.test(v) ? v : `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+}
+
 /** A systemd user unit for this daemon (install as ~/.config/systemd/user/tsvm.service). */
 export function systemdUnit(a: ServeArgs): string {
   const bin = fileURLToPath(new URL('../../../bin/tsvm.js', import.meta.url));
@@ -143,12 +153,12 @@ export function systemdUnit(a: ServeArgs): string {
 #   systemctl --user daemon-reload && systemctl --user enable --now tsvm
 # (loginctl enable-linger $USER keeps it running while you are logged out)
 [Unit]
-Description=tsvm virtual machine daemon (${a.dir})
+Description=tsvm virtual machine daemon (${a.dir.replace(/%/g, '%%')})
 After=network.target
 
 [Service]
 Type=simple
-ExecStart=${process.execPath} ${bin} serve --dir ${a.dir} --listen ${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port} --shutdown-wait ${waitS}${a.maxUploadBytes !== DEFAULT_MAX_UPLOAD_BYTES ? ` --max-upload-mib ${Math.floor(a.maxUploadBytes / 1048576)}` : ''}${a.isolation !== 'process' ? ` --isolation ${a.isolation}` : ''}${a.vmNiceness !== VM_NICENESS ? ` --vm-niceness ${a.vmNiceness}` : ''}
+ExecStart=${unitWord(process.execPath)} ${unitWord(bin)} serve --dir ${unitWord(a.dir)} --listen ${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port} --shutdown-wait ${waitS}${a.maxUploadBytes !== DEFAULT_MAX_UPLOAD_BYTES ? ` --max-upload-mib ${Math.floor(a.maxUploadBytes / 1048576)}` : ''}${a.isolation !== 'process' ? ` --isolation ${a.isolation}` : ''}${a.vmNiceness !== VM_NICENESS ? ` --vm-niceness ${a.vmNiceness}` : ''}
 # SIGTERM: the guests get ${waitS} s to power off; leave the daemon time to stop the rest.
 # mixed: SIGTERM goes to the daemon alone, which powers off and suspends its VM processes
 # itself (the whole group would kill them first); SIGKILL at the timeout reaches them all
