@@ -62,6 +62,9 @@ if (!img) {
   process.exit(1);
 }
 const mib = Number(process.argv.slice(2).find((a) => /^\d+$/.test(a)) ?? 32);
+const bsArg = process.argv.slice(2).find((a) => /^bs=\d+[kKmM]?$/.test(a))?.slice(3) ?? '1M';
+const bsBytes = Number(bsArg.replace(/[kKmM]$/, '')) * (/[kK]$/.test(bsArg) ? 1024 : /[mM]$/.test(bsArg) ? 1 << 20 : 1);
+const rounds = Number(process.argv.slice(2).find((a) => /^rounds=\d+$/.test(a))?.slice(7) ?? 1);
 // `file`: both disks are raw files in the temporary folder, opened as tsvm run opens them (the page cache behind them)
 function disk(name: string): BlockBackend {
   if (!process.argv.includes('file')) return new MemDisk(DISK_MIB << 20);
@@ -118,17 +121,19 @@ const iflag = direct ? ' iflag=direct' : '';
 const oflag = direct ? ' oflag=direct' : '';
 // argv[3] 'virtio-first' swaps the order, to see what warming up (JIT, page cache code paths) gives the second
 const virtioFirst = process.argv.includes('virtio-first');
-for (const dev of virtioFirst ? ['vda', 'sda'] : ['sda', 'vda']) {
-  runs.push([`read ${dev}`, `echo 3 > /proc/sys/vm/drop_caches; dd if=/dev/${dev} of=/dev/null bs=1M count=${mib}${iflag}`]);
-  runs.push([`write ${dev}`, `echo 3 > /proc/sys/vm/drop_caches; dd if=/dev/zero of=/dev/${dev} bs=1M count=${mib} conv=fsync${oflag}`]);
-}
+const count = Math.max(1, Math.floor((mib << 20) / bsBytes));
+for (let round = 0; round < rounds; round++)
+  for (const dev of virtioFirst ? ['vda', 'sda'] : ['sda', 'vda']) {
+    runs.push([`read ${dev}`, `echo 3 > /proc/sys/vm/drop_caches; dd if=/dev/${dev} of=/dev/null bs=${bsArg} count=${count}${iflag}`]);
+    runs.push([`write ${dev}`, `echo 3 > /proc/sys/vm/drop_caches; dd if=/dev/zero of=/dev/${dev} bs=${bsArg} count=${count} conv=fsync${oflag}`]);
+  }
 const results = new Map<string, { wall: number; cpu: number; instr: number; guest: number }>();
 for (const [name, cmd] of runs) {
   const r = type(cmd);
   if (!/records out/.test(r.text)) throw new Error(`${name}: dd failed:\n${r.text}`);
   results.set(name, r);
 }
-console.log(`virtio-blk bench: default guest (Linux ${img.kernelVersion}), busybox dd of ${mib} MiB, bs=1M${direct ? ', O_DIRECT' : ''}, page cache dropped, ${virtioFirst ? 'virtio' : 'IDE'} runs first, disks ${process.argv.includes('file') ? 'raw files' : 'in memory'}${process.argv.includes('per-piece') ? ', virtio-blk one backend call per buffer' : ''}; node ${process.version}`);
+console.log(`virtio-blk bench: default guest (Linux ${img.kernelVersion}), busybox dd of ${mib} MiB, bs=${bsArg}${rounds > 1 ? `, last of ${rounds} rounds` : ''}${direct ? ', O_DIRECT' : ''}, page cache dropped, ${virtioFirst ? 'virtio' : 'IDE'} runs first, disks ${process.argv.includes('file') ? 'raw files' : 'in memory'}${process.argv.includes('per-piece') ? ', virtio-blk one backend call per buffer' : ''}; node ${process.version}`);
 console.log('run           wall s   CPU s   MiB/s (CPU)   guest s   M guest instr   IDE/this (CPU)');
 for (const op of ['read', 'write']) {
   const base = results.get(`${op} sda`)!;
