@@ -38,6 +38,7 @@ import { fileURLToPath } from 'node:url';
 import { NodeFile } from '../src/host/node/file.js';
 import { createQcow2 } from '../src/storage/create.js';
 import { findDefaultImage } from '../src/vmm/image.js';
+import { QEMU, qemuGuestArgs, qemuVersion } from './lib/qemu.js';
 import { Session } from './lib/session.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -60,7 +61,8 @@ if (!img) {
   console.error('bench/disk-guest: the default guest image is not built; run: node bin/tsvm.js image build');
   process.exit(1);
 }
-const qemuOk = spawnSync('qemu-system-i386', ['--version']).status === 0;
+const qemuV = qemuVersion();
+const qemuOk = qemuV !== undefined;
 const qemuImgOk = spawnSync('qemu-img', ['--version']).status === 0;
 const dir = mkdtempSync(join(tmpdir(), 'tsvm-bench-dg-'));
 
@@ -84,7 +86,7 @@ async function measure(emu: 'tsvm' | 'qemu', format: 'raw' | 'qcow2', disk: stri
   const s =
     emu === 'tsvm'
       ? new Session(process.execPath, [TSVM, 'run', '-kernel', img!.kernel, '-initrd', img!.initrd, '-append', img!.cmdline, '-hda', disk, '-m', `${MEM}M`, '-timeout', '1800'])
-      : new Session('qemu-system-i386', ['-accel', 'tcg', '-m', String(MEM), '-kernel', img!.kernel, '-initrd', img!.initrd, '-append', img!.cmdline, '-drive', `file=${disk},format=${format},if=ide,index=0,media=disk`, '-nographic', '-no-reboot', '-nic', 'none']);
+      : new Session(QEMU, qemuGuestArgs(img!, MEM, ['-drive', `file=${disk},format=${format},if=ide,index=0,media=disk`, '-nic', 'none']));
   try {
     await s.waitFor(PROMPT, 0, 900_000, 'boot');
     const run = async (line: string) => {
@@ -150,7 +152,7 @@ try {
       rmSync(disk, { force: true });
     }
   const git = spawnSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD']).stdout?.toString().trim();
-  const qv = qemuOk ? spawnSync('qemu-system-i386', ['--version']).stdout.toString().split('\n')[0] : 'no QEMU';
+  const qv = qemuV ?? 'no QEMU';
   console.log(`${new Date().toISOString()}, ${git ?? '?'}; node ${process.version}; ${qv}; ${cpus().length} CPUs; load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   console.log(`inside the default guest, ${MIB} MiB dd to and from /dev/sda and ${N} 4 KiB dd's at random offsets: host wall seconds (CPU seconds), lower is better`);
   console.log(`| emulator, format | ${PHASES.join(' | ')} |`);

@@ -18,14 +18,13 @@
  * the MiB/s it tells a CPU-bound guest (CPU s/MiB x MiB/s near 1) from one
  * that waits.
  */
-import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { createServer as createHttp, get } from 'node:http';
 import { loadavg, cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findDefaultImage } from '../src/vmm/image.js';
+import { QEMU, qemuGuestArgs, qemuVersion } from './lib/qemu.js';
 import { Session } from './lib/session.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -49,17 +48,6 @@ async function freePort(): Promise<number> {
 
 function progress(msg: string): void {
   process.stderr.write(`[bench:net ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
-}
-
-/** User+system CPU seconds of a process so far (Linux /proc; NaN elsewhere). */
-function cpuSecs(pid: number | undefined): number {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    const t = f.slice(f.lastIndexOf(')') + 2).split(' ');
-    return (Number(t[11]) + Number(t[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
-  } catch {
-    return NaN;
-  }
 }
 
 function fetchLen(port: number, path: string): Promise<number> {
@@ -99,12 +87,12 @@ async function runTarget(label: string, cmd: string, args: string[], httpPort: n
     await s.cmd(`wget -q -O /dev/null http://10.0.2.2:${httpPort}/small`, PROMPT);
     let c0 = 0;
     for (const pass of ['cold', 'warm']) {
-      c0 = cpuSecs(s.child.pid);
+      c0 = s.cpuSeconds();
       const d = await s.cmd(`wget -q -O /dev/null http://10.0.2.2:${httpPort}/big && echo done`, PROMPT);
       if (!/done/.test(d.text)) throw new Error(`download failed: ${d.text.slice(-300)}`);
       if (pass === 'cold') row.downCold = MIB / d.secs;
       else {
-        row.downCpu = (cpuSecs(s.child.pid) - c0) / MIB;
+        row.downCpu = (s.cpuSeconds() - c0) / MIB;
         row.down = MIB / d.secs;
       }
       progress(`${label}: download ${MIB} MiB in ${d.secs.toFixed(2)} s (${pass})`);
@@ -113,20 +101,20 @@ async function runTarget(label: string, cmd: string, args: string[], httpPort: n
     const diag = await s.cmd(`cat /sys/class/net/eth0/device/features 2>/dev/null; awk '/^Tcp:/{print "in", $11, "out", $12, "retrans", $13}' /proc/net/snmp | tail -1`, PROMPT);
     const lines = diag.text.replace(/\r/g, '').split('\n');
     progress(`${label}: guest: virtio features ${lines.find((x) => /^[01]{32,}$/.test(x)) ?? '-'}; TCP segments ${lines.find((x) => /^in \d+/.test(x)) ?? '-'}`);
-    c0 = cpuSecs(s.child.pid);
+    c0 = s.cpuSeconds();
     const l = await s.cmd(`i=0; while [ $i -lt 20 ]; do wget -q -O /dev/null http://10.0.2.2:${httpPort}/small; i=$((i+1)); done; echo done`, PROMPT);
     row.lat = (l.secs / 20) * 1000;
-    row.latCpu = ((cpuSecs(s.child.pid) - c0) / 20) * 1000;
+    row.latCpu = ((s.cpuSeconds() - c0) / 20) * 1000;
     await s.cmd(`mkdir -p /tmp/w && dd if=/dev/zero of=/tmp/w/big bs=1048576 count=${MIB} 2>/dev/null; httpd -p 8080 -h /tmp/w; echo ok`, PROMPT);
     for (const pass of ['cold', 'warm']) {
-      c0 = cpuSecs(s.child.pid);
+      c0 = s.cpuSeconds();
       const t0 = performance.now();
       const n = await fetchLen(fwdPort, '/big');
       const secs = (performance.now() - t0) / 1000;
       if (n !== MIB * 1048576) throw new Error(`upload: got ${n} bytes`);
       if (pass === 'cold') row.upCold = MIB / secs;
       else {
-        row.upCpu = (cpuSecs(s.child.pid) - c0) / MIB;
+        row.upCpu = (s.cpuSeconds() - c0) / MIB;
         row.up = MIB / secs;
       }
       progress(`${label}: upload ${MIB} MiB in ${secs.toFixed(2)} s (${pass})`);
@@ -171,12 +159,8 @@ async function main(): Promise<void> {
   }
   if (!only || only.has('qemu')) {
     const fwd = await freePort();
-    const ok = spawnSync('qemu-system-i386', ['--version']).status === 0;
-    if (!ok) rows.push({ label: 'QEMU TCG', error: 'qemu-system-i386 not installed' });
-    else
-      rows.push(
-        await runTarget(`QEMU TCG (${model}, user net)`, 'qemu-system-i386', ['-accel', 'tcg', '-m', '128', '-kernel', img.kernel, '-initrd', img.initrd, '-append', img.cmdline, '-nographic', '-no-reboot', '-nic', `user,model=${model},hostfwd=tcp:127.0.0.1:${fwd}-:8080`], httpPort, fwd),
-      );
+    if (!qemuVersion()) rows.push({ label: 'QEMU TCG', error: `${QEMU} not installed` });
+    else rows.push(await runTarget(`QEMU TCG (${model}, user net)`, QEMU, qemuGuestArgs(img, 128, ['-nic', `user,model=${model},hostfwd=tcp:127.0.0.1:${fwd}-:8080`]), httpPort, fwd));
   }
   http.close();
   const f = (x?: number, d = 2) => (x === undefined ? '-' : x.toFixed(d));

@@ -6,7 +6,7 @@
  * monitor reached with Ctrl-A C.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { performance } from 'node:perf_hooks';
 
@@ -68,6 +68,37 @@ export class Session {
     } catch {
       return NaN;
     }
+  }
+
+  /** Nanoseconds on a CPU per thread of the child so far (/proc/PID/task/TID/schedstat); empty where /proc has none. */
+  threadCpu(): Map<string, number> {
+    const ns = new Map<string, number>();
+    try {
+      for (const tid of readdirSync(`/proc/${this.child.pid}/task`))
+        try {
+          ns.set(tid, Number(readFileSync(`/proc/${this.child.pid}/task/${tid}/schedstat`, 'latin1').split(' ')[0]));
+        } catch {
+          // the thread ended meanwhile
+        }
+    } catch {
+      // the child is gone, or there is no /proc
+    }
+    return ns;
+  }
+
+  /**
+   * CPU seconds the child used since `mark` (a threadCpu() taken before), to
+   * the nanosecond where cpuSeconds() counts 10 ms ticks: for runs of a tenth
+   * of a second. Threads started since count whole; a thread that ended since
+   * loses its time after the mark (an idle worker's, as QEMU's I/O threads
+   * end after 10 s without work). NaN where /proc has no schedstat.
+   */
+  cpuSince(mark: Map<string, number>): number {
+    const now = this.threadCpu();
+    if (!mark.size || !now.size) return NaN;
+    let ns = 0;
+    for (const [tid, t] of now) ns += t - (mark.get(tid) ?? 0);
+    return ns / 1e9;
   }
 
   /** The output from `from` on, as plain text. */
