@@ -47,3 +47,23 @@ test('tsvm serve --listen 0.0.0.0:0: a warning on standard error that it listens
   assert.equal(await quiet.exit(60_000), 0, quiet.tail());
   assert.match(quiet.stderr, /daemon stopped\n/);
 });
+
+test('tsvm serve without --dir: the per-user data folder ($XDG_DATA_HOME/tsvm/vms, else ~/.local/share/tsvm/vms), found by tsvm list without --dir', async (t) => {
+  for (const xdg of [false, true]) {
+    const home = mkdtempSync(join(tmpdir(), 'tsvm-home-'));
+    const env: NodeJS.ProcessEnv = { ...process.env, HOME: home };
+    delete env.XDG_DATA_HOME;
+    if (xdg) env.XDG_DATA_HOME = join(home, 'data');
+    const expected = xdg ? join(home, 'data', 'tsvm', 'vms') : join(home, '.local', 'share', 'tsvm', 'vms');
+    const d = new TsvmChild(['serve', '--listen', '127.0.0.1:0'], { env });
+    t.after(() => d.kill());
+    await d.waitFor(/open http:\/\/127\.0\.0\.1:\d+\/\?token=[0-9a-f]{64}\n/, 0, 60_000, 'the URL line');
+    assert.ok(existsSync(join(expected, 'daemon.token')), `the token in ${expected}: ${d.tail()}`);
+    const list = new TsvmChild(['list'], { env });
+    assert.equal(await list.exit(60_000), 0, list.tail());
+    // the daemon's table (without a daemon, tsvm list lists the VM folders of the current directory instead)
+    assert.match(list.out, /^NAME\s+STATE\s+MEMORY\s+RSS\/LIMIT/m, `tsvm list reached this daemon: ${list.out}`);
+    d.child.kill('SIGTERM');
+    assert.equal(await d.exit(60_000), 0, d.tail());
+  }
+});
