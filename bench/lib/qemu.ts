@@ -16,12 +16,22 @@
  * (QEMU_EXIT), or the bench kills it.
  */
 import { spawnSync } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import type { DefaultImage } from '../../src/vmm/image.js';
 
 export const QEMU = 'qemu-system-i386';
 
 /** What to type at the guest's shell to end QEMU started by qemuGuestArgs (no ACPI power-off; -no-reboot turns the reset into an exit). */
 export const QEMU_EXIT = 'reboot';
+
+/** A TCP port on 127.0.0.1 that nothing listens on just now: for QEMU's hostfwd and socket netdevs. */
+export async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const p = (s.address() as AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return p;
+}
 
 /** The first line of `qemu-system-i386 --version`, or undefined where it is not installed. */
 export function qemuVersion(): string | undefined {
