@@ -117,7 +117,7 @@ async function measure(emu: 'tsvm' | 'qemu', format: 'raw' | 'qcow2', disk: stri
     t['exec floor'] = await run('xn');
     const exit = emu === 'tsvm' ? 'poweroff' : QEMU_EXIT;
     s.child.stdin.write(`${exit}\n`);
-    const how = await Promise.race([s.exited, new Promise<string>((r) => setTimeout(() => r('timeout'), 120_000))]);
+    const how = await Promise.race([s.exited, new Promise<string>((r) => setTimeout(() => r('timeout'), 120_000).unref())]);
     if (how === 'timeout') throw new Error(`${emu} ${format}: did not exit after ${exit}`);
     return { t, direct };
   } finally {
