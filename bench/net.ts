@@ -18,13 +18,13 @@
  * the MiB/s it tells a CPU-bound guest (CPU s/MiB x MiB/s near 1) from one
  * that waits.
  */
-import { createServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { createServer as createHttp, get } from 'node:http';
 import { loadavg, cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findDefaultImage } from '../src/vmm/image.js';
-import { QEMU, qemuGuestArgs, qemuVersion } from './lib/qemu.js';
+import { freePort, QEMU, qemuGuestArgs, qemuVersion } from './lib/qemu.js';
 import { Session } from './lib/session.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -37,14 +37,6 @@ function argOf(name: string): string | undefined {
 const MIB = Number(argOf('--mib') ?? 4);
 if (!Number.isInteger(MIB) || MIB < 1 || MIB > 64) throw new Error(`--mib ${argOf('--mib')}: a whole number of MiB from 1 to 64`);
 const BIG = Buffer.alloc(MIB * 1048576, 0x5a);
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const p = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return p;
-}
 
 function progress(msg: string): void {
   process.stderr.write(`[bench:net ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);

@@ -22,12 +22,8 @@
  *    stdio; CPU from /proc: the sum over QEMU's threads of their schedstat
  *    (nanoseconds; a 32 MiB dd costs QEMU about 0.1 s, where /proc/PID/stat's
  *    10 ms ticks would be a tenth of it), /proc/PID/stat (user + system)
- *    where there is no schedstat. acpi=off because the guest's command line
- *    has pci=noacpi (tsvm's direct-boot ACPI tables describe no PCI): beside
- *    QEMU's ACPI tables that leaves the PIIX3 IDE's legacy ports unassigned,
- *    ata_piix fails its probe ("BAR 0 ... not assigned", error -22) and there
- *    is no /dev/sda. Without ACPI the kernel scans PCI and routes its
- *    interrupts as it does on tsvm.
+ *    where there is no schedstat. acpi=off (bench/lib/qemu.ts says why):
+ *    with QEMU's ACPI tables the guest has no /dev/sda.
  *
  * Disks: raw files in /dev/shm (tmpfs: memory behind a file; the temporary
  * folder where there is none), new for each target and filled with a
@@ -62,7 +58,7 @@ import { Machine } from '../src/board/machine.js';
 import type { BlockBackend } from '../src/devices/backends.js';
 import { VirtioBlk } from '../src/devices/virtio/blk.js';
 import { findDefaultImage } from '../src/vmm/image.js';
-import { QEMU, qemuGuestArgs, qemuVersion } from './lib/qemu.js';
+import { IDE_DISK_CHECK, ideDiskProblem, QEMU, qemuGuestArgs, qemuVersion } from './lib/qemu.js';
 import { Session } from './lib/session.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -213,8 +209,7 @@ function bootTsvm(): Guest {
 }
 
 async function bootQemu(): Promise<Guest> {
-  // acpi=off: see the header; with QEMU's ACPI tables and the guest's pci=noacpi, ata_piix fails its probe (no /dev/sda)
-  const s = new Session(QEMU, qemuGuestArgs(img, MEM_MIB, ['-machine', 'pc,acpi=off', '-drive', `file=${diskFile('qemu-sda')},if=ide,format=raw,index=0`, '-drive', `file=${diskFile('qemu-vda')},if=virtio,format=raw`, '-nic', 'none']));
+  const s = new Session(QEMU, qemuGuestArgs(img, MEM_MIB, ['-drive', `file=${diskFile('qemu-sda')},if=ide,format=raw,index=0`, '-drive', `file=${diskFile('qemu-vda')},if=virtio,format=raw`, '-nic', 'none']));
   const guest: Guest = {
     async type(cmd) {
       const m0 = s.threadCpu();
@@ -245,11 +240,12 @@ const key = (op: Op, dev: Dev) => `${op} ${dev}`;
 type Results = Map<string, Sample[]>;
 
 /** The guest must see /dev/sda behind ata_piix and /dev/vda behind virtio, neither of them mounted. */
-const CHECK = 'echo "sda: $(readlink -f /sys/block/sda)"; echo "vda: $(readlink -f /sys/block/vda)"; echo "piix: $(ls /sys/bus/pci/drivers/ata_piix | grep -c :)"; echo "mounted: $(grep -c -e /dev/sda -e /dev/vda /proc/mounts)"';
+const CHECK = `${IDE_DISK_CHECK}; echo "vda: $(readlink -f /sys/block/vda)"; echo "mounted: $(grep -c -e /dev/sda -e /dev/vda /proc/mounts)"`;
 
 async function workload(label: string, g: Guest): Promise<Results> {
   const c = (await g.type(CHECK)).text;
-  if (!/sda: \/sys\/devices\/\S*\/ata\d+\//.test(c) || !/piix: [1-9]/.test(c)) throw new Error(`${label}: /dev/sda is not an ata_piix disk:\n${c}`);
+  const ide = ideDiskProblem(c);
+  if (ide) throw new Error(`${label}: ${ide}`);
   if (!/vda: \/sys\/devices\/\S*\/virtio\d+\//.test(c)) throw new Error(`${label}: /dev/vda is not a virtio disk:\n${c}`);
   if (!/mounted: 0/.test(c)) throw new Error(`${label}: a test disk is mounted:\n${c}`);
   const cmds: Record<Op, (dev: Dev) => string> = {
