@@ -615,34 +615,48 @@ export class VmHost extends EventEmitter<HostEvents> {
 
   /** Save a snapshot: the whole machine of a running VM (between slices, in its worker), the disks (and suspended state) of a stopped one. */
   async saveSnapshot(name: string, tag: string, description: string): Promise<SnapshotNode> {
-    return this._snapshotOp(name, 'save', tag, () => this.store.saveSnapshot(name, tag, description), { op: 'save', tag, description }) as Promise<SnapshotNode>;
+    return this._snapshotOp(name, 'save', tag, description, { op: 'save', tag, description }) as Promise<SnapshotNode>;
   }
 
   /** Go back to a snapshot: a running VM continues from it at once; a stopped one resumes there at its next start. */
   async revertSnapshot(name: string, tag: string): Promise<SnapshotNode> {
-    return this._snapshotOp(name, 'revert', tag, () => this.store.revertSnapshot(name, tag), { op: 'revert', tag }) as Promise<SnapshotNode>;
+    return this._snapshotOp(name, 'revert', tag, '', { op: 'revert', tag }) as Promise<SnapshotNode>;
   }
 
   async deleteSnapshot(name: string, tag: string): Promise<void> {
-    await this._snapshotOp(name, 'delete', tag, () => this.store.deleteSnapshot(name, tag), { op: 'delete', tag });
+    await this._snapshotOp(name, 'delete', tag, '', { op: 'delete', tag });
   }
 
-  private async _snapshotOp(name: string, op: string, tag: string, stopped: () => unknown, running: SnapshotOp): Promise<unknown> {
+  /**
+   * A snapshot operation: a running VM's in its worker, between slices; a
+   * stopped VM's in a job thread (a raw disk's copy can take minutes, and
+   * the daemon must answer meanwhile), during which the VM is not started,
+   * deleted, cloned or snapshotted again.
+   */
+  private async _snapshotOp(name: string, op: 'save' | 'revert' | 'delete', tag: string, description: string, running: SnapshotOp): Promise<unknown> {
     const vm = this._getForChange(name);
     if (vm.state === 'starting' || vm.state === 'stopping') throw new HostError('conflict', `VM '${name}' is ${vm.state}; try again in a moment`);
     this._notCloning(name);
     const operation = `snapshot ${op} ${tag}`;
-    // a running VM's save reports bytes as it goes, from 0; the rest is one step
+    // a save reports bytes as it goes (a running VM's RAM, a stopped one's disk copies); the rest is one step
     let total = 1;
-    if (!vm.worker || op !== 'save') this._progress(name, operation, 0, total);
+    if (op !== 'save') this._progress(name, operation, 0, total);
+    const step = (d: number, t: number) => {
+      total = t;
+      if (d < t) this._progress(name, operation, d, t);
+    };
     let result: unknown;
     try {
-      result = vm.worker
-        ? await vm.worker.snapshot(running, (d, t) => {
-            total = t;
-            if (d < t) this._progress(name, operation, d, t);
-          })
-        : stopped();
+      if (vm.worker) result = await vm.worker.snapshot(running, step);
+      else {
+        if (op === 'save') this._progress(name, operation, 0, total);
+        this._snapshotting.add(name);
+        try {
+          result = await runFolderJob({ op: 'snapshot', root: this.store.root, name, action: op, tag, description, hold: this.holdJobs ?? undefined }, null, 0, step);
+        } finally {
+          this._snapshotting.delete(name);
+        }
+      }
     } catch (e) {
       this._progress(name, operation, total, total); // the bar goes away; the refusal says why
       if (e instanceof StoreError) throw e;
@@ -665,7 +679,7 @@ export class VmHost extends EventEmitter<HostEvents> {
     if (vm.worker) throw new HostError('conflict', `VM '${src}' is ${vm.state}; stop it before cloning`);
     const total = linked ? this._linkedCloneBytes(src, snapshot) : treeBytes(this.store.path(src));
     const busy = this._cloning.get(src) ?? { full: 0, linked: 0 };
-    if (busy.linked || (linked && busy.full)) this._notCloning(src);
+    if (busy.linked || (linked && busy.full) || this._snapshotting.has(src)) this._notCloning(src);
     this._claim(dst);
     this._cloning.set(src, { ...busy, [linked ? 'linked' : 'full']: busy[linked ? 'linked' : 'full'] + 1 });
     const op = `${linked ? 'linked clone' : 'clone'} of ${src}`;
@@ -696,8 +710,12 @@ export class VmHost extends EventEmitter<HostEvents> {
    */
   private readonly _cloning = new Map<string, { full: number; linked: number }>();
 
+  /** Stopped VMs whose snapshot operation runs in a job thread (_snapshotOp). */
+  private readonly _snapshotting = new Set<string>();
+
   private _notCloning(name: string): void {
     if (this._cloning.has(name)) throw new HostError('conflict', `VM '${name}' is being cloned; try again when the clone is done`);
+    if (this._snapshotting.has(name)) throw new HostError('conflict', `VM '${name}' has a snapshot operation under way; try again when it is done`);
   }
 
   /** What a linked clone copies: the boot files, a CD image, and the base snapshot's saved state (docs/snapshot-format.md). */

@@ -1,5 +1,5 @@
 /**
- * Long folder operations (create, clone) off the daemon's thread, with
+ * Long folder operations (create, clone, a stopped VM's snapshots) off the daemon's thread, with
  * progress: the job runs in a worker thread (job-worker.ts) and writes into
  * the folder's staging directory (`NAME.tsvm.creating-PID`, renamed into
  * place at the end, src/vmm/folder.ts). Progress comes two ways, and the
@@ -34,10 +34,12 @@ export function treeBytes(path: string): number {
 
 /**
  * Run a folder job; `progress(done, total)` is called with bytes as the
- * staging folder fills. Resolves when the folder is in place; rejects with a
- * StoreError (the same codes the store uses) when the job fails.
+ * staging folder fills (`stagingPath`; null for a job in a VM's own folder,
+ * which tells its own progress). Resolves, with the job's result, when it is
+ * done; rejects with a StoreError (the same codes the store uses) when the
+ * job fails.
  */
-export function runFolderJob(req: JobRequest, stagingPath: string, totalBytes: number, progress: (done: number, total: number) => void): Promise<void> {
+export function runFolderJob(req: JobRequest, stagingPath: string | null, totalBytes: number, progress: (done: number, total: number) => void): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const w = new Worker(WORKER_URL, { workerData: req });
     let last = 0;
@@ -47,19 +49,22 @@ export function runFolderJob(req: JobRequest, stagingPath: string, totalBytes: n
       if (done > last) progress((last = done), totalBytes);
     };
     const poll = setInterval(() => {
-      if (existsSync(stagingPath)) tell(treeBytes(stagingPath));
+      if (stagingPath !== null && existsSync(stagingPath)) tell(treeBytes(stagingPath));
     }, POLL_MS);
     let settled = false;
-    const finish = (err: Error | null) => {
+    const finish = (err: Error | null, result?: unknown) => {
       if (settled) return;
       settled = true;
       clearInterval(poll);
       if (err) reject(err);
-      else resolve();
+      else resolve(result);
     };
     w.on('message', (m: JobReply) => {
       if ('copied' in m) tell(m.copied);
-      else if (m.ok) finish(null);
+      else if ('done' in m) {
+        // a job that knows its own total (a snapshot's disk copies); 100 % is still the caller's
+        if (m.done < m.total) progress(m.done, m.total);
+      } else if (m.ok) finish(null, m.result);
       else finish(m.code ? new StoreError(m.code as StoreError['code'], m.error) : new Error(m.error));
     });
     w.on('error', (e) => finish(e));

@@ -10,7 +10,7 @@
  */
 import { existsSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { cloneVm, linkedClone, listVms, VmFolder, VmFolderError, VM_SUFFIX, type Copied, type NewDisks, type SnapshotNode, type SnapshotTree } from '../vmm/folder.js';
+import { cloneVm, linkedClone, listVms, VmFolder, VmFolderError, VM_SUFFIX, type Copied, type CopyProgress, type NewDisks, type SnapshotNode, type SnapshotTree } from '../vmm/folder.js';
 import type { MachineSpec } from '../vmm/spec.js';
 import { revertSnapshot } from '../vmm/revert.js';
 
@@ -172,8 +172,8 @@ export class FolderStore {
     });
   }
 
-  saveSnapshot(name: string, tag: string, description: string): SnapshotNode {
-    return this._locked(name, (f) => f.saveSnapshot(tag, description, null));
+  saveSnapshot(name: string, tag: string, description: string, progress?: CopyProgress): SnapshotNode {
+    return this._locked(name, (f) => f.saveSnapshot(tag, description, null, progress));
   }
 
   revertSnapshot(name: string, tag: string): SnapshotNode {
