@@ -121,7 +121,9 @@ const PC = 0,
   P64 = 38,
   Q64 = 39,
   /** 1 + the index of a loop head in `heads` to go to at the loop top, or 0: go by PC. */
-  BK = 40;
+  BK = 40,
+  /** At a TLB miss, for the region's one miss tail: the instructions to give back << 2 | 1 (read) or 2 (write). */
+  MX = 41;
 const N_I32_LOCALS = 36; // 2..37
 /** The local holding each segment's base, by Seg (ES CS SS DS FS GS); CS is never used. */
 const SEG_BASE_LOCAL = [ESB, -1, SSB, DSB, FSB, GSB];
@@ -513,6 +515,7 @@ export function compileRegion(mem: Uint8Array, page: number, eipPage: number, en
   f.local(I64);
   f.local(I64);
   f.local(I32); // BK
+  f.local(I32); // MX
   mb.export('run', f);
   // prologue
   for (let r = 0; r < 8; r++) f.i32Const(0).i32Load(Layout.REGS + r * 4).localSet(R0 + r);
@@ -587,6 +590,8 @@ export function compileRegion(mem: Uint8Array, page: number, eipPage: number, en
   // a loop body comes back to the region there at the latest (and its merge
   // state is the loop top's all the same, through the loop heads' br_table)
   for (const j of heads.keys()) ways.add(labelList[j]);
+  // $miss: the TLB misses' shared tail (Emitter.lookup), between the loop and $exit
+  f.block();
   f.loop();
   for (let i = 0; i < nLabels; i++) f.block();
   if (heads.size > 0) {
@@ -602,8 +607,8 @@ export function compileRegion(mem: Uint8Array, page: number, eipPage: number, en
   // later branch or fall-through into it must spill again. A label that is
   // only a target of forward branches on the page keeps its registers.
   f.localGet(PC).brTable(
-    labelList.map((o, i) => (ways.has(o) ? i : nLabels + 1)),
-    nLabels + 1,
+    labelList.map((o, i) => (ways.has(o) ? i : nLabels + 2)),
+    nLabels + 2,
   );
   const e = new Emitter(f, mem, nLabels, labelIndex, eipPage, retLabels, heads, labelList.map((o) => ways.has(o)));
   // compiled instructions from each label to the next
@@ -634,6 +639,14 @@ export function compileRegion(mem: Uint8Array, page: number, eipPage: number, en
     }
   }
   f.end(); // loop
+  f.br(1); // to $exit, past the miss tail (the code never falls out of the loop)
+  f.end(); // $miss
+  // a TLB miss (or no permission, a page crossing, a store to a code page) at a
+  // memory access: EIP is the instruction's; record the address and the kind
+  // for the tier's refill, and give back what the run did not execute
+  f.i32Const(0).localGet(TA).i32Store(Layout.JIT + Xchg.MISS_LIN * 4);
+  f.i32Const(0).localGet(MX).i32Const(3).op(Op.i32_and).i32Store(Layout.JIT + Xchg.MISS * 4);
+  f.localGet(LEFT).localGet(MX).i32Const(2).op(Op.i32_shr_u).op(Op.i32_add).localSet(LEFT);
   f.end(); // block $exit
   // epilogue
   for (let r = 0; r < 8; r++) f.i32Const(0).localGet(R0 + r).i32Store(Layout.REGS + r * 4);
@@ -825,8 +838,13 @@ class Emitter {
     if (k !== 0) this.f.localGet(LEFT).i32Const(k).op(Op.i32_add).localSet(LEFT);
   }
 
+  /** The depth of $exit: past the labels' blocks, the loop and $miss. */
   private get exitDepth(): number {
-    return this.nLabels - 1 - this.label + 1 + this.extra;
+    return this.nLabels - 1 - this.label + 2 + this.extra;
+  }
+  /** The depth of $miss, the TLB misses' shared tail. */
+  private get missDepth(): number {
+    return this.exitDepth - 1;
   }
   private get topDepth(): number {
     return this.nLabels - 1 - this.label + this.extra;
@@ -993,10 +1011,14 @@ class Emitter {
     f.localGet(TA).i32Const(12).op(Op.i32_shr_u).i32Const(2).op(Op.i32_shl).i32Load(Layout.TLB).localTee(TE);
     f.localGet(write ? WMASK : RMASK).op(Op.i32_and).i32Const(1).op(Op.i32_ne);
     if (size > 1) f.localGet(TA).i32Const(0xfff).op(Op.i32_and).i32Const(4096 - size).op(Op.i32_gt_u).op(Op.i32_or);
-    this.exitIf(() => {
-      f.i32Const(0).localGet(TA).i32Store(Layout.JIT + Xchg.MISS_LIN * 4);
-      f.i32Const(0).i32Const(write ? 2 : 1).i32Store(Layout.JIT + Xchg.MISS * 4);
-    });
+    // to the region's one miss tail, which stores the address and kind and refunds the run
+    f.ifUnlikely();
+    this.extra++;
+    f.i32Const(this.curEip).localSet(EIP);
+    f.i32Const(((this.runLen - this.done) << 2) | (write ? 2 : 1)).localSet(MX);
+    f.br(this.missDepth);
+    this.extra--;
+    f.end();
     f.localGet(TE).i32Const(~0xfff).op(Op.i32_and).localGet(TA).op(Op.i32_xor).localSet(TH);
   }
   private load(size: number): void {
