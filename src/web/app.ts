@@ -343,14 +343,18 @@ async function loadSnapshots(name: string): Promise<void> {
   walk(null, 0);
 }
 
-async function snapAct(name: string, method: string, path: string, body?: unknown): Promise<void> {
+/** Run one snapshot request and redraw the tree; true when the daemon accepted it. */
+async function snapAct(name: string, method: string, path: string, body?: unknown): Promise<boolean> {
   say('');
+  let ok = true;
   try {
     await api(method, `/api/vms/${encodeURIComponent(name)}/snapshots${path ? '/' + path : ''}`, body);
   } catch (e) {
     say(`${name}: ${(e as Error).message}`);
+    ok = false;
   }
   await loadSnapshots(name);
+  return ok;
 }
 
 $<HTMLFormElement>('snap-form').addEventListener('submit', (e) => {
@@ -358,7 +362,13 @@ $<HTMLFormElement>('snap-form').addEventListener('submit', (e) => {
   if (!selected) return;
   const form = e.target as HTMLFormElement;
   const f = new FormData(form);
-  void snapAct(selected, 'POST', '', { name: String(f.get('name')), description: String(f.get('description') ?? '') }).then(() => form.reset());
+  const sent = { name: String(f.get('name')), description: String(f.get('description') ?? '') };
+  // The event stream may redraw the tree before this reply comes, and the user may already be
+  // typing the next name: clear the fields only on success and only if they still hold what was sent.
+  void snapAct(selected, 'POST', '', sent).then((ok) => {
+    const now = new FormData(form);
+    if (ok && String(now.get('name')) === sent.name && String(now.get('description') ?? '') === sent.description) form.reset();
+  });
 });
 
 // --- create: from the default guest, bare firmware, or an uploaded ISO ---
