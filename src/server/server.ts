@@ -62,6 +62,7 @@ const STATIC: Record<string, [() => string, string]> = {
   '/screen.js': [() => here('../web/screen.js'), 'text/javascript; charset=utf-8'],
   '/clone.js': [() => here('../web/clone.js'), 'text/javascript; charset=utf-8'],
   '/networks.js': [() => here('../web/networks.js'), 'text/javascript; charset=utf-8'],
+  '/forms.js': [() => here('../web/forms.js'), 'text/javascript; charset=utf-8'],
   '/xterm.mjs': [() => nodeModule('@xterm/xterm/lib/xterm.mjs'), 'text/javascript; charset=utf-8'],
   '/xterm.css': [() => nodeModule('@xterm/xterm/css/xterm.css'), 'text/css; charset=utf-8'],
 };

@@ -8,6 +8,7 @@ import { Terminal } from '@xterm/xterm';
 import { ScreenView, type ScreenMessage } from './screen.js';
 import { cloneDialog } from './clone.js';
 import { NetworksPanel } from './networks.js';
+import { clearIfUnchanged } from './forms.js';
 
 interface Vm {
   name: string;
@@ -362,12 +363,8 @@ $<HTMLFormElement>('snap-form').addEventListener('submit', (e) => {
   if (!selected) return;
   const form = e.target as HTMLFormElement;
   const f = new FormData(form);
-  const sent = { name: String(f.get('name')), description: String(f.get('description') ?? '') };
-  // The event stream may redraw the tree before this reply comes, and the user may already be
-  // typing the next name: clear the fields only on success and only if they still hold what was sent.
-  void snapAct(selected, 'POST', '', sent).then((ok) => {
-    const now = new FormData(form);
-    if (ok && String(now.get('name')) === sent.name && String(now.get('description') ?? '') === sent.description) form.reset();
+  void snapAct(selected, 'POST', '', { name: String(f.get('name')), description: String(f.get('description') ?? '') }).then((ok) => {
+    if (ok) clearIfUnchanged(form, f);
   });
 });
 
@@ -410,7 +407,7 @@ $<HTMLFormElement>('create').addEventListener('submit', (e) => {
   made
     .then((v) => {
       vms.set(v.name, v);
-      (e.target as HTMLFormElement).reset();
+      clearIfUnchanged(e.target as HTMLFormElement, f);
       guestChanged();
       render();
       select(v.name);

@@ -5,6 +5,8 @@
  * create form's network choice is kept in step with the list.
  */
 
+import { clearIfUnchanged } from './forms.js';
+
 type Api = <T>(method: string, path: string, body?: unknown) => Promise<T>;
 
 export interface Network {
@@ -31,7 +33,7 @@ export class NetworksPanel {
       this._say('');
       this._api<Network>('POST', '/api/networks', { name: String(f.get('name')), dhcp: dhcp || null })
         .then(() => {
-          form.reset();
+          clearIfUnchanged(form, f);
           return this.refresh();
         })
         .catch((err: Error) => this._say(`network: ${err.message}`));
