@@ -159,8 +159,20 @@ export class Cpu {
   readonly io: IoPorts;
   /** Software TLB over all 2^20 linear pages: (hostPage ^ linPage) | Tlb flags; 0 = empty. */
   readonly tlb: Int32Array;
+  /**
+   * The pages with a TLB entry, kept to flush them without clearing all 2^20:
+   * non-global entries in `_tlbList`, global ones in `_tlbGList`, so that a CR3
+   * load (a process switch) walks only the first (Linux keeps some thousand
+   * kernel pages global, and walking them at every switch cost about 2.5% of
+   * a pipe-heavy workload). A page whose entry changes between the two kinds
+   * is added to the other list as well: every non-global entry is in
+   * `_tlbList`, and a stale copy in either list only costs a visit. Either
+   * list full: the next flush clears the whole array.
+   */
   private readonly _tlbList = new Int32Array(TLB_LIST_SIZE);
   private _tlbCount = 0;
+  private readonly _tlbGList = new Int32Array(TLB_LIST_SIZE);
+  private _tlbGCount = 0;
   private _tlbOverflow = false;
   /** Masks that a TLB entry is tested against: the result must equal Tlb.VALID. */
   tlbReadMask = Tlb.VALID;
@@ -590,17 +602,18 @@ export class Cpu {
     if (this._tlbOverflow) {
       tlb.fill(0);
       this._tlbCount = 0;
+      this._tlbGCount = 0;
       this._tlbOverflow = false;
       return;
     }
+    // non-global entries (and any that became global since: dropping one is always allowed)
     const list = this._tlbList;
-    let kept = 0;
-    for (let i = 0; i < this._tlbCount; i++) {
-      const p = list[i];
-      if (!all && (tlb[p] & Tlb.GLOBAL) !== 0) list[kept++] = p;
-      else tlb[p] = 0;
-    }
-    this._tlbCount = kept;
+    for (let i = 0; i < this._tlbCount; i++) tlb[list[i]] = 0;
+    this._tlbCount = 0;
+    if (!all) return;
+    const glist = this._tlbGList;
+    for (let i = 0; i < this._tlbGCount; i++) tlb[glist[i]] = 0;
+    this._tlbGCount = 0;
   }
 
   /** INVLPG: drop one page's translation. */
@@ -611,8 +624,13 @@ export class Cpu {
 
   private _tlbSet(page: number, entry: number): void {
     this.emptyFetchWindow();
-    if (this.tlb[page] === 0) {
-      if (this._tlbCount < TLB_LIST_SIZE) this._tlbList[this._tlbCount++] = page;
+    const old = this.tlb[page];
+    // a new entry, or one that changes kind, goes into its kind's list
+    if (old === 0 || ((old ^ entry) & Tlb.GLOBAL) !== 0) {
+      if ((entry & Tlb.GLOBAL) === 0) {
+        if (this._tlbCount < TLB_LIST_SIZE) this._tlbList[this._tlbCount++] = page;
+        else this._tlbOverflow = true;
+      } else if (this._tlbGCount < TLB_LIST_SIZE) this._tlbGList[this._tlbGCount++] = page;
       else this._tlbOverflow = true;
     }
     this.tlb[page] = entry;
@@ -1361,12 +1379,15 @@ export class Cpu {
       return;
     }
     const tlb = this.tlb;
-    const list = this._tlbList;
-    for (let k = 0; k < this._tlbCount; k++) {
-      const p = list[k];
-      const e = tlb[p];
-      if (e !== 0 && (e ^ (p << 12)) >>> 12 === hp) tlb[p] = e | Tlb.CODE;
-    }
+    const mark = (list: Int32Array, n: number): void => {
+      for (let k = 0; k < n; k++) {
+        const p = list[k];
+        const e = tlb[p];
+        if (e !== 0 && (e ^ (p << 12)) >>> 12 === hp) tlb[p] = e | Tlb.CODE;
+      }
+    };
+    mark(this._tlbList, this._tlbCount);
+    mark(this._tlbGList, this._tlbGCount);
   }
 
   /**
