@@ -326,6 +326,14 @@ pm32:
     FL edx
     bsr edx, ecx
     FL edx
+    ; F3 0F BC/BD (TZCNT/LZCNT's encoding; this CPU has no BMI1, so BSF/BSR), register and memory
+    db 0xf3
+    bsf edx, ecx
+    FL edx
+    mov [esi], ecx
+    db 0xf3
+    bsr edx, [esi]
+    FL edx
     mov edx, ebx
     bswap edx
     mov [esi], edx

@@ -312,9 +312,11 @@ function decodeTaken(mem: Uint8Array, page: number, off: number, eipPage: number
   const v = o16 ? 2 : 4; // size of a word/dword operand and immediate
   const next = (): number => (eipPage + (at - page) + len) | 0;
   if (lock && !lockOk(key, m)) return stop;
-  // REP only on the string instructions, F3 90 (PAUSE) and REP RET (which
-  // ignores it); the F3 0F forms are the interpreter's
-  if (rep !== 0 && !(isString(key) || key === 0xc3 || (key === 0x90 && rep === 0xf3))) return stop;
+  // REP only on the string instructions, F3 90 (PAUSE), REP RET and REP
+  // BSF/BSR (the CPU has no BMI1: F3 0F BC is TZCNT only where CPUID says so,
+  // and compilers emit it for BSF on purpose; the prefix is ignored, as the
+  // interpreter does); the other F3 0F forms are the interpreter's
+  if (rep !== 0 && !(isString(key) || key === 0xc3 || (key === 0x90 && rep === 0xf3) || key === 0x1bc || key === 0x1bd)) return stop;
   // 16-bit near branches and stack forms truncate EIP / move ESP by 2: the interpreter's
   if (o16 && (isBranch(key) || key === 0x9c || key === 0xc3 || key === 0xc2 || key === 0xc9 || (key >= 0x50 && key <= 0x5f) || key === 0x68 || key === 0x6a || key === 0x8f || key === 0x1a4 || key === 0x1a5 || key === 0x1ac || key === 0x1ad)) return stop;
   if (o16 && key === 0xff && reg >= 2) return stop;
