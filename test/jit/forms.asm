@@ -359,6 +359,18 @@ pm32:
     FL eax
     cmpxchg ebx, ecx
     FL ebx
+    ; CMPXCHG8B: equal (ECX:EBX stored, ZF set), then not equal (the quadword
+    ; into EDX:EAX, ZF clear); LOCK, an FS override (FS has DS's base)
+    mov edx, [esp]
+    mov [esi+16], eax
+    mov [esi+20], edx
+    lock cmpxchg8b [esi+16]
+    FL edx
+    mov edx, [esi+8]
+    FL edx
+    cmpxchg8b [fs:esi]
+    FL edx
+    FL ecx
     lock add [esi], ebx
     FL ebx
     lock or byte [esi+3], 0x81

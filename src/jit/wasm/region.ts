@@ -241,6 +241,7 @@ function lockOk(key: number, m: number): boolean {
   if (key === 0xfe || key === 0xff) return reg < 2;
   if (key === 0x1ab || key === 0x1b3 || key === 0x1bb || key === 0x1b0 || key === 0x1b1 || key === 0x1c0 || key === 0x1c1) return true;
   if (key === 0x1ba) return reg >= 5;
+  if (key === 0x1c7) return reg === 1;
   return false;
 }
 
@@ -366,7 +367,11 @@ function decodeTaken(mem: Uint8Array, page: number, off: number, eipPage: number
   else if (key === 0x1a3 || key === 0x1ab || key === 0x1b3 || key === 0x1bb || key === 0x1bc || key === 0x1bd) len = modrmLen(mem, o);
   else if (key === 0x1ba && reg >= 4) len = modrmLen(mem, o) + 1;
   else if (key === 0x1c0 || key === 0x1c1 || key === 0x1b0 || key === 0x1b1) len = modrmLen(mem, o);
-  else if (key === 0x1a4 || key === 0x1ac) len = modrmLen(mem, o) + 1;
+  else if (key === 0x1c7) {
+    // CMPXCHG8B m64 (a register operand or another /reg is #UD: the interpreter's)
+    if (reg !== 1 || mod === 3 || o16) return stop;
+    len = modrmLen(mem, o);
+  } else if (key === 0x1a4 || key === 0x1ac) len = modrmLen(mem, o) + 1;
   else if (key === 0x1a5 || key === 0x1ad) len = modrmLen(mem, o);
   else if (key >= 0x1c8 && key <= 0x1cf) len = 0;
   else if (key === 0xc0 || key === 0xc1) len = modrmLen(mem, o) + 1;
@@ -1563,6 +1568,27 @@ class Emitter {
       f.else();
       this.writeRm(o, size, Y);
       this.regSet(0, size, Y);
+      f.end();
+    } else if (key === 0x1c7) {
+      // CMPXCHG8B m64: EDX:EAX against the quadword; equal: ECX:EBX stored,
+      // ZF set; else the quadword into EDX:EAX, ZF clear (the write back of
+      // the old value changes nothing here: the lookup already checked that
+      // a store is allowed, as the interpreter's probeWrite does first). The
+      // other flags stay (setFlagBits: materialised).
+      this.ea(o);
+      f.localSet(TA);
+      this.lookup(8, true);
+      f.localGet(TH).i32Load(Layout.RAM).localSet(X);
+      f.localGet(TH).i32Load(Layout.RAM + 4).localSet(Y);
+      this.materialise();
+      f.localGet(X).localGet(R0).op(Op.i32_eq).localGet(Y).localGet(R0 + 2).op(Op.i32_eq).op(Op.i32_and).if();
+      f.localGet(TH).localGet(R0 + 3).i32Store(Layout.RAM);
+      f.localGet(TH).localGet(R0 + 1).i32Store(Layout.RAM + 4);
+      f.localGet(FL).i32Const(F.ZF).op(Op.i32_or).localSet(FL);
+      f.else();
+      f.localGet(X).localSet(R0);
+      f.localGet(Y).localSet(R0 + 2);
+      f.localGet(FL).i32Const(~F.ZF).op(Op.i32_and).localSet(FL);
       f.end();
     } else if (key === 0xf5 || key === 0xf8 || key === 0xf9) {
       // CMC CLC STC (setFlagBits: the flags materialised)
