@@ -27,7 +27,7 @@ import type { Cpu, CodeCache } from '../cpu/cpu.js';
 import { Attr, CR4, Seg, Tlb } from '../cpu/consts.js';
 import { CHAIN_SLOT_BYTES, chainSlotsAt, Layout } from '../bus/layout.js';
 import { BlockCache } from './blocks.js';
-import { compileRegion, EXIT_ENTRY, takes, Xchg } from './wasm/region.js';
+import { compileRegion, CROSS_BYTES, EXIT_ENTRY, takes, Xchg, type NextPage } from './wasm/region.js';
 import { compileClock, instantiate, optimizer, Wasm, WASM_PAGE, type WasmInstance, type WasmMemory, type WasmTable } from './wasm/host.js';
 import { chainModule, Slot, WASM_CHAIN } from './wasm/chain.js';
 import { note, operandLin, WASM_STATS } from './wasm/stats.js';
@@ -309,7 +309,7 @@ export class WasmCache implements CodeCache {
     const cpu = this.cpu;
     const t0 = compileClock.now();
     const eipPage = eip & ~0xfff;
-    const c = compileRegion(cpu.mem8, hp << 12, eipPage, from, this.memPages, compiles > SWEEP_AFTER);
+    const c = compileRegion(cpu.mem8, hp << 12, eipPage, from, this.memPages, compiles > SWEEP_AFTER, this.nextPage(eipPage, cpu.segBase[Seg.CS]));
     this.emitMs += compileClock.now() - t0;
     if (c === null || c.instructions === 0) return null;
     let inst: WasmInstance;
@@ -418,7 +418,7 @@ export class WasmCache implements CodeCache {
     r.optimised = true;
     if (this.regionsOptimised + this.optimiseErrors >= OPTIMISE_LIMIT || r.gen !== this.blocks.pageGen[hp]) return;
     const t0 = compileClock.now();
-    const c = compileRegion(this.cpu.mem8, hp << 12, r.eipPage, r.from, this.memPages, r.compiles > SWEEP_AFTER);
+    const c = compileRegion(this.cpu.mem8, hp << 12, r.eipPage, r.from, this.memPages, r.compiles > SWEEP_AFTER, this.nextPage(r.eipPage, r.csBase));
     if (c === null || c.segs !== r.segs || !sameEntries(c.entries, r.entries)) return;
     try {
       const inst = new Wasm.Instance(optimizer.compile!(c.bytes), { env: { mem: this.memory } });
@@ -430,6 +430,23 @@ export class WasmCache implements CodeCache {
     this.table?.set(hp, r.run);
     this.regionsOptimised++;
     this.optimiseMs += compileClock.now() - t0;
+  }
+
+  /**
+   * The page after EIP page `eipPage` as mapped now for reads (with the CS
+   * base the region is compiled for), for instructions that cross into it, or
+   * null when it is not in the TLB or not RAM: those instructions then stay
+   * exits. The region checks the mapping and the bytes again each time it
+   * runs one (region.ts crossCheck).
+   */
+  private nextPage(eipPage: number, csBase: number): NextPage | null {
+    const cpu = this.cpu;
+    const lin = (csBase + eipPage + 4096) | 0;
+    const e = cpu.tlb[lin >>> 12];
+    if ((e & cpu.tlbReadMask) !== Tlb.VALID) return null;
+    const h = ((e & ~0xfff) ^ lin) >>> 0;
+    if (h + CROSS_BYTES > cpu.mem.mem.byteLength) return null;
+    return { lin, bytes: cpu.mem8.subarray(h, h + CROSS_BYTES) };
   }
 
   /** Run region `r` from label `label`; false when it ran no instruction. */

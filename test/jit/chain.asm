@@ -101,6 +101,17 @@ main:
     inc ecx
     call span_loop              ; a loop across the end of page 3 into page 4
     add ebx, edx
+    ; now and then (one iteration in 64) rewrite the ModRM byte of the XOR
+    ; that crosses from page 3 into page 4 (XOR EDX,ECX or XOR EDX,EAX): a
+    ; region on page 3 that took it must see the byte on page 4 change
+    test eax, 0x3f00000
+    jnz .keep
+    mov ecx, eax
+    shr ecx, 9
+    and ecx, 1
+    mov cl, [span_modrm + ecx]
+    mov [span_loop.xor + 1], cl
+.keep:
     mov ecx, eax
     shr ecx, 4
     and ecx, 15
@@ -227,7 +238,8 @@ span_loop:                      ; the last bytes of page 3
 .l:
     add edx, ecx
     imul edx, edx, 3            ; straddles or follows the page end
-    xor edx, ecx
+.xor:
+    xor edx, ecx                ; crosses the page end (its ModRM is page 4's first byte)
     dec ecx
     jnz .l
     ret
@@ -260,6 +272,8 @@ variant_b:
 align 4096, db 0xcc
 fn_table:
     dd f2a, f2b, f3a, f3b
+span_modrm:
+    db 0xca, 0xc2               ; XOR EDX,ECX / XOR EDX,EAX
 many_table:
 %assign i 0
 %rep MANY_FNS

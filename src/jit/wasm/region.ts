@@ -186,6 +186,15 @@ interface Insn {
   rep: number;
 }
 
+/** Bytes of the next page that compileRegion reads for instructions crossing into it (an instruction has at most 15). */
+export const CROSS_BYTES = 16;
+
+/** The page after a region's page as the compiler sees it: its linear address and its first CROSS_BYTES bytes. */
+export interface NextPage {
+  lin: number;
+  bytes: Uint8Array;
+}
+
 export interface CompiledRegion {
   bytes: Uint8Array;
   /** Per page offset: label index + 1 where the region can be entered, EXIT_ENTRY at an instruction it decoded but exits at, 0 elsewhere. */
@@ -258,8 +267,8 @@ function isString(key: number): boolean {
  * key -1 when this compiler does not take it (prefixes, system instructions,
  * forms not written below, or one that crosses the page end).
  */
-function decode(mem: Uint8Array, page: number, off: number, eipPage: number): Insn {
-  const ins = decodeTaken(mem, page, off, eipPage);
+function decode(mem: Uint8Array, page: number, off: number, eipPage: number, cross = false): Insn {
+  const ins = decodeTaken(mem, page, off, eipPage, cross);
   if (ins.key < 0) {
     // not taken: still, decoding goes on behind it when it falls through
     const len = fallThroughLength(mem, page + off, page + 4096);
@@ -271,7 +280,7 @@ function decode(mem: Uint8Array, page: number, off: number, eipPage: number): In
   return ins;
 }
 
-function decodeTaken(mem: Uint8Array, page: number, off: number, eipPage: number): Insn {
+function decodeTaken(mem: Uint8Array, page: number, off: number, eipPage: number, cross: boolean): Insn {
   const stop: Insn = { off, len: 0, key: -1, at: 0, target: 0, ends: true, seg: -1, o16: false, rep: 0 };
   let o = page + off;
   const end = page + 4096;
@@ -396,7 +405,9 @@ function decodeTaken(mem: Uint8Array, page: number, off: number, eipPage: number
     ends = true;
   } else return stop;
   const total = at - page - off + len;
-  if (off + total > 4096 || total > 15) return stop;
+  // past the page end only with the next page's bytes at hand (compileRegion's `next`); the
+  // opcode itself is on this page (prefixes and opcode are read up to `end` above)
+  if (off + total > (cross ? 4096 + 15 : 4096) || total > 15) return stop;
   return { off, len: total, key, at, target, ends, seg, o16, rep };
 }
 
@@ -410,7 +421,28 @@ export function takes(mem: Uint8Array, page: number, off: number, eipPage: numbe
  * entry offsets. `eipPage` is the EIP of the page's first byte; `memPages` the
  * size of the state memory in 64 KiB pages.
  */
-export function compileRegion(mem: Uint8Array, page: number, eipPage: number, entryOffsets: readonly number[], memPages: number, sweepAll = false): CompiledRegion | null {
+export function compileRegion(
+  mem: Uint8Array,
+  page: number,
+  eipPage: number,
+  entryOffsets: readonly number[],
+  memPages: number,
+  sweepAll = false,
+  next: NextPage | null = null,
+): CompiledRegion | null {
+  // An instruction that crosses into the next page is taken when that page's
+  // first bytes are given: the region is compiled from a copy of this page
+  // followed by them, and checks at run time, before the instruction, that
+  // the next page is still mapped for reads and still holds those bytes
+  // (Emitter.crossCheck); otherwise it exits there and the interpreter runs it.
+  if (next !== null) {
+    const copy = new Uint8Array(4096 + CROSS_BYTES);
+    copy.set(mem.subarray(page, page + 4096));
+    copy.set(next.bytes.subarray(0, CROSS_BYTES), 4096);
+    mem = copy;
+    page = 0;
+  }
+  const cross = next !== null;
   // ---- pass 1: decode everything reachable on the page ----
   const insns = new Map<number, Insn>();
   const labels = new Set<number>(entryOffsets);
@@ -448,7 +480,7 @@ export function compileRegion(mem: Uint8Array, page: number, eipPage: number, en
     if (insns.size >= MAX_INSNS) break;
     const off = work.pop()!;
     if (insns.has(off)) continue;
-    const ins = decode(mem, page, off, eipPage);
+    const ins = decode(mem, page, off, eipPage, cross);
     insns.set(off, ins);
     if (ins.key < 0) {
       // the interpreter runs it; the next instruction is a label
@@ -617,7 +649,7 @@ export function compileRegion(mem: Uint8Array, page: number, eipPage: number, en
     labelList.map((o, i) => (ways.has(o) ? i : nLabels + 2)),
     nLabels + 2,
   );
-  const e = new Emitter(f, mem, nLabels, labelIndex, eipPage, retLabels, heads, labelList.map((o) => ways.has(o)));
+  const e = new Emitter(f, mem, nLabels, labelIndex, eipPage, retLabels, heads, labelList.map((o) => ways.has(o)), next?.lin ?? 0);
   // compiled instructions from each label to the next
   const runLen = new Array<number>(nLabels).fill(0);
   {
@@ -677,6 +709,8 @@ export function compileRegion(mem: Uint8Array, page: number, eipPage: number, en
     // a target off the page is checked against CS's limit by the interpreter: regions leave so only with a 4 GiB CS
     const k = ins.key;
     if (k === 0xc3 || k === 0xc2 || (k === 0xff && ins.ends) || (isBranch(k) && inPage(ins.target) < 0)) segs |= 1 << Seg.CS;
+    // its last bytes are fetched from the next page, which the entry checks do not cover
+    if (ins.off + ins.len > 4096) segs |= 1 << Seg.CS;
   }
   return { bytes: mb.encode(), entries, runs: Uint16Array.from(runLen), instructions: compiled, segs };
 }
@@ -813,6 +847,8 @@ class Emitter {
     private readonly heads: ReadonlyMap<number, number>,
     /** Per label: a target of the loop top's br_table (a way in), see compileRegion. */
     private readonly way: readonly boolean[],
+    /** The linear address of the next page (compileRegion's `next`), for instructions that cross into it. */
+    private readonly nextLin: number,
   ) {}
 
   /**
@@ -859,6 +895,29 @@ class Emitter {
   /** Leave with EIP as it is in the EIP local (the run's count already settled). */
   private exit(): void {
     this.f.br(this.exitDepth);
+  }
+  /**
+   * Before an instruction whose last `n` bytes are on the next page: leave
+   * (the interpreter runs it) unless that page is still mapped for reads and
+   * still holds the bytes it was compiled from. Writes there do not make this
+   * region stale (they are another page's), so the bytes are compared instead.
+   */
+  private crossCheck(n: number): void {
+    const f = this.f;
+    const lin = this.nextLin;
+    f.i32Const((lin >>> 12) << 2).i32Load(Layout.TLB).localTee(TE);
+    f.localGet(RMASK).op(Op.i32_and).i32Const(1).op(Op.i32_ne);
+    this.exitIf();
+    f.localGet(TE).i32Const(~0xfff).op(Op.i32_and).i32Const(lin).op(Op.i32_xor).localSet(TH);
+    for (let k = 0; k < n; k += 4) {
+      const c = Math.min(4, n - k);
+      let want = 0;
+      for (let j = 0; j < c; j++) want |= this.mem[4096 + k + j] << (8 * j);
+      f.localGet(TH).i32Load(Layout.RAM + k);
+      if (c < 4) f.i32Const((1 << (8 * c)) - 1).op(Op.i32_and);
+      f.i32Const(want).op(Op.i32_ne);
+      this.exitIf();
+    }
   }
   /** Leave before the current instruction when the condition on the stack is true. */
   private exitIf(before?: () => void): void {
@@ -1268,6 +1327,7 @@ class Emitter {
       this.exit();
       return;
     }
+    if (ins.off + ins.len > 4096) this.crossCheck(ins.off + ins.len - 4096);
     const next = (eip + ins.len) | 0;
     const key = ins.key;
     const o = ins.at;
