@@ -1,7 +1,8 @@
 ; Chained wasm regions against the interpreter (wasm/chain.ts): code on
 ; several RAM pages with paging on, calling and returning across pages
 ; (direct, through a table, and through a page whose mapping changes),
-; a loop spanning two pages, flags produced on one page and read on
+; a loop spanning two pages (with an instruction that crosses the page
+; end, whose byte on the next page is rewritten now and then), flags produced on one page and read on
 ; another, self-modifying stores into a page that is part of the running
 ; chain (from the caller's page, and from a callee into the page it
 ; returns to), and page-table changes (PTE rewrite + INVLPG, CR3 reload)

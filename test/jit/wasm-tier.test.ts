@@ -82,7 +82,7 @@ for (const prog of ['conds', 'forms', 'chain', 'irq']) {
         const share = jit.instructionsRun / sub.cpu.instructionsRun;
         // forms.asm is made of taken forms only: a form that stops being compiled shows here;
         // chain.asm's loops in the last bytes of a page and across a page end must run compiled
-        // too (an instruction that crosses the page end is an exit, not a miss recompiled for)
+        // too (an instruction that crosses the page end is compiled, checked against the next page at run time)
         // irq.asm: the interrupt handler (IN/OUT, IRET) and the single-stepped code are the interpreter's
         assert.ok(share > (prog === 'conds' ? 0.4 : prog === 'irq' ? 0.6 : 0.9), `a good share of the instructions run in compiled regions (${(share * 100).toFixed(1)}%)`);
         const calls = jit.regionCalls + jit.chainedCalls;
