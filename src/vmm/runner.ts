@@ -529,19 +529,11 @@ export class VmRunner {
       // setTimeout(0), which Node stretches to 1 ms, a sleep after every 15 ms tick that cost
       // a CPU-bound guest about 7% of its wall time.
       await new Promise<void>((r) => {
-        if (idleMs >= 1) {
-          const t = setTimeout(r, Math.min(idleMs, 50));
-          this._wake = () => {
-            clearTimeout(t);
-            r();
-          };
-        } else {
-          const t = setImmediate(r);
-          this._wake = () => {
-            clearImmediate(t);
-            r();
-          };
-        }
+        const cancel = idleMs >= 1 ? clearTimeout.bind(null, setTimeout(r, Math.min(idleMs, 50))) : clearImmediate.bind(null, setImmediate(r));
+        this._wake = () => {
+          cancel();
+          r();
+        };
       });
       this._wake = null;
     }

@@ -265,7 +265,8 @@ function isString(key: number): boolean {
 /**
  * Decode the instruction at page offset `off`. Returns the instruction with
  * key -1 when this compiler does not take it (prefixes, system instructions,
- * forms not written below, or one that crosses the page end).
+ * forms not written below, or one that crosses the page end unless `cross`:
+ * the next page's first bytes follow the page in `mem`).
  */
 function decode(mem: Uint8Array, page: number, off: number, eipPage: number, cross = false): Insn {
   const ins = decodeTaken(mem, page, off, eipPage, cross);
