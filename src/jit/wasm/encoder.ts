@@ -215,16 +215,45 @@ export class FuncBuilder {
     this.code.byte(Op.i64_const).s64(v);
     return this;
   }
+  /**
+   * Locals kept in memory (i32 only): local index -> the address of its value.
+   * Reading one loads from that address, writing one stores there (the local
+   * itself is only the store's operand), so no value of it lives past the
+   * instruction that made it: see region.ts, "the flag state".
+   */
+  private readonly inMemory = new Map<number, number>();
+  /** Keep i32 local `i` at address `addr` of the memory from now on (see inMemory). */
+  keepInMemory(i: number, addr: number): this {
+    this.inMemory.set(i, addr);
+    return this;
+  }
   localGet(i: number): this {
+    const at = this.inMemory.get(i);
+    if (at !== undefined) return this.inv(at);
+    this.code.byte(Op.local_get).u32(i);
+    return this;
+  }
+  /** The local itself, even where it is kept in memory: its value as last set on this path. */
+  localGetRaw(i: number): this {
     this.code.byte(Op.local_get).u32(i);
     return this;
   }
   localSet(i: number): this {
     this.code.byte(Op.local_set).u32(i);
+    const at = this.inMemory.get(i);
+    if (at !== undefined) {
+      this.i32Const(0).code.byte(Op.local_get).u32(i);
+      this.i32Store(at);
+    }
     return this;
   }
   localTee(i: number): this {
-    this.code.byte(Op.local_tee).u32(i);
+    if (!this.inMemory.has(i)) {
+      this.code.byte(Op.local_tee).u32(i);
+      return this;
+    }
+    this.localSet(i);
+    this.code.byte(Op.local_get).u32(i);
     return this;
   }
   block(t: number = VOID): this {
@@ -287,6 +316,10 @@ export class FuncBuilder {
   }
   i32Load(offset = 0): this {
     return this.mem(Op.i32_load, 2, offset);
+  }
+  /** The i32 at fixed address `addr` of the memory (a value a function only reads). */
+  inv(addr: number): this {
+    return this.i32Const(0).i32Load(addr);
   }
   i32Store(offset = 0): this {
     return this.mem(Op.i32_store, 2, offset);

@@ -97,8 +97,7 @@ const PC = 0,
   LRES = 14,
   LTOP = 15,
   LMASK = 16,
-  RMASK = 17,
-  WMASK = 18,
+  /** 17, 18: unused (RMASK, WMASK are read from the exchange area, see INV). */
   EIP = 19,
   TA = 20,
   TE = 21,
@@ -107,11 +106,7 @@ const PC = 0,
   Y = 24,
   R = 25,
   V = 26,
-  DSB = 27,
-  SSB = 28,
-  ESB = 29,
-  FSB = 30,
-  GSB = 31,
+  /** 27-31: unused (segment bases are read from the exchange area, see INV). */
   A1 = 32,
   A2 = 33,
   A3 = 34,
@@ -125,8 +120,22 @@ const PC = 0,
   /** At a TLB miss, for the region's one miss tail: the instructions to give back << 2 | 1 (read) or 2 (write). */
   MX = 41;
 const N_I32_LOCALS = 36; // 2..37
-/** The local holding each segment's base, by Seg (ES CS SS DS FS GS); CS is never used. */
-const SEG_BASE_LOCAL = [ESB, -1, SSB, DSB, FSB, GSB];
+/**
+ * What a region call never changes (the TLB masks, the segment bases) is read
+ * from the exchange area at each use, not kept in locals: a local live across
+ * the whole region is one more value for TurboFan's register allocator, which
+ * then spills and shuffles the guest registers between stack slots at every
+ * label; a load from a fixed address costs what a spill reload does.
+ */
+const RMASK = Layout.JIT + Xchg.RMASK * 4,
+  WMASK = Layout.JIT + Xchg.WMASK * 4,
+  DSB = Layout.JIT + Xchg.DSB * 4,
+  SSB = Layout.JIT + Xchg.SSB * 4,
+  ESB = Layout.JIT + Xchg.ESB * 4,
+  FSB = Layout.JIT + Xchg.FSB * 4,
+  GSB = Layout.JIT + Xchg.GSB * 4;
+/** The exchange-area address of each segment's base, by Seg (ES CS SS DS FS GS); CS is never used. */
+const SEG_BASE_AT = [ESB, -1, SSB, DSB, FSB, GSB];
 /** Segment-override prefixes the regions take (CS is not one: reads through CS need its type checked). */
 const SEG_PREFIX: Record<number, number> = { 0x26: 0, 0x36: 2, 0x3e: 3, 0x64: 4, 0x65: 5 };
 /** The seven locals of the flag state, in helper-function parameter order. */
@@ -568,15 +577,9 @@ export function compileRegion(
     [Xchg.LRES, LRES],
     [Xchg.LTOP, LTOP],
     [Xchg.LMASK, LMASK],
-    [Xchg.RMASK, RMASK],
-    [Xchg.WMASK, WMASK],
-    [Xchg.DSB, DSB],
-    [Xchg.SSB, SSB],
-    [Xchg.ESB, ESB],
-    [Xchg.FSB, FSB],
-    [Xchg.GSB, GSB],
   ];
-  for (const [slot, l] of xl) f.i32Const(0).i32Load(xo(slot)).localSet(l);
+  // the flag state stays in the exchange area (see "the flag state" below)
+  for (const [slot, l] of xl) f.keepInMemory(l, xo(slot));
   f.block();
   // entry by page offset (the chain dispatcher, wasm/chain.ts): pc = ~offset
   // finds the label by a binary search over the entries; an offset that is
@@ -691,7 +694,6 @@ export function compileRegion(
   // epilogue
   for (let r = 0; r < 8; r++) f.i32Const(0).localGet(R0 + r).i32Store(Layout.REGS + r * 4);
   f.i32Const(0).localGet(EIP).i32Store(xo(Xchg.EIP));
-  for (const [slot, l] of xl.slice(0, 7)) f.i32Const(0).localGet(l).i32Store(xo(slot));
   f.localGet(LEFT);
   // every label starts from nothing known (flags, count), so each one can be entered
   const entries = new Int16Array(4096);
@@ -907,7 +909,7 @@ class Emitter {
     const f = this.f;
     const lin = this.nextLin;
     f.i32Const((lin >>> 12) << 2).i32Load(Layout.TLB).localTee(TE);
-    f.localGet(RMASK).op(Op.i32_and).i32Const(1).op(Op.i32_ne);
+    f.inv(RMASK).op(Op.i32_and).i32Const(1).op(Op.i32_ne);
     this.exitIf();
     f.localGet(TE).i32Const(~0xfff).op(Op.i32_and).i32Const(lin).op(Op.i32_xor).localSet(TH);
     for (let k = 0; k < n; k += 4) {
@@ -1066,7 +1068,7 @@ class Emitter {
     else if (mod === 2) disp = imm32(mem, p);
     if (terms === 0) f.i32Const(disp);
     else if (disp !== 0) f.i32Const(disp).op(Op.i32_add);
-    if (seg) f.localGet(this.segOvr >= 0 ? SEG_BASE_LOCAL[this.segOvr] : ss ? SSB : DSB).op(Op.i32_add);
+    if (seg) f.inv(this.segOvr >= 0 ? SEG_BASE_AT[this.segOvr] : ss ? SSB : DSB).op(Op.i32_add);
   }
   /**
    * TLB lookup of the address in TA for an access of `size` bytes: leaves the
@@ -1076,7 +1078,7 @@ class Emitter {
   private lookup(size: number, write: boolean): void {
     const f = this.f;
     f.localGet(TA).i32Const(12).op(Op.i32_shr_u).i32Const(2).op(Op.i32_shl).i32Load(Layout.TLB).localTee(TE);
-    f.localGet(write ? WMASK : RMASK).op(Op.i32_and).i32Const(1).op(Op.i32_ne);
+    f.inv(write ? WMASK : RMASK).op(Op.i32_and).i32Const(1).op(Op.i32_ne);
     if (size > 1) f.localGet(TA).i32Const(0xfff).op(Op.i32_and).i32Const(4096 - size).op(Op.i32_gt_u).op(Op.i32_or);
     // to the region's one miss tail, which stores the address and kind and refunds the run
     f.ifUnlikely();
@@ -1149,7 +1151,7 @@ class Emitter {
   }
   /** Push local l shifted so that bit `top` is the sign bit (a no-op at 32 bits). */
   private signed(l: number): void {
-    this.f.localGet(l);
+    this.f.localGetRaw(l);
     if (this.fkTop !== 31) this.f.i32Const(31 - this.fkTop).op(Op.i32_shl);
   }
   /** Push CF (0 or 1), straight from the known producer where there is one. */
@@ -1157,10 +1159,10 @@ class Emitter {
     const f = this.f;
     const fk = this.fk;
     if (fk === Fk.LOGIC) f.i32Const(0);
-    else if (fk === Fk.SUB) f.localGet(LA).localGet(LB).op(Op.i32_lt_u);
+    else if (fk === Fk.SUB) f.localGetRaw(LA).localGetRaw(LB).op(Op.i32_lt_u);
     else if (fk === Fk.ADD) {
-      if (this.fkTop === 31) f.localGet(LRES).localGet(LA).op(Op.i32_lt_u);
-      else f.localGet(LRES).i32Const(this.fkTop + 1).op(Op.i32_shr_u);
+      if (this.fkTop === 31) f.localGetRaw(LRES).localGetRaw(LA).op(Op.i32_lt_u);
+      else f.localGetRaw(LRES).i32Const(this.fkTop + 1).op(Op.i32_shr_u);
     } else if (fk === Fk.INC || fk === Fk.DEC) f.localGet(FL).i32Const(F.CF).op(Op.i32_and);
     // else from the lazy state, inline (a call makes Liftoff spill every cached
     // local around it, and an INC at a label, a loop's counter, needs CF on every pass)
@@ -1193,11 +1195,11 @@ class Emitter {
     if (fk === Fk.LOGIC) f.i32Const(0);
     else if (fk === Fk.SUB || fk === Fk.DEC) {
       // ((a ^ b) & (a ^ r)) >>> top & 1
-      f.localGet(LA).localGet(LB).op(Op.i32_xor).localGet(LA).localGet(LRES).op(Op.i32_xor).op(Op.i32_and);
+      f.localGetRaw(LA).localGetRaw(LB).op(Op.i32_xor).localGetRaw(LA).localGetRaw(LRES).op(Op.i32_xor).op(Op.i32_and);
       f.i32Const(this.fkTop).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
     } else if (fk === Fk.ADD || fk === Fk.INC) {
       // ((a ^ r) & (b ^ r)) >>> top & 1
-      f.localGet(LA).localGet(LRES).op(Op.i32_xor).localGet(LB).localGet(LRES).op(Op.i32_xor).op(Op.i32_and);
+      f.localGetRaw(LA).localGetRaw(LRES).op(Op.i32_xor).localGetRaw(LB).localGetRaw(LRES).op(Op.i32_xor).op(Op.i32_and);
       f.i32Const(this.fkTop).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
     } else pushFlag(f, REGION_LAZY, F.OF);
   }
@@ -1274,7 +1276,7 @@ class Emitter {
         this.pushZF();
         break;
       case 3:
-        if (fk === Fk.SUB) f.localGet(LA).localGet(LB).op(Op.i32_le_u);
+        if (fk === Fk.SUB) f.localGetRaw(LA).localGetRaw(LB).op(Op.i32_le_u);
         else {
           this.pushCF();
           this.pushZF();
@@ -1413,7 +1415,7 @@ class Emitter {
     } else if (key >= 0xa0 && key <= 0xa3) {
       // MOV AL/eAX <-> moffs
       const size = key & 1 ? v : 1;
-      f.i32Const(imm32(mem, o)).localGet(this.segOvr >= 0 ? SEG_BASE_LOCAL[this.segOvr] : DSB).op(Op.i32_add).localSet(TA);
+      f.i32Const(imm32(mem, o)).inv(this.segOvr >= 0 ? SEG_BASE_AT[this.segOvr] : DSB).op(Op.i32_add).localSet(TA);
       this.lookup(size, key >= 0xa2);
       if (key < 0xa2) {
         this.load(size);
@@ -1465,7 +1467,7 @@ class Emitter {
       this.push();
     } else if (key === 0x8f) {
       // POP r/m: read the stack, check the destination, then store and move ESP
-      f.localGet(R0 + 4).localGet(SSB).op(Op.i32_add).localSet(TA);
+      f.localGet(R0 + 4).inv(SSB).op(Op.i32_add).localSet(TA);
       this.lookup(4, false);
       this.load(4);
       f.localSet(V);
@@ -1481,7 +1483,7 @@ class Emitter {
       }
     } else if (key === 0xc9) {
       // LEAVE: ESP = EBP, then pop EBP
-      f.localGet(R0 + 5).localGet(SSB).op(Op.i32_add).localSet(TA);
+      f.localGet(R0 + 5).inv(SSB).op(Op.i32_add).localSet(TA);
       this.lookup(4, false);
       this.load(4);
       f.localSet(V);
@@ -2146,7 +2148,7 @@ class Emitter {
     const key = ins.key;
     const size = key & 1 ? v : 1;
     const kind = (key & ~1) - 0xa4; // 0 MOVS, 2 CMPS, 6 STOS, 8 LODS, 10 SCAS
-    const srcB = this.segOvr >= 0 ? SEG_BASE_LOCAL[this.segOvr] : DSB;
+    const srcB = this.segOvr >= 0 ? SEG_BASE_AT[this.segOvr] : DSB;
     const useSrc = kind === 0 || kind === 2 || kind === 8;
     const useDst = kind !== 8;
     // A3 = the step: -size with DF set
@@ -2156,13 +2158,13 @@ class Emitter {
     };
     if (ins.rep === 0) {
       if (useSrc) {
-        f.localGet(srcB).localGet(R0 + 6).op(Op.i32_add).localSet(TA);
+        f.inv(srcB).localGet(R0 + 6).op(Op.i32_add).localSet(TA);
         this.lookup(size, false);
         this.load(size);
         f.localSet(kind === 2 ? X : V);
       }
       if (useDst) {
-        f.localGet(ESB).localGet(R0 + 7).op(Op.i32_add).localSet(TA);
+        f.inv(ESB).localGet(R0 + 7).op(Op.i32_add).localSet(TA);
         this.lookup(size, kind === 0 || kind === 6);
       }
       if (kind === 0) this.store(size, V);
@@ -2194,11 +2196,11 @@ class Emitter {
     this.extra++;
     f.localGet(R0 + 1).i32Const(REP_CHUNK).localGet(R0 + 1).i32Const(REP_CHUNK).op(Op.i32_lt_u).op(Op.select).localSet(A1);
     if (useSrc) {
-      f.localGet(srcB).localGet(R0 + 6).op(Op.i32_add).localSet(B1);
+      f.inv(srcB).localGet(R0 + 6).op(Op.i32_add).localSet(B1);
       this.checkRange(size, false);
     }
     if (useDst) {
-      f.localGet(ESB).localGet(R0 + 7).op(Op.i32_add).localSet(B1);
+      f.inv(ESB).localGet(R0 + 7).op(Op.i32_add).localSet(B1);
       this.checkRange(size, true);
     }
     const xlate = (): void => {
@@ -2223,12 +2225,12 @@ class Emitter {
       f.localGet(A1).i32Const(size === 1 ? 0 : size === 2 ? 1 : 2).op(Op.i32_shl).localSet(A2); // bytes left
       f.loop();
       // R = the bytes up to the first page end of the destination (and source)
-      f.localGet(ESB).localGet(R0 + 7).op(Op.i32_add).localTee(TA).localSet(B2);
+      f.inv(ESB).localGet(R0 + 7).op(Op.i32_add).localTee(TA).localSet(B2);
       xlate();
       f.localGet(TH).localSet(Y);
       f.i32Const(4096).localGet(B2).i32Const(0xfff).op(Op.i32_and).op(Op.i32_sub).localSet(R);
       if (kind === 0) {
-        f.localGet(srcB).localGet(R0 + 6).op(Op.i32_add).localTee(TA).localSet(B1);
+        f.inv(srcB).localGet(R0 + 6).op(Op.i32_add).localTee(TA).localSet(B1);
         xlate();
         f.localGet(TH).localSet(X);
         f.i32Const(4096).localGet(B1).i32Const(0xfff).op(Op.i32_and).op(Op.i32_sub).localTee(C1);
@@ -2264,7 +2266,7 @@ class Emitter {
     f.localGet(A1).localSet(A2);
     f.loop();
     if (useSrc) {
-      f.localGet(srcB).localGet(R0 + 6).op(Op.i32_add).localSet(TA);
+      f.inv(srcB).localGet(R0 + 6).op(Op.i32_add).localSet(TA);
       xlate();
       this.load(size);
       f.localSet(V);
@@ -2273,7 +2275,7 @@ class Emitter {
       f.localSet(V);
     }
     if (useDst) {
-      f.localGet(ESB).localGet(R0 + 7).op(Op.i32_add).localSet(TA);
+      f.inv(ESB).localGet(R0 + 7).op(Op.i32_add).localSet(TA);
       xlate();
       this.store(size, V);
     } else this.regSet(0, size, V);
@@ -2313,10 +2315,10 @@ class Emitter {
     this.extra++;
     f.localGet(R0 + 1).i32Const(REP_CHUNK).localGet(R0 + 1).i32Const(REP_CHUNK).op(Op.i32_lt_u).op(Op.select).localSet(A1);
     if (cmps) {
-      f.localGet(srcB).localGet(R0 + 6).op(Op.i32_add).localSet(B1);
+      f.inv(srcB).localGet(R0 + 6).op(Op.i32_add).localSet(B1);
       this.checkRange(size, false);
     }
-    f.localGet(ESB).localGet(R0 + 7).op(Op.i32_add).localSet(B1);
+    f.inv(ESB).localGet(R0 + 7).op(Op.i32_add).localSet(B1);
     this.checkRange(size, false);
     f.localGet(A1).localSet(A2);
     const xlate = (): void => {
@@ -2325,7 +2327,7 @@ class Emitter {
     };
     f.block().loop();
     if (cmps) {
-      f.localGet(srcB).localGet(R0 + 6).op(Op.i32_add).localSet(TA);
+      f.inv(srcB).localGet(R0 + 6).op(Op.i32_add).localSet(TA);
       xlate();
       this.load(size);
       f.localSet(X);
@@ -2333,7 +2335,7 @@ class Emitter {
       this.regGet(0, size);
       f.localSet(X);
     }
-    f.localGet(ESB).localGet(R0 + 7).op(Op.i32_add).localSet(TA);
+    f.inv(ESB).localGet(R0 + 7).op(Op.i32_add).localSet(TA);
     xlate();
     this.load(size);
     f.localSet(Y);
@@ -2383,7 +2385,7 @@ class Emitter {
     f.block().loop();
     this.extra += 2;
     f.localGet(TA).i32Const(12).op(Op.i32_shr_u).i32Const(2).op(Op.i32_shl).i32Load(Layout.TLB);
-    f.localGet(write ? WMASK : RMASK).op(Op.i32_and).i32Const(1).op(Op.i32_ne);
+    f.inv(write ? WMASK : RMASK).op(Op.i32_and).i32Const(1).op(Op.i32_ne);
     this.exitIf();
     f.localGet(TA).localGet(B2).i32Const(~0xfff).op(Op.i32_and).op(Op.i32_eq).brIf(1);
     f.localGet(TA).i32Const(4096).op(Op.i32_add).localSet(TA).br(0);
@@ -2394,7 +2396,7 @@ class Emitter {
   /** Push local V: ESP -= 4, the dword at SS:ESP = V (exits first if the store cannot be done here). */
   private push(): void {
     const f = this.f;
-    f.localGet(R0 + 4).i32Const(4).op(Op.i32_sub).localGet(SSB).op(Op.i32_add).localSet(TA);
+    f.localGet(R0 + 4).i32Const(4).op(Op.i32_sub).inv(SSB).op(Op.i32_add).localSet(TA);
     this.lookup(4, true);
     this.store(4, V);
     f.localGet(R0 + 4).i32Const(4).op(Op.i32_sub).localSet(R0 + 4);
@@ -2403,7 +2405,7 @@ class Emitter {
   /** V = the dword at SS:ESP, ESP += 4 (exits first if the read cannot be done here). */
   private pop(): void {
     const f = this.f;
-    f.localGet(R0 + 4).localGet(SSB).op(Op.i32_add).localSet(TA);
+    f.localGet(R0 + 4).inv(SSB).op(Op.i32_add).localSet(TA);
     this.lookup(4, false);
     this.load(4);
     f.localSet(V);
