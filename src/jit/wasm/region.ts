@@ -138,26 +138,15 @@ const RMASK = Layout.JIT + Xchg.RMASK * 4,
 const SEG_BASE_AT = [ESB, -1, SSB, DSB, FSB, GSB];
 /** Segment-override prefixes the regions take (CS is not one: reads through CS need its type checked). */
 const SEG_PREFIX: Record<number, number> = { 0x26: 0, 0x36: 2, 0x3e: 3, 0x64: 4, 0x65: 5 };
-/** The seven locals of the flag state, in helper-function parameter order. */
-const FLAG_STATE = [FL, LOP, LA, LB, LRES, LTOP, LMASK];
 /** The region's lazy flag state, for pushFlag. */
 const REGION_LAZY = { fl: FL, lop: LOP, a: LA, b: LB, r: LRES, top: LTOP, mask: LMASK };
 
-// helper functions (indices in the module): flag bits from the lazy state
-const GET_CF = 0,
-  GET_ZF = 1,
-  GET_SF = 2,
-  GET_OF = 3,
-  GET_PF = 4,
-  GET_AF = 5,
-  /** The whole EFLAGS value (cpu.getFlags). */
-  GET_FLAGS = 6;
 
 /**
  * What the code knows at compile time about the flag state: the kind of the
  * last flag-writing instruction of the run (its width is Emitter.fkTop), so
  * a Jcc/SETcc/CMOVcc/ADC/INC after it reads its operands directly instead
- * of calling a flag helper. Every kind leaves LA/LB (zero-extended to the
+ * of computing them from the lazy state. Every kind leaves LA/LB (zero-extended to the
  * width) and LRES (not masked) as lazy() set them.
  */
 const enum Fk {
@@ -558,7 +547,6 @@ export function compileRegion(
   // ---- pass 2: emit ----
   const mb = new ModuleBuilder();
   mb.importMemory('env', 'mem', memPages, memPages);
-  emitFlagHelpers(mb);
   const f = mb.func([I32, I32], [I32]);
   for (let i = 0; i < N_I32_LOCALS; i++) f.local(I32);
   f.local(I64);
@@ -759,8 +747,7 @@ interface LazyLocals {
 /**
  * Each arithmetic flag's value from the lazy state, as cpu.ts computes it
  * when the flag is lazy (0 or 1 pushed); lop 1 is an addition, 2 a
- * subtraction, 0 a logic op. One description for the helper functions and
- * the regions' inline code.
+ * subtraction, 0 a logic op. The regions' inline code (pushFlag, pushEflags).
  */
 const LAZY_FLAG: Record<number, (f: FuncBuilder, s: LazyLocals) => void> = {
   [F.CF]: (f, s) => {
@@ -810,25 +797,24 @@ function pushFlag(f: FuncBuilder, s: LazyLocals, bit: number): void {
 /** EFLAGS bit number of each arithmetic flag. */
 const FLAG_SHIFT: Record<number, number> = { [F.CF]: 0, [F.PF]: 2, [F.AF]: 4, [F.ZF]: 6, [F.SF]: 7, [F.OF]: 11 };
 
-/** getCF/getZF/getSF/getOF/getPF/getAF(flags, lop, la, lb, lres, ltop, lmask) -> 0 or 1, and getFlags: the helper functions, in GET_* order. */
-function emitFlagHelpers(mb: ModuleBuilder): void {
-  const P = [I32, I32, I32, I32, I32, I32, I32] as const;
-  const params: LazyLocals = { fl: 0, lop: 1, a: 2, b: 3, r: 4, top: 5, mask: 6 };
-  const { fl, mask } = params;
-  const order = [F.CF, F.ZF, F.SF, F.OF, F.PF, F.AF]; // GET_CF..GET_AF
-  for (const bit of order) pushFlag(mb.func(P, [I32]), params, bit);
-  // FLAGS: the bits not lazy, then each lazy one (pushFlag gives the fixed bit when it is not lazy),
-  // inline: six calls of seven arguments each made PUSHF (the kernel's local_irq_save) cost more than the rest of a copy loop
-  const h = mb.func(P, [I32]);
-  h.localGet(mask).op(Op.i32_eqz).if();
-  h.localGet(fl).return();
-  h.end();
-  h.localGet(fl).localGet(mask).i32Const(-1).op(Op.i32_xor).op(Op.i32_and);
-  for (const bit of order) {
-    pushFlag(h, params, bit);
-    if (FLAG_SHIFT[bit]) h.i32Const(FLAG_SHIFT[bit]).op(Op.i32_shl);
-    h.op(Op.i32_or);
+/**
+ * Push the whole EFLAGS value (cpu.getFlags): the bits not lazy from fl, then
+ * each lazy one. Inline in the region, not a helper function: a call anywhere
+ * in a function, even on a cold path, makes TurboFan spill the values live
+ * across it where they are made (measured with an import called only on TLB
+ * misses: every workload 15-25% slower), and Liftoff spill its cached locals.
+ */
+function pushEflags(f: FuncBuilder, s: LazyLocals): void {
+  f.localGet(s.mask).op(Op.i32_eqz).if(I32);
+  f.localGet(s.fl);
+  f.else();
+  f.localGet(s.fl).localGet(s.mask).i32Const(-1).op(Op.i32_xor).op(Op.i32_and);
+  for (const bit of [F.CF, F.ZF, F.SF, F.OF, F.PF, F.AF]) {
+    pushFlag(f, s, bit);
+    if (FLAG_SHIFT[bit]) f.i32Const(FLAG_SHIFT[bit]).op(Op.i32_shl);
+    f.op(Op.i32_or);
   }
+  f.end();
 }
 
 /** Emits the code of the instructions, keeping track of the block depth for branches. */
@@ -1168,7 +1154,7 @@ class Emitter {
     // local around it, and an INC at a label, a loop's counter, needs CF on every pass)
     else pushFlag(f, REGION_LAZY, F.CF);
   }
-  /** Push ZF: from the known producer, else inline from the lazy state (no helper call). */
+  /** Push ZF: from the known producer, else inline from the lazy state. */
   private pushZF(): void {
     const f = this.f;
     if (this.fk !== Fk.UNKNOWN) {
@@ -1202,10 +1188,6 @@ class Emitter {
       f.localGetRaw(LA).localGetRaw(LRES).op(Op.i32_xor).localGetRaw(LB).localGetRaw(LRES).op(Op.i32_xor).op(Op.i32_and);
       f.i32Const(this.fkTop).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
     } else pushFlag(f, REGION_LAZY, F.OF);
-  }
-  private callFlag(fn: number): void {
-    for (const l of FLAG_STATE) this.f.localGet(l);
-    this.f.call(fn);
   }
   /** setResultFlags(R, top, cf (local), of (local), af=0). */
   private resultFlags(top: number, cf: number, of: number): void {
@@ -1287,7 +1269,7 @@ class Emitter {
         this.pushSF();
         break;
       case 5:
-        this.callFlag(GET_PF);
+        pushFlag(f, REGION_LAZY, F.PF);
         break;
       case 6:
         if (fk === Fk.SUB) {
@@ -1808,12 +1790,12 @@ class Emitter {
   }
   /** The whole EFLAGS value from the flag state (cpu.getFlags). */
   private flagsValue(): void {
-    this.callFlag(GET_FLAGS);
+    pushEflags(this.f, REGION_LAZY);
   }
   /** Flags materialised into FL, nothing lazy (as cpu.setFlagBits does before changing bits). */
   private materialise(): void {
     const f = this.f;
-    this.callFlag(GET_FLAGS);
+    pushEflags(f, REGION_LAZY);
     f.i32Const(F.R1).op(Op.i32_or).localSet(FL);
     f.i32Const(0).localSet(LMASK);
     this.fk = Fk.UNKNOWN;
