@@ -1064,8 +1064,12 @@ class Emitter {
   private lookup(size: number, write: boolean): void {
     const f = this.f;
     f.localGet(TA).i32Const(12).op(Op.i32_shr_u).i32Const(2).op(Op.i32_shl).i32Load(Layout.TLB).localTee(TE);
-    f.inv(write ? WMASK : RMASK).op(Op.i32_and).i32Const(1).op(Op.i32_ne);
-    if (size > 1) f.localGet(TA).i32Const(0xfff).op(Op.i32_and).i32Const(4096 - size).op(Op.i32_gt_u).op(Op.i32_or);
+    f.inv(write ? WMASK : RMASK).op(Op.i32_and);
+    // one compare for both tests: the entry's bits that refuse the access
+    // (0 when it is valid) above the offset in the page, against the last
+    // offset the access fits at (an OR of two compares cost two setcc)
+    if (size > 1) f.i32Const(1).op(Op.i32_xor).i32Const(12).op(Op.i32_shl).localGet(TA).i32Const(0xfff).op(Op.i32_and).op(Op.i32_or).i32Const(4096 - size).op(Op.i32_gt_u);
+    else f.i32Const(1).op(Op.i32_ne);
     // to the region's one miss tail, which stores the address and kind and refunds the run
     f.ifUnlikely();
     this.extra++;
