@@ -27,7 +27,7 @@ import type { Cpu, CodeCache } from '../cpu/cpu.js';
 import { Attr, CR4, Seg, Tlb } from '../cpu/consts.js';
 import { CHAIN_SLOT_BYTES, chainSlotsAt, Layout } from '../bus/layout.js';
 import { BlockCache } from './blocks.js';
-import { compileRegion, CROSS_BYTES, EXIT_ENTRY, takes, Xchg, type NextPage } from './wasm/region.js';
+import { compileRegion, CROSS_BYTES, EXIT_ENTRY, takes, Xchg, ZERO_BASES, type NextPage } from './wasm/region.js';
 import { compileClock, instantiate, optimizer, Wasm, WASM_PAGE, type WasmInstance, type WasmMemory, type WasmTable } from './wasm/host.js';
 import { chainModule, Slot, WASM_CHAIN } from './wasm/chain.js';
 import { note, operandLin, WASM_STATS } from './wasm/stats.js';
@@ -309,7 +309,7 @@ export class WasmCache implements CodeCache {
     const cpu = this.cpu;
     const t0 = compileClock.now();
     const eipPage = eip & ~0xfff;
-    const c = compileRegion(cpu.mem8, hp << 12, eipPage, from, this.memPages, compiles > SWEEP_AFTER, this.nextPage(eipPage, cpu.segBase[Seg.CS]));
+    const c = compileRegion(cpu.mem8, hp << 12, eipPage, from, this.memPages, compiles > SWEEP_AFTER, this.nextPage(eipPage, cpu.segBase[Seg.CS]), zeroBases(cpu));
     this.emitMs += compileClock.now() - t0;
     if (c === null || c.instructions === 0) return null;
     let inst: WasmInstance;
@@ -418,7 +418,7 @@ export class WasmCache implements CodeCache {
     r.optimised = true;
     if (this.regionsOptimised + this.optimiseErrors >= OPTIMISE_LIMIT || r.gen !== this.blocks.pageGen[hp]) return;
     const t0 = compileClock.now();
-    const c = compileRegion(this.cpu.mem8, hp << 12, r.eipPage, r.from, this.memPages, r.compiles > SWEEP_AFTER, this.nextPage(r.eipPage, r.csBase));
+    const c = compileRegion(this.cpu.mem8, hp << 12, r.eipPage, r.from, this.memPages, r.compiles > SWEEP_AFTER, this.nextPage(r.eipPage, r.csBase), (r.segs & ZERO_BASES) !== 0);
     if (c === null || c.segs !== r.segs || !sameEntries(c.entries, r.entries)) return;
     try {
       const inst = new Wasm.Instance(optimizer.compile!(c.bytes), { env: { mem: this.memory } });
@@ -655,15 +655,22 @@ function regionsMayRun(cpu: Cpu, eip: number): boolean {
 function okSegs(cpu: Cpu): number {
   const l = cpu.segLimit;
   const a = cpu.segAttr;
-  let ok = 1 << Seg.CS;
+  let ok = zeroBases(cpu) ? (1 << Seg.CS) | ZERO_BASES : 1 << Seg.CS;
   for (let s = 0; s < 6; s++) {
     if (s !== Seg.CS && l[s] === -1 && (a[s] & FLAT_ATTR) === DATA_RW) ok |= 1 << s;
   }
   return ok;
 }
 
+/** ES, SS and DS have base 0 (region.ts ZERO_BASES). */
+function zeroBases(cpu: Cpu): boolean {
+  const b = cpu.segBase;
+  return (b[Seg.ES] | b[Seg.SS] | b[Seg.DS]) === 0;
+}
+
 /** The segments in `segs` (bit per Seg) are usable as DS is: present writable expand-up data, 4 GiB limit. */
 function overridesOk(cpu: Cpu, segs: number): boolean {
+  if ((segs & ZERO_BASES) !== 0 && !zeroBases(cpu)) return false;
   for (let s = 0; s < 6; s++) {
     if ((segs & (1 << s)) === 0) continue;
     if (s === Seg.CS) {

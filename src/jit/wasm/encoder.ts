@@ -317,8 +317,17 @@ export class FuncBuilder {
   i32Load(offset = 0): this {
     return this.mem(Op.i32_load, 2, offset);
   }
-  /** The i32 at fixed address `addr` of the memory (a value a function only reads). */
+  /** Fixed addresses whose value this function may assume (assume). */
+  private readonly assumed = new Map<number, number>();
+  /** Let inv(addr) be the constant `value` in this function (its caller guarantees the memory holds it). */
+  assume(addr: number, value: number): this {
+    this.assumed.set(addr, value);
+    return this;
+  }
+  /** The i32 at fixed address `addr` of the memory (a value a function only reads), or the constant assumed for it. */
   inv(addr: number): this {
+    const v = this.assumed.get(addr);
+    if (v !== undefined) return this.i32Const(v);
     return this.i32Const(0).i32Load(addr);
   }
   i32Store(offset = 0): this {

@@ -184,6 +184,14 @@ interface Insn {
   rep: number;
 }
 
+/**
+ * A bit of a region's `segs` beside the six segments': the region was
+ * compiled for ES, SS and DS bases of 0 (flat segments, as Linux has them;
+ * FS and GS, per-CPU data and TLS, keep their bases) and is entered only
+ * while they are.
+ */
+export const ZERO_BASES = 1 << 6;
+
 /** Bytes of the next page that compileRegion reads for instructions crossing into it (an instruction has at most 15). */
 export const CROSS_BYTES = 16;
 
@@ -428,6 +436,7 @@ export function compileRegion(
   memPages: number,
   sweepAll = false,
   next: NextPage | null = null,
+  zeroBases = false,
 ): CompiledRegion | null {
   // An instruction that crosses into the next page is taken when that page's
   // first bytes are given: the region is compiled from a copy of this page
@@ -548,6 +557,8 @@ export function compileRegion(
   const mb = new ModuleBuilder();
   mb.importMemory('env', 'mem', memPages, memPages);
   const f = mb.func([I32, I32], [I32]);
+  // compiled for ES, SS and DS bases of 0 (ZERO_BASES): no load and no add for them
+  if (zeroBases) for (const a of [ESB, SSB, DSB]) f.assume(a, 0);
   for (let i = 0; i < N_I32_LOCALS; i++) f.local(I32);
   f.local(I64);
   f.local(I64);
@@ -692,7 +703,7 @@ export function compileRegion(
   // that crosses into the next page) is EXIT_ENTRY: entered there, the lower
   // tiers run it without counting a miss, so it is not recompiled for
   for (const ins of insns.values()) if (ins.key < 0) entries[ins.off] = EXIT_ENTRY;
-  let segs = 0;
+  let segs = zeroBases ? ZERO_BASES : 0;
   for (const ins of insns.values()) {
     if (ins.key < 0) continue;
     if (ins.seg >= 0) segs |= 1 << ins.seg;
