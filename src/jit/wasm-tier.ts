@@ -454,12 +454,10 @@ export class WasmCache implements CodeCache {
     // (r, label, hp: where the next call into the regions starts; the loop below goes on after a TLB refill)
     const x = this.xchg;
     x[Xchg.FLAGS] = cpu.flags;
-    x[Xchg.LOP] = cpu.lazyOp;
+    x[Xchg.LKIND] = cpu.lazyOp | (cpu.lazyTop << 8) | (cpu.lazyMask << 16);
     x[Xchg.LA] = cpu.lazyA;
     x[Xchg.LB] = cpu.lazyB;
     x[Xchg.LRES] = cpu.lazyRes;
-    x[Xchg.LTOP] = cpu.lazyTop;
-    x[Xchg.LMASK] = cpu.lazyMask;
     x[Xchg.RMASK] = cpu.tlbReadMask;
     x[Xchg.WMASK] = cpu.tlbWriteMask;
     x[Xchg.DSB] = cpu.segBase[Seg.DS];
@@ -534,12 +532,13 @@ export class WasmCache implements CodeCache {
     }
     cpu.eip = x[Xchg.EIP];
     cpu.flags = x[Xchg.FLAGS];
-    cpu.lazyOp = x[Xchg.LOP];
+    const kind = x[Xchg.LKIND];
+    cpu.lazyOp = kind & 0xff;
     cpu.lazyA = x[Xchg.LA];
     cpu.lazyB = x[Xchg.LB];
     cpu.lazyRes = x[Xchg.LRES];
-    cpu.lazyTop = x[Xchg.LTOP];
-    cpu.lazyMask = x[Xchg.LMASK];
+    cpu.lazyTop = (kind >>> 8) & 0xff;
+    cpu.lazyMask = kind >>> 16;
     cpu.left = after;
     // the region left right after an STI that set IF: the next instruction is in its shadow
     const shadow = x[Xchg.SHADOW];

@@ -233,6 +233,11 @@ export class FuncBuilder {
     this.code.byte(Op.local_get).u32(i);
     return this;
   }
+  /** Let `fn` emit at this point (keeps a chain of calls going through a helper). */
+  emit(fn: (f: this) => void): this {
+    fn(this);
+    return this;
+  }
   /** The local itself, even where it is kept in memory: its value as last set on this path. */
   localGetRaw(i: number): this {
     this.code.byte(Op.local_get).u32(i);

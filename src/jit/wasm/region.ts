@@ -39,12 +39,14 @@ import { fallThroughLength } from './fallthrough.js';
 export const enum Xchg {
   EIP = 0,
   FLAGS = 1,
-  LOP = 2,
+  /**
+   * The lazy state's constant part, packed: op | top << 8 | mask << 16 (one
+   * store per flag-writing instruction instead of three; 6 and 7 are free).
+   */
+  LKIND = 2,
   LA = 3,
   LB = 4,
   LRES = 5,
-  LTOP = 6,
-  LMASK = 7,
   RMASK = 8,
   WMASK = 9,
   /** DS and SS bases (read-only for the region: it runs no segment loads). */
@@ -91,12 +93,10 @@ const PC = 0,
   LEFT = 1,
   R0 = 2, // R0..R7: EAX..EDI
   FL = 10,
-  LOP = 11,
+  /** 11, 15, 16: unused (the lazy op, width and mask are packed in Xchg.LKIND). */
   LA = 12,
   LB = 13,
   LRES = 14,
-  LTOP = 15,
-  LMASK = 16,
   /** 17, 18: unused (RMASK, WMASK are read from the exchange area, see INV). */
   EIP = 19,
   TA = 20,
@@ -139,7 +139,16 @@ const SEG_BASE_AT = [ESB, -1, SSB, DSB, FSB, GSB];
 /** Segment-override prefixes the regions take (CS is not one: reads through CS need its type checked). */
 const SEG_PREFIX: Record<number, number> = { 0x26: 0, 0x36: 2, 0x3e: 3, 0x64: 4, 0x65: 5 };
 /** The region's lazy flag state, for pushFlag. */
-const REGION_LAZY = { fl: FL, lop: LOP, a: LA, b: LB, r: LRES, top: LTOP, mask: LMASK };
+const LKIND_AT = Layout.JIT + Xchg.LKIND * 4;
+const REGION_LAZY: LazyState = {
+  fl: (f) => f.localGet(FL),
+  lop: (f) => f.inv(LKIND_AT).i32Const(0xff).op(Op.i32_and),
+  a: (f) => f.localGet(LA),
+  b: (f) => f.localGet(LB),
+  r: (f) => f.localGet(LRES),
+  top: (f) => f.inv(LKIND_AT).i32Const(8).op(Op.i32_shr_u).i32Const(0xff).op(Op.i32_and),
+  mask: (f) => f.inv(LKIND_AT).i32Const(16).op(Op.i32_shr_u),
+};
 
 
 /**
@@ -570,12 +579,9 @@ export function compileRegion(
   const xo = (slot: number): number => Layout.JIT + slot * 4;
   const xl: [number, number][] = [
     [Xchg.FLAGS, FL],
-    [Xchg.LOP, LOP],
     [Xchg.LA, LA],
     [Xchg.LB, LB],
     [Xchg.LRES, LRES],
-    [Xchg.LTOP, LTOP],
-    [Xchg.LMASK, LMASK],
   ];
   // the flag state stays in the exchange area (see "the flag state" below)
   for (const [slot, l] of xl) f.keepInMemory(l, xo(slot));
@@ -744,15 +750,15 @@ function isBranch(key: number): boolean {
   return (key >= 0x70 && key <= 0x7f) || (key >= 0x180 && key <= 0x18f) || key === 0xeb || key === 0xe9 || key === 0xe8;
 }
 
-/** Where a function keeps the lazy flag state (cpu.ts's fields): local indices. */
-interface LazyLocals {
-  fl: number;
-  lop: number;
-  a: number;
-  b: number;
-  r: number;
-  top: number;
-  mask: number;
+/** Where a region keeps the lazy flag state (cpu.ts's fields): each pushes its value. */
+interface LazyState {
+  fl: (f: FuncBuilder) => void;
+  lop: (f: FuncBuilder) => void;
+  a: (f: FuncBuilder) => void;
+  b: (f: FuncBuilder) => void;
+  r: (f: FuncBuilder) => void;
+  top: (f: FuncBuilder) => void;
+  mask: (f: FuncBuilder) => void;
 }
 
 /**
@@ -760,49 +766,49 @@ interface LazyLocals {
  * when the flag is lazy (0 or 1 pushed); lop 1 is an addition, 2 a
  * subtraction, 0 a logic op. The regions' inline code (pushFlag, pushEflags).
  */
-const LAZY_FLAG: Record<number, (f: FuncBuilder, s: LazyLocals) => void> = {
+const LAZY_FLAG: Record<number, (f: FuncBuilder, s: LazyState) => void> = {
   [F.CF]: (f, s) => {
     // add: ((a & b) | ((a | b) & ~r)) >>> top & 1
-    f.localGet(s.a).localGet(s.b).op(Op.i32_and).localGet(s.a).localGet(s.b).op(Op.i32_or);
-    f.localGet(s.r).i32Const(-1).op(Op.i32_xor).op(Op.i32_and).op(Op.i32_or);
-    f.localGet(s.top).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
+    f.emit(s.a).emit(s.b).op(Op.i32_and).emit(s.a).emit(s.b).op(Op.i32_or);
+    f.emit(s.r).i32Const(-1).op(Op.i32_xor).op(Op.i32_and).op(Op.i32_or);
+    f.emit(s.top).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
     // sub: ((~a & b) | ((~a | b) & r)) >>> top & 1
-    f.localGet(s.a).i32Const(-1).op(Op.i32_xor).localGet(s.b).op(Op.i32_and);
-    f.localGet(s.a).i32Const(-1).op(Op.i32_xor).localGet(s.b).op(Op.i32_or).localGet(s.r).op(Op.i32_and).op(Op.i32_or);
-    f.localGet(s.top).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
+    f.emit(s.a).i32Const(-1).op(Op.i32_xor).emit(s.b).op(Op.i32_and);
+    f.emit(s.a).i32Const(-1).op(Op.i32_xor).emit(s.b).op(Op.i32_or).emit(s.r).op(Op.i32_and).op(Op.i32_or);
+    f.emit(s.top).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
     byOp(f, s);
   },
   [F.OF]: (f, s) => {
     // add: ((a ^ r) & (b ^ r)) >>> top & 1
-    f.localGet(s.a).localGet(s.r).op(Op.i32_xor).localGet(s.b).localGet(s.r).op(Op.i32_xor).op(Op.i32_and);
-    f.localGet(s.top).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
+    f.emit(s.a).emit(s.r).op(Op.i32_xor).emit(s.b).emit(s.r).op(Op.i32_xor).op(Op.i32_and);
+    f.emit(s.top).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
     // sub: ((a ^ b) & (a ^ r)) >>> top & 1
-    f.localGet(s.a).localGet(s.b).op(Op.i32_xor).localGet(s.a).localGet(s.r).op(Op.i32_xor).op(Op.i32_and);
-    f.localGet(s.top).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
+    f.emit(s.a).emit(s.b).op(Op.i32_xor).emit(s.a).emit(s.r).op(Op.i32_xor).op(Op.i32_and);
+    f.emit(s.top).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
     byOp(f, s);
   },
   // (r << (31 - top)) == 0
-  [F.ZF]: (f, s) => void f.localGet(s.r).i32Const(31).localGet(s.top).op(Op.i32_sub).op(Op.i32_shl).op(Op.i32_eqz),
+  [F.ZF]: (f, s) => void f.emit(s.r).i32Const(31).emit(s.top).op(Op.i32_sub).op(Op.i32_shl).op(Op.i32_eqz),
   // (r >>> top) & 1
-  [F.SF]: (f, s) => void f.localGet(s.r).localGet(s.top).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and),
+  [F.SF]: (f, s) => void f.emit(s.r).emit(s.top).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and),
   // an even number of ones in the low byte
-  [F.PF]: (f, s) => void f.localGet(s.r).i32Const(0xff).op(Op.i32_and).op(Op.i32_popcnt).i32Const(1).op(Op.i32_and).i32Const(1).op(Op.i32_xor),
+  [F.PF]: (f, s) => void f.emit(s.r).i32Const(0xff).op(Op.i32_and).op(Op.i32_popcnt).i32Const(1).op(Op.i32_and).i32Const(1).op(Op.i32_xor),
   // 0 after a logic op, else bit 4 of a ^ b ^ r
   [F.AF]: (f, s) => {
-    f.localGet(s.a).localGet(s.b).op(Op.i32_xor).localGet(s.r).op(Op.i32_xor).i32Const(4).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
-    f.i32Const(0).localGet(s.lop).op(Op.select);
+    f.emit(s.a).emit(s.b).op(Op.i32_xor).emit(s.r).op(Op.i32_xor).i32Const(4).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
+    f.i32Const(0).emit(s.lop).op(Op.select);
   },
 };
 /** With an addition's and a subtraction's value pushed: the one lop names, or 0 (a logic op). */
-function byOp(f: FuncBuilder, s: LazyLocals): void {
-  f.i32Const(0).localGet(s.lop).i32Const(2).op(Op.i32_eq).op(Op.select);
-  f.localGet(s.lop).i32Const(1).op(Op.i32_eq).op(Op.select);
+function byOp(f: FuncBuilder, s: LazyState): void {
+  f.i32Const(0).emit(s.lop).i32Const(2).op(Op.i32_eq).op(Op.select);
+  f.emit(s.lop).i32Const(1).op(Op.i32_eq).op(Op.select);
 }
 /** Push flag `bit`: its lazy value where the mask says it is lazy, else its bit in fl. */
-function pushFlag(f: FuncBuilder, s: LazyLocals, bit: number): void {
+function pushFlag(f: FuncBuilder, s: LazyState, bit: number): void {
   LAZY_FLAG[bit](f, s);
-  f.localGet(s.fl).i32Const(FLAG_SHIFT[bit]).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
-  f.localGet(s.mask).i32Const(bit).op(Op.i32_and).op(Op.select);
+  f.emit(s.fl).i32Const(FLAG_SHIFT[bit]).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and);
+  f.emit(s.mask).i32Const(bit).op(Op.i32_and).op(Op.select);
 }
 
 /** EFLAGS bit number of each arithmetic flag. */
@@ -815,11 +821,11 @@ const FLAG_SHIFT: Record<number, number> = { [F.CF]: 0, [F.PF]: 2, [F.AF]: 4, [F
  * across it where they are made (measured with an import called only on TLB
  * misses: every workload 15-25% slower), and Liftoff spill its cached locals.
  */
-function pushEflags(f: FuncBuilder, s: LazyLocals): void {
-  f.localGet(s.mask).op(Op.i32_eqz).if(I32);
-  f.localGet(s.fl);
+function pushEflags(f: FuncBuilder, s: LazyState): void {
+  f.emit(s.mask).op(Op.i32_eqz).if(I32);
+  f.emit(s.fl);
   f.else();
-  f.localGet(s.fl).localGet(s.mask).i32Const(-1).op(Op.i32_xor).op(Op.i32_and);
+  f.emit(s.fl).emit(s.mask).i32Const(-1).op(Op.i32_xor).op(Op.i32_and);
   for (const bit of [F.CF, F.ZF, F.SF, F.OF, F.PF, F.AF]) {
     pushFlag(f, s, bit);
     if (FLAG_SHIFT[bit]) f.i32Const(FLAG_SHIFT[bit]).op(Op.i32_shl);
@@ -1136,14 +1142,12 @@ class Emitter {
   // ---- flags ----
   private lazy(op: number, a: number | null, b: number | null, top: number, mask: number = F.ARITH): void {
     const f = this.f;
-    f.i32Const(op).localSet(LOP);
+    f.i32Const(0).i32Const(op | (top << 8) | (mask << 16)).i32Store(LKIND_AT);
     if (a !== null) f.localGet(a).localSet(LA);
     else f.i32Const(0).localSet(LA);
     if (b !== null) f.localGet(b).localSet(LB);
     else f.i32Const(0).localSet(LB);
     f.localGet(R).localSet(LRES);
-    f.i32Const(top).localSet(LTOP);
-    f.i32Const(mask).localSet(LMASK);
   }
   /** The flag producer is the instruction just emitted: kind k at width `top`. */
   private known(k: number, top: number): void {
@@ -1207,10 +1211,8 @@ class Emitter {
   /** setResultFlags(R, top, cf (local), of (local), af=0). */
   private resultFlags(top: number, cf: number, of: number): void {
     const f = this.f;
-    f.i32Const(0).localSet(LOP);
+    f.i32Const(0).i32Const((top << 8) | ((F.ZF | F.SF | F.PF) << 16)).i32Store(LKIND_AT);
     f.localGet(R).localSet(LRES);
-    f.i32Const(top).localSet(LTOP);
-    f.i32Const(F.ZF | F.SF | F.PF).localSet(LMASK);
     f.localGet(FL).i32Const(~(F.CF | F.OF | F.AF)).op(Op.i32_and);
     f.localGet(cf).op(Op.i32_or);
     f.localGet(of).i32Const(11).op(Op.i32_shl).op(Op.i32_or).localSet(FL);
@@ -1812,7 +1814,8 @@ class Emitter {
     const f = this.f;
     pushEflags(f, REGION_LAZY);
     f.i32Const(F.R1).op(Op.i32_or).localSet(FL);
-    f.i32Const(0).localSet(LMASK);
+    // the mask to 0, op and width kept (as cpu.ts leaves them)
+    f.i32Const(0).inv(LKIND_AT).i32Const(0xffff).op(Op.i32_and).i32Store(LKIND_AT);
     this.fk = Fk.UNKNOWN;
   }
   /** INC (dec false) / DEC of local X at `size`: R = result, CF kept (materialised), the rest lazy. */
