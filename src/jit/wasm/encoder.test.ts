@@ -184,3 +184,25 @@ test('branch hints: the custom section names each unlikely `if` by its offset in
   assert.equal(fn(5), 5);
   void t2;
 });
+
+test('keepInMemory, localGetRaw and assume: a local kept at an address, and an address taken as a constant', () => {
+  const mem = new Wasm.Memory({ initial: 1, maximum: 1 });
+  const m = new ModuleBuilder();
+  m.importMemory('env', 'mem', 1, 1);
+  const f = m.func([I32], [I32]);
+  const t = f.local(I32);
+  f.keepInMemory(t, 16).assume(32, 1000);
+  // t = a + 1 (stored at 16); t += t (read back from 16); result: t + raw t + the constant "at" 32
+  f.localGet(0).i32Const(1).op(Op.i32_add).localSet(t);
+  f.localGet(t).localGet(t).op(Op.i32_add).localTee(t);
+  f.localGetRaw(t).op(Op.i32_add).inv(32).op(Op.i32_add);
+  m.export('f', f);
+  const bytes = m.encode();
+  assert.ok(Wasm.validate(bytes));
+  const words = new Int32Array(mem.buffer);
+  words[8] = 7; // address 32: assumed 1000, never read
+  const fn = instantiate(bytes, { env: { mem } }).exports['f'] as Fn;
+  assert.equal(fn(4), 10 + 10 + 1000);
+  assert.equal(words[4], 10, 'the kept local is in memory at its address');
+  assert.equal(words[8], 7);
+});

@@ -219,7 +219,8 @@ export class FuncBuilder {
    * Locals kept in memory (i32 only): local index -> the address of its value.
    * Reading one loads from that address, writing one stores there (the local
    * itself is only the store's operand), so no value of it lives past the
-   * instruction that made it: see region.ts, "the flag state".
+   * instruction that made it (docs/cpu-jit.md, "Locals and TurboFan's
+   * register allocator"). localGetRaw reads the local itself.
    */
   private readonly inMemory = new Map<number, number>();
   /** Keep i32 local `i` at address `addr` of the memory from now on (see inMemory). */
@@ -246,19 +247,11 @@ export class FuncBuilder {
   localSet(i: number): this {
     this.code.byte(Op.local_set).u32(i);
     const at = this.inMemory.get(i);
-    if (at !== undefined) {
-      this.i32Const(0).code.byte(Op.local_get).u32(i);
-      this.i32Store(at);
-    }
-    return this;
+    return at === undefined ? this : this.i32Const(0).localGetRaw(i).i32Store(at);
   }
   localTee(i: number): this {
-    if (!this.inMemory.has(i)) {
-      this.code.byte(Op.local_tee).u32(i);
-      return this;
-    }
-    this.localSet(i);
-    this.code.byte(Op.local_get).u32(i);
+    if (this.inMemory.has(i)) return this.localSet(i).localGetRaw(i);
+    this.code.byte(Op.local_tee).u32(i);
     return this;
   }
   block(t: number = VOID): this {

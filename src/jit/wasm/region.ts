@@ -97,7 +97,7 @@ const PC = 0,
   LA = 12,
   LB = 13,
   LRES = 14,
-  /** 17, 18: unused (RMASK, WMASK are read from the exchange area, see INV). */
+  /** 17, 18: unused (RMASK, WMASK are read from the exchange area: see RMASK below). */
   EIP = 19,
   TA = 20,
   TE = 21,
@@ -106,7 +106,7 @@ const PC = 0,
   Y = 24,
   R = 25,
   V = 26,
-  /** 27-31: unused (segment bases are read from the exchange area, see INV). */
+  /** 27-31: unused (segment bases are read from the exchange area: see RMASK below). */
   A1 = 32,
   A2 = 33,
   A3 = 34,
@@ -583,7 +583,7 @@ export function compileRegion(
     [Xchg.LB, LB],
     [Xchg.LRES, LRES],
   ];
-  // the flag state stays in the exchange area (see "the flag state" below)
+  // the flag state stays in the exchange area (docs/cpu-jit.md, "Locals and TurboFan's register allocator")
   for (const [slot, l] of xl) f.keepInMemory(l, xo(slot));
   f.block();
   // entry by page offset (the chain dispatcher, wasm/chain.ts): pc = ~offset
