@@ -27,7 +27,7 @@ import type { Cpu, CodeCache } from '../cpu/cpu.js';
 import { Attr, CR4, Seg, Tlb } from '../cpu/consts.js';
 import { CHAIN_SLOT_BYTES, chainSlotsAt, Layout } from '../bus/layout.js';
 import { BlockCache } from './blocks.js';
-import { compileRegion, CROSS_BYTES, EXIT_ENTRY, takes, Xchg, ZERO_BASES, type NextPage } from './wasm/region.js';
+import { compileRegion, CROSS_BYTES, EXIT_ENTRY, takes, Xchg, ZERO_BASES, type Entries, type NextPage } from './wasm/region.js';
 import { compileClock, instantiate, optimizer, Wasm, WASM_PAGE, type WasmInstance, type WasmMemory, type WasmTable } from './wasm/host.js';
 import { chainModule, Slot, WASM_CHAIN } from './wasm/chain.js';
 import { note, operandLin, WASM_STATS } from './wasm/stats.js';
@@ -51,7 +51,7 @@ interface Region {
   /** EIP of the page's first byte and the CS base it was compiled for. */
   eipPage: number;
   csBase: number;
-  entries: Int16Array;
+  entries: Entries;
   /** Per label index: its straight run's length (compileRegion's `runs`). */
   runs: Uint16Array;
   run: RunFn;
@@ -246,7 +246,7 @@ export class WasmCache implements CodeCache {
         const r = this.regions[hp];
         const off = eip & 0xfff;
         if (r !== undefined && r.gen === this.blocks.pageGen[hp] && r.eipPage === (eip & ~0xfff) && r.csBase === csBase) {
-          const label = r.entries[off];
+          const label = r.entries.at(off);
           if (label > 0) {
             if ((r.segs === 0 || overridesOk(cpu, r.segs)) && this.runRegion(cpu, r, label - 1, hp)) return true;
           } else if (label === EXIT_ENTRY) this.exitEntries++;
@@ -258,7 +258,8 @@ export class WasmCache implements CodeCache {
             if (++this.rewrites[hp] === REWRITE_LIMIT) this.pagesGivenUp++;
           }
           const nr = this.compile(hp, eip, [off]);
-          if (nr !== null && nr.entries[off] > 0 && (nr.segs === 0 || overridesOk(cpu, nr.segs)) && this.runRegion(cpu, nr, nr.entries[off] - 1, hp)) return true;
+          const nl = nr === null ? 0 : nr.entries.at(off);
+          if (nr !== null && nl > 0 && (nr.segs === 0 || overridesOk(cpu, nr.segs)) && this.runRegion(cpu, nr, nl - 1, hp)) return true;
         }
       }
     }
@@ -279,7 +280,7 @@ export class WasmCache implements CodeCache {
     const off = eip & 0xfff;
     const r = this.regions[hp];
     const mode = cpu.code32 && cpu.stack32 && regionsMayRun(cpu, eip);
-    const why = !mode ? 'mode' : r === undefined ? 'cold' : r.gen !== this.blocks.pageGen[hp] ? 'stale' : r.entries[off] > 0 ? 'segs/left' : r.entries[off] === EXIT_ENTRY ? 'exit' : 'miss';
+    const why = !mode ? 'mode' : r === undefined ? 'cold' : r.gen !== this.blocks.pageGen[hp] ? 'stale' : r.entries.at(off) > 0 ? 'segs/left' : r.entries.at(off) === EXIT_ENTRY ? 'exit' : 'miss';
     note(why, cpu.mem8, hp, off, eip & ~0xfff);
   }
 
@@ -419,7 +420,7 @@ export class WasmCache implements CodeCache {
     if (this.regionsOptimised + this.optimiseErrors >= OPTIMISE_LIMIT || r.gen !== this.blocks.pageGen[hp]) return;
     const t0 = compileClock.now();
     const c = compileRegion(this.cpu.mem8, hp << 12, r.eipPage, r.from, this.memPages, r.compiles > SWEEP_AFTER, this.nextPage(r.eipPage, r.csBase), (r.segs & ZERO_BASES) !== 0);
-    if (c === null || c.segs !== r.segs || !sameEntries(c.entries, r.entries)) return;
+    if (c === null || c.segs !== r.segs || !c.entries.equals(r.entries)) return;
     try {
       const inst = new Wasm.Instance(optimizer.compile!(c.bytes), { env: { mem: this.memory } });
       r.run = inst.exports['run'] as RunFn;
@@ -504,7 +505,7 @@ export class WasmCache implements CodeCache {
           if (t >= 0) {
             hp = t;
             r = this.regions[t]!;
-            label = r.entries[eip & 0xfff] - 1;
+            label = r.entries.at(eip & 0xfff) - 1;
             this.codeRefills++;
             continue;
           }
@@ -518,7 +519,7 @@ export class WasmCache implements CodeCache {
         x[Xchg.MISS] = 0;
         // an access found no TLB entry: walk, and go on in the region at the same instruction (a label)
         if (why === 'slow path') {
-          const l = r.entries[(eip - r.eipPage) & 0xfff];
+          const l = r.entries.at((eip - r.eipPage) & 0xfff);
           if (l > 0 && after > 0 && this.refill(x[Xchg.MISS_LIN], miss === 2) && r.gen === this.blocks.pageGen[hp]) {
             label = l - 1;
             this.dataRefills++;
@@ -527,7 +528,7 @@ export class WasmCache implements CodeCache {
           // the interpreter does it: entering the region there again would only exit again
           if (l > 0) this.skipEip = eip;
         }
-      } else if (why === 'slow path' && r.entries[(eip - r.eipPage) & 0xfff] > 0) this.skipEip = eip;
+      } else if (why === 'slow path' && r.entries.at((eip - r.eipPage) & 0xfff) > 0) this.skipEip = eip;
       break;
     }
     cpu.eip = x[Xchg.EIP];
@@ -571,7 +572,7 @@ export class WasmCache implements CodeCache {
     const hp = ((e & ~0xfff) ^ lin) >>> 12;
     const t = this.regions[hp];
     if (t === undefined || t.gen !== this.blocks.pageGen[hp] || t.eipPage !== (eip & ~0xfff) || t.csBase !== csBase) return -1;
-    if (t.entries[eip & 0xfff] <= 0) return -1;
+    if (t.entries.at(eip & 0xfff) <= 0) return -1;
     if ((t.segs & ~ok) !== 0) return -1;
     return hp;
   }
@@ -587,7 +588,7 @@ export class WasmCache implements CodeCache {
     const t = this.regions[hp];
     if (t === undefined || t.gen !== this.blocks.pageGen[hp] || this.slots[(hp * CHAIN_SLOT_BYTES + Slot.VALID) >>> 2] === 0) return 'no region';
     if (t.eipPage !== (eip & ~0xfff) || t.csBase !== r.csBase) return 'other mapping';
-    const label = t.entries[eip & 0xfff];
+    const label = t.entries.at(eip & 0xfff);
     if (label === EXIT_ENTRY) return 'at an exit';
     if (label === 0) return 'not a label';
     return 'segments';
@@ -597,7 +598,7 @@ export class WasmCache implements CodeCache {
   private exitReason(r: Region, eip: number, left: number): ExitReason {
     const off = (eip - r.eipPage) | 0;
     if (off < 0 || off >= 4096) return 'off the page';
-    const label = r.entries[off];
+    const label = r.entries.at(off);
     if (label > 0) return left < r.runs[label - 1] ? 'slice end' : 'slow path';
     if (label === EXIT_ENTRY) return 'instruction not compiled';
     const lin = (r.csBase + eip) | 0;
@@ -620,12 +621,6 @@ export class WasmCache implements CodeCache {
     this.hits.fill(0);
     this.rewrites.fill(0);
   }
-}
-
-function sameEntries(a: Int16Array, b: Int16Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /**

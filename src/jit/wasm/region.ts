@@ -213,7 +213,7 @@ export interface NextPage {
 export interface CompiledRegion {
   bytes: Uint8Array;
   /** Per page offset: label index + 1 where the region can be entered, EXIT_ENTRY at an instruction it decoded but exits at, 0 elsewhere. */
-  entries: Int16Array;
+  entries: Entries;
   /** Per label index: the instructions of its straight run (paid for at its start; `left` below it exits there). */
   runs: Uint16Array;
   /** Instructions compiled (not counting the ones that only exit). */
@@ -271,6 +271,55 @@ function lockOk(key: number, m: number): boolean {
 
 /** `entries` value of an offset whose instruction the region decoded but does not take (it exits there). */
 export const EXIT_ENTRY = -1;
+
+/**
+ * A region's entries by page offset, kept compact: the offsets that have one
+ * (labels and exits, a few dozen to a few hundred per page), sorted, each
+ * packed with its value as `offset << 16 | value`. A dense table of 4096
+ * entries cost 8 KiB of malloc'd memory per region (11 MiB over the boot's
+ * regions); these are looked up only on calls from JS and their misses.
+ */
+export class Entries {
+  private constructor(private readonly packed: Uint32Array) {}
+
+  /** From a dense table (page offset -> value, 0 for none). */
+  static from(dense: Int16Array): Entries {
+    let n = 0;
+    for (let o = 0; o < dense.length; o++) if (dense[o] !== 0) n++;
+    const packed = new Uint32Array(n);
+    n = 0;
+    for (let o = 0; o < dense.length; o++) if (dense[o] !== 0) packed[n++] = ((o << 16) | (dense[o] & 0xffff)) >>> 0;
+    return new Entries(packed);
+  }
+
+  /** The value at page offset `off` (0..4095): label index + 1, EXIT_ENTRY, or 0. */
+  at(off: number): number {
+    const p = this.packed;
+    let lo = 0;
+    let hi = p.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const k = p[mid] >>> 16;
+      if (k === off) return (p[mid] << 16) >> 16;
+      if (k < off) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return 0;
+  }
+
+  /** Offsets with a value. */
+  get size(): number {
+    return this.packed.length;
+  }
+
+  equals(other: Entries): boolean {
+    const a = this.packed;
+    const b = other.packed;
+    if (a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+    return true;
+  }
+}
 
 /** MOVS STOS LODS CMPS SCAS (byte and word/dword forms). */
 function isString(key: number): boolean {
@@ -720,7 +769,7 @@ export function compileRegion(
     // its last bytes are fetched from the next page, which the entry checks do not cover
     if (ins.off + ins.len > 4096) segs |= 1 << Seg.CS;
   }
-  return { bytes: mb.encode(), entries, runs: Uint16Array.from(runLen), instructions: compiled, segs };
+  return { bytes: mb.encode(), entries: Entries.from(entries), runs: Uint16Array.from(runLen), instructions: compiled, segs };
 }
 
 /** NOP, and LEA r,[r+0] (the assemblers' multi-byte NOPs): padding before a function or loop, whose end is a label. */
