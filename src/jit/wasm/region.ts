@@ -602,15 +602,6 @@ export function compileRegion(
   labelList.forEach((o, i) => labelIndex.set(o, i));
   const nLabels = labelList.length;
   if (nLabels === 0) return null;
-  const retLabels: [number, number][] = []; // [EIP, label] of each CALL's return address in the region
-  for (const ins of insns.values()) {
-    if (isCall(mem, ins)) {
-      const r = ins.off + ins.len;
-      const li = labelIndex.get(r);
-      if (li !== undefined && !retLabels.some((x) => x[1] === li)) retLabels.push([(eipPage + r) | 0, li]);
-    }
-  }
-
   // ---- pass 2: emit ----
   const mb = new ModuleBuilder();
   mb.importMemory('env', 'mem', memPages, memPages);
@@ -634,36 +625,8 @@ export function compileRegion(
   ];
   // the flag state stays in the exchange area (docs/cpu-jit.md, "Locals and TurboFan's register allocator")
   for (const [slot, l] of xl) f.keepInMemory(l, xo(slot));
-  f.block();
-  // entry by page offset (the chain dispatcher, wasm/chain.ts): pc = ~offset
-  // finds the label by a binary search over the entries; an offset that is
-  // not one leaves at once with EIP there and `left` untouched
+  f.block(); // $exit
   const entryOffs = labelList.filter((o) => ways.has(o) && insns.get(o)!.key >= 0);
-  f.localGet(PC).i32Const(0).op(Op.i32_lt_s).if();
-  f.localGet(PC).i32Const(-1).op(Op.i32_xor).localSet(B1);
-  f.block();
-  // depth: nested ifs of the search below the $found block
-  const search = (lo: number, hi: number, depth: number): void => {
-    if (hi - lo <= 4) {
-      for (let i = lo; i < hi; i++) {
-        f.localGet(B1).i32Const(entryOffs[i]).op(Op.i32_eq).if();
-        f.i32Const(labelIndex.get(entryOffs[i])!).localSet(PC).br(depth + 1);
-        f.end();
-      }
-      return;
-    }
-    const mid = (lo + hi) >> 1;
-    f.localGet(B1).i32Const(entryOffs[mid]).op(Op.i32_lt_u).if();
-    search(lo, mid, depth + 1);
-    f.else();
-    search(mid, hi, depth + 1);
-    f.end();
-  };
-  search(0, entryOffs.length, 0);
-  f.localGet(B1).i32Const(eipPage).op(Op.i32_add).localSet(EIP);
-  f.br(2); // block $exit
-  f.end(); // $found
-  f.end(); // if
   // loop heads: labels a branch goes back to (a later or the same label's
   // code jumps there); they get a br_table of their own at the loop top, so
   // a loop's back edge does not search all the labels (see Emitter.jumpLabel)
@@ -698,6 +661,39 @@ export function compileRegion(
     f.localGet(BK).brTable(table, 0);
     f.end();
   }
+  // entry by page offset, from the chain dispatcher (wasm/chain.ts) or a
+  // RET or indirect jump in the region (Emitter.dispatch): pc = ~offset
+  // finds the label by a binary search over the ways in; an offset that is
+  // not one leaves with EIP there (`left` as it is). One search per region,
+  // here, instead of one inline at every RET and indirect jump (a RET's
+  // compare per return address in the region was an eighth of all the
+  // regions' bytes)
+  f.localGet(PC).i32Const(0).op(Op.i32_lt_s).if();
+  f.localGet(PC).i32Const(-1).op(Op.i32_xor).localSet(B1);
+  // depth: the search's ifs around; a match goes straight to its label's
+  // code (the end of its block: inside the match's if, the search's ifs and
+  // the `pc < 0` if, label 0's block is innermost), not through the table
+  const search = (lo: number, hi: number, depth: number): void => {
+    if (hi - lo <= 4) {
+      for (let i = lo; i < hi; i++) {
+        f.localGet(B1).i32Const(entryOffs[i]).op(Op.i32_eq).if();
+        f.br(depth + 2 + labelIndex.get(entryOffs[i])!);
+        f.end();
+      }
+      return;
+    }
+    const mid = (lo + hi) >> 1;
+    f.localGet(B1).i32Const(entryOffs[mid]).op(Op.i32_lt_u).if();
+    search(lo, mid, depth + 1);
+    f.else();
+    search(mid, hi, depth + 1);
+    f.end();
+  };
+  search(0, entryOffs.length, 0);
+  // not found: leave, past the labels' blocks, the loop and $miss, to $exit
+  f.localGet(B1).i32Const(eipPage).op(Op.i32_add).localSet(EIP);
+  f.br(nLabels + 3);
+  f.end(); // if
   // Only the ways in are targets of this br_table. Liftoff spills every
   // cached local at the loop header, and a block whose first branch (in code
   // order) is this table gets that all-spilled state as its merge state: every
@@ -707,7 +703,7 @@ export function compileRegion(
     labelList.map((o, i) => (ways.has(o) ? i : nLabels + 2)),
     nLabels + 2,
   );
-  const e = new Emitter(f, mem, nLabels, labelIndex, eipPage, retLabels, heads, labelList.map((o) => ways.has(o)), next?.lin ?? 0);
+  const e = new Emitter(f, mem, nLabels, labelIndex, eipPage, heads, labelList.map((o) => ways.has(o)), next?.lin ?? 0);
   // compiled instructions from each label to the next
   const runLen = new Array<number>(nLabels).fill(0);
   {
@@ -898,7 +894,6 @@ class Emitter {
     private readonly nLabels: number,
     private readonly labelIndex: Map<number, number>,
     private readonly eipPage: number,
-    private readonly retLabels: [number, number][],
     private readonly heads: ReadonlyMap<number, number>,
     /** Per label: a target of the loop top's br_table (a way in), see compileRegion. */
     private readonly way: readonly boolean[],
@@ -1028,35 +1023,16 @@ class Emitter {
 
   /**
    * Continue at the EIP in local `t` (the current instruction done and
-   * settled): a label of the region, found by a binary search over their
-   * offsets, or leave.
+   * settled): on the page, through the loop top's search over the ways in
+   * (pc = ~offset; an offset that is not one leaves there), else leave.
    */
   private dispatch(t: number): void {
     const f = this.f;
-    const offs = [...this.labelIndex.keys()].filter((o) => this.reaches(this.labelIndex.get(o)!)).sort((a, b) => a - b);
     f.localGet(t).i32Const(this.eipPage).op(Op.i32_sub).localTee(B1).i32Const(4096).op(Op.i32_lt_u).if();
     this.extra++;
-    const search = (lo: number, hi: number): void => {
-      if (hi - lo <= 4) {
-        for (let i = lo; i < hi; i++) {
-          f.localGet(B1).i32Const(offs[i]).op(Op.i32_eq).if();
-          this.extra++;
-          this.jumpLabel(this.labelIndex.get(offs[i])!);
-          this.extra--;
-          f.end();
-        }
-        return;
-      }
-      const mid = (lo + hi) >> 1;
-      f.localGet(B1).i32Const(offs[mid]).op(Op.i32_lt_u).if();
-      this.extra++;
-      search(lo, mid);
-      f.else();
-      search(mid, hi);
-      this.extra--;
-      f.end();
-    };
-    search(0, offs.length);
+    f.localGet(B1).i32Const(-1).op(Op.i32_xor).localSet(PC);
+    if (this.heads.size > 0) f.i32Const(0).localSet(BK);
+    f.br(this.topDepth);
     this.extra--;
     f.end();
     f.localGet(t).localSet(EIP);
@@ -1818,15 +1794,7 @@ class Emitter {
       if (key === 0xc2) f.localGet(R0 + 4).i32Const(mem[o] | (mem[o + 1] << 8)).op(Op.i32_add).localSet(R0 + 4);
       this.count();
       this.refund();
-      for (const [reip, li] of this.retLabels) {
-        f.localGet(V).i32Const(reip).op(Op.i32_eq).if();
-        this.extra++;
-        this.jumpLabel(li);
-        this.extra--;
-        f.end();
-      }
-      f.localGet(V).localSet(EIP);
-      this.exit();
+      this.dispatch(V);
       return;
     }
     this.count();
