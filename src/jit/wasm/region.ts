@@ -87,6 +87,9 @@ export const enum Xchg {
 
 /** Most instructions in one region (a page holds at most 4096). */
 const MAX_INSNS = 1500;
+/** Ways in above which the loop top finds an entry through a table of 64-byte chunks instead of a binary search. */
+const CHUNKED_SEARCH = 12;
+const CHUNK_SHIFT = 6;
 
 // locals of run()
 const PC = 0,
@@ -689,7 +692,43 @@ export function compileRegion(
     search(mid, hi, depth + 1);
     f.end();
   };
-  search(0, entryOffs.length, 0);
+  if (entryOffs.length <= CHUNKED_SEARCH) search(0, entryOffs.length, 0);
+  else {
+    // many ways in: a br_table on the offset's 64-byte chunk, then the few
+    // ways in that chunk (the optimiser makes the table one indirect jump
+    // instead of a tree of some 6 compares). Blocks: $nf (not found) around
+    // one block per chunk that has ways in, the first chunk's innermost.
+    const chunks: number[][] = [];
+    const chunkOf = new Array<number>(4096 >> CHUNK_SHIFT).fill(-1);
+    for (const o of entryOffs) {
+      const c = o >> CHUNK_SHIFT;
+      if (chunkOf[c] < 0) {
+        chunkOf[c] = chunks.length;
+        chunks.push([]);
+      }
+      chunks[chunkOf[c]].push(o);
+    }
+    const m = chunks.length;
+    f.block(); // $nf
+    for (let j = 0; j < m; j++) f.block();
+    f.localGet(B1).i32Const(CHUNK_SHIFT).op(Op.i32_shr_u);
+    f.brTable(
+      chunkOf.map((j) => (j < 0 ? m : j)),
+      m,
+    );
+    for (let j = 0; j < m; j++) {
+      f.end(); // chunk j's block: its code follows
+      const rest = m - 1 - j; // chunk blocks still open around
+      for (const o of chunks[j]) {
+        f.localGet(B1).i32Const(o).op(Op.i32_eq).if();
+        // inside the if: the open chunk blocks, $nf, the `pc < 0` if, then label 0's block
+        f.br(1 + rest + 2 + labelIndex.get(o)!);
+        f.end();
+      }
+      if (rest > 0) f.br(rest); // to $nf
+    }
+    f.end(); // $nf
+  }
   // not found: leave, past the labels' blocks, the loop and $miss, to $exit
   f.localGet(B1).i32Const(eipPage).op(Op.i32_add).localSet(EIP);
   f.br(nLabels + 3);
