@@ -33,7 +33,12 @@ export function readMachineFile(subject: string, path: string, what: string, max
   }
   if (size === 0) throw new VmConfigError(subject, `${what} ${path} is empty`);
   if (size > max) throw new VmConfigError(subject, `${what} ${path} is ${size} bytes, larger than the ${max / 1048576} MiB a PC maps for firmware`);
-  return new Uint8Array(readFileSync(path));
+  // a plain Uint8Array over the Buffer's own memory: `new Uint8Array(buffer)`
+  // copied it, and the freed original (16 MiB for the default guest's
+  // vmlinux) raised glibc's mmap threshold, so that later allocations of the
+  // run filled its heap around the holes (docs/cpu-jit.md, "Memory")
+  const b = readFileSync(path);
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
 
 function firmware(subject: string, name: string, baseDir: string, seabiosPath: string, what: string): Uint8Array {
