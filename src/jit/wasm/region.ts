@@ -120,7 +120,7 @@ const PC = 0,
   Q64 = 39,
   /** 1 + the index of a loop head in `heads` to go to at the loop top, or 0: go by PC. */
   BK = 40,
-  /** At a TLB miss, for the region's one miss tail: the instructions to give back << 2 | 1 (read) or 2 (write). */
+  /** At a TLB miss, for the region's one miss tail: the instructions to give back << 14 | the instruction's page offset << 2 | 1 (read) or 2 (write). */
   MX = 41;
 const N_I32_LOCALS = 36; // 2..37
 /**
