@@ -213,6 +213,8 @@ test('the web console: create, start, type in the serial console, stop', async (
     await page.setViewportSize({ width: 390, height: 800 });
     assert.ok(await card.locator('button[data-act=stop]').isVisible());
     await page.locator('.vm[data-name="webvm"] button[data-act=clone]').click();
+    // the dialog opens once the source's snapshot list has come back
+    await page.locator('#clone-dialog').waitFor({ state: 'visible', timeout: 10_000 });
     const box = await page.locator('#clone-dialog').boundingBox();
     assert.ok(box && box.x >= 0 && box.x + box.width <= 390, `the clone dialog fits the phone's width: ${JSON.stringify(box)}`);
     await page.locator('#clone-dialog button[value=cancel]').click();
