@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Machine } from './machine.js';
+import { bytesFile, linuxImages, type LinuxImages } from './linuxboot.js';
 import { saveCpuState } from '../cpu/state.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
@@ -159,6 +160,67 @@ test("direct Linux boot with a VGA font sets text mode 03h and describes it in s
   const bare = new Machine({ memoryBytes: 16 << 20, linux: { kernel: tinyBzImage(), cmdline: '' } });
   assert.deepEqual([...bare.mem.mem.subarray(0x7000, 0x7012)], new Array(0x12).fill(0));
   assert.notEqual(bare.vga.displayMode(), 'text');
+});
+
+/** A 32-bit x86 ELF with two PT_LOAD segments (the second with a bss), a note and `junk` bytes of sections after them. */
+function tinyVmlinux(junk: number): Uint8Array {
+  const segs = [
+    { off: 0x1000, paddr: 0x200000, filesz: 0x300, memsz: 0x300, fill: 0xf4 },
+    { off: 0x2000, paddr: 0x300000, filesz: 0x80, memsz: 0x1000, fill: 0x5a },
+  ];
+  const elf = new Uint8Array(0x3000 + junk).fill(0xee, 0x3000);
+  const dv = new DataView(elf.buffer);
+  dv.setUint32(0, 0x7f454c46, false);
+  elf[4] = 1; // 32-bit
+  elf[5] = 1; // little-endian
+  dv.setUint16(18, 3, true); // x86
+  dv.setUint32(24, 0x200010, true); // entry
+  dv.setUint32(28, 52, true);
+  dv.setUint32(32, 0x3000, true); // sections, at the junk
+  dv.setUint16(42, 32, true);
+  dv.setUint16(44, 3, true);
+  segs.forEach((g, i) => {
+    const o = 52 + i * 32;
+    dv.setUint32(o, 1, true);
+    dv.setUint32(o + 4, g.off, true);
+    dv.setUint32(o + 12, g.paddr, true);
+    dv.setUint32(o + 16, g.filesz, true);
+    dv.setUint32(o + 20, g.memsz, true);
+    elf.fill(g.fill, g.off, g.off + g.filesz);
+  });
+  dv.setUint32(52 + 64, 4, true); // PT_NOTE: not loaded
+  return elf;
+}
+
+test('what the machine keeps of a bzImage and vmlinux for its resets loads the same RAM and entry as the whole files', () => {
+  const big = new Uint8Array(0x40000).fill(0xcc);
+  big.set(tinyBzImage());
+  const elf = tinyVmlinux(0x10000);
+  const kept = (k: Uint8Array, v: Uint8Array): LinuxImages => linuxImages(bytesFile(k), bytesFile(v), undefined, 'console=ttyS0');
+  const slimImg = kept(big, elf);
+  assert.equal(slimImg.kernelBytes, big.length, "the bzImage's size is kept");
+  assert.ok(slimImg.kernel.length <= 0x1000, `the bzImage's setup code alone: ${slimImg.kernel.length} bytes`);
+  assert.ok(slimImg.vmlinux!.length < 0x400, `the vmlinux's loaded bytes alone: ${slimImg.vmlinux!.length} bytes`);
+  const whole = new Machine({ memoryBytes: 16 << 20, linux: { kernel: big, vmlinux: elf, cmdline: 'console=ttyS0' } });
+  const slim = new Machine({ memoryBytes: 16 << 20, linux: slimImg });
+  assert.equal(slim.cpu.eip, 0x200010);
+  assert.equal(slim.cpu.eip, whole.cpu.eip);
+  assert.ok(Buffer.from(slim.mem.mem.subarray(0, 16 << 20)).equals(Buffer.from(whole.mem.mem.subarray(0, 16 << 20))), 'the same RAM');
+  assert.deepEqual([slim.mem.mem[0x200000], slim.mem.mem[0x30007f], slim.mem.mem[0x300080]], [0xf4, 0x5a, 0]);
+  // the RAM check still counts the whole bzImage: a kernel too big for the RAM is refused as before
+  const huge = new Uint8Array(15 << 20);
+  huge.set(tinyBzImage());
+  assert.throws(() => new Machine({ memoryBytes: 16 << 20, linux: kept(huge, elf) }), /16 MiB of RAM is too little for this kernel/);
+  // files that are not what they claim are kept whole, and refused with their own message
+  const notElf = kept(big, new Uint8Array(100));
+  assert.equal(notElf.vmlinux!.length, 100);
+  assert.throws(() => new Machine({ memoryBytes: 16 << 20, linux: notElf }), /not a 32-bit little-endian x86 ELF/);
+  const cut = elf.slice(0, 0x2010); // the second segment's data runs past the end
+  assert.equal(kept(big, cut).vmlinux!.length, cut.length);
+  assert.throws(() => new Machine({ memoryBytes: 16 << 20, linux: kept(big, cut) }), /truncated \(segment data\)/);
+  assert.throws(() => new Machine({ memoryBytes: 16 << 20, linux: kept(new Uint8Array(0x2000), elf) }), /not a Linux bzImage/);
+  // without a vmlinux the bzImage is kept whole: its protected-mode code is what loads
+  assert.equal(linuxImages(bytesFile(big), undefined, undefined, '').kernel.length, big.length);
 });
 
 test('the accel option selects the tier: the same output on each, compiled code only where asked', () => {

@@ -7,8 +7,9 @@
  */
 import { openNics } from './netopen.js';
 import type { IoCounters } from './iostats.js';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { findFont8x16, LinuxBootError, Machine, MachineConfigError, MAX_BIOS_BYTES, MemoryConfigError, type MachineConfig } from '../board/machine.js';
+import { linuxImages, type KernelFile } from '../board/linuxboot.js';
 import { CharSpecError, openCharSink, type HostCharSink } from '../host/node/chardev.js';
 import type { OpenedBlock } from '../host/node/block.js';
 import { openDrive, specPath } from './drives.js';
@@ -19,8 +20,8 @@ import { SEABIOS_BIOS, SEABIOS_DIR, SEABIOS_VGA, seabiosVgaInstalled } from './f
 
 export { SEABIOS_DIR, SEABIOS_BIOS, SEABIOS_VGA, seabiosVgaInstalled };
 
-/** Read a whole file for the machine (firmware, kernel, initrd). */
-export function readMachineFile(subject: string, path: string, what: string, max = Infinity): Uint8Array {
+/** A file for the machine (firmware, kernel, initrd), checked: its size, and reads of its parts. */
+export function openMachineFile(subject: string, path: string, what: string, max = Infinity): KernelFile {
   let size: number;
   try {
     const st = statSync(path);
@@ -33,6 +34,24 @@ export function readMachineFile(subject: string, path: string, what: string, max
   }
   if (size === 0) throw new VmConfigError(subject, `${what} ${path} is empty`);
   if (size > max) throw new VmConfigError(subject, `${what} ${path} is ${size} bytes, larger than the ${max / 1048576} MiB a PC maps for firmware`);
+  const read = (into: Uint8Array, position: number): void => {
+    const fd = openSync(path, 'r');
+    try {
+      for (let done = 0; done < into.length; ) {
+        const n = readSync(fd, into, done, into.length - done, position + done);
+        if (n === 0) throw new VmConfigError(subject, `${what} ${path} became shorter while it was read`);
+        done += n;
+      }
+    } finally {
+      closeSync(fd);
+    }
+  };
+  return { size, read };
+}
+
+/** Read a whole file for the machine (firmware, initrd). */
+export function readMachineFile(subject: string, path: string, what: string, max = Infinity): Uint8Array {
+  openMachineFile(subject, path, what, max);
   // a plain Uint8Array over the Buffer's own memory: `new Uint8Array(buffer)`
   // copied it, and the freed original (16 MiB for the default guest's
   // vmlinux) raised glibc's mmap threshold, so that later allocations of the
@@ -94,12 +113,12 @@ export function openMachine(specJson: unknown, o: OpenOptions = {}): { spec: Mac
     }
     if (spec.linux) {
       const l = spec.linux;
-      cfg.linux = {
-        kernel: readMachineFile('kernel', specPath(baseDir, l.kernel), 'kernel'),
-        vmlinux: l.vmlinux ? readMachineFile('vmlinux', specPath(baseDir, l.vmlinux), 'kernel') : undefined,
-        initrd: l.initrd ? readMachineFile('initrd', specPath(baseDir, l.initrd), 'initrd') : undefined,
-        cmdline: l.cmdline,
-      };
+      cfg.linux = linuxImages(
+        openMachineFile('kernel', specPath(baseDir, l.kernel), 'kernel'),
+        l.vmlinux ? openMachineFile('vmlinux', specPath(baseDir, l.vmlinux), 'kernel') : undefined,
+        l.initrd ? readMachineFile('initrd', specPath(baseDir, l.initrd), 'initrd') : undefined,
+        l.cmdline,
+      );
     }
     for (const slot of DRIVE_SLOTS) {
       const d = spec.drives[slot];

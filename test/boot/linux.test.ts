@@ -100,6 +100,17 @@ test('the default guest boots to a shell, runs programs, and powers off with exi
     const hostname = await run('hostname');
     assert.match(hostname, /^tsvm$/m);
 
+    // a reboot: the machine loads the kernel and the initrd again (from what it
+    // kept of their files, linuxboot.ts keptForReset) and the guest comes back
+    // to a shell, its files as the image built them
+    await run('echo before-reboot > /tmp/mark');
+    const before = s.out.length;
+    s.child.stdin.write('reboot -f\n');
+    await s.waitFor(/tsvm default guest ready/, before, 600_000, 'the guest booting again after reboot -f');
+    await s.waitFor(PROMPT, before, 600_000, 'the shell prompt after the reboot');
+    assert.match(s.out.slice(before), /Linux version 6\.\d+\.\d+-\d+-686 .*Debian/);
+    assert.match(await run('cat /tmp/mark 2>&1; uname -r'), /No such file or directory\n6\.\d+\.\d+-\d+-686/);
+
     s.child.stdin.write('poweroff\n');
     const code = await s.exit();
     assert.equal(code, 0, `tsvm ended with ${s.exitDescription}; output:\n${s.tail(2000)}`);
