@@ -296,6 +296,55 @@ pm32:
     rcl ebx, cl
     FL ebx
 
+    ; ---- dead flags: a shift, rotate or ALU op whose flags a later op in the
+    ; same run overwrites computes none (region.ts flagsDeadAfter); around it,
+    ; the neighbours that do see them: INC/DEC keep CF, ADC/SBB/CMOV/LAHF read
+    mov eax, [esp+4]
+    mov ebx, [esp]
+    mov ecx, eax
+    rol ecx, 7
+    add ecx, ebx            ; overwrites all: rol's CF and OF dead
+    FL ecx
+    mov edx, ebx
+    shr edx, 3
+    inc edx                 ; keeps shr's CF, which LAHF reads
+    FL edx
+    mov edx, ebx
+    shl edx, 5
+    mov ecx, edx
+    not ecx
+    lea ecx, [ecx+eax*2+3]
+    xor ecx, eax            ; shl's flags dead through MOV, NOT, LEA
+    FL ecx
+    rol edx, 1
+    adc edx, eax            ; reads rol's CF
+    FL edx
+    ror edx, 3
+    sbb ecx, edx            ; reads ror's CF
+    FL ecx
+    sar edx, 2
+    dec edx
+    movzx ecx, dl
+    add edx, ecx            ; sar's and dec's flags dead
+    FL edx
+    sub edx, eax
+    cmovc ecx, ebx          ; reads SUB's CF
+    ror ecx, 9
+    test ecx, 0x10          ; ror's dead
+    FL ecx
+    add eax, ebx
+    shr eax, 1
+    rcr ebx, 1              ; reads shr's CF
+    FL ebx
+    mov [esi], eax
+    rol eax, 3
+    add eax, [esi]          ; a memory operand may leave the region: rol's flags live until it
+    FL eax
+    and eax, ebx
+    inc eax
+    cmp eax, ecx            ; AND's and INC's dead
+    FL eax
+
     ; ---- bit instructions ----
     mov eax, [esp+4]
     mov ebx, [esp]

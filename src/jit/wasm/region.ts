@@ -754,6 +754,7 @@ export function compileRegion(
   }
   let compiled = 0;
   let li = -1;
+  const dead = flagsDeadAfter(mem, order, insns, labels);
   for (let i = 0; i < order.length; i++) {
     const ins = insns.get(order[i])!;
     if (labels.has(ins.off)) {
@@ -762,6 +763,7 @@ export function compileRegion(
       e.startLabel(li, runLen[li], (eipPage + ins.off) | 0);
     }
     if (ins.key >= 0) compiled++;
+    e.flagsDead = dead[i];
     e.insn(ins);
     // falling through into an instruction that is not next in address order (or not decoded)
     if (!ins.ends && ins.key >= 0) {
@@ -825,6 +827,56 @@ function isPadding(mem: Uint8Array, ins: Insn): boolean {
   }
   if (base !== reg || (mod === 0 && base === 5)) return false;
   return mod === 0 || (mod === 1 ? mem[p] === 0 : imm32(mem, p) === 0);
+}
+
+/** What an instruction does to the flags, for flagsDeadAfter. */
+const enum FlagUse {
+  /** Writes all six arithmetic flags and reads none; registers only, cannot leave the region. */
+  KILL,
+  /** Reads no flag (INC and DEC keep CF, which only a later KILL sees); registers only, cannot leave. */
+  PASS,
+  /** Anything else: reads flags, touches memory or may leave (a TLB miss, an exit). */
+  STOP,
+}
+function flagUse(mem: Uint8Array, ins: Insn): FlagUse {
+  const key = ins.key;
+  const m = mem[ins.at];
+  const reg = (m >> 3) & 7;
+  const regs = m >> 6 === 3;
+  if (key < 0 || ins.off + ins.len > 4096) return FlagUse.STOP;
+  if (key < 0x40 && (key & 7) < 6) {
+    const k = key >> 3;
+    if (k === 2 || k === 3) return FlagUse.STOP; // ADC, SBB read CF
+    return (key & 7) >= 4 || regs ? FlagUse.KILL : FlagUse.STOP;
+  }
+  if (key === 0x80 || key === 0x81 || key === 0x83) return regs && reg !== 2 && reg !== 3 ? FlagUse.KILL : FlagUse.STOP;
+  if (key === 0x84 || key === 0x85) return regs ? FlagUse.KILL : FlagUse.STOP;
+  if (key === 0xa8 || key === 0xa9) return FlagUse.KILL;
+  if (key === 0xf6 || key === 0xf7) return !regs ? FlagUse.STOP : reg === 0 || reg === 3 ? FlagUse.KILL : reg === 2 ? FlagUse.PASS : FlagUse.STOP;
+  if (!regs && ((key >= 0x86 && key <= 0x8b) || key === 0x1b6 || key === 0x1b7 || key === 0x1be || key === 0x1bf)) return FlagUse.STOP;
+  if ((key >= 0x86 && key <= 0x8b) || key === 0x8d || (key >= 0xb0 && key <= 0xbf) || (key >= 0x40 && key <= 0x4f)) return FlagUse.PASS;
+  if ((key >= 0x90 && key <= 0x99 && ins.rep === 0) || (key >= 0x1c8 && key <= 0x1cf)) return FlagUse.PASS;
+  if (key === 0x1b6 || key === 0x1b7 || key === 0x1be || key === 0x1bf) return FlagUse.PASS;
+  // ROL ROR SHL SHR SAR (not RCL/RCR, which read CF)
+  if ((key === 0xc0 || key === 0xc1 || (key >= 0xd0 && key <= 0xd3)) && regs && reg !== 2 && reg !== 3 && reg !== 6) return FlagUse.PASS;
+  return FlagUse.STOP;
+}
+/**
+ * Per instruction of `order`: the flags it leaves are dead, since what follows
+ * it in the same run (no label between: a label's count check may leave)
+ * writes them all before anything reads them or could leave the region. The
+ * Emitter then computes none of them (docs/cpu-jit.md, "Dead flags").
+ */
+function flagsDeadAfter(mem: Uint8Array, order: readonly number[], insns: ReadonlyMap<number, Insn>, labels: ReadonlySet<number>): boolean[] {
+  const dead = new Array<boolean>(order.length).fill(false);
+  for (let i = order.length - 2; i >= 0; i--) {
+    const ins = insns.get(order[i])!;
+    const nxt = order[i + 1];
+    if (ins.key < 0 || ins.ends || nxt !== ins.off + ins.len || labels.has(nxt)) continue;
+    const u = flagUse(mem, insns.get(nxt)!);
+    dead[i] = u === FlagUse.KILL || (u === FlagUse.PASS && dead[i + 1]);
+  }
+  return dead;
 }
 
 /** CALL rel32 or CALL r/m32: its return address is a label. */
@@ -928,6 +980,8 @@ class Emitter {
   private fk: number = Fk.UNKNOWN;
   /** The width of the producer fk names: 7, 15 or 31. */
   private fkTop = 31;
+  /** The flags the current instruction writes are dead (flagsDeadAfter): lazy(), resultFlags() and the rotates' CF/OF emit nothing. */
+  flagsDead = false;
 
   constructor(
     private readonly f: FuncBuilder,
@@ -1211,6 +1265,7 @@ class Emitter {
   // ---- flags ----
   private lazy(op: number, a: number | null, b: number | null, top: number, mask: number = F.ARITH): void {
     const f = this.f;
+    if (this.flagsDead) return;
     f.i32Const(0).i32Const(op | (top << 8) | (mask << 16)).i32Store(LKIND_AT);
     if (a !== null) f.localGet(a).localSet(LA);
     else f.i32Const(0).localSet(LA);
@@ -1280,6 +1335,7 @@ class Emitter {
   /** setResultFlags(R, top, cf (local), of (local), af=0). */
   private resultFlags(top: number, cf: number, of: number): void {
     const f = this.f;
+    if (this.flagsDead) return;
     f.i32Const(0).i32Const((top << 8) | ((F.ZF | F.SF | F.PF) << 16)).i32Store(LKIND_AT);
     f.localGet(R).localSet(LRES);
     f.localGet(FL).i32Const(~(F.CF | F.OF | F.AF)).op(Op.i32_and);
@@ -1882,9 +1938,11 @@ class Emitter {
   /** INC (dec false) / DEC of local X at `size`: R = result, CF kept (materialised), the rest lazy. */
   private incDec(dec: boolean, size: number): void {
     const f = this.f;
-    f.localGet(FL).i32Const(~F.CF).op(Op.i32_and);
-    this.pushCF();
-    f.op(Op.i32_or).localSet(FL);
+    if (!this.flagsDead) {
+      f.localGet(FL).i32Const(~F.CF).op(Op.i32_and);
+      this.pushCF();
+      f.op(Op.i32_or).localSet(FL);
+    }
     f.i32Const(1).localSet(Y);
     f.localGet(X).i32Const(1).op(dec ? Op.i32_sub : Op.i32_add).localSet(R);
     this.lazy(dec ? 2 : 1, X, Y, size * 8 - 1, F.ARITH & ~F.CF);
@@ -1950,14 +2008,17 @@ class Emitter {
         f.localGet(V).i32Const(bits).localGet(A2).op(Op.i32_sub).op(k === 0 ? Op.i32_shr_u : Op.i32_shl).op(Op.i32_or);
         f.i32Const(mask).op(Op.i32_and).localSet(R);
       }
-      if (k === 0) {
+      if (this.flagsDead) {
+        // CF and OF are overwritten before anything reads them
+      } else if (k === 0) {
         f.localGet(R).i32Const(1).op(Op.i32_and).localSet(X);
         f.localGet(R).i32Const(top).op(Op.i32_shr_u).localGet(X).op(Op.i32_xor).i32Const(1).op(Op.i32_and).localSet(Y);
+        this.setCfOf(X, Y);
       } else {
         f.localGet(R).i32Const(top).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and).localSet(X);
         f.localGet(R).i32Const(top - 1).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and).localGet(X).op(Op.i32_xor).localSet(Y);
+        this.setCfOf(X, Y);
       }
-      this.setCfOf(X, Y);
       f.localGet(R).localSet(V);
     } else if (k === 2 || k === 3) {
       // RCL/RCR: count mod (bits + 1) below 32 bits; 0 changes nothing
@@ -1990,12 +2051,14 @@ class Emitter {
       c();
       f.i32Const(1).op(Op.i32_sub).op(k === 5 ? Op.i32_shr_u : k === 7 ? Op.i32_shr_s : Op.i32_shl).localSet(A3); // src
       f.localGet(A3).i32Const(1).op(k === 5 ? Op.i32_shr_u : k === 7 ? Op.i32_shr_s : Op.i32_shl).i32Const(mask).op(Op.i32_and).localSet(R);
-      if (k === 5 || k === 7) f.localGet(A3).i32Const(1).op(Op.i32_and).localSet(X);
-      else f.localGet(A3).i32Const(top).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and).localSet(X);
-      if (k === 7) f.i32Const(0).localSet(Y);
-      else if (k === 5) f.localGet(A3).localGet(R).op(Op.i32_xor).i32Const(top).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and).localSet(Y);
-      else f.localGet(X).localGet(R).i32Const(top).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and).op(Op.i32_xor).localSet(Y);
-      this.resultFlags(top, X, Y);
+      if (!this.flagsDead) {
+        if (k === 5 || k === 7) f.localGet(A3).i32Const(1).op(Op.i32_and).localSet(X);
+        else f.localGet(A3).i32Const(top).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and).localSet(X);
+        if (k === 7) f.i32Const(0).localSet(Y);
+        else if (k === 5) f.localGet(A3).localGet(R).op(Op.i32_xor).i32Const(top).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and).localSet(Y);
+        else f.localGet(X).localGet(R).i32Const(top).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and).op(Op.i32_xor).localSet(Y);
+        this.resultFlags(top, X, Y);
+      }
       f.localGet(R).localSet(V);
     }
     if (count < 0) f.end();
