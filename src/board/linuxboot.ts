@@ -63,21 +63,47 @@ const KERNEL_ADDR = 0x100000;
 /** Low RAM ends at 639 KiB; the 1 KiB below 640 KiB is the EBDA. */
 const LOW_RAM_END = 0x9fc00;
 
+/** A file the loader reads parts of: its size, and `into.length` bytes from `position` into `into`. */
+export interface KernelFile {
+  readonly size: number;
+  read(into: Uint8Array, position: number): void;
+}
+/** A kernel, vmlinux or initrd: its bytes, or a file read at every load (src/vmm/resources.ts). */
+export type KernelImage = Uint8Array | KernelFile;
+function asFile(x: KernelImage): KernelFile {
+  if (!(x instanceof Uint8Array)) return x;
+  return { size: x.length, read: (into, position) => into.set(x.subarray(position, position + into.length)) };
+}
+/** Its first `n` bytes (fewer if it is shorter). */
+function head(f: KernelFile, n: number): Uint8Array {
+  const b = new Uint8Array(Math.min(f.size, n));
+  f.read(b, 0);
+  return b;
+}
+/** The most a bzImage's setup code can be: 255 sectors and the boot sector. */
+const SETUP_MAX = 256 * 512;
+/** What is read of a vmlinux to find its segments: the ELF header and program headers. */
+const ELF_HEAD_MAX = 0x10000;
+
+/**
+ * The images the loader reads at power-on and at every reset. Given as files
+ * (src/vmm/resources.ts), they are read straight into guest RAM each time,
+ * only the parts a load uses, and nothing of them stays in the process:
+ * the default guest's 27 MiB of kernel files were resident for good when
+ * kept for resets, and a large buffer read and then freed raises glibc's mmap
+ * threshold to its size, after which the process's later allocations fill
+ * its heap around the hole (docs/cpu-jit.md, "Memory").
+ */
 export interface LinuxImages {
   /** The bzImage (its setup header always goes in the zero page). */
-  kernel: Uint8Array;
+  kernel: KernelImage;
   /**
    * Optionally the same kernel already decompressed (its vmlinux ELF): loaded
    * at its physical addresses and entered at phys_startup_32, which skips the
    * bzImage's decompressor (the same entry the decompressor jumps to).
    */
-  vmlinux?: Uint8Array;
-  /**
-   * The bzImage's size when `kernel` holds only its setup code (linuxImages:
-   * with a vmlinux the protected-mode part is never loaded, only measured).
-   */
-  kernelBytes?: number;
-  initrd?: Uint8Array;
+  vmlinux?: KernelImage;
+  initrd?: KernelImage;
   cmdline: string;
   /** Physical address of an ACPI RSDP the board placed (boot_params.acpi_rsdp_addr). */
   acpiRsdp?: number;
@@ -129,10 +155,10 @@ export function parseBzImage(k: Uint8Array, size = k.length): { setupBytes: numb
  * the 32-bit entry point. Everything is checked before memory is written.
  */
 export function loadLinux(mem: PhysicalMemory, cpu: Cpu, img: LinuxImages): void {
-  const k = img.kernel;
-  const size = img.kernelBytes ?? k.length;
+  const kf = asFile(img.kernel);
+  const size = kf.size;
+  const k = head(kf, SETUP_MAX);
   const { setupBytes } = parseBzImage(k, size);
-  if (!img.vmlinux && k.length < size) throw new LinuxBootError('the kernel image was trimmed to its setup code but has no vmlinux to load');
   const dv = new DataView(k.buffer, k.byteOffset, k.byteLength);
   const ram = mem.ramSize;
   const pmSize = size - setupBytes;
@@ -145,13 +171,17 @@ export function loadLinux(mem: PhysicalMemory, cpu: Cpu, img: LinuxImages): void
   if (need > ram) {
     throw new LinuxBootError(`${ram >> 20} MiB of RAM is too little for this kernel; give the machine more RAM (at least ${Math.ceil(need / 1048576)} MiB)`);
   }
+  const vf = img.vmlinux === undefined ? undefined : asFile(img.vmlinux);
+  const elf = vf ? elfLoads(head(vf, ELF_HEAD_MAX), vf.size) : undefined;
+  if (elf) for (const g of elf.segs) checkSegment(g, ram);
   let initrdAddr = 0;
-  const initrd = img.initrd;
+  const initrd = img.initrd === undefined ? undefined : asFile(img.initrd);
+  const initrdSize = initrd ? initrd.size : 0;
   if (initrd) {
     const max = Math.min(dv.getUint32(Hdr.INITRD_ADDR_MAX, true) >>> 0, ram - 1);
-    initrdAddr = Math.floor((max + 1 - initrd.length) / 4096) * 4096;
+    initrdAddr = Math.floor((max + 1 - initrdSize) / 4096) * 4096;
     if (initrdAddr < KERNEL_ADDR + pmSize + 8 * 1024 * 1024) {
-      throw new LinuxBootError(`the initrd (${(initrd.length / 1048576).toFixed(1)} MiB) does not fit in RAM beside the kernel; give the machine more RAM`);
+      throw new LinuxBootError(`the initrd (${(initrdSize / 1048576).toFixed(1)} MiB) does not fit in RAM beside the kernel; give the machine more RAM`);
     }
   }
 
@@ -165,7 +195,7 @@ export function loadLinux(mem: PhysicalMemory, cpu: Cpu, img: LinuxImages): void
   z.setUint16(Hdr.HEAP_END_PTR, 0xfe00, true);
   z.setUint32(Hdr.CMD_LINE_PTR, CMDLINE_ADDR, true);
   z.setUint32(Hdr.RAMDISK_IMAGE, initrdAddr, true);
-  z.setUint32(Hdr.RAMDISK_SIZE, initrd ? initrd.length : 0, true);
+  z.setUint32(Hdr.RAMDISK_SIZE, initrdSize, true);
   z.setUint32(Bp.ALT_MEM_K, (ram - 0x100000) >>> 10, true);
   if (img.acpiRsdp) z.setUint32(Bp.ACPI_RSDP_ADDR, img.acpiRsdp, true);
   if (img.vgaText) {
@@ -198,9 +228,14 @@ export function loadLinux(mem: PhysicalMemory, cpu: Cpu, img: LinuxImages): void
   m.fill(0, CMDLINE_ADDR, CMDLINE_ADDR + cmd.length + 1);
   m.set(cmd, CMDLINE_ADDR);
   let entry = dv.getUint32(Hdr.CODE32_START, true) || KERNEL_ADDR;
-  if (img.vmlinux) entry = loadElf(m, ram, img.vmlinux);
-  else m.set(k.subarray(setupBytes), KERNEL_ADDR);
-  if (initrd) m.set(initrd, initrdAddr);
+  if (vf && elf) {
+    for (const g of elf.segs) {
+      vf.read(m.subarray(g.paddr, g.paddr + g.filesz), g.off);
+      m.fill(0, g.paddr + g.filesz, g.paddr + g.memsz);
+    }
+    entry = elf.entry;
+  } else kf.read(m.subarray(KERNEL_ADDR, KERNEL_ADDR + pmSize), setupBytes);
+  if (initrd) initrd.read(m.subarray(initrdAddr, initrdAddr + initrdSize), 0);
 
   // GDT with __BOOT_CS (0x10) and __BOOT_DS (0x18), flat 4 GiB
   const gdt = new DataView(m.buffer, GDT_ADDR, 32);
@@ -260,100 +295,6 @@ function elfLoads(elf: Uint8Array, size = elf.length): { entry: number; segs: El
   return { entry, segs };
 }
 
-/** A file the loader reads parts of: its size, and `into.length` bytes from `position` into `into`. */
-export interface KernelFile {
-  readonly size: number;
-  read(into: Uint8Array, position: number): void;
-}
-/** A KernelFile over bytes already in memory. */
-export function bytesFile(b: Uint8Array): KernelFile {
-  return { size: b.length, read: (into, position) => into.set(b.subarray(position, position + into.length)) };
-}
-function readAll(file: KernelFile): Uint8Array {
-  const b = new Uint8Array(file.size);
-  file.read(b, 0);
-  return b;
-}
-/** What is read of a kernel file first: its headers (a bzImage's setup code is at most 64 sectors in practice). */
-const HEAD_BYTES = 0x10000;
-
-/**
- * The images the machine keeps to load at power-on and at every reset, read
- * without the bytes no load uses: with a vmlinux, the bzImage's setup code
- * alone (its size is kept: the loader checks the RAM against it) and the
- * vmlinux's PT_LOAD segments alone, as an ELF of their own (header, program
- * headers, then the segments' bytes; no symbols or notes), read from the file
- * straight into place. For the default guest that keeps 14.5 of the 22 MiB of
- * its two kernel files. Nothing large is read and then dropped: glibc raises
- * its mmap threshold to the size of a freed large block, and the process's
- * later allocations then fill its heap around the holes (docs/cpu-jit.md,
- * "Memory"). A file that is not what it should be is read whole, for
- * loadLinux to refuse with its message.
- */
-export function linuxImages(kernel: KernelFile, vmlinux: KernelFile | undefined, initrd: Uint8Array | undefined, cmdline: string): LinuxImages {
-  if (!vmlinux) return { kernel: readAll(kernel), initrd, cmdline };
-  let k: Uint8Array | null = null;
-  let kernelBytes: number | undefined;
-  const head = new Uint8Array(Math.min(kernel.size, HEAD_BYTES));
-  kernel.read(head, 0);
-  try {
-    const { setupBytes } = parseBzImage(head, kernel.size);
-    if (setupBytes <= head.length) {
-      k = head.slice(0, Math.max(setupBytes, BZ_MIN_BYTES));
-      kernelBytes = kernel.size;
-    }
-  } catch {
-    // loadLinux says what is wrong with it
-  }
-  return { kernel: k ?? readAll(kernel), kernelBytes, vmlinux: loadedElf(vmlinux) ?? readAll(vmlinux), initrd, cmdline };
-}
-
-/** The PT_LOAD segments of an ELF file as an ELF of their own (linuxImages), or null when it is not one loadElf takes. */
-function loadedElf(file: KernelFile): Uint8Array | null {
-  const head = new Uint8Array(Math.min(file.size, HEAD_BYTES));
-  file.read(head, 0);
-  let loads: { entry: number; segs: ElfLoad[] };
-  try {
-    loads = elfLoads(head, file.size);
-  } catch {
-    return null;
-  }
-  const { entry, segs } = loads;
-  const at0 = ELF_HEADER + segs.length * ELF_PHDR;
-  const out = new Uint8Array(at0 + segs.reduce((n, g) => n + g.filesz, 0));
-  out.set(head.subarray(0, ELF_HEADER));
-  const dv = new DataView(out.buffer);
-  dv.setUint32(24, entry, true);
-  dv.setUint32(28, ELF_HEADER, true); // e_phoff
-  dv.setUint32(32, 0, true); // e_shoff: no sections
-  dv.setUint16(42, ELF_PHDR, true);
-  dv.setUint16(44, segs.length, true);
-  dv.setUint16(46, 0, true); // e_shentsize
-  dv.setUint16(48, 0, true); // e_shnum
-  dv.setUint16(50, 0, true); // e_shstrndx
-  let at = at0;
-  segs.forEach((g, i) => {
-    const o = ELF_HEADER + i * ELF_PHDR;
-    dv.setUint32(o, 1, true); // PT_LOAD
-    dv.setUint32(o + 4, at, true);
-    dv.setUint32(o + 12, g.paddr, true);
-    dv.setUint32(o + 16, g.filesz, true);
-    dv.setUint32(o + 20, g.memsz, true);
-    file.read(out.subarray(at, at + g.filesz), g.off);
-    at += g.filesz;
-  });
-  return out;
-}
-
-/** Load a 32-bit ELF kernel's PT_LOAD segments at their physical addresses; returns the entry point. */
-export function loadElf(m: Uint8Array, ram: number, elf: Uint8Array): number {
-  const { entry, segs } = elfLoads(elf);
-  for (const g of segs) {
-    if (g.paddr + g.memsz > ram) throw new LinuxBootError(`the kernel needs RAM up to ${Math.ceil((g.paddr + g.memsz) / 1048576)} MiB; give the machine more RAM`);
-  }
-  for (const g of segs) {
-    m.set(elf.subarray(g.off, g.off + g.filesz), g.paddr);
-    m.fill(0, g.paddr + g.filesz, g.paddr + g.memsz);
-  }
-  return entry;
+function checkSegment(g: ElfLoad, ram: number): void {
+  if (g.paddr + g.memsz > ram) throw new LinuxBootError(`the kernel needs RAM up to ${Math.ceil((g.paddr + g.memsz) / 1048576)} MiB; give the machine more RAM`);
 }

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Machine } from './machine.js';
-import { bytesFile, linuxImages, type LinuxImages } from './linuxboot.js';
+import type { KernelFile } from './linuxboot.js';
 import { saveCpuState } from '../cpu/state.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
@@ -192,35 +192,50 @@ function tinyVmlinux(junk: number): Uint8Array {
   return elf;
 }
 
-test('what the machine keeps of a bzImage and vmlinux for its resets loads the same RAM and entry as the whole files', () => {
-  const big = new Uint8Array(0x40000).fill(0xcc);
+test('direct Linux boot reads the kernel files at each power-on and reset, only the parts it loads, into the same RAM as from bytes', () => {
+  const big = new Uint8Array(0x80000).fill(0xcc);
   big.set(tinyBzImage());
-  const elf = tinyVmlinux(0x10000);
-  const kept = (k: Uint8Array, v: Uint8Array): LinuxImages => linuxImages(bytesFile(k), bytesFile(v), undefined, 'console=ttyS0');
-  const slimImg = kept(big, elf);
-  assert.equal(slimImg.kernelBytes, big.length, "the bzImage's size is kept");
-  assert.ok(slimImg.kernel.length <= 0x1000, `the bzImage's setup code alone: ${slimImg.kernel.length} bytes`);
-  assert.ok(slimImg.vmlinux!.length < 0x400, `the vmlinux's loaded bytes alone: ${slimImg.vmlinux!.length} bytes`);
-  const whole = new Machine({ memoryBytes: 16 << 20, linux: { kernel: big, vmlinux: elf, cmdline: 'console=ttyS0' } });
-  const slim = new Machine({ memoryBytes: 16 << 20, linux: slimImg });
-  assert.equal(slim.cpu.eip, 0x200010);
-  assert.equal(slim.cpu.eip, whole.cpu.eip);
-  assert.ok(Buffer.from(slim.mem.mem.subarray(0, 16 << 20)).equals(Buffer.from(whole.mem.mem.subarray(0, 16 << 20))), 'the same RAM');
-  assert.deepEqual([slim.mem.mem[0x200000], slim.mem.mem[0x30007f], slim.mem.mem[0x300080]], [0xf4, 0x5a, 0]);
-  // the RAM check still counts the whole bzImage: a kernel too big for the RAM is refused as before
+  const elf = tinyVmlinux(0x40000);
+  const initrd = new Uint8Array(0x3000).fill(0x17);
+  const reads = new Map<string, number>();
+  const file = (b: Uint8Array, name: string): KernelFile => ({
+    get size() {
+      return b.length;
+    },
+    read(into, position) {
+      reads.set(name, (reads.get(name) ?? 0) + into.length);
+      into.set(b.subarray(position, position + into.length));
+    },
+  });
+  const linux = { kernel: file(big, 'bzImage'), vmlinux: file(elf, 'vmlinux'), initrd: file(initrd, 'initrd'), cmdline: 'console=ttyS0' };
+  const m = new Machine({ memoryBytes: 16 << 20, linux });
+  const ref = new Machine({ memoryBytes: 16 << 20, linux: { kernel: big, vmlinux: elf, initrd, cmdline: 'console=ttyS0' } });
+  assert.equal(m.cpu.eip, 0x200010);
+  assert.equal(m.cpu.eip, ref.cpu.eip);
+  const ram = (x: Machine): Buffer => Buffer.from(x.mem.mem.subarray(0, 16 << 20));
+  assert.ok(ram(m).equals(ram(ref)), 'the same RAM');
+  assert.deepEqual([m.mem.mem[0x200000], m.mem.mem[0x30007f], m.mem.mem[0x300080]], [0xf4, 0x5a, 0]);
+  // the bzImage's setup code, the vmlinux's headers and segments, the whole initrd: not the rest
+  const first = new Map(reads);
+  assert.ok(first.get('bzImage')! <= 0x20000, `bzImage: ${first.get('bzImage')} of ${big.length} bytes read`);
+  assert.ok(first.get('vmlinux')! <= 0x10000 + 0x400, `vmlinux: ${first.get('vmlinux')} of ${elf.length} bytes read`);
+  assert.equal(first.get('initrd'), initrd.length);
+  // the guest overwrites its kernel, then resets: loaded again from the files
+  m.mem.mem.fill(0, 0x200000, 0x201000);
+  m.requestReset();
+  m.runSlice(10);
+  assert.equal(m.resets, 1);
+  assert.equal(m.mem.mem[0x200000], 0xf4, 'the kernel is back after the reset');
+  assert.deepEqual([...reads.values()], [...first.values()].map((n) => 2 * n), 'every file read again');
+  // a file broken since the start: the reset refuses it with the loader's message
+  elf[0] = 0;
+  m.requestReset();
+  assert.throws(() => m.runSlice(10), /not a 32-bit little-endian x86 ELF/);
+  // and the RAM check still counts the whole bzImage, read or not
   const huge = new Uint8Array(15 << 20);
   huge.set(tinyBzImage());
-  assert.throws(() => new Machine({ memoryBytes: 16 << 20, linux: kept(huge, elf) }), /16 MiB of RAM is too little for this kernel/);
-  // files that are not what they claim are kept whole, and refused with their own message
-  const notElf = kept(big, new Uint8Array(100));
-  assert.equal(notElf.vmlinux!.length, 100);
-  assert.throws(() => new Machine({ memoryBytes: 16 << 20, linux: notElf }), /not a 32-bit little-endian x86 ELF/);
-  const cut = elf.slice(0, 0x2010); // the second segment's data runs past the end
-  assert.equal(kept(big, cut).vmlinux!.length, cut.length);
-  assert.throws(() => new Machine({ memoryBytes: 16 << 20, linux: kept(big, cut) }), /truncated \(segment data\)/);
-  assert.throws(() => new Machine({ memoryBytes: 16 << 20, linux: kept(new Uint8Array(0x2000), elf) }), /not a Linux bzImage/);
-  // without a vmlinux the bzImage is kept whole: its protected-mode code is what loads
-  assert.equal(linuxImages(bytesFile(big), undefined, undefined, '').kernel.length, big.length);
+  elf[0] = 0x7f;
+  assert.throws(() => new Machine({ memoryBytes: 16 << 20, linux: { ...linux, kernel: file(huge, 'huge') } }), /16 MiB of RAM is too little for this kernel/);
 });
 
 test('the accel option selects the tier: the same output on each, compiled code only where asked', () => {

@@ -9,7 +9,7 @@ import { openNics } from './netopen.js';
 import type { IoCounters } from './iostats.js';
 import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { findFont8x16, LinuxBootError, Machine, MachineConfigError, MAX_BIOS_BYTES, MemoryConfigError, type MachineConfig } from '../board/machine.js';
-import { linuxImages, type KernelFile } from '../board/linuxboot.js';
+import type { KernelFile } from '../board/linuxboot.js';
 import { CharSpecError, openCharSink, type HostCharSink } from '../host/node/chardev.js';
 import type { OpenedBlock } from '../host/node/block.js';
 import { openDrive, specPath } from './drives.js';
@@ -20,8 +20,8 @@ import { SEABIOS_BIOS, SEABIOS_DIR, SEABIOS_VGA, seabiosVgaInstalled } from './f
 
 export { SEABIOS_DIR, SEABIOS_BIOS, SEABIOS_VGA, seabiosVgaInstalled };
 
-/** A file for the machine (firmware, kernel, initrd), checked: its size, and reads of its parts. */
-export function openMachineFile(subject: string, path: string, what: string, max = Infinity): KernelFile {
+/** The size of a file for the machine, or a clear error: it is missing, not a file, empty or too large. */
+function machineFileSize(subject: string, path: string, what: string, max: number): number {
   let size: number;
   try {
     const st = statSync(path);
@@ -34,24 +34,39 @@ export function openMachineFile(subject: string, path: string, what: string, max
   }
   if (size === 0) throw new VmConfigError(subject, `${what} ${path} is empty`);
   if (size > max) throw new VmConfigError(subject, `${what} ${path} is ${size} bytes, larger than the ${max / 1048576} MiB a PC maps for firmware`);
-  const read = (into: Uint8Array, position: number): void => {
-    const fd = openSync(path, 'r');
-    try {
-      for (let done = 0; done < into.length; ) {
-        const n = readSync(fd, into, done, into.length - done, position + done);
-        if (n === 0) throw new VmConfigError(subject, `${what} ${path} became shorter while it was read`);
-        done += n;
-      }
-    } finally {
-      closeSync(fd);
-    }
-  };
-  return { size, read };
+  return size;
 }
 
-/** Read a whole file for the machine (firmware, initrd). */
+/**
+ * A kernel file the machine reads at every power-on and reset (linuxboot.ts
+ * LinuxImages): checked now, and again at each load, so that a file removed
+ * or emptied since the VM started stops the reset with this message instead
+ * of loading part of it.
+ */
+export function openMachineFile(subject: string, path: string, what: string): KernelFile {
+  machineFileSize(subject, path, what, Infinity);
+  return {
+    get size() {
+      return machineFileSize(subject, path, what, Infinity);
+    },
+    read(into: Uint8Array, position: number): void {
+      const fd = openSync(path, 'r');
+      try {
+        for (let done = 0; done < into.length; ) {
+          const n = readSync(fd, into, done, into.length - done, position + done);
+          if (n === 0) throw new VmConfigError(subject, `${what} ${path} became shorter while it was read`);
+          done += n;
+        }
+      } finally {
+        closeSync(fd);
+      }
+    },
+  };
+}
+
+/** Read a whole file for the machine (firmware). */
 export function readMachineFile(subject: string, path: string, what: string, max = Infinity): Uint8Array {
-  openMachineFile(subject, path, what, max);
+  machineFileSize(subject, path, what, max);
   // a plain Uint8Array over the Buffer's own memory: `new Uint8Array(buffer)`
   // copied it, and the freed original (16 MiB for the default guest's
   // vmlinux) raised glibc's mmap threshold, so that later allocations of the
@@ -113,12 +128,13 @@ export function openMachine(specJson: unknown, o: OpenOptions = {}): { spec: Mac
     }
     if (spec.linux) {
       const l = spec.linux;
-      cfg.linux = linuxImages(
-        openMachineFile('kernel', specPath(baseDir, l.kernel), 'kernel'),
-        l.vmlinux ? openMachineFile('vmlinux', specPath(baseDir, l.vmlinux), 'kernel') : undefined,
-        l.initrd ? readMachineFile('initrd', specPath(baseDir, l.initrd), 'initrd') : undefined,
-        l.cmdline,
-      );
+      // read at every power-on and reset, straight into guest RAM (linuxboot.ts LinuxImages)
+      cfg.linux = {
+        kernel: openMachineFile('kernel', specPath(baseDir, l.kernel), 'kernel'),
+        vmlinux: l.vmlinux ? openMachineFile('vmlinux', specPath(baseDir, l.vmlinux), 'kernel') : undefined,
+        initrd: l.initrd ? openMachineFile('initrd', specPath(baseDir, l.initrd), 'initrd') : undefined,
+        cmdline: l.cmdline,
+      };
     }
     for (const slot of DRIVE_SLOTS) {
       const d = spec.drives[slot];
