@@ -82,6 +82,13 @@ function turbofan(bytes: Uint8Array): WasmModule {
   // about 1.3 MiB of RSS per optimised region, for good
   setFlagsFromString(`--no-liftoff-only --no-liftoff --no-wasm-lazy-compilation --wasm-num-compilation-tasks=0 ${TF_FLAGS}`);
   try {
+    // a developer's knob: each optimised module's size and compile time on stderr
+    if (process.env['TSVM_TFLOG']) {
+      const t0 = performance.now();
+      const m = new Wasm.Module(tagged);
+      process.stderr.write(`TF ${bytes.length} ${(performance.now() - t0).toFixed(1)}\n`);
+      return m;
+    }
     return new Wasm.Module(tagged);
   } finally {
     setFlagsFromString('--liftoff --liftoff-only --wasm-lazy-compilation --wasm-num-compilation-tasks=128');
