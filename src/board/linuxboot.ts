@@ -74,9 +74,9 @@ function asFile(x: KernelImage): KernelFile {
   if (!(x instanceof Uint8Array)) return x;
   return { size: x.length, read: (into, position) => into.set(x.subarray(position, position + into.length)) };
 }
-/** Its first `n` bytes (fewer if it is shorter). */
-function head(f: KernelFile, n: number): Uint8Array {
-  const b = new Uint8Array(Math.min(f.size, n));
+/** Its first `n` bytes (fewer if its `size` is less). */
+function head(f: KernelFile, size: number, n: number): Uint8Array {
+  const b = new Uint8Array(Math.min(size, n));
   f.read(b, 0);
   return b;
 }
@@ -156,8 +156,8 @@ export function parseBzImage(k: Uint8Array, size = k.length): { setupBytes: numb
  */
 export function loadLinux(mem: PhysicalMemory, cpu: Cpu, img: LinuxImages): void {
   const kf = asFile(img.kernel);
-  const size = kf.size;
-  const k = head(kf, SETUP_MAX);
+  const size = kf.size; // (one look at each file per load: a KernelFile may stat it)
+  const k = head(kf, size, SETUP_MAX);
   const { setupBytes } = parseBzImage(k, size);
   const dv = new DataView(k.buffer, k.byteOffset, k.byteLength);
   const ram = mem.ramSize;
@@ -172,7 +172,8 @@ export function loadLinux(mem: PhysicalMemory, cpu: Cpu, img: LinuxImages): void
     throw new LinuxBootError(`${ram >> 20} MiB of RAM is too little for this kernel; give the machine more RAM (at least ${Math.ceil(need / 1048576)} MiB)`);
   }
   const vf = img.vmlinux === undefined ? undefined : asFile(img.vmlinux);
-  const elf = vf ? elfLoads(head(vf, ELF_HEAD_MAX), vf.size) : undefined;
+  const vmlinuxSize = vf ? vf.size : 0;
+  const elf = vf ? elfLoads(head(vf, vmlinuxSize, ELF_HEAD_MAX), vmlinuxSize) : undefined;
   if (elf) for (const g of elf.segs) checkSegment(g, ram);
   let initrdAddr = 0;
   const initrd = img.initrd === undefined ? undefined : asFile(img.initrd);

@@ -67,10 +67,9 @@ export function openMachineFile(subject: string, path: string, what: string): Ke
 /** Read a whole file for the machine (firmware). */
 export function readMachineFile(subject: string, path: string, what: string, max = Infinity): Uint8Array {
   machineFileSize(subject, path, what, max);
-  // a plain Uint8Array over the Buffer's own memory: `new Uint8Array(buffer)`
-  // copied it, and the freed original (16 MiB for the default guest's
-  // vmlinux) raised glibc's mmap threshold, so that later allocations of the
-  // run filled its heap around the holes (docs/cpu-jit.md, "Memory")
+  // a view over the Buffer's own memory, not a copy: a large copy's freed
+  // original raises glibc's mmap threshold, after which the run's later
+  // allocations fill its heap around the hole (docs/cpu-jit.md, "Memory")
   const b = readFileSync(path);
   return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }

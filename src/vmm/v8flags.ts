@@ -60,6 +60,8 @@ export function tuneV8(): void {
  * flags that only TurboFan reads.
  */
 const TF_FLAGS = process.env['TSVM_TF_FLAGS'] ?? '';
+/** A developer's knob: TSVM_TFLOG=1 prints each optimised module's size and compile time (ms) on stderr. */
+const TF_LOG = process.env['TSVM_TFLOG'] === '1';
 
 /**
  * The wasm tier's optimiser (src/jit/wasm/host.ts `optimizer`): one hot
@@ -82,14 +84,10 @@ function turbofan(bytes: Uint8Array): WasmModule {
   // about 1.3 MiB of RSS per optimised region, for good
   setFlagsFromString(`--no-liftoff-only --no-liftoff --no-wasm-lazy-compilation --wasm-num-compilation-tasks=0 ${TF_FLAGS}`);
   try {
-    // a developer's knob: each optimised module's size and compile time on stderr
-    if (process.env['TSVM_TFLOG']) {
-      const t0 = performance.now();
-      const m = new Wasm.Module(tagged);
-      process.stderr.write(`TF ${bytes.length} ${(performance.now() - t0).toFixed(1)}\n`);
-      return m;
-    }
-    return new Wasm.Module(tagged);
+    const t0 = TF_LOG ? performance.now() : 0;
+    const m = new Wasm.Module(tagged);
+    if (TF_LOG) process.stderr.write(`TF ${bytes.length} ${(performance.now() - t0).toFixed(1)}\n`);
+    return m;
   } finally {
     setFlagsFromString('--liftoff --liftoff-only --wasm-lazy-compilation --wasm-num-compilation-tasks=128');
   }

@@ -853,10 +853,11 @@ function flagUse(mem: Uint8Array, ins: Insn): FlagUse {
   if (key === 0x84 || key === 0x85) return regs ? FlagUse.KILL : FlagUse.STOP;
   if (key === 0xa8 || key === 0xa9) return FlagUse.KILL;
   if (key === 0xf6 || key === 0xf7) return !regs ? FlagUse.STOP : reg === 0 || reg === 3 ? FlagUse.KILL : reg === 2 ? FlagUse.PASS : FlagUse.STOP;
-  if (!regs && ((key >= 0x86 && key <= 0x8b) || key === 0x1b6 || key === 0x1b7 || key === 0x1be || key === 0x1bf)) return FlagUse.STOP;
-  if ((key >= 0x86 && key <= 0x8b) || key === 0x8d || (key >= 0xb0 && key <= 0xbf) || (key >= 0x40 && key <= 0x4f)) return FlagUse.PASS;
+  // XCHG, MOV, MOVZX, MOVSX: registers only
+  if ((key >= 0x86 && key <= 0x8b) || key === 0x1b6 || key === 0x1b7 || key === 0x1be || key === 0x1bf) return regs ? FlagUse.PASS : FlagUse.STOP;
+  // LEA, MOV imm, INC/DEC, NOP/XCHG eAX/CBW/CDQ (not PAUSE), BSWAP
+  if (key === 0x8d || (key >= 0xb0 && key <= 0xbf) || (key >= 0x40 && key <= 0x4f)) return FlagUse.PASS;
   if ((key >= 0x90 && key <= 0x99 && ins.rep === 0) || (key >= 0x1c8 && key <= 0x1cf)) return FlagUse.PASS;
-  if (key === 0x1b6 || key === 0x1b7 || key === 0x1be || key === 0x1bf) return FlagUse.PASS;
   // ROL ROR SHL SHR SAR (not RCL/RCR, which read CF)
   if ((key === 0xc0 || key === 0xc1 || (key >= 0xd0 && key <= 0xd3)) && regs && reg !== 2 && reg !== 3 && reg !== 6) return FlagUse.PASS;
   return FlagUse.STOP;
@@ -2008,15 +2009,14 @@ class Emitter {
         f.localGet(V).i32Const(bits).localGet(A2).op(Op.i32_sub).op(k === 0 ? Op.i32_shr_u : Op.i32_shl).op(Op.i32_or);
         f.i32Const(mask).op(Op.i32_and).localSet(R);
       }
-      if (this.flagsDead) {
-        // CF and OF are overwritten before anything reads them
-      } else if (k === 0) {
-        f.localGet(R).i32Const(1).op(Op.i32_and).localSet(X);
-        f.localGet(R).i32Const(top).op(Op.i32_shr_u).localGet(X).op(Op.i32_xor).i32Const(1).op(Op.i32_and).localSet(Y);
-        this.setCfOf(X, Y);
-      } else {
-        f.localGet(R).i32Const(top).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and).localSet(X);
-        f.localGet(R).i32Const(top - 1).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and).localGet(X).op(Op.i32_xor).localSet(Y);
+      if (!this.flagsDead) {
+        if (k === 0) {
+          f.localGet(R).i32Const(1).op(Op.i32_and).localSet(X);
+          f.localGet(R).i32Const(top).op(Op.i32_shr_u).localGet(X).op(Op.i32_xor).i32Const(1).op(Op.i32_and).localSet(Y);
+        } else {
+          f.localGet(R).i32Const(top).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and).localSet(X);
+          f.localGet(R).i32Const(top - 1).op(Op.i32_shr_u).i32Const(1).op(Op.i32_and).localGet(X).op(Op.i32_xor).localSet(Y);
+        }
         this.setCfOf(X, Y);
       }
       f.localGet(R).localSet(V);
