@@ -14,6 +14,7 @@ PT      equ 0x101000
 RESULTS equ 0x200000
 RAMCODE equ 0x300000
 ALIAS   equ 0x380000            ; linear page mapped to VARIANT_A or VARIANT_B
+COPYBUF equ 0x2fe000            ; REP MOVSD's destination (two pages when long)
 VARIANT_A equ RAMCODE + 5*0x1000
 VARIANT_B equ RAMCODE + 6*0x1000
 %ifndef ITER
@@ -143,6 +144,19 @@ main:
     mov ecx, cr3
     mov cr3, ecx
 .noremap:
+    ; a REP MOVSD between pages the CR3 reload above flushed from the TLB:
+    ; the region's page checks for the chunk miss, the tier refills the
+    ; entries and the copy goes on compiled
+    push esi
+    mov esi, RAMCODE + 0x123
+    mov edi, COPYBUF
+    mov ecx, eax
+    shr ecx, 20
+    and ecx, 0x3ff
+    add ecx, 8
+    rep movsd
+    pop esi
+    add ebx, [COPYBUF + 4]
     mov [esi], ebx
     mov [esi+4], edx
     add esi, 8

@@ -1209,6 +1209,17 @@ class Emitter {
     if (size > 1) f.i32Const(1).op(Op.i32_xor).i32Const(12).op(Op.i32_shl).localGet(TA).i32Const(0xfff).op(Op.i32_and).op(Op.i32_or).i32Const(4096 - size).op(Op.i32_gt_u);
     else f.i32Const(1).op(Op.i32_ne);
     // to the region's one miss tail, which stores the address and kind and refunds the run
+    this.missIf(write);
+    f.localGet(TE).i32Const(~0xfff).op(Op.i32_and).localGet(TA).op(Op.i32_xor).localSet(TH);
+  }
+  /**
+   * On the i32 on the stack (not 0): to the region's one miss tail, which
+   * stores the address in TA and the kind for the tier's TLB refill, and
+   * refunds the run; the refill goes on at this instruction when it is a
+   * label. Nothing of the instruction may be done yet.
+   */
+  private missIf(write: boolean): void {
+    const f = this.f;
     f.ifUnlikely();
     this.extra++;
     // MX: the run's instructions not done, the instruction's page offset, the
@@ -1219,7 +1230,6 @@ class Emitter {
     f.br(this.missDepth);
     this.extra--;
     f.end();
-    f.localGet(TE).i32Const(~0xfff).op(Op.i32_and).localGet(TA).op(Op.i32_xor).localSet(TH);
   }
   private load(size: number): void {
     const f = this.f;
@@ -2002,7 +2012,26 @@ class Emitter {
       if (count > 0) f.i32Const(count & top);
       else f.localGet(A1).i32Const(top).op(Op.i32_and);
       f.localSet(A2);
-      if (bits === 32) f.localGet(V).localGet(A2).op(k === 0 ? Op.i32_rotl : Op.i32_rotr).localSet(R);
+      // two shifts and an OR, not i32.rotl/rotr: V8's baseline compiler
+      // calls out to C for those (the optimiser makes this a rotate again).
+      // Wasm takes shift counts mod 32, so a count of 0 gives x | x = x
+      if (bits === 32) {
+        const left = (): void => {
+          if (count > 0) f.i32Const(k === 0 ? count & 31 : (32 - (count & 31)) & 31);
+          else if (k === 0) f.localGet(A2);
+          else f.i32Const(0).localGet(A2).op(Op.i32_sub);
+        };
+        const right = (): void => {
+          if (count > 0) f.i32Const(k === 1 ? count & 31 : (32 - (count & 31)) & 31);
+          else if (k === 1) f.localGet(A2);
+          else f.i32Const(0).localGet(A2).op(Op.i32_sub);
+        };
+        f.localGet(V);
+        left();
+        f.op(Op.i32_shl).localGet(V);
+        right();
+        f.op(Op.i32_shr_u).op(Op.i32_or).localSet(R);
+      }
       else {
         // c & top may be 0: then r = x (the shifts below give x | x)
         f.localGet(V).localGet(A2).op(k === 0 ? Op.i32_shl : Op.i32_shr_u);
@@ -2510,7 +2539,10 @@ class Emitter {
     this.extra += 2;
     f.localGet(TA).i32Const(12).op(Op.i32_shr_u).i32Const(2).op(Op.i32_shl).i32Load(Layout.TLB);
     f.inv(write ? WMASK : RMASK).op(Op.i32_and).i32Const(1).op(Op.i32_ne);
-    this.exitIf();
+    // a page the TLB does not allow: through the miss tail, so that an empty
+    // entry (a user buffer after a CR3 load) is refilled and the instruction
+    // runs here again instead of element by element in the interpreter
+    this.missIf(write);
     f.localGet(TA).localGet(B2).i32Const(~0xfff).op(Op.i32_and).op(Op.i32_eq).brIf(1);
     f.localGet(TA).i32Const(4096).op(Op.i32_add).localSet(TA).br(0);
     this.extra -= 2;
