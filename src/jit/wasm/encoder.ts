@@ -190,6 +190,8 @@ export class FuncBuilder {
   readonly unlikely: number[] = [];
   /** Bytes before the code in the encoded body (the locals' declarations), set by encodeBody: the hints count from the body's start. */
   codeAt = 0;
+  /** A name for the "name" section (profilers and V8's code log show it), or none. */
+  name = '';
 
   constructor(
     readonly typeIndex: number,
@@ -501,6 +503,17 @@ export class ModuleBuilder {
       section(10, (b) => {
         b.u32(bodies.length);
         for (const body of bodies) b.sized(body);
+      });
+    }
+    // the "name" custom section, after the code: subsection 1, function names
+    const named = this.funcs.filter((f) => f.name !== '');
+    if (named.length) {
+      section(0, (b) => {
+        b.name('name');
+        const sub = new Bytes();
+        sub.u32(named.length);
+        for (const f of named) sub.u32(f.index).name(f.name);
+        b.byte(1).sized(sub);
       });
     }
     return out.result();

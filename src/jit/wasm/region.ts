@@ -34,6 +34,7 @@ import { F, Seg } from '../../cpu/consts.js';
 import { PAUSE_CYCLES, REP_CHUNK } from '../../cpu/cpu.js';
 import { FuncBuilder, I32, I64, ModuleBuilder, Op } from './encoder.js';
 import { fallThroughLength } from './fallthrough.js';
+import { WASM_NAMES } from './stats.js';
 
 /** Int32 slots of the exchange area (Layout.JIT). */
 export const enum Xchg {
@@ -609,6 +610,7 @@ export function compileRegion(
   const mb = new ModuleBuilder();
   mb.importMemory('env', 'mem', memPages, memPages);
   const f = mb.func([I32, I32], [I32]);
+  if (WASM_NAMES) f.name = `p${(eipPage >>> 0).toString(16)}`;
   // compiled for ES, SS and DS bases of 0 (ZERO_BASES): no load and no add for them
   if (zeroBases) for (const a of [ESB, SSB, DSB]) f.assume(a, 0);
   for (let i = 0; i < N_I32_LOCALS; i++) f.local(I32);

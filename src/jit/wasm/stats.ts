@@ -21,6 +21,8 @@ type Env = {
 const G = globalThis as Env;
 
 export const WASM_STATS = G.process?.env?.['TSVM_WASM_STATS'] === '1';
+/** Dev-only: TSVM_WASM_NAMES=1 names each region's function after its EIP page (p81c1000), so that `perf` with --perf-basic-prof tells the regions apart. */
+export const WASM_NAMES = G.process?.env?.['TSVM_WASM_NAMES'] === '1';
 
 /** Per reason: counts by (host page << 12 | offset), kept as numbers so counting stays cheap; named at exit. */
 const counts = new Map<string, Map<number, number>>();
