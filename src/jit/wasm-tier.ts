@@ -16,9 +16,8 @@
  * Entries: the region is compiled from the entry offsets that reached the
  * threshold. A way into its page that is not one of its labels (the first
  * instruction the lower tiers run there, not the ones they step on through
- * after it) is counted per region, and when the region has seen
- * RECOMPILE_MISSES of them (or `threshold`, if lower) it is compiled again
- * with every such offset as an entry (at most
+ * after it) is counted per region, and when the region has seen `threshold`
+ * of them it is compiled again with every such offset as an entry (at most
  * RECOMPILE_LIMIT times per page generation). Counted per region, not per
  * offset: a kernel page holds many functions each called a few hundred times
  * from other pages, and per offset they never got hot, so every call ran its
@@ -37,18 +36,6 @@ type RunFn = (pc: number, left: number) => number;
 type ChainFn = (pc: number, left: number, hp: number, csBase: number, okSegs: number) => number;
 
 const RECOMPILE_LIMIT = 8;
-/**
- * Ways into a region's page that are not its labels before it is compiled
- * again with them (fewer when the tier's threshold is lower). Each such
- * entry runs in the lower tiers up to the next label, about nine
- * instructions of a kernel function's first blocks. At the tier's threshold
- * (2000) that was 17.9 M interpreted instructions in the boot of the default
- * guest and 4.2 M in 300 execs; at 500, 8.3 M and 1.9 M, for the same
- * compile time (1.7 s of CPU to the prompt) and about 12 MiB more peak RSS
- * (more recompiles, larger regions). At 200, 5.6 M, but 0.5 s more compiling
- * and 30 MiB more (docs/cpu-jit.md, "Ways in and hot loops").
- */
-const RECOMPILE_MISSES = 500;
 /**
  * Compiles of a page (for new entries) after which a recompile also decodes
  * the code behind RET and JMP (compileRegion's `sweepAll`). Doing it from
@@ -325,7 +312,7 @@ export class WasmCache implements CodeCache {
     this.missOff = off;
     if (onward || r.compiles >= RECOMPILE_LIMIT) return;
     r.misses.add(off);
-    if (++r.missCount < Math.min(this.threshold, RECOMPILE_MISSES)) return;
+    if (++r.missCount < this.threshold) return;
     const offs = [...r.from, ...r.misses];
     r.misses.clear();
     r.missCount = 0;
