@@ -508,6 +508,10 @@ export class WasmCache implements CodeCache {
     x[Xchg.FSB] = cpu.segBase[Seg.FS];
     x[Xchg.GSB] = cpu.segBase[Seg.GS];
     x[Xchg.CPL] = cpu.cpl;
+    const sel = cpu.sreg;
+    x[Xchg.SEL] = sel[Seg.ES] | (sel[Seg.CS] << 16);
+    x[Xchg.SEL + 1] = sel[Seg.SS] | (sel[Seg.DS] << 16);
+    x[Xchg.SEL + 2] = sel[Seg.FS] | (sel[Seg.GS] << 16);
     x[Xchg.INTR] = cpu.intrLine ? 1 : 0;
     const tsc = cpu.readTsc() + cpu.left;
     x[Xchg.TSC_LO] = tsc % 4294967296 | 0;

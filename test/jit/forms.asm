@@ -580,6 +580,34 @@ pm32:
     ; ---- stack forms, indirect transfers, flag instructions ----
     mov eax, [esp+4]
     mov ebx, [esp]
+    ; PUSH Sreg writes the low 16 bits of the dword it moves ESP by (the
+    ; slot holds EBX's bits first), MOV r32,Sreg zero-extends, MOV m16,Sreg
+    ; writes 16 bits
+%macro PUSHSEG 1
+    push ebx
+    pop ecx
+    push %1
+    pop ecx
+    mov [esi], ecx
+    add esi, 4
+%endmacro
+    PUSHSEG es
+    PUSHSEG cs
+    PUSHSEG ss
+    PUSHSEG ds
+    PUSHSEG fs
+    PUSHSEG gs
+    mov ecx, eax
+    mov ecx, fs
+    mov edx, ebx
+    mov edx, ss
+    mov [esi], ecx
+    mov [esi+4], edx
+    mov [esi+8], eax
+    mov [esi+8], gs
+    mov [esi+12], ebx
+    mov [esi+14], cs
+    add esi, 16
     push 0x12345678
     push -7
     push dword [esp+4]

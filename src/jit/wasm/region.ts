@@ -84,6 +84,12 @@ export const enum Xchg {
    */
   MISS_LIN = 23,
   MISS = 24,
+  /**
+   * The segment selectors, two per slot, by Seg: ES | CS << 16, then SS |
+   * DS << 16, then FS | GS << 16 (PUSH Sreg and MOV r/m,Sreg read them; no
+   * region loads a segment, so they hold through a chain).
+   */
+  SEL = 25,
 }
 
 /** Most instructions in one region (a page holds at most 4096). */
@@ -399,6 +405,8 @@ function decodeTaken(mem: Uint8Array, page: number, off: number, eipPage: number
   // 16-bit near branches and stack forms truncate EIP / move ESP by 2: the interpreter's
   if (o16 && (isBranch(key) || key === 0x9c || key === 0xc3 || key === 0xc2 || key === 0xc9 || (key >= 0x50 && key <= 0x5f) || key === 0x68 || key === 0x6a || key === 0x8f || key === 0x1a4 || key === 0x1a5 || key === 0x1ac || key === 0x1ad)) return stop;
   if (o16 && key === 0xff && reg >= 2) return stop;
+  // PUSH Sreg and MOV r/m,Sreg: 32-bit operand size only (a selector above GS is #UD: the interpreter's)
+  if (o16 && (key === 0x06 || key === 0x0e || key === 0x16 || key === 0x1e || key === 0x1a0 || key === 0x1a8 || key === 0x8c)) return stop;
   if (key < 0x40 && (key & 7) < 6) {
     // ALU: r/m8,r8 r/m,r r8,r/m8 r,r/m AL,imm8 eAX,imm
     const lo = key & 7;
@@ -406,6 +414,10 @@ function decodeTaken(mem: Uint8Array, page: number, off: number, eipPage: number
   } else if (key === 0x80 || key === 0x83) len = modrmLen(mem, o) + 1;
   else if (key === 0x81) len = modrmLen(mem, o) + v;
   else if (key >= 0x84 && key <= 0x8b) len = modrmLen(mem, o);
+  else if (key === 0x8c) {
+    if (reg > 5) return stop;
+    len = modrmLen(mem, o);
+  } else if (key === 0x06 || key === 0x0e || key === 0x16 || key === 0x1e || key === 0x1a0 || key === 0x1a8) len = 0;
   else if (key === 0x8d) {
     if (mod === 3) return stop;
     len = modrmLen(mem, o);
@@ -1233,6 +1245,13 @@ class Emitter {
     this.extra--;
     f.end();
   }
+  /** Push segment register s's selector (Xchg.SEL). */
+  private selector(s: number): void {
+    const f = this.f;
+    f.inv(Layout.JIT + (Xchg.SEL + (s >> 1)) * 4);
+    if (s & 1) f.i32Const(16).op(Op.i32_shr_u);
+    else f.i32Const(0xffff).op(Op.i32_and);
+  }
   private load(size: number): void {
     const f = this.f;
     f.localGet(TH);
@@ -1477,7 +1496,7 @@ class Emitter {
     const mod = m >> 6;
     /** Size of a word/dword operand. */
     const v = ins.o16 ? 2 : 4;
-    if (key < 0x40) {
+    if (key < 0x40 && (key & 7) < 6) {
       const k = key >> 3;
       const lo = key & 7;
       const size = lo & 1 ? v : 1;
@@ -1599,6 +1618,26 @@ class Emitter {
     } else if (key === 0x68 || key === 0x6a) {
       f.i32Const(key === 0x68 ? imm32(mem, o) : imm8s(mem, o)).localSet(V);
       this.push();
+    } else if (key === 0x06 || key === 0x0e || key === 0x16 || key === 0x1e || key === 0x1a0 || key === 0x1a8) {
+      // PUSH Sreg: ESP moves by 4 (the dword checked for the store), and only
+      // the low 16 bits are written, as P6 and QEMU do (move.ts pushSeg)
+      this.selector(key === 0x1a0 ? Seg.FS : key === 0x1a8 ? Seg.GS : key >> 3);
+      f.localSet(V);
+      f.localGet(R0 + 4).i32Const(4).op(Op.i32_sub).inv(SSB).op(Op.i32_add).localSet(TA);
+      this.lookup(4, true);
+      this.store(2, V);
+      f.localGet(R0 + 4).i32Const(4).op(Op.i32_sub).localSet(R0 + 4);
+    } else if (key === 0x8c) {
+      // MOV r/m,Sreg: a register gets the selector zero-extended, memory its 16 bits
+      if (mem[o] >> 6 === 3) {
+        this.selector(reg);
+        f.localSet(R0 + (mem[o] & 7));
+      } else {
+        this.rmForStore(o, 2);
+        this.selector(reg);
+        f.localSet(V);
+        this.writeRm(o, 2, V);
+      }
     } else if (key === 0xff && reg === 6) {
       this.readRm(o, 4, V, false);
       this.push();
