@@ -317,6 +317,19 @@ export class Entries {
     return 0;
   }
 
+  /** The first page offset after `off` with a value (a label or an exit), or 4096. */
+  nextAfter(off: number): number {
+    const p = this.packed;
+    let lo = 0;
+    let hi = p.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (p[mid] >>> 16 <= off) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < p.length ? p[lo] >>> 16 : 4096;
+  }
+
   /** Offsets with a value. */
   get size(): number {
     return this.packed.length;
