@@ -40,6 +40,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findDefaultImage } from '../src/vmm/image.js';
 import { Session } from './lib/session.js';
+import { LINUX_WORKLOADS } from './lib/workloads.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const TSVM = join(ROOT, 'bin/tsvm.js');
@@ -60,19 +61,6 @@ const BOOT_LIMIT_MS = 15 * 60_000;
 const WORK_LIMIT_MS = 30 * 60_000;
 const POWEROFF_LIMIT_MS = 2 * 60_000;
 
-interface Workload {
-  name: string;
-  cmd: string;
-  /** What the output must contain, so a fast wrong answer is not a result. */
-  check: RegExp;
-}
-
-const ALL_WORKLOADS: Workload[] = [
-  { name: 'sh loop 100k', cmd: 'i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done', check: /^$/ },
-  { name: 'dd+md5 32M', cmd: 'dd if=/dev/zero bs=1M count=32 2>/dev/null | md5sum', check: /58f06dd588d8ffb3beb46ada6309436b {2}-/ },
-  { name: 'seq+gzip', cmd: 'seq 1 300000 | gzip -6 | wc -c', check: /^\d+$/m },
-  { name: '300 execs', cmd: 'i=0; while [ $i -lt 300 ]; do /bin/true; i=$((i+1)); done', check: /^$/ },
-];
 /** The word after option `name` on the command line ('' when absent). */
 function argOf(name: string): string {
   const i = process.argv.indexOf(name);
@@ -81,7 +69,7 @@ function argOf(name: string): string {
 /** `--tsvm-args '-accel tsvm,hot=0'`: more options for the tsvm rows (measuring a knob against the default). */
 const TSVM_ARGS = argOf('--tsvm-args').split(' ').filter(Boolean);
 const SKIP = new Set(argOf('--skip').split(',').filter(Boolean));
-const WORKLOADS = ALL_WORKLOADS.filter((w) => !SKIP.has(w.name));
+const WORKLOADS = LINUX_WORKLOADS.filter((w) => !SKIP.has(w.name));
 
 // ---------------------------------------------------------------- v86 child
 

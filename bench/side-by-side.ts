@@ -9,22 +9,18 @@
  * (`git worktree add /tmp/base COMMIT && cd /tmp/base && ln -s
  * $PWD/node_modules && npx tsc -b`).
  *
- * Usage: node dist/bench/side-by-side.js --base DIR [--rounds N] [--only 'sh loop,dd+md5,300 execs,seq+gzip']
+ * Usage: node dist/bench/side-by-side.js --base DIR [--rounds N] [--only 'sh loop 100k,dd+md5 32M,300 execs,seq+gzip']
  * (this checkout is B; DIR is A; each workload runs N rounds, default 2)
  */
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Session } from './lib/session.js';
+import { LINUX_WORKLOADS } from './lib/workloads.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const PROMPT = /tsvm:[^\n]*# (?:\x1b\[6n)?$/;
-const WORKLOADS: Record<string, string> = {
-  'sh loop': 'i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done',
-  'dd+md5': 'dd if=/dev/zero bs=1M count=32 2>/dev/null | md5sum',
-  '300 execs': 'i=0; while [ $i -lt 300 ]; do /bin/true; i=$((i+1)); done',
-  'seq+gzip': 'seq 1 300000 | gzip -6 | wc -c',
-};
+const WORKLOADS = new Map(LINUX_WORKLOADS.map((w) => [w.name, w.cmd]));
 
 const args = process.argv.slice(2);
 const opt = (name: string): string | undefined => {
@@ -44,10 +40,10 @@ try {
   process.exit(2);
 }
 const rounds = Number(opt('--rounds') ?? 2);
-const only = (opt('--only') ?? 'sh loop,dd+md5,300 execs').split(',').map((w) => w.trim());
+const only = (opt('--only') ?? 'sh loop 100k,dd+md5 32M,300 execs').split(',').map((w) => w.trim());
 for (const w of only) {
-  if (!(w in WORKLOADS)) {
-    console.error(`side-by-side: no workload "${w}"; known: ${Object.keys(WORKLOADS).join(', ')}`);
+  if (!WORKLOADS.has(w)) {
+    console.error(`side-by-side: no workload "${w}"; known: ${[...WORKLOADS.keys()].join(', ')}`);
     process.exit(2);
   }
 }
@@ -80,7 +76,7 @@ try {
       const r = await Promise.all(
         sessions.map(async (s) => {
           const mark = s.threadCpu();
-          const x = await s.cmd(WORKLOADS[w], PROMPT, 3_600_000);
+          const x = await s.cmd(WORKLOADS.get(w)!, PROMPT, 3_600_000);
           return { wall: x.secs, cpu: s.cpuSince(mark) };
         }),
       );
