@@ -459,11 +459,7 @@ export class WasmCache implements CodeCache {
         if (r.dominantScans >= DOMINANT_SCANS) dominant = hp;
       }
     }
-    if (this.hot === undefined && this.budget <= 0) {
-      if (dominant < 0) return;
-      hot.length = 0;
-      hot.push(dominant);
-    }
+    if (this.hot === undefined && this.budget <= 0 && dominant < 0) return;
     hot.sort((a, b) => (s[b * step + ran] >>> 0) - (s[a * step + ran] >>> 0));
     for (const hp of hot) {
       if (this.hot === undefined && this.budget <= 0 && hp !== dominant) continue;

@@ -1636,10 +1636,7 @@ class Emitter {
       // the low 16 bits are written, as P6 and QEMU do (move.ts pushSeg)
       this.selector(key === 0x1a0 ? Seg.FS : key === 0x1a8 ? Seg.GS : key >> 3);
       f.localSet(V);
-      f.localGet(R0 + 4).i32Const(4).op(Op.i32_sub).inv(SSB).op(Op.i32_add).localSet(TA);
-      this.lookup(4, true);
-      this.store(2, V);
-      f.localGet(R0 + 4).i32Const(4).op(Op.i32_sub).localSet(R0 + 4);
+      this.push(2);
     } else if (key === 0x8c) {
       // MOV r/m,Sreg: a register gets the selector zero-extended, memory its 16 bits
       if (mem[o] >> 6 === 3) {
@@ -2070,20 +2067,16 @@ class Emitter {
       // calls out to C for those (the optimiser makes this a rotate again).
       // Wasm takes shift counts mod 32, so a count of 0 gives x | x = x
       if (bits === 32) {
-        const left = (): void => {
-          if (count > 0) f.i32Const(k === 0 ? count & 31 : (32 - (count & 31)) & 31);
-          else if (k === 0) f.localGet(A2);
-          else f.i32Const(0).localGet(A2).op(Op.i32_sub);
-        };
-        const right = (): void => {
-          if (count > 0) f.i32Const(k === 1 ? count & 31 : (32 - (count & 31)) & 31);
-          else if (k === 1) f.localGet(A2);
-          else f.i32Const(0).localGet(A2).op(Op.i32_sub);
+        // the count in A2, or its negation (32 - count, mod 32)
+        const by = (negated: boolean): void => {
+          if (count > 0) f.i32Const(negated ? -count & 31 : count & 31);
+          else if (negated) f.i32Const(0).localGet(A2).op(Op.i32_sub);
+          else f.localGet(A2);
         };
         f.localGet(V);
-        left();
+        by(k === 1);
         f.op(Op.i32_shl).localGet(V);
-        right();
+        by(k === 0);
         f.op(Op.i32_shr_u).op(Op.i32_or).localSet(R);
       }
       else {
@@ -2603,12 +2596,15 @@ class Emitter {
     f.end().end();
   }
 
-  /** Push local V: ESP -= 4, the dword at SS:ESP = V (exits first if the store cannot be done here). */
-  private push(): void {
+  /**
+   * Push local V: ESP -= 4, the dword at SS:ESP = V (exits first if the
+   * store cannot be done here); `bytes` 2 writes only its low word (PUSH Sreg).
+   */
+  private push(bytes: 2 | 4 = 4): void {
     const f = this.f;
     f.localGet(R0 + 4).i32Const(4).op(Op.i32_sub).inv(SSB).op(Op.i32_add).localSet(TA);
     this.lookup(4, true);
-    this.store(4, V);
+    this.store(bytes, V);
     f.localGet(R0 + 4).i32Const(4).op(Op.i32_sub).localSet(R0 + 4);
   }
 
