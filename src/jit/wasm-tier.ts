@@ -97,6 +97,17 @@ export const HOT_MIN = 1_000_000;
 const OPT_SHARE = 0.1;
 const OPT_BURST_MS = 250;
 /**
+ * Where the optimiser compiles on another thread (host.ts
+ * `optimizer.background`): the budget grows by OPT_BG_SHARE ms per ms of the
+ * thread's time and each region costs what this thread spends on it (the
+ * region emitted again and compiled by the baseline compiler) plus its
+ * estimated time on the other thread, TF_MS_PER_BYTE per byte of its wasm
+ * (about 0.85 us measured, docs/cpu-jit.md "Hot regions"), so that the
+ * optimiser keeps at most about half of a second core busy.
+ */
+const OPT_BG_SHARE = 0.5;
+const TF_MS_PER_BYTE = 0.001;
+/**
  * A region that ran at least 1/DOMINANT_SHARE of the regions' instructions
  * between each of DOMINANT_SCANS looks in a row is optimised even when the
  * budget is spent, and its compile is not charged to the budget: the
@@ -216,6 +227,8 @@ export class WasmCache implements CodeCache {
   private budget = OPT_BURST_MS;
   private budgetAt = -1;
   optimiseMs = 0;
+  /** Bytes of wasm handed to the optimiser. */
+  optimisedBytes = 0;
   optimiseErrors = 0;
 
   constructor(
@@ -435,7 +448,8 @@ export class WasmCache implements CodeCache {
     this.nextScan = this.instructionsRun + Math.max(SCAN_MIN, Math.min(SCAN_MAX, floor || SCAN_MAX));
     if (floor === 0 || optimizer.compile === null || this.regionsOptimised + this.optimiseErrors >= OPTIMISE_LIMIT) return;
     const now = compileClock.now();
-    if (this.budgetAt >= 0) this.budget = Math.min(OPT_BURST_MS, this.budget + (now - this.budgetAt) * OPT_SHARE);
+    const bg = optimizer.background !== null;
+    if (this.budgetAt >= 0) this.budget = Math.min(OPT_BURST_MS, this.budget + (now - this.budgetAt) * (bg ? OPT_BG_SHARE : OPT_SHARE));
     this.budgetAt = now;
     const since = this.instructionsRun - this.scannedAt;
     this.scannedAt = this.instructionsRun;
@@ -464,9 +478,9 @@ export class WasmCache implements CodeCache {
     for (const hp of hot) {
       if (this.hot === undefined && this.budget <= 0 && hp !== dominant) continue;
       const t0 = compileClock.now();
-      this.optimise(hp, this.regions[hp]!);
+      const bytes = this.optimise(hp, this.regions[hp]!);
       // a dominant region's compile pays for itself: it does not hold back the others
-      if (hp !== dominant) this.budget -= compileClock.now() - t0;
+      if (hp !== dominant) this.budget -= compileClock.now() - t0 + (bg ? bytes * TF_MS_PER_BYTE : 0);
     }
     this.budgetAt = compileClock.now();
   }
@@ -476,22 +490,25 @@ export class WasmCache implements CodeCache {
    * optimiser (same page, same entries: the same code) and put it in the
    * region's place; on any failure the baseline code stays.
    */
-  private optimise(hp: number, r: Region): void {
+  private optimise(hp: number, r: Region): number {
     r.optimised = true;
-    if (this.regionsOptimised + this.optimiseErrors >= OPTIMISE_LIMIT || r.gen !== this.blocks.pageGen[hp]) return;
+    if (this.regionsOptimised + this.optimiseErrors >= OPTIMISE_LIMIT || r.gen !== this.blocks.pageGen[hp]) return 0;
     const t0 = compileClock.now();
     const c = compileRegion(this.cpu.mem8, hp << 12, r.eipPage, r.from, this.memPages, r.compiles > SWEEP_AFTER, this.nextPage(r.eipPage, r.csBase), (r.segs & ZERO_BASES) !== 0);
-    if (c === null || c.segs !== r.segs || !c.entries.equals(r.entries)) return;
+    if (c === null || c.segs !== r.segs || !c.entries.equals(r.entries)) return 0;
     try {
-      const inst = new Wasm.Instance(optimizer.compile!(c.bytes), { env: { mem: this.memory } });
+      const m = optimizer.background !== null ? optimizer.background(c.bytes) : optimizer.compile!(c.bytes);
+      const inst = new Wasm.Instance(m, { env: { mem: this.memory } });
       r.run = inst.exports['run'] as RunFn;
     } catch {
       this.optimiseErrors++;
-      return;
+      return 0;
     }
     this.table?.set(hp, r.run);
     this.regionsOptimised++;
     this.optimiseMs += compileClock.now() - t0;
+    this.optimisedBytes += c.bytes.length;
+    return c.bytes.length;
   }
 
   /**

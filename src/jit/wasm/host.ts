@@ -47,7 +47,19 @@ export function instantiate(bytes: Uint8Array, imports: WasmImports = {}): WasmI
  * other region stays in the baseline compiler); null where none is installed
  * (a browser tiers up hot functions by itself).
  */
-export const optimizer: { compile: ((bytes: Uint8Array) => WasmModule) | null } = { compile: null };
+export const optimizer: {
+  compile: ((bytes: Uint8Array) => WasmModule) | null;
+  /**
+   * Where the embedder has one: a module compiled now by the baseline
+   * compiler that the engine recompiles with its optimising compiler on
+   * another thread at its first call, and switches to when done (V8's
+   * dynamic tier-up, for this one module). The wasm tier then hands its hot
+   * regions to this instead of `compile`, and the thread running the guest
+   * does not wait for the optimiser. Null where there is none (a single-core
+   * host, where that thread would wait for the core anyway).
+   */
+  background: ((bytes: Uint8Array) => WasmModule) | null;
+} = { compile: null, background: null };
 
 /**
  * The clock compile times are taken with, in milliseconds: wall time
