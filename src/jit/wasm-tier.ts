@@ -89,7 +89,9 @@ interface Region {
  * download, which then ran at half the speed of no optimiser at all) and
  * 77 regions during the boot that did not pay back there (docs/benchmarks.md,
  * bench/net, 2026-12-07). `-accel tsvm,hot=N` sets a fixed count instead
- * (no time bound), `hot=0` turns the optimiser off.
+ * (no time bound), `hot=0` turns the optimiser off. Where the embedder
+ * compiles on another thread (`optimizer.background`), the same count picks
+ * the regions and the budget is the other core's (OPT_BG_SHARE).
  */
 export const HOT_PER_BYTE = 100;
 export const HOT_MIN = 1_000_000;

@@ -19,8 +19,9 @@
  * skips the custom section.
  *
  * --liftoff-only: regions stay in V8's baseline compiler and V8 never tiers
- * them up to TurboFan (the wasm tier hands its few hot regions to `turbofan`
- * below itself, docs/cpu-jit.md "Hot regions"). Measured on the default guest (docs/benchmarks.md, 2026-12-05):
+ * them up to TurboFan (the wasm tier hands its few hot regions to
+ * `tieringUp` below, or to `turbofan` on a one-core host, docs/cpu-jit.md
+ * "Hot regions"). Measured on the default guest (docs/benchmarks.md, 2026-12-05):
  * the background tier-up cost 7-43 s of helper-thread CPU per bench/linux
  * phase, 10-100 times the regions' own compile time, and most of the peak
  * RSS (1.1 GB); without it the boot to the prompt took 22.5 s of CPU instead
