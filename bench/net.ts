@@ -97,7 +97,10 @@ async function runTarget(label: string, cmd: string, args: string[], httpPort: n
     const l = await s.cmd(`i=0; while [ $i -lt 20 ]; do wget -q -O /dev/null http://10.0.2.2:${httpPort}/small; i=$((i+1)); done; echo done`, PROMPT);
     row.lat = (l.secs / 20) * 1000;
     row.latCpu = ((s.cpuSeconds() - c0) / 20) * 1000;
-    await s.cmd(`mkdir -p /tmp/w && dd if=/dev/zero of=/tmp/w/big bs=1048576 count=${MIB} 2>/dev/null; httpd -p 8080 -h /tmp/w; echo ok`, PROMPT);
+    // the file lives in the guest's RAM (tmpfs): a 128 MiB guest cannot hold 64 MiB of it
+    const made = await s.cmd(`mkdir -p /tmp/w && dd if=/dev/zero of=/tmp/w/big bs=1048576 count=${MIB} 2>/dev/null; wc -c < /tmp/w/big; httpd -p 8080 -h /tmp/w; echo ok`, PROMPT);
+    const size = Number(/^(\d+)\s*$/m.exec(made.text)?.[1] ?? NaN);
+    if (size !== MIB * 1048576) throw new Error(`upload: the guest wrote only ${size} of ${MIB * 1048576} bytes of the file it serves (its /tmp is in its RAM); use a smaller --mib`);
     for (const pass of ['cold', 'warm']) {
       c0 = s.cpuSeconds();
       const t0 = performance.now();
