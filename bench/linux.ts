@@ -36,6 +36,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
+import { strayWarning } from './lib/strays.js';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findDefaultImage } from '../src/vmm/image.js';
@@ -410,6 +411,8 @@ async function main(): Promise<void> {
   const dirty = git('status', '--porcelain', '--', 'src');
   const qemuVersion = qemuOk ? spawnSync('qemu-system-i386', ['--version']).stdout.toString().split('\n')[0] : 'none';
   const loadBefore = loadavg();
+  const strays = strayWarning();
+  if (strays) progress(strays);
 
   // the references first, so that their rows exist even if tsvm is very slow
   const order = [...targets.filter((t) => !t.key.startsWith('tsvm')), ...targets.filter((t) => t.key.startsWith('tsvm'))];
@@ -422,6 +425,7 @@ async function main(): Promise<void> {
   out.push(`bench:linux ${new Date().toISOString()}  tsvm ${head}${dirty ? ' + uncommitted changes in src/' : ''}`);
   out.push(`host: ${cpus().length} CPUs, ${cpus()[0]?.model ?? '?'}; node ${process.version}; ${qemuVersion}; v86 ${v86Version ?? 'none'}`);
   out.push(`load average (1/5/15 min) before ${loadBefore.map((x) => x.toFixed(2)).join(' ')}, after ${loadAfter.map((x) => x.toFixed(2)).join(' ')}`);
+  if (strays) out.push(strays);
   out.push(`guest: ${img.kernelVersion}, ${MEM_MIB} MiB, "${CMDLINE}"; wall seconds, CPU seconds of the emulator process in parentheses`);
   out.push('');
   out.push(

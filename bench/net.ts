@@ -26,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { findDefaultImage } from '../src/vmm/image.js';
 import { freePort, QEMU, qemuGuestArgs, qemuVersion } from './lib/qemu.js';
 import { Session } from './lib/session.js';
+import { strayWarning } from './lib/strays.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const TSVM = join(ROOT, 'bin/tsvm.js');
@@ -148,6 +149,8 @@ async function main(): Promise<void> {
   const httpPort = (http.address() as AddressInfo).port;
   const rows: Row[] = [];
   const load0 = loadavg()[0];
+  const strays = strayWarning();
+  if (strays) progress(strays);
   if (!only || only.has('tsvm')) {
     const fwd = await freePort();
     rows.push(await runTarget(`tsvm (${model}, user net)`, process.execPath, [...nodeArgs, TSVM, 'run', '-timeout', '3000', '-nic', `user,model=${model},hostfwd=tcp:127.0.0.1:${fwd}-:8080`], httpPort, fwd, !!prof));
@@ -161,7 +164,7 @@ async function main(): Promise<void> {
   const f = (x?: number, d = 2) => (x === undefined ? '-' : x.toFixed(d));
   const out = [
     `bench/net: ${MIB} MiB each way over the user-mode network; baseline QEMU TCG user networking, same guest`,
-    `host: ${cpus().length} CPUs; load average ${load0.toFixed(1)} at start, ${loadavg()[0].toFixed(1)} at end`,
+    `host: ${cpus().length} CPUs; load average ${load0.toFixed(1)} at start, ${loadavg()[0].toFixed(1)} at end${strays ? `\n${strays}` : ''}`,
     '',
     '| target | download MiB/s (cold) | upload MiB/s (cold) | HTTP request ms | CPU s/MiB down, up | CPU ms/request | note |',
     '| --- | --- | --- | --- | --- | --- | --- |',
