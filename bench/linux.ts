@@ -36,11 +36,11 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { strayWarning } from './lib/strays.js';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findDefaultImage } from '../src/vmm/image.js';
 import { Session } from './lib/session.js';
+import { strayWarning } from './lib/strays.js';
 import { LINUX_WORKLOADS } from './lib/workloads.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
