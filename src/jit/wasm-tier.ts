@@ -28,7 +28,7 @@ import { Attr, CR4, Seg, Tlb } from '../cpu/consts.js';
 import { CHAIN_SLOT_BYTES, chainSlotsAt, Layout } from '../bus/layout.js';
 import { BlockCache } from './blocks.js';
 import { compileRegion, CROSS_BYTES, EXIT_ENTRY, takes, Xchg, ZERO_BASES, type Entries, type NextPage } from './wasm/region.js';
-import { compileClock, instantiate, optimizer, Wasm, WASM_PAGE, type WasmInstance, type WasmMemory, type WasmTable } from './wasm/host.js';
+import { compileClock, instantiate, optimizer, Wasm, WASM_PAGE, type WasmInstance, type WasmMemory, type WasmModule, type WasmTable } from './wasm/host.js';
 import { chainModule, Slot, WASM_CHAIN } from './wasm/chain.js';
 import { note, operandLin, WASM_STATS } from './wasm/stats.js';
 
@@ -90,7 +90,7 @@ interface Region {
  * 77 regions during the boot that did not pay back there (docs/benchmarks.md,
  * bench/net, 2026-12-07). `-accel tsvm,hot=N` sets a fixed count instead
  * (no time bound), `hot=0` turns the optimiser off. Where the embedder
- * compiles on another thread (`optimizer.background`), the same count picks
+ * compiles on another thread (`optimizer.later`), the same count picks
  * the regions and the budget is the other core's (OPT_BG_SHARE).
  */
 export const HOT_PER_BYTE = 100;
@@ -100,9 +100,9 @@ const OPT_SHARE = 0.1;
 const OPT_BURST_MS = 250;
 /**
  * Where the optimiser compiles on another thread (host.ts
- * `optimizer.background`): the budget grows by OPT_BG_SHARE ms per ms of the
+ * `optimizer.later`): the budget grows by OPT_BG_SHARE ms per ms of the
  * thread's time and each region costs what this thread spends on it (the
- * region emitted again and compiled by the baseline compiler) plus its
+ * region emitted again) plus its
  * estimated time on the other thread, TF_MS_PER_BYTE per byte of its wasm
  * (about 0.85 us measured, docs/cpu-jit.md "Hot regions"), so that the
  * optimiser keeps at most about half of a second core busy.
@@ -232,6 +232,16 @@ export class WasmCache implements CodeCache {
   /** Bytes of wasm handed to the optimiser. */
   optimisedBytes = 0;
   optimiseErrors = 0;
+  /**
+   * Whether hot regions go to the optimiser on the engine's threads
+   * (host.ts `optimizer.later`) and their code is put in place when it is
+   * ready; off, the guest's thread waits for the compile (`optimizer.compile`).
+   */
+  background = optimizer.later !== null;
+  /** Optimised modules handed over and not back yet; back but dropped, their page compiled again or written meanwhile; put in place. */
+  optimisePending = 0;
+  optimiseStale = 0;
+  optimisedRunning = 0;
 
   constructor(
     private readonly cpu: Cpu,
@@ -378,7 +388,7 @@ export class WasmCache implements CodeCache {
     if (c === null || c.instructions === 0) return null;
     let inst: WasmInstance;
     try {
-      inst = new Wasm.Instance(new Wasm.Module(c.bytes), { env: { mem: this.memory } });
+      inst = new Wasm.Instance(optimizer.baseline(c.bytes), { env: { mem: this.memory } });
     } catch (e) {
       if (this.compileErrors++ === 0) this.firstCompileError = `page ${hp.toString(16)}: ${String(e)}`;
       this.rewrites[hp] = REWRITE_LIMIT;
@@ -450,7 +460,7 @@ export class WasmCache implements CodeCache {
     this.nextScan = this.instructionsRun + Math.max(SCAN_MIN, Math.min(SCAN_MAX, floor || SCAN_MAX));
     if (floor === 0 || optimizer.compile === null || this.regionsOptimised + this.optimiseErrors >= OPTIMISE_LIMIT) return;
     const now = compileClock.now();
-    const bg = optimizer.background !== null;
+    const bg = this.background && optimizer.later !== null;
     if (this.budgetAt >= 0) this.budget = Math.min(OPT_BURST_MS, this.budget + (now - this.budgetAt) * (bg ? OPT_BG_SHARE : OPT_SHARE));
     this.budgetAt = now;
     const since = this.instructionsRun - this.scannedAt;
@@ -490,7 +500,9 @@ export class WasmCache implements CodeCache {
   /**
    * Compile the current region `r` of host page `hp` again with the
    * optimiser (same page, same entries: the same code) and put it in the
-   * region's place; on any failure the baseline code stays.
+   * region's place, now or, on the engine's threads (`background`), when it
+   * is ready; on any failure the baseline code stays. Returns the bytes of
+   * wasm handed over.
    */
   private optimise(hp: number, r: Region): number {
     r.optimised = true;
@@ -498,19 +510,56 @@ export class WasmCache implements CodeCache {
     const t0 = compileClock.now();
     const c = compileRegion(this.cpu.mem8, hp << 12, r.eipPage, r.from, this.memPages, r.compiles > SWEEP_AFTER, this.nextPage(r.eipPage, r.csBase), (r.segs & ZERO_BASES) !== 0);
     if (c === null || c.segs !== r.segs || !c.entries.equals(r.entries)) return 0;
-    try {
-      const m = optimizer.background !== null ? optimizer.background(c.bytes) : optimizer.compile!(c.bytes);
-      const inst = new Wasm.Instance(m, { env: { mem: this.memory } });
-      r.run = inst.exports['run'] as RunFn;
-    } catch {
-      this.optimiseErrors++;
-      return 0;
+    const later = this.background ? optimizer.later : null;
+    if (later !== null) {
+      this.optimisePending++;
+      later(c.bytes).then(
+        (m) => {
+          this.optimisePending--;
+          this.install(hp, r, m);
+        },
+        () => {
+          this.optimisePending--;
+          this.optimiseErrors++;
+        },
+      );
+    } else {
+      let m: WasmModule;
+      try {
+        m = optimizer.compile!(c.bytes);
+      } catch {
+        this.optimiseErrors++;
+        return 0;
+      }
+      if (!this.install(hp, r, m)) return 0;
     }
-    this.table?.set(hp, r.run);
     this.regionsOptimised++;
     this.optimiseMs += compileClock.now() - t0;
     this.optimisedBytes += c.bytes.length;
     return c.bytes.length;
+  }
+
+  /**
+   * Put the optimiser's module `m` for region `r` of host page `hp` in the
+   * region's place, unless the region is no longer the page's (compiled
+   * again for a new entry, or its page written since): then its code would
+   * not be the page's and it is dropped. Runs between two calls into the
+   * regions, never inside one.
+   */
+  private install(hp: number, r: Region, m: WasmModule): boolean {
+    if (this.regions[hp] !== r || r.gen !== this.blocks.pageGen[hp]) {
+      this.optimiseStale++;
+      return false;
+    }
+    try {
+      r.run = new Wasm.Instance(m, { env: { mem: this.memory } }).exports['run'] as RunFn;
+    } catch {
+      this.optimiseErrors++;
+      return false;
+    }
+    this.table?.set(hp, r.run);
+    this.optimisedRunning++;
+    return true;
   }
 
   /**

@@ -20,8 +20,14 @@
  *
  * --liftoff-only: regions stay in V8's baseline compiler and V8 never tiers
  * them up to TurboFan (the wasm tier hands its few hot regions to
- * `tieringUp` below, or to `turbofan` on a one-core host, docs/cpu-jit.md
- * "Hot regions"). Measured on the default guest (docs/benchmarks.md, 2026-12-05):
+ * `later` below, or to `turbofan` on a one-core host, docs/cpu-jit.md
+ * "Hot regions").
+ *
+ * --no-wasm-lazy-compilation: a module's code is compiled when the module
+ * is made, not at its first call. V8 picks the tier of a lazy compile from
+ * the flags of the moment of the call, and while `later` has a compile in
+ * flight they are TurboFan's: a region made before and first called then
+ * would be compiled by TurboFan on this thread. Measured on the default guest (docs/benchmarks.md, 2026-12-05):
  * the background tier-up cost 7-43 s of helper-thread CPU per bench/linux
  * phase, 10-100 times the regions' own compile time, and most of the peak
  * RSS (1.1 GB); without it the boot to the prompt took 22.5 s of CPU instead
@@ -42,11 +48,19 @@ import { optimizer, Wasm, type WasmModule } from '../jit/wasm/host.js';
 
 let done = false;
 
+/** The flags every module but the optimiser's is made under: Liftoff alone, compiled when the module is made. */
+const BASELINE = '--liftoff --liftoff-only --no-wasm-lazy-compilation';
+/** The flags while an optimising compile is in flight (`later`): TurboFan alone, no Liftoff code first. */
+const OPTIMISING = '--no-liftoff-only --no-liftoff --no-wasm-lazy-compilation';
+/** Compiles `later` has started and V8 has not finished. */
+let inFlight = 0;
+const resting = (): string => (inFlight > 0 ? OPTIMISING : BASELINE);
+
 export function tuneV8(): void {
   if (done) return;
   done = true;
   setFlagsFromString('--no-turbo-jt');
-  setFlagsFromString('--liftoff-only');
+  setFlagsFromString(BASELINE);
   setFlagsFromString('--experimental-wasm-branch-hinting');
   setFlagsFromString('--semi-space-growth-factor=1');
   // a developer's knob for measuring V8's wasm settings (e.g. --liftoff-only): NODE_OPTIONS refuses most V8 flags
@@ -54,7 +68,8 @@ export function tuneV8(): void {
   if (extra) setFlagsFromString(extra);
   else {
     optimizer.compile = turbofan;
-    if (availableParallelism() > 1 && process.env['TSVM_TF_SYNC'] !== '1') optimizer.background = tieringUp;
+    optimizer.baseline = baseline;
+    if (availableParallelism() > 1 && process.env['TSVM_TF_SYNC'] !== '1') optimizer.later = later;
   }
 }
 
@@ -72,9 +87,7 @@ const TF_LOG = process.env['TSVM_TFLOG'] === '1';
  * The wasm tier's optimiser (src/jit/wasm/host.ts `optimizer`): one hot
  * region compiled by TurboFan, synchronously, while every other region stays
  * in Liftoff. V8 reads --liftoff when a module's compile starts, so the flags
- * are lifted for this one compile and put back; lazy compilation (V8's
- * default: a function is compiled at its first call, when the flags are back)
- * is off meanwhile, so the module is compiled here, by TurboFan. A custom section makes the
+ * are lifted for this one compile and put back. A custom section makes the
  * bytes differ from the Liftoff module's: V8 keeps compiled modules by their
  * bytes and would hand back the baseline code otherwise.
  */
@@ -98,34 +111,48 @@ function turbofan(bytes: Uint8Array): WasmModule {
     if (TF_LOG) process.stderr.write(`TF ${bytes.length} ${(performance.now() - t0).toFixed(1)}\n`);
     return m;
   } finally {
-    setFlagsFromString('--liftoff --liftoff-only --wasm-lazy-compilation --wasm-num-compilation-tasks=128');
+    setFlagsFromString(`${resting()} --wasm-num-compilation-tasks=128`);
   }
 }
 
-/** V8's own default budget (11.3), put back after the module: only modules with tier-up on read it. */
-const V8_TIERING_BUDGET = 1800000;
+/**
+ * A region's module by V8's baseline compiler (src/jit/wasm/host.ts
+ * `optimizer.baseline`), under the baseline's flags also while an
+ * optimising compile holds them at TurboFan's (`later`).
+ */
+function baseline(bytes: Uint8Array): WasmModule {
+  if (inFlight === 0) return new Wasm.Module(bytes);
+  setFlagsFromString(BASELINE);
+  try {
+    return new Wasm.Module(bytes);
+  } finally {
+    setFlagsFromString(OPTIMISING);
+  }
+}
 
 /**
  * The wasm tier's optimiser where the host has a core to spare
- * (src/jit/wasm/host.ts `optimizer.background`): one hot region compiled by
- * Liftoff now, with V8's dynamic tier-up on for this module alone and its
- * budget at 1, so that its first call asks V8 for TurboFan's code, which a
- * V8 worker thread compiles while this thread runs the Liftoff code; V8
- * then switches the module's function to it. V8 reads --liftoff-only (no
- * dynamic tier-up) and the budget when a module is created, so every other
- * module, compiled with the flags put back, stays in Liftoff for good.
- * Measured: the sync TurboFan compile (`turbofan`) took about a tenth of
- * the sh loop's main thread, waiting on a budget, with half of the loop's
- * time still in Liftoff's code (docs/cpu-jit.md, "Optimising on another
- * thread").
+ * (src/jit/wasm/host.ts `optimizer.later`): one hot region compiled by
+ * TurboFan on V8's worker threads while this thread runs the guest on. V8's
+ * asynchronous compile decodes on a worker and reads the compiler flags in a
+ * later step that runs on this thread's event loop, so the flags stay at
+ * TurboFan's until every compile in flight has settled; meanwhile `baseline`
+ * sets Liftoff's around each region it makes, and no module is compiled
+ * lazily (V8 would read the flags at its first call). This thread's share
+ * is the region emitted again and an instance; the compile itself, V8's
+ * decoding included, is the workers'. Before (session 21) the module was
+ * made here with V8's dynamic tier-up on for it alone: that cost this thread
+ * a Liftoff compile of the region too, about as much again as the emit
+ * (docs/cpu-jit.md, "Optimising off the guest's thread").
  */
-function tieringUp(bytes: Uint8Array): WasmModule {
-  setFlagsFromString('--no-liftoff-only --wasm-dynamic-tiering --wasm-tiering-budget=1');
-  try {
-    return new Wasm.Module(tagged(bytes));
-  } finally {
-    setFlagsFromString(`--liftoff-only --wasm-tiering-budget=${V8_TIERING_BUDGET}`);
-  }
+function later(bytes: Uint8Array): Promise<WasmModule> {
+  if (inFlight++ === 0) setFlagsFromString(OPTIMISING);
+  const settled = (): void => {
+    if (--inFlight === 0) setFlagsFromString(BASELINE);
+  };
+  const p = Wasm.compile(tagged(bytes));
+  p.then(settled, settled);
+  return p;
 }
 
 tuneV8();
