@@ -43,6 +43,7 @@
  * "Memory"): peak RSS 315 -> 282-285 MiB, the workloads no slower.
  */
 import { availableParallelism } from 'node:os';
+import { isMainThread } from 'node:worker_threads';
 import { setFlagsFromString } from 'node:v8';
 import { optimizer, Wasm, type WasmModule } from '../jit/wasm/host.js';
 
@@ -69,7 +70,9 @@ export function tuneV8(): void {
   else {
     optimizer.compile = turbofan;
     optimizer.baseline = baseline;
-    if (availableParallelism() > 1 && process.env['TSVM_TF_SYNC'] !== '1') optimizer.later = later;
+    // (not in a worker thread: VMs in threads of one process share V8's flags, and another
+    // VM's regions made while this one holds TurboFan's would be compiled by TurboFan, at once)
+    if (availableParallelism() > 1 && isMainThread && process.env['TSVM_TF_SYNC'] !== '1') optimizer.later = later;
   }
 }
 
@@ -143,7 +146,10 @@ function baseline(bytes: Uint8Array): WasmModule {
  * decoding included, is the workers'. Before (session 21) the module was
  * made here with V8's dynamic tier-up on for it alone: that cost this thread
  * a Liftoff compile of the region too, about as much again as the emit
- * (docs/cpu-jit.md, "Optimising off the guest's thread").
+ * (docs/cpu-jit.md, "Optimising off the guest's thread"). Installed on a
+ * process's main thread only: a VM in a worker thread (the daemon's
+ * --isolation thread) keeps the synchronous `turbofan`, since V8's flags
+ * are the whole process's and `baseline` guards this thread's modules only.
  */
 function later(bytes: Uint8Array): Promise<WasmModule> {
   if (inFlight++ === 0) setFlagsFromString(OPTIMISING);
