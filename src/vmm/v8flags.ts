@@ -21,18 +21,18 @@
  * --liftoff-only: regions stay in V8's baseline compiler and V8 never tiers
  * them up to TurboFan (the wasm tier hands its few hot regions to
  * `later` below, or to `turbofan` on a one-core host, docs/cpu-jit.md
- * "Hot regions").
- *
- * --no-wasm-lazy-compilation: a module's code is compiled when the module
- * is made, not at its first call. V8 picks the tier of a lazy compile from
- * the flags of the moment of the call, and while `later` has a compile in
- * flight they are TurboFan's: a region made before and first called then
- * would be compiled by TurboFan on this thread. Measured on the default guest (docs/benchmarks.md, 2026-12-05):
+ * "Hot regions"). Measured on the default guest (docs/benchmarks.md, 2026-12-05):
  * the background tier-up cost 7-43 s of helper-thread CPU per bench/linux
  * phase, 10-100 times the regions' own compile time, and most of the peak
  * RSS (1.1 GB); without it the boot to the prompt took 22.5 s of CPU instead
  * of 57.1 s and the peak RSS fell to 657 MiB. Only seq+gzip ran slower
  * (140 s of CPU against 113 s): its deflate loops gain from TurboFan.
+ *
+ * --no-wasm-lazy-compilation: a module's code is compiled when the module
+ * is made, not at its first call. V8 picks the tier of a lazy compile from
+ * the flags of the moment of the call, and while `later` has a compile in
+ * flight they are TurboFan's: a region made before and first called then
+ * would be compiled by TurboFan on this thread.
  *
  * --turbo-force-mid-tier-regalloc (V8 10 to 11.3, where it exists): TurboFan
  * allocates registers with its mid-tier allocator for every function, not
