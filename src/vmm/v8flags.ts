@@ -34,17 +34,13 @@
  * flight they are TurboFan's: a region made before and first called then
  * would be compiled by TurboFan on this thread.
  *
- * --turbo-force-mid-tier-regalloc (V8 10 to 11.3, where it exists): TurboFan
- * allocates registers with its mid-tier allocator for every function, not
- * only for huge ones. A region is one large function, and the full
- * allocator's working memory for one was the peak of the process's RSS:
- * measured on the default guest (docs/cpu-jit.md, "Memory", session 22)
- * the peak fell from 237-259 to 205-217 MiB at the prompt and from 285-297
- * to 250-267 MiB after the bench/linux workloads. Two copies side by side
- * (the same host noise for both) ran the workloads in the same time within
- * the noise: its code for a hot loop is no worse than the full allocator's
- * spills, and it compiles faster. It applies to JS functions too. Newer V8
- * has no such flag and would print an error for it.
+ * Not set: --turbo-force-mid-tier-regalloc (TurboFan's mid-tier register
+ * allocator for every function, V8 10 to 11.3). It lowers the peak RSS by
+ * 30-40 MiB (the full allocator's working memory for one large region
+ * function is the process's peak), but the code it makes ran the hot loops
+ * 10-25% slower with one VM on the host (docs/cpu-jit.md, "Memory", session
+ * 22). `TSVM_TF_FLAGS=--turbo-force-mid-tier-regalloc` sets it for a run
+ * where memory matters more.
  *
  * --semi-space-growth-factor=1: the JS heap's young generation stays at its
  * first size (1 MiB per semi-space) instead of growing to 16 MiB each under
@@ -61,12 +57,6 @@ import { optimizer, Wasm, type WasmModule } from '../jit/wasm/host.js';
 
 let done = false;
 
-/** Whether V8 of this version has --turbo-force-mid-tier-regalloc (10.x to 11.3; later versions dropped the mid-tier allocator). */
-export function hasMidTierRegalloc(v8: string): boolean {
-  const [major = 0, minor = 0] = v8.split('.').map(Number);
-  return major === 10 || (major === 11 && minor <= 3);
-}
-
 /** The flags every module but the optimiser's is made under: Liftoff alone, compiled when the module is made. */
 const BASELINE = '--liftoff --liftoff-only --no-wasm-lazy-compilation';
 /** The flags while an optimising compile is in flight (`later`): TurboFan alone, no Liftoff code first. */
@@ -82,7 +72,6 @@ export function tuneV8(): void {
   setFlagsFromString(BASELINE);
   setFlagsFromString('--experimental-wasm-branch-hinting');
   setFlagsFromString('--semi-space-growth-factor=1');
-  if (hasMidTierRegalloc(process.versions.v8)) setFlagsFromString('--turbo-force-mid-tier-regalloc');
   // a developer's knob for measuring V8's wasm settings (e.g. --liftoff-only): NODE_OPTIONS refuses most V8 flags
   const extra = process.env['TSVM_V8_FLAGS'];
   if (extra) setFlagsFromString(extra);
