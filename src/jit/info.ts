@@ -26,7 +26,7 @@ export function jitInfo(cpu: Cpu, jit: BlockCache | WasmCache | null): string {
     lines.push(
       `wasm regions: ${jit.regionsCompiled} compiled (${c} instructions, ${(jit.wasmBytes / 1048576).toFixed(1)} MiB of wasm, ${ms(jit.compileMs)} ${clock()} compiling, ${c ? ((jit.compileMs * 1000) / c).toFixed(1) : '0'} us per instruction, ${c ? ((jit.emitMs * 1000) / c).toFixed(1) : '0'} of them writing the wasm)`,
       `  recompiled for a new entry ${jit.recompiles}, invalidated by writes ${jit.invalidations}, pages left to lower tiers ${jit.pagesGivenUp}, refused by the engine ${jit.compileErrors}`,
-      `  optimised when hot ${jit.regionsOptimised} (${(jit.optimisedBytes / 1048576).toFixed(1)} MiB of wasm, ${ms(jit.optimiseMs)} ${clock()} here${jit.optimiseErrors ? `, refused ${jit.optimiseErrors}` : ''})${optimizer.compile === null ? ' (no optimiser on this host)' : onAnotherThread(jit) ? ` on another thread (${jit.optimisedRunning} in place, ${jit.optimisePending} still compiling, ${jit.optimiseStale} dropped: their page had changed)` : ''}, ${hotRule(jit)}`,
+      `  optimised when hot ${jit.regionsOptimised} (${(jit.optimisedBytes / 1048576).toFixed(1)} MiB of wasm, ${ms(jit.optimiseMs)} ${clock()} here${jit.optimiseErrors ? `, refused ${jit.optimiseErrors}` : ''})${optimizer.compile === null ? ' (no optimiser on this host)' : jit.later !== null ? ` on another thread (${jit.optimisedRunning} in place, ${jit.optimisePending} still compiling, ${jit.optimiseStale} dropped: their page had changed)` : ''}, ${hotRule(jit)}`,
       `  hottest: ${jit.hottest(8).map((h) => `${h.eipPage.toString(16)} ${(h.ran / 1e6).toFixed(1)}M${h.optimised ? '*' : ''}`).join(', ')} (EIP page, instructions since compiled, * optimised)`,
       `  calls from JS ${jit.regionCalls}, calls by the chain dispatcher ${jit.chainedCalls}${jit.chaining ? '' : ' (chaining off)'}, entries not at a label ${jit.labelMisses}, at an exit ${jit.exitEntries}`,
       `  calls from JS that went on after a TLB refill: data ${jit.dataRefills}, code ${jit.codeRefills}`,
@@ -43,17 +43,12 @@ export function jitInfo(cpu: Cpu, jit: BlockCache | WasmCache | null): string {
   return lines.join('\n');
 }
 
-/** Whether the optimiser compiles on the engine's threads while the guest runs on (host.ts `optimizer.later`). */
-function onAnotherThread(jit: WasmCache): boolean {
-  return jit.background && optimizer.later !== null;
-}
-
 /** When a region counts as hot (-accel tsvm,hot=N, or the cost model). */
 function hotRule(jit: WasmCache): string {
   const hot = jit.hot;
   if (hot === 0) return 'optimiser off (hot=0)';
   if (hot !== undefined) return `at ${hot} instructions (hot=${hot})`;
-  const bound = onAnotherThread(jit) ? 'half of another core' : 'a tenth of the time';
+  const bound = jit.later !== null ? 'half of another core' : 'a tenth of the time';
   return `at ${HOT_PER_BYTE} instructions per byte of its wasm (${HOT_MIN / 1e6} M at least), the hottest first, within ${bound}`;
 }
 

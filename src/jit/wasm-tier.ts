@@ -238,6 +238,10 @@ export class WasmCache implements CodeCache {
    * ready; off, the guest's thread waits for the compile (`optimizer.compile`).
    */
   background = optimizer.later !== null;
+  /** The optimiser on the engine's threads, where this cache uses it (`background`), else null. */
+  get later(): ((bytes: Uint8Array) => Promise<WasmModule>) | null {
+    return this.background ? optimizer.later : null;
+  }
   /** Optimised modules handed over and not back yet; back but dropped, their page compiled again or written meanwhile; put in place. */
   optimisePending = 0;
   optimiseStale = 0;
@@ -460,7 +464,7 @@ export class WasmCache implements CodeCache {
     this.nextScan = this.instructionsRun + Math.max(SCAN_MIN, Math.min(SCAN_MAX, floor || SCAN_MAX));
     if (floor === 0 || optimizer.compile === null || this.regionsOptimised + this.optimiseErrors >= OPTIMISE_LIMIT) return;
     const now = compileClock.now();
-    const bg = this.background && optimizer.later !== null;
+    const bg = this.later !== null;
     if (this.budgetAt >= 0) this.budget = Math.min(OPT_BURST_MS, this.budget + (now - this.budgetAt) * (bg ? OPT_BG_SHARE : OPT_SHARE));
     this.budgetAt = now;
     const since = this.instructionsRun - this.scannedAt;
@@ -510,7 +514,7 @@ export class WasmCache implements CodeCache {
     const t0 = compileClock.now();
     const c = compileRegion(this.cpu.mem8, hp << 12, r.eipPage, r.from, this.memPages, r.compiles > SWEEP_AFTER, this.nextPage(r.eipPage, r.csBase), (r.segs & ZERO_BASES) !== 0);
     if (c === null || c.segs !== r.segs || !c.entries.equals(r.entries)) return 0;
-    const later = this.background ? optimizer.later : null;
+    const later = this.later;
     if (later !== null) {
       this.optimisePending++;
       later(c.bytes).then(
