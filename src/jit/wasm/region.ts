@@ -97,6 +97,8 @@ const MAX_INSNS = 1500;
 /** Ways in above which the loop top finds an entry through a table of 64-byte chunks instead of a binary search. */
 const CHUNKED_SEARCH = 12;
 const CHUNK_SHIFT = 6;
+/** Compiled instructions a run reaches before a label only branched to from inside it starts a run of its own (compileRegion's `counted`). */
+const RUN_MERGE_LIMIT = 64;
 
 // locals of run()
 const PC = 0,
@@ -224,7 +226,7 @@ export interface CompiledRegion {
   bytes: Uint8Array;
   /** Per page offset: label index + 1 where the region can be entered, EXIT_ENTRY at an instruction it decoded but exits at, 0 elsewhere. */
   entries: Entries;
-  /** Per label index: the instructions of its straight run (paid for at its start; `left` below it exits there). */
+  /** Per label index: the instructions of its straight run (paid for at its start; `left` below it exits there), 0 for a label inside another's run. */
   runs: Uint16Array;
   /** Instructions compiled (not counting the ones that only exit). */
   instructions: number;
@@ -769,16 +771,63 @@ export function compileRegion(
     labelList.map((o, i) => (ways.has(o) ? i : nLabels + 2)),
     nLabels + 2,
   );
-  const e = new Emitter(f, mem, nLabels, labelIndex, eipPage, heads, labelList.map((o) => ways.has(o)), next?.lin ?? 0);
-  // compiled instructions from each label to the next
-  const runLen = new Array<number>(nLabels).fill(0);
+  // Counting runs (Emitter.startLabel): a label that is not a way in and
+  // whose every branch comes from the run it is in (forward, on the page)
+  // does not start a run of its own. The run around it paid for it, and a
+  // branch there gives back only the instructions it skips. Decompressors
+  // and deflate code have a label every one to three instructions; each
+  // counted one costs a compare, a branch and a subtract on the hot path.
+  const sources = new Map<number, number[]>();
   {
-    let l = -1;
-    for (const off of order) {
-      if (labels.has(off)) l++;
-      if (insns.get(off)!.key >= 0) runLen[l]++;
+    const from = (src: number, eip: number): void => {
+      const t = inPage(eip);
+      if (t < 0 || !labels.has(t)) return;
+      const l = sources.get(t);
+      if (l === undefined) sources.set(t, [src]);
+      else l.push(src);
+    };
+    for (let i = 0; i < order.length; i++) {
+      const ins = insns.get(order[i])!;
+      if (ins.key < 0) continue;
+      if (isBranch(ins.key)) from(ins.off, ins.target);
+      if (isString(ins.key) && ins.rep !== 0) from(ins.off, (eipPage + ins.off) | 0);
+      if (!ins.ends && order[i + 1] !== ins.off + ins.len) from(ins.off, (eipPage + ins.off + ins.len) | 0);
     }
   }
+  // A run is paid for whole at its start, and one that `left` cannot cover
+  // leaves the rest of the slice to the interpreter: runs stop growing at
+  // RUN_MERGE_LIMIT instructions.
+  const counted = new Array<boolean>(nLabels).fill(true);
+  {
+    let start = -1;
+    let n = 0; // compiled instructions from the run's start to the label
+    let j = 0;
+    labelList.forEach((o, i) => {
+      for (; j < order.length && order[j] < o; j++) if (insns.get(order[j])!.key >= 0) n++;
+      if (!ways.has(o) && start >= 0 && n < RUN_MERGE_LIMIT && (sources.get(o) ?? []).every((s) => s >= start && s < o)) counted[i] = false;
+      else {
+        start = o;
+        n = 0;
+      }
+    });
+  }
+  // compiled instructions from each counted label to the next (0 for the
+  // others), and the others' place in their run (-1 for the counted)
+  const runLen = new Array<number>(nLabels).fill(0);
+  const runPos = new Array<number>(nLabels).fill(-1);
+  {
+    let l = -1;
+    let run = -1;
+    for (const off of order) {
+      if (labels.has(off)) {
+        l++;
+        if (counted[l]) run = l;
+        else runPos[l] = runLen[run];
+      }
+      if (insns.get(off)!.key >= 0) runLen[run]++;
+    }
+  }
+  const e = new Emitter(f, mem, nLabels, labelIndex, eipPage, heads, labelList.map((o) => ways.has(o)), runPos, next?.lin ?? 0);
   let compiled = 0;
   let li = -1;
   const dead = flagsDeadAfter(mem, order, insns, labels);
@@ -787,7 +836,8 @@ export function compileRegion(
     if (labels.has(ins.off)) {
       li++;
       f.end();
-      e.startLabel(li, runLen[li], (eipPage + ins.off) | 0);
+      if (counted[li]) e.startLabel(li, runLen[li], (eipPage + ins.off) | 0);
+      else e.continueRun(li);
     }
     if (ins.key >= 0) compiled++;
     e.flagsDead = dead[i];
@@ -1020,6 +1070,8 @@ class Emitter {
     private readonly heads: ReadonlyMap<number, number>,
     /** Per label: a target of the loop top's br_table (a way in), see compileRegion. */
     private readonly way: readonly boolean[],
+    /** Per label that does not start a run (continueRun): the run's instructions before it; -1 for the others. */
+    private readonly runPos: readonly number[],
     /** The linear address of the next page (compileRegion's `next`), for instructions that cross into it. */
     private readonly nextLin: number,
   ) {}
@@ -1046,6 +1098,13 @@ class Emitter {
     f.br(this.exitDepth + 1);
     f.end();
     f.localGet(LEFT).i32Const(runLen).op(Op.i32_sub).localSet(LEFT);
+  }
+
+  /** Label i goes on with the current run (compileRegion's `counted`): it was paid for at the run's start. */
+  continueRun(i: number): void {
+    if (this.done !== this.runPos[i]) throw new Error(`region: label ${i} is ${this.runPos[i]} into its run, reached after ${this.done}`);
+    this.label = i;
+    this.fk = Fk.UNKNOWN;
   }
 
   /** Give back the instructions of the run not executed so far. */
@@ -1134,9 +1193,17 @@ class Emitter {
   }
   /** Continue at `eip`: a label of the region, or leave (after the current instruction, counted). */
   goTo(eip: number): void {
-    this.refund();
     const d = (eip - this.eipPage) | 0;
     const i = d >= 0 && d < 4096 ? this.labelIndex.get(d) : undefined;
+    if (i !== undefined && i > this.label && this.runPos[i] >= 0) {
+      // on in this run (compileRegion's `counted`): give back only what the branch skips
+      const k = this.runPos[i] - this.done;
+      if (k < 0) throw new Error(`region: a branch ${this.done} into its run to label ${i}, ${this.runPos[i]} into it`);
+      if (k !== 0) this.f.localGet(LEFT).i32Const(k).op(Op.i32_add).localSet(LEFT);
+      this.jumpLabel(i);
+      return;
+    }
+    this.refund();
     if (i !== undefined && this.reaches(i)) this.jumpLabel(i);
     else {
       this.f.i32Const(eip).localSet(EIP);
