@@ -33,6 +33,8 @@ export interface FpuUnit {
   instrIp: number;
   dataSeg: number;
   dataOff: number;
+  /** An unmasked exception is pending (FSW.ES): the next waiting instruction reports it. */
+  readonly errorPending: boolean;
   reset(): void;
   /** False for encodings a P6 rejects with #UD. */
   isValid(op: number, modrm: number): boolean;

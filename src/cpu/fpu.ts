@@ -201,6 +201,10 @@ export class Fpu {
     return this._cw;
   }
   /** Status word including TOP. */
+  get errorPending(): boolean {
+    return (this._sw & Sw.ES) !== 0;
+  }
+
   get sw(): number {
     return this._sw | (this._top << 11);
   }

@@ -27,6 +27,7 @@ import type { Cpu, CodeCache } from '../cpu/cpu.js';
 import { Attr, CR4, Seg, Tlb } from '../cpu/consts.js';
 import { CHAIN_SLOT_BYTES, chainSlotsAt, Layout } from '../bus/layout.js';
 import { BlockCache } from './blocks.js';
+import { fpuImport } from './fpu-call.js';
 import { compileRegion, CROSS_BYTES, EXIT_ENTRY, takes, Xchg, ZERO_BASES, type Entries, type NextPage } from './wasm/region.js';
 import { compileClock, instantiate, optimizer, Wasm, WASM_PAGE, type WasmInstance, type WasmMemory, type WasmModule, type WasmTable } from './wasm/host.js';
 import { chainModule, Slot, WASM_CHAIN } from './wasm/chain.js';
@@ -242,6 +243,10 @@ export class WasmCache implements CodeCache {
   get later(): ((bytes: Uint8Array) => Promise<WasmModule>) | null {
     return this.background ? optimizer.later : null;
   }
+  /** Writes into pages holding compiled code (pageWritten): the imported FPU leaves the region after a store that made one. */
+  private codeWrites = 0;
+  /** What every region is instantiated with: the state memory, and the FPU its x87 instructions call (fpu-call.ts). */
+  private readonly imports: { env: { mem: WasmMemory; fpu: (op: number, modrm: number, off: number, eip: number) => number } };
   /** Optimised modules handed over and not back yet; back but dropped, their page compiled again or written meanwhile; put in place. */
   optimisePending = 0;
   optimiseStale = 0;
@@ -256,6 +261,7 @@ export class WasmCache implements CodeCache {
     readonly hot: number | undefined = undefined,
   ) {
     this.blocks = new BlockCache(cpu, threshold);
+    this.imports = { env: { mem: memory, fpu: fpuImport(cpu, () => this.codeWrites) } };
     const pages = cpu.mem.codePages.length;
     this.hits = new Int32Array(pages);
     this.regions = new Array<Region | undefined>(pages).fill(undefined);
@@ -392,7 +398,7 @@ export class WasmCache implements CodeCache {
     if (c === null || c.instructions === 0) return null;
     let inst: WasmInstance;
     try {
-      inst = new Wasm.Instance(optimizer.baseline(c.bytes), { env: { mem: this.memory } });
+      inst = new Wasm.Instance(optimizer.baseline(c.bytes), this.imports);
     } catch (e) {
       if (this.compileErrors++ === 0) this.firstCompileError = `page ${hp.toString(16)}: ${String(e)}`;
       this.rewrites[hp] = REWRITE_LIMIT;
@@ -556,7 +562,7 @@ export class WasmCache implements CodeCache {
       return false;
     }
     try {
-      r.run = new Wasm.Instance(m, { env: { mem: this.memory } }).exports['run'] as RunFn;
+      r.run = new Wasm.Instance(m, this.imports).exports['run'] as RunFn;
     } catch {
       this.optimiseErrors++;
       return false;
@@ -745,6 +751,7 @@ export class WasmCache implements CodeCache {
   }
 
   pageWritten(hp: number): void {
+    this.codeWrites++;
     this.blocks.pageWritten(hp);
     // the region is stale: the dispatcher must not call it
     this.slots[(hp * CHAIN_SLOT_BYTES + Slot.VALID) >>> 2] = 0;

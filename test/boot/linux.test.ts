@@ -72,6 +72,12 @@ test('the default guest boots to a shell, runs programs, and powers off with exi
     const arith = await run('i=0; n=0; while [ $i -lt 200 ]; do n=$((n + i * i)); i=$((i + 1)); done; echo sum=$n');
     assert.match(arith, /sum=2646700/);
 
+    // floating point (x87: busybox awk's doubles), hot enough to run in compiled regions
+    let harmonic = 0;
+    for (let i = 1; i <= 20000; i++) harmonic += 1 / i;
+    const fp = await run(`awk 'BEGIN { s = 0; for (i = 1; i <= 20000; i++) s += 1 / i; printf "h=%.9f\\n", s }'`);
+    assert.match(fp, new RegExp(`^h=${harmonic.toFixed(9)}$`, 'm'));
+
     // interrupts go through the I/O APIC (the PIT on pin 2), and the local APIC timer ticks
     const irqs = await run('cat /proc/interrupts');
     assert.match(irqs, /^\s*0:\s+\d+\s+IO-APIC\s+2-edge\s+timer$/m);

@@ -92,6 +92,14 @@ export const enum Xchg {
   SEL = 25,
 }
 
+/** The imported FPU's first argument: the opcode (D8-DF, 0x1AE), the operand's segment << FPU_SEG_SHIFT, FPU_O16. */
+export const FPU_SEG_SHIFT = 12;
+export const FPU_O16 = 1 << 16;
+/** The imported FPU's answer (src/jit/fpu-call.ts): go on, leave before the instruction (the interpreter runs it), leave after it. */
+export const FPU_ON = 0;
+export const FPU_BEFORE = 1;
+export const FPU_AFTER = 2;
+
 /** Most instructions in one region (a page holds at most 4096). */
 const MAX_INSNS = 1500;
 /** Ways in above which the loop top finds an entry through a table of 64-byte chunks instead of a binary search. */
@@ -454,6 +462,12 @@ function decodeTaken(mem: Uint8Array, page: number, off: number, eipPage: number
     if (o16 || ((key === 0xfb || key === 0x9d) && o === end)) return stop;
     len = 0;
   }
+  else if ((key >= 0xd8 && key <= 0xdf) || key === 0x1ae) {
+    // x87 and FXSAVE/FXRSTOR: through the tier's imported FPU (Emitter.fpu);
+    // not the forms that read or write EFLAGS or AX, nor a CS override
+    if (seg === Seg.CS || !fpuTaken(key, m)) return stop;
+    len = modrmLen(mem, o);
+  }
   else if (key >= 0xb0 && key <= 0xb7) len = 1;
   else if (key >= 0xb8 && key <= 0xbf) len = v;
   else if (key === 0xc6 && reg === 0) len = modrmLen(mem, o) + 1;
@@ -636,6 +650,9 @@ export function compileRegion(
   // ---- pass 2: emit ----
   const mb = new ModuleBuilder();
   mb.importMemory('env', 'mem', memPages, memPages);
+  let usesFpu = false;
+  for (const ins of insns.values()) if ((ins.key >= 0xd8 && ins.key <= 0xdf) || ins.key === 0x1ae) usesFpu = true;
+  const fpuFunc = usesFpu ? mb.importFunc('env', 'fpu', [I32, I32, I32, I32], [I32]) : -1;
   const f = mb.func([I32, I32], [I32]);
   if (WASM_NAMES) f.name = `p${(eipPage >>> 0).toString(16)}`;
   // compiled for ES, SS and DS bases of 0 (ZERO_BASES): no load and no add for them
@@ -828,6 +845,7 @@ export function compileRegion(
     }
   }
   const e = new Emitter(f, mem, nLabels, labelIndex, eipPage, heads, labelList.map((o) => ways.has(o)), runPos, next?.lin ?? 0);
+  e.fpuFunc = fpuFunc;
   let compiled = 0;
   let li = -1;
   const dead = flagsDeadAfter(mem, order, insns, labels);
@@ -957,6 +975,22 @@ function flagsDeadAfter(mem: Uint8Array, order: readonly number[], insns: Readon
   return dead;
 }
 
+/**
+ * The x87 escapes (D8-DF) and FXSAVE/FXRSTOR (0F AE /0 /1, memory) a region
+ * hands to the imported FPU: all but FCMOVcc (reads EFLAGS), FCOMI, FUCOMI
+ * and their popping forms (write EFLAGS) and FNSTSW AX, which stay the
+ * interpreter's. Encodings a P6 refuses are refused by the import at run
+ * time (the interpreter then raises #UD).
+ */
+function fpuTaken(key: number, m: number): boolean {
+  if (key === 0x1ae) return m >> 6 !== 3 && ((m >> 3) & 7) <= 1;
+  if (m < 0xc0) return true;
+  if (key === 0xda) return m >= 0xe0;
+  if (key === 0xdb) return m >= 0xe0 && (m < 0xe8 || m >= 0xf8);
+  if (key === 0xdf) return m !== 0xe0 && (m < 0xe8 || m >= 0xf8);
+  return true;
+}
+
 /** CALL rel32 or CALL r/m32: its return address is a label. */
 function isCall(mem: Uint8Array, ins: Insn): boolean {
   return ins.key === 0xe8 || (ins.key === 0xff && ((mem[ins.at] >> 3) & 7) === 2);
@@ -1053,6 +1087,8 @@ function pushEflags(f: FuncBuilder, s: LazyState): void {
 /** Emits the code of the instructions, keeping track of the block depth for branches. */
 class Emitter {
   private label = 0;
+  /** The function index of the imported FPU (`env.fpu`), -1 when the region has no x87 instruction. */
+  fpuFunc = -1;
   /** Structured blocks opened inside the current instruction. */
   private extra = 0;
   private fk: number = Fk.UNKNOWN;
@@ -1286,8 +1322,11 @@ class Emitter {
     else if (mod === 2) disp = imm32(mem, p);
     if (terms === 0) f.i32Const(disp);
     else if (disp !== 0) f.i32Const(disp).op(Op.i32_add);
+    this.eaSeg = this.segOvr >= 0 ? this.segOvr : ss ? Seg.SS : Seg.DS;
     if (seg) f.inv(this.segOvr >= 0 ? SEG_BASE_AT[this.segOvr] : ss ? SSB : DSB).op(Op.i32_add);
   }
+  /** The segment of the last operand ea() addressed. */
+  private eaSeg = 0;
   /**
    * TLB lookup of the address in TA for an access of `size` bytes: leaves the
    * host offset in TH, or exits (miss, no permission, page crossing, a store
@@ -1985,6 +2024,9 @@ class Emitter {
       this.flagsValue();
       f.i32Const(0xd5).op(Op.i32_and).i32Const(2).op(Op.i32_or).localSet(V);
       this.reg8Set(4, V);
+    } else if ((key >= 0xd8 && key <= 0xdf) || key === 0x1ae) {
+      this.fpu(ins, next);
+      return;
     } else if (isString(key)) {
       this.string(ins, v);
       if (ins.rep !== 0) return; // counted (and looped) there
@@ -2225,6 +2267,34 @@ class Emitter {
     f.end();
     this.count();
     f.localGet(LEFT).i32Const(0).op(Op.i32_lt_s).if();
+    this.extra++;
+    f.i32Const(next).localSet(EIP);
+    this.refund();
+    this.exit();
+    this.extra--;
+    f.end();
+  }
+
+  /**
+   * An x87 instruction or FXSAVE/FXRSTOR: the tier's imported FPU
+   * (src/jit/fpu-call.ts) runs it with the operand's segment and offset, and
+   * says how to go on: FPU_ON, FPU_BEFORE (the interpreter runs it: a fault,
+   * CR0.EM or TS, a pending x87 error, an encoding it refuses), FPU_AFTER (it
+   * wrote a page holding compiled code). FPU_AFTER is the only other answer.
+   */
+  private fpu(ins: Insn, next: number): void {
+    const f = this.f;
+    const m = this.mem[ins.at];
+    if (m >> 6 !== 3) this.ea(ins.at, false);
+    else f.i32Const(0);
+    f.localSet(A2);
+    const seg = m >> 6 !== 3 ? this.eaSeg : 0;
+    f.i32Const(ins.key | (seg << FPU_SEG_SHIFT) | (ins.o16 ? FPU_O16 : 0)).i32Const(m).localGet(A2).i32Const(this.curEip);
+    f.call(this.fpuFunc).localTee(A1);
+    f.i32Const(FPU_BEFORE).op(Op.i32_eq);
+    this.exitIf();
+    this.count();
+    f.localGet(A1).ifUnlikely();
     this.extra++;
     f.i32Const(next).localSet(EIP);
     this.refund();
