@@ -576,7 +576,7 @@ export function compileRegion(
   const behind: number[] = [];
   const sweep = (off: number): void => {
     if (!sweepAll) return;
-    while (off < 4096 && mem[page + off] === 0xcc) off++; // INT3 padding
+    while (off < 4096 && (mem[page + off] === 0xcc || mem[page + off] === 0)) off++; // INT3 or zero padding
     if (off < 4096 && !insns.has(off)) {
       labels.add(off);
       ways.add(off);
@@ -591,6 +591,13 @@ export function compileRegion(
     if (insns.size >= MAX_INSNS) break;
     const off = work.pop()!;
     if (insns.has(off)) continue;
+    // zeros (ADD [EAX],AL over and over) are not code: the page's unused
+    // end, or data; decoding on into them made regions of 1500 such
+    // instructions. The interpreter runs them, if ever.
+    if (off + 4 <= 4096 && (mem[page + off] | mem[page + off + 1] | mem[page + off + 2] | mem[page + off + 3]) === 0) {
+      insns.set(off, { off, len: 0, key: -1, at: 0, target: 0, ends: true, seg: -1, o16: false, rep: 0 });
+      continue;
+    }
     const ins = decode(mem, page, off, eipPage, cross);
     insns.set(off, ins);
     if (ins.key < 0) {
