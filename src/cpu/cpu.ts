@@ -237,6 +237,12 @@ export class Cpu {
   stopRequested = false;
   /** Called with 13 when the FPU reports an error through the external FERR#/IRQ 13 path. */
   onFpuIrq: () => void = () => {};
+  /**
+   * -1, or (armed with a value above 0xffff by the compiled tier running an
+   * x87 instruction, src/jit/fpu-call.ts) where what FCOMI/FUCOMI set in
+   * EFLAGS or FNSTSW AX stores is left instead, since the region holds those.
+   */
+  fpuOut = -1;
   /** The x87 unit, attached by the board; without one, ESC opcodes raise #NM as on an FPU-less CPU. */
   fpu: FpuUnit | null = null;
   readonly fpuBus: FpuBus;
@@ -292,11 +298,14 @@ export class Cpu {
       },
       reportError: () => cpu.fpuError(),
       setEflagsZPC: (zf, pf, cf) => {
-        cpu.setFlagBits(F.ZF | F.PF | F.CF, (zf ? F.ZF : 0) | (pf ? F.PF : 0) | (cf ? F.CF : 0));
+        const v = (zf ? F.ZF : 0) | (pf ? F.PF : 0) | (cf ? F.CF : 0);
+        if (cpu.fpuOut >= 0) cpu.fpuOut = v;
+        else cpu.setFlagBits(F.ZF | F.PF | F.CF, v);
       },
       getEflags: () => cpu.getFlags(),
       setAx: (v) => {
-        cpu.reg16[0] = v;
+        if (cpu.fpuOut >= 0) cpu.fpuOut = v & 0xffff;
+        else cpu.reg16[0] = v;
       },
     };
     this.reset();

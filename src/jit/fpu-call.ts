@@ -16,12 +16,18 @@
  *    stores made (what a #PF restart needs), so the attempt is not seen;
  *  - FPU_AFTER: done, but a store hit a page holding compiled code (the
  *    running region may be stale): the region leaves after it.
+ * With FPU_OUT, the high 16 bits are what FCOMI/FUCOMI set in EFLAGS
+ * (ZF/PF/CF) or FNSTSW stored in AX: the region holds both, so the CPU's
+ * FPU bus leaves them in cpu.fpuOut while the import runs it.
  */
 import type { Cpu } from '../cpu/cpu.js';
 import { CR0, Seg } from '../cpu/consts.js';
 import { CpuFault } from '../cpu/fault.js';
 import { SEG_WRITE } from '../cpu/seglimit.js';
-import { FPU_AFTER, FPU_BEFORE, FPU_O16, FPU_ON, FPU_SEG_SHIFT } from './wasm/region.js';
+import { FPU_AFTER, FPU_BEFORE, FPU_O16, FPU_ON, FPU_OUT, FPU_SEG_SHIFT } from './wasm/region.js';
+
+/** cpu.fpuOut armed: nothing written (FCOMI and FNSTSW AX write 16 bits or less). */
+const NOTHING_OUT = 0x10000;
 
 /** The import for `cpu`; `codeWrites` counts writes into pages holding compiled code. */
 export function fpuImport(cpu: Cpu, codeWrites: () => number): (op: number, modrm: number, off: number, eip: number) => number {
@@ -38,6 +44,7 @@ export function fpuImport(cpu: Cpu, codeWrites: () => number): (op: number, modr
       cpu.ea = lin;
     }
     const w = codeWrites();
+    let out = NOTHING_OUT;
     try {
       if (key === 0x1ae) {
         // the alignment and the whole image's segment check first, as the interpreter's (ops/system.ts)
@@ -52,12 +59,16 @@ export function fpuImport(cpu: Cpu, codeWrites: () => number): (op: number, modr
           fpu.dataSeg = cpu.sreg[seg];
           fpu.dataOff = off;
         }
+        cpu.fpuOut = NOTHING_OUT;
         fpu.execute(key, modrm, lin, (op & FPU_O16) === 0, !cpu.protectedMode || cpu.vm86);
       }
     } catch (e) {
       if (e instanceof CpuFault) return FPU_BEFORE;
       throw e;
+    } finally {
+      out = cpu.fpuOut;
+      cpu.fpuOut = -1;
     }
-    return codeWrites() !== w ? FPU_AFTER : FPU_ON;
+    return (codeWrites() !== w ? FPU_AFTER : FPU_ON) | (out >= 0 && out < NOTHING_OUT ? FPU_OUT | (out << 16) : 0);
   };
 }

@@ -3,10 +3,10 @@
 ; FPU through an import (src/jit/fpu-call.ts) instead of leaving for each.
 ; A loop on a RAM page with paging on runs loads, stores and arithmetic of
 ; every operand size (m16/m32/m64/m80 integer, real and BCD), register
-; forms, FNSTENV/FLDENV, FNSAVE/FRSTOR, FXSAVE/FXRSTOR, and among them the
-; forms that stay the interpreter's (FNSTSW AX, FCOMI, FCMOVcc). Now and
-; then, the cases where the import must send the instruction back to the
-; interpreter or leave after it:
+; forms, FNSTENV/FLDENV, FNSAVE/FRSTOR, FXSAVE/FXRSTOR, FNSTSW AX and FCOMI
+; (whose AX and EFLAGS the region takes back from the import), and FCMOVcc,
+; which stays the interpreter's. Now and then, the cases where the import
+; must send the instruction back to the interpreter or leave after it:
 ;  - CR0.TS set: #NM at the next x87 instruction (the handler clears TS);
 ;  - an unmasked divide by zero: #MF at the next waiting instruction (CR0.NE;
 ;    the handler clears the exception);
@@ -217,7 +217,7 @@ main:
     faddp st1, st0
     fist word [esi + 40]        ; DF /2
     fstp dword [esi + 42]       ; D9 /3
-    ; compares: FCOM and FNSTSW AX (the interpreter's) read back by SAHF
+    ; compares: FCOM and FNSTSW AX read back by SAHF
     fld dword [DATA + 0]
     fcom qword [DATA + 4]
     fnstsw ax
@@ -226,7 +226,7 @@ main:
     inc ebx
 .below:
     fild dword [DATA + 28]
-    fcomi st0, st1              ; the interpreter's (EFLAGS)
+    fcomi st0, st1              ; EFLAGS from the import
     fcmovb st0, st1             ; the interpreter's (reads EFLAGS)
     adc ebx, 0
     fucomp st1

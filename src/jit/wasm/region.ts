@@ -95,10 +95,16 @@ export const enum Xchg {
 /** The imported FPU's first argument: the opcode (D8-DF, 0x1AE), the operand's segment << FPU_SEG_SHIFT, FPU_O16. */
 export const FPU_SEG_SHIFT = 12;
 export const FPU_O16 = 1 << 16;
-/** The imported FPU's answer (src/jit/fpu-call.ts): go on, leave before the instruction (the interpreter runs it), leave after it. */
+/**
+ * The imported FPU's answer (src/jit/fpu-call.ts), in its low two bits: go
+ * on, leave before the instruction (the interpreter runs it), leave after
+ * it. FPU_OUT: FCOMI/FUCOMI set EFLAGS' ZF/PF/CF, or FNSTSW AX stored AX, to
+ * the answer's high 16 bits.
+ */
 export const FPU_ON = 0;
 export const FPU_BEFORE = 1;
 export const FPU_AFTER = 2;
+export const FPU_OUT = 4;
 
 /** Most instructions in one region (a page holds at most 4096). */
 const MAX_INSNS = 1500;
@@ -984,18 +990,18 @@ function flagsDeadAfter(mem: Uint8Array, order: readonly number[], insns: Readon
 
 /**
  * The x87 escapes (D8-DF) and FXSAVE/FXRSTOR (0F AE /0 /1, memory) a region
- * hands to the imported FPU: all but FCMOVcc (reads EFLAGS), FCOMI, FUCOMI
- * and their popping forms (write EFLAGS) and FNSTSW AX, which stay the
- * interpreter's. Encodings a P6 refuses are refused by the import at run
- * time (the interpreter then raises #UD).
+ * hands to the imported FPU: all but FCMOVcc (DA/DB C0-DF, which read
+ * EFLAGS), which stay the interpreter's. Encodings a P6 refuses are refused
+ * by the import at run time (the interpreter then raises #UD).
  */
 function fpuTaken(key: number, m: number): boolean {
   if (key === 0x1ae) return m >> 6 !== 3 && ((m >> 3) & 7) <= 1;
-  if (m < 0xc0) return true;
-  if (key === 0xda) return m >= 0xe0;
-  if (key === 0xdb) return m >= 0xe0 && (m < 0xe8 || m >= 0xf8);
-  if (key === 0xdf) return m !== 0xe0 && (m < 0xe8 || m >= 0xf8);
-  return true;
+  return !((key === 0xda || key === 0xdb) && m >= 0xc0 && m < 0xe0);
+}
+
+/** FCOMI, FUCOMI and their popping forms (DB/DF E8-F7): the import's FPU_OUT is EFLAGS' ZF/PF/CF. */
+function fpuSetsFlags(key: number, m: number): boolean {
+  return (key === 0xdb || key === 0xdf) && m >= 0xe8 && m < 0xf8;
 }
 
 /** CALL rel32 or CALL r/m32: its return address is a label. */
@@ -2287,21 +2293,37 @@ class Emitter {
    * (src/jit/fpu-call.ts) runs it with the operand's segment and offset, and
    * says how to go on: FPU_ON, FPU_BEFORE (the interpreter runs it: a fault,
    * CR0.EM or TS, a pending x87 error, an encoding it refuses), FPU_AFTER (it
-   * wrote a page holding compiled code). FPU_AFTER is the only other answer.
+   * wrote a page holding compiled code); with FPU_OUT, what FCOMI puts in
+   * EFLAGS or FNSTSW in AX.
    */
   private fpu(ins: Insn, next: number): void {
     const f = this.f;
     const m = this.mem[ins.at];
+    const flags = fpuSetsFlags(ins.key, m);
+    // the flags FCOMI leaves alone are the current ones, not a lazy state
+    if (flags) this.materialise();
     if (m >> 6 !== 3) this.ea(ins.at, false);
     else f.i32Const(0);
     f.localSet(A2);
     const seg = m >> 6 !== 3 ? this.eaSeg : 0;
     f.i32Const(ins.key | (seg << FPU_SEG_SHIFT) | (ins.o16 ? FPU_O16 : 0)).i32Const(m).localGet(A2).i32Const(this.curEip);
     f.call(this.fpuFunc).localTee(A1);
-    f.i32Const(FPU_BEFORE).op(Op.i32_eq);
+    f.i32Const(3).op(Op.i32_and).i32Const(FPU_BEFORE).op(Op.i32_eq);
     this.exitIf();
+    if (flags) {
+      f.localGet(A1).i32Const(FPU_OUT).op(Op.i32_and).if();
+      f.localGet(FL).i32Const(~(F.ZF | F.PF | F.CF)).op(Op.i32_and);
+      f.localGet(A1).i32Const(16).op(Op.i32_shr_u).i32Const(F.ZF | F.PF | F.CF).op(Op.i32_and).op(Op.i32_or).localSet(FL);
+      f.end();
+      this.fk = Fk.UNKNOWN;
+    } else if (ins.key === 0xdf && m === 0xe0) {
+      // FNSTSW AX
+      f.localGet(A1).i32Const(FPU_OUT).op(Op.i32_and).if();
+      f.localGet(R0).i32Const(~0xffff).op(Op.i32_and).localGet(A1).i32Const(16).op(Op.i32_shr_u).op(Op.i32_or).localSet(R0);
+      f.end();
+    }
     this.count();
-    f.localGet(A1).ifUnlikely();
+    f.localGet(A1).i32Const(FPU_AFTER).op(Op.i32_and).ifUnlikely();
     this.extra++;
     f.i32Const(next).localSet(EIP);
     this.refund();
