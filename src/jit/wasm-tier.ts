@@ -28,6 +28,7 @@ import { Attr, CR4, Seg, Tlb } from '../cpu/consts.js';
 import { CHAIN_SLOT_BYTES, chainSlotsAt, Layout } from '../bus/layout.js';
 import { BlockCache } from './blocks.js';
 import { fpuImport } from './fpu-call.js';
+import { segImport } from './seg-call.js';
 import { compileRegion, CROSS_BYTES, EXIT_ENTRY, takes, Xchg, ZERO_BASES, type Entries, type NextPage } from './wasm/region.js';
 import { compileClock, instantiate, optimizer, Wasm, WASM_PAGE, type WasmInstance, type WasmMemory, type WasmModule, type WasmTable } from './wasm/host.js';
 import { chainModule, Slot, WASM_CHAIN } from './wasm/chain.js';
@@ -243,10 +244,10 @@ export class WasmCache implements CodeCache {
   get later(): ((bytes: Uint8Array) => Promise<WasmModule>) | null {
     return this.background ? optimizer.later : null;
   }
-  /** Writes into pages holding compiled code (pageWritten): the imported FPU leaves the region after a store that made one. */
+  /** Writes into pages holding compiled code (pageWritten): the imported FPU and segment load leave the region after a store that made one. */
   private codeWrites = 0;
-  /** What every region is instantiated with: the state memory, and the FPU its x87 instructions call (fpu-call.ts). */
-  private readonly imports: { env: { mem: WasmMemory; fpu: (op: number, modrm: number, off: number, eip: number) => number } };
+  /** What every region is instantiated with: the state memory, the FPU its x87 instructions call (fpu-call.ts) and the segment load of its MOV Sreg (seg-call.ts). */
+  private readonly imports: { env: { mem: WasmMemory; fpu: (op: number, modrm: number, off: number, eip: number) => number; seg: (sreg: number, sel: number) => number } };
   /** Optimised modules handed over and not back yet; back but dropped, their page compiled again or written meanwhile; put in place. */
   optimisePending = 0;
   optimiseStale = 0;
@@ -261,13 +262,13 @@ export class WasmCache implements CodeCache {
     readonly hot: number | undefined = undefined,
   ) {
     this.blocks = new BlockCache(cpu, threshold);
-    this.imports = { env: { mem: memory, fpu: fpuImport(cpu, () => this.codeWrites) } };
     const pages = cpu.mem.codePages.length;
     this.hits = new Int32Array(pages);
     this.regions = new Array<Region | undefined>(pages).fill(undefined);
     this.rewrites = new Uint8Array(pages);
     this.xchg = new Int32Array(memory.buffer, Layout.JIT, Layout.JIT_BYTES >>> 2);
     this.xchg[Xchg.SHADOW] = -1;
+    this.imports = { env: { mem: memory, fpu: fpuImport(cpu, () => this.codeWrites), seg: segImport(cpu, this.xchg, () => this.codeWrites, okSegs) } };
     this.memPages = memory.buffer.byteLength / WASM_PAGE;
     const at = chainSlotsAt(cpu.mem.mem.byteLength);
     const room = at + pages * CHAIN_SLOT_BYTES <= memory.buffer.byteLength;

@@ -86,8 +86,9 @@ export const enum Xchg {
   MISS = 24,
   /**
    * The segment selectors, two per slot, by Seg: ES | CS << 16, then SS |
-   * DS << 16, then FS | GS << 16 (PUSH Sreg and MOV r/m,Sreg read them; no
-   * region loads a segment, so they hold through a chain).
+   * DS << 16, then FS | GS << 16 (PUSH Sreg and MOV r/m,Sreg read them; a
+   * region's MOV Sreg goes through the tier's import, which writes them and
+   * the bases here too).
    */
   SEL = 25,
 }
@@ -468,6 +469,11 @@ function decodeTaken(mem: Uint8Array, page: number, off: number, eipPage: number
     if (o16 || ((key === 0xfb || key === 0x9d) && o === end)) return stop;
     len = 0;
   }
+  else if (key === 0x8e && (reg === Seg.ES || reg === Seg.DS || reg === Seg.FS || reg === Seg.GS)) {
+    // MOV ES/DS/FS/GS, r/m16: through the tier's imported segment load
+    // (Emitter.segLoad); MOV SS (its interrupt shadow) stays the interpreter's
+    len = modrmLen(mem, o);
+  }
   else if ((key >= 0xd8 && key <= 0xdf) || key === 0x1ae) {
     // x87 and FXSAVE/FXRSTOR: through the tier's imported FPU (Emitter.fpu);
     // not the forms that read or write EFLAGS or AX, nor a CS override
@@ -666,6 +672,9 @@ export function compileRegion(
   let usesFpu = false;
   for (const ins of insns.values()) if ((ins.key >= 0xd8 && ins.key <= 0xdf) || ins.key === 0x1ae) usesFpu = true;
   const fpuFunc = usesFpu ? mb.importFunc('env', 'fpu', [I32, I32, I32, I32], [I32]) : -1;
+  let usesSeg = false;
+  for (const ins of insns.values()) if (ins.key === 0x8e) usesSeg = true;
+  const segFunc = usesSeg ? mb.importFunc('env', 'seg', [I32, I32], [I32]) : -1;
   const f = mb.func([I32, I32], [I32]);
   if (WASM_NAMES) f.name = `p${(eipPage >>> 0).toString(16)}`;
   // compiled for ES, SS and DS bases of 0 (ZERO_BASES): no load and no add for them
@@ -859,6 +868,7 @@ export function compileRegion(
   }
   const e = new Emitter(f, mem, nLabels, labelIndex, eipPage, heads, labelList.map((o) => ways.has(o)), runPos, next?.lin ?? 0);
   e.fpuFunc = fpuFunc;
+  e.segFunc = segFunc;
   let compiled = 0;
   let li = -1;
   const dead = flagsDeadAfter(mem, order, insns, labels);
@@ -1102,6 +1112,8 @@ class Emitter {
   private label = 0;
   /** The function index of the imported FPU (`env.fpu`), -1 when the region has no x87 instruction. */
   fpuFunc = -1;
+  /** The function index of the imported segment load (`env.seg`), -1 when the region has no MOV Sreg. */
+  segFunc = -1;
   /** Structured blocks opened inside the current instruction. */
   private extra = 0;
   private fk: number = Fk.UNKNOWN;
@@ -2040,6 +2052,9 @@ class Emitter {
     } else if ((key >= 0xd8 && key <= 0xdf) || key === 0x1ae) {
       this.fpu(ins, next);
       return;
+    } else if (key === 0x8e) {
+      this.segLoad(o, reg, next);
+      return;
     } else if (isString(key)) {
       this.string(ins, v);
       if (ins.rep !== 0) return; // counted (and looped) there
@@ -2324,6 +2339,29 @@ class Emitter {
     }
     this.count();
     f.localGet(A1).i32Const(FPU_AFTER).op(Op.i32_and).ifUnlikely();
+    this.extra++;
+    f.i32Const(next).localSet(EIP);
+    this.refund();
+    this.exit();
+    this.extra--;
+    f.end();
+  }
+
+  /**
+   * MOV ES/DS/FS/GS, r/m16: the tier's imported segment load
+   * (src/jit/seg-call.ts) loads it as the interpreter does and answers
+   * FPU_ON, FPU_BEFORE (a fault: the interpreter runs it and raises it) or
+   * FPU_AFTER (what the regions assume of the segments changed, or the
+   * descriptor's accessed bit was written into a page holding code).
+   */
+  private segLoad(o: number, sreg: number, next: number): void {
+    const f = this.f;
+    this.readRm(o, 2, V, false);
+    f.i32Const(sreg).localGet(V).call(this.segFunc).localTee(A1);
+    f.i32Const(FPU_BEFORE).op(Op.i32_eq);
+    this.exitIf();
+    this.count();
+    f.localGet(A1).ifUnlikely();
     this.extra++;
     f.i32Const(next).localSet(EIP);
     this.refund();
