@@ -622,6 +622,13 @@ export function compileRegion(
       labels.add(off + ins.len);
       ways.add(off + ins.len);
     }
+    if (ins.key === 0x8e && ins.off + ins.len < 4096) {
+      // a segment load that changes what regions assume (Linux's MOV FS of
+      // a null selector on the way back to user mode) leaves right after
+      // it: the interpreter would otherwise step from there to the next way in
+      labels.add(ins.off + ins.len);
+      ways.add(ins.off + ins.len);
+    }
     if (ins.rep !== 0 && isString(ins.key)) {
       labels.add(off);
       ways.add(off);
