@@ -604,6 +604,12 @@ export class Cpu {
   // TLB and paging
   // ======================================================================
 
+  /** MOV CR3: the page directory's base (the low flag bits PWT/PCD kept), the TLB flushed but for global pages. */
+  loadCr3(v: number): void {
+    this.cr3 = v & ~0xfe7;
+    this.flushTlb(false);
+  }
+
   /** Flush the TLB; global pages survive unless `all`. */
   flushTlb(all: boolean): void {
     const tlb = this.tlb;

@@ -28,7 +28,7 @@ import { Attr, CR4, Seg, Tlb } from '../cpu/consts.js';
 import { CHAIN_SLOT_BYTES, chainSlotsAt, Layout } from '../bus/layout.js';
 import { BlockCache } from './blocks.js';
 import { fpuImport } from './fpu-call.js';
-import { segImport } from './seg-call.js';
+import { cr3Import, segImport } from './sys-call.js';
 import { compileRegion, CROSS_BYTES, EXIT_ENTRY, takes, Xchg, ZERO_BASES, type Entries, type NextPage } from './wasm/region.js';
 import { compileClock, instantiate, optimizer, Wasm, WASM_PAGE, type WasmInstance, type WasmMemory, type WasmModule, type WasmTable } from './wasm/host.js';
 import { chainModule, Slot, WASM_CHAIN } from './wasm/chain.js';
@@ -246,8 +246,8 @@ export class WasmCache implements CodeCache {
   }
   /** Writes into pages holding compiled code (pageWritten): the imported FPU and segment load leave the region after a store that made one. */
   private codeWrites = 0;
-  /** What every region is instantiated with: the state memory, the FPU its x87 instructions call (fpu-call.ts) and the segment load of its MOV Sreg (seg-call.ts). */
-  private readonly imports: { env: { mem: WasmMemory; fpu: (op: number, modrm: number, off: number, eip: number) => number; seg: (sreg: number, sel: number) => number } };
+  /** What every region is instantiated with: the state memory, the FPU its x87 instructions call (fpu-call.ts) and the segment and CR3 loads of its MOV Sreg and MOV CR3 (sys-call.ts). */
+  private readonly imports: { env: { mem: WasmMemory; fpu: (op: number, modrm: number, off: number, eip: number) => number; seg: (sreg: number, sel: number) => number; cr3: (v: number, eip: number) => number } };
   /** Optimised modules handed over and not back yet; back but dropped, their page compiled again or written meanwhile; put in place. */
   optimisePending = 0;
   optimiseStale = 0;
@@ -268,7 +268,7 @@ export class WasmCache implements CodeCache {
     this.rewrites = new Uint8Array(pages);
     this.xchg = new Int32Array(memory.buffer, Layout.JIT, Layout.JIT_BYTES >>> 2);
     this.xchg[Xchg.SHADOW] = -1;
-    this.imports = { env: { mem: memory, fpu: fpuImport(cpu, () => this.codeWrites), seg: segImport(cpu, this.xchg, () => this.codeWrites, okSegs) } };
+    this.imports = { env: { mem: memory, fpu: fpuImport(cpu, () => this.codeWrites), seg: segImport(cpu, this.xchg, () => this.codeWrites, okSegs), cr3: cr3Import(cpu) } };
     this.memPages = memory.buffer.byteLength / WASM_PAGE;
     const at = chainSlotsAt(cpu.mem.mem.byteLength);
     const room = at + pages * CHAIN_SLOT_BYTES <= memory.buffer.byteLength;

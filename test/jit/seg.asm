@@ -1,6 +1,6 @@
 ; MOV ES/DS/FS/GS in compiled regions against the interpreter
 ; (test/jit/wasm-tier.test.ts): regions hand them to the interpreter's own
-; segment load through an import (src/jit/seg-call.ts) instead of leaving
+; segment load through an import (src/jit/sys-call.ts) instead of leaving
 ; for each. A loop on a RAM page loads flat segments (the region goes on),
 ; FS with a non-zero base and GS from memory (accesses through them after
 ; the load must use the new bases), reads the selectors back with MOV r,Sreg
@@ -12,6 +12,11 @@
 ;  - a selector past the GDT's limit into FS: #GP, the same;
 ;  - a descriptor whose accessed bit is clear: the load sets it, a write into
 ;    the GDT's page, which holds compiled code (the handlers).
+; With paging on and CR4.PGE, every iteration also calls code on a page that
+; two page directories map to different physical pages, which loads CR3 with
+; the other directory: the instruction behind the MOV CR3 comes from the
+; other page, so the region must leave after it (its own code page's
+; translation was flushed), while the loop's page, mapped global, goes on.
 ; The handlers log each exception's vector, error code and EIP. The test
 ; compares registers after every slice and RAM at the end.
 ROMSEG  equ 0xf000
@@ -22,7 +27,13 @@ LOGPTR  equ 0x20fff0
 SKIPLEN equ 0x20fff4            ; the length of the instruction the #NP/#GP handler steps over
 DATA    equ 0x220000
 FSBASE  equ 0x230000            ; selector 0x18's base
-RAMCODE equ 0x300000
+RAMCODE equ 0x300000            ; mapped global
+PD_A    equ 0x104000
+PT_A    equ 0x105000
+PD_B    equ 0x106000
+PT_B    equ 0x107000
+SWITCH  equ 0x340000            ; linear: physical SWITCH under PD_A, SWITCH_B under PD_B
+SWITCH_B equ 0x350000
 %ifndef ITER
 %define ITER 4000
 %endif
@@ -50,6 +61,46 @@ pm32:
     mov edi, RAMCODE
     mov ecx, ram_end - ram_start
     rep movsb
+    mov esi, ROMSEG*16 + 0x6000
+    mov edi, SWITCH
+    mov ecx, 64
+    rep movsb
+    mov esi, ROMSEG*16 + 0x7000
+    mov edi, SWITCH_B
+    mov ecx, 64
+    rep movsb
+    ; PD_A: the first 4 MiB identity-mapped, RAMCODE global; PD_B the same but SWITCH
+    mov edi, PD_A
+    xor eax, eax
+    mov ecx, 1024
+    rep stosd
+    mov dword [PD_A], PT_A | 7
+    mov edi, PT_A
+    mov eax, 7
+    mov ecx, 1024
+.pt:
+    stosd
+    add eax, 4096
+    loop .pt
+    or dword [PT_A + (RAMCODE >> 12) * 4], 0x100
+    mov esi, PT_A
+    mov edi, PT_B
+    mov ecx, 1024
+    rep movsd
+    mov dword [PT_B + (SWITCH >> 12) * 4], SWITCH_B | 7
+    mov edi, PD_B
+    xor eax, eax
+    mov ecx, 1024
+    rep stosd
+    mov dword [PD_B], PT_B | 7
+    mov eax, cr4
+    or eax, 0x80                ; PGE
+    mov cr4, eax
+    mov eax, PD_A
+    mov cr3, eax
+    mov eax, cr0
+    or eax, 0x80000000
+    mov cr0, eax
     ; #NP and #GP to the handler that steps over the 2-byte MOV, the rest to `other`
     mov edi, IDT
     xor ecx, ecx
@@ -197,6 +248,14 @@ main:
     mov ax, 0x10
     mov es, ax
 .no_acc:
+    ; CR3 to PD_B from SWITCH's page under PD_A, then back from under PD_B
+    mov eax, PD_B
+    call SWITCH
+    add ebx, edx
+    mov eax, PD_A
+    call SWITCH
+    rol ebx, 3
+    add ebx, edx
     mov [esi], ebx
     add esi, 4
     and esi, RESULTS | 0xfff
@@ -206,6 +265,16 @@ main:
     hlt
     jmp $
 ram_end:
+
+; the two pages at SWITCH: the same code but for the immediate behind MOV CR3
+section .swa start=0x6000 vstart=SWITCH
+    mov cr3, eax
+    mov edx, 0xaaaa
+    ret
+section .swb start=0x7000 vstart=SWITCH
+    mov cr3, eax
+    mov edx, 0xbbbb
+    ret
 
 section .reset start=0xfff0 vstart=0xfff0
 bits 16

@@ -227,8 +227,7 @@ op0f(0x22, (cpu) => {
       cpu.cr2 = v;
       return;
     case 3:
-      cpu.cr3 = v & ~0xfe7;
-      cpu.flushTlb(false);
+      cpu.loadCr3(v);
       return;
     case 4: {
       if (v & ~CR4_SUPPORTED) cpu.raiseGP(0);

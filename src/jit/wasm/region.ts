@@ -474,6 +474,7 @@ function decodeTaken(mem: Uint8Array, page: number, off: number, eipPage: number
     // (Emitter.segLoad); MOV SS (its interrupt shadow) stays the interpreter's
     len = modrmLen(mem, o);
   }
+  else if (key === 0x122 && reg === 3) len = 1; // MOV CR3, r32: through the tier's import (Emitter.cr3Load)
   else if ((key >= 0xd8 && key <= 0xdf) || key === 0x1ae) {
     // x87 and FXSAVE/FXRSTOR: through the tier's imported FPU (Emitter.fpu);
     // not the forms that read or write EFLAGS or AX, nor a CS override
@@ -622,10 +623,11 @@ export function compileRegion(
       labels.add(off + ins.len);
       ways.add(off + ins.len);
     }
-    if (ins.key === 0x8e && ins.off + ins.len < 4096) {
+    if ((ins.key === 0x8e || ins.key === 0x122) && ins.off + ins.len < 4096) {
       // a segment load that changes what regions assume (Linux's MOV FS of
-      // a null selector on the way back to user mode) leaves right after
-      // it: the interpreter would otherwise step from there to the next way in
+      // a null selector on the way back to user mode), or a CR3 load that
+      // flushed the region's own code page, leaves right after it: the
+      // interpreter would otherwise step from there to the next way in
       labels.add(ins.off + ins.len);
       ways.add(ins.off + ins.len);
     }
@@ -680,8 +682,13 @@ export function compileRegion(
   for (const ins of insns.values()) if ((ins.key >= 0xd8 && ins.key <= 0xdf) || ins.key === 0x1ae) usesFpu = true;
   const fpuFunc = usesFpu ? mb.importFunc('env', 'fpu', [I32, I32, I32, I32], [I32]) : -1;
   let usesSeg = false;
-  for (const ins of insns.values()) if (ins.key === 0x8e) usesSeg = true;
+  let usesCr3 = false;
+  for (const ins of insns.values()) {
+    if (ins.key === 0x8e) usesSeg = true;
+    if (ins.key === 0x122) usesCr3 = true;
+  }
   const segFunc = usesSeg ? mb.importFunc('env', 'seg', [I32, I32], [I32]) : -1;
+  const cr3Func = usesCr3 ? mb.importFunc('env', 'cr3', [I32, I32], [I32]) : -1;
   const f = mb.func([I32, I32], [I32]);
   if (WASM_NAMES) f.name = `p${(eipPage >>> 0).toString(16)}`;
   // compiled for ES, SS and DS bases of 0 (ZERO_BASES): no load and no add for them
@@ -876,6 +883,7 @@ export function compileRegion(
   const e = new Emitter(f, mem, nLabels, labelIndex, eipPage, heads, labelList.map((o) => ways.has(o)), runPos, next?.lin ?? 0);
   e.fpuFunc = fpuFunc;
   e.segFunc = segFunc;
+  e.cr3Func = cr3Func;
   let compiled = 0;
   let li = -1;
   const dead = flagsDeadAfter(mem, order, insns, labels);
@@ -1121,6 +1129,8 @@ class Emitter {
   fpuFunc = -1;
   /** The function index of the imported segment load (`env.seg`), -1 when the region has no MOV Sreg. */
   segFunc = -1;
+  /** The function index of the imported CR3 load (`env.cr3`), -1 when the region has no MOV CR3. */
+  cr3Func = -1;
   /** Structured blocks opened inside the current instruction. */
   private extra = 0;
   private fk: number = Fk.UNKNOWN;
@@ -2062,6 +2072,10 @@ class Emitter {
     } else if (key === 0x8e) {
       this.segLoad(o, reg, next);
       return;
+    } else if (key === 0x122) {
+      f.localGet(R0 + (m & 7)).i32Const(this.curEip).call(this.cr3Func);
+      this.afterCall(next);
+      return;
     } else if (isString(key)) {
       this.string(ins, v);
       if (ins.rep !== 0) return; // counted (and looped) there
@@ -2356,7 +2370,7 @@ class Emitter {
 
   /**
    * MOV ES/DS/FS/GS, r/m16: the tier's imported segment load
-   * (src/jit/seg-call.ts) loads it as the interpreter does and answers
+   * (src/jit/sys-call.ts) loads it as the interpreter does and answers
    * FPU_ON, FPU_BEFORE (a fault: the interpreter runs it and raises it) or
    * FPU_AFTER (what the regions assume of the segments changed, or the
    * descriptor's accessed bit was written into a page holding code).
@@ -2364,8 +2378,14 @@ class Emitter {
   private segLoad(o: number, sreg: number, next: number): void {
     const f = this.f;
     this.readRm(o, 2, V, false);
-    f.i32Const(sreg).localGet(V).call(this.segFunc).localTee(A1);
-    f.i32Const(FPU_BEFORE).op(Op.i32_eq);
+    f.i32Const(sreg).localGet(V).call(this.segFunc);
+    this.afterCall(next);
+  }
+
+  /** After an import's call (its answer on the stack): FPU_BEFORE leaves before the instruction, FPU_AFTER after it, FPU_ON goes on. */
+  private afterCall(next: number): void {
+    const f = this.f;
+    f.localTee(A1).i32Const(FPU_BEFORE).op(Op.i32_eq);
     this.exitIf();
     this.count();
     f.localGet(A1).ifUnlikely();

@@ -1,4 +1,7 @@
 /**
+ * System instructions a region hands to the interpreter's own code through
+ * an import, instead of leaving for each: MOV Sreg and MOV CR3.
+ *
  * The segment load a region imports (`env.seg`, region.ts Emitter.segLoad):
  * MOV ES/DS/FS/GS, r/m16, loaded by the interpreter's own code
  * (src/cpu/segments.ts loadSeg), instead of the region leaving for the
@@ -17,7 +20,7 @@
  * read, are written here too.
  */
 import type { Cpu } from '../cpu/cpu.js';
-import { Seg } from '../cpu/consts.js';
+import { Seg, Tlb } from '../cpu/consts.js';
 import { CpuFault } from '../cpu/fault.js';
 import { loadSeg } from '../cpu/segments.js';
 import { FPU_AFTER, FPU_BEFORE, FPU_ON, Xchg } from './wasm/region.js';
@@ -39,5 +42,23 @@ export function segImport(cpu: Cpu, xchg: Int32Array, codeWrites: () => number, 
     xchg[Xchg.SEL + (sreg >> 1)] = sreg >> 1 === 0 ? s[Seg.ES] | (s[Seg.CS] << 16) : sreg >> 1 === 1 ? s[Seg.SS] | (s[Seg.DS] << 16) : s[Seg.FS] | (s[Seg.GS] << 16);
     xchg[BASE_AT[sreg]] = cpu.segBase[sreg];
     return okSegs(cpu) === ok && codeWrites() === w ? FPU_ON : FPU_AFTER;
+  };
+}
+
+/**
+ * MOV CR3, r32 (`env.cr3`, region.ts Emitter.cr3Load): the interpreter's
+ * load (CR3's page-directory bits, the TLB flushed but for global pages).
+ * Not at CPL 0 (or in v8086 mode): before, the interpreter raises #GP. The
+ * region goes on when its own code page's translation survived the flush
+ * (Linux maps the kernel with global pages): the same entry, so the same
+ * code; else after.
+ */
+export function cr3Import(cpu: Cpu): (v: number, eip: number) => number {
+  return (v, eip) => {
+    if (cpu.vm86 || (cpu.protectedMode && cpu.cpl !== 0)) return FPU_BEFORE;
+    const page = ((cpu.segBase[Seg.CS] + eip) | 0) >>> 12;
+    const e = cpu.tlb[page];
+    cpu.loadCr3(v);
+    return (e & Tlb.VALID) !== 0 && cpu.tlb[page] === e ? FPU_ON : FPU_AFTER;
   };
 }
