@@ -46,7 +46,7 @@ export function segImport(cpu: Cpu, xchg: Int32Array, codeWrites: () => number, 
 }
 
 /**
- * MOV CR3, r32 (`env.cr3`, region.ts Emitter.cr3Load): the interpreter's
+ * MOV CR3, r32 (`env.cr3`, called from region.ts Emitter.insn): the interpreter's
  * load (CR3's page-directory bits, the TLB flushed but for global pages).
  * Not at CPL 0 (or in v8086 mode): before, the interpreter raises #GP. The
  * region goes on when its own code page's translation survived the flush
