@@ -2035,13 +2035,8 @@ class Emitter {
       f.i32Const(~(0x8 | 0x20 | 0x8000 | 0xffc00000)).op(Op.i32_and).localSet(FL);
       this.count();
       // TF set: the trap comes after the next instruction, which the interpreter's slow step runs
-      f.localGet(FL).i32Const(F.TF).op(Op.i32_and).if();
-      this.extra++;
-      f.i32Const(next).localSet(EIP);
-      this.refund();
-      this.exit();
-      this.extra--;
-      f.end();
+      f.localGet(FL).i32Const(F.TF).op(Op.i32_and);
+      this.exitAfterIf(next, false);
       this.leaveIfIntr(next);
       return;
     } else if (key === 0x131) {
@@ -2315,13 +2310,8 @@ class Emitter {
     f.localGet(LEFT).localGet(A1).op(Op.i32_sub).localSet(LEFT);
     f.end();
     this.count();
-    f.localGet(LEFT).i32Const(0).op(Op.i32_lt_s).if();
-    this.extra++;
-    f.i32Const(next).localSet(EIP);
-    this.refund();
-    this.exit();
-    this.extra--;
-    f.end();
+    f.localGet(LEFT).i32Const(0).op(Op.i32_lt_s);
+    this.exitAfterIf(next, false);
   }
 
   /**
@@ -2343,29 +2333,21 @@ class Emitter {
     f.localSet(A2);
     const seg = m >> 6 !== 3 ? this.eaSeg : 0;
     f.i32Const(ins.key | (seg << FPU_SEG_SHIFT) | (ins.o16 ? FPU_O16 : 0)).i32Const(m).localGet(A2).i32Const(this.curEip);
-    f.call(this.fpuFunc).localTee(A1);
-    f.i32Const(3).op(Op.i32_and).i32Const(FPU_BEFORE).op(Op.i32_eq);
-    this.exitIf();
-    if (flags) {
-      f.localGet(A1).i32Const(FPU_OUT).op(Op.i32_and).if();
-      f.localGet(FL).i32Const(~(F.ZF | F.PF | F.CF)).op(Op.i32_and);
-      f.localGet(A1).i32Const(16).op(Op.i32_shr_u).i32Const(F.ZF | F.PF | F.CF).op(Op.i32_and).op(Op.i32_or).localSet(FL);
-      f.end();
-      this.fk = Fk.UNKNOWN;
-    } else if (ins.key === 0xdf && m === 0xe0) {
-      // FNSTSW AX
-      f.localGet(A1).i32Const(FPU_OUT).op(Op.i32_and).if();
-      f.localGet(R0).i32Const(~0xffff).op(Op.i32_and).localGet(A1).i32Const(16).op(Op.i32_shr_u).op(Op.i32_or).localSet(R0);
-      f.end();
-    }
-    this.count();
-    f.localGet(A1).i32Const(FPU_AFTER).op(Op.i32_and).ifUnlikely();
-    this.extra++;
-    f.i32Const(next).localSet(EIP);
-    this.refund();
-    this.exit();
-    this.extra--;
-    f.end();
+    f.call(this.fpuFunc);
+    this.afterCall(next, () => {
+      if (flags) {
+        f.localGet(A1).i32Const(FPU_OUT).op(Op.i32_and).if();
+        f.localGet(FL).i32Const(~(F.ZF | F.PF | F.CF)).op(Op.i32_and);
+        f.localGet(A1).i32Const(16).op(Op.i32_shr_u).i32Const(F.ZF | F.PF | F.CF).op(Op.i32_and).op(Op.i32_or).localSet(FL);
+        f.end();
+        this.fk = Fk.UNKNOWN;
+      } else if (ins.key === 0xdf && m === 0xe0) {
+        // FNSTSW AX
+        f.localGet(A1).i32Const(FPU_OUT).op(Op.i32_and).if();
+        f.localGet(R0).i32Const(~0xffff).op(Op.i32_and).localGet(A1).i32Const(16).op(Op.i32_shr_u).op(Op.i32_or).localSet(R0);
+        f.end();
+      }
+    });
   }
 
   /**
@@ -2382,19 +2364,19 @@ class Emitter {
     this.afterCall(next);
   }
 
-  /** After an import's call (its answer on the stack): FPU_BEFORE leaves before the instruction, FPU_AFTER after it, FPU_ON goes on. */
-  private afterCall(next: number): void {
+  /**
+   * After an import's call (its answer on the stack, kept in A1): FPU_BEFORE
+   * leaves before the instruction, FPU_AFTER after it, FPU_ON goes on;
+   * `done` takes the answer's FPU_OUT part once the instruction is done.
+   */
+  private afterCall(next: number, done?: () => void): void {
     const f = this.f;
-    f.localTee(A1).i32Const(FPU_BEFORE).op(Op.i32_eq);
+    f.localTee(A1).i32Const(3).op(Op.i32_and).i32Const(FPU_BEFORE).op(Op.i32_eq);
     this.exitIf();
+    done?.();
     this.count();
-    f.localGet(A1).ifUnlikely();
-    this.extra++;
-    f.i32Const(next).localSet(EIP);
-    this.refund();
-    this.exit();
-    this.extra--;
-    f.end();
+    f.localGet(A1).i32Const(FPU_AFTER).op(Op.i32_and);
+    this.exitAfterIf(next);
   }
 
   /** CLI/STI: leave before the instruction unless CPL <= IOPL. */
@@ -2412,7 +2394,15 @@ class Emitter {
    */
   private leaveIfIntr(next: number): void {
     const f = this.f;
-    f.localGet(FL).i32Const(9).op(Op.i32_shr_u).i32Const(0).i32Load(Layout.JIT + Xchg.INTR * 4).op(Op.i32_and).i32Const(1).op(Op.i32_and).if();
+    f.localGet(FL).i32Const(9).op(Op.i32_shr_u).i32Const(0).i32Load(Layout.JIT + Xchg.INTR * 4).op(Op.i32_and).i32Const(1).op(Op.i32_and);
+    this.exitAfterIf(next, false);
+  }
+
+  /** Leave for `next` (the current instruction done and counted) when the condition on the stack is true. */
+  private exitAfterIf(next: number, unlikely = true): void {
+    const f = this.f;
+    if (unlikely) f.ifUnlikely();
+    else f.if();
     this.extra++;
     f.i32Const(next).localSet(EIP);
     this.refund();
